@@ -1,0 +1,178 @@
+//! The addon record as the store keeps it, and the per-addon secret material that
+//! providers derive passwords and keys from.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+
+use crate::machine::State;
+
+/// Provider parameters given with `--param KEY=VALUE`.
+pub type Params = BTreeMap<String, String>;
+
+/// Whether a terminal addon still owes a call to its provider's `deprovision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Not terminal yet: nothing to clean.
+    None,
+    /// The provider's `deprovision` has not succeeded yet.
+    Pending,
+    /// The provider accepted the `deprovision`.
+    Done,
+}
+
+impl Cleanup {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cleanup::None => "none",
+            Cleanup::Pending => "pending",
+            Cleanup::Done => "done",
+        }
+    }
+
+    /// Reads the stored name.
+    pub fn parse(text: &str) -> Option<Cleanup> {
+        [Cleanup::None, Cleanup::Pending, Cleanup::Done]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
+}
+
+/// One addon, as stored.
+#[derive(Debug, Clone)]
+pub struct Addon {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub app: String,
+    pub prefix: Option<String>,
+    pub params: Params,
+    /// 32 bytes from the OS's CSPRNG, drawn when the addon was created; every
+    /// password and key the provider hands out derives from it, so a retried
+    /// operation hands out the same one.
+    pub seed: Vec<u8>,
+    pub state: State,
+    pub message: String,
+    /// The config var names the addon owns (prefix applied).
+    pub vars: Vec<String>,
+    /// The values fetched from the provider once provisioning completed.
+    pub config: Option<BTreeMap<String, String>>,
+    /// Whether `begin_provision` has succeeded.
+    pub begun: bool,
+    pub cleanup: Cleanup,
+    /// Failed attempts at the current task (drives the backoff).
+    pub attempts: u32,
+    /// When the current task is due (ms since the epoch); `None` when there is none.
+    pub due_at: Option<i64>,
+    /// After this (ms since the epoch) a provisioning addon that is not ready goes to error.
+    pub deadline_at: i64,
+    pub claim: Option<String>,
+    pub claim_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Addon {
+    /// Whether the addon still has a task that a tick will run.
+    pub fn has_pending_work(&self) -> bool {
+        match self.state {
+            State::WaitingForProvision | State::Provisioned => true,
+            State::Ready => false,
+            State::Deprovisioned | State::Error => self.cleanup == Cleanup::Pending,
+        }
+    }
+
+    /// Whether `wait` can stop waiting for this addon.
+    pub fn is_settled(&self) -> bool {
+        match self.state {
+            State::Ready => true,
+            State::Deprovisioned => self.cleanup != Cleanup::Pending,
+            // An addon in error is settled once its orphan cleanup has been tried.
+            State::Error => self.cleanup != Cleanup::Pending || self.attempts > 0,
+            State::WaitingForProvision | State::Provisioned => false,
+        }
+    }
+
+    /// What the provider needs to know about this addon.
+    pub fn resource(&self) -> Resource<'_> {
+        Resource {
+            id: &self.id,
+            params: &self.params,
+            seed: &self.seed,
+        }
+    }
+
+    /// Applies the prefix to a provider's var name.
+    pub fn prefixed(prefix: Option<&str>, var: &str) -> String {
+        match prefix {
+            Some(prefix) => format!("{prefix}_{var}"),
+            None => var.to_string(),
+        }
+    }
+}
+
+/// The view of an addon a provider gets: its immutable id, its params and its secret seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Resource<'a> {
+    pub id: &'a str,
+    pub params: &'a Params,
+    seed: &'a [u8],
+}
+
+impl<'a> Resource<'a> {
+    /// Builds a resource view (tests and the store use this).
+    pub fn new(id: &'a str, params: &'a Params, seed: &'a [u8]) -> Self {
+        Resource { id, params, seed }
+    }
+
+    /// A secret string of `length` characters from `alphabet`, derived from the
+    /// addon's seed and `purpose`: the same every time it is asked for.
+    pub fn derive_secret(&self, purpose: &str, length: usize, alphabet: &[u8]) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.seed);
+        hasher.update(purpose.as_bytes());
+        let mut rng = ChaCha20Rng::from_seed(hasher.finalize().into());
+        (0..length)
+            .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+            .collect()
+    }
+
+    /// The password for the resource's login (role, user or ACL user): 32 alphanumerics.
+    pub fn password(&self) -> String {
+        self.derive_secret("password", 32, ALNUM)
+    }
+}
+
+/// `[A-Za-z0-9]`.
+pub const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// 32 fresh bytes from the OS's CSPRNG for a new addon's seed.
+pub fn new_seed() -> Vec<u8> {
+    use rand::TryRngCore;
+    let mut seed = vec![0u8; 32];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut seed)
+        .expect("the OS random number generator failed");
+    seed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_secrets_are_stable_per_seed_and_purpose() {
+        let params = Params::new();
+        let seed_a = new_seed();
+        let seed_b = new_seed();
+        let a = Resource::new("x", &params, &seed_a);
+        let b = Resource::new("x", &params, &seed_b);
+        assert_eq!(a.password(), a.password());
+        assert_ne!(a.password(), b.password());
+        assert_ne!(a.password(), a.derive_secret("other", 32, ALNUM));
+        assert_eq!(a.derive_secret("k", 100, b"ab").len(), 100);
+    }
+}

@@ -1,0 +1,226 @@
+//! The command line, as clap types only: one `Args` struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Provision backing resources for apps and hand them over as config vars.
+#[derive(Debug, Parser)]
+#[command(
+    name = "addons",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The state file [default: $XDG_DATA_HOME/addons/state.db]
+    #[arg(long, global = true, env = "ADDONS_STATE", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// The config file [default: $XDG_CONFIG_HOME/addons/config.toml]
+    #[arg(long, global = true, env = "ADDONS_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only what was asked for (no progress, no notes)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more about what is going on, on stderr
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an addon for an app and start provisioning it
+    Provision(ProvisionArgs),
+    /// Remove addons: their config vars go at once, their resources on the next tick
+    Deprovision(DeprovisionArgs),
+    /// List addons (live ones unless --all)
+    List(ListArgs),
+    /// Show one addon
+    Info(InfoArgs),
+    /// Show every transition of an addon, with its time and message
+    Log(LogArgs),
+    /// Advance every due addon one step (safe to run from cron)
+    Tick(TickArgs),
+    /// Tick as work comes due until no addon has work left
+    Watch(WatchArgs),
+    /// Tick the named addons until each has settled
+    Wait(WaitArgs),
+    /// Print an app's config vars for a shell, a dotenv file or a script
+    Env(EnvArgs),
+    /// Run a command with an app's config vars in its environment
+    Run(RunArgs),
+    /// Show, set or unset an app's config vars
+    Config(ConfigArgs),
+    /// List the providers, whether each is configured, and whether its server answers
+    Providers,
+    /// Print the lifecycle state machine
+    Graph(GraphArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// The provider: secret, sqlite, postgres, mysql or redis
+    pub provider: String,
+    /// The app that gets the addon's config vars
+    pub app: String,
+    /// Prefix the addon's config vars: --as primary gives PRIMARY_DATABASE_URL
+    #[arg(long = "as", value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// The addon's name [default: generated, e.g. brave-river-4f2a1c]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A provider parameter, e.g. --param length=64 (repeatable)
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Tick until the addon is ready
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeprovisionArgs {
+    /// Addon names or ids
+    #[arg(required = true)]
+    pub addons: Vec<String>,
+    /// Tick until each resource is removed
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this app's addons
+    pub app: Option<String>,
+    /// Include deprovisioned addons and addons in error
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Addon name or id
+    pub addon: String,
+    /// Show config var values unmasked
+    #[arg(long)]
+    pub reveal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Addon name or id
+    pub addon: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// Run up to N provider calls at once [default: engine.jobs, 4]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Run up to N provider calls at once [default: engine.jobs, 4]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Keep going when no work is left, until SIGINT or SIGTERM
+    #[arg(long)]
+    pub forever: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Addon names or ids
+    #[arg(required = true)]
+    pub addons: Vec<String>,
+    /// Give up after this long (exit 3), e.g. 30s, 5m
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    pub app: String,
+    #[arg(long, value_enum, default_value_t = EnvFormat::Shell)]
+    pub format: EnvFormat,
+}
+
+/// How `env` prints the vars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvFormat {
+    /// export KEY='value' lines, for eval
+    Shell,
+    /// KEY=value lines
+    Dotenv,
+    /// one JSON object
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub app: String,
+    /// The command and its arguments, after --
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: Option<ConfigAction>,
+    /// The app whose vars to show
+    #[arg(required = true)]
+    pub app: Option<String>,
+    /// Show values unmasked
+    #[arg(long)]
+    pub reveal: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Set config vars by hand: KEY=VALUE...
+    Set {
+        app: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Unset config vars set by hand: KEY...
+    Unset {
+        app: String,
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+/// How `graph` draws the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,46 @@
+//! `addons log`: every recorded transition of one addon.
+
+use serde_json::json;
+
+use crate::cli::LogArgs;
+use crate::error::usage;
+use crate::output::{rfc3339, table};
+
+use super::Ctx;
+
+/// Handles `addons log`.
+pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let Some(store) = ctx.existing_store()? else {
+        return Err(usage(format!(
+            "no addon named {}; there is no state file yet",
+            crate::names::shown(&args.addon)
+        )));
+    };
+    let addon = store.addon(&args.addon)?;
+    let events = store.events(&addon.id)?;
+    if ctx.json {
+        let docs: Vec<_> = events
+            .iter()
+            .map(|e| json!({"at": rfc3339(e.at), "from": e.from, "to": e.to, "event": e.event, "message": e.message}))
+            .collect();
+        ctx.print_json(&serde_json::Value::Array(docs));
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                rfc3339(e.at),
+                e.from.clone().unwrap_or_else(|| "-".into()),
+                e.to.clone(),
+                e.event.clone(),
+                e.message.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["AT", "FROM", "TO", "EVENT", "MESSAGE"], &rows)
+    );
+    Ok(0)
+}

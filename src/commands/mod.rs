@@ -1,0 +1,138 @@
+//! One handler per subcommand, and the context they share.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::cli::Command;
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::error::usage;
+use crate::providers::Environment;
+use crate::store::Store;
+
+mod completions;
+mod config;
+mod deprovision;
+mod env;
+mod graph;
+mod info;
+mod list;
+mod log;
+mod progress;
+mod providers;
+mod provision;
+mod run;
+mod tick;
+mod wait;
+mod watch;
+
+/// What every command handler gets: resolved settings and the global flags.
+pub struct Ctx {
+    pub settings: Settings,
+    pub state_path: PathBuf,
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// Set by SIGINT/SIGTERM: finish the step in hand, then stop.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Ctx {
+    /// Opens (creating when missing) the state file.
+    pub fn store(&self) -> anyhow::Result<Store> {
+        self.debug(format!("state file {}", self.state_path.display()));
+        Store::open(&self.state_path)
+    }
+
+    /// Opens the state file only if it exists; a read-only command on a fresh
+    /// machine must not create one.
+    pub fn existing_store(&self) -> anyhow::Result<Option<Store>> {
+        if self.state_path.exists() {
+            self.store().map(Some)
+        } else {
+            self.debug(format!(
+                "no state file at {} yet",
+                self.state_path.display()
+            ));
+            Ok(None)
+        }
+    }
+
+    /// The engine, with providers built from the settings.
+    pub fn engine(&self) -> Engine {
+        let data_dir = self
+            .state_path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        Engine::new(
+            self.settings.clone(),
+            Environment { data_dir },
+            self.stop.clone(),
+        )
+    }
+
+    /// Prints a JSON document on stdout.
+    pub fn print_json(&self, value: &serde_json::Value) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("JSON values serialise")
+        );
+    }
+
+    /// A note for people on stderr, unless `-q` or `--json`.
+    pub fn note(&self, message: impl AsRef<str>) {
+        if !self.quiet && !self.json {
+            eprintln!("{}", message.as_ref());
+        }
+    }
+
+    /// A detail on stderr, only with `-v`.
+    pub fn debug(&self, message: impl AsRef<str>) {
+        if self.verbose {
+            eprintln!("addons: {}", message.as_ref());
+        }
+    }
+}
+
+/// Runs the chosen command; returns the exit code.
+pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
+    match command {
+        Command::Provision(args) => provision::run(args, ctx),
+        Command::Deprovision(args) => deprovision::run(args, ctx),
+        Command::List(args) => list::run(args, ctx),
+        Command::Info(args) => info::run(args, ctx),
+        Command::Log(args) => log::run(args, ctx),
+        Command::Tick(args) => tick::run(args, ctx),
+        Command::Watch(args) => watch::run(args, ctx),
+        Command::Wait(args) => wait::run(args, ctx),
+        Command::Env(args) => env::run(args, ctx),
+        Command::Run(args) => run::run(args, ctx),
+        Command::Config(args) => config::run(args, ctx),
+        Command::Providers => providers::run(ctx),
+        Command::Graph(args) => graph::run(args, ctx),
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+/// Parses a `--timeout` value.
+fn parse_timeout(text: Option<&str>) -> anyhow::Result<Option<std::time::Duration>> {
+    text.map(|text| {
+        crate::config::parse_duration(text).map_err(|err| usage(format!("--timeout: {err}")))
+    })
+    .transpose()
+}
+
+/// The number of parallel provider calls: `--jobs`, else the config file's.
+fn jobs(flag: Option<u16>, ctx: &Ctx) -> usize {
+    flag.map_or(ctx.settings.engine.jobs, usize::from)
+}
+
+/// Checks an app name and says it has nothing when the state doesn't know it.
+fn known_app(store: Option<&Store>, app: &str) -> anyhow::Result<bool> {
+    crate::names::check_app(app)?;
+    match store {
+        Some(store) => store.app_exists(app),
+        None => Ok(false),
+    }
+}

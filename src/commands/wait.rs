@@ -1,0 +1,117 @@
+//! `addons wait`, and the waiting that `provision --wait` and `deprovision --wait` share.
+
+use std::time::Duration;
+
+use crate::cli::WaitArgs;
+use crate::engine::Engine;
+use crate::error::{usage, Failure};
+use crate::machine::State;
+use crate::output::addon_json;
+use crate::store::{now_ms, Store};
+
+use super::progress::{Plain, Progress};
+use super::{parse_timeout, Ctx};
+
+/// Handles `addons wait`.
+pub fn run(args: WaitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let timeout = parse_timeout(args.timeout.as_deref())?;
+    let Some(mut store) = ctx.existing_store()? else {
+        return Err(usage(format!(
+            "no addon named {}; there is no state file yet",
+            crate::names::shown(&args.addons[0])
+        )));
+    };
+    let mut ids = Vec::new();
+    for name in &args.addons {
+        ids.push(store.addon(name)?.id);
+    }
+    let engine = ctx.engine();
+    wait_for(ctx, &engine, &mut store, ids, timeout, true)
+}
+
+/// Ticks the addons until each has settled. Exit 0 when all are ready or cleaned up,
+/// 1 when any ended in error, 3 when `timeout` passed first. `many` prints an array
+/// under `--json` even for one addon.
+pub fn wait_for(
+    ctx: &Ctx,
+    engine: &Engine,
+    store: &mut Store,
+    ids: Vec<String>,
+    timeout: Option<Duration>,
+    many: bool,
+) -> anyhow::Result<i32> {
+    let deadline = timeout.map(|t| now_ms() + t.as_millis() as i64);
+    let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stderr);
+    let settled = engine.run_until_settled(
+        store,
+        super::jobs(None, ctx),
+        Some(&ids),
+        deadline,
+        &mut |store, report| {
+            let addons = ids
+                .iter()
+                .map(|id| store.addon(id))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            progress.update(&addons, report.pending);
+            Ok(addons.iter().all(|addon| addon.is_settled()))
+        },
+        &|outcome| progress.transition(outcome),
+    )?;
+    progress.finish();
+    let addons = ids
+        .iter()
+        .map(|id| store.addon(id))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if ctx.json {
+        let docs: Vec<_> = addons.iter().map(addon_json).collect();
+        ctx.print_json(&if many || docs.len() != 1 {
+            serde_json::Value::Array(docs)
+        } else {
+            docs[0].clone()
+        });
+    }
+    let failed: Vec<_> = addons.iter().filter(|a| a.state == State::Error).collect();
+    if let Some(addon) = failed.first() {
+        return Err(Failure::Operation(format!(
+            "{} ended in error: {}",
+            addon.name, addon.message
+        ))
+        .into());
+    }
+    if !settled {
+        let waiting: Vec<_> = addons
+            .iter()
+            .filter(|a| !a.is_settled())
+            .map(|a| a.name.as_str())
+            .collect();
+        if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Failure::Operation(format!(
+                "interrupted while waiting for {}",
+                waiting.join(", ")
+            ))
+            .into());
+        }
+        return Err(Failure::Timeout(format!(
+            "timed out waiting for {} ({}); 'addons wait' picks up where this left off",
+            waiting.join(", "),
+            addons
+                .iter()
+                .find(|a| !a.is_settled())
+                .map_or(String::new(), |a| a.message.clone())
+        ))
+        .into());
+    }
+    for addon in &addons {
+        let done = match addon.state {
+            State::Ready => format!(
+                "{} is ready: {} set on app {}",
+                addon.name,
+                addon.vars.join(", "),
+                addon.app
+            ),
+            _ => format!("{} is {}: {}", addon.name, addon.state, addon.message),
+        };
+        ctx.note(done);
+    }
+    Ok(0)
+}

@@ -1,0 +1,49 @@
+//! `addons watch`: ticks as work comes due, until none is left (or, with `--forever`,
+//! until SIGINT/SIGTERM), with a live display on a terminal.
+
+use serde_json::json;
+
+use crate::cli::WatchArgs;
+use crate::output::outcome_json;
+
+use super::progress::{Plain, Progress};
+use super::Ctx;
+
+/// Handles `addons watch`.
+pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let mut store = ctx.store()?;
+    let engine = ctx.engine();
+    let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stdout);
+    let transitions = std::sync::Mutex::new(Vec::new());
+    let forever = args.forever;
+    engine.run_until_settled(
+        &mut store,
+        super::jobs(args.jobs, ctx),
+        None,
+        None,
+        &mut |store, report| {
+            if progress.is_live() {
+                progress.update(&store.list_addons(None, false)?, report.pending);
+            }
+            Ok(!forever && report.pending == 0)
+        },
+        &|outcome| {
+            progress.transition(outcome);
+            transitions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(outcome_json(outcome));
+        },
+    )?;
+    progress.finish();
+    let pending = store.pending_count(None)?;
+    if ctx.json {
+        let transitions = transitions.into_inner().unwrap_or_default();
+        ctx.print_json(&json!({"transitions": transitions, "pending": pending}));
+    } else if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        ctx.note(format!("Stopped; {pending} addons with work left."));
+    } else {
+        ctx.note("No work left.");
+    }
+    Ok(0)
+}

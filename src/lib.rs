@@ -1,0 +1,16 @@
+//! `addons`: provisions backing resources for apps, drives each through the lifecycle
+//! state machine, and hands it to the app as config vars.
+
+pub mod addon;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod envfile;
+pub mod error;
+pub mod failpoint;
+pub mod machine;
+pub mod names;
+pub mod output;
+pub mod providers;
+pub mod store;

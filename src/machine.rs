@@ -1,0 +1,278 @@
+//! The addon lifecycle state machine: states, events and the one transition table. Pure, no I/O.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where an addon is in its lifecycle (the seed's states, exactly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    WaitingForProvision,
+    Provisioned,
+    Ready,
+    Deprovisioned,
+    Error,
+}
+
+/// Something that happens to an addon and may move it to another state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// The provider reported the resource complete and its config was fetched.
+    ProvisionComplete,
+    /// The addon's config vars were set on its app.
+    ConfigVarsSet,
+    /// The user asked for the addon to go away.
+    Deprovision,
+    /// A task failed for good.
+    Fail,
+}
+
+/// What a state's task does when a tick runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Ask the provider whether provisioning is complete; fetch the config when it is.
+    CheckProvision,
+    /// Set the addon's config vars on its app.
+    SetConfigVars,
+    /// Tell the provider to remove the resource (deprovision, or orphan cleanup after an error).
+    Cleanup,
+}
+
+/// The transition table: (from, event, to). `addons graph` prints exactly this.
+pub const TRANSITIONS: &[(State, Event, State)] = &[
+    (
+        State::WaitingForProvision,
+        Event::ProvisionComplete,
+        State::Provisioned,
+    ),
+    (
+        State::WaitingForProvision,
+        Event::Deprovision,
+        State::Deprovisioned,
+    ),
+    (State::WaitingForProvision, Event::Fail, State::Error),
+    (State::Provisioned, Event::ConfigVarsSet, State::Ready),
+    (State::Provisioned, Event::Deprovision, State::Deprovisioned),
+    (State::Provisioned, Event::Fail, State::Error),
+    (State::Ready, Event::Deprovision, State::Deprovisioned),
+    (State::Ready, Event::Fail, State::Error),
+];
+
+/// A move the table does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an addon in state {from} cannot take the event {event}")]
+pub struct InvalidTransition {
+    pub from: State,
+    pub event: Event,
+}
+
+/// The only door from one state to the next: looks the move up in [`TRANSITIONS`].
+pub fn transition(from: State, event: Event) -> Result<State, InvalidTransition> {
+    TRANSITIONS
+        .iter()
+        .find(|(f, e, _)| *f == from && *e == event)
+        .map(|(_, _, to)| *to)
+        .ok_or(InvalidTransition { from, event })
+}
+
+impl State {
+    /// Every state, in lifecycle order.
+    pub const ALL: [State; 5] = [
+        State::WaitingForProvision,
+        State::Provisioned,
+        State::Ready,
+        State::Deprovisioned,
+        State::Error,
+    ];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::WaitingForProvision => "waiting_for_provision",
+            State::Provisioned => "provisioned",
+            State::Ready => "ready",
+            State::Deprovisioned => "deprovisioned",
+            State::Error => "error",
+        }
+    }
+
+    /// Terminal states never leave.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Deprovisioned | State::Error)
+    }
+
+    /// The task a tick runs for an addon in this state, if any.
+    pub fn task(self) -> Option<Task> {
+        match self {
+            State::WaitingForProvision => Some(Task::CheckProvision),
+            State::Provisioned => Some(Task::SetConfigVars),
+            State::Ready => None,
+            State::Deprovisioned | State::Error => Some(Task::Cleanup),
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for State {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        State::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown state {s:?}"))
+    }
+}
+
+impl Event {
+    /// Every event.
+    pub const ALL: [Event; 4] = [
+        Event::ProvisionComplete,
+        Event::ConfigVarsSet,
+        Event::Deprovision,
+        Event::Fail,
+    ];
+
+    /// The recorded and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::ProvisionComplete => "provision_complete",
+            Event::ConfigVarsSet => "config_vars_set",
+            Event::Deprovision => "deprovision",
+            Event::Fail => "fail",
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Renders the transition table as a Graphviz DOT graph.
+pub fn graph_dot() -> String {
+    let mut out =
+        String::from("digraph addon_lifecycle {\n    rankdir=LR;\n    start [shape=point];\n");
+    for state in State::ALL {
+        let shape = if state.is_terminal() {
+            "doublecircle"
+        } else {
+            "circle"
+        };
+        out += &format!("    {state} [shape={shape}];\n");
+    }
+    out += "    start -> waiting_for_provision [label=\"provision\"];\n";
+    for (from, event, to) in TRANSITIONS {
+        out += &format!("    {from} -> {to} [label=\"{event}\"];\n");
+    }
+    out += "}\n";
+    out
+}
+
+/// Renders the transition table as a Mermaid state diagram.
+pub fn graph_mermaid() -> String {
+    let mut out = String::from("stateDiagram-v2\n    [*] --> waiting_for_provision: provision\n");
+    for (from, event, to) in TRANSITIONS {
+        out += &format!("    {from} --> {to}: {event}\n");
+    }
+    for state in State::ALL.into_iter().filter(|s| s.is_terminal()) {
+        out += &format!("    {state} --> [*]\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::provision_completes(
+        State::WaitingForProvision,
+        Event::ProvisionComplete,
+        State::Provisioned
+    )]
+    #[case::deprovision_while_waiting(
+        State::WaitingForProvision,
+        Event::Deprovision,
+        State::Deprovisioned
+    )]
+    #[case::fail_while_waiting(State::WaitingForProvision, Event::Fail, State::Error)]
+    #[case::config_vars_set(State::Provisioned, Event::ConfigVarsSet, State::Ready)]
+    #[case::deprovision_provisioned(State::Provisioned, Event::Deprovision, State::Deprovisioned)]
+    #[case::fail_provisioned(State::Provisioned, Event::Fail, State::Error)]
+    #[case::deprovision_ready(State::Ready, Event::Deprovision, State::Deprovisioned)]
+    #[case::fail_ready(State::Ready, Event::Fail, State::Error)]
+    fn allowed(#[case] from: State, #[case] event: Event, #[case] to: State) {
+        assert_eq!(transition(from, event), Ok(to));
+    }
+
+    #[rstest]
+    #[case::waiting_cannot_skip_to_ready(State::WaitingForProvision, Event::ConfigVarsSet)]
+    #[case::provisioned_cannot_complete_twice(State::Provisioned, Event::ProvisionComplete)]
+    #[case::ready_cannot_complete(State::Ready, Event::ProvisionComplete)]
+    #[case::ready_cannot_set_vars_again(State::Ready, Event::ConfigVarsSet)]
+    #[case::deprovisioned_is_terminal_complete(State::Deprovisioned, Event::ProvisionComplete)]
+    #[case::deprovisioned_is_terminal_vars(State::Deprovisioned, Event::ConfigVarsSet)]
+    #[case::deprovisioned_is_terminal_deprovision(State::Deprovisioned, Event::Deprovision)]
+    #[case::deprovisioned_is_terminal_fail(State::Deprovisioned, Event::Fail)]
+    #[case::error_is_terminal_complete(State::Error, Event::ProvisionComplete)]
+    #[case::error_is_terminal_vars(State::Error, Event::ConfigVarsSet)]
+    #[case::error_is_terminal_deprovision(State::Error, Event::Deprovision)]
+    #[case::error_is_terminal_fail(State::Error, Event::Fail)]
+    fn rejected(#[case] from: State, #[case] event: Event) {
+        assert_eq!(
+            transition(from, event),
+            Err(InvalidTransition { from, event })
+        );
+    }
+
+    #[test]
+    fn table_covers_every_pair_exactly_once() {
+        let mut allowed = 0;
+        for from in State::ALL {
+            for event in Event::ALL {
+                let rows = TRANSITIONS
+                    .iter()
+                    .filter(|(f, e, _)| *f == from && *e == event)
+                    .count();
+                assert!(rows <= 1, "{from} + {event} appears {rows} times");
+                allowed += rows;
+            }
+        }
+        assert_eq!(allowed, 8);
+    }
+
+    #[test]
+    fn every_non_terminal_state_can_deprovision_and_fail() {
+        for from in State::ALL.into_iter().filter(|s| !s.is_terminal()) {
+            assert_eq!(
+                transition(from, Event::Deprovision),
+                Ok(State::Deprovisioned)
+            );
+            assert_eq!(transition(from, Event::Fail), Ok(State::Error));
+        }
+    }
+
+    #[test]
+    fn states_round_trip_through_their_stored_names() {
+        for state in State::ALL {
+            assert_eq!(state.as_str().parse::<State>(), Ok(state));
+        }
+        assert!("Ready".parse::<State>().is_err());
+    }
+
+    #[test]
+    fn graphs_name_every_transition() {
+        let dot = graph_dot();
+        let mermaid = graph_mermaid();
+        for (from, event, to) in TRANSITIONS {
+            assert!(dot.contains(&format!("{from} -> {to} [label=\"{event}\"]")));
+            assert!(mermaid.contains(&format!("{from} --> {to}: {event}")));
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Validation of user-supplied names (apps, addons, prefixes, config var keys) and
+//! generation of addon display names and ids.
+
+use rand::Rng;
+
+use crate::error::usage;
+
+const ADJECTIVES: &[&str] = &[
+    "amber",
+    "ancient",
+    "autumn",
+    "bold",
+    "brave",
+    "bright",
+    "calm",
+    "clever",
+    "cool",
+    "crimson",
+    "curly",
+    "damp",
+    "dawn",
+    "deep",
+    "eager",
+    "early",
+    "fancy",
+    "gentle",
+    "gold",
+    "green",
+    "hidden",
+    "holy",
+    "icy",
+    "jolly",
+    "keen",
+    "late",
+    "lively",
+    "lucky",
+    "misty",
+    "morning",
+    "muddy",
+    "noble",
+    "odd",
+    "patient",
+    "plain",
+    "polished",
+    "proud",
+    "purple",
+    "quiet",
+    "rapid",
+    "red",
+    "rough",
+    "round",
+    "royal",
+    "rustic",
+    "shy",
+    "silent",
+    "small",
+    "snowy",
+    "solitary",
+    "sparkling",
+    "spring",
+    "still",
+    "summer",
+    "swift",
+    "tiny",
+    "twilight",
+    "wandering",
+    "wild",
+    "winter",
+];
+
+const NOUNS: &[&str] = &[
+    "bird",
+    "breeze",
+    "brook",
+    "bush",
+    "butterfly",
+    "cherry",
+    "cloud",
+    "darkness",
+    "dawn",
+    "dew",
+    "dream",
+    "dust",
+    "feather",
+    "field",
+    "fire",
+    "firefly",
+    "flower",
+    "fog",
+    "forest",
+    "frog",
+    "frost",
+    "glade",
+    "glitter",
+    "grass",
+    "haze",
+    "hill",
+    "lake",
+    "leaf",
+    "meadow",
+    "moon",
+    "morning",
+    "mountain",
+    "night",
+    "paper",
+    "pine",
+    "pond",
+    "rain",
+    "resonance",
+    "river",
+    "sea",
+    "shadow",
+    "shape",
+    "silence",
+    "sky",
+    "smoke",
+    "snow",
+    "sound",
+    "star",
+    "sun",
+    "sunset",
+    "surf",
+    "thunder",
+    "tree",
+    "violet",
+    "water",
+    "wave",
+    "wildflower",
+    "wind",
+    "wood",
+];
+
+/// Checks an app name against `^[a-z0-9][a-z0-9-]{0,62}$`.
+pub fn check_app(name: &str) -> anyhow::Result<()> {
+    check_slug(name, "app name")
+}
+
+/// Checks an addon name given with `--name` (same rules as app names).
+pub fn check_addon_name(name: &str) -> anyhow::Result<()> {
+    check_slug(name, "addon name")
+}
+
+fn check_slug(name: &str, what: &str) -> anyhow::Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "invalid {what} {}: use 1 to 63 lowercase letters, digits and '-', starting with a letter or digit (e.g. my-app)",
+            shown(name)
+        )))
+    }
+}
+
+/// Checks and normalises a `--as` prefix: `[0-9A-Za-z_]`, upper-cased.
+pub fn normalize_prefix(prefix: &str) -> anyhow::Result<String> {
+    let valid = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let upper = prefix.to_ascii_uppercase();
+    if valid && upper.as_bytes()[0].is_ascii_uppercase() {
+        Ok(upper)
+    } else {
+        Err(usage(format!(
+            "invalid prefix {}: use up to 64 letters, digits and '_', starting with a letter (e.g. --as primary)",
+            shown(prefix)
+        )))
+    }
+}
+
+/// Checks a config var key against `^[A-Z][A-Z0-9_]*$`.
+pub fn check_var_key(key: &str) -> anyhow::Result<()> {
+    let valid = key.len() <= 255
+        && key.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "invalid config var key {}: use uppercase letters, digits and '_', starting with a letter (e.g. API_TOKEN)",
+            shown(key)
+        )))
+    }
+}
+
+/// A user-supplied string made safe to echo in a one-line message: quoted,
+/// control characters escaped, and cut short when absurdly long.
+pub fn shown(value: &str) -> String {
+    const MAX: usize = 40;
+    if value.chars().count() > MAX {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{:?}... ({} chars)", head, value.chars().count())
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// A fresh display name, `<adjective>-<noun>-<6 hex digits>`.
+pub fn generate_addon_name() -> String {
+    let mut rng = rand::rng();
+    let adjective = ADJECTIVES[rng.random_range(0..ADJECTIVES.len())];
+    let noun = NOUNS[rng.random_range(0..NOUNS.len())];
+    format!(
+        "{adjective}-{noun}-{:06x}",
+        rng.random_range(0..0x100_0000u32)
+    )
+}
+
+/// A fresh immutable addon id: 16 lowercase hex digits from the OS's CSPRNG.
+/// Every external resource name derives from it.
+pub fn generate_addon_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the OS random number generator failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+use rand::TryRngCore;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names() {
+        for ok in ["a", "myapp", "my-app-2", "0app", &"a".repeat(63)] {
+            assert!(check_app(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-app",
+            "My",
+            "app_1",
+            "app.x",
+            "a b",
+            "ä",
+            &"a".repeat(64),
+            "x;drop",
+        ] {
+            assert!(check_app(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_are_upper_cased() {
+        assert_eq!(normalize_prefix("primary").unwrap(), "PRIMARY");
+        assert_eq!(normalize_prefix("cache_db").unwrap(), "CACHE_DB");
+        for bad in ["", "a-b", "1st", "_x", "a b", "x'"] {
+            assert!(normalize_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn var_keys() {
+        assert!(check_var_key("DATABASE_URL").is_ok());
+        for bad in ["", "lower", "1A", "_A", "A-B"] {
+            assert!(check_var_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn generated_names_are_valid_app_style_names() {
+        for _ in 0..200 {
+            let name = generate_addon_name();
+            assert!(check_addon_name(&name).is_ok(), "{name}");
+            assert_eq!(name.rsplit('-').next().unwrap().len(), 6);
+        }
+        let id = generate_addon_id();
+        assert_eq!(id.len(), 16);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}

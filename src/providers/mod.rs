@@ -1,0 +1,199 @@
+//! The provider contract (the seed's four operations) and the registry of compiled-in providers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::addon::{Params, Resource};
+use crate::config::Settings;
+
+mod mysql;
+mod postgres;
+mod redis;
+mod secret;
+mod sqlite;
+
+/// What `provision_complete` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Not yet; ask again after this long.
+    NotReady {
+        retry_after: Duration,
+    },
+}
+
+/// Why a provider operation failed. Messages never hold a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth retrying with backoff: connection refused or reset, timeout, lock contention.
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying will not help: bad parameter, authentication failed, permission denied.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// One parameter a provider accepts with `--param KEY=VALUE`.
+#[derive(Debug)]
+pub struct ParamSpec {
+    pub key: &'static str,
+    pub help: &'static str,
+}
+
+/// What is known about a provider without building it: enough to validate a
+/// `provision` before anything is created.
+#[derive(Debug)]
+pub struct ProviderInfo {
+    pub name: &'static str,
+    /// The config var names it hands out (before any prefix).
+    pub vars: &'static [&'static str],
+    pub params: &'static [ParamSpec],
+    /// Checks param values (keys are checked against `params` by the registry).
+    pub check_params: fn(&Params) -> Result<(), String>,
+    /// The config file section it needs, as lines to add; `None` for providers that need none.
+    pub needs: Option<&'static str>,
+    /// What the resource is, in a few words.
+    pub summary: &'static str,
+}
+
+/// The seed's `BaseAddonProvider`: four operations, each fast and idempotent by addon id.
+pub trait Provider: Send + Sync {
+    /// Starts making the resource; returns a message for the user.
+    fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError>;
+    /// Whether the resource is usable yet.
+    fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError>;
+    /// The config vars (declared names, no prefix) that let an app use the resource.
+    fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError>;
+    /// Starts removing the resource; returns a message for the user.
+    fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError>;
+    /// Whether the provider's server answers, for `addons providers`; a short status line.
+    fn health(&self) -> Result<String, ProviderError>;
+}
+
+/// Every compiled-in provider, in the order `addons providers` lists them.
+pub const ALL: [&ProviderInfo; 5] = [
+    &secret::INFO,
+    &sqlite::INFO,
+    &postgres::INFO,
+    &mysql::INFO,
+    &redis::INFO,
+];
+
+/// Looks a provider up by name.
+pub fn info(name: &str) -> Option<&'static ProviderInfo> {
+    ALL.into_iter().find(|info| info.name == name)
+}
+
+/// Validates `--param` keys and values for a provider.
+pub fn check_params(info: &ProviderInfo, params: &Params) -> Result<(), String> {
+    for key in params.keys() {
+        if !info.params.iter().any(|spec| spec.key == key) {
+            let known: Vec<&str> = info.params.iter().map(|spec| spec.key).collect();
+            return Err(if known.is_empty() {
+                format!(
+                    "the {} provider takes no params, but got {}",
+                    info.name,
+                    crate::names::shown(key)
+                )
+            } else {
+                format!(
+                    "unknown param {} for the {} provider; it takes: {}",
+                    crate::names::shown(key),
+                    info.name,
+                    known.join(", ")
+                )
+            });
+        }
+    }
+    (info.check_params)(params)
+}
+
+/// Where providers that keep files (sqlite) put them.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub data_dir: PathBuf,
+}
+
+/// Builds a provider from the settings; `Err` holds a one-line message saying
+/// which config lines to add when it is not configured.
+pub fn build(
+    name: &str,
+    settings: &Settings,
+    env: &Environment,
+) -> Result<Box<dyn Provider>, String> {
+    let not_configured = |section: &str| {
+        format!(
+            "the {name} provider is not configured: add to {} the lines {}",
+            settings.path.display(),
+            section.replace('\n', " ")
+        )
+    };
+    let info = info(name).ok_or_else(|| unknown_provider(name))?;
+    Ok(match name {
+        "secret" => Box::new(secret::Secret),
+        "sqlite" => Box::new(sqlite::Sqlite::new(
+            settings
+                .sqlite_dir
+                .clone()
+                .unwrap_or_else(|| env.data_dir.join("sqlite")),
+        )),
+        "postgres" => Box::new(postgres::Postgres::new(
+            settings
+                .postgres
+                .clone()
+                .ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
+        )),
+        "mysql" => Box::new(mysql::Mysql::new(
+            settings
+                .mysql
+                .clone()
+                .ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
+        )),
+        "redis" => Box::new(redis::Redis::new(
+            settings
+                .redis
+                .clone()
+                .ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
+        )),
+        other => return Err(unknown_provider(other)),
+    })
+}
+
+/// The message for a provider name that is not compiled in.
+pub fn unknown_provider(name: &str) -> String {
+    let names: Vec<&str> = ALL.iter().map(|info| info.name).collect();
+    format!(
+        "unknown provider {}; choose one of: {}",
+        crate::names::shown(name),
+        names.join(", ")
+    )
+}
+
+/// Builds a URL handed to an app: `scheme://user:password@host:port/path`, with
+/// user and password percent-encoded.
+pub fn app_url(
+    scheme: &str,
+    user: &str,
+    password: &str,
+    host: &str,
+    port: u16,
+    path: &str,
+) -> String {
+    let mut url = url::Url::parse(&format!("{scheme}://placeholder")).expect("static URL parses");
+    // Host first: special schemes refuse credentials without a host.
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    url.set_host(Some(&host))
+        .expect("a host from a parsed URL is valid");
+    url.set_port(Some(port))
+        .expect("a URL with a host takes a port");
+    url.set_username(user)
+        .expect("a URL with a host takes a user");
+    url.set_password(Some(password))
+        .expect("a URL with a host takes a password");
+    url.set_path(path);
+    url.to_string()
+}

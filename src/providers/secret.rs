@@ -1,0 +1,117 @@
+//! The `secret` provider: a random key from the OS's CSPRNG, handed out as `SECRET_KEY`.
+
+use super::{ParamSpec, Provider, ProviderError, ProviderInfo, Readiness};
+use crate::addon::{Params, Resource, ALNUM};
+
+/// Registry entry for `secret`.
+pub static INFO: ProviderInfo = ProviderInfo {
+    name: "secret",
+    vars: &["SECRET_KEY"],
+    params: &[
+        ParamSpec {
+            key: "length",
+            help: "number of characters, 16 to 4096 (default 100)",
+        },
+        ParamSpec {
+            key: "alphabet",
+            help: "alnum (default), hex or base64url",
+        },
+    ],
+    check_params: |params| settings(params).map(|_| ()),
+    needs: None,
+    summary: "a random key from the OS's CSPRNG",
+};
+
+const DEFAULT_LENGTH: usize = 100;
+
+/// Makes nothing outside the state file: the key derives from the addon's seed.
+pub struct Secret;
+
+fn settings(params: &Params) -> Result<(usize, &'static [u8]), String> {
+    let length = match params.get("length") {
+        None => DEFAULT_LENGTH,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (16..=4096).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "param length must be a whole number from 16 to 4096, not {}",
+                    crate::names::shown(text)
+                ))
+            }
+        },
+    };
+    let alphabet: &'static [u8] = match params.get("alphabet").map(String::as_str) {
+        None | Some("alnum") => ALNUM,
+        Some("hex") => b"0123456789abcdef",
+        Some("base64url") => b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        Some(other) => {
+            return Err(format!(
+                "param alphabet must be alnum, hex or base64url, not {}",
+                crate::names::shown(other)
+            ))
+        }
+    };
+    Ok((length, alphabet))
+}
+
+impl Provider for Secret {
+    fn begin_provision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
+        Ok("generating a secret key".into())
+    }
+
+    fn provision_complete(&self, _addon: Resource<'_>) -> Result<Readiness, ProviderError> {
+        Ok(Readiness::Ready)
+    }
+
+    fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
+        let (length, alphabet) = settings(addon.params).map_err(ProviderError::Permanent)?;
+        Ok(vec![(
+            "SECRET_KEY".into(),
+            addon.derive_secret("secret_key", length, alphabet),
+        )])
+    }
+
+    fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
+        Ok("secret key discarded".into())
+    }
+
+    fn health(&self) -> Result<String, ProviderError> {
+        Ok("built in".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_100_alphanumerics_and_params_shape_it() {
+        let seed = crate::addon::new_seed();
+        let mut params = Params::new();
+        let config = Secret
+            .get_config(Resource::new("a", &params, &seed))
+            .unwrap();
+        assert_eq!(config[0].1.len(), 100);
+        assert!(config[0].1.bytes().all(|b| b.is_ascii_alphanumeric()));
+        params.insert("length".into(), "32".into());
+        params.insert("alphabet".into(), "hex".into());
+        let config = Secret
+            .get_config(Resource::new("a", &params, &seed))
+            .unwrap();
+        assert_eq!(config[0].1.len(), 32);
+        assert!(config[0].1.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn bad_params_are_refused() {
+        for (key, value) in [
+            ("length", "8"),
+            ("length", "x"),
+            ("length", "5000"),
+            ("alphabet", "emoji"),
+        ] {
+            let params = Params::from([(key.to_string(), value.to_string())]);
+            assert!((INFO.check_params)(&params).is_err(), "{key}={value}");
+        }
+    }
+}

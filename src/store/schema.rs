@@ -1,0 +1,69 @@
+//! The schema as an ordered list of migrations. A shipped migration is never edited;
+//! a change is a new entry at the end.
+
+/// `PRAGMA application_id` of an addons state file ("adds").
+pub const APPLICATION_ID: i64 = 0x6164_6473;
+
+/// Migrations in order; the state file's `user_version` counts how many have run.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: addons, their recorded transitions, config vars and apps.
+    r#"
+CREATE TABLE addons (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    provider    TEXT NOT NULL,
+    app         TEXT NOT NULL,
+    prefix      TEXT,
+    params      TEXT NOT NULL,
+    seed        BLOB NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN
+                  ('waiting_for_provision', 'provisioned', 'ready', 'deprovisioned', 'error')),
+    message     TEXT NOT NULL,
+    vars        TEXT NOT NULL,
+    config      TEXT,
+    begun       INTEGER NOT NULL DEFAULT 0,
+    cleanup     TEXT NOT NULL DEFAULT 'none' CHECK (cleanup IN ('none', 'pending', 'done')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_at      INTEGER,
+    deadline_at INTEGER NOT NULL,
+    claim       TEXT,
+    claim_until INTEGER,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+-- A name belongs to one live addon at a time; a deprovisioned addon's name can be reused.
+CREATE UNIQUE INDEX addons_live_name ON addons (name)
+    WHERE state IN ('waiting_for_provision', 'provisioned', 'ready');
+CREATE INDEX addons_name ON addons (name, created_at);
+CREATE INDEX addons_due ON addons (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX addons_app ON addons (app, created_at);
+CREATE INDEX addons_claim ON addons (claim) WHERE claim IS NOT NULL;
+
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY,
+    addon_id   TEXT NOT NULL REFERENCES addons (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    from_state TEXT,
+    to_state   TEXT NOT NULL,
+    event      TEXT NOT NULL,
+    message    TEXT NOT NULL
+);
+CREATE INDEX events_addon ON events (addon_id, seq);
+
+CREATE TABLE apps (
+    name         TEXT PRIMARY KEY,
+    vars_version INTEGER NOT NULL DEFAULT 0,
+    env_version  INTEGER NOT NULL DEFAULT 0
+);
+
+-- A var with an addon_id is owned by that addon; its value is NULL until the addon is ready.
+CREATE TABLE config_vars (
+    app      TEXT NOT NULL REFERENCES apps (name),
+    key      TEXT NOT NULL,
+    value    TEXT,
+    addon_id TEXT REFERENCES addons (id),
+    PRIMARY KEY (app, key)
+);
+CREATE INDEX config_vars_addon ON config_vars (addon_id) WHERE addon_id IS NOT NULL;
+"#,
+];

@@ -1,0 +1,314 @@
+//! The engine's side of the store: claiming due addons, and committing the result of
+//! one step under the claim, through the state machine.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, OptionalExtension};
+
+use super::addons::{from_row, record, release_vars, COLUMNS};
+use super::{now_ms, sql_error, vars::bump_version, Store};
+use crate::addon::Addon;
+use crate::error::failed;
+use crate::machine::{self, Event, State};
+
+/// What a step found, to be committed if the step's claim still holds.
+#[derive(Debug, Clone)]
+pub enum Apply {
+    /// Ask again at `due_at`: the resource is not ready yet (`failed` false) or the
+    /// provider failed transiently (`failed` true, counted for the backoff).
+    Retry {
+        due_at: i64,
+        message: String,
+        failed: bool,
+    },
+    /// Move by the transition table. `config` holds the fetched config vars for
+    /// `ProvisionComplete`.
+    Transition {
+        event: Event,
+        message: String,
+        config: Option<BTreeMap<String, String>>,
+    },
+    /// The provider accepted the deprovision of a terminal addon.
+    CleanupDone { message: String },
+}
+
+/// A recorded transition, as `tick` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub name: String,
+    pub from: State,
+    pub to: State,
+    pub event: String,
+    pub message: String,
+}
+
+impl Store {
+    /// Claims up to `limit` addons whose task was due at `due_by`, and whose claim is
+    /// free or expired, for the tick holding `token` until `claim_until`. With `only`,
+    /// just those addon ids.
+    pub fn claim_due(
+        &mut self,
+        token: &str,
+        due_by: i64,
+        claim_until: i64,
+        limit: usize,
+        only: Option<&[String]>,
+    ) -> anyhow::Result<Vec<Addon>> {
+        let path = self.path.clone();
+        let now = now_ms();
+        let only = only.map(serde_json::to_string).transpose()?;
+        let tx = self.write()?;
+        let claimed = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "UPDATE addons SET claim = ?1, claim_until = ?2 WHERE id IN (\
+                   SELECT id FROM addons WHERE due_at <= ?3 AND (claim IS NULL OR claim_until < ?4) \
+                   AND (?6 IS NULL OR id IN (SELECT value FROM json_each(?6))) ORDER BY due_at LIMIT ?5) \
+                 RETURNING {COLUMNS}"
+            ))?;
+            let rows = stmt
+                .query_map(
+                    params![token, claim_until, due_by, now, limit as i64, only],
+                    from_row,
+                )
+                .map_err(sql_error(&path))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(sql_error(&path))?
+        };
+        tx.commit().map_err(|err| super::locked_or(&path, err))?;
+        Ok(claimed)
+    }
+
+    /// Holds `token`'s claim on a just-created addon's behalf of `begin_provision`:
+    /// records that it succeeded, keeping the claim.
+    pub fn mark_begun(
+        &mut self,
+        addon_id: &str,
+        token: &str,
+        message: &str,
+    ) -> anyhow::Result<bool> {
+        let path = self.path.clone();
+        let tx = self.write()?;
+        let changed = tx
+            .execute(
+                "UPDATE addons SET begun = 1, message = ?3, updated_at = ?4 WHERE id = ?1 AND claim = ?2",
+                params![addon_id, token, message, now_ms()],
+            )
+            .map_err(sql_error(&path))?;
+        tx.commit().map_err(|err| super::locked_or(&path, err))?;
+        Ok(changed == 1)
+    }
+
+    /// Gives up a claim without changing anything else; the task is due at once.
+    pub fn release_claim(&mut self, addon_id: &str, token: &str) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = ?1 AND claim = ?2",
+            params![addon_id, token],
+        )
+        .map_err(sql_error(&path))?;
+        tx.commit().map_err(|err| super::locked_or(&path, err))?;
+        Ok(())
+    }
+
+    /// Commits a step's result if `token` still holds the claim and the addon is
+    /// still in the state the step started from; otherwise drops the result (a
+    /// deprovision overtook it; its cleanup runs next). Releases the claim either way.
+    pub fn finish_step(
+        &mut self,
+        seen: &Addon,
+        token: &str,
+        apply: Apply,
+    ) -> anyhow::Result<Option<Outcome>> {
+        let path = self.path.clone();
+        let now = now_ms();
+        let tx = self.write()?;
+        let current: Option<(Option<String>, String)> = tx
+            .prepare_cached("SELECT claim, state FROM addons WHERE id = ?1")?
+            .query_row([&seen.id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+            .map_err(sql_error(&path))?;
+        let Some((claim, state)) = current else {
+            return Ok(None);
+        };
+        if claim.as_deref() != Some(token) {
+            return Ok(None);
+        }
+        let release = "UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = ?1";
+        if state != seen.state.as_str() {
+            tx.execute(release, [&seen.id]).map_err(sql_error(&path))?;
+            tx.commit().map_err(|err| super::locked_or(&path, err))?;
+            return Ok(None);
+        }
+        let outcome = match apply {
+            Apply::Retry {
+                due_at,
+                message,
+                failed,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE addons SET due_at = ?2, message = ?3, attempts = attempts + ?4, updated_at = ?5 WHERE id = ?1",
+                )?
+                .execute(params![seen.id, due_at, message, i64::from(failed), now])
+                .map_err(sql_error(&path))?;
+                None
+            }
+            Apply::CleanupDone { message } => {
+                tx.prepare_cached(
+                    "UPDATE addons SET cleanup = 'done', due_at = NULL, attempts = 0, message = ?2, updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![seen.id, message, now])
+                .map_err(sql_error(&path))?;
+                record(
+                    &tx,
+                    &seen.id,
+                    Some(seen.state),
+                    seen.state,
+                    "cleanup",
+                    &message,
+                    now,
+                )
+                .map_err(sql_error(&path))?;
+                Some(Outcome {
+                    name: seen.name.clone(),
+                    from: seen.state,
+                    to: seen.state,
+                    event: "cleanup".into(),
+                    message,
+                })
+            }
+            Apply::Transition {
+                event,
+                message,
+                config,
+            } => {
+                let to = machine::transition(seen.state, event)?;
+                match event {
+                    Event::ProvisionComplete => {
+                        let config = config
+                            .ok_or_else(|| failed("provision completed without config vars"))?;
+                        tx.prepare_cached(
+                            "UPDATE addons SET state = ?2, config = ?3, due_at = ?4, attempts = 0, message = ?5, updated_at = ?4 WHERE id = ?1",
+                        )?
+                        .execute(params![seen.id, to.as_str(), serde_json::to_string(&config)?, now, message])
+                        .map_err(sql_error(&path))?;
+                    }
+                    Event::ConfigVarsSet => {
+                        let config = seen
+                            .config
+                            .as_ref()
+                            .ok_or_else(|| failed("no config vars were stored"))?;
+                        for (key, value) in config {
+                            let set = tx
+                                .prepare_cached(
+                                    "UPDATE config_vars SET value = ?4 WHERE app = ?1 AND key = ?2 AND addon_id = ?3",
+                                )?
+                                .execute(params![seen.app, key, seen.id, value])
+                                .map_err(sql_error(&path))?;
+                            if set != 1 {
+                                return Err(failed(format!(
+                                    "{key} is no longer reserved for this addon on app {}",
+                                    seen.app
+                                )));
+                            }
+                        }
+                        bump_version(&tx, &seen.app).map_err(sql_error(&path))?;
+                        tx.prepare_cached(
+                            "UPDATE addons SET state = ?2, due_at = NULL, attempts = 0, message = ?3, updated_at = ?4 WHERE id = ?1",
+                        )?
+                        .execute(params![seen.id, to.as_str(), message, now])
+                        .map_err(sql_error(&path))?;
+                    }
+                    Event::Fail | Event::Deprovision => {
+                        release_vars(&tx, seen).map_err(sql_error(&path))?;
+                        tx.prepare_cached(
+                            "UPDATE addons SET state = ?2, cleanup = 'pending', due_at = ?3, attempts = 0, message = ?4, updated_at = ?3 WHERE id = ?1",
+                        )?
+                        .execute(params![seen.id, to.as_str(), now, message])
+                        .map_err(sql_error(&path))?;
+                    }
+                }
+                record(
+                    &tx,
+                    &seen.id,
+                    Some(seen.state),
+                    to,
+                    event.as_str(),
+                    &message,
+                    now,
+                )
+                .map_err(sql_error(&path))?;
+                Some(Outcome {
+                    name: seen.name.clone(),
+                    from: seen.state,
+                    to,
+                    event: event.as_str().into(),
+                    message,
+                })
+            }
+        };
+        tx.execute(release, [&seen.id]).map_err(sql_error(&path))?;
+        tx.commit().map_err(|err| super::locked_or(&path, err))?;
+        Ok(outcome)
+    }
+
+    /// Expires at once the claims of ticks on this host whose process is gone, so a
+    /// crashed tick's step is picked up by the next tick without waiting for the lease.
+    pub fn expire_dead_claims(&mut self, is_dead: impl Fn(&str) -> bool) -> anyhow::Result<usize> {
+        let now = now_ms();
+        let holders: Vec<String> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT DISTINCT claim FROM addons WHERE claim IS NOT NULL AND claim_until >= ?1",
+            )?;
+            let rows = stmt
+                .query_map([now], |row| row.get(0))
+                .map_err(sql_error(&self.path))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(sql_error(&self.path))?
+        };
+        let dead: Vec<String> = holders.into_iter().filter(|token| is_dead(token)).collect();
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        let path = self.path.clone();
+        let tx = self.write()?;
+        let mut expired = 0;
+        for token in &dead {
+            expired += tx
+                .execute(
+                    "UPDATE addons SET claim_until = 0 WHERE claim = ?1",
+                    [token],
+                )
+                .map_err(sql_error(&path))?;
+        }
+        tx.commit().map_err(|err| super::locked_or(&path, err))?;
+        Ok(expired)
+    }
+
+    /// How many addons have a task still to run.
+    pub fn pending_count(&self, only: Option<&[String]>) -> anyhow::Result<usize> {
+        let only = only.map(serde_json::to_string).transpose()?;
+        let count: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM addons WHERE due_at IS NOT NULL \
+                 AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))",
+            )?
+            .query_row([only], |row| row.get(0))
+            .map_err(sql_error(&self.path))?;
+        Ok(count as usize)
+    }
+
+    /// When the next task comes due (ms since the epoch), counting a claimed addon as
+    /// due when its claim runs out; `None` when no addon has work left.
+    pub fn next_due(&self, only: Option<&[String]>) -> anyhow::Result<Option<i64>> {
+        let only = only.map(serde_json::to_string).transpose()?;
+        self.conn
+            .prepare_cached(
+                "SELECT min(CASE WHEN claim IS NOT NULL THEN max(due_at, claim_until) ELSE due_at END) \
+                 FROM addons WHERE due_at IS NOT NULL AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))",
+            )?
+            .query_row([only], |row| row.get(0))
+            .map_err(sql_error(&self.path))
+    }
+}
