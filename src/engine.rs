@@ -19,6 +19,8 @@ use crate::store::{now_ms, Apply, Outcome, Store};
 const CLAIM_BATCH: usize = 16;
 /// The first retry after a transient failure waits about this long; each failure doubles it.
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// How often a sleeping `watch` or `wait` looks for work added by other processes.
+const RECHECK: Duration = Duration::from_secs(5);
 /// No retry waits longer than this.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
 
@@ -380,13 +382,24 @@ impl Engine {
             if self.stopping() {
                 return Ok(false);
             }
-            let now = now_ms();
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                return Ok(false);
+            // Sleep until the next task is due. Another process may add work meanwhile,
+            // so look again every few seconds (a cheap indexed query), without ticking.
+            loop {
+                let now = now_ms();
+                if deadline.is_some_and(|deadline| now >= deadline) {
+                    return Ok(false);
+                }
+                store.expire_dead_claims(is_dead_holder)?;
+                let next = store.next_due(only)?.unwrap_or(i64::MAX);
+                if next <= now {
+                    break;
+                }
+                let wake = next.min(now + RECHECK.as_millis() as i64).min(deadline.unwrap_or(i64::MAX));
+                sleep_until(wake, &self.stop);
+                if self.stopping() {
+                    return Ok(false);
+                }
             }
-            let next = store.next_due(only)?.unwrap_or(now + 60_000);
-            let wake = deadline.map_or(next, |deadline| next.min(deadline));
-            sleep_until(wake, &self.stop);
         }
     }
 }
@@ -441,7 +454,7 @@ pub fn sleep_until(wake: i64, stop: &AtomicBool) {
         if left <= 0 {
             return;
         }
-        std::thread::sleep(Duration::from_millis(left.min(100) as u64));
+        std::thread::sleep(Duration::from_millis(left.min(250) as u64));
     }
 }
 
