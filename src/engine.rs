@@ -78,6 +78,15 @@ impl Engine {
         Ok(provider)
     }
 
+    /// Puts a provider in place of the one the settings would build: for embedding
+    /// `addons`, and for tests that wrap a real provider to inject a failure.
+    pub fn use_provider(&self, name: &str, provider: Arc<dyn Provider>) {
+        self.providers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), provider);
+    }
+
     /// When a claim taken now runs out.
     pub fn claim_until(&self) -> i64 {
         now_ms() + self.settings.engine.claim_timeout.as_millis() as i64
@@ -394,7 +403,9 @@ impl Engine {
                 if next <= now {
                     break;
                 }
-                let wake = next.min(now + RECHECK.as_millis() as i64).min(deadline.unwrap_or(i64::MAX));
+                let wake = next
+                    .min(now + RECHECK.as_millis() as i64)
+                    .min(deadline.unwrap_or(i64::MAX));
                 sleep_until(wake, &self.stop);
                 if self.stopping() {
                     return Ok(false);

@@ -65,9 +65,22 @@ fn usage_error(err: clap::Error) -> ExitCode {
                 .lines()
                 .map(str::trim)
                 .filter(|line| !line.is_empty());
-            let first = lines.next().unwrap_or("error: invalid usage").to_string();
-            let tips: Vec<&str> = lines.filter(|line| line.starts_with("tip:")).collect();
-            let mut message = first;
+            let mut message = lines.next().unwrap_or("error: invalid usage").to_string();
+            // "the following required arguments were not provided:" lists them on the
+            // lines that follow; keep them, or the message says nothing useful.
+            let mut rest: Vec<&str> = lines.collect();
+            if message.ends_with(':') {
+                let listed = rest
+                    .iter()
+                    .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("tip:"))
+                    .count();
+                message = format!("{} {}", message, rest[..listed].join(", "));
+                rest.drain(..listed);
+            }
+            let tips: Vec<&str> = rest
+                .into_iter()
+                .filter(|line| line.starts_with("tip:"))
+                .collect();
             if !tips.is_empty() {
                 message += &format!(" ({})", tips.join("; "));
             }

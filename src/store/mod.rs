@@ -62,6 +62,7 @@ impl Store {
             path: path.to_path_buf(),
         };
         store.check_identity()?;
+        restrict_mode(path)?;
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -264,11 +265,6 @@ fn prepare_file(path: &Path) -> anyhow::Result<bool> {
                     "is read-only; make it writable (chmod 600) to use it",
                 ));
             }
-            if meta.permissions().mode() & 0o077 != 0 {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
-                    |err| refuse(path, format!("can't restrict its mode to 0600: {err}")),
-                )?;
-            }
             Ok(false)
         }
         Err(err) if err.kind() == ErrorKind::NotFound => {
@@ -290,6 +286,20 @@ fn prepare_file(path: &Path) -> anyhow::Result<bool> {
         }
         Err(err) => Err(refuse(path, format!("can't read it: {err}"))),
     }
+}
+
+/// Tightens the mode of an existing state file to 0600: it holds secrets. Runs only
+/// once the file is known to be ours, so a refused file keeps its mode.
+fn restrict_mode(path: &Path) -> anyhow::Result<()> {
+    let mode = std::fs::metadata(path)
+        .map_err(|err| refuse(path, format!("can't read it: {err}")))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|err| refuse(path, format!("can't restrict its mode to 0600: {err}")))?;
+    }
+    Ok(())
 }
 
 /// Maps a SQLite error on a state file to exit 4 when the file itself is the problem.
