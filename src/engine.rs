@@ -271,6 +271,7 @@ impl Engine {
             Ok(provider) => provider,
             Err(message) => return store.finish_step(addon, &self.token, fail(message)),
         };
+        crate::provider_call!("begin_provision", &addon.id);
         match provider.begin_provision(addon.resource()) {
             Ok(message) => {
                 crate::failpoint!("after-begin-provision");
@@ -287,10 +288,14 @@ impl Engine {
     fn check_provision(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Apply> {
         let provider = match self.provider(&addon.provider) {
             Ok(provider) => provider,
-            Err(message) => return Ok(fail(message)),
+            // The config may be back by the next tick; the deadline still applies.
+            Err(message) => {
+                return Ok(self.on_error(addon, ProviderError::Transient(message), true))
+            }
         };
         let resource = addon.resource();
         if !addon.begun {
+            crate::provider_call!("begin_provision", &addon.id);
             match provider.begin_provision(resource) {
                 Ok(message) => {
                     crate::failpoint!("after-begin-provision");
@@ -299,18 +304,9 @@ impl Engine {
                 Err(err) => return Ok(self.on_error(addon, err, true)),
             }
         }
+        crate::provider_call!("provision_complete", &addon.id);
         let apply = match provider.provision_complete(resource) {
-            Ok(Readiness::Ready) => match provider.get_config(resource) {
-                Ok(config) => match check_config(addon, config) {
-                    Ok(config) => Apply::Transition {
-                        event: Event::ProvisionComplete,
-                        message: "provisioned".into(),
-                        config: Some(config),
-                    },
-                    Err(message) => fail(message),
-                },
-                Err(err) => self.on_error(addon, err, true),
-            },
+            Ok(Readiness::Ready) => self.fetch_config(&*provider, addon),
             Ok(Readiness::NotReady { retry_after }) => {
                 let due_at = now_ms() + retry_after.as_millis() as i64;
                 if due_at > addon.deadline_at {
@@ -331,12 +327,29 @@ impl Engine {
         Ok(apply)
     }
 
+    /// Fetches and checks the config of a resource that is ready.
+    fn fetch_config(&self, provider: &dyn Provider, addon: &Addon) -> Apply {
+        crate::provider_call!("get_config", &addon.id);
+        match provider.get_config(addon.resource()) {
+            Ok(config) => match check_config(addon, config) {
+                Ok(config) => Apply::Transition {
+                    event: Event::ProvisionComplete,
+                    message: "provisioned".into(),
+                    config: Some(config),
+                },
+                Err(message) => fail(message),
+            },
+            Err(err) => self.on_error(addon, err, true),
+        }
+    }
+
     /// The terminal states' task: tell the provider to remove the resource.
     fn cleanup(&self, addon: &Addon) -> Apply {
         let provider = match self.provider(&addon.provider) {
             Ok(provider) => provider,
             Err(message) => return self.on_error(addon, ProviderError::Transient(message), false),
         };
+        crate::provider_call!("deprovision", &addon.id);
         match provider.deprovision(addon.resource()) {
             Ok(message) => {
                 crate::failpoint!("after-deprovision");

@@ -1,6 +1,10 @@
-//! Crash-injection points for the reliability tests. Compiled in only with the
-//! `failpoints` feature: then `ADDONS_FAILPOINT=<name>` makes the process kill itself
-//! with SIGKILL when it reaches that point. A release build has none.
+//! Crash-injection points and a provider-call log for the reliability tests. Compiled
+//! in only with the `failpoints` feature; a release build has none.
+//!
+//! `ADDONS_FAILPOINT` lists armed points, comma-separated: `name` kills the process
+//! with SIGKILL when it reaches that point; `name=sleep:MS` pauses there instead.
+//! `ADDONS_CALL_LOG=PATH` appends `<pid> <operation> <addon id>` to PATH for every
+//! provider operation, so tests can count them.
 
 /// Marks a point where a crash could split work.
 #[macro_export]
@@ -11,14 +15,49 @@ macro_rules! failpoint {
     };
 }
 
-/// Kills the process with SIGKILL if the named point is armed.
+/// Records one provider operation in the call log.
+#[macro_export]
+macro_rules! provider_call {
+    ($operation:expr, $addon_id:expr) => {
+        #[cfg(feature = "failpoints")]
+        $crate::failpoint::log_call($operation, $addon_id);
+    };
+}
+
+/// Acts on the named point if it is armed.
 #[cfg(feature = "failpoints")]
 pub fn reach(name: &str) {
-    let armed = std::env::var("ADDONS_FAILPOINT").ok();
-    if armed.as_deref() == Some(name) {
-        // SAFETY: raise() has no preconditions; SIGKILL ends the process on the spot.
-        unsafe {
-            libc::raise(libc::SIGKILL);
+    let Ok(armed) = std::env::var("ADDONS_FAILPOINT") else {
+        return;
+    };
+    for point in armed.split(',') {
+        let (point, action) = point.split_once('=').unwrap_or((point, "kill"));
+        if point != name {
+            continue;
+        }
+        match action.strip_prefix("sleep:").and_then(|ms| ms.parse().ok()) {
+            Some(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
+            // SAFETY: raise() has no preconditions; SIGKILL ends the process on the spot.
+            None => unsafe {
+                libc::raise(libc::SIGKILL);
+            },
+        }
+    }
+}
+
+/// Appends one line to the call log, if one is set.
+#[cfg(feature = "failpoints")]
+pub fn log_call(operation: &str, addon_id: &str) {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("ADDONS_CALL_LOG") {
+        let line = format!("{} {operation} {addon_id}\n", std::process::id());
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            // One short write with O_APPEND: lines from several processes never mix.
+            let _ = file.write_all(line.as_bytes());
         }
     }
 }
