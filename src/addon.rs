@@ -35,9 +35,7 @@ impl Cleanup {
 
     /// Reads the stored name.
     pub fn parse(text: &str) -> Option<Cleanup> {
-        [Cleanup::None, Cleanup::Pending, Cleanup::Done]
-            .into_iter()
-            .find(|c| c.as_str() == text)
+        [Cleanup::None, Cleanup::Pending, Cleanup::Done].into_iter().find(|c| c.as_str() == text)
     }
 }
 
@@ -98,11 +96,7 @@ impl Addon {
 
     /// What the provider needs to know about this addon.
     pub fn resource(&self) -> Resource<'_> {
-        Resource {
-            id: &self.id,
-            params: &self.params,
-            seed: &self.seed,
-        }
+        Resource { id: &self.id, params: &self.params, seed: &self.seed }
     }
 
     /// Applies the prefix to a provider's var name.
@@ -135,9 +129,7 @@ impl<'a> Resource<'a> {
         hasher.update(self.seed);
         hasher.update(purpose.as_bytes());
         let mut rng = ChaCha20Rng::from_seed(hasher.finalize().into());
-        (0..length)
-            .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
-            .collect()
+        (0..length).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
     }
 
     /// The password for the resource's login (role, user or ACL user): 32 alphanumerics.
@@ -153,9 +145,7 @@ pub const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 pub fn new_seed() -> Vec<u8> {
     use rand::TryRngCore;
     let mut seed = vec![0u8; 32];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut seed)
-        .expect("the OS random number generator failed");
+    rand::rngs::OsRng.try_fill_bytes(&mut seed).expect("the OS random number generator failed");
     seed
 }
 

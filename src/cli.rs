@@ -6,13 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Provision backing resources for apps and hand them over as config vars.
 #[derive(Debug, Parser)]
-#[command(
-    name = "addons",
-    version,
-    about,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "addons", version, about, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     /// The state file [default: $XDG_DATA_HOME/addons/state.db]
     #[arg(long, global = true, env = "ADDONS_STATE", value_name = "PATH")]

@@ -106,55 +106,33 @@ struct AppDoc {
 
 /// The default config path: `$XDG_CONFIG_HOME/addons/config.toml`.
 pub fn default_config_path() -> PathBuf {
-    xdg_dir("XDG_CONFIG_HOME", ".config")
-        .join("addons")
-        .join("config.toml")
+    xdg_dir("XDG_CONFIG_HOME", ".config").join("addons").join("config.toml")
 }
 
 /// The default state path: `$XDG_DATA_HOME/addons/state.db`.
 pub fn default_state_path() -> PathBuf {
-    xdg_dir("XDG_DATA_HOME", ".local/share")
-        .join("addons")
-        .join("state.db")
+    xdg_dir("XDG_DATA_HOME", ".local/share").join("addons").join("state.db")
 }
 
 fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        _ => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"))
-            .join(fallback),
+        _ => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/")).join(fallback),
     }
 }
 
 /// Reads and checks the config file; a missing file gives the defaults.
 pub fn load(path: &Path) -> anyhow::Result<Settings> {
     let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-            usage(format!(
-                "config file {}: not UTF-8 text; write it as TOML",
-                path.display()
-            ))
-        })?,
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| usage(format!("config file {}: not UTF-8 text; write it as TOML", path.display())))?,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Settings {
-                path: path.to_path_buf(),
-                ..Settings::default()
-            })
+            return Ok(Settings { path: path.to_path_buf(), ..Settings::default() })
         }
         Err(err) if err.kind() == std::io::ErrorKind::IsADirectory => {
-            return Err(usage(format!(
-                "config file {} is a directory; point --config at a TOML file",
-                path.display()
-            )))
+            return Err(usage(format!("config file {} is a directory; point --config at a TOML file", path.display())))
         }
-        Err(err) => {
-            return Err(usage(format!(
-                "config file {}: can't read it: {err}",
-                path.display()
-            )))
-        }
+        Err(err) => return Err(usage(format!("config file {}: can't read it: {err}", path.display()))),
     };
     parse(path, &text)
 }
@@ -166,16 +144,11 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
         format!("config file {}, line {line}", path.display())
     };
     let doc: FileDoc = toml::from_str(text).map_err(|err| {
-        let place = err
-            .span()
-            .map_or_else(|| format!("config file {}", path.display()), &at);
+        let place = err.span().map_or_else(|| format!("config file {}", path.display()), &at);
         let message = err.message().replace('\n', " ");
         usage(format!("{place}: {message}"))
     })?;
-    let server = |doc: Option<ServerDoc>,
-                  key: &str,
-                  schemes: &[&str]|
-     -> anyhow::Result<Option<ServerSettings>> {
+    let server = |doc: Option<ServerDoc>, key: &str, schemes: &[&str]| -> anyhow::Result<Option<ServerSettings>> {
         let Some(doc) = doc else { return Ok(None) };
         let span = doc.url.span();
         let raw = doc.url.into_inner();
@@ -214,11 +187,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
     };
     let mut settings = Settings {
         path: path.to_path_buf(),
-        postgres: server(
-            doc.providers.postgres,
-            "postgres",
-            &["postgres", "postgresql"],
-        )?,
+        postgres: server(doc.providers.postgres, "postgres", &["postgres", "postgresql"])?,
         mysql: server(doc.providers.mysql, "mysql", &["mysql", "mariadb"])?,
         redis: server(doc.providers.redis, "redis", &["redis"])?,
         sqlite_dir: doc.providers.sqlite.and_then(|s| s.dir),
@@ -227,24 +196,13 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
     if let Some(jobs) = doc.engine.jobs {
         let value = *jobs.get_ref();
         if !(1..=64).contains(&value) {
-            return Err(usage(format!(
-                "{}: engine.jobs must be from 1 to 64, not {value}",
-                at(jobs.span())
-            )));
+            return Err(usage(format!("{}: engine.jobs must be from 1 to 64, not {value}", at(jobs.span()))));
         }
         settings.engine.jobs = value as usize;
     }
     for (key, value, slot) in [
-        (
-            "provision_timeout",
-            doc.engine.provision_timeout,
-            &mut settings.engine.provision_timeout,
-        ),
-        (
-            "claim_timeout",
-            doc.engine.claim_timeout,
-            &mut settings.engine.claim_timeout,
-        ),
+        ("provision_timeout", doc.engine.provision_timeout, &mut settings.engine.provision_timeout),
+        ("claim_timeout", doc.engine.claim_timeout, &mut settings.engine.claim_timeout),
     ] {
         if let Some(value) = value {
             *slot = parse_duration(value.get_ref())
@@ -254,14 +212,8 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
     for (app, doc) in doc.apps {
         let span = app.span();
         let app = app.into_inner();
-        crate::names::check_app(&app)
-            .map_err(|err| usage(format!("{}: [apps.{app}]: {err:#}", at(span))))?;
-        settings.apps.insert(
-            app,
-            AppSettings {
-                env_file: doc.env_file,
-            },
-        );
+        crate::names::check_app(&app).map_err(|err| usage(format!("{}: [apps.{app}]: {err:#}", at(span))))?;
+        settings.apps.insert(app, AppSettings { env_file: doc.env_file });
     }
     Ok(settings)
 }
@@ -276,12 +228,8 @@ fn example_url(provider: &str) -> &'static str {
 
 /// Parses a duration such as `30s`, `5m` or `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim()).map_err(|_| {
-        format!(
-            "invalid duration {}: write e.g. 30s, 5m or 1h",
-            crate::names::shown(text)
-        )
-    })?;
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|_| format!("invalid duration {}: write e.g. 30s, 5m or 1h", crate::names::shown(text)))?;
     if duration.is_zero() || duration > Duration::from_secs(366 * 24 * 3600) {
         return Err(format!(
             "duration {} is out of range: use more than 0s and at most a year",
@@ -303,10 +251,7 @@ mod tests {
     use super::*;
 
     fn parse_err(text: &str) -> String {
-        format!(
-            "{:#}",
-            parse(Path::new("/etc/addons.toml"), text).unwrap_err()
-        )
+        format!("{:#}", parse(Path::new("/etc/addons.toml"), text).unwrap_err())
     }
 
     #[test]
@@ -327,17 +272,11 @@ env_file = "/srv/myapp/.env"
 "#,
         )
         .unwrap();
-        assert_eq!(
-            settings.postgres.unwrap().public_host.as_deref(),
-            Some("db.example.internal")
-        );
+        assert_eq!(settings.postgres.unwrap().public_host.as_deref(), Some("db.example.internal"));
         assert!(settings.mysql.is_none());
         assert_eq!(settings.engine.jobs, 2);
         assert_eq!(settings.engine.provision_timeout, Duration::from_secs(600));
-        assert_eq!(
-            settings.apps["myapp"].env_file.as_deref(),
-            Some(Path::new("/srv/myapp/.env"))
-        );
+        assert_eq!(settings.apps["myapp"].env_file.as_deref(), Some(Path::new("/srv/myapp/.env")));
     }
 
     #[test]
@@ -351,10 +290,7 @@ env_file = "/srv/myapp/.env"
     #[test]
     fn bad_values_are_refused_without_echoing_passwords() {
         let err = parse_err("[providers.postgres]\nurl = \"mysql://root:hunter2@h/x\"\n");
-        assert!(
-            err.contains("line 2") && err.contains("postgres://"),
-            "{err}"
-        );
+        assert!(err.contains("line 2") && err.contains("postgres://"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
         assert!(parse_err("[providers.redis]\nurl = \"redis://\"\n").contains("no host"));
         assert!(parse_err("[engine]\nprovision_timeout = \"soon\"\n").contains("30s"));

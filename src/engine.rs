@@ -44,13 +44,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(settings: Settings, env: Environment, stop: Arc<AtomicBool>) -> Engine {
-        Engine {
-            settings,
-            env,
-            token: claim_token(),
-            providers: Mutex::new(HashMap::new()),
-            stop,
-        }
+        Engine { settings, env, token: claim_token(), providers: Mutex::new(HashMap::new()), stop }
     }
 
     fn stopping(&self) -> bool {
@@ -81,10 +75,7 @@ impl Engine {
     /// Puts a provider in place of the one the settings would build: for embedding
     /// `addons`, and for tests that wrap a real provider to inject a failure.
     pub fn use_provider(&self, name: &str, provider: Arc<dyn Provider>) {
-        self.providers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), provider);
+        self.providers.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), provider);
     }
 
     /// When a claim taken now runs out.
@@ -108,15 +99,11 @@ impl Engine {
         let transitions = Mutex::new(Vec::new());
         let record = |outcome: Outcome| {
             on_transition(&outcome);
-            transitions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(outcome);
+            transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
         };
         if jobs <= 1 {
             while !self.stopping() {
-                let batch =
-                    store.claim_due(&self.token, due_by, self.claim_until(), CLAIM_BATCH, only)?;
+                let batch = store.claim_due(&self.token, due_by, self.claim_until(), CLAIM_BATCH, only)?;
                 if batch.is_empty() {
                     break;
                 }
@@ -127,18 +114,10 @@ impl Engine {
         }
         crate::envfile::sync(store, &self.settings)?;
         let pending = store.pending_count(only)?;
-        Ok(TickReport {
-            transitions: transitions.into_inner().unwrap_or_default(),
-            pending,
-        })
+        Ok(TickReport { transitions: transitions.into_inner().unwrap_or_default(), pending })
     }
 
-    fn run_batch(
-        &self,
-        store: &mut Store,
-        batch: Vec<Addon>,
-        record: &dyn Fn(Outcome),
-    ) -> anyhow::Result<()> {
+    fn run_batch(&self, store: &mut Store, batch: Vec<Addon>, record: &dyn Fn(Outcome)) -> anyhow::Result<()> {
         let mut batch = batch.into_iter();
         while let Some(addon) = batch.next() {
             if self.stopping() {
@@ -183,13 +162,8 @@ impl Engine {
                                 let mut guard = queue.lock().unwrap_or_else(|e| e.into_inner());
                                 let (pending, exhausted) = &mut *guard;
                                 if pending.is_empty() && !*exhausted {
-                                    let batch = own.claim_due(
-                                        &self.token,
-                                        due_by,
-                                        self.claim_until(),
-                                        CLAIM_BATCH,
-                                        only,
-                                    )?;
+                                    let batch =
+                                        own.claim_due(&self.token, due_by, self.claim_until(), CLAIM_BATCH, only)?;
                                     *exhausted = batch.is_empty();
                                     pending.extend(batch);
                                 }
@@ -236,11 +210,7 @@ impl Engine {
             Some(Task::CheckProvision) => self.check_provision(store, &addon)?,
             Some(Task::SetConfigVars) => Apply::Transition {
                 event: Event::ConfigVarsSet,
-                message: format!(
-                    "config vars set on app {}: {}",
-                    addon.app,
-                    addon.vars.join(", ")
-                ),
+                message: format!("config vars set on app {}: {}", addon.app, addon.vars.join(", ")),
                 config: None,
             },
             Some(Task::Cleanup) => self.cleanup(&addon),
@@ -248,13 +218,7 @@ impl Engine {
         crate::failpoint!("before-step-commit");
         match store.finish_step(&addon, &self.token, apply) {
             Ok(outcome) => Ok(outcome),
-            Err(err)
-                if err
-                    .downcast_ref::<Failure>()
-                    .is_some_and(|f| matches!(f, Failure::Store(_))) =>
-            {
-                Err(err)
-            }
+            Err(err) if err.downcast_ref::<Failure>().is_some_and(|f| matches!(f, Failure::Store(_))) => Err(err),
             Err(err) => {
                 let message = format!("{err:#}");
                 store.finish_step(&addon, &self.token, fail(message))
@@ -289,9 +253,7 @@ impl Engine {
         let provider = match self.provider(&addon.provider) {
             Ok(provider) => provider,
             // The config may be back by the next tick; the deadline still applies.
-            Err(message) => {
-                return Ok(self.on_error(addon, ProviderError::Transient(message), true))
-            }
+            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), true)),
         };
         let resource = addon.resource();
         if !addon.begun {
@@ -315,11 +277,7 @@ impl Engine {
                         humantime::format_duration(self.settings.engine.provision_timeout)
                     ))
                 } else {
-                    Apply::Retry {
-                        due_at,
-                        message: "waiting for the provider".into(),
-                        failed: false,
-                    }
+                    Apply::Retry { due_at, message: "waiting for the provider".into(), failed: false }
                 }
             }
             Err(err) => self.on_error(addon, err, true),
@@ -371,10 +329,7 @@ impl Engine {
         match err {
             ProviderError::Permanent(message) if provisioning => fail(message),
             ProviderError::Transient(message) if provisioning && due_at > addon.deadline_at => {
-                fail(format!(
-                    "gave up after {} attempts within the provision timeout: {message}",
-                    addon.attempts + 1
-                ))
+                fail(format!("gave up after {} attempts within the provision timeout: {message}", addon.attempts + 1))
             }
             ProviderError::Transient(message) | ProviderError::Permanent(message) => Apply::Retry {
                 due_at,
@@ -416,9 +371,7 @@ impl Engine {
                 if next <= now {
                     break;
                 }
-                let wake = next
-                    .min(now + RECHECK.as_millis() as i64)
-                    .min(deadline.unwrap_or(i64::MAX));
+                let wake = next.min(now + RECHECK.as_millis() as i64).min(deadline.unwrap_or(i64::MAX));
                 sleep_until(wake, &self.stop);
                 if self.stopping() {
                     return Ok(false);
@@ -430,34 +383,21 @@ impl Engine {
 
 /// A failure that ends provisioning in `error`.
 fn fail(message: String) -> Apply {
-    Apply::Transition {
-        event: Event::Fail,
-        message,
-        config: None,
-    }
+    Apply::Transition { event: Event::Fail, message, config: None }
 }
 
 /// Checks that a provider handed back exactly the vars it declared, and applies the prefix.
-fn check_config(
-    addon: &Addon,
-    config: Vec<(String, String)>,
-) -> Result<BTreeMap<String, String>, String> {
+fn check_config(addon: &Addon, config: Vec<(String, String)>) -> Result<BTreeMap<String, String>, String> {
     let declared = providers::info(&addon.provider).map_or(&[][..], |info| info.vars);
     let mut out = BTreeMap::new();
     for (key, value) in config {
         if !declared.contains(&key.as_str()) {
-            return Err(format!(
-                "the {} provider handed back an undeclared var {key}",
-                addon.provider
-            ));
+            return Err(format!("the {} provider handed back an undeclared var {key}", addon.provider));
         }
         out.insert(Addon::prefixed(addon.prefix.as_deref(), &key), value);
     }
     if out.len() != declared.len() {
-        return Err(format!(
-            "the {} provider did not hand back every var it declares",
-            addon.provider
-        ));
+        return Err(format!("the {} provider did not hand back every var it declares", addon.provider));
     }
     Ok(out)
 }
@@ -465,9 +405,7 @@ fn check_config(
 /// Exponential backoff with jitter: about 1s, 2s, 4s ... capped at 5 minutes, each
 /// drawn from the upper half of its range so retries of many addons spread out.
 pub fn backoff(attempts: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1u32 << attempts.min(16))
-        .min(BACKOFF_CAP);
+    let ceiling = BACKOFF_BASE.saturating_mul(1u32 << attempts.min(16)).min(BACKOFF_CAP);
     ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
 }
 
@@ -483,20 +421,13 @@ pub fn sleep_until(wake: i64, stop: &AtomicBool) {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 /// `host:pid:random`: who holds a claim, so a tick on the same host can tell when
 /// the holder died.
 fn claim_token() -> String {
-    format!(
-        "{}:{}:{:08x}",
-        hostname(),
-        std::process::id(),
-        rand::rng().random::<u32>()
-    )
+    format!("{}:{}:{:08x}", hostname(), std::process::id(), rand::rng().random::<u32>())
 }
 
 /// Whether a claim's holder is a process on this host that no longer exists.
@@ -510,8 +441,8 @@ fn is_dead_holder(token: &str) -> bool {
         return false;
     }
     // SAFETY: kill with signal 0 only checks whether the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+    let alive =
+        unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
     !alive
 }
 
@@ -522,14 +453,9 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         for attempts in 0..30 {
-            let ceiling = BACKOFF_BASE
-                .saturating_mul(1u32 << attempts.min(16))
-                .min(BACKOFF_CAP);
+            let ceiling = BACKOFF_BASE.saturating_mul(1u32 << attempts.min(16)).min(BACKOFF_CAP);
             let wait = backoff(attempts);
-            assert!(
-                wait <= ceiling && wait >= ceiling / 2,
-                "{attempts}: {wait:?}"
-            );
+            assert!(wait <= ceiling && wait >= ceiling / 2, "{attempts}: {wait:?}");
         }
         assert!(backoff(40) <= BACKOFF_CAP);
     }
@@ -537,16 +463,9 @@ mod tests {
     #[test]
     fn dead_holders_are_recognised() {
         assert!(!is_dead_holder(&claim_token()), "this process is alive");
-        let child = std::process::Command::new("true")
-            .spawn()
-            .unwrap()
-            .wait_with_output();
+        let child = std::process::Command::new("true").spawn().unwrap().wait_with_output();
         assert!(child.is_ok());
-        assert!(is_dead_holder(&format!(
-            "{}:{}:0",
-            hostname(),
-            i32::MAX - 1
-        )));
+        assert!(is_dead_holder(&format!("{}:{}:0", hostname(), i32::MAX - 1)));
         assert!(!is_dead_holder(&format!("other-host:{}:0", i32::MAX - 1)));
         assert!(!is_dead_holder("garbage"));
     }

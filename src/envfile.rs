@@ -30,10 +30,7 @@ pub fn dotenv(vars: &[ConfigVar]) -> String {
     let mut out = String::new();
     for var in vars {
         let plain = !var.value.is_empty()
-            && var
-                .value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@?=&%+,~".contains(&b));
+            && var.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@?=&%+,~".contains(&b));
         if plain {
             out += &format!("{}={}\n", var.key, var.value);
         } else {
@@ -51,10 +48,7 @@ pub fn dotenv(vars: &[ConfigVar]) -> String {
 }
 
 fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.exists() {
         DirBuilder::new()
             .recursive(true)
@@ -73,8 +67,7 @@ fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()>
         .with_context(|| format!("opening lock file {}", lock_path.display()))?;
     // SAFETY: flock on a file descriptor we own; released when `lock` is dropped.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .context(format!("locking {}", lock_path.display()));
+        return Err(std::io::Error::last_os_error()).context(format!("locking {}", lock_path.display()));
     }
     // Read under the lock, so a slower writer can't put back an older version.
     let (vars, version) = store.config_vars_at_version(app)?;
@@ -87,12 +80,7 @@ fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()>
 pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let temp = sibling(path, &format!(".tmp.{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&temp)?;
+        let mut file = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&temp)?;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         let half = contents.len() / 2;
         file.write_all(&contents[..half])?;
@@ -112,10 +100,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}{suffix}"))
 }
 
@@ -124,11 +109,7 @@ mod tests {
     use super::*;
 
     fn var(key: &str, value: &str) -> ConfigVar {
-        ConfigVar {
-            key: key.into(),
-            value: value.into(),
-            addon: None,
-        }
+        ConfigVar { key: key.into(), value: value.into(), addon: None }
     }
 
     #[test]
@@ -151,10 +132,7 @@ mod tests {
         write_atomically(&path, b"A=1\n").unwrap();
         write_atomically(&path, b"A=2\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"A=2\n");
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

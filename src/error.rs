@@ -42,7 +42,5 @@ pub fn failed(message: impl Into<String>) -> anyhow::Error {
 
 /// The exit code for any error that reaches `main`.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    err.chain()
-        .find_map(|cause| cause.downcast_ref::<Failure>())
-        .map_or(1, Failure::exit_code)
+    err.chain().find_map(|cause| cause.downcast_ref::<Failure>()).map_or(1, Failure::exit_code)
 }

@@ -51,11 +51,7 @@ pub fn log_call(operation: &str, addon_id: &str) {
     use std::io::Write;
     if let Some(path) = std::env::var_os("ADDONS_CALL_LOG") {
         let line = format!("{} {operation} {addon_id}\n", std::process::id());
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
             // One short write with O_APPEND: lines from several processes never mix.
             let _ = file.write_all(line.as_bytes());
         }

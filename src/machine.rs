@@ -39,16 +39,8 @@ pub enum Task {
 
 /// The transition table: (from, event, to). `addons graph` prints exactly this.
 pub const TRANSITIONS: &[(State, Event, State)] = &[
-    (
-        State::WaitingForProvision,
-        Event::ProvisionComplete,
-        State::Provisioned,
-    ),
-    (
-        State::WaitingForProvision,
-        Event::Deprovision,
-        State::Deprovisioned,
-    ),
+    (State::WaitingForProvision, Event::ProvisionComplete, State::Provisioned),
+    (State::WaitingForProvision, Event::Deprovision, State::Deprovisioned),
     (State::WaitingForProvision, Event::Fail, State::Error),
     (State::Provisioned, Event::ConfigVarsSet, State::Ready),
     (State::Provisioned, Event::Deprovision, State::Deprovisioned),
@@ -76,13 +68,8 @@ pub fn transition(from: State, event: Event) -> Result<State, InvalidTransition>
 
 impl State {
     /// Every state, in lifecycle order.
-    pub const ALL: [State; 5] = [
-        State::WaitingForProvision,
-        State::Provisioned,
-        State::Ready,
-        State::Deprovisioned,
-        State::Error,
-    ];
+    pub const ALL: [State; 5] =
+        [State::WaitingForProvision, State::Provisioned, State::Ready, State::Deprovisioned, State::Error];
 
     /// The stored and displayed name.
     pub fn as_str(self) -> &'static str {
@@ -120,21 +107,13 @@ impl fmt::Display for State {
 impl FromStr for State {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        State::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| format!("unknown state {s:?}"))
+        State::ALL.into_iter().find(|state| state.as_str() == s).ok_or_else(|| format!("unknown state {s:?}"))
     }
 }
 
 impl Event {
     /// Every event.
-    pub const ALL: [Event; 4] = [
-        Event::ProvisionComplete,
-        Event::ConfigVarsSet,
-        Event::Deprovision,
-        Event::Fail,
-    ];
+    pub const ALL: [Event; 4] = [Event::ProvisionComplete, Event::ConfigVarsSet, Event::Deprovision, Event::Fail];
 
     /// The recorded and displayed name.
     pub fn as_str(self) -> &'static str {
@@ -155,14 +134,9 @@ impl fmt::Display for Event {
 
 /// Renders the transition table as a Graphviz DOT graph.
 pub fn graph_dot() -> String {
-    let mut out =
-        String::from("digraph addon_lifecycle {\n    rankdir=LR;\n    start [shape=point];\n");
+    let mut out = String::from("digraph addon_lifecycle {\n    rankdir=LR;\n    start [shape=point];\n");
     for state in State::ALL {
-        let shape = if state.is_terminal() {
-            "doublecircle"
-        } else {
-            "circle"
-        };
+        let shape = if state.is_terminal() { "doublecircle" } else { "circle" };
         out += &format!("    {state} [shape={shape}];\n");
     }
     out += "    start -> waiting_for_provision [label=\"provision\"];\n";
@@ -191,16 +165,8 @@ mod tests {
     use rstest::rstest;
 
     #[rstest]
-    #[case::provision_completes(
-        State::WaitingForProvision,
-        Event::ProvisionComplete,
-        State::Provisioned
-    )]
-    #[case::deprovision_while_waiting(
-        State::WaitingForProvision,
-        Event::Deprovision,
-        State::Deprovisioned
-    )]
+    #[case::provision_completes(State::WaitingForProvision, Event::ProvisionComplete, State::Provisioned)]
+    #[case::deprovision_while_waiting(State::WaitingForProvision, Event::Deprovision, State::Deprovisioned)]
     #[case::fail_while_waiting(State::WaitingForProvision, Event::Fail, State::Error)]
     #[case::config_vars_set(State::Provisioned, Event::ConfigVarsSet, State::Ready)]
     #[case::deprovision_provisioned(State::Provisioned, Event::Deprovision, State::Deprovisioned)]
@@ -225,10 +191,7 @@ mod tests {
     #[case::error_is_terminal_deprovision(State::Error, Event::Deprovision)]
     #[case::error_is_terminal_fail(State::Error, Event::Fail)]
     fn rejected(#[case] from: State, #[case] event: Event) {
-        assert_eq!(
-            transition(from, event),
-            Err(InvalidTransition { from, event })
-        );
+        assert_eq!(transition(from, event), Err(InvalidTransition { from, event }));
     }
 
     #[test]
@@ -236,10 +199,7 @@ mod tests {
         let mut allowed = 0;
         for from in State::ALL {
             for event in Event::ALL {
-                let rows = TRANSITIONS
-                    .iter()
-                    .filter(|(f, e, _)| *f == from && *e == event)
-                    .count();
+                let rows = TRANSITIONS.iter().filter(|(f, e, _)| *f == from && *e == event).count();
                 assert!(rows <= 1, "{from} + {event} appears {rows} times");
                 allowed += rows;
             }
@@ -250,10 +210,7 @@ mod tests {
     #[test]
     fn every_non_terminal_state_can_deprovision_and_fail() {
         for from in State::ALL.into_iter().filter(|s| !s.is_terminal()) {
-            assert_eq!(
-                transition(from, Event::Deprovision),
-                Ok(State::Deprovisioned)
-            );
+            assert_eq!(transition(from, Event::Deprovision), Ok(State::Deprovisioned));
             assert_eq!(transition(from, Event::Fail), Ok(State::Error));
         }
     }

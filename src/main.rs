@@ -24,10 +24,7 @@ fn main() -> ExitCode {
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
     let result = (|| {
-        let config_path = cli
-            .config
-            .clone()
-            .unwrap_or_else(config::default_config_path);
+        let config_path = cli.config.clone().unwrap_or_else(config::default_config_path);
         let settings = config::load(&config_path)?;
         let ctx = Ctx {
             settings,
@@ -53,34 +50,24 @@ fn main() -> ExitCode {
 /// Prints a clap error as one line (help and version print as usual) and picks exit 2.
 fn usage_error(err: clap::Error) -> ExitCode {
     match err.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = err.print();
             ExitCode::from(if err.use_stderr() { 2 } else { 0 })
         }
         _ => {
             let rendered = err.render().to_string();
-            let mut lines = rendered
-                .lines()
-                .map(str::trim)
-                .filter(|line| !line.is_empty());
+            let mut lines = rendered.lines().map(str::trim).filter(|line| !line.is_empty());
             let mut message = lines.next().unwrap_or("error: invalid usage").to_string();
             // "the following required arguments were not provided:" lists them on the
             // lines that follow; keep them, or the message says nothing useful.
             let mut rest: Vec<&str> = lines.collect();
             if message.ends_with(':') {
-                let listed = rest
-                    .iter()
-                    .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("tip:"))
-                    .count();
+                let listed =
+                    rest.iter().take_while(|line| !line.starts_with("Usage:") && !line.starts_with("tip:")).count();
                 message = format!("{} {}", message, rest[..listed].join(", "));
                 rest.drain(..listed);
             }
-            let tips: Vec<&str> = rest
-                .into_iter()
-                .filter(|line| line.starts_with("tip:"))
-                .collect();
+            let tips: Vec<&str> = rest.into_iter().filter(|line| line.starts_with("tip:")).collect();
             if !tips.is_empty() {
                 message += &format!(" ({})", tips.join("; "));
             }

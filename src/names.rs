@@ -143,13 +143,8 @@ pub fn check_addon_name(name: &str) -> anyhow::Result<()> {
 fn check_slug(name: &str, what: &str) -> anyhow::Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 63
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if valid {
         Ok(())
     } else {
@@ -162,11 +157,8 @@ fn check_slug(name: &str, what: &str) -> anyhow::Result<()> {
 
 /// Checks and normalises a `--as` prefix: `[0-9A-Za-z_]`, upper-cased.
 pub fn normalize_prefix(prefix: &str) -> anyhow::Result<String> {
-    let valid = !prefix.is_empty()
-        && prefix.len() <= 64
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let valid =
+        !prefix.is_empty() && prefix.len() <= 64 && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     let upper = prefix.to_ascii_uppercase();
     if valid && upper.as_bytes()[0].is_ascii_uppercase() {
         Ok(upper)
@@ -182,9 +174,7 @@ pub fn normalize_prefix(prefix: &str) -> anyhow::Result<String> {
 pub fn check_var_key(key: &str) -> anyhow::Result<()> {
     let valid = key.len() <= 255
         && key.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        && key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
     if valid {
         Ok(())
     } else {
@@ -212,19 +202,14 @@ pub fn generate_addon_name() -> String {
     let mut rng = rand::rng();
     let adjective = ADJECTIVES[rng.random_range(0..ADJECTIVES.len())];
     let noun = NOUNS[rng.random_range(0..NOUNS.len())];
-    format!(
-        "{adjective}-{noun}-{:06x}",
-        rng.random_range(0..0x100_0000u32)
-    )
+    format!("{adjective}-{noun}-{:06x}", rng.random_range(0..0x100_0000u32))
 }
 
 /// A fresh immutable addon id: 16 lowercase hex digits from the OS's CSPRNG.
 /// Every external resource name derives from it.
 pub fn generate_addon_id() -> String {
     let mut bytes = [0u8; 8];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .expect("the OS random number generator failed");
+    rand::rngs::OsRng.try_fill_bytes(&mut bytes).expect("the OS random number generator failed");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -239,17 +224,7 @@ mod tests {
         for ok in ["a", "myapp", "my-app-2", "0app", &"a".repeat(63)] {
             assert!(check_app(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "-app",
-            "My",
-            "app_1",
-            "app.x",
-            "a b",
-            "ä",
-            &"a".repeat(64),
-            "x;drop",
-        ] {
+        for bad in ["", "-app", "My", "app_1", "app.x", "a b", "ä", &"a".repeat(64), "x;drop"] {
             assert!(check_app(bad).is_err(), "{bad}");
         }
     }

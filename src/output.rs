@@ -47,15 +47,9 @@ pub fn outcome_json(outcome: &Outcome) -> Value {
 /// One plain line for a transition.
 pub fn outcome_line(outcome: &Outcome) -> String {
     if outcome.from == outcome.to {
-        format!(
-            "{}: {} {}: {}",
-            outcome.name, outcome.to, outcome.event, outcome.message
-        )
+        format!("{}: {} {}: {}", outcome.name, outcome.to, outcome.event, outcome.message)
     } else {
-        format!(
-            "{}: {} -> {} ({}): {}",
-            outcome.name, outcome.from, outcome.to, outcome.event, outcome.message
-        )
+        format!("{}: {} -> {} ({}): {}", outcome.name, outcome.from, outcome.to, outcome.event, outcome.message)
     }
 }
 
@@ -86,14 +80,8 @@ pub fn vars_rows(vars: &[ConfigVar], reveal: bool) -> Vec<Vec<String>> {
         .map(|var| {
             vec![
                 var.key.clone(),
-                if reveal {
-                    var.value.clone()
-                } else {
-                    masked(&var.value)
-                },
-                var.addon
-                    .clone()
-                    .map_or("set by hand".into(), |name| format!("addon {name}")),
+                if reveal { var.value.clone() } else { masked(&var.value) },
+                var.addon.clone().map_or("set by hand".into(), |name| format!("addon {name}")),
             ]
         })
         .collect()
@@ -167,28 +155,15 @@ mod tests {
 
     #[test]
     fn masking_hides_passwords_and_opaque_values() {
-        assert_eq!(
-            masked("postgres://u:secretpw@h:5432/d"),
-            "postgres://u:****@h:5432/d"
-        );
+        assert_eq!(masked("postgres://u:secretpw@h:5432/d"), "postgres://u:****@h:5432/d");
         assert_eq!(masked("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
         assert_eq!(masked("abcdef0123"), "********");
-        assert_eq!(
-            mask_url_password("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
+        assert_eq!(mask_url_password("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 
     #[test]
     fn tables_align_columns() {
-        let rows = vec![vec![
-            "a".to_string(),
-            "long value".to_string(),
-            "x".to_string(),
-        ]];
-        assert_eq!(
-            table(&["NAME", "V", "LAST"], &rows),
-            "NAME  V           LAST\na     long value  x\n"
-        );
+        let rows = vec![vec!["a".to_string(), "long value".to_string(), "x".to_string()]];
+        assert_eq!(table(&["NAME", "V", "LAST"], &rows), "NAME  V           LAST\na     long value  x\n");
     }
 }

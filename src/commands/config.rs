@@ -22,26 +22,13 @@ fn show(ctx: &Ctx, app: &str, reveal: bool) -> anyhow::Result<i32> {
     if ctx.json {
         let doc: serde_json::Map<String, serde_json::Value> = vars
             .iter()
-            .map(|var| {
-                (
-                    var.key.clone(),
-                    if reveal {
-                        var.value.clone()
-                    } else {
-                        masked(&var.value)
-                    }
-                    .into(),
-                )
-            })
+            .map(|var| (var.key.clone(), if reveal { var.value.clone() } else { masked(&var.value) }.into()))
             .collect();
         ctx.print_json(&doc.into());
     } else if vars.is_empty() {
         ctx.note(format!("App {app} has no config vars."));
     } else {
-        print!(
-            "{}",
-            table(&["KEY", "VALUE", "SOURCE"], &vars_rows(&vars, reveal))
-        );
+        print!("{}", table(&["KEY", "VALUE", "SOURCE"], &vars_rows(&vars, reveal)));
     }
     Ok(0)
 }
@@ -51,10 +38,7 @@ fn set(ctx: &Ctx, app: &str, raw: &[String]) -> anyhow::Result<i32> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for item in raw {
         let Some((key, value)) = item.split_once('=') else {
-            return Err(usage(format!(
-                "{} is not KEY=VALUE; write e.g. API_TOKEN=abc",
-                names::shown(item)
-            )));
+            return Err(usage(format!("{} is not KEY=VALUE; write e.g. API_TOKEN=abc", names::shown(item))));
         };
         names::check_var_key(key)?;
         if pairs.iter().any(|(k, _)| k == key) {
@@ -75,10 +59,7 @@ fn unset(ctx: &Ctx, app: &str, keys: &[String]) -> anyhow::Result<i32> {
         names::check_var_key(key)?;
     }
     let Some(mut store) = ctx.existing_store()? else {
-        return Err(usage(format!(
-            "app {app} has no config var {}; there is no state file yet",
-            keys[0]
-        )));
+        return Err(usage(format!("app {app} has no config var {}; there is no state file yet", keys[0])));
     };
     store.unset_config_vars(app, keys)?;
     crate::envfile::sync(&mut store, &ctx.settings)?;

@@ -39,25 +39,11 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     crate::envfile::sync(&mut store, &ctx.settings)?;
     if args.wait {
         let engine = ctx.engine();
-        return wait_for(
-            ctx,
-            &engine,
-            &mut store,
-            ids,
-            timeout,
-            args.addons.len() > 1,
-        );
+        return wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1);
     }
     if ctx.json {
-        let docs = ids
-            .iter()
-            .map(|id| store.addon(id).map(|a| addon_json(&a)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        ctx.print_json(&if docs.len() == 1 {
-            docs[0].clone()
-        } else {
-            serde_json::Value::Array(docs)
-        });
+        let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
+        ctx.print_json(&if docs.len() == 1 { docs[0].clone() } else { serde_json::Value::Array(docs) });
     } else {
         ctx.note("The resources are removed on the next 'addons tick'.");
     }

@@ -9,11 +9,7 @@ use super::{known_app, Ctx};
 /// Handles `addons env`.
 pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let vars = app_vars(ctx, &args.app)?;
-    let format = if ctx.json {
-        EnvFormat::Json
-    } else {
-        args.format
-    };
+    let format = if ctx.json { EnvFormat::Json } else { args.format };
     match format {
         EnvFormat::Shell => {
             for var in &vars {
@@ -22,10 +18,8 @@ pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
         EnvFormat::Dotenv => print!("{}", crate::envfile::dotenv(&vars)),
         EnvFormat::Json => {
-            let doc: serde_json::Map<String, serde_json::Value> = vars
-                .into_iter()
-                .map(|var| (var.key, var.value.into()))
-                .collect();
+            let doc: serde_json::Map<String, serde_json::Value> =
+                vars.into_iter().map(|var| (var.key, var.value.into())).collect();
             ctx.print_json(&doc.into());
         }
     }

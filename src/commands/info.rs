@@ -9,29 +9,15 @@ use super::Ctx;
 /// Handles `addons info`.
 pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let Some(store) = ctx.existing_store()? else {
-        return Err(usage(format!(
-            "no addon named {}; there is no state file yet",
-            crate::names::shown(&args.addon)
-        )));
+        return Err(usage(format!("no addon named {}; there is no state file yet", crate::names::shown(&args.addon))));
     };
     let addon = store.addon(&args.addon)?;
     let values = addon.config.clone().unwrap_or_default();
-    let shown = |key: &String| {
-        values.get(key).map(|value| {
-            if args.reveal {
-                value.clone()
-            } else {
-                masked(value)
-            }
-        })
-    };
+    let shown = |key: &String| values.get(key).map(|value| if args.reveal { value.clone() } else { masked(value) });
     if ctx.json {
         let mut doc = addon_json(&addon);
-        let config: serde_json::Map<String, serde_json::Value> = addon
-            .vars
-            .iter()
-            .filter_map(|key| shown(key).map(|v| (key.clone(), v.into())))
-            .collect();
+        let config: serde_json::Map<String, serde_json::Value> =
+            addon.vars.iter().filter_map(|key| shown(key).map(|v| (key.clone(), v.into()))).collect();
         doc["config"] = config.into();
         ctx.print_json(&doc);
         return Ok(0);
@@ -40,26 +26,14 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if addon.state.is_terminal() {
         state += &format!(" (cleanup {})", addon.cleanup.as_str());
     }
-    let params = addon
-        .params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let params = addon.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
     let fields = [
         ("name", addon.name.clone()),
         ("id", addon.id.clone()),
         ("provider", addon.provider.clone()),
         ("app", addon.app.clone()),
         ("prefix", addon.prefix.clone().unwrap_or_else(|| "-".into())),
-        (
-            "params",
-            if params.is_empty() {
-                "-".into()
-            } else {
-                params
-            },
-        ),
+        ("params", if params.is_empty() { "-".into() } else { params }),
         ("state", state),
         ("message", addon.message.clone()),
         ("created", rfc3339(addon.created_at)),
@@ -70,10 +44,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     println!("vars");
     for key in &addon.vars {
-        println!(
-            "  {key}={}",
-            shown(key).unwrap_or_else(|| "(not set yet)".into())
-        );
+        println!("  {key}={}", shown(key).unwrap_or_else(|| "(not set yet)".into()));
     }
     Ok(0)
 }

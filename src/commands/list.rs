@@ -16,27 +16,17 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         None => Vec::new(),
     };
     if ctx.json {
-        ctx.print_json(&serde_json::Value::Array(
-            addons.iter().map(addon_json).collect(),
-        ));
+        ctx.print_json(&serde_json::Value::Array(addons.iter().map(addon_json).collect()));
     } else if addons.is_empty() {
         ctx.note(match (&args.app, args.all) {
             (Some(app), _) => format!("App {app} has no addons."),
-            (None, false) => {
-                "No addons. Create one with 'addons provision secret myapp'.".to_string()
-            }
+            (None, false) => "No addons. Create one with 'addons provision secret myapp'.".to_string(),
             (None, true) => "No addons.".to_string(),
         });
     } else {
         let color = use_color();
         let rows: Vec<Vec<String>> = addons.iter().map(|addon| row(addon, color)).collect();
-        print!(
-            "{}",
-            table(
-                &["NAME", "PROVIDER", "APP", "STATE", "VARS", "MESSAGE"],
-                &rows
-            )
-        );
+        print!("{}", table(&["NAME", "PROVIDER", "APP", "STATE", "VARS", "MESSAGE"], &rows));
     }
     Ok(0)
 }

@@ -11,10 +11,7 @@ use super::Ctx;
 /// Handles `addons log`.
 pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let Some(store) = ctx.existing_store()? else {
-        return Err(usage(format!(
-            "no addon named {}; there is no state file yet",
-            crate::names::shown(&args.addon)
-        )));
+        return Err(usage(format!("no addon named {}; there is no state file yet", crate::names::shown(&args.addon))));
     };
     let addon = store.addon(&args.addon)?;
     let events = store.events(&addon.id)?;
@@ -38,9 +35,6 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(&["AT", "FROM", "TO", "EVENT", "MESSAGE"], &rows)
-    );
+    print!("{}", table(&["AT", "FROM", "TO", "EVENT", "MESSAGE"], &rows));
     Ok(0)
 }

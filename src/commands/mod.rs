@@ -51,33 +51,20 @@ impl Ctx {
         if self.state_path.exists() {
             self.store().map(Some)
         } else {
-            self.debug(format!(
-                "no state file at {} yet",
-                self.state_path.display()
-            ));
+            self.debug(format!("no state file at {} yet", self.state_path.display()));
             Ok(None)
         }
     }
 
     /// The engine, with providers built from the settings.
     pub fn engine(&self) -> Engine {
-        let data_dir = self
-            .state_path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), PathBuf::from);
-        Engine::new(
-            self.settings.clone(),
-            Environment { data_dir },
-            self.stop.clone(),
-        )
+        let data_dir = self.state_path.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
+        Engine::new(self.settings.clone(), Environment { data_dir }, self.stop.clone())
     }
 
     /// Prints a JSON document on stdout.
     pub fn print_json(&self, value: &serde_json::Value) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).expect("JSON values serialise")
-        );
+        println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
     }
 
     /// A note for people on stderr, unless `-q` or `--json`.
@@ -117,10 +104,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
 
 /// Parses a `--timeout` value.
 fn parse_timeout(text: Option<&str>) -> anyhow::Result<Option<std::time::Duration>> {
-    text.map(|text| {
-        crate::config::parse_duration(text).map_err(|err| usage(format!("--timeout: {err}")))
-    })
-    .transpose()
+    text.map(|text| crate::config::parse_duration(text).map_err(|err| usage(format!("--timeout: {err}")))).transpose()
 }
 
 /// The number of parallel provider calls: `--jobs`, else the config file's.

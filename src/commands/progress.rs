@@ -43,16 +43,9 @@ impl Progress {
                     .expect("static template"),
             );
             overall.enable_steady_tick(Duration::from_millis(120));
-            Live {
-                multi,
-                overall,
-                lines: Mutex::new(HashMap::new()),
-            }
+            Live { multi, overall, lines: Mutex::new(HashMap::new()) }
         });
-        Progress {
-            live,
-            plain: if quiet { Plain::Nowhere } else { plain },
-        }
+        Progress { live, plain: if quiet { Plain::Nowhere } else { plain } }
     }
 
     /// Whether a live display is on screen.
@@ -76,9 +69,7 @@ impl Progress {
         let style = ProgressStyle::with_template("  {msg}").expect("static template");
         for addon in addons {
             let line = lines.entry(addon.id.clone()).or_insert_with(|| {
-                let bar = live
-                    .multi
-                    .insert_before(&live.overall, ProgressBar::new_spinner());
+                let bar = live.multi.insert_before(&live.overall, ProgressBar::new_spinner());
                 bar.set_style(style.clone());
                 bar
             });
@@ -87,27 +78,18 @@ impl Progress {
             } else {
                 addon.state.to_string()
             };
-            line.set_message(format!(
-                "{:<28} {:<34} {}",
-                addon.name, state, addon.message
-            ));
+            line.set_message(format!("{:<28} {:<34} {}", addon.name, state, addon.message));
         }
         let settled = addons.iter().filter(|a| a.is_settled()).count();
         live.overall.set_length(addons.len() as u64);
         live.overall.set_position(settled as u64);
-        live.overall
-            .set_message(format!("{pending} with work left"));
+        live.overall.set_message(format!("{pending} with work left"));
     }
 
     /// Leaves the final picture on screen.
     pub fn finish(&self) {
         if let Some(live) = &self.live {
-            for line in live
-                .lines
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .values()
-            {
+            for line in live.lines.lock().unwrap_or_else(|e| e.into_inner()).values() {
                 line.finish();
             }
             live.overall.finish();

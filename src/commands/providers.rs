@@ -14,16 +14,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<i32> {
     let mut rows = Vec::new();
     for info in providers::ALL {
         let (configured, answers, status) = match engine.provider(info.name) {
-            Err(_) => (
-                false,
-                false,
-                format!("not configured: add [providers.{}] with a url", info.name),
-            ),
+            Err(_) => (false, false, format!("not configured: add [providers.{}] with a url", info.name)),
             Ok(provider) => match provider.health() {
                 Ok(status) => (true, true, status),
-                Err(ProviderError::Transient(message) | ProviderError::Permanent(message)) => {
-                    (true, false, message)
-                }
+                Err(ProviderError::Transient(message) | ProviderError::Permanent(message)) => (true, false, message),
             },
         };
         docs.push(json!({
@@ -40,20 +34,12 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<i32> {
             (true, true) => "ok",
             (true, false) => "unreachable",
         };
-        rows.push(vec![
-            info.name.to_string(),
-            state.to_string(),
-            info.vars.join(","),
-            status,
-        ]);
+        rows.push(vec![info.name.to_string(), state.to_string(), info.vars.join(","), status]);
     }
     if ctx.json {
         ctx.print_json(&serde_json::Value::Array(docs));
     } else {
-        print!(
-            "{}",
-            table(&["PROVIDER", "STATUS", "VARS", "DETAIL"], &rows)
-        );
+        print!("{}", table(&["PROVIDER", "STATUS", "VARS", "DETAIL"], &rows));
     }
     Ok(0)
 }

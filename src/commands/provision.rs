@@ -13,14 +13,9 @@ use super::{parse_timeout, wait::wait_for, Ctx};
 
 /// Handles `addons provision`.
 pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    let info = providers::info(&args.provider)
-        .ok_or_else(|| usage(providers::unknown_provider(&args.provider)))?;
+    let info = providers::info(&args.provider).ok_or_else(|| usage(providers::unknown_provider(&args.provider)))?;
     names::check_app(&args.app)?;
-    let prefix = args
-        .prefix
-        .as_deref()
-        .map(names::normalize_prefix)
-        .transpose()?;
+    let prefix = args.prefix.as_deref().map(names::normalize_prefix).transpose()?;
     if let Some(name) = &args.name {
         names::check_addon_name(name)?;
     }
@@ -30,16 +25,10 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let engine = ctx.engine();
     let provider = engine.provider(info.name).map_err(usage)?;
     // Refuse before anything is created when the server does not answer.
-    provider
-        .health()
-        .map_err(|err| failed(format!("can't provision: {err}")))?;
+    provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
 
     let mut store = ctx.store()?;
-    let vars = info
-        .vars
-        .iter()
-        .map(|var| Addon::prefixed(prefix.as_deref(), var))
-        .collect();
+    let vars = info.vars.iter().map(|var| Addon::prefixed(prefix.as_deref(), var)).collect();
     let now = now_ms();
     let addon = store.insert_addon(&NewAddon {
         id: names::generate_addon_id(),
@@ -60,36 +49,20 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         if ctx.json {
             ctx.print_json(&addon_json(&addon));
         }
-        return Err(failed(format!(
-            "{} ({} for {}) failed: {}",
-            addon.name, addon.provider, addon.app, addon.message
-        )));
+        return Err(failed(format!("{} ({} for {}) failed: {}", addon.name, addon.provider, addon.app, addon.message)));
     }
     if !ctx.json && !ctx.quiet {
         println!("{}", addon.name);
     }
-    ctx.note(format!(
-        "Provisioning {} ({} for app {}): {}",
-        addon.name, addon.provider, addon.app, addon.message
-    ));
+    ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));
     if args.wait {
-        return wait_for(
-            ctx,
-            &engine,
-            &mut store,
-            vec![addon.id.clone()],
-            timeout,
-            false,
-        );
+        return wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, false);
     }
     crate::envfile::sync(&mut store, &ctx.settings)?;
     if ctx.json {
         ctx.print_json(&addon_json(&addon));
     } else {
-        ctx.note(format!(
-            "Run 'addons tick' (or 'addons wait {}') to finish provisioning.",
-            addon.name
-        ));
+        ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to finish provisioning.", addon.name));
     }
     Ok(0)
 }
@@ -104,15 +77,8 @@ fn parse_params(raw: &[String]) -> anyhow::Result<Params> {
                 names::shown(item)
             )));
         };
-        if key.is_empty()
-            || !key
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(usage(format!(
-                "--param key {} must be lowercase letters, digits and '_'",
-                names::shown(key)
-            )));
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(usage(format!("--param key {} must be lowercase letters, digits and '_'", names::shown(key))));
         }
         if params.insert(key.to_string(), value.to_string()).is_some() {
             return Err(usage(format!("--param {key} is given twice; give it once")));

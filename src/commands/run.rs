@@ -11,18 +11,12 @@ use super::Ctx;
 /// Handles `addons run`. Returns only when the command can't be started.
 pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let vars = super::env::app_vars(ctx, &args.app)?;
-    let (program, rest) = args
-        .command
-        .split_first()
-        .ok_or_else(|| failed("no command given after --"))?;
+    let (program, rest) = args.command.split_first().ok_or_else(|| failed("no command given after --"))?;
     let mut command = std::process::Command::new(program);
     command.args(rest);
     for var in vars {
         command.env(var.key, var.value);
     }
     let err = command.exec();
-    Err(failed(format!(
-        "can't run {}: {err}",
-        program.to_string_lossy()
-    )))
+    Err(failed(format!("can't run {}: {err}", program.to_string_lossy())))
 }

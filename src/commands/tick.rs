@@ -21,11 +21,7 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let transitions: Vec<_> = report.transitions.iter().map(outcome_json).collect();
         ctx.print_json(&json!({"transitions": transitions, "pending": report.pending}));
     } else {
-        ctx.note(format!(
-            "{} transitions; {} addons with work left",
-            report.transitions.len(),
-            report.pending
-        ));
+        ctx.note(format!("{} transitions; {} addons with work left", report.transitions.len(), report.pending));
     }
     Ok(0)
 }

@@ -48,67 +48,37 @@ pub fn wait_for(
         Some(&ids),
         deadline,
         &mut |store, report| {
-            let addons = ids
-                .iter()
-                .map(|id| store.addon(id))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
             progress.update(&addons, report.pending);
             Ok(addons.iter().all(|addon| addon.is_settled()))
         },
         &|outcome| progress.transition(outcome),
     )?;
     progress.finish();
-    let addons = ids
-        .iter()
-        .map(|id| store.addon(id))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
     if ctx.json {
         let docs: Vec<_> = addons.iter().map(addon_json).collect();
-        ctx.print_json(&if many || docs.len() != 1 {
-            serde_json::Value::Array(docs)
-        } else {
-            docs[0].clone()
-        });
+        ctx.print_json(&if many || docs.len() != 1 { serde_json::Value::Array(docs) } else { docs[0].clone() });
     }
     let failed: Vec<_> = addons.iter().filter(|a| a.state == State::Error).collect();
     if let Some(addon) = failed.first() {
-        return Err(Failure::Operation(format!(
-            "{} ended in error: {}",
-            addon.name, addon.message
-        ))
-        .into());
+        return Err(Failure::Operation(format!("{} ended in error: {}", addon.name, addon.message)).into());
     }
     if !settled {
-        let waiting: Vec<_> = addons
-            .iter()
-            .filter(|a| !a.is_settled())
-            .map(|a| a.name.as_str())
-            .collect();
+        let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled()).map(|a| a.name.as_str()).collect();
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Failure::Operation(format!(
-                "interrupted while waiting for {}",
-                waiting.join(", ")
-            ))
-            .into());
+            return Err(Failure::Operation(format!("interrupted while waiting for {}", waiting.join(", "))).into());
         }
         return Err(Failure::Timeout(format!(
             "timed out waiting for {} ({}); 'addons wait' picks up where this left off",
             waiting.join(", "),
-            addons
-                .iter()
-                .find(|a| !a.is_settled())
-                .map_or(String::new(), |a| a.message.clone())
+            addons.iter().find(|a| !a.is_settled()).map_or(String::new(), |a| a.message.clone())
         ))
         .into());
     }
     for addon in &addons {
         let done = match addon.state {
-            State::Ready => format!(
-                "{} is ready: {} set on app {}",
-                addon.name,
-                addon.vars.join(", "),
-                addon.app
-            ),
+            State::Ready => format!("{} is ready: {} set on app {}", addon.name, addon.vars.join(", "), addon.app),
             _ => format!("{} is {}: {}", addon.name, addon.state, addon.message),
         };
         ctx.note(done);

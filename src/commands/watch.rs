@@ -29,10 +29,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         },
         &|outcome| {
             progress.transition(outcome);
-            transitions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(outcome_json(outcome));
+            transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome_json(outcome));
         },
     )?;
     progress.finish();

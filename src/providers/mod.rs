@@ -71,13 +71,7 @@ pub trait Provider: Send + Sync {
 }
 
 /// Every compiled-in provider, in the order `addons providers` lists them.
-pub const ALL: [&ProviderInfo; 5] = [
-    &secret::INFO,
-    &sqlite::INFO,
-    &postgres::INFO,
-    &mysql::INFO,
-    &redis::INFO,
-];
+pub const ALL: [&ProviderInfo; 5] = [&secret::INFO, &sqlite::INFO, &postgres::INFO, &mysql::INFO, &redis::INFO];
 
 /// Looks a provider up by name.
 pub fn info(name: &str) -> Option<&'static ProviderInfo> {
@@ -90,11 +84,7 @@ pub fn check_params(info: &ProviderInfo, params: &Params) -> Result<(), String> 
         if !info.params.iter().any(|spec| spec.key == key) {
             let known: Vec<&str> = info.params.iter().map(|spec| spec.key).collect();
             return Err(if known.is_empty() {
-                format!(
-                    "the {} provider takes no params, but got {}",
-                    info.name,
-                    crate::names::shown(key)
-                )
+                format!("the {} provider takes no params, but got {}", info.name, crate::names::shown(key))
             } else {
                 format!(
                     "unknown param {} for the {} provider; it takes: {}",
@@ -116,11 +106,7 @@ pub struct Environment {
 
 /// Builds a provider from the settings; `Err` holds a one-line message saying
 /// which config lines to add when it is not configured.
-pub fn build(
-    name: &str,
-    settings: &Settings,
-    env: &Environment,
-) -> Result<Box<dyn Provider>, String> {
+pub fn build(name: &str, settings: &Settings, env: &Environment) -> Result<Box<dyn Provider>, String> {
     let not_configured = |section: &str| {
         format!(
             "the {name} provider is not configured: add to {} the lines {}",
@@ -131,29 +117,17 @@ pub fn build(
     let info = info(name).ok_or_else(|| unknown_provider(name))?;
     Ok(match name {
         "secret" => Box::new(secret::Secret),
-        "sqlite" => Box::new(sqlite::Sqlite::new(
-            settings
-                .sqlite_dir
-                .clone()
-                .unwrap_or_else(|| env.data_dir.join("sqlite")),
-        )),
+        "sqlite" => {
+            Box::new(sqlite::Sqlite::new(settings.sqlite_dir.clone().unwrap_or_else(|| env.data_dir.join("sqlite"))))
+        }
         "postgres" => Box::new(postgres::Postgres::new(
-            settings
-                .postgres
-                .clone()
-                .ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
+            settings.postgres.clone().ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
         )),
         "mysql" => Box::new(mysql::Mysql::new(
-            settings
-                .mysql
-                .clone()
-                .ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
+            settings.mysql.clone().ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
         )),
         "redis" => Box::new(redis::Redis::new(
-            settings
-                .redis
-                .clone()
-                .ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
+            settings.redis.clone().ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
         )),
         other => return Err(unknown_provider(other)),
     })
@@ -162,38 +136,19 @@ pub fn build(
 /// The message for a provider name that is not compiled in.
 pub fn unknown_provider(name: &str) -> String {
     let names: Vec<&str> = ALL.iter().map(|info| info.name).collect();
-    format!(
-        "unknown provider {}; choose one of: {}",
-        crate::names::shown(name),
-        names.join(", ")
-    )
+    format!("unknown provider {}; choose one of: {}", crate::names::shown(name), names.join(", "))
 }
 
 /// Builds a URL handed to an app: `scheme://user:password@host:port/path`, with
 /// user and password percent-encoded.
-pub fn app_url(
-    scheme: &str,
-    user: &str,
-    password: &str,
-    host: &str,
-    port: u16,
-    path: &str,
-) -> String {
+pub fn app_url(scheme: &str, user: &str, password: &str, host: &str, port: u16, path: &str) -> String {
     let mut url = url::Url::parse(&format!("{scheme}://placeholder")).expect("static URL parses");
     // Host first: special schemes refuse credentials without a host.
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    url.set_host(Some(&host))
-        .expect("a host from a parsed URL is valid");
-    url.set_port(Some(port))
-        .expect("a URL with a host takes a port");
-    url.set_username(user)
-        .expect("a URL with a host takes a user");
-    url.set_password(Some(password))
-        .expect("a URL with a host takes a password");
+    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+    url.set_host(Some(&host)).expect("a host from a parsed URL is valid");
+    url.set_port(Some(port)).expect("a URL with a host takes a port");
+    url.set_username(user).expect("a URL with a host takes a user");
+    url.set_password(Some(password)).expect("a URL with a host takes a password");
     url.set_path(path);
     url.to_string()
 }

@@ -1,4 +1,12 @@
-//! The `mysql` provider (placeholder until the server-backed implementation lands).
+//! The `mysql` provider: a MariaDB or MySQL user and a database that user alone can use,
+//! made through the admin URL in the config file.
+
+use std::error::Error as _;
+use std::io::{self, ErrorKind};
+use std::time::Duration;
+
+use mysql::prelude::{FromValue, Queryable};
+use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
 use super::{Provider, ProviderError, ProviderInfo, Readiness};
 use crate::addon::Resource;
@@ -14,38 +22,389 @@ pub static INFO: ProviderInfo = ProviderInfo {
     summary: "a MySQL/MariaDB user and a database it alone can use",
 };
 
+const DEFAULT_PORT: u16 = 3306;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Long enough for `DROP DATABASE` of a big database; short enough that a hung server is noticed.
+/// (The driver applies it to the handshake too; a timed-out drop is retried and converges.)
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// DDL waiting on another session's metadata lock fails with 1205 (retried) instead of hanging.
+const ADMIN_SESSION_SETUP: &str = "SET SESSION lock_wait_timeout = 10";
+/// Server error codes worth retrying: lock wait timeout, deadlock, too many connections (server,
+/// user), server shutting down, connection killed (MariaDB), and the client's lost-connection codes.
+const TRANSIENT_CODES: &[u16] = &[1205, 1213, 1040, 1203, 1053, 1927, 2006, 2013];
+/// Access denied to a database, to a table, for lack of a global privilege, or to kill a session.
+const PRIVILEGE_CODES: &[u16] = &[1044, 1142, 1227, 1095];
+/// Wrong user or password (1698: MariaDB's answer for some unknown users and socket-only logins).
+const ACCESS_DENIED_CODES: &[u16] = &[1045, 1698];
+const UNKNOWN_THREAD: u16 = 1094;
+
 /// Talks to the server named in the config file.
 pub struct Mysql {
     server: ServerSettings,
 }
 
 impl Mysql {
+    /// Builds the provider from its `[providers.mysql]` settings; connects only when asked to work.
     pub fn new(server: ServerSettings) -> Self {
         Mysql { server }
     }
 
-    fn todo(&self) -> ProviderError {
-        ProviderError::Permanent(format!(
-            "the mysql provider for {} is not built yet",
-            self.server.display_url()
-        ))
+    /// The admin URL's host, without the brackets of an IPv6 address.
+    fn host(&self) -> Result<String, ProviderError> {
+        match self.server.url.host_str() {
+            Some(host) if !host.is_empty() => Ok(host.trim_start_matches('[').trim_end_matches(']').to_string()),
+            _ => Err(self.permanent("the admin URL names no host; fix providers.mysql.url in the config file")),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.server.url.port().unwrap_or(DEFAULT_PORT)
+    }
+
+    /// `host:port`, for messages.
+    fn place(&self) -> String {
+        format!("{}:{}", self.host().unwrap_or_default(), self.port())
+    }
+
+    fn permanent(&self, what: &str) -> ProviderError {
+        ProviderError::Permanent(format!("{}: {what}", self.server.display_url()))
+    }
+
+    /// Connection options for `user` on the admin URL's server, always over TCP (as an app connects).
+    fn options(&self, user: &str, password: &str, database: Option<&str>) -> Result<OptsBuilder, ProviderError> {
+        let scheme = self.server.url.scheme();
+        if scheme != "mysql" && scheme != "mariadb" {
+            return Err(self.permanent("the admin URL must start with mysql:// or mariadb://; fix providers.mysql.url"));
+        }
+        Ok(OptsBuilder::new()
+            .ip_or_hostname(Some(self.host()?))
+            .tcp_port(self.port())
+            .prefer_socket(false)
+            .user(Some(user))
+            .pass(Some(password))
+            .db_name(database)
+            .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
+            .read_timeout(Some(IO_TIMEOUT))
+            .write_timeout(Some(IO_TIMEOUT)))
+    }
+
+    /// A fresh admin session (one per operation).
+    fn admin(&self) -> Result<Admin<'_>, ProviderError> {
+        let url = &self.server.url;
+        let user = percent_decoded(url.username());
+        let password = percent_decoded(url.password().unwrap_or(""));
+        let options = self.options(&user, &password, None)?.init(vec![ADMIN_SESSION_SETUP]);
+        let conn = Conn::new(options).map_err(|err| self.fail("connecting as the admin user", &err, Login::Admin))?;
+        Ok(Admin { conn, provider: self })
+    }
+
+    /// Turns a driver error into one line that names the server and says what to do.
+    fn fail(&self, doing: &str, err: &Error, login: Login) -> ProviderError {
+        let (kind, what) = classify(err);
+        let fix = match (kind, login) {
+            (Kind::Unreachable, _) => format!("check that the server at {} is up and reachable", self.place()),
+            (Kind::Busy, _) => "the server is busy; will retry".to_string(),
+            (Kind::Denied, Login::Admin) => {
+                "fix the user and password in providers.mysql.url in the config file".into()
+            }
+            (Kind::Denied, Login::App) => {
+                "an anonymous user or a host rule may shadow it: see SELECT user, host FROM mysql.user".into()
+            }
+            (Kind::Lacking, _) => {
+                "grant the admin user ALL PRIVILEGES ON *.* WITH GRANT OPTION, or fix providers.mysql.url".into()
+            }
+            (Kind::Other, _) => "see the server's error log".into(),
+        };
+        let line = format!("{}: {doing}: {what}; {fix}", self.server.display_url());
+        match kind {
+            Kind::Unreachable | Kind::Busy => ProviderError::Transient(line),
+            Kind::Denied | Kind::Lacking | Kind::Other => ProviderError::Permanent(line),
+        }
+    }
+
+    /// Where to create the user: `%`, plus every host an anonymous user is defined for, because
+    /// `''@'localhost'` sorts before `'name'@'%'` and would otherwise take this user's logins.
+    fn account_hosts(&self, admin: &mut Admin<'_>) -> Result<Vec<String>, ProviderError> {
+        let mut hosts = vec!["%".to_string()];
+        let anonymous: Vec<String> =
+            admin.column("SELECT DISTINCT host FROM mysql.user WHERE user = ''", (), "finding anonymous users")?;
+        for host in anonymous {
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+        Ok(hosts)
     }
 }
 
+/// Whose login an error came from, which decides the advice.
+#[derive(Clone, Copy)]
+enum Login {
+    Admin,
+    App,
+}
+
+/// What kind of trouble a driver error is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Can't reach the server, or lost it: transient.
+    Unreachable,
+    /// Lock contention or no free connection: transient.
+    Busy,
+    /// Wrong user or password: permanent.
+    Denied,
+    /// The admin user lacks a privilege: permanent.
+    Lacking,
+    /// Anything else: permanent.
+    Other,
+}
+
+/// Sorts a driver error and describes it in words that never hold a secret (the driver's
+/// texts hold none; server messages are cut to one line and redacted by the caller that sent one).
+fn classify(err: &Error) -> (Kind, String) {
+    match err {
+        Error::IoError(_) | Error::CodecError(_) => match io_error(err) {
+            Some(io) if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                (Kind::Unreachable, format!("no answer within {}s", IO_TIMEOUT.as_secs()))
+            }
+            Some(io) => (Kind::Unreachable, format!("lost the connection ({io})")),
+            None => (Kind::Unreachable, format!("lost the connection ({err})")),
+        },
+        Error::DriverError(DriverError::ConnectTimeout) => (Kind::Unreachable, "connecting timed out".into()),
+        Error::DriverError(DriverError::CouldNotConnect(Some((_, desc, _)))) => {
+            (Kind::Unreachable, format!("can't connect ({desc})"))
+        }
+        Error::DriverError(DriverError::CouldNotConnect(None)) => (Kind::Unreachable, "can't connect".into()),
+        Error::MySqlError(server) => {
+            let message = server.message.lines().next().unwrap_or("").chars().take(200).collect::<String>();
+            let what = format!("server error {} ({message})", server.code);
+            let kind = match server.code {
+                code if ACCESS_DENIED_CODES.contains(&code) => Kind::Denied,
+                code if PRIVILEGE_CODES.contains(&code) => Kind::Lacking,
+                code if TRANSIENT_CODES.contains(&code) => Kind::Busy,
+                _ => Kind::Other,
+            };
+            (kind, what)
+        }
+        other => (Kind::Other, other.to_string().replace('\n', " ")),
+    }
+}
+
+/// The I/O error under a driver error, also when the packet codec wraps it.
+fn io_error(err: &Error) -> Option<&io::Error> {
+    match err {
+        Error::IoError(io) => Some(io),
+        Error::CodecError(codec) => codec.source()?.downcast_ref(),
+        _ => None,
+    }
+}
+
+/// One admin session, and the provider it works for (to word its errors).
+struct Admin<'a> {
+    conn: Conn,
+    provider: &'a Mysql,
+}
+
+impl Admin<'_> {
+    /// Runs a statement that returns no rows.
+    fn run(&mut self, sql: &str, doing: &str) -> Result<(), ProviderError> {
+        self.conn.query_drop(sql).map_err(|err| self.provider.fail(doing, &err, Login::Admin))
+    }
+
+    /// Runs a query with bound parameters and returns its first column.
+    fn column<T: FromValue>(
+        &mut self,
+        sql: &str,
+        params: impl Into<Params>,
+        doing: &str,
+    ) -> Result<Vec<T>, ProviderError> {
+        self.conn.exec(sql, params).map_err(|err| self.provider.fail(doing, &err, Login::Admin))
+    }
+}
+
+/// The user and database name: derived from the addon id alone, so it is always found again.
+fn resource_name(addon: &Resource<'_>) -> Result<String, ProviderError> {
+    let valid = addon.id.len() == 16 && addon.id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if !valid {
+        return Err(ProviderError::Permanent(format!("addon id {:?} is not 16 lowercase hex digits", addon.id)));
+    }
+    Ok(format!("addons_{}", addon.id))
+}
+
+/// Quotes a name as a MySQL identifier.
+fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// `user`@`host`, quoted as identifiers (valid on MySQL and MariaDB).
+fn account(user: &str, host: &str) -> String {
+    format!("{}@{}", ident(user), ident(host))
+}
+
+/// The password as an SQL string literal. It is alphanumeric by construction; anything else is
+/// refused rather than escaped, because escaping depends on the server's `NO_BACKSLASH_ESCAPES`.
+fn password_literal(password: &str) -> Result<String, ProviderError> {
+    if !password.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ProviderError::Permanent("the derived password is not alphanumeric".into()));
+    }
+    Ok(format!("'{password}'"))
+}
+
+/// Removes a secret from an error's message (a server may quote the statement that failed).
+fn redacted(err: ProviderError, secret: &str) -> ProviderError {
+    match err {
+        ProviderError::Transient(line) => ProviderError::Transient(line.replace(secret, "****")),
+        ProviderError::Permanent(line) => ProviderError::Permanent(line.replace(secret, "****")),
+    }
+}
+
+/// Decodes `%XX` escapes, as URL user names and passwords carry them.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes.get(i + 1..i + 3).and_then(|pair| {
+            let high = char::from(pair[0]).to_digit(16)?;
+            let low = char::from(pair[1]).to_digit(16)?;
+            u8::try_from(high * 16 + low).ok()
+        });
+        match (bytes[i], escaped) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl Provider for Mysql {
-    fn begin_provision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-        Err(self.todo())
+    /// Creates (or converges) the user on every account host, the database, and the grant.
+    fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let name = resource_name(&addon)?;
+        let password = addon.password();
+        let literal = password_literal(&password)?;
+        let mut admin = self.admin()?;
+        let hosts = self.account_hosts(&mut admin)?;
+        for host in &hosts {
+            let account = account(&name, host);
+            let doing = format!("creating user {account}");
+            let create = format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {literal}");
+            admin.run(&create, &doing).map_err(|err| redacted(err, &password))?;
+            let alter = format!("ALTER USER {account} IDENTIFIED BY {literal}");
+            admin.run(&alter, &doing).map_err(|err| redacted(err, &password))?;
+        }
+        let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
+        admin.run(&create, &format!("creating database {name}"))?;
+        for host in &hosts {
+            let grant = format!("GRANT ALL PRIVILEGES ON {}.* TO {}", ident(&name), account(&name, host));
+            admin.run(&grant, &format!("granting {name} its database"))?;
+        }
+        Ok(format!("creating database {name} on {}", self.place()))
     }
-    fn provision_complete(&self, _addon: Resource<'_>) -> Result<Readiness, ProviderError> {
-        Err(self.todo())
+
+    /// Ready once the new user can log in to the new database and run a query.
+    fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError> {
+        let name = resource_name(&addon)?;
+        let password = addon.password();
+        let doing = format!("logging in as {name}");
+        let fail = |err: Error| redacted(self.fail(&doing, &err, Login::App), &password);
+        let mut conn = Conn::new(self.options(&name, &password, Some(&name))?).map_err(fail)?;
+        conn.query_drop("SELECT 1").map_err(fail)?;
+        Ok(Readiness::Ready)
     }
-    fn get_config(&self, _addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
-        Err(self.todo())
+
+    /// `DATABASE_URL`, pointing at `public_host` when it is set.
+    fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
+        let name = resource_name(&addon)?;
+        let host = match &self.server.public_host {
+            Some(host) => host.clone(),
+            None => self.host()?,
+        };
+        let url = super::app_url("mysql", &name, &addon.password(), &host, self.port(), &format!("/{name}"));
+        Ok(vec![("DATABASE_URL".to_string(), url)])
     }
-    fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-        Err(self.todo())
+
+    /// Ends the user's sessions, then drops the database and every account of the user.
+    fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let name = resource_name(&addon)?;
+        let mut admin = self.admin()?;
+        end_sessions(&mut admin, &name)?;
+        admin.run(&format!("DROP DATABASE IF EXISTS {}", ident(&name)), &format!("dropping database {name}"))?;
+        let hosts: Vec<String> =
+            admin.column("SELECT host FROM mysql.user WHERE user = ?", (&name,), "finding the user's accounts")?;
+        for host in hosts {
+            let account = account(&name, &host);
+            admin.run(&format!("DROP USER IF EXISTS {account}"), &format!("dropping user {account}"))?;
+        }
+        // A session opened between the first kill and the drop would outlive its user.
+        end_sessions(&mut admin, &name)?;
+        Ok(format!("dropping database {name} and user {name} on {}", self.place()))
     }
+
+    /// "MariaDB 10.11.19 at mysql://root@127.0.0.1:3306".
     fn health(&self) -> Result<String, ProviderError> {
-        Err(self.todo())
+        let mut admin = self.admin()?;
+        let version: Vec<String> = admin.column("SELECT VERSION()", (), "asking the server's version")?;
+        let version = version.into_iter().next().unwrap_or_default();
+        let number = version.split('-').next().unwrap_or_default();
+        let product = if version.contains("MariaDB") { "MariaDB" } else { "MySQL" };
+        Ok(format!("{product} {number} at {}", self.server.display_url()))
+    }
+}
+
+/// Kills every session of the user; a session that ended meanwhile ("unknown thread") is fine.
+fn end_sessions(admin: &mut Admin<'_>, name: &str) -> Result<(), ProviderError> {
+    let ids: Vec<u64> = admin.column(
+        "SELECT id FROM information_schema.processlist WHERE user = ?",
+        (name,),
+        "listing the user's sessions",
+    )?;
+    for id in ids {
+        match admin.conn.query_drop(format!("KILL CONNECTION {id}")) {
+            Err(Error::MySqlError(server)) if server.code == UNKNOWN_THREAD => {}
+            result => result.map_err(|err| admin.provider.fail("ending the user's sessions", &err, Login::Admin))?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_double_backticks() {
+        assert_eq!(ident("a`b"), "`a``b`");
+        assert_eq!(account("addons_0123456789abcdef", "%"), "`addons_0123456789abcdef`@`%`");
+    }
+
+    #[test]
+    fn percent_escapes_decode() {
+        assert_eq!(percent_decoded("p%40ss%2Fw%zz%4"), "p@ss/w%zz%4");
+    }
+
+    #[test]
+    fn server_codes_sort_into_kinds() {
+        let server = |code| Error::MySqlError(mysql::MySqlError { state: "HY000".into(), message: "m".into(), code });
+        assert_eq!(classify(&server(1045)).0, Kind::Denied);
+        assert_eq!(classify(&server(1698)).0, Kind::Denied);
+        assert_eq!(classify(&server(1227)).0, Kind::Lacking);
+        assert_eq!(classify(&server(1213)).0, Kind::Busy);
+        assert_eq!(classify(&server(1064)).0, Kind::Other);
+        assert_eq!(classify(&Error::DriverError(DriverError::ConnectTimeout)).0, Kind::Unreachable);
+        let timeout = Error::IoError(io::Error::from(ErrorKind::WouldBlock));
+        assert_eq!(classify(&timeout), (Kind::Unreachable, "no answer within 30s".to_string()));
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_messages() {
+        let err = ProviderError::Permanent("near 'IDENTIFIED BY 'Abc123''".into());
+        assert_eq!(redacted(err, "Abc123"), ProviderError::Permanent("near 'IDENTIFIED BY '****''".into()));
     }
 }

@@ -10,9 +10,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     vars: &["DATABASE_URL"],
     params: &[],
     check_params: |_| Ok(()),
-    needs: Some(
-        "[providers.postgres]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\"",
-    ),
+    needs: Some("[providers.postgres]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\""),
     summary: "a PostgreSQL login role and a database it owns",
 };
 
@@ -27,10 +25,7 @@ impl Postgres {
     }
 
     fn todo(&self) -> ProviderError {
-        ProviderError::Permanent(format!(
-            "the postgres provider for {} is not built yet",
-            self.server.display_url()
-        ))
+        ProviderError::Permanent(format!("the postgres provider for {} is not built yet", self.server.display_url()))
     }
 }
 

@@ -25,10 +25,7 @@ impl Redis {
     }
 
     fn todo(&self) -> ProviderError {
-        ProviderError::Permanent(format!(
-            "the redis provider for {} is not built yet",
-            self.server.display_url()
-        ))
+        ProviderError::Permanent(format!("the redis provider for {} is not built yet", self.server.display_url()))
     }
 }
 

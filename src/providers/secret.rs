@@ -8,14 +8,8 @@ pub static INFO: ProviderInfo = ProviderInfo {
     name: "secret",
     vars: &["SECRET_KEY"],
     params: &[
-        ParamSpec {
-            key: "length",
-            help: "number of characters, 16 to 4096 (default 100)",
-        },
-        ParamSpec {
-            key: "alphabet",
-            help: "alnum (default), hex or base64url",
-        },
+        ParamSpec { key: "length", help: "number of characters, 16 to 4096 (default 100)" },
+        ParamSpec { key: "alphabet", help: "alnum (default), hex or base64url" },
     ],
     check_params: |params| settings(params).map(|_| ()),
     needs: None,
@@ -45,10 +39,7 @@ fn settings(params: &Params) -> Result<(usize, &'static [u8]), String> {
         Some("hex") => b"0123456789abcdef",
         Some("base64url") => b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
         Some(other) => {
-            return Err(format!(
-                "param alphabet must be alnum, hex or base64url, not {}",
-                crate::names::shown(other)
-            ))
+            return Err(format!("param alphabet must be alnum, hex or base64url, not {}", crate::names::shown(other)))
         }
     };
     Ok((length, alphabet))
@@ -65,10 +56,7 @@ impl Provider for Secret {
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         let (length, alphabet) = settings(addon.params).map_err(ProviderError::Permanent)?;
-        Ok(vec![(
-            "SECRET_KEY".into(),
-            addon.derive_secret("secret_key", length, alphabet),
-        )])
+        Ok(vec![("SECRET_KEY".into(), addon.derive_secret("secret_key", length, alphabet))])
     }
 
     fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
@@ -88,28 +76,19 @@ mod tests {
     fn default_is_100_alphanumerics_and_params_shape_it() {
         let seed = crate::addon::new_seed();
         let mut params = Params::new();
-        let config = Secret
-            .get_config(Resource::new("a", &params, &seed))
-            .unwrap();
+        let config = Secret.get_config(Resource::new("a", &params, &seed)).unwrap();
         assert_eq!(config[0].1.len(), 100);
         assert!(config[0].1.bytes().all(|b| b.is_ascii_alphanumeric()));
         params.insert("length".into(), "32".into());
         params.insert("alphabet".into(), "hex".into());
-        let config = Secret
-            .get_config(Resource::new("a", &params, &seed))
-            .unwrap();
+        let config = Secret.get_config(Resource::new("a", &params, &seed)).unwrap();
         assert_eq!(config[0].1.len(), 32);
         assert!(config[0].1.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 
     #[test]
     fn bad_params_are_refused() {
-        for (key, value) in [
-            ("length", "8"),
-            ("length", "x"),
-            ("length", "5000"),
-            ("alphabet", "emoji"),
-        ] {
+        for (key, value) in [("length", "8"), ("length", "x"), ("length", "5000"), ("alphabet", "emoji")] {
             let params = Params::from([(key.to_string(), value.to_string())]);
             assert!((INFO.check_params)(&params).is_err(), "{key}={value}");
         }

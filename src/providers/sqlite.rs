@@ -36,9 +36,7 @@ impl Sqlite {
 fn io_error(what: &str, path: &std::path::Path, err: std::io::Error) -> ProviderError {
     let message = format!("{what} {}: {err}", path.display());
     match err.kind() {
-        ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-            ProviderError::Transient(message)
-        }
+        ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut => ProviderError::Transient(message),
         _ => ProviderError::Permanent(message),
     }
 }
@@ -51,51 +49,30 @@ impl Provider for Sqlite {
             .create(&self.dir)
             .map_err(|err| io_error("can't create the directory", &self.dir, err))?;
         let path = self.path(addon);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
             Ok(_) => {}
             Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
             Err(err) => return Err(io_error("can't create", &path, err)),
         }
         // An empty file is a valid empty database; make it a real one with a header.
-        let conn = rusqlite::Connection::open(&path).map_err(|err| {
-            ProviderError::Permanent(format!("can't open {}: {err}", path.display()))
-        })?;
+        let conn = rusqlite::Connection::open(&path)
+            .map_err(|err| ProviderError::Permanent(format!("can't open {}: {err}", path.display())))?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|err| {
-                ProviderError::Transient(format!("can't initialise {}: {err}", path.display()))
-            })?;
+            .map_err(|err| ProviderError::Transient(format!("can't initialise {}: {err}", path.display())))?;
         Ok(format!("created {}", path.display()))
     }
 
     fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError> {
         let path = self.path(addon);
-        let conn = rusqlite::Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
-        )
-        .map_err(|err| ProviderError::Permanent(format!("can't open {}: {err}", path.display())))?;
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
-            row.get::<_, i64>(0)
-        })
-        .map_err(|err| {
-            ProviderError::Permanent(format!(
-                "{} is not a usable database: {err}",
-                path.display()
-            ))
-        })?;
+        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|err| ProviderError::Permanent(format!("can't open {}: {err}", path.display())))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+            .map_err(|err| ProviderError::Permanent(format!("{} is not a usable database: {err}", path.display())))?;
         Ok(Readiness::Ready)
     }
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
-        Ok(vec![(
-            "DATABASE_URL".into(),
-            format!("sqlite://{}", self.path(addon).display()),
-        )])
+        Ok(vec![("DATABASE_URL".into(), format!("sqlite://{}", self.path(addon).display()))])
     }
 
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {

@@ -10,8 +10,7 @@ use crate::addon::{Addon, Cleanup, Params};
 use crate::error::{failed, usage};
 use crate::machine::{self, Event, State};
 
-pub(super) const COLUMNS: &str =
-    "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
+pub(super) const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at";
 
 /// What `provision` asks the store to create.
@@ -44,11 +43,7 @@ pub struct EventRecord {
 
 pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
     let text_err = |index: usize, message: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            message.into(),
-        )
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
     };
     let state: String = row.get(7)?;
     let cleanup: String = row.get(12)?;
@@ -101,9 +96,7 @@ pub(super) fn record(
 
 /// Removes an addon's config vars from its app and marks the app's env file stale.
 pub(super) fn release_vars(tx: &Transaction<'_>, addon: &Addon) -> rusqlite::Result<()> {
-    let removed = tx
-        .prepare_cached("DELETE FROM config_vars WHERE addon_id = ?1")?
-        .execute([&addon.id])?;
+    let removed = tx.prepare_cached("DELETE FROM config_vars WHERE addon_id = ?1")?.execute([&addon.id])?;
     if removed > 0 {
         super::vars::bump_version(tx, &addon.app)?;
     }
@@ -126,10 +119,7 @@ impl Store {
             .optional()
             .map_err(sql_error(&path))?;
         if taken.is_some() {
-            return Err(failed(format!(
-                "an addon named {} already exists; choose another --name",
-                new.name
-            )));
+            return Err(failed(format!("an addon named {} already exists; choose another --name", new.name)));
         }
         for key in &new.vars {
             let owner: Option<Option<String>> = tx
@@ -141,17 +131,14 @@ impl Store {
                 .optional()
                 .map_err(sql_error(&path))?;
             if let Some(owner) = owner {
-                let by = owner.map_or("set by hand".to_string(), |name| {
-                    format!("owned by addon {name}")
-                });
+                let by = owner.map_or("set by hand".to_string(), |name| format!("owned by addon {name}"));
                 return Err(failed(format!(
                     "app {} already has {key} ({by}); pass --as PREFIX to give this addon's vars a prefix (e.g. --as secondary)",
                     new.app
                 )));
             }
         }
-        tx.execute("INSERT OR IGNORE INTO apps (name) VALUES (?1)", [&new.app])
-            .map_err(sql_error(&path))?;
+        tx.execute("INSERT OR IGNORE INTO apps (name) VALUES (?1)", [&new.app]).map_err(sql_error(&path))?;
         tx.execute(
             &format!("INSERT INTO addons ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0, 'none', 0, ?11, ?12, ?13, ?14, ?11, ?11)"),
             params![
@@ -179,19 +166,10 @@ impl Store {
             )
             .map_err(sql_error(&path))?;
         }
-        record(
-            &tx,
-            &new.id,
-            None,
-            State::WaitingForProvision,
-            "provision",
-            "provisioning",
-            now,
-        )
-        .map_err(sql_error(&path))?;
+        record(&tx, &new.id, None, State::WaitingForProvision, "provision", "provisioning", now)
+            .map_err(sql_error(&path))?;
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
-        self.find_addon(&new.id)?
-            .ok_or_else(|| failed("the new addon vanished"))
+        self.find_addon(&new.id)?.ok_or_else(|| failed("the new addon vanished"))
     }
 
     /// Finds an addon by display name or id. A live addon wins over deprovisioned ones
@@ -219,27 +197,16 @@ impl Store {
     /// Like [`Store::find_addon`], but a missing addon is a usage error that says so.
     pub fn addon(&self, name_or_id: &str) -> anyhow::Result<Addon> {
         self.find_addon(name_or_id)?.ok_or_else(|| {
-            usage(format!(
-                "no addon named {}; 'addons list --all' shows every addon",
-                crate::names::shown(name_or_id)
-            ))
+            usage(format!("no addon named {}; 'addons list --all' shows every addon", crate::names::shown(name_or_id)))
         })
     }
 
     /// Addons, optionally of one app; `all` includes deprovisioned and errored ones.
     pub fn list_addons(&self, app: Option<&str>, all: bool) -> anyhow::Result<Vec<Addon>> {
-        let visible = if all {
-            ""
-        } else {
-            "AND state IN ('waiting_for_provision', 'provisioned', 'ready')"
-        };
+        let visible = if all { "" } else { "AND state IN ('waiting_for_provision', 'provisioned', 'ready')" };
         let sql = match app {
-            Some(_) => format!(
-                "SELECT {COLUMNS} FROM addons WHERE app = ?1 {visible} ORDER BY created_at, rowid"
-            ),
-            None => format!(
-                "SELECT {COLUMNS} FROM addons WHERE 1 {visible} ORDER BY app, created_at, rowid"
-            ),
+            Some(_) => format!("SELECT {COLUMNS} FROM addons WHERE app = ?1 {visible} ORDER BY created_at, rowid"),
+            None => format!("SELECT {COLUMNS} FROM addons WHERE 1 {visible} ORDER BY app, created_at, rowid"),
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = match app {
@@ -247,8 +214,7 @@ impl Store {
             None => stmt.query_map([], from_row),
         }
         .map_err(sql_error(&self.path))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(sql_error(&self.path))
+        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
     }
 
     /// Every recorded transition of an addon, oldest first.
@@ -267,8 +233,7 @@ impl Store {
                 })
             })
             .map_err(sql_error(&self.path))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(sql_error(&self.path))
+        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
     }
 
     /// The user's deprovision: moves the addon to `deprovisioned`, removes its config
@@ -292,16 +257,8 @@ impl Store {
                 )
                 .map_err(sql_error(&path))?;
                 release_vars(&tx, &addon).map_err(sql_error(&path))?;
-                record(
-                    &tx,
-                    addon_id,
-                    Some(addon.state),
-                    to,
-                    Event::Deprovision.as_str(),
-                    "deprovision requested",
-                    now,
-                )
-                .map_err(sql_error(&path))?;
+                record(&tx, addon_id, Some(addon.state), to, Event::Deprovision.as_str(), "deprovision requested", now)
+                    .map_err(sql_error(&path))?;
                 true
             }
             Err(_) => false,

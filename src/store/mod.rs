@@ -31,9 +31,7 @@ pub struct Store {
 
 /// Milliseconds since the Unix epoch: the unit of every time in the state file.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn refuse(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
@@ -50,17 +48,11 @@ impl Store {
         }
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(|err| refuse(path, format!("can't open it: {err}")))?;
-        conn.busy_timeout(busy_timeout())
-            .map_err(|err| refuse(path, err))?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
+        conn.busy_timeout(busy_timeout()).map_err(|err| refuse(path, err))?;
+        let mut store = Store { conn, path: path.to_path_buf() };
         store.check_identity()?;
         restrict_mode(path)?;
         store.configure()?;
@@ -71,10 +63,7 @@ impl Store {
     /// Opens a private in-memory state, for unit tests.
     pub fn open_in_memory() -> anyhow::Result<Store> {
         let conn = Connection::open_in_memory()?;
-        let mut store = Store {
-            conn,
-            path: PathBuf::from(":memory:"),
-        };
+        let mut store = Store { conn, path: PathBuf::from(":memory:") };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -92,17 +81,13 @@ impl Store {
 
     /// The schema version of the open file.
     pub fn schema_version(&self) -> anyhow::Result<i64> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+        Ok(self.conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
     }
 
     /// Starts a write transaction that takes the write lock at once.
     pub(crate) fn write(&mut self) -> anyhow::Result<Transaction<'_>> {
         let path = self.path.clone();
-        self.conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| locked_or(&path, err))
+        self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|err| locked_or(&path, err))
     }
 
     /// The raw connection, for tests that look under the hood.
@@ -114,9 +99,7 @@ impl Store {
     fn check_identity(&self) -> anyhow::Result<()> {
         let path = &self.path;
         let read = |pragma: &str| -> anyhow::Result<i64> {
-            self.conn
-                .pragma_query_value(None, pragma, |row| row.get(0))
-                .map_err(|err| unusable(path, err))
+            self.conn.pragma_query_value(None, pragma, |row| row.get(0)).map_err(|err| unusable(path, err))
         };
         let application_id = read("application_id")?;
         let version = read("user_version")?;
@@ -149,10 +132,7 @@ impl Store {
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(|err| unusable(path, err))?;
         if mode != "wal" && mode != "memory" {
-            return Err(refuse(
-                path,
-                format!("can't switch it to WAL mode (got {mode})"),
-            ));
+            return Err(refuse(path, format!("can't switch it to WAL mode (got {mode})")));
         }
         self.conn
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
@@ -171,8 +151,7 @@ impl Store {
             // Another process may have migrated while we waited for the lock.
             let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
             if version < target {
-                tx.execute_batch(sql)
-                    .map_err(|err| refuse(&path, format!("migration {target} failed: {err}")))?;
+                tx.execute_batch(sql).map_err(|err| refuse(&path, format!("migration {target} failed: {err}")))?;
                 tx.pragma_update(None, "user_version", target)?;
                 tx.pragma_update(None, "application_id", schema::APPLICATION_ID)?;
             }
@@ -188,8 +167,7 @@ impl Store {
 fn create_fresh(path: &Path) -> anyhow::Result<()> {
     let temp = path.with_file_name(format!(
         ".{}.{}.new",
-        path.file_name()
-            .map_or("state.db".into(), |n| n.to_string_lossy()),
+        path.file_name().map_or("state.db".into(), |n| n.to_string_lossy()),
         std::process::id()
     ));
     let _ = std::fs::remove_file(&temp);
@@ -203,12 +181,8 @@ fn create_fresh(path: &Path) -> anyhow::Result<()> {
         // The mode passed to open() is masked by the umask; set it outright.
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|err| refuse(path, format!("can't set its mode to 0600: {err}")))?;
-        let conn = Connection::open(&temp)
-            .map_err(|err| refuse(path, format!("can't create it: {err}")))?;
-        let mut store = Store {
-            conn,
-            path: temp.clone(),
-        };
+        let conn = Connection::open(&temp).map_err(|err| refuse(path, format!("can't create it: {err}")))?;
+        let mut store = Store { conn, path: temp.clone() };
         store.configure()?;
         store.migrate()?;
         drop(store);
@@ -236,10 +210,7 @@ fn busy_timeout() -> Duration {
 /// directory is then made, 0700).
 fn prepare_file(path: &Path) -> anyhow::Result<bool> {
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Err(refuse(
-            path,
-            "is a directory; pass a file path with --state",
-        )),
+        Ok(meta) if meta.is_dir() => Err(refuse(path, "is a directory; pass a file path with --state")),
         Ok(meta) => {
             if meta.len() == 0 {
                 return Err(refuse(
@@ -248,22 +219,13 @@ fn prepare_file(path: &Path) -> anyhow::Result<bool> {
                 ));
             }
             let mut header = [0u8; 16];
-            let mut file = std::fs::File::open(path)
-                .map_err(|err| refuse(path, format!("can't read it: {err}")))?;
-            let read = file
-                .read(&mut header)
-                .map_err(|err| refuse(path, format!("can't read it: {err}")))?;
+            let mut file = std::fs::File::open(path).map_err(|err| refuse(path, format!("can't read it: {err}")))?;
+            let read = file.read(&mut header).map_err(|err| refuse(path, format!("can't read it: {err}")))?;
             if read < 16 || &header != b"SQLite format 3\0" {
-                return Err(refuse(
-                    path,
-                    "is not a SQLite database; pass another --state path",
-                ));
+                return Err(refuse(path, "is not a SQLite database; pass another --state path"));
             }
             if meta.permissions().mode() & 0o200 == 0 {
-                return Err(refuse(
-                    path,
-                    "is read-only; make it writable (chmod 600) to use it",
-                ));
+                return Err(refuse(path, "is read-only; make it writable (chmod 600) to use it"));
             }
             Ok(false)
         }
@@ -274,12 +236,9 @@ fn prepare_file(path: &Path) -> anyhow::Result<bool> {
                         .recursive(true)
                         .mode(0o700)
                         .create(dir)
-                        .map_err(|err| {
-                            refuse(path, format!("can't create its directory: {err}"))
-                        })?;
-                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
-                        |err| refuse(path, format!("can't restrict its directory to 0700: {err}")),
-                    )?;
+                        .map_err(|err| refuse(path, format!("can't create its directory: {err}")))?;
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                        .map_err(|err| refuse(path, format!("can't restrict its directory to 0700: {err}")))?;
                 }
             }
             Ok(true)
@@ -291,10 +250,8 @@ fn prepare_file(path: &Path) -> anyhow::Result<bool> {
 /// Tightens the mode of an existing state file to 0600: it holds secrets. Runs only
 /// once the file is known to be ours, so a refused file keeps its mode.
 fn restrict_mode(path: &Path) -> anyhow::Result<()> {
-    let mode = std::fs::metadata(path)
-        .map_err(|err| refuse(path, format!("can't read it: {err}")))?
-        .permissions()
-        .mode();
+    let mode =
+        std::fs::metadata(path).map_err(|err| refuse(path, format!("can't read it: {err}")))?.permissions().mode();
     if mode & 0o077 != 0 {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|err| refuse(path, format!("can't restrict its mode to 0600: {err}")))?;
@@ -307,9 +264,10 @@ fn unusable(path: &Path, err: rusqlite::Error) -> anyhow::Error {
     use rusqlite::ErrorCode::*;
     match err.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked) => locked_or(path, err),
-        Some(DatabaseCorrupt | NotADatabase) => {
-            refuse(path, "is damaged (SQLite reports it corrupt); restore it from a backup or pass another --state path")
-        }
+        Some(DatabaseCorrupt | NotADatabase) => refuse(
+            path,
+            "is damaged (SQLite reports it corrupt); restore it from a backup or pass another --state path",
+        ),
         Some(ReadOnly | CannotOpen | PermissionDenied | DiskFull | SystemIoFailure) => {
             refuse(path, format!("can't be written: {err}"))
         }
@@ -349,10 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/state.db");
         let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store.schema_version().unwrap(),
-            schema::MIGRATIONS.len() as i64
-        );
+        assert_eq!(store.schema_version().unwrap(), schema::MIGRATIONS.len() as i64);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
@@ -376,10 +331,7 @@ mod tests {
             assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was modified");
         }
         let foreign = dir.path().join("foreign.db");
-        Connection::open(&foreign)
-            .unwrap()
-            .execute_batch("CREATE TABLE t (x)")
-            .unwrap();
+        Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
         let before = std::fs::read(&foreign).unwrap();
         let err = Store::open(&foreign).err().unwrap();
         assert!(format!("{err:#}").contains("some other program"));
@@ -391,10 +343,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         drop(Store::open(&path).unwrap());
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
         let err = Store::open(&path).err().unwrap();
         assert_eq!(crate::error::exit_code_of(&err), 4);
         assert!(format!("{err:#}").contains("newer addons"), "{err:#}");
@@ -405,13 +354,9 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         {
             let tx = store.write().unwrap();
-            tx.execute("INSERT INTO apps (name) VALUES ('gone')", [])
-                .unwrap();
+            tx.execute("INSERT INTO apps (name) VALUES ('gone')", []).unwrap();
         }
-        let count: i64 = store
-            .conn()
-            .query_row("SELECT count(*) FROM apps", [], |row| row.get(0))
-            .unwrap();
+        let count: i64 = store.conn().query_row("SELECT count(*) FROM apps", [], |row| row.get(0)).unwrap();
         assert_eq!(count, 0);
     }
 }

@@ -16,18 +16,10 @@ use crate::machine::{self, Event, State};
 pub enum Apply {
     /// Ask again at `due_at`: the resource is not ready yet (`failed` false) or the
     /// provider failed transiently (`failed` true, counted for the backoff).
-    Retry {
-        due_at: i64,
-        message: String,
-        failed: bool,
-    },
+    Retry { due_at: i64, message: String, failed: bool },
     /// Move by the transition table. `config` holds the fetched config vars for
     /// `ProvisionComplete`.
-    Transition {
-        event: Event,
-        message: String,
-        config: Option<BTreeMap<String, String>>,
-    },
+    Transition { event: Event, message: String, config: Option<BTreeMap<String, String>> },
     /// The provider accepted the deprovision of a terminal addon.
     CleanupDone { message: String },
 }
@@ -66,13 +58,9 @@ impl Store {
                  RETURNING {COLUMNS}"
             ))?;
             let rows = stmt
-                .query_map(
-                    params![token, claim_until, due_by, now, limit as i64, only],
-                    from_row,
-                )
+                .query_map(params![token, claim_until, due_by, now, limit as i64, only], from_row)
                 .map_err(sql_error(&path))?;
-            rows.collect::<Result<Vec<_>, _>>()
-                .map_err(sql_error(&path))?
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql_error(&path))?
         };
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
         Ok(claimed)
@@ -80,12 +68,7 @@ impl Store {
 
     /// Holds `token`'s claim on a just-created addon's behalf of `begin_provision`:
     /// records that it succeeded, keeping the claim.
-    pub fn mark_begun(
-        &mut self,
-        addon_id: &str,
-        token: &str,
-        message: &str,
-    ) -> anyhow::Result<bool> {
+    pub fn mark_begun(&mut self, addon_id: &str, token: &str, message: &str) -> anyhow::Result<bool> {
         let path = self.path.clone();
         let tx = self.write()?;
         let changed = tx
@@ -114,12 +97,7 @@ impl Store {
     /// Commits a step's result if `token` still holds the claim and the addon is
     /// still in the state the step started from; otherwise drops the result (a
     /// deprovision overtook it; its cleanup runs next). Releases the claim either way.
-    pub fn finish_step(
-        &mut self,
-        seen: &Addon,
-        token: &str,
-        apply: Apply,
-    ) -> anyhow::Result<Option<Outcome>> {
+    pub fn finish_step(&mut self, seen: &Addon, token: &str, apply: Apply) -> anyhow::Result<Option<Outcome>> {
         let path = self.path.clone();
         let now = now_ms();
         let tx = self.write()?;
@@ -141,11 +119,7 @@ impl Store {
             return Ok(None);
         }
         let outcome = match apply {
-            Apply::Retry {
-                due_at,
-                message,
-                failed,
-            } => {
+            Apply::Retry { due_at, message, failed } => {
                 tx.prepare_cached(
                     "UPDATE addons SET due_at = ?2, message = ?3, attempts = attempts + ?4, updated_at = ?5 WHERE id = ?1",
                 )?
@@ -159,16 +133,8 @@ impl Store {
                 )?
                 .execute(params![seen.id, message, now])
                 .map_err(sql_error(&path))?;
-                record(
-                    &tx,
-                    &seen.id,
-                    Some(seen.state),
-                    seen.state,
-                    "cleanup",
-                    &message,
-                    now,
-                )
-                .map_err(sql_error(&path))?;
+                record(&tx, &seen.id, Some(seen.state), seen.state, "cleanup", &message, now)
+                    .map_err(sql_error(&path))?;
                 Some(Outcome {
                     name: seen.name.clone(),
                     from: seen.state,
@@ -177,16 +143,11 @@ impl Store {
                     message,
                 })
             }
-            Apply::Transition {
-                event,
-                message,
-                config,
-            } => {
+            Apply::Transition { event, message, config } => {
                 let to = machine::transition(seen.state, event)?;
                 match event {
                     Event::ProvisionComplete => {
-                        let config = config
-                            .ok_or_else(|| failed("provision completed without config vars"))?;
+                        let config = config.ok_or_else(|| failed("provision completed without config vars"))?;
                         tx.prepare_cached(
                             "UPDATE addons SET state = ?2, config = ?3, due_at = ?4, attempts = 0, message = ?5, updated_at = ?4 WHERE id = ?1",
                         )?
@@ -194,10 +155,7 @@ impl Store {
                         .map_err(sql_error(&path))?;
                     }
                     Event::ConfigVarsSet => {
-                        let config = seen
-                            .config
-                            .as_ref()
-                            .ok_or_else(|| failed("no config vars were stored"))?;
+                        let config = seen.config.as_ref().ok_or_else(|| failed("no config vars were stored"))?;
                         for (key, value) in config {
                             let set = tx
                                 .prepare_cached(
@@ -228,23 +186,8 @@ impl Store {
                         .map_err(sql_error(&path))?;
                     }
                 }
-                record(
-                    &tx,
-                    &seen.id,
-                    Some(seen.state),
-                    to,
-                    event.as_str(),
-                    &message,
-                    now,
-                )
-                .map_err(sql_error(&path))?;
-                Some(Outcome {
-                    name: seen.name.clone(),
-                    from: seen.state,
-                    to,
-                    event: event.as_str().into(),
-                    message,
-                })
+                record(&tx, &seen.id, Some(seen.state), to, event.as_str(), &message, now).map_err(sql_error(&path))?;
+                Some(Outcome { name: seen.name.clone(), from: seen.state, to, event: event.as_str().into(), message })
             }
         };
         tx.execute(release, [&seen.id]).map_err(sql_error(&path))?;
@@ -257,14 +200,11 @@ impl Store {
     pub fn expire_dead_claims(&mut self, is_dead: impl Fn(&str) -> bool) -> anyhow::Result<usize> {
         let now = now_ms();
         let holders: Vec<String> = {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT DISTINCT claim FROM addons WHERE claim IS NOT NULL AND claim_until >= ?1",
-            )?;
-            let rows = stmt
-                .query_map([now], |row| row.get(0))
-                .map_err(sql_error(&self.path))?;
-            rows.collect::<Result<_, _>>()
-                .map_err(sql_error(&self.path))?
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT DISTINCT claim FROM addons WHERE claim IS NOT NULL AND claim_until >= ?1")?;
+            let rows = stmt.query_map([now], |row| row.get(0)).map_err(sql_error(&self.path))?;
+            rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))?
         };
         let dead: Vec<String> = holders.into_iter().filter(|token| is_dead(token)).collect();
         if dead.is_empty() {
@@ -274,12 +214,8 @@ impl Store {
         let tx = self.write()?;
         let mut expired = 0;
         for token in &dead {
-            expired += tx
-                .execute(
-                    "UPDATE addons SET claim_until = 0 WHERE claim = ?1",
-                    [token],
-                )
-                .map_err(sql_error(&path))?;
+            expired +=
+                tx.execute("UPDATE addons SET claim_until = 0 WHERE claim = ?1", [token]).map_err(sql_error(&path))?;
         }
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
         Ok(expired)

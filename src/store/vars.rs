@@ -37,11 +37,7 @@ impl Store {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(sql_error(&path))?;
         let version: i64 = tx
-            .query_row(
-                "SELECT vars_version FROM apps WHERE name = ?1",
-                [app],
-                |row| row.get(0),
-            )
+            .query_row("SELECT vars_version FROM apps WHERE name = ?1", [app], |row| row.get(0))
             .optional()
             .map_err(sql_error(&path))?
             .unwrap_or(0);
@@ -67,8 +63,7 @@ impl Store {
         for (key, _) in pairs {
             refuse_owned(&tx, app, key, "set")?;
         }
-        tx.execute("INSERT OR IGNORE INTO apps (name) VALUES (?1)", [app])
-            .map_err(sql_error(&path))?;
+        tx.execute("INSERT OR IGNORE INTO apps (name) VALUES (?1)", [app]).map_err(sql_error(&path))?;
         for (key, value) in pairs {
             tx.execute(
                 "INSERT INTO config_vars (app, key, value, addon_id) VALUES (?1, ?2, ?3, NULL) \
@@ -90,25 +85,15 @@ impl Store {
         for key in keys {
             refuse_owned(&tx, app, key, "unset")?;
             let present: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM config_vars WHERE app = ?1 AND key = ?2",
-                    [app, key],
-                    |row| row.get(0),
-                )
+                .query_row("SELECT 1 FROM config_vars WHERE app = ?1 AND key = ?2", [app, key], |row| row.get(0))
                 .optional()
                 .map_err(sql_error(&path))?;
             if present.is_none() {
-                return Err(usage(format!(
-                    "app {app} has no config var {key}; 'addons config {app}' lists them"
-                )));
+                return Err(usage(format!("app {app} has no config var {key}; 'addons config {app}' lists them")));
             }
         }
         for key in keys {
-            tx.execute(
-                "DELETE FROM config_vars WHERE app = ?1 AND key = ?2",
-                [app, key],
-            )
-            .map_err(sql_error(&path))?;
+            tx.execute("DELETE FROM config_vars WHERE app = ?1 AND key = ?2", [app, key]).map_err(sql_error(&path))?;
         }
         bump_version(&tx, app).map_err(sql_error(&path))?;
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
@@ -130,11 +115,8 @@ impl Store {
     pub fn mark_env_file_written(&mut self, app: &str, version: i64) -> anyhow::Result<()> {
         let path = self.path.clone();
         let tx = self.write()?;
-        tx.execute(
-            "UPDATE apps SET env_version = ?2 WHERE name = ?1",
-            params![app, version],
-        )
-        .map_err(sql_error(&path))?;
+        tx.execute("UPDATE apps SET env_version = ?2 WHERE name = ?1", params![app, version])
+            .map_err(sql_error(&path))?;
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
         Ok(())
     }
@@ -145,13 +127,8 @@ fn read_vars(conn: &rusqlite::Connection, app: &str) -> rusqlite::Result<Vec<Con
         "SELECT v.key, v.value, a.name FROM config_vars v LEFT JOIN addons a ON a.id = v.addon_id \
          WHERE v.app = ?1 AND v.value IS NOT NULL ORDER BY v.key",
     )?;
-    let rows = stmt.query_map([app], |row| {
-        Ok(ConfigVar {
-            key: row.get(0)?,
-            value: row.get(1)?,
-            addon: row.get(2)?,
-        })
-    })?;
+    let rows =
+        stmt.query_map([app], |row| Ok(ConfigVar { key: row.get(0)?, value: row.get(1)?, addon: row.get(2)? }))?;
     rows.collect()
 }
 
