@@ -101,6 +101,8 @@ impl Engine {
             on_transition(&outcome);
             transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
         };
+        // No more workers than addons asked about.
+        let jobs = only.map_or(jobs, |only| jobs.min(only.len()));
         if jobs <= 1 {
             while !self.stopping() {
                 let batch = store.claim_due(&self.token, due_by, self.claim_until(), CLAIM_BATCH, only)?;

@@ -60,13 +60,8 @@ impl TestEnv {
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "addons {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("addons {args:?}: not JSON ({e})"))
+        assert!(out.status.success(), "addons {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("addons {args:?}: not JSON ({e})"))
     }
 
     fn settings(&self) -> Settings {
@@ -75,9 +70,7 @@ impl TestEnv {
     }
 
     fn environment(&self) -> Environment {
-        Environment {
-            data_dir: self.dir.path().to_path_buf(),
-        }
+        Environment { data_dir: self.dir.path().to_path_buf() }
     }
 }
 
@@ -106,67 +99,30 @@ fn contract(provider: &str, config: &str, probe: &dyn Probe) {
 }
 
 fn happy_path_isolation_and_cleanup(env: &TestEnv, provider: &str, probe: &dyn Probe) {
-    let a = env.json(&[
-        "provision",
-        provider,
-        "app-a",
-        "--wait",
-        "--timeout",
-        "60s",
-        "--json",
-    ]);
-    let b = env.json(&[
-        "provision",
-        provider,
-        "app-b",
-        "--wait",
-        "--timeout",
-        "60s",
-        "--json",
-    ]);
+    let a = env.json(&["provision", provider, "app-a", "--wait", "--timeout", "60s", "--json"]);
+    let b = env.json(&["provision", provider, "app-b", "--wait", "--timeout", "60s", "--json"]);
     for addon in [&a, &b] {
         assert_eq!(addon["state"], "ready", "{addon}");
     }
-    let vars = |app: &str| -> Vars {
-        serde_json::from_value(env.json(&["env", app, "--format", "json"])).unwrap()
-    };
+    let vars = |app: &str| -> Vars { serde_json::from_value(env.json(&["env", app, "--format", "json"])).unwrap() };
     let (vars_a, vars_b) = (vars("app-a"), vars("app-b"));
     let declared = providers::info(provider).unwrap().vars;
-    assert_eq!(
-        vars_a.keys().map(String::as_str).collect::<Vec<_>>(),
-        declared.to_vec()
-    );
+    assert_eq!(vars_a.keys().map(String::as_str).collect::<Vec<_>>(), declared.to_vec());
     probe.works(&vars_a);
     probe.works(&vars_b);
     probe.isolated(&vars_a, &vars_b);
     probe.isolated(&vars_b, &vars_a);
     let id = |addon: &Value| addon["id"].as_str().unwrap().to_string();
     let name = |addon: &Value| addon["name"].as_str().unwrap().to_string();
-    let gone = env.json(&[
-        "deprovision",
-        &name(&a),
-        &name(&b),
-        "--wait",
-        "--timeout",
-        "60s",
-        "--json",
-    ]);
+    let gone = env.json(&["deprovision", &name(&a), &name(&b), "--wait", "--timeout", "60s", "--json"]);
     for addon in gone.as_array().unwrap() {
         assert_eq!(addon["state"], "deprovisioned");
         assert_eq!(addon["cleanup"], "done");
     }
     for addon in [&a, &b] {
-        assert_eq!(
-            probe.traces(&id(addon)),
-            Vec::<String>::new(),
-            "left behind by {}",
-            name(addon)
-        );
+        assert_eq!(probe.traces(&id(addon)), Vec::<String>::new(), "left behind by {}", name(addon));
     }
-    assert_eq!(
-        env.json(&["env", "app-a", "--format", "json"]),
-        serde_json::json!({})
-    );
+    assert_eq!(env.json(&["env", "app-a", "--format", "json"]), serde_json::json!({}));
 }
 
 fn every_operation_twice_is_once(env: &TestEnv, name: &str, probe: &dyn Probe) {
@@ -176,11 +132,7 @@ fn every_operation_twice_is_once(env: &TestEnv, name: &str, probe: &dyn Probe) {
     provider.begin_provision(addon).unwrap();
     let traces = probe.traces(&id);
     provider.begin_provision(addon).unwrap();
-    assert_eq!(
-        probe.traces(&id),
-        traces,
-        "a second begin_provision changed what exists"
-    );
+    assert_eq!(probe.traces(&id), traces, "a second begin_provision changed what exists");
     let ready = |provider: &dyn Provider| {
         for _ in 0..100 {
             match provider.provision_complete(addon).unwrap() {
@@ -195,14 +147,7 @@ fn every_operation_twice_is_once(env: &TestEnv, name: &str, probe: &dyn Probe) {
     ready(&*provider);
     ready(&*provider);
     let config: Vars = provider.get_config(addon).unwrap().into_iter().collect();
-    assert_eq!(
-        provider
-            .get_config(addon)
-            .unwrap()
-            .into_iter()
-            .collect::<Vars>(),
-        config
-    );
+    assert_eq!(provider.get_config(addon).unwrap().into_iter().collect::<Vars>(), config);
     probe.works(&config);
     provider.deprovision(addon).unwrap();
     assert_eq!(probe.traces(&id), Vec::<String>::new());
@@ -218,9 +163,7 @@ impl Provider for RefusesCompletion {
         self.0.begin_provision(addon)
     }
     fn provision_complete(&self, _addon: Resource<'_>) -> Result<Readiness, ProviderError> {
-        Err(ProviderError::Permanent(
-            "permission denied (injected by the test)".into(),
-        ))
+        Err(ProviderError::Permanent("permission denied (injected by the test)".into()))
     }
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         self.0.get_config(addon)
@@ -233,17 +176,9 @@ impl Provider for RefusesCompletion {
     }
 }
 
-fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(
-    env: &TestEnv,
-    name: &str,
-    probe: &dyn Probe,
-) {
+fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(env: &TestEnv, name: &str, probe: &dyn Probe) {
     let settings = env.settings();
-    let engine = Engine::new(
-        settings.clone(),
-        env.environment(),
-        Arc::new(AtomicBool::new(false)),
-    );
+    let engine = Engine::new(settings.clone(), env.environment(), Arc::new(AtomicBool::new(false)));
     let real = providers::build(name, &settings, &env.environment()).unwrap();
     engine.use_provider(name, Arc::new(RefusesCompletion(real)));
     let mut store = Store::open(&env.state()).unwrap();
@@ -257,21 +192,13 @@ fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(
             prefix: None,
             params: Params::new(),
             seed: new_seed(),
-            vars: providers::info(name)
-                .unwrap()
-                .vars
-                .iter()
-                .map(|v| v.to_string())
-                .collect(),
+            vars: providers::info(name).unwrap().vars.iter().map(|v| v.to_string()).collect(),
             deadline_at: now_ms() + 60_000,
             claim: engine.token().into(),
             claim_until: engine.claim_until(),
         })
         .unwrap();
-    assert!(
-        engine.begin(&mut store, &addon).unwrap().is_none(),
-        "begin_provision itself should succeed"
-    );
+    assert!(engine.begin(&mut store, &addon).unwrap().is_none(), "begin_provision itself should succeed");
     let only = [id.clone()];
     let first = engine.tick(&mut store, 1, Some(&only), &|_| {}).unwrap();
     assert_eq!(first.transitions.len(), 1);
@@ -280,18 +207,10 @@ fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(
     // The cleanup is due from the moment of the failure; a tick claims what was due before it began.
     std::thread::sleep(std::time::Duration::from_millis(5));
     let second = engine.tick(&mut store, 1, Some(&only), &|_| {}).unwrap();
-    assert_eq!(
-        second.transitions.len(),
-        1,
-        "the orphan cleanup runs on the next tick"
-    );
+    assert_eq!(second.transitions.len(), 1, "the orphan cleanup runs on the next tick");
     let addon = store.addon(&id).unwrap();
     assert_eq!((addon.state, addon.cleanup), (State::Error, Cleanup::Done));
-    assert_eq!(
-        probe.traces(&id),
-        Vec::<String>::new(),
-        "the orphan was left behind"
-    );
+    assert_eq!(probe.traces(&id), Vec::<String>::new(), "the orphan was left behind");
     assert!(store.config_vars("app-failing").unwrap().is_empty());
 }
 
@@ -325,42 +244,22 @@ struct SqliteProbe {
 }
 
 fn sqlite_path(vars: &Vars) -> PathBuf {
-    PathBuf::from(
-        vars["DATABASE_URL"]
-            .strip_prefix("sqlite://")
-            .expect("a sqlite:// URL"),
-    )
+    PathBuf::from(vars["DATABASE_URL"].strip_prefix("sqlite://").expect("a sqlite:// URL"))
 }
 
 impl Probe for SqliteProbe {
     fn works(&self, vars: &Vars) {
         let path = sqlite_path(vars);
-        assert!(
-            path.is_absolute() && path.starts_with(&self.dir),
-            "{}",
-            path.display()
-        );
-        let conn = rusqlite::Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
-        )
-        .unwrap();
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS t (v TEXT); INSERT INTO t VALUES ('hello');",
-        )
-        .unwrap();
-        let v: String = conn
-            .query_row("SELECT v FROM t LIMIT 1", [], |r| r.get(0))
-            .unwrap();
+        assert!(path.is_absolute() && path.starts_with(&self.dir), "{}", path.display());
+        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS t (v TEXT); INSERT INTO t VALUES ('hello');").unwrap();
+        let v: String = conn.query_row("SELECT v FROM t LIMIT 1", [], |r| r.get(0)).unwrap();
         assert_eq!(v, "hello");
     }
     fn isolated(&self, a: &Vars, b: &Vars) {
         assert_ne!(sqlite_path(a), sqlite_path(b));
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(sqlite_path(a))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(sqlite_path(a)).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "other users can read the database file");
     }
     fn traces(&self, id: &str) -> Vec<String> {
@@ -377,10 +276,7 @@ impl Probe for SqliteProbe {
 fn sqlite_provider_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("files");
-    let config = format!(
-        "[providers.sqlite]\ndir = {:?}\n",
-        files.display().to_string()
-    );
+    let config = format!("[providers.sqlite]\ndir = {:?}\n", files.display().to_string());
     contract("sqlite", &config, &SqliteProbe { dir: files });
 }
 
@@ -397,26 +293,16 @@ fn pg(url: &str) -> Result<postgres::Client, postgres::Error> {
 impl Probe for PostgresProbe {
     fn works(&self, vars: &Vars) {
         let mut client = pg(&vars["DATABASE_URL"]).expect("the handed-out DATABASE_URL connects");
-        client
-            .batch_execute("CREATE TABLE IF NOT EXISTS t (v TEXT); INSERT INTO t VALUES ('hello')")
-            .unwrap();
+        client.batch_execute("CREATE TABLE IF NOT EXISTS t (v TEXT); INSERT INTO t VALUES ('hello')").unwrap();
         let row = client.query_one("SELECT v FROM t LIMIT 1", &[]).unwrap();
         assert_eq!(row.get::<_, String>(0), "hello");
     }
     fn isolated(&self, a: &Vars, b: &Vars) {
         let mut cross = url::Url::parse(&a["DATABASE_URL"]).unwrap();
-        let other_db = url::Url::parse(&b["DATABASE_URL"])
-            .unwrap()
-            .path()
-            .to_string();
+        let other_db = url::Url::parse(&b["DATABASE_URL"]).unwrap().path().to_string();
         cross.set_path(&other_db);
-        let err = pg(cross.as_str())
-            .err()
-            .expect("one addon's role connected to another's database");
-        assert!(
-            format!("{err:?}").contains("permission denied") || format!("{err:?}").contains("28"),
-            "{err:?}"
-        );
+        let err = pg(cross.as_str()).err().expect("one addon's role connected to another's database");
+        assert!(format!("{err:?}").contains("permission denied") || format!("{err:?}").contains("28"), "{err:?}");
     }
     fn traces(&self, id: &str) -> Vec<String> {
         let name = format!("addons_{id}");
@@ -436,9 +322,7 @@ impl Probe for PostgresProbe {
 
 #[test]
 fn postgres_provider_meets_the_contract() {
-    let Some(admin) = server("ADDONS_TEST_POSTGRES_URL", |url| {
-        pg(url).map(drop).map_err(|e| e.to_string())
-    }) else {
+    let Some(admin) = server("ADDONS_TEST_POSTGRES_URL", |url| pg(url).map(drop).map_err(|e| e.to_string())) else {
         return;
     };
     let config = format!("[providers.postgres]\nurl = {admin:?}\n");
@@ -460,8 +344,7 @@ impl Probe for MysqlProbe {
     fn works(&self, vars: &Vars) {
         use mysql::prelude::Queryable;
         let mut conn = my(&vars["DATABASE_URL"]).expect("the handed-out DATABASE_URL connects");
-        conn.query_drop("CREATE TABLE IF NOT EXISTS t (v TEXT)")
-            .unwrap();
+        conn.query_drop("CREATE TABLE IF NOT EXISTS t (v TEXT)").unwrap();
         conn.query_drop("INSERT INTO t VALUES ('hello')").unwrap();
         let v: Option<String> = conn.query_first("SELECT v FROM t LIMIT 1").unwrap();
         assert_eq!(v.as_deref(), Some("hello"));
@@ -469,29 +352,21 @@ impl Probe for MysqlProbe {
     fn isolated(&self, a: &Vars, b: &Vars) {
         use mysql::prelude::Queryable;
         let mut conn = my(&a["DATABASE_URL"]).unwrap();
-        let other_db = url::Url::parse(&b["DATABASE_URL"])
-            .unwrap()
-            .path()
-            .trim_start_matches('/')
-            .to_string();
-        let err = conn
-            .query_drop(format!("SELECT * FROM `{other_db}`.t"))
-            .err()
-            .expect("cross-database read worked");
+        let other_db = url::Url::parse(&b["DATABASE_URL"]).unwrap().path().trim_start_matches('/').to_string();
+        let err = conn.query_drop(format!("SELECT * FROM `{other_db}`.t")).err().expect("cross-database read worked");
         assert!(format!("{err}").to_lowercase().contains("denied"), "{err}");
     }
     fn traces(&self, id: &str) -> Vec<String> {
         use mysql::prelude::Queryable;
         let name = format!("addons_{id}");
         let mut conn = my(&self.admin).unwrap();
-        let mut found: Vec<String> = conn
+        let mut found: Vec<String> =
+            conn.exec("SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user = ?", (&name,)).unwrap();
+        let dbs: Vec<String> = conn
             .exec(
-                "SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user = ?",
+                "SELECT CONCAT('database ', schema_name) FROM information_schema.schemata WHERE schema_name = ?",
                 (&name,),
             )
-            .unwrap();
-        let dbs: Vec<String> = conn
-            .exec("SELECT CONCAT('database ', schema_name) FROM information_schema.schemata WHERE schema_name = ?", (&name,))
             .unwrap();
         found.extend(dbs);
         found
@@ -500,9 +375,7 @@ impl Probe for MysqlProbe {
 
 #[test]
 fn mysql_provider_meets_the_contract() {
-    let Some(admin) = server("ADDONS_TEST_MYSQL_URL", |url| {
-        my(url).map(drop).map_err(|e| e.to_string())
-    }) else {
+    let Some(admin) = server("ADDONS_TEST_MYSQL_URL", |url| my(url).map(drop).map_err(|e| e.to_string())) else {
         return;
     };
     let config = format!("[providers.mysql]\nurl = {admin:?}\n");
@@ -523,42 +396,25 @@ impl Probe for RedisProbe {
     fn works(&self, vars: &Vars) {
         let mut conn = rd(&vars["REDIS_URL"]).expect("the handed-out REDIS_URL connects");
         let key = format!("{}greeting", vars["REDIS_KEY_PREFIX"]);
-        redis::cmd("SET")
-            .arg(&key)
-            .arg("hello")
-            .query::<()>(&mut conn)
-            .unwrap();
+        redis::cmd("SET").arg(&key).arg("hello").query::<()>(&mut conn).unwrap();
         let v: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
         assert_eq!(v, "hello");
     }
     fn isolated(&self, a: &Vars, b: &Vars) {
         let mut conn = rd(&a["REDIS_URL"]).unwrap();
         let key = format!("{}greeting", b["REDIS_KEY_PREFIX"]);
-        let err = redis::cmd("GET")
-            .arg(&key)
-            .query::<Option<String>>(&mut conn)
-            .err()
-            .expect("read another's key");
+        let err = redis::cmd("GET").arg(&key).query::<Option<String>>(&mut conn).err().expect("read another's key");
         assert!(format!("{err}").contains("NOPERM"), "{err}");
-        let err = redis::cmd("FLUSHALL")
-            .query::<()>(&mut conn)
-            .err()
-            .expect("FLUSHALL was allowed");
+        let err = redis::cmd("FLUSHALL").query::<()>(&mut conn).err().expect("FLUSHALL was allowed");
         assert!(format!("{err}").contains("NOPERM"), "{err}");
     }
     fn traces(&self, id: &str) -> Vec<String> {
         let mut conn = rd(&self.admin).unwrap();
         let user = format!("addons_{id}");
         let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap();
-        let mut found: Vec<String> = users
-            .into_iter()
-            .filter(|u| *u == user)
-            .map(|u| format!("ACL user {u}"))
-            .collect();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("addons:{id}:*"))
-            .query(&mut conn)
-            .unwrap();
+        let mut found: Vec<String> =
+            users.into_iter().filter(|u| *u == user).map(|u| format!("ACL user {u}")).collect();
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("addons:{id}:*")).query(&mut conn).unwrap();
         found.extend(keys.into_iter().map(|k| format!("key {k}")));
         found
     }
@@ -566,9 +422,7 @@ impl Probe for RedisProbe {
 
 #[test]
 fn redis_provider_meets_the_contract() {
-    let Some(admin) = server("ADDONS_TEST_REDIS_URL", |url| {
-        rd(url).map(drop).map_err(|e| e.to_string())
-    }) else {
+    let Some(admin) = server("ADDONS_TEST_REDIS_URL", |url| rd(url).map(drop).map_err(|e| e.to_string())) else {
         return;
     };
     let config = format!("[providers.redis]\nurl = {admin:?}\n");

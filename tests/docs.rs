@@ -4,16 +4,8 @@
 use std::process::Command;
 
 fn addons(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_addons"))
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(env!("CARGO_BIN_EXE_addons")).args(args).env_clear().output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -44,9 +36,6 @@ fn readme_names_every_subcommand() {
         .collect();
     assert!(commands.len() >= 14, "{commands:?}");
     for command in commands {
-        assert!(
-            readme.contains(&format!("  {command}")),
-            "README.md does not list `{command}`"
-        );
+        assert!(readme.contains(&format!("  {command}")), "README.md does not list `{command}`");
     }
 }
