@@ -1,6 +1,10 @@
-//! The `redis` provider (placeholder until the server-backed implementation lands).
+//! The `redis` provider: one ACL user per addon, limited to the keys and channels under its prefix.
 
-use super::{Provider, ProviderError, ProviderInfo, Readiness};
+use std::time::Duration;
+
+use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
+
+use super::{app_url, Provider, ProviderError, ProviderInfo, Readiness};
 use crate::addon::Resource;
 use crate::config::ServerSettings;
 
@@ -14,35 +18,331 @@ pub static INFO: ProviderInfo = ProviderInfo {
     summary: "a Redis ACL user limited to its own key prefix",
 };
 
+/// How long to wait for a connection, and then for each answer: a down server must not hang a tick.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keys asked for per SCAN step when deprovisioning (each step's keys go in one UNLINK).
+const SCAN_COUNT: usize = 500;
+
+/// The oldest server that can take `COMMAND_RULES`: removing single subcommands from a user
+/// (`-pubsub|channels`) and SORT's ACL checks came with Redis 7.0.
+const MIN_VERSION: (u32, u32) = (7, 0);
+
+/// What an addon's user may run. Its key and channel patterns confine every command that names
+/// keys or channels; these rules remove what could reach past them.
+const COMMAND_RULES: &[&str] = &[
+    "+@all",
+    // CONFIG, ACL, DEBUG, SHUTDOWN, MONITOR, CLIENT LIST/KILL, SLOWLOG, replication, modules.
+    "-@admin",
+    // FLUSHALL, FLUSHDB, SWAPDB, KEYS, MIGRATE, RESTORE, INFO, SORT.
+    "-@dangerous",
+    // Server statistics, no key names; job queues (Sidekiq, BullMQ) read the version with it.
+    "+info",
+    // Redis 7 refuses SORT's BY and GET patterns to users without access to every key.
+    "+sort",
+    "+sort_ro",
+    // These list the key or channel names of every addon, whatever the patterns say.
+    "-scan",
+    "-randomkey",
+    "-client|tracking",
+    "-pubsub|channels",
+    "-pubsub|shardchannels",
+    // Scripts and functions are shared by the whole server: no addon may remove or stop another's.
+    "-script|flush",
+    "-script|kill",
+    "-function|load",
+    "-function|delete",
+    "-function|flush",
+    "-function|restore",
+    "-function|kill",
+];
+
+/// The names on the server that belong to one addon, derived from its immutable id.
+struct Names {
+    /// `addons_<id>`.
+    user: String,
+    /// `addons:<id>:`.
+    prefix: String,
+}
+
+impl Names {
+    fn of(addon: &Resource<'_>) -> Result<Names, ProviderError> {
+        // The id goes into ACL patterns: anything but letters and digits could widen them.
+        if addon.id.is_empty() || !addon.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ProviderError::Permanent(format!("addon id {:?} is not alphanumeric", addon.id)));
+        }
+        Ok(Names { user: format!("addons_{}", addon.id), prefix: format!("addons:{}:", addon.id) })
+    }
+
+    /// The glob matching every key (and channel) under the prefix.
+    fn pattern(&self) -> String {
+        let mut pattern: String = self.prefix.chars().flat_map(glob_escaped).collect();
+        pattern.push('*');
+        pattern
+    }
+}
+
 /// Talks to the server named in the config file.
 pub struct Redis {
     server: ServerSettings,
 }
 
 impl Redis {
+    /// Builds the provider for the `[providers.redis]` settings.
     pub fn new(server: ServerSettings) -> Self {
         Redis { server }
     }
 
-    fn todo(&self) -> ProviderError {
-        ProviderError::Permanent(format!("the redis provider for {} is not built yet", self.server.display_url()))
+    /// `host:port` of the admin URL, for messages.
+    fn address(&self) -> String {
+        let host = self.server.url.host_str().unwrap_or_default();
+        format!("{host}:{}", self.port())
+    }
+
+    fn port(&self) -> u16 {
+        self.server.url.port().unwrap_or(6379)
+    }
+
+    /// Where to connect and as whom, from the admin URL.
+    fn connection_info(&self, doing: &str) -> Result<ConnectionInfo, ProviderError> {
+        let info = self.server.url.as_str().into_connection_info();
+        info.map_err(|err| error(&self.server.display_url(), doing, &err))
+    }
+
+    /// A fresh connection to the server, as the user `info` names.
+    fn connect(&self, info: ConnectionInfo, doing: String) -> Result<Session, ProviderError> {
+        let url = self.server.display_url();
+        match open(info) {
+            Ok(con) => Ok(Session { con, url, doing }),
+            Err(err) => Err(error(&url, &doing, &err)),
+        }
+    }
+
+    /// A fresh connection as the admin user (one per operation).
+    fn admin(&self, doing: String) -> Result<Session, ProviderError> {
+        self.connect(self.connection_info(&doing)?, doing)
     }
 }
 
 impl Provider for Redis {
-    fn begin_provision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-        Err(self.todo())
+    fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let names = Names::of(&addon)?;
+        let mut admin = self.admin(format!("creating ACL user {}", names.user))?;
+        admin.version()?;
+        let password = addon.password();
+        let pattern = names.pattern();
+        let mut setuser = redis::cmd("ACL");
+        setuser
+            .arg("SETUSER")
+            .arg(&names.user)
+            .arg("reset") // forget every earlier rule, so running this again changes nothing
+            .arg("on")
+            .arg(format!(">{password}"))
+            .arg("resetchannels")
+            .arg(format!("~{pattern}"))
+            .arg(format!("&{pattern}"))
+            .arg(COMMAND_RULES);
+        admin.run::<()>(&setuser).map_err(|err| hide(err, &password))?;
+        admin.save_acl()?;
+        let (user, prefix, address) = (names.user, names.prefix, self.address());
+        Ok(format!("created ACL user {user} on {address}, limited to keys and channels under {prefix}"))
     }
-    fn provision_complete(&self, _addon: Resource<'_>) -> Result<Readiness, ProviderError> {
-        Err(self.todo())
+
+    fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError> {
+        let names = Names::of(&addon)?;
+        let doing = format!("logging in as {}", names.user);
+        // A connection of nobody in particular, then a real login as the addon's user.
+        let mut info = self.connection_info(&doing)?;
+        (info.redis.username, info.redis.password, info.redis.db) = (None, None, 0);
+        let mut login = self.connect(info, doing)?;
+        let password = addon.password();
+        let auth = redis::cmd("AUTH").arg(&names.user).arg(&password).query(&mut login.con);
+        match auth {
+            Err(err) if err.code() == Some("WRONGPASS") => {
+                return Err(login.permanent(
+                    "the server refused the user's password (was it changed or deleted outside \
+                     addons?); deprovision this addon and provision a new one",
+                ))
+            }
+            auth => auth.map_err(|err| hide(error(&login.url, &login.doing, &err), &password))?,
+        }
+        login.run::<String>(&redis::cmd("PING"))?;
+        Ok(Readiness::Ready)
     }
-    fn get_config(&self, _addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
-        Err(self.todo())
+
+    fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
+        let names = Names::of(&addon)?;
+        let host = match &self.server.public_host {
+            Some(host) => host.as_str(),
+            None => self.server.url.host_str().unwrap_or_default(),
+        };
+        let url = app_url("redis", &names.user, &addon.password(), host, self.port(), "/0");
+        Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
     }
-    fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-        Err(self.todo())
+
+    fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let names = Names::of(&addon)?;
+        let mut admin = self.admin(format!("removing ACL user {} and its keys", names.user))?;
+        // Kill first: CLIENT KILL USER needs the user to exist (DELUSER ends them as well).
+        admin.kill_clients(&names.user)?;
+        let deleted: u64 = admin.run(redis::cmd("ACL").arg("DELUSER").arg(&names.user))?;
+        admin.save_acl()?;
+        let removed = admin.delete_keys(&names.pattern())?;
+        let user = match deleted {
+            0 => format!("ACL user {} was already gone", names.user),
+            _ => format!("removed ACL user {}", names.user),
+        };
+        let (prefix, address) = (names.prefix, self.address());
+        Ok(format!("{user}; removed {removed} keys under {prefix} on {address}"))
     }
+
     fn health(&self) -> Result<String, ProviderError> {
-        Err(self.todo())
+        let version = self.admin("checking the server".into())?.version()?;
+        Ok(format!("Redis {version} at {}", self.server.display_url()))
+    }
+}
+
+/// An open connection, and what it is for (both go into error messages).
+struct Session {
+    con: Connection,
+    /// The server, its password masked.
+    url: String,
+    /// What the operation is doing, e.g. "creating ACL user addons_0123456789abcdef".
+    doing: String,
+}
+
+impl Session {
+    /// Runs one command; a failure comes back sorted, as one line without secrets.
+    fn run<T: FromRedisValue>(&mut self, cmd: &Cmd) -> Result<T, ProviderError> {
+        cmd.query(&mut self.con).map_err(|err| error(&self.url, &self.doing, &err))
+    }
+
+    fn permanent(&self, what: &str) -> ProviderError {
+        ProviderError::Permanent(format!("{}: {}: {what}", self.url, self.doing))
+    }
+
+    /// Reads the server's version, refusing one too old for the ACL rules.
+    fn version(&mut self) -> Result<String, ProviderError> {
+        let info: String = self.run(redis::cmd("INFO").arg("server"))?;
+        let found = info.lines().find_map(|line| line.strip_prefix("redis_version:"));
+        let version = found.unwrap_or("unknown").trim().to_string();
+        let mut numbers = version.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
+        if (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) < MIN_VERSION {
+            let (major, minor) = MIN_VERSION;
+            return Err(self.permanent(&format!(
+                "the server runs Redis {version}, but the redis provider needs Redis \
+                 {major}.{minor} or newer; upgrade it or point providers.redis.url elsewhere"
+            )));
+        }
+        Ok(version)
+    }
+
+    /// Saves the users to the server's ACL file when it has one, so they survive a restart.
+    /// (Without one they live in memory; keeping them in redis.conf with CONFIG REWRITE is
+    /// left to the server's operator.)
+    fn save_acl(&mut self) -> Result<(), ProviderError> {
+        let setting: Vec<String> = self.run(redis::cmd("CONFIG").arg("GET").arg("aclfile"))?;
+        if setting.get(1).is_some_and(|file| !file.is_empty()) {
+            self.run::<()>(redis::cmd("ACL").arg("SAVE"))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the connections logged in as `user`; a user that is already gone has none.
+    fn kill_clients(&mut self, user: &str) -> Result<(), ProviderError> {
+        let kill = redis::cmd("CLIENT").arg("KILL").arg("USER").arg(user).query::<u64>(&mut self.con);
+        let gone = |err: &RedisError| err.detail().is_some_and(|text| text.contains("No such user"));
+        match kill {
+            Err(err) if !gone(&err) => Err(error(&self.url, &self.doing, &err)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes the keys matching `pattern` in every database that holds keys (an app may SELECT
+    /// another one), with SCAN and UNLINK so the server never blocks; returns how many went.
+    fn delete_keys(&mut self, pattern: &str) -> Result<u64, ProviderError> {
+        let keyspace: String = self.run(redis::cmd("INFO").arg("keyspace"))?;
+        let databases: Vec<u32> =
+            keyspace.lines().filter_map(|line| line.strip_prefix("db")?.split_once(':')?.0.parse().ok()).collect();
+        let mut removed = 0;
+        for db in databases {
+            self.run::<()>(redis::cmd("SELECT").arg(db))?;
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_COUNT);
+                let (next, keys): (u64, Vec<Vec<u8>>) = self.run(&scan)?;
+                if !keys.is_empty() {
+                    removed += self.run::<u64>(redis::cmd("UNLINK").arg(&keys))?;
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Where the fix for most permanent errors lies.
+const FIX_URL: &str = "fix providers.redis.url in the config file";
+
+/// Sorts a failure into transient or permanent, as one line that names the server (never its
+/// password), says what failed, and what to do about it.
+fn error(url: &str, doing: &str, err: &RedisError) -> ProviderError {
+    let code = err.code().unwrap_or_default();
+    let detail = err.detail().unwrap_or_default();
+    let refused = code == "WRONGPASS" || err.kind() == ErrorKind::AuthenticationFailed;
+    let (major, minor) = MIN_VERSION;
+    let say = |what: String| format!("{url}: {doing}: {what}").replace(['\r', '\n'], " ");
+    let transient = |what: &str| ProviderError::Transient(say(format!("{what}; will retry")));
+    let permanent = |what: &str| ProviderError::Permanent(say(what.to_string()));
+    match code {
+        _ if err.is_timeout() => transient(&format!("no answer within {}s", TIMEOUT.as_secs())),
+        _ if err.is_connection_refusal() => transient("connection refused (is Redis running there?)"),
+        _ if err.is_io_error() => transient(&err.to_string()),
+        "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" => {
+            transient(&format!("the server answered {code}: {detail}"))
+        }
+        _ if refused => permanent(&format!("the admin user's password was refused; {FIX_URL}")),
+        "NOAUTH" => permanent("the server wants a password; put the admin user and password in providers.redis.url"),
+        "NOPERM" => permanent(&format!(
+            "the admin user is refused ({detail}); give it every permission (+@all ~* &*) \
+             or name another user in providers.redis.url"
+        )),
+        "READONLY" => permanent("the server is a read-only replica; point providers.redis.url at the primary"),
+        // The detail echoes the command's arguments, so it is not shown.
+        _ if detail.starts_with("unknown command") => permanent(&format!(
+            "the server does not know this command; the redis provider needs Redis {major}.{minor} \
+             or newer with the ACL command enabled"
+        )),
+        _ if err.kind() == ErrorKind::InvalidClientConfig => permanent(&format!("{err}; {FIX_URL}")),
+        _ => permanent(&format!("the server answered: {err}")),
+    }
+}
+
+/// Opens a connection that gives up after `TIMEOUT` without an answer, connecting or later.
+fn open(info: ConnectionInfo) -> redis::RedisResult<Connection> {
+    let con = redis::Client::open(info)?.get_connection_with_timeout(TIMEOUT)?;
+    con.set_read_timeout(Some(TIMEOUT))?;
+    con.set_write_timeout(Some(TIMEOUT))?;
+    Ok(con)
+}
+
+/// A character as a glob matches it literally.
+fn glob_escaped(c: char) -> Vec<char> {
+    if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+        vec!['\\', c]
+    } else {
+        vec![c]
+    }
+}
+
+/// Masks `secret` in an error's message, in case the server echoed it back.
+fn hide(err: ProviderError, secret: &str) -> ProviderError {
+    match err {
+        ProviderError::Transient(text) => ProviderError::Transient(text.replace(secret, "********")),
+        ProviderError::Permanent(text) => ProviderError::Permanent(text.replace(secret, "********")),
     }
 }
