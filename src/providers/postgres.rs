@@ -1,4 +1,12 @@
-//! The `postgres` provider (placeholder until the server-backed implementation lands).
+//! The `postgres` provider: a login role and a database it alone owns and may connect to,
+//! both named `addons_<addon id>`, on the server named in the config file.
+
+use std::str::FromStr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{Client, Config, NoTls};
 
 use super::{Provider, ProviderError, ProviderInfo, Readiness};
 use crate::addon::Resource;
@@ -14,35 +22,338 @@ pub static INFO: ProviderInfo = ProviderInfo {
     summary: "a PostgreSQL login role and a database it owns",
 };
 
-/// Talks to the server named in the config file.
+/// How long to wait for the server to accept a connection before calling it down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the whole login may take (the crate's connect timeout covers only the TCP connect).
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How soon to look again when the role or database is not there yet.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// Keeps every admin statement short: waiting on a lock is contention, retried later.
+const SESSION_SETTINGS: &str = "SET lock_timeout = '5s'; SET statement_timeout = '60s'";
+/// Errors that mean "it already exists", from a create that raced another one.
+const ALREADY_EXISTS: &[SqlState] =
+    &[SqlState::DUPLICATE_OBJECT, SqlState::DUPLICATE_DATABASE, SqlState::UNIQUE_VIOLATION];
+
+/// Talks to the server named in the config file, over a fresh admin connection per operation.
 pub struct Postgres {
     server: ServerSettings,
 }
 
+/// What the server already holds for one addon, and whether the admin user is a superuser.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    superuser: bool,
+    role: bool,
+    database: bool,
+}
+
 impl Postgres {
+    /// Builds the provider from `[providers.postgres]`; nothing connects until an operation runs.
     pub fn new(server: ServerSettings) -> Self {
         Postgres { server }
     }
 
-    fn todo(&self) -> ProviderError {
-        ProviderError::Permanent(format!("the postgres provider for {} is not built yet", self.server.display_url()))
+    /// The admin connection settings, from the URL, with a connect timeout.
+    fn config(&self) -> Result<Config, ProviderError> {
+        // The parser's reason is left out: it may quote a piece of the URL.
+        let mut config = Config::from_str(self.server.url.as_str()).map_err(|_| {
+            self.permanent("not a PostgreSQL connection URL; fix providers.postgres.url in the config file")
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("addons");
+        }
+        Ok(config)
+    }
+
+    /// Opens the admin connection: the one place this provider logs in as the admin user.
+    fn admin(&self) -> Result<Client, ProviderError> {
+        let doing = "can't connect as the admin user";
+        let mut client = self.connect(self.config()?, doing)?.map_err(|err| self.failure(doing, &err))?;
+        client.batch_execute(SESSION_SETTINGS).map_err(|err| self.failure("can't set session timeouts", &err))?;
+        Ok(client)
+    }
+
+    /// Logs in within `LOGIN_TIMEOUT`. A server that accepts connections but never answers
+    /// would otherwise hang the tick; an abandoned login thread ends when the server answers
+    /// or the process exits.
+    fn connect(&self, config: Config, doing: &str) -> Result<Result<Client, postgres::Error>, ProviderError> {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Nobody is listening any more when the login took too long: the client just closes.
+            let _ = sender.send(config.connect(NoTls));
+        });
+        receiver.recv_timeout(LOGIN_TIMEOUT).map_err(|_| {
+            let waited = LOGIN_TIMEOUT.as_secs();
+            ProviderError::Transient(self.worded(&format!("{doing}: no answer within {waited}s; will retry")))
+        })
+    }
+
+    /// Runs one admin statement; `Ok(false)` when it failed with one of the `tolerated` codes.
+    fn run(&self, client: &mut Client, doing: &str, sql: &str, tolerated: &[SqlState]) -> Result<bool, ProviderError> {
+        match client.batch_execute(sql) {
+            Ok(()) => Ok(true),
+            Err(err) if err.code().is_some_and(|code| tolerated.contains(code)) => Ok(false),
+            Err(err) => Err(self.failure(doing, &err)),
+        }
+    }
+
+    /// Opens an admin connection that holds the addon's advisory lock until it closes, so
+    /// two calls for one addon take turns instead of racing, and looks up what exists.
+    fn locked(&self, name: &str) -> Result<(Client, Found), ProviderError> {
+        let mut client = self.admin()?;
+        client
+            .execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&name])
+            .map_err(|err| self.failure(&format!("can't lock {name}"), &err))?;
+        let found = self.lookup(&mut client, name)?;
+        Ok((client, found))
+    }
+
+    /// Looks up the addon's role and database, and the admin user's superuser bit.
+    fn lookup(&self, client: &mut Client, name: &str) -> Result<Found, ProviderError> {
+        let row = client
+            .query_one(
+                "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false), \
+                 EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), \
+                 EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                &[&name],
+            )
+            .map_err(|err| self.failure("can't look up roles and databases", &err))?;
+        Ok(Found { superuser: row.get(0), role: row.get(1), database: row.get(2) })
+    }
+
+    /// Creates the login role, or sets its password again when it exists (so retries converge).
+    /// The password goes to the server as a SCRAM-SHA-256 verifier, never in clear, so a
+    /// server that logs DDL does not log it.
+    fn ensure_role(&self, client: &mut Client, name: &str, password: &str, found: Found) -> Result<(), ProviderError> {
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let (role, password) = (quote_ident(name), quote_literal(&verifier));
+        let create = format!("CREATE ROLE {role} LOGIN PASSWORD {password}");
+        if !found.role && self.run(client, &format!("can't create role {name}"), &create, ALREADY_EXISTS)? {
+            return Ok(());
+        }
+        let alter = format!("ALTER ROLE {role} LOGIN PASSWORD {password}");
+        self.run(client, &format!("can't set the password of role {name}"), &alter, &[]).map(drop)
+    }
+
+    /// Creates the database owned by the role, closed to everyone else.
+    fn ensure_database(&self, client: &mut Client, name: &str, found: Found) -> Result<(), ProviderError> {
+        let ident = quote_ident(name);
+        if !found.superuser {
+            // CREATE DATABASE ... OWNER needs the admin user to be a member of the owner.
+            self.run(client, &format!("can't join role {name}"), &format!("GRANT {ident} TO CURRENT_USER"), &[])?;
+        }
+        if !found.database {
+            let create = format!("CREATE DATABASE {ident} OWNER {ident}");
+            self.run(client, &format!("can't create database {name}"), &create, ALREADY_EXISTS)?;
+        }
+        let access =
+            format!("REVOKE CONNECT ON DATABASE {ident} FROM PUBLIC; GRANT CONNECT ON DATABASE {ident} TO {ident}");
+        self.run(client, &format!("can't restrict connections to database {name}"), &access, &[]).map(drop)
+    }
+
+    /// The role and database name of an addon, `addons_<id>`: derived from the id alone.
+    fn name(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let id = addon.id;
+        if id.is_empty() || id.len() > 50 || !id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()) {
+            return Err(self.permanent(&format!("addon id {id:?} can't name a role; ids are lowercase hex digits")));
+        }
+        Ok(format!("addons_{id}"))
+    }
+
+    /// Where the resources live, for messages: `host:port`.
+    fn place(&self) -> String {
+        format!("{}:{}", self.server.url.host_str().unwrap_or("localhost"), self.server.url.port().unwrap_or(5432))
+    }
+
+    /// Words a failed statement: the server, what failed, the server's reason, what to do.
+    fn failure(&self, doing: &str, err: &postgres::Error) -> ProviderError {
+        let text = format!("{doing}: {}{}", describe(err), admin_hint(err));
+        if is_transient(err) {
+            ProviderError::Transient(self.worded(&text))
+        } else {
+            ProviderError::Permanent(self.worded(&text))
+        }
+    }
+
+    /// A permanent error that names the server.
+    fn permanent(&self, text: &str) -> ProviderError {
+        ProviderError::Permanent(self.worded(text))
+    }
+
+    /// One line, prefixed by the admin URL with its password masked. No message is built
+    /// from SQL text, so neither password can reach one.
+    fn worded(&self, text: &str) -> String {
+        format!("{}: {}", self.server.display_url(), text.replace(['\r', '\n'], " "))
     }
 }
 
 impl Provider for Postgres {
-    fn begin_provision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-        Err(self.todo())
+    fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let name = self.name(addon)?;
+        let (mut client, found) = self.locked(&name)?;
+        self.ensure_role(&mut client, &name, &addon.password(), found)?;
+        self.ensure_database(&mut client, &name, found)?;
+        Ok(format!("created role and database {name} on {}", self.place()))
     }
-    fn provision_complete(&self, _addon: Resource<'_>) -> Result<Readiness, ProviderError> {
-        Err(self.todo())
+
+    /// Ready once the role can really log in to its database with its password.
+    fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError> {
+        let name = self.name(addon)?;
+        let mut config = self.config()?;
+        config.user(&name).password(addon.password()).dbname(&name);
+        let doing = format!("can't log in as role {name}");
+        let err = match self.connect(config, &doing)?.and_then(|mut client| client.batch_execute("SELECT 1")) {
+            Ok(()) => return Ok(Readiness::Ready),
+            Err(err) => err,
+        };
+        if is_transient(&err) {
+            return Err(self.failure(&doing, &err));
+        }
+        let found = self.lookup(&mut self.admin()?, &name)?;
+        if !found.role || !found.database {
+            return Ok(Readiness::NotReady { retry_after: RETRY_AFTER });
+        }
+        let reason = describe(&err);
+        Err(self.permanent(&format!(
+            "can't log in as role {name} to database {name}: {reason}; check that the server's pg_hba.conf \
+             accepts password logins for it from this host"
+        )))
     }
-    fn get_config(&self, _addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
-        Err(self.todo())
+
+    fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
+        let name = self.name(addon)?;
+        let host = (self.server.public_host.as_deref().or(self.server.url.host_str()))
+            .filter(|host| !host.is_empty())
+            .ok_or_else(|| {
+                self.permanent("the URL names no host; set providers.postgres.public_host in the config file")
+            })?;
+        let port = self.server.url.port().unwrap_or(5432);
+        let url = super::app_url("postgres", &name, &addon.password(), host, port, &format!("/{name}"));
+        Ok(vec![("DATABASE_URL".to_string(), url)])
     }
-    fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-        Err(self.todo())
+
+    /// Ends the database's sessions, then drops the database and the role; gone stays gone.
+    fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let name = self.name(addon)?;
+        let ident = quote_ident(&name);
+        let (mut client, found) = self.locked(&name)?;
+        if found.role {
+            // No new logins while its sessions are ended and its database dropped.
+            let nologin = format!("ALTER ROLE {ident} NOLOGIN");
+            self.run(&mut client, &format!("can't lock role {name}"), &nologin, &[SqlState::UNDEFINED_OBJECT])?;
+        }
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE (datname = $1 OR usename = $1) AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .map_err(|err| self.failure(&format!("can't end the sessions of {name}"), &err))?;
+        let drop_database = format!("DROP DATABASE IF EXISTS {ident}");
+        self.run(&mut client, &format!("can't drop database {name}"), &drop_database, &[])?;
+        if found.role {
+            // Whatever it still owns or was granted in the admin database would keep the role alive.
+            let drop_owned = format!("DROP OWNED BY {ident}");
+            let doing = format!("can't drop what role {name} owns");
+            self.run(&mut client, &doing, &drop_owned, &[SqlState::UNDEFINED_OBJECT])?;
+        }
+        self.run(&mut client, &format!("can't drop role {name}"), &format!("DROP ROLE IF EXISTS {ident}"), &[])?;
+        Ok(if found.role || found.database {
+            format!("dropped database and role {name} on {}", self.place())
+        } else {
+            format!("database and role {name} were already gone from {}", self.place())
+        })
     }
+
     fn health(&self) -> Result<String, ProviderError> {
-        Err(self.todo())
+        let mut client = self.admin()?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version'), rolsuper OR (rolcreaterole AND rolcreatedb) \
+                 FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .map_err(|err| self.failure("can't read the server version", &err))?;
+        let (version, able): (String, bool) = (row.get(0), row.get(1));
+        if !able {
+            return Err(self.permanent(
+                "the admin user can't create roles and databases; give it CREATEROLE and CREATEDB, \
+                 or name a superuser in providers.postgres.url",
+            ));
+        }
+        let version = version.split_whitespace().next().unwrap_or_default();
+        Ok(format!("PostgreSQL {version} at {}", self.server.display_url()))
+    }
+}
+
+/// Whether retrying could help: the connection failed or dropped, or a lock or resource was busy.
+fn is_transient(err: &postgres::Error) -> bool {
+    match err.code().map(SqlState::code) {
+        // Connection exceptions (08), serialization failure, deadlock, lock timeout, too many
+        // connections, starting up or shutting down, statement timeout, object in use, I/O error.
+        Some(code) => {
+            code.starts_with("08")
+                || ["40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03", "57014", "55006", "58000", "58030"]
+                    .contains(&code)
+        }
+        None => err.is_closed() || std::error::Error::source(err).is_some_and(|source| source.is::<std::io::Error>()),
+    }
+}
+
+/// The server's own words for a database error; the library's words and cause otherwise.
+fn describe(err: &postgres::Error) -> String {
+    match (err.as_db_error(), std::error::Error::source(err)) {
+        (Some(db), _) => db.message().to_string(),
+        (None, Some(source)) => format!("{err}: {source}"),
+        (None, None) => err.to_string(),
+    }
+}
+
+/// What the operator can do about a failure on the admin connection.
+fn admin_hint(err: &postgres::Error) -> &'static str {
+    match err.code().map(SqlState::code) {
+        Some("28P01") => "; fix the password in providers.postgres.url in the config file",
+        Some("28000") => "; fix the user in providers.postgres.url in the config file, or the server's pg_hba.conf",
+        Some("3D000") => "; fix the database name in providers.postgres.url in the config file",
+        Some("42501") => "; give the admin user in providers.postgres.url CREATEROLE and CREATEDB, or use a superuser",
+        Some("2BP01") => "; it still owns objects in other databases: run DROP OWNED BY there, then deprovision again",
+        None if is_transient(err) => "; is the server running and reachable? will retry",
+        None => "; check providers.postgres.url in the config file",
+        _ if is_transient(err) => "; will retry",
+        _ => "",
+    }
+}
+
+/// An SQL identifier, quoted: `"` doubled inside double quotes.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// An SQL string literal, quoted as PostgreSQL's `quote_literal` does: `'` doubled, and
+/// the `E''` form with doubled backslashes when there are backslashes, so the result
+/// reads the same whatever `standard_conforming_strings` says.
+fn quote_literal(text: &str) -> String {
+    let quoted = text.replace('\'', "''");
+    if quoted.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_and_literals_are_quoted() {
+        assert_eq!(quote_ident("addons_0a"), "\"addons_0a\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("pw"), "'pw'");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_literal("a\\'b"), "E'a\\\\''b'");
     }
 }
