@@ -145,7 +145,14 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
     };
     let doc: FileDoc = toml::from_str(text).map_err(|err| {
         let place = err.span().map_or_else(|| format!("config file {}", path.display()), &at);
-        let message = err.message().replace('\n', " ");
+        let mut message = err.message().replace('\n', " ");
+        // toml names the key in some messages (unknown field) but not in others (a
+        // value of the wrong type); name it always.
+        if let Some(key) = err.span().and_then(|span| key_at(text, span.start)) {
+            if !message.contains(key.rsplit('.').next().unwrap_or(&key)) {
+                message = format!("{key}: {message}");
+            }
+        }
         usage(format!("{place}: {message}"))
     })?;
     let server = |doc: Option<ServerDoc>, key: &str, schemes: &[&str]| -> anyhow::Result<Option<ServerSettings>> {
@@ -216,6 +223,26 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
         settings.apps.insert(app, AppSettings { env_file: doc.env_file });
     }
     Ok(settings)
+}
+
+/// The dotted key (`engine.jobs`) of the `key = value` line holding byte `offset`, if
+/// that line is one.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with(['[', '#']) {
+        return None;
+    }
+    let table = text[..line_start].lines().rev().map(str::trim).find_map(|line| {
+        line.strip_prefix('[')
+            .filter(|rest| !rest.starts_with('['))
+            .and_then(|rest| rest.split_once(']'))
+            .map(|(t, _)| t.trim())
+    });
+    Some(table.map_or_else(|| key.to_string(), |table| format!("{table}.{key}")))
 }
 
 fn example_url(provider: &str) -> &'static str {
@@ -295,6 +322,8 @@ env_file = "/srv/myapp/.env"
         assert!(parse_err("[providers.redis]\nurl = \"redis://\"\n").contains("no host"));
         assert!(parse_err("[engine]\nprovision_timeout = \"soon\"\n").contains("30s"));
         assert!(parse_err("[engine]\njobs = 0\n").contains("1 to 64"));
+        let err = parse_err("[engine]\njobs = \"four\"\n");
+        assert!(err.contains("line 2: engine.jobs: invalid type"), "{err}");
         assert!(parse_err("[apps.My_App]\n").contains("invalid app name"));
     }
 

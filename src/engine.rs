@@ -142,20 +142,21 @@ impl Engine {
 
     fn run_parallel(
         &self,
-        store: &Store,
+        store: &mut Store,
         jobs: usize,
         due_by: i64,
         only: Option<&[String]>,
         record: &(dyn Fn(Outcome) + Sync),
     ) -> anyhow::Result<()> {
-        let path = store.path().to_path_buf();
-        let queue: Mutex<(VecDeque<Addon>, bool)> = Mutex::new((VecDeque::new(), false));
-        let failed = AtomicBool::new(false);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..jobs)
-                .map(|_| {
-                    scope.spawn(|| -> anyhow::Result<()> {
-                        let mut own = Store::open(&path)?;
+        // Opened here with `reopen`, not `Store::open`: see `Store::reopen` for why.
+        let connections = (0..jobs).map(|_| store.reopen()).collect::<anyhow::Result<Vec<Store>>>()?;
+        let queue: &Mutex<(VecDeque<Addon>, bool)> = &Mutex::new((VecDeque::new(), false));
+        let failed = &AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            let workers: Vec<_> = connections
+                .into_iter()
+                .map(|mut own| {
+                    scope.spawn(move || -> anyhow::Result<()> {
                         loop {
                             if failed.load(Ordering::Relaxed) || self.stopping() {
                                 return Ok(());
@@ -192,14 +193,13 @@ impl Engine {
                     Err(panic) => std::panic::resume_unwind(panic),
                 }
             }
-            let leftover = std::mem::take(&mut queue.lock().unwrap_or_else(|e| e.into_inner()).0);
-            if let Ok(mut own) = Store::open(&path) {
-                for addon in leftover {
-                    let _ = own.release_claim(&addon.id, &self.token);
-                }
-            }
             first_error.map_or(Ok(()), Err)
-        })
+        });
+        let leftover = std::mem::take(&mut queue.lock().unwrap_or_else(|e| e.into_inner()).0);
+        for addon in leftover {
+            let _ = store.release_claim(&addon.id, &self.token);
+        }
+        result
     }
 
     /// Runs the task of one claimed addon and commits what it found.

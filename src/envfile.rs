@@ -69,6 +69,7 @@ fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()>
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
         return Err(std::io::Error::last_os_error()).context(format!("locking {}", lock_path.display()));
     }
+    remove_stale_temps(dir, path);
     // Read under the lock, so a slower writer can't put back an older version.
     let (vars, version) = store.config_vars_at_version(app)?;
     write_atomically(path, dotenv(&vars).as_bytes())?;
@@ -97,6 +98,19 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     result.with_context(|| format!("writing env file {}", path.display()))
+}
+
+/// Removes the temp files of writers killed mid-write (they hold part of the vars).
+/// Called under the lock, when no other writer is mid-write, so every one is stale.
+fn remove_stale_temps(dir: &Path, path: &Path) {
+    let Some(prefix) = sibling(path, ".tmp.").file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {

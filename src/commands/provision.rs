@@ -51,7 +51,8 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
         return Err(failed(format!("{} ({} for {}) failed: {}", addon.name, addon.provider, addon.app, addon.message)));
     }
-    if !ctx.json && !ctx.quiet {
+    // The name is what a provision gives back, so -q keeps it (scripts capture it).
+    if !ctx.json {
         println!("{}", addon.name);
     }
     ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));

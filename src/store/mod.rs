@@ -69,9 +69,23 @@ impl Store {
         Ok(store)
     }
 
-    /// A second connection to the same file (for worker threads).
+    /// A second connection to the same file (for worker threads). It skips the checks
+    /// `open` made, because they read the file through a descriptor of their own, and
+    /// closing any descriptor of a file drops every POSIX lock the process holds on it,
+    /// SQLite's included: another process could then checkpoint and delete the WAL
+    /// under this one's open connections and its commits would be lost
+    /// (sqlite.org/howtocorrupt.html, 2.2).
     pub fn reopen(&self) -> anyhow::Result<Store> {
-        Store::open(&self.path)
+        let path = &self.path;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|err| refuse(path, format!("can't open it: {err}")))?;
+        conn.busy_timeout(busy_timeout()).map_err(|err| refuse(path, err))?;
+        let store = Store { conn, path: path.clone() };
+        store.configure()?;
+        Ok(store)
     }
 
     /// Where the state file is.
@@ -211,6 +225,10 @@ fn busy_timeout() -> Duration {
 fn prepare_file(path: &Path) -> anyhow::Result<bool> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Err(refuse(path, "is a directory; pass a file path with --state")),
+        // A device or pipe (/dev/null, a FIFO) reads as empty or blocks; it is not ours to remove.
+        Ok(meta) if !meta.is_file() => {
+            Err(refuse(path, "is not a regular file (a device, pipe or socket); pass a file path with --state"))
+        }
         Ok(meta) => {
             if meta.len() == 0 {
                 return Err(refuse(
