@@ -67,13 +67,17 @@ impl Store {
     }
 
     /// Holds `token`'s claim on a just-created addon's behalf of `begin_provision`:
-    /// records that it succeeded, keeping the claim.
+    /// records that it succeeded, keeping the claim. A deprovision that overtook the
+    /// call keeps its own message.
     pub fn mark_begun(&mut self, addon_id: &str, token: &str, message: &str) -> anyhow::Result<bool> {
         let path = self.path.clone();
         let tx = self.write()?;
         let changed = tx
             .execute(
-                "UPDATE addons SET begun = 1, message = ?3, updated_at = ?4 WHERE id = ?1 AND claim = ?2",
+                "UPDATE addons SET begun = 1, \
+                 message = CASE WHEN state = 'waiting_for_provision' THEN ?3 ELSE message END, \
+                 updated_at = CASE WHEN state = 'waiting_for_provision' THEN ?4 ELSE updated_at END \
+                 WHERE id = ?1 AND claim = ?2",
                 params![addon_id, token, message, now_ms()],
             )
             .map_err(sql_error(&path))?;
