@@ -44,7 +44,8 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     println!("vars");
     for key in &addon.vars {
-        println!("  {key}={}", shown(key).unwrap_or_else(|| "(not set yet)".into()));
+        let missing = if addon.state.is_terminal() { "(removed from the app)" } else { "(not set yet)" };
+        println!("  {key}={}", shown(key).filter(|_| !addon.state.is_terminal()).unwrap_or_else(|| missing.into()));
     }
     Ok(0)
 }

@@ -55,6 +55,9 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if !ctx.json {
         println!("{}", addon.name);
     }
+    if addon.state.is_terminal() {
+        return Err(failed(format!("{} was deprovisioned by another command while it was being provisioned", addon.name)));
+    }
     ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));
     if args.wait {
         return wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, false);
