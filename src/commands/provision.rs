@@ -56,7 +56,12 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         println!("{}", addon.name);
     }
     if addon.state.is_terminal() {
-        return Err(failed(format!("{} was deprovisioned by another command while it was being provisioned", addon.name)));
+        // Another command deprovisioned it mid-way: that was asked for too, so no error.
+        ctx.note(format!("{} was deprovisioned by another command while it was being provisioned.", addon.name));
+        if ctx.json {
+            ctx.print_json(&addon_json(&addon));
+        }
+        return Ok(0);
     }
     ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));
     if args.wait {
