@@ -139,6 +139,21 @@ pub fn unknown_provider(name: &str) -> String {
     format!("unknown provider {}; choose one of: {}", crate::names::shown(name), names.join(", "))
 }
 
+/// The name every server-side resource of an addon is made under, `addons_<id>`:
+/// derived from the id alone, so a provider always finds what it made. An id that is
+/// not the 16 lowercase hex digits `addons` generates is refused, so nothing but hex
+/// ever reaches an identifier or an ACL pattern.
+pub fn resource_name(addon: &Resource<'_>) -> Result<String, ProviderError> {
+    let valid = addon.id.len() == 16 && addon.id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !valid {
+        return Err(ProviderError::Permanent(format!(
+            "addon id {:?} is not 16 lowercase hex digits; the state file may be damaged",
+            addon.id
+        )));
+    }
+    Ok(format!("addons_{}", addon.id))
+}
+
 /// Builds a URL handed to an app: `scheme://user:password@host:port/path`, with
 /// user and password percent-encoded.
 pub fn app_url(scheme: &str, user: &str, password: &str, host: &str, port: u16, path: &str) -> String {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mysql::prelude::{FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
-use super::{Provider, ProviderError, ProviderInfo, Readiness};
+use super::{resource_name, Provider, ProviderError, ProviderInfo, Readiness};
 use crate::addon::Resource;
 use crate::config::ServerSettings;
 
@@ -220,15 +220,6 @@ impl Admin<'_> {
     ) -> Result<Vec<T>, ProviderError> {
         self.conn.exec(sql, params).map_err(|err| self.provider.fail(doing, &err, Login::Admin))
     }
-}
-
-/// The user and database name: derived from the addon id alone, so it is always found again.
-fn resource_name(addon: &Resource<'_>) -> Result<String, ProviderError> {
-    let valid = addon.id.len() == 16 && addon.id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    if !valid {
-        return Err(ProviderError::Permanent(format!("addon id {:?} is not 16 lowercase hex digits", addon.id)));
-    }
-    Ok(format!("addons_{}", addon.id))
 }
 
 /// Quotes a name as a MySQL identifier.

@@ -156,11 +156,7 @@ impl Postgres {
 
     /// The role and database name of an addon, `addons_<id>`: derived from the id alone.
     fn name(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
-        let id = addon.id;
-        if id.is_empty() || id.len() > 50 || !id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()) {
-            return Err(self.permanent(&format!("addon id {id:?} can't name a role; ids are lowercase hex digits")));
-        }
-        Ok(format!("addons_{id}"))
+        super::resource_name(&addon).map_err(|err| self.permanent(&err.to_string()))
     }
 
     /// Where the resources live, for messages: `host:port`.

@@ -67,11 +67,9 @@ struct Names {
 
 impl Names {
     fn of(addon: &Resource<'_>) -> Result<Names, ProviderError> {
-        // The id goes into ACL patterns: anything but letters and digits could widen them.
-        if addon.id.is_empty() || !addon.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ProviderError::Permanent(format!("addon id {:?} is not alphanumeric", addon.id)));
-        }
-        Ok(Names { user: format!("addons_{}", addon.id), prefix: format!("addons:{}:", addon.id) })
+        // The id goes into ACL patterns; resource_name lets nothing but hex through.
+        let user = super::resource_name(addon)?;
+        Ok(Names { user, prefix: format!("addons:{}:", addon.id) })
     }
 
     /// The glob matching every key (and channel) under the prefix.
