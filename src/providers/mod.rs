@@ -167,3 +167,34 @@ pub fn app_url(scheme: &str, user: &str, password: &str, host: &str, port: u16, 
     url.set_path(path);
     url.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_names_take_only_generated_ids() {
+        let (params, seed) = (Params::new(), crate::addon::new_seed());
+        let name = |id: &str| resource_name(&Resource::new(id, &params, &seed));
+        assert_eq!(name("0123456789abcdef"), Ok("addons_0123456789abcdef".to_string()));
+        for bad in ["", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdefa", "x\"; DROP ROLE x;--", "*"] {
+            assert!(matches!(name(bad), Err(ProviderError::Permanent(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn app_urls_encode_credentials() {
+        assert_eq!(
+            app_url("postgres", "u", "p@ss:w/rd", "db.example", 5432, "/d"),
+            "postgres://u:p%40ss%3Aw%2Frd@db.example:5432/d"
+        );
+        assert_eq!(app_url("redis", "u", "p", "::1", 6379, "/0"), "redis://u:p@[::1]:6379/0");
+    }
+
+    #[test]
+    fn unknown_params_and_providers_are_named() {
+        let err = check_params(info("secret").unwrap(), &Params::from([("size".into(), "3".into())])).unwrap_err();
+        assert!(err.contains("unknown param \"size\"") && err.contains("length, alphabet"), "{err}");
+        assert!(unknown_provider("mongo").contains("secret, sqlite, postgres, mysql, redis"));
+    }
+}
