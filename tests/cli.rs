@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rstest::rstest;
 use serde_json::{json, Value};
 
-use common::{is_rfc3339_utc, mode, TestEnv, TIME};
+use common::{is_rfc3339_utc, mode, TestEnv, SUBCOMMANDS, TIME};
 
 /// The fields DESIGN.md promises on every addon JSON object.
 const ADDON_FIELDS: [&str; 10] =
@@ -50,7 +50,7 @@ fn provision_wait_prints_the_name_then_each_transition() {
          web-key is ready: SECRET_KEY set on app myapp\n"
     );
     let vars = env.vars("myapp");
-    let key = vars["SECRET_KEY"].as_str().unwrap();
+    let key = &vars["SECRET_KEY"];
     assert_eq!(key.len(), 100, "{key}");
     assert!(key.bytes().all(|b| b.is_ascii_alphanumeric()), "{key}");
     assert_eq!(env.info("web-key")["state"], "ready");
@@ -137,7 +137,7 @@ fn provision_json_prints_the_addon_with_prefix_and_params() {
     env.ok(["tick"]);
     let vars = env.vars("myapp");
     assert_eq!(vars.keys().collect::<Vec<_>>(), ["PRIMARY_SECRET_KEY"]);
-    let key = vars["PRIMARY_SECRET_KEY"].as_str().unwrap();
+    let key = &vars["PRIMARY_SECRET_KEY"];
     assert_eq!(key.len(), 32, "{key}");
     assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
 }
@@ -183,7 +183,7 @@ fn deprovision_removes_the_vars_at_once_and_the_resource_on_a_tick() {
         "Deprovisioning k: SECRET_KEY removed from app myapp\n\
          The resources are removed on the next 'addons tick'.\n"
     );
-    assert_eq!(Value::Object(env.vars("myapp")), json!({"OTHER": "1"}));
+    assert_eq!(json!(env.vars("myapp")), json!({"OTHER": "1"}));
     let addon = env.info("k");
     assert_eq!(
         (&addon["state"], &addon["cleanup"], &addon["pending"]),
@@ -329,7 +329,7 @@ fn info_masks_the_values_unless_reveal() {
     let env = TestEnv::new();
     let addon = env.provision_ready("secret", "myapp", &["--name", "key", "--as", "api", "--param", "length=20"]);
     let id = str_of(&addon, "id");
-    let value = env.vars("myapp")["API_SECRET_KEY"].as_str().unwrap().to_string();
+    let value = env.vars("myapp")["API_SECRET_KEY"].clone();
     let expected = |shown: &str| {
         format!(
             "\
@@ -611,7 +611,7 @@ fn env_with_vars() -> (TestEnv, String) {
     let env = TestEnv::new();
     env.provision_ready("secret", "myapp", &["--name", "k"]);
     env.ok(["config", "set", "myapp", "GREETING=it's $HOME \"quoted\" `x`", "PLAIN=abc"]);
-    let key = env.vars("myapp")["SECRET_KEY"].as_str().unwrap().to_string();
+    let key = env.vars("myapp")["SECRET_KEY"].clone();
     (env, key)
 }
 
@@ -694,7 +694,7 @@ fn config_shows_masked_values_and_reveals_on_request() {
     let env = TestEnv::new();
     env.ok(["config", "set", "myapp", "API_TOKEN=abc123", "DEBUG=1"]);
     env.provision_ready("secret", "myapp", &["--name", "k", "--param", "length=16"]);
-    let key = env.vars("myapp")["SECRET_KEY"].as_str().unwrap().to_string();
+    let key = env.vars("myapp")["SECRET_KEY"].clone();
     let run = env.ok(["config", "myapp"]);
     assert_eq!(run.stderr, "");
     assert_eq!(
@@ -734,11 +734,11 @@ fn config_set_and_unset_change_hand_set_vars() {
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr, "Set API_TOKEN, DEBUG on app myapp.\n");
     env.ok(["config", "set", "myapp", "API_TOKEN=a=b c"]);
-    assert_eq!(Value::Object(env.vars("myapp")), json!({"API_TOKEN": "a=b c", "DEBUG": "1"}));
+    assert_eq!(json!(env.vars("myapp")), json!({"API_TOKEN": "a=b c", "DEBUG": "1"}));
     let run = env.ok(["config", "unset", "myapp", "DEBUG"]);
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr, "Unset DEBUG on app myapp.\n");
-    assert_eq!(Value::Object(env.vars("myapp")), json!({"API_TOKEN": "a=b c"}));
+    assert_eq!(json!(env.vars("myapp")), json!({"API_TOKEN": "a=b c"}));
     assert_eq!(env.json(["config", "set", "myapp", "X=1", "--json"]), json!({"app": "myapp", "keys": ["X"]}));
     assert_eq!(
         env.json(["config", "unset", "myapp", "X", "API_TOKEN", "--json"]),
@@ -918,22 +918,7 @@ fn committed_completions_match_what_the_binary_generates() {
 fn help_and_version_exit_0() {
     let env = TestEnv::new();
     let help = env.ok(["--help"]);
-    for command in [
-        "provision",
-        "deprovision",
-        "list",
-        "info",
-        "log",
-        "tick",
-        "watch",
-        "wait",
-        "env",
-        "run",
-        "config",
-        "providers",
-        "graph",
-        "completions",
-    ] {
+    for command in SUBCOMMANDS {
         assert!(help.stdout.contains(&format!("\n  {command} ")), "--help does not list {command}:\n{}", help.stdout);
     }
     assert_eq!(env.ok(["--version"]).stdout, format!("addons {}\n", env!("CARGO_PKG_VERSION")));
@@ -948,7 +933,7 @@ fn env_file_is_rewritten_0600_when_the_vars_change() {
     let env_file = env.root().join("deploy").join("myapp").join(".env");
     env.write_config(&format!("[apps.myapp]\nenv_file = \"{}\"\n", env_file.display()));
     env.provision_ready("secret", "myapp", &["--name", "k"]);
-    let key = env.vars("myapp")["SECRET_KEY"].as_str().unwrap().to_string();
+    let key = env.vars("myapp")["SECRET_KEY"].clone();
     let read = || std::fs::read_to_string(&env_file).unwrap();
     assert_eq!(read(), format!("SECRET_KEY={key}\n"));
     assert_eq!(mode(&env_file), 0o600);
@@ -1045,8 +1030,8 @@ fn secret_values_never_appear_in_masked_output() {
         env.ok(["config", "set", "myapp", "API_TOKEN=hunter2-hand-set-secret"]),
     ];
     let vars = env.vars("myapp");
-    let mut secrets: Vec<String> = vars.values().map(|v| v.as_str().unwrap().to_string()).collect();
-    secrets.push(env.vars("other")["SECRET_KEY"].as_str().unwrap().to_string());
+    let mut secrets: Vec<String> = vars.values().cloned().collect();
+    secrets.push(env.vars("other")["SECRET_KEY"].clone());
     assert_eq!(secrets.len(), 5);
 
     for args in [

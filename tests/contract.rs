@@ -3,9 +3,9 @@
 //! ADDONS_TEST_POSTGRES_URL, ADDONS_TEST_MYSQL_URL and ADDONS_TEST_REDIS_URL (skipped
 //! with a notice when unset, unless ADDONS_TEST_REQUIRE_SERVERS=1).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -18,7 +18,8 @@ use addons::providers::{self, Environment, Provider, ProviderError, Readiness};
 use addons::store::{now_ms, NewAddon, Store};
 use serde_json::Value;
 
-type Vars = BTreeMap<String, String>;
+use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server, sqlite_traces, traces};
+use common::{TestEnv, Vars};
 
 /// What the contract needs to know about a provider's server, checked with its real client.
 trait Probe {
@@ -30,82 +31,31 @@ trait Probe {
     fn traces(&self, id: &str) -> Vec<String>;
 }
 
-/// A temp dir with its own state and config file, driving the real binary.
-struct TestEnv {
-    dir: tempfile::TempDir,
+/// The settings the binary reads from this environment's config file.
+fn settings(env: &TestEnv) -> Settings {
+    config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap()
 }
 
-impl TestEnv {
-    fn new(config: &str) -> TestEnv {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), config).unwrap();
-        TestEnv { dir }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state.db")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_addons"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("ADDONS_STATE", self.state())
-            .env("ADDONS_CONFIG", self.dir.path().join("config.toml"))
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert!(out.status.success(), "addons {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("addons {args:?}: not JSON ({e})"))
-    }
-
-    fn settings(&self) -> Settings {
-        let path = self.dir.path().join("config.toml");
-        config::parse(&path, &std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
-
-    fn environment(&self) -> Environment {
-        Environment { data_dir: self.dir.path().to_path_buf() }
-    }
-}
-
-/// The server URL for a provider's tests, or `None` (with a notice) when there is none
-/// to test against and servers are not required.
-fn server(var: &str, reachable: impl Fn(&str) -> Result<(), String>) -> Option<String> {
-    let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
-    let problem = match std::env::var(var) {
-        Err(_) => format!("{var} is not set"),
-        Ok(url) => match reachable(&url) {
-            Ok(()) => return Some(url),
-            Err(err) => format!("the server in {var} does not answer: {err}"),
-        },
-    };
-    assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but {problem}");
-    eprintln!("NOTICE: skipping this server test: {problem}");
-    None
+/// The environment the binary gives its providers.
+fn environment(env: &TestEnv) -> Environment {
+    Environment { data_dir: env.data_dir() }
 }
 
 /// Runs the whole contract against one provider.
 fn contract(provider: &str, config: &str, probe: &dyn Probe) {
-    let env = TestEnv::new(config);
+    let env = TestEnv::with_config(config);
     happy_path_isolation_and_cleanup(&env, provider, probe);
     every_operation_twice_is_once(&env, provider, probe);
     a_provider_error_ends_in_error_with_the_resource_cleaned_up(&env, provider, probe);
 }
 
 fn happy_path_isolation_and_cleanup(env: &TestEnv, provider: &str, probe: &dyn Probe) {
-    let a = env.json(&["provision", provider, "app-a", "--wait", "--timeout", "60s", "--json"]);
-    let b = env.json(&["provision", provider, "app-b", "--wait", "--timeout", "60s", "--json"]);
+    let a = env.json(["provision", provider, "app-a", "--wait", "--timeout", "60s", "--json"]);
+    let b = env.json(["provision", provider, "app-b", "--wait", "--timeout", "60s", "--json"]);
     for addon in [&a, &b] {
         assert_eq!(addon["state"], "ready", "{addon}");
     }
-    let vars = |app: &str| -> Vars { serde_json::from_value(env.json(&["env", app, "--format", "json"])).unwrap() };
-    let (vars_a, vars_b) = (vars("app-a"), vars("app-b"));
+    let (vars_a, vars_b) = (env.vars("app-a"), env.vars("app-b"));
     let declared = providers::info(provider).unwrap().vars;
     let mut declared = declared.to_vec();
     declared.sort_unstable();
@@ -116,7 +66,7 @@ fn happy_path_isolation_and_cleanup(env: &TestEnv, provider: &str, probe: &dyn P
     probe.isolated(&vars_b, &vars_a);
     let id = |addon: &Value| addon["id"].as_str().unwrap().to_string();
     let name = |addon: &Value| addon["name"].as_str().unwrap().to_string();
-    let gone = env.json(&["deprovision", &name(&a), &name(&b), "--wait", "--timeout", "60s", "--json"]);
+    let gone = env.json(["deprovision", &name(&a), &name(&b), "--wait", "--timeout", "60s", "--json"]);
     for addon in gone.as_array().unwrap() {
         assert_eq!(addon["state"], "deprovisioned");
         assert_eq!(addon["cleanup"], "done");
@@ -124,11 +74,11 @@ fn happy_path_isolation_and_cleanup(env: &TestEnv, provider: &str, probe: &dyn P
     for addon in [&a, &b] {
         assert_eq!(probe.traces(&id(addon)), Vec::<String>::new(), "left behind by {}", name(addon));
     }
-    assert_eq!(env.json(&["env", "app-a", "--format", "json"]), serde_json::json!({}));
+    assert_eq!(env.json(["env", "app-a", "--format", "json"]), serde_json::json!({}));
 }
 
 fn every_operation_twice_is_once(env: &TestEnv, name: &str, probe: &dyn Probe) {
-    let provider = providers::build(name, &env.settings(), &env.environment()).unwrap();
+    let provider = providers::build(name, &settings(env), &environment(env)).unwrap();
     let (id, params, seed) = (generate_addon_id(), Params::new(), new_seed());
     let addon = Resource::new(&id, &params, &seed);
     provider.begin_provision(addon).unwrap();
@@ -179,11 +129,11 @@ impl Provider for RefusesCompletion {
 }
 
 fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(env: &TestEnv, name: &str, probe: &dyn Probe) {
-    let settings = env.settings();
-    let engine = Engine::new(settings.clone(), env.environment(), Arc::new(AtomicBool::new(false)));
-    let real = providers::build(name, &settings, &env.environment()).unwrap();
+    let settings = settings(env);
+    let engine = Engine::new(settings.clone(), environment(env), Arc::new(AtomicBool::new(false)));
+    let real = providers::build(name, &settings, &environment(env)).unwrap();
     engine.use_provider(name, Arc::new(RefusesCompletion(real)));
-    let mut store = Store::open(&env.state()).unwrap();
+    let mut store = Store::open(&env.state).unwrap();
     let id = generate_addon_id();
     let addon = store
         .insert_addon(&NewAddon {
@@ -265,12 +215,7 @@ impl Probe for SqliteProbe {
         assert_eq!(mode & 0o077, 0, "other users can read the database file");
     }
     fn traces(&self, id: &str) -> Vec<String> {
-        ["", "-wal", "-shm"]
-            .iter()
-            .map(|suffix| self.dir.join(format!("{id}.db{suffix}")))
-            .filter(|path| path.exists())
-            .map(|path| path.display().to_string())
-            .collect()
+        sqlite_traces(&self.dir, id)
     }
 }
 
@@ -282,151 +227,100 @@ fn sqlite_provider_meets_the_contract() {
     contract("sqlite", &config, &SqliteProbe { dir: files });
 }
 
-// ---- postgres -----------------------------------------------------------------------
+// ---- the server providers ----------------------------------------------------------
 
-struct PostgresProbe {
+/// A server provider's probe: how an app uses its vars, and its server's admin URL.
+struct ServerProbe {
+    provider: &'static str,
     admin: String,
+    works: fn(&Vars),
+    isolated: fn(&Vars, &Vars),
 }
 
-fn pg(url: &str) -> Result<postgres::Client, postgres::Error> {
-    postgres::Client::connect(url, postgres::NoTls)
-}
-
-impl Probe for PostgresProbe {
+impl Probe for ServerProbe {
     fn works(&self, vars: &Vars) {
-        let mut client = pg(&vars["DATABASE_URL"]).expect("the handed-out DATABASE_URL connects");
-        client.batch_execute("CREATE TABLE IF NOT EXISTS t (v TEXT); INSERT INTO t VALUES ('hello')").unwrap();
-        let row = client.query_one("SELECT v FROM t LIMIT 1", &[]).unwrap();
-        assert_eq!(row.get::<_, String>(0), "hello");
+        (self.works)(vars)
     }
     fn isolated(&self, a: &Vars, b: &Vars) {
-        let mut cross = url::Url::parse(&a["DATABASE_URL"]).unwrap();
-        let other_db = url::Url::parse(&b["DATABASE_URL"]).unwrap().path().to_string();
-        cross.set_path(&other_db);
-        let err = pg(cross.as_str()).map(drop).expect_err("one addon's role connected to another's database");
-        assert!(format!("{err:?}").contains("permission denied") || format!("{err:?}").contains("28"), "{err:?}");
+        (self.isolated)(a, b)
     }
     fn traces(&self, id: &str) -> Vec<String> {
-        let name = format!("addons_{id}");
-        pg(&self.admin)
-            .unwrap()
-            .query(
-                "SELECT 'role ' || rolname FROM pg_roles WHERE rolname = $1 \
-                 UNION ALL SELECT 'database ' || datname FROM pg_database WHERE datname = $1",
-                &[&name],
-            )
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect()
+        traces(self.provider, &self.admin, id)
     }
+}
+
+/// Runs the contract against a server provider, when there is a server to test against.
+fn server_contract(provider: &'static str, works: fn(&Vars), isolated: fn(&Vars, &Vars)) {
+    let Some(admin) = server(provider, "this server test") else { return };
+    contract(provider, &servers::config(provider, &admin), &ServerProbe { provider, admin, works, isolated });
+}
+
+// ---- postgres -----------------------------------------------------------------------
+
+fn postgres_works(vars: &Vars) {
+    let mut client = connect_postgres(&vars["DATABASE_URL"]).expect("the handed-out DATABASE_URL connects");
+    client.batch_execute("CREATE TABLE IF NOT EXISTS t (v TEXT); INSERT INTO t VALUES ('hello')").unwrap();
+    let row = client.query_one("SELECT v FROM t LIMIT 1", &[]).unwrap();
+    assert_eq!(row.get::<_, String>(0), "hello");
+}
+
+fn postgres_isolated(a: &Vars, b: &Vars) {
+    let mut cross = url::Url::parse(&a["DATABASE_URL"]).unwrap();
+    let other_db = url::Url::parse(&b["DATABASE_URL"]).unwrap().path().to_string();
+    cross.set_path(&other_db);
+    let err = connect_postgres(cross.as_str()).map(drop).expect_err("one addon's role connected to another's database");
+    assert!(format!("{err:?}").contains("permission denied") || format!("{err:?}").contains("28"), "{err:?}");
 }
 
 #[test]
 fn postgres_provider_meets_the_contract() {
-    let Some(admin) = server("ADDONS_TEST_POSTGRES_URL", |url| pg(url).map(drop).map_err(|e| e.to_string())) else {
-        return;
-    };
-    let config = format!("[providers.postgres]\nurl = {admin:?}\n");
-    contract("postgres", &config, &PostgresProbe { admin });
+    server_contract("postgres", postgres_works, postgres_isolated);
 }
 
 // ---- mysql --------------------------------------------------------------------------
 
-struct MysqlProbe {
-    admin: String,
+fn mysql_works(vars: &Vars) {
+    use mysql::prelude::Queryable;
+    let mut conn = connect_mysql(&vars["DATABASE_URL"]).expect("the handed-out DATABASE_URL connects");
+    conn.query_drop("CREATE TABLE IF NOT EXISTS t (v TEXT)").unwrap();
+    conn.query_drop("INSERT INTO t VALUES ('hello')").unwrap();
+    let v: Option<String> = conn.query_first("SELECT v FROM t LIMIT 1").unwrap();
+    assert_eq!(v.as_deref(), Some("hello"));
 }
 
-fn my(url: &str) -> Result<mysql::Conn, mysql::Error> {
-    let url = url.replacen("mariadb://", "mysql://", 1);
-    mysql::Conn::new(mysql::Opts::from_url(&url)?)
-}
-
-impl Probe for MysqlProbe {
-    fn works(&self, vars: &Vars) {
-        use mysql::prelude::Queryable;
-        let mut conn = my(&vars["DATABASE_URL"]).expect("the handed-out DATABASE_URL connects");
-        conn.query_drop("CREATE TABLE IF NOT EXISTS t (v TEXT)").unwrap();
-        conn.query_drop("INSERT INTO t VALUES ('hello')").unwrap();
-        let v: Option<String> = conn.query_first("SELECT v FROM t LIMIT 1").unwrap();
-        assert_eq!(v.as_deref(), Some("hello"));
-    }
-    fn isolated(&self, a: &Vars, b: &Vars) {
-        use mysql::prelude::Queryable;
-        let mut conn = my(&a["DATABASE_URL"]).unwrap();
-        let other_db = url::Url::parse(&b["DATABASE_URL"]).unwrap().path().trim_start_matches('/').to_string();
-        let err = conn.query_drop(format!("SELECT * FROM `{other_db}`.t")).expect_err("cross-database read worked");
-        assert!(format!("{err}").to_lowercase().contains("denied"), "{err}");
-    }
-    fn traces(&self, id: &str) -> Vec<String> {
-        use mysql::prelude::Queryable;
-        let name = format!("addons_{id}");
-        let mut conn = my(&self.admin).unwrap();
-        let mut found: Vec<String> =
-            conn.exec("SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user = ?", (&name,)).unwrap();
-        let dbs: Vec<String> = conn
-            .exec(
-                "SELECT CONCAT('database ', schema_name) FROM information_schema.schemata WHERE schema_name = ?",
-                (&name,),
-            )
-            .unwrap();
-        found.extend(dbs);
-        found
-    }
+fn mysql_isolated(a: &Vars, b: &Vars) {
+    use mysql::prelude::Queryable;
+    let mut conn = connect_mysql(&a["DATABASE_URL"]).unwrap();
+    let other_db = url::Url::parse(&b["DATABASE_URL"]).unwrap().path().trim_start_matches('/').to_string();
+    let err = conn.query_drop(format!("SELECT * FROM `{other_db}`.t")).expect_err("cross-database read worked");
+    assert!(format!("{err}").to_lowercase().contains("denied"), "{err}");
 }
 
 #[test]
 fn mysql_provider_meets_the_contract() {
-    let Some(admin) = server("ADDONS_TEST_MYSQL_URL", |url| my(url).map(drop).map_err(|e| e.to_string())) else {
-        return;
-    };
-    let config = format!("[providers.mysql]\nurl = {admin:?}\n");
-    contract("mysql", &config, &MysqlProbe { admin });
+    server_contract("mysql", mysql_works, mysql_isolated);
 }
 
 // ---- redis --------------------------------------------------------------------------
 
-struct RedisProbe {
-    admin: String,
+fn redis_works(vars: &Vars) {
+    let mut conn = connect_redis(&vars["REDIS_URL"]).expect("the handed-out REDIS_URL connects");
+    let key = format!("{}greeting", vars["REDIS_KEY_PREFIX"]);
+    redis::cmd("SET").arg(&key).arg("hello").query::<()>(&mut conn).unwrap();
+    let v: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(v, "hello");
 }
 
-fn rd(url: &str) -> redis::RedisResult<redis::Connection> {
-    redis::Client::open(url)?.get_connection_with_timeout(std::time::Duration::from_secs(5))
-}
-
-impl Probe for RedisProbe {
-    fn works(&self, vars: &Vars) {
-        let mut conn = rd(&vars["REDIS_URL"]).expect("the handed-out REDIS_URL connects");
-        let key = format!("{}greeting", vars["REDIS_KEY_PREFIX"]);
-        redis::cmd("SET").arg(&key).arg("hello").query::<()>(&mut conn).unwrap();
-        let v: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
-        assert_eq!(v, "hello");
-    }
-    fn isolated(&self, a: &Vars, b: &Vars) {
-        let mut conn = rd(&a["REDIS_URL"]).unwrap();
-        let key = format!("{}greeting", b["REDIS_KEY_PREFIX"]);
-        let err = redis::cmd("GET").arg(&key).query::<Option<String>>(&mut conn).expect_err("read another's key");
-        assert!(format!("{err}").contains("NOPERM"), "{err}");
-        let err = redis::cmd("FLUSHALL").query::<()>(&mut conn).expect_err("FLUSHALL was allowed");
-        assert!(format!("{err}").contains("NOPERM"), "{err}");
-    }
-    fn traces(&self, id: &str) -> Vec<String> {
-        let mut conn = rd(&self.admin).unwrap();
-        let user = format!("addons_{id}");
-        let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap();
-        let mut found: Vec<String> =
-            users.into_iter().filter(|u| *u == user).map(|u| format!("ACL user {u}")).collect();
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("addons:{id}:*")).query(&mut conn).unwrap();
-        found.extend(keys.into_iter().map(|k| format!("key {k}")));
-        found
-    }
+fn redis_isolated(a: &Vars, b: &Vars) {
+    let mut conn = connect_redis(&a["REDIS_URL"]).unwrap();
+    let key = format!("{}greeting", b["REDIS_KEY_PREFIX"]);
+    let err = redis::cmd("GET").arg(&key).query::<Option<String>>(&mut conn).expect_err("read another's key");
+    assert!(format!("{err}").contains("NOPERM"), "{err}");
+    let err = redis::cmd("FLUSHALL").query::<()>(&mut conn).expect_err("FLUSHALL was allowed");
+    assert!(format!("{err}").contains("NOPERM"), "{err}");
 }
 
 #[test]
 fn redis_provider_meets_the_contract() {
-    let Some(admin) = server("ADDONS_TEST_REDIS_URL", |url| rd(url).map(drop).map_err(|e| e.to_string())) else {
-        return;
-    };
-    let config = format!("[providers.redis]\nurl = {admin:?}\n");
-    contract("redis", &config, &RedisProbe { admin });
+    server_contract("redis", redis_works, redis_isolated);
 }

@@ -8,64 +8,44 @@
 //! named by ADDONS_TEST_POSTGRES_URL, ADDONS_TEST_MYSQL_URL and ADDONS_TEST_REDIS_URL
 //! (skipped with a notice when unset, unless ADDONS_TEST_REQUIRE_SERVERS=1).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-type Vars = BTreeMap<String, String>;
+use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server, sqlite_traces};
+use common::{TestEnv, Vars};
 
 /// How long any wait in this file may take before the test fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A temp dir with its own state and config file, driving the real binary with a clean
-/// environment. The state file's directory is the data directory, so sqlite files go
-/// to `<dir>/sqlite/<id>.db`.
-struct TestEnv {
-    dir: tempfile::TempDir,
-}
-
-impl TestEnv {
-    fn new(config: &str) -> TestEnv {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), config).unwrap();
-        TestEnv { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_addons"));
-        command
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("ADDONS_STATE", self.path("state.db"))
-            .env("ADDONS_CONFIG", self.path("config.toml"))
-            .stdin(Stdio::null());
-        command
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().unwrap();
-        assert!(out.status.success(), "addons {args:?} failed:\n{}", shown(&out));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let stdout = self.ok(args);
-        serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("addons {args:?}: not JSON ({err}):\n{stdout}"))
-    }
-
+/// What the crash tests do with a [`TestEnv`] beyond running commands.
+trait CrashEnv {
     /// Runs a command with `point` armed and asserts that it really died there of
     /// SIGKILL. Returns the dead process's pid.
+    fn killed_at(&self, point: &str, args: &[&str]) -> u32;
+    /// Plain ticks until no addon has work left.
+    fn settle(&self);
+    /// Ticks with `point` armed until no addon has work left: every armed tick that
+    /// reaches a step must die there, and a plain tick then does that step. Returns
+    /// how many ticks were killed.
+    fn kill_every_step(&self, point: &str) -> usize;
+    /// The events of an addon's log, oldest first.
+    fn events(&self, name: &str) -> Vec<String>;
+    /// The state file itself, for what the CLI does not show (claims, `begun`).
+    fn db(&self) -> rusqlite::Connection;
+    /// `(state, begun, claim)` of an addon, straight from the state file.
+    fn row(&self, name: &str) -> (String, bool, Option<String>);
+    /// The invariants after a crash and the ticks that followed it: every addon
+    /// settled with each transition recorded once; the server holds exactly what the
+    /// state says exists; every app has exactly the vars of its ready addons (plus
+    /// `hand`: `(app, key, value)` set by hand), and they work; no claim is left held.
+    fn check(&self, target: &Target, hand: &[(&str, &str, &str)]);
+}
+
+impl CrashEnv for TestEnv {
     fn killed_at(&self, point: &str, args: &[&str]) -> u32 {
         let child = self
             .command(args)
@@ -80,36 +60,36 @@ impl TestEnv {
             out.status.signal(),
             Some(libc::SIGKILL),
             "addons {args:?} did not die at {point} (is {} built with the failpoints feature?):\n{}",
-            env!("CARGO_BIN_EXE_addons"),
+            common::BIN,
             shown(&out)
         );
         pid
     }
 
-    /// Plain ticks until no addon has work left.
     fn settle(&self) {
         let deadline = Instant::now() + PATIENCE;
-        while self.json(&["tick", "--json"])["pending"] != 0 {
-            assert!(Instant::now() < deadline, "still pending after {PATIENCE:?}: {}", self.ok(&["list", "--all"]));
+        while self.json(["tick", "--json"])["pending"] != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "still pending after {PATIENCE:?}: {}",
+                self.ok(["list", "--all"]).stdout
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Ticks with `point` armed until no addon has work left: every armed tick that
-    /// reaches a step must die there, and a plain tick then does that step. Returns
-    /// how many ticks were killed.
     fn kill_every_step(&self, point: &str) -> usize {
         let deadline = Instant::now() + PATIENCE;
         let mut kills = 0;
         loop {
-            let out = self.command(&["tick", "--json"]).env("ADDONS_FAILPOINT", point).output().unwrap();
+            let out = self.command(["tick", "--json"]).env("ADDONS_FAILPOINT", point).output().unwrap();
             if out.status.signal() == Some(libc::SIGKILL) {
                 kills += 1;
-                self.ok(&["tick"]);
+                self.ok(["tick"]);
                 continue;
             }
             assert!(out.status.success(), "an armed tick failed instead of dying:\n{}", shown(&out));
-            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(report["transitions"], serde_json::json!([]), "a step ran past {point}");
             if report["pending"] == 0 {
                 return kills;
@@ -119,21 +99,15 @@ impl TestEnv {
         }
     }
 
-    fn addon(&self, name: &str) -> Value {
-        self.json(&["info", name, "--json"])
-    }
-
     fn events(&self, name: &str) -> Vec<String> {
-        let log = self.json(&["log", name, "--json"]);
+        let log = self.json(["log", name, "--json"]);
         log.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap().to_string()).collect()
     }
 
-    /// The state file itself, for what the CLI does not show (claims, `begun`).
     fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.path("state.db")).unwrap()
+        rusqlite::Connection::open(&self.state).unwrap()
     }
 
-    /// `(state, begun, claim)` of an addon, straight from the state file.
     fn row(&self, name: &str) -> (String, bool, Option<String>) {
         self.db()
             .query_row("SELECT state, begun, claim FROM addons WHERE name = ?1", [name], |r| {
@@ -142,14 +116,6 @@ impl TestEnv {
             .unwrap()
     }
 
-    fn vars(&self, app: &str) -> Vars {
-        serde_json::from_value(self.json(&["env", app, "--format", "json"])).unwrap()
-    }
-
-    /// The invariants after a crash and the ticks that followed it: every addon
-    /// settled with each transition recorded once; the server holds exactly what the
-    /// state says exists; every app has exactly the vars of its ready addons (plus
-    /// `hand`: `(app, key, value)` set by hand), and they work; no claim is left held.
     fn check(&self, target: &Target, hand: &[(&str, &str, &str)]) {
         let held: i64 =
             self.db().query_row("SELECT count(*) FROM addons WHERE claim IS NOT NULL", [], |r| r.get(0)).unwrap();
@@ -160,7 +126,7 @@ impl TestEnv {
         }
         let mut ready = Vec::new();
         let mut ready_ids = BTreeSet::new();
-        for addon in self.json(&["list", "--all", "--json"]).as_array().unwrap() {
+        for addon in self.json(["list", "--all", "--json"]).as_array().unwrap() {
             let field = |key: &str| addon[key].as_str().unwrap().to_string();
             let (name, id, app, state) = (field("name"), field("id"), field("app"), field("state"));
             let events = self.events(&name);
@@ -198,7 +164,7 @@ impl TestEnv {
             target.works(&self.vars(&app));
         }
         if target.provider == "sqlite" {
-            let files: BTreeSet<String> = match std::fs::read_dir(self.path("sqlite")) {
+            let files: BTreeSet<String> = match std::fs::read_dir(self.sqlite_dir()) {
                 Ok(dir) => dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
                 Err(_) => BTreeSet::new(),
             };
@@ -217,22 +183,6 @@ fn shown(out: &Output) -> String {
     )
 }
 
-/// The server URL for a provider's tests, or `None` (with a notice) when there is none
-/// to test against and servers are not required.
-fn server(var: &str, reachable: impl Fn(&str) -> Result<(), String>) -> Option<String> {
-    let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
-    let problem = match std::env::var(var) {
-        Err(_) => format!("{var} is not set"),
-        Ok(url) => match reachable(&url) {
-            Ok(()) => return Some(url),
-            Err(err) => format!("the server in {var} does not answer: {err}"),
-        },
-    };
-    assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but {problem}");
-    eprintln!("NOTICE: skipping this crash test: {problem}");
-    None
-}
-
 /// One provider under test, and how to see what it made.
 struct Target {
     provider: &'static str,
@@ -247,11 +197,7 @@ impl Target {
     }
 
     fn server(provider: &'static str, admin: String) -> Target {
-        Target { provider, config: format!("[providers.{provider}]\nurl = {admin:?}\n"), admin: Some(admin) }
-    }
-
-    fn admin(&self) -> &str {
-        self.admin.as_deref().unwrap()
+        Target { provider, config: servers::config(provider, &admin), admin: Some(admin) }
     }
 
     /// Whether a ready addon of this provider leaves something on a server to find.
@@ -261,51 +207,11 @@ impl Target {
 
     /// What exists for this addon id (empty when nothing does).
     fn traces(&self, env: &TestEnv, id: &str) -> Vec<String> {
-        let name = format!("addons_{id}");
-        match self.provider {
-            "secret" => Vec::new(),
-            "sqlite" => ["", "-wal", "-shm", "-journal"]
-                .iter()
-                .map(|suffix| env.path("sqlite").join(format!("{id}.db{suffix}")))
-                .filter(|path| path.exists())
-                .map(|path| path.display().to_string())
-                .collect(),
-            "postgres" => pg(self.admin())
-                .unwrap()
-                .query(
-                    "SELECT 'role ' || rolname FROM pg_roles WHERE rolname = $1 \
-                     UNION ALL SELECT 'database ' || datname FROM pg_database WHERE datname = $1",
-                    &[&name],
-                )
-                .unwrap()
-                .iter()
-                .map(|row| row.get(0))
-                .collect(),
-            "mysql" => {
-                use mysql::prelude::Queryable;
-                let mut conn = my(self.admin()).unwrap();
-                let mut found: Vec<String> = conn
-                    .exec("SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user = ?", (&name,))
-                    .unwrap();
-                let databases: Vec<String> = conn
-                    .exec(
-                        "SELECT CONCAT('database ', schema_name) FROM information_schema.schemata WHERE schema_name = ?",
-                        (&name,),
-                    )
-                    .unwrap();
-                found.extend(databases);
-                found
-            }
-            "redis" => {
-                let mut conn = rd(self.admin()).unwrap();
-                let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap();
-                let mut found: Vec<String> =
-                    users.into_iter().filter(|u| *u == name).map(|u| format!("ACL user {u}")).collect();
-                let keys: Vec<String> = redis::cmd("KEYS").arg(format!("addons:{id}:*")).query(&mut conn).unwrap();
-                found.extend(keys.into_iter().map(|k| format!("key {k}")));
-                found
-            }
-            other => panic!("no traces for {other}"),
+        match (self.provider, &self.admin) {
+            ("secret", _) => Vec::new(),
+            ("sqlite", _) => sqlite_traces(&env.sqlite_dir(), id),
+            (provider, Some(admin)) => servers::traces(provider, admin, id),
+            (other, None) => panic!("no traces for {other}"),
         }
     }
 
@@ -320,14 +226,20 @@ impl Target {
                 conn.execute_batch("CREATE TABLE IF NOT EXISTS t (v TEXT)").unwrap();
             }
             "postgres" => {
-                pg(&vars["DATABASE_URL"]).expect("the DATABASE_URL connects").batch_execute("SELECT 1").unwrap();
+                connect_postgres(&vars["DATABASE_URL"])
+                    .expect("the DATABASE_URL connects")
+                    .batch_execute("SELECT 1")
+                    .unwrap();
             }
             "mysql" => {
                 use mysql::prelude::Queryable;
-                my(&vars["DATABASE_URL"]).expect("the DATABASE_URL connects").query_drop("SELECT 1").unwrap();
+                connect_mysql(&vars["DATABASE_URL"])
+                    .expect("the DATABASE_URL connects")
+                    .query_drop("SELECT 1")
+                    .unwrap();
             }
             "redis" => {
-                let mut conn = rd(&vars["REDIS_URL"]).expect("the REDIS_URL connects");
+                let mut conn = connect_redis(&vars["REDIS_URL"]).expect("the REDIS_URL connects");
                 let key = format!("{}probe", vars["REDIS_KEY_PREFIX"]);
                 redis::cmd("SET").arg(&key).arg("1").query::<()>(&mut conn).unwrap();
             }
@@ -336,22 +248,10 @@ impl Target {
     }
 }
 
-fn pg(url: &str) -> Result<postgres::Client, postgres::Error> {
-    postgres::Client::connect(url, postgres::NoTls)
-}
-
-fn my(url: &str) -> Result<mysql::Conn, mysql::Error> {
-    mysql::Conn::new(mysql::Opts::from_url(&url.replacen("mariadb://", "mysql://", 1))?)
-}
-
-fn rd(url: &str) -> redis::RedisResult<redis::Connection> {
-    redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(5))
-}
-
 /// Every failpoint the provisioning and deprovisioning of one provider passes, each
 /// followed by plain ticks and the invariants. Each scenario uses its own app.
 fn crash_everywhere(target: &Target) {
-    let env = TestEnv::new(&target.config);
+    let env = TestEnv::with_config(&target.config);
     let provider = target.provider;
     let provision = |name: &'static str| ["provision", provider, name, "--name", name];
 
@@ -359,21 +259,21 @@ fn crash_everywhere(target: &Target) {
     env.killed_at("after-addon-insert", &provision("inserted"));
     assert_eq!(env.row("inserted").0, "waiting_for_provision");
     assert!(!env.row("inserted").1, "begun must still be false");
-    assert_eq!(target.traces(&env, env.addon("inserted")["id"].as_str().unwrap()), Vec::<String>::new());
+    assert_eq!(target.traces(&env, env.info("inserted")["id"].as_str().unwrap()), Vec::<String>::new());
     env.settle();
     env.check(target, &[]);
-    assert_eq!(env.addon("inserted")["state"], "ready");
+    assert_eq!(env.info("inserted")["state"], "ready");
 
     // `provision` dies after begin_provision, before recording it: a tick begins again.
     env.killed_at("after-begin-provision", &provision("begun"));
     assert!(!env.row("begun").1);
     env.settle();
     env.check(target, &[]);
-    assert_eq!(env.addon("begun")["state"], "ready");
+    assert_eq!(env.info("begun")["state"], "ready");
 
     // Deprovisioned before any tick ran: the cleanup removes what begin_provision made.
     env.killed_at("after-begin-provision", &provision("dropped"));
-    env.ok(&["deprovision", "dropped"]);
+    env.ok(["deprovision", "dropped"]);
     env.settle();
     env.check(target, &[]);
     assert_eq!(env.events("dropped"), ["provision", "deprovision", "cleanup"]);
@@ -384,25 +284,25 @@ fn crash_everywhere(target: &Target) {
     assert_eq!(env.row("retried").0, "waiting_for_provision");
     env.settle();
     env.check(target, &[]);
-    assert_eq!(env.addon("retried")["state"], "ready");
+    assert_eq!(env.info("retried")["state"], "ready");
 
     // A tick dies at every step, provisioning and then deprovisioning, before committing it.
-    env.ok(&provision("stepped"));
+    env.ok(provision("stepped"));
     assert!(env.kill_every_step("before-step-commit") >= 2, "both provisioning steps were killed");
     env.check(target, &[]);
-    assert_eq!(env.addon("stepped")["state"], "ready");
-    env.ok(&["deprovision", "stepped"]);
+    assert_eq!(env.info("stepped")["state"], "ready");
+    env.ok(["deprovision", "stepped"]);
     assert!(env.kill_every_step("before-step-commit") >= 1);
     env.check(target, &[]);
-    assert_eq!(env.addon("stepped")["cleanup"], "done");
+    assert_eq!(env.info("stepped")["cleanup"], "done");
 
     // A tick dies with the resource removed but the cleanup not recorded.
-    env.ok(&["deprovision", "retried"]);
+    env.ok(["deprovision", "retried"]);
     env.killed_at("after-deprovision", &["tick"]);
-    assert_eq!(env.addon("retried")["cleanup"], "pending");
+    assert_eq!(env.info("retried")["cleanup"], "pending");
     env.settle();
     env.check(target, &[]);
-    assert_eq!(env.addon("retried")["cleanup"], "done");
+    assert_eq!(env.info("retried")["cleanup"], "done");
 }
 
 #[test]
@@ -417,21 +317,21 @@ fn sqlite_survives_a_kill_at_every_point() {
 
 #[test]
 fn postgres_survives_a_kill_at_every_point() {
-    if let Some(admin) = server("ADDONS_TEST_POSTGRES_URL", |url| pg(url).map(drop).map_err(|e| e.to_string())) {
+    if let Some(admin) = server("postgres", "this crash test") {
         crash_everywhere(&Target::server("postgres", admin));
     }
 }
 
 #[test]
 fn mysql_survives_a_kill_at_every_point() {
-    if let Some(admin) = server("ADDONS_TEST_MYSQL_URL", |url| my(url).map(drop).map_err(|e| e.to_string())) {
+    if let Some(admin) = server("mysql", "this crash test") {
         crash_everywhere(&Target::server("mysql", admin));
     }
 }
 
 #[test]
 fn redis_survives_a_kill_at_every_point() {
-    if let Some(admin) = server("ADDONS_TEST_REDIS_URL", |url| rd(url).map(drop).map_err(|e| e.to_string())) {
+    if let Some(admin) = server("redis", "this crash test") {
         crash_everywhere(&Target::server("redis", admin));
     }
 }
@@ -441,21 +341,21 @@ fn redis_survives_a_kill_at_every_point() {
 #[test]
 fn orphan_cleanup_survives_kills() {
     let target = Target::local("sqlite");
-    let env = TestEnv::new("");
-    env.ok(&["provision", "sqlite", "broken", "--name", "broken"]);
-    let id = env.addon("broken")["id"].as_str().unwrap().to_string();
+    let env = TestEnv::new();
+    env.ok(["provision", "sqlite", "broken", "--name", "broken"]);
+    let id = env.info("broken")["id"].as_str().unwrap().to_string();
     // The database file is damaged before it is checked: provision_complete fails for good.
-    std::fs::write(env.path("sqlite").join(format!("{id}.db")), b"this is not a database, not at all").unwrap();
+    std::fs::write(env.sqlite_dir().join(format!("{id}.db")), b"this is not a database, not at all").unwrap();
     env.killed_at("before-step-commit", &["tick"]);
     assert_eq!(env.row("broken").0, "waiting_for_provision");
-    env.ok(&["tick"]);
-    assert_eq!(env.addon("broken")["state"], "error");
-    assert_eq!(env.addon("broken")["cleanup"], "pending");
+    env.ok(["tick"]);
+    assert_eq!(env.info("broken")["state"], "error");
+    assert_eq!(env.info("broken")["cleanup"], "pending");
     env.killed_at("after-deprovision", &["tick"]);
-    assert_eq!(env.addon("broken")["cleanup"], "pending");
+    assert_eq!(env.info("broken")["cleanup"], "pending");
     env.settle();
     env.check(&target, &[]);
-    assert_eq!(env.addon("broken")["state"], "error");
+    assert_eq!(env.info("broken")["state"], "error");
 }
 
 /// An env file killed half-way through being rewritten holds the old whole content,
@@ -465,28 +365,28 @@ fn env_file_is_old_or_new_never_half() {
     let target = Target::local("secret");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("myapp.env");
-    let env = TestEnv::new(&format!("[apps.myapp]\nenv_file = {:?}\n", file.display().to_string()));
+    let env = TestEnv::with_config(&format!("[apps.myapp]\nenv_file = {:?}\n", file.display().to_string()));
     let read = || std::fs::read_to_string(&file).unwrap();
-    let dotenv = || env.ok(&["env", "myapp", "--format", "dotenv"]);
-    env.ok(&["config", "set", "myapp", "HAND=one"]);
+    let dotenv = || env.ok(["env", "myapp", "--format", "dotenv"]).stdout;
+    env.ok(["config", "set", "myapp", "HAND=one"]);
     let old = read();
     assert_eq!(old, "HAND=one\n");
-    env.ok(&["provision", "secret", "myapp", "--name", "key"]);
-    env.ok(&["tick"]);
-    assert_eq!(env.addon("key")["state"], "provisioned");
+    env.ok(["provision", "secret", "myapp", "--name", "key"]);
+    env.ok(["tick"]);
+    assert_eq!(env.info("key")["state"], "provisioned");
 
     // provisioned -> ready commits, then the rewrite dies half-way.
     env.killed_at("env-file-half-written", &["tick"]);
-    assert_eq!(env.addon("key")["state"], "ready");
+    assert_eq!(env.info("key")["state"], "ready");
     assert_eq!(read(), old, "the env file must hold the old whole content");
-    env.ok(&["tick"]);
+    env.ok(["tick"]);
     let new = read();
     assert!(new.contains("SECRET_KEY=") && new.contains("HAND=one"), "{new}");
     assert_eq!(new, dotenv());
 
     // `deprovision` removes the vars at once, then dies rewriting the file.
     env.killed_at("env-file-half-written", &["deprovision", "key"]);
-    assert_eq!(env.addon("key")["state"], "deprovisioned");
+    assert_eq!(env.info("key")["state"], "deprovisioned");
     assert_eq!(read(), new, "the env file must hold the previous whole content");
     env.settle();
     assert_eq!(read(), old);
@@ -501,9 +401,9 @@ fn env_file_is_old_or_new_never_half() {
 /// Provisions the addon `paused` (secret, app `sig`) and starts `args` with its first
 /// step paused before the commit; returns once the step is paused there.
 fn start_paused(env: &TestEnv, args: &[&str]) -> Child {
-    env.ok(&["provision", "secret", "sig", "--name", "paused"]);
-    let id = env.addon("paused")["id"].as_str().unwrap().to_string();
-    let calls = env.path("calls.log");
+    env.ok(["provision", "secret", "sig", "--name", "paused"]);
+    let id = env.info("paused")["id"].as_str().unwrap().to_string();
+    let calls = env.root().join("calls.log");
     let child = env
         .command(args)
         .env("ADDONS_FAILPOINT", "before-step-commit=sleep:1500")
@@ -555,7 +455,7 @@ fn assert_step_in_hand_finished(env: &TestEnv) {
 }
 
 fn watch_finishes_the_step_then_exits(signal: i32) {
-    let env = TestEnv::new("");
+    let env = TestEnv::new();
     let (status, out) = signal_in_step(&env, &["watch", "--forever"], signal);
     assert_eq!(status.code(), Some(0), "watch --forever must exit 0 on its own:\n{}", shown(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Stopped"), "{}", shown(&out));
@@ -575,7 +475,7 @@ fn sigint_during_watch_forever_finishes_the_step() {
 /// `wait` stops too; it did not see its addon settle, so it says it was interrupted and
 /// exits 1 (DESIGN.md: an operation did not complete), which a script can tell from 0.
 fn wait_finishes_the_step_then_exits(signal: i32) {
-    let env = TestEnv::new("");
+    let env = TestEnv::new();
     let (status, out) = signal_in_step(&env, &["wait", "paused"], signal);
     assert_eq!(status.signal(), None, "wait must exit on its own:\n{}", shown(&out));
     assert_eq!(status.code(), Some(1), "{}", shown(&out));
@@ -597,7 +497,7 @@ fn sigint_during_wait_finishes_the_step() {
 /// and the next tick takes over the dead process's claim and finishes it.
 #[test]
 fn a_second_signal_stops_at_once_and_the_next_tick_finishes_the_step() {
-    let env = TestEnv::new("");
+    let env = TestEnv::new();
     let child = start_paused(&env, &["watch", "--forever"]);
     send(&child, libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(100));
@@ -606,7 +506,7 @@ fn a_second_signal_stops_at_once_and_the_next_tick_finishes_the_step() {
     assert_eq!(out.status.code(), Some(130), "{}", shown(&out));
     assert_eq!(env.events("paused"), ["provision"]);
     assert_eq!(env.row("paused").0, "waiting_for_provision");
-    let report = env.json(&["tick", "--json"]);
+    let report = env.json(["tick", "--json"]);
     assert_eq!(report["transitions"][0]["to"], "provisioned", "{report}");
     env.settle();
     env.check(&Target::local("secret"), &[]);
@@ -615,11 +515,11 @@ fn a_second_signal_stops_at_once_and_the_next_tick_finishes_the_step() {
 /// A signal to an idle `watch --forever` (sleeping until work comes due) ends it promptly.
 #[test]
 fn a_signal_ends_an_idle_watch_forever() {
-    let env = TestEnv::new("");
-    env.ok(&["provision", "secret", "idle", "--name", "idle"]);
-    let child = env.command(&["watch", "--forever"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "idle", "--name", "idle"]);
+    let child = env.command(["watch", "--forever"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + PATIENCE;
-    while env.addon("idle")["state"] != "ready" {
+    while env.info("idle")["state"] != "ready" {
         assert!(Instant::now() < deadline, "watch never made the addon ready");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -634,14 +534,14 @@ fn a_signal_ends_an_idle_watch_forever() {
 /// it at once and finishes the step.
 #[test]
 fn a_killed_ticks_claim_is_taken_over_by_the_next_tick() {
-    let env = TestEnv::new("");
-    env.ok(&["provision", "secret", "claimed", "--name", "claimed"]);
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "claimed", "--name", "claimed"]);
     let pid = env.killed_at("before-step-commit", &["tick"]);
     let (state, _, claim) = env.row("claimed");
     assert_eq!(state, "waiting_for_provision");
     let claim = claim.expect("the killed tick's claim is still held");
     assert_eq!(claim.rsplit(':').nth(1), Some(pid.to_string().as_str()), "claim {claim}");
-    let report = env.json(&["tick", "--json"]);
+    let report = env.json(["tick", "--json"]);
     assert_eq!(report["transitions"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["transitions"][0]["to"], "provisioned");
     assert_eq!(env.row("claimed").2, None);
@@ -653,21 +553,21 @@ fn a_killed_ticks_claim_is_taken_over_by_the_next_tick() {
 /// runs out, and then a tick finishes the step.
 #[test]
 fn a_claim_from_another_host_expires_with_its_lease() {
-    let env = TestEnv::new("[engine]\nclaim_timeout = \"1s\"\n");
-    env.ok(&["provision", "secret", "leased", "--name", "leased"]);
+    let env = TestEnv::with_config("[engine]\nclaim_timeout = \"1s\"\n");
+    env.ok(["provision", "secret", "leased", "--name", "leased"]);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let until = now + 1000;
     env.db()
         .execute("UPDATE addons SET claim = 'otherhost:1:0', claim_until = ?1 WHERE name = 'leased'", [until])
         .unwrap();
-    let report = env.json(&["tick", "--json"]);
+    let report = env.json(["tick", "--json"]);
     assert_eq!(report["transitions"], serde_json::json!([]), "a tick ran a step another host holds");
     assert_eq!(report["pending"], 1);
     assert_eq!(env.row("leased").2.as_deref(), Some("otherhost:1:0"));
     let wait =
         until + 50 - std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     std::thread::sleep(Duration::from_millis(wait.max(0) as u64));
-    let report = env.json(&["tick", "--json"]);
+    let report = env.json(["tick", "--json"]);
     assert_eq!(report["transitions"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["transitions"][0]["to"], "provisioned");
     env.settle();

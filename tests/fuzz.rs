@@ -4,10 +4,12 @@
 //! DESIGN.md's rule. `cargo test --test fuzz` runs a few hundred cases per property in
 //! seconds; `PROPTEST_CASES=100000 cargo test --release --test fuzz` runs many more.
 
+mod common;
+
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -16,25 +18,13 @@ use proptest::prelude::*;
 use addons::cli::Cli;
 use addons::{config, names};
 
-/// Words the parser knows, mixed into random arguments so the fuzzer gets past the
-/// first subcommand and into flags and values.
+use common::{TestEnv, SUBCOMMANDS};
+
+/// Words the parser knows besides the subcommands, mixed into random arguments so the
+/// fuzzer gets past the first subcommand and into flags and values.
 const WORDS: &[&str] = &[
-    "provision",
-    "deprovision",
-    "list",
-    "info",
-    "log",
-    "tick",
-    "watch",
-    "wait",
-    "env",
-    "run",
-    "config",
     "set",
     "unset",
-    "providers",
-    "graph",
-    "completions",
     "help",
     "secret",
     "sqlite",
@@ -93,7 +83,7 @@ const WORDS: &[&str] = &[
 /// One argument: a known word, any string, any bytes (not UTF-8), or a flag-shaped string.
 fn argument() -> impl Strategy<Value = OsString> {
     prop_oneof![
-        6 => prop::sample::select(WORDS).prop_map(OsString::from),
+        6 => prop::sample::select([&SUBCOMMANDS[..], WORDS].concat()).prop_map(OsString::from),
         2 => any::<String>().prop_map(OsString::from),
         1 => prop::collection::vec(any::<u8>(), 0..12).prop_map(OsString::from_vec),
         1 => "-{0,2}[a-zA-Z0-9=_.]{0,12}".prop_map(OsString::from),
@@ -315,23 +305,11 @@ proptest! {
     }
 }
 
-/// The binary itself on random arguments, in an empty temp dir, with the arguments
+/// The binary itself on random arguments, in a fresh [`TestEnv`], with the arguments
 /// that name files left out (they could point anywhere). Exit 101 is a panic.
 fn run_binary(args: &[OsString]) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_addons"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("ADDONS_STATE", dir.path().join("state/state.db"))
-        .env("ADDONS_CONFIG", dir.path().join("config.toml"))
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let env = TestEnv::new();
+    let mut child = env.command(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -20,8 +20,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
+use common::servers::{self, SERVER_PROVIDERS};
 use common::{mode, Run, TestEnv};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -168,18 +167,10 @@ fn refusal_problems(run: &Run, code: i32, phrase: &str) -> Vec<String> {
     problems
 }
 
-/// The server URL in `var`, or `None` (with a notice) when there is none to test
+/// The test server of `provider`, or `None` (with a notice) when there is none to test
 /// against and servers are not required.
-fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
-            assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but {var} is not set");
-            eprintln!("NOTICE: skipping the {var} part of this test: {var} is not set");
-            None
-        }
-    }
+fn server_url(provider: &str) -> Option<String> {
+    servers::server(provider, &format!("the {} part of this test", servers::variable(provider)))
 }
 
 // ---- the bad-input table --------------------------------------------------------------
@@ -698,27 +689,16 @@ fn outputs(env: &TestEnv, commands: &[&[&str]]) -> Vec<(String, Run)> {
 
 /// The commands that must mask every value, run against an app `web` with addon `named`.
 fn masking_commands(named: &str) -> Vec<Vec<String>> {
-    let lines: &[&[&str]] = &[
-        &["list"],
-        &["list", "--all"],
-        &["list", "web"],
-        &["--json", "list", "--all"],
-        &["info", "@"],
-        &["info", "@", "--json"],
-        &["log", "@"],
-        &["log", "@", "--json"],
-        &["tick"],
-        &["tick", "--json"],
-        &["watch"],
-        &["watch", "--json"],
-        &["wait", "@"],
-        &["wait", "@", "--json"],
-        &["config", "web"],
-        &["config", "web", "--json"],
-        &["providers"],
-        &["providers", "--json"],
-        &["graph"],
-    ];
+    let mut lines: Vec<Vec<&str>> =
+        vec![vec!["list"], vec!["list", "--all"], vec!["list", "web"], vec!["--json", "list", "--all"]];
+    // Each of these, as it is and then with --json.
+    for args in
+        [&["info", "@"][..], &["log", "@"], &["tick"], &["watch"], &["wait", "@"], &["config", "web"], &["providers"]]
+    {
+        lines.push(args.to_vec());
+        lines.push([args, &["--json"]].concat());
+    }
+    lines.push(vec!["graph"]);
     lines.iter().map(|args| args.iter().map(|a| if *a == "@" { named } else { a }.to_string()).collect()).collect()
 }
 
@@ -758,15 +738,15 @@ fn no_secret_value_appears_outside_env_run_and_reveal() {
     let vars = env.vars("web");
     let mut secrets: Vec<String> = ["SECRET_KEY", "OTHER_SECRET_KEY", "API_TOKEN"]
         .iter()
-        .map(|key| vars.get(*key).and_then(Value::as_str).unwrap_or_else(|| panic!("no {key}: {vars:?}")).to_string())
+        .map(|key| vars.get(*key).unwrap_or_else(|| panic!("no {key}: {vars:?}")).clone())
         .collect();
     assert_eq!(secrets[2], token);
     // A sqlite DATABASE_URL holds no password, so it is shown whole by design.
-    assert!(vars["DATABASE_URL"].as_str().unwrap().starts_with("sqlite:///"));
+    assert!(vars["DATABASE_URL"].starts_with("sqlite:///"));
 
     runs.extend(run_all(&env, &masking_commands("key-one")));
     // The addon provisioned without --wait gets its value during those ticks.
-    let later = env.vars("web")["LATER_SECRET_KEY"].as_str().expect("LATER_SECRET_KEY after the ticks").to_string();
+    let later = env.vars("web").get("LATER_SECRET_KEY").expect("LATER_SECRET_KEY after the ticks").clone();
     secrets.push(later);
     // Refusals that involve a secret: the value typed must not be echoed back.
     let refused = env.run(["config", "set", "web", &format!("SECRET_KEY={}", secrets[0])]);
@@ -804,10 +784,6 @@ fn no_secret_value_appears_outside_env_run_and_reveal() {
 }
 
 // ---- servers: hostile names never reach them, their passwords never reach output -----
-
-/// The providers that talk to a server, with the variable that names a test server.
-const SERVER_PROVIDERS: [(&str, &str); 3] =
-    [("postgres", "ADDONS_TEST_POSTGRES_URL"), ("mysql", "ADDONS_TEST_MYSQL_URL"), ("redis", "ADDONS_TEST_REDIS_URL")];
 
 /// `--name` values that try to escape an identifier or a shell word; none is valid.
 const HOSTILE_NAMES: &[&str] = &[
@@ -860,7 +836,7 @@ fn provision_hostile(env: &TestEnv, provider: &str) {
 
 #[test]
 fn hostile_names_are_refused_before_any_server_is_touched() {
-    for (provider, _) in SERVER_PROVIDERS {
+    for provider in SERVER_PROVIDERS {
         // Nothing listens on port 1: a provision that got as far as the server fails
         // with a connection error, not with the name's message.
         let env = TestEnv::new();
@@ -874,61 +850,24 @@ fn hostile_names_are_refused_before_any_server_is_touched() {
     }
 }
 
-/// The names of every role, user and database (for redis: ACL user) on a server.
-fn server_objects(provider: &str, url: &str) -> Vec<String> {
-    let mut names: Vec<String> = match provider {
-        "postgres" => {
-            let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect to the test server");
-            client
-                .query(
-                    "SELECT 'role ' || rolname FROM pg_roles UNION ALL SELECT 'database ' || datname FROM pg_database",
-                    &[],
-                )
-                .unwrap()
-                .iter()
-                .map(|row| row.get(0))
-                .collect()
-        }
-        "mysql" => {
-            use mysql::prelude::Queryable;
-            let url = url.replacen("mariadb://", "mysql://", 1);
-            let mut conn = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).expect("connect to the test server");
-            let mut names: Vec<String> = conn.query("SELECT CONCAT('user ', User, '@', Host) FROM mysql.user").unwrap();
-            let databases: Vec<String> = conn.query("SHOW DATABASES").unwrap();
-            names.extend(databases.into_iter().map(|db| format!("database {db}")));
-            names
-        }
-        _ => {
-            let client = redis::Client::open(url).unwrap();
-            let mut conn =
-                client.get_connection_with_timeout(Duration::from_secs(5)).expect("connect to the test server");
-            redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap()
-        }
-    };
-    names.sort();
-    names
-}
-
 #[test]
 fn hostile_names_leave_a_real_server_untouched() {
     let _servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
-    for (provider, var) in SERVER_PROVIDERS {
-        let Some(url) = server_url(var) else { continue };
-        let env = TestEnv::new();
-        env.write_config(&format!("[providers.{provider}]\nurl = {url:?}\n"));
-        let before = server_objects(provider, &url);
+    for provider in SERVER_PROVIDERS {
+        let Some(url) = server_url(provider) else { continue };
+        let env = TestEnv::with_config(&servers::config(provider, &url));
+        let before = servers::objects(provider, &url);
         provision_hostile(&env, provider);
-        assert_eq!(server_objects(provider, &url), before, "{provider}: a role, user or database appeared");
+        assert_eq!(servers::objects(provider, &url), before, "{provider}: a role, user or database appeared");
     }
 }
 
 #[test]
 fn passwords_handed_out_by_servers_never_reach_output() {
     let _servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
-    for (provider, var) in SERVER_PROVIDERS {
-        let Some(url) = server_url(var) else { continue };
-        let env = TestEnv::new();
-        env.write_config(&format!("[providers.{provider}]\nurl = {url:?}\n"));
+    for provider in SERVER_PROVIDERS {
+        let Some(url) = server_url(provider) else { continue };
+        let env = TestEnv::with_config(&servers::config(provider, &url));
         let mut runs = Vec::new();
         let provisioned = env.run(["-v", "provision", provider, "web", "--name", "on-server", "--wait"]);
         assert_eq!(provisioned.code, 0, "provision {provider}:\n{provisioned}");
@@ -941,7 +880,6 @@ fn passwords_handed_out_by_servers_never_reach_output() {
         let vars = env.vars("web");
         let mut secrets = Vec::new();
         for (key, value) in &vars {
-            let value = value.as_str().unwrap();
             if let Some(password) = url::Url::parse(value).ok().and_then(|u| u.password().map(str::to_string)) {
                 let decoded = percent_decoded(&password);
                 assert!(decoded.len() >= 16, "{key} of {provider} has a short password");

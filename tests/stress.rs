@@ -18,7 +18,8 @@ use addons::addon::{new_seed, Addon, Params};
 use addons::names::generate_addon_id;
 use addons::providers;
 use addons::store::{now_ms, NewAddon, Store};
-use common::{Run, TestEnv};
+use common::servers::{self, connect_postgres, server, sqlite_traces, traces};
+use common::{Run, TestEnv, Vars};
 use serde_json::Value;
 
 /// Addons of the big run (secret and sqlite, half each); postgres ones come on top.
@@ -31,8 +32,6 @@ const APPS: usize = 40;
 const POSTGRES_ADDONS: usize = 20;
 /// No single process of these tests should take longer than this.
 const PROCESS_LIMIT: Duration = Duration::from_secs(90);
-
-type Vars = BTreeMap<String, String>;
 
 // ---- helpers ------------------------------------------------------------------------
 
@@ -142,11 +141,6 @@ fn addons_by_name(env: &TestEnv) -> BTreeMap<String, Value> {
     list.as_array().unwrap().iter().map(|addon| (addon["name"].as_str().unwrap().to_string(), addon.clone())).collect()
 }
 
-/// An app's config vars, unmasked.
-fn app_vars(env: &TestEnv, app: &str) -> Vars {
-    serde_json::from_value(env.json(["env", app, "--format", "json"])).unwrap()
-}
-
 /// The recorded transitions of every addon, by name: (from, to, event), oldest first.
 fn recorded_events(state: &Path) -> BTreeMap<String, Vec<(Option<String>, String, String)>> {
     let conn = rusqlite::Connection::open_with_flags(state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
@@ -169,51 +163,10 @@ fn event(from: Option<&str>, to: &str, event: &str) -> (Option<String>, String, 
     (from.map(str::to_string), to.to_string(), event.to_string())
 }
 
-/// The path of a sqlite addon's database file in `env` (the default data directory).
-fn sqlite_files(env: &TestEnv, id: &str) -> Vec<PathBuf> {
-    let dir = env.state.parent().unwrap().join("sqlite");
-    ["", "-wal", "-shm", "-journal"]
-        .iter()
-        .map(|suffix| dir.join(format!("{id}.db{suffix}")))
-        .filter(|path| path.exists())
-        .collect()
-}
-
 /// The admin URL of the test postgres server, or `None` (with a notice) when there is
 /// none and servers are not required.
 fn postgres_server() -> Option<String> {
-    let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
-    let var = "ADDONS_TEST_POSTGRES_URL";
-    let problem = match std::env::var(var) {
-        Err(_) => format!("{var} is not set"),
-        Ok(url) => match pg(&url) {
-            Ok(_) => return Some(url),
-            Err(err) => format!("the server in {var} does not answer: {err}"),
-        },
-    };
-    assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but {problem}");
-    eprintln!("NOTICE: skipping the postgres part of this stress test: {problem}");
-    None
-}
-
-fn pg(url: &str) -> Result<postgres::Client, postgres::Error> {
-    postgres::Client::connect(url, postgres::NoTls)
-}
-
-/// What exists on the postgres server for this addon id (empty when nothing does).
-fn pg_traces(admin: &str, id: &str) -> Vec<String> {
-    let name = format!("addons_{id}");
-    pg(admin)
-        .unwrap()
-        .query(
-            "SELECT 'role ' || rolname FROM pg_roles WHERE rolname = $1 \
-             UNION ALL SELECT 'database ' || datname FROM pg_database WHERE datname = $1",
-            &[&name],
-        )
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+    server("postgres", "the postgres part of this stress test")
 }
 
 /// Drops, whatever happened, every postgres role and database a test may have made,
@@ -223,9 +176,16 @@ struct PostgresLeftovers {
     ids: Vec<String>,
 }
 
+impl PostgresLeftovers {
+    /// Guards these addons' postgres resources, when there is a server.
+    fn guard(admin: Option<&str>, ids: Vec<String>) -> Option<PostgresLeftovers> {
+        admin.map(|admin| PostgresLeftovers { admin: admin.to_string(), ids })
+    }
+}
+
 impl Drop for PostgresLeftovers {
     fn drop(&mut self) {
-        let Ok(mut client) = pg(&self.admin) else { return };
+        let Ok(mut client) = connect_postgres(&self.admin) else { return };
         for id in &self.ids {
             let name = format!("addons_{id}");
             let _ = client.batch_execute(&format!(
@@ -236,7 +196,7 @@ impl Drop for PostgresLeftovers {
 }
 
 fn postgres_config(admin: Option<&str>) -> String {
-    admin.map_or(String::new(), |url| format!("[providers.postgres]\nurl = {url:?}\n"))
+    admin.map_or(String::new(), |url| servers::config("postgres", url))
 }
 
 /// Waits (up to 20 s) until `ready` holds.
@@ -334,10 +294,10 @@ fn eight_ticks_at_once_over_2000_addons_run_every_step_exactly_once() {
     let admin = postgres_server();
     let config = postgres_config(admin.as_deref());
     let addons = big_run_addons(admin.is_some());
-    let _leftovers = admin.clone().map(|admin| PostgresLeftovers {
-        admin,
-        ids: addons.iter().filter(|a| a.provider == "postgres").map(|a| a.id.clone()).collect(),
-    });
+    let _leftovers = PostgresLeftovers::guard(
+        admin.as_deref(),
+        addons.iter().filter(|a| a.provider == "postgres").map(|a| a.id.clone()).collect(),
+    );
     let ticked = TestEnv::with_config(&config);
     let reference = TestEnv::with_config(&config);
     let started = Instant::now();
@@ -401,20 +361,19 @@ fn eight_ticks_at_once_over_2000_addons_run_every_step_exactly_once() {
     let (ticked_root, reference_root) = (ticked.root().display().to_string(), reference.root().display().to_string());
     for app in 0..APPS {
         let app = format!("app-{app:02}");
-        let vars = app_vars(&ticked, &app);
+        let vars = ticked.vars(&app);
         let expected: BTreeSet<&String> = addons.iter().filter(|a| a.app == app).flat_map(|a| &a.vars).collect();
         assert_eq!(vars.keys().collect::<BTreeSet<_>>(), expected, "vars of {app}");
         assert!(vars.values().all(|v| !v.is_empty()), "an empty value on {app}");
         // Secret keys and passwords derive from the seed; only the data directory differs.
-        let reference_vars: Vars = app_vars(&reference, &app)
-            .into_iter()
-            .map(|(k, v)| (k, v.replace(&reference_root, &ticked_root)))
-            .collect();
+        let reference_vars: Vars =
+            reference.vars(&app).into_iter().map(|(k, v)| (k, v.replace(&reference_root, &ticked_root))).collect();
         assert_eq!(vars, reference_vars, "vars of {app} differ from one tick loop's");
     }
     if let Some(addon) = addons.iter().find(|a| a.provider == "postgres") {
-        let url = &app_vars(&ticked, &addon.app)[&addon.vars[0]];
-        pg(url).unwrap_or_else(|err| panic!("the DATABASE_URL of {} does not connect: {err}", addon.name));
+        let url = &ticked.vars(&addon.app)[&addon.vars[0]];
+        connect_postgres(url)
+            .unwrap_or_else(|err| panic!("the DATABASE_URL of {} does not connect: {err}", addon.name));
     }
 
     // Cleanup at scale: a tenth of the addons and every postgres one deprovisioned,
@@ -442,8 +401,8 @@ fn eight_ticks_at_once_over_2000_addons_run_every_step_exactly_once() {
         assert_eq!(recorded[&addon.name], cleaned, "recorded transitions of {}", addon.name);
         assert_eq!(count(&log, "deprovision", &addon.id), 1, "deprovision calls for {}", addon.name);
         match addon.provider.as_str() {
-            "sqlite" => assert_eq!(sqlite_files(&ticked, &addon.id), Vec::<PathBuf>::new()),
-            "postgres" => assert_eq!(pg_traces(admin.as_deref().unwrap(), &addon.id), Vec::<String>::new()),
+            "sqlite" => assert_eq!(sqlite_traces(&ticked.sqlite_dir(), &addon.id), Vec::<String>::new()),
+            "postgres" => assert_eq!(traces("postgres", admin.as_deref().unwrap(), &addon.id), Vec::<String>::new()),
             _ => {}
         }
     }
@@ -455,7 +414,7 @@ fn eight_ticks_at_once_over_2000_addons_run_every_step_exactly_once() {
             .filter(|a| a.app == app && !gone_names.contains(a.name.as_str()))
             .flat_map(|a| &a.vars)
             .collect();
-        assert_eq!(app_vars(&ticked, &app).keys().collect::<BTreeSet<_>>(), expected, "vars of {app} after cleanup");
+        assert_eq!(ticked.vars(&app).keys().collect::<BTreeSet<_>>(), expected, "vars of {app} after cleanup");
     }
 }
 
@@ -544,7 +503,7 @@ fn provision_deprovision_config_set_and_tick_interleaved_on_one_app_lose_nothing
                 assert!(count(&log, operation, id) <= 1, "{operation} calls for {}", addon.name);
             }
             if addon.provider == "sqlite" {
-                assert_eq!(sqlite_files(&env, id), Vec::<PathBuf>::new(), "left behind by {}", addon.name);
+                assert_eq!(sqlite_traces(&env.sqlite_dir(), id), Vec::<String>::new(), "left behind by {}", addon.name);
             }
         } else {
             assert_eq!(shown["state"], "ready", "{shown:#}");
@@ -564,29 +523,32 @@ fn provision_deprovision_config_set_and_tick_interleaved_on_one_app_lose_nothing
     assert!(
         planned.iter().any(|a| a.deprovisioned_in.is_some()) && planned.iter().any(|a| a.deprovisioned_in.is_none())
     );
-    assert_eq!(app_vars(&env, "shared"), expected, "the app's vars after the dust settled");
+    assert_eq!(env.vars("shared"), expected, "the app's vars after the dust settled");
     let dotenv = env.ok(["env", "shared", "--format", "dotenv"]).stdout;
     assert_eq!(std::fs::read_to_string(&env_file).unwrap(), dotenv, "the env file is behind the app's vars");
 }
 
 // ---- a deprovision overtakes a step in flight -----------------------------------------
 
-/// Whether the resource of addon `id` exists.
-fn resource_exists(env: &TestEnv, provider: &str, id: &str, admin: Option<&str>) -> bool {
+/// What exists of the resource of addon `id` (empty when nothing does).
+fn resource(env: &TestEnv, provider: &str, id: &str, admin: Option<&str>) -> Vec<String> {
     match provider {
-        "sqlite" => !sqlite_files(env, id).is_empty(),
-        "postgres" => !pg_traces(admin.unwrap(), id).is_empty(),
+        "sqlite" => sqlite_traces(&env.sqlite_dir(), id),
+        "postgres" => traces("postgres", admin.unwrap(), id),
         other => panic!("no probe for {other}"),
     }
 }
 
-/// The providers with a resource to leave behind: sqlite, and postgres when a server is there.
-fn providers_with_resources(admin: Option<&str>) -> Vec<&'static str> {
-    let mut list = vec!["sqlite"];
-    if admin.is_some() {
-        list.push("postgres");
+/// Runs `scenario(env, provider, addon name, postgres admin URL)` for each provider with
+/// a resource to leave behind: sqlite, and postgres when a server is there. Each gets
+/// an environment of its own.
+fn for_each_provider_with_resources(scenario: impl Fn(&TestEnv, &str, &str, Option<&str>)) {
+    let admin = postgres_server();
+    let providers: &[&str] = if admin.is_some() { &["sqlite", "postgres"] } else { &["sqlite"] };
+    for provider in providers {
+        let env = TestEnv::with_config(&postgres_config(admin.as_deref()));
+        scenario(&env, provider, &format!("inflight-{provider}"), admin.as_deref());
     }
-    list
 }
 
 /// After the overtaken step: the addon settles deprovisioned with its cleanup done,
@@ -600,11 +562,8 @@ fn assert_deprovisioned_and_gone(env: &TestEnv, provider: &str, name: &str, admi
         (Some("deprovisioned"), Some("done")),
         "{addon:#}"
     );
-    assert!(!resource_exists(env, provider, id, admin), "{provider} resource of {name} left behind");
-    if provider == "postgres" {
-        assert_eq!(pg_traces(admin.unwrap(), id), Vec::<String>::new());
-    }
-    assert_eq!(app_vars(env, addon["app"].as_str().unwrap()), Vars::new(), "vars left on the app");
+    assert_eq!(resource(env, provider, id, admin), Vec::<String>::new(), "{provider} resource of {name} left behind");
+    assert_eq!(env.vars(addon["app"].as_str().unwrap()), Vars::new(), "vars left on the app");
     assert_eq!(count(&calls(env), "deprovision", id), 1, "deprovision calls");
     let events: Vec<String> =
         recorded_events(&env.state)[name].iter().map(|(_, to, event)| format!("{event}->{to}")).collect();
@@ -623,7 +582,7 @@ const PAUSE_MS: u64 = 4000;
 fn deprovision_meanwhile(env: &TestEnv, name: &str, in_flight: &mut Proc) -> Value {
     let gone = start(env, &["deprovision", name, "--json"], &[]).ok().json();
     assert_eq!(gone["state"], "deprovisioned");
-    assert_eq!(app_vars(env, gone["app"].as_str().unwrap()), Vars::new());
+    assert_eq!(env.vars(gone["app"].as_str().unwrap()), Vars::new());
     let tick = start(env, &["tick", "--json"], &[]).ok().json();
     assert_eq!(tick["transitions"], serde_json::json!([]), "a tick overtook the step in flight");
     assert!(
@@ -636,66 +595,60 @@ fn deprovision_meanwhile(env: &TestEnv, name: &str, in_flight: &mut Proc) -> Val
 
 #[test]
 fn deprovision_while_a_tick_is_about_to_commit_the_provision_step() {
-    let admin = postgres_server();
-    for provider in providers_with_resources(admin.as_deref()) {
-        let env = TestEnv::with_config(&postgres_config(admin.as_deref()));
-        let name = format!("inflight-{provider}");
+    for_each_provider_with_resources(|env, provider, name, admin| {
         // A provision that dies right after creating the row: waiting_for_provision,
         // begin_provision never called, and a claim of a dead process.
         let killed = start(
-            &env,
-            &["provision", provider, "app-x", "--name", &name],
+            env,
+            &["provision", provider, "app-x", "--name", name],
             &[("ADDONS_FAILPOINT", "after-addon-insert")],
         )
         .finish();
         assert_eq!(killed.code, -1, "the provision was not killed at after-addon-insert:\n{killed}");
-        let id = env.info(&name)["id"].as_str().unwrap().to_string();
-        let _leftovers = admin.clone().map(|admin| PostgresLeftovers { admin, ids: vec![id.clone()] });
-        assert_eq!(calls(&env).len(), 0, "begin_provision ran before the kill");
+        let id = env.info(name)["id"].as_str().unwrap().to_string();
+        let _leftovers = PostgresLeftovers::guard(admin, vec![id.clone()]);
+        assert_eq!(calls(env).len(), 0, "begin_provision ran before the kill");
 
         // A: a tick that makes the resource, then pauses before committing the step.
         let pause = format!("before-step-commit=sleep:{PAUSE_MS}");
-        let mut tick = start(&env, &["tick", "--json"], &[("ADDONS_FAILPOINT", &pause)]);
+        let mut tick = start(env, &["tick", "--json"], &[("ADDONS_FAILPOINT", &pause)]);
         let pid = tick.child.id();
         wait_until("the tick fetched the config", || {
-            calls(&env).get(&("get_config".to_string(), id.clone())).is_some_and(|pids| pids.contains(&pid))
+            calls(env).get(&("get_config".to_string(), id.clone())).is_some_and(|pids| pids.contains(&pid))
         });
-        assert!(resource_exists(&env, provider, &id, admin.as_deref()), "the tick made no {provider} resource");
-        deprovision_meanwhile(&env, &name, &mut tick);
+        assert!(!resource(env, provider, &id, admin).is_empty(), "the tick made no {provider} resource");
+        deprovision_meanwhile(env, name, &mut tick);
         let report = tick.ok().json();
         assert_eq!(report["transitions"], serde_json::json!([]), "the overtaken step was committed");
-        assert_deprovisioned_and_gone(&env, provider, &name, admin.as_deref());
-        let log = calls(&env);
+        assert_deprovisioned_and_gone(env, provider, name, admin);
+        let log = calls(env);
         for operation in ["begin_provision", "provision_complete", "get_config"] {
             assert_eq!(count(&log, operation, &id), 1, "{operation} calls");
         }
-    }
+    });
 }
 
 #[test]
 fn deprovision_while_provision_is_between_begin_and_handing_over() {
-    let admin = postgres_server();
-    for provider in providers_with_resources(admin.as_deref()) {
-        let env = TestEnv::with_config(&postgres_config(admin.as_deref()));
-        let name = format!("inflight-{provider}");
+    for_each_provider_with_resources(|env, provider, name, admin| {
         // A: a provision that pauses right after begin_provision made the resource.
         let pause = format!("after-begin-provision=sleep:{PAUSE_MS}");
         let mut provision =
-            start(&env, &["provision", provider, "app-y", "--name", &name, "--json"], &[("ADDONS_FAILPOINT", &pause)]);
+            start(env, &["provision", provider, "app-y", "--name", name, "--json"], &[("ADDONS_FAILPOINT", &pause)]);
         let pid = provision.child.id();
         wait_until("provision called begin_provision", || {
-            calls(&env).iter().any(|((operation, _), pids)| operation == "begin_provision" && pids.contains(&pid))
+            calls(env).iter().any(|((operation, _), pids)| operation == "begin_provision" && pids.contains(&pid))
         });
-        let id = env.info(&name)["id"].as_str().unwrap().to_string();
-        let _leftovers = admin.clone().map(|admin| PostgresLeftovers { admin, ids: vec![id.clone()] });
-        wait_until("the resource exists", || resource_exists(&env, provider, &id, admin.as_deref()));
-        let gone = deprovision_meanwhile(&env, &name, &mut provision);
+        let id = env.info(name)["id"].as_str().unwrap().to_string();
+        let _leftovers = PostgresLeftovers::guard(admin, vec![id.clone()]);
+        wait_until("the resource exists", || !resource(env, provider, &id, admin).is_empty());
+        let gone = deprovision_meanwhile(env, name, &mut provision);
         let provisioned = provision.ok().json();
         assert_eq!(provisioned["state"], "deprovisioned", "{provisioned:#}");
         assert_eq!(provisioned["message"], gone["message"], "the overtaken begin_provision wrote over the message");
-        assert_deprovisioned_and_gone(&env, provider, &name, admin.as_deref());
-        let log = calls(&env);
+        assert_deprovisioned_and_gone(env, provider, name, admin);
+        let log = calls(env);
         assert_eq!(count(&log, "begin_provision", &id), 1);
         assert_eq!(count(&log, "provision_complete", &id) + count(&log, "get_config", &id), 0);
-    }
+    });
 }

@@ -4,11 +4,35 @@
 // Each test crate uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod servers;
+
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+/// An app's config vars: key to value.
+pub type Vars = BTreeMap<String, String>;
+
+/// Every subcommand, as `--help` lists them.
+pub const SUBCOMMANDS: [&str; 14] = [
+    "provision",
+    "deprovision",
+    "list",
+    "info",
+    "log",
+    "tick",
+    "watch",
+    "wait",
+    "env",
+    "run",
+    "config",
+    "providers",
+    "graph",
+    "completions",
+];
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_addons");
@@ -75,13 +99,23 @@ impl TestEnv {
         self.dir.path()
     }
 
+    /// The binary's data directory: the state file's directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.state.parent().expect("the state path has a directory").to_path_buf()
+    }
+
+    /// Where the sqlite provider puts its files when the config names no `dir`.
+    pub fn sqlite_dir(&self) -> PathBuf {
+        self.data_dir().join("sqlite")
+    }
+
     /// Writes the config file.
     pub fn write_config(&self, text: &str) {
         std::fs::write(&self.config, text).expect("write config");
     }
 
     /// A command for the binary with a clean environment: PATH, HOME (the temp
-    /// dir), and the state and config paths of this environment.
+    /// dir), the state and config paths of this environment, and no stdin.
     pub fn command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
@@ -105,7 +139,8 @@ impl TestEnv {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root())
-            .current_dir(self.root());
+            .current_dir(self.root())
+            .stdin(Stdio::null());
         command
     }
 
@@ -118,15 +153,24 @@ impl TestEnv {
         Run::from_output(self.command(args).output().expect("run addons"))
     }
 
+    /// Runs the binary to completion; returns the arguments as text (for failure
+    /// messages) and what it did.
+    fn run_shown<I, S>(&self, args: I) -> (String, Run)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<S> = args.into_iter().collect();
+        (show_args(&args), self.run(args))
+    }
+
     /// Runs the binary, asserting exit 0; returns what it did.
     pub fn ok<I, S>(&self, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<S> = args.into_iter().collect();
-        let shown = show_args(&args);
-        let run = self.run(args);
+        let (shown, run) = self.run_shown(args);
         assert_eq!(run.code, 0, "addons {shown} failed:\n{run}");
         run
     }
@@ -147,9 +191,7 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<S> = args.into_iter().collect();
-        let shown = show_args(&args);
-        let run = self.run(args);
+        let (shown, run) = self.run_shown(args);
         assert_eq!(run.code, code, "addons {shown}: wrong exit code:\n{run}");
         assert_eq!(run.stdout, "", "addons {shown}: printed on stdout:\n{run}");
         assert_eq!(run.stderr.lines().count(), 1, "addons {shown}: not exactly one line on stderr:\n{run}");
@@ -172,11 +214,9 @@ impl TestEnv {
     }
 
     /// An app's config vars, unmasked, as `env --format json` prints them.
-    pub fn vars(&self, app: &str) -> serde_json::Map<String, Value> {
-        match self.json(["env", app, "--format", "json"]) {
-            Value::Object(map) => map,
-            other => panic!("env --format json printed {other}"),
-        }
+    pub fn vars(&self, app: &str) -> Vars {
+        let vars = self.json(["env", app, "--format", "json"]);
+        serde_json::from_value(vars.clone()).unwrap_or_else(|err| panic!("env --format json printed {vars} ({err})"))
     }
 
     /// The bytes of the state file and of its WAL (when one exists), to prove a
@@ -257,12 +297,7 @@ impl TestEnv {
     {
         let args: Vec<S> = args.into_iter().collect();
         let shown = show_args(&args);
-        let child = self
-            .command(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start addons");
+        let child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start addons");
         let pid = child.id();
         let (send, receive) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -1,0 +1,149 @@
+//! The real servers behind the server providers, as the tests see them: whether a test
+//! may use one, how to connect with the real clients, and what exists for an addon id
+//! (on a server, or as the sqlite provider's files).
+
+use std::path::Path;
+use std::time::Duration;
+
+/// The providers that talk to a server.
+pub const SERVER_PROVIDERS: [&str; 3] = ["postgres", "mysql", "redis"];
+
+/// The variable that names the test server of a server provider.
+pub fn variable(provider: &str) -> String {
+    format!("ADDONS_TEST_{}_URL", provider.to_uppercase())
+}
+
+/// The admin URL of the test server for `provider`, or `None` when there is none to
+/// test against and servers are not required; then it prints
+/// `NOTICE: skipping <skipping>: <why>`. With ADDONS_TEST_REQUIRE_SERVERS=1 a missing
+/// or silent server fails the test instead.
+pub fn server(provider: &str, skipping: &str) -> Option<String> {
+    let var = variable(provider);
+    let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+    let problem = match std::env::var(&var) {
+        Ok(url) if !url.is_empty() => match reachable(provider, &url) {
+            Ok(()) => return Some(url),
+            Err(err) => format!("the server in {var} does not answer: {err}"),
+        },
+        _ => format!("{var} is not set"),
+    };
+    assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but {problem}");
+    eprintln!("NOTICE: skipping {skipping}: {problem}");
+    None
+}
+
+fn reachable(provider: &str, url: &str) -> Result<(), String> {
+    match provider {
+        "postgres" => connect_postgres(url).map(drop).map_err(|err| err.to_string()),
+        "mysql" => connect_mysql(url).map(drop).map_err(|err| err.to_string()),
+        "redis" => connect_redis(url).map(drop).map_err(|err| err.to_string()),
+        other => panic!("{other} has no server"),
+    }
+}
+
+/// The config file that points `provider` at the server `url`.
+pub fn config(provider: &str, url: &str) -> String {
+    format!("[providers.{provider}]\nurl = {url:?}\n")
+}
+
+/// A postgres connection, as an admin or with the URL an addon handed out.
+pub fn connect_postgres(url: &str) -> Result<postgres::Client, postgres::Error> {
+    postgres::Client::connect(url, postgres::NoTls)
+}
+
+/// A mysql connection (a `mariadb://` URL too).
+pub fn connect_mysql(url: &str) -> Result<mysql::Conn, mysql::Error> {
+    mysql::Conn::new(mysql::Opts::from_url(&url.replacen("mariadb://", "mysql://", 1))?)
+}
+
+/// A redis connection that gives up after 5 s.
+pub fn connect_redis(url: &str) -> redis::RedisResult<redis::Connection> {
+    redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(5))
+}
+
+/// What exists on the server at `admin` for addon `id` (empty when nothing does): the
+/// postgres role and database, the mysql users and database, or the redis ACL user and
+/// keys, all named after the addon.
+pub fn traces(provider: &str, admin: &str, id: &str) -> Vec<String> {
+    let name = format!("addons_{id}");
+    match provider {
+        "postgres" => connect_postgres(admin)
+            .unwrap()
+            .query(
+                "SELECT 'role ' || rolname FROM pg_roles WHERE rolname = $1 \
+                 UNION ALL SELECT 'database ' || datname FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            let mut conn = connect_mysql(admin).unwrap();
+            let mut found: Vec<String> =
+                conn.exec("SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user = ?", (&name,)).unwrap();
+            let databases: Vec<String> = conn
+                .exec(
+                    "SELECT CONCAT('database ', schema_name) FROM information_schema.schemata WHERE schema_name = ?",
+                    (&name,),
+                )
+                .unwrap();
+            found.extend(databases);
+            found
+        }
+        "redis" => {
+            let mut conn = connect_redis(admin).unwrap();
+            let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap();
+            let mut found: Vec<String> =
+                users.into_iter().filter(|u| *u == name).map(|u| format!("ACL user {u}")).collect();
+            let keys: Vec<String> = redis::cmd("KEYS").arg(format!("addons:{id}:*")).query(&mut conn).unwrap();
+            found.extend(keys.into_iter().map(|k| format!("key {k}")));
+            found
+        }
+        other => panic!("{other} has no server"),
+    }
+}
+
+/// The files of sqlite addon `id` in `dir` (the database and its journals), empty when
+/// there are none.
+pub fn sqlite_traces(dir: &Path, id: &str) -> Vec<String> {
+    ["", "-wal", "-shm", "-journal"]
+        .iter()
+        .map(|suffix| dir.join(format!("{id}.db{suffix}")))
+        .filter(|path| path.exists())
+        .map(|path| path.display().to_string())
+        .collect()
+}
+
+/// Every role, user and database on the server at `url` (for redis: every ACL user),
+/// sorted, to prove that nothing appeared.
+pub fn objects(provider: &str, url: &str) -> Vec<String> {
+    let mut names: Vec<String> = match provider {
+        "postgres" => connect_postgres(url)
+            .expect("connect to the test server")
+            .query(
+                "SELECT 'role ' || rolname FROM pg_roles UNION ALL SELECT 'database ' || datname FROM pg_database",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            let mut conn = connect_mysql(url).expect("connect to the test server");
+            let mut names: Vec<String> = conn.query("SELECT CONCAT('user ', User, '@', Host) FROM mysql.user").unwrap();
+            let databases: Vec<String> = conn.query("SHOW DATABASES").unwrap();
+            names.extend(databases.into_iter().map(|db| format!("database {db}")));
+            names
+        }
+        "redis" => {
+            let mut conn = connect_redis(url).expect("connect to the test server");
+            redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap()
+        }
+        other => panic!("{other} has no server"),
+    };
+    names.sort();
+    names
+}
