@@ -50,6 +50,14 @@ fn from_fixture(name: &str) -> TestEnv {
     env
 }
 
+/// A test environment whose state is the v1 fixture brought up to the current schema
+/// (by one `list`), so that what a test then runs has nothing left to migrate.
+fn current_state() -> TestEnv {
+    let env = from_fixture("state-v1.db");
+    env.ok(["list"]);
+    env
+}
+
 /// Everything under a directory (the state file, its `-wal`/`-shm`, sqlite files):
 /// each path with its mode and, for files, its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
@@ -324,7 +332,7 @@ fn write_config(env: &TestEnv, config: &str) {
 
 /// Runs one row of the table; returns what went wrong, if anything.
 fn bad_input_problems(args: &[&str], config: &str, code: i32, phrase: &str) -> Option<String> {
-    let env = from_fixture("state-v1.db");
+    let env = current_state();
     write_config(&env, config);
     let state_dir = env.state.parent().unwrap();
     let before = snapshot(state_dir);
@@ -493,7 +501,7 @@ fn a_state_file_locked_past_the_busy_timeout_is_refused_with_exit_4() {
 
 #[test]
 fn read_only_commands_leave_the_state_file_byte_for_byte_unchanged() {
-    let env = from_fixture("state-v1.db");
+    let env = current_state();
     let state_dir = env.state.parent().unwrap();
     let before = snapshot(state_dir);
     for args in [
@@ -521,7 +529,12 @@ fn read_only_commands_leave_the_state_file_byte_for_byte_unchanged() {
 #[test]
 fn a_state_file_of_the_first_released_schema_opens_with_its_data() {
     let env = from_fixture("state-v1.db");
+    let version = |env: &TestEnv| -> i64 {
+        rusqlite::Connection::open(&env.state).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+    };
+    assert_eq!(version(&env), 1, "the fixture is the first released schema");
     let addons = env.json(["list", "--all", "--json"]);
+    assert!(version(&env) > 1, "opening the fixture did not migrate it forward");
     let rows: Vec<(String, String, String, String)> = addons
         .as_array()
         .unwrap()

@@ -54,12 +54,13 @@ impl Store {
             let mut stmt = tx.prepare_cached(&format!(
                 "UPDATE addons SET claim = ?1, claim_until = ?2 WHERE id IN (\
                    SELECT id FROM addons WHERE due_at <= ?3 AND (claim IS NULL OR claim_until < ?4) \
-                   AND (?6 IS NULL OR id IN (SELECT value FROM json_each(?6))) ORDER BY due_at LIMIT ?5) \
+                   AND (?5 IS NULL OR id IN (SELECT value FROM json_each(?5))) ORDER BY due_at LIMIT {limit}) \
                  RETURNING {COLUMNS}"
             ))?;
-            let rows = stmt
-                .query_map(params![token, claim_until, due_by, now, limit as i64, only], from_row)
-                .map_err(sql_error(&path))?;
+            // The limit is in the text, not bound: a bound LIMIT makes SQLite re-plan the
+            // statement on every call.
+            let rows =
+                stmt.query_map(params![token, claim_until, due_by, now, only], from_row).map_err(sql_error(&path))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(sql_error(&path))?
         };
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
@@ -118,7 +119,7 @@ impl Store {
         }
         let release = "UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = ?1";
         if state != seen.state.as_str() {
-            tx.execute(release, [&seen.id]).map_err(sql_error(&path))?;
+            tx.prepare_cached(release)?.execute([&seen.id]).map_err(sql_error(&path))?;
             tx.commit().map_err(|err| super::locked_or(&path, err))?;
             return Ok(None);
         }
@@ -194,7 +195,7 @@ impl Store {
                 Some(Outcome { name: seen.name.clone(), from: seen.state, to, event: event.as_str().into(), message })
             }
         };
-        tx.execute(release, [&seen.id]).map_err(sql_error(&path))?;
+        tx.prepare_cached(release)?.execute([&seen.id]).map_err(sql_error(&path))?;
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
         Ok(outcome)
     }
@@ -206,7 +207,10 @@ impl Store {
         let holders: Vec<String> = {
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT DISTINCT claim FROM addons WHERE claim IS NOT NULL AND claim_until >= ?1")?;
+                .prepare_cached(
+                    // Every claimed addon has a task due, so the due index finds the claims.
+                    "SELECT DISTINCT claim FROM addons WHERE due_at IS NOT NULL AND claim IS NOT NULL AND claim_until >= ?1",
+                )?;
             let rows = stmt.query_map([now], |row| row.get(0)).map_err(sql_error(&self.path))?;
             rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))?
         };
@@ -218,8 +222,9 @@ impl Store {
         let tx = self.write()?;
         let mut expired = 0;
         for token in &dead {
-            expired +=
-                tx.execute("UPDATE addons SET claim_until = 0 WHERE claim = ?1", [token]).map_err(sql_error(&path))?;
+            expired += tx
+                .execute("UPDATE addons SET claim_until = 0 WHERE due_at IS NOT NULL AND claim = ?1", [token])
+                .map_err(sql_error(&path))?;
         }
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
         Ok(expired)
