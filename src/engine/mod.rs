@@ -1,0 +1,258 @@
+//! tick, watch and wait: claims due addons, runs one step of each through its
+//! provider, and commits the result through the state machine.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::addon::Addon;
+use crate::config::Settings;
+use crate::providers::{self, Environment, Provider};
+use crate::store::{now_ms, Outcome, Store};
+
+mod claim;
+mod step;
+
+use claim::{claim_token, is_dead_holder};
+pub use step::backoff;
+
+/// How many addons one claim takes at a time.
+const CLAIM_BATCH: usize = 16;
+/// The first retry after a transient failure waits about this long; each failure doubles it.
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// How often a sleeping `watch` or `wait` looks for work added by other processes.
+const RECHECK: Duration = Duration::from_secs(5);
+/// No retry waits longer than this.
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+/// What one tick did.
+#[derive(Debug, Default)]
+pub struct TickReport {
+    pub transitions: Vec<Outcome>,
+    /// Addons (of those asked about) with a task still to run.
+    pub pending: usize,
+}
+
+/// Runs steps. One per process: it holds the claim token and the built providers.
+pub struct Engine {
+    settings: Settings,
+    env: Environment,
+    token: String,
+    providers: Mutex<HashMap<String, Arc<dyn Provider>>>,
+    /// Set by SIGINT/SIGTERM: no new step starts once it is.
+    stop: Arc<AtomicBool>,
+}
+
+impl Engine {
+    pub fn new(settings: Settings, env: Environment, stop: Arc<AtomicBool>) -> Engine {
+        Engine { settings, env, token: claim_token(), providers: Mutex::new(HashMap::new()), stop }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// This process's claim token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The settings the engine runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A built provider, made once per process.
+    pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, String> {
+        let mut built = self.providers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(provider) = built.get(name) {
+            return Ok(provider.clone());
+        }
+        let provider: Arc<dyn Provider> = providers::build(name, &self.settings, &self.env)?.into();
+        built.insert(name.to_string(), provider.clone());
+        Ok(provider)
+    }
+
+    /// Puts a provider in place of the one the settings would build: for embedding
+    /// `addons`, and for tests that wrap a real provider to inject a failure.
+    pub fn use_provider(&self, name: &str, provider: Arc<dyn Provider>) {
+        self.providers.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), provider);
+    }
+
+    /// When a claim taken now runs out.
+    pub fn claim_until(&self) -> i64 {
+        now_ms() + self.settings.engine.claim_timeout.as_millis() as i64
+    }
+
+    /// One pass: every due addon (of `only`, when given) advances at most one step.
+    /// `on_transition` sees each recorded transition as it happens.
+    pub fn tick(
+        &self,
+        store: &mut Store,
+        jobs: usize,
+        only: Option<&[String]>,
+        on_transition: &(dyn Fn(&Outcome) + Sync),
+    ) -> anyhow::Result<TickReport> {
+        store.expire_dead_claims(is_dead_holder)?;
+        crate::envfile::sync(store, &self.settings)?;
+        // Anything a step reschedules is due after this, so no addon moves twice in one pass.
+        let due_by = now_ms() - 1;
+        let transitions = Mutex::new(Vec::new());
+        let record = |outcome: Outcome| {
+            on_transition(&outcome);
+            transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
+        };
+        // No more workers than addons asked about.
+        let jobs = only.map_or(jobs, |only| jobs.min(only.len()));
+        if jobs <= 1 {
+            while !self.stopping() {
+                let batch = store.claim_due(&self.token, due_by, self.claim_until(), CLAIM_BATCH, only)?;
+                if batch.is_empty() {
+                    break;
+                }
+                self.run_batch(store, batch, &record)?;
+            }
+        } else {
+            self.run_parallel(store, jobs, due_by, only, &record)?;
+        }
+        crate::envfile::sync(store, &self.settings)?;
+        let pending = store.pending_count(only)?;
+        Ok(TickReport { transitions: transitions.into_inner().unwrap_or_default(), pending })
+    }
+
+    fn run_batch(&self, store: &mut Store, batch: Vec<Addon>, record: &dyn Fn(Outcome)) -> anyhow::Result<()> {
+        let mut batch = batch.into_iter();
+        while let Some(addon) = batch.next() {
+            if self.stopping() {
+                store.release_claim(&addon.id, &self.token)?;
+                continue;
+            }
+            match self.step(store, addon) {
+                Ok(Some(outcome)) => record(outcome),
+                Ok(None) => {}
+                Err(err) => {
+                    for rest in batch {
+                        let _ = store.release_claim(&rest.id, &self.token);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run_parallel(
+        &self,
+        store: &mut Store,
+        jobs: usize,
+        due_by: i64,
+        only: Option<&[String]>,
+        record: &(dyn Fn(Outcome) + Sync),
+    ) -> anyhow::Result<()> {
+        // Opened here with `reopen`, not `Store::open`: see `Store::reopen` for why.
+        let connections = (0..jobs).map(|_| store.reopen()).collect::<anyhow::Result<Vec<Store>>>()?;
+        let queue: &Mutex<(VecDeque<Addon>, bool)> = &Mutex::new((VecDeque::new(), false));
+        let failed = &AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            let workers: Vec<_> = connections
+                .into_iter()
+                .map(|mut own| {
+                    scope.spawn(move || -> anyhow::Result<()> {
+                        loop {
+                            if failed.load(Ordering::Relaxed) || self.stopping() {
+                                return Ok(());
+                            }
+                            let next = {
+                                let mut guard = queue.lock().unwrap_or_else(|e| e.into_inner());
+                                let (pending, exhausted) = &mut *guard;
+                                if pending.is_empty() && !*exhausted {
+                                    let batch =
+                                        own.claim_due(&self.token, due_by, self.claim_until(), CLAIM_BATCH, only)?;
+                                    *exhausted = batch.is_empty();
+                                    pending.extend(batch);
+                                }
+                                pending.pop_front()
+                            };
+                            let Some(addon) = next else { return Ok(()) };
+                            match self.step(&mut own, addon) {
+                                Ok(Some(outcome)) => record(outcome),
+                                Ok(None) => {}
+                                Err(err) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    return Err(err);
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut first_error = None;
+            for worker in workers {
+                match worker.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => first_error = first_error.or(Some(err)),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        });
+        let leftover = std::mem::take(&mut queue.lock().unwrap_or_else(|e| e.into_inner()).0);
+        for addon in leftover {
+            let _ = store.release_claim(&addon.id, &self.token);
+        }
+        result
+    }
+
+    /// Ticks until each of `only` (or every addon) has settled, or until `deadline`
+    /// (ms since the epoch), or until `stop` is set. Sleeps until the next task is
+    /// due, not polling. Returns whether everything settled.
+    pub fn run_until_settled(
+        &self,
+        store: &mut Store,
+        jobs: usize,
+        only: Option<&[String]>,
+        deadline: Option<i64>,
+        on_tick: &mut dyn FnMut(&Store, &TickReport) -> anyhow::Result<bool>,
+        on_transition: &(dyn Fn(&Outcome) + Sync),
+    ) -> anyhow::Result<bool> {
+        loop {
+            let report = self.tick(store, jobs, only, on_transition)?;
+            if on_tick(store, &report)? {
+                return Ok(true);
+            }
+            if self.stopping() {
+                return Ok(false);
+            }
+            // Sleep until the next task is due. Another process may add work meanwhile,
+            // so look again every few seconds (a cheap indexed query), without ticking.
+            loop {
+                let now = now_ms();
+                if deadline.is_some_and(|deadline| now >= deadline) {
+                    return Ok(false);
+                }
+                store.expire_dead_claims(is_dead_holder)?;
+                let next = store.next_due(only)?.unwrap_or(i64::MAX);
+                if next <= now {
+                    break;
+                }
+                let wake = next.min(now + RECHECK.as_millis() as i64).min(deadline.unwrap_or(i64::MAX));
+                sleep_until(wake, &self.stop);
+                if self.stopping() {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until `wake` (ms since the epoch), waking early when `stop` is set.
+pub fn sleep_until(wake: i64, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        let left = wake - now_ms();
+        if left <= 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(left.min(250) as u64));
+    }
+}

@@ -1,0 +1,198 @@
+//! One step of one claimed addon: the task of its state, run through its provider,
+//! and the result sorted into what the store commits.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
+use crate::addon::Addon;
+use crate::error::Failure;
+use crate::machine::{Event, Task};
+use crate::providers::{self, Provider, ProviderError, Readiness};
+use crate::store::{now_ms, Apply, Outcome, Store};
+
+impl Engine {
+    /// Runs the task of one claimed addon and commits what it found.
+    pub(super) fn step(&self, store: &mut Store, addon: Addon) -> anyhow::Result<Option<Outcome>> {
+        let apply = match addon.state.task() {
+            None => {
+                store.release_claim(&addon.id, &self.token)?;
+                return Ok(None);
+            }
+            Some(Task::CheckProvision) => self.check_provision(store, &addon)?,
+            Some(Task::SetConfigVars) => Apply::Transition {
+                event: Event::ConfigVarsSet,
+                message: format!("config vars set on app {}: {}", addon.app, addon.vars.join(", ")),
+                config: None,
+            },
+            Some(Task::Cleanup) => self.cleanup(&addon),
+        };
+        crate::failpoint!("before-step-commit");
+        match store.finish_step(&addon, &self.token, apply) {
+            Ok(outcome) => Ok(outcome),
+            Err(err) if err.downcast_ref::<Failure>().is_some_and(|f| matches!(f, Failure::Store(_))) => Err(err),
+            Err(err) => {
+                let message = format!("{err:#}");
+                store.finish_step(&addon, &self.token, fail(message))
+            }
+        }
+    }
+
+    /// Called by `provision` right after creating the addon under this engine's claim:
+    /// starts provisioning, then hands the addon over to ticks. A transient failure
+    /// is left for a tick to retry; a permanent one ends the addon in error.
+    pub fn begin(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Outcome>> {
+        crate::failpoint!("after-addon-insert");
+        let provider = match self.provider(&addon.provider) {
+            Ok(provider) => provider,
+            Err(message) => return store.finish_step(addon, &self.token, fail(message)),
+        };
+        crate::provider_call!("begin_provision", &addon.id);
+        match provider.begin_provision(addon.resource()) {
+            Ok(message) => {
+                crate::failpoint!("after-begin-provision");
+                store.mark_begun(&addon.id, &self.token, &message)?;
+                store.release_claim(&addon.id, &self.token)?;
+                Ok(None)
+            }
+            Err(err) => store.finish_step(addon, &self.token, self.on_error(addon, err, true)),
+        }
+    }
+
+    /// The `waiting_for_provision` task: begin (again, after a crash), ask whether
+    /// provisioning is complete, and fetch the config when it is.
+    fn check_provision(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Apply> {
+        let provider = match self.provider(&addon.provider) {
+            Ok(provider) => provider,
+            // The config may be back by the next tick; the deadline still applies.
+            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), true)),
+        };
+        let resource = addon.resource();
+        if !addon.begun {
+            crate::provider_call!("begin_provision", &addon.id);
+            match provider.begin_provision(resource) {
+                Ok(message) => {
+                    crate::failpoint!("after-begin-provision");
+                    store.mark_begun(&addon.id, &self.token, &message)?;
+                }
+                Err(err) => return Ok(self.on_error(addon, err, true)),
+            }
+        }
+        crate::provider_call!("provision_complete", &addon.id);
+        let apply = match provider.provision_complete(resource) {
+            Ok(Readiness::Ready) => self.fetch_config(&*provider, addon),
+            Ok(Readiness::NotReady { retry_after }) => {
+                let due_at = now_ms() + retry_after.as_millis() as i64;
+                if due_at > addon.deadline_at {
+                    fail(format!(
+                        "not ready within the provision timeout ({}); raise engine.provision_timeout if the server is slow",
+                        humantime::format_duration(self.settings.engine.provision_timeout)
+                    ))
+                } else {
+                    Apply::Retry { due_at, message: "waiting for the provider".into(), failed: false }
+                }
+            }
+            Err(err) => self.on_error(addon, err, true),
+        };
+        Ok(apply)
+    }
+
+    /// Fetches and checks the config of a resource that is ready.
+    fn fetch_config(&self, provider: &dyn Provider, addon: &Addon) -> Apply {
+        crate::provider_call!("get_config", &addon.id);
+        match provider.get_config(addon.resource()) {
+            Ok(config) => match check_config(addon, config) {
+                Ok(config) => Apply::Transition {
+                    event: Event::ProvisionComplete,
+                    message: "provisioned".into(),
+                    config: Some(config),
+                },
+                Err(message) => fail(message),
+            },
+            Err(err) => self.on_error(addon, err, true),
+        }
+    }
+
+    /// The terminal states' task: tell the provider to remove the resource.
+    fn cleanup(&self, addon: &Addon) -> Apply {
+        let provider = match self.provider(&addon.provider) {
+            Ok(provider) => provider,
+            Err(message) => return self.on_error(addon, ProviderError::Transient(message), false),
+        };
+        crate::provider_call!("deprovision", &addon.id);
+        match provider.deprovision(addon.resource()) {
+            Ok(message) => {
+                crate::failpoint!("after-deprovision");
+                let message = match addon.state {
+                    crate::machine::State::Error => format!("orphan cleanup: {message}"),
+                    _ => message,
+                };
+                Apply::CleanupDone { message }
+            }
+            Err(err) => self.on_error(addon, err, false),
+        }
+    }
+
+    /// Sorts a provider error: a transient one is retried with backoff (until the
+    /// provision deadline while provisioning); a permanent one ends provisioning in
+    /// error. Cleanup is retried with backoff whatever the error.
+    fn on_error(&self, addon: &Addon, err: ProviderError, provisioning: bool) -> Apply {
+        let due_at = now_ms() + backoff(addon.attempts).as_millis() as i64;
+        match err {
+            ProviderError::Permanent(message) if provisioning => fail(message),
+            ProviderError::Transient(message) if provisioning && due_at > addon.deadline_at => {
+                fail(format!("gave up after {} attempts within the provision timeout: {message}", addon.attempts + 1))
+            }
+            ProviderError::Transient(message) | ProviderError::Permanent(message) => Apply::Retry {
+                due_at,
+                message: format!("retrying (attempt {}): {message}", addon.attempts + 1),
+                failed: true,
+            },
+        }
+    }
+}
+
+/// A failure that ends provisioning in `error`.
+fn fail(message: String) -> Apply {
+    Apply::Transition { event: Event::Fail, message, config: None }
+}
+
+/// Checks that a provider handed back exactly the vars it declared, and applies the prefix.
+fn check_config(addon: &Addon, config: Vec<(String, String)>) -> Result<BTreeMap<String, String>, String> {
+    let declared = providers::info(&addon.provider).map_or(&[][..], |info| info.vars);
+    let mut out = BTreeMap::new();
+    for (key, value) in config {
+        if !declared.contains(&key.as_str()) {
+            return Err(format!("the {} provider handed back an undeclared var {key}", addon.provider));
+        }
+        out.insert(Addon::prefixed(addon.prefix.as_deref(), &key), value);
+    }
+    if out.len() != declared.len() {
+        return Err(format!("the {} provider did not hand back every var it declares", addon.provider));
+    }
+    Ok(out)
+}
+
+/// Exponential backoff with jitter: about 1s, 2s, 4s ... capped at 5 minutes, each
+/// drawn from the upper half of its range so retries of many addons spread out.
+pub fn backoff(attempts: u32) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1u32 << attempts.min(16)).min(BACKOFF_CAP);
+    ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempts in 0..30 {
+            let ceiling = BACKOFF_BASE.saturating_mul(1u32 << attempts.min(16)).min(BACKOFF_CAP);
+            let wait = backoff(attempts);
+            assert!(wait <= ceiling && wait >= ceiling / 2, "{attempts}: {wait:?}");
+        }
+        assert!(backoff(40) <= BACKOFF_CAP);
+    }
+}
