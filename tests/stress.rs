@@ -652,3 +652,23 @@ fn deprovision_while_provision_is_between_begin_and_handing_over() {
         assert_eq!(count(&log, "provision_complete", &id) + count(&log, "get_config", &id), 0);
     });
 }
+
+#[test]
+fn wait_notices_when_another_process_finishes_the_step() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.ok(["provision", "secret", "app-w", "--name", "waited"]);
+    // A: a tick that claims the addon and pauses before committing its step.
+    let pause = format!("before-step-commit=sleep:{PAUSE_MS}");
+    let tick = start(&env, &["tick"], &[("ADDONS_FAILPOINT", &pause)]);
+    wait_until("the tick fetched the config", || !calls(&env).is_empty());
+    // B: waits for the addon A holds; it can't run the step itself, so it must notice
+    // when A (and a tick after it) finish, well before its timeout.
+    let started = Instant::now();
+    let waiter = start(&env, &["wait", "waited", "--timeout", "60s"], &[]);
+    tick.ok();
+    env.ok(["tick"]);
+    let run = waiter.ok();
+    assert!(started.elapsed() < Duration::from_secs(30), "wait took {:?}:\n{run}", started.elapsed());
+    assert_eq!(env.info("waited")["state"], "ready");
+}

@@ -64,7 +64,8 @@ pub fn wait_for(
     if let Some(addon) = failed.first() {
         return Err(Failure::Operation(format!("{} ended in error: {}", addon.name, addon.message)).into());
     }
-    if !settled {
+    // Another process may have settled the last of them after the final tick.
+    if !settled && addons.iter().any(|addon| !addon.is_settled()) {
         let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled()).map(|a| a.name.as_str()).collect();
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(Failure::Operation(format!("interrupted while waiting for {}", waiting.join(", "))).into());

@@ -224,15 +224,22 @@ impl Engine {
             if self.stopping() {
                 return Ok(false);
             }
-            // Sleep until the next task is due. Another process may add work meanwhile,
-            // so look again every few seconds (a cheap indexed query), without ticking.
+            // Sleep until the next task is due. Another process may add work, or finish
+            // the work waited for, meanwhile: look again every few seconds (a cheap
+            // indexed query), without ticking.
             loop {
                 let now = now_ms();
                 if deadline.is_some_and(|deadline| now >= deadline) {
                     return Ok(false);
                 }
                 store.expire_dead_claims(is_dead_holder)?;
-                let next = store.next_due(only)?.unwrap_or(i64::MAX);
+                let next = match store.next_due(only)? {
+                    Some(next) => next,
+                    // Another process finished what was waited for: tick once more so
+                    // `on_tick` sees it settled.
+                    None if only.is_some() => break,
+                    None => i64::MAX,
+                };
                 if next <= now {
                     break;
                 }
