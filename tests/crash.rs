@@ -303,6 +303,11 @@ fn crash_everywhere(target: &Target) {
     env.settle();
     env.check(target, &[]);
     assert_eq!(env.info("retried")["cleanup"], "done");
+
+    // Leave the server as it was found, checking once more that nothing stays behind.
+    env.ok(["deprovision", "inserted", "begun"]);
+    env.settle();
+    env.check(target, &[]);
 }
 
 #[test]
