@@ -1308,3 +1308,32 @@ fn waiting_for_settled_addons_leaves_the_state_file_byte_for_byte() {
         assert!(env.state_bytes() == before, "addons {args:?} with nothing to do changed the state file");
     }
 }
+
+/// `watch` on a terminal: run under `script`, which gives it a pseudo-terminal.
+#[test]
+fn watch_on_a_terminal_shows_a_live_line_per_addon_and_a_count() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "app1", "--name", "one"]);
+    env.ok(["provision", "sqlite", "app1", "--name", "two"]);
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{} watch", env!("CARGO_BIN_EXE_addons")), "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.root())
+        .env("TERM", "xterm")
+        .env("ADDONS_STATE", &env.state)
+        .env("ADDONS_CONFIG", &env.config)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs the binary on a pseudo-terminal");
+    assert!(out.status.success(), "{out:?}");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("2/2 settled, 0 with work left"), "no overall count:\n{screen}");
+    for (name, var) in [("one", "SECRET_KEY"), ("two", "DATABASE_URL")] {
+        let line = format!("config vars set on app app1: {var}");
+        assert!(screen.contains(name) && screen.contains(&line), "no live line for {name}:\n{screen}");
+    }
+    assert!(screen.contains("\x1b["), "no cursor movement: not a live display:\n{screen}");
+    assert!(!screen.contains("-> provisioned"), "plain transition lines on a terminal:\n{screen}");
+    assert_eq!(env.info("one")["state"], "ready");
+}
