@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use addons::cli::Cli;
 use addons::commands::{self, Ctx};
@@ -50,9 +50,15 @@ fn main() -> ExitCode {
 /// Prints a clap error as one line (help and version print as usual) and picks exit 2.
 fn usage_error(err: clap::Error) -> ExitCode {
     match err.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
-            ExitCode::from(if err.use_stderr() { 2 } else { 0 })
+            ExitCode::from(0)
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let commands: Vec<String> =
+                Cli::command().get_subcommands().map(|command| command.get_name().to_string()).collect();
+            eprintln!("error: a command is required: one of {}; see 'addons --help'", commands.join(", "));
+            ExitCode::from(2)
         }
         _ => {
             let rendered = err.render().to_string();
