@@ -42,7 +42,9 @@ pub fn wait_for(
 ) -> anyhow::Result<i32> {
     let deadline = timeout.map(|t| now_ms() + t.as_millis() as i64);
     let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stderr);
-    let settled = engine.run_until_settled(
+    // Whether they settled is read from the state afterwards: another process may
+    // have settled the last of them after the final tick.
+    engine.run_until_settled(
         store,
         super::jobs(None, ctx),
         Some(&ids),
@@ -60,20 +62,18 @@ pub fn wait_for(
         let docs: Vec<_> = addons.iter().map(addon_json).collect();
         ctx.print_json(&if many || docs.len() != 1 { serde_json::Value::Array(docs) } else { docs[0].clone() });
     }
-    let failed: Vec<_> = addons.iter().filter(|a| a.state == State::Error).collect();
-    if let Some(addon) = failed.first() {
+    if let Some(addon) = addons.iter().find(|a| a.state == State::Error) {
         return Err(Failure::Operation(format!("{} ended in error: {}", addon.name, addon.message)).into());
     }
-    // Another process may have settled the last of them after the final tick.
-    if !settled && addons.iter().any(|addon| !addon.is_settled()) {
-        let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled()).map(|a| a.name.as_str()).collect();
+    let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled()).collect();
+    if let Some(first) = waiting.first() {
+        let names = waiting.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ");
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Failure::Operation(format!("interrupted while waiting for {}", waiting.join(", "))).into());
+            return Err(Failure::Operation(format!("interrupted while waiting for {names}")).into());
         }
         return Err(Failure::Timeout(format!(
-            "timed out waiting for {} ({}); 'addons wait' picks up where this left off",
-            waiting.join(", "),
-            addons.iter().find(|a| !a.is_settled()).map_or(String::new(), |a| a.message.clone())
+            "timed out waiting for {names} ({}); 'addons wait' picks up where this left off",
+            first.message
         ))
         .into());
     }
