@@ -121,25 +121,29 @@ impl Engine {
         Ok(TickReport { transitions: transitions.into_inner().unwrap_or_default(), pending })
     }
 
+    /// Runs the tasks of a claimed batch one after another, then commits their
+    /// results together.
     fn run_batch(&self, store: &mut Store, batch: Vec<Addon>, record: &dyn Fn(Outcome)) -> anyhow::Result<()> {
+        let mut results = Vec::with_capacity(batch.len());
         let mut batch = batch.into_iter();
         while let Some(addon) = batch.next() {
             if self.stopping() {
                 store.release_claim(&addon.id, &self.token)?;
                 continue;
             }
-            match self.step(store, addon) {
-                Ok(Some(outcome)) => record(outcome),
+            match self.task(store, &addon) {
+                Ok(Some(apply)) => results.push((addon, apply)),
                 Ok(None) => {}
                 Err(err) => {
                     for rest in batch {
                         let _ = store.release_claim(&rest.id, &self.token);
                     }
+                    let _ = self.commit(store, results, record);
                     return Err(err);
                 }
             }
         }
-        Ok(())
+        self.commit(store, results, record)
     }
 
     fn run_parallel(
@@ -159,7 +163,9 @@ impl Engine {
                 .into_iter()
                 .map(|mut own| {
                     scope.spawn(move || -> anyhow::Result<()> {
-                        loop {
+                        // A worker commits what it found in batches, and what is left when it stops.
+                        let mut results = Vec::new();
+                        let worked = (|| loop {
                             if failed.load(Ordering::Relaxed) || self.stopping() {
                                 return Ok(());
                             }
@@ -175,15 +181,19 @@ impl Engine {
                                 pending.pop_front()
                             };
                             let Some(addon) = next else { return Ok(()) };
-                            match self.step(&mut own, addon) {
-                                Ok(Some(outcome)) => record(outcome),
-                                Ok(None) => {}
-                                Err(err) => {
-                                    failed.store(true, Ordering::Relaxed);
-                                    return Err(err);
-                                }
+                            if let Some(apply) = self.task(&mut own, &addon)? {
+                                results.push((addon, apply));
                             }
+                            if results.len() >= CLAIM_BATCH {
+                                self.commit(&mut own, std::mem::take(&mut results), record)?;
+                            }
+                        })();
+                        let committed = self.commit(&mut own, results, record);
+                        let result = worked.and(committed);
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
                         }
+                        result
                     })
                 })
                 .collect();

@@ -8,36 +8,51 @@ use rand::Rng;
 
 use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
 use crate::addon::Addon;
-use crate::error::Failure;
 use crate::machine::{Event, Task};
 use crate::providers::{self, Provider, ProviderError, Readiness};
 use crate::store::{now_ms, Apply, Outcome, Store};
 
 impl Engine {
-    /// Runs the task of one claimed addon and commits what it found.
-    pub(super) fn step(&self, store: &mut Store, addon: Addon) -> anyhow::Result<Option<Outcome>> {
-        let apply = match addon.state.task() {
+    /// Runs the task of one claimed addon, holding no transaction; `None` when its
+    /// state has no task (the claim is then released).
+    pub(super) fn task(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Apply>> {
+        Ok(Some(match addon.state.task() {
             None => {
                 store.release_claim(&addon.id, &self.token)?;
                 return Ok(None);
             }
-            Some(Task::CheckProvision) => self.check_provision(store, &addon)?,
+            Some(Task::CheckProvision) => self.check_provision(store, addon)?,
             Some(Task::SetConfigVars) => Apply::Transition {
                 event: Event::ConfigVarsSet,
                 message: format!("config vars set on app {}: {}", addon.app, addon.vars.join(", ")),
                 config: None,
             },
-            Some(Task::Cleanup) => self.cleanup(&addon),
-        };
+            Some(Task::Cleanup) => self.cleanup(addon),
+        }))
+    }
+
+    /// Commits what a run of tasks found, in one transaction. A result the store
+    /// refuses for its own reason (a var no longer reserved) ends that addon in error.
+    pub(super) fn commit(
+        &self,
+        store: &mut Store,
+        results: Vec<(Addon, Apply)>,
+        record: &dyn Fn(Outcome),
+    ) -> anyhow::Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
         crate::failpoint!("before-step-commit");
-        match store.finish_step(&addon, &self.token, apply) {
-            Ok(outcome) => Ok(outcome),
-            Err(err) if err.downcast_ref::<Failure>().is_some_and(|f| matches!(f, Failure::Store(_))) => Err(err),
-            Err(err) => {
-                let message = format!("{err:#}");
-                store.finish_step(&addon, &self.token, fail(message))
+        for (addon, result) in store.finish_steps(&self.token, results)? {
+            let outcome = match result {
+                Ok(outcome) => outcome,
+                Err(err) => store.finish_step(&addon, &self.token, fail(format!("{err:#}")))?,
+            };
+            if let Some(outcome) = outcome {
+                record(outcome);
             }
         }
+        Ok(())
     }
 
     /// Called by `provision` right after creating the addon under this engine's claim:

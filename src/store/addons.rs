@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{now_ms, sql_error, Store};
 use crate::addon::{Addon, Cleanup, Params};
@@ -79,7 +79,7 @@ pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
 
 /// Records one transition (or the creation, with `from` = None).
 pub(super) fn record(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     addon_id: &str,
     from: Option<State>,
     to: State,
@@ -95,7 +95,7 @@ pub(super) fn record(
 }
 
 /// Removes an addon's config vars from its app and marks the app's env file stale.
-pub(super) fn release_vars(tx: &Transaction<'_>, addon: &Addon) -> rusqlite::Result<()> {
+pub(super) fn release_vars(tx: &Connection, addon: &Addon) -> rusqlite::Result<()> {
     let removed = tx.prepare_cached("DELETE FROM config_vars WHERE addon_id = ?1")?.execute([&addon.id])?;
     if removed > 0 {
         super::vars::bump_version(tx, &addon.app)?;

@@ -2,13 +2,14 @@
 //! one step under the claim, through the state machine.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::addons::{from_row, record, release_vars, COLUMNS};
 use super::{now_ms, sql_error, vars::bump_version, Store};
 use crate::addon::Addon;
-use crate::error::failed;
+use crate::error::{failed, Failure};
 use crate::machine::{self, Event, State};
 
 /// What a step found, to be committed if the step's claim still holds.
@@ -104,100 +105,38 @@ impl Store {
     /// deprovision overtook it; its cleanup runs next). Releases the claim either way.
     pub fn finish_step(&mut self, seen: &Addon, token: &str, apply: Apply) -> anyhow::Result<Option<Outcome>> {
         let path = self.path.clone();
-        let now = now_ms();
         let tx = self.write()?;
-        let current: Option<(Option<String>, String)> = tx
-            .prepare_cached("SELECT claim, state FROM addons WHERE id = ?1")?
-            .query_row([&seen.id], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()
-            .map_err(sql_error(&path))?;
-        let Some((claim, state)) = current else {
-            return Ok(None);
-        };
-        if claim.as_deref() != Some(token) {
-            return Ok(None);
-        }
-        let release = "UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = ?1";
-        if state != seen.state.as_str() {
-            tx.prepare_cached(release)?.execute([&seen.id]).map_err(sql_error(&path))?;
-            tx.commit().map_err(|err| super::locked_or(&path, err))?;
-            return Ok(None);
-        }
-        let outcome = match apply {
-            Apply::Retry { due_at, message, failed } => {
-                tx.prepare_cached(
-                    "UPDATE addons SET due_at = ?2, message = ?3, attempts = attempts + ?4, updated_at = ?5 WHERE id = ?1",
-                )?
-                .execute(params![seen.id, due_at, message, i64::from(failed), now])
-                .map_err(sql_error(&path))?;
-                None
-            }
-            Apply::CleanupDone { message } => {
-                tx.prepare_cached(
-                    "UPDATE addons SET cleanup = 'done', due_at = NULL, attempts = 0, message = ?2, updated_at = ?3 WHERE id = ?1",
-                )?
-                .execute(params![seen.id, message, now])
-                .map_err(sql_error(&path))?;
-                record(&tx, &seen.id, Some(seen.state), seen.state, "cleanup", &message, now)
-                    .map_err(sql_error(&path))?;
-                Some(Outcome {
-                    name: seen.name.clone(),
-                    from: seen.state,
-                    to: seen.state,
-                    event: "cleanup".into(),
-                    message,
-                })
-            }
-            Apply::Transition { event, message, config } => {
-                let to = machine::transition(seen.state, event)?;
-                match event {
-                    Event::ProvisionComplete => {
-                        let config = config.ok_or_else(|| failed("provision completed without config vars"))?;
-                        tx.prepare_cached(
-                            "UPDATE addons SET state = ?2, config = ?3, due_at = ?4, attempts = 0, message = ?5, updated_at = ?4 WHERE id = ?1",
-                        )?
-                        .execute(params![seen.id, to.as_str(), serde_json::to_string(&config)?, now, message])
-                        .map_err(sql_error(&path))?;
-                    }
-                    Event::ConfigVarsSet => {
-                        let config = seen.config.as_ref().ok_or_else(|| failed("no config vars were stored"))?;
-                        for (key, value) in config {
-                            let set = tx
-                                .prepare_cached(
-                                    "UPDATE config_vars SET value = ?4 WHERE app = ?1 AND key = ?2 AND addon_id = ?3",
-                                )?
-                                .execute(params![seen.app, key, seen.id, value])
-                                .map_err(sql_error(&path))?;
-                            if set != 1 {
-                                return Err(failed(format!(
-                                    "{key} is no longer reserved for this addon on app {}",
-                                    seen.app
-                                )));
-                            }
-                        }
-                        bump_version(&tx, &seen.app).map_err(sql_error(&path))?;
-                        tx.prepare_cached(
-                            "UPDATE addons SET state = ?2, due_at = NULL, attempts = 0, message = ?3, updated_at = ?4 WHERE id = ?1",
-                        )?
-                        .execute(params![seen.id, to.as_str(), message, now])
-                        .map_err(sql_error(&path))?;
-                    }
-                    Event::Fail | Event::Deprovision => {
-                        release_vars(&tx, seen).map_err(sql_error(&path))?;
-                        tx.prepare_cached(
-                            "UPDATE addons SET state = ?2, cleanup = 'pending', due_at = ?3, attempts = 0, message = ?4, updated_at = ?3 WHERE id = ?1",
-                        )?
-                        .execute(params![seen.id, to.as_str(), now, message])
-                        .map_err(sql_error(&path))?;
-                    }
-                }
-                record(&tx, &seen.id, Some(seen.state), to, event.as_str(), &message, now).map_err(sql_error(&path))?;
-                Some(Outcome { name: seen.name.clone(), from: seen.state, to, event: event.as_str().into(), message })
-            }
-        };
-        tx.prepare_cached(release)?.execute([&seen.id]).map_err(sql_error(&path))?;
+        let outcome = commit_step(&tx, &path, seen, token, apply)?;
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
         Ok(outcome)
+    }
+
+    /// Commits the results of several steps in one transaction, each as
+    /// [`Store::finish_step`] would and under a savepoint of its own, so one that
+    /// fails (other than by the state file failing) leaves the others in. Returns each
+    /// step's addon with its outcome.
+    pub fn finish_steps(
+        &mut self,
+        token: &str,
+        steps: Vec<(Addon, Apply)>,
+    ) -> anyhow::Result<Vec<(Addon, anyhow::Result<Option<Outcome>>)>> {
+        let path = self.path.clone();
+        let mut tx = self.write()?;
+        let mut results = Vec::with_capacity(steps.len());
+        for (seen, apply) in steps {
+            let savepoint = tx.savepoint().map_err(sql_error(&path))?;
+            match commit_step(&savepoint, &path, &seen, token, apply) {
+                Ok(outcome) => {
+                    savepoint.commit().map_err(sql_error(&path))?;
+                    results.push((seen, Ok(outcome)));
+                }
+                Err(err) if is_store_failure(&err) => return Err(err),
+                // Dropping the savepoint rolls this step back.
+                Err(err) => results.push((seen, Err(err))),
+            }
+        }
+        tx.commit().map_err(|err| super::locked_or(&path, err))?;
+        Ok(results)
     }
 
     /// Expires at once the claims of ticks on this host whose process is gone, so a
@@ -256,4 +195,110 @@ impl Store {
             .query_row([only], |row| row.get(0))
             .map_err(sql_error(&self.path))
     }
+}
+
+/// One step's result, written through `tx` (a transaction or a savepoint): see
+/// [`Store::finish_step`].
+fn commit_step(
+    tx: &Connection,
+    path: &Path,
+    seen: &Addon,
+    token: &str,
+    apply: Apply,
+) -> anyhow::Result<Option<Outcome>> {
+    let now = now_ms();
+    let current: Option<(Option<String>, String)> = tx
+        .prepare_cached("SELECT claim, state FROM addons WHERE id = ?1")?
+        .query_row([&seen.id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+        .map_err(sql_error(path))?;
+    let Some((claim, state)) = current else {
+        return Ok(None);
+    };
+    if claim.as_deref() != Some(token) {
+        return Ok(None);
+    }
+    let release = "UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = ?1";
+    if state != seen.state.as_str() {
+        tx.prepare_cached(release)?.execute([&seen.id]).map_err(sql_error(path))?;
+        return Ok(None);
+    }
+    let outcome = match apply {
+        Apply::Retry { due_at, message, failed } => {
+            tx.prepare_cached(
+                "UPDATE addons SET due_at = ?2, message = ?3, attempts = attempts + ?4, updated_at = ?5 WHERE id = ?1",
+            )?
+            .execute(params![seen.id, due_at, message, i64::from(failed), now])
+            .map_err(sql_error(path))?;
+            None
+        }
+        Apply::CleanupDone { message } => {
+            tx.prepare_cached(
+                "UPDATE addons SET cleanup = 'done', due_at = NULL, attempts = 0, message = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![seen.id, message, now])
+            .map_err(sql_error(path))?;
+            record(tx, &seen.id, Some(seen.state), seen.state, "cleanup", &message, now).map_err(sql_error(path))?;
+            Some(Outcome {
+                name: seen.name.clone(),
+                from: seen.state,
+                to: seen.state,
+                event: "cleanup".into(),
+                message,
+            })
+        }
+        Apply::Transition { event, message, config } => {
+            let to = machine::transition(seen.state, event)?;
+            match event {
+                Event::ProvisionComplete => {
+                    let config = config.ok_or_else(|| failed("provision completed without config vars"))?;
+                    tx.prepare_cached(
+                        "UPDATE addons SET state = ?2, config = ?3, due_at = ?4, attempts = 0, message = ?5, updated_at = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![seen.id, to.as_str(), serde_json::to_string(&config)?, now, message])
+                    .map_err(sql_error(path))?;
+                }
+                Event::ConfigVarsSet => {
+                    let config = seen.config.as_ref().ok_or_else(|| failed("no config vars were stored"))?;
+                    for (key, value) in config {
+                        let set = tx
+                            .prepare_cached(
+                                "UPDATE config_vars SET value = ?4 WHERE app = ?1 AND key = ?2 AND addon_id = ?3",
+                            )?
+                            .execute(params![seen.app, key, seen.id, value])
+                            .map_err(sql_error(path))?;
+                        if set != 1 {
+                            return Err(failed(format!(
+                                "{key} is no longer reserved for this addon on app {}",
+                                seen.app
+                            )));
+                        }
+                    }
+                    bump_version(tx, &seen.app).map_err(sql_error(path))?;
+                    tx.prepare_cached(
+                        "UPDATE addons SET state = ?2, due_at = NULL, attempts = 0, message = ?3, updated_at = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![seen.id, to.as_str(), message, now])
+                    .map_err(sql_error(path))?;
+                }
+                Event::Fail | Event::Deprovision => {
+                    release_vars(tx, seen).map_err(sql_error(path))?;
+                    tx.prepare_cached(
+                        "UPDATE addons SET state = ?2, cleanup = 'pending', due_at = ?3, attempts = 0, message = ?4, updated_at = ?3 WHERE id = ?1",
+                    )?
+                    .execute(params![seen.id, to.as_str(), now, message])
+                    .map_err(sql_error(path))?;
+                }
+            }
+            record(tx, &seen.id, Some(seen.state), to, event.as_str(), &message, now).map_err(sql_error(path))?;
+            Some(Outcome { name: seen.name.clone(), from: seen.state, to, event: event.as_str().into(), message })
+        }
+    };
+    tx.prepare_cached(release)?.execute([&seen.id]).map_err(sql_error(path))?;
+    Ok(outcome)
+}
+
+/// Whether an error is the state file failing (exit 4), not the step.
+pub fn is_store_failure(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Failure>().is_some_and(|failure| matches!(failure, Failure::Store(_)))
 }

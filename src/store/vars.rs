@@ -1,7 +1,7 @@
 //! An app's config vars (set by hand or owned by addons) and the version counter
 //! that tells when its env file must be rewritten.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{sql_error, Store};
 use crate::error::{failed, usage};
@@ -16,7 +16,7 @@ pub struct ConfigVar {
 }
 
 /// Notes that an app's vars changed, so its env file is stale.
-pub(super) fn bump_version(tx: &Transaction<'_>, app: &str) -> rusqlite::Result<()> {
+pub(super) fn bump_version(tx: &Connection, app: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO apps (name, vars_version) VALUES (?1, 1) \
          ON CONFLICT (name) DO UPDATE SET vars_version = vars_version + 1",
