@@ -2,7 +2,6 @@
 //! at once; the provider's cleanup runs on the next tick (or now, with `--wait`).
 
 use crate::cli::DeprovisionArgs;
-use crate::error::usage;
 use crate::output::addon_json;
 
 use super::{parse_timeout, wait::wait_for, Ctx};
@@ -10,12 +9,7 @@ use super::{parse_timeout, wait::wait_for, Ctx};
 /// Handles `addons deprovision`.
 pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let Some(mut store) = ctx.existing_store()? else {
-        return Err(usage(format!(
-            "no addon named {}; there is no state file yet",
-            crate::names::shown(&args.addons[0])
-        )));
-    };
+    let mut store = ctx.store_with_addons(&args.addons[0])?;
     // Resolve every name first, so one typo changes nothing.
     let mut targets = Vec::new();
     for name in &args.addons {

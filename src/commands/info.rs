@@ -1,16 +1,13 @@
 //! `addons info`: one addon in full, with its config vars masked unless `--reveal`.
 
 use crate::cli::InfoArgs;
-use crate::error::usage;
 use crate::output::{addon_json, masked, rfc3339};
 
 use super::Ctx;
 
 /// Handles `addons info`.
 pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    let Some(store) = ctx.existing_store()? else {
-        return Err(usage(format!("no addon named {}; there is no state file yet", crate::names::shown(&args.addon))));
-    };
+    let store = ctx.store_with_addons(&args.addon)?;
     let addon = store.addon(&args.addon)?;
     let values = addon.config.clone().unwrap_or_default();
     let shown = |key: &String| values.get(key).map(|value| if args.reveal { value.clone() } else { masked(value) });

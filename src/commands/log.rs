@@ -3,16 +3,13 @@
 use serde_json::json;
 
 use crate::cli::LogArgs;
-use crate::error::usage;
 use crate::output::{rfc3339, table};
 
 use super::Ctx;
 
 /// Handles `addons log`.
 pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    let Some(store) = ctx.existing_store()? else {
-        return Err(usage(format!("no addon named {}; there is no state file yet", crate::names::shown(&args.addon))));
-    };
+    let store = ctx.store_with_addons(&args.addon)?;
     let addon = store.addon(&args.addon)?;
     let events = store.events(&addon.id)?;
     if ctx.json {

@@ -56,6 +56,13 @@ impl Ctx {
         }
     }
 
+    /// Opens the state file for a command about an existing addon: with no state
+    /// file yet, no addon can exist, and `addon` is named in the refusal.
+    pub fn store_with_addons(&self, addon: &str) -> anyhow::Result<Store> {
+        self.existing_store()?
+            .ok_or_else(|| usage(format!("no addon named {}; there is no state file yet", crate::names::shown(addon))))
+    }
+
     /// The engine, with providers built from the settings.
     pub fn engine(&self) -> Engine {
         let data_dir = self.state_path.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cli::WaitArgs;
 use crate::engine::Engine;
-use crate::error::{usage, Failure};
+use crate::error::Failure;
 use crate::machine::State;
 use crate::output::addon_json;
 use crate::store::{now_ms, Store};
@@ -15,12 +15,7 @@ use super::{parse_timeout, Ctx};
 /// Handles `addons wait`.
 pub fn run(args: WaitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let Some(mut store) = ctx.existing_store()? else {
-        return Err(usage(format!(
-            "no addon named {}; there is no state file yet",
-            crate::names::shown(&args.addons[0])
-        )));
-    };
+    let mut store = ctx.store_with_addons(&args.addons[0])?;
     let mut ids = Vec::new();
     for name in &args.addons {
         ids.push(store.addon(name)?.id);

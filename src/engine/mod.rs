@@ -264,7 +264,7 @@ impl Engine {
 }
 
 /// Sleeps until `wake` (ms since the epoch), waking early when `stop` is set.
-pub fn sleep_until(wake: i64, stop: &AtomicBool) {
+fn sleep_until(wake: i64, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         let left = wake - now_ms();
         if left <= 0 {

@@ -1,5 +1,5 @@
-//! The engine's side of the store: claiming due addons, and committing the result of
-//! one step under the claim, through the state machine.
+//! The engine's side of the store: claiming due addons, and committing the results
+//! of steps under their claims, through the state machine.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -299,6 +299,6 @@ fn commit_step(
 }
 
 /// Whether an error is the state file failing (exit 4), not the step.
-pub fn is_store_failure(err: &anyhow::Error) -> bool {
+fn is_store_failure(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Failure>().is_some_and(|failure| matches!(failure, Failure::Store(_)))
 }
