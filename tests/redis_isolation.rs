@@ -79,9 +79,8 @@ fn config(url: &str) -> String {
     servers::config("redis", url)
 }
 
-/// Runs `args` (with `{key}`, `{channel}`, `{sha}`, `{library}`, `{function}`, `{user}`
-/// replaced by what the other addon holds) on a fresh connection; `Ok` with the reply, or
-/// the error.
+/// Runs `args` on `con`, each `{hole}` in them replaced by its value in `holes` (what the
+/// other addon holds, or names under this addon's own prefix); the reply, or the error.
 fn run(con: &mut redis::Connection, args: &[&str], holes: &[(&str, String)]) -> redis::RedisResult<Value> {
     let args: Vec<String> = args
         .iter()
