@@ -13,11 +13,13 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<i32> {
     let mut docs = Vec::new();
     let mut rows = Vec::new();
     for info in providers::ALL {
-        let (configured, answers, status) = match engine.provider(info.name) {
-            Err(_) => (false, false, format!("not configured: add [providers.{}] with a url", info.name)),
+        let (configured, answers, status, warnings) = match engine.provider(info.name) {
+            Err(_) => (false, false, format!("not configured: add [providers.{}] with a url", info.name), Vec::new()),
             Ok(provider) => match provider.health() {
-                Ok(status) => (true, true, status),
-                Err(ProviderError::Transient(message) | ProviderError::Permanent(message)) => (true, false, message),
+                Ok(status) => (true, true, status, provider.warnings()),
+                Err(ProviderError::Transient(message) | ProviderError::Permanent(message)) => {
+                    (true, false, message, Vec::new())
+                }
             },
         };
         docs.push(json!({
@@ -28,13 +30,15 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<i32> {
             "answers": answers,
             "status": status,
             "summary": info.summary,
+            "warnings": warnings,
         }));
         let state = match (configured, answers) {
             (false, _) => "not configured",
             (true, true) => "ok",
             (true, false) => "unreachable",
         };
-        rows.push(vec![info.name.to_string(), state.to_string(), info.vars.join(","), status]);
+        let detail = warnings.iter().fold(status, |detail, warning| format!("{detail}; warning: {warning}"));
+        rows.push(vec![info.name.to_string(), state.to_string(), info.vars.join(","), detail]);
     }
     if ctx.json {
         ctx.print_json(&serde_json::Value::Array(docs));

@@ -26,6 +26,10 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let provider = engine.provider(info.name).map_err(usage)?;
     // Refuse before anything is created when the server does not answer.
     provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
+    // A server that undoes every addon's isolation is worth a line even under -q and --json.
+    for warning in provider.warnings() {
+        eprintln!("warning: {warning}");
+    }
 
     let mut store = ctx.store()?;
     let vars = info.vars.iter().map(|var| Addon::prefixed(prefix.as_deref(), var)).collect();

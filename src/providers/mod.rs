@@ -68,6 +68,11 @@ pub trait Provider: Send + Sync {
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError>;
     /// Whether the provider's server answers, for `addons providers`; a short status line.
     fn health(&self) -> Result<String, ProviderError>;
+    /// What the server's operator should fix before trusting it with addons (one line each,
+    /// saying what to do; empty when nothing): `providers` and `provision` show them.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Every compiled-in provider, in the order `addons providers` lists them.

@@ -29,32 +29,38 @@ const SCAN_COUNT: usize = 500;
 const MIN_VERSION: (u32, u32) = (7, 0);
 
 /// What an addon's user may run. Its key and channel patterns confine every command that names
-/// keys or channels; these rules remove what could reach past them.
+/// keys or channels; these rules remove every command that reaches past them: one that reveals
+/// other addons (their key or channel names, counts, clients, statistics) or shares state with
+/// them. Checked command by command against Redis 7.0 (README, "Redis: what an addon may run").
 const COMMAND_RULES: &[&str] = &[
     "+@all",
-    // CONFIG, ACL, DEBUG, SHUTDOWN, MONITOR, CLIENT LIST/KILL, SLOWLOG, replication, modules.
+    // CONFIG, ACL, DEBUG, SHUTDOWN, MONITOR, CLIENT LIST/KILL/PAUSE/NO-EVICT, SLOWLOG, LATENCY,
+    // ROLE, LASTSAVE, replication, modules.
     "-@admin",
-    // FLUSHALL, FLUSHDB, SWAPDB, KEYS, MIGRATE, RESTORE, INFO, SORT.
+    // FLUSHALL, FLUSHDB, SWAPDB, KEYS, MIGRATE, RESTORE, SORT, and INFO: every section of INFO
+    // is about the whole server (keyspace, clients, commandstats, memory), and an ACL rule
+    // can't keep one section (`+info|server` checks only the first of several sections).
     "-@dangerous",
-    // Server statistics, no key names; job queues (Sidekiq, BullMQ) read the version with it.
-    "+info",
     // Redis 7 refuses SORT's BY and GET patterns to users without access to every key.
     "+sort",
     "+sort_ro",
-    // These list the key or channel names of every addon, whatever the patterns say.
+    // EVAL, EVALSHA, FCALL, SCRIPT, FUNCTION: scripts and functions live in one cache for the
+    // whole server, where any user can find (SCRIPT EXISTS), list, run or fill another's.
+    "-@scripting",
+    // These list or count the keys, channels and subscribers of every addon, whatever the
+    // patterns say.
     "-scan",
     "-randomkey",
+    "-dbsize",
     "-client|tracking",
-    "-pubsub|channels",
-    "-pubsub|shardchannels",
-    // Scripts and functions are shared by the whole server: no addon may remove or stop another's.
-    "-script|flush",
-    "-script|kill",
-    "-function|load",
-    "-function|delete",
-    "-function|flush",
-    "-function|restore",
-    "-function|kill",
+    "-pubsub",
+    "-cluster|countkeysinslot",
+    "-cluster|getkeysinslot",
+    // Server-wide memory figures, and a purge that acts on the whole server.
+    "-memory|stats",
+    "-memory|doctor",
+    "-memory|malloc-stats",
+    "-memory|purge",
 ];
 
 /// The names on the server that belong to one addon, derived from its immutable id.
@@ -198,7 +204,20 @@ impl Provider for Redis {
         let version = self.admin("checking the server".into())?.version()?;
         Ok(format!("Redis {version} at {}", self.server.display_url()))
     }
+
+    fn warnings(&self) -> Vec<String> {
+        let checked = self.admin("checking the server's ACL settings".into()).and_then(|mut admin| admin.warnings());
+        checked.unwrap_or_else(|err| vec![format!("could not check the server's ACL settings: {err}")])
+    }
 }
+
+/// Without an ACL file, the server keeps ACL users in memory only.
+const NO_ACL_FILE: &str = "the Redis server has no ACL file: the addons' ACL users live only in its memory and \
+     vanish when it restarts, locking their apps out; set aclfile in its redis.conf (see README, Redis)";
+
+/// With no password on `default`, any connection can become `default`, which reaches every key.
+const DEFAULT_NOPASS: &str = "the Redis server's default user has no password: any addon's credentials can AUTH \
+     default and reach every key; set one with ACL SETUSER default on >PASSWORD (see README, Redis)";
 
 /// An open connection, and what it is for (both go into error messages).
 struct Session {
@@ -235,15 +254,41 @@ impl Session {
         Ok(version)
     }
 
-    /// Saves the users to the server's ACL file when it has one, so they survive a restart.
-    /// (Without one they live in memory; keeping them in redis.conf with CONFIG REWRITE is
-    /// left to the server's operator.)
-    fn save_acl(&mut self) -> Result<(), ProviderError> {
+    /// Whether the server keeps its ACL users in a file (`aclfile`), where they survive a restart.
+    fn has_acl_file(&mut self) -> Result<bool, ProviderError> {
         let setting: Vec<String> = self.run(redis::cmd("CONFIG").arg("GET").arg("aclfile"))?;
-        if setting.get(1).is_some_and(|file| !file.is_empty()) {
+        Ok(setting.get(1).is_some_and(|file| !file.is_empty()))
+    }
+
+    /// Saves the users to the server's ACL file when it has one, so they survive a restart.
+    /// (Without one they live in memory, which `warnings` tells the operator; keeping them in
+    /// redis.conf with CONFIG REWRITE is left to the operator.)
+    fn save_acl(&mut self) -> Result<(), ProviderError> {
+        if self.has_acl_file()? {
             self.run::<()>(redis::cmd("ACL").arg("SAVE"))?;
         }
         Ok(())
+    }
+
+    /// What undoes the isolation of every addon on this server: users that vanish on a restart,
+    /// and a `default` user that anyone may become.
+    fn warnings(&mut self) -> Result<Vec<String>, ProviderError> {
+        let mut warnings = Vec::new();
+        if !self.has_acl_file()? {
+            warnings.push(NO_ACL_FILE.to_string());
+        }
+        // A flat list of field names and values; `flags` holds "on" and "nopass".
+        let fields: Vec<redis::Value> = self.run(redis::cmd("ACL").arg("GETUSER").arg("default"))?;
+        let flags =
+            fields.chunks(2).find(|field| matches!(&field[0], redis::Value::BulkString(name) if name == b"flags"));
+        let flags: Vec<String> = match flags {
+            Some([_, value]) => redis::from_redis_value(value).map_err(|err| error(&self.url, &self.doing, &err))?,
+            _ => Vec::new(),
+        };
+        if flags.iter().any(|flag| flag == "on") && flags.iter().any(|flag| flag == "nopass") {
+            warnings.push(DEFAULT_NOPASS.to_string());
+        }
+        Ok(warnings)
     }
 
     /// Ends the connections logged in as `user`; a user that is already gone has none.
@@ -294,7 +339,7 @@ fn error(url: &str, doing: &str, err: &RedisError) -> ProviderError {
     let refused = code == "WRONGPASS" || err.kind() == ErrorKind::AuthenticationFailed;
     let (major, minor) = MIN_VERSION;
     let say = |what: String| format!("{url}: {doing}: {what}").replace(['\r', '\n'], " ");
-    let transient = |what: &str| ProviderError::Transient(say(format!("{what}; will retry")));
+    let transient = |what: &str| ProviderError::Transient(say(what.to_string()));
     let permanent = |what: &str| ProviderError::Permanent(say(what.to_string()));
     match code {
         _ if err.is_timeout() => transient(&format!("no answer within {}s", TIMEOUT.as_secs())),
