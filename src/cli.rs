@@ -2,26 +2,39 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use clap_complete::ArgValueCompleter;
+
+use crate::{complete, help};
+
+/// The heading the flags that every command takes are shown under.
+const GLOBAL: &str = "Global options";
 
 /// Provision backing resources for apps and hand them over as config vars.
 #[derive(Debug, Parser)]
-#[command(name = "addons", version, about, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "addons",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = help::tail(&help::TOP)
+)]
 pub struct Cli {
     /// The state file [default: $XDG_DATA_HOME/addons/state.db]
-    #[arg(long, global = true, env = "ADDONS_STATE", value_name = "PATH")]
+    #[arg(long, global = true, env = "ADDONS_STATE", value_name = "PATH", value_hint = ValueHint::FilePath, help_heading = GLOBAL)]
     pub state: Option<PathBuf>,
     /// The config file [default: $XDG_CONFIG_HOME/addons/config.toml]
-    #[arg(long, global = true, env = "ADDONS_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = "ADDONS_CONFIG", value_name = "PATH", value_hint = ValueHint::FilePath, help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
     /// Print one JSON document on stdout instead of tables
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Print only what was asked for (no progress, no notes)
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
     /// Print more about what is going on, on stderr
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -30,40 +43,59 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create an addon for an app and start provisioning it
+    #[command(after_help = help::tail(&help::PROVISION))]
     Provision(ProvisionArgs),
     /// Remove addons: their config vars go at once, their resources on the next tick
+    #[command(after_help = help::tail(&help::DEPROVISION))]
     Deprovision(DeprovisionArgs),
     /// List addons (live ones unless --all)
+    #[command(after_help = help::tail(&help::LIST))]
     List(ListArgs),
     /// Show one addon
+    #[command(after_help = help::tail(&help::INFO))]
     Info(InfoArgs),
     /// Show every transition of an addon, with its time and message
+    #[command(after_help = help::tail(&help::LOG))]
     Log(LogArgs),
     /// Advance every due addon one step (safe to run from cron)
+    #[command(after_help = help::tail(&help::TICK))]
     Tick(TickArgs),
     /// Tick as work comes due until no addon has work left
+    #[command(after_help = help::tail(&help::WATCH))]
     Watch(WatchArgs),
     /// Tick the named addons until each has settled
+    #[command(after_help = help::tail(&help::WAIT))]
     Wait(WaitArgs),
     /// Print an app's config vars for a shell, a dotenv file or a script
+    #[command(after_help = help::tail(&help::ENV))]
     Env(EnvArgs),
     /// Run a command with an app's config vars in its environment
+    #[command(after_help = help::tail(&help::RUN))]
     Run(RunArgs),
     /// Show, set or unset an app's config vars
+    #[command(after_help = help::tail(&help::CONFIG))]
     Config(ConfigArgs),
     /// List the providers, whether each is configured, and whether its server answers
+    #[command(after_help = help::tail(&help::PROVIDERS))]
     Providers,
     /// Print the lifecycle state machine
+    #[command(after_help = help::tail(&help::GRAPH))]
     Graph(GraphArgs),
     /// Print a shell completion script
+    #[command(after_help = help::tail(&help::COMPLETIONS))]
     Completions(CompletionsArgs),
+    /// Print the manual page (roff) of addons or of one of its commands
+    #[command(after_help = help::tail(&help::MAN))]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
-    /// The provider: secret, sqlite, postgres, mysql or redis
+    /// The provider ('addons providers' shows what each makes)
+    #[arg(value_parser = help::provider_names())]
     pub provider: String,
-    /// The app that gets the addon's config vars
+    /// The app that gets the addon's config vars (a new name creates the app)
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub app: String,
     /// Prefix the addon's config vars: --as primary gives PRIMARY_DATABASE_URL
     #[arg(long = "as", value_name = "PREFIX")]
@@ -71,13 +103,13 @@ pub struct ProvisionArgs {
     /// The addon's name [default: generated, e.g. brave-river-4f2a1c]
     #[arg(long)]
     pub name: Option<String>,
-    /// A provider parameter, e.g. --param length=64 (repeatable)
-    #[arg(long = "param", value_name = "KEY=VALUE")]
+    #[arg(long = "param", value_name = "KEY=VALUE", help = help::param_help())]
     pub params: Vec<String>,
     /// Tick until the addon is ready
     #[arg(long)]
     pub wait: bool,
-    /// How long --wait waits, e.g. 30s, 5m
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit, but an
+    /// addon not ready within engine.provision_timeout (30m) ends in error]
     #[arg(long, value_name = "DUR", requires = "wait")]
     pub timeout: Option<String>,
 }
@@ -85,12 +117,12 @@ pub struct ProvisionArgs {
 #[derive(Debug, Args)]
 pub struct DeprovisionArgs {
     /// Addon names or ids
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::live_addons))]
     pub addons: Vec<String>,
     /// Tick until each resource is removed
     #[arg(long)]
     pub wait: bool,
-    /// How long --wait waits, e.g. 30s, 5m
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
     #[arg(long, value_name = "DUR", requires = "wait")]
     pub timeout: Option<String>,
 }
@@ -98,6 +130,7 @@ pub struct DeprovisionArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only this app's addons
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub app: Option<String>,
     /// Include deprovisioned addons and addons in error
     #[arg(long)]
@@ -107,6 +140,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// Addon name or id
+    #[arg(add = ArgValueCompleter::new(complete::any_addons))]
     pub addon: String,
     /// Show config var values unmasked
     #[arg(long)]
@@ -116,6 +150,7 @@ pub struct InfoArgs {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Addon name or id
+    #[arg(add = ArgValueCompleter::new(complete::any_addons))]
     pub addon: String,
 }
 
@@ -139,16 +174,19 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Addon names or ids
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::live_addons))]
     pub addons: Vec<String>,
-    /// Give up after this long (exit 3), e.g. 30s, 5m
+    /// Give up after this long (exit 3), e.g. 30s, 5m [default: no limit]
     #[arg(long, value_name = "DUR")]
     pub timeout: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct EnvArgs {
+    /// The app whose config vars to print
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub app: String,
+    /// How to print them
     #[arg(long, value_enum, default_value_t = EnvFormat::Shell)]
     pub format: EnvFormat,
 }
@@ -166,6 +204,8 @@ pub enum EnvFormat {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// The app whose config vars the command gets in its environment
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub app: String,
     /// The command and its arguments, after --
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -178,7 +218,7 @@ pub struct ConfigArgs {
     #[command(subcommand)]
     pub action: Option<ConfigAction>,
     /// The app whose vars to show
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::apps))]
     pub app: Option<String>,
     /// Show values unmasked
     #[arg(long)]
@@ -188,13 +228,19 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Set config vars by hand: KEY=VALUE...
+    #[command(after_help = help::tail(&help::CONFIG_SET))]
     Set {
+        /// The app to set the vars on
+        #[arg(add = ArgValueCompleter::new(complete::apps))]
         app: String,
         #[arg(required = true, value_name = "KEY=VALUE")]
         pairs: Vec<String>,
     },
     /// Unset config vars set by hand: KEY...
+    #[command(after_help = help::tail(&help::CONFIG_UNSET))]
     Unset {
+        /// The app to unset the vars on
+        #[arg(add = ArgValueCompleter::new(complete::apps))]
         app: String,
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
@@ -203,6 +249,7 @@ pub enum ConfigAction {
 
 #[derive(Debug, Args)]
 pub struct GraphArgs {
+    /// How to draw it
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
 }
@@ -216,5 +263,12 @@ pub enum GraphFormat {
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
+    /// The shell to complete for
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print, e.g. provision, or config set [default: addons itself]
+    pub command: Vec<String>,
 }

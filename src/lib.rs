@@ -4,13 +4,16 @@
 pub mod addon;
 pub mod cli;
 pub mod commands;
+pub mod complete;
 pub mod config;
 pub mod engine;
 pub mod envfile;
 pub mod error;
 pub mod failpoint;
+pub mod help;
 pub mod machine;
 pub mod names;
 pub mod output;
 pub mod providers;
 pub mod store;
+pub mod usage;

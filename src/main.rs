@@ -11,8 +11,10 @@ use addons::cli::Cli;
 use addons::commands::{self, Ctx};
 use addons::config;
 use addons::error::exit_code_of;
+use addons::{complete, usage};
 
 fn main() -> ExitCode {
+    complete::answer_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
@@ -47,37 +49,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints a clap error as one line (help and version print as usual) and picks exit 2.
+/// Prints a clap error as one line (help and version print as usual; bare `addons`
+/// prints the help on stderr) and picks exit 2.
 fn usage_error(err: clap::Error) -> ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
             ExitCode::from(0)
         }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let commands: Vec<String> =
-                Cli::command().get_subcommands().map(|command| command.get_name().to_string()).collect();
-            eprintln!("error: a command is required: one of {}; see 'addons --help'", commands.join(", "));
+        // Bare `addons`: clap says "help on missing subcommand", or, when ADDONS_STATE or
+        // ADDONS_CONFIG count as arguments given, "missing subcommand".
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
+            if std::env::args_os().len() <= 1 =>
+        {
+            eprint!("{}", Cli::command().render_help());
             ExitCode::from(2)
         }
         _ => {
-            let rendered = err.render().to_string();
-            let mut lines = rendered.lines().map(str::trim).filter(|line| !line.is_empty());
-            let mut message = lines.next().unwrap_or("error: invalid usage").to_string();
-            // "the following required arguments were not provided:" lists them on the
-            // lines that follow; keep them, or the message says nothing useful.
-            let mut rest: Vec<&str> = lines.collect();
-            if message.ends_with(':') {
-                let listed =
-                    rest.iter().take_while(|line| !line.starts_with("Usage:") && !line.starts_with("tip:")).count();
-                message = format!("{} {}", message, rest[..listed].join(", "));
-                rest.drain(..listed);
-            }
-            let tips: Vec<&str> = rest.into_iter().filter(|line| line.starts_with("tip:")).collect();
-            if !tips.is_empty() {
-                message += &format!(" ({})", tips.join("; "));
-            }
-            eprintln!("{message}; see 'addons --help'");
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            eprintln!("{}", usage::one_line(&err, &args));
             ExitCode::from(2)
         }
     }

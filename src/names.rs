@@ -197,6 +197,32 @@ pub fn shown(value: &str) -> String {
     }
 }
 
+/// The candidate a mistyped name most likely meant: one that differs only in case,
+/// else the most similar (Jaro-Winkler, as clap rates subcommands) when it is close
+/// enough to be a typo. `None` for names too long to be typos of anything.
+pub fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    const CLOSE_ENOUGH: f64 = 0.8;
+    if typed.is_empty() || typed.len() > 100 {
+        return None;
+    }
+    let candidates: Vec<&str> = candidates.into_iter().filter(|candidate| *candidate != typed).collect();
+    if let Some(same) = candidates.iter().find(|candidate| candidate.eq_ignore_ascii_case(typed)) {
+        return Some(same);
+    }
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(typed, candidate), candidate))
+        .filter(|(score, _)| *score >= CLOSE_ENOUGH)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// `" (did you mean NAME?)"` for the [`closest`] candidate, or nothing: the tail of a
+/// "no such name" message.
+pub fn did_you_mean<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(typed, candidates).map_or_else(String::new, |name| format!(" (did you mean {name}?)"))
+}
+
 /// A fresh display name, `<adjective>-<noun>-<6 hex digits>`.
 pub fn generate_addon_name() -> String {
     let mut rng = rand::rng();
@@ -244,6 +270,20 @@ mod tests {
         for bad in ["", "lower", "1A", "_A", "A-B"] {
             assert!(check_var_key(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn closest_names_catch_typos_and_case_only() {
+        let names = ["myapp", "web-key", "db", "brave-river-4f2a1c"];
+        assert_eq!(closest("MyApp", names), Some("myapp"));
+        assert_eq!(closest("myap", names), Some("myapp"));
+        assert_eq!(closest("web-kye", names), Some("web-key"));
+        assert_eq!(closest("brave-river-4f2a1d", names), Some("brave-river-4f2a1c"));
+        for far in ["nosuch", "zz", "", &"x".repeat(1000)] {
+            assert_eq!(closest(far, names), None, "{far}");
+        }
+        assert_eq!(did_you_mean("dbb", names), " (did you mean db?)");
+        assert_eq!(did_you_mean("nosuch", names), "");
     }
 
     #[test]

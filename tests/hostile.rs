@@ -198,15 +198,15 @@ const CONFIG_HUGE: &str = "{huge}";
 #[rustfmt::skip]
 const BAD_INPUTS: &[(&[&str], &str, i32, &str)] = &[
     // the command line itself
-    (&[], "", 2, "requires a subcommand"),
+    (&["-v"], "", 2, "requires a subcommand"),
     (&["frobnicate"], "", 2, "unrecognized subcommand"),
     (&["--state"], "", 2, "a value is required"),
     (&["-q", "-v", "list"], "", 2, "cannot be used with"),
     (&["--json", "info", "nope"], "", 2, "no addon named"),
-    (&["--json", "provision", "mongo", "web"], "", 2, "unknown provider"),
+    (&["--json", "provision", "mongo", "web"], "", 2, "invalid value 'mongo' for '<PROVIDER>'"),
     // provision: providers, apps, names, prefixes, params, durations
-    (&["provision", "mongo", "web"], "", 2, "unknown provider"),
-    (&["provision", "Secret", "web"], "", 2, "choose one of"),
+    (&["provision", "mongo", "web"], "", 2, "[possible values: secret, sqlite, postgres, mysql, redis]"),
+    (&["provision", "Secret", "web"], "", 2, "a similar value exists: 'secret'"),
     (&["provision", "secret", "My_App"], "", 2, "invalid app name"),
     (&["provision", "secret", "--", "-web"], "", 2, "invalid app name"),
     (&["provision", "secret", "{long}"], "", 2, "100000 chars"),

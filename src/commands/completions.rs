@@ -1,11 +1,11 @@
-//! `addons completions`: prints the completion script for a shell.
+//! `addons completions`: prints the script that registers completion for a shell. The
+//! script calls `addons` back to complete (see `complete`), so addon and app names
+//! come from the state file; completions/ holds the scripts for every shell.
 
-use clap::CommandFactory;
-
-use crate::cli::{Cli, CompletionsArgs};
+use crate::cli::CompletionsArgs;
 
 /// Handles `addons completions`.
 pub fn run(args: CompletionsArgs) -> anyhow::Result<i32> {
-    clap_complete::generate(args.shell, &mut Cli::command(), "addons", &mut std::io::stdout());
+    crate::complete::write_script(args.shell, &mut std::io::stdout().lock())?;
     Ok(0)
 }

@@ -4,7 +4,7 @@ use crate::cli::{EnvArgs, EnvFormat};
 use crate::error::usage;
 use crate::store::ConfigVar;
 
-use super::{known_app, Ctx};
+use super::{app_suggestion, known_app, Ctx};
 
 /// Handles `addons env`.
 pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
@@ -31,8 +31,9 @@ pub fn app_vars(ctx: &Ctx, app: &str) -> anyhow::Result<Vec<ConfigVar>> {
     let store = ctx.existing_store()?;
     if !known_app(store.as_ref(), app)? {
         return Err(usage(format!(
-            "no app named {}; apps appear once an addon or config var refers to them ('addons list' shows them)",
-            crate::names::shown(app)
+            "no app named {}{}; apps appear once an addon or config var refers to them ('addons list' shows them)",
+            crate::names::shown(app),
+            app_suggestion(store.as_ref(), app)?
         )));
     }
     store.map_or(Ok(Vec::new()), |store| store.config_vars(app))

@@ -19,6 +19,7 @@ mod graph;
 mod info;
 mod list;
 mod log;
+mod man;
 mod progress;
 mod providers;
 mod provision;
@@ -106,6 +107,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Providers => providers::run(ctx),
         Command::Graph(args) => graph::run(args, ctx),
         Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 
@@ -121,9 +123,17 @@ fn jobs(flag: Option<u16>, ctx: &Ctx) -> usize {
 
 /// Checks an app name and says it has nothing when the state doesn't know it.
 fn known_app(store: Option<&Store>, app: &str) -> anyhow::Result<bool> {
-    crate::names::check_app(app)?;
+    if let Err(err) = crate::names::check_app(app) {
+        return Err(usage(format!("{err}{}", app_suggestion(store, app)?)));
+    }
     match store {
         Some(store) => store.app_exists(app),
         None => Ok(false),
     }
+}
+
+/// `" (did you mean APP?)"` when a known app's name is near `app`, else nothing.
+fn app_suggestion(store: Option<&Store>, app: &str) -> anyhow::Result<String> {
+    let apps = store.map(Store::app_names).transpose()?.unwrap_or_default();
+    Ok(crate::names::did_you_mean(app, apps.iter().map(String::as_str)))
 }

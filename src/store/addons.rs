@@ -194,11 +194,28 @@ impl Store {
             .map_err(sql_error(&self.path))
     }
 
-    /// Like [`Store::find_addon`], but a missing addon is a usage error that says so.
+    /// Like [`Store::find_addon`], but a missing addon is a usage error that says so,
+    /// suggesting the live addon whose name is nearest to what was typed.
     pub fn addon(&self, name_or_id: &str) -> anyhow::Result<Addon> {
-        self.find_addon(name_or_id)?.ok_or_else(|| {
-            usage(format!("no addon named {}; 'addons list --all' shows every addon", crate::names::shown(name_or_id)))
-        })
+        if let Some(addon) = self.find_addon(name_or_id)? {
+            return Ok(addon);
+        }
+        let live = self.addon_names(true)?;
+        let suggestion = crate::names::did_you_mean(name_or_id, live.iter().map(String::as_str));
+        Err(usage(format!(
+            "no addon named {}{suggestion}; 'addons list --all' shows every addon",
+            crate::names::shown(name_or_id)
+        )))
+    }
+
+    /// The names of the addons, only the live ones when `live`: for completion and
+    /// did-you-mean.
+    pub fn addon_names(&self, live: bool) -> anyhow::Result<Vec<String>> {
+        let visible = if live { "WHERE state IN ('waiting_for_provision', 'provisioned', 'ready')" } else { "" };
+        let mut stmt =
+            self.conn.prepare_cached(&format!("SELECT DISTINCT name FROM addons {visible} ORDER BY name"))?;
+        let rows = stmt.query_map([], |row| row.get(0)).map_err(sql_error(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
     }
 
     /// Addons, optionally of one app; `all` includes deprovisioned and errored ones.

@@ -88,6 +88,23 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing state file read-only, skipping the checks and migrations of
+    /// `open`: for shell completion, which must be quick and must never create or
+    /// change a state file. `None` when there is no file or it can't be opened; the
+    /// queries on a file that is not ours then fail, and completion offers nothing.
+    pub fn peek(path: &Path) -> Option<Store> {
+        if !path.is_file() {
+            return None;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .ok()?;
+        conn.busy_timeout(Duration::from_millis(200)).ok()?;
+        Some(Store { conn, path: path.to_path_buf() })
+    }
+
     /// Where the state file is.
     pub fn path(&self) -> &Path {
         &self.path

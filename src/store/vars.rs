@@ -56,6 +56,13 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// Every app anything has referred to, for completion and did-you-mean.
+    pub fn app_names(&self) -> anyhow::Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached("SELECT name FROM apps ORDER BY name")?;
+        let rows = stmt.query_map([], |row| row.get(0)).map_err(sql_error(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
+    }
+
     /// Sets vars by hand. Refused, with nothing written, when any key is owned by an addon.
     pub fn set_config_vars(&mut self, app: &str, pairs: &[(String, String)]) -> anyhow::Result<()> {
         let path = self.path.clone();

@@ -17,7 +17,7 @@ use serde_json::Value;
 pub type Vars = BTreeMap<String, String>;
 
 /// Every subcommand, as `--help` lists them.
-pub const SUBCOMMANDS: [&str; 14] = [
+pub const SUBCOMMANDS: [&str; 15] = [
     "provision",
     "deprovision",
     "list",
@@ -32,6 +32,7 @@ pub const SUBCOMMANDS: [&str; 14] = [
     "providers",
     "graph",
     "completions",
+    "man",
 ];
 
 /// The binary under test.

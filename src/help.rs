@@ -1,0 +1,237 @@
+//! The help text that clap can't derive from the types: each command's examples and
+//! exit statuses (shown after its options, and as sections of its manual page), the
+//! provider names and the `--param` list, read from the provider registry.
+
+use clap::builder::{PossibleValuesParser, StyledStr};
+
+use crate::providers;
+
+/// A block shown after a command's options: a heading, then rows of a command (or an
+/// exit status) and what it does.
+pub struct Section {
+    pub heading: &'static str,
+    pub rows: &'static [(&'static str, &'static str)],
+    /// Put before each row's description: "# " for examples, so they paste into a shell.
+    pub marker: &'static str,
+}
+
+const fn examples(rows: &'static [(&'static str, &'static str)]) -> Section {
+    Section { heading: "Examples", rows, marker: "# " }
+}
+
+/// The width `--help` is wrapped at (cli.rs's `max_term_width`): a longer row would wrap.
+#[cfg(test)]
+const WIDTH: usize = 100;
+
+const fn exit_status(rows: &'static [(&'static str, &'static str)]) -> Section {
+    Section { heading: "Exit status", rows, marker: "" }
+}
+
+/// The exit statuses of a command that ticks addons until they settle.
+const SETTLING: &[(&str, &str)] = &[
+    ("0", "every addon settled: ready, or deprovisioned with its cleanup done"),
+    ("1", "an addon ended in error, or a signal stopped the wait"),
+    ("2", "bad usage or invalid input (nothing was changed)"),
+    ("3", "--timeout passed first; 'addons wait' picks up where this left off"),
+];
+
+pub const TOP: [Section; 2] = [
+    examples(&[
+        ("addons provision sqlite myapp --wait", "a SQLite database for app myapp, ready on return"),
+        ("eval \"$(addons env myapp)\"", "its DATABASE_URL in this shell"),
+        ("addons tick", "from cron: every due addon advances one step"),
+    ]),
+    exit_status(&[
+        ("0", "success"),
+        ("1", "an operation failed: an addon ended in error, a provider refused, a conflict"),
+        ("2", "bad usage or invalid input (nothing was changed)"),
+        ("3", "timed out (wait, --wait --timeout)"),
+        ("4", "the state file can't be used: locked, damaged, newer schema, unwritable"),
+    ]),
+];
+
+pub const PROVISION: [Section; 2] = [
+    examples(&[
+        ("addons provision secret myapp --name myapp-key", "prints its name; tick finishes it"),
+        ("addons provision sqlite myapp --name myapp-db --wait", "returns once it is ready"),
+        ("addons provision sqlite myapp --as cache --wait --timeout 1m", "CACHE_DATABASE_URL"),
+        ("addons provision secret myapp --as signing --param length=64", "SIGNING_SECRET_KEY, 64 chars"),
+    ]),
+    exit_status(&[
+        ("0", "provisioning began; with --wait, the addon is ready"),
+        ("1", "a provider refused, a conflict, or the addon ended in error"),
+        ("2", "bad usage or invalid input (nothing was changed)"),
+        ("3", "--timeout passed first; 'addons wait NAME' picks up where this left off"),
+    ]),
+];
+
+pub const DEPROVISION: [Section; 2] = [
+    examples(&[
+        ("addons deprovision myapp-db", "its vars go now, its database on the next tick"),
+        ("addons deprovision myapp-key --wait --timeout 5m", "returns once the cleanup is done"),
+    ]),
+    exit_status(SETTLING),
+];
+
+pub const LIST: [Section; 1] = [examples(&[
+    ("addons list", "the live addons of every app"),
+    ("addons list myapp --all", "myapp's addons, deprovisioned ones too"),
+    ("addons list --json", "an array of addons, for scripts"),
+])];
+
+pub const INFO: [Section; 1] = [examples(&[
+    ("addons info myapp-key", "its state, vars (masked) and last message"),
+    ("addons info myapp-key --reveal --json", "with the values, as JSON"),
+])];
+
+pub const LOG: [Section; 1] = [examples(&[("addons log myapp-db", "every transition, with its time and message")])];
+
+pub const TICK: [Section; 1] = [examples(&[
+    ("addons tick", "one pass; run it from cron at any rate"),
+    ("addons tick --jobs 8", "up to 8 provider calls at once"),
+])];
+
+pub const WATCH: [Section; 1] = [examples(&[
+    ("addons watch", "until no addon has work left"),
+    ("addons watch --forever --jobs 8", "a service: until SIGINT or SIGTERM"),
+])];
+
+pub const WAIT: [Section; 2] = [
+    examples(&[
+        ("addons wait myapp-key", "until it is ready"),
+        ("addons wait myapp-key myapp-db --timeout 5m", "exit 3 if they have not settled by then"),
+    ]),
+    exit_status(SETTLING),
+];
+
+pub const ENV: [Section; 1] = [examples(&[
+    ("eval \"$(addons env myapp)\"", "export myapp's vars into this shell"),
+    ("addons env myapp --format dotenv > .env", "a dotenv file"),
+    ("addons env myapp --format json", "one JSON object"),
+])];
+
+pub const RUN: [Section; 2] = [
+    examples(&[
+        ("addons run myapp -- sh -c 'echo \"$DATABASE_URL\"'", "everything after -- is the command"),
+        ("addons run myapp -- env", "the command's exit status is addons' own"),
+    ]),
+    exit_status(&[
+        ("N", "the command's own: addons replaces itself with it"),
+        ("1", "the command can't be started"),
+        ("2", "bad usage, or an app nothing refers to"),
+    ]),
+];
+
+pub const CONFIG: [Section; 1] = [examples(&[
+    ("addons config myapp", "its vars, masked, each with its source"),
+    ("addons config set myapp API_TOKEN=abc123 LOG_LEVEL=debug", "set by hand"),
+    ("addons config unset myapp LOG_LEVEL", "only vars set by hand"),
+    ("addons config myapp --reveal", "with the values"),
+])];
+
+pub const CONFIG_SET: [Section; 1] = [examples(&[
+    ("addons config set myapp API_TOKEN=abc123", "one var"),
+    ("addons config set myapp LOG_LEVEL=debug 'GREETING=hello world'", "several; quote spaces"),
+])];
+
+pub const CONFIG_UNSET: [Section; 1] =
+    [examples(&[("addons config unset myapp API_TOKEN", "only vars set by hand, not an addon's")])];
+
+pub const PROVIDERS: [Section; 1] = [examples(&[
+    ("addons providers", "configured? does the server answer?"),
+    ("addons providers --json", "with each provider's vars and params"),
+])];
+
+pub const GRAPH: [Section; 1] = [examples(&[
+    ("addons graph", "Graphviz DOT: addons graph | dot -Tsvg > lifecycle.svg"),
+    ("addons graph --format mermaid", "a Mermaid state diagram"),
+])];
+
+pub const COMPLETIONS: [Section; 1] = [examples(&[
+    ("source <(addons completions bash)", "in ~/.bashrc"),
+    ("addons completions zsh > _addons", "into a directory on $fpath"),
+    ("addons completions fish > addons.fish", "into ~/.config/fish/completions/"),
+])];
+
+pub const MAN: [Section; 1] = [examples(&[
+    ("addons man > addons.1", "the page of addons itself"),
+    ("addons man config set > addons-config-set.1", "the page of one command"),
+])];
+
+/// The text after a command's options: its sections, headings styled as clap's own.
+pub fn tail(sections: &[Section]) -> StyledStr {
+    let header = clap::builder::Styles::styled().get_header().to_owned();
+    let mut text = String::new();
+    for (i, section) in sections.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text += &format!("{header}{}:{header:#}\n", section.heading);
+        let width = section.rows.iter().map(|(left, _)| left.len()).max().unwrap_or(0);
+        for (left, right) in section.rows {
+            text += &format!("  {left:<width$}  {}{right}\n", section.marker);
+        }
+    }
+    StyledStr::from(text.trim_end().to_string())
+}
+
+/// The provider names, as clap's possible values: completed by the shell, listed in
+/// the help, and suggested when mistyped.
+pub fn provider_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(providers::ALL.map(|info| info.name))
+}
+
+/// The help of `provision --param`: every provider's params, from the registry.
+pub fn param_help() -> String {
+    let mut text = String::from("A provider parameter (repeatable)");
+    let mut without = Vec::new();
+    for info in providers::ALL {
+        if info.params.is_empty() {
+            without.push(info.name);
+            continue;
+        }
+        text += &format!("\n{}:", info.name);
+        for spec in info.params {
+            text += &format!("\n  {}: {}", spec.key, spec.help);
+        }
+    }
+    if !without.is_empty() {
+        text += &format!("\n{}: none", without.join(", "));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_fits_the_help_width_unwrapped() {
+        let all: [&[Section]; 18] = [
+            &TOP,
+            &PROVISION,
+            &DEPROVISION,
+            &LIST,
+            &INFO,
+            &LOG,
+            &TICK,
+            &WATCH,
+            &WAIT,
+            &ENV,
+            &RUN,
+            &CONFIG,
+            &CONFIG_SET,
+            &CONFIG_UNSET,
+            &PROVIDERS,
+            &GRAPH,
+            &COMPLETIONS,
+            &MAN,
+        ];
+        for section in all.into_iter().flatten() {
+            let text = tail(std::slice::from_ref(section)).to_string();
+            for line in text.lines() {
+                assert!(line.chars().count() <= WIDTH, "{} is wider than {WIDTH} columns", line.trim());
+            }
+        }
+    }
+}
