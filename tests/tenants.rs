@@ -115,6 +115,26 @@ fn postgres_env(skipping: &str) -> Option<(String, TestEnv)> {
     Some((admin, env))
 }
 
+/// Two postgres tenants, A and B, swept up when dropped.
+struct Pair {
+    admin: String,
+    env: TestEnv,
+    a: Tenant,
+    b: Tenant,
+    _sweep: Sweep,
+}
+
+fn postgres_pair() -> Option<Pair> {
+    let (admin, env) = postgres_env("the postgres tenant tests")?;
+    // Swept as soon as each exists, so a failure to make B still sweeps A.
+    let mut sweep = Sweep::new("postgres", &admin, &[]);
+    let a = tenant(&env, "postgres", "app-a");
+    sweep.ids.push(a.id.clone());
+    let b = tenant(&env, "postgres", "app-b");
+    sweep.ids.push(b.id.clone());
+    Some(Pair { admin, env, a, b, _sweep: sweep })
+}
+
 /// Takes the advisory lock earlier versions of the provider took for `victim`'s addon, in
 /// the admin database that every role may connect to, as `attacker`; held until dropped.
 fn hold_the_old_advisory_lock(attacker: &Tenant, victim: &Tenant) -> postgres::Client {
@@ -126,9 +146,7 @@ fn hold_the_old_advisory_lock(attacker: &Tenant, victim: &Tenant) -> postgres::C
 
 #[test]
 fn postgres_a_tenant_cannot_hold_up_anothers_deprovision() {
-    let Some((admin, env)) = postgres_env("the postgres tenant tests") else { return };
-    let (a, b) = (tenant(&env, "postgres", "app-a"), tenant(&env, "postgres", "app-b"));
-    let _sweep = Sweep::new("postgres", &admin, &[&a, &b]);
+    let Some(Pair { admin, env, a, b, _sweep }) = postgres_pair() else { return };
     let mut locking = hold_the_old_advisory_lock(&a, &b);
     // A transaction left open after granting B something holds a lock on B's role.
     let mut granting = connect_postgres(&a.url).unwrap();
@@ -145,9 +163,7 @@ fn postgres_a_tenant_cannot_hold_up_anothers_deprovision() {
 
 #[test]
 fn postgres_a_role_being_removed_can_not_log_in_while_its_removal_is_held_up() {
-    let Some((admin, env)) = postgres_env("the postgres tenant tests") else { return };
-    let (a, b) = (tenant(&env, "postgres", "app-a"), tenant(&env, "postgres", "app-b"));
-    let _sweep = Sweep::new("postgres", &admin, &[&a, &b]);
+    let Some(Pair { admin, env, a, b, _sweep }) = postgres_pair() else { return };
     let _locking = hold_the_old_advisory_lock(&a, &b);
     // No tenant can lock B's database; the admin can, and so holds up its DROP DATABASE.
     let mut stall = connect_postgres(&admin).unwrap();
@@ -169,9 +185,7 @@ fn postgres_a_role_being_removed_can_not_log_in_while_its_removal_is_held_up() {
 
 #[test]
 fn postgres_what_a_tenant_grants_another_does_not_pin_its_role() {
-    let Some((admin, env)) = postgres_env("the postgres tenant tests") else { return };
-    let (a, b) = (tenant(&env, "postgres", "app-a"), tenant(&env, "postgres", "app-b"));
-    let _sweep = Sweep::new("postgres", &admin, &[&a, &b]);
+    let Some(Pair { admin, env, a, b, _sweep }) = postgres_pair() else { return };
     let mut client = connect_postgres(&a.url).unwrap();
     let grants = format!(
         "CREATE TABLE shared (v int); INSERT INTO shared VALUES (1); GRANT SELECT ON shared TO {b}; \
@@ -242,6 +256,12 @@ fn databases_with_id(admin: &str, id: &str) -> Vec<String> {
         .unwrap()
 }
 
+/// Deprovisions a mysql addon and asserts that no database with its id is left, whatever its name.
+fn deprovision_with_every_database(env: &TestEnv, admin: &str, tenant: &Tenant) {
+    deprovision(env, "mysql", admin, tenant);
+    assert_eq!(databases_with_id(admin, &tenant.id), Vec::<String>::new());
+}
+
 /// Names the unescaped grant `addons_<id>`.* matched (`_` is a wildcard), and names beside it.
 fn names_beyond(id: &str) -> [String; 4] {
     [format!("addonsX{id}"), format!("addons-{id}"), format!("addons_{id}x"), format!("addons_{id}_2")]
@@ -274,8 +294,7 @@ fn mysql_a_tenant_can_create_no_database_beyond_its_own() {
     seen.sort();
     assert_eq!(seen, [a.resource(), "information_schema".to_string()]);
     drop(conn);
-    deprovision(&env, "mysql", &admin, &a);
-    assert_eq!(databases_with_id(&admin, &a.id), Vec::<String>::new());
+    deprovision_with_every_database(&env, &admin, &a);
 }
 
 #[test]
@@ -291,8 +310,7 @@ fn mysql_deprovision_removes_what_an_old_wildcard_grant_let_a_tenant_create() {
     conn.query_drop(format!("CREATE TABLE `{stray}`.kept (v TEXT)")).unwrap();
     conn.query_drop(format!("INSERT INTO `{stray}`.kept VALUES ('data')")).unwrap();
     drop(conn);
-    deprovision(&env, "mysql", &admin, &a);
-    assert_eq!(databases_with_id(&admin, &a.id), Vec::<String>::new());
+    deprovision_with_every_database(&env, &admin, &a);
 }
 
 #[test]
