@@ -291,9 +291,27 @@ fn mysql_works(vars: &Vars) {
 fn mysql_isolated(a: &Vars, b: &Vars) {
     use mysql::prelude::Queryable;
     let mut conn = connect_mysql(&a["DATABASE_URL"]).unwrap();
-    let other_db = url::Url::parse(&b["DATABASE_URL"]).unwrap().path().trim_start_matches('/').to_string();
+    let database =
+        |vars: &Vars| url::Url::parse(&vars["DATABASE_URL"]).unwrap().path().trim_start_matches('/').to_string();
+    let (own, other_db) = (database(a), database(b));
     let err = conn.query_drop(format!("SELECT * FROM `{other_db}`.t")).expect_err("cross-database read worked");
     assert!(format!("{err}").to_lowercase().contains("denied"), "{err}");
+    // Nothing beyond its own database: none seen, none granted, none it can create.
+    let mut seen: Vec<String> = conn.query("SHOW DATABASES").unwrap();
+    seen.sort();
+    assert_eq!(seen, [own.clone(), "information_schema".to_string()], "the addon's user sees other databases");
+    let grants: Vec<String> = conn.query("SHOW GRANTS").unwrap();
+    let own_grant = format!("GRANT ALL PRIVILEGES ON `{}`.* TO ", own.replace('_', "\\_"));
+    for grant in grants.iter().map(|grant| grant.split(" IDENTIFIED BY").next().unwrap_or_default()) {
+        assert!(grant.starts_with("GRANT USAGE ON *.* TO ") || grant.starts_with(&own_grant), "granted: {grant}");
+    }
+    let id = own.trim_start_matches("addons_");
+    for beyond in [format!("addonsX{id}"), format!("addons_{id}x"), format!("{other_db}x")] {
+        if conn.query_drop(format!("CREATE DATABASE `{beyond}`")).is_ok() {
+            conn.query_drop(format!("DROP DATABASE `{beyond}`")).unwrap();
+            panic!("the addon's user could create database {beyond}");
+        }
+    }
 }
 
 #[test]

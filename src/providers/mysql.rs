@@ -103,7 +103,7 @@ impl Mysql {
         let (kind, what) = classify(err);
         let fix = match (kind, login) {
             (Kind::Unreachable, _) => format!("check that the server at {} is up and reachable", self.place()),
-            (Kind::Busy, _) => "the server is busy; will retry".to_string(),
+            (Kind::Busy, _) => "the server is busy: a lock is held or the connections are used up".to_string(),
             (Kind::Denied, Login::Admin) => {
                 "fix the user and password in providers.mysql.url in the config file".into()
             }
@@ -273,9 +273,10 @@ impl Provider for Mysql {
         let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
         admin.run(&create, &format!("creating database {name}"))?;
         for host in &hosts {
-            let grant = format!("GRANT ALL PRIVILEGES ON {}.* TO {}", ident(&name), account(&name, host));
+            let grant = format!("GRANT ALL PRIVILEGES ON {}.* TO {}", grant_pattern(&name), account(&name, host));
             admin.run(&grant, &format!("granting {name} its database"))?;
         }
+        take_back_wildcard_grants(&mut admin, &name)?;
         Ok(format!("creating database {name} on {}", self.place()))
     }
 
@@ -301,12 +302,13 @@ impl Provider for Mysql {
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
-    /// Ends the user's sessions, then drops the database and every account of the user.
+    /// Ends the user's sessions and drops every account of the user (and with them every
+    /// grant), so nothing can make more databases; then drops the database, and every
+    /// database the unescaped grant of earlier versions let the user create.
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = resource_name(&addon)?;
         let mut admin = self.admin()?;
         end_sessions(&mut admin, &name)?;
-        admin.run(&format!("DROP DATABASE IF EXISTS {}", ident(&name)), &format!("dropping database {name}"))?;
         let hosts: Vec<String> =
             admin.column("SELECT host FROM mysql.user WHERE user = ?", (&name,), "finding the user's accounts")?;
         for host in hosts {
@@ -315,7 +317,22 @@ impl Provider for Mysql {
         }
         // A session opened between the first kill and the drop would outlive its user.
         end_sessions(&mut admin, &name)?;
-        Ok(format!("dropping database {name} and user {name} on {}", self.place()))
+        admin.run(&format!("DROP DATABASE IF EXISTS {}", ident(&name)), &format!("dropping database {name}"))?;
+        let strays = wildcard_databases(&mut admin, &name)?;
+        for database in &strays {
+            admin.run(
+                &format!("DROP DATABASE IF EXISTS {}", ident(database)),
+                &format!("dropping database {database}"),
+            )?;
+        }
+        let mut message = format!("dropping database {name} and user {name} on {}", self.place());
+        if !strays.is_empty() {
+            let names = strays.join(", ");
+            message.push_str(&format!(
+                ", and database {names}, which earlier versions' unescaped grant let the user make"
+            ));
+        }
+        Ok(message)
     }
 
     /// "MariaDB 10.11.19 at mysql://root@127.0.0.1:3306".
@@ -327,6 +344,39 @@ impl Provider for Mysql {
         let product = if version.contains("MariaDB") { "MariaDB" } else { "MySQL" };
         Ok(format!("{product} {number} at {}", self.server.display_url()))
     }
+}
+
+/// The database part of a grant for database `name` alone. In a grant, `_` and `%` are
+/// wildcards: unescaped, `addons_<id>` would also let the user create `addonsX<id>`.
+fn grant_pattern(name: &str) -> String {
+    ident(&name.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%"))
+}
+
+/// Revokes the unescaped grant that earlier versions of this provider gave (it matches more
+/// than the addon's database) wherever the user still holds it, so a provision converges.
+fn take_back_wildcard_grants(admin: &mut Admin<'_>, name: &str) -> Result<(), ProviderError> {
+    let hosts: Vec<String> = admin.column(
+        "SELECT host FROM mysql.db WHERE user = ? AND db = ?",
+        (name, name),
+        "finding grants that match more than the user's database",
+    )?;
+    for host in hosts {
+        let account = account(name, &host);
+        let revoke = format!("REVOKE ALL PRIVILEGES ON {}.* FROM {account}", ident(name));
+        admin.run(&revoke, &format!("taking back the wildcard grant of {account}"))?;
+    }
+    Ok(())
+}
+
+/// The databases besides `name` that the unescaped grant `name`.* matched (`_` matching any
+/// one character): only the addon's user could have made them, with its own id in the name.
+fn wildcard_databases(admin: &mut Admin<'_>, name: &str) -> Result<Vec<String>, ProviderError> {
+    admin.column(
+        "SELECT schema_name FROM information_schema.schemata \
+         WHERE schema_name LIKE BINARY ? AND schema_name <> BINARY ? ORDER BY schema_name",
+        (name, name),
+        "finding databases the user made beside its own",
+    )
 }
 
 /// Kills every session of the user; a session that ended meanwhile ("unknown thread") is fine.
@@ -353,6 +403,8 @@ mod tests {
     fn identifiers_double_backticks() {
         assert_eq!(ident("a`b"), "`a``b`");
         assert_eq!(account("addons_0123456789abcdef", "%"), "`addons_0123456789abcdef`@`%`");
+        assert_eq!(grant_pattern("addons_0a"), "`addons\\_0a`");
+        assert_eq!(grant_pattern("a%b\\c"), "`a\\%b\\\\c`");
     }
 
     #[test]

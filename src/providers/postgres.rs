@@ -12,6 +12,8 @@ use super::{Provider, ProviderError, ProviderInfo, Readiness};
 use crate::addon::Resource;
 use crate::config::ServerSettings;
 
+mod removal;
+
 /// Registry entry for `postgres`.
 pub static INFO: ProviderInfo = ProviderInfo {
     name: "postgres",
@@ -87,7 +89,9 @@ impl Postgres {
         });
         receiver.recv_timeout(LOGIN_TIMEOUT).map_err(|_| {
             let waited = LOGIN_TIMEOUT.as_secs();
-            ProviderError::Transient(self.worded(&format!("{doing}: no answer within {waited}s; will retry")))
+            ProviderError::Transient(
+                self.worded(&format!("{doing}: no answer within {waited}s; is the server overloaded?")),
+            )
         })
     }
 
@@ -100,13 +104,11 @@ impl Postgres {
         }
     }
 
-    /// Opens an admin connection that holds the addon's advisory lock until it closes, so
-    /// two calls for one addon take turns instead of racing, and looks up what exists.
-    fn locked(&self, name: &str) -> Result<(Client, Found), ProviderError> {
+    /// Opens an admin connection and looks up what exists. No lock is taken: the engine's
+    /// claim lets one call run for an addon at a time, every statement tolerates a racing
+    /// twin, and a lock in a database every role may connect to is one a tenant can hold.
+    fn opened(&self, name: &str) -> Result<(Client, Found), ProviderError> {
         let mut client = self.admin()?;
-        client
-            .execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&name])
-            .map_err(|err| self.failure(&format!("can't lock {name}"), &err))?;
         let found = self.lookup(&mut client, name)?;
         Ok((client, found))
     }
@@ -189,7 +191,7 @@ impl Postgres {
 impl Provider for Postgres {
     fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = self.name(addon)?;
-        let (mut client, found) = self.locked(&name)?;
+        let (mut client, found) = self.opened(&name)?;
         self.ensure_role(&mut client, &name, &addon.password(), found)?;
         self.ensure_database(&mut client, &name, found)?;
         Ok(format!("created role and database {name} on {}", self.place()))
@@ -231,32 +233,25 @@ impl Provider for Postgres {
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
-    /// Ends the database's sessions, then drops the database and the role; gone stays gone.
+    /// Stops the role from logging in, before anything another session could hold up; ends
+    /// the sessions in the way; drops the database; then takes back what the role holds in
+    /// every database and drops it. Gone stays gone.
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = self.name(addon)?;
         let ident = quote_ident(&name);
-        let (mut client, found) = self.locked(&name)?;
+        let (mut client, found) = self.opened(&name)?;
+        let mut watcher = self.admin()?;
         if found.role {
-            // No new logins while its sessions are ended and its database dropped.
             let nologin = format!("ALTER ROLE {ident} NOLOGIN");
-            self.run(&mut client, &format!("can't lock role {name}"), &nologin, &[SqlState::UNDEFINED_OBJECT])?;
+            let doing = format!("can't stop role {name} from logging in");
+            self.run_unblocked(&mut client, &mut watcher, &doing, &nologin, &[SqlState::UNDEFINED_OBJECT])?;
         }
-        client
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE (datname = $1 OR usename = $1) AND pid <> pg_backend_pid()",
-                &[&name],
-            )
-            .map_err(|err| self.failure(&format!("can't end the sessions of {name}"), &err))?;
+        self.end_sessions(&mut client, &name)?;
         let drop_database = format!("DROP DATABASE IF EXISTS {ident}");
-        self.run(&mut client, &format!("can't drop database {name}"), &drop_database, &[])?;
+        self.run_unblocked(&mut client, &mut watcher, &format!("can't drop database {name}"), &drop_database, &[])?;
         if found.role {
-            // Whatever it still owns or was granted in the admin database would keep the role alive.
-            let drop_owned = format!("DROP OWNED BY {ident}");
-            let doing = format!("can't drop what role {name} owns");
-            self.run(&mut client, &doing, &drop_owned, &[SqlState::UNDEFINED_OBJECT])?;
+            self.drop_role(&mut client, &mut watcher, &name)?;
         }
-        self.run(&mut client, &format!("can't drop role {name}"), &format!("DROP ROLE IF EXISTS {ident}"), &[])?;
         Ok(if found.role || found.database {
             format!("dropped database and role {name} on {}", self.place())
         } else {
@@ -315,10 +310,8 @@ fn admin_hint(err: &postgres::Error) -> &'static str {
         Some("28000") => "; fix the user in providers.postgres.url in the config file, or the server's pg_hba.conf",
         Some("3D000") => "; fix the database name in providers.postgres.url in the config file",
         Some("42501") => "; give the admin user in providers.postgres.url CREATEROLE and CREATEDB, or use a superuser",
-        Some("2BP01") => "; it still owns objects in other databases: run DROP OWNED BY there, then deprovision again",
-        None if is_transient(err) => "; is the server running and reachable? will retry",
+        None if is_transient(err) => "; is the server running and reachable?",
         None => "; check providers.postgres.url in the config file",
-        _ if is_transient(err) => "; will retry",
         _ => "",
     }
 }
