@@ -24,27 +24,10 @@ pub fn sync(store: &mut Store, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The dotenv text for a set of vars: `KEY=value`, double-quoted with escapes when
-/// the value holds anything beyond a URL's characters.
-pub fn dotenv(vars: &[ConfigVar]) -> String {
-    let mut out = String::new();
-    for var in vars {
-        let plain = !var.value.is_empty()
-            && var.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@?=&%+,~".contains(&b));
-        if plain {
-            out += &format!("{}={}\n", var.key, var.value);
-        } else {
-            let escaped = var
-                .value
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('$', "\\$")
-                .replace('`', "\\`")
-                .replace('\n', "\\n");
-            out += &format!("{}=\"{escaped}\"\n", var.key);
-        }
-    }
-    out
+/// The dotenv text for a set of vars, in the form every common reader reads back
+/// exactly (see `crate::dotenv`); a value none can carry is refused, naming its key.
+pub fn dotenv(vars: &[ConfigVar]) -> Result<String, crate::dotenv::Unwritable> {
+    crate::dotenv::render(vars)
 }
 
 fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()> {
@@ -72,7 +55,7 @@ fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()>
     remove_stale_temps(dir, path);
     // Read under the lock, so a slower writer can't put back an older version.
     let (vars, version) = store.config_vars_at_version(app)?;
-    write_atomically(path, dotenv(&vars).as_bytes())?;
+    write_atomically(path, dotenv(&vars)?.as_bytes())?;
     store.mark_env_file_written(app, version)?;
     Ok(())
 }
@@ -133,10 +116,7 @@ mod tests {
             var("GREETING", "hello \"world\" $HOME"),
             var("EMPTY", ""),
         ]);
-        assert_eq!(
-            text,
-            "DATABASE_URL=postgres://u:p@h:5432/d\nGREETING=\"hello \\\"world\\\" \\$HOME\"\nEMPTY=\"\"\n"
-        );
+        assert_eq!(text.unwrap(), "DATABASE_URL=postgres://u:p@h:5432/d\nGREETING='hello \"world\" $HOME'\nEMPTY=\n");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod addon;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dotenv;
 pub mod engine;
 pub mod envfile;
 pub mod error;
