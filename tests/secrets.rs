@@ -49,7 +49,9 @@ fn hostile_public_hosts_are_refused_when_the_config_loads() {
     let before = env.state_bytes();
     for provider in SERVER_PROVIDERS {
         for host in HOSTILE_HOSTS {
-            env.write_config(&format!("# hosts\n[providers.{provider}]\nurl = \"{provider}://h\"\npublic_host = {host}\n"));
+            env.write_config(&format!(
+                "# hosts\n[providers.{provider}]\nurl = \"{provider}://h\"\npublic_host = {host}\n"
+            ));
             for args in [&["tick", "--jobs", "1"][..], &["list"], &["provision", provider, "web"]] {
                 let line = env.fails(2, args);
                 let place = format!("config file {}, line 4: providers.{provider}.public_host: ", env.config.display());
@@ -111,7 +113,11 @@ fn query_passwords_are_masked_in_providers() {
         // One server that answers, and one that does not (its error names the URL too),
         // where a password alone is in the userinfo (`:pw@`, as Redis's default user takes it).
         let port = url::Url::parse(&url).unwrap().port().unwrap();
-        let down = admin.replacen(&format!(":{port}"), ":1", 1).replacen("://", "://:SECRETUP@", 1).replacen("@postgres@", "@", 1).replacen("@root@", "@", 1);
+        let down = admin
+            .replacen(&format!(":{port}"), ":1", 1)
+            .replacen("://", "://:SECRETUP@", 1)
+            .replacen("@postgres@", "@", 1)
+            .replacen("@root@", "@", 1);
         secrets.push("SECRETUP");
         for (admin, status) in [(&admin, "ok"), (&down, "unreachable")] {
             let env = TestEnv::with_config(&servers::config(provider, admin));
@@ -279,7 +285,13 @@ fn compare(reader: &str, got: &BTreeMap<String, String>) {
         .filter(|(key, value)| got.get(*key) != Some(value))
         .map(|(key, value)| format!("{key}: wrote {value:?}, {reader} read {:?}", got.get(key)))
         .collect();
-    assert!(wrong.is_empty(), "{reader} read back {} of {} values wrong:\n{}", wrong.len(), want.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{reader} read back {} of {} values wrong:\n{}",
+        wrong.len(),
+        want.len(),
+        wrong.join("\n")
+    );
     assert_eq!(got.len(), want.len(), "{reader} read extra vars: {got:?}");
 }
 
@@ -343,7 +355,8 @@ fn values_no_dotenv_form_carries_are_refused_by_key() {
 
 /// Runs `addons args...` with `input` on stdin.
 fn run_with_stdin(env: &TestEnv, args: &[&str], input: &[u8]) -> Run {
-    let mut child = env.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        env.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // A process that refuses before reading closes the pipe: that is not the test's failure.
     let _ = child.stdin.take().unwrap().write_all(input);
     let output = child.wait_with_output().unwrap();

@@ -70,7 +70,9 @@ fn set(ctx: &Ctx, app: &str, raw: &[String]) -> anyhow::Result<i32> {
         for (key, value) in &pairs {
             crate::dotenv::check(value).map_err(|why| {
                 let unwritable = crate::dotenv::Unwritable { key: key.clone(), why };
-                usage(format!("{unwritable}; app {app} has an env file (apps.{app}.env_file), so set a value without it"))
+                usage(format!(
+                    "{unwritable}; app {app} has an env file (apps.{app}.env_file), so set a value without it"
+                ))
             })?;
         }
     }
@@ -89,9 +91,9 @@ fn value_from_stdin(ctx: &Ctx, app: &str, key: &str) -> anyhow::Result<String> {
         ctx.note(format!("Reading the value of {key} from stdin; end it with Ctrl-D."));
     }
     let mut bytes = Vec::new();
-    stdin
-        .read_to_end(&mut bytes)
-        .map_err(|err| usage(format!("can't read the value of {key} from stdin ({err}); pipe it in, or write {key}=VALUE")))?;
+    stdin.read_to_end(&mut bytes).map_err(|err| {
+        usage(format!("can't read the value of {key} from stdin ({err}); pipe it in, or write {key}=VALUE"))
+    })?;
     if bytes.is_empty() {
         return Err(usage(format!(
             "no value for {key} on stdin; pipe it in (printf '%s' \"$VALUE\" | addons config set {app} {key}) or write {key}=VALUE"
@@ -106,7 +108,9 @@ fn value_from_stdin(ctx: &Ctx, app: &str, key: &str) -> anyhow::Result<String> {
         }
     }
     if value.contains('\0') {
-        return Err(usage(format!("the value of {key} on stdin holds a NUL character, which no environment variable can")));
+        return Err(usage(format!(
+            "the value of {key} on stdin holds a NUL character, which no environment variable can"
+        )));
     }
     Ok(value)
 }

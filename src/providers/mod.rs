@@ -158,14 +158,21 @@ pub fn resource_name(addon: &Resource<'_>) -> Result<String, ProviderError> {
 /// user and password percent-encoded. A host the URL parser refuses (or would change)
 /// is a permanent error: it came from `public_host` or the admin URL, and retrying
 /// will not fix it.
-pub fn app_url(scheme: &str, user: &str, password: &str, host: &str, port: u16, path: &str) -> Result<String, ProviderError> {
+pub fn app_url(
+    scheme: &str,
+    user: &str,
+    password: &str,
+    host: &str,
+    port: u16,
+    path: &str,
+) -> Result<String, ProviderError> {
     let refused = |why: String| ProviderError::Permanent(format!("can't build the {scheme}:// URL for the app: {why}"));
     let mut url = url_with_host(scheme, host).map_err(refused)?;
-    let set = url
-        .set_port(Some(port))
-        .and_then(|()| url.set_username(user))
-        .and_then(|()| url.set_password(Some(password)));
-    set.map_err(|()| refused(format!("a {scheme}:// URL with host {} takes no port or credentials", crate::names::shown(host))))?;
+    let set =
+        url.set_port(Some(port)).and_then(|()| url.set_username(user)).and_then(|()| url.set_password(Some(password)));
+    set.map_err(|()| {
+        refused(format!("a {scheme}:// URL with host {} takes no port or credentials", crate::names::shown(host)))
+    })?;
     url.set_path(path);
     Ok(url.to_string())
 }
@@ -188,7 +195,8 @@ fn url_with_host(scheme: &str, host: &str) -> Result<url::Url, String> {
         None if host.is_empty() || host.contains(['[', ']']) => return Err(bad()),
         None => host.to_string(),
     };
-    let mut url = url::Url::parse(&format!("{scheme}://placeholder")).map_err(|_| format!("{scheme} is not a URL scheme"))?;
+    let mut url =
+        url::Url::parse(&format!("{scheme}://placeholder")).map_err(|_| format!("{scheme} is not a URL scheme"))?;
     // Host first: a URL without one takes no port or credentials.
     url.set_host(Some(&host)).map_err(|_| bad())?;
     if ipv6.is_none() && url.host_str() != Some(host.as_str()) {
@@ -223,10 +231,15 @@ mod tests {
 
     #[test]
     fn hosts_the_url_parser_refuses_are_permanent_errors() {
-        for host in ["db#x", "db?x=1", "a|b", "db<x>", "a\nb", "a\0b", "", "a b", "a/b", "u@h", "h:1", "[h]", "d\u{e9}", "[::1"] {
+        for host in
+            ["db#x", "db?x=1", "a|b", "db<x>", "a\nb", "a\0b", "", "a b", "a/b", "u@h", "h:1", "[h]", "d\u{e9}", "[::1"]
+        {
             for scheme in ["postgres", "mysql", "redis"] {
                 assert!(check_public_host(scheme, host).is_err(), "{scheme} {host:?}");
-                assert!(matches!(app_url(scheme, "u", "p", host, 1, "/"), Err(ProviderError::Permanent(_))), "{host:?}");
+                assert!(
+                    matches!(app_url(scheme, "u", "p", host, 1, "/"), Err(ProviderError::Permanent(_))),
+                    "{host:?}"
+                );
             }
         }
         for host in ["db.example.internal", "10.0.0.1", "::1", "[fe80::1]", "db-1_a"] {

@@ -221,7 +221,11 @@ impl Admin<'_> {
     ) -> Result<Vec<T>, ProviderError> {
         let rows = self.conn.exec_opt(sql, params).map_err(|err| self.provider.fail(doing, &err, Login::Admin))?;
         rows.into_iter()
-            .map(|row| row.map_err(|_| self.provider.permanent(&format!("{doing}: the server answered with an unexpected value"))))
+            .map(|row| {
+                row.map_err(|_| {
+                    self.provider.permanent(&format!("{doing}: the server answered with an unexpected value"))
+                })
+            })
             .collect()
     }
 }
