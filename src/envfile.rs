@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::store::{ConfigVar, Store};
+use crate::store::Store;
 
 /// Rewrites the env file of every configured app whose vars changed since it was last written.
 pub fn sync(store: &mut Store, settings: &Settings) -> anyhow::Result<()> {
@@ -22,12 +22,6 @@ pub fn sync(store: &mut Store, settings: &Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The dotenv text for a set of vars, in the form every common reader reads back
-/// exactly (see `crate::dotenv`); a value none can carry is refused, naming its key.
-pub fn dotenv(vars: &[ConfigVar]) -> Result<String, crate::dotenv::Unwritable> {
-    crate::dotenv::render(vars)
 }
 
 fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()> {
@@ -55,7 +49,7 @@ fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()>
     remove_stale_temps(dir, path);
     // Read under the lock, so a slower writer can't put back an older version.
     let (vars, version) = store.config_vars_at_version(app)?;
-    write_atomically(path, dotenv(&vars)?.as_bytes())?;
+    write_atomically(path, crate::dotenv::render(&vars)?.as_bytes())?;
     store.mark_env_file_written(app, version)?;
     Ok(())
 }
@@ -104,20 +98,6 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn var(key: &str, value: &str) -> ConfigVar {
-        ConfigVar { key: key.into(), value: value.into(), addon: None }
-    }
-
-    #[test]
-    fn dotenv_quotes_only_what_needs_it() {
-        let text = dotenv(&[
-            var("DATABASE_URL", "postgres://u:p@h:5432/d"),
-            var("GREETING", "hello \"world\" $HOME"),
-            var("EMPTY", ""),
-        ]);
-        assert_eq!(text.unwrap(), "DATABASE_URL=postgres://u:p@h:5432/d\nGREETING='hello \"world\" $HOME'\nEMPTY=\n");
-    }
 
     #[test]
     fn atomic_write_is_0600_and_leaves_no_temp_file() {

@@ -17,7 +17,7 @@ pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             }
         }
         EnvFormat::Dotenv => {
-            let text = crate::envfile::dotenv(&vars)
+            let text = crate::dotenv::render(&vars)
                 .map_err(|err| usage(format!("{err}; use --format shell or --format json, or change the value")))?;
             print!("{text}");
         }
