@@ -379,9 +379,18 @@ fn config_set_reads_a_secret_from_stdin_and_never_from_argv() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
-    assert!(String::from_utf8_lossy(&cmdline).contains("API_TOKEN"));
-    assert!(!String::from_utf8_lossy(&cmdline).contains("s3cr3t"));
+    // Until the exec, /proc shows the test's own command line.
+    let start = std::time::Instant::now();
+    let cmdline = loop {
+        let cmdline =
+            String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap()).into_owned();
+        if cmdline.contains("API_TOKEN") {
+            break cmdline;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "addons never started: {cmdline:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!cmdline.contains("s3cr3t"), "{cmdline:?}");
     child.stdin.take().unwrap().write_all(format!("{secret}\n").as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -414,6 +423,7 @@ fn config_set_refuses_stdin_it_cannot_use_and_changes_nothing() {
         (&["config", "set", "web", "A", "B=-"], b"x", "A and B both ask for their value from stdin"),
         (&["config", "set", "web", "TOKEN"], b"a\0b", "NUL"),
         (&["config", "set", "web", "TOKEN"], b"\xff\xfe", "not UTF-8"),
+        (&["config", "set", "web", "TOKEN"], &[b'x'; (1 << 20) + 1], "longer than 1 MiB"),
         (&["config", "set", "web", "bad", "A=1"], b"x", "invalid config var key"),
     ] {
         let run = run_with_stdin(&env, args, input);

@@ -83,21 +83,28 @@ fn set(ctx: &Ctx, app: &str, raw: &[String]) -> anyhow::Result<i32> {
     finish(ctx, app, &keys, "Set")
 }
 
+/// The longest value `config set` reads from stdin: a certificate or a key fits, an
+/// accidentally piped file does not.
+const STDIN_LIMIT: u64 = 1 << 20;
+
 /// Reads the one value given on stdin: all of it, less one trailing newline. Nothing at
 /// all on stdin (`/dev/null`, a closed stdin) is refused rather than taken as empty.
 fn value_from_stdin(ctx: &Ctx, app: &str, key: &str) -> anyhow::Result<String> {
-    let mut stdin = std::io::stdin().lock();
+    let stdin = std::io::stdin().lock();
     if stdin.is_terminal() {
         ctx.note(format!("Reading the value of {key} from stdin; end it with Ctrl-D."));
     }
     let mut bytes = Vec::new();
-    stdin.read_to_end(&mut bytes).map_err(|err| {
+    stdin.take(STDIN_LIMIT + 1).read_to_end(&mut bytes).map_err(|err| {
         usage(format!("can't read the value of {key} from stdin ({err}); pipe it in, or write {key}=VALUE"))
     })?;
     if bytes.is_empty() {
         return Err(usage(format!(
             "no value for {key} on stdin; pipe it in (printf '%s' \"$VALUE\" | addons config set {app} {key}) or write {key}=VALUE"
         )));
+    }
+    if bytes.len() as u64 > STDIN_LIMIT {
+        return Err(usage(format!("the value of {key} on stdin is longer than 1 MiB; give a shorter one")));
     }
     let mut value =
         String::from_utf8(bytes).map_err(|_| usage(format!("the value of {key} on stdin is not UTF-8 text")))?;
