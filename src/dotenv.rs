@@ -65,7 +65,7 @@ fn form(value: &str) -> Result<Form, &'static str> {
         return Err("a NUL character");
     }
     if value.contains("${") {
-        return Err("\"${\" (python-dotenv expands it)");
+        return Err("\"${\"");
     }
     if !value.contains('\'') {
         if value.contains("\\\\") || value.ends_with('\\') {
