@@ -216,7 +216,7 @@ Register-ArgumentCompleter -Native -CommandName 'addons' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set config vars by hand: KEY=VALUE...')
             [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Unset config vars set by hand: KEY...')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -250,7 +250,7 @@ Register-ArgumentCompleter -Native -CommandName 'addons' -ScriptBlock {
             break
         }
         'addons;config;help' {
-            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set config vars by hand: KEY=VALUE...')
             [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Unset config vars set by hand: KEY...')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -356,7 +356,7 @@ Register-ArgumentCompleter -Native -CommandName 'addons' -ScriptBlock {
             break
         }
         'addons;help;config' {
-            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set config vars by hand: KEY=VALUE...')
             [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Unset config vars set by hand: KEY...')
             break
         }

@@ -202,7 +202,7 @@ set edit:completion:arg-completer[addons] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand set 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin'
+            cand set 'Set config vars by hand: KEY=VALUE...'
             cand unset 'Unset config vars set by hand: KEY...'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -233,7 +233,7 @@ set edit:completion:arg-completer[addons] = {|@words|
             cand --version 'Print version'
         }
         &'addons;config;help'= {
-            cand set 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin'
+            cand set 'Set config vars by hand: KEY=VALUE...'
             cand unset 'Unset config vars set by hand: KEY...'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -321,7 +321,7 @@ set edit:completion:arg-completer[addons] = {|@words|
         &'addons;help;run'= {
         }
         &'addons;help;config'= {
-            cand set 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin'
+            cand set 'Set config vars by hand: KEY=VALUE...'
             cand unset 'Unset config vars set by hand: KEY...'
         }
         &'addons;help;config;set'= {

@@ -140,7 +140,7 @@ complete -c addons -n "__fish_addons_using_subcommand config; and not __fish_see
 complete -c addons -n "__fish_addons_using_subcommand config; and not __fish_seen_subcommand_from set unset help" -s v -l verbose -d 'Print more about what is going on, on stderr'
 complete -c addons -n "__fish_addons_using_subcommand config; and not __fish_seen_subcommand_from set unset help" -s h -l help -d 'Print help'
 complete -c addons -n "__fish_addons_using_subcommand config; and not __fish_seen_subcommand_from set unset help" -s V -l version -d 'Print version'
-complete -c addons -n "__fish_addons_using_subcommand config; and not __fish_seen_subcommand_from set unset help" -a "set" -d 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin'
+complete -c addons -n "__fish_addons_using_subcommand config; and not __fish_seen_subcommand_from set unset help" -a "set" -d 'Set config vars by hand: KEY=VALUE...'
 complete -c addons -n "__fish_addons_using_subcommand config; and not __fish_seen_subcommand_from set unset help" -a "unset" -d 'Unset config vars set by hand: KEY...'
 complete -c addons -n "__fish_addons_using_subcommand config; and not __fish_seen_subcommand_from set unset help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from set" -l state -d 'The state file [default: $XDG_DATA_HOME/addons/state.db]' -r -F
@@ -157,7 +157,7 @@ complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_su
 complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from unset" -s v -l verbose -d 'Print more about what is going on, on stderr'
 complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from unset" -s h -l help -d 'Print help'
 complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from unset" -s V -l version -d 'Print version'
-complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin'
+complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set config vars by hand: KEY=VALUE...'
 complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "unset" -d 'Unset config vars set by hand: KEY...'
 complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c addons -n "__fish_addons_using_subcommand providers" -l state -d 'The state file [default: $XDG_DATA_HOME/addons/state.db]' -r -F
@@ -198,5 +198,5 @@ complete -c addons -n "__fish_addons_using_subcommand help; and not __fish_seen_
 complete -c addons -n "__fish_addons_using_subcommand help; and not __fish_seen_subcommand_from provision deprovision list info log tick watch wait env run config providers graph completions help" -f -a "graph" -d 'Print the lifecycle state machine'
 complete -c addons -n "__fish_addons_using_subcommand help; and not __fish_seen_subcommand_from provision deprovision list info log tick watch wait env run config providers graph completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c addons -n "__fish_addons_using_subcommand help; and not __fish_seen_subcommand_from provision deprovision list info log tick watch wait env run config providers graph completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c addons -n "__fish_addons_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin'
+complete -c addons -n "__fish_addons_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Set config vars by hand: KEY=VALUE...'
 complete -c addons -n "__fish_addons_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "unset" -d 'Unset config vars set by hand: KEY...'

@@ -187,7 +187,7 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
-    /// Set config vars by hand: KEY=VALUE...; a bare KEY (or KEY=-) reads its value from stdin
+    /// Set config vars by hand: KEY=VALUE...
     Set {
         app: String,
         /// KEY=VALUE, or KEY or KEY=- for the one value read from stdin (kept out of `ps`)
