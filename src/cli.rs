@@ -233,6 +233,7 @@ pub enum ConfigAction {
         /// The app to set the vars on
         #[arg(add = ArgValueCompleter::new(complete::apps))]
         app: String,
+        /// KEY=VALUE, or KEY or KEY=- for the one value read from stdin (kept out of `ps`)
         #[arg(required = true, value_name = "KEY=VALUE")]
         pairs: Vec<String>,
     },

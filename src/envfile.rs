@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::store::{ConfigVar, Store};
+use crate::store::Store;
 
 /// Rewrites the env file of every configured app whose vars changed since it was last written.
 pub fn sync(store: &mut Store, settings: &Settings) -> anyhow::Result<()> {
@@ -22,29 +22,6 @@ pub fn sync(store: &mut Store, settings: &Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The dotenv text for a set of vars: `KEY=value`, double-quoted with escapes when
-/// the value holds anything beyond a URL's characters.
-pub fn dotenv(vars: &[ConfigVar]) -> String {
-    let mut out = String::new();
-    for var in vars {
-        let plain = !var.value.is_empty()
-            && var.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@?=&%+,~".contains(&b));
-        if plain {
-            out += &format!("{}={}\n", var.key, var.value);
-        } else {
-            let escaped = var
-                .value
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('$', "\\$")
-                .replace('`', "\\`")
-                .replace('\n', "\\n");
-            out += &format!("{}=\"{escaped}\"\n", var.key);
-        }
-    }
-    out
 }
 
 fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()> {
@@ -72,7 +49,7 @@ fn write_locked(store: &mut Store, app: &str, path: &Path) -> anyhow::Result<()>
     remove_stale_temps(dir, path);
     // Read under the lock, so a slower writer can't put back an older version.
     let (vars, version) = store.config_vars_at_version(app)?;
-    write_atomically(path, dotenv(&vars).as_bytes())?;
+    write_atomically(path, crate::dotenv::render(&vars)?.as_bytes())?;
     store.mark_env_file_written(app, version)?;
     Ok(())
 }
@@ -121,23 +98,6 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn var(key: &str, value: &str) -> ConfigVar {
-        ConfigVar { key: key.into(), value: value.into(), addon: None }
-    }
-
-    #[test]
-    fn dotenv_quotes_only_what_needs_it() {
-        let text = dotenv(&[
-            var("DATABASE_URL", "postgres://u:p@h:5432/d"),
-            var("GREETING", "hello \"world\" $HOME"),
-            var("EMPTY", ""),
-        ]);
-        assert_eq!(
-            text,
-            "DATABASE_URL=postgres://u:p@h:5432/d\nGREETING=\"hello \\\"world\\\" \\$HOME\"\nEMPTY=\"\"\n"
-        );
-    }
 
     #[test]
     fn atomic_write_is_0600_and_leaves_no_temp_file() {

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod complete;
 pub mod config;
+pub mod dotenv;
 pub mod engine;
 pub mod envfile;
 pub mod error;

@@ -644,10 +644,17 @@ fn env_shell_output_evals_to_the_values() {
 #[test]
 fn env_dotenv_and_json_formats() {
     let (env, key) = env_with_vars();
+    // No dotenv form carries a ' with a $ to every common reader (tests/secrets.rs).
+    let refused = env.fails(2, ["env", "myapp", "--format", "dotenv"]);
+    assert!(refused.contains("config var GREETING can't be written in dotenv form"), "{refused}");
+    env.ok(["config", "set", "myapp", "OTHER=it's fine"]);
+    env.ok(["config", "set", "myapp", "GREETING=$HOME \"quoted\" `x`"]);
     assert_eq!(
         env.ok(["env", "myapp", "--format", "dotenv"]).stdout,
-        format!("GREETING=\"it's \\$HOME \\\"quoted\\\" \\`x\\`\"\nPLAIN=abc\nSECRET_KEY={key}\n")
+        format!("GREETING='$HOME \"quoted\" `x`'\nOTHER=\"it's fine\"\nPLAIN=abc\nSECRET_KEY={key}\n")
     );
+    env.ok(["config", "unset", "myapp", "OTHER"]);
+    env.ok(["config", "set", "myapp", "GREETING=it's $HOME \"quoted\" `x`"]);
     let expected = json!({
         "GREETING": "it's $HOME \"quoted\" `x`",
         "PLAIN": "abc",
@@ -939,17 +946,17 @@ fn env_file_is_rewritten_0600_when_the_vars_change() {
     assert_eq!(mode(env_file.parent().unwrap()), 0o700);
 
     env.ok(["config", "set", "myapp", "NOTE=hello world"]);
-    assert_eq!(read(), format!("NOTE=\"hello world\"\nSECRET_KEY={key}\n"));
+    assert_eq!(read(), format!("NOTE='hello world'\nSECRET_KEY={key}\n"));
 
     let db = env.provision_ready("sqlite", "myapp", &["--name", "db"]);
     let url = format!("sqlite://{}/sqlite/{}.db", env.state.parent().unwrap().display(), str_of(&db, "id"));
-    assert_eq!(read(), format!("DATABASE_URL={url}\nNOTE=\"hello world\"\nSECRET_KEY={key}\n"));
+    assert_eq!(read(), format!("DATABASE_URL={url}\nNOTE='hello world'\nSECRET_KEY={key}\n"));
 
     // Deprovisioning takes the vars out at once, before any tick.
     env.ok(["deprovision", "db"]);
-    assert_eq!(read(), format!("NOTE=\"hello world\"\nSECRET_KEY={key}\n"));
+    assert_eq!(read(), format!("NOTE='hello world'\nSECRET_KEY={key}\n"));
     env.ok(["deprovision", "k", "--wait"]);
-    assert_eq!(read(), "NOTE=\"hello world\"\n");
+    assert_eq!(read(), "NOTE='hello world'\n");
     env.ok(["config", "unset", "myapp", "NOTE"]);
     assert_eq!(read(), "");
     assert_eq!(mode(&env_file), 0o600);
@@ -1119,7 +1126,7 @@ fn prepared() -> TestEnv {
 #[case::config_unset_addon_var(&["config", "unset", "myapp", "SECRET_KEY"], 1, "can't be unset by hand")]
 #[case::config_unset_missing(&["config", "unset", "myapp", "API_TOKEN", "NOPE"], 2, "app myapp has no config var NOPE")]
 #[case::config_set_bad_key(&["config", "set", "myapp", "lower=x"], 2, "invalid config var key \"lower\"")]
-#[case::config_set_not_pair(&["config", "set", "myapp", "JUSTKEY"], 2, "is not KEY=VALUE")]
+#[case::config_set_key_without_stdin(&["config", "set", "myapp", "JUSTKEY"], 2, "no value for JUSTKEY on stdin")]
 #[case::config_set_twice(&["config", "set", "myapp", "A=1", "A=2"], 2, "A is given twice")]
 #[case::config_of_unknown_app(&["config", "nosuch"], 2, "no app named \"nosuch\"")]
 #[case::env_of_unknown_app(&["env", "nosuch"], 2, "no app named \"nosuch\"")]

@@ -16,7 +16,11 @@ pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
                 println!("export {}={}", var.key, shell_quote(&var.value));
             }
         }
-        EnvFormat::Dotenv => print!("{}", crate::envfile::dotenv(&vars)),
+        EnvFormat::Dotenv => {
+            let text = crate::dotenv::render(&vars)
+                .map_err(|err| usage(format!("{err}; use --format shell or --format json, or change the value")))?;
+            print!("{text}");
+        }
         EnvFormat::Json => {
             let doc: serde_json::Map<String, serde_json::Value> =
                 vars.into_iter().map(|var| (var.key, var.value.into())).collect();

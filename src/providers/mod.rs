@@ -160,17 +160,54 @@ pub fn resource_name(addon: &Resource<'_>) -> Result<String, ProviderError> {
 }
 
 /// Builds a URL handed to an app: `scheme://user:password@host:port/path`, with
-/// user and password percent-encoded.
-pub fn app_url(scheme: &str, user: &str, password: &str, host: &str, port: u16, path: &str) -> String {
-    let mut url = url::Url::parse(&format!("{scheme}://placeholder")).expect("static URL parses");
-    // Host first: special schemes refuse credentials without a host.
-    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
-    url.set_host(Some(&host)).expect("a host from a parsed URL is valid");
-    url.set_port(Some(port)).expect("a URL with a host takes a port");
-    url.set_username(user).expect("a URL with a host takes a user");
-    url.set_password(Some(password)).expect("a URL with a host takes a password");
+/// user and password percent-encoded. A host the URL parser refuses (or would change)
+/// is a permanent error: it came from `public_host` or the admin URL, and retrying
+/// will not fix it.
+pub fn app_url(
+    scheme: &str,
+    user: &str,
+    password: &str,
+    host: &str,
+    port: u16,
+    path: &str,
+) -> Result<String, ProviderError> {
+    let refused = |why: String| ProviderError::Permanent(format!("can't build the {scheme}:// URL for the app: {why}"));
+    let mut url = url_with_host(scheme, host).map_err(refused)?;
+    let set =
+        url.set_port(Some(port)).and_then(|()| url.set_username(user)).and_then(|()| url.set_password(Some(password)));
+    set.map_err(|()| {
+        refused(format!("a {scheme}:// URL with host {} takes no port or credentials", crate::names::shown(host)))
+    })?;
     url.set_path(path);
-    url.to_string()
+    Ok(url.to_string())
+}
+
+/// Checks a `public_host` the way [`app_url`] will use it, so a host it would refuse is
+/// refused when the config file loads instead of on every tick.
+pub fn check_public_host(scheme: &str, host: &str) -> Result<(), String> {
+    url_with_host(scheme, host).map(drop)
+}
+
+/// `scheme://host`, where host is a name or an IPv4 or IPv6 address (bare or in brackets)
+/// that the URL parser takes as it is: one it refuses or would percent-encode is an error.
+fn url_with_host(scheme: &str, host: &str) -> Result<url::Url, String> {
+    let shown = crate::names::shown(host);
+    let bad = || format!("{shown} is not a host name or IP address; write e.g. db.example.internal or ::1");
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let ipv6 = bare.parse::<std::net::Ipv6Addr>().ok();
+    let host = match ipv6 {
+        Some(ip) => format!("[{ip}]"),
+        None if host.is_empty() || host.contains(['[', ']']) => return Err(bad()),
+        None => host.to_string(),
+    };
+    let mut url =
+        url::Url::parse(&format!("{scheme}://placeholder")).map_err(|_| format!("{scheme} is not a URL scheme"))?;
+    // Host first: a URL without one takes no port or credentials.
+    url.set_host(Some(&host)).map_err(|_| bad())?;
+    if ipv6.is_none() && url.host_str() != Some(host.as_str()) {
+        return Err(bad());
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -190,10 +227,29 @@ mod tests {
     #[test]
     fn app_urls_encode_credentials() {
         assert_eq!(
-            app_url("postgres", "u", "p@ss:w/rd", "db.example", 5432, "/d"),
+            app_url("postgres", "u", "p@ss:w/rd", "db.example", 5432, "/d").unwrap(),
             "postgres://u:p%40ss%3Aw%2Frd@db.example:5432/d"
         );
-        assert_eq!(app_url("redis", "u", "p", "::1", 6379, "/0"), "redis://u:p@[::1]:6379/0");
+        assert_eq!(app_url("redis", "u", "p", "::1", 6379, "/0").unwrap(), "redis://u:p@[::1]:6379/0");
+        assert_eq!(app_url("mysql", "u", "p", "[0:0::1]", 3306, "/d").unwrap(), "mysql://u:p@[::1]:3306/d");
+    }
+
+    #[test]
+    fn hosts_the_url_parser_refuses_are_permanent_errors() {
+        for host in
+            ["db#x", "db?x=1", "a|b", "db<x>", "a\nb", "a\0b", "", "a b", "a/b", "u@h", "h:1", "[h]", "d\u{e9}", "[::1"]
+        {
+            for scheme in ["postgres", "mysql", "redis"] {
+                assert!(check_public_host(scheme, host).is_err(), "{scheme} {host:?}");
+                assert!(
+                    matches!(app_url(scheme, "u", "p", host, 1, "/"), Err(ProviderError::Permanent(_))),
+                    "{host:?}"
+                );
+            }
+        }
+        for host in ["db.example.internal", "10.0.0.1", "::1", "[fe80::1]", "db-1_a"] {
+            assert_eq!(check_public_host("postgres", host), Ok(()), "{host:?}");
+        }
     }
 
     #[test]

@@ -211,14 +211,22 @@ impl Admin<'_> {
         self.conn.query_drop(sql).map_err(|err| self.provider.fail(doing, &err, Login::Admin))
     }
 
-    /// Runs a query with bound parameters and returns its first column.
+    /// Runs a query with bound parameters and returns its first column. A value of an
+    /// unexpected type is an error, not a panic (the driver's plain `exec` panics).
     fn column<T: FromValue>(
         &mut self,
         sql: &str,
         params: impl Into<Params>,
         doing: &str,
     ) -> Result<Vec<T>, ProviderError> {
-        self.conn.exec(sql, params).map_err(|err| self.provider.fail(doing, &err, Login::Admin))
+        let rows = self.conn.exec_opt(sql, params).map_err(|err| self.provider.fail(doing, &err, Login::Admin))?;
+        rows.into_iter()
+            .map(|row| {
+                row.map_err(|_| {
+                    self.provider.permanent(&format!("{doing}: the server answered with an unexpected value"))
+                })
+            })
+            .collect()
     }
 }
 
@@ -298,7 +306,8 @@ impl Provider for Mysql {
             Some(host) => host.clone(),
             None => self.host()?,
         };
-        let url = super::app_url("mysql", &name, &addon.password(), &host, self.port(), &format!("/{name}"));
+        let url = super::app_url("mysql", &name, &addon.password(), &host, self.port(), &format!("/{name}"))
+            .map_err(|err| self.permanent(&err.to_string()))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 

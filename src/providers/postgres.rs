@@ -123,7 +123,8 @@ impl Postgres {
                 &[&name],
             )
             .map_err(|err| self.failure("can't look up roles and databases", &err))?;
-        Ok(Found { superuser: row.get(0), role: row.get(1), database: row.get(2) })
+        let column = |i| row.try_get(i).map_err(|err| self.failure("can't look up roles and databases", &err));
+        Ok(Found { superuser: column(0)?, role: column(1)?, database: column(2)? })
     }
 
     /// Creates the login role, or sets its password again when it exists (so retries converge).
@@ -229,7 +230,8 @@ impl Provider for Postgres {
                 self.permanent("the URL names no host; set providers.postgres.public_host in the config file")
             })?;
         let port = self.server.url.port().unwrap_or(5432);
-        let url = super::app_url("postgres", &name, &addon.password(), host, port, &format!("/{name}"));
+        let url = super::app_url("postgres", &name, &addon.password(), host, port, &format!("/{name}"))
+            .map_err(|err| self.permanent(&err.to_string()))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
@@ -268,7 +270,8 @@ impl Provider for Postgres {
                 &[],
             )
             .map_err(|err| self.failure("can't read the server version", &err))?;
-        let (version, able): (String, bool) = (row.get(0), row.get(1));
+        let failed = |err| self.failure("can't read the server version", &err);
+        let (version, able): (String, bool) = (row.try_get(0).map_err(failed)?, row.try_get(1).map_err(failed)?);
         if !able {
             return Err(self.permanent(
                 "the admin user can't create roles and databases; give it CREATEROLE and CREATEDB, \

@@ -180,7 +180,8 @@ impl Provider for Redis {
             Some(host) => host.as_str(),
             None => self.server.url.host_str().unwrap_or_default(),
         };
-        let url = app_url("redis", &names.user, &addon.password(), host, self.port(), "/0");
+        let url = app_url("redis", &names.user, &addon.password(), host, self.port(), "/0")
+            .map_err(|err| ProviderError::Permanent(format!("{}: {err}", self.server.display_url())))?;
         Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
     }
 
