@@ -303,7 +303,7 @@ _addons() {
             return 0
             ;;
         addons__subcmd__deprovision)
-            opts="-q -v -h -V --wait --timeout --state --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --missing-ok --wait --timeout --state --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -329,7 +329,7 @@ _addons() {
             return 0
             ;;
         addons__subcmd__env)
-            opts="-q -v -h -V --format --state --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --format --wait --timeout --state --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,6 +337,10 @@ _addons() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "shell dotenv json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --state)
@@ -699,7 +703,7 @@ _addons() {
             return 0
             ;;
         addons__subcmd__providers)
-            opts="-q -v -h -V --state --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --check --state --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -759,12 +763,16 @@ _addons() {
             return 0
             ;;
         addons__subcmd__run)
-            opts="-q -v -h -V --state --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --wait --timeout --state --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -67,6 +67,7 @@ set edit:completion:arg-completer[addons] = {|@words|
             cand --timeout 'How long --wait waits, e.g. 30s, 5m'
             cand --state 'The state file [default: $XDG_DATA_HOME/addons/state.db]'
             cand --config 'The config file [default: $XDG_CONFIG_HOME/addons/config.toml]'
+            cand --missing-ok 'Treat an addon that does not exist as already removed (exit 0), for scripts'
             cand --wait 'Tick until each resource is removed'
             cand --json 'Print one JSON document on stdout instead of tables'
             cand -q 'Print only what was asked for (no progress, no notes)'
@@ -163,9 +164,11 @@ set edit:completion:arg-completer[addons] = {|@words|
             cand --version 'Print version'
         }
         &'addons;env'= {
-            cand --format 'format'
+            cand --format 'How to print the vars [default: shell; json with --json]'
+            cand --timeout 'How long --wait waits, e.g. 30s, 5m'
             cand --state 'The state file [default: $XDG_DATA_HOME/addons/state.db]'
             cand --config 'The config file [default: $XDG_CONFIG_HOME/addons/config.toml]'
+            cand --wait 'Tick the app''s addons that are not ready yet until they are'
             cand --json 'Print one JSON document on stdout instead of tables'
             cand -q 'Print only what was asked for (no progress, no notes)'
             cand --quiet 'Print only what was asked for (no progress, no notes)'
@@ -177,8 +180,10 @@ set edit:completion:arg-completer[addons] = {|@words|
             cand --version 'Print version'
         }
         &'addons;run'= {
+            cand --timeout 'How long --wait waits, e.g. 30s, 5m'
             cand --state 'The state file [default: $XDG_DATA_HOME/addons/state.db]'
             cand --config 'The config file [default: $XDG_CONFIG_HOME/addons/config.toml]'
+            cand --wait 'Tick the app''s addons that are not ready yet until they are'
             cand --json 'Print one JSON document on stdout instead of tables'
             cand -q 'Print only what was asked for (no progress, no notes)'
             cand --quiet 'Print only what was asked for (no progress, no notes)'
@@ -246,6 +251,7 @@ set edit:completion:arg-completer[addons] = {|@words|
         &'addons;providers'= {
             cand --state 'The state file [default: $XDG_DATA_HOME/addons/state.db]'
             cand --config 'The config file [default: $XDG_CONFIG_HOME/addons/config.toml]'
+            cand --check 'Exit 1 when a configured provider''s server does not answer (a health check)'
             cand --json 'Print one JSON document on stdout instead of tables'
             cand -q 'Print only what was asked for (no progress, no notes)'
             cand --quiet 'Print only what was asked for (no progress, no notes)'

@@ -61,6 +61,7 @@ complete -c addons -n "__fish_addons_using_subcommand provision" -s V -l version
 complete -c addons -n "__fish_addons_using_subcommand deprovision" -l timeout -d 'How long --wait waits, e.g. 30s, 5m' -r
 complete -c addons -n "__fish_addons_using_subcommand deprovision" -l state -d 'The state file [default: $XDG_DATA_HOME/addons/state.db]' -r -F
 complete -c addons -n "__fish_addons_using_subcommand deprovision" -l config -d 'The config file [default: $XDG_CONFIG_HOME/addons/config.toml]' -r -F
+complete -c addons -n "__fish_addons_using_subcommand deprovision" -l missing-ok -d 'Treat an addon that does not exist as already removed (exit 0), for scripts'
 complete -c addons -n "__fish_addons_using_subcommand deprovision" -l wait -d 'Tick until each resource is removed'
 complete -c addons -n "__fish_addons_using_subcommand deprovision" -l json -d 'Print one JSON document on stdout instead of tables'
 complete -c addons -n "__fish_addons_using_subcommand deprovision" -s q -l quiet -d 'Print only what was asked for (no progress, no notes)'
@@ -115,18 +116,22 @@ complete -c addons -n "__fish_addons_using_subcommand wait" -s q -l quiet -d 'Pr
 complete -c addons -n "__fish_addons_using_subcommand wait" -s v -l verbose -d 'Print more about what is going on, on stderr'
 complete -c addons -n "__fish_addons_using_subcommand wait" -s h -l help -d 'Print help'
 complete -c addons -n "__fish_addons_using_subcommand wait" -s V -l version -d 'Print version'
-complete -c addons -n "__fish_addons_using_subcommand env" -l format -r -f -a "shell\t'export KEY=\'value\' lines, for eval'
+complete -c addons -n "__fish_addons_using_subcommand env" -l format -d 'How to print the vars [default: shell; json with --json]' -r -f -a "shell\t'export KEY=\'value\' lines, for eval'
 dotenv\t'KEY=value lines'
 json\t'one JSON object'"
+complete -c addons -n "__fish_addons_using_subcommand env" -l timeout -d 'How long --wait waits, e.g. 30s, 5m' -r
 complete -c addons -n "__fish_addons_using_subcommand env" -l state -d 'The state file [default: $XDG_DATA_HOME/addons/state.db]' -r -F
 complete -c addons -n "__fish_addons_using_subcommand env" -l config -d 'The config file [default: $XDG_CONFIG_HOME/addons/config.toml]' -r -F
+complete -c addons -n "__fish_addons_using_subcommand env" -l wait -d 'Tick the app\'s addons that are not ready yet until they are'
 complete -c addons -n "__fish_addons_using_subcommand env" -l json -d 'Print one JSON document on stdout instead of tables'
 complete -c addons -n "__fish_addons_using_subcommand env" -s q -l quiet -d 'Print only what was asked for (no progress, no notes)'
 complete -c addons -n "__fish_addons_using_subcommand env" -s v -l verbose -d 'Print more about what is going on, on stderr'
 complete -c addons -n "__fish_addons_using_subcommand env" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c addons -n "__fish_addons_using_subcommand env" -s V -l version -d 'Print version'
+complete -c addons -n "__fish_addons_using_subcommand run" -l timeout -d 'How long --wait waits, e.g. 30s, 5m' -r
 complete -c addons -n "__fish_addons_using_subcommand run" -l state -d 'The state file [default: $XDG_DATA_HOME/addons/state.db]' -r -F
 complete -c addons -n "__fish_addons_using_subcommand run" -l config -d 'The config file [default: $XDG_CONFIG_HOME/addons/config.toml]' -r -F
+complete -c addons -n "__fish_addons_using_subcommand run" -l wait -d 'Tick the app\'s addons that are not ready yet until they are'
 complete -c addons -n "__fish_addons_using_subcommand run" -l json -d 'Print one JSON document on stdout instead of tables'
 complete -c addons -n "__fish_addons_using_subcommand run" -s q -l quiet -d 'Print only what was asked for (no progress, no notes)'
 complete -c addons -n "__fish_addons_using_subcommand run" -s v -l verbose -d 'Print more about what is going on, on stderr'
@@ -162,6 +167,7 @@ complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_su
 complete -c addons -n "__fish_addons_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c addons -n "__fish_addons_using_subcommand providers" -l state -d 'The state file [default: $XDG_DATA_HOME/addons/state.db]' -r -F
 complete -c addons -n "__fish_addons_using_subcommand providers" -l config -d 'The config file [default: $XDG_CONFIG_HOME/addons/config.toml]' -r -F
+complete -c addons -n "__fish_addons_using_subcommand providers" -l check -d 'Exit 1 when a configured provider\'s server does not answer (a health check)'
 complete -c addons -n "__fish_addons_using_subcommand providers" -l json -d 'Print one JSON document on stdout instead of tables'
 complete -c addons -n "__fish_addons_using_subcommand providers" -s q -l quiet -d 'Print only what was asked for (no progress, no notes)'
 complete -c addons -n "__fish_addons_using_subcommand providers" -s v -l verbose -d 'Print more about what is going on, on stderr'

@@ -52,7 +52,7 @@ pub enum Command {
     /// Show, set or unset an app's config vars
     Config(ConfigArgs),
     /// List the providers, whether each is configured, and whether its server answers
-    Providers,
+    Providers(ProvidersArgs),
     /// Print the lifecycle state machine
     Graph(GraphArgs),
     /// Print a shell completion script
@@ -87,6 +87,9 @@ pub struct DeprovisionArgs {
     /// Addon names or ids
     #[arg(required = true)]
     pub addons: Vec<String>,
+    /// Treat an addon that does not exist as already removed (exit 0), for scripts
+    #[arg(long)]
+    pub missing_ok: bool,
     /// Tick until each resource is removed
     #[arg(long)]
     pub wait: bool,
@@ -149,8 +152,23 @@ pub struct WaitArgs {
 #[derive(Debug, Args)]
 pub struct EnvArgs {
     pub app: String,
-    #[arg(long, value_enum, default_value_t = EnvFormat::Shell)]
-    pub format: EnvFormat,
+    /// How to print the vars [default: shell; json with --json]
+    #[arg(long, value_enum)]
+    pub format: Option<EnvFormat>,
+    #[command(flatten)]
+    pub ready: ReadyArgs,
+}
+
+/// `--wait` and `--timeout` of `env` and `run`: an app's vars are whole only once its
+/// addons are ready.
+#[derive(Debug, Args)]
+pub struct ReadyArgs {
+    /// Tick the app's addons that are not ready yet until they are
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
 }
 
 /// How `env` prints the vars.
@@ -167,6 +185,8 @@ pub enum EnvFormat {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     pub app: String,
+    #[command(flatten)]
+    pub ready: ReadyArgs,
     /// The command and its arguments, after --
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
@@ -199,6 +219,13 @@ pub enum ConfigAction {
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Exit 1 when a configured provider's server does not answer (a health check)
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
