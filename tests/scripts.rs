@@ -321,10 +321,19 @@ struct Tmux {
 impl Tmux {
     /// Starts `command` (a shell command line) in a detached 80x24 session.
     fn start(command: &str) -> Tmux {
+        Tmux::start_sized(command, 80, 24)
+    }
+
+    /// Starts `command` in a detached session of `width` x `height`.
+    fn start_sized(command: &str, width: u16, height: u16) -> Tmux {
         static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let tmux = Tmux { socket: format!("addons-test-{}-{n}", std::process::id()) };
-        let status = tmux.command(&["new-session", "-d", "-x", "80", "-y", "24", command]).status().expect("tmux runs");
+        let (width, height) = (width.to_string(), height.to_string());
+        let status = tmux
+            .command(&["new-session", "-d", "-x", &width, "-y", &height, command])
+            .status()
+            .expect("tmux runs (apt-get install tmux)");
         assert!(status.success(), "tmux new-session failed");
         tmux
     }
@@ -413,4 +422,174 @@ fn wait_on_a_terminal_shows_its_addons_with_app_and_provider_cut_to_the_width() 
     assert!(lines[2].starts_with("1/1 settled, 0 with work left"), "{screen}");
     assert!(lines[3].starts_with("db is ready"), "{screen}");
     assert_eq!(lines[4], "exit=0");
+}
+
+// ---------------------------------------------------------------------------
+// cron
+
+#[test]
+fn a_tick_that_moves_nothing_prints_nothing_for_cron() {
+    let env = TestEnv::new();
+    let run = env.ok(["tick"]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    env.ok(["provision", "secret", "myapp", "--name", "k"]);
+    assert_eq!(env.ok(["tick"]).stderr, "1 transitions; 1 addons with work left\n");
+    env.ok(["tick"]);
+    let run = env.ok(["tick"]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+}
+
+// ---------------------------------------------------------------------------
+// the README's examples
+
+/// One `$ addons ...` line of a README console block and the screen it leaves.
+struct Step {
+    command: String,
+    expected: Vec<String>,
+}
+
+/// Every ```console block of the README, as its steps.
+fn readme_console_blocks() -> Vec<Vec<Step>> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut steps: Option<Vec<Step>> = None;
+    for line in readme.lines() {
+        match (&mut steps, line) {
+            (None, "```console") => steps = Some(Vec::new()),
+            (Some(_), "```") => blocks.push(steps.take().unwrap()),
+            (Some(steps), line) => match line.strip_prefix("$ ") {
+                Some(command) => steps.push(Step { command: command.to_string(), expected: Vec::new() }),
+                None => steps.last_mut().expect("a console block starts with a command").expected.push(line.into()),
+            },
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// Replaces what differs from run to run with placeholders numbered in order of first
+/// appearance: generated addon names (`<name1>`), 16-hex-digit addon ids (`<id1>`),
+/// times and elapsed clocks; and squeezes runs of spaces (names differ in length, so
+/// table columns do).
+fn normalize_step(text: &str, names: &mut Vec<String>, ids: &mut Vec<String>) -> String {
+    let is_name = |word: &str| {
+        let parts: Vec<&str> = word.split('-').collect();
+        parts.len() == 3
+            && parts[..2].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts[2].len() == 6
+            && parts[2].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    let is_id = |word: &str| word.len() == 16 && word.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let mut out = String::new();
+    let mut word = String::new();
+    let mut flush = |word: &mut String, out: &mut String| {
+        let placeholder = |seen: &mut Vec<String>, kind: &str| {
+            let index = seen.iter().position(|w| w == word).unwrap_or_else(|| {
+                seen.push(word.clone());
+                seen.len() - 1
+            });
+            format!("<{kind}{}>", index + 1)
+        };
+        *out += &if is_name(word) {
+            placeholder(names, "name")
+        } else if is_id(word) {
+            placeholder(ids, "id")
+        } else {
+            word.clone()
+        };
+        word.clear();
+    };
+    for c in common::normalize_times(text).chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    let mut squeezed = out.split(' ').filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
+    // The live display's clock: [00:00:00].
+    while let Some(start) = squeezed.find("[00:") {
+        squeezed.replace_range(start..start + 10, "[<clock>]");
+    }
+    squeezed
+}
+
+/// Whether an actual line matches an expected one, where `...` in the expected line
+/// stands for any text (a secret value, which the README does not print whole).
+fn line_matches(expected: &str, actual: &str) -> bool {
+    let parts: Vec<&str> = expected.split("...").collect();
+    if parts.len() == 1 {
+        return expected == actual;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !actual.starts_with(first) || !actual.ends_with(last) || actual.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &actual[first.len()..actual.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Runs one command as a user would, on a 200x60 terminal (tmux), with `HOME` (and so
+/// the default state file) in `env`'s temp dir; returns the screen it leaves.
+fn run_on_a_terminal(env: &TestEnv, command: &str, step: usize) -> String {
+    let bin_dir = Path::new(common::BIN).parent().unwrap();
+    let script = env.root().join(format!("step-{step}.sh"));
+    std::fs::write(&script, format!("{command}\n")).unwrap();
+    let line = format!(
+        "cd '{root}' && env -i PATH='{bin}':\"$PATH\" TERM=xterm HOME='{root}' sh '{script}'; printf '<<done>>'; sleep 600",
+        root = env.root().display(),
+        bin = bin_dir.display(),
+        script = script.display()
+    );
+    let tmux = Tmux::start_sized(&line, 200, 60);
+    let screen = tmux.screen_when(Duration::from_secs(60), |screen| screen.contains("<<done>>"));
+    let screen = screen.replace("<<done>>", "");
+    screen.trim_end().lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn every_console_example_in_the_readme_runs_and_prints_what_it_shows() {
+    let blocks = readme_console_blocks();
+    assert!(!blocks.is_empty(), "the README has no console block");
+    for (b, block) in blocks.iter().enumerate() {
+        let env = TestEnv::new();
+        let home = env.root().display().to_string();
+        let (mut readme_names, mut readme_ids): (Vec<String>, Vec<String>) = Default::default();
+        let (mut names, mut ids): (Vec<String>, Vec<String>) = Default::default();
+        let mut problems = Vec::new();
+        for (s, step) in block.iter().enumerate() {
+            assert!(step.command.starts_with("addons "), "block {b}: {:?} is not an addons command", step.command);
+            // The README's names stand for the ones this run generated, in the same order.
+            let mut command = step.command.clone();
+            for (readme, actual) in readme_names.iter().zip(&names) {
+                command = command.replace(readme.as_str(), actual);
+            }
+            let expected = normalize_step(
+                &step.expected.join("\n").replace("/home/me", "$HOME"),
+                &mut readme_names,
+                &mut readme_ids,
+            );
+            let screen = run_on_a_terminal(&env, &command, s);
+            let actual = normalize_step(&screen.replace(&home, "$HOME"), &mut names, &mut ids);
+            let (expected, actual): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+            let same = expected.len() == actual.len() && expected.iter().zip(&actual).all(|(e, a)| line_matches(e, a));
+            if !same {
+                problems.push(format!(
+                    "$ {}\n--- README shows ---\n{}\n--- the binary printed ---\n{}",
+                    step.command,
+                    expected.join("\n"),
+                    actual.join("\n")
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "console block {b} of the README:\n\n{}", problems.join("\n\n"));
+    }
 }

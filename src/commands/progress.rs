@@ -140,13 +140,27 @@ impl Progress {
     /// Draws the final frame from the addons as they are now, and leaves it on screen.
     pub fn finish(&self, addons: &[Addon], pending: usize) {
         let Some(live) = &self.live else { return };
-        live.done.store(true, Ordering::SeqCst);
-        if let Some(ticker) = live.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = ticker.join();
-        }
+        live.stop_turning();
         let mut screen = lock(&live.screen);
         screen.absorb(addons, pending);
         screen.draw(true);
+    }
+}
+
+impl Live {
+    /// Stops the spinner's thread, so nothing draws over what is printed after the display.
+    fn stop_turning(&self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(ticker) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+impl Drop for Live {
+    /// A command that fails midway leaves the last frame as it is; its error line follows.
+    fn drop(&mut self) {
+        self.stop_turning();
     }
 }
 
