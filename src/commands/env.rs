@@ -2,6 +2,8 @@
 //! Also what `run` hands its command: both warn about (or, with `--wait`, wait for)
 //! the app's addons that are not ready yet, whose vars are still missing.
 
+use clap::ValueEnum;
+
 use crate::addon::Addon;
 use crate::cli::{EnvArgs, EnvFormat, ReadyArgs};
 use crate::error::usage;
@@ -16,10 +18,10 @@ pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         (false, format) => format.unwrap_or(EnvFormat::Shell),
         (true, None | Some(EnvFormat::Json)) => EnvFormat::Json,
         (true, Some(format)) => {
+            let name = format.to_possible_value().map(|value| value.get_name().to_string()).unwrap_or_default();
             return Err(usage(format!(
-                "--json prints JSON, and --format {} asks for something else; give one of them",
-                format_name(format)
-            )))
+                "--json prints JSON, and --format {name} asks for something else; give one of them"
+            )));
         }
     };
     let vars = ready_vars(ctx, &args.app, &args.ready)?;
@@ -37,14 +39,6 @@ pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-fn format_name(format: EnvFormat) -> &'static str {
-    match format {
-        EnvFormat::Shell => "shell",
-        EnvFormat::Dotenv => "dotenv",
-        EnvFormat::Json => "json",
-    }
 }
 
 /// The app's config vars for `env` and `run`. The vars of addons that are not ready

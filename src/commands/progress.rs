@@ -67,15 +67,7 @@ impl Progress {
     /// A live display when stderr is a terminal and `quiet` is off; else plain lines to `plain`.
     pub fn new(quiet: bool, plain: Plain) -> Progress {
         let live = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let screen = Arc::new(Mutex::new(Screen {
-                rows: HashMap::new(),
-                touched: Vec::new(),
-                seen: 0,
-                pending: 0,
-                started: Instant::now(),
-                turns: 0,
-                drawn: 0,
-            }));
+            let screen = Arc::new(Mutex::new(Screen::new()));
             let done = Arc::new(AtomicBool::new(false));
             let ticker = {
                 let (screen, done) = (screen.clone(), done.clone());
@@ -169,6 +161,18 @@ fn lock(screen: &Mutex<Screen>) -> MutexGuard<'_, Screen> {
 }
 
 impl Screen {
+    fn new() -> Screen {
+        Screen {
+            rows: HashMap::new(),
+            touched: Vec::new(),
+            seen: 0,
+            pending: 0,
+            started: Instant::now(),
+            turns: 0,
+            drawn: 0,
+        }
+    }
+
     fn absorb(&mut self, addons: &[Addon], pending: usize) {
         let now = Instant::now();
         for addon in addons {
@@ -285,21 +289,9 @@ mod tests {
         }
     }
 
-    fn screen() -> Screen {
-        Screen {
-            rows: HashMap::new(),
-            touched: Vec::new(),
-            seen: 0,
-            pending: 0,
-            started: Instant::now(),
-            turns: 0,
-            drawn: 0,
-        }
-    }
-
     #[test]
     fn a_frame_fits_the_terminal_and_keeps_the_summary() {
-        let mut screen = screen();
+        let mut screen = Screen::new();
         let addons: Vec<Addon> = (0..30).map(|i| addon(i, State::WaitingForProvision)).collect();
         screen.absorb(&addons, 30);
         let lines = screen.lines(80, 24, false, Instant::now());
@@ -312,7 +304,7 @@ mod tests {
 
     #[test]
     fn finished_addons_follow_the_moving_ones_and_count_as_settled() {
-        let mut screen = screen();
+        let mut screen = Screen::new();
         screen.absorb(&[addon(1, State::WaitingForProvision), addon(2, State::Provisioned)], 2);
         screen.absorb(&[addon(1, State::Ready), addon(2, State::Provisioned)], 1);
         let lines = screen.lines(200, 24, true, Instant::now());
