@@ -10,10 +10,7 @@ use super::{parse_timeout, wait::wait_for, Ctx};
 pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     // With --missing-ok, no state file means no addon exists: each is already gone.
-    let store = match args.missing_ok {
-        true => ctx.existing_store()?,
-        false => Some(ctx.store_with_addons(&args.addons[0])?),
-    };
+    let store = if args.missing_ok { ctx.existing_store()? } else { Some(ctx.store_with_addons(&args.addons[0])?) };
     // Resolve every name first, so one typo changes nothing.
     let mut targets = Vec::new();
     for name in &args.addons {
