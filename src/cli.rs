@@ -77,7 +77,7 @@ pub enum Command {
     Config(ConfigArgs),
     /// List the providers, whether each is configured, and whether its server answers
     #[command(after_help = help::tail(&help::PROVIDERS))]
-    Providers,
+    Providers(ProvidersArgs),
     /// Print the lifecycle state machine
     #[command(after_help = help::tail(&help::GRAPH))]
     Graph(GraphArgs),
@@ -119,6 +119,9 @@ pub struct DeprovisionArgs {
     /// Addon names or ids
     #[arg(required = true, add = ArgValueCompleter::new(complete::live_addons))]
     pub addons: Vec<String>,
+    /// Treat an addon that does not exist as already removed (exit 0), for scripts
+    #[arg(long)]
+    pub missing_ok: bool,
     /// Tick until each resource is removed
     #[arg(long)]
     pub wait: bool,
@@ -186,9 +189,23 @@ pub struct EnvArgs {
     /// The app whose config vars to print
     #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub app: String,
-    /// How to print them
-    #[arg(long, value_enum, default_value_t = EnvFormat::Shell)]
-    pub format: EnvFormat,
+    /// How to print them [default: shell; json with --json]
+    #[arg(long, value_enum)]
+    pub format: Option<EnvFormat>,
+    #[command(flatten)]
+    pub ready: ReadyArgs,
+}
+
+/// `--wait` and `--timeout` of `env` and `run`: an app's vars are whole only once its
+/// addons are ready.
+#[derive(Debug, Args)]
+pub struct ReadyArgs {
+    /// Tick the app's addons that are not ready yet until they are
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
 }
 
 /// How `env` prints the vars.
@@ -207,6 +224,8 @@ pub struct RunArgs {
     /// The app whose config vars the command gets in its environment
     #[arg(add = ArgValueCompleter::new(complete::apps))]
     pub app: String,
+    #[command(flatten)]
+    pub ready: ReadyArgs,
     /// The command and its arguments, after --
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
@@ -246,6 +265,13 @@ pub enum ConfigAction {
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Exit 1 when a configured provider's server does not answer (a health check)
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,10 @@ pub enum Failure {
     /// The state file can't be used (locked, damaged, newer schema, unwritable): exit 4.
     #[error("{0}")]
     Store(String),
+    /// `run` could not start its command: exit 127 when it was not found, 126 when it
+    /// could not be executed, as shells do, so a script tells them from the command's own.
+    #[error("{message}")]
+    CommandNotRun { code: i32, message: String },
 }
 
 impl Failure {
@@ -26,6 +30,7 @@ impl Failure {
             Failure::Usage(_) => 2,
             Failure::Timeout(_) => 3,
             Failure::Store(_) => 4,
+            Failure::CommandNotRun { code, .. } => *code,
         }
     }
 }

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     complete::answer_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => return usage_error(err),
+        Err(err) => return usage_error(err, json_on_the_line()),
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -26,7 +26,10 @@ fn main() -> ExitCode {
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
     let result = (|| {
-        let config_path = cli.config.clone().unwrap_or_else(config::default_config_path);
+        let config_path = match &cli.config {
+            Some(path) => named_config(path)?,
+            None => config::default_config_path(),
+        };
         let settings = config::load(&config_path)?;
         let ctx = Ctx {
             settings,
@@ -42,16 +45,46 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {
-            let message = format!("{err:#}").replace('\n', " ");
-            eprintln!("error: {message}");
-            ExitCode::from(exit_code_of(&err) as u8)
+            let code = exit_code_of(&err);
+            print_error(&format!("error: {err:#}"), code, cli.json);
+            ExitCode::from(code as u8)
         }
+    }
+}
+
+/// Prints the one error line on stderr: as it is, or under `--json` as a JSON object
+/// `{"error": ..., "code": N}` that a script can parse.
+fn print_error(message: &str, code: i32, json: bool) {
+    let message = message.replace('\n', " ");
+    if json {
+        let message = message.strip_prefix("error: ").unwrap_or(&message);
+        eprintln!("{}", serde_json::json!({"error": message, "code": code}));
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+/// Whether `--json` is among the arguments (before any `--`), for a usage error that
+/// clap found before it could say so.
+fn json_on_the_line() -> bool {
+    std::env::args_os().skip(1).take_while(|arg| arg != "--").any(|arg| arg == "--json")
+}
+
+/// A config file named with `--config` or `ADDONS_CONFIG` must exist: a typo in its
+/// name would otherwise run with no providers configured. The default one may be missing.
+fn named_config(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(addons::error::usage(format!(
+            "config file {} does not exist; create it, or leave out --config and ADDONS_CONFIG to use the default",
+            path.display()
+        ))),
+        _ => Ok(path.to_path_buf()),
     }
 }
 
 /// Prints a clap error as one line (help and version print as usual; bare `addons`
 /// prints the help on stderr) and picks exit 2.
-fn usage_error(err: clap::Error) -> ExitCode {
+fn usage_error(err: clap::Error, json: bool) -> ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
@@ -67,7 +100,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
         }
         _ => {
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            eprintln!("{}", usage::one_line(&err, &args));
+            print_error(&usage::one_line(&err, &args), 2, json);
             ExitCode::from(2)
         }
     }

@@ -33,15 +33,22 @@ pub fn addon_json(addon: &Addon) -> Value {
     })
 }
 
-/// A recorded transition as `tick` prints it.
+/// A transition as `tick` and `watch` print it.
 pub fn outcome_json(outcome: &Outcome) -> Value {
-    json!({
-        "name": outcome.name,
-        "from": outcome.from.as_str(),
-        "to": outcome.to.as_str(),
-        "event": outcome.event,
-        "message": outcome.message,
-    })
+    transition_json(
+        &outcome.name,
+        outcome.at,
+        Some(outcome.from.as_str()),
+        outcome.to.as_str(),
+        &outcome.event,
+        &outcome.message,
+    )
+}
+
+/// The one JSON shape of a recorded transition, in `tick`, `watch` and `log`: `from`
+/// is null for the creation of an addon, `at` is RFC 3339 UTC.
+pub fn transition_json(name: &str, at: i64, from: Option<&str>, to: &str, event: &str, message: &str) -> Value {
+    json!({"name": name, "at": rfc3339(at), "from": from, "to": to, "event": event, "message": message})
 }
 
 /// One plain line for a transition.

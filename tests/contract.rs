@@ -196,7 +196,7 @@ struct SqliteProbe {
 }
 
 fn sqlite_path(vars: &Vars) -> PathBuf {
-    PathBuf::from(vars["DATABASE_URL"].strip_prefix("sqlite://").expect("a sqlite:// URL"))
+    PathBuf::from(vars["DATABASE_URL"].strip_prefix("sqlite:///").expect("a sqlite:/// URL"))
 }
 
 impl Probe for SqliteProbe {

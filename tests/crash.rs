@@ -220,7 +220,7 @@ impl Target {
         match self.provider {
             "secret" => assert_eq!(vars["SECRET_KEY"].len(), 100),
             "sqlite" => {
-                let path = vars["DATABASE_URL"].strip_prefix("sqlite://").expect("a sqlite:// URL");
+                let path = vars["DATABASE_URL"].strip_prefix("sqlite:///").expect("a sqlite:/// URL");
                 let conn =
                     rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
                 conn.execute_batch("CREATE TABLE IF NOT EXISTS t (v TEXT)").unwrap();

@@ -158,6 +158,11 @@ fn refusal_problems(run: &Run, code: i32, phrase: &str) -> Vec<String> {
         problems.push(format!("{} lines on stderr instead of one", lines.len()));
     }
     let line = lines.first().copied().unwrap_or_default();
+    // Under --json the line is {"error": ..., "code": N}: its message is held to the same rules.
+    let line = match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(error) if error["code"] == code => format!("error: {}", error["error"].as_str().unwrap_or_default()),
+        _ => line.to_string(),
+    };
     if !line.starts_with("error: ") || line.len() < 20 {
         problems.push("the line is not an 'error: ...' message".to_string());
     }
@@ -278,7 +283,7 @@ const BAD_INPUTS: &[(&[&str], &str, i32, &str)] = &[
     (&["run", "web"], "", 2, "required"),
     (&["run", "nope", "--", "true"], "", 2, "no app named"),
     (&["run", "web$(id)", "--", "true"], "", 2, "invalid app name"),
-    (&["run", "web", "--", "/nonexistent/command"], "", 1, "can't run"),
+    (&["run", "web", "--", "/nonexistent/command"], "", 127, "can't run"),
     // config
     (&["config", "set", "web", "lower=1"], "", 2, "invalid config var key"),
     (&["config", "set", "web", "NOEQ"], "", 2, "no value for NOEQ on stdin"),

@@ -9,12 +9,27 @@ use super::{parse_timeout, wait::wait_for, Ctx};
 /// Handles `addons deprovision`.
 pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let mut store = ctx.store_with_addons(&args.addons[0])?;
+    // With --missing-ok, no state file means no addon exists: each is already gone.
+    let store = if args.missing_ok { ctx.existing_store()? } else { Some(ctx.store_with_addons(&args.addons[0])?) };
     // Resolve every name first, so one typo changes nothing.
     let mut targets = Vec::new();
     for name in &args.addons {
-        targets.push(store.addon(name)?);
+        let found = match (&store, args.missing_ok) {
+            (Some(store), false) => Some(store.addon(name)?),
+            (Some(store), true) => store.find_addon(name)?,
+            (None, _) => None,
+        };
+        match found {
+            Some(addon) => targets.push(addon),
+            None => ctx.note(format!("No addon named {}; nothing to remove.", crate::names::shown(name))),
+        }
     }
+    let Some(mut store) = store else {
+        if ctx.json {
+            ctx.print_json(&if args.addons.len() == 1 { serde_json::Value::Null } else { serde_json::json!([]) });
+        }
+        return Ok(0);
+    };
     let mut ids = Vec::new();
     for target in targets {
         let (addon, changed) = store.deprovision(&target.id)?;
@@ -31,14 +46,19 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ids.push(addon.id);
     }
     crate::envfile::sync(&mut store, &ctx.settings)?;
-    if args.wait {
+    if args.wait && !ids.is_empty() {
         let engine = ctx.engine();
         return wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1);
     }
     if ctx.json {
         let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
-        ctx.print_json(&if docs.len() == 1 { docs[0].clone() } else { serde_json::Value::Array(docs) });
-    } else {
+        // One name asked about prints one addon (null when --missing-ok found none).
+        ctx.print_json(&match (args.addons.len(), docs.first()) {
+            (1, Some(doc)) => doc.clone(),
+            (1, None) => serde_json::Value::Null,
+            _ => serde_json::Value::Array(docs),
+        });
+    } else if !ids.is_empty() {
         ctx.note("The resources are removed on the next 'addons tick'.");
     }
     Ok(0)

@@ -11,7 +11,8 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if let Some(app) = &args.app {
         crate::names::check_app(app)?;
     }
-    let addons = match ctx.existing_store()? {
+    let store = ctx.existing_store()?;
+    let addons = match &store {
         Some(store) => store.list_addons(args.app.as_deref(), args.all)?,
         None => Vec::new(),
     };
@@ -28,7 +29,32 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let rows: Vec<Vec<String>> = addons.iter().map(|addon| row(addon, color)).collect();
         print!("{}", table(&["NAME", "PROVIDER", "APP", "STATE", "VARS", "MESSAGE"], &rows));
     }
+    if let (Some(store), false, false) = (&store, args.all, ctx.json) {
+        if let Some(line) = hidden_line(store.hidden_counts(args.app.as_deref())?, args.app.as_deref()) {
+            ctx.note(line);
+        }
+    }
     Ok(0)
+}
+
+/// The line that ends a default listing when it leaves out addons a user must hear
+/// of, e.g. "1 addon in error, 1 cleanup pending: addons list --all".
+fn hidden_line((errors, pending): (usize, usize), app: Option<&str>) -> Option<String> {
+    let mut parts = Vec::new();
+    if errors > 0 {
+        parts.push(format!("{errors} {} in error", if errors == 1 { "addon" } else { "addons" }));
+    }
+    if pending > 0 {
+        parts.push(format!("{pending} cleanup pending"));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let command = match app {
+        Some(app) => format!("addons list {app} --all"),
+        None => "addons list --all".to_string(),
+    };
+    Some(format!("{}: {command}", parts.join(", ")))
 }
 
 fn row(addon: &Addon, color: bool) -> Vec<String> {

@@ -1,9 +1,7 @@
 //! `addons log`: every recorded transition of one addon.
 
-use serde_json::json;
-
 use crate::cli::LogArgs;
-use crate::output::{rfc3339, table};
+use crate::output::{rfc3339, table, transition_json};
 
 use super::Ctx;
 
@@ -15,7 +13,7 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if ctx.json {
         let docs: Vec<_> = events
             .iter()
-            .map(|e| json!({"at": rfc3339(e.at), "from": e.from, "to": e.to, "event": e.event, "message": e.message}))
+            .map(|e| transition_json(&addon.name, e.at, e.from.as_deref(), &e.to, &e.event, &e.message))
             .collect();
         ctx.print_json(&serde_json::Value::Array(docs));
         return Ok(0);

@@ -29,6 +29,7 @@ mod wait;
 mod watch;
 
 /// What every command handler gets: resolved settings and the global flags.
+#[derive(Clone)]
 pub struct Ctx {
     pub settings: Settings,
     pub state_path: PathBuf,
@@ -104,7 +105,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Env(args) => env::run(args, ctx),
         Command::Run(args) => run::run(args, ctx),
         Command::Config(args) => config::run(args, ctx),
-        Command::Providers => providers::run(ctx),
+        Command::Providers(args) => providers::run(args, ctx),
         Command::Graph(args) => graph::run(args, ctx),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

@@ -20,7 +20,8 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if ctx.json {
         let transitions: Vec<_> = report.transitions.iter().map(outcome_json).collect();
         ctx.print_json(&json!({"transitions": transitions, "pending": report.pending}));
-    } else {
+    } else if !report.transitions.is_empty() {
+        // A tick that moved nothing says nothing, so cron mails only what happened.
         ctx.note(format!("{} transitions; {} addons with work left", report.transitions.len(), report.pending));
     }
     Ok(0)

@@ -51,8 +51,8 @@ pub fn wait_for(
         },
         &|outcome| progress.transition(outcome),
     )?;
-    progress.finish();
     let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
+    progress.finish(&addons, store.pending_count(Some(&ids))?);
     if ctx.json {
         let docs: Vec<_> = addons.iter().map(addon_json).collect();
         ctx.print_json(&if many || docs.len() != 1 { serde_json::Value::Array(docs) } else { docs[0].clone() });

@@ -1,10 +1,14 @@
 //! `addons watch`: ticks as work comes due, until none is left (or, with `--forever`,
 //! until SIGINT/SIGTERM), with a live display on a terminal.
 
+use std::collections::HashSet;
+
 use serde_json::json;
 
+use crate::addon::Addon;
 use crate::cli::WatchArgs;
 use crate::output::outcome_json;
+use crate::store::Store;
 
 use super::progress::{Plain, Progress};
 use super::Ctx;
@@ -23,7 +27,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         None,
         &mut |store, report| {
             if progress.is_live() {
-                progress.update(&store.list_addons(None, false)?, report.pending);
+                progress.update(&shown_addons(store, &progress)?, report.pending);
             }
             Ok(!forever && report.pending == 0)
         },
@@ -32,8 +36,10 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome_json(outcome));
         },
     )?;
-    progress.finish();
     let pending = store.pending_count(None)?;
+    if progress.is_live() {
+        progress.finish(&shown_addons(&store, &progress)?, pending);
+    }
     if ctx.json {
         let transitions = transitions.into_inner().unwrap_or_default();
         ctx.print_json(&json!({"transitions": transitions, "pending": pending}));
@@ -43,4 +49,17 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ctx.note("No work left.");
     }
     Ok(0)
+}
+
+/// The addons the live display shows: those with work left, and those that moved
+/// since it last looked, as they are now.
+fn shown_addons(store: &Store, progress: &Progress) -> anyhow::Result<Vec<Addon>> {
+    let mut addons = store.moving_addons()?;
+    let moving: HashSet<String> = addons.iter().map(|addon| addon.id.clone()).collect();
+    for id in progress.to_refresh() {
+        if !moving.contains(&id) {
+            addons.push(store.addon(&id)?);
+        }
+    }
+    Ok(addons)
 }

@@ -1,5 +1,7 @@
 //! The `sqlite` provider: a SQLite database file under the data directory, handed out
-//! as `DATABASE_URL=sqlite:///abs/path`.
+//! as `DATABASE_URL=sqlite:////abs/path`: `sqlite:///` and then the absolute path, the
+//! form that SQLAlchemy, dj-database-url, sqlx and Sequelize all read as that path (they
+//! read `sqlite:///abs/path` as the relative path `abs/path`, or differ on it).
 
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -24,13 +26,21 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
+    /// Files go in `dir`, made absolute: the URL handed out must name the file
+    /// whatever directory the app runs in.
     pub fn new(dir: PathBuf) -> Self {
-        Sqlite { dir }
+        Sqlite { dir: std::path::absolute(&dir).unwrap_or(dir) }
     }
 
     fn path(&self, addon: Resource<'_>) -> PathBuf {
         self.dir.join(format!("{}.db", addon.id))
     }
+}
+
+/// `sqlite:///` followed by the absolute path (which starts with `/` itself). Addons made
+/// before this form was chosen keep the `sqlite:///abs/path` they were handed.
+fn database_url(path: &std::path::Path) -> String {
+    format!("sqlite:///{}", path.display())
 }
 
 fn io_error(what: &str, path: &std::path::Path, err: std::io::Error) -> ProviderError {
@@ -72,7 +82,7 @@ impl Provider for Sqlite {
     }
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
-        Ok(vec![("DATABASE_URL".into(), format!("sqlite://{}", self.path(addon).display()))])
+        Ok(vec![("DATABASE_URL".into(), database_url(&self.path(addon)))])
     }
 
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {

@@ -234,6 +234,32 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
     }
 
+    /// The addons with a task still to run (those `pending_count` counts), for the
+    /// live display of `watch`.
+    pub fn moving_addons(&self) -> anyhow::Result<Vec<Addon>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, rowid"
+        ))?;
+        let rows = stmt.query_map([], from_row).map_err(sql_error(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
+    }
+
+    /// What a default `list` leaves out but a user must hear of, optionally of one app:
+    /// how many addons are in error, and how many deprovisioned ones still wait for
+    /// their resource to be removed.
+    pub fn hidden_counts(&self, app: Option<&str>) -> anyhow::Result<(usize, usize)> {
+        let (errors, pending): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FILTER (WHERE state = 'error'), \
+                 count(*) FILTER (WHERE state = 'deprovisioned' AND cleanup = 'pending') \
+                 FROM addons WHERE (?1 IS NULL OR app = ?1) AND state IN ('error', 'deprovisioned')",
+            )?
+            .query_row([app], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(sql_error(&self.path))?;
+        Ok((errors as usize, pending as usize))
+    }
+
     /// Every recorded transition of an addon, oldest first.
     pub fn events(&self, addon_id: &str) -> anyhow::Result<Vec<EventRecord>> {
         let mut stmt = self.conn.prepare_cached(

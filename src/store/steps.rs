@@ -28,7 +28,11 @@ pub enum Apply {
 /// A recorded transition, as `tick` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// The addon's id and display name.
+    pub id: String,
     pub name: String,
+    /// When it was recorded (ms since the epoch), as `log` shows it.
+    pub at: i64,
     pub from: State,
     pub to: State,
     pub event: String,
@@ -240,7 +244,9 @@ fn commit_step(
             .map_err(sql_error(path))?;
             record(tx, &seen.id, Some(seen.state), seen.state, "cleanup", &message, now).map_err(sql_error(path))?;
             Some(Outcome {
+                id: seen.id.clone(),
                 name: seen.name.clone(),
+                at: now,
                 from: seen.state,
                 to: seen.state,
                 event: "cleanup".into(),
@@ -291,7 +297,15 @@ fn commit_step(
                 }
             }
             record(tx, &seen.id, Some(seen.state), to, event.as_str(), &message, now).map_err(sql_error(path))?;
-            Some(Outcome { name: seen.name.clone(), from: seen.state, to, event: event.as_str().into(), message })
+            Some(Outcome {
+                id: seen.id.clone(),
+                name: seen.name.clone(),
+                at: now,
+                from: seen.state,
+                to,
+                event: event.as_str().into(),
+                message,
+            })
         }
     };
     tx.prepare_cached(release)?.execute([&seen.id]).map_err(sql_error(path))?;

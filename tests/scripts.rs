@@ -1,0 +1,595 @@
+//! The habits of cron, scripts and terminals: warnings instead of silence, exit codes a
+//! script can branch on, one JSON shape per thing, URLs that real readers read right,
+//! and a live display that fits the terminal.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{is_rfc3339_utc, TestEnv};
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------
+// env and run with addons that are not ready
+
+#[test]
+fn env_and_run_warn_naming_the_addons_that_are_not_ready() {
+    let env = TestEnv::new();
+    env.ok(["config", "set", "myapp", "PLAIN=1"]);
+    env.ok(["provision", "sqlite", "myapp", "--name", "db"]);
+    env.ok(["provision", "secret", "myapp", "--name", "key", "--as", "app"]);
+    let warning = "warning: app myapp has addons that are not ready yet, so their vars are missing: \
+        db (sqlite waiting_for_provision: DATABASE_URL), key (secret waiting_for_provision: APP_SECRET_KEY); \
+        add --wait to wait for them\n";
+    let run = env.ok(["env", "myapp"]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("export PLAIN='1'\n", warning));
+    let run = env.ok(["run", "myapp", "--", "sh", "-c", "echo \"[$DATABASE_URL]\""]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("[]\n", warning));
+    // -q is asked for silence.
+    assert_eq!(env.ok(["-q", "env", "myapp"]).stderr, "");
+    env.ok(["tick"]);
+    let warning = warning.replace("waiting_for_provision", "provisioned");
+    assert_eq!(env.ok(["env", "myapp", "--format", "dotenv"]).stderr, warning);
+    env.ok(["tick"]);
+    assert_eq!(env.ok(["env", "myapp"]).stderr, "");
+}
+
+#[test]
+fn env_and_run_with_wait_tick_the_apps_addons_to_ready_first() {
+    let env = TestEnv::new();
+    env.ok(["provision", "sqlite", "myapp", "--name", "db"]);
+    let run =
+        env.run_within(Duration::from_secs(30), ["run", "myapp", "--wait", "--", "sh", "-c", "echo $DATABASE_URL"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.starts_with("sqlite:///"), "{run}");
+    assert_eq!(run.stderr, "");
+    assert_eq!(env.info("db")["state"], "ready");
+
+    env.ok(["provision", "secret", "myapp", "--name", "key"]);
+    let run = env.run_within(Duration::from_secs(30), ["env", "myapp", "--wait", "--timeout", "20s"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.stderr, "");
+    let keys: Vec<&str> = run.stdout.lines().map(|line| line.split('=').next().unwrap_or_default()).collect();
+    assert_eq!(keys, ["export DATABASE_URL", "export SECRET_KEY"], "{run}");
+    assert!(env.fails(2, ["env", "myapp", "--timeout", "5s"]).contains("--wait"));
+}
+
+#[test]
+fn env_with_wait_fails_when_an_addon_ends_in_error() {
+    let env = TestEnv::new();
+    let dir = env.root().join("db-dir");
+    env.write_config(&format!("[providers.sqlite]\ndir = \"{}\"\n", dir.display()));
+    env.ok(["provision", "sqlite", "myapp", "--name", "db"]);
+    // The database file goes away before the tick that checks it.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, "not a directory").unwrap();
+    let run = env.run_within(Duration::from_secs(30), ["env", "myapp", "--wait"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.starts_with("error: db ended in error"), "{run}");
+}
+
+// ---------------------------------------------------------------------------
+// list: what the default listing leaves out
+
+#[test]
+fn list_ends_with_a_line_naming_hidden_errors_and_pending_cleanups() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "myapp", &["--name", "live"]);
+    env.provision_ready("secret", "gone", &["--name", "gone"]);
+    env.ok(["deprovision", "gone"]);
+    let bad_dir = env.root().join("a-file");
+    std::fs::write(&bad_dir, "").unwrap();
+    env.write_config(&format!("[providers.sqlite]\ndir = \"{}\"\n", bad_dir.display()));
+    let run = env.run(["provision", "sqlite", "myapp", "--name", "broken"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(env.info("broken")["state"], "error");
+
+    let run = env.ok(["list"]);
+    let names: Vec<&str> = run.stdout.lines().skip(1).map(|line| line.split(' ').next().unwrap()).collect();
+    assert_eq!(names, ["live"], "{run}");
+    assert_eq!(run.stderr, "1 addon in error, 1 cleanup pending: addons list --all\n");
+    assert_eq!(env.ok(["list", "myapp"]).stderr, "1 addon in error: addons list myapp --all\n");
+    assert_eq!(env.ok(["list", "gone"]).stderr, "App gone has no addons.\n1 cleanup pending: addons list gone --all\n");
+    assert_eq!(env.ok(["list", "--all"]).stderr, "");
+    assert_eq!(env.ok(["list", "--json"]).stderr, "");
+    assert_eq!(env.ok(["-q", "list"]).stderr, "");
+    env.ok(["tick"]);
+    assert_eq!(env.ok(["list"]).stderr, "1 addon in error: addons list --all\n");
+}
+
+// ---------------------------------------------------------------------------
+// JSON: one transition shape, providers' status, errors, formats
+
+#[test]
+fn tick_watch_and_log_give_transitions_one_shape_with_name_and_at() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "myapp", "--name", "k"]);
+    env.ok(["provision", "secret", "other", "--name", "j"]);
+    let mut shapes = Vec::new();
+    let tick = env.json(["tick", "--json"]);
+    shapes.extend(tick["transitions"].as_array().unwrap().clone());
+    let watch = env.run_within(Duration::from_secs(30), ["watch", "--json"]).json();
+    shapes.extend(watch["transitions"].as_array().unwrap().clone());
+    shapes.extend(env.json(["log", "k", "--json"]).as_array().unwrap().clone());
+    assert_eq!(shapes.len(), 2 + 2 + 3, "{shapes:#?}");
+    for transition in &shapes {
+        let keys: Vec<&String> = transition.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["at", "event", "from", "message", "name", "to"], "{transition}");
+        assert!(is_rfc3339_utc(transition["at"].as_str().unwrap()), "{transition}");
+    }
+    let log = env.json(["log", "k", "--json"]);
+    assert!(log.as_array().unwrap().iter().all(|entry| entry["name"] == "k"), "{log:#}");
+}
+
+#[test]
+fn providers_json_status_is_the_tables_status_and_detail_has_the_text() {
+    let env = TestEnv::with_config("[providers.redis]\nurl = \"redis://127.0.0.1:1\"\n");
+    let docs = env.json(["providers", "--json"]);
+    let rows: Vec<Value> =
+        docs.as_array().unwrap().iter().map(|p| json!([p["name"], p["status"], p["answers"]])).collect();
+    assert_eq!(
+        rows,
+        [
+            json!(["secret", "ok", true]),
+            json!(["sqlite", "ok", true]),
+            json!(["postgres", "not configured", false]),
+            json!(["mysql", "not configured", false]),
+            json!(["redis", "unreachable", false]),
+        ]
+    );
+    assert_eq!(docs[0]["detail"], "built in");
+    assert_eq!(docs[2]["detail"], "not configured: add [providers.postgres] with a url");
+    let table = env.run(["providers"]).stdout;
+    let redis = table.lines().find(|line| line.starts_with("redis")).unwrap();
+    let detail = docs[4]["detail"].as_str().unwrap();
+    assert!(!detail.is_empty() && redis.ends_with(detail), "{redis}\n{detail}");
+}
+
+#[test]
+fn providers_check_exits_1_when_a_configured_server_does_not_answer() {
+    let env = TestEnv::new();
+    let run = env.ok(["providers", "--check"]);
+    assert!(run.stdout.starts_with("PROVIDER"), "{run}");
+    env.write_config("[providers.redis]\nurl = \"redis://127.0.0.1:1\"\n");
+    let run = env.run(["providers", "--check"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("redis     unreachable"), "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(run.stderr.starts_with("error: a configured server does not answer: redis: "), "{run}");
+    // Without --check the listing is the answer: exit 0.
+    assert_eq!(env.run(["providers"]).code, 0);
+    let run = env.run(["providers", "--check", "--json"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.json()[4]["status"], "unreachable");
+}
+
+#[test]
+fn errors_under_json_are_one_json_object_on_stderr() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "myapp", "--name", "k"]);
+    for (args, code, phrase) in [
+        (&["info", "nosuch", "--json"][..], 2, "no addon named \"nosuch\""),
+        (&["--json", "provision", "secret", "myapp"], 1, "already has SECRET_KEY"),
+        (&["--json", "wait", "k", "--timeout", "soon"], 2, "invalid duration"),
+        // Usage errors that clap finds, with --json anywhere before `--`.
+        (&["--json", "provision"], 2, "required arguments were not provided"),
+        (&["list", "--bogus", "--json"], 2, "unexpected argument '--bogus'"),
+        (&["--json"], 2, "requires a subcommand"),
+        (&["--json", "run", "nosuch", "--", "true"], 2, "no app named"),
+    ] {
+        let line = env.fails(code, args);
+        let error: Value = serde_json::from_str(&line).unwrap_or_else(|err| panic!("{args:?}: {err}: {line}"));
+        assert_eq!(error.as_object().unwrap().len(), 2, "{line}");
+        assert_eq!(error["code"], code, "{line}");
+        let message = error["error"].as_str().unwrap();
+        assert!(message.contains(phrase) && !message.starts_with("error:"), "{args:?}: {line}");
+    }
+    // Without --json (or with it only in the command `run` runs), the plain line.
+    assert!(env.fails(2, ["info", "nosuch"]).starts_with("error: no addon named"));
+    let run = env.run(["-q", "run", "myapp", "--", "/no/such/program", "--json"]);
+    assert!(run.stderr.starts_with("error: can't run /no/such/program"), "{run}");
+}
+
+#[test]
+fn json_with_a_non_json_env_format_is_a_usage_error() {
+    let env = TestEnv::new();
+    env.ok(["config", "set", "myapp", "A=1"]);
+    for format in ["dotenv", "shell"] {
+        let line = env.fails(2, ["env", "myapp", "--json", "--format", format]);
+        assert!(line.contains(&format!("--format {format}")), "{line}");
+    }
+    assert_eq!(env.json(["env", "myapp", "--json", "--format", "json"]), json!({"A": "1"}));
+    assert_eq!(env.json(["env", "myapp", "--json"]), json!({"A": "1"}));
+}
+
+// ---------------------------------------------------------------------------
+// exit codes
+
+#[test]
+fn run_exits_127_when_the_command_is_not_found_and_126_when_it_can_not_be_run() {
+    let env = TestEnv::new();
+    env.ok(["config", "set", "myapp", "A=1"]);
+    let line = env.fails(127, ["run", "myapp", "--", "no-such-command-anywhere"]);
+    assert!(line.starts_with("error: can't run no-such-command-anywhere: command not found"), "{line}");
+    env.fails(127, ["run", "myapp", "--", "/no/such/program"]);
+    let script = env.root().join("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    let line = env.fails(126, ["run", "myapp", "--", script.to_str().unwrap()]);
+    assert!(line.contains("Permission denied"), "{line}");
+    env.fails(126, ["run", "myapp", "--", env.root().to_str().unwrap()]);
+    // The command's own 126 and 127 pass through, as any exit status.
+    assert_eq!(env.run(["run", "myapp", "--", "sh", "-c", "exit 127"]).code, 127);
+}
+
+#[test]
+fn deprovision_missing_ok_treats_unknown_and_removed_addons_as_done() {
+    let env = TestEnv::new();
+    // No state file yet: nothing exists, so nothing is left to remove.
+    let run = env.ok(["deprovision", "nosuch", "--missing-ok"]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", "No addon named \"nosuch\"; nothing to remove.\n"));
+    assert!(!env.state.exists(), "deprovision --missing-ok created a state file");
+    assert_eq!(env.json(["deprovision", "nosuch", "--missing-ok", "--json"]), Value::Null);
+    env.provision_ready("secret", "myapp", &["--name", "k"]);
+    env.provision_ready("secret", "other", &["--name", "j"]);
+    env.fails(2, ["deprovision", "nosuch"]);
+    let run = env.ok(["deprovision", "nosuch", "k", "--missing-ok", "--wait"]);
+    assert!(run.stderr.starts_with("No addon named \"nosuch\"; nothing to remove.\nDeprovisioning k"), "{run}");
+    assert_eq!(env.info("k")["state"], "deprovisioned");
+    // Already removed: done again, with or without the flag.
+    env.ok(["deprovision", "k", "--missing-ok"]);
+    let docs = env.json(["deprovision", "k", "j", "nosuch", "--missing-ok", "--json"]);
+    let names: Vec<&Value> = docs.as_array().unwrap().iter().map(|doc| &doc["name"]).collect();
+    assert_eq!(names, ["k", "j"]);
+}
+
+#[test]
+fn a_named_config_file_must_exist_and_the_default_one_may_be_missing() {
+    let env = TestEnv::new();
+    let missing = env.root().join("no-such-config.toml");
+    let line = env.fails(2, ["--config", missing.to_str().unwrap(), "list"]);
+    assert_eq!(
+        line,
+        format!(
+            "error: config file {} does not exist; create it, or leave out --config and ADDONS_CONFIG to use the default",
+            missing.display()
+        )
+    );
+    let run = env.command(["list"]).env("ADDONS_CONFIG", &missing).output().unwrap();
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    // The default path ($HOME/.config/addons/config.toml) does not exist either: fine.
+    env.ok(["list"]);
+}
+
+// ---------------------------------------------------------------------------
+// sqlite URLs against the readers apps use
+
+/// The Python with SQLAlchemy and dj-database-url: `$ADDONS_TEST_READERS/.venv/bin/python`.
+/// Without it the test is skipped with a notice; `ADDONS_TEST_REQUIRE_READERS=1` makes
+/// that a failure.
+fn python_readers() -> Option<PathBuf> {
+    let required = std::env::var("ADDONS_TEST_REQUIRE_READERS").is_ok_and(|v| v == "1");
+    let python = std::env::var_os("ADDONS_TEST_READERS").map(|dir| Path::new(&dir).join(".venv/bin/python"));
+    match python {
+        Some(python) if python.exists() => Some(python),
+        _ => {
+            assert!(!required, "ADDONS_TEST_REQUIRE_READERS=1 but $ADDONS_TEST_READERS/.venv/bin/python is missing");
+            eprintln!(
+                "NOTICE: skipping the sqlite URL readers: set ADDONS_TEST_READERS to a dir with .venv/bin/python"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn sqlite_database_url_is_read_as_the_absolute_path_by_sqlalchemy_and_dj_database_url() {
+    let Some(python) = python_readers() else { return };
+    let env = TestEnv::new();
+    let addon = env.provision_ready("sqlite", "myapp", &["--name", "db"]);
+    let url = env.vars("myapp")["DATABASE_URL"].clone();
+    let file = env.sqlite_dir().join(format!("{}.db", addon["id"].as_str().unwrap()));
+    // A table only the handed-out database has: the readers must open that file.
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute_batch("CREATE TABLE marker (word TEXT); INSERT INTO marker VALUES ('handed-out');").unwrap();
+    drop(conn);
+    let script = "\
+import os, sys, dj_database_url, sqlalchemy
+url = os.environ['DATABASE_URL']
+print(dj_database_url.parse(url)['NAME'])
+engine = sqlalchemy.create_engine(url)
+print(engine.url.database)
+with engine.connect() as conn:
+    print(conn.execute(sqlalchemy.text('SELECT word FROM marker')).scalar())
+";
+    // From another directory, so a path read as relative would miss the file.
+    let run = env.ok(["run", "myapp", "--", python.to_str().unwrap(), "-c", script]);
+    let path = file.display().to_string();
+    assert_eq!(run.stdout, format!("{path}\n{path}\nhanded-out\n"), "{url}\n{run}");
+}
+
+// ---------------------------------------------------------------------------
+// the live display on a terminal
+
+/// A tmux server of the test's own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` (a shell command line) in a detached 80x24 session.
+    fn start(command: &str) -> Tmux {
+        Tmux::start_sized(command, 80, 24)
+    }
+
+    /// Starts `command` in a detached session of `width` x `height`.
+    fn start_sized(command: &str, width: u16, height: u16) -> Tmux {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tmux = Tmux { socket: format!("addons-test-{}-{n}", std::process::id()) };
+        let (width, height) = (width.to_string(), height.to_string());
+        let status = tmux
+            .command(&["new-session", "-d", "-x", &width, "-y", &height, command])
+            .status()
+            .expect("tmux runs (apt-get install tmux)");
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
+        command
+    }
+
+    fn screen(&self) -> String {
+        let out = self.command(&["capture-pane", "-p", "-t", "0"]).output().expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen once `done` holds for it; fails the test after `limit`.
+    fn screen_when(&self, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(start.elapsed() < limit, "the screen never got there:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command(&["kill-server"]).status();
+    }
+}
+
+/// `addons ARGS` in a clean environment, as a shell command line for tmux; then its exit
+/// status, printed as a shell prompt would be (no newline: a frame leaves room for one).
+fn shell_line(env: &TestEnv, args: &str) -> String {
+    format!(
+        "env -i PATH=\"$PATH\" TERM=xterm HOME='{}' ADDONS_STATE='{}' '{}' {args}; printf 'exit=%s' \"$?\"; sleep 600",
+        env.root().display(),
+        env.state.display(),
+        common::BIN
+    )
+}
+
+#[test]
+fn watch_on_an_80x24_terminal_keeps_its_summary_and_ends_on_a_true_frame() {
+    let env = TestEnv::new();
+    for i in 0..30 {
+        env.ok(["provision", "secret", &format!("app{i:02}"), "--name", &format!("addon-{i:02}")]);
+    }
+    env.ok(["deprovision", "addon-29"]);
+    let tmux = Tmux::start(&shell_line(&env, "watch --forever"));
+    let settled = "30/30 settled, 0 with work left";
+    tmux.screen_when(Duration::from_secs(30), |screen| screen.contains(settled));
+    tmux.command(&["send-keys", "-t", "0", "C-c"]).status().unwrap();
+    let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
+    let lines: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).collect();
+    // header, 19 addon lines, "... and N more", the summary, the closing note, exit=0
+    assert_eq!(lines.len(), 24, "{screen}");
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("APP") && lines[0].contains("PROVIDER"), "{screen}");
+    for line in &lines[1..20] {
+        assert!(line.starts_with("addon-"), "a line that is not an addon's (wrapped?): {line:?}\n{screen}");
+        let name = line.split(' ').next().unwrap();
+        assert_eq!(lines.iter().filter(|l| l.starts_with(&format!("{name} "))).count(), 1, "{name} twice:\n{screen}");
+    }
+    assert_eq!(lines[20], "… and 11 more (0 moving)", "{screen}");
+    assert!(lines[21].starts_with(settled), "the final summary is not the true one:\n{screen}");
+    assert_eq!(lines[22], "Stopped; 0 addons with work left.", "{screen}");
+    assert_eq!(lines[23], "exit=0", "{screen}");
+    assert!(lines.iter().all(|line| line.chars().count() <= 80));
+}
+
+#[test]
+fn wait_on_a_terminal_shows_its_addons_with_app_and_provider_cut_to_the_width() {
+    let env = TestEnv::new();
+    env.ok(["provision", "sqlite", "an-app-with-a-name-long-enough-to-be-cut", "--name", "db"]);
+    let tmux = Tmux::start(&shell_line(&env, "wait db"));
+    let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
+    let lines: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).collect();
+    assert_eq!(lines.len(), 5, "{screen}");
+    assert!(lines[0].starts_with("NAME  APP "), "{screen}");
+    assert!(lines[1].starts_with("db    an-app-with-a-name-long-enough-to-be-cut  sqlite"), "{screen}");
+    assert!(lines[1].ends_with('…') && lines[1].chars().count() == 80, "not cut to the width:\n{screen}");
+    assert!(lines[2].starts_with("1/1 settled, 0 with work left"), "{screen}");
+    assert!(lines[3].starts_with("db is ready"), "{screen}");
+    assert_eq!(lines[4], "exit=0");
+}
+
+// ---------------------------------------------------------------------------
+// cron
+
+#[test]
+fn a_tick_that_moves_nothing_prints_nothing_for_cron() {
+    let env = TestEnv::new();
+    let run = env.ok(["tick"]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    env.ok(["provision", "secret", "myapp", "--name", "k"]);
+    assert_eq!(env.ok(["tick"]).stderr, "1 transitions; 1 addons with work left\n");
+    env.ok(["tick"]);
+    let run = env.ok(["tick"]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+}
+
+// ---------------------------------------------------------------------------
+// the README's examples
+
+/// One `$ addons ...` line of a README console block and the screen it leaves.
+struct Step {
+    command: String,
+    expected: Vec<String>,
+}
+
+/// Every ```console block of the README, as its steps.
+fn readme_console_blocks() -> Vec<Vec<Step>> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut steps: Option<Vec<Step>> = None;
+    for line in readme.lines() {
+        match (&mut steps, line) {
+            (None, "```console") => steps = Some(Vec::new()),
+            (Some(_), "```") => blocks.push(steps.take().unwrap()),
+            (Some(steps), line) => match line.strip_prefix("$ ") {
+                Some(command) => steps.push(Step { command: command.to_string(), expected: Vec::new() }),
+                None => steps.last_mut().expect("a console block starts with a command").expected.push(line.into()),
+            },
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// Replaces what differs from run to run with placeholders numbered in order of first
+/// appearance: generated addon names (`<name1>`), 16-hex-digit addon ids (`<id1>`),
+/// times and elapsed clocks; and squeezes runs of spaces (names differ in length, so
+/// table columns do).
+fn normalize_step(text: &str, names: &mut Vec<String>, ids: &mut Vec<String>) -> String {
+    let is_name = |word: &str| {
+        let parts: Vec<&str> = word.split('-').collect();
+        parts.len() == 3
+            && parts[..2].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts[2].len() == 6
+            && parts[2].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    let is_id = |word: &str| word.len() == 16 && word.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let mut out = String::new();
+    let mut word = String::new();
+    let mut flush = |word: &mut String, out: &mut String| {
+        let placeholder = |seen: &mut Vec<String>, kind: &str| {
+            let index = seen.iter().position(|w| w == word).unwrap_or_else(|| {
+                seen.push(word.clone());
+                seen.len() - 1
+            });
+            format!("<{kind}{}>", index + 1)
+        };
+        *out += &if is_name(word) {
+            placeholder(names, "name")
+        } else if is_id(word) {
+            placeholder(ids, "id")
+        } else {
+            word.clone()
+        };
+        word.clear();
+    };
+    for c in common::normalize_times(text).chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    let mut squeezed = out.split(' ').filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
+    // The live display's clock: [00:00:00].
+    while let Some(start) = squeezed.find("[00:") {
+        squeezed.replace_range(start..start + 10, "[<clock>]");
+    }
+    squeezed
+}
+
+/// Whether an actual line matches an expected one, where `...` in the expected line
+/// stands for any text (a secret value, which the README does not print whole).
+fn line_matches(expected: &str, actual: &str) -> bool {
+    let parts: Vec<&str> = expected.split("...").collect();
+    if parts.len() == 1 {
+        return expected == actual;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !actual.starts_with(first) || !actual.ends_with(last) || actual.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &actual[first.len()..actual.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Runs one command as a user would, on a 200x60 terminal (tmux), with `HOME` (and so
+/// the default state file) in `env`'s temp dir; returns the screen it leaves.
+fn run_on_a_terminal(env: &TestEnv, command: &str, step: usize) -> String {
+    let bin_dir = Path::new(common::BIN).parent().unwrap();
+    let script = env.root().join(format!("step-{step}.sh"));
+    std::fs::write(&script, format!("{command}\n")).unwrap();
+    let line = format!(
+        "cd '{root}' && env -i PATH='{bin}':\"$PATH\" TERM=xterm HOME='{root}' sh '{script}'; printf '<<done>>'; sleep 600",
+        root = env.root().display(),
+        bin = bin_dir.display(),
+        script = script.display()
+    );
+    let tmux = Tmux::start_sized(&line, 200, 60);
+    let screen = tmux.screen_when(Duration::from_secs(60), |screen| screen.contains("<<done>>"));
+    let screen = screen.replace("<<done>>", "");
+    screen.trim_end().lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn every_console_example_in_the_readme_runs_and_prints_what_it_shows() {
+    let blocks = readme_console_blocks();
+    assert!(!blocks.is_empty(), "the README has no console block");
+    for (b, block) in blocks.iter().enumerate() {
+        let env = TestEnv::new();
+        let home = env.root().display().to_string();
+        let (mut readme_names, mut readme_ids): (Vec<String>, Vec<String>) = Default::default();
+        let (mut names, mut ids): (Vec<String>, Vec<String>) = Default::default();
+        let mut problems = Vec::new();
+        for (s, step) in block.iter().enumerate() {
+            assert!(step.command.starts_with("addons "), "block {b}: {:?} is not an addons command", step.command);
+            // The README's names stand for the ones this run generated, in the same order.
+            let mut command = step.command.clone();
+            for (readme, actual) in readme_names.iter().zip(&names) {
+                command = command.replace(readme.as_str(), actual);
+            }
+            let expected = normalize_step(
+                &step.expected.join("\n").replace("/home/me", "$HOME"),
+                &mut readme_names,
+                &mut readme_ids,
+            );
+            let screen = run_on_a_terminal(&env, &command, s);
+            let actual = normalize_step(&screen.replace(&home, "$HOME"), &mut names, &mut ids);
+            let (expected, actual): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+            let same = expected.len() == actual.len() && expected.iter().zip(&actual).all(|(e, a)| line_matches(e, a));
+            if !same {
+                problems.push(format!(
+                    "$ {}\n--- README shows ---\n{}\n--- the binary printed ---\n{}",
+                    step.command,
+                    expected.join("\n"),
+                    actual.join("\n")
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "console block {b} of the README:\n\n{}", problems.join("\n\n"));
+    }
+}
