@@ -16,6 +16,10 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         targets.push(store.addon(name)?);
     }
     let mut ids = Vec::new();
+    let mut apps: Vec<String> = targets.iter().map(|target| target.app.clone()).collect();
+    apps.sort();
+    apps.dedup();
+    let done = format!("deprovisioned {}", targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
     for target in targets {
         let (addon, changed) = store.deprovision(&target.id)?;
         if changed {
@@ -30,16 +34,18 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
         ids.push(addon.id);
     }
-    crate::envfile::sync(&mut store, &ctx.settings)?;
+    let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait {
         let engine = ctx.engine();
-        return wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1);
+        let code = wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1)?;
+        synced?;
+        return Ok(code);
     }
     if ctx.json {
         let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
         ctx.print_json(&if docs.len() == 1 { docs[0].clone() } else { serde_json::Value::Array(docs) });
-    } else {
-        ctx.note("The resources are removed on the next 'addons tick'.");
     }
+    synced?;
+    ctx.note("The resources are removed on the next 'addons tick'.");
     Ok(0)
 }

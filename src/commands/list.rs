@@ -11,9 +11,12 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if let Some(app) = &args.app {
         crate::names::check_app(app)?;
     }
-    let addons = match ctx.existing_store()? {
-        Some(store) => store.list_addons(args.app.as_deref(), args.all)?,
-        None => Vec::new(),
+    let (addons, env_file_failures) = match ctx.existing_store()? {
+        Some(store) => (
+            store.list_addons(args.app.as_deref(), args.all)?,
+            crate::envfile::recorded_failures(&store, &ctx.settings, args.app.as_deref())?,
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     if ctx.json {
         ctx.print_json(&serde_json::Value::Array(addons.iter().map(addon_json).collect()));
@@ -27,6 +30,11 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let color = use_color();
         let rows: Vec<Vec<String>> = addons.iter().map(|addon| row(addon, color)).collect();
         print!("{}", table(&["NAME", "PROVIDER", "APP", "STATE", "VARS", "MESSAGE"], &rows));
+    }
+    if !ctx.json {
+        for failure in env_file_failures {
+            println!("{failure}");
+        }
     }
     Ok(0)
 }
@@ -42,6 +50,7 @@ fn row(addon: &Addon, color: bool) -> Vec<String> {
         addon.app.clone(),
         state,
         addon.vars.join(","),
-        addon.message.clone(),
+        // Why an addon failed stays in sight; its cleanup's messages are in `info` and `log`.
+        addon.failure.clone().unwrap_or_else(|| addon.message.clone()),
     ]
 }

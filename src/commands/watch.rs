@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::cli::WatchArgs;
-use crate::output::outcome_json;
+use crate::output::{outcome_json, plural};
 
 use super::progress::{Plain, Progress};
 use super::Ctx;
@@ -38,7 +38,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let transitions = transitions.into_inner().unwrap_or_default();
         ctx.print_json(&json!({"transitions": transitions, "pending": pending}));
     } else if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        ctx.note(format!("Stopped; {pending} addons with work left."));
+        ctx.note(format!("Stopped; {} with work left.", plural(pending as u64, "addon")));
     } else {
         ctx.note("No work left.");
     }

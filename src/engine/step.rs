@@ -9,8 +9,9 @@ use rand::Rng;
 use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
 use crate::addon::Addon;
 use crate::machine::{Event, Task};
+use crate::output::plural;
 use crate::providers::{self, Provider, ProviderError, Readiness};
-use crate::store::{now_ms, Apply, Outcome, Store};
+use crate::store::{now_ms, Apply, AttemptError, Outcome, Store};
 
 impl Engine {
     /// Runs the task of one claimed addon, holding no transaction; `None` when its
@@ -106,7 +107,7 @@ impl Engine {
                         humantime::format_duration(self.settings.engine.provision_timeout)
                     ))
                 } else {
-                    Apply::Retry { due_at, message: "waiting for the provider".into(), failed: false }
+                    Apply::Retry { due_at, message: "waiting for the provider".into(), error: None }
                 }
             }
             Err(err) => self.on_error(addon, err, true),
@@ -155,15 +156,17 @@ impl Engine {
     /// error. Cleanup is retried with backoff whatever the error.
     fn on_error(&self, addon: &Addon, err: ProviderError, provisioning: bool) -> Apply {
         let due_at = now_ms() + backoff(addon.attempts).as_millis() as i64;
+        let permanent = matches!(err, ProviderError::Permanent(_));
         match err {
             ProviderError::Permanent(message) if provisioning => fail(message),
-            ProviderError::Transient(message) if provisioning && due_at > addon.deadline_at => {
-                fail(format!("gave up after {} attempts within the provision timeout: {message}", addon.attempts + 1))
-            }
+            ProviderError::Transient(message) if provisioning && due_at > addon.deadline_at => fail(format!(
+                "gave up after {} within the provision timeout: {message}",
+                plural(u64::from(addon.attempts) + 1, "attempt")
+            )),
             ProviderError::Transient(message) | ProviderError::Permanent(message) => Apply::Retry {
                 due_at,
                 message: format!("retrying (attempt {}): {message}", addon.attempts + 1),
-                failed: true,
+                error: Some(AttemptError { message, permanent }),
             },
         }
     }

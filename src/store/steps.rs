@@ -15,9 +15,9 @@ use crate::machine::{self, Event, State};
 /// What a step found, to be committed if the step's claim still holds.
 #[derive(Debug, Clone)]
 pub enum Apply {
-    /// Ask again at `due_at`: the resource is not ready yet (`failed` false) or the
-    /// provider failed transiently (`failed` true, counted for the backoff).
-    Retry { due_at: i64, message: String, failed: bool },
+    /// Ask again at `due_at`: the resource is not ready yet (`error` none) or the
+    /// provider failed (`error` holds why; counted for the backoff).
+    Retry { due_at: i64, message: String, error: Option<AttemptError> },
     /// Move by the transition table. `config` holds the fetched config vars for
     /// `ProvisionComplete`.
     Transition { event: Event, message: String, config: Option<BTreeMap<String, String>> },
@@ -25,7 +25,19 @@ pub enum Apply {
     CleanupDone { message: String },
 }
 
-/// A recorded transition, as `tick` reports it.
+/// Why one attempt at a task failed, as the provider said it.
+#[derive(Debug, Clone)]
+pub struct AttemptError {
+    pub message: String,
+    /// The provider called it permanent: retrying will not help until someone fixes it.
+    pub permanent: bool,
+}
+
+/// The event name of a failed attempt, in `log` and in what `tick -v` reports.
+pub const FAILED_ATTEMPT: &str = "retry";
+
+/// A recorded transition, as `tick` reports it; or, with the event
+/// [`FAILED_ATTEMPT`] and `from == to`, a failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub name: String,
@@ -224,17 +236,22 @@ fn commit_step(
         return Ok(None);
     }
     let outcome = match apply {
-        Apply::Retry { due_at, message, failed } => {
+        Apply::Retry { due_at, message, error } => {
+            let (last_error, permanent) = error.as_ref().map_or((None, false), |e| (Some(&e.message), e.permanent));
             tx.prepare_cached(
-                "UPDATE addons SET due_at = ?2, message = ?3, attempts = attempts + ?4, updated_at = ?5 WHERE id = ?1",
+                "UPDATE addons SET due_at = ?2, message = ?3, attempts = attempts + ?4, updated_at = ?5, \
+                 last_error = ?6, last_error_permanent = ?7 WHERE id = ?1",
             )?
-            .execute(params![seen.id, due_at, message, i64::from(failed), now])
+            .execute(params![seen.id, due_at, message, i64::from(error.is_some()), now, last_error, permanent])
             .map_err(sql_error(path))?;
-            None
+            match error {
+                Some(error) => Some(failed_attempt(tx, seen, &error.message, due_at, now).map_err(sql_error(path))?),
+                None => None,
+            }
         }
         Apply::CleanupDone { message } => {
             tx.prepare_cached(
-                "UPDATE addons SET cleanup = 'done', due_at = NULL, attempts = 0, message = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE addons SET cleanup = 'done', due_at = NULL, attempts = 0, last_error = NULL, message = ?2, updated_at = ?3 WHERE id = ?1",
             )?
             .execute(params![seen.id, message, now])
             .map_err(sql_error(path))?;
@@ -253,7 +270,7 @@ fn commit_step(
                 Event::ProvisionComplete => {
                     let config = config.ok_or_else(|| failed("provision completed without config vars"))?;
                     tx.prepare_cached(
-                        "UPDATE addons SET state = ?2, config = ?3, due_at = ?4, attempts = 0, message = ?5, updated_at = ?4 WHERE id = ?1",
+                        "UPDATE addons SET state = ?2, config = ?3, due_at = ?4, attempts = 0, last_error = NULL, message = ?5, updated_at = ?4 WHERE id = ?1",
                     )?
                     .execute(params![seen.id, to.as_str(), serde_json::to_string(&config)?, now, message])
                     .map_err(sql_error(path))?;
@@ -276,17 +293,19 @@ fn commit_step(
                     }
                     bump_version(tx, &seen.app).map_err(sql_error(path))?;
                     tx.prepare_cached(
-                        "UPDATE addons SET state = ?2, due_at = NULL, attempts = 0, message = ?3, updated_at = ?4 WHERE id = ?1",
+                        "UPDATE addons SET state = ?2, due_at = NULL, attempts = 0, last_error = NULL, message = ?3, updated_at = ?4 WHERE id = ?1",
                     )?
                     .execute(params![seen.id, to.as_str(), message, now])
                     .map_err(sql_error(path))?;
                 }
                 Event::Fail | Event::Deprovision => {
                     release_vars(tx, seen).map_err(sql_error(path))?;
+                    let failure = (event == Event::Fail).then_some(&message);
                     tx.prepare_cached(
-                        "UPDATE addons SET state = ?2, cleanup = 'pending', due_at = ?3, attempts = 0, message = ?4, updated_at = ?3 WHERE id = ?1",
+                        "UPDATE addons SET state = ?2, cleanup = 'pending', due_at = ?3, attempts = 0, last_error = NULL, \
+                         message = ?4, failure = ?5, updated_at = ?3 WHERE id = ?1",
                     )?
-                    .execute(params![seen.id, to.as_str(), now, message])
+                    .execute(params![seen.id, to.as_str(), now, message, failure])
                     .map_err(sql_error(path))?;
                 }
             }
@@ -296,6 +315,30 @@ fn commit_step(
     };
     tx.prepare_cached(release)?.execute([&seen.id]).map_err(sql_error(path))?;
     Ok(outcome)
+}
+
+/// A failed attempt, as `tick -v` reports it. It goes into the addon's log when it
+/// is the first of its run, when its message differs from the one before, or when
+/// the attempt count is a power of two: a long outage adds a handful of events, not
+/// one per retry.
+fn failed_attempt(tx: &Connection, seen: &Addon, why: &str, due_at: i64, now: i64) -> rusqlite::Result<Outcome> {
+    let attempt = seen.attempts + 1;
+    let message = format!(
+        "attempt {attempt} failed: {why}; next try in {}",
+        humantime::format_duration(std::time::Duration::from_secs(((due_at - now).max(0) as u64).div_ceil(1000)))
+    );
+    if attempt.is_power_of_two() || seen.last_error.as_deref() != Some(why) {
+        record(
+            tx,
+            &seen.id,
+            Some(seen.state),
+            seen.state,
+            FAILED_ATTEMPT,
+            &format!("attempt {attempt} failed: {why}"),
+            now,
+        )?;
+    }
+    Ok(Outcome { name: seen.name.clone(), from: seen.state, to: seen.state, event: FAILED_ATTEMPT.into(), message })
 }
 
 /// Whether an error is the state file failing (exit 4), not the step.
