@@ -482,6 +482,7 @@ fn tick_json_gives_transitions_and_pending() {
                 {"name": "k", "from": "waiting_for_provision", "to": "provisioned", "event": "provision_complete", "message": "provisioned"},
             ],
             "pending": 2,
+            "env_file_failures": [],
         })
     );
     assert_eq!(
@@ -492,9 +493,10 @@ fn tick_json_gives_transitions_and_pending() {
                 {"name": "k", "from": "provisioned", "to": "ready", "event": "config_vars_set", "message": "config vars set on app myapp: SECRET_KEY"},
             ],
             "pending": 0,
+            "env_file_failures": [],
         })
     );
-    assert_eq!(env.json(["tick", "--json"]), json!({"transitions": [], "pending": 0}));
+    assert_eq!(env.json(["tick", "--json"]), json!({"transitions": [], "pending": 0, "env_file_failures": []}));
 }
 
 // ---------------------------------------------------------------------------

@@ -120,7 +120,7 @@ fn a_held_env_file_lock_holds_up_only_its_own_app() {
     env.ok(["provision", "secret", "good", "--name", "good-key"]);
     env.ok(["tick"]);
     let _held = hold_lock(&dir.path().join(".bad.env.lock"));
-    assert_eq!(env.run(["config", "set", "bad", "HAND=1"]).code, 1);
+    assert_eq!(env.run_within(Duration::from_secs(60), ["config", "set", "bad", "HAND=1"]).code, 1);
 
     // The good app's step and env file are not held up.
     let run = env.run_within(Duration::from_secs(60), ["tick"]);

@@ -21,7 +21,16 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     })?;
     if ctx.json {
         let transitions: Vec<_> = report.transitions.iter().map(outcome_json).collect();
-        ctx.print_json(&json!({"transitions": transitions, "pending": report.pending}));
+        let env_file_failures: Vec<_> = report
+            .env_file_failures
+            .iter()
+            .map(|f| json!({"app": f.app, "path": f.path.display().to_string(), "why": f.why}))
+            .collect();
+        ctx.print_json(&json!({
+            "transitions": transitions,
+            "pending": report.pending,
+            "env_file_failures": env_file_failures,
+        }));
     } else if !report.transitions.is_empty() {
         ctx.note(format!(
             "{}; {} with work left",

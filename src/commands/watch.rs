@@ -16,12 +16,19 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stdout);
     let transitions = std::sync::Mutex::new(Vec::new());
     let forever = args.forever;
+    // Each env-file failure is said once, not on every tick that retries it.
+    let mut said = std::collections::BTreeSet::new();
     engine.run_until_settled(
         &mut store,
         super::jobs(args.jobs, ctx),
         None,
         None,
         &mut |store, report| {
+            for failure in &report.env_file_failures {
+                if said.insert(failure.to_string()) {
+                    eprintln!("error: {failure}");
+                }
+            }
             if progress.is_live() {
                 progress.update(&store.list_addons(None, false)?, report.pending);
             }
