@@ -1,5 +1,6 @@
 //! Writing an app's env file: atomically (temp file, fsync, rename), mode 0600, and
 //! serialised between processes, so it always holds one whole version of the vars.
+//! Every writer goes through [`sync`], which keeps one app's failure to that app.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};

@@ -11,7 +11,7 @@ use crate::addon::Addon;
 use crate::machine::{Event, Task};
 use crate::output::plural;
 use crate::providers::{self, Provider, ProviderError, Readiness};
-use crate::store::{now_ms, Apply, AttemptError, Outcome, Store};
+use crate::store::{now_ms, Apply, AttemptError, Outcome, Store, FAILED_ATTEMPT};
 
 impl Engine {
     /// Runs the task of one claimed addon, holding no transaction; `None` when its
@@ -58,7 +58,8 @@ impl Engine {
 
     /// Called by `provision` right after creating the addon under this engine's claim:
     /// starts provisioning, then hands the addon over to ticks. A transient failure
-    /// is left for a tick to retry; a permanent one ends the addon in error.
+    /// is left for a tick to retry; a permanent one ends the addon in error (the
+    /// transition returned).
     pub fn begin(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Outcome>> {
         crate::failpoint!("after-addon-insert");
         let provider = match self.provider(&addon.provider) {
@@ -73,7 +74,10 @@ impl Engine {
                 store.release_claim(&addon.id, &self.token)?;
                 Ok(None)
             }
-            Err(err) => store.finish_step(addon, &self.token, self.on_error(addon, err, true)),
+            // A failed attempt to be retried is not the addon's end.
+            Err(err) => Ok(store
+                .finish_step(addon, &self.token, self.on_error(addon, err, true))?
+                .filter(|outcome| outcome.event != FAILED_ATTEMPT)),
         }
     }
 
