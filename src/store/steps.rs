@@ -345,3 +345,57 @@ fn failed_attempt(tx: &Connection, seen: &Addon, why: &str, due_at: i64, now: i6
 fn is_store_failure(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Failure>().is_some_and(|failure| matches!(failure, Failure::Store(_)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addon::{new_seed, Params};
+    use crate::store::NewAddon;
+
+    /// A long run of failed attempts leaves a handful of events: the first, each
+    /// whose message changed, and those at powers of two.
+    #[test]
+    fn failed_attempts_reach_the_log_without_flooding_it() {
+        let mut store = Store::open_in_memory().unwrap();
+        let new = NewAddon {
+            id: "00000000000000aa".into(),
+            name: "flaky".into(),
+            provider: "secret".into(),
+            app: "myapp".into(),
+            prefix: None,
+            params: Params::new(),
+            seed: new_seed(),
+            vars: vec!["SECRET_KEY".into()],
+            deadline_at: i64::MAX,
+            claim: "test".into(),
+            claim_until: i64::MAX,
+        };
+        let mut addon = store.insert_addon(&new).unwrap();
+        for attempt in 1..=20 {
+            let why = if attempt == 6 { "refused" } else { "timed out" };
+            let error = Some(AttemptError { message: why.into(), permanent: false });
+            let apply = Apply::Retry { due_at: 0, message: format!("retrying: {why}"), error };
+            let outcome = store.finish_step(&addon, "test", apply).unwrap().unwrap();
+            assert!(outcome.message.starts_with(&format!("attempt {attempt} failed: {why}; next try in ")));
+            addon = store.claim_due("test", 1, i64::MAX, 1, None).unwrap().pop().unwrap();
+        }
+        let logged: Vec<String> = store
+            .events(&addon.id)
+            .unwrap()
+            .into_iter()
+            .filter(|event| event.event == FAILED_ATTEMPT)
+            .map(|event| event.message)
+            .collect();
+        let failed = |n: u32, why: &str| format!("attempt {n} failed: {why}");
+        let expected = [
+            failed(1, "timed out"),
+            failed(2, "timed out"),
+            failed(4, "timed out"),
+            failed(6, "refused"),
+            failed(7, "timed out"),
+            failed(8, "timed out"),
+            failed(16, "timed out"),
+        ];
+        assert_eq!(logged, expected);
+    }
+}
