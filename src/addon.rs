@@ -71,6 +71,15 @@ pub struct Addon {
     pub claim_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Why the addon went to `error`; `None` unless it did. Kept apart from `message`,
+    /// which the orphan cleanup goes on to overwrite.
+    pub failure: Option<String>,
+    /// The provider's message for the latest failed attempt at the current task;
+    /// `None` once a task succeeds.
+    pub last_error: Option<String>,
+    /// Whether the provider called that failure permanent: retrying will not help
+    /// until someone fixes what it names.
+    pub last_error_permanent: bool,
 }
 
 impl Addon {

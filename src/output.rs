@@ -14,6 +14,15 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
+/// A count with its noun, plural unless it is one: `1 addon`, `2 addons`.
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// An addon as the stable JSON shape DESIGN.md gives.
 pub fn addon_json(addon: &Addon) -> Value {
     json!({
@@ -24,6 +33,7 @@ pub fn addon_json(addon: &Addon) -> Value {
         "prefix": addon.prefix,
         "state": addon.state.as_str(),
         "message": addon.message,
+        "failure": addon.failure,
         "vars": addon.vars,
         "params": addon.params,
         "cleanup": addon.cleanup.as_str(),

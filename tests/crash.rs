@@ -353,7 +353,9 @@ fn orphan_cleanup_survives_kills() {
     std::fs::write(env.sqlite_dir().join(format!("{id}.db")), b"this is not a database, not at all").unwrap();
     env.killed_at("before-step-commit", &["tick"]);
     assert_eq!(env.row("broken").0, "waiting_for_provision");
-    env.ok(["tick"]);
+    // A tick that ends an addon in error says so with exit 1.
+    let run = env.run(["tick"]);
+    assert_eq!(run.code, 1, "{run}");
     assert_eq!(env.info("broken")["state"], "error");
     assert_eq!(env.info("broken")["cleanup"], "pending");
     env.killed_at("after-deprovision", &["tick"]);

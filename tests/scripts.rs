@@ -433,7 +433,7 @@ fn a_tick_that_moves_nothing_prints_nothing_for_cron() {
     let run = env.ok(["tick"]);
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
     env.ok(["provision", "secret", "myapp", "--name", "k"]);
-    assert_eq!(env.ok(["tick"]).stderr, "1 transitions; 1 addons with work left\n");
+    assert_eq!(env.ok(["tick"]).stderr, "1 transition; 1 addon with work left\n");
     env.ok(["tick"]);
     let run = env.ok(["tick"]);
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));

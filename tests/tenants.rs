@@ -227,11 +227,13 @@ fn postgres_a_role_that_can_not_be_dropped_names_the_databases_that_hold_it() {
     drop(inside);
     client.batch_execute(&format!("ALTER DATABASE {closed} ALLOW_CONNECTIONS false")).unwrap();
 
-    let run = env.run(["deprovision", &b.name, "--wait", "--timeout", "5s"]);
-    assert_eq!(run.code, 3, "the role can't be dropped yet:\n{run}");
-    let message = env.info(&b.name)["message"].as_str().unwrap_or_default().to_string();
+    // The cleanup fails for good until someone acts, so the wait stops and says what blocks it.
+    let run = env.run(["deprovision", &b.name, "--wait", "--timeout", "60s"]);
     let expected =
         format!("can't drop role {}: it still owns objects or holds privileges in database {closed};", b.resource());
+    assert_eq!(run.code, 1, "the role can't be dropped yet:\n{run}");
+    assert!(run.stderr.contains(&expected), "{run}");
+    let message = env.info(&b.name)["message"].as_str().unwrap_or_default().to_string();
     assert!(message.contains(&expected), "{message}");
 
     client.batch_execute(&format!("ALTER DATABASE {closed} ALLOW_CONNECTIONS true")).unwrap();

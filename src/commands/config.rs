@@ -8,6 +8,7 @@ use crate::cli::{ConfigAction, ConfigArgs};
 use crate::error::usage;
 use crate::names;
 use crate::output::{masked, table, vars_rows};
+use crate::store::Store;
 
 use super::Ctx;
 
@@ -78,9 +79,8 @@ fn set(ctx: &Ctx, app: &str, raw: &[String]) -> anyhow::Result<i32> {
     }
     let mut store = ctx.store()?;
     store.set_config_vars(app, &pairs)?;
-    crate::envfile::sync(&mut store, &ctx.settings)?;
     let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-    finish(ctx, app, &keys, "Set")
+    finish(ctx, &mut store, app, &keys, "Set")
 }
 
 /// The longest value `config set` reads from stdin: a certificate or a key fits, an
@@ -131,16 +131,18 @@ fn unset(ctx: &Ctx, app: &str, keys: &[String]) -> anyhow::Result<i32> {
         return Err(usage(format!("app {app} has no config var {}; there is no state file yet", keys[0])));
     };
     store.unset_config_vars(app, keys)?;
-    crate::envfile::sync(&mut store, &ctx.settings)?;
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    finish(ctx, app, &keys, "Unset")
+    finish(ctx, &mut store, app, &keys, "Unset")
 }
 
-fn finish(ctx: &Ctx, app: &str, keys: &[&str], verb: &str) -> anyhow::Result<i32> {
+/// Writes the app's env file after a committed change, and says what was done.
+fn finish(ctx: &Ctx, store: &mut Store, app: &str, keys: &[&str], verb: &str) -> anyhow::Result<i32> {
+    let done = format!("{} {} on app {app}", verb.to_lowercase(), keys.join(", "));
+    let synced = super::sync_env_files(ctx, store, &[app.to_string()], &done);
     if ctx.json {
         ctx.print_json(&serde_json::json!({"app": app, "keys": keys}));
-    } else {
-        ctx.note(format!("{verb} {} on app {app}.", keys.join(", ")));
     }
+    synced?;
+    ctx.note(format!("{verb} {} on app {app}.", keys.join(", ")));
     Ok(0)
 }

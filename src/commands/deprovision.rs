@@ -31,6 +31,10 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         return Ok(0);
     };
     let mut ids = Vec::new();
+    let mut apps: Vec<String> = targets.iter().map(|target| target.app.clone()).collect();
+    apps.sort();
+    apps.dedup();
+    let done = format!("deprovisioned {}", targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
     for target in targets {
         let (addon, changed) = store.deprovision(&target.id)?;
         if changed {
@@ -45,10 +49,12 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
         ids.push(addon.id);
     }
-    crate::envfile::sync(&mut store, &ctx.settings)?;
+    let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait && !ids.is_empty() {
         let engine = ctx.engine();
-        return wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1);
+        let code = wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1)?;
+        synced?;
+        return Ok(code);
     }
     if ctx.json {
         let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
@@ -58,7 +64,9 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             (1, None) => serde_json::Value::Null,
             _ => serde_json::Value::Array(docs),
         });
-    } else if !ids.is_empty() {
+    }
+    synced?;
+    if !ids.is_empty() {
         ctx.note("The resources are removed on the next 'addons tick'.");
     }
     Ok(0)

@@ -1,7 +1,12 @@
 //! `addons info`: one addon in full, with its config vars masked unless `--reveal`.
 
+use std::time::Duration;
+
+use crate::addon::Addon;
 use crate::cli::InfoArgs;
+use crate::machine::State;
 use crate::output::{addon_json, masked, rfc3339};
+use crate::store::now_ms;
 
 use super::Ctx;
 
@@ -11,8 +16,13 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let addon = store.addon(&args.addon)?;
     let values = addon.config.clone().unwrap_or_default();
     let shown = |key: &String| values.get(key).map(|value| if args.reveal { value.clone() } else { masked(value) });
+    let env_file_failure = crate::envfile::recorded_failures(&store, &ctx.settings, Some(&addon.app))?.pop();
+    let retry = retry_line(&addon);
     if ctx.json {
         let mut doc = addon_json(&addon);
+        doc["last_error"] = addon.last_error.clone().into();
+        doc["retry"] = retry.into();
+        doc["env_file_error"] = env_file_failure.map(|failure| failure.to_string()).into();
         let config: serde_json::Map<String, serde_json::Value> =
             addon.vars.iter().filter_map(|key| shown(key).map(|v| (key.clone(), v.into()))).collect();
         doc["config"] = config.into();
@@ -24,7 +34,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         state += &format!(" (cleanup {})", addon.cleanup.as_str());
     }
     let params = addon.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
-    let fields = [
+    let mut fields = vec![
         ("name", addon.name.clone()),
         ("id", addon.id.clone()),
         ("provider", addon.provider.clone()),
@@ -36,6 +46,17 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ("created", rfc3339(addon.created_at)),
         ("updated", rfc3339(addon.updated_at)),
     ];
+    let extra = [
+        ("failure", addon.failure.clone()),
+        ("retrying", retry),
+        ("env file", env_file_failure.map(|f| f.to_string())),
+    ];
+    let at = fields.iter().position(|(key, _)| *key == "created").unwrap_or(fields.len());
+    for (key, value) in extra.into_iter().rev() {
+        if let Some(value) = value {
+            fields.insert(at, (key, value));
+        }
+    }
     for (key, value) in fields {
         println!("{key:<9} {value}");
     }
@@ -45,4 +66,16 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         println!("  {key}={}", shown(key).filter(|_| !addon.state.is_terminal()).unwrap_or_else(|| missing.into()));
     }
     Ok(0)
+}
+
+/// The latest failed attempt and when the next one comes: "attempt 3 failed: ...;
+/// next try in 4s, gives up at ..." (a cleanup never gives up).
+fn retry_line(addon: &Addon) -> Option<String> {
+    let (why, due_at) = (addon.last_error.as_ref()?, addon.due_at?);
+    let wait = Duration::from_secs(((due_at - now_ms()).max(0) as u64).div_ceil(1000));
+    let until = match addon.state {
+        State::WaitingForProvision | State::Provisioned => format!("gives up at {}", rfc3339(addon.deadline_at)),
+        _ => "retried until it succeeds".to_string(),
+    };
+    Some(format!("attempt {} failed: {why}; next try in {}, {until}", addon.attempts, humantime::format_duration(wait)))
 }

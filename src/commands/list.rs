@@ -12,9 +12,12 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         crate::names::check_app(app)?;
     }
     let store = ctx.existing_store()?;
-    let addons = match &store {
-        Some(store) => store.list_addons(args.app.as_deref(), args.all)?,
-        None => Vec::new(),
+    let (addons, env_file_failures) = match &store {
+        Some(store) => (
+            store.list_addons(args.app.as_deref(), args.all)?,
+            crate::envfile::recorded_failures(store, &ctx.settings, args.app.as_deref())?,
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     if ctx.json {
         ctx.print_json(&serde_json::Value::Array(addons.iter().map(addon_json).collect()));
@@ -28,6 +31,11 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let color = use_color();
         let rows: Vec<Vec<String>> = addons.iter().map(|addon| row(addon, color)).collect();
         print!("{}", table(&["NAME", "PROVIDER", "APP", "STATE", "VARS", "MESSAGE"], &rows));
+    }
+    if !ctx.json {
+        for failure in env_file_failures {
+            println!("{failure}");
+        }
     }
     if let (Some(store), false, false) = (&store, args.all, ctx.json) {
         if let Some(line) = hidden_line(store.hidden_counts(args.app.as_deref())?, args.app.as_deref()) {
@@ -68,6 +76,7 @@ fn row(addon: &Addon, color: bool) -> Vec<String> {
         addon.app.clone(),
         state,
         addon.vars.join(","),
-        addon.message.clone(),
+        // Why an addon failed stays in sight; its cleanup's messages are in `info` and `log`.
+        addon.failure.clone().unwrap_or_else(|| addon.message.clone()),
     ]
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::cli::Command;
 use crate::config::Settings;
 use crate::engine::Engine;
-use crate::error::usage;
+use crate::envfile::{self, Apps};
+use crate::error::{failed, usage};
 use crate::providers::Environment;
 use crate::store::Store;
 
@@ -120,6 +121,30 @@ fn parse_timeout(text: Option<&str>) -> anyhow::Result<Option<std::time::Duratio
 /// The number of parallel provider calls: `--jobs`, else the config file's.
 fn jobs(flag: Option<u16>, ctx: &Ctx) -> usize {
     flag.map_or(ctx.settings.engine.jobs, usize::from)
+}
+
+/// Brings the env files of the apps a command changed up to date (the one door,
+/// [`envfile::sync`], for these apps alone: other apps' files are the next tick's).
+/// `done` says what the command committed; a failure says that it stands and that
+/// the file did not follow (exit 1).
+fn sync_env_files(ctx: &Ctx, store: &mut Store, apps: &[String], done: &str) -> anyhow::Result<()> {
+    let failures = envfile::sync(store, &ctx.settings, Apps::These(apps), &ctx.stop)?;
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let files: Vec<String> = failures
+        .iter()
+        .map(|failure| match apps {
+            [_] => format!("its env file {} could not be written: {}", failure.path.display(), failure.why),
+            _ => format!(
+                "the env file {} of app {} could not be written: {}",
+                failure.path.display(),
+                failure.app,
+                failure.why
+            ),
+        })
+        .collect();
+    Err(failed(format!("{done}, but {}; the next tick retries", files.join("; "))))
 }
 
 /// Checks an app name and says it has nothing when the state doesn't know it.

@@ -286,6 +286,9 @@ mod tests {
             claim_until: None,
             created_at: 0,
             updated_at: 0,
+            failure: None,
+            last_error: None,
+            last_error_permanent: false,
         }
     }
 

@@ -68,15 +68,18 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         return Ok(0);
     }
     ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));
+    let done = format!("provisioned {} on app {}", addon.name, addon.app);
     if args.wait {
-        return wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, false);
+        let code = wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, false)?;
+        super::sync_env_files(ctx, &mut store, std::slice::from_ref(&addon.app), &done)?;
+        return Ok(code);
     }
-    crate::envfile::sync(&mut store, &ctx.settings)?;
+    let synced = super::sync_env_files(ctx, &mut store, std::slice::from_ref(&addon.app), &done);
     if ctx.json {
         ctx.print_json(&addon_json(&addon));
-    } else {
-        ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to finish provisioning.", addon.name));
     }
+    synced?;
+    ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to finish provisioning.", addon.name));
     Ok(0)
 }
 

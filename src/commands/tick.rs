@@ -1,13 +1,15 @@
-//! `addons tick`: one pass over the due addons, a line per transition.
+//! `addons tick`: one pass over the due addons, a line per transition. Silent when
+//! there was nothing to do; failures always reach stderr, and set the exit code.
 
 use serde_json::json;
 
 use crate::cli::TickArgs;
-use crate::output::{outcome_json, outcome_line};
+use crate::output::{outcome_json, outcome_line, plural};
 
 use super::Ctx;
 
-/// Handles `addons tick`.
+/// Handles `addons tick`. Exit 1 when a step of this tick ended an addon in error or
+/// an app's env file could not be written; everything else was done all the same.
 pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut store = ctx.store()?;
     let engine = ctx.engine();
@@ -19,10 +21,36 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     })?;
     if ctx.json {
         let transitions: Vec<_> = report.transitions.iter().map(outcome_json).collect();
-        ctx.print_json(&json!({"transitions": transitions, "pending": report.pending}));
+        let env_file_failures: Vec<_> = report
+            .env_file_failures
+            .iter()
+            .map(|f| json!({"app": f.app, "path": f.path.display().to_string(), "why": f.why}))
+            .collect();
+        ctx.print_json(&json!({
+            "transitions": transitions,
+            "pending": report.pending,
+            "env_file_failures": env_file_failures,
+        }));
     } else if !report.transitions.is_empty() {
-        // A tick that moved nothing says nothing, so cron mails only what happened.
-        ctx.note(format!("{} transitions; {} addons with work left", report.transitions.len(), report.pending));
+        ctx.note(format!(
+            "{}; {} with work left",
+            plural(report.transitions.len() as u64, "transition"),
+            plural(report.pending as u64, "addon")
+        ));
     }
-    Ok(0)
+    if ctx.verbose {
+        for attempt in &report.failed_attempts {
+            eprintln!("{}: {}", attempt.name, attempt.message);
+        }
+    }
+    let mut failed = false;
+    for outcome in report.errors() {
+        eprintln!("error: {} ended in error: {}", outcome.name, outcome.message);
+        failed = true;
+    }
+    for failure in &report.env_file_failures {
+        eprintln!("error: {failure}");
+        failed = true;
+    }
+    Ok(i32::from(failed))
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::addon::Addon;
 use crate::cli::WaitArgs;
 use crate::engine::Engine;
 use crate::error::Failure;
@@ -35,7 +36,16 @@ pub fn wait_for(
     timeout: Option<Duration>,
     many: bool,
 ) -> anyhow::Result<i32> {
-    let deadline = timeout.map(|t| now_ms() + t.as_millis() as i64);
+    let started = now_ms();
+    let deadline = timeout.map(|t| started + t.as_millis() as i64);
+    // A cleanup the provider refused for good in this wait will not finish by waiting.
+    let blocked = |addon: &Addon| {
+        addon.state.is_terminal()
+            && addon.has_pending_work()
+            && addon.last_error_permanent
+            && addon.last_error.is_some()
+            && addon.updated_at >= started
+    };
     let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stderr);
     // Whether they settled is read from the state afterwards: another process may
     // have settled the last of them after the final tick.
@@ -47,7 +57,7 @@ pub fn wait_for(
         &mut |store, report| {
             let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
             progress.update(&addons, report.pending);
-            Ok(addons.iter().all(|addon| addon.is_settled()))
+            Ok(addons.iter().all(|addon| addon.is_settled() || blocked(addon)))
         },
         &|outcome| progress.transition(outcome),
     )?;
@@ -58,7 +68,18 @@ pub fn wait_for(
         ctx.print_json(&if many || docs.len() != 1 { serde_json::Value::Array(docs) } else { docs[0].clone() });
     }
     if let Some(addon) = addons.iter().find(|a| a.state == State::Error) {
-        return Err(Failure::Operation(format!("{} ended in error: {}", addon.name, addon.message)).into());
+        let why = addon.failure.as_deref().unwrap_or(&addon.message);
+        return Err(Failure::Operation(format!("{} ended in error: {why}", addon.name)).into());
+    }
+    if let Some(addon) = addons.iter().find(|a| blocked(a)) {
+        return Err(Failure::Operation(format!(
+            "{}'s cleanup can't finish: {}: {}; ticks keep retrying it, so fix that and run 'addons wait {}'",
+            addon.name,
+            addon.provider,
+            addon.last_error.as_deref().unwrap_or_default(),
+            addon.name
+        ))
+        .into());
     }
     let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled()).collect();
     if let Some(first) = waiting.first() {

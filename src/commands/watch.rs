@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::addon::Addon;
 use crate::cli::WatchArgs;
-use crate::output::outcome_json;
+use crate::output::{outcome_json, plural};
 use crate::store::Store;
 
 use super::progress::{Plain, Progress};
@@ -20,12 +20,19 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stdout);
     let transitions = std::sync::Mutex::new(Vec::new());
     let forever = args.forever;
+    // Each env-file failure is said once, not on every tick that retries it.
+    let mut said = std::collections::BTreeSet::new();
     engine.run_until_settled(
         &mut store,
         super::jobs(args.jobs, ctx),
         None,
         None,
         &mut |store, report| {
+            for failure in &report.env_file_failures {
+                if said.insert(failure.to_string()) {
+                    eprintln!("error: {failure}");
+                }
+            }
             if progress.is_live() {
                 progress.update(&shown_addons(store, &progress)?, report.pending);
             }
@@ -44,7 +51,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let transitions = transitions.into_inner().unwrap_or_default();
         ctx.print_json(&json!({"transitions": transitions, "pending": pending}));
     } else if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        ctx.note(format!("Stopped; {pending} addons with work left."));
+        ctx.note(format!("Stopped; {} with work left.", plural(pending as u64, "addon")));
     } else {
         ctx.note("No work left.");
     }

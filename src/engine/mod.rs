@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use crate::addon::Addon;
 use crate::config::Settings;
+use crate::envfile::{self, Apps, EnvFileFailure};
+use crate::machine::State;
 use crate::providers::{self, Environment, Provider};
-use crate::store::{now_ms, Outcome, Store};
+use crate::store::{now_ms, Outcome, Store, FAILED_ATTEMPT};
 
 mod claim;
 mod step;
@@ -30,8 +32,19 @@ const BACKOFF_CAP: Duration = Duration::from_secs(300);
 #[derive(Debug, Default)]
 pub struct TickReport {
     pub transitions: Vec<Outcome>,
+    /// Attempts that failed and will be retried (event [`FAILED_ATTEMPT`]).
+    pub failed_attempts: Vec<Outcome>,
     /// Addons (of those asked about) with a task still to run.
     pub pending: usize,
+    /// Apps whose env file could not be written in this tick; every other app's was.
+    pub env_file_failures: Vec<EnvFileFailure>,
+}
+
+impl TickReport {
+    /// The transitions of this tick that ended an addon in `error`.
+    pub fn errors(&self) -> impl Iterator<Item = &Outcome> {
+        self.transitions.iter().filter(|outcome| outcome.to == State::Error && outcome.from != State::Error)
+    }
 }
 
 /// Runs steps. One per process: it holds the claim token and the built providers.
@@ -95,13 +108,21 @@ impl Engine {
         on_transition: &(dyn Fn(&Outcome) + Sync),
     ) -> anyhow::Result<TickReport> {
         store.expire_dead_claims(is_dead_holder)?;
-        crate::envfile::sync(store, &self.settings)?;
+        // A tick for some addons writes the env files of their apps alone.
+        let apps = only.map(|only| store.apps_of(only)).transpose()?;
+        let scope = apps.as_deref().map_or(Apps::All, Apps::These);
+        let mut env_file_failures = envfile::sync(store, &self.settings, scope, &self.stop)?;
         // Anything a step reschedules is due after this, so no addon moves twice in one pass.
         let due_by = now_ms() - 1;
         let transitions = Mutex::new(Vec::new());
+        let failed_attempts = Mutex::new(Vec::new());
         let record = |outcome: Outcome| {
-            on_transition(&outcome);
-            transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
+            if outcome.event == FAILED_ATTEMPT {
+                failed_attempts.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
+            } else {
+                on_transition(&outcome);
+                transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
+            }
         };
         // No more workers than addons asked about.
         let jobs = only.map_or(jobs, |only| jobs.min(only.len()));
@@ -116,9 +137,22 @@ impl Engine {
         } else {
             self.run_parallel(store, jobs, due_by, only, &record)?;
         }
-        crate::envfile::sync(store, &self.settings)?;
+        // Apps whose file just failed are not tried twice in one tick.
+        let others: Vec<String> = match apps {
+            Some(apps) => apps,
+            None => self.settings.apps.keys().cloned().collect(),
+        }
+        .into_iter()
+        .filter(|app| !env_file_failures.iter().any(|failure| &failure.app == app))
+        .collect();
+        env_file_failures.extend(envfile::sync(store, &self.settings, Apps::These(&others), &self.stop)?);
         let pending = store.pending_count(only)?;
-        Ok(TickReport { transitions: transitions.into_inner().unwrap_or_default(), pending })
+        Ok(TickReport {
+            transitions: transitions.into_inner().unwrap_or_default(),
+            failed_attempts: failed_attempts.into_inner().unwrap_or_default(),
+            pending,
+            env_file_failures,
+        })
     }
 
     /// Runs the tasks of a claimed batch one after another, then commits their
@@ -245,9 +279,9 @@ impl Engine {
                 store.expire_dead_claims(is_dead_holder)?;
                 let next = match store.next_due(only)? {
                     Some(next) => next,
-                    // Another process finished what was waited for: tick once more so
-                    // `on_tick` sees it settled.
-                    None if only.is_some() => break,
+                    // Another process finished the work the last tick saw (or what was
+                    // waited for): tick once more so `on_tick` sees it settled.
+                    None if only.is_some() || report.pending > 0 => break,
                     None => i64::MAX,
                 };
                 if next <= now {

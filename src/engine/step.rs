@@ -9,8 +9,9 @@ use rand::Rng;
 use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
 use crate::addon::Addon;
 use crate::machine::{Event, Task};
+use crate::output::plural;
 use crate::providers::{self, Provider, ProviderError, Readiness};
-use crate::store::{now_ms, Apply, Outcome, Store};
+use crate::store::{now_ms, Apply, AttemptError, Outcome, Store, FAILED_ATTEMPT};
 
 impl Engine {
     /// Runs the task of one claimed addon, holding no transaction; `None` when its
@@ -57,7 +58,8 @@ impl Engine {
 
     /// Called by `provision` right after creating the addon under this engine's claim:
     /// starts provisioning, then hands the addon over to ticks. A transient failure
-    /// is left for a tick to retry; a permanent one ends the addon in error.
+    /// is left for a tick to retry; a permanent one ends the addon in error (the
+    /// transition returned).
     pub fn begin(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Outcome>> {
         crate::failpoint!("after-addon-insert");
         let provider = match self.provider(&addon.provider) {
@@ -72,7 +74,10 @@ impl Engine {
                 store.release_claim(&addon.id, &self.token)?;
                 Ok(None)
             }
-            Err(err) => store.finish_step(addon, &self.token, self.on_error(addon, err, true)),
+            // A failed attempt to be retried is not the addon's end.
+            Err(err) => Ok(store
+                .finish_step(addon, &self.token, self.on_error(addon, err, true))?
+                .filter(|outcome| outcome.event != FAILED_ATTEMPT)),
         }
     }
 
@@ -106,7 +111,7 @@ impl Engine {
                         humantime::format_duration(self.settings.engine.provision_timeout)
                     ))
                 } else {
-                    Apply::Retry { due_at, message: "waiting for the provider".into(), failed: false }
+                    Apply::Retry { due_at, message: "waiting for the provider".into(), error: None }
                 }
             }
             Err(err) => self.on_error(addon, err, true),
@@ -155,15 +160,17 @@ impl Engine {
     /// error. Cleanup is retried with backoff whatever the error.
     fn on_error(&self, addon: &Addon, err: ProviderError, provisioning: bool) -> Apply {
         let due_at = now_ms() + backoff(addon.attempts).as_millis() as i64;
+        let permanent = matches!(err, ProviderError::Permanent(_));
         match err {
             ProviderError::Permanent(message) if provisioning => fail(message),
-            ProviderError::Transient(message) if provisioning && due_at > addon.deadline_at => {
-                fail(format!("gave up after {} attempts within the provision timeout: {message}", addon.attempts + 1))
-            }
+            ProviderError::Transient(message) if provisioning && due_at > addon.deadline_at => fail(format!(
+                "gave up after {} within the provision timeout: {message}",
+                plural(u64::from(addon.attempts) + 1, "attempt")
+            )),
             ProviderError::Transient(message) | ProviderError::Permanent(message) => Apply::Retry {
                 due_at,
                 message: format!("retrying (attempt {}): {message}", addon.attempts + 1),
-                failed: true,
+                error: Some(AttemptError { message, permanent }),
             },
         }
     }

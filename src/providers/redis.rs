@@ -198,7 +198,7 @@ impl Provider for Redis {
             _ => format!("removed ACL user {}", names.user),
         };
         let (prefix, address) = (names.prefix, self.address());
-        Ok(format!("{user}; removed {removed} keys under {prefix} on {address}"))
+        Ok(format!("{user}; removed {} under {prefix} on {address}", crate::output::plural(removed, "key")))
     }
 
     fn health(&self) -> Result<String, ProviderError> {

@@ -11,7 +11,8 @@ use crate::error::{failed, usage};
 use crate::machine::{self, Event, State};
 
 pub(super) const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
-     begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at";
+     begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
+     failure, last_error, last_error_permanent";
 
 /// What `provision` asks the store to create.
 #[derive(Debug, Clone)]
@@ -74,6 +75,9 @@ pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
         claim_until: row.get(17)?,
         created_at: row.get(18)?,
         updated_at: row.get(19)?,
+        failure: row.get(20)?,
+        last_error: row.get(21)?,
+        last_error_permanent: row.get(22)?,
     })
 }
 
@@ -140,7 +144,7 @@ impl Store {
         }
         tx.execute("INSERT OR IGNORE INTO apps (name) VALUES (?1)", [&new.app]).map_err(sql_error(&path))?;
         tx.execute(
-            &format!("INSERT INTO addons ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0, 'none', 0, ?11, ?12, ?13, ?14, ?11, ?11)"),
+            &format!("INSERT INTO addons ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0, 'none', 0, ?11, ?12, ?13, ?14, ?11, ?11, NULL, NULL, 0)"),
             params![
                 new.id,
                 new.name,
@@ -295,7 +299,7 @@ impl Store {
             Ok(to) => {
                 tx.execute(
                     "UPDATE addons SET state = ?2, message = 'deprovisioning', cleanup = 'pending', attempts = 0, \
-                     due_at = ?3, updated_at = ?3 WHERE id = ?1",
+                     last_error = NULL, due_at = ?3, updated_at = ?3 WHERE id = ?1",
                     params![addon_id, to.as_str(), now],
                 )
                 .map_err(sql_error(&path))?;

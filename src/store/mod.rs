@@ -17,7 +17,7 @@ mod steps;
 mod vars;
 
 pub use addons::NewAddon;
-pub use steps::{Apply, Outcome};
+pub use steps::{Apply, AttemptError, Outcome, FAILED_ATTEMPT};
 pub use vars::ConfigVar;
 
 /// How long a write waits for another process's transaction before giving up (exit 4).

@@ -69,4 +69,17 @@ CREATE INDEX config_vars_addon ON config_vars (addon_id) WHERE addon_id IS NOT N
     // 2: claims are found through the due index (a claimed addon always has a task
     // due), so the claim index only cost a write per claim and per release.
     "DROP INDEX IF EXISTS addons_claim;",
+    // 3: failures kept where people look for them. `failure`: why the addon went to
+    // error (NULL unless it did), never overwritten by the cleanup's messages.
+    // `last_error`: the provider's message for the latest failed attempt at the current
+    // task (NULL once a task succeeds), with whether the provider called it permanent.
+    // `env_error`: why the app's env file could not be written the last time it was
+    // tried (NULL once a write succeeds), and when.
+    r#"
+ALTER TABLE addons ADD COLUMN failure TEXT;
+ALTER TABLE addons ADD COLUMN last_error TEXT;
+ALTER TABLE addons ADD COLUMN last_error_permanent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN env_error TEXT;
+ALTER TABLE apps ADD COLUMN env_error_at INTEGER;
+"#,
 ];

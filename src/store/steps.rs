@@ -15,9 +15,9 @@ use crate::machine::{self, Event, State};
 /// What a step found, to be committed if the step's claim still holds.
 #[derive(Debug, Clone)]
 pub enum Apply {
-    /// Ask again at `due_at`: the resource is not ready yet (`failed` false) or the
-    /// provider failed transiently (`failed` true, counted for the backoff).
-    Retry { due_at: i64, message: String, failed: bool },
+    /// Ask again at `due_at`: the resource is not ready yet (`error` none) or the
+    /// provider failed (`error` holds why; counted for the backoff).
+    Retry { due_at: i64, message: String, error: Option<AttemptError> },
     /// Move by the transition table. `config` holds the fetched config vars for
     /// `ProvisionComplete`.
     Transition { event: Event, message: String, config: Option<BTreeMap<String, String>> },
@@ -25,7 +25,19 @@ pub enum Apply {
     CleanupDone { message: String },
 }
 
-/// A recorded transition, as `tick` reports it.
+/// Why one attempt at a task failed, as the provider said it.
+#[derive(Debug, Clone)]
+pub struct AttemptError {
+    pub message: String,
+    /// The provider called it permanent: retrying will not help until someone fixes it.
+    pub permanent: bool,
+}
+
+/// The event name of a failed attempt, in `log` and in what `tick -v` reports.
+pub const FAILED_ATTEMPT: &str = "retry";
+
+/// A recorded transition, as `tick` reports it; or, with the event
+/// [`FAILED_ATTEMPT`] and `from == to`, a failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// The addon's id and display name.
@@ -228,17 +240,22 @@ fn commit_step(
         return Ok(None);
     }
     let outcome = match apply {
-        Apply::Retry { due_at, message, failed } => {
+        Apply::Retry { due_at, message, error } => {
+            let (last_error, permanent) = error.as_ref().map_or((None, false), |e| (Some(&e.message), e.permanent));
             tx.prepare_cached(
-                "UPDATE addons SET due_at = ?2, message = ?3, attempts = attempts + ?4, updated_at = ?5 WHERE id = ?1",
+                "UPDATE addons SET due_at = ?2, message = ?3, attempts = attempts + ?4, updated_at = ?5, \
+                 last_error = ?6, last_error_permanent = ?7 WHERE id = ?1",
             )?
-            .execute(params![seen.id, due_at, message, i64::from(failed), now])
+            .execute(params![seen.id, due_at, message, i64::from(error.is_some()), now, last_error, permanent])
             .map_err(sql_error(path))?;
-            None
+            match error {
+                Some(error) => Some(failed_attempt(tx, seen, &error.message, due_at, now).map_err(sql_error(path))?),
+                None => None,
+            }
         }
         Apply::CleanupDone { message } => {
             tx.prepare_cached(
-                "UPDATE addons SET cleanup = 'done', due_at = NULL, attempts = 0, message = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE addons SET cleanup = 'done', due_at = NULL, attempts = 0, last_error = NULL, message = ?2, updated_at = ?3 WHERE id = ?1",
             )?
             .execute(params![seen.id, message, now])
             .map_err(sql_error(path))?;
@@ -259,7 +276,7 @@ fn commit_step(
                 Event::ProvisionComplete => {
                     let config = config.ok_or_else(|| failed("provision completed without config vars"))?;
                     tx.prepare_cached(
-                        "UPDATE addons SET state = ?2, config = ?3, due_at = ?4, attempts = 0, message = ?5, updated_at = ?4 WHERE id = ?1",
+                        "UPDATE addons SET state = ?2, config = ?3, due_at = ?4, attempts = 0, last_error = NULL, message = ?5, updated_at = ?4 WHERE id = ?1",
                     )?
                     .execute(params![seen.id, to.as_str(), serde_json::to_string(&config)?, now, message])
                     .map_err(sql_error(path))?;
@@ -282,17 +299,19 @@ fn commit_step(
                     }
                     bump_version(tx, &seen.app).map_err(sql_error(path))?;
                     tx.prepare_cached(
-                        "UPDATE addons SET state = ?2, due_at = NULL, attempts = 0, message = ?3, updated_at = ?4 WHERE id = ?1",
+                        "UPDATE addons SET state = ?2, due_at = NULL, attempts = 0, last_error = NULL, message = ?3, updated_at = ?4 WHERE id = ?1",
                     )?
                     .execute(params![seen.id, to.as_str(), message, now])
                     .map_err(sql_error(path))?;
                 }
                 Event::Fail | Event::Deprovision => {
                     release_vars(tx, seen).map_err(sql_error(path))?;
+                    let failure = (event == Event::Fail).then_some(&message);
                     tx.prepare_cached(
-                        "UPDATE addons SET state = ?2, cleanup = 'pending', due_at = ?3, attempts = 0, message = ?4, updated_at = ?3 WHERE id = ?1",
+                        "UPDATE addons SET state = ?2, cleanup = 'pending', due_at = ?3, attempts = 0, last_error = NULL, \
+                         message = ?4, failure = ?5, updated_at = ?3 WHERE id = ?1",
                     )?
-                    .execute(params![seen.id, to.as_str(), now, message])
+                    .execute(params![seen.id, to.as_str(), now, message, failure])
                     .map_err(sql_error(path))?;
                 }
             }
@@ -312,7 +331,93 @@ fn commit_step(
     Ok(outcome)
 }
 
+/// A failed attempt, as `tick -v` reports it. It goes into the addon's log when it
+/// is the first of its run, when its message differs from the one before, or when
+/// the attempt count is a power of two: a long outage adds a handful of events, not
+/// one per retry.
+fn failed_attempt(tx: &Connection, seen: &Addon, why: &str, due_at: i64, now: i64) -> rusqlite::Result<Outcome> {
+    let attempt = seen.attempts + 1;
+    let message = format!(
+        "attempt {attempt} failed: {why}; next try in {}",
+        humantime::format_duration(std::time::Duration::from_secs(((due_at - now).max(0) as u64).div_ceil(1000)))
+    );
+    if attempt.is_power_of_two() || seen.last_error.as_deref() != Some(why) {
+        record(
+            tx,
+            &seen.id,
+            Some(seen.state),
+            seen.state,
+            FAILED_ATTEMPT,
+            &format!("attempt {attempt} failed: {why}"),
+            now,
+        )?;
+    }
+    Ok(Outcome {
+        id: seen.id.clone(),
+        name: seen.name.clone(),
+        at: now,
+        from: seen.state,
+        to: seen.state,
+        event: FAILED_ATTEMPT.into(),
+        message,
+    })
+}
+
 /// Whether an error is the state file failing (exit 4), not the step.
 fn is_store_failure(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Failure>().is_some_and(|failure| matches!(failure, Failure::Store(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addon::{new_seed, Params};
+    use crate::store::NewAddon;
+
+    /// A long run of failed attempts leaves a handful of events: the first, each
+    /// whose message changed, and those at powers of two.
+    #[test]
+    fn failed_attempts_reach_the_log_without_flooding_it() {
+        let mut store = Store::open_in_memory().unwrap();
+        let new = NewAddon {
+            id: "00000000000000aa".into(),
+            name: "flaky".into(),
+            provider: "secret".into(),
+            app: "myapp".into(),
+            prefix: None,
+            params: Params::new(),
+            seed: new_seed(),
+            vars: vec!["SECRET_KEY".into()],
+            deadline_at: i64::MAX,
+            claim: "test".into(),
+            claim_until: i64::MAX,
+        };
+        let mut addon = store.insert_addon(&new).unwrap();
+        for attempt in 1..=20 {
+            let why = if attempt == 6 { "refused" } else { "timed out" };
+            let error = Some(AttemptError { message: why.into(), permanent: false });
+            let apply = Apply::Retry { due_at: 0, message: format!("retrying: {why}"), error };
+            let outcome = store.finish_step(&addon, "test", apply).unwrap().unwrap();
+            assert!(outcome.message.starts_with(&format!("attempt {attempt} failed: {why}; next try in ")));
+            addon = store.claim_due("test", 1, i64::MAX, 1, None).unwrap().pop().unwrap();
+        }
+        let logged: Vec<String> = store
+            .events(&addon.id)
+            .unwrap()
+            .into_iter()
+            .filter(|event| event.event == FAILED_ATTEMPT)
+            .map(|event| event.message)
+            .collect();
+        let failed = |n: u32, why: &str| format!("attempt {n} failed: {why}");
+        let expected = [
+            failed(1, "timed out"),
+            failed(2, "timed out"),
+            failed(4, "timed out"),
+            failed(6, "refused"),
+            failed(7, "timed out"),
+            failed(8, "timed out"),
+            failed(16, "timed out"),
+        ];
+        assert_eq!(logged, expected);
+    }
 }

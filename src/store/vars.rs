@@ -122,10 +122,47 @@ impl Store {
     pub fn mark_env_file_written(&mut self, app: &str, version: i64) -> anyhow::Result<()> {
         let path = self.path.clone();
         let tx = self.write()?;
-        tx.execute("UPDATE apps SET env_version = ?2 WHERE name = ?1", params![app, version])
-            .map_err(sql_error(&path))?;
+        tx.execute(
+            "UPDATE apps SET env_version = ?2, env_error = NULL, env_error_at = NULL WHERE name = ?1",
+            params![app, version],
+        )
+        .map_err(sql_error(&path))?;
         tx.commit().map_err(|err| super::locked_or(&path, err))?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Records why an app's env file could not be written; the next write that
+    /// succeeds clears it.
+    pub fn record_env_file_failure(&mut self, app: &str, why: &str) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE apps SET env_error = ?2, env_error_at = ?3 WHERE name = ?1",
+            params![app, why, super::now_ms()],
+        )
+        .map_err(sql_error(&path))?;
+        tx.commit().map_err(|err| super::locked_or(&path, err))?;
+        Ok(())
+    }
+
+    /// Every app whose env file failed the last time it was written, with why.
+    pub fn env_file_failures(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT name, env_error FROM apps WHERE env_error IS NOT NULL ORDER BY name")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(sql_error(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
+    }
+
+    /// The apps of these addons (by id), each once.
+    pub fn apps_of(&self, addon_ids: &[String]) -> anyhow::Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT app FROM addons WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY app",
+        )?;
+        let rows =
+            stmt.query_map([serde_json::to_string(addon_ids)?], |row| row.get(0)).map_err(sql_error(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
     }
 }
 
