@@ -7,6 +7,7 @@
 //! - A time is an RFC 3339 date-time with its UTC offset (`2026-12-01T18:00:00Z`,
 //!   `2026-12-01T19:00:00+01:00`, fractions of a second allowed), converted to UTC. One
 //!   without an offset is refused, since which zone was meant is a guess.
+//! - A time more than 366 days ahead is refused, as a duration that long is.
 //! - An expiry at or before `now` is refused: an addon would be reaped by the next tick,
 //!   which is what `deprovision` is for. `now` is passed in, so every rule is testable.
 
@@ -103,8 +104,17 @@ pub fn check_time(text: &str, now_ms: i64) -> Result<i64, String> {
             crate::output::rfc3339(now_ms)
         ));
     }
+    if ms - now_ms > MAX_AHEAD_MS {
+        return Err(format!(
+            "{} is more than 366 days away; give a time within a year, or leave the expiry out",
+            shown(text)
+        ));
+    }
     Ok(ms)
 }
+
+/// The furthest ahead an expiry may lie, as for durations: 366 days.
+const MAX_AHEAD_MS: i64 = 366 * 86_400_000;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
@@ -172,9 +182,8 @@ mod tests {
             ("2026-12-01t18:00:00z", NOW + 2 * DAY + 14 * 3_600_000),
             ("2026-12-01 18:00:00Z", NOW + 2 * DAY + 14 * 3_600_000),
             ("2026-12-01T18:00:00.250Z", NOW + 2 * DAY + 14 * 3_600_000 + 250),
-            ("2028-02-29T00:00:00Z", 1_835_395_200_000),
-            ("2100-01-01T00:00:00Z", 4_102_444_800_000),
-            ("9999-12-31T23:59:59Z", 253_402_300_799_000),
+            ("2027-11-30T04:00:00Z", NOW + 366 * DAY),
+            ("2027-02-28T23:59:59.999+00:00", 1_803_859_199_999),
         ] {
             assert_eq!(parse_expires_at(text, NOW).unwrap(), expected, "{text}");
         }
@@ -186,6 +195,9 @@ mod tests {
             ("2026-11-29T04:00:00Z", "is in the past (it is now 2026-11-29T04:00:00Z)"),
             ("2026-11-29T04:59:59+01:00", "in the past"),
             ("1970-01-01T00:00:00Z", "in the past"),
+            ("2027-11-30T04:00:00.001Z", "more than 366 days away"),
+            ("2126-11-29T04:00:00Z", "more than 366 days away; give a time within a year, or leave the expiry out"),
+            ("9999-12-31T23:59:59Z", "more than 366 days away"),
             ("2026-12-01T18:00:00", "has no UTC offset"),
             ("2026-12-01", "has no time of day"),
             ("18:00:00", "not an RFC 3339 time"),
@@ -233,5 +245,8 @@ mod tests {
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(1969, 12, 31), -1);
         assert_eq!(days_from_civil(0, 1, 1), -719_528);
+        assert_eq!(days_from_civil(2028, 2, 29), 1_835_395_200 / 86_400);
+        assert_eq!(days_from_civil(2100, 1, 1), 4_102_444_800 / 86_400);
+        assert_eq!(days_from_civil(9999, 12, 31), 253_402_300_799 / 86_400);
     }
 }

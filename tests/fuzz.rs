@@ -461,12 +461,14 @@ proptest! {
         Just("never".to_string()),
     ]) {
         match addons::expiry::parse_expire(&text, NOW_MS) {
-            Ok(addons::expiry::Expiry::At(at)) => prop_assert!(at > NOW_MS, "{text:?} gave {at}"),
+            Ok(addons::expiry::Expiry::At(at)) => {
+                prop_assert!(at > NOW_MS && at <= NOW_MS + 366 * 86_400_000, "{text:?} gave {at}")
+            }
             Ok(addons::expiry::Expiry::Never) => prop_assert_eq!(text.trim(), "never"),
             Err(err) => check_refusal(err)?,
         }
         match addons::expiry::parse_expires_at(&text, NOW_MS) {
-            Ok(at) => prop_assert!(at > NOW_MS),
+            Ok(at) => prop_assert!(at > NOW_MS && at <= NOW_MS + 366 * 86_400_000, "{text:?} gave {at}"),
             Err(err) => check_refusal(err)?,
         }
     }

@@ -111,7 +111,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<ApplyFile> {
         }
         let message = message.as_str();
         match err.span() {
-            Some(span) => match key_at(text, span.start) {
+            Some(span) => match crate::config::key_at(text, span.start) {
                 Some(key) if !message.contains(key.rsplit('.').next().unwrap_or(&key)) => {
                     place.error(span, &key, message)
                 }
@@ -303,24 +303,6 @@ fn vars_of(addon: &DesiredAddon) -> Vec<String> {
     providers::info(&addon.spec.provider)
         .map(|info| info.vars.iter().map(|var| Addon::prefixed(addon.spec.prefix.as_deref(), var)).collect())
         .unwrap_or_default()
-}
-
-/// The dotted key (`addon.provider`) of the `key = value` line holding byte `offset`, if
-/// that line is one; `[[addon]]` headers count as tables.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or_default();
-    let (key, _) = line.split_once('=')?;
-    let key = key.trim();
-    if key.is_empty() || key.starts_with(['[', '#']) {
-        return None;
-    }
-    let table = text[..line_start].lines().rev().map(str::trim).find_map(|line| {
-        let inner = line.strip_prefix("[[").and_then(|rest| rest.split_once("]]"));
-        inner.or_else(|| line.strip_prefix('[').and_then(|rest| rest.split_once(']'))).map(|(t, _)| t.trim())
-    });
-    Some(table.map_or_else(|| key.to_string(), |table| format!("{table}.{key}")))
 }
 
 #[cfg(test)]
