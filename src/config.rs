@@ -227,8 +227,8 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
 }
 
 /// The dotted key (`engine.jobs`) of the `key = value` line holding byte `offset`, if
-/// that line is one.
-fn key_at(text: &str, offset: usize) -> Option<String> {
+/// that line is one; `[[table]]` headers count as tables (apply files use them).
+pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or_default();
@@ -238,10 +238,8 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         return None;
     }
     let table = text[..line_start].lines().rev().map(str::trim).find_map(|line| {
-        line.strip_prefix('[')
-            .filter(|rest| !rest.starts_with('['))
-            .and_then(|rest| rest.split_once(']'))
-            .map(|(t, _)| t.trim())
+        let array = line.strip_prefix("[[").and_then(|rest| rest.split_once("]]"));
+        array.or_else(|| line.strip_prefix('[').and_then(|rest| rest.split_once(']'))).map(|(t, _)| t.trim())
     });
     Some(table.map_or_else(|| key.to_string(), |table| format!("{table}.{key}")))
 }

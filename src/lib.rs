@@ -2,6 +2,7 @@
 //! state machine, and hands it to the app as config vars.
 
 pub mod addon;
+pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod complete;
@@ -10,11 +11,15 @@ pub mod dotenv;
 pub mod engine;
 pub mod envfile;
 pub mod error;
+pub mod expiry;
 pub mod failpoint;
 pub mod help;
+pub mod labels;
 pub mod machine;
 pub mod names;
 pub mod output;
 pub mod providers;
+pub mod selector;
+pub mod spec;
 pub mod store;
 pub mod usage;

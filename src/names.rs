@@ -185,6 +185,19 @@ pub fn check_var_key(key: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Checks a provider param key (`--param KEY=VALUE`, an apply file's `params`): lowercase
+/// letters, digits and '_'. Which keys a provider takes is the registry's check.
+pub fn check_param_key(key: &str) -> Result<(), String> {
+    if !key.is_empty()
+        && key.len() <= 64
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err(format!("param key {} must be lowercase letters, digits and '_' (e.g. length)", shown(key)))
+    }
+}
+
 /// A user-supplied string made safe to echo in a one-line message: quoted,
 /// control characters escaped, and cut short when absurdly long.
 pub fn shown(value: &str) -> String {

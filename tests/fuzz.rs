@@ -345,3 +345,148 @@ proptest! {
         run_binary(&args)?;
     }
 }
+
+// Labels, selectors, expiry arguments and apply files (issue 10): nothing panics, every
+// refusal is one short line, what is accepted follows Kubernetes' label rules, and what
+// is printed parses back to the same thing.
+
+/// Kubernetes' label key rule (`IsQualifiedName`), written out independently of src/labels.rs.
+fn is_kubernetes_key(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let prefix_ok = prefix.is_none_or(|prefix| {
+        (1..=253).contains(&prefix.len())
+            && prefix.split('.').all(|part| {
+                let b = part.as_bytes();
+                (1..=63).contains(&b.len())
+                    && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                    && b[0] != b'-'
+                    && b[b.len() - 1] != b'-'
+            })
+    });
+    prefix_ok && (1..=63).contains(&name.len()) && is_kubernetes_value(name)
+}
+
+/// Kubernetes' label value rule (`IsValidLabelValue`).
+fn is_kubernetes_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.is_empty()
+        || (b.len() <= 63
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
+}
+
+fn label_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[ -~]{0,80}",
+        "([a-z0-9.-]{0,12}/)?[a-zA-Z0-9._-]{0,66}(=[a-zA-Z0-9._ =/-]{0,66})?-?",
+        "[a-z0-9-]{60,64}(\\.[a-z0-9-]{60,64}){3}/[a-z]{1,3}",
+    ]
+}
+
+fn kubernetes_key() -> impl Strategy<Value = String> {
+    "(([a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?\\.){0,3}[a-z0-9]{1,5}/)?[a-zA-Z0-9]([a-zA-Z0-9._-]{0,61}[a-zA-Z0-9])?"
+}
+
+fn kubernetes_value() -> impl Strategy<Value = String> {
+    "([a-zA-Z0-9]([a-zA-Z0-9._-]{0,61}[a-zA-Z0-9])?)?"
+}
+
+const VALID_APPLY_FILE: &str = "scope = \"ci-pr-1\"\n[[addon]]\nname = \"pr-1-db\"\nprovider = \"secret\"\napp = \"pr-1\"\nas = \"key\"\nparams = { length = 64 }\nlabels = { branch = \"feature-x\" }\nexpires_in = \"7d\"\n";
+
+/// 2026-11-29T04:00:00Z, a fixed `now` for the expiry rules.
+const NOW_MS: i64 = 1_795_924_800_000;
+
+proptest! {
+    #![proptest_config(config_with_cases(800))]
+
+    #[test]
+    fn labels_are_accepted_exactly_by_kubernetes_rules(text in label_like()) {
+        match addons::labels::check_key(&text) {
+            Ok(()) => prop_assert!(is_kubernetes_key(&text), "key {text:?} accepted"),
+            Err(err) => { prop_assert!(!is_kubernetes_key(&text), "key {text:?} refused"); check_refusal(err)?; }
+        }
+        match addons::labels::check_value("k", &text) {
+            Ok(()) => prop_assert!(is_kubernetes_value(&text), "value {text:?} accepted"),
+            Err(err) => { prop_assert!(!is_kubernetes_value(&text), "value {text:?} refused"); check_refusal(err)?; }
+        }
+        match addons::labels::parse_edits(&[&text]) {
+            Ok(edits) => {
+                let printed: Vec<String> = edits.iter().map(ToString::to_string).collect();
+                prop_assert_eq!(&printed, std::slice::from_ref(&text));
+                prop_assert_eq!(addons::labels::parse_edits(&printed).unwrap(), edits);
+            }
+            Err(err) => check_refusal(err)?,
+        }
+    }
+
+    #[test]
+    fn every_kubernetes_label_is_accepted_and_round_trips(key in kubernetes_key(), value in kubernetes_value()) {
+        prop_assume!(!key.starts_with("addons/"));
+        let parsed = addons::labels::parse_label(&format!("{key}={value}"));
+        prop_assert_eq!(parsed.unwrap(), (key.clone(), value.clone()));
+        let labels = addons::labels::Labels::from_pairs([(key.clone(), value.clone())]).unwrap();
+        let json = serde_json::to_string(&labels).unwrap();
+        prop_assert_eq!(serde_json::from_str::<addons::labels::Labels>(&json).unwrap(), labels.clone());
+        let selector: addons::selector::Selector = labels.to_string().parse().unwrap();
+        prop_assert!(selector.matches(&labels));
+    }
+
+    #[test]
+    fn selectors_never_panic_and_round_trip(text in prop_oneof![
+        any::<String>(),
+        "[ -~]{0,60}",
+        "( ?!?[a-z][a-z./]{0,6} ?(=|==|!=)? ?[a-z0-9= ]{0,5} ?,?){0,5}",
+    ]) {
+        match addons::selector::Selector::parse(&text) {
+            Ok(selector) => {
+                let printed = selector.to_string();
+                prop_assert_eq!(addons::selector::Selector::parse(&printed).unwrap(), selector.clone(), "{}", printed);
+                let labels = addons::labels::Labels::from_pairs([("a", "1"), ("b", "")]).unwrap();
+                let _ = selector.matches(&labels);
+            }
+            Err(err) => check_refusal(err)?,
+        }
+    }
+
+    #[test]
+    fn expiry_arguments_never_panic(text in prop_oneof![
+        any::<String>(),
+        "[0-9]{1,30}(ns|us|ms|s|m|h|d|w|y|M)?",
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,12})?([Zz]|[+-][0-9]{2}:[0-9]{2})?",
+        Just("never".to_string()),
+    ]) {
+        match addons::expiry::parse_expire(&text, NOW_MS) {
+            Ok(addons::expiry::Expiry::At(at)) => {
+                prop_assert!(at > NOW_MS && at <= NOW_MS + 366 * 86_400_000, "{text:?} gave {at}")
+            }
+            Ok(addons::expiry::Expiry::Never) => prop_assert_eq!(text.trim(), "never"),
+            Err(err) => check_refusal(err)?,
+        }
+        match addons::expiry::parse_expires_at(&text, NOW_MS) {
+            Ok(at) => prop_assert!(at > NOW_MS && at <= NOW_MS + 366 * 86_400_000, "{text:?} gave {at}"),
+            Err(err) => check_refusal(err)?,
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config_with_cases(500))]
+
+    #[test]
+    fn apply_files_never_panic_and_fail_in_one_line(text in prop_oneof![
+        any::<String>(),
+        "([\\[\\]a-z_.=\" \n0-9{},-]|scope|addon|name|provider|secret|app|labels|params|expires_in){0,60}",
+        prop::collection::vec(edit(), 1..6).prop_map(|edits| mutate(VALID_APPLY_FILE, &edits)),
+    ]) {
+        if let Err(err) = addons::apply::parse(Path::new("addons.toml"), &text) {
+            let message = format!("{err:#}");
+            prop_assert!(message.starts_with("apply file addons.toml"), "{message}");
+            check_refusal(err)?;
+        }
+    }
+}
