@@ -9,11 +9,8 @@ use mysql::prelude::{FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{
-    resource_name, Configured, Environment, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness, Sort,
-};
+use super::{resource_name, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
-use crate::config::Section;
 
 /// Registry entry for `mysql`.
 pub static INFO: ProviderInfo = ProviderInfo {
@@ -23,7 +20,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     params: &[],
     check_params: |_| Ok(()),
     example: Some(SERVER.example),
-    configure,
+    configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
 };
 
 /// What `[providers.mysql]` takes.
@@ -33,16 +30,6 @@ const SERVER: ServerSpec = ServerSpec {
     default_port: 3306,
     example: "[providers.mysql]\nurl = \"mysql://root:PASSWORD@127.0.0.1:3306\"",
 };
-
-fn configure(section: Option<&Section<'_>>) -> Configured {
-    ServerSettings::configure(section, &SERVER, Mysql::new)
-}
-
-impl ProviderConfig for Mysql {
-    fn build(&self, _env: &Environment) -> Box<dyn Provider> {
-        Box::new(Mysql { server: self.server.clone() })
-    }
-}
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Long enough for `DROP DATABASE` of a big database; short enough that a hung server is noticed.
@@ -60,7 +47,6 @@ const ACCESS_DENIED_CODES: &[u16] = &[1045, 1698];
 const UNKNOWN_THREAD: u16 = 1094;
 
 /// Talks to the server named in the config file.
-#[derive(Debug)]
 pub struct Mysql {
     server: ServerSettings,
 }

@@ -9,9 +9,8 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
-use crate::config::Section;
 
 mod removal;
 
@@ -23,7 +22,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     params: &[],
     check_params: |_| Ok(()),
     example: Some(SERVER.example),
-    configure,
+    configure: |section| ServerSettings::configure(section, &SERVER, Postgres::new),
 };
 
 /// What `[providers.postgres]` takes.
@@ -33,16 +32,6 @@ const SERVER: ServerSpec = ServerSpec {
     default_port: 5432,
     example: "[providers.postgres]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\"",
 };
-
-fn configure(section: Option<&Section<'_>>) -> Configured {
-    ServerSettings::configure(section, &SERVER, Postgres::new)
-}
-
-impl ProviderConfig for Postgres {
-    fn build(&self, _env: &Environment) -> Box<dyn Provider> {
-        Box::new(Postgres { server: self.server.clone() })
-    }
-}
 
 /// How long to wait for the server to accept a connection before calling it down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,7 +46,6 @@ const ALREADY_EXISTS: &[SqlState] =
     &[SqlState::DUPLICATE_OBJECT, SqlState::DUPLICATE_DATABASE, SqlState::UNIQUE_VIOLATION];
 
 /// Talks to the server named in the config file, over a fresh admin connection per operation.
-#[derive(Debug)]
 pub struct Postgres {
     server: ServerSettings,
 }

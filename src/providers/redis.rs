@@ -5,9 +5,8 @@ use std::time::Duration;
 use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
-use crate::config::Section;
 
 /// Registry entry for `redis`.
 pub static INFO: ProviderInfo = ProviderInfo {
@@ -17,7 +16,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     params: &[],
     check_params: |_| Ok(()),
     example: Some(SERVER.example),
-    configure,
+    configure: |section| ServerSettings::configure(section, &SERVER, Redis::new),
 };
 
 /// What `[providers.redis]` takes.
@@ -27,16 +26,6 @@ const SERVER: ServerSpec = ServerSpec {
     default_port: 6379,
     example: "[providers.redis]\nurl = \"redis://default:PASSWORD@127.0.0.1:6379\"",
 };
-
-fn configure(section: Option<&Section<'_>>) -> Configured {
-    ServerSettings::configure(section, &SERVER, Redis::new)
-}
-
-impl ProviderConfig for Redis {
-    fn build(&self, _env: &Environment) -> Box<dyn Provider> {
-        Box::new(Redis { server: self.server.clone() })
-    }
-}
 
 /// How long to wait for a connection, and then for each answer: a down server must not hang a tick.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,7 +96,6 @@ impl Names {
 }
 
 /// Talks to the server named in the config file.
-#[derive(Debug)]
 pub struct Redis {
     server: ServerSettings,
 }
@@ -346,14 +334,16 @@ fn failure(server: &ServerSettings, doing: &str, err: &RedisError) -> ProviderEr
     let detail = err.detail().unwrap_or_default();
     let refused = code == "WRONGPASS" || err.kind() == ErrorKind::AuthenticationFailed;
     let (major, minor) = MIN_VERSION;
-    let transient = |what: &str| server.error(Sort::Transient, doing, what, "");
+    let transient = |what: &str, fix: &str| server.error(Sort::Transient, doing, what, fix);
     let permanent = |what: &str, fix: &str| server.error(Sort::Permanent, doing, what, fix);
     match code {
-        _ if err.is_timeout() => transient(&format!("no answer within {}s", TIMEOUT.as_secs())),
-        _ if err.is_connection_refusal() => transient("connection refused (is Redis running there?)"),
-        _ if err.is_io_error() => transient(&err.to_string()),
+        _ if err.is_timeout() => {
+            transient(&format!("no answer within {}s", TIMEOUT.as_secs()), "is the server overloaded?")
+        }
+        _ if err.is_connection_refusal() => transient("connection refused", "is Redis running there?"),
+        _ if err.is_io_error() => transient(&err.to_string(), "is the server running and reachable?"),
         "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" => {
-            transient(&format!("the server answered {code}: {detail}"))
+            transient(&format!("the server answered {code}: {detail}"), "")
         }
         _ if refused => permanent("the admin user's password was refused", FIX_URL),
         "NOAUTH" => permanent("the server wants a password", "put the admin user and password in providers.redis.url"),

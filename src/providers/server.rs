@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
-use super::{Configured, ProviderConfig, ProviderError, Sort};
+use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, Sort};
 use crate::config::Section;
 
 /// What a server provider's `[providers.NAME]` table takes, and how its URLs look.
@@ -44,6 +44,24 @@ impl std::fmt::Debug for ServerSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (url, public_host) = (self.display_url(), &self.public_host);
         f.debug_struct("ServerSettings").field("url", &url).field("public_host", public_host).finish()
+    }
+}
+
+/// A server provider's settings, and how the provider is made from them.
+struct ServerConfig<P> {
+    server: ServerSettings,
+    make: fn(ServerSettings) -> P,
+}
+
+impl<P> std::fmt::Debug for ServerConfig<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.server.fmt(f)
+    }
+}
+
+impl<P: Provider + 'static> ProviderConfig for ServerConfig<P> {
+    fn build(&self, _env: &Environment) -> Box<dyn Provider> {
+        Box::new((self.make)(self.server.clone()))
     }
 }
 
@@ -83,14 +101,14 @@ impl ServerSettings {
         Ok(Some(ServerSettings { spec, url, public_host }))
     }
 
-    /// [`read`](Self::read), then the provider `make` builds from the settings: the whole
-    /// `configure` of a server provider's registry entry.
-    pub fn configure<P: ProviderConfig + 'static>(
+    /// [`read`](Self::read), kept with the constructor `make` that builds the provider
+    /// from the settings: the whole `configure` of a server provider's registry entry.
+    pub fn configure<P: Provider + 'static>(
         section: Option<&Section<'_>>,
         spec: &'static ServerSpec,
         make: fn(ServerSettings) -> P,
     ) -> Configured {
-        Ok(Self::read(section, spec)?.map(|server| Arc::new(make(server)) as Arc<dyn ProviderConfig>))
+        Ok(Self::read(section, spec)?.map(|server| Arc::new(ServerConfig { server, make }) as Arc<dyn ProviderConfig>))
     }
 
     /// The admin URL with its password replaced, safe to show.
