@@ -125,7 +125,10 @@ impl ProviderInfo {
             .filter_map(|line| line.split_once(" = "))
             .map(|(key, _)| format!("a {}", key.trim()))
             .collect();
-        format!("[providers.{}] with {}", self.name, keys.join(" and "))
+        match keys.is_empty() {
+            true => format!("[providers.{}]", self.name),
+            false => format!("[providers.{}] with {}", self.name, keys.join(" and ")),
+        }
     }
 }
 
