@@ -1,35 +1,29 @@
 //! The TOML config file, resolved into plain settings before the engine sees them.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
-use url::Url;
 
 use crate::error::usage;
+use crate::providers::{self, ProviderConfig};
 
 /// Everything the config file can say, checked and resolved.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// Where the settings came from (shown in messages).
     pub path: PathBuf,
-    pub postgres: Option<ServerSettings>,
-    pub mysql: Option<ServerSettings>,
-    pub redis: Option<ServerSettings>,
-    /// Where the sqlite provider keeps its files; `None` means beside the state file.
-    pub sqlite_dir: Option<PathBuf>,
+    /// Each provider's settings, read by its registry entry from its own `[providers.NAME]`
+    /// table; a provider without a table is configured (or not) when it is built.
+    pub providers: BTreeMap<String, Arc<dyn ProviderConfig>>,
     pub engine: EngineSettings,
     pub apps: BTreeMap<String, AppSettings>,
-}
-
-/// The admin connection to one database server.
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    pub url: Url,
-    /// The host written into the URLs handed to apps; the admin URL's host when unset.
-    pub public_host: Option<String>,
 }
 
 /// How ticks run.
@@ -60,34 +54,15 @@ impl Default for EngineSettings {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileDoc {
+    /// Taken out of the document before the rest is read (each provider reads its own
+    /// table); named here so that an unknown top-level key's message lists it.
     #[serde(default)]
-    providers: ProvidersDoc,
+    #[allow(dead_code)]
+    providers: Option<IgnoredAny>,
     #[serde(default)]
     engine: EngineDoc,
     #[serde(default)]
     apps: BTreeMap<Spanned<String>, AppDoc>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ProvidersDoc {
-    postgres: Option<ServerDoc>,
-    mysql: Option<ServerDoc>,
-    redis: Option<ServerDoc>,
-    sqlite: Option<SqliteDoc>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServerDoc {
-    url: Spanned<String>,
-    public_host: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SqliteDoc {
-    dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -137,70 +112,77 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
     parse(path, &text)
 }
 
-/// Parses config text; `path` is only used in messages.
-pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
-    let at = |span: std::ops::Range<usize>| {
-        let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-        format!("config file {}, line {line}", path.display())
-    };
-    let doc: FileDoc = toml::from_str(text).map_err(|err| {
-        let place = err.span().map_or_else(|| format!("config file {}", path.display()), &at);
+/// The config file's text, and how to say where in it something is.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    /// "config file PATH, line N" for the byte range `span`.
+    fn at(&self, span: Range<usize>) -> String {
+        let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
+        format!("config file {}, line {line}", self.path.display())
+    }
+
+    /// A TOML syntax or type error as one usage line naming the file, line and key.
+    fn refusal(&self, err: &toml::de::Error) -> anyhow::Error {
+        let place = err.span().map_or_else(|| format!("config file {}", self.path.display()), |span| self.at(span));
         // toml quotes a value of the wrong type: it may be a URL with a password.
         let mut message = crate::output::mask_urls_in(&err.message().replace('\n', " "));
         // toml names the key in some messages (unknown field) but not in others (a
         // value of the wrong type); name it always.
-        if let Some(key) = err.span().and_then(|span| key_at(text, span.start)) {
+        if let Some(key) = err.span().and_then(|span| key_at(self.text, span.start)) {
             if !message.contains(key.rsplit('.').next().unwrap_or(&key)) {
                 message = format!("{key}: {message}");
             }
         }
         usage(format!("{place}: {message}"))
-    })?;
-    let server = |doc: Option<ServerDoc>, key: &str, schemes: &[&str]| -> anyhow::Result<Option<ServerSettings>> {
-        let Some(doc) = doc else { return Ok(None) };
-        let span = doc.url.span();
-        let raw = doc.url.into_inner();
-        let url = Url::parse(&raw).map_err(|err| {
-            usage(format!(
-                "{}: providers.{key}.url is not a URL ({err}); write e.g. {}",
-                at(span.clone()),
-                example_url(key)
-            ))
-        })?;
-        if !schemes.contains(&url.scheme()) {
-            return Err(usage(format!(
-                "{}: providers.{key}.url must start with {}://, not {}://",
-                at(span),
-                schemes[0],
-                url.scheme()
-            )));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(usage(format!(
-                "{}: providers.{key}.url has no host; write e.g. {}",
-                at(span),
-                example_url(key)
-            )));
-        }
-        // Checked with the code that writes it into the apps' URLs, so a host that code
-        // would refuse never reaches a tick.
-        let public_host = match doc.public_host {
-            Some(host) => match crate::providers::check_public_host(schemes[0], host.get_ref()) {
-                Ok(()) => Some(host.into_inner()),
-                Err(why) => return Err(usage(format!("{}: providers.{key}.public_host: {why}", at(host.span())))),
-            },
-            None => None,
+    }
+}
+
+/// A provider's own `[providers.NAME]` table, handed to its registry entry's `configure`.
+pub struct Section<'a> {
+    /// The provider's name, as in `[providers.NAME]`.
+    pub name: &'static str,
+    value: Spanned<DeValue<'a>>,
+    source: &'a Source<'a>,
+}
+
+impl Section<'_> {
+    /// Reads the table into the provider's own type (`deny_unknown_fields`, with
+    /// `Spanned` fields for what it checks further): an unknown key or a value of the
+    /// wrong type is refused naming the file, line and key.
+    pub fn read<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        T::deserialize(toml::de::ValueDeserializer::from(self.value.clone())).map_err(|err| self.source.refusal(&err))
+    }
+
+    /// Refuses the value at `span` (of a `Spanned` field `read` gave): `what` starts
+    /// with its key, "url has no host" becoming "config file PATH, line N:
+    /// providers.NAME.url has no host".
+    pub fn invalid(&self, span: Range<usize>, what: &str) -> anyhow::Error {
+        usage(format!("{}: providers.{}.{what}", self.source.at(span), self.name))
+    }
+}
+
+/// Parses config text; `path` is only used in messages.
+pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
+    let source = Source { path, text };
+    let at = |span| source.at(span);
+    let mut root = DeTable::parse(text).map_err(|err| source.refusal(&err))?;
+    let tables = root.get_mut().remove("providers");
+    let doc = FileDoc::deserialize(toml::de::Deserializer::from(root)).map_err(|err| source.refusal(&err))?;
+    let mut settings = Settings { path: path.to_path_buf(), ..Settings::default() };
+    for (name, value) in provider_tables(&source, tables)? {
+        let Some(info) = providers::info(name.get_ref()) else {
+            let why = providers::unknown_provider(name.get_ref());
+            return Err(usage(format!("{}: [providers.{}]: {why}", at(name.span()), name.get_ref())));
         };
-        Ok(Some(ServerSettings { url, public_host }))
-    };
-    let mut settings = Settings {
-        path: path.to_path_buf(),
-        postgres: server(doc.providers.postgres, "postgres", &["postgres", "postgresql"])?,
-        mysql: server(doc.providers.mysql, "mysql", &["mysql", "mariadb"])?,
-        redis: server(doc.providers.redis, "redis", &["redis"])?,
-        sqlite_dir: doc.providers.sqlite.and_then(|s| s.dir),
-        ..Settings::default()
-    };
+        let section = Section { name: info.name, value, source: &source };
+        if let Some(config) = (info.configure)(Some(&section))? {
+            settings.providers.insert(info.name.to_string(), config);
+        }
+    }
     if let Some(jobs) = doc.engine.jobs {
         let value = *jobs.get_ref();
         if !(1..=64).contains(&value) {
@@ -244,12 +226,21 @@ pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
     Some(table.map_or_else(|| key.to_string(), |table| format!("{table}.{key}")))
 }
 
-fn example_url(provider: &str) -> &'static str {
-    match provider {
-        "postgres" => "postgres://postgres:PASSWORD@127.0.0.1:5432/postgres",
-        "mysql" => "mysql://root:PASSWORD@127.0.0.1:3306",
-        _ => "redis://default:PASSWORD@127.0.0.1:6379",
-    }
+/// The tables under `[providers]`, each with its (spanned) name; a `providers` key that
+/// is not a table of tables is refused.
+fn provider_tables<'a>(
+    source: &Source<'_>,
+    providers: Option<Spanned<DeValue<'a>>>,
+) -> anyhow::Result<Vec<(Spanned<String>, Spanned<DeValue<'a>>)>> {
+    let Some(providers) = providers else { return Ok(Vec::new()) };
+    let span = providers.span();
+    let DeValue::Table(tables) = providers.into_inner() else {
+        return Err(usage(format!("{}: providers must be a table of [providers.NAME] sections", source.at(span))));
+    };
+    Ok(tables
+        .into_iter()
+        .map(|(name, value)| (Spanned::new(name.span(), name.into_inner().into_owned()), value))
+        .collect())
 }
 
 /// Parses a duration such as `30s`, `5m` or `1h`.
@@ -263,13 +254,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
-}
-
-impl ServerSettings {
-    /// The admin URL with its password replaced, safe to show.
-    pub fn display_url(&self) -> String {
-        crate::output::mask_url_password(self.url.as_str())
-    }
 }
 
 #[cfg(test)]
@@ -298,8 +282,9 @@ env_file = "/srv/myapp/.env"
 "#,
         )
         .unwrap();
-        assert_eq!(settings.postgres.unwrap().public_host.as_deref(), Some("db.example.internal"));
-        assert!(settings.mysql.is_none());
+        assert_eq!(settings.providers.keys().collect::<Vec<_>>(), ["postgres", "redis"]);
+        let postgres = format!("{:?}", settings.providers["postgres"]);
+        assert!(postgres.contains("Some(\"db.example.internal\")") && !postgres.contains("pw@"), "{postgres}");
         assert_eq!(settings.engine.jobs, 2);
         assert_eq!(settings.engine.provision_timeout, Duration::from_secs(600));
         assert_eq!(settings.apps["myapp"].env_file.as_deref(), Some(Path::new("/srv/myapp/.env")));

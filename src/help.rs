@@ -178,7 +178,7 @@ pub fn tail(sections: &[Section]) -> StyledStr {
 /// The provider names, as clap's possible values: completed by the shell, listed in
 /// the help, and suggested when mistyped.
 pub fn provider_names() -> PossibleValuesParser {
-    PossibleValuesParser::new(providers::ALL.map(|info| info.name))
+    PossibleValuesParser::new(providers::ALL.iter().map(|info| info.name))
 }
 
 /// The help of `provision --param`: every provider's params, from the registry.

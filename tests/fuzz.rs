@@ -289,12 +289,8 @@ proptest! {
         let text = format!("[providers.{section}]\nurl = \"{scheme}://admin:s3cretpw@{host}{port}/{path}\"\n");
         match config::parse(Path::new("c.toml"), &text) {
             Ok(settings) => {
-                let server = match section {
-                    "postgres" => settings.postgres,
-                    "mysql" => settings.mysql,
-                    _ => settings.redis,
-                };
-                let shown = server.expect("the section parsed").display_url();
+                prop_assert!(settings.providers.contains_key(section), "the section parsed");
+                let shown = format!("{settings:?}");
                 prop_assert!(!shown.contains("s3cretpw"), "{shown}");
             }
             Err(err) => {

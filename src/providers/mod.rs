@@ -1,16 +1,34 @@
-//! The provider contract (the seed's four operations) and the registry of compiled-in providers.
+//! The provider contract (the seed's four operations) and the registry of compiled-in
+//! providers: one entry per provider file, holding everything the rest of `addons` knows
+//! of it (name, vars, params, its config section and how that is read and built).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::addon::{Params, Resource};
-use crate::config::Settings;
+use crate::config::{Section, Settings};
 
+#[cfg(test)]
+pub mod fake;
 mod mysql;
 mod postgres;
 mod redis;
 mod secret;
+pub mod server;
 mod sqlite;
+
+/// Every compiled-in provider, in the order `addons providers` lists them. Adding a
+/// provider is adding its file and its entry here.
+pub static ALL: &[&ProviderInfo] = &[
+    &secret::INFO,
+    &sqlite::INFO,
+    &postgres::INFO,
+    &mysql::INFO,
+    &redis::INFO,
+    #[cfg(test)]
+    &fake::INFO,
+];
 
 /// What `provision_complete` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +51,35 @@ pub enum ProviderError {
     Permanent(String),
 }
 
+/// How a provider sorts a failure: whether the engine retries it with backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Transient,
+    Permanent,
+}
+
+impl Sort {
+    /// The error of this sort with `line` as its message.
+    pub fn error(self, line: String) -> ProviderError {
+        match self {
+            Sort::Transient => ProviderError::Transient(line),
+            Sort::Permanent => ProviderError::Permanent(line),
+        }
+    }
+}
+
+impl ProviderError {
+    /// The same error with `secret` masked wherever it appears: a server may quote the
+    /// statement that failed, password and all.
+    pub fn hiding(self, secret: &str) -> ProviderError {
+        let hide = |line: String| if secret.is_empty() { line } else { line.replace(secret, "****") };
+        match self {
+            ProviderError::Transient(line) => ProviderError::Transient(hide(line)),
+            ProviderError::Permanent(line) => ProviderError::Permanent(hide(line)),
+        }
+    }
+}
+
 /// One parameter a provider accepts with `--param KEY=VALUE`.
 #[derive(Debug)]
 pub struct ParamSpec {
@@ -40,20 +87,49 @@ pub struct ParamSpec {
     pub help: &'static str,
 }
 
-/// What is known about a provider without building it: enough to validate a
-/// `provision` before anything is created.
+/// A provider's registry entry: what is known about it without building it (enough to
+/// validate a `provision` before anything is created, and for help and completion), and
+/// how its `[providers.NAME]` table becomes a provider.
 #[derive(Debug)]
 pub struct ProviderInfo {
     pub name: &'static str,
+    /// What the resource is, in a few words.
+    pub summary: &'static str,
     /// The config var names it hands out (before any prefix).
     pub vars: &'static [&'static str],
     pub params: &'static [ParamSpec],
     /// Checks param values (keys are checked against `params` by the registry).
     pub check_params: fn(&Params) -> Result<(), String>,
-    /// The config file section it needs, as lines to add; `None` for providers that need none.
-    pub needs: Option<&'static str>,
-    /// What the resource is, in a few words.
-    pub summary: &'static str,
+    /// The `[providers.NAME]` section it can't run without, as lines to add to the config
+    /// file; `None` for providers that run without one.
+    pub example: Option<&'static str>,
+    /// Reads its own `[providers.NAME]` table (`None` when the file has none) into its
+    /// settings; `Ok(None)` means it is not configured. Refusals name file, line and key.
+    pub configure: fn(Option<&Section<'_>>) -> Configured,
+}
+
+/// What a provider's `configure` gives: its settings, `None` when it is not configured,
+/// or a refusal naming the file, line and key.
+pub type Configured = anyhow::Result<Option<Arc<dyn ProviderConfig>>>;
+
+/// A provider's settings, as its `configure` read them: what builds the provider.
+pub trait ProviderConfig: std::fmt::Debug + Send + Sync {
+    /// Builds the provider; nothing connects until an operation runs.
+    fn build(&self, env: &Environment) -> Box<dyn Provider>;
+}
+
+impl ProviderInfo {
+    /// What `addons providers` says an unconfigured provider lacks: "[providers.NAME] with a url".
+    pub fn lacking(&self) -> String {
+        let keys: Vec<String> = (self.example.unwrap_or_default().lines())
+            .filter_map(|line| line.split_once(" = "))
+            .map(|(key, _)| format!("a {}", key.trim()))
+            .collect();
+        match keys.is_empty() {
+            true => format!("[providers.{}]", self.name),
+            false => format!("[providers.{}] with {}", self.name, keys.join(" and ")),
+        }
+    }
 }
 
 /// The seed's `BaseAddonProvider`: four operations, each fast and idempotent by addon id.
@@ -75,12 +151,9 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// Every compiled-in provider, in the order `addons providers` lists them.
-pub const ALL: [&ProviderInfo; 5] = [&secret::INFO, &sqlite::INFO, &postgres::INFO, &mysql::INFO, &redis::INFO];
-
 /// Looks a provider up by name.
 pub fn info(name: &str) -> Option<&'static ProviderInfo> {
-    ALL.into_iter().find(|info| info.name == name)
+    ALL.iter().copied().find(|info| info.name == name)
 }
 
 /// Validates `--param` keys and values for a provider.
@@ -109,33 +182,23 @@ pub struct Environment {
     pub data_dir: PathBuf,
 }
 
-/// Builds a provider from the settings; `Err` holds a one-line message saying
-/// which config lines to add when it is not configured.
+/// Builds a provider from the settings its `configure` read (or, with no section in the
+/// config file, from none); `Err` holds a one-line message saying which config lines to
+/// add when it is not configured.
 pub fn build(name: &str, settings: &Settings, env: &Environment) -> Result<Box<dyn Provider>, String> {
-    let not_configured = |section: &str| {
+    let info = info(name).ok_or_else(|| unknown_provider(name))?;
+    let config = match settings.providers.get(name) {
+        Some(config) => Some(config.clone()),
+        None => (info.configure)(None).map_err(|err| format!("{err:#}"))?,
+    };
+    let config = config.ok_or_else(|| {
         format!(
             "the {name} provider is not configured: add to {} the lines {}",
             settings.path.display(),
-            section.replace('\n', " ")
+            info.example.unwrap_or_default().replace('\n', " ")
         )
-    };
-    let info = info(name).ok_or_else(|| unknown_provider(name))?;
-    Ok(match name {
-        "secret" => Box::new(secret::Secret),
-        "sqlite" => {
-            Box::new(sqlite::Sqlite::new(settings.sqlite_dir.clone().unwrap_or_else(|| env.data_dir.join("sqlite"))))
-        }
-        "postgres" => Box::new(postgres::Postgres::new(
-            settings.postgres.clone().ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
-        )),
-        "mysql" => Box::new(mysql::Mysql::new(
-            settings.mysql.clone().ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
-        )),
-        "redis" => Box::new(redis::Redis::new(
-            settings.redis.clone().ok_or_else(|| not_configured(info.needs.unwrap_or_default()))?,
-        )),
-        other => return Err(unknown_provider(other)),
-    })
+    })?;
+    Ok(config.build(env))
 }
 
 /// The message for a provider name that is not compiled in.
@@ -159,57 +222,6 @@ pub fn resource_name(addon: &Resource<'_>) -> Result<String, ProviderError> {
     Ok(format!("addons_{}", addon.id))
 }
 
-/// Builds a URL handed to an app: `scheme://user:password@host:port/path`, with
-/// user and password percent-encoded. A host the URL parser refuses (or would change)
-/// is a permanent error: it came from `public_host` or the admin URL, and retrying
-/// will not fix it.
-pub fn app_url(
-    scheme: &str,
-    user: &str,
-    password: &str,
-    host: &str,
-    port: u16,
-    path: &str,
-) -> Result<String, ProviderError> {
-    let refused = |why: String| ProviderError::Permanent(format!("can't build the {scheme}:// URL for the app: {why}"));
-    let mut url = url_with_host(scheme, host).map_err(refused)?;
-    let set =
-        url.set_port(Some(port)).and_then(|()| url.set_username(user)).and_then(|()| url.set_password(Some(password)));
-    set.map_err(|()| {
-        refused(format!("a {scheme}:// URL with host {} takes no port or credentials", crate::names::shown(host)))
-    })?;
-    url.set_path(path);
-    Ok(url.to_string())
-}
-
-/// Checks a `public_host` the way [`app_url`] will use it, so a host it would refuse is
-/// refused when the config file loads instead of on every tick.
-pub fn check_public_host(scheme: &str, host: &str) -> Result<(), String> {
-    url_with_host(scheme, host).map(drop)
-}
-
-/// `scheme://host`, where host is a name or an IPv4 or IPv6 address (bare or in brackets)
-/// that the URL parser takes as it is: one it refuses or would percent-encode is an error.
-fn url_with_host(scheme: &str, host: &str) -> Result<url::Url, String> {
-    let shown = crate::names::shown(host);
-    let bad = || format!("{shown} is not a host name or IP address; write e.g. db.example.internal or ::1");
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let ipv6 = bare.parse::<std::net::Ipv6Addr>().ok();
-    let host = match ipv6 {
-        Some(ip) => format!("[{ip}]"),
-        None if host.is_empty() || host.contains(['[', ']']) => return Err(bad()),
-        None => host.to_string(),
-    };
-    let mut url =
-        url::Url::parse(&format!("{scheme}://placeholder")).map_err(|_| format!("{scheme} is not a URL scheme"))?;
-    // Host first: a URL without one takes no port or credentials.
-    url.set_host(Some(&host)).map_err(|_| bad())?;
-    if ipv6.is_none() && url.host_str() != Some(host.as_str()) {
-        return Err(bad());
-    }
-    Ok(url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,34 +233,6 @@ mod tests {
         assert_eq!(name("0123456789abcdef"), Ok("addons_0123456789abcdef".to_string()));
         for bad in ["", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdefa", "x\"; DROP ROLE x;--", "*"] {
             assert!(matches!(name(bad), Err(ProviderError::Permanent(_))), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn app_urls_encode_credentials() {
-        assert_eq!(
-            app_url("postgres", "u", "p@ss:w/rd", "db.example", 5432, "/d").unwrap(),
-            "postgres://u:p%40ss%3Aw%2Frd@db.example:5432/d"
-        );
-        assert_eq!(app_url("redis", "u", "p", "::1", 6379, "/0").unwrap(), "redis://u:p@[::1]:6379/0");
-        assert_eq!(app_url("mysql", "u", "p", "[0:0::1]", 3306, "/d").unwrap(), "mysql://u:p@[::1]:3306/d");
-    }
-
-    #[test]
-    fn hosts_the_url_parser_refuses_are_permanent_errors() {
-        for host in
-            ["db#x", "db?x=1", "a|b", "db<x>", "a\nb", "a\0b", "", "a b", "a/b", "u@h", "h:1", "[h]", "d\u{e9}", "[::1"]
-        {
-            for scheme in ["postgres", "mysql", "redis"] {
-                assert!(check_public_host(scheme, host).is_err(), "{scheme} {host:?}");
-                assert!(
-                    matches!(app_url(scheme, "u", "p", host, 1, "/"), Err(ProviderError::Permanent(_))),
-                    "{host:?}"
-                );
-            }
-        }
-        for host in ["db.example.internal", "10.0.0.1", "::1", "[fe80::1]", "db-1_a"] {
-            assert_eq!(check_public_host("postgres", host), Ok(()), "{host:?}");
         }
     }
 

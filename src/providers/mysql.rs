@@ -8,21 +8,29 @@ use std::time::Duration;
 use mysql::prelude::{FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
-use super::{resource_name, Provider, ProviderError, ProviderInfo, Readiness};
+use super::server::{ServerSettings, ServerSpec};
+use super::{resource_name, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
-use crate::config::ServerSettings;
 
 /// Registry entry for `mysql`.
 pub static INFO: ProviderInfo = ProviderInfo {
     name: "mysql",
+    summary: "a MySQL/MariaDB user and a database it alone can use",
     vars: &["DATABASE_URL"],
     params: &[],
     check_params: |_| Ok(()),
-    needs: Some("[providers.mysql]\nurl = \"mysql://root:PASSWORD@127.0.0.1:3306\""),
-    summary: "a MySQL/MariaDB user and a database it alone can use",
+    example: Some(SERVER.example),
+    configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
 };
 
-const DEFAULT_PORT: u16 = 3306;
+/// What `[providers.mysql]` takes.
+const SERVER: ServerSpec = ServerSpec {
+    name: "mysql",
+    schemes: &["mysql", "mariadb"],
+    default_port: 3306,
+    example: "[providers.mysql]\nurl = \"mysql://root:PASSWORD@127.0.0.1:3306\"",
+};
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Long enough for `DROP DATABASE` of a big database; short enough that a hung server is noticed.
 /// (The driver applies it to the handshake too; a timed-out drop is retried and converges.)
@@ -49,25 +57,8 @@ impl Mysql {
         Mysql { server }
     }
 
-    /// The admin URL's host, without the brackets of an IPv6 address.
-    fn host(&self) -> Result<String, ProviderError> {
-        match self.server.url.host_str() {
-            Some(host) if !host.is_empty() => Ok(host.trim_start_matches('[').trim_end_matches(']').to_string()),
-            _ => Err(self.permanent("the admin URL names no host; fix providers.mysql.url in the config file")),
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.server.url.port().unwrap_or(DEFAULT_PORT)
-    }
-
-    /// `host:port`, for messages.
-    fn place(&self) -> String {
-        format!("{}:{}", self.host().unwrap_or_default(), self.port())
-    }
-
     fn permanent(&self, what: &str) -> ProviderError {
-        ProviderError::Permanent(format!("{}: {what}", self.server.display_url()))
+        self.server.error(Sort::Permanent, "", what, "")
     }
 
     /// Connection options for `user` on the admin URL's server, always over TCP (as an app connects).
@@ -77,8 +68,8 @@ impl Mysql {
             return Err(self.permanent("the admin URL must start with mysql:// or mariadb://; fix providers.mysql.url"));
         }
         Ok(OptsBuilder::new()
-            .ip_or_hostname(Some(self.host()?))
-            .tcp_port(self.port())
+            .ip_or_hostname(Some(self.server.host()?))
+            .tcp_port(self.server.port())
             .prefer_socket(false)
             .user(Some(user))
             .pass(Some(password))
@@ -102,7 +93,7 @@ impl Mysql {
     fn fail(&self, doing: &str, err: &Error, login: Login) -> ProviderError {
         let (kind, what) = classify(err);
         let fix = match (kind, login) {
-            (Kind::Unreachable, _) => format!("check that the server at {} is up and reachable", self.place()),
+            (Kind::Unreachable, _) => format!("check that the server at {} is up and reachable", self.server.place()),
             (Kind::Busy, _) => "the server is busy: a lock is held or the connections are used up".to_string(),
             (Kind::Denied, Login::Admin) => {
                 "fix the user and password in providers.mysql.url in the config file".into()
@@ -115,11 +106,11 @@ impl Mysql {
             }
             (Kind::Other, _) => "see the server's error log".into(),
         };
-        let line = format!("{}: {doing}: {what}; {fix}", self.server.display_url());
-        match kind {
-            Kind::Unreachable | Kind::Busy => ProviderError::Transient(line),
-            Kind::Denied | Kind::Lacking | Kind::Other => ProviderError::Permanent(line),
-        }
+        let sort = match kind {
+            Kind::Unreachable | Kind::Busy => Sort::Transient,
+            Kind::Denied | Kind::Lacking | Kind::Other => Sort::Permanent,
+        };
+        self.server.error(sort, doing, &what, &fix)
     }
 
     /// Where to create the user: `%`, plus every host an anonymous user is defined for, because
@@ -249,14 +240,6 @@ fn password_literal(password: &str) -> Result<String, ProviderError> {
     Ok(format!("'{password}'"))
 }
 
-/// Removes a secret from an error's message (a server may quote the statement that failed).
-fn redacted(err: ProviderError, secret: &str) -> ProviderError {
-    match err {
-        ProviderError::Transient(line) => ProviderError::Transient(line.replace(secret, "****")),
-        ProviderError::Permanent(line) => ProviderError::Permanent(line.replace(secret, "****")),
-    }
-}
-
 /// A URL's user or password with its `%XX` escapes decoded.
 fn percent_decoded(text: &str) -> String {
     percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
@@ -274,9 +257,9 @@ impl Provider for Mysql {
             let account = account(&name, host);
             let doing = format!("creating user {account}");
             let create = format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {literal}");
-            admin.run(&create, &doing).map_err(|err| redacted(err, &password))?;
+            admin.run(&create, &doing).map_err(|err| err.hiding(&password))?;
             let alter = format!("ALTER USER {account} IDENTIFIED BY {literal}");
-            admin.run(&alter, &doing).map_err(|err| redacted(err, &password))?;
+            admin.run(&alter, &doing).map_err(|err| err.hiding(&password))?;
         }
         let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
         admin.run(&create, &format!("creating database {name}"))?;
@@ -285,7 +268,7 @@ impl Provider for Mysql {
             admin.run(&grant, &format!("granting {name} its database"))?;
         }
         take_back_wildcard_grants(&mut admin, &name)?;
-        Ok(format!("creating database {name} on {}", self.place()))
+        Ok(format!("creating database {name} on {}", self.server.place()))
     }
 
     /// Ready once the new user can log in to the new database and run a query.
@@ -293,7 +276,7 @@ impl Provider for Mysql {
         let name = resource_name(&addon)?;
         let password = addon.password();
         let doing = format!("logging in as {name}");
-        let fail = |err: Error| redacted(self.fail(&doing, &err, Login::App), &password);
+        let fail = |err: Error| self.fail(&doing, &err, Login::App).hiding(&password);
         let mut conn = Conn::new(self.options(&name, &password, Some(&name))?).map_err(fail)?;
         conn.query_drop("SELECT 1").map_err(fail)?;
         Ok(Readiness::Ready)
@@ -302,12 +285,7 @@ impl Provider for Mysql {
     /// `DATABASE_URL`, pointing at `public_host` when it is set.
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         let name = resource_name(&addon)?;
-        let host = match &self.server.public_host {
-            Some(host) => host.clone(),
-            None => self.host()?,
-        };
-        let url = super::app_url("mysql", &name, &addon.password(), &host, self.port(), &format!("/{name}"))
-            .map_err(|err| self.permanent(&err.to_string()))?;
+        let url = self.server.app_url(&name, &addon.password(), &format!("/{name}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
@@ -334,7 +312,7 @@ impl Provider for Mysql {
                 &format!("dropping database {database}"),
             )?;
         }
-        let mut message = format!("dropping database {name} and user {name} on {}", self.place());
+        let mut message = format!("dropping database {name} and user {name} on {}", self.server.place());
         if !strays.is_empty() {
             let names = strays.join(", ");
             message.push_str(&format!(
@@ -437,6 +415,6 @@ mod tests {
     #[test]
     fn secrets_are_redacted_from_messages() {
         let err = ProviderError::Permanent("near 'IDENTIFIED BY 'Abc123''".into());
-        assert_eq!(redacted(err, "Abc123"), ProviderError::Permanent("near 'IDENTIFIED BY '****''".into()));
+        assert_eq!(err.hiding("Abc123"), ProviderError::Permanent("near 'IDENTIFIED BY '****''".into()));
     }
 }

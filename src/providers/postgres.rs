@@ -8,20 +8,29 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
-use super::{Provider, ProviderError, ProviderInfo, Readiness};
+use super::server::{ServerSettings, ServerSpec};
+use super::{Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
-use crate::config::ServerSettings;
 
 mod removal;
 
 /// Registry entry for `postgres`.
 pub static INFO: ProviderInfo = ProviderInfo {
     name: "postgres",
+    summary: "a PostgreSQL login role and a database it owns",
     vars: &["DATABASE_URL"],
     params: &[],
     check_params: |_| Ok(()),
-    needs: Some("[providers.postgres]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\""),
-    summary: "a PostgreSQL login role and a database it owns",
+    example: Some(SERVER.example),
+    configure: |section| ServerSettings::configure(section, &SERVER, Postgres::new),
+};
+
+/// What `[providers.postgres]` takes.
+const SERVER: ServerSpec = ServerSpec {
+    name: "postgres",
+    schemes: &["postgres", "postgresql"],
+    default_port: 5432,
+    example: "[providers.postgres]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\"",
 };
 
 /// How long to wait for the server to accept a connection before calling it down.
@@ -59,7 +68,8 @@ impl Postgres {
     fn config(&self) -> Result<Config, ProviderError> {
         // The parser's reason is left out: it may quote a piece of the URL.
         let mut config = Config::from_str(self.server.url.as_str()).map_err(|_| {
-            self.permanent("not a PostgreSQL connection URL; fix providers.postgres.url in the config file")
+            let fix = format!("fix {} in the config file", self.server.key("url"));
+            self.server.error(Sort::Permanent, "", "not a PostgreSQL connection URL", &fix)
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -88,10 +98,8 @@ impl Postgres {
             let _ = sender.send(config.connect(NoTls));
         });
         receiver.recv_timeout(LOGIN_TIMEOUT).map_err(|_| {
-            let waited = LOGIN_TIMEOUT.as_secs();
-            ProviderError::Transient(
-                self.worded(&format!("{doing}: no answer within {waited}s; is the server overloaded?")),
-            )
+            let what = format!("no answer within {}s", LOGIN_TIMEOUT.as_secs());
+            self.server.error(Sort::Transient, doing, &what, "is the server overloaded?")
         })
     }
 
@@ -162,30 +170,15 @@ impl Postgres {
         super::resource_name(&addon).map_err(|err| self.permanent(&err.to_string()))
     }
 
-    /// Where the resources live, for messages: `host:port`.
-    fn place(&self) -> String {
-        format!("{}:{}", self.server.url.host_str().unwrap_or("localhost"), self.server.url.port().unwrap_or(5432))
-    }
-
     /// Words a failed statement: the server, what failed, the server's reason, what to do.
+    /// No message is built from SQL text, so neither password can reach one.
     fn failure(&self, doing: &str, err: &postgres::Error) -> ProviderError {
-        let text = format!("{doing}: {}{}", describe(err), admin_hint(err));
-        if is_transient(err) {
-            ProviderError::Transient(self.worded(&text))
-        } else {
-            ProviderError::Permanent(self.worded(&text))
-        }
+        self.server.error(sort(err), doing, &describe(err), admin_hint(err))
     }
 
     /// A permanent error that names the server.
     fn permanent(&self, text: &str) -> ProviderError {
-        ProviderError::Permanent(self.worded(text))
-    }
-
-    /// One line, prefixed by the admin URL with its password masked. No message is built
-    /// from SQL text, so neither password can reach one.
-    fn worded(&self, text: &str) -> String {
-        format!("{}: {}", self.server.display_url(), text.replace(['\r', '\n'], " "))
+        self.server.error(Sort::Permanent, "", text, "")
     }
 }
 
@@ -195,7 +188,7 @@ impl Provider for Postgres {
         let (mut client, found) = self.opened(&name)?;
         self.ensure_role(&mut client, &name, &addon.password(), found)?;
         self.ensure_database(&mut client, &name, found)?;
-        Ok(format!("created role and database {name} on {}", self.place()))
+        Ok(format!("created role and database {name} on {}", self.server.place()))
     }
 
     /// Ready once the role can really log in to its database with its password.
@@ -208,7 +201,7 @@ impl Provider for Postgres {
             Ok(()) => return Ok(Readiness::Ready),
             Err(err) => err,
         };
-        if is_transient(&err) {
+        if sort(&err) == Sort::Transient {
             return Err(self.failure(&doing, &err));
         }
         let found = self.lookup(&mut self.admin()?, &name)?;
@@ -224,14 +217,7 @@ impl Provider for Postgres {
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         let name = self.name(addon)?;
-        let host = (self.server.public_host.as_deref().or(self.server.url.host_str()))
-            .filter(|host| !host.is_empty())
-            .ok_or_else(|| {
-                self.permanent("the URL names no host; set providers.postgres.public_host in the config file")
-            })?;
-        let port = self.server.url.port().unwrap_or(5432);
-        let url = super::app_url("postgres", &name, &addon.password(), host, port, &format!("/{name}"))
-            .map_err(|err| self.permanent(&err.to_string()))?;
+        let url = self.server.app_url(&name, &addon.password(), &format!("/{name}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
@@ -255,9 +241,9 @@ impl Provider for Postgres {
             self.drop_role(&mut client, &mut watcher, &name)?;
         }
         Ok(if found.role || found.database {
-            format!("dropped database and role {name} on {}", self.place())
+            format!("dropped database and role {name} on {}", self.server.place())
         } else {
-            format!("database and role {name} were already gone from {}", self.place())
+            format!("database and role {name} were already gone from {}", self.server.place())
         })
     }
 
@@ -283,9 +269,10 @@ impl Provider for Postgres {
     }
 }
 
-/// Whether retrying could help: the connection failed or dropped, or a lock or resource was busy.
-fn is_transient(err: &postgres::Error) -> bool {
-    match err.code().map(SqlState::code) {
+/// Transient when retrying could help: the connection failed or dropped, or a lock or
+/// resource was busy.
+fn sort(err: &postgres::Error) -> Sort {
+    let transient = match err.code().map(SqlState::code) {
         // Connection exceptions (08), serialization failure, deadlock, lock timeout, too many
         // connections, starting up or shutting down, statement timeout, object in use, I/O error.
         Some(code) => {
@@ -294,6 +281,11 @@ fn is_transient(err: &postgres::Error) -> bool {
                     .contains(&code)
         }
         None => err.is_closed() || std::error::Error::source(err).is_some_and(|source| source.is::<std::io::Error>()),
+    };
+    if transient {
+        Sort::Transient
+    } else {
+        Sort::Permanent
     }
 }
 
@@ -306,15 +298,15 @@ fn describe(err: &postgres::Error) -> String {
     }
 }
 
-/// What the operator can do about a failure on the admin connection.
+/// What the operator can do about a failure on the admin connection ("" when nothing).
 fn admin_hint(err: &postgres::Error) -> &'static str {
     match err.code().map(SqlState::code) {
-        Some("28P01") => "; fix the password in providers.postgres.url in the config file",
-        Some("28000") => "; fix the user in providers.postgres.url in the config file, or the server's pg_hba.conf",
-        Some("3D000") => "; fix the database name in providers.postgres.url in the config file",
-        Some("42501") => "; give the admin user in providers.postgres.url CREATEROLE and CREATEDB, or use a superuser",
-        None if is_transient(err) => "; is the server running and reachable?",
-        None => "; check providers.postgres.url in the config file",
+        Some("28P01") => "fix the password in providers.postgres.url in the config file",
+        Some("28000") => "fix the user in providers.postgres.url in the config file, or the server's pg_hba.conf",
+        Some("3D000") => "fix the database name in providers.postgres.url in the config file",
+        Some("42501") => "give the admin user in providers.postgres.url CREATEROLE and CREATEDB, or use a superuser",
+        None if sort(err) == Sort::Transient => "is the server running and reachable?",
+        None => "check providers.postgres.url in the config file",
         _ => "",
     }
 }

@@ -4,18 +4,27 @@ use std::time::Duration;
 
 use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
-use super::{app_url, Provider, ProviderError, ProviderInfo, Readiness};
+use super::server::{ServerSettings, ServerSpec};
+use super::{Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
-use crate::config::ServerSettings;
 
 /// Registry entry for `redis`.
 pub static INFO: ProviderInfo = ProviderInfo {
     name: "redis",
+    summary: "a Redis ACL user limited to its own key prefix",
     vars: &["REDIS_URL", "REDIS_KEY_PREFIX"],
     params: &[],
     check_params: |_| Ok(()),
-    needs: Some("[providers.redis]\nurl = \"redis://default:PASSWORD@127.0.0.1:6379\""),
-    summary: "a Redis ACL user limited to its own key prefix",
+    example: Some(SERVER.example),
+    configure: |section| ServerSettings::configure(section, &SERVER, Redis::new),
+};
+
+/// What `[providers.redis]` takes.
+const SERVER: ServerSpec = ServerSpec {
+    name: "redis",
+    schemes: &["redis"],
+    default_port: 6379,
+    example: "[providers.redis]\nurl = \"redis://default:PASSWORD@127.0.0.1:6379\"",
 };
 
 /// How long to wait for a connection, and then for each answer: a down server must not hang a tick.
@@ -97,33 +106,22 @@ impl Redis {
         Redis { server }
     }
 
-    /// `host:port` of the admin URL, for messages.
-    fn address(&self) -> String {
-        let host = self.server.url.host_str().unwrap_or_default();
-        format!("{host}:{}", self.port())
-    }
-
-    fn port(&self) -> u16 {
-        self.server.url.port().unwrap_or(6379)
-    }
-
     /// Where to connect and as whom, from the admin URL.
     fn connection_info(&self, doing: &str) -> Result<ConnectionInfo, ProviderError> {
         let info = self.server.url.as_str().into_connection_info();
-        info.map_err(|err| error(&self.server.display_url(), doing, &err))
+        info.map_err(|err| failure(&self.server, doing, &err))
     }
 
     /// A fresh connection to the server, as the user `info` names.
-    fn connect(&self, info: ConnectionInfo, doing: String) -> Result<Session, ProviderError> {
-        let url = self.server.display_url();
+    fn connect(&self, info: ConnectionInfo, doing: String) -> Result<Session<'_>, ProviderError> {
         match open(info) {
-            Ok(con) => Ok(Session { con, url, doing }),
-            Err(err) => Err(error(&url, &doing, &err)),
+            Ok(con) => Ok(Session { con, server: &self.server, doing }),
+            Err(err) => Err(failure(&self.server, &doing, &err)),
         }
     }
 
     /// A fresh connection as the admin user (one per operation).
-    fn admin(&self, doing: String) -> Result<Session, ProviderError> {
+    fn admin(&self, doing: String) -> Result<Session<'_>, ProviderError> {
         self.connect(self.connection_info(&doing)?, doing)
     }
 }
@@ -146,9 +144,9 @@ impl Provider for Redis {
             .arg(format!("~{pattern}"))
             .arg(format!("&{pattern}"))
             .arg(COMMAND_RULES);
-        admin.run::<()>(&setuser).map_err(|err| hide(err, &password))?;
+        admin.run::<()>(&setuser).map_err(|err| err.hiding(&password))?;
         admin.save_acl()?;
-        let (user, prefix, address) = (names.user, names.prefix, self.address());
+        let (user, prefix, address) = (names.user, names.prefix, self.server.place());
         Ok(format!("created ACL user {user} on {address}, limited to keys and channels under {prefix}"))
     }
 
@@ -168,7 +166,7 @@ impl Provider for Redis {
                      addons?); deprovision this addon and provision a new one",
                 ))
             }
-            auth => auth.map_err(|err| hide(error(&login.url, &login.doing, &err), &password))?,
+            auth => auth.map_err(|err| failure(login.server, &login.doing, &err).hiding(&password))?,
         }
         login.run::<String>(&redis::cmd("PING"))?;
         Ok(Readiness::Ready)
@@ -176,12 +174,7 @@ impl Provider for Redis {
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         let names = Names::of(&addon)?;
-        let host = match &self.server.public_host {
-            Some(host) => host.as_str(),
-            None => self.server.url.host_str().unwrap_or_default(),
-        };
-        let url = app_url("redis", &names.user, &addon.password(), host, self.port(), "/0")
-            .map_err(|err| ProviderError::Permanent(format!("{}: {err}", self.server.display_url())))?;
+        let url = self.server.app_url(&names.user, &addon.password(), "/0")?;
         Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
     }
 
@@ -197,7 +190,7 @@ impl Provider for Redis {
             0 => format!("ACL user {} was already gone", names.user),
             _ => format!("removed ACL user {}", names.user),
         };
-        let (prefix, address) = (names.prefix, self.address());
+        let (prefix, address) = (names.prefix, self.server.place());
         Ok(format!("{user}; removed {} under {prefix} on {address}", crate::output::plural(removed, "key")))
     }
 
@@ -221,22 +214,22 @@ const DEFAULT_NOPASS: &str = "the Redis server's default user has no password: a
      default and reach every key; set one with ACL SETUSER default on >PASSWORD (see README, Redis)";
 
 /// An open connection, and what it is for (both go into error messages).
-struct Session {
+struct Session<'a> {
     con: Connection,
-    /// The server, its password masked.
-    url: String,
+    /// The server, named (its password masked) in every error.
+    server: &'a ServerSettings,
     /// What the operation is doing, e.g. "creating ACL user addons_0123456789abcdef".
     doing: String,
 }
 
-impl Session {
+impl Session<'_> {
     /// Runs one command; a failure comes back sorted, as one line without secrets.
     fn run<T: FromRedisValue>(&mut self, cmd: &Cmd) -> Result<T, ProviderError> {
-        cmd.query(&mut self.con).map_err(|err| error(&self.url, &self.doing, &err))
+        cmd.query(&mut self.con).map_err(|err| failure(self.server, &self.doing, &err))
     }
 
     fn permanent(&self, what: &str) -> ProviderError {
-        ProviderError::Permanent(format!("{}: {}: {what}", self.url, self.doing))
+        self.server.error(Sort::Permanent, &self.doing, what, "")
     }
 
     /// Reads the server's version, refusing one too old for the ACL rules.
@@ -283,7 +276,9 @@ impl Session {
         let flags =
             fields.chunks(2).find(|field| matches!(&field[0], redis::Value::BulkString(name) if name == b"flags"));
         let flags: Vec<String> = match flags {
-            Some([_, value]) => redis::from_redis_value(value).map_err(|err| error(&self.url, &self.doing, &err))?,
+            Some([_, value]) => {
+                redis::from_redis_value(value).map_err(|err| failure(self.server, &self.doing, &err))?
+            }
             _ => Vec::new(),
         };
         if flags.iter().any(|flag| flag == "on") && flags.iter().any(|flag| flag == "nopass") {
@@ -297,7 +292,7 @@ impl Session {
         let kill = redis::cmd("CLIENT").arg("KILL").arg("USER").arg(user).query::<u64>(&mut self.con);
         let gone = |err: &RedisError| err.detail().is_some_and(|text| text.contains("No such user"));
         match kill {
-            Err(err) if !gone(&err) => Err(error(&self.url, &self.doing, &err)),
+            Err(err) if !gone(&err) => Err(failure(self.server, &self.doing, &err)),
             _ => Ok(()),
         }
     }
@@ -334,35 +329,36 @@ const FIX_URL: &str = "fix providers.redis.url in the config file";
 
 /// Sorts a failure into transient or permanent, as one line that names the server (never its
 /// password), says what failed, and what to do about it.
-fn error(url: &str, doing: &str, err: &RedisError) -> ProviderError {
+fn failure(server: &ServerSettings, doing: &str, err: &RedisError) -> ProviderError {
     let code = err.code().unwrap_or_default();
     let detail = err.detail().unwrap_or_default();
     let refused = code == "WRONGPASS" || err.kind() == ErrorKind::AuthenticationFailed;
     let (major, minor) = MIN_VERSION;
-    let say = |what: String| format!("{url}: {doing}: {what}").replace(['\r', '\n'], " ");
-    let transient = |what: &str| ProviderError::Transient(say(what.to_string()));
-    let permanent = |what: &str| ProviderError::Permanent(say(what.to_string()));
+    let transient = |what: &str, fix: &str| server.error(Sort::Transient, doing, what, fix);
+    let permanent = |what: &str, fix: &str| server.error(Sort::Permanent, doing, what, fix);
     match code {
-        _ if err.is_timeout() => transient(&format!("no answer within {}s", TIMEOUT.as_secs())),
-        _ if err.is_connection_refusal() => transient("connection refused (is Redis running there?)"),
-        _ if err.is_io_error() => transient(&err.to_string()),
-        "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" => {
-            transient(&format!("the server answered {code}: {detail}"))
+        _ if err.is_timeout() => {
+            transient(&format!("no answer within {}s", TIMEOUT.as_secs()), "is the server overloaded?")
         }
-        _ if refused => permanent(&format!("the admin user's password was refused; {FIX_URL}")),
-        "NOAUTH" => permanent("the server wants a password; put the admin user and password in providers.redis.url"),
-        "NOPERM" => permanent(&format!(
-            "the admin user is refused ({detail}); give it every permission (+@all ~* &*) \
-             or name another user in providers.redis.url"
-        )),
-        "READONLY" => permanent("the server is a read-only replica; point providers.redis.url at the primary"),
+        _ if err.is_connection_refusal() => transient("connection refused", "is Redis running there?"),
+        _ if err.is_io_error() => transient(&err.to_string(), "is the server running and reachable?"),
+        "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" => {
+            transient(&format!("the server answered {code}: {detail}"), "")
+        }
+        _ if refused => permanent("the admin user's password was refused", FIX_URL),
+        "NOAUTH" => permanent("the server wants a password", "put the admin user and password in providers.redis.url"),
+        "NOPERM" => permanent(
+            &format!("the admin user is refused ({detail})"),
+            "give it every permission (+@all ~* &*) or name another user in providers.redis.url",
+        ),
+        "READONLY" => permanent("the server is a read-only replica", "point providers.redis.url at the primary"),
         // The detail echoes the command's arguments, so it is not shown.
-        _ if detail.starts_with("unknown command") => permanent(&format!(
-            "the server does not know this command; the redis provider needs Redis {major}.{minor} \
-             or newer with the ACL command enabled"
-        )),
-        _ if err.kind() == ErrorKind::InvalidClientConfig => permanent(&format!("{err}; {FIX_URL}")),
-        _ => permanent(&format!("the server answered: {err}")),
+        _ if detail.starts_with("unknown command") => permanent(
+            "the server does not know this command",
+            &format!("the redis provider needs Redis {major}.{minor} or newer with the ACL command enabled"),
+        ),
+        _ if err.kind() == ErrorKind::InvalidClientConfig => permanent(&err.to_string(), FIX_URL),
+        _ => permanent(&format!("the server answered: {err}"), ""),
     }
 }
 
@@ -380,13 +376,5 @@ fn glob_escaped(c: char) -> Vec<char> {
         vec!['\\', c]
     } else {
         vec![c]
-    }
-}
-
-/// Masks `secret` in an error's message, in case the server echoed it back.
-fn hide(err: ProviderError, secret: &str) -> ProviderError {
-    match err {
-        ProviderError::Transient(text) => ProviderError::Transient(text.replace(secret, "********")),
-        ProviderError::Permanent(text) => ProviderError::Permanent(text.replace(secret, "********")),
     }
 }

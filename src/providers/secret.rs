@@ -1,24 +1,49 @@
 //! The `secret` provider: a random key from the OS's CSPRNG, handed out as `SECRET_KEY`.
 
-use super::{ParamSpec, Provider, ProviderError, ProviderInfo, Readiness};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{Configured, Environment, ParamSpec, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness};
 use crate::addon::{Params, Resource, ALNUM};
+use crate::config::Section;
 
 /// Registry entry for `secret`.
 pub static INFO: ProviderInfo = ProviderInfo {
     name: "secret",
+    summary: "a random key from the OS's CSPRNG",
     vars: &["SECRET_KEY"],
     params: &[
         ParamSpec { key: "length", help: "number of characters, 16 to 4096 (default 100)" },
         ParamSpec { key: "alphabet", help: "alnum (default), hex or base64url" },
     ],
     check_params: |params| settings(params).map(|_| ()),
-    needs: None,
-    summary: "a random key from the OS's CSPRNG",
+    example: None,
+    configure,
 };
+
+/// `[providers.secret]` takes no settings: a table there may only be empty.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretDoc {}
+
+fn configure(section: Option<&Section<'_>>) -> Configured {
+    if let Some(section) = section {
+        section.read::<SecretDoc>()?;
+    }
+    Ok(Some(Arc::new(Secret)))
+}
+
+impl ProviderConfig for Secret {
+    fn build(&self, _env: &Environment) -> Box<dyn Provider> {
+        Box::new(Secret)
+    }
+}
 
 const DEFAULT_LENGTH: usize = 100;
 
 /// Makes nothing outside the state file: the key derives from the addon's seed.
+#[derive(Debug)]
 pub struct Secret;
 
 fn settings(params: &Params) -> Result<(usize, &'static [u8]), String> {

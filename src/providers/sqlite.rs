@@ -7,18 +7,42 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
-use super::{Provider, ProviderError, ProviderInfo, Readiness};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness};
 use crate::addon::Resource;
+use crate::config::Section;
 
 /// Registry entry for `sqlite`.
 pub static INFO: ProviderInfo = ProviderInfo {
     name: "sqlite",
+    summary: "a SQLite database file under the data directory",
     vars: &["DATABASE_URL"],
     params: &[],
     check_params: |_| Ok(()),
-    needs: None,
-    summary: "a SQLite database file under the data directory",
+    example: None,
+    configure,
 };
+
+/// `[providers.sqlite]`: where the files go; beside the state file when unset.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqliteConfig {
+    dir: Option<PathBuf>,
+}
+
+fn configure(section: Option<&Section<'_>>) -> Configured {
+    let config: SqliteConfig = section.map(Section::read).transpose()?.unwrap_or_default();
+    Ok(Some(Arc::new(config)))
+}
+
+impl ProviderConfig for SqliteConfig {
+    fn build(&self, env: &Environment) -> Box<dyn Provider> {
+        Box::new(Sqlite::new(self.dir.clone().unwrap_or_else(|| env.data_dir.join("sqlite"))))
+    }
+}
 
 /// Keeps one file per addon, `<dir>/<addon id>.db`.
 pub struct Sqlite {

@@ -1,0 +1,286 @@
+//! What the providers that talk to a database server (postgres, mysql, redis) share: their
+//! `[providers.NAME]` table (an admin URL and an optional `public_host`), the host and port
+//! written into the apps' URLs, and the one-line wording of every failure.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, Sort};
+use crate::config::Section;
+
+/// What a server provider's `[providers.NAME]` table takes, and how its URLs look.
+#[derive(Debug)]
+pub struct ServerSpec {
+    pub name: &'static str,
+    /// The schemes its admin URL may start with; apps are handed the first.
+    pub schemes: &'static [&'static str],
+    /// The port when the admin URL names none.
+    pub default_port: u16,
+    /// The section to add to the config file, with an example admin URL in `url = "..."`.
+    pub example: &'static str,
+}
+
+impl ServerSpec {
+    /// The example admin URL, for "write e.g." in messages.
+    fn example_url(&self) -> &'static str {
+        self.example.split('"').nth(1).unwrap_or(self.example)
+    }
+}
+
+/// The admin connection to one database server, checked when the config file loads.
+#[derive(Clone)]
+pub struct ServerSettings {
+    pub spec: &'static ServerSpec,
+    pub url: Url,
+    /// The host written into the URLs handed to apps; the admin URL's host when unset.
+    pub public_host: Option<String>,
+}
+
+/// Shows the admin URL with its password masked, so a logged `Settings` holds no secret.
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (url, public_host) = (self.display_url(), &self.public_host);
+        f.debug_struct("ServerSettings").field("url", &url).field("public_host", public_host).finish()
+    }
+}
+
+/// A server provider's settings, and how the provider is made from them.
+struct ServerConfig<P> {
+    server: ServerSettings,
+    make: fn(ServerSettings) -> P,
+}
+
+impl<P> std::fmt::Debug for ServerConfig<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.server.fmt(f)
+    }
+}
+
+impl<P: Provider + 'static> ProviderConfig for ServerConfig<P> {
+    fn build(&self, _env: &Environment) -> Box<dyn Provider> {
+        Box::new((self.make)(self.server.clone()))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerDoc {
+    url: Spanned<String>,
+    public_host: Option<Spanned<String>>,
+}
+
+impl ServerSettings {
+    /// Reads a server provider's own table: `None` when the config file has none (the
+    /// provider is then not configured). Each refusal names the file, line and key.
+    pub fn read(section: Option<&Section<'_>>, spec: &'static ServerSpec) -> anyhow::Result<Option<ServerSettings>> {
+        let Some(section) = section else { return Ok(None) };
+        let doc: ServerDoc = section.read()?;
+        let span = doc.url.span();
+        let url = Url::parse(doc.url.get_ref()).map_err(|err| {
+            section.invalid(span.clone(), &format!("url is not a URL ({err}); write e.g. {}", spec.example_url()))
+        })?;
+        if !spec.schemes.contains(&url.scheme()) {
+            let (wanted, got) = (spec.schemes[0], url.scheme());
+            return Err(section.invalid(span, &format!("url must start with {wanted}://, not {got}://")));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(section.invalid(span, &format!("url has no host; write e.g. {}", spec.example_url())));
+        }
+        // Checked with the code that writes it into the apps' URLs, so a host that code
+        // would refuse never reaches a tick.
+        let public_host = match doc.public_host {
+            Some(host) => match check_public_host(spec.schemes[0], host.get_ref()) {
+                Ok(()) => Some(host.into_inner()),
+                Err(why) => return Err(section.invalid(host.span(), &format!("public_host: {why}"))),
+            },
+            None => None,
+        };
+        Ok(Some(ServerSettings { spec, url, public_host }))
+    }
+
+    /// [`read`](Self::read), kept with the constructor `make` that builds the provider
+    /// from the settings: the whole `configure` of a server provider's registry entry.
+    pub fn configure<P: Provider + 'static>(
+        section: Option<&Section<'_>>,
+        spec: &'static ServerSpec,
+        make: fn(ServerSettings) -> P,
+    ) -> Configured {
+        Ok(Self::read(section, spec)?.map(|server| Arc::new(ServerConfig { server, make }) as Arc<dyn ProviderConfig>))
+    }
+
+    /// The admin URL with its password replaced, safe to show.
+    pub fn display_url(&self) -> String {
+        crate::output::mask_url_password(self.url.as_str())
+    }
+
+    /// `providers.NAME.KEY`: where in the config file a fix goes.
+    pub fn key(&self, key: &str) -> String {
+        format!("providers.{}.{key}", self.spec.name)
+    }
+
+    /// The admin URL's host, without the brackets of an IPv6 address: where to connect.
+    pub fn host(&self) -> Result<String, ProviderError> {
+        match self.url.host_str() {
+            Some(host) if !host.is_empty() => Ok(host.trim_start_matches('[').trim_end_matches(']').to_string()),
+            _ => Err(self.error(
+                Sort::Permanent,
+                "",
+                "the admin URL names no host",
+                &format!("fix {} in the config file", self.key("url")),
+            )),
+        }
+    }
+
+    /// The admin URL's port, or the server's usual one.
+    pub fn port(&self) -> u16 {
+        self.url.port().unwrap_or(self.spec.default_port)
+    }
+
+    /// `host:port` of the admin URL, for messages.
+    pub fn place(&self) -> String {
+        format!("{}:{}", self.url.host_str().unwrap_or_default(), self.port())
+    }
+
+    /// The host apps connect to: `public_host`, or else the admin URL's host (an IPv6
+    /// address in brackets or not; [`app_url`](Self::app_url) takes both).
+    pub fn public_host(&self) -> Result<&str, ProviderError> {
+        let host = self.public_host.as_deref().or(self.url.host_str()).filter(|host| !host.is_empty());
+        host.ok_or_else(|| {
+            let fix = format!("set {} in the config file", self.key("public_host"));
+            self.error(Sort::Permanent, "", "the admin URL names no host", &fix)
+        })
+    }
+
+    /// The URL handed to an app: `scheme://user:password@public host:port/path`, the
+    /// scheme being the first the spec names.
+    pub fn app_url(&self, user: &str, password: &str, path: &str) -> Result<String, ProviderError> {
+        app_url(self.spec.schemes[0], user, password, self.public_host()?, self.port(), path)
+            .map_err(|why| self.error(Sort::Permanent, "", &why, ""))
+    }
+
+    /// Words a failure as one line, `<admin URL, masked>: <doing>: <what>; <fix>` (an empty
+    /// part is left out), sorted as the provider judged it. URLs in `what` and `fix` have
+    /// their passwords masked, and line breaks (a server's message may hold some) become spaces.
+    pub fn error(&self, sort: Sort, doing: &str, what: &str, fix: &str) -> ProviderError {
+        let shown = |part: &str| crate::output::mask_urls_in(&part.replace(['\r', '\n'], " "));
+        let mut line = self.display_url();
+        for part in [doing, what].into_iter().filter(|part| !part.is_empty()) {
+            line = format!("{line}: {}", shown(part));
+        }
+        if !fix.is_empty() {
+            line = format!("{line}; {}", shown(fix));
+        }
+        sort.error(line)
+    }
+}
+
+/// Builds a URL handed to an app: `scheme://user:password@host:port/path`, with
+/// user and password percent-encoded. A host the URL parser refuses (or would change)
+/// is refused: it came from `public_host` or the admin URL, and retrying will not fix it.
+fn app_url(scheme: &str, user: &str, password: &str, host: &str, port: u16, path: &str) -> Result<String, String> {
+    let refused = |why: String| format!("can't build the {scheme}:// URL for the app: {why}");
+    let mut url = url_with_host(scheme, host).map_err(refused)?;
+    let set =
+        url.set_port(Some(port)).and_then(|()| url.set_username(user)).and_then(|()| url.set_password(Some(password)));
+    set.map_err(|()| {
+        refused(format!("a {scheme}:// URL with host {} takes no port or credentials", crate::names::shown(host)))
+    })?;
+    url.set_path(path);
+    Ok(url.to_string())
+}
+
+/// Checks a `public_host` the way [`app_url`] will use it, so a host it would refuse is
+/// refused when the config file loads instead of on every tick.
+fn check_public_host(scheme: &str, host: &str) -> Result<(), String> {
+    url_with_host(scheme, host).map(drop)
+}
+
+/// `scheme://host`, where host is a name or an IPv4 or IPv6 address (bare or in brackets)
+/// that the URL parser takes as it is: one it refuses or would percent-encode is an error.
+fn url_with_host(scheme: &str, host: &str) -> Result<Url, String> {
+    let shown = crate::names::shown(host);
+    let bad = || format!("{shown} is not a host name or IP address; write e.g. db.example.internal or ::1");
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let ipv6 = bare.parse::<std::net::Ipv6Addr>().ok();
+    let host = match ipv6 {
+        Some(ip) => format!("[{ip}]"),
+        None if host.is_empty() || host.contains(['[', ']']) => return Err(bad()),
+        None => host.to_string(),
+    };
+    let mut url =
+        Url::parse(&format!("{scheme}://placeholder")).map_err(|_| format!("{scheme} is not a URL scheme"))?;
+    // Host first: a URL without one takes no port or credentials.
+    url.set_host(Some(&host)).map_err(|_| bad())?;
+    if ipv6.is_none() && url.host_str() != Some(host.as_str()) {
+        return Err(bad());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SPEC: ServerSpec = ServerSpec {
+        name: "pg",
+        schemes: &["postgres"],
+        default_port: 5432,
+        example: "[providers.pg]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\"",
+    };
+
+    fn server(url: &str, public_host: Option<&str>) -> ServerSettings {
+        ServerSettings { spec: &SPEC, url: Url::parse(url).unwrap(), public_host: public_host.map(str::to_string) }
+    }
+
+    #[test]
+    fn app_urls_encode_credentials() {
+        assert_eq!(
+            app_url("postgres", "u", "p@ss:w/rd", "db.example", 5432, "/d").unwrap(),
+            "postgres://u:p%40ss%3Aw%2Frd@db.example:5432/d"
+        );
+        assert_eq!(app_url("redis", "u", "p", "::1", 6379, "/0").unwrap(), "redis://u:p@[::1]:6379/0");
+        assert_eq!(app_url("mysql", "u", "p", "[0:0::1]", 3306, "/d").unwrap(), "mysql://u:p@[::1]:3306/d");
+    }
+
+    #[test]
+    fn hosts_the_url_parser_refuses_are_refused() {
+        for host in
+            ["db#x", "db?x=1", "a|b", "db<x>", "a\nb", "a\0b", "", "a b", "a/b", "u@h", "h:1", "[h]", "d\u{e9}", "[::1"]
+        {
+            for scheme in ["postgres", "mysql", "redis"] {
+                assert!(check_public_host(scheme, host).is_err(), "{scheme} {host:?}");
+                assert!(app_url(scheme, "u", "p", host, 1, "/").is_err(), "{host:?}");
+            }
+        }
+        for host in ["db.example.internal", "10.0.0.1", "::1", "[fe80::1]", "db-1_a"] {
+            assert_eq!(check_public_host("postgres", host), Ok(()), "{host:?}");
+        }
+    }
+
+    #[test]
+    fn the_public_host_is_public_host_or_the_admin_host_in_brackets() {
+        assert_eq!(server("postgres://a:pw@[::1]:7/d", None).public_host(), Ok("[::1]"));
+        assert_eq!(server("postgres://a:pw@[::1]:7/d", None).host(), Ok("::1".to_string()));
+        assert_eq!(server("postgres://a:pw@h/d", Some("db.example")).public_host(), Ok("db.example"));
+        let url = server("postgres://a:pw@[::1]/d", None).app_url("u", "p", "/d");
+        assert_eq!(url, Ok("postgres://u:p@[::1]:5432/d".to_string()));
+        let refused = server("postgres://a:pw@h/d", Some("a b")).app_url("u", "p", "/d").unwrap_err();
+        assert!(
+            matches!(&refused, ProviderError::Permanent(line) if line.starts_with("postgres://a:****@h/d: can't build"))
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line_with_every_password_masked() {
+        let server = server("postgres://a:hunter2@h:1/d", None);
+        let err = server.error(Sort::Transient, "connecting", "refused\nby postgres://u:hunter3@x", "is it up?");
+        let want = "postgres://a:****@h:1/d: connecting: refused by postgres://u:****@x; is it up?";
+        assert_eq!(err, ProviderError::Transient(want.into()));
+        let err = server.error(Sort::Permanent, "", "no host", "");
+        assert_eq!(err, ProviderError::Permanent("postgres://a:****@h:1/d: no host".into()));
+        assert!(!format!("{server:?}").contains("hunter2"));
+    }
+}
