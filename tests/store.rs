@@ -28,9 +28,7 @@ fn a_state_failure_during_a_step_is_exit_4_not_the_addons_failure() {
 
     let conn = rusqlite::Connection::open(&env.state).unwrap();
     let (state, failure): (String, Option<String>) = conn
-        .query_row("SELECT state, failure FROM addons WHERE name = 'keep-me'", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
+        .query_row("SELECT state, failure FROM addons WHERE name = 'keep-me'", [], |row| Ok((row.get(0)?, row.get(1)?)))
         .unwrap();
     assert_eq!((state.as_str(), failure), ("provisioned", None), "the damaged state ended the addon");
     // Repaired, the same step goes through.
@@ -73,7 +71,8 @@ fn the_config_file_can_name_the_state() {
     let env = TestEnv::new();
     let file = env.root().join("elsewhere/state.db");
     env.write_config(&format!("[engine]\njobs = 1\n\n[state]\nurl = \"{}\"\n", file.display()));
-    let run = env.bare_command(["--config", env.config.to_str().unwrap(), "provision", "secret", "myapp"]).output().unwrap();
+    let run =
+        env.bare_command(["--config", env.config.to_str().unwrap(), "provision", "secret", "myapp"]).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(file.exists());
     assert!(!env.root().join(".local/share/addons/state.db").exists());

@@ -68,7 +68,7 @@ fn new_addon(name: &str, app: &str, vars: &[&str]) -> NewAddon {
         vars: vars.iter().map(|v| v.to_string()).collect(),
         deadline_at: i64::MAX,
         claim: CREATOR.into(),
-        claim_until: i64::MAX,
+        lease: LEASE,
     }
 }
 
@@ -146,7 +146,7 @@ fn names_and_vars_belong_to_one_live_addon(mut store: Store) {
     assert_eq!(store.addon("db").unwrap().id, second.id, "the live addon wins over the deprovisioned one");
     assert_eq!(store.addon(&first.id).unwrap().state, State::Deprovisioned);
     let live: Vec<String> = store.list_addons(None, false).unwrap().into_iter().map(|a| a.id).collect();
-    assert_eq!(live, [second.id.clone()]);
+    assert_eq!(live, std::slice::from_ref(&second.id));
     assert_eq!(store.list_addons(Some("myapp"), true).unwrap().len(), 2);
     assert_eq!(store.addon_names(true).unwrap(), ["db"]);
     let err = store.addon("dc").unwrap_err();
@@ -160,7 +160,10 @@ fn steps_follow_the_machine(mut store: Store) {
     let outcome =
         store.finish_step(&seen, TICK, transition(Event::ProvisionComplete, "provisioned", Some(&config))).unwrap();
     let outcome = outcome.expect("a transition");
-    assert_eq!((outcome.from, outcome.to, outcome.event.as_str()), (State::WaitingForProvision, State::Provisioned, "provision_complete"));
+    assert_eq!(
+        (outcome.from, outcome.to, outcome.event.as_str()),
+        (State::WaitingForProvision, State::Provisioned, "provision_complete")
+    );
     let provisioned = store.addon(&addon.id).unwrap();
     assert_eq!(provisioned.state, State::Provisioned);
     assert_eq!(provisioned.config, Some(BTreeMap::from([("SECRET_KEY".to_string(), "hunter2".to_string())])));
@@ -185,7 +188,10 @@ fn deprovision_releases_vars_and_keeps_a_claim_in_flight(mut store: Store) {
     let version = store.config_vars_at_version("myapp").unwrap().1;
     let (gone, changed) = store.deprovision(&addon.id).unwrap();
     assert!(changed);
-    assert_eq!((gone.state, gone.cleanup, gone.message.as_str()), (State::Deprovisioned, Cleanup::Pending, "deprovisioning"));
+    assert_eq!(
+        (gone.state, gone.cleanup, gone.message.as_str()),
+        (State::Deprovisioned, Cleanup::Pending, "deprovisioning")
+    );
     assert!(gone.due_at.is_some());
     assert_eq!(store.config_vars_at_version("myapp").unwrap(), (vec![], version + 1));
     let last = store.events(&addon.id).unwrap().pop().unwrap();
@@ -196,14 +202,18 @@ fn deprovision_releases_vars_and_keeps_a_claim_in_flight(mut store: Store) {
     let waiting = store.insert_addon(&new_addon("w", "myapp", &["W"])).unwrap();
     let (gone, _) = store.deprovision(&waiting.id).unwrap();
     assert_eq!(gone.claim.as_deref(), Some(CREATOR));
-    let dropped = store.finish_step(&waiting, CREATOR, transition(Event::ProvisionComplete, "late", Some(&[("W", "x")])));
+    let dropped =
+        store.finish_step(&waiting, CREATOR, transition(Event::ProvisionComplete, "late", Some(&[("W", "x")])));
     assert_eq!(dropped.unwrap(), None);
     let after = store.addon(&waiting.id).unwrap();
     assert_eq!((after.state, after.claim, after.config), (State::Deprovisioned, None, None));
 
     let seen = claim(&mut store, &waiting.id);
     let outcome = store.finish_step(&seen, TICK, Apply::CleanupDone { message: "removed".into() }).unwrap().unwrap();
-    assert_eq!((outcome.from, outcome.to, outcome.event.as_str()), (State::Deprovisioned, State::Deprovisioned, "cleanup"));
+    assert_eq!(
+        (outcome.from, outcome.to, outcome.event.as_str()),
+        (State::Deprovisioned, State::Deprovisioned, "cleanup")
+    );
     let done = store.addon(&waiting.id).unwrap();
     assert_eq!((done.cleanup, done.due_at, done.message.as_str()), (Cleanup::Done, None, "removed"));
     assert_eq!(store.hidden_counts(None).unwrap(), (0, 1), "r still waits for its cleanup");
@@ -244,7 +254,11 @@ fn a_refused_step_is_rolled_back_alone(mut store: Store) {
     assert!(matches!(&results[0].1, Err(StepRefusal(why)) if why.contains("cannot take the event")), "{results:?}");
     assert!(matches!(&results[1].1, Ok(Some(_))), "{results:?}");
     let a_now = store.addon(&a.id).unwrap();
-    assert_eq!((a_now.state, a_now.claim.as_deref()), (State::WaitingForProvision, Some(TICK)), "rolled back, claim kept");
+    assert_eq!(
+        (a_now.state, a_now.claim.as_deref()),
+        (State::WaitingForProvision, Some(TICK)),
+        "rolled back, claim kept"
+    );
     assert_eq!(event_names(&store, &a.id), ["provision"]);
     assert_eq!(store.addon(&b.id).unwrap().state, State::Provisioned);
 }
@@ -277,7 +291,7 @@ fn claims_are_exclusive_until_released_or_expired(mut store: Store) {
     assert_eq!(store.claim_due("short", i64::MAX, Duration::ZERO, 16, None).unwrap().len(), 1);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let taken = store.claim_due("after", i64::MAX, LEASE, 16, Some(&[zero.id.clone()])).unwrap();
+        let taken = store.claim_due("after", i64::MAX, LEASE, 16, Some(std::slice::from_ref(&zero.id))).unwrap();
         if !taken.is_empty() {
             break;
         }
@@ -300,7 +314,8 @@ fn a_failed_attempt_is_counted_and_logged(mut store: Store) {
     let seen = claim(&mut store, &addon.id);
     let due_at = store.now().unwrap() + 60_000;
     let error = Some(AttemptError { message: "timed out".into(), permanent: true });
-    let outcome = store.finish_step(&seen, TICK, Apply::Retry { due_at, message: "retrying".into(), error }).unwrap().unwrap();
+    let outcome =
+        store.finish_step(&seen, TICK, Apply::Retry { due_at, message: "retrying".into(), error }).unwrap().unwrap();
     assert_eq!(outcome.event, FAILED_ATTEMPT);
     assert!(outcome.message.starts_with("attempt 1 failed: timed out; next try in"), "{}", outcome.message);
     let after = store.addon(&addon.id).unwrap();
@@ -320,7 +335,10 @@ fn mark_begun_needs_the_claim(mut store: Store) {
     assert!(!store.addon(&addon.id).unwrap().begun);
     assert!(store.mark_begun(&addon.id, CREATOR, "creating the resource").unwrap());
     let after = store.addon(&addon.id).unwrap();
-    assert_eq!((after.begun, after.message.as_str(), after.claim.as_deref()), (true, "creating the resource", Some(CREATOR)));
+    assert_eq!(
+        (after.begun, after.message.as_str(), after.claim.as_deref()),
+        (true, "creating the resource", Some(CREATOR))
+    );
 }
 
 fn vars_set_by_hand_and_env_file_versions(mut store: Store) {
