@@ -5,7 +5,9 @@ use std::time::Duration;
 use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
+
+mod credentials;
 use crate::addon::Resource;
 
 /// Registry entry for `redis`.
@@ -132,19 +134,7 @@ impl Provider for Redis {
         let mut admin = self.admin(format!("creating ACL user {}", names.user))?;
         admin.version()?;
         let password = addon.password();
-        let pattern = names.pattern();
-        let mut setuser = redis::cmd("ACL");
-        setuser
-            .arg("SETUSER")
-            .arg(&names.user)
-            .arg("reset") // forget every earlier rule, so running this again changes nothing
-            .arg("on")
-            .arg(format!(">{password}"))
-            .arg("resetchannels")
-            .arg(format!("~{pattern}"))
-            .arg(format!("&{pattern}"))
-            .arg(COMMAND_RULES);
-        admin.run::<()>(&setuser).map_err(|err| err.hiding(&password))?;
+        admin.set_user(&names, &names.user, Some(&password))?;
         admin.save_acl()?;
         let (user, prefix, address) = (names.user, names.prefix, self.server.place());
         Ok(format!("created ACL user {user} on {address}, limited to keys and channels under {prefix}"))
@@ -181,9 +171,10 @@ impl Provider for Redis {
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let names = Names::of(&addon)?;
         let mut admin = self.admin(format!("removing ACL user {} and its keys", names.user))?;
-        // Kill first: CLIENT KILL USER needs the user to exist (DELUSER ends them as well).
-        admin.kill_clients(&names.user)?;
-        let deleted: u64 = admin.run(redis::cmd("ACL").arg("DELUSER").arg(&names.user))?;
+        let mut deleted = 0;
+        for user in self.addon_users(&mut admin, &addon)? {
+            deleted += u64::from(admin.delete_user(&user)? && user == names.user);
+        }
         admin.save_acl()?;
         let removed = admin.delete_keys(&names.pattern())?;
         let user = match deleted {
@@ -202,6 +193,31 @@ impl Provider for Redis {
     fn warnings(&self) -> Vec<String> {
         let checked = self.admin("checking the server's ACL settings".into()).and_then(|mut admin| admin.warnings());
         checked.unwrap_or_else(|err| vec![format!("could not check the server's ACL settings: {err}")])
+    }
+    fn ensure_credential(
+        &self,
+        addon: Resource<'_>,
+        credential: Credential,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        self.make_credential(addon, credential)
+    }
+
+    fn revoke_credential(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        self.take_back(addon, credential)
+    }
+
+    fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+        self.check(addon, credentials)
+    }
+
+    fn repair(
+        &self,
+        addon: Resource<'_>,
+        _credentials: &[Credential],
+        drift: &[Drift],
+        repair_data: bool,
+    ) -> Result<Repair, ProviderError> {
+        self.mend(addon, drift, repair_data)
     }
 }
 
