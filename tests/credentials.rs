@@ -499,3 +499,23 @@ fn a_secret_rotates_to_a_new_value() {
     assert_ne!(rotated, original);
     assert_eq!(provider.ensure_credential(addon, Credential::new(0, 1)).unwrap(), rotated);
 }
+
+#[test]
+fn a_server_that_does_not_answer_is_an_error_not_drift() {
+    let servers = [
+        ("postgres", "postgres://postgres@127.0.0.1:1/postgres"),
+        ("mysql", "mysql://root@127.0.0.1:1"),
+        ("redis", "redis://127.0.0.1:1"),
+    ];
+    for (kind, url) in servers {
+        let env = TestEnv::with_config(&common::servers::config(kind, url));
+        let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
+        let provider = providers::build(kind, &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+        let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
+        let addon = Resource::new(&id, &params, &seed);
+        let verified = provider.verify(addon, &[Credential::ORIGINAL, Credential::new(0, 1)]);
+        assert!(matches!(verified, Err(providers::ProviderError::Transient(_))), "{kind}: {verified:?}");
+        let revoked = provider.revoke_credential(addon, Credential::new(0, 1));
+        assert!(matches!(revoked, Err(providers::ProviderError::Transient(_))), "{kind}: {revoked:?}");
+    }
+}

@@ -143,13 +143,14 @@ pub struct Repair {
     pub left: Vec<Drift>,
 }
 
-/// The repair that the server providers share: the resource is made again (empty, when it
-/// was lost, only with `repair_data`), then each credential that drifted is made again.
+/// The repair that the providers share: the resource is made again (empty, when it was
+/// lost, only with `repair_data`), then each credential that drifted is made again.
 pub fn repair_with(
+    addon: &Resource<'_>,
     drift: &[Drift],
     repair_data: bool,
     mut resource: impl FnMut() -> Result<String, ProviderError>,
-    mut login: impl FnMut(Credential) -> Result<String, ProviderError>,
+    mut login: impl FnMut(Credential) -> Result<(), ProviderError>,
 ) -> Result<Repair, ProviderError> {
     let mut repair = Repair::default();
     let (of_resource, of_logins): (Vec<&Drift>, Vec<&Drift>) = drift.iter().partition(|d| d.credential.is_none());
@@ -163,10 +164,45 @@ pub fn repair_with(
     credentials.sort();
     credentials.dedup();
     for credential in credentials {
-        repair.done.push(login(credential)?);
+        login(credential)?;
+        repair.done.push(format!("login {} made again as it was", credential.login(addon)?));
     }
     Ok(repair)
 }
+
+/// The credential operations of a server provider, handed to its inherent `make_credential`,
+/// `take_back`, `check` and `mend` (kept in its own `credentials.rs`): expanded inside its
+/// `impl Provider`.
+macro_rules! credential_operations {
+    () => {
+        fn ensure_credential(
+            &self,
+            addon: Resource<'_>,
+            credential: Credential,
+        ) -> Result<Vec<(String, String)>, ProviderError> {
+            self.make_credential(addon, credential)
+        }
+
+        fn revoke_credential(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+            self.take_back(addon, credential)
+        }
+
+        fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+            self.check(addon, credentials)
+        }
+
+        fn repair(
+            &self,
+            addon: Resource<'_>,
+            _credentials: &[Credential],
+            drift: &[Drift],
+            repair_data: bool,
+        ) -> Result<Repair, ProviderError> {
+            self.mend(addon, drift, repair_data)
+        }
+    };
+}
+pub(crate) use credential_operations;
 
 /// The refusal of a provider that has one login only.
 pub fn single_login(provider: &str, credential: Credential) -> ProviderError {

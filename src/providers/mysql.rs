@@ -321,31 +321,7 @@ impl Provider for Mysql {
         Ok(format!("{product} {number} at {}", self.server.display_url()))
     }
 
-    fn ensure_credential(
-        &self,
-        addon: Resource<'_>,
-        credential: Credential,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        self.make_credential(addon, credential)
-    }
-
-    fn revoke_credential(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        self.take_back(addon, credential)
-    }
-
-    fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
-        self.check(addon, credentials)
-    }
-
-    fn repair(
-        &self,
-        addon: Resource<'_>,
-        _credentials: &[Credential],
-        drift: &[Drift],
-        repair_data: bool,
-    ) -> Result<Repair, ProviderError> {
-        self.mend(addon, drift, repair_data)
-    }
+    super::credential::credential_operations!();
 }
 
 /// The database part of a grant for database `name` alone. In a grant, `_` and `%` are

@@ -260,31 +260,7 @@ impl Provider for Postgres {
         })
     }
 
-    fn ensure_credential(
-        &self,
-        addon: Resource<'_>,
-        credential: Credential,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        self.make_credential(addon, credential)
-    }
-
-    fn revoke_credential(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        self.take_back(addon, credential)
-    }
-
-    fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
-        self.check(addon, credentials)
-    }
-
-    fn repair(
-        &self,
-        addon: Resource<'_>,
-        _credentials: &[Credential],
-        drift: &[Drift],
-        repair_data: bool,
-    ) -> Result<Repair, ProviderError> {
-        self.mend(addon, drift, repair_data)
-    }
+    super::credential::credential_operations!();
 
     fn health(&self) -> Result<String, ProviderError> {
         let mut client = self.admin()?;

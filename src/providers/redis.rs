@@ -122,6 +122,21 @@ impl Redis {
         }
     }
 
+    /// Whether `user` logs in with `password` (`false` when the server refuses it) and
+    /// answers a PING: a connection of nobody in particular, then a real `AUTH`.
+    fn logs_in(&self, user: &str, password: &str) -> Result<bool, ProviderError> {
+        let doing = format!("logging in as {user}");
+        let mut info = self.connection_info(&doing)?;
+        (info.redis.username, info.redis.password, info.redis.db) = (None, None, 0);
+        let mut login = self.connect(info, doing)?;
+        match redis::cmd("AUTH").arg(user).arg(password).query::<()>(&mut login.con) {
+            Err(err) if err.code() == Some("WRONGPASS") => return Ok(false),
+            auth => auth.map_err(|err| failure(login.server, &login.doing, &err).hiding(password))?,
+        }
+        login.run::<String>(&redis::cmd("PING"))?;
+        Ok(true)
+    }
+
     /// A fresh connection as the admin user (one per operation).
     fn admin(&self, doing: String) -> Result<Session<'_>, ProviderError> {
         self.connect(self.connection_info(&doing)?, doing)
@@ -142,23 +157,15 @@ impl Provider for Redis {
 
     fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError> {
         let names = Names::of(&addon)?;
-        let doing = format!("logging in as {}", names.user);
-        // A connection of nobody in particular, then a real login as the addon's user.
-        let mut info = self.connection_info(&doing)?;
-        (info.redis.username, info.redis.password, info.redis.db) = (None, None, 0);
-        let mut login = self.connect(info, doing)?;
-        let password = addon.password();
-        let auth = redis::cmd("AUTH").arg(&names.user).arg(&password).query(&mut login.con);
-        match auth {
-            Err(err) if err.code() == Some("WRONGPASS") => {
-                return Err(login.permanent(
-                    "the server refused the user's password (was it changed or deleted outside \
-                     addons?); deprovision this addon and provision a new one",
-                ))
-            }
-            auth => auth.map_err(|err| failure(login.server, &login.doing, &err).hiding(&password))?,
+        if !self.logs_in(&names.user, &addon.password())? {
+            let doing = format!("logging in as {}", names.user);
+            return Err(self.server.error(
+                Sort::Permanent,
+                &doing,
+                "the server refused the user's password (was it changed or deleted outside addons?)",
+                "deprovision this addon and provision a new one",
+            ));
         }
-        login.run::<String>(&redis::cmd("PING"))?;
         Ok(Readiness::Ready)
     }
 
@@ -194,31 +201,7 @@ impl Provider for Redis {
         let checked = self.admin("checking the server's ACL settings".into()).and_then(|mut admin| admin.warnings());
         checked.unwrap_or_else(|err| vec![format!("could not check the server's ACL settings: {err}")])
     }
-    fn ensure_credential(
-        &self,
-        addon: Resource<'_>,
-        credential: Credential,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        self.make_credential(addon, credential)
-    }
-
-    fn revoke_credential(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        self.take_back(addon, credential)
-    }
-
-    fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
-        self.check(addon, credentials)
-    }
-
-    fn repair(
-        &self,
-        addon: Resource<'_>,
-        _credentials: &[Credential],
-        drift: &[Drift],
-        repair_data: bool,
-    ) -> Result<Repair, ProviderError> {
-        self.mend(addon, drift, repair_data)
-    }
+    super::credential::credential_operations!();
 }
 
 /// Without an ACL file, the server keeps ACL users in memory only.

@@ -184,6 +184,6 @@ impl Provider for Sqlite {
                 .map_err(|err| io_error("can't set the mode of", &path, err))?;
             Ok(format!("{} is there with mode 0600", path.display()))
         };
-        repair_with(drift, repair_data, resource, |_| Ok(String::new()))
+        repair_with(&addon, drift, repair_data, resource, |_| Ok(()))
     }
 }

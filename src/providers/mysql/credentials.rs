@@ -80,6 +80,7 @@ impl Mysql {
         Ok(!hosts.is_empty())
     }
 
+    /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
     pub(super) fn make_credential(
         &self,
         addon: Resource<'_>,
@@ -100,6 +101,7 @@ impl Mysql {
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
+    /// `revoke_credential`: ends the login's sessions and removes it.
     pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
         let user = credential.login(&addon)?;
         let mut admin = self.admin()?;
@@ -109,6 +111,7 @@ impl Mysql {
         })
     }
 
+    /// `verify`: the resource and each credential's login, against what was made.
     pub(super) fn check(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
         let name = resource_name(&addon)?;
         let mut admin = self.admin()?;
@@ -178,6 +181,7 @@ impl Mysql {
         }
     }
 
+    /// `repair`: makes again what `check` found changed or gone.
     pub(super) fn mend(
         &self,
         addon: Resource<'_>,
@@ -198,9 +202,8 @@ impl Mysql {
                 let revoke = format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}");
                 admin.run(&revoke, &format!("taking back the grants of {account}"))?;
             }
-            self.make_credential(addon, credential)?;
-            Ok(format!("user {user} made again as it was"))
+            self.make_credential(addon, credential).map(drop)
         };
-        repair_with(drift, repair_data, resource, login)
+        repair_with(&addon, drift, repair_data, resource, login)
     }
 }

@@ -101,6 +101,7 @@ impl Postgres {
             .map(drop)
     }
 
+    /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
     pub(super) fn make_credential(
         &self,
         addon: Resource<'_>,
@@ -152,6 +153,7 @@ impl Postgres {
         Ok(format!("dropped role {login} on {}", self.server.place()))
     }
 
+    /// `verify`: the resource and each credential's login, against what was made.
     pub(super) fn check(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
         let owner = self.name(addon)?;
         let (mut client, found) = self.opened(&owner)?;
@@ -240,6 +242,7 @@ impl Postgres {
         }
     }
 
+    /// `repair`: makes again what `check` found changed or gone.
     pub(super) fn mend(
         &self,
         addon: Resource<'_>,
@@ -258,10 +261,7 @@ impl Postgres {
             self.run(&mut client, &format!("can't give database {owner} back to its owner"), &alter, &[])?;
             Ok(format!("database {owner} is there, owned by role {owner}"))
         };
-        let login = |credential: Credential| {
-            self.make_credential(addon, credential)?;
-            Ok(format!("role {} made again as it was", credential.login(&addon)?))
-        };
-        repair_with(drift, repair_data, resource, login)
+        let login = |credential| self.make_credential(addon, credential).map(drop);
+        repair_with(&addon, drift, repair_data, resource, login)
     }
 }

@@ -70,6 +70,7 @@ pub(super) fn reference_user(names: &Names) -> String {
 }
 
 impl Redis {
+    /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
     pub(super) fn make_credential(
         &self,
         addon: Resource<'_>,
@@ -85,6 +86,7 @@ impl Redis {
         Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
     }
 
+    /// `revoke_credential`: ends the login's sessions and removes it.
     pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
         let user = credential.login(&addon)?;
         let mut admin = self.admin(format!("removing ACL user {user}"))?;
@@ -109,6 +111,7 @@ impl Redis {
         Ok(users.into_iter().filter(|user| *user == reference || Credential::of_login(addon, user).is_some()).collect())
     }
 
+    /// `verify`: the resource and each credential's login, against what was made.
     pub(super) fn check(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
         let names = Names::of(&addon)?;
         let mut admin = self.admin(format!("checking the ACL users of {}", names.user))?;
@@ -133,12 +136,16 @@ impl Redis {
                 Some(acl) if acl.passwords != [hash] => {
                     found(DriftKind::PasswordChanged, format!("ACL user {user} has other passwords"))
                 }
+                Some(_) if !self.logs_in(&user, &credential.password(&addon))? => {
+                    found(DriftKind::PasswordChanged, format!("ACL user {user} refuses its password"))
+                }
                 Some(_) => {}
             }
         }
         Ok(drift)
     }
 
+    /// `repair`: makes again what `check` found changed or gone.
     pub(super) fn mend(
         &self,
         addon: Resource<'_>,
@@ -146,10 +153,7 @@ impl Redis {
         repair_data: bool,
     ) -> Result<Repair, ProviderError> {
         let resource = || Ok("the keys live on the server; nothing to make".to_string());
-        let login = |credential: Credential| {
-            self.make_credential(addon, credential)?;
-            Ok(format!("ACL user {} made again as it was", credential.login(&addon)?))
-        };
-        repair_with(drift, repair_data, resource, login)
+        let login = |credential| self.make_credential(addon, credential).map(drop);
+        repair_with(&addon, drift, repair_data, resource, login)
     }
 }
