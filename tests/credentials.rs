@@ -32,7 +32,13 @@ impl Made {
     /// provision_complete until ready), or `None` when its server is absent (skip).
     fn new(kind: &'static str) -> Option<Made> {
         let admin = server(kind, &format!("the {kind} credential tests"))?;
-        let env = TestEnv::with_config(&common::servers::config(kind, &admin));
+        Some(Made::through(kind, &admin, admin.clone()))
+    }
+
+    /// Provisions an addon of `kind` through the admin URL `url`; `admin` (a superuser)
+    /// looks for leftovers and sweeps up.
+    fn through(kind: &'static str, url: &str, admin: String) -> Made {
+        let env = TestEnv::with_config(&common::servers::config(kind, url));
         let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
         let provider = providers::build(kind, &settings, &Environment { data_dir: env.data_dir() }).unwrap();
         let made = Made {
@@ -46,7 +52,7 @@ impl Made {
         };
         made.provider.begin_provision(made.addon()).unwrap();
         assert_eq!(made.provider.provision_complete(made.addon()), Ok(Readiness::Ready));
-        Some(made)
+        made
     }
 
     fn addon(&self) -> Resource<'_> {
@@ -296,7 +302,14 @@ impl Session {
 
 /// Rotation with overlap and attachments, for one server provider.
 fn rotation(kind: &'static str) {
-    let Some(made) = Made::new(kind) else { return };
+    if let Some(made) = Made::new(kind) {
+        rotation_of(made);
+    }
+}
+
+/// Rotates, attaches, revokes and deprovisions an addon just provisioned.
+fn rotation_of(made: Made) {
+    let kind = made.kind;
     let original = made.credential(0, 0);
     assert_eq!(
         made.provider.ensure_credential(made.addon(), Credential::ORIGINAL).unwrap(),
@@ -359,6 +372,34 @@ fn mysql_rotation_overlaps_and_objects_stay_usable() {
 #[test]
 fn redis_rotation_overlaps_and_keys_stay_usable() {
     rotation("redis");
+}
+
+/// A postgres role that is not a superuser but may create roles and databases, dropped
+/// (with what it holds) at the end.
+struct LesserAdmin {
+    admin: String,
+    role: String,
+}
+
+impl Drop for LesserAdmin {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = connect_postgres(&self.admin) {
+            let role = &self.role;
+            let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""));
+        }
+    }
+}
+
+#[test]
+fn postgres_rotation_works_for_an_admin_that_is_not_a_superuser() {
+    let Some(admin) = server("postgres", "the postgres credential tests") else { return };
+    let lesser = LesserAdmin { admin: admin.clone(), role: format!("lesser_{}", addons::names::generate_addon_id()) };
+    let statement = format!("CREATE ROLE \"{}\" LOGIN CREATEROLE CREATEDB PASSWORD 'lesser'", lesser.role);
+    connect_postgres(&admin).unwrap().batch_execute(&statement).unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_username(&lesser.role).unwrap();
+    url.set_password(Some("lesser")).unwrap();
+    rotation_of(Made::through("postgres", url.as_str(), admin.clone()));
 }
 
 #[test]

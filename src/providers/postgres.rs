@@ -246,6 +246,7 @@ impl Provider for Postgres {
         let drop_database = format!("DROP DATABASE IF EXISTS {ident}");
         self.run_unblocked(&mut client, &mut watcher, &format!("can't drop database {name}"), &drop_database, &[])?;
         for role in &roles {
+            self.join(&mut client, role, found)?;
             self.drop_role(&mut client, &mut watcher, role)?;
         }
         let place = self.server.place();

@@ -89,6 +89,16 @@ impl Postgres {
         Ok(names.filter(|name| Credential::of_login(addon, name).is_some()).collect())
     }
 
+    /// Makes an admin user that is not a superuser a member of `role`, as `REASSIGN OWNED`
+    /// and `DROP OWNED` need it to be.
+    pub(super) fn join(&self, client: &mut Client, role: &str, found: Found) -> Result<(), ProviderError> {
+        if found.superuser {
+            return Ok(());
+        }
+        let grant = format!("GRANT {} TO CURRENT_USER", quote_ident(role));
+        self.run(client, &format!("can't join role {role}"), &grant, &[SqlState::UNDEFINED_OBJECT]).map(drop)
+    }
+
     /// Ends every session logged in as one of `logins`.
     pub(super) fn end_logins(&self, client: &mut Client, logins: &[String]) -> Result<(), ProviderError> {
         client
@@ -130,7 +140,7 @@ impl Postgres {
         let owner = self.name(addon)?;
         let login = credential.login(&addon)?;
         let ident = quote_ident(&login);
-        let (mut client, _) = self.opened(&owner)?;
+        let (mut client, found) = self.opened(&owner)?;
         let mut watcher = self.admin()?;
         let doing = format!("can't stop role {login} from logging in");
         let stop = match credential == Credential::ORIGINAL {
@@ -144,6 +154,7 @@ impl Postgres {
         if credential == Credential::ORIGINAL {
             return Ok(format!("role {login} no longer logs in; it still owns database {owner}"));
         }
+        self.join(&mut client, &login, found)?;
         if let Some(mut there) = self.admin_in(&owner)? {
             let reassign = format!("REASSIGN OWNED BY {ident} TO {}", quote_ident(&owner));
             let doing = format!("can't hand what role {login} made to role {owner}");
