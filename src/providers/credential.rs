@@ -204,14 +204,6 @@ macro_rules! credential_operations {
 }
 pub(crate) use credential_operations;
 
-/// The refusal of a provider that has one login only.
-pub fn single_login(provider: &str, credential: Credential) -> ProviderError {
-    ProviderError::Permanent(format!(
-        "the {provider} provider has one login per addon and can't make {credential}; rotate or attach \
-         an addon of a provider with logins (postgres, mysql, redis)"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
