@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::addon::{Params, Resource};
 use crate::config::{Section, Settings};
+pub use credential::{Credential, Drift, DriftKind, Repair};
 
+pub mod credential;
 #[cfg(test)]
 pub mod fake;
 mod mysql;
@@ -148,6 +150,44 @@ pub trait Provider: Send + Sync {
     /// saying what to do; empty when nothing): `providers` and `provision` show them.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Makes (or converges) the login of `credential` with the rights the owner has on the
+    /// resource, and returns the config vars that use it. Idempotent; `ORIGINAL` gives what
+    /// `get_config` gives. Providers with one login make only `ORIGINAL`.
+    fn ensure_credential(
+        &self,
+        addon: Resource<'_>,
+        credential: Credential,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        match credential == Credential::ORIGINAL {
+            true => self.get_config(addon),
+            false => Err(ProviderError::Permanent(format!("this provider can't make {credential}"))),
+        }
+    }
+
+    /// Ends the sessions of `credential`'s login and removes the login, leaving every other
+    /// credential working; idempotent. Returns a message for the user.
+    fn revoke_credential(&self, _addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        Ok(format!("{credential} has no login of its own to revoke"))
+    }
+
+    /// Compares the resource and the logins of `credentials` with what was made. A server
+    /// that can't be reached is an error, not drift.
+    fn verify(&self, _addon: Resource<'_>, _credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    /// Undoes the `drift` that `verify` found: logins, passwords and rights are made again;
+    /// a lost resource is recreated empty only with `repair_data`, else left in the answer.
+    fn repair(
+        &self,
+        _addon: Resource<'_>,
+        _credentials: &[Credential],
+        drift: &[Drift],
+        _repair_data: bool,
+    ) -> Result<Repair, ProviderError> {
+        Ok(Repair { done: Vec::new(), left: drift.to_vec() })
     }
 }
 

@@ -9,7 +9,9 @@ use mysql::prelude::{FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{resource_name, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{resource_name, Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
+
+mod credentials;
 use crate::addon::Resource;
 
 /// Registry entry for `mysql`.
@@ -250,23 +252,12 @@ impl Provider for Mysql {
     fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = resource_name(&addon)?;
         let password = addon.password();
-        let literal = password_literal(&password)?;
         let mut admin = self.admin()?;
         let hosts = self.account_hosts(&mut admin)?;
-        for host in &hosts {
-            let account = account(&name, host);
-            let doing = format!("creating user {account}");
-            let create = format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {literal}");
-            admin.run(&create, &doing).map_err(|err| err.hiding(&password))?;
-            let alter = format!("ALTER USER {account} IDENTIFIED BY {literal}");
-            admin.run(&alter, &doing).map_err(|err| err.hiding(&password))?;
-        }
+        credentials::create_users(&mut admin, &hosts, &name, &password)?;
         let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
         admin.run(&create, &format!("creating database {name}"))?;
-        for host in &hosts {
-            let grant = format!("GRANT ALL PRIVILEGES ON {}.* TO {}", grant_pattern(&name), account(&name, host));
-            admin.run(&grant, &format!("granting {name} its database"))?;
-        }
+        credentials::grant_database(&mut admin, &hosts, &name, &name)?;
         take_back_wildcard_grants(&mut admin, &name)?;
         Ok(format!("creating database {name} on {}", self.server.place()))
     }
@@ -295,15 +286,10 @@ impl Provider for Mysql {
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = resource_name(&addon)?;
         let mut admin = self.admin()?;
-        end_sessions(&mut admin, &name)?;
-        let hosts: Vec<String> =
-            admin.column("SELECT host FROM mysql.user WHERE user = ?", (&name,), "finding the user's accounts")?;
-        for host in hosts {
-            let account = account(&name, &host);
-            admin.run(&format!("DROP USER IF EXISTS {account}"), &format!("dropping user {account}"))?;
+        let others = self.credential_users(&mut admin, &addon)?;
+        for user in others.iter().chain([&name]) {
+            self.drop_user(&mut admin, user)?;
         }
-        // A session opened between the first kill and the drop would outlive its user.
-        end_sessions(&mut admin, &name)?;
         admin.run(&format!("DROP DATABASE IF EXISTS {}", ident(&name)), &format!("dropping database {name}"))?;
         let strays = wildcard_databases(&mut admin, &name)?;
         for database in &strays {
@@ -313,6 +299,9 @@ impl Provider for Mysql {
             )?;
         }
         let mut message = format!("dropping database {name} and user {name} on {}", self.server.place());
+        if !others.is_empty() {
+            message.push_str(&format!(", and users {}", others.join(", ")));
+        }
         if !strays.is_empty() {
             let names = strays.join(", ");
             message.push_str(&format!(
@@ -331,6 +320,8 @@ impl Provider for Mysql {
         let product = if version.contains("MariaDB") { "MariaDB" } else { "MySQL" };
         Ok(format!("{product} {number} at {}", self.server.display_url()))
     }
+
+    super::credential::credential_operations!();
 }
 
 /// The database part of a grant for database `name` alone. In a grant, `_` and `%` are

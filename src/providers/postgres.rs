@@ -9,10 +9,12 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
 use crate::addon::Resource;
 
+mod credentials;
 mod removal;
+mod scram;
 
 /// Registry entry for `postgres`.
 pub static INFO: ProviderInfo = ProviderInfo {
@@ -229,23 +231,37 @@ impl Provider for Postgres {
         let ident = quote_ident(&name);
         let (mut client, found) = self.opened(&name)?;
         let mut watcher = self.admin()?;
+        let logins = self.credential_roles(&mut client, &addon, &name)?;
+        let mut roles = logins.clone();
         if found.role {
-            let nologin = format!("ALTER ROLE {ident} NOLOGIN");
-            let doing = format!("can't stop role {name} from logging in");
+            roles.push(name.clone());
+        }
+        for role in &roles {
+            let nologin = format!("ALTER ROLE {} NOLOGIN", quote_ident(role));
+            let doing = format!("can't stop role {role} from logging in");
             self.run_unblocked(&mut client, &mut watcher, &doing, &nologin, &[SqlState::UNDEFINED_OBJECT])?;
         }
+        self.end_logins(&mut client, &logins)?;
         self.end_sessions(&mut client, &name)?;
         let drop_database = format!("DROP DATABASE IF EXISTS {ident}");
         self.run_unblocked(&mut client, &mut watcher, &format!("can't drop database {name}"), &drop_database, &[])?;
-        if found.role {
-            self.drop_role(&mut client, &mut watcher, &name)?;
+        for role in &roles {
+            self.join(&mut client, role, found)?;
+            self.drop_role(&mut client, &mut watcher, role)?;
         }
-        Ok(if found.role || found.database {
-            format!("dropped database and role {name} on {}", self.server.place())
+        let place = self.server.place();
+        let others = match logins.len() {
+            0 => String::new(),
+            n => format!(" and {}", crate::output::plural(n as u64, "other login role")),
+        };
+        Ok(if found.role || found.database || !logins.is_empty() {
+            format!("dropped database and role {name}{others} on {place}")
         } else {
-            format!("database and role {name} were already gone from {}", self.server.place())
+            format!("database and role {name} were already gone from {place}")
         })
     }
+
+    super::credential::credential_operations!();
 
     fn health(&self) -> Result<String, ProviderError> {
         let mut client = self.admin()?;

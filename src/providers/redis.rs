@@ -5,7 +5,9 @@ use std::time::Duration;
 use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
+
+mod credentials;
 use crate::addon::Resource;
 
 /// Registry entry for `redis`.
@@ -120,6 +122,21 @@ impl Redis {
         }
     }
 
+    /// Whether `user` logs in with `password` (`false` when the server refuses it) and
+    /// answers a PING: a connection of nobody in particular, then a real `AUTH`.
+    fn logs_in(&self, user: &str, password: &str) -> Result<bool, ProviderError> {
+        let doing = format!("logging in as {user}");
+        let mut info = self.connection_info(&doing)?;
+        (info.redis.username, info.redis.password, info.redis.db) = (None, None, 0);
+        let mut login = self.connect(info, doing)?;
+        match redis::cmd("AUTH").arg(user).arg(password).query::<()>(&mut login.con) {
+            Err(err) if err.code() == Some("WRONGPASS") => return Ok(false),
+            auth => auth.map_err(|err| failure(login.server, &login.doing, &err).hiding(password))?,
+        }
+        login.run::<String>(&redis::cmd("PING"))?;
+        Ok(true)
+    }
+
     /// A fresh connection as the admin user (one per operation).
     fn admin(&self, doing: String) -> Result<Session<'_>, ProviderError> {
         self.connect(self.connection_info(&doing)?, doing)
@@ -132,19 +149,7 @@ impl Provider for Redis {
         let mut admin = self.admin(format!("creating ACL user {}", names.user))?;
         admin.version()?;
         let password = addon.password();
-        let pattern = names.pattern();
-        let mut setuser = redis::cmd("ACL");
-        setuser
-            .arg("SETUSER")
-            .arg(&names.user)
-            .arg("reset") // forget every earlier rule, so running this again changes nothing
-            .arg("on")
-            .arg(format!(">{password}"))
-            .arg("resetchannels")
-            .arg(format!("~{pattern}"))
-            .arg(format!("&{pattern}"))
-            .arg(COMMAND_RULES);
-        admin.run::<()>(&setuser).map_err(|err| err.hiding(&password))?;
+        admin.set_user(&names, &names.user, Some(&password))?;
         admin.save_acl()?;
         let (user, prefix, address) = (names.user, names.prefix, self.server.place());
         Ok(format!("created ACL user {user} on {address}, limited to keys and channels under {prefix}"))
@@ -152,23 +157,15 @@ impl Provider for Redis {
 
     fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError> {
         let names = Names::of(&addon)?;
-        let doing = format!("logging in as {}", names.user);
-        // A connection of nobody in particular, then a real login as the addon's user.
-        let mut info = self.connection_info(&doing)?;
-        (info.redis.username, info.redis.password, info.redis.db) = (None, None, 0);
-        let mut login = self.connect(info, doing)?;
-        let password = addon.password();
-        let auth = redis::cmd("AUTH").arg(&names.user).arg(&password).query(&mut login.con);
-        match auth {
-            Err(err) if err.code() == Some("WRONGPASS") => {
-                return Err(login.permanent(
-                    "the server refused the user's password (was it changed or deleted outside \
-                     addons?); deprovision this addon and provision a new one",
-                ))
-            }
-            auth => auth.map_err(|err| failure(login.server, &login.doing, &err).hiding(&password))?,
+        if !self.logs_in(&names.user, &addon.password())? {
+            let doing = format!("logging in as {}", names.user);
+            return Err(self.server.error(
+                Sort::Permanent,
+                &doing,
+                "the server refused the user's password (was it changed or deleted outside addons?)",
+                "deprovision this addon and provision a new one",
+            ));
         }
-        login.run::<String>(&redis::cmd("PING"))?;
         Ok(Readiness::Ready)
     }
 
@@ -181,9 +178,10 @@ impl Provider for Redis {
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let names = Names::of(&addon)?;
         let mut admin = self.admin(format!("removing ACL user {} and its keys", names.user))?;
-        // Kill first: CLIENT KILL USER needs the user to exist (DELUSER ends them as well).
-        admin.kill_clients(&names.user)?;
-        let deleted: u64 = admin.run(redis::cmd("ACL").arg("DELUSER").arg(&names.user))?;
+        let mut deleted = 0;
+        for user in self.addon_users(&mut admin, &addon)? {
+            deleted += u64::from(admin.delete_user(&user)? && user == names.user);
+        }
         admin.save_acl()?;
         let removed = admin.delete_keys(&names.pattern())?;
         let user = match deleted {
@@ -203,6 +201,7 @@ impl Provider for Redis {
         let checked = self.admin("checking the server's ACL settings".into()).and_then(|mut admin| admin.warnings());
         checked.unwrap_or_else(|err| vec![format!("could not check the server's ACL settings: {err}")])
     }
+    super::credential::credential_operations!();
 }
 
 /// Without an ACL file, the server keeps ACL users in memory only.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{Configured, Environment, ParamSpec, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness};
+use super::{
+    Configured, Credential, Environment, ParamSpec, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness,
+};
 use crate::addon::{Params, Resource, ALNUM};
 use crate::config::Section;
 
@@ -80,8 +82,23 @@ impl Provider for Secret {
     }
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
+        self.ensure_credential(addon, Credential::ORIGINAL)
+    }
+
+    /// A new generation is a new key, and that is the whole rotation: the old one is
+    /// simply no longer handed out. Every slot of one generation gets the same key (apps
+    /// that share a secret must agree on it).
+    fn ensure_credential(
+        &self,
+        addon: Resource<'_>,
+        credential: Credential,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
         let (length, alphabet) = settings(addon.params).map_err(ProviderError::Permanent)?;
-        Ok(vec![("SECRET_KEY".into(), addon.derive_secret("secret_key", length, alphabet))])
+        let purpose = match credential.generation {
+            0 => "secret_key".to_string(),
+            generation => format!("secret_key/{generation}"),
+        };
+        Ok(vec![("SECRET_KEY".into(), addon.derive_secret(&purpose, length, alphabet))])
     }
 
     fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
@@ -109,6 +126,17 @@ mod tests {
         let config = Secret.get_config(Resource::new("a", &params, &seed)).unwrap();
         assert_eq!(config[0].1.len(), 32);
         assert!(config[0].1.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn a_generation_is_a_new_key_shared_by_every_slot() {
+        let (seed, params) = (crate::addon::new_seed(), Params::new());
+        let addon = Resource::new("a", &params, &seed);
+        let key = |slot, generation| Secret.ensure_credential(addon, Credential::new(slot, generation)).unwrap();
+        assert_eq!(key(0, 0), Secret.get_config(addon).unwrap());
+        assert_eq!(key(0, 0)[0].1, addon.derive_secret("secret_key", 100, ALNUM));
+        assert_ne!(key(0, 1), key(0, 0));
+        assert_eq!(key(3, 1), key(0, 1));
     }
 
     #[test]

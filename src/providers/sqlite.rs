@@ -11,7 +11,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness};
+use super::credential::repair_with;
+use super::{
+    Configured, Credential, Drift, DriftKind, Environment, Provider, ProviderConfig, ProviderError, ProviderInfo,
+    Readiness, Repair,
+};
 use crate::addon::Resource;
 use crate::config::Section;
 
@@ -124,5 +128,62 @@ impl Provider for Sqlite {
 
     fn health(&self) -> Result<String, ProviderError> {
         Ok(format!("built in; files in {}", self.dir.display()))
+    }
+
+    /// Every slot is handed the same file; a new generation is refused, as there is no
+    /// password to change.
+    fn ensure_credential(
+        &self,
+        addon: Resource<'_>,
+        credential: Credential,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        if credential.generation > 0 {
+            return Err(ProviderError::Permanent(format!(
+                "the sqlite provider has nothing to rotate: its database is a file guarded by its mode (0600) \
+                 and directory, not a password; {credential} is not made"
+            )));
+        }
+        self.get_config(addon)
+    }
+
+    /// The file is there with mode 0600.
+    fn verify(&self, addon: Resource<'_>, _credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path(addon);
+        match std::fs::metadata(&path) {
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                Ok(vec![Drift::resource(DriftKind::ResourceMissing, format!("{} is gone", path.display()))])
+            }
+            Err(err) => Err(io_error("can't look at", &path, err)),
+            Ok(meta) if meta.permissions().mode() & 0o777 != 0o600 => {
+                let mode = meta.permissions().mode() & 0o777;
+                Ok(vec![Drift::resource(
+                    DriftKind::LimitsChanged,
+                    format!("{} has mode {mode:04o}, not 0600", path.display()),
+                )])
+            }
+            Ok(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Sets the mode back to 0600; a lost file is made again, empty, only with `repair_data`.
+    fn repair(
+        &self,
+        addon: Resource<'_>,
+        _credentials: &[Credential],
+        drift: &[Drift],
+        repair_data: bool,
+    ) -> Result<Repair, ProviderError> {
+        use std::os::unix::fs::PermissionsExt;
+        let resource = || {
+            let path = self.path(addon);
+            if !path.exists() {
+                self.begin_provision(addon)?;
+            }
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|err| io_error("can't set the mode of", &path, err))?;
+            Ok(format!("{} is there with mode 0600", path.display()))
+        };
+        repair_with(&addon, drift, repair_data, resource, |_| Ok(()))
     }
 }

@@ -134,7 +134,7 @@ impl Postgres {
     }
 
     /// An admin connection to `database`, or `None` when that database is gone or going.
-    fn admin_in(&self, database: &str) -> Result<Option<Client>, ProviderError> {
+    pub(super) fn admin_in(&self, database: &str) -> Result<Option<Client>, ProviderError> {
         let mut config = self.config()?;
         config.dbname(database);
         let doing = format!("can't connect to database {database} as the admin user");

@@ -1,0 +1,209 @@
+//! Credentials on mysql: one user per credential (`addons_<id>` for the original,
+//! `addons_<id>_<slot>_<generation>` for the others), each on every account host with the
+//! same one grant on the addon's database. Separate users, not MySQL 8's dual passwords
+//! (`RETAIN CURRENT PASSWORD`, which MariaDB lacks): a user can be dropped and its sessions
+//! ended without touching another credential's, which two passwords of one user can't.
+
+use mysql::prelude::Queryable;
+
+use super::{account, end_sessions, grant_pattern, ident, password_literal, Admin, Login, Mysql};
+use crate::addon::Resource;
+use crate::providers::credential::{repair_with, Credential, Drift, DriftKind, Repair};
+use crate::providers::{resource_name, ProviderError};
+
+/// MySQL 8's longest user name (MariaDB takes 80).
+const MAX_USER: usize = 32;
+
+/// The users of every credential of addon `$1` besides the original, by name.
+const CREDENTIAL_USERS: &str = "SELECT DISTINCT user FROM mysql.user WHERE user LIKE ? ORDER BY user";
+
+/// Creates `user` on every host with `password`, or sets the password again where it exists.
+pub(super) fn create_users(
+    admin: &mut Admin<'_>,
+    hosts: &[String],
+    user: &str,
+    password: &str,
+) -> Result<(), ProviderError> {
+    let literal = password_literal(password)?;
+    for host in hosts {
+        let account = account(user, host);
+        let doing = format!("creating user {account}");
+        let create = format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {literal}");
+        admin.run(&create, &doing).map_err(|err| err.hiding(password))?;
+        let alter = format!("ALTER USER {account} IDENTIFIED BY {literal}");
+        admin.run(&alter, &doing).map_err(|err| err.hiding(password))?;
+    }
+    Ok(())
+}
+
+/// Grants `user` on every host all privileges on database `name` alone.
+pub(super) fn grant_database(
+    admin: &mut Admin<'_>,
+    hosts: &[String],
+    user: &str,
+    name: &str,
+) -> Result<(), ProviderError> {
+    for host in hosts {
+        let grant = format!("GRANT ALL PRIVILEGES ON {}.* TO {}", grant_pattern(name), account(user, host));
+        admin.run(&grant, &format!("granting {user} database {name}"))?;
+    }
+    Ok(())
+}
+
+/// The hosts `user` exists on.
+fn user_hosts(admin: &mut Admin<'_>, user: &str) -> Result<Vec<String>, ProviderError> {
+    admin.column("SELECT host FROM mysql.user WHERE user = ?", (user,), "finding the user's accounts")
+}
+
+impl Mysql {
+    /// The users of the addon's credentials besides the original, found by name.
+    pub(super) fn credential_users(
+        &self,
+        admin: &mut Admin<'_>,
+        addon: &Resource<'_>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let pattern = format!("{}\\_%", resource_name(addon)?.replace('_', "\\_"));
+        let users: Vec<String> = admin.column(CREDENTIAL_USERS, (pattern,), "finding the addon's users")?;
+        Ok(users.into_iter().filter(|user| Credential::of_login(addon, user).is_some()).collect())
+    }
+
+    /// Ends the sessions of `user` and drops it on every host.
+    pub(super) fn drop_user(&self, admin: &mut Admin<'_>, user: &str) -> Result<bool, ProviderError> {
+        end_sessions(admin, user)?;
+        let hosts = user_hosts(admin, user)?;
+        for host in &hosts {
+            let account = account(user, host);
+            admin.run(&format!("DROP USER IF EXISTS {account}"), &format!("dropping user {account}"))?;
+        }
+        // A session opened between the kill and the drop would outlive its user.
+        end_sessions(admin, user)?;
+        Ok(!hosts.is_empty())
+    }
+
+    /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
+    pub(super) fn make_credential(
+        &self,
+        addon: Resource<'_>,
+        credential: Credential,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        let name = resource_name(&addon)?;
+        let (user, password) = (credential.login(&addon)?, credential.password(&addon));
+        if user.len() > MAX_USER {
+            return Err(self.permanent(&format!(
+                "can't make {credential}: its user name {user} is longer than the {MAX_USER} characters MySQL takes"
+            )));
+        }
+        let mut admin = self.admin()?;
+        let hosts = self.account_hosts(&mut admin)?;
+        create_users(&mut admin, &hosts, &user, &password)?;
+        grant_database(&mut admin, &hosts, &user, &name)?;
+        let url = self.server.app_url(&user, &password, &format!("/{name}"))?;
+        Ok(vec![("DATABASE_URL".to_string(), url)])
+    }
+
+    /// `revoke_credential`: ends the login's sessions and removes it.
+    pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        let user = credential.login(&addon)?;
+        let mut admin = self.admin()?;
+        Ok(match self.drop_user(&mut admin, &user)? {
+            true => format!("dropped user {user} on {}", self.server.place()),
+            false => format!("user {user} was already gone from {}", self.server.place()),
+        })
+    }
+
+    /// `verify`: the resource and each credential's login, against what was made.
+    pub(super) fn check(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+        let name = resource_name(&addon)?;
+        let mut admin = self.admin()?;
+        let mut drift = Vec::new();
+        let databases: Vec<String> = admin.column(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+            (&name,),
+            "looking for the database",
+        )?;
+        if databases.is_empty() {
+            drift.push(Drift::resource(DriftKind::ResourceMissing, format!("database {name} is gone")));
+        }
+        for &credential in credentials {
+            if let Some(found) = self.check_user(&mut admin, addon, credential, &name, databases.is_empty())? {
+                drift.push(found);
+            }
+        }
+        Ok(drift)
+    }
+
+    /// The drift of one credential's user: gone, holding other grants than its one, or
+    /// refused with its derived password.
+    fn check_user(
+        &self,
+        admin: &mut Admin<'_>,
+        addon: Resource<'_>,
+        credential: Credential,
+        name: &str,
+        database_gone: bool,
+    ) -> Result<Option<Drift>, ProviderError> {
+        let user = credential.login(&addon)?;
+        let drift = |kind, message| Ok(Some(Drift::of(credential, kind, message)));
+        let hosts = user_hosts(admin, &user)?;
+        if !hosts.iter().any(|host| host == "%") {
+            return drift(DriftKind::LoginMissing, format!("user {user} is gone"));
+        }
+        for host in &hosts {
+            let account = account(&user, host);
+            let grants: Vec<String> =
+                admin.column(&format!("SHOW GRANTS FOR {account}"), (), &format!("reading the grants of {account}"))?;
+            let own = format!("GRANT ALL PRIVILEGES ON {}.* TO {account}", grant_pattern(name));
+            // The USAGE line holds the password hash: it is never quoted.
+            let usage =
+                |grant: &String| grant.starts_with("GRANT USAGE ON *.* TO ") && !grant.contains("WITH GRANT OPTION");
+            if !grants.contains(&own) || grants.iter().any(|grant| *grant != own && !usage(grant)) {
+                return drift(
+                    DriftKind::LimitsChanged,
+                    format!("user {account} holds other grants than its database's"),
+                );
+            }
+        }
+        if database_gone {
+            return Ok(None);
+        }
+        let password = credential.password(&addon);
+        let login =
+            mysql::Conn::new(self.options(&user, &password, Some(name))?).and_then(|mut c| c.query_drop("SELECT 1"));
+        match login {
+            Ok(()) => Ok(None),
+            Err(err) => match self.fail(&format!("logging in as {user}"), &err, Login::App).hiding(&password) {
+                ProviderError::Transient(line) => Err(ProviderError::Transient(line)),
+                ProviderError::Permanent(_) if super::classify(&err).0 == super::Kind::Denied => {
+                    drift(DriftKind::PasswordChanged, format!("user {user} has another password"))
+                }
+                ProviderError::Permanent(line) => drift(DriftKind::LimitsChanged, line),
+            },
+        }
+    }
+
+    /// `repair`: makes again what `check` found changed or gone.
+    pub(super) fn mend(
+        &self,
+        addon: Resource<'_>,
+        drift: &[Drift],
+        repair_data: bool,
+    ) -> Result<Repair, ProviderError> {
+        let name = resource_name(&addon)?;
+        let resource = || {
+            let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
+            self.admin()?.run(&create, &format!("creating database {name}"))?;
+            Ok(format!("database {name} is there"))
+        };
+        let login = |credential: Credential| {
+            let user = credential.login(&addon)?;
+            let mut admin = self.admin()?;
+            for host in user_hosts(&mut admin, &user)? {
+                let account = account(&user, &host);
+                let revoke = format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}");
+                admin.run(&revoke, &format!("taking back the grants of {account}"))?;
+            }
+            self.make_credential(addon, credential).map(drop)
+        };
+        repair_with(&addon, drift, repair_data, resource, login)
+    }
+}

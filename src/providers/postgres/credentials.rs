@@ -1,0 +1,278 @@
+//! Credentials on postgres: the role `addons_<id>` owns the database and everything in it,
+//! and logs in as the original credential; every other credential is a login role of its
+//! own, a member of the owner that becomes it on login (`SET role`), so whatever any
+//! credential creates is owned by the one owner and usable by the next.
+
+use postgres::error::SqlState;
+use postgres::Client;
+
+use super::{quote_ident, quote_literal, scram, sort, Found, Postgres};
+use crate::addon::Resource;
+use crate::providers::credential::{repair_with, Credential, Drift, DriftKind, Repair};
+use crate::providers::{ProviderError, Sort};
+
+/// Every role of an addon's credentials besides the owner: `addons_<id>_<slot>_<generation>`.
+const CREDENTIAL_ROLES: &str = "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname";
+
+/// What a role may do, as `verify` reads it; `$2` is the owner.
+const ROLE_LIMITS: &str = "SELECT r.rolcanlogin, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, \
+     r.rolbypassrls, coalesce(pg_has_role(r.oid, (SELECT oid FROM pg_roles WHERE rolname = $2), 'USAGE'), false), \
+     coalesce((SELECT 'role=' || $2 = ANY (s.setconfig) FROM pg_db_role_setting s \
+               WHERE s.setrole = r.oid AND s.setdatabase = 0), false) \
+     FROM pg_roles r WHERE r.rolname = $1";
+
+/// The attributes a credential's role must not have, as `ALTER ROLE` options. Only a
+/// superuser may name SUPERUSER, REPLICATION and BYPASSRLS at all.
+fn limits(found: Found) -> &'static str {
+    match found.superuser {
+        true => "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+        false => "NOCREATEDB NOCREATEROLE",
+    }
+}
+
+impl Postgres {
+    /// Makes the login role of a credential other than the original, a member of `owner`
+    /// that becomes it on login, with the derived password (as a SCRAM verifier).
+    pub(super) fn ensure_login(
+        &self,
+        client: &mut Client,
+        owner: &str,
+        login: &str,
+        password: &str,
+        found: Found,
+    ) -> Result<(), ProviderError> {
+        let verifier = quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()));
+        let (role, owner_ident) = (quote_ident(login), quote_ident(owner));
+        let exists = client
+            .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", &[&login])
+            .map_err(|err| self.failure("can't look up roles", &err))?
+            .get::<_, bool>(0);
+        let create = format!("CREATE ROLE {role} LOGIN INHERIT PASSWORD {verifier}");
+        if !exists {
+            self.run(client, &format!("can't create role {login}"), &create, super::ALREADY_EXISTS)?;
+        }
+        let converge = format!(
+            "ALTER ROLE {role} LOGIN INHERIT {} PASSWORD {verifier}; GRANT {owner_ident} TO {role}; \
+             ALTER ROLE {role} SET role = {}",
+            limits(found),
+            quote_literal(owner)
+        );
+        self.run(client, &format!("can't set up role {login}"), &converge, &[]).map(drop)
+    }
+
+    /// The original credential's role is the owner: it is made to log in again (a repair
+    /// or a rotation back), with its limits restored.
+    fn ensure_owner_login(
+        &self,
+        client: &mut Client,
+        owner: &str,
+        password: &str,
+        found: Found,
+    ) -> Result<(), ProviderError> {
+        self.ensure_role(client, owner, password, found)?;
+        let alter = format!("ALTER ROLE {} {}", quote_ident(owner), limits(found));
+        self.run(client, &format!("can't restore the limits of role {owner}"), &alter, &[]).map(drop)
+    }
+
+    /// The roles of every credential of the addon besides the owner, found by name.
+    pub(super) fn credential_roles(
+        &self,
+        client: &mut Client,
+        addon: &Resource<'_>,
+        owner: &str,
+    ) -> Result<Vec<String>, ProviderError> {
+        let pattern = format!("{}\\_%", owner.replace('_', "\\_"));
+        let rows = client
+            .query(CREDENTIAL_ROLES, &[&pattern])
+            .map_err(|err| self.failure("can't list the addon's login roles", &err))?;
+        let names = rows.iter().map(|row| row.get::<_, String>(0));
+        Ok(names.filter(|name| Credential::of_login(addon, name).is_some()).collect())
+    }
+
+    /// Makes an admin user that is not a superuser a member of `role`, as `REASSIGN OWNED`
+    /// and `DROP OWNED` need it to be.
+    pub(super) fn join(&self, client: &mut Client, role: &str, found: Found) -> Result<(), ProviderError> {
+        if found.superuser {
+            return Ok(());
+        }
+        let grant = format!("GRANT {} TO CURRENT_USER", quote_ident(role));
+        self.run(client, &format!("can't join role {role}"), &grant, &[SqlState::UNDEFINED_OBJECT]).map(drop)
+    }
+
+    /// Ends every session logged in as one of `logins`.
+    pub(super) fn end_logins(&self, client: &mut Client, logins: &[String]) -> Result<(), ProviderError> {
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE usename = ANY ($1) AND pid <> pg_backend_pid()",
+                &[&logins],
+            )
+            .map_err(|err| self.failure("can't end the sessions of the addon's logins", &err))
+            .map(drop)
+    }
+
+    /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
+    pub(super) fn make_credential(
+        &self,
+        addon: Resource<'_>,
+        credential: Credential,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        let owner = self.name(addon)?;
+        let (login, password) = (credential.login(&addon)?, credential.password(&addon));
+        let (mut client, found) = self.opened(&owner)?;
+        if credential == Credential::ORIGINAL {
+            self.ensure_owner_login(&mut client, &owner, &password, found)?;
+        } else {
+            if !found.role || !found.database {
+                return Err(self.permanent(&format!(
+                    "can't make {credential}: role and database {owner} are not there; provision the addon first"
+                )));
+            }
+            self.ensure_login(&mut client, &owner, &login, &password, found)?;
+        }
+        let url = self.server.app_url(&login, &password, &format!("/{owner}"))?;
+        Ok(vec![("DATABASE_URL".to_string(), url)])
+    }
+
+    /// Stops the login, ends its sessions, hands what it created to the owner, and drops it;
+    /// the original credential's role is the owner, so it only stops logging in.
+    pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        let owner = self.name(addon)?;
+        let login = credential.login(&addon)?;
+        let ident = quote_ident(&login);
+        let (mut client, found) = self.opened(&owner)?;
+        let mut watcher = self.admin()?;
+        let doing = format!("can't stop role {login} from logging in");
+        let stop = match credential == Credential::ORIGINAL {
+            true => format!("ALTER ROLE {ident} NOLOGIN PASSWORD NULL"),
+            false => format!("ALTER ROLE {ident} NOLOGIN"),
+        };
+        if !self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])? {
+            return Ok(format!("role {login} was already gone from {}", self.server.place()));
+        }
+        self.end_logins(&mut client, std::slice::from_ref(&login))?;
+        if credential == Credential::ORIGINAL {
+            return Ok(format!("role {login} no longer logs in; it still owns database {owner}"));
+        }
+        self.join(&mut client, &login, found)?;
+        if let Some(mut there) = self.admin_in(&owner)? {
+            let reassign = format!("REASSIGN OWNED BY {ident} TO {}", quote_ident(&owner));
+            let doing = format!("can't hand what role {login} made to role {owner}");
+            self.run_unblocked(&mut there, &mut watcher, &doing, &reassign, &[SqlState::UNDEFINED_OBJECT])?;
+        }
+        self.drop_role(&mut client, &mut watcher, &login)?;
+        Ok(format!("dropped role {login} on {}", self.server.place()))
+    }
+
+    /// `verify`: the resource and each credential's login, against what was made.
+    pub(super) fn check(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+        let owner = self.name(addon)?;
+        let (mut client, found) = self.opened(&owner)?;
+        let mut drift = Vec::new();
+        if !found.database {
+            drift.push(Drift::resource(DriftKind::ResourceMissing, format!("database {owner} is gone")));
+        } else {
+            let row = client
+                .query_one("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", &[&owner])
+                .map_err(|err| self.failure("can't read the database's owner", &err))?;
+            let holder: String = row.get(0);
+            if holder != owner {
+                let message = format!("database {owner} is owned by role {holder}, not {owner}");
+                drift.push(Drift::resource(DriftKind::LimitsChanged, message));
+            }
+        }
+        for &credential in credentials {
+            if let Some(found) = self.check_login(&mut client, addon, credential, &owner, found)? {
+                drift.push(found);
+            }
+        }
+        Ok(drift)
+    }
+
+    /// The drift of one credential's role, if any: gone, more powerful than made, a
+    /// password other than the derived one, or a login that fails.
+    fn check_login(
+        &self,
+        client: &mut Client,
+        addon: Resource<'_>,
+        credential: Credential,
+        owner: &str,
+        found: Found,
+    ) -> Result<Option<Drift>, ProviderError> {
+        let login = credential.login(&addon)?;
+        let password = credential.password(&addon);
+        let drift = |kind, message| Ok(Some(Drift::of(credential, kind, message)));
+        let rows =
+            client.query(ROLE_LIMITS, &[&login, &owner]).map_err(|err| self.failure("can't read role limits", &err))?;
+        let Some(row) = rows.first() else { return drift(DriftKind::LoginMissing, format!("role {login} is gone")) };
+        let flag = |i: usize| row.try_get::<_, bool>(i).map_err(|err| self.failure("can't read role limits", &err));
+        let mut wrong = Vec::new();
+        if !flag(0)? {
+            wrong.push("may not log in");
+        }
+        for (i, power) in [(1, "superuser"), (2, "CREATEROLE"), (3, "CREATEDB"), (4, "REPLICATION"), (5, "BYPASSRLS")] {
+            if flag(i)? {
+                wrong.push(power);
+            }
+        }
+        if credential != Credential::ORIGINAL {
+            if !flag(6)? {
+                wrong.push("not a member of the owner");
+            }
+            if !flag(7)? {
+                wrong.push("does not become the owner on login");
+            }
+        }
+        if !wrong.is_empty() {
+            return drift(DriftKind::LimitsChanged, format!("role {login} changed: {}", wrong.join(", ")));
+        }
+        if found.superuser {
+            let verifier: Option<String> = client
+                .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&login])
+                .map_err(|err| self.failure("can't read the role's password verifier", &err))?
+                .get(0);
+            if !verifier.is_some_and(|verifier| scram::matches(&verifier, &password)) {
+                return drift(DriftKind::PasswordChanged, format!("role {login} has another password"));
+            }
+        }
+        if !found.database {
+            return Ok(None);
+        }
+        let mut config = self.config()?;
+        config.user(&login).password(&password).dbname(owner);
+        let doing = format!("can't log in as role {login}");
+        match self.connect(config, &doing)?.and_then(|mut client| client.batch_execute("SELECT 1")) {
+            Ok(()) => Ok(None),
+            Err(err) if sort(&err) == Sort::Transient => Err(self.failure(&doing, &err)),
+            Err(err) if err.code() == Some(&SqlState::INVALID_PASSWORD) => {
+                drift(DriftKind::PasswordChanged, format!("role {login} has another password"))
+            }
+            Err(err) => {
+                drift(DriftKind::LimitsChanged, format!("role {login} can't log in: {}", super::describe(&err)))
+            }
+        }
+    }
+
+    /// `repair`: makes again what `check` found changed or gone.
+    pub(super) fn mend(
+        &self,
+        addon: Resource<'_>,
+        drift: &[Drift],
+        repair_data: bool,
+    ) -> Result<Repair, ProviderError> {
+        let owner = self.name(addon)?;
+        let resource = || {
+            let (mut client, found) = self.opened(&owner)?;
+            if !found.role {
+                let create = format!("CREATE ROLE {} NOLOGIN", quote_ident(&owner));
+                self.run(&mut client, &format!("can't create role {owner}"), &create, super::ALREADY_EXISTS)?;
+            }
+            self.ensure_database(&mut client, &owner, found)?;
+            let alter = format!("ALTER DATABASE {0} OWNER TO {0}", quote_ident(&owner));
+            self.run(&mut client, &format!("can't give database {owner} back to its owner"), &alter, &[])?;
+            Ok(format!("database {owner} is there, owned by role {owner}"))
+        };
+        let login = |credential| self.make_credential(addon, credential).map(drop);
+        repair_with(&addon, drift, repair_data, resource, login)
+    }
+}

@@ -1,0 +1,562 @@
+//! Credentials at the provider level, against the real servers named by ADDONS_TEST_*_URL:
+//! rotation with overlap (two generations of a slot work until the old one is revoked),
+//! objects made under one credential usable under the next, an attachment's own login,
+//! drift made by hand found by `verify` and undone by `repair`, and `deprovision` leaving
+//! no login of any credential. Every object a test makes carries its addon id and is swept
+//! up at the end, also when the test fails.
+
+mod common;
+
+use addons::addon::{new_seed, Params, Resource};
+use addons::config;
+use addons::providers::{self, Credential, DriftKind, Environment, Provider, Readiness};
+use mysql::prelude::Queryable;
+
+use common::servers::{connect_mysql, connect_postgres, connect_redis, server};
+use common::TestEnv;
+
+/// An addon made through the provider library, the way the engine makes one, and swept up
+/// (every role, user, database, ACL user and key carrying its id) when dropped.
+struct Made {
+    provider: Box<dyn Provider>,
+    kind: &'static str,
+    admin: String,
+    id: String,
+    params: Params,
+    seed: Vec<u8>,
+    _env: TestEnv,
+}
+
+impl Made {
+    /// Provisions an addon of `kind` by the unchanged path (begin_provision, then
+    /// provision_complete until ready), or `None` when its server is absent (skip).
+    fn new(kind: &'static str) -> Option<Made> {
+        let admin = server(kind, &format!("the {kind} credential tests"))?;
+        Some(Made::through(kind, &admin, admin.clone()))
+    }
+
+    /// Provisions an addon of `kind` through the admin URL `url`; `admin` (a superuser)
+    /// looks for leftovers and sweeps up.
+    fn through(kind: &'static str, url: &str, admin: String) -> Made {
+        let env = TestEnv::with_config(&common::servers::config(kind, url));
+        let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
+        let provider = providers::build(kind, &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+        let made = Made {
+            provider,
+            kind,
+            admin,
+            id: addons::names::generate_addon_id(),
+            params: Params::new(),
+            seed: new_seed(),
+            _env: env,
+        };
+        made.provider.begin_provision(made.addon()).unwrap();
+        assert_eq!(made.provider.provision_complete(made.addon()), Ok(Readiness::Ready));
+        made
+    }
+
+    fn addon(&self) -> Resource<'_> {
+        Resource::new(&self.id, &self.params, &self.seed)
+    }
+
+    /// Makes a credential and returns what an app is handed: the URL, and the key prefix
+    /// for redis.
+    fn credential(&self, slot: u32, generation: u32) -> App {
+        let vars = self.provider.ensure_credential(self.addon(), Credential::new(slot, generation)).unwrap();
+        let var = |name: &str| vars.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+        let url = var("DATABASE_URL").or_else(|| var("REDIS_URL")).expect("a URL var");
+        App { kind: self.kind, url, prefix: var("REDIS_KEY_PREFIX").unwrap_or_default() }
+    }
+
+    fn revoke(&self, slot: u32, generation: u32) {
+        self.provider.revoke_credential(self.addon(), Credential::new(slot, generation)).unwrap();
+    }
+
+    fn login(&self, slot: u32, generation: u32) -> String {
+        Credential::new(slot, generation).login(&self.addon()).unwrap()
+    }
+
+    /// The kinds of drift `verify` finds for these credentials.
+    fn drift(&self, credentials: &[Credential]) -> Vec<DriftKind> {
+        let drift = self.provider.verify(self.addon(), credentials).unwrap();
+        for found in &drift {
+            assert!(!found.message.contains(&self.addon().password()), "a password in {found}");
+        }
+        drift.iter().map(|drift| drift.kind).collect()
+    }
+
+    /// Repairs what `verify` finds; returns the kinds it left.
+    fn repair(&self, credentials: &[Credential], repair_data: bool) -> Vec<DriftKind> {
+        let drift = self.provider.verify(self.addon(), credentials).unwrap();
+        let repair = self.provider.repair(self.addon(), credentials, &drift, repair_data).unwrap();
+        repair.left.iter().map(|drift| drift.kind).collect()
+    }
+
+    /// Every role, user, database, ACL user or key on the server that carries the id.
+    fn leftovers(&self) -> Vec<String> {
+        let pattern = format!("%{}%", self.id);
+        match self.kind {
+            "postgres" => connect_postgres(&self.admin)
+                .unwrap()
+                .query(
+                    "SELECT 'role ' || rolname FROM pg_roles WHERE rolname LIKE $1 \
+                     UNION ALL SELECT 'database ' || datname FROM pg_database WHERE datname LIKE $1",
+                    &[&pattern],
+                )
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect(),
+            "mysql" => {
+                let mut conn = connect_mysql(&self.admin).unwrap();
+                let mut found: Vec<String> = conn
+                    .exec("SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user LIKE ?", (&pattern,))
+                    .unwrap();
+                let databases: Vec<String> = conn
+                    .exec(
+                        "SELECT CONCAT('database ', schema_name) FROM information_schema.schemata \
+                         WHERE schema_name LIKE ?",
+                        (&pattern,),
+                    )
+                    .unwrap();
+                found.extend(databases);
+                found
+            }
+            _ => {
+                let mut conn = connect_redis(&self.admin).unwrap();
+                let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap();
+                let mut found: Vec<String> = users.into_iter().filter(|user| user.contains(&self.id)).collect();
+                let keys: Vec<String> = redis::cmd("KEYS").arg(format!("*{}*", self.id)).query(&mut conn).unwrap();
+                found.extend(keys);
+                found
+            }
+        }
+    }
+
+    /// Runs admin statements on the server, to make drift by hand.
+    fn as_admin(&self, statements: &[String]) {
+        match self.kind {
+            "postgres" => {
+                let mut admin = connect_postgres(&self.admin).unwrap();
+                for statement in statements {
+                    admin.batch_execute(statement).unwrap();
+                }
+            }
+            "mysql" => {
+                let mut admin = connect_mysql(&self.admin).unwrap();
+                for statement in statements {
+                    admin.query_drop(statement).unwrap();
+                }
+            }
+            _ => {
+                let mut admin = connect_redis(&self.admin).unwrap();
+                for statement in statements {
+                    let words: Vec<&str> = statement.split(' ').collect();
+                    redis::cmd(words[0]).arg(&words[1..]).query::<redis::Value>(&mut admin).unwrap();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        let _ = self.provider.deprovision(self.addon());
+        let pattern = format!("%{}%", self.id);
+        match self.kind {
+            "postgres" => {
+                let Ok(mut admin) = connect_postgres(&self.admin) else { return };
+                let databases = admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&pattern]);
+                for row in databases.unwrap_or_default() {
+                    let database: String = row.get(0);
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"));
+                }
+                let roles = admin.query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1", &[&pattern]);
+                for row in roles.unwrap_or_default() {
+                    let role: String = row.get(0);
+                    let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""));
+                }
+            }
+            "mysql" => {
+                let Ok(mut admin) = connect_mysql(&self.admin) else { return };
+                let users: Vec<(String, String)> =
+                    admin.exec("SELECT user, host FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap_or_default();
+                for (user, host) in users {
+                    let _ = admin.query_drop(format!("DROP USER IF EXISTS `{user}`@`{host}`"));
+                }
+                let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS `addons_{}`", self.id));
+            }
+            _ => {
+                let Ok(mut admin) = connect_redis(&self.admin) else { return };
+                let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut admin).unwrap_or_default();
+                for user in users.into_iter().filter(|user| user.contains(&self.id)) {
+                    let _ = redis::cmd("ACL").arg("DELUSER").arg(user).query::<u64>(&mut admin);
+                }
+                let keys: Vec<String> =
+                    redis::cmd("KEYS").arg(format!("addons:{}:*", self.id)).query(&mut admin).unwrap_or_default();
+                if !keys.is_empty() {
+                    let _ = redis::cmd("DEL").arg(keys).query::<u64>(&mut admin);
+                }
+            }
+        }
+    }
+}
+
+/// What an app holds: its URL (and key prefix), and what it does with them.
+struct App {
+    kind: &'static str,
+    url: String,
+    prefix: String,
+}
+
+/// A logged-in session of an app.
+enum Session {
+    Postgres(postgres::Client),
+    Mysql(mysql::Conn),
+    Redis(redis::Connection),
+}
+
+impl App {
+    /// Logs in, or says why it could not.
+    fn connect(&self) -> Result<Session, String> {
+        match self.kind {
+            "postgres" => connect_postgres(&self.url).map(Session::Postgres).map_err(|err| err.to_string()),
+            "mysql" => connect_mysql(&self.url).map(Session::Mysql).map_err(|err| err.to_string()),
+            _ => {
+                let mut conn = connect_redis(&self.url).map_err(|err| err.to_string())?;
+                redis::cmd("PING").query::<String>(&mut conn).map_err(|err| err.to_string())?;
+                Ok(Session::Redis(conn))
+            }
+        }
+    }
+
+    fn works(&self) -> bool {
+        self.connect().and_then(|mut session| session.run(&self.prefix, "SELECT 1")).is_ok()
+    }
+
+    /// Makes object `name` (a table, or a key) holding one row.
+    fn make(&self, name: &str) {
+        let sql = format!("CREATE TABLE {name} (v TEXT); INSERT INTO {name} VALUES ('first')");
+        self.connect().unwrap().run(&self.prefix, &sql).unwrap();
+    }
+
+    /// Reads, writes and alters object `name`, as its owner may; then, when `drop`, drops it.
+    fn own(&self, name: &str, drop: bool) -> Result<(), String> {
+        let mut session = self.connect()?;
+        session.run(&self.prefix, &format!("SELECT v FROM {name}"))?;
+        session.run(&self.prefix, &format!("INSERT INTO {name} (v) VALUES ('more')"))?;
+        session.run(&self.prefix, &format!("ALTER TABLE {name} ADD COLUMN w{} TEXT", rand_suffix()))?;
+        if drop {
+            session.run(&self.prefix, &format!("DROP TABLE {name}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A fresh column name part, so `own` may run twice on one table.
+fn rand_suffix() -> String {
+    addons::names::generate_addon_id()
+}
+
+impl Session {
+    /// Runs SQL (statements separated by "; "); for redis the SQL is acted out on keys under
+    /// `prefix`: CREATE+INSERT sets the key, SELECT reads it (it must exist), INSERT
+    /// appends, ALTER renames it and back, DROP deletes it.
+    fn run(&mut self, prefix: &str, sql: &str) -> Result<(), String> {
+        match self {
+            Session::Postgres(client) => client.batch_execute(sql).map_err(|err| err.to_string()),
+            Session::Mysql(conn) => {
+                sql.split("; ").try_for_each(|statement| conn.query_drop(statement).map_err(|err| err.to_string()))
+            }
+            Session::Redis(conn) => {
+                let words: Vec<&str> = sql.split(' ').collect();
+                let key = |word: &str| format!("{prefix}{word}");
+                let fail = |err: redis::RedisError| err.to_string();
+                match words[..] {
+                    ["SELECT", "1"] => redis::cmd("PING").query::<String>(conn).map(drop).map_err(fail),
+                    ["CREATE", "TABLE", name, ..] => {
+                        redis::cmd("SET").arg(key(name)).arg("first").query(conn).map_err(fail)
+                    }
+                    ["SELECT", "v", "FROM", name] => {
+                        match redis::cmd("GET").arg(key(name)).query::<Option<String>>(conn) {
+                            Ok(Some(_)) => Ok(()),
+                            Ok(None) => Err(format!("no key {name}")),
+                            Err(err) => Err(fail(err)),
+                        }
+                    }
+                    ["INSERT", "INTO", name, ..] => {
+                        redis::cmd("APPEND").arg(key(name)).arg(",more").query(conn).map_err(fail)
+                    }
+                    ["ALTER", "TABLE", name, ..] => {
+                        let moved = format!("{name}_moved");
+                        redis::cmd("RENAME").arg(key(name)).arg(key(&moved)).query::<()>(conn).map_err(fail)?;
+                        redis::cmd("RENAME").arg(key(&moved)).arg(key(name)).query(conn).map_err(fail)
+                    }
+                    ["DROP", "TABLE", name] => redis::cmd("DEL").arg(key(name)).query(conn).map_err(fail),
+                    _ => panic!("no redis form for {sql}"),
+                }
+            }
+        }
+    }
+}
+
+/// Rotation with overlap and attachments, for one server provider.
+fn rotation(kind: &'static str) {
+    if let Some(made) = Made::new(kind) {
+        rotation_of(made);
+    }
+}
+
+/// Rotates, attaches, revokes and deprovisions an addon just provisioned.
+fn rotation_of(made: Made) {
+    let kind = made.kind;
+    let original = made.credential(0, 0);
+    assert_eq!(
+        made.provider.ensure_credential(made.addon(), Credential::ORIGINAL).unwrap(),
+        made.provider.get_config(made.addon()).unwrap(),
+        "the original credential is what the addon was handed"
+    );
+    original.make("made_by_0");
+    let mut open_session = original.connect().unwrap();
+
+    // Rotation: both generations work during the grace.
+    let first = made.credential(0, 1);
+    assert!(original.works() && first.works());
+    first.own("made_by_0", false).unwrap();
+    first.make("made_by_1");
+    original.own("made_by_1", false).unwrap();
+
+    // Revoking the old one refuses it, ends its sessions, and leaves the new one working.
+    made.revoke(0, 0);
+    made.revoke(0, 0);
+    assert!(!original.works(), "the revoked {kind} credential still logs in");
+    assert!(open_session.run(&original.prefix, "SELECT 1").is_err(), "a session of the revoked login lives on");
+    assert!(first.works());
+
+    // The next generation owns what either made.
+    let second = made.credential(0, 2);
+    second.own("made_by_1", false).unwrap();
+    second.own("made_by_0", true).unwrap();
+    made.revoke(0, 1);
+    assert!(!first.works() && second.works());
+    second.own("made_by_1", false).unwrap();
+
+    // An attachment: its own login, the same data; revoking it leaves slot 0 working.
+    let attached = made.credential(1, 0);
+    assert_ne!(attached.url, second.url);
+    attached.own("made_by_1", false).unwrap();
+    attached.make("made_by_attachment");
+    second.own("made_by_attachment", false).unwrap();
+    made.revoke(1, 0);
+    assert!(!attached.works() && second.works());
+    second.own("made_by_attachment", true).unwrap();
+    assert_eq!(made.drift(&[Credential::new(0, 2)]), []);
+
+    // Deprovision finds every credential's login by name, revoked or not.
+    made.credential(3, 4);
+    made.provider.deprovision(made.addon()).unwrap();
+    assert_eq!(made.leftovers(), Vec::<String>::new());
+    assert!(!second.works());
+}
+
+#[test]
+fn postgres_rotation_overlaps_and_objects_stay_usable() {
+    rotation("postgres");
+}
+
+#[test]
+fn mysql_rotation_overlaps_and_objects_stay_usable() {
+    rotation("mysql");
+}
+
+#[test]
+fn redis_rotation_overlaps_and_keys_stay_usable() {
+    rotation("redis");
+}
+
+/// A postgres role that is not a superuser but may create roles and databases, dropped
+/// (with what it holds) at the end.
+struct LesserAdmin {
+    admin: String,
+    role: String,
+}
+
+impl Drop for LesserAdmin {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = connect_postgres(&self.admin) {
+            let role = &self.role;
+            let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""));
+        }
+    }
+}
+
+#[test]
+fn postgres_rotation_works_for_an_admin_that_is_not_a_superuser() {
+    let Some(admin) = server("postgres", "the postgres credential tests") else { return };
+    let lesser = LesserAdmin { admin: admin.clone(), role: format!("lesser_{}", addons::names::generate_addon_id()) };
+    let statement = format!("CREATE ROLE \"{}\" LOGIN CREATEROLE CREATEDB PASSWORD 'lesser'", lesser.role);
+    connect_postgres(&admin).unwrap().batch_execute(&statement).unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_username(&lesser.role).unwrap();
+    url.set_password(Some("lesser")).unwrap();
+    rotation_of(Made::through("postgres", url.as_str(), admin.clone()));
+}
+
+#[test]
+fn postgres_objects_made_under_any_login_have_the_one_owner() {
+    let Some(made) = Made::new("postgres") else { return };
+    let next = made.credential(0, 1);
+    next.make("under_one");
+    // An app that steps out of the owner's role still leaves nothing behind on revoke.
+    next.connect().unwrap().run("", "SET ROLE NONE; CREATE TABLE stepped_out (v TEXT)").unwrap();
+    let owners = |admin: &str| -> Vec<String> {
+        let url = format!("{}/addons_{}", admin.rsplit_once('/').unwrap().0, made.id);
+        let rows = connect_postgres(&url)
+            .unwrap()
+            .query("SELECT tablename || ' ' || tableowner FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", &[])
+            .unwrap();
+        rows.iter().map(|row| row.get(0)).collect()
+    };
+    let owner = format!("addons_{}", made.id);
+    assert_eq!(owners(&made.admin), [format!("stepped_out {}_0_1", owner), format!("under_one {owner}")]);
+    made.revoke(0, 1);
+    assert_eq!(owners(&made.admin), [format!("stepped_out {owner}"), format!("under_one {owner}")]);
+    made.credential(0, 2).own("stepped_out", true).unwrap();
+}
+
+/// Drift made by hand on one credential, found and repaired; the credential works after.
+fn drift_case(made: &Made, credential: Credential, statements: &[String], kind: DriftKind) {
+    let app = made.credential(credential.slot, credential.generation);
+    made.as_admin(statements);
+    assert_eq!(made.drift(&[credential]), [kind], "after {statements:?}");
+    assert_eq!(made.repair(&[credential], false), []);
+    assert_eq!(made.drift(&[credential]), [], "repaired {statements:?}");
+    assert!(app.works(), "{credential} works again");
+}
+
+/// A lost database: left alone without repair_data, recreated empty with it.
+fn lost_data(made: &Made, drop: &str) {
+    let credentials = [Credential::ORIGINAL, Credential::new(0, 1)];
+    made.as_admin(&[drop.to_string()]);
+    assert_eq!(made.drift(&credentials), [DriftKind::ResourceMissing]);
+    assert_eq!(made.repair(&credentials, false), [DriftKind::ResourceMissing]);
+    assert_eq!(made.repair(&credentials, true), []);
+    assert_eq!(made.drift(&credentials), []);
+    assert!(made.credential(0, 1).works() && made.credential(0, 0).works());
+}
+
+#[test]
+fn postgres_drift_is_found_and_repaired() {
+    let Some(made) = Made::new("postgres") else { return };
+    let (original, next) = (Credential::ORIGINAL, Credential::new(0, 1));
+    assert_eq!(made.drift(&[original]), []);
+    let login = format!("\"{}\"", made.login(0, 1));
+    let owner = format!("\"{}\"", made.login(0, 0));
+    drift_case(&made, next, &[format!("DROP ROLE {login}")], DriftKind::LoginMissing);
+    drift_case(&made, next, &[format!("ALTER ROLE {login} PASSWORD 'changed'")], DriftKind::PasswordChanged);
+    drift_case(&made, original, &[format!("ALTER ROLE {owner} PASSWORD 'changed'")], DriftKind::PasswordChanged);
+    drift_case(&made, next, &[format!("ALTER ROLE {login} SUPERUSER")], DriftKind::LimitsChanged);
+    drift_case(&made, original, &[format!("ALTER ROLE {owner} CREATEROLE")], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("REVOKE {owner} FROM {login}")], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("ALTER ROLE {login} RESET role")], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("ALTER ROLE {login} NOLOGIN")], DriftKind::LimitsChanged);
+    lost_data(&made, &format!("DROP DATABASE \"addons_{}\" WITH (FORCE)", made.id));
+}
+
+#[test]
+fn mysql_drift_is_found_and_repaired() {
+    let Some(made) = Made::new("mysql") else { return };
+    let (original, next) = (Credential::ORIGINAL, Credential::new(0, 1));
+    assert_eq!(made.drift(&[original]), []);
+    let login = format!("`{}`@`%`", made.login(0, 1));
+    let owner = format!("`{}`@`%`", made.login(0, 0));
+    drift_case(&made, next, &[format!("DROP USER {login}")], DriftKind::LoginMissing);
+    drift_case(&made, next, &[format!("ALTER USER {login} IDENTIFIED BY 'changed'")], DriftKind::PasswordChanged);
+    drift_case(&made, original, &[format!("ALTER USER {owner} IDENTIFIED BY 'changed'")], DriftKind::PasswordChanged);
+    drift_case(&made, next, &[format!("GRANT SELECT ON mysql.* TO {login}")], DriftKind::LimitsChanged);
+    drift_case(&made, original, &[format!("GRANT CREATE USER ON *.* TO {owner}")], DriftKind::LimitsChanged);
+    let own = format!("`addons\\_{}`.*", made.id);
+    drift_case(&made, next, &[format!("REVOKE ALL PRIVILEGES ON {own} FROM {login}")], DriftKind::LimitsChanged);
+    lost_data(&made, &format!("DROP DATABASE `addons_{}`", made.id));
+}
+
+#[test]
+fn redis_drift_is_found_and_repaired() {
+    let Some(made) = Made::new("redis") else { return };
+    let (original, next) = (Credential::ORIGINAL, Credential::new(0, 1));
+    assert_eq!(made.drift(&[original]), []);
+    let (login, owner) = (made.login(0, 1), made.login(0, 0));
+    drift_case(&made, next, &[format!("ACL DELUSER {login}")], DriftKind::LoginMissing);
+    drift_case(&made, next, &[format!("ACL SETUSER {login} resetpass >changed")], DriftKind::PasswordChanged);
+    drift_case(&made, original, &[format!("ACL SETUSER {owner} >another")], DriftKind::PasswordChanged);
+    drift_case(&made, next, &[format!("ACL SETUSER {login} ~*")], DriftKind::LimitsChanged);
+    drift_case(&made, original, &[format!("ACL SETUSER {owner} +flushall")], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("ACL SETUSER {login} nopass")], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("ACL SETUSER {login} off")], DriftKind::LimitsChanged);
+    made.provider.deprovision(made.addon()).unwrap();
+    assert_eq!(made.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn sqlite_has_nothing_to_rotate_and_its_file_drifts() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let settings = config::parse(&env.config, "").unwrap();
+    let provider = providers::build("sqlite", &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+    let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
+    let addon = Resource::new(&id, &params, &seed);
+    provider.begin_provision(addon).unwrap();
+    let refused = provider.ensure_credential(addon, Credential::new(0, 1)).unwrap_err();
+    assert!(matches!(&refused, providers::ProviderError::Permanent(line) if line.contains("nothing to rotate")));
+    assert_eq!(provider.ensure_credential(addon, Credential::new(2, 0)), provider.get_config(addon));
+    let path = env.data_dir().join("sqlite").join(format!("{id}.db"));
+    let kinds = |drift: Vec<providers::Drift>| drift.iter().map(|d| d.kind).collect::<Vec<_>>();
+    let verify = || kinds(provider.verify(addon, &[Credential::ORIGINAL]).unwrap());
+    assert_eq!(verify(), []);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(verify(), [DriftKind::LimitsChanged]);
+    let drift = provider.verify(addon, &[]).unwrap();
+    assert_eq!(provider.repair(addon, &[], &drift, false).unwrap().left, []);
+    assert_eq!((verify(), common::mode(&path) & 0o777), (vec![], 0o600));
+    std::fs::remove_file(&path).unwrap();
+    let drift = provider.verify(addon, &[]).unwrap();
+    assert_eq!(kinds(provider.repair(addon, &[], &drift, false).unwrap().left), [DriftKind::ResourceMissing]);
+    assert!(!path.exists(), "no data: nothing made without repair_data");
+    assert_eq!(provider.repair(addon, &[], &drift, true).unwrap().left, []);
+    assert_eq!(verify(), []);
+    provider.deprovision(addon).unwrap();
+}
+
+#[test]
+fn a_secret_rotates_to_a_new_value() {
+    let env = TestEnv::new();
+    let settings = config::parse(&env.config, "").unwrap();
+    let provider = providers::build("secret", &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+    let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
+    let addon = Resource::new(&id, &params, &seed);
+    let original = provider.get_config(addon).unwrap();
+    assert_eq!(provider.ensure_credential(addon, Credential::ORIGINAL).unwrap(), original);
+    let rotated = provider.ensure_credential(addon, Credential::new(0, 1)).unwrap();
+    assert_ne!(rotated, original);
+    assert_eq!(provider.ensure_credential(addon, Credential::new(0, 1)).unwrap(), rotated);
+}
+
+#[test]
+fn a_server_that_does_not_answer_is_an_error_not_drift() {
+    let servers = [
+        ("postgres", "postgres://postgres@127.0.0.1:1/postgres"),
+        ("mysql", "mysql://root@127.0.0.1:1"),
+        ("redis", "redis://127.0.0.1:1"),
+    ];
+    for (kind, url) in servers {
+        let env = TestEnv::with_config(&common::servers::config(kind, url));
+        let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
+        let provider = providers::build(kind, &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+        let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
+        let addon = Resource::new(&id, &params, &seed);
+        let verified = provider.verify(addon, &[Credential::ORIGINAL, Credential::new(0, 1)]);
+        assert!(matches!(verified, Err(providers::ProviderError::Transient(_))), "{kind}: {verified:?}");
+        let revoked = provider.revoke_credential(addon, Credential::new(0, 1));
+        assert!(matches!(revoked, Err(providers::ProviderError::Transient(_))), "{kind}: {revoked:?}");
+    }
+}
