@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{now_ms, sql_error, Store};
+use super::{now_ms, sql_error, EventRecord, Store};
 use crate::addon::{Addon, Cleanup, Params};
 use crate::error::{failed, usage};
 use crate::machine::{self, Event, State};
@@ -32,15 +32,6 @@ pub struct NewAddon {
     pub claim_until: i64,
 }
 
-/// One recorded transition, for `addons log`.
-#[derive(Debug, Clone)]
-pub struct EventRecord {
-    pub at: i64,
-    pub from: Option<String>,
-    pub to: String,
-    pub event: String,
-    pub message: String,
-}
 
 pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
     let text_err = |index: usize, message: String| {

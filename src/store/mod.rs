@@ -12,13 +12,25 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use crate::error::Failure;
 
 mod addons;
+pub mod backend;
+mod location;
 mod schema;
 mod steps;
 mod vars;
 
 pub use addons::NewAddon;
 pub use steps::{Apply, AttemptError, Outcome, FAILED_ATTEMPT};
-pub use vars::ConfigVar;
+pub use backend::{ConfigVar, EventRecord};
+pub use location::{PostgresLocation, StateLocation, DEFAULT_SCHEMA};
+
+/// Opens a PostgreSQL state. The PostgreSQL backend (src/store/postgres/) replaces
+/// this body with `postgres::open(location)`.
+pub(crate) fn open_postgres(location: &PostgresLocation) -> Result<Box<dyn backend::Backend>, backend::StoreError> {
+    Err(backend::StoreError::Unusable(format!(
+        "state {}: this addons was built without the PostgreSQL state backend (not built yet); use a state file path",
+        location.describe()
+    )))
+}
 
 /// How long a write waits for another process's transaction before giving up (exit 4).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -3,17 +3,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::{sql_error, Store};
+use super::{sql_error, ConfigVar, Store};
 use crate::error::{failed, usage};
 
-/// One config var of an app.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigVar {
-    pub key: String,
-    pub value: String,
-    /// The display name of the addon that owns it; `None` for a var set by hand.
-    pub addon: Option<String>,
-}
 
 /// Notes that an app's vars changed, so its env file is stale.
 pub(super) fn bump_version(tx: &Connection, app: &str) -> rusqlite::Result<()> {

@@ -1,0 +1,224 @@
+//! The seam between the lifecycle logic and where the state is kept: a `Backend`
+//! (a SQLite file, a PostgreSQL schema) hands out transactions, and a `Txn` reads and
+//! writes one row or one list at a time. Every SQL statement lives behind these
+//! traits; every rule about what a state change does lives above them, in `Store`.
+
+use std::time::Duration;
+
+use crate::addon::Addon;
+use crate::machine::State;
+
+/// Which kind of state a backend keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+/// An open state: a file, or a schema on a server.
+pub trait Backend: Send {
+    /// A write transaction. It holds the right to write from its start, so what it
+    /// reads stays true until it commits (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: rows
+    /// locked `FOR UPDATE` as they are read). Waiting too long for it is
+    /// [`StoreError::Unusable`] ("locked by another process for more than 10s").
+    fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
+    /// A read-only snapshot; writing through it is a bug.
+    fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
+    /// A second connection to the same state, for a worker thread. It skips the checks
+    /// and migrations the first open made.
+    fn reopen(&self) -> Result<Box<dyn Backend>, StoreError>;
+    /// Where the state is, for messages: a path, or a URL without its password.
+    fn describe(&self) -> String;
+    fn kind(&self) -> BackendKind;
+    /// How many migrations the state has had.
+    fn schema_version(&mut self) -> Result<i64, StoreError>;
+}
+
+/// One transaction. Dropping it without [`Txn::commit`] rolls it back.
+///
+/// Times are milliseconds since the Unix epoch on the backend's clock ([`Txn::now`]).
+/// `only`, where taken, limits a query to those addon ids.
+pub trait Txn {
+    /// The backend's clock: the host's for SQLite, the server's for PostgreSQL.
+    fn now(&mut self) -> Result<i64, StoreError>;
+
+    // Addons.
+    /// The addon with this id (PostgreSQL: locked `FOR UPDATE` in a write transaction).
+    fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError>;
+    /// The addon with this display name: a live one first, else the newest.
+    fn addon_by_name(&mut self, name: &str) -> Result<Option<Addon>, StoreError>;
+    /// Whether a live addon has this name.
+    fn live_name_taken(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// Distinct addon names, sorted; only live addons' when `live`.
+    fn addon_names(&mut self, live: bool) -> Result<Vec<String>, StoreError>;
+    /// Addons of one app (by creation) or of every app (by app, then creation);
+    /// live ones only unless `all`.
+    fn list_addons(&mut self, app: Option<&str>, all: bool) -> Result<Vec<Addon>, StoreError>;
+    /// Addons with a task due at any time (`due_at` set), by app then creation.
+    fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError>;
+    /// (addons in error, deprovisioned addons with cleanup pending), of one app or all.
+    fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError>;
+    /// The distinct apps of these addons, sorted.
+    fn apps_of(&mut self, ids: &[String]) -> Result<Vec<String>, StoreError>;
+    /// Stores a new addon row, every column as given. A live addon of the same name
+    /// is [`StoreError::Conflict`] with [`Conflict::LiveName`].
+    fn insert_addon(&mut self, addon: &Addon) -> Result<(), StoreError>;
+    /// Writes every mutable column of an existing addon (all but id, name, provider,
+    /// app, prefix, params, seed, vars, created_at).
+    fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError>;
+    /// Records one transition or attempt.
+    fn record_event(&mut self, event: &NewEvent<'_>) -> Result<(), StoreError>;
+    /// Every recorded event of an addon, oldest first.
+    fn events(&mut self, addon_id: &str) -> Result<Vec<EventRecord>, StoreError>;
+
+    // Claims. A claimed addon always has `due_at` set.
+    /// Claims up to `limit` addons with `due_at <= due_by` whose claim is free or ran
+    /// out (`claim_until < now`), oldest due first, for `token` until `now + lease`,
+    /// and returns them as claimed. PostgreSQL: `FOR UPDATE SKIP LOCKED`.
+    fn claim_due(
+        &mut self,
+        token: &str,
+        due_by: i64,
+        lease: Duration,
+        limit: usize,
+        only: Option<&[String]>,
+    ) -> Result<Vec<Addon>, StoreError>;
+    /// Clears the claim when `token` holds it; whether it did.
+    fn release_claim(&mut self, addon_id: &str, token: &str) -> Result<bool, StoreError>;
+    /// The distinct tokens of claims that have not run out.
+    fn claim_holders(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Makes every claim of `token` run out now (`claim_until = 0`); how many.
+    fn expire_claims_of(&mut self, token: &str) -> Result<usize, StoreError>;
+    /// How many addons have `due_at` set.
+    fn pending_count(&mut self, only: Option<&[String]>) -> Result<usize, StoreError>;
+    /// The least of each such addon's `due_at`, or `max(due_at, claim_until)` when claimed.
+    fn next_due(&mut self, only: Option<&[String]>) -> Result<Option<i64>, StoreError>;
+
+    // Apps and config vars.
+    /// Makes the app known (a no-op when it is).
+    fn ensure_app(&mut self, app: &str) -> Result<(), StoreError>;
+    /// Whether anything ever referred to the app.
+    fn app_exists(&mut self, app: &str) -> Result<bool, StoreError>;
+    /// Every known app, sorted.
+    fn app_names(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Who holds `key` on `app`, if anyone.
+    fn var_owner(&mut self, app: &str, key: &str) -> Result<Option<VarOwner>, StoreError>;
+    /// Reserves `key` on `app` (no value yet) for the addon. A key already there is
+    /// [`StoreError::Conflict`] with [`Conflict::VarKey`].
+    fn reserve_var(&mut self, app: &str, key: &str, addon_id: &str) -> Result<(), StoreError>;
+    /// Gives a value to a key the addon reserved; false when it holds no such key.
+    fn fill_var(&mut self, app: &str, key: &str, addon_id: &str, value: &str) -> Result<bool, StoreError>;
+    /// Removes every key the addon holds; how many.
+    fn release_vars(&mut self, addon_id: &str) -> Result<usize, StoreError>;
+    /// Sets a var by hand (inserts or overwrites its value; the caller checked the owner).
+    fn set_var(&mut self, app: &str, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Removes a var; whether it was there.
+    fn delete_var(&mut self, app: &str, key: &str) -> Result<bool, StoreError>;
+    /// The app's vars that have values, by key, with their owners' names.
+    fn vars(&mut self, app: &str) -> Result<Vec<ConfigVar>, StoreError>;
+    /// Counts a change of the app's vars (creating the app when unknown).
+    fn bump_version(&mut self, app: &str) -> Result<(), StoreError>;
+    /// The app's vars version and the version its env file was last written at.
+    fn app_versions(&mut self, app: &str) -> Result<Option<AppVersions>, StoreError>;
+    /// The env file now holds `version`; clears any recorded env-file error.
+    fn mark_env_written(&mut self, app: &str, version: i64) -> Result<(), StoreError>;
+    /// Why the app's env file could not be written, and when.
+    fn record_env_error(&mut self, app: &str, why: &str, at: i64) -> Result<(), StoreError>;
+    /// (app, why) of every app with an env-file error, by app.
+    fn env_errors(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+
+    // Transaction control.
+    /// Starts a savepoint (one level: a step within a batch).
+    fn savepoint(&mut self) -> Result<(), StoreError>;
+    /// Keeps what was written since the savepoint.
+    fn release_savepoint(&mut self) -> Result<(), StoreError>;
+    /// Undoes what was written since the savepoint, and ends it.
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError>;
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Why the state could not do what was asked. Nothing else comes out of a backend.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The state can't be used (locked too long, damaged, unreachable, no privilege):
+    /// exit 4. The text names the state (no password) and what to do.
+    Unusable(String),
+    /// A write broke a uniqueness rule another writer won meanwhile.
+    Conflict(Conflict),
+}
+
+/// Which uniqueness rule a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// A live addon already has the name.
+    LiveName,
+    /// The app already has the var key.
+    VarKey,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unusable(message) => f.write_str(message),
+            StoreError::Conflict(Conflict::LiveName) => f.write_str("a live addon took that name meanwhile"),
+            StoreError::Conflict(Conflict::VarKey) => f.write_str("another writer took that config var meanwhile"),
+        }
+    }
+}
+
+/// A store error always reaches `main` as exit 4 (never as a step's or provider's
+/// failure): it is deliberately not a `std::error::Error`, so `?` can't lose that.
+impl From<StoreError> for anyhow::Error {
+    fn from(err: StoreError) -> anyhow::Error {
+        crate::error::Failure::Store(err.to_string()).into()
+    }
+}
+
+/// One event to record.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub addon_id: &'a str,
+    pub at: i64,
+    /// `None` for the creation.
+    pub from: Option<State>,
+    pub to: State,
+    pub event: &'a str,
+    pub message: &'a str,
+}
+
+/// One recorded transition, for `addons log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub at: i64,
+    pub from: Option<String>,
+    pub to: String,
+    pub event: String,
+    pub message: String,
+}
+
+/// One config var of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigVar {
+    pub key: String,
+    pub value: String,
+    /// The display name of the addon that owns it; `None` for a var set by hand.
+    pub addon: Option<String>,
+}
+
+/// Who holds a config var key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarOwner {
+    /// Set by hand.
+    Hand,
+    /// Owned by the addon with this id and display name.
+    Addon { id: String, name: String },
+}
+
+/// An app's change counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppVersions {
+    /// Bumped by every change of the app's vars.
+    pub vars: i64,
+    /// The `vars` its env file was last written at.
+    pub env: i64,
+}

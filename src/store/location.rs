@@ -1,0 +1,129 @@
+//! Where a state is: a SQLite file path, or a PostgreSQL URL (with the schema its
+//! tables live in). Given by `--state`, `ADDONS_STATE` or `[state] url`.
+
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+/// The schema a PostgreSQL state lives in unless `?schema=` or `[state] schema` says otherwise.
+pub const DEFAULT_SCHEMA: &str = "addons";
+
+/// Where a state is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// A SQLite state file.
+    File(PathBuf),
+    /// A schema on a PostgreSQL server.
+    Postgres(PostgresLocation),
+}
+
+/// A PostgreSQL state: the server URL as given (it may hold a password: never print
+/// it, use [`PostgresLocation::describe`]) and the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresLocation {
+    /// The URL as given, `schema` query parameter removed; other parameters
+    /// (`sslmode`, ...) are left for the client.
+    pub url: Url,
+    pub schema: String,
+}
+
+impl StateLocation {
+    /// Reads `--state`/`ADDONS_STATE`/`[state] url`: a `postgres://` or
+    /// `postgresql://` URL, else a file path. `schema` (from `[state] schema`) is used
+    /// when the URL has no `?schema=`.
+    pub fn parse(text: &str, schema: Option<&str>) -> Result<StateLocation, String> {
+        let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
+        if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
+            return Ok(StateLocation::File(PathBuf::from(text)));
+        }
+        let mut url = Url::parse(text).map_err(|err| {
+            format!("{} is not a valid PostgreSQL URL ({err}); write postgres://USER@HOST/DB", crate::output::mask_urls_in(text))
+        })?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!(
+                "{} has no host; write postgres://USER@HOST/DB",
+                crate::output::mask_urls_in(text)
+            ));
+        }
+        let mut from_url = None;
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(key, value)| {
+                if key == "schema" {
+                    from_url = Some(value.to_string());
+                    false
+                } else {
+                    true
+                }
+            })
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect();
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+        let schema = from_url.as_deref().or(schema).unwrap_or(DEFAULT_SCHEMA).to_string();
+        if schema.is_empty()
+            || schema.len() > 63
+            || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            || schema.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err(format!(
+                "schema {schema:?} is not a plain lower-case PostgreSQL name; use letters, digits and _ (e.g. addons)"
+            ));
+        }
+        Ok(StateLocation::Postgres(PostgresLocation { url, schema }))
+    }
+
+    /// The file path, when the state is a file.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            StateLocation::File(path) => Some(path),
+            StateLocation::Postgres(_) => None,
+        }
+    }
+
+    /// Where it is, for messages: the path, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            StateLocation::File(path) => path.display().to_string(),
+            StateLocation::Postgres(pg) => pg.describe(),
+        }
+    }
+}
+
+impl PostgresLocation {
+    /// The URL without password (user, host, port, database), and the schema.
+    pub fn describe(&self) -> String {
+        let mut shown = self.url.clone();
+        let _ = shown.set_password(None);
+        shown.set_query(None);
+        format!("{shown}?schema={}", self.schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_urls_are_told_apart() {
+        assert_eq!(StateLocation::parse("/tmp/x.db", None), Ok(StateLocation::File("/tmp/x.db".into())));
+        assert_eq!(StateLocation::parse("postgres.db", None), Ok(StateLocation::File("postgres.db".into())));
+        let StateLocation::Postgres(pg) =
+            StateLocation::parse("postgresql://u:hunter2@h:5433/db?sslmode=require&schema=t_1", Some("x")).unwrap()
+        else {
+            panic!("not a URL")
+        };
+        assert_eq!(pg.schema, "t_1");
+        assert_eq!(pg.url.query(), Some("sslmode=require"));
+        assert!(!pg.describe().contains("hunter2"), "{}", pg.describe());
+        let StateLocation::Postgres(pg) = StateLocation::parse("postgres://u@h/db", Some("fleet")).unwrap() else {
+            panic!("not a URL")
+        };
+        assert_eq!(pg.schema, "fleet");
+        assert_eq!(pg.describe(), "postgres://u@h/db?schema=fleet");
+        let err = StateLocation::parse("postgres://u:hunter2@h/db?schema=Bad-Name", None).unwrap_err();
+        assert!(!err.contains("hunter2") && err.contains("schema"), "{err}");
+    }
+}
