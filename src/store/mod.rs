@@ -14,6 +14,7 @@ use crate::error::Failure;
 mod addons;
 pub mod backend;
 mod location;
+pub mod postgres;
 mod schema;
 mod steps;
 mod vars;
@@ -23,13 +24,9 @@ pub use steps::{Apply, AttemptError, Outcome, FAILED_ATTEMPT};
 pub use backend::{ConfigVar, EventRecord};
 pub use location::{PostgresLocation, StateLocation, DEFAULT_SCHEMA};
 
-/// Opens a PostgreSQL state. The PostgreSQL backend (src/store/postgres/) replaces
-/// this body with `postgres::open(location)`.
+/// Opens a PostgreSQL state.
 pub(crate) fn open_postgres(location: &PostgresLocation) -> Result<Box<dyn backend::Backend>, backend::StoreError> {
-    Err(backend::StoreError::Unusable(format!(
-        "state {}: this addons was built without the PostgreSQL state backend (not built yet); use a state file path",
-        location.describe()
-    )))
+    postgres::open(location)
 }
 
 /// How long a write waits for another process's transaction before giving up (exit 4).

@@ -6,13 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::config::{Host, SslMode};
+use postgres::config::SslMode;
 use postgres::Config;
 
-use crate::error::usage;
-
-/// The schema a state lives in when the URL names none.
-pub const DEFAULT_SCHEMA: &str = "addons";
+use crate::store::location::PostgresLocation;
 
 /// How long a connection attempt (and the login after it) may take when the URL gives
 /// no `connect_timeout`: a server that is down or hung must not hang a command.
@@ -68,14 +65,14 @@ impl Tls {
     }
 }
 
-/// A parsed PostgreSQL state URL.
+/// A PostgreSQL state, read for connecting.
 #[derive(Clone)]
 pub struct Location {
     pub(super) config: Config,
     pub(super) tls: Tls,
     /// `sslrootcert`: the PEM file of the roots to trust instead of the system's.
     pub(super) root_cert: Option<PathBuf>,
-    pub(super) schema: String,
+    schema: String,
     shown: String,
 }
 
@@ -86,21 +83,12 @@ impl std::fmt::Debug for Location {
     }
 }
 
-/// Whether a state location is a PostgreSQL URL rather than a file path.
-pub fn is_postgres_url(text: &str) -> bool {
-    text.starts_with("postgres://") || text.starts_with("postgresql://")
-}
-
 impl Location {
-    /// Reads a `postgres://` / `postgresql://` URL whose state lives in `schema`. A
-    /// malformed one is a usage error (exit 2) that never quotes the URL, which may hold
-    /// a password.
-    pub fn parse(text: &str, schema: &str) -> anyhow::Result<Location> {
+    /// Reads the state's URL (its `?schema=` already taken out). What the client can't
+    /// use is refused with a message that never quotes the URL, which may hold a password.
+    pub fn new(state: &PostgresLocation) -> Result<Location, String> {
         const FORM: &str = "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=NAME&sslmode=MODE]";
-        let mut url = url::Url::parse(text)
-            .ok()
-            .filter(|url| is_postgres_url(text) && url.has_host())
-            .ok_or_else(|| usage(format!("the state URL is not a valid PostgreSQL URL; {FORM}")))?;
+        let mut url = state.url.clone();
         let (mut tls, mut root_cert) = (Tls::Prefer, None);
         let mut passed = Vec::new();
         for pair in url.query().unwrap_or_default().split('&').filter(|pair| !pair.is_empty()) {
@@ -109,30 +97,30 @@ impl Location {
             match key {
                 "sslmode" => {
                     tls = Tls::parse(&decoded).ok_or_else(|| {
-                        usage(format!(
-                            "sslmode={decoded} in the state URL is not a mode; use disable, prefer, require, verify-ca or verify-full"
-                        ))
+                        format!(
+                            "sslmode={} in the state URL is not a mode; use disable, prefer, require, verify-ca or verify-full",
+                            crate::names::shown(&decoded)
+                        )
                     })?
                 }
                 "sslrootcert" => root_cert = Some(PathBuf::from(decoded)),
                 key if CLIENT_PARAMETERS.contains(&key) => passed.push(pair.to_string()),
                 key => {
                     let key = crate::names::shown(&percent_encoding::percent_decode_str(key).decode_utf8_lossy());
-                    return Err(usage(format!(
-                        "the state URL has a parameter {key} that addons does not know; \
-                         known: sslmode, sslrootcert, {}",
+                    return Err(format!(
+                        "the state URL has a parameter {key} that addons does not know; known: schema, sslmode, sslrootcert, {}",
                         CLIENT_PARAMETERS.join(", ")
-                    )));
+                    ));
                 }
             }
         }
-        check_schema(schema)?;
-        url.set_query(if passed.is_empty() { None } else { Some(&passed.join("&")) });
+        let passed = passed.join("&");
+        url.set_query(Some(passed.as_str()).filter(|query| !query.is_empty()));
         // The parser's reason is left out: it may quote a piece of the URL.
-        let mut config = Config::from_str(url.as_str())
-            .map_err(|_| usage(format!("the state URL is not a valid PostgreSQL URL; {FORM}")))?;
+        let mut config =
+            Config::from_str(url.as_str()).map_err(|_| format!("the state URL is not a valid PostgreSQL URL; {FORM}"))?;
         if config.get_user().is_none() {
-            return Err(usage(format!("the state URL names no user; {FORM}")));
+            return Err(format!("the state URL names no user; {FORM}"));
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -149,17 +137,16 @@ impl Location {
             Tls::Prefer => SslMode::Prefer,
             Tls::Require | Tls::VerifyCa | Tls::VerifyFull => SslMode::Require,
         });
-        let shown = shown(&config, schema);
-        Ok(Location { config, tls, root_cert, schema: schema.to_string(), shown })
+        Ok(Location { config, tls, root_cert, schema: state.schema.clone(), shown: state.describe() })
     }
 
-    /// The state as messages name it: `postgres://USER@HOST:PORT/DBNAME`, and the schema
-    /// when it is not the default one. Never the password.
+    /// The state as messages name it: the URL without its password, and the schema.
     pub fn describe(&self) -> &str {
         &self.shown
     }
 
-    /// The schema that holds the state's tables.
+    /// The schema that holds the state's tables (a plain identifier: `StateLocation`
+    /// checked it).
     pub fn schema(&self) -> &str {
         &self.schema
     }
@@ -174,93 +161,49 @@ impl Location {
         self.config.get_dbname().or(self.config.get_user()).unwrap_or_default()
     }
 
-    /// The same server and database with another schema: for tests, which give each
-    /// run a schema of its own.
-    pub fn with_schema(&self, schema: &str) -> anyhow::Result<Location> {
-        check_schema(schema)?;
-        Ok(Location { schema: schema.to_string(), shown: shown(&self.config, schema), ..self.clone() })
-    }
-
     /// How long connecting and logging in may take in all.
     pub(super) fn connect_timeout(&self) -> Duration {
         self.config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT)
     }
 }
 
-/// A schema name is a plain lower-case identifier, so it goes into SQL without quoting
-/// surprises and reads the same in `psql`.
-fn check_schema(schema: &str) -> anyhow::Result<()> {
-    let plain = schema.len() <= 63
-        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !schema.starts_with("pg_");
-    if plain {
-        Ok(())
-    } else {
-        Err(usage(format!(
-            "schema={} in the state URL is not a plain identifier; use lower-case letters, digits and _ \
-             (at most 63, not starting with a digit or pg_), e.g. schema=addons",
-            crate::names::shown(schema)
-        )))
-    }
-}
-
-fn shown(config: &Config, schema: &str) -> String {
-    let hosts: Vec<String> = config
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(index, host)| {
-            let port = config.get_ports().get(index).or(config.get_ports().first()).copied().unwrap_or(5432);
-            match host {
-                Host::Tcp(name) if name.contains(':') => format!("[{name}]:{port}"),
-                Host::Tcp(name) => format!("{name}:{port}"),
-                Host::Unix(path) => path.display().to_string(),
-            }
-        })
-        .collect();
-    let user = config.get_user().map(|user| format!("{user}@")).unwrap_or_default();
-    let dbname = config.get_dbname().or(config.get_user()).unwrap_or_default();
-    let schema = if schema == DEFAULT_SCHEMA { String::new() } else { format!("?schema={schema}") };
-    format!("postgres://{user}{}/{dbname}{schema}", hosts.join(","))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::exit_code_of;
+    use crate::store::location::StateLocation;
+
+    fn location(url: &str) -> Result<Location, String> {
+        match StateLocation::parse(url, None)? {
+            StateLocation::Postgres(state) => Location::new(&state),
+            StateLocation::File(_) => Err("a file".into()),
+        }
+    }
 
     #[test]
     fn reads_the_parts_and_shows_no_password() {
-        let location =
-            Location::parse("postgresql://state:s3cr%40t@db.example:6543/fleet?sslmode=verify-full", "ci").unwrap();
-        assert_eq!(location.describe(), "postgres://state@db.example:6543/fleet?schema=ci");
-        assert_eq!((location.schema(), location.tls), ("ci", Tls::VerifyFull));
-        assert_eq!(location.config.get_password(), Some(&b"s3cr@t"[..]));
-        assert_eq!(location.config.get_application_name(), Some("addons"));
-        assert_eq!(location.connect_timeout(), CONNECT_TIMEOUT);
-        assert!(!format!("{location:?}").contains("s3cr"));
-        let plain = Location::parse("postgres://u@h/d?connect_timeout=2", DEFAULT_SCHEMA).unwrap();
-        assert_eq!((plain.describe(), plain.schema(), plain.tls), ("postgres://u@h:5432/d", "addons", Tls::Prefer));
+        let found = location("postgresql://state:s3cr%40t@db.example:6543/fleet?schema=ci&sslmode=verify-full").unwrap();
+        assert!(found.describe().starts_with("postgresql://state@db.example:6543/fleet"), "{}", found.describe());
+        assert_eq!((found.schema(), found.tls, found.user(), found.dbname()), ("ci", Tls::VerifyFull, "state", "fleet"));
+        assert_eq!(found.config.get_password(), Some(&b"s3cr@t"[..]));
+        assert_eq!(found.config.get_application_name(), Some("addons"));
+        assert_eq!(found.connect_timeout(), CONNECT_TIMEOUT);
+        assert!(!format!("{found:?}").contains("s3cr"));
+        let plain = location("postgres://u@h/d?connect_timeout=2").unwrap();
+        assert_eq!((plain.schema(), plain.tls), ("addons", Tls::Prefer));
         assert_eq!(plain.connect_timeout(), Duration::from_secs(2));
-        let rooted = Location::parse("postgres://u@h/d?sslmode=require&sslrootcert=/ca.pem", DEFAULT_SCHEMA).unwrap();
-        assert_eq!(rooted.tls, Tls::VerifyCa);
+        assert_eq!(location("postgres://u@h/d?sslmode=require&sslrootcert=/ca.pem").unwrap().tls, Tls::VerifyCa);
     }
 
     #[test]
     fn refuses_bad_urls_without_quoting_them() {
-        assert_eq!(exit_code_of(&Location::parse("postgres://u@h/d", "pg_catalog").unwrap_err()), 2);
         for url in [
             "postgres://u:hunter2@h/d?sslmode=hunter2x",
             "postgres://u:hunter2@h/d?nonsense=1",
-            "postgres://u:hunter2@h:notaport/d",
+            "postgres://u:hunter2@h:99999/d",
             "postgres://:hunter2@h/d",
-            "postgres://",
         ] {
-            let err = Location::parse(url, DEFAULT_SCHEMA).unwrap_err();
-            let text = format!("{err:#}");
-            assert_eq!(exit_code_of(&err), 2, "{url}: {text}");
-            assert!(!text.contains("hunter2 ") && !text.contains(":hunter2"), "{url}: {text}");
+            let err = location(url).unwrap_err();
+            assert!(!err.contains("hunter2 ") && !err.contains(":hunter2"), "{url}: {err}");
         }
     }
 }

@@ -168,15 +168,24 @@ fn inspect(client: &mut impl postgres::GenericClient, location: &Location) -> Re
     let schema = location.schema();
     let row = client
         .query_one(
+            // Catalogs only: `to_regclass` on a schema the user may not use is an error.
             "SELECT n.oid IS NOT NULL, \
              (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')), \
-             (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = to_regclass(quote_ident($1) || '.schema_meta') \
-                AND a.attname IN ('application', 'version') AND NOT a.attisdropped) \
-             FROM (SELECT $1::text AS name) wanted LEFT JOIN pg_namespace n ON n.nspname = wanted.name",
+             (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = meta.oid \
+                AND a.attname IN ('application', 'version') AND NOT a.attisdropped), \
+             n.oid IS NOT NULL AND has_schema_privilege(n.oid, 'USAGE') \
+               AND coalesce(has_table_privilege(meta.oid, 'SELECT'), true) \
+             FROM (SELECT $1::text AS name) wanted LEFT JOIN pg_namespace n ON n.nspname = wanted.name \
+             LEFT JOIN pg_class meta ON meta.relnamespace = n.oid AND meta.relname = 'schema_meta'",
             &[&schema],
         )
         .map_err(|err| unusable(location, &err))?;
-    let (exists, tables, marker_columns): (bool, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let (exists, tables, marker_columns, readable): (bool, i64, i64, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    if exists && !readable {
+        // Says which grant is missing.
+        check_privileges(client, location)?;
+    }
     let version = match (exists, tables, marker_columns) {
         (false, _, _) => return Ok(Found::Missing),
         (true, 0, _) => return Ok(Found::Empty),
@@ -208,18 +217,21 @@ fn inspect(client: &mut impl postgres::GenericClient, location: &Location) -> Re
 }
 
 /// Refuses, before any command runs, a user that could open the state but not use it.
-fn check_privileges(client: &mut Client, location: &Location) -> Result<(), StoreError> {
+fn check_privileges(client: &mut impl postgres::GenericClient, location: &Location) -> Result<(), StoreError> {
     let schema = location.schema();
-    let tables = TABLES.iter().map(|table| format!("{schema}.{table}")).collect::<Vec<_>>();
+    let tables: Vec<&str> = TABLES.to_vec();
+    // By oid: a name lookup in a schema the user may not use is an error, not a false.
     let row = client
-        .query_one(
-            "SELECT has_schema_privilege($1, 'USAGE'), \
-             coalesce(array_agg(t) FILTER (WHERE NOT has_table_privilege(t, 'SELECT, INSERT, UPDATE, DELETE')), '{}') \
-             FROM unnest($2::text[]) t",
+        .query_opt(
+            "SELECT has_schema_privilege(n.oid, 'USAGE'), coalesce(array_agg(t.name::text) FILTER \
+               (WHERE c.oid IS NULL OR NOT has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE')), '{}') \
+             FROM pg_namespace n CROSS JOIN unnest($2::text[]) t(name) \
+             LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name \
+             WHERE n.nspname = $1 GROUP BY n.oid",
             &[&schema, &tables],
         )
         .map_err(|err| unusable(location, &err))?;
-    let (usage, missing): (bool, Vec<String>) = (row.get(0), row.get(1));
+    let (usage, missing): (bool, Vec<String>) = row.map_or((false, Vec::new()), |row| (row.get(0), row.get(1)));
     let user = location.user();
     if !usage {
         return Err(refuse(location, format!("user {user} may not use schema {schema}; GRANT USAGE ON SCHEMA {schema} TO {user}")));
