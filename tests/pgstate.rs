@@ -190,3 +190,213 @@ fn an_unreachable_server_is_refused_quickly_without_the_password() {
     assert!(text.contains("did not answer") || text.contains("timed out"), "{text}");
     drop(silent);
 }
+
+/// A throwaway PostgreSQL cluster of this test's own on a free port, that takes only
+/// TLS connections, with a self-signed certificate for `localhost` (not for
+/// 127.0.0.1). Stopped and removed on drop.
+struct TlsServer {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl TlsServer {
+    /// `None` (with a NOTICE) when the PostgreSQL server programs are not installed and
+    /// servers are not required.
+    fn start() -> Option<TlsServer> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join("bin"))
+            .find(|bin| bin.join("initdb").is_file());
+        let Some(bin) = bin else {
+            let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+            assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but initdb is not installed");
+            eprintln!("NOTICE: skipping the TLS test: initdb is not installed (/usr/lib/postgresql/*/bin)");
+            return None;
+        };
+        let dir = tempfile::Builder::new().prefix("addons-tls").tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let root = dir.path().to_path_buf();
+        let path = |name: &str| root.join(name).display().to_string();
+        let openssl = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost", "-keyout", &path("server.key"), "-out", &path("server.crt")])
+            .output()
+            .unwrap();
+        assert!(openssl.status.success(), "openssl: {}", String::from_utf8_lossy(&openssl.stderr));
+        let server = TlsServer { dir, bin, port };
+        // initdb and postgres refuse to run as root: they run as the postgres user then.
+        if unsafe { libc::geteuid() } == 0 {
+            let owner = std::process::Command::new("chown").args(["-R", "postgres:", &path("")]).status().unwrap();
+            assert!(owner.success());
+        }
+        server.run("initdb", &["-D", &path("data"), "-A", "trust", "-U", "postgres", "-N"]);
+        let hba = "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n";
+        std::fs::write(path("data/pg_hba.conf"), hba).unwrap();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c fsync=off",
+            path(""),
+            path("server.crt"),
+            path("server.key")
+        );
+        server.run("pg_ctl", &["-D", &path("data"), "-l", &path("log"), "-o", &options, "-w", "start"]);
+        Some(server)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let program = self.bin.join(program);
+        let mut command = if unsafe { libc::geteuid() } == 0 {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&program);
+            command
+        } else {
+            std::process::Command::new(&program)
+        };
+        let output = command.args(args).current_dir(self.dir.path()).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}{}",
+            program.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn url(&self, host: &str, query: &str) -> String {
+        format!("postgres://postgres:hunter2-tls@{host}:{}/postgres?{query}", self.port)
+    }
+
+    fn root_cert(&self) -> String {
+        self.dir.path().join("server.crt").display().to_string()
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data").display().to_string();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+#[test]
+fn tls_is_used_and_checked_as_sslmode_says() {
+    let Some(server) = TlsServer::start() else { return };
+    let root = format!("sslrootcert={}", server.root_cert());
+    // The server takes TLS only: a plain connection is turned away.
+    let text = refusal(&server.url("127.0.0.1", "sslmode=disable"));
+    assert!(text.contains("no pg_hba.conf entry") || text.contains("refused user"), "{text}");
+    // Encrypted without a check; and with the chain checked but not the host name.
+    for query in ["sslmode=require".to_string(), "sslmode=prefer".to_string(), format!("sslmode=verify-ca&{root}")] {
+        open(&server.url("127.0.0.1", &query)).unwrap_or_else(|err| panic!("{query}: {err}"));
+    }
+    // The certificate names localhost: verify-full takes it there, and refuses it for
+    // 127.0.0.1, and refuses an unknown root anywhere.
+    open(&server.url("localhost", &format!("sslmode=verify-full&{root}"))).unwrap();
+    for (host, query) in [("127.0.0.1", format!("sslmode=verify-full&{root}")), ("localhost", "sslmode=verify-full".into())]
+    {
+        let text = refusal(&server.url(host, &query));
+        assert!(text.contains("certificate verify failed"), "{host} {query}: {text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    let text = refusal(&server.url("localhost", "sslmode=verify-full&sslrootcert=/nonexistent/root.crt"));
+    assert!(text.contains("can't read sslrootcert /nonexistent/root.crt"), "{text}");
+}
+
+/// An addon row as the store would insert it, due at `due_at`.
+fn addon_row(id: &str, name: &str, due_at: Option<i64>) -> addons::addon::Addon {
+    addons::addon::Addon {
+        id: id.into(),
+        name: name.into(),
+        provider: "secret".into(),
+        app: "web".into(),
+        prefix: None,
+        params: Default::default(),
+        seed: vec![7; 32],
+        state: addons::machine::State::WaitingForProvision,
+        message: "provisioning".into(),
+        vars: vec![format!("{}_KEY", name.to_uppercase())],
+        config: None,
+        begun: false,
+        cleanup: addons::addon::Cleanup::None,
+        attempts: 0,
+        due_at,
+        deadline_at: i64::MAX / 2,
+        claim: None,
+        claim_until: None,
+        created_at: 1,
+        updated_at: 1,
+        failure: None,
+        last_error: None,
+        last_error_permanent: false,
+    }
+}
+
+#[test]
+fn claims_skip_what_another_host_is_claiming_and_leases_run_on_the_server_clock() {
+    let Some(admin) = common::pgstate::server("PostgreSQL state test") else { return };
+    let schema = Schema::fresh(&admin);
+    let mut first = open(&schema.url()).unwrap();
+    let mut second = first.reopen().unwrap();
+    let mut txn = first.write().unwrap();
+    txn.ensure_app("web").unwrap();
+    for (id, name) in [("a1", "one"), ("a2", "two")] {
+        txn.insert_addon(&addon_row(id, name, Some(0))).unwrap();
+    }
+    txn.commit().unwrap();
+
+    // Host one claims one addon and has not committed: host two gets the other one at
+    // once instead of waiting for the row.
+    let lease = Duration::from_secs(60);
+    let mut one = first.write().unwrap();
+    let server_now = one.now().unwrap();
+    let taken = one.claim_due("host-one", i64::MAX, lease, 1, None).unwrap();
+    assert_eq!(taken.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a1"]);
+    let claim_until = taken[0].claim_until.unwrap();
+    assert!((claim_until - server_now - 60_000).abs() < 5_000, "the lease is not server now + 60s: {claim_until} vs {server_now}");
+    let started = Instant::now();
+    let mut two = second.write().unwrap();
+    let taken = two.claim_due("host-two", i64::MAX, lease, 10, None).unwrap();
+    assert_eq!(taken.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a2"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "host two waited for host one's lock");
+    two.commit().unwrap();
+    one.commit().unwrap();
+
+    // Both claims hold now; once one is made to run out, the other host may take it.
+    let mut txn = second.write().unwrap();
+    assert!(txn.claim_due("host-two", i64::MAX, lease, 10, None).unwrap().is_empty());
+    let mut holders = txn.claim_holders().unwrap();
+    holders.sort();
+    assert_eq!(holders, ["host-one", "host-two"]);
+    assert_eq!(txn.expire_claims_of("host-one").unwrap(), 1);
+    let taken = txn.claim_due("host-two", i64::MAX, lease, 10, Some(&["a1".to_string()])).unwrap();
+    assert_eq!(taken.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a1"]);
+    assert!(txn.release_claim("a1", "host-two").unwrap());
+    assert!(!txn.release_claim("a1", "host-one").unwrap());
+    txn.commit().unwrap();
+}
+
+#[test]
+fn a_broken_uniqueness_rule_is_a_conflict_and_a_savepoint_undoes_one_step() {
+    use addons::store::backend::Conflict;
+    let Some(admin) = common::pgstate::server("PostgreSQL state test") else { return };
+    let schema = Schema::fresh(&admin);
+    let mut backend = open(&schema.url()).unwrap();
+    let mut txn = backend.write().unwrap();
+    txn.ensure_app("web").unwrap();
+    txn.insert_addon(&addon_row("a1", "db", None)).unwrap();
+    txn.reserve_var("web", "DATABASE_URL", "a1").unwrap();
+    txn.savepoint().unwrap();
+    assert!(matches!(txn.insert_addon(&addon_row("a2", "db", None)), Err(StoreError::Conflict(Conflict::LiveName))));
+    txn.rollback_savepoint().unwrap();
+    txn.savepoint().unwrap();
+    assert!(matches!(txn.reserve_var("web", "DATABASE_URL", "a1"), Err(StoreError::Conflict(Conflict::VarKey))));
+    txn.rollback_savepoint().unwrap();
+    // The transaction goes on after the undone steps.
+    assert!(txn.fill_var("web", "DATABASE_URL", "a1", "postgres://x").unwrap());
+    txn.commit().unwrap();
+    let mut read = backend.read().unwrap();
+    assert_eq!(read.list_addons(None, true).unwrap().len(), 1);
+    assert_eq!(read.vars("web").unwrap()[0].addon.as_deref(), Some("db"));
+}

@@ -152,6 +152,10 @@ fn unusable(location: &Location, err: &postgres::Error) -> StoreError {
             format!("the server stopped serving ({}); check that it is up, then try again", reason(err))
         }
         Some(_) => reason(err),
+        None if reason(err).contains("TLS") => format!(
+            "TLS with the server failed ({}); check sslmode and sslrootcert in the state URL",
+            reason(err)
+        ),
         None if err.is_closed() => {
             "the connection to the server was lost; check that it is up, then try again".to_string()
         }
@@ -174,7 +178,19 @@ fn conflict(err: &postgres::Error) -> Option<Conflict> {
 }
 
 /// The client's own words for an error: the server's message, or the connection
-/// failure with its cause. Neither quotes the URL.
+/// failure with its causes. Neither quotes the URL.
 fn reason(err: &postgres::Error) -> String {
-    err.as_db_error().map_or_else(|| err.to_string(), |db| db.message().to_string())
+    if let Some(db) = err.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = inner.source();
+    }
+    text
 }
