@@ -1354,7 +1354,7 @@ fn watch_on_a_terminal_shows_a_live_line_per_addon_and_a_count() {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", env.root())
         .env("TERM", "xterm")
-        .env("ADDONS_STATE", &env.state)
+        .env("ADDONS_STATE", env.state_location())
         .stdin(std::process::Stdio::null())
         .output()
         .expect("script (util-linux) runs the binary on a pseudo-terminal");

@@ -273,7 +273,7 @@ fn run_example(env: &TestEnv, line: &str) {
         .env_clear()
         .env("PATH", path_with_binary())
         .env("HOME", env.root())
-        .env("ADDONS_STATE", &env.state)
+        .env("ADDONS_STATE", env.state_location())
         .current_dir(env.root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -40,14 +40,32 @@ pub const SUBCOMMANDS: [&str; 15] = [
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_addons");
 
+/// The tests that are about the state FILE itself (its mode, damaged or foreign files,
+/// its lock, its bytes on disk, its schema history): they keep a SQLite state file
+/// when the suites run on PostgreSQL (`ADDONS_TEST_STATE_BACKEND=postgres`).
+pub const SQLITE_ONLY: &[&str] = &[
+    "state_file_is_0600_in_a_0700_directory",
+    "unusable_state_file_exits_4_and_is_left_untouched",
+    "list_on_a_fresh_machine_says_so_and_creates_no_state_file",
+    "state_and_config_flags_override_the_environment",
+    "a_state_file_locked_past_the_busy_timeout_is_refused_with_exit_4",
+    "a_state_file_of_the_first_released_schema_opens_with_its_data",
+    "every_bad_state_file_is_refused_with_exit_4_and_left_alone",
+    "completing_without_a_state_file_offers_no_names_and_creates_none",
+];
+
 /// One isolated run of `addons`: a temp dir that is also `HOME`, a state path and a
-/// config path inside it, and no inherited `ADDONS_*` (or anything else).
+/// config path inside it, and no inherited `ADDONS_*` (or anything else). With
+/// `ADDONS_TEST_STATE_BACKEND=postgres` the state is a fresh PostgreSQL schema instead
+/// (dropped at the end), except for the tests in [`SQLITE_ONLY`].
 pub struct TestEnv {
     dir: tempfile::TempDir,
     /// Where the state file lives (`ADDONS_STATE`); its directory does not exist at first.
     pub state: PathBuf,
     /// Where the config file lives (`ADDONS_CONFIG`); missing until a test writes it.
     pub config: PathBuf,
+    /// The PostgreSQL schema that holds the state, when the suites run on PostgreSQL.
+    pub postgres: Option<pgstate::Schema>,
 }
 
 /// What one run of the binary did.
@@ -87,7 +105,9 @@ impl TestEnv {
         let dir = tempfile::Builder::new().prefix("addons-test").tempdir().expect("temp dir");
         let state = dir.path().join("state").join("state.db");
         let config = dir.path().join("config.toml");
-        TestEnv { dir, state, config }
+        let test = std::thread::current().name().unwrap_or_default().rsplit("::").next().unwrap_or_default().to_string();
+        let postgres = (pgstate::enabled() && !SQLITE_ONLY.contains(&test.as_str())).then(pgstate::Schema::for_state);
+        TestEnv { dir, state, config, postgres }
     }
 
     /// A fresh environment with this config file.
@@ -126,7 +146,7 @@ impl TestEnv {
         S: AsRef<OsStr>,
     {
         let mut command = self.bare_command(args);
-        command.env("ADDONS_STATE", &self.state);
+        command.env("ADDONS_STATE", self.state_location());
         if self.config.symlink_metadata().is_ok() {
             command.env("ADDONS_CONFIG", &self.config);
         }
@@ -226,9 +246,20 @@ impl TestEnv {
         serde_json::from_value(vars.clone()).unwrap_or_else(|err| panic!("env --format json printed {vars} ({err})"))
     }
 
-    /// The bytes of the state file and of its WAL (when one exists), to prove a
-    /// command left the state exactly as it was.
+    /// What `ADDONS_STATE` says: the state file's path, or the PostgreSQL URL.
+    pub fn state_location(&self) -> std::ffi::OsString {
+        match &self.postgres {
+            Some(schema) => schema.url().into(),
+            None => self.state.clone().into_os_string(),
+        }
+    }
+
+    /// The bytes of the state file and of its WAL (when one exists), or every row of a
+    /// PostgreSQL state, to prove a command left the state exactly as it was.
     pub fn state_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        if let Some(schema) = &self.postgres {
+            return vec![(schema.url(), schema.dump())];
+        }
         ["", "-wal"]
             .iter()
             .filter_map(|suffix| {
