@@ -11,7 +11,7 @@ use clap::CommandFactory;
 use clap_complete::CompletionCandidate;
 
 use crate::cli::Cli;
-use crate::store::Store;
+use crate::store::{StateLocation, Store};
 
 /// The environment variable that puts the binary in completion mode; the scripts set
 /// it to the shell's name.
@@ -52,7 +52,7 @@ pub fn apps(typed: &OsStr) -> Vec<CompletionCandidate> {
 /// when there is no state file or it can't be read.
 fn candidates(typed: &OsStr, names: impl Fn(&Store) -> anyhow::Result<Vec<String>>) -> Vec<CompletionCandidate> {
     let typed = typed.to_string_lossy();
-    let Some(store) = state_path().and_then(|path| Store::peek(&path)) else {
+    let Some(store) = state_location().and_then(Store::peek) else {
         return Vec::new();
     };
     let mut names = names(&store).unwrap_or_default();
@@ -62,10 +62,16 @@ fn candidates(typed: &OsStr, names: impl Fn(&Store) -> anyhow::Result<Vec<String
     names.into_iter().map(CompletionCandidate::new).collect()
 }
 
-/// The state file the completed command line would use: `--state` on the line, else
-/// `ADDONS_STATE`, else the default. The line is what the script passed after `--`.
-fn state_path() -> Option<PathBuf> {
+/// The state the completed command line would use: `--state` on the line, else
+/// `ADDONS_STATE`, else the default file. The line is what the script passed after `--`.
+fn state_location() -> Option<StateLocation> {
     let words: Vec<OsString> = std::env::args_os().skip_while(|arg| arg != "--").skip(1).collect();
     let matches = Cli::command().ignore_errors(true).try_get_matches_from(words).ok()?;
-    Some(matches.get_one::<PathBuf>("state").cloned().unwrap_or_else(crate::config::default_state_path))
+    match matches.get_one::<PathBuf>("state") {
+        Some(given) => match given.to_str() {
+            Some(text) => StateLocation::parse(text, None).ok(),
+            None => Some(StateLocation::File(given.clone())),
+        },
+        None => Some(StateLocation::File(crate::config::default_state_path())),
+    }
 }

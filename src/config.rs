@@ -22,6 +22,11 @@ pub struct Settings {
     pub sqlite_dir: Option<PathBuf>,
     pub engine: EngineSettings,
     pub apps: BTreeMap<String, AppSettings>,
+    /// `[state] url`: where the state is (a file path or a `postgres://` URL) unless
+    /// `--state`/`ADDONS_STATE` say otherwise.
+    pub state_url: Option<String>,
+    /// `[state] schema`: the PostgreSQL schema of a state URL without `?schema=`.
+    pub state_schema: Option<String>,
 }
 
 /// The admin connection to one database server.
@@ -66,6 +71,15 @@ struct FileDoc {
     engine: EngineDoc,
     #[serde(default)]
     apps: BTreeMap<Spanned<String>, AppDoc>,
+    #[serde(default)]
+    state: StateDoc,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StateDoc {
+    url: Option<Spanned<String>>,
+    schema: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -217,6 +231,22 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
                 .map_err(|err| usage(format!("{}: engine.{key}: {err}", at(value.span()))))?;
         }
     }
+    if let Some(schema) = doc.state.schema {
+        crate::store::check_schema(schema.get_ref())
+            .map_err(|err| usage(format!("{}: state.schema: {err}", at(schema.span()))))?;
+        settings.state_schema = Some(schema.into_inner());
+    }
+    if let Some(url) = doc.state.url {
+        if url.get_ref().is_empty() {
+            return Err(usage(format!(
+                "{}: state.url is empty; write a file path or postgres://USER@HOST/DB",
+                at(url.span())
+            )));
+        }
+        crate::store::StateLocation::parse(url.get_ref(), settings.state_schema.as_deref())
+            .map_err(|err| usage(format!("{}: state.url: {err}", at(url.span()))))?;
+        settings.state_url = Some(url.into_inner());
+    }
     for (app, doc) in doc.apps {
         let span = app.span();
         let app = app.into_inner();
@@ -280,6 +310,19 @@ mod tests {
 
     fn parse_err(text: &str) -> String {
         format!("{:#}", parse(Path::new("/etc/addons.toml"), text).unwrap_err())
+    }
+
+    #[test]
+    fn state_url_and_schema_are_checked_with_their_line() {
+        let settings = parse(Path::new("/etc/addons.toml"), "[state]\nurl = \"postgres://u:pw@db.internal/fleet\"\nschema = \"ci\"\n").unwrap();
+        assert_eq!(settings.state_url.as_deref(), Some("postgres://u:pw@db.internal/fleet"));
+        assert_eq!(settings.state_schema.as_deref(), Some("ci"));
+        let err = parse_err("[state]\nschema = \"Bad-Name\"\n");
+        assert!(err.contains("line 2") && err.contains("state.schema"), "{err}");
+        let err = parse_err("\n[state]\nurl = \"postgres://u:hunter2@/db\"\n");
+        assert!(err.contains("line 3") && err.contains("host") && !err.contains("hunter2"), "{err}");
+        assert!(parse_err("[state]\nurl = \"\"\n").contains("state.url is empty"));
+        assert!(parse_err("[state]\npath = \"x\"\n").contains("path"));
     }
 
     #[test]

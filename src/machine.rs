@@ -16,6 +16,9 @@ pub enum State {
 /// Something that happens to an addon and may move it to another state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event {
+    /// The addon was created: from no state into [`State::WaitingForProvision`]
+    /// (see [`START`]); not in [`TRANSITIONS`], which leads from state to state.
+    Provision,
     /// The provider reported the resource complete and its config was fetched.
     ProvisionComplete,
     /// The addon's config vars were set on its app.
@@ -24,7 +27,13 @@ pub enum Event {
     Deprovision,
     /// A task failed for good.
     Fail,
+    /// The provider accepted the removal of a terminal addon's resource: upkeep of a
+    /// terminal state with cleanup pending (see [`on_cleanup`]), not a transition.
+    Cleanup,
 }
+
+/// The creation: the event and the state every addon starts in.
+pub const START: (Event, State) = (Event::Provision, State::WaitingForProvision);
 
 /// What a state's task does when a tick runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +75,78 @@ pub fn transition(from: State, event: Event) -> Result<State, InvalidTransition>
         .ok_or(InvalidTransition { from, event })
 }
 
+/// What entering a state does to an addon's config vars on its app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarsOnEntry {
+    /// Reserve the var names (no values yet).
+    Reserve,
+    /// Leave them as they are.
+    Keep,
+    /// Give the reserved names the fetched values.
+    Fill,
+    /// Remove them from the app.
+    Release,
+}
+
+/// Whether entering a state leaves the provider's resource to be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupOnEntry {
+    /// Nothing to remove (the addon is not terminal).
+    None,
+    /// Removal is owed: the terminal state's task calls the provider's `deprovision`.
+    Pending,
+}
+
+/// When the entered state's task is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueOnEntry {
+    /// At once.
+    Now,
+    /// Never: the state has no task.
+    Never,
+}
+
+/// What entering a state does, as data: the store applies it the same way for the
+/// creation, the user's deprovision and every step. Every entry also clears the
+/// attempt count and the last failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnEntry {
+    pub vars: VarsOnEntry,
+    pub cleanup: CleanupOnEntry,
+    pub due: DueOnEntry,
+    /// The message of the event that led here is kept as the addon's `failure`.
+    pub keeps_failure: bool,
+}
+
+/// What entering `state` does.
+pub fn on_entry(state: State) -> OnEntry {
+    let (vars, cleanup, due, keeps_failure) = match state {
+        State::WaitingForProvision => (VarsOnEntry::Reserve, CleanupOnEntry::None, DueOnEntry::Now, false),
+        State::Provisioned => (VarsOnEntry::Keep, CleanupOnEntry::None, DueOnEntry::Now, false),
+        State::Ready => (VarsOnEntry::Fill, CleanupOnEntry::None, DueOnEntry::Never, false),
+        State::Deprovisioned => (VarsOnEntry::Release, CleanupOnEntry::Pending, DueOnEntry::Now, false),
+        State::Error => (VarsOnEntry::Release, CleanupOnEntry::Pending, DueOnEntry::Now, true),
+    };
+    debug_assert_eq!(due == DueOnEntry::Now, state.task().is_some());
+    OnEntry { vars, cleanup, due, keeps_failure }
+}
+
+/// What [`Event::Cleanup`] does to a terminal addon: its cleanup is done and it has
+/// no task left.
+pub fn on_cleanup() -> DueOnEntry {
+    DueOnEntry::Never
+}
+
 impl State {
     /// Every state, in lifecycle order.
     pub const ALL: [State; 5] =
         [State::WaitingForProvision, State::Provisioned, State::Ready, State::Deprovisioned, State::Error];
+
+    /// Whether an addon in this state is live: it holds its name and its vars.
+    /// Every list of live states (in SQL too) is built from this.
+    pub fn is_live(self) -> bool {
+        !self.is_terminal()
+    }
 
     /// The stored and displayed name.
     pub fn as_str(self) -> &'static str {
@@ -113,15 +190,24 @@ impl FromStr for State {
 
 impl Event {
     /// Every event.
-    pub const ALL: [Event; 4] = [Event::ProvisionComplete, Event::ConfigVarsSet, Event::Deprovision, Event::Fail];
+    pub const ALL: [Event; 6] = [
+        Event::Provision,
+        Event::ProvisionComplete,
+        Event::ConfigVarsSet,
+        Event::Deprovision,
+        Event::Fail,
+        Event::Cleanup,
+    ];
 
     /// The recorded and displayed name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Event::Provision => "provision",
             Event::ProvisionComplete => "provision_complete",
             Event::ConfigVarsSet => "config_vars_set",
             Event::Deprovision => "deprovision",
             Event::Fail => "fail",
+            Event::Cleanup => "cleanup",
         }
     }
 }
@@ -139,7 +225,8 @@ pub fn graph_dot() -> String {
         let shape = if state.is_terminal() { "doublecircle" } else { "circle" };
         out += &format!("    {state} [shape={shape}];\n");
     }
-    out += "    start -> waiting_for_provision [label=\"provision\"];\n";
+    let (event, first) = START;
+    out += &format!("    start -> {first} [label=\"{event}\"];\n");
     for (from, event, to) in TRANSITIONS {
         out += &format!("    {from} -> {to} [label=\"{event}\"];\n");
     }
@@ -149,7 +236,8 @@ pub fn graph_dot() -> String {
 
 /// Renders the transition table as a Mermaid state diagram.
 pub fn graph_mermaid() -> String {
-    let mut out = String::from("stateDiagram-v2\n    [*] --> waiting_for_provision: provision\n");
+    let (event, first) = START;
+    let mut out = format!("stateDiagram-v2\n    [*] --> {first}: {event}\n");
     for (from, event, to) in TRANSITIONS {
         out += &format!("    {from} --> {to}: {event}\n");
     }
@@ -213,6 +301,20 @@ mod tests {
             assert_eq!(transition(from, Event::Deprovision), Ok(State::Deprovisioned));
             assert_eq!(transition(from, Event::Fail), Ok(State::Error));
         }
+    }
+
+    #[test]
+    fn entry_effects_follow_the_lifecycle() {
+        for state in State::ALL {
+            let entry = on_entry(state);
+            // A live addon holds its vars; a terminal one has given them back and owes a cleanup.
+            assert_eq!(entry.vars == VarsOnEntry::Release, !state.is_live(), "{state}");
+            assert_eq!(entry.cleanup == CleanupOnEntry::Pending, state.is_terminal(), "{state}");
+            assert_eq!(entry.due == DueOnEntry::Now, state.task().is_some(), "{state}");
+            assert_eq!(entry.keeps_failure, state == State::Error, "{state}");
+        }
+        assert_eq!(on_entry(START.1).vars, VarsOnEntry::Reserve);
+        assert!(TRANSITIONS.iter().all(|(_, event, _)| *event != Event::Provision && *event != Event::Cleanup));
     }
 
     #[test]

@@ -10,7 +10,8 @@ use clap::{CommandFactory, Parser};
 use addons::cli::Cli;
 use addons::commands::{self, Ctx};
 use addons::config;
-use addons::error::exit_code_of;
+use addons::error::{self, exit_code_of};
+use addons::store::StateLocation;
 use addons::{complete, usage};
 
 fn main() -> ExitCode {
@@ -31,9 +32,10 @@ fn main() -> ExitCode {
             None => config::default_config_path(),
         };
         let settings = config::load(&config_path)?;
+        let state = state_location(cli.state.as_deref(), &settings)?;
         let ctx = Ctx {
             settings,
-            state_path: cli.state.clone().unwrap_or_else(config::default_state_path),
+            state,
             json: cli.json,
             quiet: cli.quiet,
             verbose: cli.verbose,
@@ -49,6 +51,22 @@ fn main() -> ExitCode {
             print_error(&format!("error: {err:#}"), code, cli.json);
             ExitCode::from(code as u8)
         }
+    }
+}
+
+/// Where the state is: `--state` (or `ADDONS_STATE`), else `[state] url`, else the
+/// default file. A `postgres://` URL is a state on a server.
+fn state_location(given: Option<&std::path::Path>, settings: &config::Settings) -> anyhow::Result<StateLocation> {
+    let schema = settings.state_schema.as_deref();
+    match given {
+        Some(path) => match path.to_str() {
+            Some(text) => StateLocation::parse(text, schema).map_err(|err| error::usage(format!("--state: {err}"))),
+            None => Ok(StateLocation::File(path.to_path_buf())),
+        },
+        None => match &settings.state_url {
+            Some(url) => StateLocation::parse(url, schema).map_err(|err| error::usage(format!("[state] url: {err}"))),
+            None => Ok(StateLocation::File(config::default_state_path())),
+        },
     }
 }
 

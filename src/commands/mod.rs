@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::envfile::{self, Apps};
 use crate::error::{failed, usage};
 use crate::providers::Environment;
-use crate::store::Store;
+use crate::store::{StateLocation, Store};
 
 mod completions;
 mod config;
@@ -33,7 +33,8 @@ mod watch;
 #[derive(Clone)]
 pub struct Ctx {
     pub settings: Settings,
-    pub state_path: PathBuf,
+    /// Where the state is: `--state`, `ADDONS_STATE`, `[state] url`, or the default file.
+    pub state: StateLocation,
     pub json: bool,
     pub quiet: bool,
     pub verbose: bool,
@@ -42,20 +43,21 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens (creating when missing) the state file.
+    /// Opens (creating when missing) the state.
     pub fn store(&self) -> anyhow::Result<Store> {
-        self.debug(format!("state file {}", self.state_path.display()));
-        Store::open(&self.state_path)
+        self.debug(format!("state {}", self.state.describe()));
+        Store::open(self.state.clone())
     }
 
     /// Opens the state file only if it exists; a read-only command on a fresh
     /// machine must not create one.
     pub fn existing_store(&self) -> anyhow::Result<Option<Store>> {
-        if self.state_path.exists() {
-            self.store().map(Some)
-        } else {
-            self.debug(format!("no state file at {} yet", self.state_path.display()));
-            Ok(None)
+        match self.state.file() {
+            Some(path) if !path.exists() => {
+                self.debug(format!("no state file at {} yet", path.display()));
+                Ok(None)
+            }
+            _ => self.store().map(Some),
         }
     }
 
@@ -68,7 +70,10 @@ impl Ctx {
 
     /// The engine, with providers built from the settings.
     pub fn engine(&self) -> Engine {
-        let data_dir = self.state_path.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
+        // Beside the state file; for a state on a server, where the default file would be.
+        let default = crate::config::default_state_path();
+        let file = self.state.file().unwrap_or(&default);
+        let data_dir = file.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
         Engine::new(self.settings.clone(), Environment { data_dir }, self.stop.clone())
     }
 

@@ -113,7 +113,7 @@ impl Engine {
         let scope = apps.as_deref().map_or(Apps::All, Apps::These);
         let mut env_file_failures = envfile::sync(store, &self.settings, scope, &self.stop)?;
         // Anything a step reschedules is due after this, so no addon moves twice in one pass.
-        let due_by = now_ms() - 1;
+        let due_by = store.now()? - 1;
         let transitions = Mutex::new(Vec::new());
         let failed_attempts = Mutex::new(Vec::new());
         let record = |outcome: Outcome| {
@@ -125,18 +125,8 @@ impl Engine {
             }
         };
         // No more workers than addons asked about.
-        let jobs = only.map_or(jobs, |only| jobs.min(only.len()));
-        if jobs <= 1 {
-            while !self.stopping() {
-                let batch = store.claim_due(&self.token, due_by, self.claim_until(), CLAIM_BATCH, only)?;
-                if batch.is_empty() {
-                    break;
-                }
-                self.run_batch(store, batch, &record)?;
-            }
-        } else {
-            self.run_parallel(store, jobs, due_by, only, &record)?;
-        }
+        let jobs = only.map_or(jobs, |only| jobs.min(only.len())).max(1);
+        self.run_workers(store, jobs, due_by, only, &record)?;
         // Apps whose file just failed are not tried twice in one tick.
         let others: Vec<String> = match apps {
             Some(apps) => apps,
@@ -155,32 +145,11 @@ impl Engine {
         })
     }
 
-    /// Runs the tasks of a claimed batch one after another, then commits their
-    /// results together.
-    fn run_batch(&self, store: &mut Store, batch: Vec<Addon>, record: &dyn Fn(Outcome)) -> anyhow::Result<()> {
-        let mut results = Vec::with_capacity(batch.len());
-        let mut batch = batch.into_iter();
-        while let Some(addon) = batch.next() {
-            if self.stopping() {
-                store.release_claim(&addon.id, &self.token)?;
-                continue;
-            }
-            match self.task(store, &addon) {
-                Ok(Some(apply)) => results.push((addon, apply)),
-                Ok(None) => {}
-                Err(err) => {
-                    for rest in batch {
-                        let _ = store.release_claim(&rest.id, &self.token);
-                    }
-                    let _ = self.commit(store, results, record);
-                    return Err(err);
-                }
-            }
-        }
-        self.commit(store, results, record)
-    }
-
-    fn run_parallel(
+    /// Runs every due step with `jobs` workers: one worker on `store` itself, or
+    /// `jobs` threads each on a connection of its own. Workers take claimed batches
+    /// from one shared queue and commit their results in batches of [`CLAIM_BATCH`].
+    /// Claims still queued when a worker fails or a stop is asked are released.
+    fn run_workers(
         &self,
         store: &mut Store,
         jobs: usize,
@@ -188,62 +157,74 @@ impl Engine {
         only: Option<&[String]>,
         record: &(dyn Fn(Outcome) + Sync),
     ) -> anyhow::Result<()> {
-        // Opened here with `reopen`, not `Store::open`: see `Store::reopen` for why.
-        let connections = (0..jobs).map(|_| store.reopen()).collect::<anyhow::Result<Vec<Store>>>()?;
-        let queue: &Mutex<(VecDeque<Addon>, bool)> = &Mutex::new((VecDeque::new(), false));
-        let failed = &AtomicBool::new(false);
-        let result = std::thread::scope(|scope| {
-            let workers: Vec<_> = connections
-                .into_iter()
-                .map(|mut own| {
-                    scope.spawn(move || -> anyhow::Result<()> {
-                        // A worker commits what it found in batches, and what is left when it stops.
-                        let mut results = Vec::new();
-                        let worked = (|| loop {
-                            if failed.load(Ordering::Relaxed) || self.stopping() {
-                                return Ok(());
-                            }
-                            let next = {
-                                let mut guard = queue.lock().unwrap_or_else(|e| e.into_inner());
-                                let (pending, exhausted) = &mut *guard;
-                                if pending.is_empty() && !*exhausted {
-                                    let batch =
-                                        own.claim_due(&self.token, due_by, self.claim_until(), CLAIM_BATCH, only)?;
-                                    *exhausted = batch.is_empty();
-                                    pending.extend(batch);
-                                }
-                                pending.pop_front()
-                            };
-                            let Some(addon) = next else { return Ok(()) };
-                            if let Some(apply) = self.task(&mut own, &addon)? {
-                                results.push((addon, apply));
-                            }
-                            if results.len() >= CLAIM_BATCH {
-                                self.commit(&mut own, std::mem::take(&mut results), record)?;
-                            }
-                        })();
-                        let committed = self.commit(&mut own, results, record);
-                        let result = worked.and(committed);
-                        if result.is_err() {
-                            failed.store(true, Ordering::Relaxed);
-                        }
-                        result
-                    })
-                })
-                .collect();
-            let mut first_error = None;
-            for worker in workers {
-                match worker.join() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) => first_error = first_error.or(Some(err)),
-                    Err(panic) => std::panic::resume_unwind(panic),
+        let queue = Queue::default();
+        let result = if jobs == 1 {
+            self.worker(store, &queue, due_by, only, record)
+        } else {
+            // Opened here with `reopen`, not `Store::open`: see `SqliteBackend::reopen` for why.
+            let connections = (0..jobs).map(|_| store.reopen()).collect::<anyhow::Result<Vec<Store>>>()?;
+            std::thread::scope(|scope| {
+                let queue = &queue;
+                let workers: Vec<_> = connections
+                    .into_iter()
+                    .map(|mut own| scope.spawn(move || self.worker(&mut own, queue, due_by, only, record)))
+                    .collect();
+                let mut first_error = None;
+                for worker in workers {
+                    match worker.join() {
+                        Ok(Ok(())) => {}
+                        Ok(Err(err)) => first_error = first_error.or(Some(err)),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
                 }
-            }
-            first_error.map_or(Ok(()), Err)
-        });
-        let leftover = std::mem::take(&mut queue.lock().unwrap_or_else(|e| e.into_inner()).0);
+                first_error.map_or(Ok(()), Err)
+            })
+        };
+        let leftover = std::mem::take(&mut queue.lock().pending);
         for addon in leftover {
             let _ = store.release_claim(&addon.id, &self.token);
+        }
+        result
+    }
+
+    /// One worker: takes the next claimed addon from the queue (claiming a batch when
+    /// it is empty), runs its task, and commits what it found in batches, and what is
+    /// left when it stops.
+    fn worker(
+        &self,
+        store: &mut Store,
+        queue: &Queue,
+        due_by: i64,
+        only: Option<&[String]>,
+        record: &dyn Fn(Outcome),
+    ) -> anyhow::Result<()> {
+        let lease = self.settings.engine.claim_timeout;
+        let mut results = Vec::with_capacity(CLAIM_BATCH);
+        let worked = (|| loop {
+            if queue.failed.load(Ordering::Relaxed) || self.stopping() {
+                return Ok(());
+            }
+            let next = {
+                let mut guard = queue.lock();
+                if guard.pending.is_empty() && !guard.exhausted {
+                    let batch = store.claim_due(&self.token, due_by, lease, CLAIM_BATCH, only)?;
+                    guard.exhausted = batch.is_empty();
+                    guard.pending.extend(batch);
+                }
+                guard.pending.pop_front()
+            };
+            let Some(addon) = next else { return Ok(()) };
+            if let Some(apply) = self.task(store, &addon)? {
+                results.push((addon, apply));
+            }
+            if results.len() >= CLAIM_BATCH {
+                self.commit(store, std::mem::take(&mut results), record)?;
+            }
+        })();
+        let committed = self.commit(store, results, record);
+        let result = worked.and(committed);
+        if result.is_err() {
+            queue.failed.store(true, Ordering::Relaxed);
         }
         result
     }
@@ -284,16 +265,40 @@ impl Engine {
                     None if only.is_some() || report.pending > 0 => break,
                     None => i64::MAX,
                 };
-                if next <= now {
+                // Due times are on the state's clock, the deadline on this host's.
+                let until_due = next.saturating_sub(store.now()?);
+                if until_due <= 0 {
                     break;
                 }
-                let wake = next.min(now + RECHECK.as_millis() as i64).min(deadline.unwrap_or(i64::MAX));
+                let wake =
+                    now.saturating_add(until_due.min(RECHECK.as_millis() as i64)).min(deadline.unwrap_or(i64::MAX));
                 sleep_until(wake, &self.stop);
                 if self.stopping() {
                     return Ok(false);
                 }
             }
         }
+    }
+}
+
+/// The claimed addons the workers of one tick share.
+#[derive(Default)]
+struct Queue {
+    inner: Mutex<QueueState>,
+    /// Set when a worker failed: the others stop taking new steps.
+    failed: AtomicBool,
+}
+
+#[derive(Default)]
+struct QueueState {
+    pending: VecDeque<Addon>,
+    /// The last claim found nothing due.
+    exhausted: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

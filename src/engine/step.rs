@@ -47,7 +47,7 @@ impl Engine {
         for (addon, result) in store.finish_steps(&self.token, results)? {
             let outcome = match result {
                 Ok(outcome) => outcome,
-                Err(err) => store.finish_step(&addon, &self.token, fail(format!("{err:#}")))?,
+                Err(refusal) => store.finish_step(&addon, &self.token, fail(refusal.0))?,
             };
             if let Some(outcome) = outcome {
                 record(outcome);

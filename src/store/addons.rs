@@ -1,18 +1,13 @@
 //! Addon rows: creation (with its config vars reserved), look-ups, listings, the
 //! recorded transitions, and the user's deprovision.
 
-use std::collections::BTreeMap;
-
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
-use super::{now_ms, sql_error, EventRecord, Store};
+use super::backend::{Conflict, StoreError, VarOwner};
+use super::entry::{enter, Row};
+use super::steps::StepError;
+use super::{EventRecord, Store};
 use crate::addon::{Addon, Cleanup, Params};
 use crate::error::{failed, usage};
-use crate::machine::{self, Event, State};
-
-pub(super) const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
-     begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent";
+use crate::machine::{self, Event, START};
 
 /// What `provision` asks the store to create.
 #[derive(Debug, Clone)]
@@ -33,160 +28,69 @@ pub struct NewAddon {
 }
 
 
-pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
-    let text_err = |index: usize, message: String| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
-    };
-    let state: String = row.get(7)?;
-    let cleanup: String = row.get(12)?;
-    let params: String = row.get(5)?;
-    let vars: String = row.get(9)?;
-    let config: Option<String> = row.get(10)?;
-    Ok(Addon {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        provider: row.get(2)?,
-        app: row.get(3)?,
-        prefix: row.get(4)?,
-        params: serde_json::from_str(&params).map_err(|err| text_err(5, err.to_string()))?,
-        seed: row.get(6)?,
-        state: state.parse().map_err(|err| text_err(7, err))?,
-        message: row.get(8)?,
-        vars: serde_json::from_str(&vars).map_err(|err| text_err(9, err.to_string()))?,
-        config: config
-            .map(|text| serde_json::from_str::<BTreeMap<String, String>>(&text))
-            .transpose()
-            .map_err(|err| text_err(10, err.to_string()))?,
-        begun: row.get(11)?,
-        cleanup: Cleanup::parse(&cleanup).ok_or_else(|| text_err(12, cleanup.clone()))?,
-        attempts: row.get(13)?,
-        due_at: row.get(14)?,
-        deadline_at: row.get(15)?,
-        claim: row.get(16)?,
-        claim_until: row.get(17)?,
-        created_at: row.get(18)?,
-        updated_at: row.get(19)?,
-        failure: row.get(20)?,
-        last_error: row.get(21)?,
-        last_error_permanent: row.get(22)?,
-    })
-}
-
-/// Records one transition (or the creation, with `from` = None).
-pub(super) fn record(
-    tx: &Connection,
-    addon_id: &str,
-    from: Option<State>,
-    to: State,
-    event: &str,
-    message: &str,
-    at: i64,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO events (addon_id, at, from_state, to_state, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![addon_id, at, from.map(State::as_str), to.as_str(), event, message])?;
-    Ok(())
-}
-
-/// Removes an addon's config vars from its app and marks the app's env file stale.
-pub(super) fn release_vars(tx: &Connection, addon: &Addon) -> rusqlite::Result<()> {
-    let removed = tx.prepare_cached("DELETE FROM config_vars WHERE addon_id = ?1")?.execute([&addon.id])?;
-    if removed > 0 {
-        super::vars::bump_version(tx, &addon.app)?;
-    }
-    Ok(())
-}
-
 impl Store {
     /// Creates an addon in `waiting_for_provision`, reserving its config var names on
     /// the app. Refused (nothing written) when a name or var is taken.
     pub fn insert_addon(&mut self, new: &NewAddon) -> anyhow::Result<Addon> {
-        let path = self.path.clone();
-        let now = now_ms();
-        let tx = self.write()?;
-        let taken: Option<String> = tx
-            .query_row(
-                "SELECT name FROM addons WHERE name = ?1 AND state IN ('waiting_for_provision', 'provisioned', 'ready')",
-                [&new.name],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(sql_error(&path))?;
-        if taken.is_some() {
-            return Err(failed(format!("an addon named {} already exists; choose another --name", new.name)));
-        }
-        for key in &new.vars {
-            let owner: Option<Option<String>> = tx
-                .query_row(
-                    "SELECT a.name FROM config_vars v LEFT JOIN addons a ON a.id = v.addon_id WHERE v.app = ?1 AND v.key = ?2",
-                    [&new.app, key],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(sql_error(&path))?;
-            if let Some(owner) = owner {
-                let by = owner.map_or("set by hand".to_string(), |name| format!("owned by addon {name}"));
-                return Err(failed(format!(
-                    "app {} already has {key} ({by}); pass --as PREFIX to give this addon's vars a prefix (e.g. --as secondary)",
-                    new.app
-                )));
+        self.write(|tx| {
+            if tx.live_name_taken(&new.name)? {
+                return Err(name_taken(&new.name));
             }
-        }
-        tx.execute("INSERT OR IGNORE INTO apps (name) VALUES (?1)", [&new.app]).map_err(sql_error(&path))?;
-        tx.execute(
-            &format!("INSERT INTO addons ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0, 'none', 0, ?11, ?12, ?13, ?14, ?11, ?11, NULL, NULL, 0)"),
-            params![
-                new.id,
-                new.name,
-                new.provider,
-                new.app,
-                new.prefix,
-                serde_json::to_string(&new.params)?,
-                new.seed,
-                State::WaitingForProvision.as_str(),
-                "provisioning",
-                serde_json::to_string(&new.vars)?,
-                now,
-                new.deadline_at,
-                new.claim,
-                new.claim_until,
-            ],
-        )
-        .map_err(sql_error(&path))?;
-        for key in &new.vars {
-            tx.execute(
-                "INSERT INTO config_vars (app, key, value, addon_id) VALUES (?1, ?2, NULL, ?3)",
-                params![new.app, key, new.id],
-            )
-            .map_err(sql_error(&path))?;
-        }
-        record(&tx, &new.id, None, State::WaitingForProvision, "provision", "provisioning", now)
-            .map_err(sql_error(&path))?;
-        tx.commit().map_err(|err| super::locked_or(&path, err))?;
-        self.find_addon(&new.id)?.ok_or_else(|| failed("the new addon vanished"))
+            for key in &new.vars {
+                if let Some(owner) = tx.var_owner(&new.app, key)? {
+                    let by = match owner {
+                        VarOwner::Hand => "set by hand".to_string(),
+                        VarOwner::Addon { name, .. } => format!("owned by addon {name}"),
+                    };
+                    return Err(var_taken(&new.app, key, &by));
+                }
+            }
+            let now = tx.now()?;
+            let (event, first) = START;
+            let mut addon = Addon {
+                id: new.id.clone(),
+                name: new.name.clone(),
+                provider: new.provider.clone(),
+                app: new.app.clone(),
+                prefix: new.prefix.clone(),
+                params: new.params.clone(),
+                seed: new.seed.clone(),
+                state: first,
+                message: String::new(),
+                vars: new.vars.clone(),
+                config: None,
+                begun: false,
+                cleanup: Cleanup::None,
+                attempts: 0,
+                due_at: None,
+                deadline_at: new.deadline_at,
+                claim: Some(new.claim.clone()),
+                claim_until: Some(new.claim_until),
+                created_at: now,
+                updated_at: now,
+                failure: None,
+                last_error: None,
+                last_error_permanent: false,
+            };
+            // Another writer (on another host) may have taken the name or a var since the checks.
+            match enter(tx, &mut addon, first, event, "provisioning", "provisioning", now, Row::Insert) {
+                Err(StepError::Store(StoreError::Conflict(Conflict::LiveName))) => Err(name_taken(&new.name)),
+                Err(StepError::Store(StoreError::Conflict(Conflict::VarKey))) => {
+                    Err(var_taken(&new.app, &new.vars.join(", "), "taken meanwhile"))
+                }
+                Err(err) => Err(err.into()),
+                Ok(()) => Ok(addon),
+            }
+        })
     }
 
     /// Finds an addon by display name or id. A live addon wins over deprovisioned ones
     /// of the same name; among those, the newest.
     pub fn find_addon(&self, name_or_id: &str) -> anyhow::Result<Option<Addon>> {
-        let by_id = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM addons WHERE id = ?1"))?
-            .query_row([name_or_id], from_row)
-            .optional()
-            .map_err(sql_error(&self.path))?;
-        if by_id.is_some() {
-            return Ok(by_id);
-        }
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM addons WHERE name = ?1 \
-                 ORDER BY state IN ('waiting_for_provision', 'provisioned', 'ready') DESC, created_at DESC, rowid DESC LIMIT 1"
-            ))?
-            .query_row([name_or_id], from_row)
-            .optional()
-            .map_err(sql_error(&self.path))
+        self.read(|tx| match tx.addon(name_or_id)? {
+            Some(addon) => Ok(Some(addon)),
+            None => tx.addon_by_name(name_or_id),
+        })
     }
 
     /// Like [`Store::find_addon`], but a missing addon is a usage error that says so,
@@ -206,72 +110,30 @@ impl Store {
     /// The names of the addons, only the live ones when `live`: for completion and
     /// did-you-mean.
     pub fn addon_names(&self, live: bool) -> anyhow::Result<Vec<String>> {
-        let visible = if live { "WHERE state IN ('waiting_for_provision', 'provisioned', 'ready')" } else { "" };
-        let mut stmt =
-            self.conn.prepare_cached(&format!("SELECT DISTINCT name FROM addons {visible} ORDER BY name"))?;
-        let rows = stmt.query_map([], |row| row.get(0)).map_err(sql_error(&self.path))?;
-        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
+        self.read(|tx| tx.addon_names(live))
     }
 
     /// Addons, optionally of one app; `all` includes deprovisioned and errored ones.
     pub fn list_addons(&self, app: Option<&str>, all: bool) -> anyhow::Result<Vec<Addon>> {
-        let visible = if all { "" } else { "AND state IN ('waiting_for_provision', 'provisioned', 'ready')" };
-        let sql = match app {
-            Some(_) => format!("SELECT {COLUMNS} FROM addons WHERE app = ?1 {visible} ORDER BY created_at, rowid"),
-            None => format!("SELECT {COLUMNS} FROM addons WHERE 1 {visible} ORDER BY app, created_at, rowid"),
-        };
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = match app {
-            Some(app) => stmt.query_map([app], from_row),
-            None => stmt.query_map([], from_row),
-        }
-        .map_err(sql_error(&self.path))?;
-        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
+        self.read(|tx| tx.list_addons(app, all))
     }
 
     /// The addons with a task still to run (those `pending_count` counts), for the
     /// live display of `watch`.
     pub fn moving_addons(&self) -> anyhow::Result<Vec<Addon>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, rowid"
-        ))?;
-        let rows = stmt.query_map([], from_row).map_err(sql_error(&self.path))?;
-        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
+        self.read(|tx| tx.moving_addons())
     }
 
     /// What a default `list` leaves out but a user must hear of, optionally of one app:
     /// how many addons are in error, and how many deprovisioned ones still wait for
     /// their resource to be removed.
     pub fn hidden_counts(&self, app: Option<&str>) -> anyhow::Result<(usize, usize)> {
-        let (errors, pending): (i64, i64) = self
-            .conn
-            .prepare_cached(
-                "SELECT count(*) FILTER (WHERE state = 'error'), \
-                 count(*) FILTER (WHERE state = 'deprovisioned' AND cleanup = 'pending') \
-                 FROM addons WHERE (?1 IS NULL OR app = ?1) AND state IN ('error', 'deprovisioned')",
-            )?
-            .query_row([app], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(sql_error(&self.path))?;
-        Ok((errors as usize, pending as usize))
+        self.read(|tx| tx.hidden_counts(app))
     }
 
     /// Every recorded transition of an addon, oldest first.
     pub fn events(&self, addon_id: &str) -> anyhow::Result<Vec<EventRecord>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT at, from_state, to_state, event, message FROM events WHERE addon_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt
-            .query_map([addon_id], |row| {
-                Ok(EventRecord {
-                    at: row.get(0)?,
-                    from: row.get(1)?,
-                    to: row.get(2)?,
-                    event: row.get(3)?,
-                    message: row.get(4)?,
-                })
-            })
-            .map_err(sql_error(&self.path))?;
-        rows.collect::<Result<_, _>>().map_err(sql_error(&self.path))
+        self.read(|tx| tx.events(addon_id))
     }
 
     /// The user's deprovision: moves the addon to `deprovisioned`, removes its config
@@ -279,29 +141,27 @@ impl Store {
     /// is already terminal is returned unchanged. A claim held by a tick in flight is
     /// kept, so the cleanup cannot overtake the step in hand.
     pub fn deprovision(&mut self, addon_id: &str) -> anyhow::Result<(Addon, bool)> {
-        let path = self.path.clone();
-        let now = now_ms();
-        let tx = self.write()?;
-        let addon = tx
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM addons WHERE id = ?1"))?
-            .query_row([addon_id], from_row)
-            .map_err(sql_error(&path))?;
-        let changed = match machine::transition(addon.state, Event::Deprovision) {
-            Ok(to) => {
-                tx.execute(
-                    "UPDATE addons SET state = ?2, message = 'deprovisioning', cleanup = 'pending', attempts = 0, \
-                     last_error = NULL, due_at = ?3, updated_at = ?3 WHERE id = ?1",
-                    params![addon_id, to.as_str(), now],
-                )
-                .map_err(sql_error(&path))?;
-                release_vars(&tx, &addon).map_err(sql_error(&path))?;
-                record(&tx, addon_id, Some(addon.state), to, Event::Deprovision.as_str(), "deprovision requested", now)
-                    .map_err(sql_error(&path))?;
-                true
-            }
-            Err(_) => false,
-        };
-        tx.commit().map_err(|err| super::locked_or(&path, err))?;
+        let changed = self.write(|tx| {
+            let now = tx.now()?;
+            let mut addon = tx
+                .addon(addon_id)?
+                .ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
+            let Ok(to) = machine::transition(addon.state, Event::Deprovision) else {
+                return Ok(false);
+            };
+            enter(tx, &mut addon, to, Event::Deprovision, "deprovisioning", "deprovision requested", now, Row::Update)?;
+            Ok(true)
+        })?;
         Ok((self.addon(addon_id)?, changed))
     }
+}
+
+fn name_taken(name: &str) -> anyhow::Error {
+    failed(format!("an addon named {name} already exists; choose another --name"))
+}
+
+fn var_taken(app: &str, key: &str, by: &str) -> anyhow::Error {
+    failed(format!(
+        "app {app} already has {key} ({by}); pass --as PREFIX to give this addon's vars a prefix (e.g. --as secondary)"
+    ))
 }

@@ -63,15 +63,7 @@ impl StateLocation {
             url.query_pairs_mut().extend_pairs(kept);
         }
         let schema = from_url.as_deref().or(schema).unwrap_or(DEFAULT_SCHEMA).to_string();
-        if schema.is_empty()
-            || schema.len() > 63
-            || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            || schema.starts_with(|c: char| c.is_ascii_digit())
-        {
-            return Err(format!(
-                "schema {schema:?} is not a plain lower-case PostgreSQL name; use letters, digits and _ (e.g. addons)"
-            ));
-        }
+        check_schema(&schema)?;
         Ok(StateLocation::Postgres(PostgresLocation { url, schema }))
     }
 
@@ -90,6 +82,20 @@ impl StateLocation {
             StateLocation::Postgres(pg) => pg.describe(),
         }
     }
+}
+
+/// Checks a schema name: plain lower-case, so it needs no quoting anywhere.
+pub fn check_schema(schema: &str) -> Result<(), String> {
+    if schema.is_empty()
+        || schema.len() > 63
+        || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        || schema.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(format!(
+            "schema {schema:?} is not a plain lower-case PostgreSQL name; use letters, digits and _ (e.g. addons)"
+        ));
+    }
+    Ok(())
 }
 
 impl PostgresLocation {

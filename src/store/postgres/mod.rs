@@ -108,7 +108,7 @@ fn connect(location: &Location) -> Result<Client, StoreError> {
     let settings = format!(
         "SET search_path = {}; SET lock_timeout = {}",
         location.schema(),
-        super::busy_timeout().as_millis()
+        super::sqlite::busy_timeout().as_millis()
     );
     client.batch_execute(&settings).map_err(|err| unusable(location, &err))?;
     Ok(client)
@@ -129,7 +129,7 @@ fn unusable(location: &Location, err: &postgres::Error) -> StoreError {
     let why = match err.code() {
         Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => format!(
             "locked by another process for more than {}s; try again when it has finished",
-            super::busy_timeout().as_secs_f32()
+            super::sqlite::busy_timeout().as_secs_f32()
         ),
         Some(code) if *code == SqlState::INSUFFICIENT_PRIVILEGE => format!(
             "user {user} lacks a privilege the state needs ({}); see \"Many hosts, one state on PostgreSQL\" in the README",

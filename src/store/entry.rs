@@ -1,0 +1,92 @@
+//! What entering a state does to an addon, applied from the data `machine::on_entry`
+//! gives: written once, used by the creation, the user's deprovision and every step.
+
+use crate::addon::{Addon, Cleanup};
+use crate::machine::{on_entry, CleanupOnEntry, DueOnEntry, Event, State, VarsOnEntry};
+
+use super::backend::{NewEvent, StoreError, Txn};
+use super::steps::{StepError, StepRefusal};
+
+/// Whether the addon's row is new or already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Row {
+    Insert,
+    Update,
+}
+
+/// Moves `addon` into `to` by `event`: sets what every entry sets (message, time,
+/// attempts and last failure cleared) and what [`on_entry`] says for `to` (vars,
+/// cleanup, due time, failure kept), writes the row, and records the event with
+/// `logged` as its message. The claim is the caller's business.
+pub(super) fn enter(
+    tx: &mut dyn Txn,
+    addon: &mut Addon,
+    to: State,
+    event: Event,
+    message: &str,
+    logged: &str,
+    now: i64,
+    row: Row,
+) -> Result<(), StepError> {
+    let from = (row == Row::Update).then_some(addon.state);
+    let entry = on_entry(to);
+    addon.state = to;
+    addon.message = message.to_string();
+    addon.updated_at = now;
+    addon.attempts = 0;
+    addon.last_error = None;
+    addon.last_error_permanent = false;
+    addon.cleanup = match entry.cleanup {
+        CleanupOnEntry::None => Cleanup::None,
+        CleanupOnEntry::Pending => Cleanup::Pending,
+    };
+    addon.due_at = due(entry.due, now);
+    if entry.keeps_failure {
+        addon.failure = Some(message.to_string());
+    }
+    match row {
+        Row::Insert => tx.insert_addon(addon)?,
+        Row::Update => tx.update_addon(addon)?,
+    }
+    match entry.vars {
+        VarsOnEntry::Reserve => {
+            tx.ensure_app(&addon.app)?;
+            for key in &addon.vars {
+                tx.reserve_var(&addon.app, key, &addon.id)?;
+            }
+        }
+        VarsOnEntry::Keep => {}
+        VarsOnEntry::Fill => {
+            let config = addon.config.as_ref().ok_or_else(|| StepRefusal("no config vars were stored".into()))?;
+            for (key, value) in config {
+                if !tx.fill_var(&addon.app, key, &addon.id, value)? {
+                    return Err(StepRefusal(format!(
+                        "{key} is no longer reserved for this addon on app {}",
+                        addon.app
+                    ))
+                    .into());
+                }
+            }
+            tx.bump_version(&addon.app)?;
+        }
+        VarsOnEntry::Release => release_vars(tx, addon)?,
+    }
+    tx.record_event(&NewEvent { addon_id: &addon.id, at: now, from, to, event: event.as_str(), message: logged })?;
+    Ok(())
+}
+
+/// When a task is due, from the machine's word for it.
+pub(super) fn due(due: DueOnEntry, now: i64) -> Option<i64> {
+    match due {
+        DueOnEntry::Now => Some(now),
+        DueOnEntry::Never => None,
+    }
+}
+
+/// Removes an addon's config vars from its app; its env file is then stale.
+fn release_vars(tx: &mut dyn Txn, addon: &Addon) -> Result<(), StoreError> {
+    if tx.release_vars(&addon.id)? > 0 {
+        tx.bump_version(&addon.app)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! The SQLite state file: opening it safely (pragmas, permissions, refusal of files
+//! that are not ours), migrations, and the one place a SQLite error becomes a
+//! [`StoreError`]. The statements live in `txn`.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn};
+
+mod schema;
+mod txn;
+
+pub use schema::{APPLICATION_ID, MIGRATIONS};
+
+/// How long a write waits for another process's transaction before giving up (exit 4).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An open state file: one connection.
+pub struct SqliteBackend {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn refuse(path: &Path, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Unusable(format!("state file {}: {why}", path.display()))
+}
+
+const READ_WRITE: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE
+    .union(OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    .union(OpenFlags::SQLITE_OPEN_URI);
+
+/// Opens the state file, creating it (0600, in a 0700 directory) when missing, and
+/// runs any pending migrations. Refuses, without modifying it, a file that is not an
+/// addons state file, is damaged, or comes from a newer version.
+pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
+    if prepare_file(path)? {
+        create_fresh(path)?;
+    }
+    let mut backend = connect(path)?;
+    backend.check_identity()?;
+    restrict_mode(path)?;
+    backend.configure()?;
+    backend.migrate()?;
+    Ok(backend)
+}
+
+/// Opens a private in-memory state, for unit tests.
+pub fn open_in_memory() -> Result<SqliteBackend, StoreError> {
+    let path = PathBuf::from(":memory:");
+    let conn = Connection::open_in_memory().map_err(|err| store_error(&path, err, None))?;
+    let mut backend = SqliteBackend { conn, path };
+    backend.configure()?;
+    backend.migrate()?;
+    Ok(backend)
+}
+
+/// Opens an existing state file read-only, skipping the checks and migrations of
+/// `open`: for shell completion, which must be quick and must never create or change
+/// a state file. `None` when there is no file or it can't be opened; the queries on a
+/// file that is not ours then fail, and completion offers nothing.
+pub fn peek(path: &Path) -> Option<SqliteBackend> {
+    if !path.is_file() {
+        return None;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).ok()?;
+    conn.busy_timeout(Duration::from_millis(200)).ok()?;
+    Some(SqliteBackend { conn, path: path.to_path_buf() })
+}
+
+/// A connection with the busy timeout set, and nothing checked yet.
+fn connect(path: &Path) -> Result<SqliteBackend, StoreError> {
+    let conn = Connection::open_with_flags(path, READ_WRITE).map_err(|err| refuse(path, format!("can't open it: {err}")))?;
+    conn.busy_timeout(busy_timeout()).map_err(|err| refuse(path, err))?;
+    Ok(SqliteBackend { conn, path: path.to_path_buf() })
+}
+
+impl Backend for SqliteBackend {
+    fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| store_error(&self.path, err, None))?;
+        Ok(Box::new(txn::SqliteTxn::new(tx, &self.path)))
+    }
+
+    fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|err| store_error(&self.path, err, None))?;
+        Ok(Box::new(txn::SqliteTxn::new(tx, &self.path)))
+    }
+
+    /// A second connection to the same file (for worker threads). It skips the checks
+    /// `open` made, because they read the file through a descriptor of their own, and
+    /// closing any descriptor of a file drops every POSIX lock the process holds on it,
+    /// SQLite's included: another process could then checkpoint and delete the WAL
+    /// under this one's open connections and its commits would be lost
+    /// (sqlite.org/howtocorrupt.html, 2.2).
+    fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
+        let backend = connect(&self.path)?;
+        backend.configure()?;
+        Ok(Box::new(backend))
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sqlite
+    }
+
+    fn schema_version(&mut self) -> Result<i64, StoreError> {
+        self.pragma("user_version")
+    }
+}
+
+impl SqliteBackend {
+    /// The raw connection, for tests that look under the hood.
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn pragma(&self, name: &str) -> Result<i64, StoreError> {
+        self.conn.pragma_query_value(None, name, |row| row.get(0)).map_err(|err| store_error(&self.path, err, None))
+    }
+
+    fn check_identity(&self) -> Result<(), StoreError> {
+        let path = &self.path;
+        let application_id = self.pragma("application_id")?;
+        let version = self.pragma("user_version")?;
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .map_err(|err| store_error(path, err, None))?;
+        if application_id != APPLICATION_ID && !(application_id == 0 && tables == 0) {
+            return Err(refuse(
+                path,
+                "this is a SQLite database of some other program, not an addons state file; pass another --state path",
+            ));
+        }
+        let latest = MIGRATIONS.len() as i64;
+        if version > latest {
+            return Err(refuse(
+                path,
+                format!(
+                    "written by a newer addons (schema {version}, this binary knows up to {latest}); upgrade addons to use it"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        let path = &self.path;
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(|err| store_error(path, err, None))?;
+        if mode != "wal" && mode != "memory" {
+            return Err(refuse(path, format!("can't switch it to WAL mode (got {mode})")));
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(|err| store_error(path, err, None))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        for (index, sql) in MIGRATIONS.iter().enumerate() {
+            let target = index as i64 + 1;
+            if self.pragma("user_version")? >= target {
+                continue;
+            }
+            let path = self.path.clone();
+            let fail = |err| store_error(&path, err, None);
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(fail)?;
+            // Another process may have migrated while we waited for the lock.
+            let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(fail)?;
+            if version < target {
+                tx.execute_batch(sql).map_err(|err| refuse(&path, format!("migration {target} failed: {err}")))?;
+                tx.pragma_update(None, "user_version", target).map_err(fail)?;
+                tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(fail)?;
+            }
+            tx.commit().map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates a fully initialised state file under a temporary name and links it into
+/// place, so no other process ever sees a half-made file. Losing the race to another
+/// process that creates it first is fine.
+fn create_fresh(path: &Path) -> Result<(), StoreError> {
+    let temp = path.with_file_name(format!(
+        ".{}.{}.new",
+        path.file_name().map_or("state.db".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&temp);
+    let result = (|| -> Result<(), StoreError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(|err| refuse(path, format!("can't create it: {err}")))?;
+        // The mode passed to open() is masked by the umask; set it outright.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|err| refuse(path, format!("can't set its mode to 0600: {err}")))?;
+        let conn = Connection::open(&temp).map_err(|err| refuse(path, format!("can't create it: {err}")))?;
+        let mut backend = SqliteBackend { conn, path: temp.clone() };
+        backend.configure()?;
+        backend.migrate()?;
+        drop(backend);
+        match std::fs::hard_link(&temp, path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
+            Err(err) => Err(refuse(path, format!("can't create it: {err}"))),
+        }
+    })();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
+    }
+    result
+}
+
+pub(crate) fn busy_timeout() -> Duration {
+    std::env::var("ADDONS_BUSY_TIMEOUT_MS").ok().and_then(|ms| ms.parse().ok()).map_or(BUSY_TIMEOUT, Duration::from_millis)
+}
+
+/// Makes sure the file can be opened without SQLite creating or rewriting something
+/// that is not ours. Returns whether the file is missing (its directory is then
+/// made, 0700).
+fn prepare_file(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(refuse(path, "is a directory; pass a file path with --state")),
+        // A device or pipe (/dev/null, a FIFO) reads as empty or blocks; it is not ours to remove.
+        Ok(meta) if !meta.is_file() => {
+            Err(refuse(path, "is not a regular file (a device, pipe or socket); pass a file path with --state"))
+        }
+        Ok(meta) => {
+            if meta.len() == 0 {
+                return Err(refuse(
+                    path,
+                    "is empty (0 bytes), not an addons state file; remove it or pass another --state path",
+                ));
+            }
+            let mut header = [0u8; 16];
+            let mut file = std::fs::File::open(path).map_err(|err| refuse(path, format!("can't read it: {err}")))?;
+            let read = file.read(&mut header).map_err(|err| refuse(path, format!("can't read it: {err}")))?;
+            if read < 16 || &header != b"SQLite format 3\0" {
+                return Err(refuse(path, "is not a SQLite database; pass another --state path"));
+            }
+            if meta.permissions().mode() & 0o200 == 0 {
+                return Err(refuse(path, "is read-only; make it writable (chmod 600) to use it"));
+            }
+            Ok(false)
+        }
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                if !dir.exists() {
+                    DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)
+                        .map_err(|err| refuse(path, format!("can't create its directory: {err}")))?;
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                        .map_err(|err| refuse(path, format!("can't restrict its directory to 0700: {err}")))?;
+                }
+            }
+            Ok(true)
+        }
+        Err(err) => Err(refuse(path, format!("can't read it: {err}"))),
+    }
+}
+
+/// Tightens the mode of an existing state file to 0600: it holds secrets. Runs only
+/// once the file is known to be ours, so a refused file keeps its mode.
+fn restrict_mode(path: &Path) -> Result<(), StoreError> {
+    let mode =
+        std::fs::metadata(path).map_err(|err| refuse(path, format!("can't read it: {err}")))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|err| refuse(path, format!("can't restrict its mode to 0600: {err}")))?;
+    }
+    Ok(())
+}
+
+/// The one place a SQLite error becomes a [`StoreError`]: a lock held too long, a
+/// damaged or unwritable file, or (when the statement could break one) the unique
+/// rule named by `conflict`.
+pub(super) fn store_error(path: &Path, err: rusqlite::Error, conflict: Option<Conflict>) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    match err.sqlite_error_code() {
+        Some(ConstraintViolation) if conflict.is_some() => StoreError::Conflict(conflict.unwrap_or(Conflict::LiveName)),
+        Some(DatabaseBusy | DatabaseLocked) => refuse(
+            path,
+            format!(
+                "locked by another process for more than {}s; try again when it has finished",
+                busy_timeout().as_secs_f32()
+            ),
+        ),
+        Some(DatabaseCorrupt | NotADatabase) => refuse(
+            path,
+            "is damaged (SQLite reports it corrupt); restore it from a backup or pass another --state path",
+        ),
+        Some(ReadOnly | CannotOpen | PermissionDenied | DiskFull | SystemIoFailure) => {
+            refuse(path, format!("can't be written: {err}"))
+        }
+        Some(_) => refuse(path, err),
+        // Not SQLite's own: a row that does not decode (damaged by hand).
+        None => refuse(path, format!("holds a row this addons can't read ({err}); restore it from a backup")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_file_0600_in_dir_0700_and_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.db");
+        let mut backend = open(&path).unwrap();
+        assert_eq!(backend.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        drop(backend);
+        open(&path).unwrap();
+    }
+
+    #[test]
+    fn refuses_foreign_and_damaged_files_without_touching_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", vec![]),
+            ("text", b"hello, I am not a database at all".to_vec()),
+            ("truncated", b"SQLite format 3\0\x10\x00".to_vec()),
+        ];
+        for (name, bytes) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            let err = anyhow::Error::from(open(&path).err().unwrap());
+            assert_eq!(crate::error::exit_code_of(&err), 4, "{name}: {err:#}");
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was modified");
+        }
+        let foreign = dir.path().join("foreign.db");
+        Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        let before = std::fs::read(&foreign).unwrap();
+        let err = open(&foreign).err().unwrap();
+        assert!(err.to_string().contains("some other program"));
+        assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(open(&path).unwrap());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let err = anyhow::Error::from(open(&path).err().unwrap());
+        assert_eq!(crate::error::exit_code_of(&err), 4);
+        assert!(format!("{err:#}").contains("newer addons"), "{err:#}");
+    }
+
+    #[test]
+    fn a_dropped_write_transaction_rolls_back() {
+        let mut backend = open_in_memory().unwrap();
+        {
+            let mut tx = backend.write().unwrap();
+            tx.ensure_app("gone").unwrap();
+        }
+        let count: i64 = backend.conn().query_row("SELECT count(*) FROM apps", [], |row| row.get(0)).unwrap();
+        assert_eq!(count, 0);
+    }
+}

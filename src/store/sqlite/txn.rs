@@ -1,0 +1,499 @@
+//! The `Txn` of a SQLite state file: one statement (or two) per method, prepared
+//! once per connection, every error through `store_error`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use super::store_error;
+use crate::addon::{Addon, Cleanup};
+use crate::machine::State;
+use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEvent, StoreError, Txn, VarOwner};
+
+const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
+     begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
+     failure, last_error, last_error_permanent";
+
+/// The statements whose text depends on the state machine (the live states) or on
+/// [`COLUMNS`], built once.
+struct Sql {
+    by_id: String,
+    by_name: String,
+    live_taken: String,
+    live_names: String,
+    list_app: [String; 2],
+    list_every: [String; 2],
+    moving: String,
+    insert: String,
+}
+
+static SQL: LazyLock<Sql> = LazyLock::new(|| {
+    let live = State::ALL
+        .into_iter()
+        .filter(|state| state.is_live())
+        .map(|state| format!("'{}'", state.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let live = format!("state IN ({live})");
+    let placeholders = (1..=COLUMNS.split(',').count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    Sql {
+        by_id: format!("SELECT {COLUMNS} FROM addons WHERE id = ?1"),
+        by_name: format!(
+            "SELECT {COLUMNS} FROM addons WHERE name = ?1 ORDER BY {live} DESC, created_at DESC, rowid DESC LIMIT 1"
+        ),
+        live_taken: format!("SELECT 1 FROM addons WHERE name = ?1 AND {live}"),
+        live_names: format!("SELECT DISTINCT name FROM addons WHERE {live} ORDER BY name"),
+        list_app: [
+            format!("SELECT {COLUMNS} FROM addons WHERE app = ?1 ORDER BY created_at, rowid"),
+            format!("SELECT {COLUMNS} FROM addons WHERE app = ?1 AND {live} ORDER BY created_at, rowid"),
+        ],
+        list_every: [
+            format!("SELECT {COLUMNS} FROM addons ORDER BY app, created_at, rowid"),
+            format!("SELECT {COLUMNS} FROM addons WHERE {live} ORDER BY app, created_at, rowid"),
+        ],
+        moving: format!("SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, rowid"),
+        insert: format!("INSERT INTO addons ({COLUMNS}) VALUES ({placeholders})"),
+    }
+});
+
+/// A transaction on a state file.
+pub(super) struct SqliteTxn<'c> {
+    tx: Transaction<'c>,
+    path: &'c Path,
+}
+
+impl<'c> SqliteTxn<'c> {
+    pub(super) fn new(tx: Transaction<'c>, path: &'c Path) -> SqliteTxn<'c> {
+        SqliteTxn { tx, path }
+    }
+
+    /// Runs statements, mapping any error in the one place.
+    fn run<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        f(&self.tx).map_err(|err| store_error(self.path, err, None))
+    }
+
+    /// Like `run`, for a statement that can break the unique rule `conflict`.
+    fn run_unique<T>(
+        &self,
+        conflict: Conflict,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        f(&self.tx).map_err(|err| store_error(self.path, err, Some(conflict)))
+    }
+}
+
+/// `only` as the JSON array `json_each` reads.
+fn ids_json(only: Option<&[String]>) -> Option<String> {
+    // Serialising a list of strings can't fail.
+    only.map(|ids| serde_json::to_string(ids).unwrap_or_default())
+}
+
+fn addons(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<Addon>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, from_row)?;
+    rows.collect()
+}
+
+fn strings(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |row| row.get(0))?;
+    rows.collect()
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
+    let text_err = |index: usize, message: String| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
+    };
+    let state: String = row.get(7)?;
+    let cleanup: String = row.get(12)?;
+    let params: String = row.get(5)?;
+    let vars: String = row.get(9)?;
+    let config: Option<String> = row.get(10)?;
+    Ok(Addon {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        provider: row.get(2)?,
+        app: row.get(3)?,
+        prefix: row.get(4)?,
+        params: serde_json::from_str(&params).map_err(|err| text_err(5, err.to_string()))?,
+        seed: row.get(6)?,
+        state: state.parse().map_err(|err| text_err(7, err))?,
+        message: row.get(8)?,
+        vars: serde_json::from_str(&vars).map_err(|err| text_err(9, err.to_string()))?,
+        config: config
+            .map(|text| serde_json::from_str::<BTreeMap<String, String>>(&text))
+            .transpose()
+            .map_err(|err| text_err(10, err.to_string()))?,
+        begun: row.get(11)?,
+        cleanup: Cleanup::parse(&cleanup).ok_or_else(|| text_err(12, cleanup.clone()))?,
+        attempts: row.get(13)?,
+        due_at: row.get(14)?,
+        deadline_at: row.get(15)?,
+        claim: row.get(16)?,
+        claim_until: row.get(17)?,
+        created_at: row.get(18)?,
+        updated_at: row.get(19)?,
+        failure: row.get(20)?,
+        last_error: row.get(21)?,
+        last_error_permanent: row.get(22)?,
+    })
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    // Maps and lists of strings always serialise.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+impl Txn for SqliteTxn<'_> {
+    fn now(&mut self) -> Result<i64, StoreError> {
+        Ok(crate::store::now_ms())
+    }
+
+    fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError> {
+        self.run(|c| c.prepare_cached(&SQL.by_id)?.query_row([id], from_row).optional())
+    }
+
+    fn addon_by_name(&mut self, name: &str) -> Result<Option<Addon>, StoreError> {
+        self.run(|c| c.prepare_cached(&SQL.by_name)?.query_row([name], from_row).optional())
+    }
+
+    fn live_name_taken(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.run(|c| c.prepare_cached(&SQL.live_taken)?.exists([name]))
+    }
+
+    fn addon_names(&mut self, live: bool) -> Result<Vec<String>, StoreError> {
+        let sql = if live { SQL.live_names.as_str() } else { "SELECT DISTINCT name FROM addons ORDER BY name" };
+        self.run(|c| strings(c, sql, []))
+    }
+
+    fn list_addons(&mut self, app: Option<&str>, all: bool) -> Result<Vec<Addon>, StoreError> {
+        let live = usize::from(!all);
+        self.run(|c| match app {
+            Some(app) => addons(c, &SQL.list_app[live], [app]),
+            None => addons(c, &SQL.list_every[live], []),
+        })
+    }
+
+    fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
+        self.run(|c| addons(c, &SQL.moving, []))
+    }
+
+    fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
+        let (errors, pending): (i64, i64) = self.run(|c| {
+            c.prepare_cached(
+                "SELECT count(*) FILTER (WHERE state = 'error'), \
+                 count(*) FILTER (WHERE state = 'deprovisioned' AND cleanup = 'pending') \
+                 FROM addons WHERE (?1 IS NULL OR app = ?1) AND state IN ('error', 'deprovisioned')",
+            )?
+            .query_row([app], |row| Ok((row.get(0)?, row.get(1)?)))
+        })?;
+        Ok((errors as usize, pending as usize))
+    }
+
+    fn apps_of(&mut self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let ids = ids_json(Some(ids));
+        self.run(|c| {
+            strings(c, "SELECT DISTINCT app FROM addons WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY app", [ids])
+        })
+    }
+
+    fn insert_addon(&mut self, a: &Addon) -> Result<(), StoreError> {
+        self.run_unique(Conflict::LiveName, |c| {
+            c.prepare_cached(&SQL.insert)?.execute(params![
+                a.id,
+                a.name,
+                a.provider,
+                a.app,
+                a.prefix,
+                json(&a.params),
+                a.seed,
+                a.state.as_str(),
+                a.message,
+                json(&a.vars),
+                a.config.as_ref().map(json),
+                a.begun,
+                a.cleanup.as_str(),
+                a.attempts,
+                a.due_at,
+                a.deadline_at,
+                a.claim,
+                a.claim_until,
+                a.created_at,
+                a.updated_at,
+                a.failure,
+                a.last_error,
+                a.last_error_permanent,
+            ])
+        })?;
+        Ok(())
+    }
+
+    fn update_addon(&mut self, a: &Addon) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "UPDATE addons SET state = ?2, message = ?3, config = ?4, begun = ?5, cleanup = ?6, attempts = ?7, \
+                 due_at = ?8, deadline_at = ?9, claim = ?10, claim_until = ?11, updated_at = ?12, failure = ?13, \
+                 last_error = ?14, last_error_permanent = ?15 WHERE id = ?1",
+            )?
+            .execute(params![
+                a.id,
+                a.state.as_str(),
+                a.message,
+                a.config.as_ref().map(json),
+                a.begun,
+                a.cleanup.as_str(),
+                a.attempts,
+                a.due_at,
+                a.deadline_at,
+                a.claim,
+                a.claim_until,
+                a.updated_at,
+                a.failure,
+                a.last_error,
+                a.last_error_permanent,
+            ])
+        })?;
+        Ok(())
+    }
+
+    fn record_event(&mut self, e: &NewEvent<'_>) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "INSERT INTO events (addon_id, at, from_state, to_state, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![e.addon_id, e.at, e.from.map(State::as_str), e.to.as_str(), e.event, e.message])
+        })?;
+        Ok(())
+    }
+
+    fn events(&mut self, addon_id: &str) -> Result<Vec<EventRecord>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, from_state, to_state, event, message FROM events WHERE addon_id = ?1 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([addon_id], |row| {
+                Ok(EventRecord {
+                    at: row.get(0)?,
+                    from: row.get(1)?,
+                    to: row.get(2)?,
+                    event: row.get(3)?,
+                    message: row.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn claim_due(
+        &mut self,
+        token: &str,
+        due_by: i64,
+        lease: Duration,
+        limit: usize,
+        only: Option<&[String]>,
+    ) -> Result<Vec<Addon>, StoreError> {
+        let now = self.now()?;
+        let claim_until = now.saturating_add(lease.as_millis() as i64);
+        let only = ids_json(only);
+        // The limit is in the text, not bound: a bound LIMIT makes SQLite re-plan the
+        // statement on every call. The text is the same for every batch of a tick.
+        let sql = format!(
+            "UPDATE addons SET claim = ?1, claim_until = ?2 WHERE id IN (\
+               SELECT id FROM addons WHERE due_at <= ?3 AND (claim IS NULL OR claim_until < ?4) \
+               AND (?5 IS NULL OR id IN (SELECT value FROM json_each(?5))) ORDER BY due_at LIMIT {limit}) \
+             RETURNING {COLUMNS}"
+        );
+        self.run(|c| addons(c, &sql, params![token, claim_until, due_by, now, only]))
+    }
+
+    fn release_claim(&mut self, addon_id: &str, token: &str) -> Result<bool, StoreError> {
+        let changed = self.run(|c| {
+            c.prepare_cached("UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = ?1 AND claim = ?2")?
+                .execute([addon_id, token])
+        })?;
+        Ok(changed == 1)
+    }
+
+    fn claim_holders(&mut self) -> Result<Vec<String>, StoreError> {
+        let now = self.now()?;
+        // Every claimed addon has a task due, so the due index finds the claims.
+        self.run(|c| {
+            strings(
+                c,
+                "SELECT DISTINCT claim FROM addons WHERE due_at IS NOT NULL AND claim IS NOT NULL AND claim_until >= ?1",
+                [now],
+            )
+        })
+    }
+
+    fn expire_claims_of(&mut self, token: &str) -> Result<usize, StoreError> {
+        self.run(|c| {
+            c.prepare_cached("UPDATE addons SET claim_until = 0 WHERE due_at IS NOT NULL AND claim = ?1")?
+                .execute([token])
+        })
+    }
+
+    fn pending_count(&mut self, only: Option<&[String]>) -> Result<usize, StoreError> {
+        let only = ids_json(only);
+        let count: i64 = self.run(|c| {
+            c.prepare_cached(
+                "SELECT count(*) FROM addons WHERE due_at IS NOT NULL \
+                 AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))",
+            )?
+            .query_row([only], |row| row.get(0))
+        })?;
+        Ok(count as usize)
+    }
+
+    fn next_due(&mut self, only: Option<&[String]>) -> Result<Option<i64>, StoreError> {
+        let only = ids_json(only);
+        self.run(|c| {
+            c.prepare_cached(
+                "SELECT min(CASE WHEN claim IS NOT NULL THEN max(due_at, claim_until) ELSE due_at END) \
+                 FROM addons WHERE due_at IS NOT NULL AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))",
+            )?
+            .query_row([only], |row| row.get(0))
+        })
+    }
+
+    fn ensure_app(&mut self, app: &str) -> Result<(), StoreError> {
+        self.run(|c| c.prepare_cached("INSERT OR IGNORE INTO apps (name) VALUES (?1)")?.execute([app]))?;
+        Ok(())
+    }
+
+    fn app_exists(&mut self, app: &str) -> Result<bool, StoreError> {
+        self.run(|c| c.prepare_cached("SELECT 1 FROM apps WHERE name = ?1")?.exists([app]))
+    }
+
+    fn app_names(&mut self) -> Result<Vec<String>, StoreError> {
+        self.run(|c| strings(c, "SELECT name FROM apps ORDER BY name", []))
+    }
+
+    fn var_owner(&mut self, app: &str, key: &str) -> Result<Option<VarOwner>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> = self.run(|c| {
+            c.prepare_cached(
+                "SELECT v.addon_id, a.name FROM config_vars v LEFT JOIN addons a ON a.id = v.addon_id \
+                 WHERE v.app = ?1 AND v.key = ?2",
+            )?
+            .query_row([app, key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+        })?;
+        Ok(row.map(|owner| match owner {
+            (Some(id), name) => VarOwner::Addon { name: name.unwrap_or_else(|| id.clone()), id },
+            (None, _) => VarOwner::Hand,
+        }))
+    }
+
+    fn reserve_var(&mut self, app: &str, key: &str, addon_id: &str) -> Result<(), StoreError> {
+        self.run_unique(Conflict::VarKey, |c| {
+            c.prepare_cached("INSERT INTO config_vars (app, key, value, addon_id) VALUES (?1, ?2, NULL, ?3)")?
+                .execute([app, key, addon_id])
+        })?;
+        Ok(())
+    }
+
+    fn fill_var(&mut self, app: &str, key: &str, addon_id: &str, value: &str) -> Result<bool, StoreError> {
+        let set = self.run(|c| {
+            c.prepare_cached("UPDATE config_vars SET value = ?4 WHERE app = ?1 AND key = ?2 AND addon_id = ?3")?
+                .execute([app, key, addon_id, value])
+        })?;
+        Ok(set == 1)
+    }
+
+    fn release_vars(&mut self, addon_id: &str) -> Result<usize, StoreError> {
+        self.run(|c| c.prepare_cached("DELETE FROM config_vars WHERE addon_id = ?1")?.execute([addon_id]))
+    }
+
+    fn set_var(&mut self, app: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "INSERT INTO config_vars (app, key, value, addon_id) VALUES (?1, ?2, ?3, NULL) \
+                 ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([app, key, value])
+        })?;
+        Ok(())
+    }
+
+    fn delete_var(&mut self, app: &str, key: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .run(|c| c.prepare_cached("DELETE FROM config_vars WHERE app = ?1 AND key = ?2")?.execute([app, key]))?;
+        Ok(removed > 0)
+    }
+
+    fn vars(&mut self, app: &str) -> Result<Vec<ConfigVar>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT v.key, v.value, a.name FROM config_vars v LEFT JOIN addons a ON a.id = v.addon_id \
+                 WHERE v.app = ?1 AND v.value IS NOT NULL ORDER BY v.key",
+            )?;
+            let rows = stmt
+                .query_map([app], |row| Ok(ConfigVar { key: row.get(0)?, value: row.get(1)?, addon: row.get(2)? }))?;
+            rows.collect()
+        })
+    }
+
+    fn bump_version(&mut self, app: &str) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "INSERT INTO apps (name, vars_version) VALUES (?1, 1) \
+                 ON CONFLICT (name) DO UPDATE SET vars_version = vars_version + 1",
+            )?
+            .execute([app])
+        })?;
+        Ok(())
+    }
+
+    fn app_versions(&mut self, app: &str) -> Result<Option<AppVersions>, StoreError> {
+        self.run(|c| {
+            c.prepare_cached("SELECT vars_version, env_version FROM apps WHERE name = ?1")?
+                .query_row([app], |row| Ok(AppVersions { vars: row.get(0)?, env: row.get(1)? }))
+                .optional()
+        })
+    }
+
+    fn mark_env_written(&mut self, app: &str, version: i64) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached("UPDATE apps SET env_version = ?2, env_error = NULL, env_error_at = NULL WHERE name = ?1")?
+                .execute(params![app, version])
+        })?;
+        Ok(())
+    }
+
+    fn record_env_error(&mut self, app: &str, why: &str, at: i64) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached("UPDATE apps SET env_error = ?2, env_error_at = ?3 WHERE name = ?1")?
+                .execute(params![app, why, at])
+        })?;
+        Ok(())
+    }
+
+    fn env_errors(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.run(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name, env_error FROM apps WHERE env_error IS NOT NULL ORDER BY name")?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.run(|c| c.execute_batch("SAVEPOINT step"))
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.run(|c| c.execute_batch("RELEASE step"))
+    }
+
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        self.run(|c| c.execute_batch("ROLLBACK TO step; RELEASE step"))
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let path = self.path;
+        self.tx.commit().map_err(|err| store_error(path, err, None))
+    }
+}
