@@ -314,7 +314,11 @@ mod tests {
 
     #[test]
     fn state_url_and_schema_are_checked_with_their_line() {
-        let settings = parse(Path::new("/etc/addons.toml"), "[state]\nurl = \"postgres://u:pw@db.internal/fleet\"\nschema = \"ci\"\n").unwrap();
+        let settings = parse(
+            Path::new("/etc/addons.toml"),
+            "[state]\nurl = \"postgres://u:pw@db.internal/fleet\"\nschema = \"ci\"\n",
+        )
+        .unwrap();
         assert_eq!(settings.state_url.as_deref(), Some("postgres://u:pw@db.internal/fleet"));
         assert_eq!(settings.state_schema.as_deref(), Some("ci"));
         let err = parse_err("[state]\nschema = \"Bad-Name\"\n");

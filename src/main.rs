@@ -33,14 +33,7 @@ fn main() -> ExitCode {
         };
         let settings = config::load(&config_path)?;
         let state = state_location(cli.state.as_deref(), &settings)?;
-        let ctx = Ctx {
-            settings,
-            state,
-            json: cli.json,
-            quiet: cli.quiet,
-            verbose: cli.verbose,
-            stop,
-        };
+        let ctx = Ctx { settings, state, json: cli.json, quiet: cli.quiet, verbose: cli.verbose, stop };
         ctx.debug(format!("config file {}", config_path.display()));
         commands::dispatch(cli.command, &ctx)
     })();

@@ -596,11 +596,10 @@ fn wait_exits_3_when_the_timeout_passes_first_and_resumes_later() {
     // will not finish within the timeout: no tick may take it over.
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let token = format!("{}:{}:0", hostname.trim(), std::process::id());
-    let conn = rusqlite::Connection::open(&env.state).unwrap();
-    let claimed = conn
-        .execute("UPDATE addons SET claim = ?1, claim_until = 4102444800000 WHERE name = 'stuck'", [&token])
-        .unwrap();
-    assert_eq!(claimed, 1);
+    let claimed = env.state_sql(&format!(
+        "UPDATE addons SET claim = '{token}', claim_until = 4102444800000 WHERE name = 'stuck' RETURNING id"
+    ));
+    assert_eq!(claimed.len(), 1);
 
     let started = Instant::now();
     let run = env.run_within(Duration::from_secs(20), ["wait", "stuck", "--timeout", "1s"]);
@@ -614,7 +613,7 @@ fn wait_exits_3_when_the_timeout_passes_first_and_resumes_later() {
     assert_eq!(env.info("stuck")["cleanup"], "pending");
 
     // Once the claim is let go, waiting again finishes the cleanup.
-    conn.execute("UPDATE addons SET claim = NULL, claim_until = NULL WHERE name = 'stuck'", []).unwrap();
+    env.state_sql("UPDATE addons SET claim = NULL, claim_until = NULL WHERE name = 'stuck'");
     let run = env.run_within(Duration::from_secs(20), ["wait", "stuck", "--timeout", "15s"]);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(env.info("stuck")["cleanup"], "done");

@@ -64,7 +64,8 @@ fn a_fresh_schema_is_made_and_migrated_once_by_hosts_opening_it_at_once() {
         }
     }
     assert_eq!(tables_of(&schema), ["addons", "apps", "config_vars", "events", "schema_meta"]);
-    let meta = schema.admin().query(&format!("SELECT application, version FROM {}.schema_meta", schema.name), &[]).unwrap();
+    let meta =
+        schema.admin().query(&format!("SELECT application, version FROM {}.schema_meta", schema.name), &[]).unwrap();
     assert_eq!(meta.len(), 1, "one marker row");
     assert_eq!((meta[0].get::<_, String>(0), meta[0].get::<_, i32>(1)), ("addons".to_string(), 1));
     // Opening it again changes nothing.
@@ -222,7 +223,14 @@ impl TlsServer {
         let path = |name: &str| root.join(name).display().to_string();
         let openssl = std::process::Command::new("openssl")
             .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost", "-keyout", &path("server.key"), "-out", &path("server.crt")])
+            .args([
+                "-addext",
+                "subjectAltName=DNS:localhost",
+                "-keyout",
+                &path("server.key"),
+                "-out",
+                &path("server.crt"),
+            ])
             .output()
             .unwrap();
         assert!(openssl.status.success(), "openssl: {}", String::from_utf8_lossy(&openssl.stderr));
@@ -294,7 +302,8 @@ fn tls_is_used_and_checked_as_sslmode_says() {
     // The certificate names localhost: verify-full takes it there, and refuses it for
     // 127.0.0.1, and refuses an unknown root anywhere.
     open(&server.url("localhost", &format!("sslmode=verify-full&{root}"))).unwrap();
-    for (host, query) in [("127.0.0.1", format!("sslmode=verify-full&{root}")), ("localhost", "sslmode=verify-full".into())]
+    for (host, query) in
+        [("127.0.0.1", format!("sslmode=verify-full&{root}")), ("localhost", "sslmode=verify-full".into())]
     {
         let text = refusal(&server.url(host, &query));
         assert!(text.contains("certificate verify failed"), "{host} {query}: {text}");
@@ -354,7 +363,10 @@ fn claims_skip_what_another_host_is_claiming_and_leases_run_on_the_server_clock(
     let taken = one.claim_due("host-one", i64::MAX, lease, 1, None).unwrap();
     assert_eq!(taken.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a1"]);
     let claim_until = taken[0].claim_until.unwrap();
-    assert!((claim_until - server_now - 60_000).abs() < 5_000, "the lease is not server now + 60s: {claim_until} vs {server_now}");
+    assert!(
+        (claim_until - server_now - 60_000).abs() < 5_000,
+        "the lease is not server now + 60s: {claim_until} vs {server_now}"
+    );
     let started = Instant::now();
     let mut two = second.write().unwrap();
     let taken = two.claim_due("host-two", i64::MAX, lease, 10, None).unwrap();

@@ -27,7 +27,6 @@ pub struct NewAddon {
     pub claim_until: i64,
 }
 
-
 impl Store {
     /// Creates an addon in `waiting_for_provision`, reserving its config var names on
     /// the app. Refused (nothing written) when a name or var is taken.
@@ -143,9 +142,8 @@ impl Store {
     pub fn deprovision(&mut self, addon_id: &str) -> anyhow::Result<(Addon, bool)> {
         let changed = self.write(|tx| {
             let now = tx.now()?;
-            let mut addon = tx
-                .addon(addon_id)?
-                .ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
+            let mut addon =
+                tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
             let Ok(to) = machine::transition(addon.state, Event::Deprovision) else {
                 return Ok(false);
             };

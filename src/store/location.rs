@@ -37,13 +37,13 @@ impl StateLocation {
             return Ok(StateLocation::File(PathBuf::from(text)));
         }
         let mut url = Url::parse(text).map_err(|err| {
-            format!("{} is not a valid PostgreSQL URL ({err}); write postgres://USER@HOST/DB", crate::output::mask_urls_in(text))
+            format!(
+                "{} is not a valid PostgreSQL URL ({err}); write postgres://USER@HOST/DB",
+                crate::output::mask_urls_in(text)
+            )
         })?;
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!(
-                "{} has no host; write postgres://USER@HOST/DB",
-                crate::output::mask_urls_in(text)
-            ));
+            return Err(format!("{} has no host; write postgres://USER@HOST/DB", crate::output::mask_urls_in(text)));
         }
         let mut from_url = None;
         let kept: Vec<(String, String)> = url

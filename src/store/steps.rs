@@ -171,7 +171,8 @@ impl Store {
     /// from the token), so a crashed tick's step is picked up by the next tick without
     /// waiting for the lease.
     pub fn expire_dead_claims(&mut self, is_dead: impl Fn(&str) -> bool) -> anyhow::Result<usize> {
-        let dead: Vec<String> = self.read(|tx| tx.claim_holders())?.into_iter().filter(|token| is_dead(token)).collect();
+        let dead: Vec<String> =
+            self.read(|tx| tx.claim_holders())?.into_iter().filter(|token| is_dead(token)).collect();
         if dead.is_empty() {
             return Ok(0);
         }
@@ -246,13 +247,21 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             addon.updated_at = now;
             tx.update_addon(&addon)?;
             let event = Event::Cleanup.as_str();
-            tx.record_event(&NewEvent { addon_id: &addon.id, at: now, from: Some(from), to: from, event, message: &message })?;
+            tx.record_event(&NewEvent {
+                addon_id: &addon.id,
+                at: now,
+                from: Some(from),
+                to: from,
+                event,
+                message: &message,
+            })?;
             Some(outcome(from, event, message))
         }
         Apply::Transition { event, message, config } => {
             let to = machine::transition(from, event).map_err(|err| StepRefusal(err.to_string()))?;
             if event == Event::ProvisionComplete {
-                addon.config = Some(config.ok_or_else(|| StepRefusal("provision completed without config vars".into()))?);
+                addon.config =
+                    Some(config.ok_or_else(|| StepRefusal("provision completed without config vars".into()))?);
             }
             enter(tx, &mut addon, to, event, &message, &message, now, Row::Update)?;
             Some(outcome(to, event.as_str(), message))

@@ -3,6 +3,7 @@
 //! rows that stands in for a state file's bytes.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use rand::Rng;
 
@@ -54,6 +55,56 @@ impl Schema {
         super::servers::connect_postgres(&self.admin).expect("connect to the test server")
     }
 
+    /// Runs SQL (no parameters) on the state's tables; every row, every value as text.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let mut client = self.admin();
+        client.batch_execute(&format!("SET search_path = {}", self.name)).expect("set search_path");
+        let messages = client.simple_query(sql).unwrap_or_else(|err| panic!("{sql}: {err}"));
+        messages
+            .iter()
+            .filter_map(|message| match message {
+                postgres::SimpleQueryMessage::Row(row) => {
+                    Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Copies every row of a SQLite state file of the current schema into this state,
+    /// which must exist and be empty: how a test that starts from a committed state file
+    /// fixture runs on PostgreSQL. Rows keep their order (`seq` is given anew).
+    pub fn load_sqlite(&self, file: &Path) {
+        let sqlite = rusqlite::Connection::open(file).expect("open the SQLite state");
+        let mut client = self.admin();
+        let mut batch = format!("SET search_path = {};\n", self.name);
+        for table in ["apps", "addons", "config_vars", "events"] {
+            let columns: Vec<(String, String)> = client
+                .query(
+                    "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                     WHERE table_schema = $1 AND table_name = $2 AND is_identity = 'NO' ORDER BY ordinal_position",
+                    &[&self.name, &table],
+                )
+                .expect("list the columns")
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            let names = columns.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ");
+            let mut statement =
+                sqlite.prepare(&format!("SELECT {names} FROM {table} ORDER BY rowid")).expect("read the SQLite state");
+            let mut rows = statement.query([]).expect("read the SQLite state");
+            while let Some(row) = rows.next().expect("read the SQLite state") {
+                let values: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, kind))| literal(row.get_ref(i).expect("a column"), kind))
+                    .collect();
+                let _ = writeln!(batch, "INSERT INTO {table} ({names}) VALUES ({});", values.join(", "));
+            }
+        }
+        client.batch_execute(&batch).expect("load the rows into the PostgreSQL state");
+    }
+
     /// Every row of every table of the state, in a fixed order: equal dumps mean an
     /// unchanged state. Empty when the schema does not exist.
     pub fn dump(&self) -> Vec<u8> {
@@ -93,4 +144,21 @@ impl Drop for Schema {
 pub fn with_schema(url: &str, schema: &str) -> String {
     let joiner = if url.contains('?') { '&' } else { '?' };
     format!("{url}{joiner}schema={schema}")
+}
+
+/// A SQLite value as a PostgreSQL literal of the column's type.
+fn literal(value: rusqlite::types::ValueRef<'_>, kind: &str) -> String {
+    use rusqlite::types::ValueRef;
+    match (value, kind) {
+        (ValueRef::Null, _) => "NULL".into(),
+        (ValueRef::Integer(n), "boolean") => (n != 0).to_string(),
+        (ValueRef::Integer(n), _) => n.to_string(),
+        (ValueRef::Real(x), _) => x.to_string(),
+        (ValueRef::Blob(bytes), "bytea") | (ValueRef::Text(bytes), "bytea") => {
+            format!("'\\x{}'::bytea", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+        (ValueRef::Text(text) | ValueRef::Blob(text), _) => {
+            format!("'{}'", String::from_utf8_lossy(text).replace('\'', "''"))
+        }
+    }
 }

@@ -117,8 +117,8 @@ impl Location {
         let passed = passed.join("&");
         url.set_query(Some(passed.as_str()).filter(|query| !query.is_empty()));
         // The parser's reason is left out: it may quote a piece of the URL.
-        let mut config =
-            Config::from_str(url.as_str()).map_err(|_| format!("the state URL is not a valid PostgreSQL URL; {FORM}"))?;
+        let mut config = Config::from_str(url.as_str())
+            .map_err(|_| format!("the state URL is not a valid PostgreSQL URL; {FORM}"))?;
         if config.get_user().is_none() {
             return Err(format!("the state URL names no user; {FORM}"));
         }
@@ -181,9 +181,13 @@ mod tests {
 
     #[test]
     fn reads_the_parts_and_shows_no_password() {
-        let found = location("postgresql://state:s3cr%40t@db.example:6543/fleet?schema=ci&sslmode=verify-full").unwrap();
+        let found =
+            location("postgresql://state:s3cr%40t@db.example:6543/fleet?schema=ci&sslmode=verify-full").unwrap();
         assert!(found.describe().starts_with("postgresql://state@db.example:6543/fleet"), "{}", found.describe());
-        assert_eq!((found.schema(), found.tls, found.user(), found.dbname()), ("ci", Tls::VerifyFull, "state", "fleet"));
+        assert_eq!(
+            (found.schema(), found.tls, found.user(), found.dbname()),
+            ("ci", Tls::VerifyFull, "state", "fleet")
+        );
         assert_eq!(found.config.get_password(), Some(&b"s3cr@t"[..]));
         assert_eq!(found.config.get_application_name(), Some("addons"));
         assert_eq!(found.connect_timeout(), CONNECT_TIMEOUT);

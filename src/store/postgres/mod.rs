@@ -37,6 +37,19 @@ pub fn open(state: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
     Ok(Box::new(PgBackend { client, location, statements: HashMap::new() }))
 }
 
+/// Opens an existing state for shell completion: within 2 s, and never creating or
+/// migrating a schema. `None` when the state can't be used as it is.
+pub fn peek(state: &PostgresLocation) -> Option<Box<dyn Backend>> {
+    let mut location = Location::new(state).ok()?;
+    location.config.connect_timeout(location.connect_timeout().min(PEEK_TIMEOUT));
+    let mut client = connect(&location).ok()?;
+    schema::is_current(&mut client, &location)
+        .then(|| -> Box<dyn Backend> { Box::new(PgBackend { client, location, statements: HashMap::new() }) })
+}
+
+/// How long completion waits for the server.
+const PEEK_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Backend for PgBackend {
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
         let tx = self
@@ -83,7 +96,8 @@ impl Backend for PgBackend {
 /// it runs on a thread of its own that is abandoned when the time is up (it ends when
 /// the server answers or the process exits).
 fn connect(location: &Location) -> Result<Client, StoreError> {
-    let tls = tls::connector(location).map_err(|why| refuse(location, format!("{why}; fix sslrootcert in the state URL")))?;
+    let tls =
+        tls::connector(location).map_err(|why| refuse(location, format!("{why}; fix sslrootcert in the state URL")))?;
     let config = location.config.clone();
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {

@@ -131,7 +131,8 @@ pub fn prepare(client: &mut Client, location: &Location) -> Result<(), StoreErro
                     db = location.dbname()
                 )
             })?;
-            tx.batch_execute(&format!("CREATE SCHEMA {}", location.schema())).map_err(|err| unusable(location, &err))?;
+            tx.batch_execute(&format!("CREATE SCHEMA {}", location.schema()))
+                .map_err(|err| unusable(location, &err))?;
             0
         }
         Found::Empty => {
@@ -155,6 +156,12 @@ pub fn prepare(client: &mut Client, location: &Location) -> Result<(), StoreErro
     }
     tx.commit().map_err(|err| unusable(location, &err))?;
     check_privileges(client, location)
+}
+
+/// Whether the schema is an addons state of this binary's version, that the user may use.
+pub fn is_current(client: &mut Client, location: &Location) -> bool {
+    matches!(inspect(client, location), Ok(Found::Ours(version)) if version == MIGRATIONS.len() as i64)
+        && check_privileges(client, location).is_ok()
 }
 
 /// The version of an addons state (0 when it has none yet).
@@ -234,7 +241,10 @@ fn check_privileges(client: &mut impl postgres::GenericClient, location: &Locati
     let (usage, missing): (bool, Vec<String>) = row.map_or((false, Vec::new()), |row| (row.get(0), row.get(1)));
     let user = location.user();
     if !usage {
-        return Err(refuse(location, format!("user {user} may not use schema {schema}; GRANT USAGE ON SCHEMA {schema} TO {user}")));
+        return Err(refuse(
+            location,
+            format!("user {user} may not use schema {schema}; GRANT USAGE ON SCHEMA {schema} TO {user}"),
+        ));
     }
     if !missing.is_empty() {
         return Err(refuse(

@@ -29,8 +29,11 @@ const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 fn live() -> &'static str {
     static LIVE: OnceLock<String> = OnceLock::new();
     LIVE.get_or_init(|| {
-        let names: Vec<String> =
-            State::ALL.into_iter().filter(|state| !state.is_terminal()).map(|state| format!("'{}'", state.as_str())).collect();
+        let names: Vec<String> = State::ALL
+            .into_iter()
+            .filter(|state| !state.is_terminal())
+            .map(|state| format!("'{}'", state.as_str()))
+            .collect();
         format!("state IN ({})", names.join(", "))
     })
 }
@@ -192,14 +195,18 @@ impl Txn for PgTxn<'_> {
                 &format!("SELECT {COLUMNS} FROM addons WHERE app = $1 {visible} ORDER BY created_at, seq"),
                 &[&app],
             ),
-            None => {
-                self.addons(&format!("SELECT {COLUMNS} FROM addons WHERE true {visible} ORDER BY app, created_at, seq"), &[])
-            }
+            None => self.addons(
+                &format!("SELECT {COLUMNS} FROM addons WHERE true {visible} ORDER BY app, created_at, seq"),
+                &[],
+            ),
         }
     }
 
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
-        self.addons(&format!("SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, seq"), &[])
+        self.addons(
+            &format!("SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, seq"),
+            &[],
+        )
     }
 
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
@@ -284,7 +291,14 @@ impl Txn for PgTxn<'_> {
     fn record_event(&mut self, event: &NewEvent<'_>) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO events (addon_id, at, from_state, to_state, event, message) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&event.addon_id, &event.at, &event.from.map(State::as_str), &event.to.as_str(), &event.event, &event.message],
+            &[
+                &event.addon_id,
+                &event.at,
+                &event.from.map(State::as_str),
+                &event.to.as_str(),
+                &event.event,
+                &event.message,
+            ],
         )?;
         Ok(())
     }

@@ -30,9 +30,8 @@ fn refuse(path: &Path, why: impl std::fmt::Display) -> StoreError {
     StoreError::Unusable(format!("state file {}: {why}", path.display()))
 }
 
-const READ_WRITE: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE
-    .union(OpenFlags::SQLITE_OPEN_NO_MUTEX)
-    .union(OpenFlags::SQLITE_OPEN_URI);
+const READ_WRITE: OpenFlags =
+    OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX).union(OpenFlags::SQLITE_OPEN_URI);
 
 /// Opens the state file, creating it (0600, in a 0700 directory) when missing, and
 /// runs any pending migrations. Refuses, without modifying it, a file that is not an
@@ -75,7 +74,8 @@ pub fn peek(path: &Path) -> Option<SqliteBackend> {
 
 /// A connection with the busy timeout set, and nothing checked yet.
 fn connect(path: &Path) -> Result<SqliteBackend, StoreError> {
-    let conn = Connection::open_with_flags(path, READ_WRITE).map_err(|err| refuse(path, format!("can't open it: {err}")))?;
+    let conn =
+        Connection::open_with_flags(path, READ_WRITE).map_err(|err| refuse(path, format!("can't open it: {err}")))?;
     conn.busy_timeout(busy_timeout()).map_err(|err| refuse(path, err))?;
     Ok(SqliteBackend { conn, path: path.to_path_buf() })
 }
@@ -233,7 +233,10 @@ fn create_fresh(path: &Path) -> Result<(), StoreError> {
 }
 
 pub(crate) fn busy_timeout() -> Duration {
-    std::env::var("ADDONS_BUSY_TIMEOUT_MS").ok().and_then(|ms| ms.parse().ok()).map_or(BUSY_TIMEOUT, Duration::from_millis)
+    std::env::var("ADDONS_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(BUSY_TIMEOUT, Duration::from_millis)
 }
 
 /// Makes sure the file can be opened without SQLite creating or rewriting something

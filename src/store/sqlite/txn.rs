@@ -196,7 +196,11 @@ impl Txn for SqliteTxn<'_> {
     fn apps_of(&mut self, ids: &[String]) -> Result<Vec<String>, StoreError> {
         let ids = ids_json(Some(ids));
         self.run(|c| {
-            strings(c, "SELECT DISTINCT app FROM addons WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY app", [ids])
+            strings(
+                c,
+                "SELECT DISTINCT app FROM addons WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY app",
+                [ids],
+            )
         })
     }
 
@@ -419,8 +423,8 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn delete_var(&mut self, app: &str, key: &str) -> Result<bool, StoreError> {
-        let removed = self
-            .run(|c| c.prepare_cached("DELETE FROM config_vars WHERE app = ?1 AND key = ?2")?.execute([app, key]))?;
+        let removed =
+            self.run(|c| c.prepare_cached("DELETE FROM config_vars WHERE app = ?1 AND key = ?2")?.execute([app, key]))?;
         Ok(removed > 0)
     }
 
