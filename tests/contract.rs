@@ -147,7 +147,7 @@ fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(env: &TestEnv, na
             vars: providers::info(name).unwrap().vars.iter().map(|v| v.to_string()).collect(),
             deadline_at: now_ms() + 60_000,
             claim: engine.token().into(),
-            claim_until: engine.claim_until(),
+            lease: engine.lease(),
         })
         .unwrap();
     assert!(engine.begin(&mut store, &addon).unwrap().is_none(), "begin_provision itself should succeed");

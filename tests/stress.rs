@@ -241,7 +241,7 @@ fn big_run_addons(postgres: bool) -> Vec<NewAddon> {
                 // A claim that has run out, as a crashed `provision` would leave it before
                 // begin_provision: the first tick to come takes the addon and begins it.
                 claim: "created-by-the-stress-test:0:0".into(),
-                claim_until: 0,
+                lease: std::time::Duration::ZERO,
             }
         })
         .collect()

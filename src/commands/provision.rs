@@ -45,7 +45,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         vars,
         deadline_at: now + engine.settings().engine.provision_timeout.as_millis() as i64,
         claim: engine.token().to_string(),
-        claim_until: engine.claim_until(),
+        lease: engine.lease(),
     })?;
     let failure = engine.begin(&mut store, &addon)?;
     let addon = store.addon(&addon.id)?;

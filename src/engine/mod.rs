@@ -93,9 +93,9 @@ impl Engine {
         self.providers.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), provider);
     }
 
-    /// When a claim taken now runs out.
-    pub fn claim_until(&self) -> i64 {
-        now_ms() + self.settings.engine.claim_timeout.as_millis() as i64
+    /// How long a claim lasts (on the state's clock) before another tick may take the step over.
+    pub fn lease(&self) -> Duration {
+        self.settings.engine.claim_timeout
     }
 
     /// One pass: every due addon (of `only`, when given) advances at most one step.
@@ -198,7 +198,7 @@ impl Engine {
         only: Option<&[String]>,
         record: &dyn Fn(Outcome),
     ) -> anyhow::Result<()> {
-        let lease = self.settings.engine.claim_timeout;
+        let lease = self.lease();
         let mut results = Vec::with_capacity(CLAIM_BATCH);
         let worked = (|| loop {
             if queue.failed.load(Ordering::Relaxed) || self.stopping() {

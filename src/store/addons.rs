@@ -2,7 +2,7 @@
 //! recorded transitions, and the user's deprovision.
 
 use super::backend::{Conflict, StoreError, VarOwner};
-use super::entry::{enter, Row};
+use super::entry::{enter, Move, Row};
 use super::steps::StepError;
 use super::{EventRecord, Store};
 use crate::addon::{Addon, Cleanup, Params};
@@ -22,9 +22,10 @@ pub struct NewAddon {
     /// The var names it will own (prefix applied).
     pub vars: Vec<String>,
     pub deadline_at: i64,
-    /// The claim the creating process holds while it calls `begin_provision`.
+    /// The claim the creating process holds while it calls `begin_provision`, for
+    /// this long on the state's clock.
     pub claim: String,
-    pub claim_until: i64,
+    pub lease: std::time::Duration,
 }
 
 impl Store {
@@ -64,7 +65,7 @@ impl Store {
                 due_at: None,
                 deadline_at: new.deadline_at,
                 claim: Some(new.claim.clone()),
-                claim_until: Some(new.claim_until),
+                claim_until: Some(now.saturating_add(new.lease.as_millis() as i64)),
                 created_at: now,
                 updated_at: now,
                 failure: None,
@@ -72,7 +73,13 @@ impl Store {
                 last_error_permanent: false,
             };
             // Another writer (on another host) may have taken the name or a var since the checks.
-            match enter(tx, &mut addon, first, event, "provisioning", "provisioning", now, Row::Insert) {
+            match enter(
+                tx,
+                &mut addon,
+                Move { to: first, event, message: "provisioning", logged: "provisioning" },
+                now,
+                Row::Insert,
+            ) {
                 Err(StepError::Store(StoreError::Conflict(Conflict::LiveName))) => Err(name_taken(&new.name)),
                 Err(StepError::Store(StoreError::Conflict(Conflict::VarKey))) => {
                     Err(var_taken(&new.app, &new.vars.join(", "), "taken meanwhile"))
@@ -147,7 +154,13 @@ impl Store {
             let Ok(to) = machine::transition(addon.state, Event::Deprovision) else {
                 return Ok(false);
             };
-            enter(tx, &mut addon, to, Event::Deprovision, "deprovisioning", "deprovision requested", now, Row::Update)?;
+            enter(
+                tx,
+                &mut addon,
+                Move { to, event: Event::Deprovision, message: "deprovisioning", logged: "deprovision requested" },
+                now,
+                Row::Update,
+            )?;
             Ok(true)
         })?;
         Ok((self.addon(addon_id)?, changed))

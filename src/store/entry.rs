@@ -14,20 +14,28 @@ pub(super) enum Row {
     Update,
 }
 
-/// Moves `addon` into `to` by `event`: sets what every entry sets (message, time,
-/// attempts and last failure cleared) and what [`on_entry`] says for `to` (vars,
-/// cleanup, due time, failure kept), writes the row, and records the event with
-/// `logged` as its message. The claim is the caller's business.
+/// A move of an addon into a state, as the creation, the deprovision or a step asks.
+pub(super) struct Move<'a> {
+    pub to: State,
+    pub event: Event,
+    /// The addon's message once there.
+    pub message: &'a str,
+    /// The recorded event's message.
+    pub logged: &'a str,
+}
+
+/// Makes `change`: sets what every entry sets (message, time, attempts and last
+/// failure cleared) and what [`on_entry`] says for the state entered (vars, cleanup,
+/// due time, failure kept), writes the row, and records the event. The claim is the
+/// caller's business.
 pub(super) fn enter(
     tx: &mut dyn Txn,
     addon: &mut Addon,
-    to: State,
-    event: Event,
-    message: &str,
-    logged: &str,
+    change: Move<'_>,
     now: i64,
     row: Row,
 ) -> Result<(), StepError> {
+    let Move { to, event, message, logged } = change;
     let from = (row == Row::Update).then_some(addon.state);
     let entry = on_entry(to);
     addon.state = to;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::backend::{NewEvent, StoreError, Txn};
-use super::entry::{due, enter, Row};
+use super::entry::{due, enter, Move, Row};
 use super::Store;
 use crate::addon::{Addon, Cleanup};
 use crate::error::failed;
@@ -61,6 +61,9 @@ impl std::fmt::Display for StepRefusal {
         f.write_str(&self.0)
     }
 }
+
+/// Each step's addon with what committing its result gave.
+pub type StepResults = Vec<(Addon, Result<Option<Outcome>, StepRefusal>)>;
 
 /// What committing one step can run into.
 #[derive(Debug)]
@@ -142,11 +145,7 @@ impl Store {
     /// [`Store::finish_step`] would and under a savepoint of its own, so one the store
     /// refuses leaves the others in. A failure of the state itself stops it all.
     /// Returns each step's addon with its outcome.
-    pub fn finish_steps(
-        &mut self,
-        token: &str,
-        steps: Vec<(Addon, Apply)>,
-    ) -> anyhow::Result<Vec<(Addon, Result<Option<Outcome>, StepRefusal>)>> {
+    pub fn finish_steps(&mut self, token: &str, steps: Vec<(Addon, Apply)>) -> anyhow::Result<StepResults> {
         self.write(|tx| {
             let mut results = Vec::with_capacity(steps.len());
             for (seen, apply) in steps {
@@ -263,7 +262,7 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
                 addon.config =
                     Some(config.ok_or_else(|| StepRefusal("provision completed without config vars".into()))?);
             }
-            enter(tx, &mut addon, to, event, &message, &message, now, Row::Update)?;
+            enter(tx, &mut addon, Move { to, event, message: &message, logged: &message }, now, Row::Update)?;
             Some(outcome(to, event.as_str(), message))
         }
     })
@@ -322,7 +321,7 @@ mod tests {
             vars: vec!["SECRET_KEY".into()],
             deadline_at: i64::MAX,
             claim: "test".into(),
-            claim_until: i64::MAX,
+            lease: Duration::from_secs(3600),
         };
         let mut addon = store.insert_addon(&new).unwrap();
         for attempt in 1..=20 {

@@ -119,7 +119,7 @@ impl Location {
         // The parser's reason is left out: it may quote a piece of the URL.
         let mut config = Config::from_str(url.as_str())
             .map_err(|_| format!("the state URL is not a valid PostgreSQL URL; {FORM}"))?;
-        if config.get_user().is_none() {
+        if config.get_user().is_none_or(str::is_empty) {
             return Err(format!("the state URL names no user; {FORM}"));
         }
         if config.get_connect_timeout().is_none() {

@@ -14,6 +14,8 @@ use super::location::PostgresLocation;
 
 mod location;
 mod schema;
+#[cfg(test)]
+pub(crate) mod testing;
 mod tls;
 mod txn;
 

@@ -74,10 +74,31 @@ pub fn peek(path: &Path) -> Option<SqliteBackend> {
 
 /// A connection with the busy timeout set, and nothing checked yet.
 fn connect(path: &Path) -> Result<SqliteBackend, StoreError> {
+    keep_freed_memory();
     let conn =
         Connection::open_with_flags(path, READ_WRITE).map_err(|err| refuse(path, format!("can't open it: {err}")))?;
     conn.busy_timeout(busy_timeout()).map_err(|err| refuse(path, err))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(SqliteBackend { conn, path: path.to_path_buf() })
+}
+
+/// Room for every statement a tick runs, so none is prepared twice.
+const STATEMENT_CACHE: usize = 64;
+
+/// SQLite allocates and frees a savepoint journal and cursor space for every step a
+/// tick commits. When those blocks sit at the top of the heap, glibc hands them back
+/// to the kernel at each free (its trim threshold starts at 128 KiB) and faults them
+/// in again at the next step: measured, a third of a tick's time. Keeping up to
+/// 16 MiB of freed memory in the process stops that.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only sets an allocator parameter; it is thread-safe in glibc.
+        ONCE.call_once(|| unsafe {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+        });
+    }
 }
 
 impl Backend for SqliteBackend {

@@ -1,0 +1,83 @@
+//! The store seam through the binary: a failure of the state is exit 4 and never an
+//! addon's failure; where the state is comes from `--state`, `ADDONS_STATE` or
+//! `[state] url`, and a PostgreSQL URL's password never shows. (The store-level suite
+//! that every backend runs is in src/store/tests.rs.) SQLite-only: these tests damage
+//! or name the state file itself.
+
+mod common;
+
+use common::TestEnv;
+
+/// A provisioned addon whose next step meets a damaged state file (a column the
+/// step writes is gone): the tick fails with exit 4 naming the file, and the addon
+/// stays where it was instead of ending in error for good.
+#[test]
+fn a_state_failure_during_a_step_is_exit_4_not_the_addons_failure() {
+    let env = TestEnv::new();
+    let created = env.json(["provision", "secret", "myapp", "--name", "keep-me", "--json"]);
+    assert_eq!(created["state"], "waiting_for_provision", "{created:#}");
+    env.ok(["tick", "--jobs", "1"]);
+    assert_eq!(env.info("keep-me")["state"], "provisioned");
+    let conn = rusqlite::Connection::open(&env.state).unwrap();
+    conn.execute_batch("ALTER TABLE config_vars RENAME COLUMN value TO damaged").unwrap();
+    drop(conn);
+
+    let run = env.run(["tick", "--jobs", "1"]);
+    assert_eq!(run.code, 4, "{run}");
+    assert!(run.stderr.contains(&env.state.display().to_string()), "{run}");
+
+    let conn = rusqlite::Connection::open(&env.state).unwrap();
+    let (state, failure): (String, Option<String>) = conn
+        .query_row("SELECT state, failure FROM addons WHERE name = 'keep-me'", [], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap();
+    assert_eq!((state.as_str(), failure), ("provisioned", None), "the damaged state ended the addon");
+    // Repaired, the same step goes through.
+    conn.execute_batch("ALTER TABLE config_vars RENAME COLUMN damaged TO value").unwrap();
+    drop(conn);
+    env.ok(["tick", "--jobs", "1"]);
+    assert_eq!(env.info("keep-me")["state"], "ready");
+}
+
+/// `--state`, `ADDONS_STATE` and `[state] url` accept a PostgreSQL URL; until this
+/// binary has the PostgreSQL backend it refuses one with exit 4, one line, no
+/// password, and no state file made anywhere.
+#[test]
+fn a_postgres_state_url_is_recognised_and_its_password_never_shown() {
+    let url = "postgres://fleet:hunter2@127.0.0.1:1/addons?schema=ci&sslmode=disable";
+    let env = TestEnv::new();
+    for args in [vec!["--state", url, "list"], vec!["list"]] {
+        let mut command = env.command(&args);
+        command.env("ADDONS_STATE", url);
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(4), "{args:?}: {stderr}");
+        assert!(stderr.contains("postgres://fleet@127.0.0.1:1/addons"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    let env = TestEnv::with_config(&format!("[state]\nurl = \"{url}\"\n"));
+    let run = env.bare_command(["--config", env.config.to_str().unwrap(), "list"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("schema=ci") && !stderr.contains("hunter2"), "{stderr}");
+    assert!(!env.root().join(".local/share/addons/state.db").exists());
+    assert!(!env.state.exists());
+}
+
+/// `[state] url` names the state file when neither `--state` nor `ADDONS_STATE` do;
+/// a bad one is a usage error naming the config file and line.
+#[test]
+fn the_config_file_can_name_the_state() {
+    let env = TestEnv::new();
+    let file = env.root().join("elsewhere/state.db");
+    env.write_config(&format!("[engine]\njobs = 1\n\n[state]\nurl = \"{}\"\n", file.display()));
+    let run =
+        env.bare_command(["--config", env.config.to_str().unwrap(), "provision", "secret", "myapp"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(file.exists());
+    assert!(!env.root().join(".local/share/addons/state.db").exists());
+
+    env.write_config("[state]\nschema = \"Not-Plain\"\n");
+    let message = env.fails(2, ["list"]);
+    assert!(message.contains("line 2") && message.contains("state.schema"), "{message}");
+}
