@@ -27,6 +27,8 @@ pub struct PgBackend {
     location: Location,
     /// Prepared statements by SQL text: each is parsed and planned once per connection.
     statements: HashMap<String, Statement>,
+    /// The advisory lock key that write transactions on this schema take.
+    writer_lock: i64,
 }
 
 /// Connects to the state's server, refuses a schema that is not ours or is too new or a
@@ -36,7 +38,16 @@ pub fn open(state: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
         Location::new(state).map_err(|why| StoreError::Unusable(format!("state {}: {why}", state.describe())))?;
     let mut client = connect(&location)?;
     schema::prepare(&mut client, &location)?;
-    Ok(Box::new(PgBackend { client, location, statements: HashMap::new() }))
+    Ok(Box::new(PgBackend::new(client, location)?))
+}
+
+impl PgBackend {
+    fn new(mut client: Client, location: Location) -> Result<PgBackend, StoreError> {
+        let key = format!("addons writer {}", location.schema());
+        let row =
+            client.query_one("SELECT hashtextextended($1, 0)", &[&key]).map_err(|err| unusable(&location, &err))?;
+        Ok(PgBackend { client, writer_lock: row.get(0), location, statements: HashMap::new() })
+    }
 }
 
 /// Opens an existing state for shell completion: within 2 s, and never creating or
@@ -45,8 +56,10 @@ pub fn peek(state: &PostgresLocation) -> Option<Box<dyn Backend>> {
     let mut location = Location::new(state).ok()?;
     location.config.connect_timeout(location.connect_timeout().min(PEEK_TIMEOUT));
     let mut client = connect(&location).ok()?;
-    schema::is_current(&mut client, &location)
-        .then(|| -> Box<dyn Backend> { Box::new(PgBackend { client, location, statements: HashMap::new() }) })
+    if !schema::is_current(&mut client, &location) {
+        return None;
+    }
+    Some(Box::new(PgBackend::new(client, location).ok()?))
 }
 
 /// How long completion waits for the server.
@@ -54,11 +67,17 @@ const PEEK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Backend for PgBackend {
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        let tx = self
+        let mut tx = self
             .client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()
+            .map_err(|err| unusable(&self.location, &err))?;
+        // One writer at a time, as SQLite's BEGIN IMMEDIATE: a batch of steps touches the
+        // rows of apps and addons in an order the data decides, so two concurrent writers
+        // could each hold what the other needs (a deadlock). Reads and the claims' row
+        // locks are unaffected; the wait is bounded by `lock_timeout`.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.writer_lock])
             .map_err(|err| unusable(&self.location, &err))?;
         Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, true)))
     }
@@ -76,8 +95,7 @@ impl Backend for PgBackend {
     }
 
     fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
-        let client = connect(&self.location)?;
-        Ok(Box::new(PgBackend { client, location: self.location.clone(), statements: HashMap::new() }))
+        Ok(Box::new(PgBackend::new(connect(&self.location)?, self.location.clone())?))
     }
 
     fn describe(&self) -> String {
