@@ -91,7 +91,7 @@ fn generate(path: &Path, count: usize) -> anyhow::Result<(Engine, Store)> {
             seed: new_seed(),
             deadline_at,
             claim: engine.token().into(),
-            claim_until: engine.claim_until(),
+            lease: engine.lease(),
         })?;
         if engine.begin(&mut store, &addon)?.is_some() {
             bail!("begin_provision failed for {}", addon.name);

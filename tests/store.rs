@@ -81,3 +81,47 @@ fn the_config_file_can_name_the_state() {
     let message = env.fails(2, ["list"]);
     assert!(message.contains("line 2") && message.contains("state.schema"), "{message}");
 }
+
+/// A pid that no process has now: a child that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn read_proc(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// Takes `addon`'s step over with `token` for an hour, then ticks: whether the tick
+/// ran the step (took the claim over) at once.
+fn tick_takes_over(env: &TestEnv, addon: &str, token: &str) -> bool {
+    let conn = rusqlite::Connection::open(&env.state).unwrap();
+    conn.execute(
+        "UPDATE addons SET claim = ?1, claim_until = strftime('%s','now') * 1000 + 3600000 WHERE name = ?2",
+        [token, addon],
+    )
+    .unwrap();
+    drop(conn);
+    let report = env.json(["tick", "--json", "--jobs", "1"]);
+    !report["transitions"].as_array().unwrap().is_empty()
+}
+
+/// A claim is taken over before its lease only when its holder is a dead process of
+/// this host AND this boot. Two containers can share a hostname and pid numbers: a
+/// token naming only host and pid (what a tick wrote before boot ids) says nothing
+/// about which kernel the pid lived in, so it waits for its lease.
+#[test]
+fn only_a_dead_holder_of_this_host_and_boot_loses_its_claim_early() {
+    let env = TestEnv::new();
+    let (host, boot, dead) =
+        (read_proc("/proc/sys/kernel/hostname"), read_proc("/proc/sys/kernel/random/boot_id"), dead_pid());
+    env.ok(["provision", "secret", "myapp", "--name", "held"]);
+    assert!(!tick_takes_over(&env, "held", &format!("{host}:{dead}:00c0ffee")), "a host:pid token was taken over");
+    let other_boot = "00000000-0000-0000-0000-000000000000";
+    assert!(!tick_takes_over(&env, "held", &format!("{host}:{other_boot}:{dead}:00000000c0ffee00")));
+    assert_eq!(env.info("held")["state"], "waiting_for_provision");
+    assert!(tick_takes_over(&env, "held", &format!("{host}:{boot}:{dead}:00000000c0ffee00")));
+    assert_eq!(env.info("held")["state"], "provisioned");
+}

@@ -103,19 +103,11 @@ fn keep_freed_memory() {
 
 impl Backend for SqliteBackend {
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| store_error(&self.path, err, None))?;
-        Ok(Box::new(txn::SqliteTxn::new(tx, &self.path)))
+        self.begin(TransactionBehavior::Immediate)
     }
 
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(|err| store_error(&self.path, err, None))?;
-        Ok(Box::new(txn::SqliteTxn::new(tx, &self.path)))
+        self.begin(TransactionBehavior::Deferred)
     }
 
     /// A second connection to the same file (for worker threads). It skips the checks
@@ -144,6 +136,13 @@ impl Backend for SqliteBackend {
 }
 
 impl SqliteBackend {
+    /// IMMEDIATE takes the write lock at once (waiting up to the busy timeout), so a
+    /// write transaction never fails halfway for want of it; DEFERRED reads a snapshot.
+    fn begin(&mut self, behavior: TransactionBehavior) -> Result<Box<dyn Txn + '_>, StoreError> {
+        let tx = self.conn.transaction_with_behavior(behavior).map_err(|err| store_error(&self.path, err, None))?;
+        Ok(Box::new(txn::SqliteTxn::new(tx, &self.path)))
+    }
+
     /// The raw connection, for tests that look under the hood.
     #[cfg(test)]
     pub(crate) fn conn(&self) -> &Connection {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql, Transaction};
 
 use super::store_error;
 use crate::addon::{Addon, Cleanup};
@@ -16,6 +16,48 @@ use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEv
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
      failure, last_error, last_error_permanent";
+
+/// The columns set once, when the addon is created.
+const FIXED: &[&str] = &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
+/// The columns `update_addon` writes, in the order of [`with_mutable`]'s values.
+const MUTABLE: &[&str] = &[
+    "state",
+    "message",
+    "config",
+    "begun",
+    "cleanup",
+    "attempts",
+    "due_at",
+    "deadline_at",
+    "claim",
+    "claim_until",
+    "updated_at",
+    "failure",
+    "last_error",
+    "last_error_permanent",
+];
+
+/// Calls `f` with the values of an addon's [`MUTABLE`] columns.
+fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
+    let config = a.config.as_ref().map(json);
+    let values: [&dyn ToSql; 14] = [
+        &a.state.as_str(),
+        &a.message,
+        &config,
+        &a.begun,
+        &a.cleanup.as_str(),
+        &a.attempts,
+        &a.due_at,
+        &a.deadline_at,
+        &a.claim,
+        &a.claim_until,
+        &a.updated_at,
+        &a.failure,
+        &a.last_error,
+        &a.last_error_permanent,
+    ];
+    f(&values)
+}
 
 /// The statements whose text depends on the state machine (the live states) or on
 /// [`COLUMNS`], built once.
@@ -28,6 +70,7 @@ struct Sql {
     list_every: [String; 2],
     moving: String,
     insert: String,
+    update: String,
 }
 
 static SQL: LazyLock<Sql> = LazyLock::new(|| {
@@ -38,7 +81,11 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         .collect::<Vec<_>>()
         .join(", ");
     let live = format!("state IN ({live})");
-    let placeholders = (1..=COLUMNS.split(',').count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let written = FIXED.iter().chain(MUTABLE);
+    let placeholders = (1..=written.clone().count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let columns = written.copied().collect::<Vec<_>>().join(", ");
+    let set =
+        MUTABLE.iter().enumerate().map(|(i, column)| format!("{column} = ?{}", i + 2)).collect::<Vec<_>>().join(", ");
     Sql {
         by_id: format!("SELECT {COLUMNS} FROM addons WHERE id = ?1"),
         by_name: format!(
@@ -55,7 +102,8 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
             format!("SELECT {COLUMNS} FROM addons WHERE {live} ORDER BY app, created_at, rowid"),
         ],
         moving: format!("SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, rowid"),
-        insert: format!("INSERT INTO addons ({COLUMNS}) VALUES ({placeholders})"),
+        insert: format!("INSERT INTO addons ({columns}) VALUES ({placeholders})"),
+        update: format!("UPDATE addons SET {set} WHERE id = ?1"),
     }
 });
 
@@ -205,60 +253,23 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn insert_addon(&mut self, a: &Addon) -> Result<(), StoreError> {
-        self.run_unique(Conflict::LiveName, |c| {
-            c.prepare_cached(&SQL.insert)?.execute(params![
-                a.id,
-                a.name,
-                a.provider,
-                a.app,
-                a.prefix,
-                json(&a.params),
-                a.seed,
-                a.state.as_str(),
-                a.message,
-                json(&a.vars),
-                a.config.as_ref().map(json),
-                a.begun,
-                a.cleanup.as_str(),
-                a.attempts,
-                a.due_at,
-                a.deadline_at,
-                a.claim,
-                a.claim_until,
-                a.created_at,
-                a.updated_at,
-                a.failure,
-                a.last_error,
-                a.last_error_permanent,
-            ])
+        let (params, vars) = (json(&a.params), json(&a.vars));
+        let fixed: [&dyn ToSql; 9] =
+            [&a.id, &a.name, &a.provider, &a.app, &a.prefix, &params, &a.seed, &vars, &a.created_at];
+        with_mutable(a, |mutable| {
+            self.run_unique(Conflict::LiveName, |c| {
+                c.prepare_cached(&SQL.insert)?.execute(params_from_iter(fixed.iter().chain(mutable)))
+            })
         })?;
         Ok(())
     }
 
     fn update_addon(&mut self, a: &Addon) -> Result<(), StoreError> {
-        self.run(|c| {
-            c.prepare_cached(
-                "UPDATE addons SET state = ?2, message = ?3, config = ?4, begun = ?5, cleanup = ?6, attempts = ?7, \
-                 due_at = ?8, deadline_at = ?9, claim = ?10, claim_until = ?11, updated_at = ?12, failure = ?13, \
-                 last_error = ?14, last_error_permanent = ?15 WHERE id = ?1",
-            )?
-            .execute(params![
-                a.id,
-                a.state.as_str(),
-                a.message,
-                a.config.as_ref().map(json),
-                a.begun,
-                a.cleanup.as_str(),
-                a.attempts,
-                a.due_at,
-                a.deadline_at,
-                a.claim,
-                a.claim_until,
-                a.updated_at,
-                a.failure,
-                a.last_error,
-                a.last_error_permanent,
-            ])
+        with_mutable(a, |mutable| {
+            self.run(|c| {
+                c.prepare_cached(&SQL.update)?
+                    .execute(params_from_iter(std::iter::once(&a.id as &dyn ToSql).chain(mutable.iter().copied())))
+            })
         })?;
         Ok(())
     }
