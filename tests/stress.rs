@@ -563,7 +563,7 @@ fn assert_deprovisioned_and_gone(env: &TestEnv, provider: &str, name: &str, admi
     assert_eq!(env.vars(addon["app"].as_str().unwrap()), Vars::new(), "vars left on the app");
     assert_eq!(count(&calls(env), "deprovision", id), 1, "deprovision calls");
     let events: Vec<String> =
-        recorded_events(&env)[name].iter().map(|(_, to, event)| format!("{event}->{to}")).collect();
+        recorded_events(env)[name].iter().map(|(_, to, event)| format!("{event}->{to}")).collect();
     assert_eq!(
         events,
         ["provision->waiting_for_provision", "deprovision->deprovisioned", "cleanup->deprovisioned"],

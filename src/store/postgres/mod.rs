@@ -67,19 +67,13 @@ const PEEK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Backend for PgBackend {
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        let mut tx = self
+        let tx = self
             .client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()
             .map_err(|err| unusable(&self.location, &err))?;
-        // One writer at a time, as SQLite's BEGIN IMMEDIATE: a batch of steps touches the
-        // rows of apps and addons in an order the data decides, so two concurrent writers
-        // could each hold what the other needs (a deadlock). Reads and the claims' row
-        // locks are unaffected; the wait is bounded by `lock_timeout`.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.writer_lock])
-            .map_err(|err| unusable(&self.location, &err))?;
-        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, true)))
+        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, Some(self.writer_lock))))
     }
 
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
@@ -91,7 +85,7 @@ impl Backend for PgBackend {
             .read_only(true)
             .start()
             .map_err(|err| unusable(&self.location, &err))?;
-        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, false)))
+        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, None)))
     }
 
     fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {

@@ -39,12 +39,21 @@ fn live() -> &'static str {
 }
 
 /// One transaction on the state's connection.
+///
+/// A write transaction takes the schema's writer lock (an advisory lock held to its
+/// end) before its first statement, as SQLite's BEGIN IMMEDIATE makes one writer at a
+/// time: a batch of steps locks rows of addons and apps in an order the data decides,
+/// so two writers at once could each hold what the other waits for. A claim is the
+/// exception: its statement never waits (`SKIP LOCKED`), so ticks on many hosts claim
+/// at the same time; a transaction that claims must do nothing else first.
 pub struct PgTxn<'a> {
     tx: Transaction<'a>,
     statements: &'a mut HashMap<String, Statement>,
     location: &'a Location,
-    /// Whether rows read to be changed are locked (a write transaction).
-    write: bool,
+    /// The writer lock's key in a write transaction; `None` in a read-only one.
+    writer_lock: Option<i64>,
+    /// Whether this transaction holds the writer lock.
+    serialized: bool,
 }
 
 impl<'a> PgTxn<'a> {
@@ -52,13 +61,25 @@ impl<'a> PgTxn<'a> {
         tx: Transaction<'a>,
         statements: &'a mut HashMap<String, Statement>,
         location: &'a Location,
-        write: bool,
+        writer_lock: Option<i64>,
     ) -> Self {
-        PgTxn { tx, statements, location, write }
+        PgTxn { tx, statements, location, writer_lock, serialized: false }
+    }
+
+    /// The statement for `sql`, prepared on first use, once this transaction may run it:
+    /// a write transaction waits for the writer lock first (bounded by `lock_timeout`).
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let (Some(key), false) = (self.writer_lock, self.serialized) {
+            self.tx
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+                .map_err(|err| unusable(self.location, &err))?;
+            self.serialized = true;
+        }
+        self.prepared(sql)
     }
 
     /// The statement for `sql`, prepared on first use.
-    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+    fn prepared(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
@@ -145,14 +166,73 @@ fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreError> {
     })
 }
 
+/// The columns set when an addon is made and never changed after.
+const FIXED: [&str; 9] = ["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
+
+/// The columns `update_addon` writes, in the order of [`with_mutable`]'s values.
+const MUTABLE: [&str; 14] = [
+    "state",
+    "message",
+    "config",
+    "begun",
+    "cleanup",
+    "attempts",
+    "due_at",
+    "deadline_at",
+    "claim",
+    "claim_until",
+    "updated_at",
+    "failure",
+    "last_error",
+    "last_error_permanent",
+];
+
+/// Calls `f` with the values of an addon's [`MUTABLE`] columns.
+fn with_mutable<T>(addon: &Addon, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> T) -> T {
+    let config = addon.config.as_ref().map(json_text);
+    let attempts = i32::try_from(addon.attempts).unwrap_or(i32::MAX);
+    let values: [&(dyn ToSql + Sync); 14] = [
+        &addon.state.as_str(),
+        &addon.message,
+        &config,
+        &addon.begun,
+        &addon.cleanup.as_str(),
+        &attempts,
+        &addon.due_at,
+        &addon.deadline_at,
+        &addon.claim,
+        &addon.claim_until,
+        &addon.updated_at,
+        &addon.failure,
+        &addon.last_error,
+        &addon.last_error_permanent,
+    ];
+    f(&values)
+}
+
+/// The insert and the update of an addon row, built once from [`FIXED`] and [`MUTABLE`].
+struct Writes {
+    insert: String,
+    update: String,
+}
+
+fn writes() -> &'static Writes {
+    static WRITES: OnceLock<Writes> = OnceLock::new();
+    WRITES.get_or_init(|| {
+        let columns: Vec<&str> = FIXED.iter().chain(&MUTABLE).copied().collect();
+        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+        let set: Vec<String> = MUTABLE.iter().enumerate().map(|(i, column)| format!("{column} = ${}", i + 2)).collect();
+        Writes {
+            insert: format!("INSERT INTO addons ({}) VALUES ({})", columns.join(", "), placeholders.join(", ")),
+            update: format!("UPDATE addons SET {} WHERE id = $1", set.join(", ")),
+        }
+    })
+}
+
 /// The JSON text of a stored list or map.
 fn json_text(value: &impl serde::Serialize) -> String {
     // Maps and lists of strings always serialize.
     serde_json::to_string(value).unwrap_or_default()
-}
-
-fn attempts(addon: &Addon) -> i32 {
-    i32::try_from(addon.attempts).unwrap_or(i32::MAX)
 }
 
 fn count(value: u64) -> usize {
@@ -161,11 +241,14 @@ fn count(value: u64) -> usize {
 
 impl Txn for PgTxn<'_> {
     fn now(&mut self) -> Result<i64, StoreError> {
-        Ok(self.query_one(&format!("SELECT {NOW_MS}"), &[])?.get(0))
+        // Reading the clock waits for nothing: it needs no writer lock.
+        let statement = self.prepared(&format!("SELECT {NOW_MS}"))?;
+        let row = self.tx.query_one(&statement, &[]).map_err(|err| unusable(self.location, &err))?;
+        Ok(row.get(0))
     }
 
     fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError> {
-        let lock = if self.write { "FOR UPDATE" } else { "" };
+        let lock = if self.writer_lock.is_some() { "FOR UPDATE" } else { "" };
         let row = self.query_opt(&format!("SELECT {COLUMNS} FROM addons WHERE id = $1 {lock}"), &[&id])?;
         row.map(|row| addon_from_row(self.location, &row)).transpose()
     }
@@ -225,66 +308,31 @@ impl Txn for PgTxn<'_> {
     }
 
     fn insert_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO addons ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
-        );
-        let config = addon.config.as_ref().map(json_text);
-        self.execute(
-            &sql,
-            &[
-                &addon.id,
-                &addon.name,
-                &addon.provider,
-                &addon.app,
-                &addon.prefix,
-                &json_text(&addon.params),
-                &addon.seed,
-                &addon.state.as_str(),
-                &addon.message,
-                &json_text(&addon.vars),
-                &config,
-                &addon.begun,
-                &addon.cleanup.as_str(),
-                &attempts(addon),
-                &addon.due_at,
-                &addon.deadline_at,
-                &addon.claim,
-                &addon.claim_until,
-                &addon.created_at,
-                &addon.updated_at,
-                &addon.failure,
-                &addon.last_error,
-                &addon.last_error_permanent,
-            ],
-        )?;
+        let (params, vars) = (json_text(&addon.params), json_text(&addon.vars));
+        let fixed: [&(dyn ToSql + Sync); 9] = [
+            &addon.id,
+            &addon.name,
+            &addon.provider,
+            &addon.app,
+            &addon.prefix,
+            &params,
+            &addon.seed,
+            &vars,
+            &addon.created_at,
+        ];
+        with_mutable(addon, |mutable| {
+            let values: Vec<_> = fixed.iter().chain(mutable).copied().collect();
+            self.execute(&writes().insert, &values)
+        })?;
         Ok(())
     }
 
     fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
-        let config = addon.config.as_ref().map(json_text);
-        self.execute(
-            "UPDATE addons SET state = $2, message = $3, config = $4, begun = $5, cleanup = $6, attempts = $7, \
-             due_at = $8, deadline_at = $9, claim = $10, claim_until = $11, updated_at = $12, failure = $13, \
-             last_error = $14, last_error_permanent = $15 WHERE id = $1",
-            &[
-                &addon.id,
-                &addon.state.as_str(),
-                &addon.message,
-                &config,
-                &addon.begun,
-                &addon.cleanup.as_str(),
-                &attempts(addon),
-                &addon.due_at,
-                &addon.deadline_at,
-                &addon.claim,
-                &addon.claim_until,
-                &addon.updated_at,
-                &addon.failure,
-                &addon.last_error,
-                &addon.last_error_permanent,
-            ],
-        )?;
+        with_mutable(addon, |mutable| {
+            let values: Vec<_> =
+                std::iter::once(&addon.id as &(dyn ToSql + Sync)).chain(mutable.iter().copied()).collect();
+            self.execute(&writes().update, &values)
+        })?;
         Ok(())
     }
 
@@ -344,7 +392,13 @@ impl Txn for PgTxn<'_> {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let only = only.map(<[String]>::to_vec);
-        self.addons(&sql, &[&token, &lease, &due_by, &only, &limit])
+        // Without the writer lock: see [`PgTxn`].
+        let statement = self.prepared(&sql)?;
+        let rows = self
+            .tx
+            .query(&statement, &[&token, &lease, &due_by, &only, &limit])
+            .map_err(|err| unusable(self.location, &err))?;
+        rows.iter().map(|row| addon_from_row(self.location, row)).collect()
     }
 
     fn release_claim(&mut self, addon_id: &str, token: &str) -> Result<bool, StoreError> {
