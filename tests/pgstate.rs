@@ -412,3 +412,32 @@ fn a_broken_uniqueness_rule_is_a_conflict_and_a_savepoint_undoes_one_step() {
     assert_eq!(read.list_addons(None, true).unwrap().len(), 1);
     assert_eq!(read.vars("web").unwrap()[0].addon.as_deref(), Some("db"));
 }
+
+#[test]
+fn the_binary_refuses_an_unusable_postgresql_state_with_exit_4_and_one_line() {
+    let Some(admin) = common::pgstate::server("PostgreSQL state test") else { return };
+    let env = common::TestEnv::new();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let newer = Schema::fresh(&admin);
+    drop(open(&newer.url()).unwrap());
+    newer.admin().batch_execute(&format!("UPDATE {}.schema_meta SET version = 99", newer.name)).unwrap();
+    let with_password = |url: &str| url.replacen("postgres://postgres@", "postgres://postgres:hunter2-secret@", 1);
+    for (url, phrase) in [
+        (format!("postgres://state:hunter2-secret@127.0.0.1:{closed}/db"), "can't reach the server"),
+        (with_password(&newer.url()), "newer addons"),
+    ] {
+        for json in [false, true] {
+            let mut args = vec!["--state", url.as_str(), "list"];
+            if json {
+                args.push("--json");
+            }
+            let run = env.run(&args);
+            assert_eq!(run.code, 4, "{run}");
+            assert!(run.stdout.is_empty() || json, "{run}");
+            let said = if json { run.stdout.clone() + &run.stderr } else { run.stderr.clone() };
+            assert!(said.contains(phrase) && said.contains("state postgres://"), "{run}");
+            assert!(!said.contains("hunter2"), "the password was shown: {run}");
+            assert_eq!(said.trim_end().lines().count(), 1, "{run}");
+        }
+    }
+}

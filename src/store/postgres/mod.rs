@@ -13,6 +13,7 @@ use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn};
 use super::location::PostgresLocation;
 
 mod location;
+mod rows;
 mod schema;
 #[cfg(test)]
 pub(crate) mod testing;
