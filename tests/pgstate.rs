@@ -441,3 +441,22 @@ fn the_binary_refuses_an_unusable_postgresql_state_with_exit_4_and_one_line() {
         }
     }
 }
+
+#[test]
+fn completion_peeks_at_a_postgresql_state_without_making_one() {
+    let Some(admin) = common::pgstate::server("PostgreSQL state test") else { return };
+    let schema = Schema::fresh(&admin);
+    let location = || StateLocation::parse(&schema.url(), None).unwrap();
+    assert!(addons::store::Store::peek(location()).is_none(), "a state that does not exist was opened");
+    assert!(tables_of(&schema).is_empty(), "peeking made the state");
+    let exists = |client: &mut postgres::Client| {
+        client
+            .query_one("SELECT count(*) FROM pg_namespace WHERE nspname = $1", &[&schema.name])
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    assert_eq!(exists(&mut schema.admin()), 0, "peeking made the schema");
+    drop(open(&schema.url()).unwrap());
+    let store = addons::store::Store::peek(location()).expect("an existing state is peeked at");
+    assert_eq!(store.addon_names(false).unwrap(), Vec::<String>::new());
+}

@@ -81,7 +81,7 @@ impl Store {
     pub fn peek(location: impl Into<StateLocation>) -> Option<Store> {
         match location.into() {
             StateLocation::File(path) => Some(Store::new(Box::new(sqlite::peek(&path)?))),
-            StateLocation::Postgres(location) => open_postgres(&location).ok().map(Store::new),
+            StateLocation::Postgres(location) => postgres::peek(&location).map(Store::new),
         }
     }
 
