@@ -460,3 +460,16 @@ fn completion_peeks_at_a_postgresql_state_without_making_one() {
     let store = addons::store::Store::peek(location()).expect("an existing state is peeked at");
     assert_eq!(store.addon_names(false).unwrap(), Vec::<String>::new());
 }
+
+#[test]
+fn a_postgresql_state_url_the_client_cannot_use_is_a_usage_error() {
+    let env = common::TestEnv::new();
+    for (query, phrase) in [("sslmode=bogus", "sslmode=\"bogus\""), ("sslcert=/x.pem", "\"sslcert\"")] {
+        let url = format!("postgres://state:hunter2-secret@127.0.0.1:1/db?{query}");
+        let run = env.run(["--state", url.as_str(), "list"]);
+        assert_eq!(run.code, 2, "{query}: {run}");
+        assert!(run.stderr.contains(phrase), "{query}: {run}");
+        assert!(!run.stderr.contains("hunter2"), "{run}");
+        assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    }
+}
