@@ -556,7 +556,8 @@ fn a_claim_from_another_host_expires_with_its_lease() {
     let env = TestEnv::with_config("[engine]\nclaim_timeout = \"1s\"\n");
     env.ok(["provision", "secret", "leased", "--name", "leased"]);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let until = now + 1000;
+    // Long enough for a tick to start and finish on a busy machine, on either backend.
+    let until = now + 3000;
     env.state_sql(&format!("UPDATE addons SET claim = 'otherhost:1:0', claim_until = {until} WHERE name = 'leased'"));
     let report = env.json(["tick", "--json"]);
     assert_eq!(report["transitions"], serde_json::json!([]), "a tick ran a step another host holds");
