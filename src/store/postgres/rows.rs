@@ -59,26 +59,8 @@ pub fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreErro
     })
 }
 
-/// The columns set when an addon is made and never changed after.
-const FIXED: [&str; 9] = ["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
-
-/// The columns `update_addon` writes, in the order of [`with_mutable`]'s values.
-const MUTABLE: [&str; 14] = [
-    "state",
-    "message",
-    "config",
-    "begun",
-    "cleanup",
-    "attempts",
-    "due_at",
-    "deadline_at",
-    "claim",
-    "claim_until",
-    "updated_at",
-    "failure",
-    "last_error",
-    "last_error_permanent",
-];
+/// The columns of an addon row, as every backend names them.
+use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
 
 /// Calls `f` with the values of an addon's [`MUTABLE`] columns.
 pub fn with_mutable<T>(addon: &Addon, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> T) -> T {
@@ -112,7 +94,7 @@ pub struct Writes {
 pub fn writes() -> &'static Writes {
     static WRITES: OnceLock<Writes> = OnceLock::new();
     WRITES.get_or_init(|| {
-        let columns: Vec<&str> = FIXED.iter().chain(&MUTABLE).copied().collect();
+        let columns: Vec<&str> = FIXED.iter().chain(MUTABLE).copied().collect();
         let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
         let set: Vec<String> = MUTABLE.iter().enumerate().map(|(i, column)| format!("{column} = ${}", i + 2)).collect();
         Writes {
