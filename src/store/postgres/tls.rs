@@ -1,37 +1,147 @@
-//! TLS to the state's server through `native-tls` (OpenSSL), checked as libpq's
-//! `sslmode` says: `require` encrypts without checking, `verify-ca` checks the chain,
-//! `verify-full` the chain and the host name.
+//! TLS to the state's server through rustls (no system TLS library to build against),
+//! checked as libpq's `sslmode` says: `require` encrypts without checking, `verify-ca`
+//! checks the chain, `verify-full` the chain and the host name. The roots are the
+//! system's, or those of `sslrootcert`, which replace them as with libpq.
 
-use postgres_native_tls::MakeTlsConnector;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::location::{Location, Tls};
 
 /// The connector for the location's `sslmode` and `sslrootcert`; a root certificate
 /// file that can't be read is named in the error.
-pub fn connector(location: &Location) -> Result<MakeTlsConnector, String> {
-    let mut builder = native_tls::TlsConnector::builder();
-    match location.tls {
+pub fn connector(location: &Location) -> Result<MakeRustlsConnect, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("can't set up TLS: {err}"))?;
+    let config = match location.tls {
         // Encryption without a check, as libpq does (a `Disable` connector is never used).
         Tls::Disable | Tls::Prefer | Tls::Require => {
-            builder.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(Unchecked { provider })).with_no_client_auth()
         }
         Tls::VerifyCa => {
-            builder.danger_accept_invalid_hostnames(true);
+            let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(location)?), provider)
+                .build()
+                .map_err(|err| format!("can't set up TLS: {err}"))?;
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly { chain })).with_no_client_auth()
         }
-        Tls::VerifyFull => {}
-    }
-    if let Some(path) = &location.root_cert {
-        let pem = std::fs::read(path).map_err(|err| format!("can't read sslrootcert {}: {err}", path.display()))?;
-        let roots = native_tls::Certificate::stack_from_pem(&pem)
-            .ok()
-            .filter(|roots| !roots.is_empty())
-            .ok_or_else(|| format!("sslrootcert {} holds no PEM certificate", path.display()))?;
-        // As with libpq, the file's roots replace the system's.
-        builder.disable_built_in_roots(true);
-        for root in roots {
-            builder.add_root_certificate(root);
+        Tls::VerifyFull => builder.with_root_certificates(roots(location)?).with_no_client_auth(),
+    };
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// The roots a certificate chain must lead to: `sslrootcert`'s, else the system's.
+fn roots(location: &Location) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    match &location.root_cert {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|err| format!("can't read sslrootcert {}: {err}", path.display()))?;
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).collect();
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!("sslrootcert {} holds no PEM certificate", path.display()));
+            }
+        }
+        None => {
+            // Unreadable system certificates are skipped, as a browser would.
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         }
     }
-    let connector = builder.build().map_err(|err| format!("can't set up TLS: {err}"))?;
-    Ok(MakeTlsConnector::new(connector))
+    Ok(roots)
+}
+
+/// `sslmode=require`: any certificate is taken, but the handshake is still signed by it.
+#[derive(Debug)]
+struct Unchecked {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `sslmode=verify-ca`: the chain must lead to a trusted root; the host name is not checked.
+#[derive(Debug)]
+struct ChainOnly {
+    chain: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
 }
