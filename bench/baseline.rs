@@ -44,7 +44,8 @@ fn pass_batch(conn: &mut Connection, token: &str, due_by: i64) -> anyhow::Result
              WHERE due_at <= ?3 AND (claim IS NULL OR claim_until < ?4) ORDER BY due_at LIMIT {BATCH}) \
              RETURNING id, state"
         ))?;
-        let rows = claim.query_map(params![token, now + LEASE_MS, due_by, now], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows =
+            claim.query_map(params![token, now + LEASE_MS, due_by, now], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
     tx.commit()?;

@@ -69,7 +69,11 @@ const TABLES: &[(&str, &[(&str, Type)], &str)] = &[
         ],
         "rowid",
     ),
-    ("config_vars", &[("app", Type::TEXT), ("key", Type::TEXT), ("value", Type::TEXT), ("addon_id", Type::TEXT)], "rowid"),
+    (
+        "config_vars",
+        &[("app", Type::TEXT), ("key", Type::TEXT), ("value", Type::TEXT), ("addon_id", Type::TEXT)],
+        "rowid",
+    ),
 ];
 
 fn main() -> anyhow::Result<()> {
