@@ -14,9 +14,12 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
 use rusqlite::types::ValueRef;
 
-/// The tables copied, in an order their references allow, each with its columns
-/// (PostgreSQL types) and the order that keeps `seq` as SQLite had it.
-const TABLES: &[(&str, &[(&str, Type)], &str)] = &[
+/// A table to copy: its name, its columns (PostgreSQL types), and the order that keeps
+/// `seq` as SQLite had it.
+type Table = (&'static str, &'static [(&'static str, Type)], &'static str);
+
+/// The tables copied, in an order their references allow.
+const TABLES: &[Table] = &[
     (
         "addons",
         &[
