@@ -90,6 +90,17 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
     }
 });
 
+/// How many addons `list` hides: in error, and deprovisioned with a cleanup pending.
+const HIDDEN: &str = "SELECT count(*) FILTER (WHERE state = 'error'), \
+     count(*) FILTER (WHERE state = 'deprovisioned' AND cleanup = 'pending') \
+     FROM addons WHERE state IN ('error', 'deprovisioned')";
+
+/// The same for one app: a statement of its own, so SQLite finds the app's rows through
+/// `addons_app` (with `?1 IS NULL OR app = ?1` it scans every addon of the state).
+pub(super) const HIDDEN_IN_APP: &str = "SELECT count(*) FILTER (WHERE state = 'error'), \
+     count(*) FILTER (WHERE state = 'deprovisioned' AND cleanup = 'pending') \
+     FROM addons WHERE state IN ('error', 'deprovisioned') AND app = ?1";
+
 /// A transaction on a state file.
 pub(super) struct SqliteTxn<'c> {
     tx: Transaction<'c>,
@@ -213,13 +224,9 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
-        let (errors, pending): (i64, i64) = self.run(|c| {
-            c.prepare_cached(
-                "SELECT count(*) FILTER (WHERE state = 'error'), \
-                 count(*) FILTER (WHERE state = 'deprovisioned' AND cleanup = 'pending') \
-                 FROM addons WHERE (?1 IS NULL OR app = ?1) AND state IN ('error', 'deprovisioned')",
-            )?
-            .query_row([app], |row| Ok((row.get(0)?, row.get(1)?)))
+        let (errors, pending): (i64, i64) = self.run(|c| match app {
+            Some(app) => c.prepare_cached(HIDDEN_IN_APP)?.query_row([app], |row| Ok((row.get(0)?, row.get(1)?))),
+            None => c.prepare_cached(HIDDEN)?.query_row([], |row| Ok((row.get(0)?, row.get(1)?))),
         })?;
         Ok((errors as usize, pending as usize))
     }
