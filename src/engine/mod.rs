@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::envfile::{self, Apps, EnvFileFailure};
 use crate::machine::State;
 use crate::providers::{self, Environment, Provider};
-use crate::store::{now_ms, Outcome, Store, FAILED_ATTEMPT};
+use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
 mod claim;
 mod step;
@@ -23,8 +23,9 @@ pub use step::backoff;
 const CLAIM_BATCH: usize = 16;
 /// The first retry after a transient failure waits about this long; each failure doubles it.
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
-/// How often a sleeping `watch` or `wait` looks for work added by other processes.
-const RECHECK: Duration = Duration::from_secs(5);
+/// How often a sleeping `watch` or `wait` looks for work added by other processes
+/// even when no wake-up came (one missed, or a backend that can't tell).
+const RECHECK: Duration = Duration::from_secs(60);
 /// No retry waits longer than this.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
 
@@ -231,7 +232,8 @@ impl Engine {
 
     /// Ticks until each of `only` (or every addon) has settled, or until `deadline`
     /// (ms since the epoch), or until `stop` is set. Sleeps until the next task is
-    /// due, not polling. Returns whether everything settled.
+    /// due or another process writes the state, not polling. Returns whether
+    /// everything settled.
     pub fn run_until_settled(
         &self,
         store: &mut Store,
@@ -241,6 +243,8 @@ impl Engine {
         on_tick: &mut dyn FnMut(&Store, &TickReport) -> anyhow::Result<bool>,
         on_transition: &(dyn Fn(&Outcome) + Sync),
     ) -> anyhow::Result<bool> {
+        // Watching from before the first look, so no write after it goes unseen.
+        let mut wakeups = store.wakeups()?;
         loop {
             let report = self.tick(store, jobs, only, on_transition)?;
             if on_tick(store, &report)? {
@@ -250,8 +254,8 @@ impl Engine {
                 return Ok(false);
             }
             // Sleep until the next task is due. Another process may add work, or finish
-            // the work waited for, meanwhile: look again every few seconds (a cheap
-            // indexed query), without ticking.
+            // the work waited for, meanwhile: its write wakes the sleep, and then a cheap
+            // indexed query says whether to tick.
             loop {
                 let now = now_ms();
                 if deadline.is_some_and(|deadline| now >= deadline) {
@@ -272,8 +276,7 @@ impl Engine {
                 }
                 let wake =
                     now.saturating_add(until_due.min(RECHECK.as_millis() as i64)).min(deadline.unwrap_or(i64::MAX));
-                sleep_until(wake, &self.stop);
-                if self.stopping() {
+                if wakeups.wait(wake, &self.stop)? == Woken::Stopped {
                     return Ok(false);
                 }
             }
@@ -299,16 +302,5 @@ struct QueueState {
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Sleeps until `wake` (ms since the epoch), waking early when `stop` is set.
-fn sleep_until(wake: i64, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        let left = wake - now_ms();
-        if left <= 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(left.min(250) as u64));
     }
 }
