@@ -56,11 +56,21 @@ pub struct Engine {
     providers: Mutex<HashMap<String, Arc<dyn Provider>>>,
     /// Set by SIGINT/SIGTERM: no new step starts once it is.
     stop: Arc<AtomicBool>,
+    /// The workers' connections, kept from one tick of a `watch`/`wait` to the next:
+    /// a new one costs a login on PostgreSQL, which would delay every wake-up.
+    spare: Mutex<Vec<Store>>,
 }
 
 impl Engine {
     pub fn new(settings: Settings, env: Environment, stop: Arc<AtomicBool>) -> Engine {
-        Engine { settings, env, token: claim_token(), providers: Mutex::new(HashMap::new()), stop }
+        Engine {
+            settings,
+            env,
+            token: claim_token(),
+            providers: Mutex::new(HashMap::new()),
+            stop,
+            spare: Mutex::new(Vec::new()),
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -162,19 +172,24 @@ impl Engine {
         let result = if jobs == 1 {
             self.worker(store, &queue, due_by, only, record)
         } else {
-            // Opened here with `reopen`, not `Store::open`: see `SqliteBackend::reopen` for why.
-            let connections = (0..jobs).map(|_| store.reopen()).collect::<anyhow::Result<Vec<Store>>>()?;
+            let connections = self.connections(store, jobs)?;
             std::thread::scope(|scope| {
                 let queue = &queue;
                 let workers: Vec<_> = connections
                     .into_iter()
-                    .map(|mut own| scope.spawn(move || self.worker(&mut own, queue, due_by, only, record)))
+                    .map(|mut own| {
+                        scope.spawn(move || {
+                            let result = self.worker(&mut own, queue, due_by, only, record);
+                            (own, result)
+                        })
+                    })
                     .collect();
                 let mut first_error = None;
                 for worker in workers {
                     match worker.join() {
-                        Ok(Ok(())) => {}
-                        Ok(Err(err)) => first_error = first_error.or(Some(err)),
+                        // A connection that failed is not kept.
+                        Ok((own, Ok(()))) => self.lock_spare().push(own),
+                        Ok((_, Err(err))) => first_error = first_error.or(Some(err)),
                         Err(panic) => std::panic::resume_unwind(panic),
                     }
                 }
@@ -186,6 +201,24 @@ impl Engine {
             let _ = store.release_claim(&addon.id, &self.token);
         }
         result
+    }
+
+    /// `jobs` worker connections: the spare ones of earlier ticks, and new ones.
+    fn connections(&self, store: &Store, jobs: usize) -> anyhow::Result<Vec<Store>> {
+        let mut connections: Vec<Store> = {
+            let mut spare = self.lock_spare();
+            let keep = spare.len().saturating_sub(jobs);
+            spare.split_off(keep)
+        };
+        while connections.len() < jobs {
+            // Opened with `reopen`, not `Store::open`: see `SqliteBackend::reopen` for why.
+            connections.push(store.reopen()?);
+        }
+        Ok(connections)
+    }
+
+    fn lock_spare(&self) -> std::sync::MutexGuard<'_, Vec<Store>> {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// One worker: takes the next claimed addon from the queue (claiming a batch when
