@@ -135,12 +135,16 @@ impl Backend for SqliteBackend {
         self.pragma("user_version")
     }
 
-    /// A watch of the file's directory; an in-memory state has no other writers.
+    /// A watch of the file's directory, or looking every few seconds when the system
+    /// allows no more watches; an in-memory state has no other writers.
     fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
         if self.path == Path::new(":memory:") {
             return Ok(Box::new(super::backend::Sleep));
         }
-        Ok(Box::new(wakeups::watch(&self.path)?))
+        Ok(match wakeups::watch(&self.path) {
+            Ok(watch) => Box::new(watch),
+            Err(_) => Box::new(wakeups::Polling),
+        })
     }
 }
 
