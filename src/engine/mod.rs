@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::envfile::{self, Apps, EnvFileFailure};
 use crate::machine::State;
 use crate::providers::{self, Environment, Provider};
-use crate::store::{now_ms, Outcome, Store, FAILED_ATTEMPT};
+use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
 mod claim;
 mod step;
@@ -23,8 +23,9 @@ pub use step::backoff;
 const CLAIM_BATCH: usize = 16;
 /// The first retry after a transient failure waits about this long; each failure doubles it.
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
-/// How often a sleeping `watch` or `wait` looks for work added by other processes.
-const RECHECK: Duration = Duration::from_secs(5);
+/// How often a sleeping `watch` or `wait` looks for work added by other processes
+/// even when no wake-up came (one missed, or a backend that can't tell).
+const RECHECK: Duration = Duration::from_secs(60);
 /// No retry waits longer than this.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
 
@@ -55,11 +56,21 @@ pub struct Engine {
     providers: Mutex<HashMap<String, Arc<dyn Provider>>>,
     /// Set by SIGINT/SIGTERM: no new step starts once it is.
     stop: Arc<AtomicBool>,
+    /// The workers' connections, kept from one tick of a `watch`/`wait` to the next:
+    /// a new one costs a login on PostgreSQL, which would delay every wake-up.
+    spare: Mutex<Vec<Store>>,
 }
 
 impl Engine {
     pub fn new(settings: Settings, env: Environment, stop: Arc<AtomicBool>) -> Engine {
-        Engine { settings, env, token: claim_token(), providers: Mutex::new(HashMap::new()), stop }
+        Engine {
+            settings,
+            env,
+            token: claim_token(),
+            providers: Mutex::new(HashMap::new()),
+            stop,
+            spare: Mutex::new(Vec::new()),
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -161,19 +172,24 @@ impl Engine {
         let result = if jobs == 1 {
             self.worker(store, &queue, due_by, only, record)
         } else {
-            // Opened here with `reopen`, not `Store::open`: see `SqliteBackend::reopen` for why.
-            let connections = (0..jobs).map(|_| store.reopen()).collect::<anyhow::Result<Vec<Store>>>()?;
+            let connections = self.connections(store, jobs)?;
             std::thread::scope(|scope| {
                 let queue = &queue;
                 let workers: Vec<_> = connections
                     .into_iter()
-                    .map(|mut own| scope.spawn(move || self.worker(&mut own, queue, due_by, only, record)))
+                    .map(|mut own| {
+                        scope.spawn(move || {
+                            let result = self.worker(&mut own, queue, due_by, only, record);
+                            (own, result)
+                        })
+                    })
                     .collect();
                 let mut first_error = None;
                 for worker in workers {
                     match worker.join() {
-                        Ok(Ok(())) => {}
-                        Ok(Err(err)) => first_error = first_error.or(Some(err)),
+                        // A connection that failed is not kept.
+                        Ok((own, Ok(()))) => self.lock_spare().push(own),
+                        Ok((_, Err(err))) => first_error = first_error.or(Some(err)),
                         Err(panic) => std::panic::resume_unwind(panic),
                     }
                 }
@@ -185,6 +201,24 @@ impl Engine {
             let _ = store.release_claim(&addon.id, &self.token);
         }
         result
+    }
+
+    /// `jobs` worker connections: the spare ones of earlier ticks, and new ones.
+    fn connections(&self, store: &Store, jobs: usize) -> anyhow::Result<Vec<Store>> {
+        let mut connections: Vec<Store> = {
+            let mut spare = self.lock_spare();
+            let keep = spare.len().saturating_sub(jobs);
+            spare.split_off(keep)
+        };
+        while connections.len() < jobs {
+            // Opened with `reopen`, not `Store::open`: see `SqliteBackend::reopen` for why.
+            connections.push(store.reopen()?);
+        }
+        Ok(connections)
+    }
+
+    fn lock_spare(&self) -> std::sync::MutexGuard<'_, Vec<Store>> {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// One worker: takes the next claimed addon from the queue (claiming a batch when
@@ -231,7 +265,8 @@ impl Engine {
 
     /// Ticks until each of `only` (or every addon) has settled, or until `deadline`
     /// (ms since the epoch), or until `stop` is set. Sleeps until the next task is
-    /// due, not polling. Returns whether everything settled.
+    /// due or another process writes the state, not polling. Returns whether
+    /// everything settled.
     pub fn run_until_settled(
         &self,
         store: &mut Store,
@@ -241,6 +276,8 @@ impl Engine {
         on_tick: &mut dyn FnMut(&Store, &TickReport) -> anyhow::Result<bool>,
         on_transition: &(dyn Fn(&Outcome) + Sync),
     ) -> anyhow::Result<bool> {
+        // Watching from before the first look, so no write after it goes unseen.
+        let mut wakeups = store.wakeups()?;
         loop {
             let report = self.tick(store, jobs, only, on_transition)?;
             if on_tick(store, &report)? {
@@ -250,8 +287,8 @@ impl Engine {
                 return Ok(false);
             }
             // Sleep until the next task is due. Another process may add work, or finish
-            // the work waited for, meanwhile: look again every few seconds (a cheap
-            // indexed query), without ticking.
+            // the work waited for, meanwhile: its write wakes the sleep, and then a cheap
+            // indexed query says whether to tick.
             loop {
                 let now = now_ms();
                 if deadline.is_some_and(|deadline| now >= deadline) {
@@ -272,8 +309,7 @@ impl Engine {
                 }
                 let wake =
                     now.saturating_add(until_due.min(RECHECK.as_millis() as i64)).min(deadline.unwrap_or(i64::MAX));
-                sleep_until(wake, &self.stop);
-                if self.stopping() {
+                if wakeups.wait(wake, &self.stop)? == Woken::Stopped {
                     return Ok(false);
                 }
             }
@@ -299,16 +335,5 @@ struct QueueState {
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Sleeps until `wake` (ms since the epoch), waking early when `stop` is set.
-fn sleep_until(wake: i64, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        let left = wake - now_ms();
-        if left <= 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(left.min(250) as u64));
     }
 }

@@ -3,6 +3,7 @@
 //! writes one row or one list at a time. Every SQL statement lives behind these
 //! traits; every rule about what a state change does lives above them, in `Store`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::addon::Addon;
@@ -56,6 +57,57 @@ pub trait Backend: Send {
     fn kind(&self) -> BackendKind;
     /// How many migrations the state has had.
     fn schema_version(&mut self) -> Result<i64, StoreError>;
+    /// A way for a sleeping `watch`/`wait` to learn at once that another process wrote
+    /// (SQLite: a file-change watch; PostgreSQL: `LISTEN`). Made before the first look
+    /// at the state, so nothing written after that look goes unseen. A backend that
+    /// can't tell only sleeps ([`Sleep`]): the engine's long recheck still finds work.
+    fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
+        Ok(Box::new(Sleep))
+    }
+}
+
+/// What ended a [`Wakeups::wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// Something may have changed the state (perhaps this process itself): look again.
+    Changed,
+    /// `until` came.
+    Due,
+    /// The stop flag was set (SIGINT/SIGTERM).
+    Stopped,
+}
+
+/// Sleeps until the state may have changed, without polling it.
+pub trait Wakeups: Send {
+    /// Waits until `until` (ms since the epoch, this host's clock), a change of the
+    /// state, or `stop` (seen within [`STOP_CHECK`]), whichever comes first. Changes
+    /// since the last wait count: a burst of them wakes it once or a few times.
+    fn wait(&mut self, until: i64, stop: &AtomicBool) -> Result<Woken, StoreError>;
+}
+
+/// How long a wait goes without looking at the stop flag, so a signal ends a sleeping
+/// `watch` promptly.
+pub const STOP_CHECK: Duration = Duration::from_millis(250);
+
+/// The wait of a backend that can't tell when the state changes: the time or the stop.
+pub struct Sleep;
+
+impl Wakeups for Sleep {
+    fn wait(&mut self, until: i64, stop: &AtomicBool) -> Result<Woken, StoreError> {
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(Woken::Stopped);
+            }
+            let Some(left) = left_until(until) else { return Ok(Woken::Due) };
+            std::thread::sleep(left.min(STOP_CHECK));
+        }
+    }
+}
+
+/// The time left until `until` (ms since the epoch), or `None` when it came.
+pub fn left_until(until: i64) -> Option<Duration> {
+    let left = until.saturating_sub(crate::store::now_ms());
+    (left > 0).then(|| Duration::from_millis(left as u64))
 }
 
 /// One transaction. Dropping it without [`Txn::commit`] rolls it back.

@@ -19,7 +19,7 @@ mod vars;
 mod tests;
 
 pub use addons::NewAddon;
-pub use backend::{ConfigVar, EventRecord};
+pub use backend::{ConfigVar, EventRecord, Wakeups, Woken};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
 pub use sqlite::BUSY_TIMEOUT;
 pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT};
@@ -109,6 +109,11 @@ impl Store {
     /// The schema version of the open state.
     pub fn schema_version(&self) -> anyhow::Result<i64> {
         Ok(self.backend.borrow_mut().schema_version()?)
+    }
+
+    /// A way to sleep until another process changes the state (see [`Backend::wakeups`]).
+    pub fn wakeups(&self) -> anyhow::Result<Box<dyn Wakeups>> {
+        Ok(self.backend.borrow().wakeups()?)
     }
 
     /// Runs `f` over one read snapshot.

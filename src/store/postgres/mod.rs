@@ -9,7 +9,7 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, Statement};
 
-use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn};
+use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
 use super::location::PostgresLocation;
 
 mod location;
@@ -19,6 +19,7 @@ mod schema;
 pub(crate) mod testing;
 mod tls;
 mod txn;
+mod wakeups;
 
 pub use location::Location;
 
@@ -103,6 +104,11 @@ impl Backend for PgBackend {
 
     fn schema_version(&mut self) -> Result<i64, StoreError> {
         schema::version(&mut self.client, &self.location)
+    }
+
+    /// A connection of its own that `LISTEN`s for the writes of every host.
+    fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
+        Ok(Box::new(wakeups::listen(&self.location)?))
     }
 }
 

@@ -50,6 +50,8 @@ pub struct PgTxn<'a> {
     writer_lock: Option<i64>,
     /// Whether this transaction holds the writer lock.
     serialized: bool,
+    /// Whether it left work due that sleeping watchers should hear of at commit.
+    work_due: bool,
 }
 
 impl<'a> PgTxn<'a> {
@@ -59,7 +61,7 @@ impl<'a> PgTxn<'a> {
         location: &'a Location,
         writer_lock: Option<i64>,
     ) -> Self {
-        PgTxn { tx, statements, location, writer_lock, serialized: false }
+        PgTxn { tx, statements, location, writer_lock, serialized: false, work_due: false }
     }
 
     /// The statement for `sql`, prepared on first use, once this transaction may run it:
@@ -208,6 +210,7 @@ impl Txn for PgTxn<'_> {
             let values: Vec<_> = fixed.iter().chain(mutable).copied().collect();
             self.execute(&writes().insert, &values)
         })?;
+        self.work_due |= addon.due_at.is_some();
         Ok(())
     }
 
@@ -217,6 +220,7 @@ impl Txn for PgTxn<'_> {
                 std::iter::once(&addon.id as &(dyn ToSql + Sync)).chain(mutable.iter().copied()).collect();
             self.execute(&writes().update, &values)
         })?;
+        self.work_due |= addon.due_at.is_some();
         Ok(())
     }
 
@@ -290,6 +294,7 @@ impl Txn for PgTxn<'_> {
             "UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = $1 AND claim = $2",
             &[&addon_id, &token],
         )?;
+        self.work_due |= released > 0;
         Ok(released > 0)
     }
 
@@ -306,6 +311,7 @@ impl Txn for PgTxn<'_> {
     fn expire_claims_of(&mut self, token: &str) -> Result<usize, StoreError> {
         let expired =
             self.execute("UPDATE addons SET claim_until = 0 WHERE due_at IS NOT NULL AND claim = $1", &[&token])?;
+        self.work_due |= expired > 0;
         Ok(count(expired))
     }
 
@@ -439,8 +445,15 @@ impl Txn for PgTxn<'_> {
         self.control("ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step")
     }
 
-    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    /// Tells the watchers of this schema, once, as the transaction commits (PostgreSQL
+    /// delivers the notification only if it does).
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let location = self.location;
+        if self.work_due {
+            self.tx
+                .execute("SELECT pg_notify($1, $2)", &[&super::wakeups::CHANNEL, &location.schema()])
+                .map_err(|err| unusable(location, &err))?;
+        }
         self.tx.commit().map_err(|err| unusable(location, &err))
     }
 }

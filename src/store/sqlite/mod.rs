@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn};
+use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
 
 mod schema;
 mod txn;
+mod wakeups;
 
 pub use schema::{APPLICATION_ID, MIGRATIONS};
 
@@ -132,6 +133,18 @@ impl Backend for SqliteBackend {
 
     fn schema_version(&mut self) -> Result<i64, StoreError> {
         self.pragma("user_version")
+    }
+
+    /// A watch of the file's directory, or looking every few seconds when the system
+    /// allows no more watches; an in-memory state has no other writers.
+    fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
+        if self.path == Path::new(":memory:") {
+            return Ok(Box::new(super::backend::Sleep));
+        }
+        Ok(match wakeups::watch(&self.path) {
+            Ok(watch) => Box::new(watch),
+            Err(_) => Box::new(wakeups::Polling),
+        })
     }
 }
 

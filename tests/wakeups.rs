@@ -1,0 +1,128 @@
+//! Wake-ups instead of polling: a sleeping `watch --forever` moves work another
+//! process adds at once (not after its long safety recheck), ends promptly on a
+//! signal, and costs next to no CPU while it sleeps. Through the real binary; the
+//! state is wherever TestEnv puts it (a file, or a PostgreSQL schema when
+//! ADDONS_TEST_STATE_BACKEND=postgres).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use common::TestEnv;
+
+/// Generous for a noisy CI machine; the old polling took up to 5 s, the benchmark
+/// measures the real figure (tens of milliseconds).
+const WAKE_BOUND: Duration = Duration::from_secs(2);
+/// How long a step may take to show when nothing is being measured.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A running `watch --forever` and its stdout, line by line.
+struct Watcher {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Watcher {
+    fn start(env: &TestEnv) -> Watcher {
+        let mut child = env
+            .command(["watch", "--forever"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start watch");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Watcher { child, lines }
+    }
+
+    /// Waits up to `limit` for a line containing `text`; how long it took.
+    fn line_within(&self, text: &str, limit: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let left = limit.saturating_sub(started.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return started.elapsed(),
+                Ok(_) => {}
+                Err(_) => panic!("watch printed no line with {text:?} within {limit:?}"),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; how long the exit took.
+    fn stop(mut self) -> (Option<i32>, Duration) {
+        let sent = Instant::now();
+        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait for watch");
+        (status.code(), sent.elapsed())
+    }
+
+    /// CPU time (user + system) the watcher has used so far.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("read /proc/PID/stat");
+        // Fields after the command name (which may hold spaces) in parentheses:
+        // state is field 3, utime 14, stime 15.
+        let after = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a watcher and lets it finish one addon, so that it is asleep with no work
+/// when this returns (it just printed its last transition).
+fn idle_watcher(env: &TestEnv) -> Watcher {
+    env.ok(["provision", "secret", "first", "--name", "first"]);
+    let watcher = Watcher::start(env);
+    watcher.line_within("first: provisioned -> ready", PATIENCE);
+    watcher
+}
+
+#[test]
+fn a_sleeping_watch_moves_an_addon_another_process_provisions_at_once() {
+    let env = TestEnv::new();
+    let watcher = idle_watcher(&env);
+    // Right after its last transition the watcher sleeps for as long as it may: the
+    // polling this replaced would have looked again only 5 s later.
+    env.ok(["provision", "secret", "second", "--name", "second"]);
+    let took = watcher.line_within("second: waiting_for_provision -> provisioned", WAKE_BOUND);
+    watcher.line_within("second: provisioned -> ready", PATIENCE);
+    eprintln!("the sleeping watch moved the new addon after {took:?}");
+    // A deprovision by another process is new work too.
+    env.ok(["deprovision", "second"]);
+    watcher.line_within("second: deprovisioned cleanup", WAKE_BOUND);
+    let (code, stopped) = watcher.stop();
+    assert_eq!(code, Some(0));
+    assert!(stopped < Duration::from_secs(2), "a sleeping watch took {stopped:?} to stop on SIGTERM");
+}
+
+#[test]
+fn a_sleeping_watch_uses_next_to_no_cpu() {
+    let env = TestEnv::new();
+    let watcher = idle_watcher(&env);
+    let before = watcher.cpu_time();
+    std::thread::sleep(Duration::from_secs(10));
+    let used = watcher.cpu_time() - before;
+    assert!(used < Duration::from_millis(200), "an idle watch --forever used {used:?} of CPU in 10 s");
+    let (code, _) = watcher.stop();
+    assert_eq!(code, Some(0));
+}
