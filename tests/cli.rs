@@ -12,8 +12,20 @@ use serde_json::{json, Value};
 use common::{is_rfc3339_utc, mode, TestEnv, SUBCOMMANDS, TIME};
 
 /// The fields DESIGN.md promises on every addon JSON object.
-const ADDON_FIELDS: [&str; 10] =
-    ["name", "id", "provider", "app", "prefix", "state", "message", "vars", "created_at", "updated_at"];
+const ADDON_FIELDS: [&str; 12] = [
+    "name",
+    "id",
+    "provider",
+    "app",
+    "prefix",
+    "state",
+    "message",
+    "vars",
+    "labels",
+    "expires_at",
+    "created_at",
+    "updated_at",
+];
 
 fn assert_addon_shape(addon: &Value) {
     for field in ADDON_FIELDS {
@@ -132,6 +144,9 @@ fn provision_json_prints_the_addon_with_prefix_and_params() {
             "pending": true,
             "created_at": addon["created_at"],
             "updated_at": addon["updated_at"],
+            "labels": {},
+            "expires_at": null,
+            "created": true,
         })
     );
     env.ok(["tick"]);
@@ -342,6 +357,8 @@ prefix    API
 params    length=20
 state     ready
 message   config vars set on app myapp: API_SECRET_KEY
+labels    -
+expires   never
 created   {TIME}
 updated   {TIME}
 vars

@@ -18,6 +18,7 @@ mod deprovision;
 mod env;
 mod graph;
 mod info;
+mod label;
 mod list;
 mod log;
 mod man;
@@ -104,6 +105,8 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Deprovision(args) => deprovision::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Info(args) => info::run(args, ctx),
+        Command::Label(args) => label::label(args, ctx),
+        Command::Expire(args) => label::expire(args, ctx),
         Command::Log(args) => log::run(args, ctx),
         Command::Tick(args) => tick::run(args, ctx),
         Command::Watch(args) => watch::run(args, ctx),

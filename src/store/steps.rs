@@ -322,6 +322,8 @@ mod tests {
             deadline_at: i64::MAX,
             claim: "test".into(),
             lease: Duration::from_secs(3600),
+            labels: Default::default(),
+            expires_at: None,
         };
         let mut addon = store.insert_addon(&new).unwrap();
         for attempt in 1..=20 {

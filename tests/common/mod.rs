@@ -19,11 +19,13 @@ use serde_json::Value;
 pub type Vars = BTreeMap<String, String>;
 
 /// Every subcommand, as `--help` lists them.
-pub const SUBCOMMANDS: [&str; 15] = [
+pub const SUBCOMMANDS: [&str; 17] = [
     "provision",
     "deprovision",
     "list",
     "info",
+    "label",
+    "expire",
     "log",
     "tick",
     "watch",

@@ -15,7 +15,7 @@ use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEv
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent";
+     failure, last_error, last_error_permanent, labels, expires_at";
 
 /// The columns set once, when the addon is created.
 const FIXED: &[&str] = &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
@@ -35,12 +35,15 @@ const MUTABLE: &[&str] = &[
     "failure",
     "last_error",
     "last_error_permanent",
+    "labels",
+    "expires_at",
 ];
 
 /// Calls `f` with the values of an addon's [`MUTABLE`] columns.
 fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
     let config = a.config.as_ref().map(json);
-    let values: [&dyn ToSql; 14] = [
+    let labels = json(&a.labels);
+    let values: [&dyn ToSql; 16] = [
         &a.state.as_str(),
         &a.message,
         &config,
@@ -55,6 +58,8 @@ fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
         &a.failure,
         &a.last_error,
         &a.last_error_permanent,
+        &labels,
+        &a.expires_at,
     ];
     f(&values)
 }
@@ -160,6 +165,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
     let params: String = row.get(5)?;
     let vars: String = row.get(9)?;
     let config: Option<String> = row.get(10)?;
+    let labels: String = row.get(23)?;
     Ok(Addon {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -187,6 +193,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
         failure: row.get(20)?,
         last_error: row.get(21)?,
         last_error_permanent: row.get(22)?,
+        labels: serde_json::from_str(&labels).map_err(|err| text_err(23, err.to_string()))?,
+        expires_at: row.get(24)?,
     })
 }
 

@@ -1,0 +1,151 @@
+//! Scripted CI and fleets (issue 10), through the binary: labels, selectors, expiry and
+//! `provision --ensure`, including eight `--ensure` of one name at once.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::TestEnv;
+use serde_json::{json, Value};
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn labels_are_set_at_provision_edited_shown_and_selected() {
+    let env = TestEnv::new();
+    let a = env.json(["provision", "secret", "app", "--name", "a", "--label", "branch=x", "--label", "ci=", "--json"]);
+    assert_eq!(a["labels"], json!({"branch": "x", "ci": ""}));
+    assert_eq!(a["expires_at"], Value::Null);
+    env.ok(["provision", "secret", "app", "--name", "b", "--as", "b", "--label", "branch=y"]);
+    env.ok(["provision", "secret", "other", "--name", "c"]);
+    assert_eq!(names(&env.json(["list", "--selector", "branch=x", "--json"])), ["a"]);
+    assert_eq!(names(&env.json(["list", "--selector", "branch!=x", "--json"])), ["b", "c"]);
+    assert_eq!(names(&env.json(["list", "--selector", "branch", "--json"])), ["a", "b"]);
+    assert_eq!(names(&env.json(["list", "--selector", "!branch", "--json"])), ["c"]);
+    assert_eq!(names(&env.json(["list", "-l", "branch,ci", "--json"])), ["a"]);
+
+    let b = env.json(["label", "b", "team=web", "branch-", "--json"]);
+    assert_eq!(b["labels"], json!({"team": "web"}));
+    assert_eq!(env.info("b")["labels"], json!({"team": "web"}));
+    let wide = env.ok(["list", "-o", "wide"]).stdout;
+    let header = wide.lines().next().unwrap();
+    assert!(header.contains("LABELS") && header.contains("EXPIRES"), "{wide}");
+    assert!(wide.lines().any(|l| l.starts_with("a ") && l.contains("branch=x,ci=")), "{wide}");
+    assert!(!env.ok(["list"]).stdout.contains("LABELS"));
+    let info = env.ok(["info", "a"]).stdout;
+    assert!(info.contains("\nlabels    branch=x,ci=\n") && info.contains("\nexpires   never\n"), "{info}");
+}
+
+#[test]
+fn deprovision_and_wait_take_a_selector_and_deprovision_takes_an_app() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "pr-1", "--name", "pr1-key", "--label", "pr=1"]);
+    env.ok(["provision", "sqlite", "pr-1", "--name", "pr1-db", "--label", "pr=1"]);
+    env.ok(["provision", "secret", "pr-2", "--name", "pr2-key", "--label", "pr=2"]);
+    env.ok(["provision", "secret", "pr-3", "--name", "pr3-key"]);
+    let waited = env.json(["wait", "--selector", "pr=1", "--json"]);
+    assert_eq!(names(&waited), ["pr1-key", "pr1-db"]);
+    assert!(waited.as_array().unwrap().iter().all(|a| a["state"] == "ready"));
+    assert_eq!(env.info("pr2-key")["state"], "waiting_for_provision", "wait ticked only the selected addons");
+
+    let gone = env.json(["deprovision", "--selector", "pr=1", "--json"]);
+    assert_eq!(names(&gone), ["pr1-key", "pr1-db"]);
+    assert_eq!(names(&env.json(["list", "--json"])), ["pr2-key", "pr3-key"]);
+    // No match is nothing to do, not an error.
+    assert_eq!(env.json(["deprovision", "--selector", "pr=9", "--json"]), json!([]));
+
+    let gone = env.json(["deprovision", "--app", "pr-3", "--json"]);
+    assert_eq!(names(&gone), ["pr3-key"]);
+    assert_eq!(names(&env.json(["list", "--json"])), ["pr2-key"]);
+}
+
+#[test]
+fn expiry_is_set_shown_changed_and_listed_when_overdue() {
+    let env = TestEnv::new();
+    let a = env.json(["provision", "secret", "app", "--name", "a", "--expires-in", "2h", "--json"]);
+    let at = a["expires_at"].as_str().unwrap().to_string();
+    assert!(common::is_rfc3339_utc(&at), "{at}");
+    let b = env.json(["provision", "secret", "app", "--as", "b", "--name", "b", "--expires-at", &at, "--json"]);
+    assert_eq!(b["expires_at"], at.as_str());
+    assert_eq!(env.json(["expire", "b", "never", "--json"])["expires_at"], Value::Null);
+    assert_eq!(env.json(["list", "--expired", "--json"]), json!([]));
+    // An addon whose expiry has passed: made by hand-shortening it, then waiting it out.
+    env.ok(["expire", "a", "1s"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(names(&env.json(["list", "--expired", "--json"])), ["a"]);
+    assert!(env.ok(["list", "--expired"]).stdout.starts_with("NAME"));
+}
+
+#[test]
+fn ensure_reuses_the_same_addon_and_refuses_a_different_one() {
+    let env = TestEnv::new();
+    let args = ["provision", "secret", "ci", "--name", "ci-key", "--param", "length=40", "--ensure", "--json"];
+    let first = env.json(args);
+    assert_eq!(first["created"], true);
+    let again = env.json(args);
+    assert_eq!(again["created"], false);
+    assert_eq!(again["id"], first["id"]);
+    // Without --json: the name, as a made one prints it.
+    assert_eq!(env.ok(&args[..args.len() - 1]).stdout, "ci-key\n");
+    // --wait waits for the one found.
+    let waited = env.json([
+        "provision",
+        "secret",
+        "ci",
+        "--name",
+        "ci-key",
+        "--param",
+        "length=40",
+        "--ensure",
+        "--wait",
+        "--json",
+    ]);
+    assert_eq!((waited["id"].clone(), waited["state"].clone()), (first["id"].clone(), json!("ready")));
+
+    let before = env.state_bytes();
+    let line = env.fails(1, ["provision", "sqlite", "ci2", "--name", "ci-key", "--as", "x", "--ensure"]);
+    assert!(
+        line.contains("provider: asked sqlite, exists as secret")
+            && line.contains("app: asked ci2, exists on ci")
+            && line.contains("prefix: asked --as X, exists with no prefix")
+            && line.contains("param length: not asked, exists with 40"),
+        "{line}"
+    );
+    assert_eq!(env.state_bytes(), before, "a refused --ensure changed the state");
+    // --ensure needs --name.
+    env.fails(2, ["provision", "secret", "ci", "--ensure"]);
+    // Without --ensure, the name is taken, as before.
+    env.fails(1, ["provision", "secret", "ci", "--as", "y", "--name", "ci-key"]);
+}
+
+#[test]
+fn eight_ensures_of_one_name_at_once_make_one_addon_and_all_succeed() {
+    let env = TestEnv::new();
+    // The state exists first, so the eight race on the name rather than on creating the file.
+    env.ok(["list"]);
+    env.ok(["config", "set", "warm", "X=1"]);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            env.command(["provision", "secret", "ci", "--name", "shared", "--ensure", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut created = 0;
+    let mut ids = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+        created += usize::from(doc["created"] == true);
+        ids.push(doc["id"].clone());
+    }
+    assert_eq!(created, 1, "exactly one of the eight made it");
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "all eight print the one addon: {ids:?}");
+    assert_eq!(env.json(["list", "--all", "--json"]).as_array().unwrap().len(), 1);
+}
