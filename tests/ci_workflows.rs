@@ -149,3 +149,45 @@ fn eight_ensures_of_one_name_at_once_make_one_addon_and_all_succeed() {
     assert_eq!(ids.len(), 1, "all eight print the one addon: {ids:?}");
     assert_eq!(env.json(["list", "--all", "--json"]).as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_tick_deprovisions_an_addon_once_it_has_expired_with_the_event_expired() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "app", &["--name", "ready-one", "--expires-in", "1s"]);
+    // Still provisioning when it expires: never made ready, deprovisioned all the same.
+    env.ok(["provision", "secret", "app", "--as", "b", "--name", "young-one", "--expires-in", "1s"]);
+    env.ok(["provision", "secret", "app", "--as", "c", "--name", "kept", "--wait"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(names(&env.json(["list", "--expired", "--json"])), ["ready-one", "young-one"]);
+    let tick = env.json(["tick", "--json"]);
+    let mut expired: Vec<_> = tick["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["event"] == "expired")
+        .map(|t| (t["name"].as_str().unwrap(), t["from"].as_str().unwrap(), t["to"].as_str().unwrap()))
+        .collect();
+    expired.sort();
+    assert_eq!(
+        expired,
+        [("ready-one", "ready", "deprovisioned"), ("young-one", "waiting_for_provision", "deprovisioned")],
+        "{tick:#}"
+    );
+    let log = env.json(["log", "ready-one", "--json"]);
+    assert!(log.as_array().unwrap().iter().any(|e| e["event"] == "expired"), "{log:#}");
+    env.ok(["tick"]);
+    assert_eq!(names(&env.json(["list", "--json"])), ["kept"]);
+    assert!(!env.vars("app").contains_key("SECRET_KEY"), "an expired addon's vars leave the app");
+}
+
+#[test]
+fn an_addon_that_expires_later_is_not_work_left_and_is_not_claimed_early() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "app", &["--name", "later", "--expires-in", "7d"]);
+    let tick = env.json(["tick", "--json"]);
+    assert_eq!((tick["transitions"].clone(), tick["pending"].clone()), (json!([]), json!(0)));
+    // watch ends at once: an expiry a week away is not work to wait for.
+    let watch = env.run_within(std::time::Duration::from_secs(20), ["watch", "--json"]);
+    assert_eq!(watch.code, 0, "{watch}");
+    assert_eq!(env.info("later")["state"], "ready");
+}

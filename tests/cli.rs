@@ -827,14 +827,17 @@ redis     not configured  REDIS_URL,REDIS_KEY_PREFIX  not configured: add [provi
 }
 
 /// DESIGN.md's lifecycle: (from, event, to), every one of which the graph must draw.
-const LIFECYCLE: [(&str, &str, &str); 8] = [
+const LIFECYCLE: [(&str, &str, &str); 11] = [
     ("waiting_for_provision", "provision_complete", "provisioned"),
     ("waiting_for_provision", "deprovision", "deprovisioned"),
+    ("waiting_for_provision", "expired", "deprovisioned"),
     ("waiting_for_provision", "fail", "error"),
     ("provisioned", "config_vars_set", "ready"),
     ("provisioned", "deprovision", "deprovisioned"),
+    ("provisioned", "expired", "deprovisioned"),
     ("provisioned", "fail", "error"),
     ("ready", "deprovision", "deprovisioned"),
+    ("ready", "expired", "deprovisioned"),
     ("ready", "fail", "error"),
 ];
 
@@ -857,11 +860,14 @@ fn graph_dot_draws_every_transition() {
     start -> waiting_for_provision [label="provision"];
     waiting_for_provision -> provisioned [label="provision_complete"];
     waiting_for_provision -> deprovisioned [label="deprovision"];
+    waiting_for_provision -> deprovisioned [label="expired"];
     waiting_for_provision -> error [label="fail"];
     provisioned -> ready [label="config_vars_set"];
     provisioned -> deprovisioned [label="deprovision"];
+    provisioned -> deprovisioned [label="expired"];
     provisioned -> error [label="fail"];
     ready -> deprovisioned [label="deprovision"];
+    ready -> deprovisioned [label="expired"];
     ready -> error [label="fail"];
 }
 "#
@@ -886,11 +892,14 @@ stateDiagram-v2
     [*] --> waiting_for_provision: provision
     waiting_for_provision --> provisioned: provision_complete
     waiting_for_provision --> deprovisioned: deprovision
+    waiting_for_provision --> deprovisioned: expired
     waiting_for_provision --> error: fail
     provisioned --> ready: config_vars_set
     provisioned --> deprovisioned: deprovision
+    provisioned --> deprovisioned: expired
     provisioned --> error: fail
     ready --> deprovisioned: deprovision
+    ready --> deprovisioned: expired
     ready --> error: fail
     deprovisioned --> [*]
     error --> [*]

@@ -1,6 +1,7 @@
 //! What a user (or an apply file) marks on an addon after it was made: its labels and
 //! when it expires. Neither is a transition: the row is rewritten, no event recorded.
 
+use super::entry::with_expiry;
 use super::Store;
 use crate::addon::Addon;
 use crate::error::{failed, usage};
@@ -43,6 +44,10 @@ impl Store {
                 return Err(failed(format!("{} is {}: only a live addon can expire", addon.name, addon.state)));
             }
             addon.expires_at = at(now)?;
+            // A ready addon is due only at its expiry; a provisioning one keeps its task's
+            // time unless the expiry comes first.
+            let task_due = if addon.state.task().is_some() { addon.due_at } else { None };
+            addon.due_at = with_expiry(task_due, &addon);
             addon.updated_at = now;
             tx.update_addon(&addon)?;
             Ok(addon)

@@ -74,6 +74,7 @@ struct Sql {
     list_app: [String; 2],
     list_every: [String; 2],
     moving: String,
+    pending: String,
     insert: String,
     update: String,
 }
@@ -86,6 +87,14 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         .collect::<Vec<_>>()
         .join(", ");
     let live = format!("state IN ({live})");
+    // A state without a task (ready) is due only at its expiry: not work left.
+    let idle = State::ALL
+        .into_iter()
+        .filter(|state| state.task().is_none())
+        .map(|state| format!("'{}'", state.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let has_task = format!("state NOT IN ({idle})");
     let written = FIXED.iter().chain(MUTABLE);
     let placeholders = (1..=written.clone().count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     let columns = written.copied().collect::<Vec<_>>().join(", ");
@@ -106,7 +115,13 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
             format!("SELECT {COLUMNS} FROM addons ORDER BY app, created_at, rowid"),
             format!("SELECT {COLUMNS} FROM addons WHERE {live} ORDER BY app, created_at, rowid"),
         ],
-        moving: format!("SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, rowid"),
+        moving: format!(
+            "SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL AND {has_task} ORDER BY app, created_at, rowid"
+        ),
+        pending: format!(
+            "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND {has_task} \
+             AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))"
+        ),
         insert: format!("INSERT INTO addons ({columns}) VALUES ({placeholders})"),
         update: format!("UPDATE addons SET {set} WHERE id = ?1"),
     }
@@ -361,13 +376,7 @@ impl Txn for SqliteTxn<'_> {
 
     fn pending_count(&mut self, only: Option<&[String]>) -> Result<usize, StoreError> {
         let only = ids_json(only);
-        let count: i64 = self.run(|c| {
-            c.prepare_cached(
-                "SELECT count(*) FROM addons WHERE due_at IS NOT NULL \
-                 AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))",
-            )?
-            .query_row([only], |row| row.get(0))
-        })?;
+        let count: i64 = self.run(|c| c.prepare_cached(&SQL.pending)?.query_row([only], |row| row.get(0)))?;
         Ok(count as usize)
     }
 
