@@ -48,6 +48,9 @@ pub enum Command {
     /// Remove addons: their config vars go at once, their resources on the next tick
     #[command(after_help = help::tail(&help::DEPROVISION))]
     Deprovision(DeprovisionArgs),
+    /// Make the live addons match an apply file (a desired state)
+    #[command(after_help = help::tail(&help::APPLY))]
+    Apply(ApplyArgs),
     /// List addons (live ones unless --all)
     #[command(after_help = help::tail(&help::LIST))]
     List(ListArgs),
@@ -178,6 +181,28 @@ pub struct ListArgs {
 pub enum ListFormat {
     /// the LABELS and EXPIRES columns too
     Wide,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The apply file (TOML: a scope, then [[addon]] tables)
+    #[arg(short = 'f', long = "file", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+    /// Print the plan and stop
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove live addons of the file's scope that it no longer lists
+    #[arg(long)]
+    pub prune: bool,
+    /// Deprovision and make anew an addon that can't change in place (other provider, app, prefix, params)
+    #[arg(long)]
+    pub replace: bool,
+    /// Tick the file's addons until each has settled
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out)
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Args)]

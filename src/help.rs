@@ -90,6 +90,19 @@ pub const INFO: [Section; 1] = [examples(&[
     ("addons info myapp-key --reveal --json", "with the values, as JSON"),
 ])];
 
+pub const APPLY: [Section; 2] = [
+    examples(&[
+        ("addons apply -f addons.toml --dry-run", "print the plan only"),
+        ("addons apply -f addons.toml --prune --wait", "create, update, remove; wait for them"),
+    ]),
+    exit_status(&[
+        ("0", "the live addons match the file (with --wait: and have settled)"),
+        ("1", "a conflict (nothing changed), or an addon ended in error"),
+        ("2", "bad usage, or a bad file (its line and key named; nothing changed)"),
+        ("3", "--timeout passed first"),
+    ]),
+];
+
 pub const LABEL: [Section; 1] = [examples(&[
     ("addons label myapp-db branch=feature-x team=web", "set two labels"),
     ("addons label myapp-db team-", "remove one"),
@@ -225,8 +238,9 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 20] = [
+        let all: [&[Section]; 21] = [
             &TOP,
+            &APPLY,
             &LABEL,
             &EXPIRE,
             &PROVISION,

@@ -191,3 +191,108 @@ fn an_addon_that_expires_later_is_not_work_left_and_is_not_claimed_early() {
     assert_eq!(watch.code, 0, "{watch}");
     assert_eq!(env.info("later")["state"], "ready");
 }
+
+const APPLY_FILE: &str = r#"scope = "ci-pr-7"
+[[addon]]
+name = "pr7-db"
+provider = "sqlite"
+app = "pr-7"
+labels = { branch = "feature-x" }
+expires_in = "7d"
+
+[[addon]]
+name = "pr7-key"
+provider = "secret"
+app = "pr-7"
+"#;
+
+fn write_file(env: &TestEnv, name: &str, text: &str) -> String {
+    let path = env.root().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn apply_creates_then_changes_nothing_the_second_time_then_updates_and_prunes() {
+    let env = TestEnv::new();
+    let file = write_file(&env, "addons.toml", APPLY_FILE);
+    let dry = env.ok(["apply", "-f", &file, "--dry-run"]);
+    assert!(dry.stdout.starts_with("+ create pr7-db (sqlite for pr-7), expires "), "{dry}");
+    assert!(dry.stdout.contains("\n+ create pr7-key (secret for pr-7)\nPlan: 2 to create.\n"), "{dry}");
+    assert!(!env.state.exists() || env.json(["list", "--json"]) == json!([]), "--dry-run changed nothing");
+
+    let run = env.ok(["apply", "-f", &file, "--wait"]);
+    assert!(run.stdout.contains("Plan: 2 to create."), "{run}");
+    let listed = env.json(["list", "--json"]);
+    assert_eq!(names(&listed), ["pr7-db", "pr7-key"]);
+    assert_eq!(listed[0]["labels"], json!({"addons/scope": "ci-pr-7", "branch": "feature-x"}));
+    assert!(listed[0]["expires_at"].is_string() && listed[1]["expires_at"].is_null());
+    assert!(listed.as_array().unwrap().iter().all(|a| a["state"] == "ready"));
+
+    let before = env.state_bytes();
+    let again = env.ok(["apply", "-f", &file]);
+    assert!(again.stdout.contains("= keep pr7-db") && again.stdout.contains("Nothing to change"), "{again}");
+    assert_eq!(env.state_bytes(), before, "a second apply of the same file wrote to the state");
+    let doc = env.json(["apply", "-f", &file, "--json"]);
+    assert_eq!(doc["changed"], false);
+    assert_eq!(doc["plan"][0]["action"], "keep");
+
+    let changed = write_file(
+        &env,
+        "addons.toml",
+        &APPLY_FILE
+            .replace("feature-x", "feature-y")
+            .replace("[[addon]]\nname = \"pr7-key\"\nprovider = \"secret\"\napp = \"pr-7\"\n", ""),
+    );
+    let run = env.ok(["apply", "-f", &changed]);
+    assert!(run.stdout.contains("~ update pr7-db (sqlite for pr-7): labels branch=feature-y"), "{run}");
+    assert!(run.stdout.contains("--prune would remove it"), "{run}");
+    assert_eq!(env.info("pr7-db")["labels"]["branch"], "feature-y");
+    let run = env.ok(["apply", "-f", &changed, "--prune"]);
+    assert!(run.stdout.contains("- remove pr7-key (secret for pr-7)"), "{run}");
+    assert_eq!(names(&env.json(["list", "--json"])), ["pr7-db"]);
+}
+
+#[test]
+fn an_apply_conflict_changes_nothing_unless_replace() {
+    let env = TestEnv::new();
+    let file = write_file(&env, "addons.toml", APPLY_FILE);
+    env.ok(["apply", "-f", &file]);
+    let other = write_file(&env, "other.toml", &APPLY_FILE.replace("\"sqlite\"", "\"secret\"\nas = \"db\""));
+    let before = env.state_bytes();
+    let run = env.run(["apply", "-f", &other]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.contains("! conflict pr7-db (secret for pr-7): provider: asked secret, exists as sqlite"),
+        "{run}"
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert_eq!(env.state_bytes(), before);
+    let run = env.ok(["apply", "-f", &other, "--replace"]);
+    assert!(run.stdout.contains("-/+ replace pr7-db"), "{run}");
+    let db = env.info("pr7-db");
+    assert_eq!((db["provider"].clone(), db["prefix"].clone()), (json!("secret"), json!("DB")));
+    // An addon of another scope is never replaced.
+    let foreign = write_file(&env, "foreign.toml", &APPLY_FILE.replace("ci-pr-7", "ci-pr-8"));
+    let run = env.run(["apply", "-f", &foreign, "--replace"]);
+    assert_eq!(run.code, 1, "{run}");
+}
+
+#[test]
+fn two_applies_of_one_file_at_once_end_as_one_would() {
+    let env = TestEnv::new();
+    let file = write_file(&env, "addons.toml", APPLY_FILE);
+    env.ok(["list"]);
+    env.ok(["config", "set", "warm", "X=1"]);
+    let children: Vec<_> = (0..2)
+        .map(|_| env.command(["apply", "-f", &file]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let all = env.json(["list", "--all", "--json"]);
+    assert_eq!(names(&all), ["pr7-db", "pr7-key"], "{all:#}");
+    assert_eq!(all[0]["labels"], json!({"addons/scope": "ci-pr-7", "branch": "feature-x"}));
+    assert!(env.ok(["apply", "-f", &file]).stdout.contains("Nothing to change"));
+}

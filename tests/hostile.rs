@@ -336,6 +336,17 @@ const BAD_INPUTS: &[(&[&str], &str, i32, &str)] = &[
     (&["deprovision"], "", 2, "required"),
     (&["deprovision", "--app", "Bad_App"], "", 2, "invalid app name"),
     (&["wait", "--selector", "!"], "", 2, "label key"),
+    // apply files (written by the row's file text, see APPLY_FILES)
+    (&["apply"], "", 2, "required"),
+    (&["apply", "-f", "missing.toml"], "", 2, "missing.toml"),
+    (&["apply", "-f", "{apply:unknown-key}"], "", 2, "line 5"),
+    (&["apply", "-f", "{apply:duplicate}"], "", 2, "line 6"),
+    (&["apply", "-f", "{apply:bad-label}"], "", 2, "line 5"),
+    (&["apply", "-f", "{apply:bad-duration}"], "", 2, "line 5"),
+    (&["apply", "-f", "{apply:no-scope}"], "", 2, "no scope"),
+    (&["apply", "-f", "{apply:bad-provider}"], "", 2, "line 4"),
+    (&["apply", "-f", "{apply:not-toml}"], "", 2, "line 1"),
+    (&["apply", "-f", "{apply:injection}"], "", 2, "line 3"),
     (&["config", "unset", "web", "X' OR '1'='1"], "", 2, "invalid config var key"),
     (&["config"], "", 2, "required"),
     // providers, graph, completions
@@ -380,10 +391,36 @@ fn write_config(env: &TestEnv, config: &str) {
     }
 }
 
+/// The apply files of the table's `{apply:NAME}` arguments: each bad in one way.
+const APPLY_FILES: &[(&str, &str)] = &[
+    ("unknown-key", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\ncolour = \"red\"\napp = \"web\"\n"),
+    ("duplicate", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\napp = \"web\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\napp = \"api\"\n"),
+    ("bad-label", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\nlabels = { \"-x\" = \"1\" }\napp = \"web\"\n"),
+    ("bad-duration", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\nexpires_in = \"0s\"\napp = \"web\"\n"),
+    ("no-scope", "[[addon]]\nname = \"a\"\nprovider = \"secret\"\napp = \"web\"\n"),
+    ("bad-provider", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"mongo\"\napp = \"web\"\n"),
+    ("not-toml", "[[[\n"),
+    ("injection", "scope = \"ci\"\n[[addon]]\nname = \"x'; DROP TABLE addons; --\"\nprovider = \"secret\"\napp = \"web\"\n"),
+];
+
 /// Runs one row of the table; returns what went wrong, if anything.
 fn bad_input_problems(args: &[&str], config: &str, code: i32, phrase: &str) -> Option<String> {
     let env = current_state();
     write_config(&env, config);
+    let owned: Vec<String> = args
+        .iter()
+        .map(|arg| match arg.strip_prefix("{apply:").and_then(|rest| rest.strip_suffix('}')) {
+            Some(name) => {
+                let text = APPLY_FILES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text).unwrap();
+                let path = env.root().join(format!("{name}.toml"));
+                std::fs::write(&path, text).unwrap();
+                path.display().to_string()
+            }
+            None => arg.to_string(),
+        })
+        .collect();
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let args = args.as_slice();
     let state_dir = env.state.parent().unwrap();
     let before = snapshot(state_dir);
     let run = finish(&mut env.command(os_args(args)));

@@ -320,6 +320,9 @@ fn the_examples_in_the_help_are_commands_that_work() {
             env.provision_ready("sqlite", "myapp", &["--name", "myapp-db"]);
             env.ok(["config", "set", "myapp", "API_TOKEN=abc123"]);
         }
+        // The apply file apply's examples name.
+        let file = "scope = \"ci\"\n[[addon]]\nname = \"ci-key\"\nprovider = \"secret\"\napp = \"ci\"\n";
+        std::fs::write(env.root().join("addons.toml"), file).unwrap();
         for line in lines {
             assert!(line.starts_with("addons ") || line.contains("$(addons ") || line.contains("<(addons "), "{line}");
             run_example(&env, &line);

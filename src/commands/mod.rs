@@ -12,6 +12,7 @@ use crate::error::{failed, usage};
 use crate::providers::Environment;
 use crate::store::{StateLocation, Store};
 
+mod apply;
 mod completions;
 mod config;
 mod deprovision;
@@ -103,6 +104,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
     match command {
         Command::Provision(args) => provision::run(args, ctx),
         Command::Deprovision(args) => deprovision::run(args, ctx),
+        Command::Apply(args) => apply::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Info(args) => info::run(args, ctx),
         Command::Label(args) => label::label(args, ctx),

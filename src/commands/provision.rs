@@ -36,32 +36,10 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             return kept(ctx, &engine, store, existing, &args, timeout);
         }
     }
-    let provider = engine.provider(info.name).map_err(usage)?;
-    // Refuse before anything is created when the server does not answer.
-    provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
-    // A server that undoes every addon's isolation is worth a line even under -q and --json.
-    for warning in provider.warnings() {
-        eprintln!("warning: {warning}");
-    }
-
+    check_server(&engine, info.name)?;
     let mut store = ctx.store()?;
-    let vars = info.vars.iter().map(|var| Addon::prefixed(prefix.as_deref(), var)).collect();
-    let now = now_ms();
-    let inserted = store.insert_addon(&NewAddon {
-        id: names::generate_addon_id(),
-        name: args.name.clone().unwrap_or_else(names::generate_addon_name),
-        provider: spec.provider.clone(),
-        app: spec.app.clone(),
-        prefix: spec.prefix.clone(),
-        params: spec.params.clone(),
-        seed: new_seed(),
-        vars,
-        deadline_at: now + engine.settings().engine.provision_timeout.as_millis() as i64,
-        claim: engine.token().to_string(),
-        lease: engine.lease(),
-        labels,
-        expires_at,
-    });
+    let name = args.name.clone().unwrap_or_else(names::generate_addon_name);
+    let inserted = create(&engine, &mut store, &name, &spec, labels, expires_at);
     let addon = match inserted {
         Ok(addon) => addon,
         // Another `provision --ensure` of this name won the race: the same addon is success.
@@ -71,8 +49,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         },
         Err(err) => return Err(err),
     };
-    let failure = engine.begin(&mut store, &addon)?;
-    let addon = store.addon(&addon.id)?;
+    let (addon, failure) = addon;
     if failure.is_some() {
         if ctx.json {
             ctx.print_json(&created_json(&addon, true));
@@ -107,18 +84,55 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Refuses (exit 1) before anything is created when the provider's server does not
+/// answer; prints the provider's warnings (even under -q and --json).
+pub(super) fn check_server(engine: &crate::engine::Engine, provider: &str) -> anyhow::Result<()> {
+    let provider = engine.provider(provider).map_err(usage)?;
+    provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
+    // A server that undoes every addon's isolation is worth a line even under -q and --json.
+    for warning in provider.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// Creates an addon as `spec` says and begins provisioning it: the addon as it then is,
+/// and the transition to error when `begin_provision` failed for good. A name or var
+/// already taken is the store's exit-1 refusal, with nothing created.
+pub(super) fn create(
+    engine: &crate::engine::Engine,
+    store: &mut Store,
+    name: &str,
+    spec: &AddonSpec,
+    labels: Labels,
+    expires_at: Option<i64>,
+) -> anyhow::Result<(Addon, Option<crate::store::Outcome>)> {
+    let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
+    let addon = store.insert_addon(&NewAddon {
+        id: names::generate_addon_id(),
+        name: name.to_string(),
+        provider: spec.provider.clone(),
+        app: spec.app.clone(),
+        prefix: spec.prefix.clone(),
+        params: spec.params.clone(),
+        seed: new_seed(),
+        vars: info.vars.iter().map(|var| Addon::prefixed(spec.prefix.as_deref(), var)).collect(),
+        deadline_at: now_ms() + engine.settings().engine.provision_timeout.as_millis() as i64,
+        claim: engine.token().to_string(),
+        lease: engine.lease(),
+        labels,
+        expires_at,
+    })?;
+    let failure = engine.begin(store, &addon)?;
+    Ok((store.addon(&addon.id)?, failure))
+}
+
 /// The live addon named `--name` when it is the one asked for; `None` when there is none;
 /// exit 1 naming each difference when it is another.
 fn ensured(store: &Store, args: &ProvisionArgs, spec: &AddonSpec) -> anyhow::Result<Option<Addon>> {
     let Some(name) = &args.name else { return Ok(None) };
     let Some(existing) = store.live_addon_named(name)? else { return Ok(None) };
-    let has = AddonSpec {
-        provider: existing.provider.clone(),
-        app: existing.app.clone(),
-        prefix: existing.prefix.clone(),
-        params: existing.params.clone(),
-    };
-    let differences = differences(spec, &has);
+    let differences = differences(spec, &super::apply::spec_of(&existing));
     if !differences.is_empty() {
         return Err(failed(format!(
             "addon {name} exists but is not the one asked for: {}; change nothing, or deprovision it first",

@@ -19,9 +19,10 @@ use serde_json::Value;
 pub type Vars = BTreeMap<String, String>;
 
 /// Every subcommand, as `--help` lists them.
-pub const SUBCOMMANDS: [&str; 17] = [
+pub const SUBCOMMANDS: [&str; 18] = [
     "provision",
     "deprovision",
+    "apply",
     "list",
     "info",
     "label",
