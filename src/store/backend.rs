@@ -8,6 +8,47 @@ use std::time::Duration;
 use crate::addon::Addon;
 use crate::machine::State;
 
+/// An addon's columns that are set once, when it is created: in every backend's
+/// insert, before [`MUTABLE_COLUMNS`].
+pub(crate) const FIXED_COLUMNS: &[&str] =
+    &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
+
+/// An addon's columns that `Txn::update_addon` writes, in the order each backend's
+/// values for them come.
+pub(crate) const MUTABLE_COLUMNS: &[&str] = &[
+    "state",
+    "message",
+    "config",
+    "begun",
+    "cleanup",
+    "attempts",
+    "due_at",
+    "deadline_at",
+    "claim",
+    "claim_until",
+    "updated_at",
+    "failure",
+    "last_error",
+    "last_error_permanent",
+    "labels",
+    "expires_at",
+];
+
+/// `state NOT IN (...)` of the states without a task (ready), built once from `State`:
+/// such an addon's `due_at` is only its expiry, which is not work left, so
+/// `pending_count` and `moving_addons` of every backend leave it out.
+pub(crate) fn has_task_sql() -> &'static str {
+    static HAS_TASK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HAS_TASK.get_or_init(|| {
+        let idle: Vec<String> = State::ALL
+            .into_iter()
+            .filter(|state| state.task().is_none())
+            .map(|state| format!("'{}'", state.as_str()))
+            .collect();
+        format!("state NOT IN ({})", idle.join(", "))
+    })
+}
+
 /// Which kind of state a backend keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {

@@ -17,27 +17,8 @@ const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, mes
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
      failure, last_error, last_error_permanent, labels, expires_at";
 
-/// The columns set once, when the addon is created.
-const FIXED: &[&str] = &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
-/// The columns `update_addon` writes, in the order of [`with_mutable`]'s values.
-const MUTABLE: &[&str] = &[
-    "state",
-    "message",
-    "config",
-    "begun",
-    "cleanup",
-    "attempts",
-    "due_at",
-    "deadline_at",
-    "claim",
-    "claim_until",
-    "updated_at",
-    "failure",
-    "last_error",
-    "last_error_permanent",
-    "labels",
-    "expires_at",
-];
+/// The columns of an addon row, as every backend names them.
+use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
 
 /// Calls `f` with the values of an addon's [`MUTABLE`] columns.
 fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
@@ -87,14 +68,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         .collect::<Vec<_>>()
         .join(", ");
     let live = format!("state IN ({live})");
-    // A state without a task (ready) is due only at its expiry: not work left.
-    let idle = State::ALL
-        .into_iter()
-        .filter(|state| state.task().is_none())
-        .map(|state| format!("'{}'", state.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let has_task = format!("state NOT IN ({idle})");
+    let has_task = crate::store::backend::has_task_sql();
     let written = FIXED.iter().chain(MUTABLE);
     let placeholders = (1..=written.clone().count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     let columns = written.copied().collect::<Vec<_>>().join(", ");
