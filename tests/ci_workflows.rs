@@ -296,3 +296,62 @@ fn two_applies_of_one_file_at_once_end_as_one_would() {
     assert_eq!(all[0]["labels"], json!({"addons/scope": "ci-pr-7", "branch": "feature-x"}));
     assert!(env.ok(["apply", "-f", &file]).stdout.contains("Nothing to change"));
 }
+
+/// The shell script of README.md's "Per-branch databases in CI" section, as written there.
+fn readme_ci_script() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("### Per-branch databases in CI").nth(1).expect("README has the CI recipe");
+    let block = section.split("```sh\n").nth(1).expect("the recipe has a sh block");
+    block.split("```").next().unwrap().to_string()
+}
+
+#[test]
+fn the_readme_ci_recipe_runs_twice_then_tears_down_against_a_real_postgres() {
+    let Some(admin) = common::servers::server("postgres", "the README CI recipe") else { return };
+    let env = TestEnv::with_config(&common::servers::config("postgres", &admin));
+    let script = env.root().join("ci-addons.sh");
+    std::fs::write(&script, readme_ci_script()).unwrap();
+    let pr = format!("{}", 1000 + rand_suffix() % 9000);
+    let run = |arg: &str| {
+        let bin_dir = std::path::Path::new(common::BIN).parent().unwrap().display().to_string();
+        let output = std::process::Command::new("sh")
+            .arg(&script)
+            .arg(arg)
+            .env_clear()
+            .env("PATH", format!("{bin_dir}:/usr/bin:/bin"))
+            .env("HOME", env.root())
+            .env("ADDONS_STATE", &env.state)
+            .env("ADDONS_CONFIG", &env.config)
+            .env("PR", &pr)
+            .current_dir(env.root())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "ci-addons.sh {arg}: {}", String::from_utf8_lossy(&output.stderr));
+        std::fs::read_to_string(env.root().join("addons.env")).unwrap_or_default()
+    };
+    let first = run("setup");
+    let db = env.info(&format!("pr-{pr}-db"));
+    let id = db["id"].as_str().unwrap().to_string();
+    assert_eq!(db["state"], "ready");
+    assert_eq!(db["labels"], json!({"pr": pr}));
+    assert!(db["expires_at"].is_string());
+    assert!(first.starts_with("DATABASE_URL=postgres"), "{first}");
+    // The database the job got answers.
+    let url = first.trim_end().strip_prefix("DATABASE_URL=").unwrap().trim_matches('\'');
+    common::servers::connect_postgres(url).unwrap().simple_query("SELECT 1").unwrap();
+
+    // A re-run reuses the one addon and hands out the same database.
+    let second = run("setup");
+    assert_eq!(second, first);
+    assert_eq!(env.json(["list", "--all", "--json"]).as_array().unwrap().len(), 1);
+
+    run("teardown");
+    assert_eq!(env.info(&id)["state"], "deprovisioned");
+    assert!(common::servers::traces("postgres", &admin, &id).is_empty(), "the database is gone from the server");
+    // Teardown twice is fine.
+    run("teardown");
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() ^ std::process::id()
+}
