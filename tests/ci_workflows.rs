@@ -219,7 +219,7 @@ fn apply_creates_then_changes_nothing_the_second_time_then_updates_and_prunes() 
     let dry = env.ok(["apply", "-f", &file, "--dry-run"]);
     assert!(dry.stdout.starts_with("+ create pr7-db (sqlite for pr-7), expires "), "{dry}");
     assert!(dry.stdout.contains("\n+ create pr7-key (secret for pr-7)\nPlan: 2 to create.\n"), "{dry}");
-    assert!(!env.state.exists() || env.json(["list", "--json"]) == json!([]), "--dry-run changed nothing");
+    assert!(!env.state_exists() || env.json(["list", "--json"]) == json!([]), "--dry-run changed nothing");
 
     let run = env.ok(["apply", "-f", &file, "--wait"]);
     assert!(run.stdout.contains("Plan: 2 to create."), "{run}");
@@ -320,7 +320,7 @@ fn the_readme_ci_recipe_runs_twice_then_tears_down_against_a_real_postgres() {
             .env_clear()
             .env("PATH", format!("{bin_dir}:/usr/bin:/bin"))
             .env("HOME", env.root())
-            .env("ADDONS_STATE", &env.state)
+            .env("ADDONS_STATE", env.state_location())
             .env("ADDONS_CONFIG", &env.config)
             .env("PR", &pr)
             .current_dir(env.root())
