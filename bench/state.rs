@@ -92,6 +92,8 @@ fn generate(path: &Path, count: usize) -> anyhow::Result<(Engine, Store)> {
             deadline_at,
             claim: engine.token().into(),
             lease: engine.lease(),
+            labels: Default::default(),
+            expires_at: None,
         })?;
         if engine.begin(&mut store, &addon)?.is_some() {
             bail!("begin_provision failed for {}", addon.name);

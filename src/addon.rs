@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 
+use crate::labels::Labels;
 use crate::machine::State;
 
 /// Provider parameters given with `--param KEY=VALUE`.
@@ -80,6 +81,10 @@ pub struct Addon {
     /// Whether the provider called that failure permanent: retrying will not help
     /// until someone fixes what it names.
     pub last_error_permanent: bool,
+    /// The addon's labels (`provision --label`, `addons label`, an apply file).
+    pub labels: Labels,
+    /// When `tick`/`watch` deprovision it (ms since the epoch); `None`: never.
+    pub expires_at: Option<i64>,
 }
 
 impl Addon {

@@ -48,12 +48,21 @@ pub enum Command {
     /// Remove addons: their config vars go at once, their resources on the next tick
     #[command(after_help = help::tail(&help::DEPROVISION))]
     Deprovision(DeprovisionArgs),
+    /// Make the live addons match an apply file (a desired state)
+    #[command(after_help = help::tail(&help::APPLY))]
+    Apply(ApplyArgs),
     /// List addons (live ones unless --all)
     #[command(after_help = help::tail(&help::LIST))]
     List(ListArgs),
     /// Show one addon
     #[command(after_help = help::tail(&help::INFO))]
     Info(InfoArgs),
+    /// Set or remove labels of an addon: KEY=VALUE sets, KEY- removes
+    #[command(after_help = help::tail(&help::LABEL))]
+    Label(LabelArgs),
+    /// Set when an addon expires (tick and watch then deprovision it), or never
+    #[command(after_help = help::tail(&help::EXPIRE))]
+    Expire(ExpireArgs),
     /// Show every transition of an addon, with its time and message
     #[command(after_help = help::tail(&help::LOG))]
     Log(LogArgs),
@@ -105,6 +114,18 @@ pub struct ProvisionArgs {
     pub name: Option<String>,
     #[arg(long = "param", value_name = "KEY=VALUE", help = help::param_help())]
     pub params: Vec<String>,
+    /// Label the addon (repeatable), e.g. --label branch=feature-x
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Deprovision the addon this long from now (on a tick or watch), e.g. 7d, 12h
+    #[arg(long, value_name = "DUR", conflicts_with = "expires_at")]
+    pub expires_in: Option<String>,
+    /// Deprovision the addon at this time (RFC 3339), e.g. 2026-12-01T18:00:00Z
+    #[arg(long, value_name = "TIME")]
+    pub expires_at: Option<String>,
+    /// Create it only if no live addon has --name; the same one there is success (exit 0)
+    #[arg(long, requires = "name")]
+    pub ensure: bool,
     /// Tick until the addon is ready
     #[arg(long)]
     pub wait: bool,
@@ -117,8 +138,14 @@ pub struct ProvisionArgs {
 #[derive(Debug, Args)]
 pub struct DeprovisionArgs {
     /// Addon names or ids
-    #[arg(required = true, add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(required_unless_present_any = ["selector", "app"], add = ArgValueCompleter::new(complete::live_addons))]
     pub addons: Vec<String>,
+    /// Every live addon whose labels match, e.g. branch=feature-x,ci (also k!=v, k, !k)
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Every live addon of this app
+    #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps))]
+    pub app: Option<String>,
     /// Treat an addon that does not exist as already removed (exit 0), for scripts
     #[arg(long)]
     pub missing_ok: bool,
@@ -138,6 +165,64 @@ pub struct ListArgs {
     /// Include deprovisioned addons and addons in error
     #[arg(long)]
     pub all: bool,
+    /// Only addons whose labels match, e.g. branch=feature-x,ci (also k!=v, k, !k)
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Only live addons whose expiry has passed (a tick or watch will deprovision them)
+    #[arg(long, conflicts_with = "all")]
+    pub expired: bool,
+    /// wide: add the LABELS and EXPIRES columns
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ListFormat>,
+}
+
+/// What `list -o` adds to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// the LABELS and EXPIRES columns too
+    Wide,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The apply file (TOML: a scope, then [[addon]] tables)
+    #[arg(short = 'f', long = "file", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+    /// Print the plan and stop
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove live addons of the file's scope that it no longer lists
+    #[arg(long)]
+    pub prune: bool,
+    /// Deprovision and make anew an addon that can't change in place (other provider, app, prefix, params)
+    #[arg(long)]
+    pub replace: bool,
+    /// Tick the file's addons until each has settled
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out)
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// Addon name or id
+    #[arg(add = ArgValueCompleter::new(complete::any_addons))]
+    pub addon: String,
+    /// KEY=VALUE to set a label, KEY- to remove one
+    #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
+    pub edits: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExpireArgs {
+    /// Addon name or id
+    #[arg(add = ArgValueCompleter::new(complete::live_addons))]
+    pub addon: String,
+    /// A duration from now (7d, 12h), a time (RFC 3339), or never
+    #[arg(value_name = "DUR|TIME|never")]
+    pub when: String,
 }
 
 #[derive(Debug, Args)]
@@ -177,8 +262,11 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Addon names or ids
-    #[arg(required = true, add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(required_unless_present = "selector", add = ArgValueCompleter::new(complete::live_addons))]
     pub addons: Vec<String>,
+    /// Every live addon whose labels match, e.g. branch=feature-x
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
     /// Give up after this long (exit 3), e.g. 30s, 5m [default: no limit]
     #[arg(long, value_name = "DUR")]
     pub timeout: Option<String>,

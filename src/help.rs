@@ -56,6 +56,8 @@ pub const PROVISION: [Section; 2] = [
         ("addons provision sqlite myapp --name myapp-db --wait", "returns once it is ready"),
         ("addons provision sqlite myapp --as cache --wait --timeout 1m", "CACHE_DATABASE_URL"),
         ("addons provision secret myapp --as signing --param length=64", "SIGNING_SECRET_KEY, 64 chars"),
+        ("addons provision sqlite pr-1 --label branch=x --expires-in 7d", "labelled, gone in a week"),
+        ("addons provision sqlite ci --name ci-db --ensure", "create it, or reuse it"),
     ]),
     exit_status(&[
         ("0", "provisioning began; with --wait, the addon is ready"),
@@ -69,6 +71,8 @@ pub const DEPROVISION: [Section; 2] = [
     examples(&[
         ("addons deprovision myapp-db", "its vars go now, its database on the next tick"),
         ("addons deprovision myapp-key --wait --timeout 5m", "returns once the cleanup is done"),
+        ("addons deprovision --selector branch=feature-x", "every live addon with that label"),
+        ("addons deprovision --app myapp", "every live addon of app myapp"),
     ]),
     exit_status(SETTLING),
 ];
@@ -77,11 +81,37 @@ pub const LIST: [Section; 1] = [examples(&[
     ("addons list", "the live addons of every app"),
     ("addons list myapp --all", "myapp's addons, deprovisioned ones too"),
     ("addons list --json", "an array of addons, for scripts"),
+    ("addons list -o wide --selector 'branch!=main'", "with labels and expiry, selected by label"),
+    ("addons list --expired", "live addons past their expiry"),
 ])];
 
 pub const INFO: [Section; 1] = [examples(&[
     ("addons info myapp-key", "its state, vars (masked) and last message"),
     ("addons info myapp-key --reveal --json", "with the values, as JSON"),
+])];
+
+pub const APPLY: [Section; 2] = [
+    examples(&[
+        ("addons apply -f addons.toml --dry-run", "print the plan only"),
+        ("addons apply -f addons.toml --prune --wait", "create, update, remove; wait for them"),
+    ]),
+    exit_status(&[
+        ("0", "the live addons match the file (with --wait: and have settled)"),
+        ("1", "a conflict (nothing changed), or an addon ended in error"),
+        ("2", "bad usage, or a bad file (its line and key named; nothing changed)"),
+        ("3", "--timeout passed first"),
+    ]),
+];
+
+pub const LABEL: [Section; 1] = [examples(&[
+    ("addons label myapp-db branch=feature-x team=web", "set two labels"),
+    ("addons label myapp-db team-", "remove one"),
+])];
+
+pub const EXPIRE: [Section; 1] = [examples(&[
+    ("addons expire myapp-db 7d", "a tick or watch deprovisions it in a week"),
+    ("addons expire myapp-db 12h", "half a day from now; a time works too (RFC 3339)"),
+    ("addons expire myapp-db never", "keep it"),
 ])];
 
 pub const LOG: [Section; 1] = [examples(&[("addons log myapp-db", "every transition, with its time and message")])];
@@ -100,6 +130,7 @@ pub const WAIT: [Section; 2] = [
     examples(&[
         ("addons wait myapp-key", "until it is ready"),
         ("addons wait myapp-key myapp-db --timeout 5m", "exit 3 if they have not settled by then"),
+        ("addons wait --selector branch!=x", "every live addon whose labels match"),
     ]),
     exit_status(SETTLING),
 ];
@@ -207,8 +238,11 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 18] = [
+        let all: [&[Section]; 21] = [
             &TOP,
+            &APPLY,
+            &LABEL,
+            &EXPIRE,
             &PROVISION,
             &DEPROVISION,
             &LIST,

@@ -25,6 +25,9 @@ pub enum Event {
     ConfigVarsSet,
     /// The user asked for the addon to go away.
     Deprovision,
+    /// The addon's expiry (`expires_at`) passed: a tick deprovisions it, as the user's
+    /// deprovision would, under its own name in the log.
+    Expire,
     /// A task failed for good.
     Fail,
     /// The provider accepted the removal of a terminal addon's resource: upkeep of a
@@ -50,11 +53,14 @@ pub enum Task {
 pub const TRANSITIONS: &[(State, Event, State)] = &[
     (State::WaitingForProvision, Event::ProvisionComplete, State::Provisioned),
     (State::WaitingForProvision, Event::Deprovision, State::Deprovisioned),
+    (State::WaitingForProvision, Event::Expire, State::Deprovisioned),
     (State::WaitingForProvision, Event::Fail, State::Error),
     (State::Provisioned, Event::ConfigVarsSet, State::Ready),
     (State::Provisioned, Event::Deprovision, State::Deprovisioned),
+    (State::Provisioned, Event::Expire, State::Deprovisioned),
     (State::Provisioned, Event::Fail, State::Error),
     (State::Ready, Event::Deprovision, State::Deprovisioned),
+    (State::Ready, Event::Expire, State::Deprovisioned),
     (State::Ready, Event::Fail, State::Error),
 ];
 
@@ -190,11 +196,12 @@ impl FromStr for State {
 
 impl Event {
     /// Every event.
-    pub const ALL: [Event; 6] = [
+    pub const ALL: [Event; 7] = [
         Event::Provision,
         Event::ProvisionComplete,
         Event::ConfigVarsSet,
         Event::Deprovision,
+        Event::Expire,
         Event::Fail,
         Event::Cleanup,
     ];
@@ -206,6 +213,7 @@ impl Event {
             Event::ProvisionComplete => "provision_complete",
             Event::ConfigVarsSet => "config_vars_set",
             Event::Deprovision => "deprovision",
+            Event::Expire => "expired",
             Event::Fail => "fail",
             Event::Cleanup => "cleanup",
         }
@@ -261,6 +269,9 @@ mod tests {
     #[case::fail_provisioned(State::Provisioned, Event::Fail, State::Error)]
     #[case::deprovision_ready(State::Ready, Event::Deprovision, State::Deprovisioned)]
     #[case::fail_ready(State::Ready, Event::Fail, State::Error)]
+    #[case::expire_while_waiting(State::WaitingForProvision, Event::Expire, State::Deprovisioned)]
+    #[case::expire_provisioned(State::Provisioned, Event::Expire, State::Deprovisioned)]
+    #[case::expire_ready(State::Ready, Event::Expire, State::Deprovisioned)]
     fn allowed(#[case] from: State, #[case] event: Event, #[case] to: State) {
         assert_eq!(transition(from, event), Ok(to));
     }
@@ -278,6 +289,8 @@ mod tests {
     #[case::error_is_terminal_vars(State::Error, Event::ConfigVarsSet)]
     #[case::error_is_terminal_deprovision(State::Error, Event::Deprovision)]
     #[case::error_is_terminal_fail(State::Error, Event::Fail)]
+    #[case::deprovisioned_does_not_expire(State::Deprovisioned, Event::Expire)]
+    #[case::error_does_not_expire(State::Error, Event::Expire)]
     fn rejected(#[case] from: State, #[case] event: Event) {
         assert_eq!(transition(from, event), Err(InvalidTransition { from, event }));
     }
@@ -292,7 +305,7 @@ mod tests {
                 allowed += rows;
             }
         }
-        assert_eq!(allowed, 8);
+        assert_eq!(allowed, 11);
     }
 
     #[test]

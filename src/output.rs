@@ -40,6 +40,8 @@ pub fn addon_json(addon: &Addon) -> Value {
         "pending": addon.has_pending_work(),
         "created_at": rfc3339(addon.created_at),
         "updated_at": rfc3339(addon.updated_at),
+        "labels": addon.labels,
+        "expires_at": addon.expires_at.map(rfc3339),
     })
 }
 

@@ -12,8 +12,20 @@ use serde_json::{json, Value};
 use common::{is_rfc3339_utc, mode, TestEnv, SUBCOMMANDS, TIME};
 
 /// The fields DESIGN.md promises on every addon JSON object.
-const ADDON_FIELDS: [&str; 10] =
-    ["name", "id", "provider", "app", "prefix", "state", "message", "vars", "created_at", "updated_at"];
+const ADDON_FIELDS: [&str; 12] = [
+    "name",
+    "id",
+    "provider",
+    "app",
+    "prefix",
+    "state",
+    "message",
+    "vars",
+    "labels",
+    "expires_at",
+    "created_at",
+    "updated_at",
+];
 
 fn assert_addon_shape(addon: &Value) {
     for field in ADDON_FIELDS {
@@ -132,6 +144,9 @@ fn provision_json_prints_the_addon_with_prefix_and_params() {
             "pending": true,
             "created_at": addon["created_at"],
             "updated_at": addon["updated_at"],
+            "labels": {},
+            "expires_at": null,
+            "created": true,
         })
     );
     env.ok(["tick"]);
@@ -342,6 +357,8 @@ prefix    API
 params    length=20
 state     ready
 message   config vars set on app myapp: API_SECRET_KEY
+labels    -
+expires   never
 created   {TIME}
 updated   {TIME}
 vars
@@ -809,14 +826,17 @@ redis     not configured  REDIS_URL,REDIS_KEY_PREFIX  not configured: add [provi
 }
 
 /// DESIGN.md's lifecycle: (from, event, to), every one of which the graph must draw.
-const LIFECYCLE: [(&str, &str, &str); 8] = [
+const LIFECYCLE: [(&str, &str, &str); 11] = [
     ("waiting_for_provision", "provision_complete", "provisioned"),
     ("waiting_for_provision", "deprovision", "deprovisioned"),
+    ("waiting_for_provision", "expired", "deprovisioned"),
     ("waiting_for_provision", "fail", "error"),
     ("provisioned", "config_vars_set", "ready"),
     ("provisioned", "deprovision", "deprovisioned"),
+    ("provisioned", "expired", "deprovisioned"),
     ("provisioned", "fail", "error"),
     ("ready", "deprovision", "deprovisioned"),
+    ("ready", "expired", "deprovisioned"),
     ("ready", "fail", "error"),
 ];
 
@@ -839,11 +859,14 @@ fn graph_dot_draws_every_transition() {
     start -> waiting_for_provision [label="provision"];
     waiting_for_provision -> provisioned [label="provision_complete"];
     waiting_for_provision -> deprovisioned [label="deprovision"];
+    waiting_for_provision -> deprovisioned [label="expired"];
     waiting_for_provision -> error [label="fail"];
     provisioned -> ready [label="config_vars_set"];
     provisioned -> deprovisioned [label="deprovision"];
+    provisioned -> deprovisioned [label="expired"];
     provisioned -> error [label="fail"];
     ready -> deprovisioned [label="deprovision"];
+    ready -> deprovisioned [label="expired"];
     ready -> error [label="fail"];
 }
 "#
@@ -868,11 +891,14 @@ stateDiagram-v2
     [*] --> waiting_for_provision: provision
     waiting_for_provision --> provisioned: provision_complete
     waiting_for_provision --> deprovisioned: deprovision
+    waiting_for_provision --> deprovisioned: expired
     waiting_for_provision --> error: fail
     provisioned --> ready: config_vars_set
     provisioned --> deprovisioned: deprovision
+    provisioned --> deprovisioned: expired
     provisioned --> error: fail
     ready --> deprovisioned: deprovision
+    ready --> deprovisioned: expired
     ready --> error: fail
     deprovisioned --> [*]
     error --> [*]

@@ -148,6 +148,8 @@ fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(env: &TestEnv, na
             deadline_at: now_ms() + 60_000,
             claim: engine.token().into(),
             lease: engine.lease(),
+            labels: Default::default(),
+            expires_at: None,
         })
         .unwrap();
     assert!(engine.begin(&mut store, &addon).unwrap().is_none(), "begin_provision itself should succeed");

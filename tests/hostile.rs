@@ -304,6 +304,56 @@ const BAD_INPUTS: &[(&[&str], &str, i32, &str)] = &[
     (&["config", "set", "web", "SECRET_KEY=x"], "", 1, "set by addon"),
     (&["config", "unset", "web", "DATABASE_URL"], "", 1, "set by addon"),
     (&["config", "unset", "web", "NOPE"], "", 2, "no config var"),
+    // labels, selectors, expiry durations and times, --ensure
+    (&["provision", "secret", "web", "--label", "branch"], "", 2, "not KEY=VALUE"),
+    (&["provision", "secret", "web", "--label=-x=1"], "", 2, "invalid label key"),
+    (&["provision", "secret", "web", "--label", "a/b/c=1"], "", 2, "at most one '/'"),
+    (&["provision", "secret", "web", "--label", "Bad_Prefix.com/x=1"], "", 2, "invalid label key"),
+    (&["provision", "secret", "web", "--label", "{65}=1"], "", 2, "invalid label key"),
+    (&["provision", "secret", "web", "--label", "k={65}"], "", 2, "for label \"k\""),
+    (&["provision", "secret", "web", "--label", "k=a b"], "", 2, "for label \"k\""),
+    (&["provision", "secret", "web", "--label", "k=x'; DROP TABLE addons; --"], "", 2, "for label \"k\""),
+    (&["provision", "secret", "web", "--label", "k=1", "--label", "k=2"], "", 2, "given twice"),
+    (&["provision", "secret", "web", "--label", "addons/scope=ci"], "", 2, "set by addons itself"),
+    (&["provision", "secret", "web", "--expires-in", "0s"], "", 2, "--expires-in"),
+    (&["provision", "secret", "web", "--expires-in", "soon"], "", 2, "--expires-in"),
+    (&["provision", "secret", "web", "--expires-in", "400d"], "", 2, "--expires-in"),
+    (&["provision", "secret", "web", "--expires-at", "2020-01-01T00:00:00Z"], "", 2, "in the past"),
+    (&["provision", "secret", "web", "--expires-at", "2026-12-01T18:00:00"], "", 2, "--expires-at"),
+    (&["provision", "secret", "web", "--expires-at", "tomorrow"], "", 2, "--expires-at"),
+    (&["provision", "secret", "web", "--expires-in", "1d", "--expires-at", "2099-01-01T00:00:00Z"], "", 2, "cannot be used with"),
+    (&["provision", "secret", "web", "--ensure"], "", 2, "--name"),
+    (&["label", "web-secret"], "", 2, "required"),
+    (&["label", "web-secret", "branch"], "", 2, "neither KEY=VALUE"),
+    (&["label", "web-secret", "k=1", "k-"], "", 2, "named twice"),
+    (&["label", "web-secret", "addons/scope-"], "", 2, "set by addons itself"),
+    (&["label", "nope", "k=1"], "", 2, "no addon named"),
+    (&["expire", "web-secret", "-1d"], "", 2, "unexpected argument"),
+    (&["expire", "web-secret", "2020-01-01T00:00:00Z"], "", 2, "in the past"),
+    (&["expire", "web-secret", "forever"], "", 2, "never"),
+    (&["expire", "web-secret", "{long}"], "", 2, "expire"),
+    (&["expire", "nope", "1d"], "", 2, "no addon named"),
+    (&["list", "--selector", ""], "", 2, "selector is empty"),
+    (&["list", "--selector", "env in (a,b)"], "", 2, "set-based"),
+    (&["list", "--selector", "a=b=c"], "", 2, "invalid value \"b=c\""),
+    (&["list", "--selector", "k=x'; DROP TABLE addons; --"], "", 2, "for label \"k\""),
+    (&["list", "--expired", "--all"], "", 2, "cannot be used with"),
+    (&["list", "-o", "yaml"], "", 2, "invalid value"),
+    (&["deprovision", "--selector", ","], "", 2, "selector"),
+    (&["deprovision"], "", 2, "required"),
+    (&["deprovision", "--app", "Bad_App"], "", 2, "invalid app name"),
+    (&["wait", "--selector", "!"], "", 2, "label key"),
+    // apply files (written by the row's file text, see APPLY_FILES)
+    (&["apply"], "", 2, "required"),
+    (&["apply", "-f", "missing.toml"], "", 2, "missing.toml"),
+    (&["apply", "-f", "{apply:unknown-key}"], "", 2, "line 5"),
+    (&["apply", "-f", "{apply:duplicate}"], "", 2, "line 6"),
+    (&["apply", "-f", "{apply:bad-label}"], "", 2, "line 5"),
+    (&["apply", "-f", "{apply:bad-duration}"], "", 2, "line 5"),
+    (&["apply", "-f", "{apply:no-scope}"], "", 2, "no scope"),
+    (&["apply", "-f", "{apply:bad-provider}"], "", 2, "line 4"),
+    (&["apply", "-f", "{apply:not-toml}"], "", 2, "line 1"),
+    (&["apply", "-f", "{apply:injection}"], "", 2, "line 3"),
     (&["config", "unset", "web", "X' OR '1'='1"], "", 2, "invalid config var key"),
     (&["config"], "", 2, "required"),
     // providers, graph, completions
@@ -348,10 +398,36 @@ fn write_config(env: &TestEnv, config: &str) {
     }
 }
 
+/// The apply files of the table's `{apply:NAME}` arguments: each bad in one way.
+const APPLY_FILES: &[(&str, &str)] = &[
+    ("unknown-key", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\ncolour = \"red\"\napp = \"web\"\n"),
+    ("duplicate", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\napp = \"web\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\napp = \"api\"\n"),
+    ("bad-label", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\nlabels = { \"-x\" = \"1\" }\napp = \"web\"\n"),
+    ("bad-duration", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"secret\"\nexpires_in = \"0s\"\napp = \"web\"\n"),
+    ("no-scope", "[[addon]]\nname = \"a\"\nprovider = \"secret\"\napp = \"web\"\n"),
+    ("bad-provider", "scope = \"ci\"\n[[addon]]\nname = \"a\"\nprovider = \"mongo\"\napp = \"web\"\n"),
+    ("not-toml", "[[[\n"),
+    ("injection", "scope = \"ci\"\n[[addon]]\nname = \"x'; DROP TABLE addons; --\"\nprovider = \"secret\"\napp = \"web\"\n"),
+];
+
 /// Runs one row of the table; returns what went wrong, if anything.
 fn bad_input_problems(args: &[&str], config: &str, code: i32, phrase: &str) -> Option<String> {
     let env = current_state();
     write_config(&env, config);
+    let owned: Vec<String> = args
+        .iter()
+        .map(|arg| match arg.strip_prefix("{apply:").and_then(|rest| rest.strip_suffix('}')) {
+            Some(name) => {
+                let text = APPLY_FILES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text).unwrap();
+                let path = env.root().join(format!("{name}.toml"));
+                std::fs::write(&path, text).unwrap();
+                path.display().to_string()
+            }
+            None => arg.to_string(),
+        })
+        .collect();
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let args = args.as_slice();
     let before = state_snapshot(&env);
     let run = finish(&mut env.command(os_args(args)));
     let mut problems = refusal_problems(&run, code, phrase);

@@ -238,6 +238,8 @@ fn big_run_addons(postgres: bool) -> Vec<NewAddon> {
                 // begin_provision: the first tick to come takes the addon and begins it.
                 claim: "created-by-the-stress-test:0:0".into(),
                 lease: std::time::Duration::ZERO,
+                labels: Default::default(),
+                expires_at: None,
             }
         })
         .collect()

@@ -158,6 +158,12 @@ Options:
                              length: number of characters, 16 to 4096 (default 100)
                              alphabet: alnum (default), hex or base64url
                            sqlite, postgres, mysql, redis: none
+      --label <KEY=VALUE>  Label the addon (repeatable), e.g. --label branch=feature-x
+      --expires-in <DUR>   Deprovision the addon this long from now (on a tick or watch), e.g. 7d,
+                           12h
+      --expires-at <TIME>  Deprovision the addon at this time (RFC 3339), e.g. 2026-12-01T18:00:00Z
+      --ensure             Create it only if no live addon has --name; the same one there is success
+                           (exit 0)
       --wait               Tick until the addon is ready
       --timeout <DUR>      How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default:
                            no limit, but an addon not ready within engine.provision_timeout (30m)
@@ -174,10 +180,12 @@ Global options:
   -v, --verbose        Print more about what is going on, on stderr
 
 Examples:
-  addons provision secret myapp --name myapp-key                # prints its name; tick finishes it
-  addons provision sqlite myapp --name myapp-db --wait          # returns once it is ready
-  addons provision sqlite myapp --as cache --wait --timeout 1m  # CACHE_DATABASE_URL
-  addons provision secret myapp --as signing --param length=64  # SIGNING_SECRET_KEY, 64 chars
+  addons provision secret myapp --name myapp-key                 # prints its name; tick finishes it
+  addons provision sqlite myapp --name myapp-db --wait           # returns once it is ready
+  addons provision sqlite myapp --as cache --wait --timeout 1m   # CACHE_DATABASE_URL
+  addons provision secret myapp --as signing --param length=64   # SIGNING_SECRET_KEY, 64 chars
+  addons provision sqlite pr-1 --label branch=x --expires-in 7d  # labelled, gone in a week
+  addons provision sqlite ci --name ci-db --ensure               # create it, or reuse it
 
 Exit status:
   0  provisioning began; with --wait, the addon is ready
@@ -312,6 +320,9 @@ fn the_examples_in_the_help_are_commands_that_work() {
             env.provision_ready("sqlite", "myapp", &["--name", "myapp-db"]);
             env.ok(["config", "set", "myapp", "API_TOKEN=abc123"]);
         }
+        // The apply file apply's examples name.
+        let file = "scope = \"ci\"\n[[addon]]\nname = \"ci-key\"\nprovider = \"secret\"\napp = \"ci\"\n";
+        std::fs::write(env.root().join("addons.toml"), file).unwrap();
         for line in lines {
             assert!(line.starts_with("addons ") || line.contains("$(addons ") || line.contains("<(addons "), "{line}");
             run_example(&env, &line);

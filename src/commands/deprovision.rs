@@ -3,14 +3,25 @@
 
 use crate::cli::DeprovisionArgs;
 use crate::output::addon_json;
+use crate::selector::Selector;
 
 use super::{parse_timeout, wait::wait_for, Ctx};
 
 /// Handles `addons deprovision`.
 pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
+    let selector = args.selector.as_deref().map(Selector::parse).transpose()?;
+    if let Some(app) = &args.app {
+        crate::names::check_app(app)?;
+    }
+    // Addons chosen by label or app, rather than by name, may be none at all.
+    let chosen = selector.is_some() || args.app.is_some();
+    let many = chosen || args.addons.len() > 1;
     // With --missing-ok, no state file means no addon exists: each is already gone.
-    let store = if args.missing_ok { ctx.existing_store()? } else { Some(ctx.store_with_addons(&args.addons[0])?) };
+    let store = match args.addons.first() {
+        Some(first) if !args.missing_ok => Some(ctx.store_with_addons(first)?),
+        _ => ctx.existing_store()?,
+    };
     // Resolve every name first, so one typo changes nothing.
     let mut targets = Vec::new();
     for name in &args.addons {
@@ -24,9 +35,21 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             None => ctx.note(format!("No addon named {}; nothing to remove.", crate::names::shown(name))),
         }
     }
+    if let (Some(store), true) = (&store, chosen) {
+        let live = store.list_addons(args.app.as_deref(), false)?;
+        let picked: Vec<_> = live
+            .into_iter()
+            .filter(|addon| selector.as_ref().is_none_or(|s| s.matches(&addon.labels)))
+            .filter(|addon| !targets.iter().any(|t: &crate::addon::Addon| t.id == addon.id))
+            .collect();
+        if picked.is_empty() {
+            ctx.note("No live addon matches; nothing to remove.");
+        }
+        targets.extend(picked);
+    }
     let Some(mut store) = store else {
         if ctx.json {
-            ctx.print_json(&if args.addons.len() == 1 { serde_json::Value::Null } else { serde_json::json!([]) });
+            ctx.print_json(&if many { serde_json::json!([]) } else { serde_json::Value::Null });
         }
         return Ok(0);
     };
@@ -52,17 +75,17 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait && !ids.is_empty() {
         let engine = ctx.engine();
-        let code = wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1)?;
+        let code = wait_for(ctx, &engine, &mut store, ids, timeout, many)?;
         synced?;
         return Ok(code);
     }
     if ctx.json {
         let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
         // One name asked about prints one addon (null when --missing-ok found none).
-        ctx.print_json(&match (args.addons.len(), docs.first()) {
-            (1, Some(doc)) => doc.clone(),
-            (1, None) => serde_json::Value::Null,
-            _ => serde_json::Value::Array(docs),
+        ctx.print_json(&match (many, docs.first()) {
+            (false, Some(doc)) => doc.clone(),
+            (false, None) => serde_json::Value::Null,
+            (true, _) => serde_json::Value::Array(docs),
         });
     }
     synced?;

@@ -43,6 +43,8 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ("params", if params.is_empty() { "-".into() } else { params }),
         ("state", state),
         ("message", addon.message.clone()),
+        ("labels", if addon.labels.is_empty() { "-".into() } else { addon.labels.to_string() }),
+        ("expires", addon.expires_at.map_or_else(|| "never".into(), rfc3339)),
         ("created", rfc3339(addon.created_at)),
         ("updated", rfc3339(addon.updated_at)),
     ];

@@ -1,8 +1,10 @@
 //! `addons list`: the addons, as a table or a JSON array.
 
 use crate::addon::Addon;
-use crate::cli::ListArgs;
-use crate::output::{addon_json, state_cell, table, use_color};
+use crate::cli::{ListArgs, ListFormat};
+use crate::output::{addon_json, rfc3339, state_cell, table, use_color};
+use crate::selector::Selector;
+use crate::store::{now_ms, Store};
 
 use super::Ctx;
 
@@ -11,16 +13,28 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if let Some(app) = &args.app {
         crate::names::check_app(app)?;
     }
+    let selector = args.selector.as_deref().map(Selector::parse).transpose()?;
     let store = ctx.existing_store()?;
-    let (addons, env_file_failures) = match &store {
+    let (mut addons, env_file_failures) = match &store {
         Some(store) => (
             store.list_addons(args.app.as_deref(), args.all)?,
             crate::envfile::recorded_failures(store, &ctx.settings, args.app.as_deref())?,
         ),
         None => (Vec::new(), Vec::new()),
     };
+    // Selected here, over the listing: a state holds addons by the thousand, not millions.
+    if let Some(selector) = &selector {
+        addons.retain(|addon| selector.matches(&addon.labels));
+    }
+    if args.expired {
+        let now = store.as_ref().map(Store::now).transpose()?.unwrap_or_else(now_ms);
+        addons.retain(|addon| addon.expires_at.is_some_and(|at| at <= now));
+    }
+    let wide = args.output == Some(ListFormat::Wide);
     if ctx.json {
         ctx.print_json(&serde_json::Value::Array(addons.iter().map(addon_json).collect()));
+    } else if addons.is_empty() && (selector.is_some() || args.expired) {
+        ctx.note("No addons match.");
     } else if addons.is_empty() {
         ctx.note(match (&args.app, args.all) {
             (Some(app), _) => format!("App {app} has no addons."),
@@ -29,8 +43,13 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         });
     } else {
         let color = use_color();
-        let rows: Vec<Vec<String>> = addons.iter().map(|addon| row(addon, color)).collect();
-        print!("{}", table(&["NAME", "PROVIDER", "APP", "STATE", "VARS", "MESSAGE"], &rows));
+        let rows: Vec<Vec<String>> = addons.iter().map(|addon| row(addon, color, wide)).collect();
+        let mut headers = vec!["NAME", "PROVIDER", "APP", "STATE", "VARS"];
+        if wide {
+            headers.extend(["LABELS", "EXPIRES"]);
+        }
+        headers.push("MESSAGE");
+        print!("{}", table(&headers, &rows));
     }
     if !ctx.json {
         for failure in env_file_failures {
@@ -65,18 +84,17 @@ fn hidden_line((errors, pending): (usize, usize), app: Option<&str>) -> Option<S
     Some(format!("{}: {command}", parts.join(", ")))
 }
 
-fn row(addon: &Addon, color: bool) -> Vec<String> {
+fn row(addon: &Addon, color: bool, wide: bool) -> Vec<String> {
     let mut state = state_cell(addon.state.as_str(), color);
     if addon.state.is_terminal() && addon.has_pending_work() {
         state += " (cleanup pending)";
     }
-    vec![
-        addon.name.clone(),
-        addon.provider.clone(),
-        addon.app.clone(),
-        state,
-        addon.vars.join(","),
-        // Why an addon failed stays in sight; its cleanup's messages are in `info` and `log`.
-        addon.failure.clone().unwrap_or_else(|| addon.message.clone()),
-    ]
+    let mut row = vec![addon.name.clone(), addon.provider.clone(), addon.app.clone(), state, addon.vars.join(",")];
+    if wide {
+        row.push(if addon.labels.is_empty() { "-".into() } else { addon.labels.to_string() });
+        row.push(addon.expires_at.map_or_else(|| "-".into(), rfc3339));
+    }
+    // Why an addon failed stays in sight; its cleanup's messages are in `info` and `log`.
+    row.push(addon.failure.clone().unwrap_or_else(|| addon.message.clone()));
+    row
 }

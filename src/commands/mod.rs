@@ -12,12 +12,14 @@ use crate::error::{failed, usage};
 use crate::providers::Environment;
 use crate::store::{StateLocation, Store};
 
+mod apply;
 mod completions;
 mod config;
 mod deprovision;
 mod env;
 mod graph;
 mod info;
+mod label;
 mod list;
 mod log;
 mod man;
@@ -102,8 +104,11 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
     match command {
         Command::Provision(args) => provision::run(args, ctx),
         Command::Deprovision(args) => deprovision::run(args, ctx),
+        Command::Apply(args) => apply::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Info(args) => info::run(args, ctx),
+        Command::Label(args) => label::label(args, ctx),
+        Command::Expire(args) => label::expire(args, ctx),
         Command::Log(args) => log::run(args, ctx),
         Command::Tick(args) => tick::run(args, ctx),
         Command::Watch(args) => watch::run(args, ctx),

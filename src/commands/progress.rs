@@ -289,6 +289,8 @@ mod tests {
             failure: None,
             last_error: None,
             last_error_permanent: false,
+            labels: Default::default(),
+            expires_at: None,
         }
     }
 

@@ -4,10 +4,13 @@
 use crate::addon::{new_seed, Addon, Params};
 use crate::cli::ProvisionArgs;
 use crate::error::{failed, usage};
+use crate::expiry::{parse_expires_at, parse_expires_in};
+use crate::labels::{parse_label, Labels};
 use crate::names;
 use crate::output::addon_json;
 use crate::providers;
-use crate::store::{now_ms, NewAddon};
+use crate::spec::{differences, AddonSpec};
+use crate::store::{now_ms, NewAddon, Store};
 
 use super::{parse_timeout, wait::wait_for, Ctx};
 
@@ -20,38 +23,36 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         names::check_addon_name(name)?;
     }
     let params = parse_params(&args.params)?;
+    let labels =
+        Labels::from_pairs(args.labels.iter().map(|arg| parse_label(arg)).collect::<anyhow::Result<Vec<_>>>()?)?;
+    let expires_at = expires_at(&args, now_ms())?;
     providers::check_params(info, &params).map_err(usage)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
+    let spec = AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params };
     let engine = ctx.engine();
-    let provider = engine.provider(info.name).map_err(usage)?;
-    // Refuse before anything is created when the server does not answer.
-    provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
-    // A server that undoes every addon's isolation is worth a line even under -q and --json.
-    for warning in provider.warnings() {
-        eprintln!("warning: {warning}");
+    if args.ensure {
+        let store = ctx.store()?;
+        if let Some(existing) = ensured(&store, &args, &spec)? {
+            return kept(ctx, &engine, store, existing, &args, timeout);
+        }
     }
-
+    check_server(&engine, info.name)?;
     let mut store = ctx.store()?;
-    let vars = info.vars.iter().map(|var| Addon::prefixed(prefix.as_deref(), var)).collect();
-    let now = now_ms();
-    let addon = store.insert_addon(&NewAddon {
-        id: names::generate_addon_id(),
-        name: args.name.clone().unwrap_or_else(names::generate_addon_name),
-        provider: info.name.to_string(),
-        app: args.app.clone(),
-        prefix,
-        params,
-        seed: new_seed(),
-        vars,
-        deadline_at: now + engine.settings().engine.provision_timeout.as_millis() as i64,
-        claim: engine.token().to_string(),
-        lease: engine.lease(),
-    })?;
-    let failure = engine.begin(&mut store, &addon)?;
-    let addon = store.addon(&addon.id)?;
+    let name = args.name.clone().unwrap_or_else(names::generate_addon_name);
+    let inserted = create(&engine, &mut store, &name, &spec, labels, expires_at);
+    let addon = match inserted {
+        Ok(addon) => addon,
+        // Another `provision --ensure` of this name won the race: the same addon is success.
+        Err(err) if args.ensure => match ensured(&store, &args, &spec)? {
+            Some(existing) => return kept(ctx, &engine, store, existing, &args, timeout),
+            None => return Err(err),
+        },
+        Err(err) => return Err(err),
+    };
+    let (addon, failure) = addon;
     if failure.is_some() {
         if ctx.json {
-            ctx.print_json(&addon_json(&addon));
+            ctx.print_json(&created_json(&addon, true));
         }
         return Err(failed(format!("{} ({} for {}) failed: {}", addon.name, addon.provider, addon.app, addon.message)));
     }
@@ -63,7 +64,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         // Another command deprovisioned it mid-way: that was asked for too, so no error.
         ctx.note(format!("{} was deprovisioned by another command while it was being provisioned.", addon.name));
         if ctx.json {
-            ctx.print_json(&addon_json(&addon));
+            ctx.print_json(&created_json(&addon, true));
         }
         return Ok(0);
     }
@@ -76,11 +77,108 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     let synced = super::sync_env_files(ctx, &mut store, std::slice::from_ref(&addon.app), &done);
     if ctx.json {
-        ctx.print_json(&addon_json(&addon));
+        ctx.print_json(&created_json(&addon, true));
     }
     synced?;
     ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to finish provisioning.", addon.name));
     Ok(0)
+}
+
+/// Refuses (exit 1) before anything is created when the provider's server does not
+/// answer; prints the provider's warnings (even under -q and --json).
+pub(super) fn check_server(engine: &crate::engine::Engine, provider: &str) -> anyhow::Result<()> {
+    let provider = engine.provider(provider).map_err(usage)?;
+    provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
+    // A server that undoes every addon's isolation is worth a line even under -q and --json.
+    for warning in provider.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// Creates an addon as `spec` says and begins provisioning it: the addon as it then is,
+/// and the transition to error when `begin_provision` failed for good. A name or var
+/// already taken is the store's exit-1 refusal, with nothing created.
+pub(super) fn create(
+    engine: &crate::engine::Engine,
+    store: &mut Store,
+    name: &str,
+    spec: &AddonSpec,
+    labels: Labels,
+    expires_at: Option<i64>,
+) -> anyhow::Result<(Addon, Option<crate::store::Outcome>)> {
+    let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
+    let addon = store.insert_addon(&NewAddon {
+        id: names::generate_addon_id(),
+        name: name.to_string(),
+        provider: spec.provider.clone(),
+        app: spec.app.clone(),
+        prefix: spec.prefix.clone(),
+        params: spec.params.clone(),
+        seed: new_seed(),
+        vars: info.vars.iter().map(|var| Addon::prefixed(spec.prefix.as_deref(), var)).collect(),
+        deadline_at: now_ms() + engine.settings().engine.provision_timeout.as_millis() as i64,
+        claim: engine.token().to_string(),
+        lease: engine.lease(),
+        labels,
+        expires_at,
+    })?;
+    let failure = engine.begin(store, &addon)?;
+    Ok((store.addon(&addon.id)?, failure))
+}
+
+/// The live addon named `--name` when it is the one asked for; `None` when there is none;
+/// exit 1 naming each difference when it is another.
+fn ensured(store: &Store, args: &ProvisionArgs, spec: &AddonSpec) -> anyhow::Result<Option<Addon>> {
+    let Some(name) = &args.name else { return Ok(None) };
+    let Some(existing) = store.live_addon_named(name)? else { return Ok(None) };
+    let differences = differences(spec, &super::apply::spec_of(&existing));
+    if !differences.is_empty() {
+        return Err(failed(format!(
+            "addon {name} exists but is not the one asked for: {}; change nothing, or deprovision it first",
+            differences.join("; ")
+        )));
+    }
+    Ok(Some(existing))
+}
+
+/// `provision --ensure` found the addon asked for: print it as if made (`"created": false`),
+/// and with `--wait`, wait for it as usual.
+fn kept(
+    ctx: &Ctx,
+    engine: &crate::engine::Engine,
+    mut store: Store,
+    addon: Addon,
+    args: &ProvisionArgs,
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<i32> {
+    if !ctx.json {
+        println!("{}", addon.name);
+    }
+    ctx.note(format!("{} already exists ({} for app {}): kept as it is.", addon.name, addon.provider, addon.app));
+    if args.wait {
+        return wait_for(ctx, engine, &mut store, vec![addon.id.clone()], timeout, false);
+    }
+    if ctx.json {
+        ctx.print_json(&created_json(&addon, false));
+    }
+    Ok(0)
+}
+
+/// The addon as `provision --json` prints it: with whether this call made it.
+fn created_json(addon: &Addon, created: bool) -> serde_json::Value {
+    let mut doc = addon_json(addon);
+    doc["created"] = created.into();
+    doc
+}
+
+/// When the addon expires, from `--expires-in` or `--expires-at` (at most one is given).
+fn expires_at(args: &ProvisionArgs, now: i64) -> anyhow::Result<Option<i64>> {
+    match (&args.expires_in, &args.expires_at) {
+        (Some(duration), _) => parse_expires_in(duration, now).map(Some),
+        (None, Some(time)) => parse_expires_at(time, now).map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Parses `--param KEY=VALUE` values; a key given twice is an error.

@@ -16,13 +16,40 @@ use super::{parse_timeout, Ctx};
 /// Handles `addons wait`.
 pub fn run(args: WaitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let mut store = ctx.store_with_addons(&args.addons[0])?;
+    let selector = args.selector.as_deref().map(crate::selector::Selector::parse).transpose()?;
+    let mut store = match args.addons.first() {
+        Some(first) => ctx.store_with_addons(first)?,
+        None => match ctx.existing_store()? {
+            Some(store) => store,
+            None => return nothing_selected(ctx),
+        },
+    };
     let mut ids = Vec::new();
     for name in &args.addons {
         ids.push(store.addon(name)?.id);
     }
+    if let Some(selector) = &selector {
+        // Selected here, over the live addons of the state.
+        for addon in store.list_addons(None, false)? {
+            if selector.matches(&addon.labels) && !ids.contains(&addon.id) {
+                ids.push(addon.id);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return nothing_selected(ctx);
+    }
     let engine = ctx.engine();
     wait_for(ctx, &engine, &mut store, ids, timeout, true)
+}
+
+/// What `wait --selector` does when no live addon matches: nothing to wait for.
+fn nothing_selected(ctx: &Ctx) -> anyhow::Result<i32> {
+    ctx.note("No live addon matches; nothing to wait for.");
+    if ctx.json {
+        ctx.print_json(&serde_json::json!([]));
+    }
+    Ok(0)
 }
 
 /// Ticks the addons until each has settled. Exit 0 when all are ready or cleaned up,

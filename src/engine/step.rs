@@ -17,6 +17,15 @@ impl Engine {
     /// Runs the task of one claimed addon, holding no transaction; `None` when its
     /// state has no task (the claim is then released).
     pub(super) fn task(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Apply>> {
+        if let Some(at) = addon.expires_at.filter(|_| addon.state.is_live()) {
+            if at <= store.now()? {
+                return Ok(Some(Apply::Transition {
+                    event: Event::Expire,
+                    message: format!("expired at {}; deprovisioning", crate::output::rfc3339(at)),
+                    config: None,
+                }));
+            }
+        }
         Ok(Some(match addon.state.task() {
             None => {
                 store.release_claim(&addon.id, &self.token)?;

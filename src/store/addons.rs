@@ -7,6 +7,7 @@ use super::steps::StepError;
 use super::{EventRecord, Store};
 use crate::addon::{Addon, Cleanup, Params};
 use crate::error::{failed, usage};
+use crate::labels::Labels;
 use crate::machine::{self, Event, START};
 
 /// What `provision` asks the store to create.
@@ -26,6 +27,9 @@ pub struct NewAddon {
     /// this long on the state's clock.
     pub claim: String,
     pub lease: std::time::Duration,
+    pub labels: Labels,
+    /// When it expires (ms since the epoch), if ever.
+    pub expires_at: Option<i64>,
 }
 
 impl Store {
@@ -71,6 +75,8 @@ impl Store {
                 failure: None,
                 last_error: None,
                 last_error_permanent: false,
+                labels: new.labels.clone(),
+                expires_at: new.expires_at,
             };
             // Another writer (on another host) may have taken the name or a var since the checks.
             match enter(
@@ -97,6 +103,11 @@ impl Store {
             Some(addon) => Ok(Some(addon)),
             None => tx.addon_by_name(name_or_id),
         })
+    }
+
+    /// The live addon with this display name, if any: what `provision --ensure` compares with.
+    pub fn live_addon_named(&self, name: &str) -> anyhow::Result<Option<Addon>> {
+        self.read(|tx| Ok(tx.addon_by_name(name)?.filter(|addon| addon.state.is_live())))
     }
 
     /// Like [`Store::find_addon`], but a missing addon is a usage error that says so,

@@ -31,7 +31,24 @@ pub(crate) const MUTABLE_COLUMNS: &[&str] = &[
     "failure",
     "last_error",
     "last_error_permanent",
+    "labels",
+    "expires_at",
 ];
+
+/// `state NOT IN (...)` of the states without a task (ready), built once from `State`:
+/// such an addon's `due_at` is only its expiry, which is not work left, so
+/// `pending_count` and `moving_addons` of every backend leave it out.
+pub(crate) fn has_task_sql() -> &'static str {
+    static HAS_TASK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HAS_TASK.get_or_init(|| {
+        let idle: Vec<String> = State::ALL
+            .into_iter()
+            .filter(|state| state.task().is_none())
+            .map(|state| format!("'{}'", state.as_str()))
+            .collect();
+        format!("state NOT IN ({})", idle.join(", "))
+    })
+}
 
 /// Which kind of state a backend keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +147,8 @@ pub trait Txn {
     /// Addons of one app (by creation) or of every app (by app, then creation);
     /// live ones only unless `all`.
     fn list_addons(&mut self, app: Option<&str>, all: bool) -> Result<Vec<Addon>, StoreError>;
-    /// Addons with a task due at any time (`due_at` set), by app then creation.
+    /// Addons with a task due at any time (`due_at` set, state not `ready`: a ready
+    /// addon is due only at its expiry), by app then creation.
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError>;
     /// (addons in error, deprovisioned addons with cleanup pending), of one app or all.
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError>;
@@ -148,7 +166,7 @@ pub trait Txn {
     fn events(&mut self, addon_id: &str) -> Result<Vec<EventRecord>, StoreError>;
 
     // Claims. A claimed addon always has `due_at` set.
-    /// Claims up to `limit` addons with `due_at <= due_by` whose claim is free or ran
+    /// Claims up to `limit` addons (ready ones too: due at their expiry) with `due_at <= due_by` whose claim is free or ran
     /// out (`claim_until < now`), oldest due first, for `token` until `now + lease`,
     /// and returns them as claimed. PostgreSQL: `FOR UPDATE SKIP LOCKED`.
     fn claim_due(
@@ -165,7 +183,8 @@ pub trait Txn {
     fn claim_holders(&mut self) -> Result<Vec<String>, StoreError>;
     /// Makes every claim of `token` run out now (`claim_until = 0`); how many.
     fn expire_claims_of(&mut self, token: &str) -> Result<usize, StoreError>;
-    /// How many addons have `due_at` set.
+    /// How many addons have `due_at` set and a state with a task (not `ready`, which is
+    /// due only at its `expires_at`: not work left).
     fn pending_count(&mut self, only: Option<&[String]>) -> Result<usize, StoreError>;
     /// The least of each such addon's `due_at`, or `max(due_at, claim_until)` when claimed.
     fn next_due(&mut self, only: Option<&[String]>) -> Result<Option<i64>, StoreError>;

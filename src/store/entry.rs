@@ -48,7 +48,7 @@ pub(super) fn enter(
         CleanupOnEntry::None => Cleanup::None,
         CleanupOnEntry::Pending => Cleanup::Pending,
     };
-    addon.due_at = due(entry.due, now);
+    addon.due_at = with_expiry(due(entry.due, now), addon);
     if entry.keeps_failure {
         addon.failure = Some(message.to_string());
     }
@@ -88,6 +88,15 @@ pub(super) fn due(due: DueOnEntry, now: i64) -> Option<i64> {
     match due {
         DueOnEntry::Now => Some(now),
         DueOnEntry::Never => None,
+    }
+}
+
+/// When a live addon is next due: its task's time, or its expiry when that comes first
+/// (a tick then deprovisions it). A terminal addon's expiry no longer matters.
+pub(super) fn with_expiry(task_due: Option<i64>, addon: &Addon) -> Option<i64> {
+    match (task_due, addon.expires_at.filter(|_| addon.state.is_live())) {
+        (Some(task), Some(expiry)) => Some(task.min(expiry)),
+        (task, expiry) => task.or(expiry),
     }
 }
 

@@ -10,6 +10,7 @@ mod addons;
 pub mod backend;
 mod entry;
 mod location;
+mod marks;
 pub mod postgres;
 pub mod sqlite;
 mod steps;

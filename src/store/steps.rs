@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::backend::{NewEvent, StoreError, Txn};
-use super::entry::{due, enter, Move, Row};
+use super::entry::{due, enter, with_expiry, Move, Row};
 use super::Store;
 use crate::addon::{Addon, Cleanup};
 use crate::error::failed;
@@ -224,7 +224,7 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
     };
     Ok(match apply {
         Apply::Retry { due_at, message, error } => {
-            addon.due_at = Some(due_at);
+            addon.due_at = with_expiry(Some(due_at), &addon);
             addon.message = message;
             addon.updated_at = now;
             addon.attempts += u32::from(error.is_some());
@@ -322,6 +322,8 @@ mod tests {
             deadline_at: i64::MAX,
             claim: "test".into(),
             lease: Duration::from_secs(3600),
+            labels: Default::default(),
+            expires_at: None,
         };
         let mut addon = store.insert_addon(&new).unwrap();
         for attempt in 1..=20 {

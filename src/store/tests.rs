@@ -70,6 +70,8 @@ fn new_addon(name: &str, app: &str, vars: &[&str]) -> NewAddon {
         deadline_at: i64::MAX,
         claim: CREATOR.into(),
         lease: LEASE,
+        labels: Default::default(),
+        expires_at: None,
     }
 }
 

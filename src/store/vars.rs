@@ -6,6 +6,17 @@ use super::{ConfigVar, Store};
 use crate::error::{failed, usage};
 
 impl Store {
+    /// Who holds a config var key of an app: `None` when it is free, `Some(None)` when it
+    /// was set by hand, `Some(Some(id))` when an addon owns it.
+    pub fn var_holder(&self, app: &str, key: &str) -> anyhow::Result<Option<Option<String>>> {
+        self.read(|tx| {
+            Ok(tx.var_owner(app, key)?.map(|owner| match owner {
+                VarOwner::Hand => None,
+                VarOwner::Addon { id, .. } => Some(id),
+            }))
+        })
+    }
+
     /// An app's config vars that have values, by key. Vars reserved by an addon that
     /// is not ready yet are left out.
     pub fn config_vars(&self, app: &str) -> anyhow::Result<Vec<ConfigVar>> {

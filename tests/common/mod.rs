@@ -21,11 +21,14 @@ use serde_json::Value;
 pub type Vars = BTreeMap<String, String>;
 
 /// Every subcommand, as `--help` lists them.
-pub const SUBCOMMANDS: [&str; 15] = [
+pub const SUBCOMMANDS: [&str; 18] = [
     "provision",
     "deprovision",
+    "apply",
     "list",
     "info",
+    "label",
+    "expire",
     "log",
     "tick",
     "watch",

@@ -14,7 +14,7 @@ use crate::store::backend::StoreError;
 /// The addon columns, in the order `addon_from_row` reads them.
 pub const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent";
+     failure, last_error, last_error_permanent, labels, expires_at";
 
 /// Reads an addon row; a value this binary can't read makes the state unusable.
 pub fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreError> {
@@ -56,6 +56,8 @@ pub fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreErro
         failure: row.get(20),
         last_error: row.get(21),
         last_error_permanent: row.get(22),
+        labels: serde_json::from_value(json(23, "labels")?).map_err(|_| damaged("labels"))?,
+        expires_at: row.get(24),
     })
 }
 
@@ -66,7 +68,8 @@ use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
 pub fn with_mutable<T>(addon: &Addon, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> T) -> T {
     let config = addon.config.as_ref().map(json_text);
     let attempts = i32::try_from(addon.attempts).unwrap_or(i32::MAX);
-    let values: [&(dyn ToSql + Sync); 14] = [
+    let labels = json_text(&addon.labels);
+    let values: [&(dyn ToSql + Sync); 16] = [
         &addon.state.as_str(),
         &addon.message,
         &config,
@@ -81,6 +84,8 @@ pub fn with_mutable<T>(addon: &Addon, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> 
         &addon.failure,
         &addon.last_error,
         &addon.last_error_permanent,
+        &labels,
+        &addon.expires_at,
     ];
     f(&values)
 }

@@ -90,6 +90,13 @@ CREATE TABLE config_vars (
 );
 CREATE INDEX config_vars_addon ON config_vars (addon_id) WHERE addon_id IS NOT NULL;
 "#,
+    // 2 (SQLite's 4): labels (a JSON object of strings, '{}' when none) and when the addon
+    // expires (NULL: never), with the index `list --expired` reads.
+    r#"
+ALTER TABLE addons ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE addons ADD COLUMN expires_at BIGINT;
+CREATE INDEX addons_expires ON addons (expires_at) WHERE expires_at IS NOT NULL;
+"#,
 ];
 
 /// The tables a state user must be able to read and write.

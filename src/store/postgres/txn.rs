@@ -15,6 +15,7 @@ use super::rows::{addon_from_row, json_text, with_mutable, writes, COLUMNS};
 use super::unusable;
 use crate::addon::Addon;
 use crate::machine::State;
+use crate::store::backend::has_task_sql;
 use crate::store::backend::{AppVersions, ConfigVar, EventRecord, NewEvent, StoreError, Txn, VarOwner};
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
@@ -173,7 +174,10 @@ impl Txn for PgTxn<'_> {
 
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
         self.addons(
-            &format!("SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, seq"),
+            &format!(
+                "SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL AND {} ORDER BY app, created_at, seq",
+                has_task_sql()
+            ),
             &[],
         )
     }
@@ -318,7 +322,10 @@ impl Txn for PgTxn<'_> {
     fn pending_count(&mut self, only: Option<&[String]>) -> Result<usize, StoreError> {
         let only = only.map(<[String]>::to_vec);
         let row = self.query_one(
-            "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND ($1::text[] IS NULL OR id = ANY($1))",
+            &format!(
+                "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND {} AND ($1::text[] IS NULL OR id = ANY($1))",
+                has_task_sql()
+            ),
             &[&only],
         )?;
         Ok(row.get::<_, i64>(0) as usize)

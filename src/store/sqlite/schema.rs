@@ -82,4 +82,11 @@ ALTER TABLE addons ADD COLUMN last_error_permanent INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE apps ADD COLUMN env_error TEXT;
 ALTER TABLE apps ADD COLUMN env_error_at INTEGER;
 "#,
+    // 4: labels (a JSON object of strings, `{}` when none) and when the addon expires
+    // (NULL: never). `list --expired` finds overdue addons through the expiry index.
+    r#"
+ALTER TABLE addons ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE addons ADD COLUMN expires_at INTEGER;
+CREATE INDEX addons_expires ON addons (expires_at) WHERE expires_at IS NOT NULL;
+"#,
 ];

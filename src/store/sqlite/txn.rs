@@ -15,7 +15,7 @@ use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEv
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent";
+     failure, last_error, last_error_permanent, labels, expires_at";
 
 /// The columns of an addon row, as every backend names them.
 use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
@@ -23,7 +23,8 @@ use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
 /// Calls `f` with the values of an addon's [`MUTABLE`] columns.
 fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
     let config = a.config.as_ref().map(json);
-    let values: [&dyn ToSql; 14] = [
+    let labels = json(&a.labels);
+    let values: [&dyn ToSql; 16] = [
         &a.state.as_str(),
         &a.message,
         &config,
@@ -38,6 +39,8 @@ fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
         &a.failure,
         &a.last_error,
         &a.last_error_permanent,
+        &labels,
+        &a.expires_at,
     ];
     f(&values)
 }
@@ -52,6 +55,7 @@ struct Sql {
     list_app: [String; 2],
     list_every: [String; 2],
     moving: String,
+    pending: String,
     insert: String,
     update: String,
 }
@@ -64,6 +68,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         .collect::<Vec<_>>()
         .join(", ");
     let live = format!("state IN ({live})");
+    let has_task = crate::store::backend::has_task_sql();
     let written = FIXED.iter().chain(MUTABLE);
     let placeholders = (1..=written.clone().count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     let columns = written.copied().collect::<Vec<_>>().join(", ");
@@ -84,7 +89,13 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
             format!("SELECT {COLUMNS} FROM addons ORDER BY app, created_at, rowid"),
             format!("SELECT {COLUMNS} FROM addons WHERE {live} ORDER BY app, created_at, rowid"),
         ],
-        moving: format!("SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, rowid"),
+        moving: format!(
+            "SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL AND {has_task} ORDER BY app, created_at, rowid"
+        ),
+        pending: format!(
+            "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND {has_task} \
+             AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))"
+        ),
         insert: format!("INSERT INTO addons ({columns}) VALUES ({placeholders})"),
         update: format!("UPDATE addons SET {set} WHERE id = ?1"),
     }
@@ -154,6 +165,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
     let params: String = row.get(5)?;
     let vars: String = row.get(9)?;
     let config: Option<String> = row.get(10)?;
+    let labels: String = row.get(23)?;
     Ok(Addon {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -181,6 +193,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
         failure: row.get(20)?,
         last_error: row.get(21)?,
         last_error_permanent: row.get(22)?,
+        labels: serde_json::from_str(&labels).map_err(|err| text_err(23, err.to_string()))?,
+        expires_at: row.get(24)?,
     })
 }
 
@@ -343,13 +357,7 @@ impl Txn for SqliteTxn<'_> {
 
     fn pending_count(&mut self, only: Option<&[String]>) -> Result<usize, StoreError> {
         let only = ids_json(only);
-        let count: i64 = self.run(|c| {
-            c.prepare_cached(
-                "SELECT count(*) FROM addons WHERE due_at IS NOT NULL \
-                 AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))",
-            )?
-            .query_row([only], |row| row.get(0))
-        })?;
+        let count: i64 = self.run(|c| c.prepare_cached(&SQL.pending)?.query_row([only], |row| row.get(0)))?;
         Ok(count as usize)
     }
 

@@ -1,0 +1,200 @@
+//! `addons apply -f FILE`: prints the plan that makes the live addons match the file
+//! (src/apply), then carries it out line by line through the store. A conflict stops
+//! everything before any change; a bad file is refused before the state is opened.
+
+use crate::addon::Addon;
+use crate::apply::{self, Action, LiveAddon, Plan, PlanLine, PlanOptions};
+use crate::cli::ApplyArgs;
+use crate::error::failed;
+use crate::output::addon_json;
+use crate::spec::AddonSpec;
+use crate::store::Store;
+
+use super::provision::{check_server, create};
+use super::{parse_timeout, wait::wait_for, Ctx};
+
+/// Handles `addons apply`.
+pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let timeout = parse_timeout(args.timeout.as_deref())?;
+    let file = apply::load(&args.file)?;
+    let options = PlanOptions { prune: args.prune, replace: args.replace };
+    let mut store = ctx.store()?;
+    let plan = apply::plan(&file, &live_addons(&store)?, options, store.now()?);
+    if !ctx.json {
+        for line in &plan.lines {
+            println!("{line}");
+        }
+        println!("{}", plan.summary(&file));
+    }
+    let conflicts: Vec<&PlanLine> = plan.conflicts().collect();
+    if !conflicts.is_empty() {
+        if ctx.json {
+            ctx.print_json(&serde_json::json!({"plan": plan.to_json(), "changed": false, "addons": []}));
+        }
+        let names: Vec<&str> = conflicts.iter().map(|line| line.name.as_str()).collect();
+        return Err(failed(format!("{}: nothing was changed", plan_summary_line(&plan, &names))));
+    }
+    if args.dry_run || !plan.changes_anything() {
+        if ctx.json {
+            ctx.print_json(&serde_json::json!({"plan": plan.to_json(), "changed": false, "addons": []}));
+        }
+        return Ok(0);
+    }
+    check_vars(&store, &file, &plan)?;
+    let engine = ctx.engine();
+    // Every server a creation needs answers, or nothing is made.
+    let mut providers: Vec<&str> = plan
+        .lines
+        .iter()
+        .filter(|line| matches!(line.action, Action::Create { .. } | Action::Replace { .. }))
+        .map(|line| line.provider.as_str())
+        .collect();
+    providers.dedup();
+    for provider in providers {
+        check_server(&engine, provider)?;
+    }
+    let mut touched = Vec::new();
+    for line in &plan.lines {
+        if let Some(addon) = carry_out(&engine, &mut store, &file, line)? {
+            touched.push(addon);
+        }
+    }
+    let mut apps: Vec<String> = touched.iter().map(|addon| addon.app.clone()).collect();
+    apps.sort();
+    apps.dedup();
+    let done = format!("applied {}", file.path.display());
+    let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
+    let ids: Vec<String> = touched.iter().map(|addon| addon.id.clone()).collect();
+    if args.wait && !ids.is_empty() {
+        // Under --json, wait prints the addons it waited for.
+        let code = wait_for(ctx, &engine, &mut store, ids, timeout, true)?;
+        synced?;
+        return Ok(code);
+    }
+    if ctx.json {
+        let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
+        ctx.print_json(&serde_json::json!({"plan": plan.to_json(), "changed": true, "addons": docs}));
+    }
+    synced?;
+    ctx.note("Applied. Run 'addons tick' (or apply with --wait) to finish provisioning.");
+    Ok(0)
+}
+
+/// Refuses (exit 1, before any change) a creation whose config vars another addon, or a
+/// var set by hand, holds on its app, or that another addon of the file would also take;
+/// the addon a replacement removes does not count.
+fn check_vars(store: &Store, file: &apply::ApplyFile, plan: &Plan) -> anyhow::Result<()> {
+    let mut taken: Vec<(String, String)> = Vec::new();
+    for line in &plan.lines {
+        if !matches!(line.action, Action::Create { .. } | Action::Replace { .. }) {
+            continue;
+        }
+        let Some(desired) = file.addon(&line.name) else { continue };
+        let replaced = store.live_addon_named(&line.name)?.map(|addon| addon.id);
+        let info = crate::providers::info(&desired.spec.provider);
+        for var in info.map(|info| info.vars).unwrap_or_default() {
+            let key = Addon::prefixed(desired.spec.prefix.as_deref(), var);
+            let holder = store.var_holder(&desired.spec.app, &key)?;
+            let held = match holder {
+                None => false,
+                Some(Some(id)) => Some(&id) != replaced.as_ref(),
+                Some(None) => true,
+            };
+            let pair = (desired.spec.app.clone(), key.clone());
+            if held || taken.contains(&pair) {
+                return Err(failed(format!(
+                    "{}: app {} already has {key} (or another addon of the file takes it); give the addon a prefix with as = \"...\"; nothing was changed",
+                    line.name, desired.spec.app
+                )));
+            }
+            taken.push(pair);
+        }
+    }
+    Ok(())
+}
+
+/// The conflicts' names for the error line.
+fn plan_summary_line(plan: &Plan, names: &[&str]) -> String {
+    let replaceable = plan.conflicts().all(|line| matches!(line.action, Action::Conflict { replaceable: true, .. }));
+    format!(
+        "{} can't be changed in place ({}){}",
+        crate::output::plural(names.len() as u64, "addon"),
+        names.join(", "),
+        if replaceable { "; give --replace to deprovision and remake them" } else { "" }
+    )
+}
+
+/// The live addons as the planner sees them.
+fn live_addons(store: &Store) -> anyhow::Result<Vec<LiveAddon>> {
+    Ok(store
+        .list_addons(None, false)?
+        .into_iter()
+        .map(|addon| LiveAddon {
+            name: addon.name.clone(),
+            spec: spec_of(&addon),
+            labels: addon.labels.clone(),
+            expires_at: addon.expires_at,
+        })
+        .collect())
+}
+
+/// What an addon was made as.
+pub(super) fn spec_of(addon: &Addon) -> AddonSpec {
+    AddonSpec {
+        provider: addon.provider.clone(),
+        app: addon.app.clone(),
+        prefix: addon.prefix.clone(),
+        params: addon.params.clone(),
+    }
+}
+
+/// Carries out one line; the addon it made or changed (none for a keep). Another apply of
+/// the same file may have done it meanwhile: a creation that finds the name taken by the
+/// same addon updates that one instead, so two applies at once end as one would.
+fn carry_out(
+    engine: &crate::engine::Engine,
+    store: &mut Store,
+    file: &apply::ApplyFile,
+    line: &PlanLine,
+) -> anyhow::Result<Option<Addon>> {
+    let desired = || file.addon(&line.name).ok_or_else(|| failed(format!("{} is not in the file", line.name)));
+    match &line.action {
+        Action::Keep | Action::Conflict { .. } => Ok(None),
+        Action::Remove => {
+            let Some(addon) = store.live_addon_named(&line.name)? else { return Ok(None) };
+            Ok(Some(store.deprovision(&addon.id)?.0))
+        }
+        Action::Update { expiry, .. } => {
+            let desired = desired()?;
+            let Some(addon) = store.live_addon_named(&line.name)? else {
+                return Err(failed(format!("{} was deprovisioned while the apply ran; apply again", line.name)));
+            };
+            let labels = desired.labels.clone();
+            let mut addon = store.relabel(&addon.id, |_| Ok(labels))?;
+            if let Some(change) = expiry {
+                addon = store.set_expiry(&addon.id, |_| Ok(change.to))?;
+            }
+            Ok(Some(addon))
+        }
+        Action::Create { expires_at } | Action::Replace { expires_at, .. } => {
+            let desired = desired()?;
+            if matches!(line.action, Action::Replace { .. }) {
+                if let Some(old) = store.live_addon_named(&line.name)? {
+                    store.deprovision(&old.id)?;
+                }
+            }
+            match create(engine, store, &desired.name, &desired.spec, desired.labels.clone(), *expires_at) {
+                Ok((addon, _)) => Ok(Some(addon)),
+                Err(err) => match store.live_addon_named(&desired.name)? {
+                    // Another apply made it first, as this one would have.
+                    Some(addon) if spec_of(&addon) == desired.spec => {
+                        let labels = desired.labels.clone();
+                        let addon = store.relabel(&addon.id, |_| Ok(labels))?;
+                        Ok(Some(store.set_expiry(&addon.id, |_| Ok(addon.expires_at.or(*expires_at)))?))
+                    }
+                    _ => Err(err),
+                },
+            }
+        }
+    }
+}

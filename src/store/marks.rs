@@ -1,0 +1,56 @@
+//! What a user (or an apply file) marks on an addon after it was made: its labels and
+//! when it expires. Neither is a transition: the row is rewritten, no event recorded.
+
+use super::entry::with_expiry;
+use super::Store;
+use crate::addon::Addon;
+use crate::error::{failed, usage};
+use crate::labels::Labels;
+
+impl Store {
+    /// Sets the labels of an addon to what `edit` makes of its current ones, in one
+    /// transaction, so two `addons label` at once don't lose each other's edits.
+    pub fn relabel(
+        &mut self,
+        addon_id: &str,
+        edit: impl FnOnce(&Labels) -> anyhow::Result<Labels>,
+    ) -> anyhow::Result<Addon> {
+        self.write(|tx| {
+            let now = tx.now()?;
+            let mut addon =
+                tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
+            let labels = edit(&addon.labels)?;
+            if labels != addon.labels {
+                addon.labels = labels;
+                addon.updated_at = now;
+                tx.update_addon(&addon)?;
+            }
+            Ok(addon)
+        })
+    }
+
+    /// Sets when a live addon expires (`None`: never); `at` is worked out from the
+    /// state's clock, which `at` receives. A terminal addon has nothing left to expire.
+    pub fn set_expiry(
+        &mut self,
+        addon_id: &str,
+        at: impl FnOnce(i64) -> anyhow::Result<Option<i64>>,
+    ) -> anyhow::Result<Addon> {
+        self.write(|tx| {
+            let now = tx.now()?;
+            let mut addon =
+                tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
+            if addon.state.is_terminal() {
+                return Err(failed(format!("{} is {}: only a live addon can expire", addon.name, addon.state)));
+            }
+            addon.expires_at = at(now)?;
+            // A ready addon is due only at its expiry; a provisioning one keeps its task's
+            // time unless the expiry comes first.
+            let task_due = if addon.state.task().is_some() { addon.due_at } else { None };
+            addon.due_at = with_expiry(task_due, &addon);
+            addon.updated_at = now;
+            tx.update_addon(&addon)?;
+            Ok(addon)
+        })
+    }
+}
