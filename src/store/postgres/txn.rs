@@ -51,7 +51,8 @@ pub struct PgTxn<'a> {
     writer_lock: Option<i64>,
     /// Whether this transaction holds the writer lock.
     serialized: bool,
-    /// Whether it left work due that sleeping watchers should hear of at commit.
+    /// Whether it changed an addon (work due, or work finished) that sleeping watchers
+    /// should hear of at commit.
     work_due: bool,
 }
 
@@ -214,7 +215,9 @@ impl Txn for PgTxn<'_> {
             let values: Vec<_> = fixed.iter().chain(mutable).copied().collect();
             self.execute(&writes().insert, &values)
         })?;
-        self.work_due |= addon.due_at.is_some();
+        // Work now due wakes a watcher; so does work finished (a `wait` settles, a
+        // `watch` whose last work another process did ends).
+        self.work_due = true;
         Ok(())
     }
 
@@ -224,7 +227,9 @@ impl Txn for PgTxn<'_> {
                 std::iter::once(&addon.id as &(dyn ToSql + Sync)).chain(mutable.iter().copied()).collect();
             self.execute(&writes().update, &values)
         })?;
-        self.work_due |= addon.due_at.is_some();
+        // Work now due wakes a watcher; so does work finished (a `wait` settles, a
+        // `watch` whose last work another process did ends).
+        self.work_due = true;
         Ok(())
     }
 
