@@ -48,6 +48,9 @@ pub enum Command {
     /// Remove addons: their config vars go at once, their resources on the next tick
     #[command(after_help = help::tail(&help::DEPROVISION))]
     Deprovision(DeprovisionArgs),
+    /// Give ready addons new credentials; the old ones are revoked after a grace
+    #[command(after_help = help::tail(&help::ROTATE))]
+    Rotate(RotateArgs),
     /// List addons (live ones unless --all)
     #[command(after_help = help::tail(&help::LIST))]
     List(ListArgs),
@@ -123,6 +126,22 @@ pub struct DeprovisionArgs {
     #[arg(long)]
     pub missing_ok: bool,
     /// Tick until each resource is removed
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Addon names or ids
+    #[arg(required = true, add = ArgValueCompleter::new(complete::live_addons))]
+    pub addons: Vec<String>,
+    /// How long the old credentials keep working, e.g. 10m, 1h; 0 revokes them at once
+    #[arg(long, value_name = "DUR", default_value = "1h")]
+    pub grace: String,
+    /// Tick until the app's vars hold the new credentials (and, with --grace 0, the old are revoked)
     #[arg(long)]
     pub wait: bool,
     /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]

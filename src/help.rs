@@ -73,6 +73,19 @@ pub const DEPROVISION: [Section; 2] = [
     exit_status(SETTLING),
 ];
 
+pub const ROTATE: [Section; 2] = [
+    examples(&[
+        ("addons rotate myapp-key --wait", "a new key in the vars; a secret has no grace"),
+        ("addons rotate myapp-key --grace 10m", "old logins of a server addon go in 10 minutes"),
+    ]),
+    exit_status(&[
+        ("0", "rotation asked (with --wait: the vars hold the new credentials)"),
+        ("1", "an addon is not ready or has nothing to rotate (nothing was changed)"),
+        ("2", "bad usage or invalid input (nothing was changed)"),
+        ("3", "--timeout passed first; 'addons wait' picks up where this left off"),
+    ]),
+];
+
 pub const LIST: [Section; 1] = [examples(&[
     ("addons list", "the live addons of every app"),
     ("addons list myapp --all", "myapp's addons, deprovisioned ones too"),
@@ -207,10 +220,11 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 18] = [
+        let all: [&[Section]; 19] = [
             &TOP,
             &PROVISION,
             &DEPROVISION,
+            &ROTATE,
             &LIST,
             &INFO,
             &LOG,

@@ -24,6 +24,7 @@ mod man;
 mod progress;
 mod providers;
 mod provision;
+mod rotate;
 mod run;
 mod tick;
 mod wait;
@@ -102,6 +103,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
     match command {
         Command::Provision(args) => provision::run(args, ctx),
         Command::Deprovision(args) => deprovision::run(args, ctx),
+        Command::Rotate(args) => rotate::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Info(args) => info::run(args, ctx),
         Command::Log(args) => log::run(args, ctx),

@@ -289,6 +289,7 @@ mod tests {
             failure: None,
             last_error: None,
             last_error_permanent: false,
+            rotation: Default::default(),
         }
     }
 

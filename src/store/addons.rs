@@ -5,7 +5,7 @@ use super::backend::{Conflict, StoreError, VarOwner};
 use super::entry::{enter, Move, Row};
 use super::steps::StepError;
 use super::{EventRecord, Store};
-use crate::addon::{Addon, Cleanup, Params};
+use crate::addon::{Addon, Cleanup, Params, Rotation};
 use crate::error::{failed, usage};
 use crate::machine::{self, Event, START};
 
@@ -71,6 +71,7 @@ impl Store {
                 failure: None,
                 last_error: None,
                 last_error_permanent: false,
+                rotation: Rotation::default(),
             };
             // Another writer (on another host) may have taken the name or a var since the checks.
             match enter(

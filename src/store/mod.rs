@@ -10,6 +10,7 @@ mod addons;
 pub mod backend;
 mod entry;
 mod location;
+mod rotation;
 pub mod sqlite;
 mod steps;
 mod vars;
@@ -21,7 +22,7 @@ pub use addons::NewAddon;
 pub use backend::{ConfigVar, EventRecord};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
 pub use sqlite::BUSY_TIMEOUT;
-pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT};
+pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT, REVOKED, ROTATED};
 
 use backend::{Backend, BackendKind, StoreError, Txn};
 

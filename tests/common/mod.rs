@@ -19,9 +19,10 @@ use serde_json::Value;
 pub type Vars = BTreeMap<String, String>;
 
 /// Every subcommand, as `--help` lists them.
-pub const SUBCOMMANDS: [&str; 15] = [
+pub const SUBCOMMANDS: [&str; 16] = [
     "provision",
     "deprovision",
+    "rotate",
     "list",
     "info",
     "log",

@@ -82,4 +82,15 @@ ALTER TABLE addons ADD COLUMN last_error_permanent INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE apps ADD COLUMN env_error TEXT;
 ALTER TABLE apps ADD COLUMN env_error_at INTEGER;
 "#,
+    // 4: labels and expiry (branch apply).
+    "SELECT 1;",
+    // 5: credential rotation of a ready addon. `generation`: the one its app should
+    // use; `vars_generation`: the one the app's vars hold; `revoke_from`/`revoke_at`:
+    // the generations from `revoke_from` below `generation` are revoked at `revoke_at`.
+    r#"
+ALTER TABLE addons ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE addons ADD COLUMN vars_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE addons ADD COLUMN revoke_from INTEGER;
+ALTER TABLE addons ADD COLUMN revoke_at INTEGER;
+"#,
 ];

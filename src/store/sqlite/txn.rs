@@ -9,13 +9,13 @@ use std::time::Duration;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql, Transaction};
 
 use super::store_error;
-use crate::addon::{Addon, Cleanup};
+use crate::addon::{Addon, Cleanup, Rotation};
 use crate::machine::State;
 use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEvent, StoreError, Txn, VarOwner};
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent";
+     failure, last_error, last_error_permanent, generation, vars_generation, revoke_from, revoke_at";
 
 /// The columns set once, when the addon is created.
 const FIXED: &[&str] = &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
@@ -35,12 +35,16 @@ const MUTABLE: &[&str] = &[
     "failure",
     "last_error",
     "last_error_permanent",
+    "generation",
+    "vars_generation",
+    "revoke_from",
+    "revoke_at",
 ];
 
 /// Calls `f` with the values of an addon's [`MUTABLE`] columns.
 fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
     let config = a.config.as_ref().map(json);
-    let values: [&dyn ToSql; 14] = [
+    let values: [&dyn ToSql; 18] = [
         &a.state.as_str(),
         &a.message,
         &config,
@@ -55,6 +59,10 @@ fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
         &a.failure,
         &a.last_error,
         &a.last_error_permanent,
+        &a.rotation.generation,
+        &a.rotation.vars_generation,
+        &a.rotation.revoke_from,
+        &a.rotation.revoke_at,
     ];
     f(&values)
 }
@@ -187,6 +195,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
         failure: row.get(20)?,
         last_error: row.get(21)?,
         last_error_permanent: row.get(22)?,
+        rotation: Rotation {
+            generation: row.get(23)?,
+            vars_generation: row.get(24)?,
+            revoke_from: row.get(25)?,
+            revoke_at: row.get(26)?,
+        },
     })
 }
 
