@@ -82,6 +82,11 @@ pub struct Addon {
     pub last_error_permanent: bool,
     /// Where the rotation of the addon's own credential stands.
     pub rotation: Rotation,
+    /// When a check of its resource for drift last began.
+    pub verified_at: Option<i64>,
+    /// What the last check found and could not repair (a lost database or file), left
+    /// for a person; `None` when nothing is.
+    pub drift: Option<String>,
 }
 
 /// The rotation of an addon's own credential (slot 0), as upkeep of a ready addon: the
@@ -157,6 +162,17 @@ impl Addon {
     /// What the provider needs to know about this addon.
     pub fn resource(&self) -> Resource<'_> {
         Resource { id: &self.id, params: &self.params, seed: &self.seed }
+    }
+
+    /// The credentials whose logins exist: the one in the vars and those still to be revoked.
+    pub fn live_credentials(&self) -> Vec<crate::providers::Credential> {
+        let rotation = self.rotation;
+        let mut generations = vec![rotation.vars_generation];
+        if let Some(from) = rotation.revoke_from {
+            generations.extend((from..rotation.generation).filter(|g| *g != rotation.vars_generation));
+        }
+        generations.sort();
+        generations.into_iter().map(|generation| crate::providers::Credential::new(0, generation)).collect()
     }
 
     /// Applies the prefix to a provider's var name.

@@ -51,6 +51,9 @@ pub enum Command {
     /// Give ready addons new credentials; the old ones are revoked after a grace
     #[command(after_help = help::tail(&help::ROTATE))]
     Rotate(RotateArgs),
+    /// Compare ready addons' resources with what was made, and repair what differs
+    #[command(after_help = help::tail(&help::CHECK))]
+    Check(CheckArgs),
     /// List addons (live ones unless --all)
     #[command(after_help = help::tail(&help::LIST))]
     List(ListArgs),
@@ -147,6 +150,19 @@ pub struct RotateArgs {
     /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
     #[arg(long, value_name = "DUR", requires = "wait")]
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Addon names or ids
+    #[arg(required_unless_present = "all", conflicts_with = "all", add = ArgValueCompleter::new(complete::live_addons))]
+    pub addons: Vec<String>,
+    /// Every ready addon
+    #[arg(long)]
+    pub all: bool,
+    /// Recreate a lost database or file, empty (its data is gone either way)
+    #[arg(long)]
+    pub repair_data: bool,
 }
 
 #[derive(Debug, Args)]

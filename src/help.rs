@@ -86,6 +86,18 @@ pub const ROTATE: [Section; 2] = [
     ]),
 ];
 
+pub const CHECK: [Section; 2] = [
+    examples(&[
+        ("addons check --all", "a table of every ready addon: ok, repaired or drift"),
+        ("addons check myapp-db --repair-data", "also recreates a lost database file, empty"),
+    ]),
+    exit_status(&[
+        ("0", "nothing differs, or all that did was repaired"),
+        ("1", "drift remains (data lost), or a server could not be asked"),
+        ("2", "bad usage or invalid input (nothing was changed)"),
+    ]),
+];
+
 pub const LIST: [Section; 1] = [examples(&[
     ("addons list", "the live addons of every app"),
     ("addons list myapp --all", "myapp's addons, deprovisioned ones too"),
@@ -220,11 +232,12 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 19] = [
+        let all: [&[Section]; 20] = [
             &TOP,
             &PROVISION,
             &DEPROVISION,
             &ROTATE,
+            &CHECK,
             &LIST,
             &INFO,
             &LOG,

@@ -27,6 +27,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let revocation = rotation.revoke_from.zip(rotation.revoke_at).map(|(from, at)| {
             serde_json::json!({"generations": (from..rotation.generation).collect::<Vec<_>>(), "at": rfc3339(at)})
         });
+        doc["drift"] = addon.drift.clone().into();
         doc["credential"] = serde_json::json!({
             "generation": rotation.generation,
             "vars_generation": rotation.vars_generation,
@@ -59,6 +60,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ("failure", addon.failure.clone()),
         ("retrying", retry),
         ("env file", env_file_failure.map(|f| f.to_string())),
+        ("drift", addon.drift.clone()),
         ("login", credential_line(&addon)),
         ("revoking", revocation_line(&addon)),
     ];

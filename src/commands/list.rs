@@ -70,6 +70,9 @@ fn row(addon: &Addon, color: bool) -> Vec<String> {
     if addon.state.is_terminal() && addon.has_pending_work() {
         state += " (cleanup pending)";
     }
+    if addon.drift.is_some() {
+        state += " (drift)";
+    }
     vec![
         addon.name.clone(),
         addon.provider.clone(),

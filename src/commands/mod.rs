@@ -12,6 +12,7 @@ use crate::error::{failed, usage};
 use crate::providers::Environment;
 use crate::store::{StateLocation, Store};
 
+mod check;
 mod completions;
 mod config;
 mod deprovision;
@@ -104,6 +105,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Provision(args) => provision::run(args, ctx),
         Command::Deprovision(args) => deprovision::run(args, ctx),
         Command::Rotate(args) => rotate::run(args, ctx),
+        Command::Check(args) => check::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Info(args) => info::run(args, ctx),
         Command::Log(args) => log::run(args, ctx),

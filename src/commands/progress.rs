@@ -290,6 +290,8 @@ mod tests {
             last_error: None,
             last_error_permanent: false,
             rotation: Default::default(),
+            verified_at: None,
+            drift: None,
         }
     }
 

@@ -72,6 +72,8 @@ impl Store {
                 last_error: None,
                 last_error_permanent: false,
                 rotation: Rotation::default(),
+                verified_at: None,
+                drift: None,
             };
             // Another writer (on another host) may have taken the name or a var since the checks.
             match enter(

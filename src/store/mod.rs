@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod addons;
 pub mod backend;
+mod drift;
 mod entry;
 mod location;
 mod rotation;
@@ -20,6 +21,7 @@ mod tests;
 
 pub use addons::NewAddon;
 pub use backend::{ConfigVar, EventRecord};
+pub use drift::{DRIFT, REPAIRED};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
 pub use sqlite::BUSY_TIMEOUT;
 pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT, REVOKED, ROTATED};

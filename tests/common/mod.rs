@@ -19,10 +19,11 @@ use serde_json::Value;
 pub type Vars = BTreeMap<String, String>;
 
 /// Every subcommand, as `--help` lists them.
-pub const SUBCOMMANDS: [&str; 16] = [
+pub const SUBCOMMANDS: [&str; 17] = [
     "provision",
     "deprovision",
     "rotate",
+    "check",
     "list",
     "info",
     "log",

@@ -15,7 +15,7 @@ use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEv
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent, generation, vars_generation, revoke_from, revoke_at";
+     failure, last_error, last_error_permanent, generation, vars_generation, revoke_from, revoke_at, verified_at, drift";
 
 /// The columns set once, when the addon is created.
 const FIXED: &[&str] = &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
@@ -39,12 +39,14 @@ const MUTABLE: &[&str] = &[
     "vars_generation",
     "revoke_from",
     "revoke_at",
+    "verified_at",
+    "drift",
 ];
 
 /// Calls `f` with the values of an addon's [`MUTABLE`] columns.
 fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
     let config = a.config.as_ref().map(json);
-    let values: [&dyn ToSql; 18] = [
+    let values: [&dyn ToSql; 20] = [
         &a.state.as_str(),
         &a.message,
         &config,
@@ -63,6 +65,8 @@ fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
         &a.rotation.vars_generation,
         &a.rotation.revoke_from,
         &a.rotation.revoke_at,
+        &a.verified_at,
+        &a.drift,
     ];
     f(&values)
 }
@@ -201,6 +205,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
             revoke_from: row.get(25)?,
             revoke_at: row.get(26)?,
         },
+        verified_at: row.get(27)?,
+        drift: row.get(28)?,
     })
 }
 
