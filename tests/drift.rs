@@ -152,3 +152,20 @@ fn a_sqlite_file_mode_is_put_back_and_a_lost_file_waits_for_repair_data() {
     assert!(env.info("db")["drift"].is_null());
     assert!(!env.ok(["list"]).stdout.contains("drift"));
 }
+
+#[test]
+fn a_postgres_addon_dropped_before_its_first_tick_is_begun_again() {
+    let Some(admin) = server("postgres", "postgres dropped before ready") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    let id = env.json(["provision", "postgres", "web", "--name", "db", "--json"])["id"].as_str().unwrap().to_string();
+    let name = format!("addons_{id}");
+    let mut admin_client = connect_postgres(&admin).unwrap();
+    admin_client.batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).unwrap();
+    admin_client.batch_execute(&format!("DROP ROLE \"{name}\"")).unwrap();
+    // Before: "waiting for the provider" until the 30-minute provision timeout.
+    let run = env.run(["wait", "db", "--timeout", "20s"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(vars_work(&env, "postgres"));
+    env.ok(["deprovision", "db", "--wait"]);
+    assert_eq!(servers::traces("postgres", &admin, &id), Vec::<String>::new());
+}

@@ -10,7 +10,7 @@ use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
 use crate::addon::{Addon, Upkeep};
 use crate::machine::{Event, Task};
 use crate::output::plural;
-use crate::providers::{self, Credential, Provider, ProviderError, Readiness};
+use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
 use crate::store::{now_ms, Apply, AttemptError, Outcome, Store, FAILED_ATTEMPT};
 
 impl Engine {
@@ -106,6 +106,18 @@ impl Engine {
         crate::provider_call!("provision_complete", &addon.id);
         let apply = match provider.provision_complete(resource) {
             Ok(Readiness::Ready) => self.fetch_config(&*provider, addon),
+            Ok(Readiness::NotReady { .. }) if addon.begun && self.lost_before_ready(&*provider, addon) => {
+                // Removed by hand after `begin_provision` (it is idempotent): begin again now.
+                crate::provider_call!("begin_provision", &addon.id);
+                match provider.begin_provision(resource) {
+                    Ok(message) => Apply::Retry {
+                        due_at: now_ms(),
+                        message: format!("the resource was removed before it was ready; began again: {message}"),
+                        error: None,
+                    },
+                    Err(err) => self.on_error(addon, err, true),
+                }
+            }
             Ok(Readiness::NotReady { retry_after }) => {
                 let due_at = now_ms() + retry_after.as_millis() as i64;
                 if due_at > addon.deadline_at {
@@ -120,6 +132,15 @@ impl Engine {
             Err(err) => self.on_error(addon, err, true),
         };
         Ok(apply)
+    }
+
+    /// Whether `verify` finds the resource or the first login of a provisioning addon
+    /// gone (a server that does not answer says nothing).
+    fn lost_before_ready(&self, provider: &dyn Provider, addon: &Addon) -> bool {
+        crate::provider_call!("verify", &addon.id);
+        provider.verify(addon.resource(), &[Credential::ORIGINAL]).is_ok_and(|drift| {
+            drift.iter().any(|d| matches!(d.kind, DriftKind::ResourceMissing | DriftKind::LoginMissing))
+        })
     }
 
     /// Fetches and checks the config of a resource that is ready.
