@@ -9,108 +9,15 @@ mod common;
 
 use std::time::Duration;
 
+use common::apps::App;
 use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
 use common::TestEnv;
 
-/// What an app holds: the URL its vars give and, for redis, its key prefix.
-struct App {
-    kind: &'static str,
-    url: String,
-    prefix: String,
-}
-
-/// A logged-in session of an app.
-enum Session {
-    Postgres(postgres::Client),
-    Mysql(mysql::Conn),
-    Redis(redis::Connection),
-}
-
-impl App {
-    /// The app `web` as its vars are now.
-    fn now(env: &TestEnv, kind: &'static str) -> App {
-        let vars = env.vars("web");
-        let url = vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).cloned().expect("a URL var");
-        App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
-    }
-
-    fn connect(&self) -> Result<Session, String> {
-        match self.kind {
-            "postgres" => connect_postgres(&self.url).map(Session::Postgres).map_err(|err| err.to_string()),
-            "mysql" => connect_mysql(&self.url).map(Session::Mysql).map_err(|err| err.to_string()),
-            _ => {
-                let mut conn = connect_redis(&self.url).map_err(|err| err.to_string())?;
-                redis::cmd("PING").query::<String>(&mut conn).map_err(|err| err.to_string())?;
-                Ok(Session::Redis(conn))
-            }
-        }
-    }
-
-    fn works(&self) -> bool {
-        self.connect().and_then(|mut session| session.ping()).is_ok()
-    }
-
-    /// Makes object `name` (a table, or a key).
-    fn make(&self, name: &str) {
-        self.connect().unwrap().make(&self.prefix, name).unwrap();
-    }
-
-    /// Reads and writes object `name`.
-    fn uses(&self, name: &str) -> Result<(), String> {
-        self.connect()?.use_object(&self.prefix, name)
-    }
-}
-
-impl Session {
-    fn ping(&mut self) -> Result<(), String> {
-        match self {
-            Session::Postgres(client) => client.batch_execute("SELECT 1").map_err(|err| err.to_string()),
-            Session::Mysql(conn) => {
-                use mysql::prelude::Queryable;
-                conn.query_drop("SELECT 1").map_err(|err| err.to_string())
-            }
-            Session::Redis(conn) => redis::cmd("PING").query::<String>(conn).map(drop).map_err(|err| err.to_string()),
-        }
-    }
-
-    fn make(&mut self, prefix: &str, name: &str) -> Result<(), String> {
-        match self {
-            Session::Redis(conn) => {
-                redis::cmd("SET").arg(format!("{prefix}{name}")).arg("1").query(conn).map_err(|err| err.to_string())
-            }
-            _ => self.sql(&[&format!("CREATE TABLE {name} (v TEXT)"), &format!("INSERT INTO {name} VALUES ('1')")]),
-        }
-    }
-
-    fn use_object(&mut self, prefix: &str, name: &str) -> Result<(), String> {
-        match self {
-            Session::Redis(conn) => redis::cmd("APPEND")
-                .arg(format!("{prefix}{name}"))
-                .arg("+")
-                .query::<u64>(conn)
-                .map_err(|err| err.to_string())
-                .and_then(|len| (len > 1).then_some(()).ok_or(format!("no key {name}"))),
-            _ => self.sql(&[
-                &format!("INSERT INTO {name} (v) VALUES ('2')"),
-                &format!("SELECT v FROM {name}"),
-                &format!("ALTER TABLE {name} ADD COLUMN w{} TEXT", addons::names::generate_addon_id()),
-            ]),
-        }
-    }
-
-    fn sql(&mut self, statements: &[&str]) -> Result<(), String> {
-        for statement in statements {
-            match self {
-                Session::Postgres(client) => client.batch_execute(statement).map_err(|err| err.to_string())?,
-                Session::Mysql(conn) => {
-                    use mysql::prelude::Queryable;
-                    conn.query_drop(*statement).map_err(|err| err.to_string())?
-                }
-                Session::Redis(_) => unreachable!("redis has no SQL"),
-            }
-        }
-        Ok(())
-    }
+/// The app `web` as its vars are now.
+fn app_now(env: &TestEnv, kind: &'static str) -> App {
+    let vars = env.vars("web");
+    let url = vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).cloned().expect("a URL var");
+    App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
 }
 
 /// Every login on the server whose name holds addon `id`: roles, users, ACL users.
@@ -203,37 +110,38 @@ fn rotation_over_a_grace(kind: &'static str) {
     let Some(admin) = server(kind, &format!("{kind} rotation")) else { return };
     let env = TestEnv::with_config(&servers::config(kind, &admin));
     let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
-    let old = App::now(&env, kind);
+    let old = app_now(&env, kind);
     let mut open = old.connect().unwrap();
     old.make("made_first");
 
     env.ok(["rotate", "db", "--grace", "4s", "--wait"]);
-    let new = App::now(&env, kind);
+    let new = app_now(&env, kind);
     assert_ne!(new.url, old.url, "the vars did not switch");
     assert!(new.works(), "the new {kind} credentials do not work at once");
     assert!(old.works(), "the old {kind} credentials stopped working during the grace");
-    open.ping().expect("a session of the old login was cut during the grace");
-    new.uses("made_first").expect("an object made under the old login is not usable by the new");
+    open.run(&old.prefix, "SELECT 1").expect("a session of the old login was cut during the grace");
+    new.own("made_first", false).expect("an object made under the old login is not usable by the new");
     new.make("made_second");
-    old.uses("made_second").expect("an object made under the new login is not usable by the old during the grace");
+    old.own("made_second", false)
+        .expect("an object made under the new login is not usable by the old during the grace");
     assert!(env.info("db")["credential"]["revocation"].is_object());
 
     until_revocation(&env, "db");
     env.ok(["tick"]);
     assert!(!old.works(), "the old {kind} credentials still work after the grace");
-    assert!(open.ping().is_err(), "a session of the revoked {kind} login lives on");
+    assert!(open.run(&old.prefix, "SELECT 1").is_err(), "a session of the revoked {kind} login lives on");
     assert!(new.works());
     for object in ["made_first", "made_second"] {
-        new.uses(object).unwrap_or_else(|err| panic!("{object} after the revocation: {err}"));
+        new.own(object, false).unwrap_or_else(|err| panic!("{object} after the revocation: {err}"));
     }
     assert!(env.info("db")["credential"]["revocation"].is_null());
 
     // --grace 0: the next generation takes over and the last one goes in one wait.
     env.ok(["rotate", "db", "--grace", "0", "--wait"]);
-    let newest = App::now(&env, kind);
+    let newest = app_now(&env, kind);
     assert!(!new.works(), "--grace 0 left the replaced {kind} credentials working");
     for object in ["made_first", "made_second"] {
-        newest.uses(object).unwrap_or_else(|err| panic!("{object} in generation 2: {err}"));
+        newest.own(object, false).unwrap_or_else(|err| panic!("{object} in generation 2: {err}"));
     }
     let events = env.json(["log", "db", "--json"]);
     let count = |name: &str| events.as_array().unwrap().iter().filter(|e| e["event"] == name).count();
@@ -285,9 +193,9 @@ mod crashes {
     /// no login of the addon but the owner's and the one in the vars.
     fn settled(env: &TestEnv, kind: &'static str, admin: &str, id: &str, replaced: &App) -> App {
         settle(env);
-        let now = App::now(env, kind);
+        let now = app_now(env, kind);
         assert!(now.works(), "the vars do not work after the crash");
-        now.uses("kept").expect("the object made before the rotation is gone");
+        now.own("kept", false).expect("the object made before the rotation is gone");
         assert!(!replaced.works(), "the replaced {kind} login still works after the crash");
         let allowed = [format!("addons_{id}"), login_of(&now)];
         for login in logins(kind, admin, id) {
@@ -302,13 +210,13 @@ mod crashes {
         let env_file = env.root().join("web.env");
         env.write_config(&format!("{}[apps.web]\nenv_file = {:?}\n", servers::config(kind, &admin), env_file));
         let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
-        let mut app = App::now(&env, kind);
+        let mut app = app_now(&env, kind);
         app.make("kept");
         // Inside the switch: the new login is made (or the step is done) but not committed.
         for point in ["after-ensure-credential", "before-step-commit"] {
             env.ok(["rotate", "db", "--grace", "0"]);
             killed_at(&env, point);
-            assert!(App::now(&env, kind).works(), "{kind}: the vars stopped working after a kill at {point}");
+            assert!(app_now(&env, kind).works(), "{kind}: the vars stopped working after a kill at {point}");
             app = settled(&env, kind, &admin, &id, &app);
             let written = std::fs::read_to_string(&env_file).unwrap();
             assert!(written.contains(&app.url), "the env file does not hold the new vars");

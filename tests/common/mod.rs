@@ -4,6 +4,7 @@
 // Each test crate uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod apps;
 pub mod hosts;
 pub mod readers;
 pub mod servers;
