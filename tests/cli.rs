@@ -596,11 +596,10 @@ fn wait_exits_3_when_the_timeout_passes_first_and_resumes_later() {
     // will not finish within the timeout: no tick may take it over.
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let token = format!("{}:{}:0", hostname.trim(), std::process::id());
-    let conn = rusqlite::Connection::open(&env.state).unwrap();
-    let claimed = conn
-        .execute("UPDATE addons SET claim = ?1, claim_until = 4102444800000 WHERE name = 'stuck'", [&token])
-        .unwrap();
-    assert_eq!(claimed, 1);
+    let claimed = env.state_sql(&format!(
+        "UPDATE addons SET claim = '{token}', claim_until = 4102444800000 WHERE name = 'stuck' RETURNING id"
+    ));
+    assert_eq!(claimed.len(), 1);
 
     let started = Instant::now();
     let run = env.run_within(Duration::from_secs(20), ["wait", "stuck", "--timeout", "1s"]);
@@ -614,7 +613,7 @@ fn wait_exits_3_when_the_timeout_passes_first_and_resumes_later() {
     assert_eq!(env.info("stuck")["cleanup"], "pending");
 
     // Once the claim is let go, waiting again finishes the cleanup.
-    conn.execute("UPDATE addons SET claim = NULL, claim_until = NULL WHERE name = 'stuck'", []).unwrap();
+    env.state_sql("UPDATE addons SET claim = NULL, claim_until = NULL WHERE name = 'stuck'");
     let run = env.run_within(Duration::from_secs(20), ["wait", "stuck", "--timeout", "15s"]);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(env.info("stuck")["cleanup"], "done");
@@ -1354,7 +1353,7 @@ fn watch_on_a_terminal_shows_a_live_line_per_addon_and_a_count() {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", env.root())
         .env("TERM", "xterm")
-        .env("ADDONS_STATE", &env.state)
+        .env("ADDONS_STATE", env.state_location())
         .stdin(std::process::Stdio::null())
         .output()
         .expect("script (util-linux) runs the binary on a pseudo-terminal");

@@ -159,7 +159,7 @@ fn sigterm_ends_a_wait_for_an_env_file_lock() {
         .unwrap();
     // Wait until it has committed its change and is waiting for the lock.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !env.state.exists() || env.run(["env", "bad"]).code != 0 {
+    while !env.state_exists() || env.run(["env", "bad"]).code != 0 {
         assert!(Instant::now() < deadline, "config set never committed");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -210,10 +210,8 @@ fn watch_ends_when_another_process_finishes_the_last_work() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let conn = rusqlite::Connection::open(&env.state).unwrap();
-    let claimed = || -> bool {
-        conn.query_row("SELECT claim IS NOT NULL FROM addons WHERE name = 'key'", [], |row| row.get(0)).unwrap()
-    };
+    let claimed =
+        || -> bool { env.state_sql("SELECT 1 FROM addons WHERE name = 'key' AND claim IS NOT NULL").len() == 1 };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !claimed() {
         assert!(Instant::now() < deadline, "the slow tick never claimed the addon");

@@ -42,11 +42,7 @@ static SERVERS: Mutex<()> = Mutex::new(());
 /// A test environment whose state file is a copy of a committed fixture.
 fn from_fixture(name: &str) -> TestEnv {
     let env = TestEnv::new();
-    let dir = env.state.parent().unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::copy(Path::new(FIXTURES).join(name), &env.state).unwrap();
-    std::fs::set_permissions(&env.state, std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.load_state_file(&Path::new(FIXTURES).join(name));
     env
 }
 
@@ -75,6 +71,17 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
             found.insert(path.clone(), (mode, Some(std::fs::read(&path).unwrap())));
         } else {
             found.insert(path, (mode, Some(b"(not a regular file)".to_vec())));
+        }
+    }
+    found
+}
+
+/// `snapshot` of the state's directory, and on PostgreSQL every row of the state too.
+fn state_snapshot(env: &TestEnv) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
+    let mut found = snapshot(env.state.parent().unwrap());
+    if env.postgres.is_some() {
+        for (url, rows) in env.state_bytes() {
+            found.insert(PathBuf::from(url), (0, Some(rows)));
         }
     }
     found
@@ -345,11 +352,10 @@ fn write_config(env: &TestEnv, config: &str) {
 fn bad_input_problems(args: &[&str], config: &str, code: i32, phrase: &str) -> Option<String> {
     let env = current_state();
     write_config(&env, config);
-    let state_dir = env.state.parent().unwrap();
-    let before = snapshot(state_dir);
+    let before = state_snapshot(&env);
     let run = finish(&mut env.command(os_args(args)));
     let mut problems = refusal_problems(&run, code, phrase);
-    let changed = changes(&before, &snapshot(state_dir));
+    let changed = changes(&before, &state_snapshot(&env));
     if !changed.is_empty() {
         problems.push(format!("the state changed: {changed}"));
     }
@@ -513,8 +519,7 @@ fn a_state_file_locked_past_the_busy_timeout_is_refused_with_exit_4() {
 #[test]
 fn read_only_commands_leave_the_state_file_byte_for_byte_unchanged() {
     let env = current_state();
-    let state_dir = env.state.parent().unwrap();
-    let before = snapshot(state_dir);
+    let before = state_snapshot(&env);
     for args in [
         &["list"][..],
         &["list", "--all", "--json"],
@@ -530,7 +535,7 @@ fn read_only_commands_leave_the_state_file_byte_for_byte_unchanged() {
         &["graph"],
     ] {
         env.ok(args);
-        let changed = changes(&before, &snapshot(state_dir));
+        let changed = changes(&before, &state_snapshot(&env));
         assert!(changed.is_empty(), "addons {}: the state changed: {changed}", args.join(" "));
     }
 }

@@ -375,7 +375,7 @@ fn shell_line(env: &TestEnv, args: &str) -> String {
     format!(
         "env -i PATH=\"$PATH\" TERM=xterm HOME='{}' ADDONS_STATE='{}' '{}' {args}; printf 'exit=%s' \"$?\"; sleep 600",
         env.root().display(),
-        env.state.display(),
+        env.state_location().to_string_lossy(),
         common::BIN
     )
 }

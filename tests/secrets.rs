@@ -441,7 +441,7 @@ fn config_set_refuses_stdin_it_cannot_use_and_changes_nothing() {
         .arg(common::BIN)
         .env_clear()
         .env("HOME", env.root())
-        .env("ADDONS_STATE", &env.state);
+        .env("ADDONS_STATE", env.state_location());
     let output = closed.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!((output.status.code(), stderr.lines().count()), (Some(2), 1), "{output:?}");

@@ -18,22 +18,18 @@ fn a_state_failure_during_a_step_is_exit_4_not_the_addons_failure() {
     assert_eq!(created["state"], "waiting_for_provision", "{created:#}");
     env.ok(["tick", "--jobs", "1"]);
     assert_eq!(env.info("keep-me")["state"], "provisioned");
-    let conn = rusqlite::Connection::open(&env.state).unwrap();
-    conn.execute_batch("ALTER TABLE config_vars RENAME COLUMN value TO damaged").unwrap();
-    drop(conn);
+    env.state_sql("ALTER TABLE config_vars RENAME COLUMN value TO damaged");
 
     let run = env.run(["tick", "--jobs", "1"]);
     assert_eq!(run.code, 4, "{run}");
-    assert!(run.stderr.contains(&env.state.display().to_string()), "{run}");
+    let shown =
+        env.postgres.as_ref().map_or(env.state.display().to_string(), |schema| format!("schema={}", schema.name));
+    assert!(run.stderr.contains(&shown), "{run}");
 
-    let conn = rusqlite::Connection::open(&env.state).unwrap();
-    let (state, failure): (String, Option<String>) = conn
-        .query_row("SELECT state, failure FROM addons WHERE name = 'keep-me'", [], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap();
-    assert_eq!((state.as_str(), failure), ("provisioned", None), "the damaged state ended the addon");
+    let row = env.state_sql("SELECT state, failure FROM addons WHERE name = 'keep-me'");
+    assert_eq!(row, [[Some("provisioned".to_string()), None]], "the damaged state ended the addon");
     // Repaired, the same step goes through.
-    conn.execute_batch("ALTER TABLE config_vars RENAME COLUMN damaged TO value").unwrap();
-    drop(conn);
+    env.state_sql("ALTER TABLE config_vars RENAME COLUMN damaged TO value");
     env.ok(["tick", "--jobs", "1"]);
     assert_eq!(env.info("keep-me")["state"], "ready");
 }
@@ -97,13 +93,9 @@ fn read_proc(path: &str) -> String {
 /// Takes `addon`'s step over with `token` for an hour, then ticks: whether the tick
 /// ran the step (took the claim over) at once.
 fn tick_takes_over(env: &TestEnv, addon: &str, token: &str) -> bool {
-    let conn = rusqlite::Connection::open(&env.state).unwrap();
-    conn.execute(
-        "UPDATE addons SET claim = ?1, claim_until = strftime('%s','now') * 1000 + 3600000 WHERE name = ?2",
-        [token, addon],
-    )
-    .unwrap();
-    drop(conn);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let until = now + 3_600_000;
+    env.state_sql(&format!("UPDATE addons SET claim = '{token}', claim_until = {until} WHERE name = '{addon}'"));
     let report = env.json(["tick", "--json", "--jobs", "1"]);
     !report["transitions"].as_array().unwrap().is_empty()
 }

@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -142,19 +142,15 @@ fn addons_by_name(env: &TestEnv) -> BTreeMap<String, Value> {
 }
 
 /// The recorded transitions of every addon, by name: (from, to, event), oldest first.
-fn recorded_events(state: &Path) -> BTreeMap<String, Vec<(Option<String>, String, String)>> {
-    let conn = rusqlite::Connection::open_with_flags(state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT a.name, e.from_state, e.to_state, e.event FROM events e JOIN addons a ON a.id = e.addon_id \
-             ORDER BY e.seq",
-        )
-        .unwrap();
+fn recorded_events(env: &TestEnv) -> BTreeMap<String, Vec<(Option<String>, String, String)>> {
+    let rows = env.state_sql(
+        "SELECT a.name, e.from_state, e.to_state, e.event FROM events e JOIN addons a ON a.id = e.addon_id \
+         ORDER BY e.seq",
+    );
     let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    let rows = stmt.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?, row.get(3)?)))).unwrap();
     for row in rows {
-        let (name, event): (String, _) = row.unwrap();
-        out.entry(name).or_default().push(event);
+        let [name, from, to, event] = <[Option<String>; 4]>::try_from(row).unwrap();
+        out.entry(name.unwrap()).or_default().push((from, to.unwrap(), event.unwrap()));
     }
     out
 }
@@ -248,7 +244,8 @@ fn big_run_addons(postgres: bool) -> Vec<NewAddon> {
 }
 
 fn create(env: &TestEnv, addons: &[NewAddon]) {
-    let mut store = Store::open(&env.state).unwrap();
+    let location = addons::store::StateLocation::parse(&env.state_location().to_string_lossy(), None).unwrap();
+    let mut store = Store::open(location).unwrap();
     for addon in addons {
         store.insert_addon(addon).unwrap();
     }
@@ -320,7 +317,7 @@ fn eight_ticks_at_once_over_2000_addons_run_every_step_exactly_once() {
     }
 
     // Each transition was recorded once, in order.
-    let recorded = recorded_events(&ticked.state);
+    let recorded = recorded_events(&ticked);
     let provisioned = [
         event(None, "waiting_for_provision", "provision"),
         event(Some("waiting_for_provision"), "provisioned", "provision_complete"),
@@ -388,7 +385,7 @@ fn eight_ticks_at_once_over_2000_addons_run_every_step_exactly_once() {
     assert_eq!(transitions.len(), gone.len(), "cleanups reported");
     let now = addons_by_name(&ticked);
     let log = calls(&ticked);
-    let recorded = recorded_events(&ticked.state);
+    let recorded = recorded_events(&ticked);
     let mut cleaned = provisioned.to_vec();
     cleaned.push(event(Some("ready"), "deprovisioned", "deprovision"));
     cleaned.push(event(Some("deprovisioned"), "deprovisioned", "cleanup"));
@@ -484,7 +481,7 @@ fn provision_deprovision_config_set_and_tick_interleaved_on_one_app_lose_nothing
 
     let now = addons_by_name(&env);
     let log = calls(&env);
-    let recorded = recorded_events(&env.state);
+    let recorded = recorded_events(&env);
     let overtaken: Vec<&str> = recorded
         .values()
         .flatten()
@@ -566,7 +563,7 @@ fn assert_deprovisioned_and_gone(env: &TestEnv, provider: &str, name: &str, admi
     assert_eq!(env.vars(addon["app"].as_str().unwrap()), Vars::new(), "vars left on the app");
     assert_eq!(count(&calls(env), "deprovision", id), 1, "deprovision calls");
     let events: Vec<String> =
-        recorded_events(&env.state)[name].iter().map(|(_, to, event)| format!("{event}->{to}")).collect();
+        recorded_events(env)[name].iter().map(|(_, to, event)| format!("{event}->{to}")).collect();
     assert_eq!(
         events,
         ["provision->waiting_for_provision", "deprovision->deprovisioned", "cleanup->deprovisioned"],

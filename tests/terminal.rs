@@ -27,7 +27,7 @@ fn path_with_binary() -> String {
 
 /// What the committed bash script offers for each line (the last word being the one
 /// completed), run by bash with `ADDONS_STATE` = `state`; one line of candidates each.
-fn bash_completions(env: &TestEnv, state: &Path, lines: &[&[&str]]) -> Vec<String> {
+fn bash_completions(env: &TestEnv, state: impl AsRef<std::ffi::OsStr>, lines: &[&[&str]]) -> Vec<String> {
     let mut script = format!("source {}\n", repo_file("completions/addons.bash").display());
     script += "declare -F _clap_complete_addons >/dev/null || { echo 'no completion function' >&2; exit 1; }\n";
     script += r#"complete_line() {
@@ -72,12 +72,12 @@ fn bash_completes_providers_and_the_addon_and_app_names_of_the_state() {
     let elsewhere = TestEnv::new();
     elsewhere.provision_ready("secret", "far-app", &["--name", "far-key"]);
     let missing = env.root().join("none").join("state.db");
-    let elsewhere_state = elsewhere.state.display().to_string();
+    let elsewhere_state = elsewhere.state_location().to_string_lossy().into_owned();
     let missing_state = missing.display().to_string();
 
     let got = bash_completions(
         &env,
-        &env.state,
+        env.state_location(),
         &[
             &["addons", "provision", ""],
             &["addons", "provision", "p"],
@@ -273,7 +273,7 @@ fn run_example(env: &TestEnv, line: &str) {
         .env_clear()
         .env("PATH", path_with_binary())
         .env("HOME", env.root())
-        .env("ADDONS_STATE", &env.state)
+        .env("ADDONS_STATE", env.state_location())
         .current_dir(env.root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -8,6 +8,36 @@ use std::time::Duration;
 use crate::addon::Addon;
 use crate::machine::State;
 
+/// An addon's columns that are set once, when it is created: in every backend's
+/// insert, before [`MUTABLE_COLUMNS`].
+pub(crate) const FIXED_COLUMNS: &[&str] =
+    &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
+
+/// An addon's columns that `Txn::update_addon` writes, in the order each backend's
+/// values for them come.
+pub(crate) const MUTABLE_COLUMNS: &[&str] = &[
+    "state",
+    "message",
+    "config",
+    "begun",
+    "cleanup",
+    "attempts",
+    "due_at",
+    "deadline_at",
+    "claim",
+    "claim_until",
+    "updated_at",
+    "failure",
+    "last_error",
+    "last_error_permanent",
+    "generation",
+    "vars_generation",
+    "revoke_from",
+    "revoke_at",
+    "verified_at",
+    "drift",
+];
+
 /// Which kind of state a backend keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {

@@ -64,7 +64,11 @@ impl StateLocation {
         }
         let schema = from_url.as_deref().or(schema).unwrap_or(DEFAULT_SCHEMA).to_string();
         check_schema(&schema)?;
-        Ok(StateLocation::Postgres(PostgresLocation { url, schema }))
+        let location = PostgresLocation { url, schema };
+        // What the client can't use (`sslmode=bogus`, an unknown parameter) is bad input
+        // too, refused before anything connects.
+        super::postgres::Location::new(&location)?;
+        Ok(StateLocation::Postgres(location))
     }
 
     /// The file path, when the state is a file.

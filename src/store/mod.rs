@@ -11,6 +11,7 @@ pub mod backend;
 mod drift;
 mod entry;
 mod location;
+pub mod postgres;
 mod rotation;
 pub mod sqlite;
 mod steps;
@@ -39,13 +40,9 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Opens a PostgreSQL state. The PostgreSQL backend (src/store/postgres/) replaces
-/// this body with `postgres::open(location)`.
+/// Opens a PostgreSQL state.
 pub(crate) fn open_postgres(location: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
-    Err(StoreError::Unusable(format!(
-        "state {}: this addons was built without the PostgreSQL state backend (not built yet); use a state file path",
-        location.describe()
-    )))
+    postgres::open(location)
 }
 
 impl From<&Path> for StateLocation {
@@ -87,7 +84,7 @@ impl Store {
     pub fn peek(location: impl Into<StateLocation>) -> Option<Store> {
         match location.into() {
             StateLocation::File(path) => Some(Store::new(Box::new(sqlite::peek(&path)?))),
-            StateLocation::Postgres(location) => open_postgres(&location).ok().map(Store::new),
+            StateLocation::Postgres(location) => postgres::peek(&location).map(Store::new),
         }
     }
 

@@ -51,6 +51,7 @@ fn sqlite_store() -> Store {
 }
 
 every_store_test!(sqlite, super::sqlite_store);
+every_store_test!(postgres, crate::store::postgres::testing::store);
 
 const CREATOR: &str = "creator";
 const TICK: &str = "tick";

@@ -6,11 +6,13 @@
 
 pub mod apps;
 pub mod hosts;
+pub mod pgstate;
 pub mod readers;
 pub mod servers;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -43,14 +45,35 @@ pub const SUBCOMMANDS: [&str; 17] = [
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_addons");
 
+/// The tests that are about the state FILE itself (its mode, damaged or foreign files,
+/// its lock, its bytes on disk, its schema history): they keep a SQLite state file
+/// when the suites run on PostgreSQL (`ADDONS_TEST_STATE_BACKEND=postgres`).
+pub const SQLITE_ONLY: &[&str] = &[
+    "state_file_is_0600_in_a_0700_directory",
+    "unusable_state_file_exits_4_and_is_left_untouched",
+    "list_on_a_fresh_machine_says_so_and_creates_no_state_file",
+    "state_and_config_flags_override_the_environment",
+    "a_state_file_locked_past_the_busy_timeout_is_refused_with_exit_4",
+    "a_state_file_of_the_first_released_schema_opens_with_its_data",
+    "every_bad_state_file_is_refused_with_exit_4_and_left_alone",
+    "completing_without_a_state_file_offers_no_names_and_creates_none",
+    // The sqlite provider's files go beside the state file unless configured.
+    "providers_lists_each_provider_and_whether_it_is_configured",
+];
+
 /// One isolated run of `addons`: a temp dir that is also `HOME`, a state path and a
-/// config path inside it, and no inherited `ADDONS_*` (or anything else).
+/// config path inside it, and no inherited `ADDONS_*` (or anything else). With
+/// `ADDONS_TEST_STATE_BACKEND=postgres` the state is a fresh PostgreSQL schema instead
+/// (dropped at the end), except for the tests in [`SQLITE_ONLY`].
 pub struct TestEnv {
     dir: tempfile::TempDir,
     /// Where the state file lives (`ADDONS_STATE`); its directory does not exist at first.
+    /// On PostgreSQL, a path in the binary's default data directory, where no file is made.
     pub state: PathBuf,
     /// Where the config file lives (`ADDONS_CONFIG`); missing until a test writes it.
     pub config: PathBuf,
+    /// The PostgreSQL schema that holds the state, when the suites run on PostgreSQL.
+    pub postgres: Option<pgstate::Schema>,
 }
 
 /// What one run of the binary did.
@@ -90,7 +113,17 @@ impl TestEnv {
         let dir = tempfile::Builder::new().prefix("addons-test").tempdir().expect("temp dir");
         let state = dir.path().join("state").join("state.db");
         let config = dir.path().join("config.toml");
-        TestEnv { dir, state, config }
+        // libtest names a test's thread after the test (`module::name`, `name::case_1`).
+        let thread = std::thread::current();
+        let sqlite_only = thread.name().unwrap_or_default().split("::").any(|part| SQLITE_ONLY.contains(&part));
+        let postgres = (pgstate::enabled() && !sqlite_only).then(pgstate::Schema::for_state);
+        // With no state file, the binary's data directory (the sqlite provider's files)
+        // is the default one under HOME: `state`'s directory stands for it.
+        let state = match postgres {
+            Some(_) => dir.path().join(".local/share/addons/state.db"),
+            None => state,
+        };
+        TestEnv { dir, state, config, postgres }
     }
 
     /// A fresh environment with this config file.
@@ -129,7 +162,7 @@ impl TestEnv {
         S: AsRef<OsStr>,
     {
         let mut command = self.bare_command(args);
-        command.env("ADDONS_STATE", &self.state);
+        command.env("ADDONS_STATE", self.state_location());
         if self.config.symlink_metadata().is_ok() {
             command.env("ADDONS_CONFIG", &self.config);
         }
@@ -229,9 +262,75 @@ impl TestEnv {
         serde_json::from_value(vars.clone()).unwrap_or_else(|err| panic!("env --format json printed {vars} ({err})"))
     }
 
-    /// The bytes of the state file and of its WAL (when one exists), to prove a
-    /// command left the state exactly as it was.
+    /// Runs SQL (no parameters, valid on SQLite and PostgreSQL alike) on the state, as a
+    /// test that looks under the hood or sets up a situation must; every row, every value
+    /// as text (SQL NULL as `None`). A statement that returns no rows gives none.
+    pub fn state_sql(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        if let Some(schema) = &self.postgres {
+            return schema.rows(sql);
+        }
+        let conn = rusqlite::Connection::open(&self.state).expect("open the state file");
+        conn.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+        let mut statement = conn.prepare(sql).unwrap_or_else(|err| panic!("{sql}: {err}"));
+        let columns = statement.column_count();
+        let rows = statement.query_map([], |row| {
+            (0..columns)
+                .map(|i| {
+                    Ok(match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => None,
+                        rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
+                        rusqlite::types::ValueRef::Real(x) => Some(x.to_string()),
+                        rusqlite::types::ValueRef::Text(text) | rusqlite::types::ValueRef::Blob(text) => {
+                            Some(String::from_utf8_lossy(text).into_owned())
+                        }
+                    })
+                })
+                .collect()
+        });
+        rows.and_then(Iterator::collect).unwrap_or_else(|err| panic!("{sql}: {err}"))
+    }
+
+    /// Makes the state a copy of a SQLite state file (a committed fixture). On PostgreSQL
+    /// the copy is brought to the current schema by the binary, then its rows are loaded
+    /// into this environment's fresh schema and the file removed.
+    pub fn load_state_file(&self, file: &Path) {
+        let dir = self.data_dir();
+        std::fs::create_dir_all(&dir).expect("make the state's directory");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
+        std::fs::copy(file, &self.state).expect("copy the state file");
+        std::fs::set_permissions(&self.state, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+        let Some(schema) = &self.postgres else { return };
+        let migrated = self.bare_command(["list"]).env("ADDONS_STATE", &self.state).output().expect("run addons");
+        assert!(migrated.status.success(), "migrating the state file: {}", String::from_utf8_lossy(&migrated.stderr));
+        self.ok(["list"]);
+        schema.load_sqlite(&self.state);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.state.display()));
+        }
+    }
+
+    /// Whether the state exists yet: the file, or the PostgreSQL schema.
+    pub fn state_exists(&self) -> bool {
+        match &self.postgres {
+            Some(schema) => !schema.rows("SELECT 1 FROM pg_namespace WHERE nspname = current_schema()").is_empty(),
+            None => self.state.exists(),
+        }
+    }
+
+    /// What `ADDONS_STATE` says: the state file's path, or the PostgreSQL URL.
+    pub fn state_location(&self) -> std::ffi::OsString {
+        match &self.postgres {
+            Some(schema) => schema.url().into(),
+            None => self.state.clone().into_os_string(),
+        }
+    }
+
+    /// The bytes of the state file and of its WAL (when one exists), or every row of a
+    /// PostgreSQL state, to prove a command left the state exactly as it was.
     pub fn state_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        if let Some(schema) = &self.postgres {
+            return vec![(schema.url(), schema.dump())];
+        }
         ["", "-wal"]
             .iter()
             .filter_map(|suffix| {

@@ -252,7 +252,7 @@ fn create_fresh(path: &Path) -> Result<(), StoreError> {
     result
 }
 
-fn busy_timeout() -> Duration {
+pub(crate) fn busy_timeout() -> Duration {
     std::env::var("ADDONS_BUSY_TIMEOUT_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())

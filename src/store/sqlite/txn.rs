@@ -17,31 +17,8 @@ const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, mes
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
      failure, last_error, last_error_permanent, generation, vars_generation, revoke_from, revoke_at, verified_at, drift";
 
-/// The columns set once, when the addon is created.
-const FIXED: &[&str] = &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
-/// The columns `update_addon` writes, in the order of [`with_mutable`]'s values.
-const MUTABLE: &[&str] = &[
-    "state",
-    "message",
-    "config",
-    "begun",
-    "cleanup",
-    "attempts",
-    "due_at",
-    "deadline_at",
-    "claim",
-    "claim_until",
-    "updated_at",
-    "failure",
-    "last_error",
-    "last_error_permanent",
-    "generation",
-    "vars_generation",
-    "revoke_from",
-    "revoke_at",
-    "verified_at",
-    "drift",
-];
+/// The columns of an addon row, as every backend names them.
+use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
 
 /// Calls `f` with the values of an addon's [`MUTABLE`] columns.
 fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {

@@ -1,0 +1,225 @@
+//! The state on a PostgreSQL server, shared by many hosts: connecting (TLS, a bounded
+//! login), the schema's checks and migrations, and the mapping of the client's errors
+//! to the one-line exit-4 refusals. The SQL of each store operation is in `txn`.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{Client, IsolationLevel, Statement};
+
+use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn};
+use super::location::PostgresLocation;
+
+mod location;
+mod rows;
+mod schema;
+#[cfg(test)]
+pub(crate) mod testing;
+mod tls;
+mod txn;
+
+pub use location::Location;
+
+/// An open PostgreSQL state: one connection, and the statements prepared on it.
+pub struct PgBackend {
+    client: Client,
+    location: Location,
+    /// Prepared statements by SQL text: each is parsed and planned once per connection.
+    statements: HashMap<String, Statement>,
+    /// The advisory lock key that write transactions on this schema take.
+    writer_lock: i64,
+}
+
+/// Connects to the state's server, refuses a schema that is not ours or is too new or a
+/// user without the privileges the state needs, and migrates an old schema.
+pub fn open(state: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
+    let location =
+        Location::new(state).map_err(|why| StoreError::Unusable(format!("state {}: {why}", state.describe())))?;
+    let mut client = connect(&location)?;
+    schema::prepare(&mut client, &location)?;
+    Ok(Box::new(PgBackend::new(client, location)?))
+}
+
+impl PgBackend {
+    fn new(mut client: Client, location: Location) -> Result<PgBackend, StoreError> {
+        let key = format!("addons writer {}", location.schema());
+        let row =
+            client.query_one("SELECT hashtextextended($1, 0)", &[&key]).map_err(|err| unusable(&location, &err))?;
+        Ok(PgBackend { client, writer_lock: row.get(0), location, statements: HashMap::new() })
+    }
+}
+
+/// Opens an existing state for shell completion: within 2 s, and never creating or
+/// migrating a schema. `None` when the state can't be used as it is.
+pub fn peek(state: &PostgresLocation) -> Option<Box<dyn Backend>> {
+    let mut location = Location::new(state).ok()?;
+    location.config.connect_timeout(location.connect_timeout().min(PEEK_TIMEOUT));
+    let mut client = connect(&location).ok()?;
+    if !schema::is_current(&mut client, &location) {
+        return None;
+    }
+    Some(Box::new(PgBackend::new(client, location).ok()?))
+}
+
+/// How long completion waits for the server.
+const PEEK_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Backend for PgBackend {
+    fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        let tx = self
+            .client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .map_err(|err| unusable(&self.location, &err))?;
+        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, Some(self.writer_lock))))
+    }
+
+    fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        // One snapshot for every statement of the transaction, as SQLite's reader has.
+        let tx = self
+            .client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|err| unusable(&self.location, &err))?;
+        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, None)))
+    }
+
+    fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
+        Ok(Box::new(PgBackend::new(connect(&self.location)?, self.location.clone())?))
+    }
+
+    fn describe(&self) -> String {
+        self.location.describe().to_string()
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Postgres
+    }
+
+    fn schema_version(&mut self) -> Result<i64, StoreError> {
+        schema::version(&mut self.client, &self.location)
+    }
+}
+
+/// Logs in within the connect timeout. `connect_timeout` bounds each TCP connect; a
+/// server that accepts connections but never answers would still hang the login, so
+/// it runs on a thread of its own that is abandoned when the time is up (it ends when
+/// the server answers or the process exits).
+fn connect(location: &Location) -> Result<Client, StoreError> {
+    let tls =
+        tls::connector(location).map_err(|why| refuse(location, format!("{why}; fix sslrootcert in the state URL")))?;
+    let config = location.config.clone();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Nobody is listening any more when the login took too long: the client just closes.
+        let _ = sender.send(config.connect(tls));
+    });
+    let waited = location.connect_timeout();
+    let mut client = receiver
+        .recv_timeout(waited + Duration::from_secs(1))
+        .map_err(|_| {
+            refuse(
+                location,
+                format!(
+                    "the server did not answer within {}s; check that it is up and not overloaded",
+                    waited.as_secs()
+                ),
+            )
+        })?
+        .map_err(|err| unusable(location, &err))?;
+    // Tables are named without their schema; a lock held by another host's transaction
+    // is waited for as long as a SQLite state file's lock is.
+    let settings = format!(
+        "SET search_path = {}; SET lock_timeout = {}",
+        location.schema(),
+        super::sqlite::busy_timeout().as_millis()
+    );
+    client.batch_execute(&settings).map_err(|err| unusable(location, &err))?;
+    Ok(client)
+}
+
+/// An exit-4 refusal naming the state.
+fn refuse(location: &Location, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Unusable(format!("state {}: {why}", location.describe()))
+}
+
+/// The one mapping of the client's errors: a broken uniqueness rule is a
+/// [`StoreError::Conflict`]; anything else makes the state unusable (exit 4) with what to fix.
+fn unusable(location: &Location, err: &postgres::Error) -> StoreError {
+    if let Some(conflict) = conflict(err) {
+        return StoreError::Conflict(conflict);
+    }
+    let (user, db) = (location.user(), location.dbname());
+    let why = match err.code() {
+        Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => format!(
+            "locked by another process for more than {}s; try again when it has finished",
+            super::sqlite::busy_timeout().as_secs_f32()
+        ),
+        Some(code) if *code == SqlState::INSUFFICIENT_PRIVILEGE => format!(
+            "user {user} lacks a privilege the state needs ({}); see \"Many hosts, one state on PostgreSQL\" in the README",
+            reason(err)
+        ),
+        Some(code) if *code == SqlState::INVALID_PASSWORD => {
+            format!("the server refused the password of user {user}; fix the password in the state URL")
+        }
+        Some(code) if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => format!(
+            "the server refused user {user} ({}); fix the user in the state URL or the server's pg_hba.conf",
+            reason(err)
+        ),
+        Some(code) if *code == SqlState::INVALID_CATALOG_NAME => {
+            format!("database {db} does not exist; create it or fix the database in the state URL")
+        }
+        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED => {
+            format!("a write collided with another process's ({}); try again", reason(err))
+        }
+        Some(code) if code.code().starts_with("08") || code.code().starts_with("57") => {
+            format!("the server stopped serving ({}); check that it is up, then try again", reason(err))
+        }
+        Some(_) => reason(err),
+        None if reason(err).contains("TLS") => format!(
+            "TLS with the server failed ({}); check sslmode and sslrootcert in the state URL",
+            reason(err)
+        ),
+        None if err.is_closed() => {
+            "the connection to the server was lost; check that it is up, then try again".to_string()
+        }
+        None => format!(
+            "can't reach the server ({}); check that it is up and that the host and port in the state URL are right",
+            reason(err)
+        ),
+    };
+    refuse(location, why)
+}
+
+/// Which uniqueness rule a failed write broke, by the constraint's name.
+fn conflict(err: &postgres::Error) -> Option<Conflict> {
+    let db = err.as_db_error().filter(|db| *db.code() == SqlState::UNIQUE_VIOLATION)?;
+    match db.constraint()? {
+        "addons_live_name" => Some(Conflict::LiveName),
+        "config_vars_pkey" => Some(Conflict::VarKey),
+        _ => None,
+    }
+}
+
+/// The client's own words for an error: the server's message, or the connection
+/// failure with its causes. Neither quotes the URL.
+fn reason(err: &postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = inner.source();
+    }
+    text
+}

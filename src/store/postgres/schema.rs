@@ -1,0 +1,284 @@
+//! The PostgreSQL schema as an ordered list of migrations, and the one door to it:
+//! `prepare` looks at what the schema holds, refuses what is not ours or is too new,
+//! and migrates an old one under an advisory lock, so two hosts opening it at once
+//! migrate it once. A shipped migration is never edited; a change is a new entry.
+
+use postgres::Client;
+
+use super::location::Location;
+use super::{refuse, unusable};
+use crate::store::backend::StoreError;
+
+/// What `schema_meta.application` holds in an addons state: a schema with tables but
+/// without it belongs to some other program.
+pub const APPLICATION: &str = "addons";
+
+/// Migrations in order; `schema_meta.version` counts how many have run. The logical
+/// columns are those of the SQLite file after its migrations 1-3; times are bigint
+/// milliseconds since the epoch; names and keys sort bytewise (`COLLATE "C"`) as in
+/// SQLite; `seq` orders rows made in the same millisecond, as SQLite's rowid does.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the marker, addons, their recorded transitions, config vars and apps.
+    r#"
+CREATE TABLE schema_meta (
+    application TEXT NOT NULL,
+    version     INTEGER NOT NULL
+);
+INSERT INTO schema_meta (application, version) VALUES ('addons', 0);
+
+CREATE TABLE addons (
+    id          TEXT PRIMARY KEY,
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY,
+    name        TEXT COLLATE "C" NOT NULL,
+    provider    TEXT NOT NULL,
+    app         TEXT COLLATE "C" NOT NULL,
+    prefix      TEXT,
+    params      TEXT NOT NULL,
+    seed        BYTEA NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN
+                  ('waiting_for_provision', 'provisioned', 'ready', 'deprovisioned', 'error')),
+    message     TEXT NOT NULL,
+    vars        TEXT NOT NULL,
+    config      TEXT,
+    begun       BOOLEAN NOT NULL DEFAULT false,
+    cleanup     TEXT NOT NULL DEFAULT 'none' CHECK (cleanup IN ('none', 'pending', 'done')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_at      BIGINT,
+    deadline_at BIGINT NOT NULL,
+    claim       TEXT,
+    claim_until BIGINT,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    failure     TEXT,
+    last_error  TEXT,
+    last_error_permanent BOOLEAN NOT NULL DEFAULT false
+);
+-- A name belongs to one live addon at a time; a deprovisioned addon's name can be reused.
+CREATE UNIQUE INDEX addons_live_name ON addons (name)
+    WHERE state IN ('waiting_for_provision', 'provisioned', 'ready');
+CREATE INDEX addons_name ON addons (name, created_at);
+-- Claims are found through the due index too: a claimed addon always has a task due.
+CREATE INDEX addons_due ON addons (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX addons_app ON addons (app, created_at);
+
+CREATE TABLE events (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    addon_id   TEXT NOT NULL REFERENCES addons (id) ON DELETE CASCADE,
+    at         BIGINT NOT NULL,
+    from_state TEXT,
+    to_state   TEXT NOT NULL,
+    event      TEXT NOT NULL,
+    message    TEXT NOT NULL
+);
+CREATE INDEX events_addon ON events (addon_id, seq);
+
+CREATE TABLE apps (
+    name         TEXT COLLATE "C" PRIMARY KEY,
+    vars_version BIGINT NOT NULL DEFAULT 0,
+    env_version  BIGINT NOT NULL DEFAULT 0,
+    env_error    TEXT,
+    env_error_at BIGINT
+);
+
+-- A var with an addon_id is owned by that addon; its value is NULL until the addon is ready.
+CREATE TABLE config_vars (
+    app      TEXT COLLATE "C" NOT NULL REFERENCES apps (name),
+    key      TEXT COLLATE "C" NOT NULL,
+    value    TEXT,
+    addon_id TEXT REFERENCES addons (id),
+    PRIMARY KEY (app, key)
+);
+CREATE INDEX config_vars_addon ON config_vars (addon_id) WHERE addon_id IS NOT NULL;
+"#,
+    // 2: as SQLite's migration 5: credential rotation of a ready addon, and drift checks.
+    r#"
+ALTER TABLE addons ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE addons ADD COLUMN vars_generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE addons ADD COLUMN revoke_from BIGINT;
+ALTER TABLE addons ADD COLUMN revoke_at BIGINT;
+ALTER TABLE addons ADD COLUMN verified_at BIGINT;
+ALTER TABLE addons ADD COLUMN drift TEXT;
+"#,
+];
+
+/// The tables a state user must be able to read and write.
+const TABLES: &[&str] = &["schema_meta", "addons", "events", "apps", "config_vars"];
+
+/// What the schema holds, as seen by the connecting user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// No schema of that name.
+    Missing,
+    /// The schema exists and holds no table.
+    Empty,
+    /// An addons state at this version (a schema with tables but no marker is refused).
+    Ours(i64),
+}
+
+/// Makes the location's schema an addons state at the latest version, or refuses
+/// (exit 4, nothing changed): a newer or foreign schema, a user without the privileges
+/// it needs.
+pub fn prepare(client: &mut Client, location: &Location) -> Result<(), StoreError> {
+    let latest = MIGRATIONS.len() as i64;
+    if inspect(client, location)? == Found::Ours(latest) {
+        return check_privileges(client, location);
+    }
+    let mut tx = client.transaction().map_err(|err| unusable(location, &err))?;
+    // Keyed by the schema: hosts opening other schemas on the server do not wait.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('addons state ' || $1, 0))", &[&location.schema()])
+        .map_err(|err| unusable(location, &err))?;
+    // Another host may have migrated while this one waited for the lock.
+    let version = match inspect(&mut tx, location)? {
+        Found::Missing => {
+            require(&mut tx, location, "has_database_privilege(current_database(), 'CREATE')", || {
+                format!(
+                    "user {user} may not create schema {schema} in database {db}; \
+                     GRANT CREATE ON DATABASE {db} TO {user}, or create it for the user: \
+                     CREATE SCHEMA {schema} AUTHORIZATION {user}",
+                    user = location.user(),
+                    schema = location.schema(),
+                    db = location.dbname()
+                )
+            })?;
+            tx.batch_execute(&format!("CREATE SCHEMA {}", location.schema()))
+                .map_err(|err| unusable(location, &err))?;
+            0
+        }
+        Found::Empty => {
+            require(&mut tx, location, "has_schema_privilege($1, 'USAGE, CREATE')", || {
+                format!(
+                    "user {user} may not create tables in schema {schema}; \
+                     GRANT USAGE, CREATE ON SCHEMA {schema} TO {user}",
+                    user = location.user(),
+                    schema = location.schema()
+                )
+            })?;
+            0
+        }
+        Found::Ours(version) => version,
+    };
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let target = index as i64 + 1;
+        tx.batch_execute(sql)
+            .and_then(|()| tx.execute("UPDATE schema_meta SET version = $1", &[&(target as i32)]))
+            .map_err(|err| refuse(location, format!("migration {target} failed: {}", super::reason(&err))))?;
+    }
+    tx.commit().map_err(|err| unusable(location, &err))?;
+    check_privileges(client, location)
+}
+
+/// Whether the schema is an addons state of this binary's version, that the user may use.
+pub fn is_current(client: &mut Client, location: &Location) -> bool {
+    matches!(inspect(client, location), Ok(Found::Ours(version)) if version == MIGRATIONS.len() as i64)
+        && check_privileges(client, location).is_ok()
+}
+
+/// The version of an addons state (0 when it has none yet).
+pub fn version(client: &mut Client, location: &Location) -> Result<i64, StoreError> {
+    let row = client.query_one("SELECT version FROM schema_meta", &[]).map_err(|err| unusable(location, &err))?;
+    Ok(i64::from(row.get::<_, i32>(0)))
+}
+
+/// Looks at the schema without changing anything; refuses a foreign or newer one.
+fn inspect(client: &mut impl postgres::GenericClient, location: &Location) -> Result<Found, StoreError> {
+    let schema = location.schema();
+    let row = client
+        .query_one(
+            // Catalogs only: `to_regclass` on a schema the user may not use is an error.
+            "SELECT n.oid IS NOT NULL, \
+             (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')), \
+             (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = meta.oid \
+                AND a.attname IN ('application', 'version') AND NOT a.attisdropped), \
+             n.oid IS NOT NULL AND has_schema_privilege(n.oid, 'USAGE') \
+               AND coalesce(has_table_privilege(meta.oid, 'SELECT'), true) \
+             FROM (SELECT $1::text AS name) wanted LEFT JOIN pg_namespace n ON n.nspname = wanted.name \
+             LEFT JOIN pg_class meta ON meta.relnamespace = n.oid AND meta.relname = 'schema_meta'",
+            &[&schema],
+        )
+        .map_err(|err| unusable(location, &err))?;
+    let (exists, tables, marker_columns, readable): (bool, i64, i64, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    if exists && !readable {
+        // Says which grant is missing.
+        check_privileges(client, location)?;
+    }
+    let version = match (exists, tables, marker_columns) {
+        (false, _, _) => return Ok(Found::Missing),
+        (true, 0, _) => return Ok(Found::Empty),
+        (true, _, 2) => {
+            let marker = client
+                .query_opt(&format!("SELECT application, version FROM {schema}.schema_meta LIMIT 1"), &[])
+                .map_err(|err| unusable(location, &err))?;
+            marker.filter(|row| row.get::<_, String>(0) == APPLICATION).map(|row| i64::from(row.get::<_, i32>(1)))
+        }
+        (true, _, _) => None,
+    };
+    let latest = MIGRATIONS.len() as i64;
+    match version {
+        None => Err(refuse(
+            location,
+            format!(
+                "schema {schema} holds tables that are not an addons state; \
+                 pass another ?schema= in the state URL (or [state] schema in the config file)"
+            ),
+        )),
+        Some(version) if version > latest => Err(refuse(
+            location,
+            format!(
+                "written by a newer addons (schema {version}, this binary knows up to {latest}); upgrade addons to use it"
+            ),
+        )),
+        Some(version) => Ok(Found::Ours(version)),
+    }
+}
+
+/// Refuses, before any command runs, a user that could open the state but not use it.
+fn check_privileges(client: &mut impl postgres::GenericClient, location: &Location) -> Result<(), StoreError> {
+    let schema = location.schema();
+    let tables: Vec<&str> = TABLES.to_vec();
+    // By oid: a name lookup in a schema the user may not use is an error, not a false.
+    let row = client
+        .query_opt(
+            "SELECT has_schema_privilege(n.oid, 'USAGE'), coalesce(array_agg(t.name::text) FILTER \
+               (WHERE c.oid IS NULL OR NOT has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE')), '{}') \
+             FROM pg_namespace n CROSS JOIN unnest($2::text[]) t(name) \
+             LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name \
+             WHERE n.nspname = $1 GROUP BY n.oid",
+            &[&schema, &tables],
+        )
+        .map_err(|err| unusable(location, &err))?;
+    let (usage, missing): (bool, Vec<String>) = row.map_or((false, Vec::new()), |row| (row.get(0), row.get(1)));
+    let user = location.user();
+    if !usage {
+        return Err(refuse(
+            location,
+            format!("user {user} may not use schema {schema}; GRANT USAGE ON SCHEMA {schema} TO {user}"),
+        ));
+    }
+    if !missing.is_empty() {
+        return Err(refuse(
+            location,
+            format!(
+                "user {user} may not read and write {}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {user}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses with `why` unless the privilege check `test` (on the schema name, `$1`) holds.
+fn require(
+    client: &mut impl postgres::GenericClient,
+    location: &Location,
+    test: &str,
+    why: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
+    let sql = format!("SELECT {test} FROM (SELECT $1::text) schema_name");
+    let row = client.query_one(&sql, &[&location.schema()]).map_err(|err| unusable(location, &err))?;
+    if row.get::<_, bool>(0) {
+        Ok(())
+    } else {
+        Err(refuse(location, why()))
+    }
+}

@@ -1,0 +1,446 @@
+//! The store's primitive reads and writes as PostgreSQL statements, each prepared once
+//! per connection. A write transaction is READ COMMITTED and locks the addon rows it
+//! reads to change (`FOR UPDATE`); claims skip rows other hosts hold (`SKIP LOCKED`)
+//! and run their leases on the server's clock.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use postgres::types::ToSql;
+use postgres::{Row, Statement, Transaction};
+
+use super::location::Location;
+use super::rows::{addon_from_row, json_text, with_mutable, writes, COLUMNS};
+use super::unusable;
+use crate::addon::Addon;
+use crate::machine::State;
+use crate::store::backend::{AppVersions, ConfigVar, EventRecord, NewEvent, StoreError, Txn, VarOwner};
+
+/// The server's clock in milliseconds since the epoch (the time of the statement, not
+/// of the transaction's start).
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// `state IN (...)` of the live states, built once from `State`.
+fn live() -> &'static str {
+    static LIVE: OnceLock<String> = OnceLock::new();
+    LIVE.get_or_init(|| {
+        let names: Vec<String> = State::ALL
+            .into_iter()
+            .filter(|state| !state.is_terminal())
+            .map(|state| format!("'{}'", state.as_str()))
+            .collect();
+        format!("state IN ({})", names.join(", "))
+    })
+}
+
+/// One transaction on the state's connection.
+///
+/// A write transaction takes the schema's writer lock (an advisory lock held to its
+/// end) before its first statement, as SQLite's BEGIN IMMEDIATE makes one writer at a
+/// time: a batch of steps locks rows of addons and apps in an order the data decides,
+/// so two writers at once could each hold what the other waits for. A claim is the
+/// exception: its statement never waits (`SKIP LOCKED`), so ticks on many hosts claim
+/// at the same time; a transaction that claims must do nothing else first.
+pub struct PgTxn<'a> {
+    tx: Transaction<'a>,
+    statements: &'a mut HashMap<String, Statement>,
+    location: &'a Location,
+    /// The writer lock's key in a write transaction; `None` in a read-only one.
+    writer_lock: Option<i64>,
+    /// Whether this transaction holds the writer lock.
+    serialized: bool,
+}
+
+impl<'a> PgTxn<'a> {
+    pub fn new(
+        tx: Transaction<'a>,
+        statements: &'a mut HashMap<String, Statement>,
+        location: &'a Location,
+        writer_lock: Option<i64>,
+    ) -> Self {
+        PgTxn { tx, statements, location, writer_lock, serialized: false }
+    }
+
+    /// The statement for `sql`, prepared on first use, once this transaction may run it:
+    /// a write transaction waits for the writer lock first (bounded by `lock_timeout`).
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let (Some(key), false) = (self.writer_lock, self.serialized) {
+            self.tx
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+                .map_err(|err| unusable(self.location, &err))?;
+            self.serialized = true;
+        }
+        self.prepared(sql)
+    }
+
+    /// The statement for `sql`, prepared on first use.
+    fn prepared(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql).map_err(|err| unusable(self.location, &err))?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        self.tx.query(&statement, params).map_err(|err| unusable(self.location, &err))
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        self.tx.query_opt(&statement, params).map_err(|err| unusable(self.location, &err))
+    }
+
+    fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, StoreError> {
+        let statement = self.statement(sql)?;
+        self.tx.query_one(&statement, params).map_err(|err| unusable(self.location, &err))
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let statement = self.statement(sql)?;
+        self.tx.execute(&statement, params).map_err(|err| unusable(self.location, &err))
+    }
+
+    /// Runs transaction control that takes no parameters and is not worth preparing.
+    fn control(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.tx.batch_execute(sql).map_err(|err| unusable(self.location, &err))
+    }
+
+    fn addons(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Addon>, StoreError> {
+        let rows = self.query(sql, params)?;
+        rows.iter().map(|row| addon_from_row(self.location, row)).collect()
+    }
+
+    fn strings(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<String>, StoreError> {
+        Ok(self.query(sql, params)?.iter().map(|row| row.get(0)).collect())
+    }
+}
+
+fn count(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+impl Txn for PgTxn<'_> {
+    fn now(&mut self) -> Result<i64, StoreError> {
+        // Reading the clock waits for nothing: it needs no writer lock.
+        let statement = self.prepared(&format!("SELECT {NOW_MS}"))?;
+        let row = self.tx.query_one(&statement, &[]).map_err(|err| unusable(self.location, &err))?;
+        Ok(row.get(0))
+    }
+
+    fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError> {
+        let lock = if self.writer_lock.is_some() { "FOR UPDATE" } else { "" };
+        let row = self.query_opt(&format!("SELECT {COLUMNS} FROM addons WHERE id = $1 {lock}"), &[&id])?;
+        row.map(|row| addon_from_row(self.location, &row)).transpose()
+    }
+
+    fn addon_by_name(&mut self, name: &str) -> Result<Option<Addon>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM addons WHERE name = $1 ORDER BY {} DESC, created_at DESC, seq DESC LIMIT 1",
+            live()
+        );
+        Ok(self.addons(&sql, &[&name])?.into_iter().next())
+    }
+
+    fn live_name_taken(&mut self, name: &str) -> Result<bool, StoreError> {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM addons WHERE name = $1 AND {})", live());
+        Ok(self.query_one(&sql, &[&name])?.get(0))
+    }
+
+    fn addon_names(&mut self, live_only: bool) -> Result<Vec<String>, StoreError> {
+        let visible = if live_only { format!("WHERE {}", live()) } else { String::new() };
+        self.strings(&format!("SELECT DISTINCT name FROM addons {visible} ORDER BY name"), &[])
+    }
+
+    fn list_addons(&mut self, app: Option<&str>, all: bool) -> Result<Vec<Addon>, StoreError> {
+        let visible = if all { String::new() } else { format!("AND {}", live()) };
+        match app {
+            Some(app) => self.addons(
+                &format!("SELECT {COLUMNS} FROM addons WHERE app = $1 {visible} ORDER BY created_at, seq"),
+                &[&app],
+            ),
+            None => self.addons(
+                &format!("SELECT {COLUMNS} FROM addons WHERE true {visible} ORDER BY app, created_at, seq"),
+                &[],
+            ),
+        }
+    }
+
+    fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
+        self.addons(
+            &format!("SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL ORDER BY app, created_at, seq"),
+            &[],
+        )
+    }
+
+    fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
+        let row = self.query_one(
+            "SELECT count(*) FILTER (WHERE state = 'error'), \
+             count(*) FILTER (WHERE state = 'deprovisioned' AND cleanup = 'pending') \
+             FROM addons WHERE ($1::text IS NULL OR app = $1) AND state IN ('error', 'deprovisioned')",
+            &[&app],
+        )?;
+        let (errors, pending): (i64, i64) = (row.get(0), row.get(1));
+        Ok((errors as usize, pending as usize))
+    }
+
+    fn apps_of(&mut self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        self.strings("SELECT DISTINCT app FROM addons WHERE id = ANY($1) ORDER BY app", &[&ids])
+    }
+
+    fn insert_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
+        let (params, vars) = (json_text(&addon.params), json_text(&addon.vars));
+        let fixed: [&(dyn ToSql + Sync); 9] = [
+            &addon.id,
+            &addon.name,
+            &addon.provider,
+            &addon.app,
+            &addon.prefix,
+            &params,
+            &addon.seed,
+            &vars,
+            &addon.created_at,
+        ];
+        with_mutable(addon, |mutable| {
+            let values: Vec<_> = fixed.iter().chain(mutable).copied().collect();
+            self.execute(&writes().insert, &values)
+        })?;
+        Ok(())
+    }
+
+    fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
+        with_mutable(addon, |mutable| {
+            let values: Vec<_> =
+                std::iter::once(&addon.id as &(dyn ToSql + Sync)).chain(mutable.iter().copied()).collect();
+            self.execute(&writes().update, &values)
+        })?;
+        Ok(())
+    }
+
+    fn record_event(&mut self, event: &NewEvent<'_>) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO events (addon_id, at, from_state, to_state, event, message) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &event.addon_id,
+                &event.at,
+                &event.from.map(State::as_str),
+                &event.to.as_str(),
+                &event.event,
+                &event.message,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn events(&mut self, addon_id: &str) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = self.query(
+            "SELECT at, from_state, to_state, event, message FROM events WHERE addon_id = $1 ORDER BY seq",
+            &[&addon_id],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| EventRecord {
+                at: row.get(0),
+                from: row.get(1),
+                to: row.get(2),
+                event: row.get(3),
+                message: row.get(4),
+            })
+            .collect())
+    }
+
+    fn claim_due(
+        &mut self,
+        token: &str,
+        due_by: i64,
+        lease: Duration,
+        limit: usize,
+        only: Option<&[String]>,
+    ) -> Result<Vec<Addon>, StoreError> {
+        // Rows another host is claiming right now are skipped, not waited for; a row
+        // claimed and committed meanwhile is seen as claimed (READ COMMITTED re-checks
+        // a locked row against its newest version).
+        let sql = format!(
+            "WITH clock AS (SELECT {NOW_MS} AS now), \
+             claimed AS (UPDATE addons SET claim = $1, claim_until = (SELECT now FROM clock) + $2 WHERE id IN (\
+               SELECT id FROM addons WHERE due_at <= $3 \
+               AND (claim IS NULL OR claim_until < (SELECT now FROM clock)) \
+               AND ($4::text[] IS NULL OR id = ANY($4)) \
+               ORDER BY due_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             RETURNING {COLUMNS}, seq) \
+             SELECT {COLUMNS} FROM claimed ORDER BY due_at, seq"
+        );
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let only = only.map(<[String]>::to_vec);
+        // Without the writer lock: see [`PgTxn`].
+        let statement = self.prepared(&sql)?;
+        let rows = self
+            .tx
+            .query(&statement, &[&token, &lease, &due_by, &only, &limit])
+            .map_err(|err| unusable(self.location, &err))?;
+        rows.iter().map(|row| addon_from_row(self.location, row)).collect()
+    }
+
+    fn release_claim(&mut self, addon_id: &str, token: &str) -> Result<bool, StoreError> {
+        let released = self.execute(
+            "UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = $1 AND claim = $2",
+            &[&addon_id, &token],
+        )?;
+        Ok(released > 0)
+    }
+
+    fn claim_holders(&mut self) -> Result<Vec<String>, StoreError> {
+        // Every claimed addon has a task due, so the due index finds the claims.
+        self.strings(
+            &format!(
+                "SELECT DISTINCT claim FROM addons WHERE due_at IS NOT NULL AND claim IS NOT NULL AND claim_until >= {NOW_MS}"
+            ),
+            &[],
+        )
+    }
+
+    fn expire_claims_of(&mut self, token: &str) -> Result<usize, StoreError> {
+        let expired =
+            self.execute("UPDATE addons SET claim_until = 0 WHERE due_at IS NOT NULL AND claim = $1", &[&token])?;
+        Ok(count(expired))
+    }
+
+    fn pending_count(&mut self, only: Option<&[String]>) -> Result<usize, StoreError> {
+        let only = only.map(<[String]>::to_vec);
+        let row = self.query_one(
+            "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND ($1::text[] IS NULL OR id = ANY($1))",
+            &[&only],
+        )?;
+        Ok(row.get::<_, i64>(0) as usize)
+    }
+
+    fn next_due(&mut self, only: Option<&[String]>) -> Result<Option<i64>, StoreError> {
+        let only = only.map(<[String]>::to_vec);
+        let row = self.query_one(
+            "SELECT min(CASE WHEN claim IS NOT NULL THEN greatest(due_at, claim_until) ELSE due_at END) \
+             FROM addons WHERE due_at IS NOT NULL AND ($1::text[] IS NULL OR id = ANY($1))",
+            &[&only],
+        )?;
+        Ok(row.get(0))
+    }
+
+    fn ensure_app(&mut self, app: &str) -> Result<(), StoreError> {
+        self.execute("INSERT INTO apps (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", &[&app])?;
+        Ok(())
+    }
+
+    fn app_exists(&mut self, app: &str) -> Result<bool, StoreError> {
+        Ok(self.query_one("SELECT EXISTS (SELECT 1 FROM apps WHERE name = $1)", &[&app])?.get(0))
+    }
+
+    fn app_names(&mut self) -> Result<Vec<String>, StoreError> {
+        self.strings("SELECT name FROM apps ORDER BY name", &[])
+    }
+
+    fn var_owner(&mut self, app: &str, key: &str) -> Result<Option<VarOwner>, StoreError> {
+        let row = self.query_opt(
+            "SELECT v.addon_id, a.name FROM config_vars v LEFT JOIN addons a ON a.id = v.addon_id \
+             WHERE v.app = $1 AND v.key = $2",
+            &[&app, &key],
+        )?;
+        Ok(row.map(|row| match (row.get::<_, Option<String>>(0), row.get::<_, Option<String>>(1)) {
+            (Some(id), Some(name)) => VarOwner::Addon { id, name },
+            _ => VarOwner::Hand,
+        }))
+    }
+
+    fn reserve_var(&mut self, app: &str, key: &str, addon_id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO config_vars (app, key, value, addon_id) VALUES ($1, $2, NULL, $3)",
+            &[&app, &key, &addon_id],
+        )?;
+        Ok(())
+    }
+
+    fn fill_var(&mut self, app: &str, key: &str, addon_id: &str, value: &str) -> Result<bool, StoreError> {
+        let filled = self.execute(
+            "UPDATE config_vars SET value = $4 WHERE app = $1 AND key = $2 AND addon_id = $3",
+            &[&app, &key, &addon_id, &value],
+        )?;
+        Ok(filled > 0)
+    }
+
+    fn release_vars(&mut self, addon_id: &str) -> Result<usize, StoreError> {
+        Ok(count(self.execute("DELETE FROM config_vars WHERE addon_id = $1", &[&addon_id])?))
+    }
+
+    fn set_var(&mut self, app: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO config_vars (app, key, value, addon_id) VALUES ($1, $2, $3, NULL) \
+             ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
+            &[&app, &key, &value],
+        )?;
+        Ok(())
+    }
+
+    fn delete_var(&mut self, app: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM config_vars WHERE app = $1 AND key = $2", &[&app, &key])? > 0)
+    }
+
+    fn vars(&mut self, app: &str) -> Result<Vec<ConfigVar>, StoreError> {
+        let rows = self.query(
+            "SELECT v.key, v.value, a.name FROM config_vars v LEFT JOIN addons a ON a.id = v.addon_id \
+             WHERE v.app = $1 AND v.value IS NOT NULL ORDER BY v.key",
+            &[&app],
+        )?;
+        Ok(rows.iter().map(|row| ConfigVar { key: row.get(0), value: row.get(1), addon: row.get(2) }).collect())
+    }
+
+    fn bump_version(&mut self, app: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO apps (name, vars_version) VALUES ($1, 1) \
+             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + 1",
+            &[&app],
+        )?;
+        Ok(())
+    }
+
+    fn app_versions(&mut self, app: &str) -> Result<Option<AppVersions>, StoreError> {
+        let row = self.query_opt("SELECT vars_version, env_version FROM apps WHERE name = $1", &[&app])?;
+        Ok(row.map(|row| AppVersions { vars: row.get(0), env: row.get(1) }))
+    }
+
+    fn mark_env_written(&mut self, app: &str, version: i64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE apps SET env_version = $2, env_error = NULL, env_error_at = NULL WHERE name = $1",
+            &[&app, &version],
+        )?;
+        Ok(())
+    }
+
+    fn record_env_error(&mut self, app: &str, why: &str, at: i64) -> Result<(), StoreError> {
+        self.execute("UPDATE apps SET env_error = $2, env_error_at = $3 WHERE name = $1", &[&app, &why, &at])?;
+        Ok(())
+    }
+
+    fn env_errors(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self.query("SELECT name, env_error FROM apps WHERE env_error IS NOT NULL ORDER BY name", &[])?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("SAVEPOINT step")
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("RELEASE SAVEPOINT step")
+    }
+
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step")
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let location = self.location;
+        self.tx.commit().map_err(|err| unusable(location, &err))
+    }
+}
