@@ -51,6 +51,12 @@ pub enum Command {
     /// Make the live addons match an apply file (a desired state)
     #[command(after_help = help::tail(&help::APPLY))]
     Apply(ApplyArgs),
+    /// Give ready addons new credentials; the old ones are revoked after a grace
+    #[command(after_help = help::tail(&help::ROTATE))]
+    Rotate(RotateArgs),
+    /// Compare ready addons' resources with what was made, and repair what differs
+    #[command(after_help = help::tail(&help::CHECK))]
+    Check(CheckArgs),
     /// List addons (live ones unless --all)
     #[command(after_help = help::tail(&help::LIST))]
     List(ListArgs),
@@ -155,6 +161,35 @@ pub struct DeprovisionArgs {
     /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
     #[arg(long, value_name = "DUR", requires = "wait")]
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Addon names or ids
+    #[arg(required = true, add = ArgValueCompleter::new(complete::live_addons))]
+    pub addons: Vec<String>,
+    /// How long the old credentials keep working, e.g. 10m, 1h; 0 revokes them at once
+    #[arg(long, value_name = "DUR", default_value = "1h")]
+    pub grace: String,
+    /// Tick until the app's vars hold the new credentials (and, with --grace 0, the old are revoked)
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Addon names or ids
+    #[arg(required_unless_present = "all", conflicts_with = "all", add = ArgValueCompleter::new(complete::live_addons))]
+    pub addons: Vec<String>,
+    /// Every ready addon
+    #[arg(long)]
+    pub all: bool,
+    /// Recreate a lost database or file, empty (its data is gone either way)
+    #[arg(long)]
+    pub repair_data: bool,
 }
 
 #[derive(Debug, Args)]

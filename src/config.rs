@@ -38,6 +38,8 @@ pub struct EngineSettings {
     pub provision_timeout: Duration,
     /// How long a tick's claim on an addon lasts before another tick may take the step over.
     pub claim_timeout: Duration,
+    /// How often a tick checks each ready addon for drift; `None` ("0") never.
+    pub verify_interval: Option<Duration>,
 }
 
 /// Per-app settings.
@@ -52,6 +54,7 @@ impl Default for EngineSettings {
             jobs: 4,
             provision_timeout: Duration::from_secs(30 * 60),
             claim_timeout: Duration::from_secs(5 * 60),
+            verify_interval: Some(Duration::from_secs(10 * 60)),
         }
     }
 }
@@ -85,6 +88,7 @@ struct EngineDoc {
     jobs: Option<Spanned<i64>>,
     provision_timeout: Option<Spanned<String>>,
     claim_timeout: Option<Spanned<String>>,
+    verify_interval: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +216,14 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
             *slot = parse_duration(value.get_ref())
                 .map_err(|err| usage(format!("{}: engine.{key}: {err}", at(value.span()))))?;
         }
+    }
+    if let Some(value) = doc.engine.verify_interval {
+        settings.engine.verify_interval = match value.get_ref().trim() {
+            "0" => None,
+            text => Some(parse_duration(text).map_err(|err| {
+                usage(format!("{}: engine.verify_interval: {err} (\"0\" turns it off)", at(value.span())))
+            })?),
+        };
     }
     if let Some(schema) = doc.state.schema {
         crate::store::check_schema(schema.get_ref())

@@ -5,6 +5,10 @@
 //! with SIGKILL when it reaches that point; `name=sleep:MS` pauses there instead.
 //! `ADDONS_CALL_LOG=PATH` appends `<pid> <operation> <addon id>` to PATH for every
 //! provider operation, so tests can count them.
+//!
+//! Points inside a rotation (`tests/rotation.rs`): `after-ensure-credential` (the new
+//! login is made, the vars not yet switched) and `after-revoke-credential` (an old login
+//! is gone, that not yet recorded); `before-step-commit` splits both from their commit.
 
 /// Marks a point where a crash could split work.
 #[macro_export]

@@ -77,6 +77,31 @@ pub const DEPROVISION: [Section; 2] = [
     exit_status(SETTLING),
 ];
 
+pub const ROTATE: [Section; 2] = [
+    examples(&[
+        ("addons rotate myapp-key --wait", "a new key in the vars; a secret has no grace"),
+        ("addons rotate myapp-key --grace 10m", "old logins of a server addon go in 10 minutes"),
+    ]),
+    exit_status(&[
+        ("0", "rotation asked (with --wait: the vars hold the new credentials)"),
+        ("1", "an addon is not ready or has nothing to rotate (nothing was changed)"),
+        ("2", "bad usage or invalid input (nothing was changed)"),
+        ("3", "--timeout passed first; 'addons wait' picks up where this left off"),
+    ]),
+];
+
+pub const CHECK: [Section; 2] = [
+    examples(&[
+        ("addons check --all", "a table of every ready addon: ok, repaired or drift"),
+        ("addons check myapp-db --repair-data", "also recreates a lost database file, empty"),
+    ]),
+    exit_status(&[
+        ("0", "nothing differs, or all that did was repaired"),
+        ("1", "drift remains (data lost), or a server could not be asked"),
+        ("2", "bad usage or invalid input (nothing was changed)"),
+    ]),
+];
+
 pub const LIST: [Section; 1] = [examples(&[
     ("addons list", "the live addons of every app"),
     ("addons list myapp --all", "myapp's addons, deprovisioned ones too"),
@@ -238,13 +263,15 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 21] = [
+        let all: [&[Section]; 23] = [
             &TOP,
             &APPLY,
             &LABEL,
             &EXPIRE,
             &PROVISION,
             &DEPROVISION,
+            &ROTATE,
+            &CHECK,
             &LIST,
             &INFO,
             &LOG,

@@ -370,6 +370,9 @@ fn addon_row(id: &str, name: &str, due_at: Option<i64>) -> addons::addon::Addon 
         last_error_permanent: false,
         labels: Default::default(),
         expires_at: None,
+        rotation: Default::default(),
+        verified_at: None,
+        drift: None,
     }
 }
 

@@ -23,6 +23,16 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         doc["last_error"] = addon.last_error.clone().into();
         doc["retry"] = retry.into();
         doc["env_file_error"] = env_file_failure.map(|failure| failure.to_string()).into();
+        let rotation = addon.rotation;
+        let revocation = rotation.revoke_from.zip(rotation.revoke_at).map(|(from, at)| {
+            serde_json::json!({"generations": (from..rotation.generation).collect::<Vec<_>>(), "at": rfc3339(at)})
+        });
+        doc["drift"] = addon.drift.clone().into();
+        doc["credential"] = serde_json::json!({
+            "generation": rotation.generation,
+            "vars_generation": rotation.vars_generation,
+            "revocation": revocation,
+        });
         let config: serde_json::Map<String, serde_json::Value> =
             addon.vars.iter().filter_map(|key| shown(key).map(|v| (key.clone(), v.into()))).collect();
         doc["config"] = config.into();
@@ -52,6 +62,9 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ("failure", addon.failure.clone()),
         ("retrying", retry),
         ("env file", env_file_failure.map(|f| f.to_string())),
+        ("drift", addon.drift.clone()),
+        ("login", credential_line(&addon)),
+        ("revoking", revocation_line(&addon)),
     ];
     let at = fields.iter().position(|(key, _)| *key == "created").unwrap_or(fields.len());
     for (key, value) in extra.into_iter().rev() {
@@ -68,6 +81,29 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         println!("  {key}={}", shown(key).filter(|_| !addon.state.is_terminal()).unwrap_or_else(|| missing.into()));
     }
     Ok(0)
+}
+
+/// The credential generation of a rotated addon: "generation 2", or "generation 1,
+/// switching to 2" while the new login is being made.
+fn credential_line(addon: &Addon) -> Option<String> {
+    let rotation = addon.rotation;
+    match (rotation.generation, rotation.vars_generation) {
+        (0, _) => None,
+        (wanted, held) if wanted == held => Some(format!("generation {wanted}")),
+        (wanted, held) => Some(format!("generation {held}, switching to {wanted}")),
+    }
+}
+
+/// The pending revocation: "generations 0 to 1 at <time>".
+fn revocation_line(addon: &Addon) -> Option<String> {
+    let rotation = addon.rotation;
+    let (from, at) = rotation.revoke_from.zip(rotation.revoke_at)?;
+    let last = rotation.generation.saturating_sub(1);
+    let which = match from == last {
+        true => format!("generation {from}"),
+        false => format!("generations {from} to {last}"),
+    };
+    Some(format!("{which} at {}", rfc3339(at)))
 }
 
 /// The latest failed attempt and when the next one comes: "attempt 3 failed: ...;

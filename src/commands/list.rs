@@ -89,6 +89,9 @@ fn row(addon: &Addon, color: bool, wide: bool) -> Vec<String> {
     if addon.state.is_terminal() && addon.has_pending_work() {
         state += " (cleanup pending)";
     }
+    if addon.drift.is_some() {
+        state += " (drift)";
+    }
     let mut row = vec![addon.name.clone(), addon.provider.clone(), addon.app.clone(), state, addon.vars.join(",")];
     if wide {
         row.push(if addon.labels.is_empty() { "-".into() } else { addon.labels.to_string() });

@@ -13,6 +13,7 @@ use crate::providers::Environment;
 use crate::store::{StateLocation, Store};
 
 mod apply;
+mod check;
 mod completions;
 mod config;
 mod deprovision;
@@ -26,6 +27,7 @@ mod man;
 mod progress;
 mod providers;
 mod provision;
+mod rotate;
 mod run;
 mod tick;
 mod wait;
@@ -105,6 +107,8 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Provision(args) => provision::run(args, ctx),
         Command::Deprovision(args) => deprovision::run(args, ctx),
         Command::Apply(args) => apply::run(args, ctx),
+        Command::Rotate(args) => rotate::run(args, ctx),
+        Command::Check(args) => check::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Info(args) => info::run(args, ctx),
         Command::Label(args) => label::label(args, ctx),

@@ -291,6 +291,9 @@ mod tests {
             last_error_permanent: false,
             labels: Default::default(),
             expires_at: None,
+            rotation: Default::default(),
+            verified_at: None,
+            drift: None,
         }
     }
 

@@ -43,6 +43,15 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             eprintln!("{}: {}", attempt.name, attempt.message);
         }
     }
+    // Drift left for a person is always said; what was repaired is in `log`.
+    for check in report.checks.iter().filter(|check| !check.left.is_empty()) {
+        eprintln!(
+            "warning: {} drifted: {}; 'addons check {} --repair-data' recreates it empty",
+            check.name,
+            check.left.join("; "),
+            check.name
+        );
+    }
     let mut failed = false;
     for outcome in report.errors() {
         eprintln!("error: {} ended in error: {}", outcome.name, outcome.message);

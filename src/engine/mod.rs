@@ -13,8 +13,11 @@ use crate::machine::State;
 use crate::providers::{self, Environment, Provider};
 use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
+mod check;
 mod claim;
 mod step;
+
+pub use check::Check;
 
 use claim::{claim_token, is_dead_holder};
 pub use step::backoff;
@@ -39,6 +42,8 @@ pub struct TickReport {
     pub pending: usize,
     /// Apps whose env file could not be written in this tick; every other app's was.
     pub env_file_failures: Vec<EnvFileFailure>,
+    /// The drift checks this tick ran (`engine.verify_interval`).
+    pub checks: Vec<Check>,
 }
 
 impl TickReport {
@@ -138,6 +143,10 @@ impl Engine {
         // No more workers than addons asked about.
         let jobs = only.map_or(jobs, |only| jobs.min(only.len())).max(1);
         self.run_workers(store, jobs, due_by, only, &record)?;
+        let checks = match self.settings.engine.verify_interval {
+            Some(interval) if !self.stopping() => self.check_due(store, only, interval)?,
+            _ => Vec::new(),
+        };
         // Apps whose file just failed are not tried twice in one tick.
         let others: Vec<String> = match apps {
             Some(apps) => apps,
@@ -153,6 +162,7 @@ impl Engine {
             failed_attempts: failed_attempts.into_inner().unwrap_or_default(),
             pending,
             env_file_failures,
+            checks,
         })
     }
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
-use crate::addon::Addon;
+use crate::addon::{Addon, Upkeep};
 use crate::machine::{Event, Task};
 use crate::output::plural;
-use crate::providers::{self, Provider, ProviderError, Readiness};
+use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
 use crate::store::{now_ms, Apply, AttemptError, Outcome, Store, FAILED_ATTEMPT};
 
 impl Engine {
@@ -27,10 +27,13 @@ impl Engine {
             }
         }
         Ok(Some(match addon.state.task() {
-            None => {
-                store.release_claim(&addon.id, &self.token)?;
-                return Ok(None);
-            }
+            None => match addon.rotation.due(store.now()?) {
+                Some(upkeep) => self.upkeep(store, addon, upkeep)?,
+                None => {
+                    store.release_claim(&addon.id, &self.token)?;
+                    return Ok(None);
+                }
+            },
             Some(Task::CheckProvision) => self.check_provision(store, addon)?,
             Some(Task::SetConfigVars) => Apply::Transition {
                 event: Event::ConfigVarsSet,
@@ -112,6 +115,18 @@ impl Engine {
         crate::provider_call!("provision_complete", &addon.id);
         let apply = match provider.provision_complete(resource) {
             Ok(Readiness::Ready) => self.fetch_config(&*provider, addon),
+            Ok(Readiness::NotReady { .. }) if addon.begun && self.lost_before_ready(&*provider, addon) => {
+                // Removed by hand after `begin_provision` (it is idempotent): begin again now.
+                crate::provider_call!("begin_provision", &addon.id);
+                match provider.begin_provision(resource) {
+                    Ok(message) => Apply::Retry {
+                        due_at: now_ms(),
+                        message: format!("the resource was removed before it was ready; began again: {message}"),
+                        error: None,
+                    },
+                    Err(err) => self.on_error(addon, err, true),
+                }
+            }
             Ok(Readiness::NotReady { retry_after }) => {
                 let due_at = now_ms() + retry_after.as_millis() as i64;
                 if due_at > addon.deadline_at {
@@ -126,6 +141,15 @@ impl Engine {
             Err(err) => self.on_error(addon, err, true),
         };
         Ok(apply)
+    }
+
+    /// Whether `verify` finds the resource or the first login of a provisioning addon
+    /// gone (a server that does not answer says nothing).
+    fn lost_before_ready(&self, provider: &dyn Provider, addon: &Addon) -> bool {
+        crate::provider_call!("verify", &addon.id);
+        provider.verify(addon.resource(), &[Credential::ORIGINAL]).is_ok_and(|drift| {
+            drift.iter().any(|d| matches!(d.kind, DriftKind::ResourceMissing | DriftKind::LoginMissing))
+        })
     }
 
     /// Fetches and checks the config of a resource that is ready.
@@ -162,6 +186,63 @@ impl Engine {
             }
             Err(err) => self.on_error(addon, err, false),
         }
+    }
+
+    /// A ready addon's upkeep: make and check the login of a new generation (its vars
+    /// switch when the result is committed), or revoke the old ones.
+    fn upkeep(&self, store: &mut Store, addon: &Addon, upkeep: Upkeep) -> anyhow::Result<Apply> {
+        let provider = match self.provider(&addon.provider) {
+            Ok(provider) => provider,
+            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), false)),
+        };
+        let resource = addon.resource();
+        Ok(match upkeep {
+            Upkeep::Switch { generation } => {
+                let credential = Credential::new(0, generation);
+                crate::provider_call!("ensure_credential", &addon.id);
+                let config = match provider.ensure_credential(resource, credential) {
+                    Ok(config) => config,
+                    Err(err) => return Ok(self.on_error(addon, err, false)),
+                };
+                crate::failpoint!("after-ensure-credential");
+                crate::provider_call!("verify", &addon.id);
+                match provider.verify(resource, &[credential]) {
+                    Ok(drift) if drift.is_empty() => {}
+                    Ok(drift) => {
+                        let found = drift.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ");
+                        let why = format!("the new login does not work yet: {found}");
+                        return Ok(self.on_error(addon, ProviderError::Transient(why), false));
+                    }
+                    Err(err) => return Ok(self.on_error(addon, err, false)),
+                }
+                match check_config(addon, config) {
+                    Ok(config) => Apply::Switched {
+                        generation,
+                        config,
+                        message: format!("vars of app {} switched to login generation {generation}", addon.app),
+                    },
+                    Err(message) => self.on_error(addon, ProviderError::Permanent(message), false),
+                }
+            }
+            Upkeep::Revoke { from, to } => {
+                // The app's env file must hold the new vars before the old login goes.
+                let env_file = self.settings.apps.get(&addon.app).is_some_and(|app| app.env_file.is_some());
+                if let Some(version) = env_file.then(|| store.env_file_behind(&addon.app)).transpose()?.flatten() {
+                    let why = format!("the env file of app {} is behind (vars version {version})", addon.app);
+                    return Ok(self.on_error(addon, ProviderError::Transient(why), false));
+                }
+                let mut done = Vec::new();
+                for generation in from..to {
+                    crate::provider_call!("revoke_credential", &addon.id);
+                    match provider.revoke_credential(resource, Credential::new(0, generation)) {
+                        Ok(message) => done.push(message),
+                        Err(err) => return Ok(self.on_error(addon, err, false)),
+                    }
+                    crate::failpoint!("after-revoke-credential");
+                }
+                Apply::Revoked { to, message: done.join("; ") }
+            }
+        })
     }
 
     /// Sorts a provider error: a transient one is retried with backoff (until the

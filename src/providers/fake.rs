@@ -24,6 +24,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     },
     example: Some("[providers.fake]\nhost = \"fake.example\""),
     configure,
+    rotation: super::Rotates::WithOverlap,
 };
 
 #[derive(Deserialize)]

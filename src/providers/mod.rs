@@ -108,6 +108,19 @@ pub struct ProviderInfo {
     /// Reads its own `[providers.NAME]` table (`None` when the file has none) into its
     /// settings; `Ok(None)` means it is not configured. Refusals name file, line and key.
     pub configure: fn(Option<&Section<'_>>) -> Configured,
+    /// What `addons rotate` does to its addons.
+    pub rotation: Rotates,
+}
+
+/// What rotating a provider's addon means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotates {
+    /// A new login works beside the old one until the grace ends, then the old is revoked.
+    WithOverlap,
+    /// The value is replaced: there is nothing to revoke, so there is no grace.
+    Replace,
+    /// Nothing to rotate; the text says why (one line, for the refusal).
+    Nothing(&'static str),
 }
 
 /// What a provider's `configure` gives: its settings, `None` when it is not configured,

@@ -23,6 +23,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     check_params: |_| Ok(()),
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
+    rotation: super::Rotates::WithOverlap,
 };
 
 /// What `[providers.mysql]` takes.

@@ -25,6 +25,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     check_params: |_| Ok(()),
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Postgres::new),
+    rotation: super::Rotates::WithOverlap,
 };
 
 /// What `[providers.postgres]` takes.

@@ -19,6 +19,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     check_params: |_| Ok(()),
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Redis::new),
+    rotation: super::Rotates::WithOverlap,
 };
 
 /// What `[providers.redis]` takes.

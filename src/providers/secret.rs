@@ -22,6 +22,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     check_params: |params| settings(params).map(|_| ()),
     example: None,
     configure,
+    rotation: super::Rotates::Replace,
 };
 
 /// `[providers.secret]` takes no settings: a table there may only be empty.

@@ -28,6 +28,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     check_params: |_| Ok(()),
     example: None,
     configure,
+    rotation: super::Rotates::Nothing("its database is a file guarded by its mode (0600), not a password"),
 };
 
 /// `[providers.sqlite]`: where the files go; beside the state file when unset.

@@ -5,7 +5,7 @@ use super::backend::{Conflict, StoreError, VarOwner};
 use super::entry::{enter, Move, Row};
 use super::steps::StepError;
 use super::{EventRecord, Store};
-use crate::addon::{Addon, Cleanup, Params};
+use crate::addon::{Addon, Cleanup, Params, Rotation};
 use crate::error::{failed, usage};
 use crate::labels::Labels;
 use crate::machine::{self, Event, START};
@@ -77,6 +77,9 @@ impl Store {
                 last_error_permanent: false,
                 labels: new.labels.clone(),
                 expires_at: new.expires_at,
+                rotation: Rotation::default(),
+                verified_at: None,
+                drift: None,
             };
             // Another writer (on another host) may have taken the name or a var since the checks.
             match enter(

@@ -33,6 +33,12 @@ pub(crate) const MUTABLE_COLUMNS: &[&str] = &[
     "last_error_permanent",
     "labels",
     "expires_at",
+    "generation",
+    "vars_generation",
+    "revoke_from",
+    "revoke_at",
+    "verified_at",
+    "drift",
 ];
 
 /// `state NOT IN (...)` of the states without a task (ready), built once from `State`:

@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 mod addons;
 pub mod backend;
+mod drift;
 mod entry;
 mod location;
 mod marks;
 pub mod postgres;
+mod rotation;
 pub mod sqlite;
 mod steps;
 mod vars;
@@ -21,9 +23,10 @@ mod tests;
 
 pub use addons::NewAddon;
 pub use backend::{ConfigVar, EventRecord, Wakeups, Woken};
+pub use drift::{DRIFT, REPAIRED};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
 pub use sqlite::BUSY_TIMEOUT;
-pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT};
+pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT, REVOKED, ROTATED};
 
 use backend::{Backend, BackendKind, StoreError, Txn};
 

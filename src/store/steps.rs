@@ -22,6 +22,11 @@ pub enum Apply {
     Transition { event: Event, message: String, config: Option<BTreeMap<String, String>> },
     /// The provider accepted the deprovision of a terminal addon.
     CleanupDone { message: String },
+    /// Upkeep of a ready addon: the login of `generation` works, and `config` (prefix
+    /// applied) uses it; the app's vars switch to it if it is still the one wanted.
+    Switched { generation: u32, config: BTreeMap<String, String>, message: String },
+    /// Upkeep of a ready addon: the generations below `to` are revoked.
+    Revoked { to: u32, message: String },
 }
 
 /// Why one attempt at a task failed, as the provider said it.
@@ -256,6 +261,34 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             })?;
             Some(outcome(from, event, message))
         }
+        Apply::Switched { generation, config, message } => {
+            let switch = addon.rotation.generation == generation && addon.rotation.vars_generation < generation;
+            if switch {
+                for (key, value) in &config {
+                    if !tx.fill_var(&addon.app, key, &addon.id, value)? {
+                        return Err(
+                            StepRefusal(format!("{key} is no longer held by this addon on app {}", addon.app)).into()
+                        );
+                    }
+                }
+                tx.bump_version(&addon.app)?;
+                addon.config = Some(config);
+                addon.rotation.vars_generation = generation;
+            }
+            upkeep_done(tx, &mut addon, now)?;
+            match switch {
+                true => Some(upkeep(tx, &addon, ROTATED, message, now)?),
+                false => None,
+            }
+        }
+        Apply::Revoked { to, message } => {
+            addon.rotation.revoke_from = (to < addon.rotation.generation).then_some(to);
+            if addon.rotation.revoke_from.is_none() {
+                addon.rotation.revoke_at = None;
+            }
+            upkeep_done(tx, &mut addon, now)?;
+            Some(upkeep(tx, &addon, REVOKED, message, now)?)
+        }
         Apply::Transition { event, message, config } => {
             let to = machine::transition(from, event).map_err(|err| StepRefusal(err.to_string()))?;
             if event == Event::ProvisionComplete {
@@ -265,6 +298,43 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             enter(tx, &mut addon, Move { to, event, message: &message, logged: &message }, now, Row::Update)?;
             Some(outcome(to, event.as_str(), message))
         }
+    })
+}
+
+/// The event name of a rotation's switch of the app's vars to a new login.
+pub const ROTATED: &str = "rotated";
+/// The event name of the revocation of a rotation's old logins.
+pub const REVOKED: &str = "revoked";
+
+/// Writes a ready addon after an upkeep step: attempts cleared, next upkeep due.
+fn upkeep_done(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Result<(), StoreError> {
+    addon.attempts = 0;
+    addon.last_error = None;
+    addon.last_error_permanent = false;
+    addon.due_at = addon.rotation.due_at(now);
+    addon.updated_at = now;
+    tx.update_addon(addon)
+}
+
+/// Records an upkeep step of a ready addon (no transition: `from == to`).
+fn upkeep(tx: &mut dyn Txn, addon: &Addon, event: &str, message: String, now: i64) -> Result<Outcome, StoreError> {
+    let state = addon.state;
+    tx.record_event(&NewEvent {
+        addon_id: &addon.id,
+        at: now,
+        from: Some(state),
+        to: state,
+        event,
+        message: &message,
+    })?;
+    Ok(Outcome {
+        id: addon.id.clone(),
+        name: addon.name.clone(),
+        at: now,
+        from: state,
+        to: state,
+        event: event.into(),
+        message,
     })
 }
 

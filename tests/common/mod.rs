@@ -4,6 +4,7 @@
 // Each test crate uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod apps;
 pub mod hosts;
 pub mod pgstate;
 pub mod readers;
@@ -21,10 +22,12 @@ use serde_json::Value;
 pub type Vars = BTreeMap<String, String>;
 
 /// Every subcommand, as `--help` lists them.
-pub const SUBCOMMANDS: [&str; 18] = [
+pub const SUBCOMMANDS: [&str; 20] = [
     "provision",
     "deprovision",
     "apply",
+    "rotate",
+    "check",
     "list",
     "info",
     "label",

@@ -8,13 +8,14 @@ use postgres::types::ToSql;
 use postgres::Row;
 
 use super::location::Location;
-use crate::addon::{Addon, Cleanup};
+use crate::addon::{Addon, Cleanup, Rotation};
 use crate::store::backend::StoreError;
 
 /// The addon columns, in the order `addon_from_row` reads them.
 pub const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent, labels, expires_at";
+     failure, last_error, last_error_permanent, labels, expires_at, generation, vars_generation, revoke_from, revoke_at, \
+     verified_at, drift";
 
 /// Reads an addon row; a value this binary can't read makes the state unusable.
 pub fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreError> {
@@ -58,7 +59,23 @@ pub fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreErro
         last_error_permanent: row.get(22),
         labels: serde_json::from_value(json(23, "labels")?).map_err(|_| damaged("labels"))?,
         expires_at: row.get(24),
+        rotation: Rotation {
+            generation: generation(row.get(25)).ok_or_else(|| damaged("generation"))?,
+            vars_generation: generation(row.get(26)).ok_or_else(|| damaged("vars_generation"))?,
+            revoke_from: row
+                .get::<_, Option<i64>>(27)
+                .map(|g| generation(g).ok_or_else(|| damaged("revoke_from")))
+                .transpose()?,
+            revoke_at: row.get(28),
+        },
+        verified_at: row.get(29),
+        drift: row.get(30),
     })
+}
+
+/// A credential generation as stored (BIGINT: PostgreSQL has no unsigned integers).
+fn generation(stored: i64) -> Option<u32> {
+    u32::try_from(stored).ok()
 }
 
 /// The columns of an addon row, as every backend names them.
@@ -69,7 +86,10 @@ pub fn with_mutable<T>(addon: &Addon, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> 
     let config = addon.config.as_ref().map(json_text);
     let attempts = i32::try_from(addon.attempts).unwrap_or(i32::MAX);
     let labels = json_text(&addon.labels);
-    let values: [&(dyn ToSql + Sync); 16] = [
+    let rotation = addon.rotation;
+    let (generation, vars_generation) = (i64::from(rotation.generation), i64::from(rotation.vars_generation));
+    let revoke_from = rotation.revoke_from.map(i64::from);
+    let values: [&(dyn ToSql + Sync); 22] = [
         &addon.state.as_str(),
         &addon.message,
         &config,
@@ -86,6 +106,12 @@ pub fn with_mutable<T>(addon: &Addon, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> 
         &addon.last_error_permanent,
         &labels,
         &addon.expires_at,
+        &generation,
+        &vars_generation,
+        &revoke_from,
+        &rotation.revoke_at,
+        &addon.verified_at,
+        &addon.drift,
     ];
     f(&values)
 }

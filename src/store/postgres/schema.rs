@@ -97,6 +97,15 @@ ALTER TABLE addons ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE addons ADD COLUMN expires_at BIGINT;
 CREATE INDEX addons_expires ON addons (expires_at) WHERE expires_at IS NOT NULL;
 "#,
+    // 3: as SQLite's migration 5: credential rotation of a ready addon, and drift checks.
+    r#"
+ALTER TABLE addons ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE addons ADD COLUMN vars_generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE addons ADD COLUMN revoke_from BIGINT;
+ALTER TABLE addons ADD COLUMN revoke_at BIGINT;
+ALTER TABLE addons ADD COLUMN verified_at BIGINT;
+ALTER TABLE addons ADD COLUMN drift TEXT;
+"#,
 ];
 
 /// The tables a state user must be able to read and write.

@@ -89,4 +89,17 @@ ALTER TABLE addons ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE addons ADD COLUMN expires_at INTEGER;
 CREATE INDEX addons_expires ON addons (expires_at) WHERE expires_at IS NOT NULL;
 "#,
+    // 5: credential rotation of a ready addon. `generation`: the one its app should
+    // use; `vars_generation`: the one the app's vars hold; `revoke_from`/`revoke_at`:
+    // the generations from `revoke_from` below `generation` are revoked at `revoke_at`.
+    // `verified_at`: when a check of its resource last began; `drift`: what a check found
+    // and could not repair (NULL when nothing), left for a person.
+    r#"
+ALTER TABLE addons ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE addons ADD COLUMN vars_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE addons ADD COLUMN revoke_from INTEGER;
+ALTER TABLE addons ADD COLUMN revoke_at INTEGER;
+ALTER TABLE addons ADD COLUMN verified_at INTEGER;
+ALTER TABLE addons ADD COLUMN drift TEXT;
+"#,
 ];

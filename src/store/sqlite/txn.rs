@@ -9,13 +9,14 @@ use std::time::Duration;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql, Transaction};
 
 use super::store_error;
-use crate::addon::{Addon, Cleanup};
+use crate::addon::{Addon, Cleanup, Rotation};
 use crate::machine::State;
 use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEvent, StoreError, Txn, VarOwner};
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent, labels, expires_at";
+     failure, last_error, last_error_permanent, labels, expires_at, generation, vars_generation, revoke_from, revoke_at, \
+     verified_at, drift";
 
 /// The columns of an addon row, as every backend names them.
 use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
@@ -24,7 +25,7 @@ use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
 fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
     let config = a.config.as_ref().map(json);
     let labels = json(&a.labels);
-    let values: [&dyn ToSql; 16] = [
+    let values: [&dyn ToSql; 22] = [
         &a.state.as_str(),
         &a.message,
         &config,
@@ -41,6 +42,12 @@ fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
         &a.last_error_permanent,
         &labels,
         &a.expires_at,
+        &a.rotation.generation,
+        &a.rotation.vars_generation,
+        &a.rotation.revoke_from,
+        &a.rotation.revoke_at,
+        &a.verified_at,
+        &a.drift,
     ];
     f(&values)
 }
@@ -195,6 +202,14 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
         last_error_permanent: row.get(22)?,
         labels: serde_json::from_str(&labels).map_err(|err| text_err(23, err.to_string()))?,
         expires_at: row.get(24)?,
+        rotation: Rotation {
+            generation: row.get(25)?,
+            vars_generation: row.get(26)?,
+            revoke_from: row.get(27)?,
+            revoke_at: row.get(28)?,
+        },
+        verified_at: row.get(29)?,
+        drift: row.get(30)?,
     })
 }
 

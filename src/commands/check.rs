@@ -1,0 +1,76 @@
+//! `addons check`: compares ready addons' resources with what was made, now, repairs
+//! what it can, and prints a table. Exit 1 when drift remains.
+
+use serde_json::json;
+
+use crate::cli::CheckArgs;
+use crate::engine::Check;
+use crate::machine::State;
+use crate::output::table;
+
+use super::Ctx;
+
+/// Handles `addons check`.
+pub fn run(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let mut store = match args.addons.first() {
+        Some(name) => ctx.store_with_addons(name)?,
+        None => match ctx.existing_store()? {
+            Some(store) => store,
+            None => return print(ctx, &[]),
+        },
+    };
+    // Resolve every name first, so one typo checks nothing.
+    let targets = match args.all {
+        true => store.list_addons(None, false)?.into_iter().filter(|addon| addon.state == State::Ready).collect(),
+        false => args.addons.iter().map(|name| store.addon(name)).collect::<anyhow::Result<Vec<_>>>()?,
+    };
+    let engine = ctx.engine();
+    let mut checks = Vec::new();
+    for target in targets {
+        let check = match store.take_check(&target.id, None)? {
+            Some(addon) => engine.check(&mut store, &addon, args.repair_data)?,
+            None => Check {
+                name: target.name.clone(),
+                provider: target.provider.clone(),
+                error: Some(format!("{} is {}; only a ready addon is checked", target.name, target.state)),
+                ..Check::default()
+            },
+        };
+        checks.push(check);
+    }
+    print(ctx, &checks)
+}
+
+/// Prints the table (or JSON) and gives the exit code.
+fn print(ctx: &Ctx, checks: &[Check]) -> anyhow::Result<i32> {
+    let status = |check: &Check| match (check.error.is_some(), check.left.is_empty(), check.found.is_empty()) {
+        (true, _, _) => "unknown",
+        (false, false, _) => "drift",
+        (false, true, false) => "repaired",
+        (false, true, true) => "ok",
+    };
+    if ctx.json {
+        let docs: Vec<_> = checks
+            .iter()
+            .map(|c| {
+                json!({"name": c.name, "provider": c.provider, "status": status(c), "found": c.found,
+                       "repaired": c.repaired, "left": c.left, "error": c.error})
+            })
+            .collect();
+        ctx.print_json(&serde_json::Value::Array(docs));
+    } else {
+        let rows: Vec<Vec<String>> = checks
+            .iter()
+            .map(|c| {
+                let detail = match (&c.error, c.left.is_empty()) {
+                    (Some(error), _) => error.clone(),
+                    (None, false) => format!("{} ('--repair-data' recreates it empty)", c.left.join("; ")),
+                    (None, true) => c.repaired.join("; "),
+                };
+                vec![c.name.clone(), c.provider.clone(), status(c).to_string(), detail]
+            })
+            .collect();
+        print!("{}", table(&["NAME", "PROVIDER", "STATUS", "DETAIL"], &rows));
+    }
+    Ok(i32::from(checks.iter().any(Check::failed)))
+}

@@ -1,0 +1,68 @@
+//! `addons rotate`: asks for new credentials for ready addons. The new generation is
+//! written to the state here; ticks make its login, switch the app's vars to it and,
+//! once the grace is over, revoke the old ones.
+
+use std::time::Duration;
+
+use crate::cli::RotateArgs;
+use crate::error::{failed, usage};
+use crate::machine::State;
+use crate::output::addon_json;
+use crate::providers::{self, Rotates};
+
+use super::{parse_timeout, wait::wait_for, Ctx};
+
+/// Handles `addons rotate`.
+pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let timeout = parse_timeout(args.timeout.as_deref())?;
+    let grace = parse_grace(&args.grace)?;
+    let mut store = ctx.store_with_addons(&args.addons[0])?;
+    // Check every addon first, so one that can't be rotated changes nothing.
+    let mut targets = Vec::new();
+    for name in &args.addons {
+        let addon = store.addon(name)?;
+        let rotates = providers::info(&addon.provider).map(|info| info.rotation);
+        if let Some(Rotates::Nothing(why)) = rotates {
+            return Err(failed(format!("{} ({}) has nothing to rotate: {why}", addon.name, addon.provider)));
+        }
+        if addon.state != State::Ready {
+            return Err(failed(format!(
+                "{} is {}; only a ready addon can be rotated ('addons wait {}' first)",
+                addon.name, addon.state, addon.name
+            )));
+        }
+        targets.push((addon, rotates == Some(Rotates::Replace)));
+    }
+    let mut ids = Vec::new();
+    for (target, replaced) in targets {
+        let addon = store.rotate(&target.id, (!replaced).then_some(grace))?;
+        let revoke = match replaced {
+            true => "the old value is replaced".to_string(),
+            false if grace.is_zero() => "the old credentials are revoked once the vars hold the new".to_string(),
+            false => format!("the old credentials keep working for {}", humantime::format_duration(grace)),
+        };
+        ctx.note(format!("Rotating {} to generation {}: {revoke}", addon.name, addon.rotation.generation));
+        ids.push(addon.id);
+    }
+    if args.wait {
+        let engine = ctx.engine();
+        return wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1);
+    }
+    if ctx.json {
+        let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
+        ctx.print_json(&match args.addons.len() {
+            1 => docs.into_iter().next().unwrap_or_default(),
+            _ => serde_json::Value::Array(docs),
+        });
+    }
+    ctx.note("The new credentials are made on the next 'addons tick'.");
+    Ok(0)
+}
+
+/// `--grace`: a duration as the config file takes them, or 0 for none.
+fn parse_grace(text: &str) -> anyhow::Result<Duration> {
+    match humantime::parse_duration(text) {
+        Ok(grace) if grace.is_zero() => Ok(grace),
+        _ => crate::config::parse_duration(text).map_err(|err| usage(format!("--grace: {err} (0 revokes at once)"))),
+    }
+}

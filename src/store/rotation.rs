@@ -1,0 +1,63 @@
+//! The user's side of a rotation: the new generation is written here, before any
+//! server is touched; ticks make its login, switch the vars and revoke the old ones.
+
+use std::time::Duration;
+
+use super::backend::NewEvent;
+use super::Store;
+use crate::addon::Addon;
+use crate::error::failed;
+use crate::machine::State;
+
+/// The event name of a rotation asked for.
+pub const ROTATE: &str = "rotate";
+
+impl Store {
+    /// Asks for the next generation of a ready addon's own credential. The generations
+    /// the app used so far are revoked `grace` after the ask (`None`: nothing to revoke,
+    /// the value is simply replaced). A claim held by a tick in flight is kept.
+    pub fn rotate(&mut self, addon_id: &str, grace: Option<Duration>) -> anyhow::Result<Addon> {
+        self.write(|tx| {
+            let now = tx.now()?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| failed(format!("no addon {addon_id}")))?;
+            if addon.state != State::Ready {
+                return Err(failed(format!(
+                    "{} is {}; only a ready addon can be rotated ('addons wait {}' first)",
+                    addon.name, addon.state, addon.name
+                )));
+            }
+            let rotation = &mut addon.rotation;
+            let old = rotation.generation;
+            rotation.generation =
+                old.checked_add(1).ok_or_else(|| failed(format!("{} can't be rotated again", addon.name)))?;
+            let message = match grace {
+                Some(grace) => {
+                    rotation.revoke_from.get_or_insert(old);
+                    rotation.revoke_at = Some(now.saturating_add(grace.as_millis() as i64));
+                    format!(
+                        "rotation to generation {} asked; the old login is revoked {}",
+                        rotation.generation,
+                        match grace.is_zero() {
+                            true => "as soon as the new one is in the vars".to_string(),
+                            false => format!("{} after the ask", humantime::format_duration(grace)),
+                        }
+                    )
+                }
+                None => format!("rotation to generation {} asked", rotation.generation),
+            };
+            addon.due_at = Some(now);
+            addon.updated_at = now;
+            tx.update_addon(&addon)?;
+            let state = Some(addon.state);
+            tx.record_event(&NewEvent {
+                addon_id: &addon.id,
+                at: now,
+                from: state,
+                to: addon.state,
+                event: ROTATE,
+                message: &message,
+            })?;
+            Ok(addon)
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! `addons rotate` through the binary: a secret is replaced, sqlite refuses, and for
+//! each server provider an app keeps working on the old credentials during the grace,
+//! is refused after it, works on the new ones at once, and keeps every object made
+//! under any generation; nothing is left on the server after deprovision. With the
+//! `failpoints` feature, a SIGKILL inside the rotation and inside the revocation is
+//! followed by ticks that settle with working vars and no old login left.
+
+mod common;
+
+use std::time::Duration;
+
+use common::apps::App;
+use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
+use common::TestEnv;
+
+/// The app `web` as its vars are now.
+fn app_now(env: &TestEnv, kind: &'static str) -> App {
+    let vars = env.vars("web");
+    let url = vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).cloned().expect("a URL var");
+    App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
+}
+
+/// Every login on the server whose name holds addon `id`: roles, users, ACL users.
+fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
+    let pattern = format!("%{id}%");
+    let mut found: Vec<String> = match kind {
+        "postgres" => connect_postgres(admin)
+            .unwrap()
+            .query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 AND rolcanlogin", &[&pattern])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            connect_mysql(admin).unwrap().exec("SELECT user FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap()
+        }
+        _ => {
+            let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut connect_redis(admin).unwrap()).unwrap();
+            users.into_iter().filter(|user| user.contains(id)).collect()
+        }
+    };
+    found.sort();
+    found
+}
+
+/// The login name in an app's URL.
+fn login_of(app: &App) -> String {
+    let rest = app.url.split_once("://").map_or("", |(_, rest)| rest);
+    rest.split_once(':').map_or("", |(user, _)| user).to_string()
+}
+
+/// Sleeps until the pending revocation of `addon` is due (its time is in `info`).
+fn until_revocation(env: &TestEnv, addon: &str) {
+    let info = env.info(addon);
+    let at = info["credential"]["revocation"]["at"].as_str().expect("a revocation is pending").to_string();
+    let at = humantime::parse_rfc3339(&at).unwrap();
+    // The time is shown to the second: a second more is surely past it.
+    let left = at.duration_since(std::time::SystemTime::now()).unwrap_or_default() + Duration::from_secs(1);
+    std::thread::sleep(left);
+}
+
+#[test]
+fn a_secret_is_replaced_at_once_and_each_step_is_logged() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    let old = env.vars("web")["SECRET_KEY"].clone();
+    let run = env.ok(["rotate", "key", "--wait"]);
+    assert!(run.stderr.contains("Rotating key to generation 1: the old value is replaced"), "{run}");
+    let new = env.vars("web")["SECRET_KEY"].clone();
+    assert_ne!(old, new);
+    assert_eq!(new.len(), old.len());
+    assert!(!run.stderr.contains(&new) && !run.stdout.contains(&new), "the secret was shown: {run}");
+    let info = env.info("key");
+    assert_eq!(info["credential"]["generation"], 1);
+    assert_eq!(info["credential"]["vars_generation"], 1);
+    assert!(info["credential"]["revocation"].is_null(), "{info:#}");
+    let log = env.json(["log", "key", "--json"]);
+    let events: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events[events.len() - 2..], ["rotate", "rotated"], "{log:#}");
+    assert!(env.ok(["info", "key"]).stdout.contains("login     generation 1"));
+}
+
+#[test]
+fn sqlite_has_nothing_to_rotate_and_nothing_changes() {
+    let env = TestEnv::new();
+    env.provision_ready("sqlite", "web", &["--name", "db"]);
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    let before = env.state_bytes();
+    let why = env.fails(1, ["rotate", "key", "db"]);
+    assert!(why.contains("db (sqlite) has nothing to rotate"), "{why}");
+    assert_eq!(env.state_bytes(), before, "a refused rotation changed the state");
+    let why = env.fails(2, ["rotate", "key", "--grace", "soon"]);
+    assert!(why.contains("--grace"), "{why}");
+    assert_eq!(env.state_bytes(), before);
+}
+
+#[test]
+fn an_addon_that_is_not_ready_is_refused() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "web", "--name", "key"]);
+    let before = env.state_bytes();
+    let why = env.fails(1, ["rotate", "key"]);
+    assert!(why.contains("only a ready addon can be rotated"), "{why}");
+    assert_eq!(env.state_bytes(), before);
+}
+
+/// The whole life of a rotated server addon, through the binary.
+fn rotation_over_a_grace(kind: &'static str) {
+    let Some(admin) = server(kind, &format!("{kind} rotation")) else { return };
+    let env = TestEnv::with_config(&servers::config(kind, &admin));
+    let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+    let old = app_now(&env, kind);
+    let mut open = old.connect().unwrap();
+    old.make("made_first");
+
+    env.ok(["rotate", "db", "--grace", "4s", "--wait"]);
+    let new = app_now(&env, kind);
+    assert_ne!(new.url, old.url, "the vars did not switch");
+    assert!(new.works(), "the new {kind} credentials do not work at once");
+    assert!(old.works(), "the old {kind} credentials stopped working during the grace");
+    open.run(&old.prefix, "SELECT 1").expect("a session of the old login was cut during the grace");
+    new.own("made_first", false).expect("an object made under the old login is not usable by the new");
+    new.make("made_second");
+    old.own("made_second", false)
+        .expect("an object made under the new login is not usable by the old during the grace");
+    assert!(env.info("db")["credential"]["revocation"].is_object());
+
+    until_revocation(&env, "db");
+    env.ok(["tick"]);
+    assert!(!old.works(), "the old {kind} credentials still work after the grace");
+    assert!(open.run(&old.prefix, "SELECT 1").is_err(), "a session of the revoked {kind} login lives on");
+    assert!(new.works());
+    for object in ["made_first", "made_second"] {
+        new.own(object, false).unwrap_or_else(|err| panic!("{object} after the revocation: {err}"));
+    }
+    assert!(env.info("db")["credential"]["revocation"].is_null());
+
+    // --grace 0: the next generation takes over and the last one goes in one wait.
+    env.ok(["rotate", "db", "--grace", "0", "--wait"]);
+    let newest = app_now(&env, kind);
+    assert!(!new.works(), "--grace 0 left the replaced {kind} credentials working");
+    for object in ["made_first", "made_second"] {
+        newest.own(object, false).unwrap_or_else(|err| panic!("{object} in generation 2: {err}"));
+    }
+    let events = env.json(["log", "db", "--json"]);
+    let count = |name: &str| events.as_array().unwrap().iter().filter(|e| e["event"] == name).count();
+    assert_eq!((count("rotate"), count("rotated"), count("revoked")), (2, 2, 2), "{events:#}");
+
+    env.ok(["deprovision", "db", "--wait"]);
+    assert_eq!(logins(kind, &admin, &id), Vec::<String>::new(), "logins left on the {kind} server");
+    assert_eq!(servers::traces(kind, &admin, &id), Vec::<String>::new());
+}
+
+#[test]
+fn postgres_rotation_keeps_the_old_login_for_the_grace_alone() {
+    rotation_over_a_grace("postgres");
+}
+
+#[test]
+fn mysql_rotation_keeps_the_old_login_for_the_grace_alone() {
+    rotation_over_a_grace("mysql");
+}
+
+#[test]
+fn redis_rotation_keeps_the_old_password_for_the_grace_alone() {
+    rotation_over_a_grace("redis");
+}
+
+#[cfg(feature = "failpoints")]
+mod crashes {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Runs one `tick` with `point` armed; it must die there of SIGKILL.
+    fn killed_at(env: &TestEnv, point: &str) {
+        let out = env.command(["tick"]).env("ADDONS_FAILPOINT", point).output().unwrap();
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL), "tick did not die at {point}: {out:?}");
+    }
+
+    /// Plain ticks until nothing is pending.
+    fn settle(env: &TestEnv) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while env.json(["tick", "--json"])["pending"] != 0 {
+            assert!(Instant::now() < deadline, "still pending: {}", env.ok(["info", "db"]).stdout);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// After the ticks: the vars work, the replaced login does not, and the server has
+    /// no login of the addon but the owner's and the one in the vars.
+    fn settled(env: &TestEnv, kind: &'static str, admin: &str, id: &str, replaced: &App) -> App {
+        settle(env);
+        let now = app_now(env, kind);
+        assert!(now.works(), "the vars do not work after the crash");
+        now.own("kept", false).expect("the object made before the rotation is gone");
+        assert!(!replaced.works(), "the replaced {kind} login still works after the crash");
+        let allowed = [format!("addons_{id}"), login_of(&now)];
+        for login in logins(kind, admin, id) {
+            assert!(allowed.contains(&login), "{kind} login {login} leaked (allowed: {allowed:?})");
+        }
+        now
+    }
+
+    fn crash_inside_rotation(kind: &'static str) {
+        let Some(admin) = server(kind, &format!("{kind} rotation crashes")) else { return };
+        let env = TestEnv::new();
+        let env_file = env.root().join("web.env");
+        env.write_config(&format!("{}[apps.web]\nenv_file = {:?}\n", servers::config(kind, &admin), env_file));
+        let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+        let mut app = app_now(&env, kind);
+        app.make("kept");
+        // Inside the switch: the new login is made (or the step is done) but not committed.
+        for point in ["after-ensure-credential", "before-step-commit"] {
+            env.ok(["rotate", "db", "--grace", "0"]);
+            killed_at(&env, point);
+            assert!(app_now(&env, kind).works(), "{kind}: the vars stopped working after a kill at {point}");
+            app = settled(&env, kind, &admin, &id, &app);
+            let written = std::fs::read_to_string(&env_file).unwrap();
+            assert!(written.contains(&app.url), "the env file does not hold the new vars");
+        }
+        // Inside the revocation: the old login is gone (or not) but that is not recorded.
+        for point in ["after-revoke-credential", "before-step-commit"] {
+            env.ok(["rotate", "db", "--grace", "0"]);
+            env.ok(["tick"]);
+            killed_at(&env, point);
+            app = settled(&env, kind, &admin, &id, &app);
+        }
+        env.ok(["deprovision", "db", "--wait"]);
+        assert_eq!(logins(kind, &admin, &id), Vec::<String>::new(), "logins left on the {kind} server");
+    }
+
+    #[test]
+    fn postgres_rotation_survives_a_kill_at_each_point() {
+        crash_inside_rotation("postgres");
+    }
+
+    #[test]
+    fn mysql_rotation_survives_a_kill_at_each_point() {
+        crash_inside_rotation("mysql");
+    }
+
+    #[test]
+    fn redis_rotation_survives_a_kill_at_each_point() {
+        crash_inside_rotation("redis");
+    }
+}
