@@ -41,9 +41,11 @@ pub(crate) const MUTABLE_COLUMNS: &[&str] = &[
     "drift",
 ];
 
-/// `state NOT IN (...)` of the states without a task (ready), built once from `State`:
-/// such an addon's `due_at` is only its expiry, which is not work left, so
-/// `pending_count` and `moving_addons` of every backend leave it out.
+/// Whether an addon has work left, built once from `State`: a state with a task, or a
+/// ready addon with a rotation's switch or revocation still to do (as
+/// `Addon::has_pending_work` says). A ready addon's `due_at` may be only its expiry,
+/// which is not work left, so `pending_count` and `moving_addons` of every backend
+/// leave such an addon out.
 pub(crate) fn has_task_sql() -> &'static str {
     static HAS_TASK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HAS_TASK.get_or_init(|| {
@@ -52,7 +54,7 @@ pub(crate) fn has_task_sql() -> &'static str {
             .filter(|state| state.task().is_none())
             .map(|state| format!("'{}'", state.as_str()))
             .collect();
-        format!("state NOT IN ({})", idle.join(", "))
+        format!("(state NOT IN ({}) OR vars_generation < generation OR revoke_from IS NOT NULL)", idle.join(", "))
     })
 }
 
