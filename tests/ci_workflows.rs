@@ -121,6 +121,17 @@ fn ensure_reuses_the_same_addon_and_refuses_a_different_one() {
 }
 
 #[test]
+fn provision_json_says_whether_it_made_the_addon_also_with_wait() {
+    let env = TestEnv::new();
+    let args = ["provision", "secret", "web", "--name", "key", "--ensure", "--wait", "--json"];
+    let made = env.json(args);
+    assert_eq!((made["state"].clone(), made["created"].clone()), (json!("ready"), json!(true)), "{made:#}");
+    let found = env.json(args);
+    assert_eq!((found["name"].clone(), found["created"].clone()), (json!("key"), json!(false)), "{found:#}");
+    assert_eq!(found["id"], made["id"]);
+}
+
+#[test]
 fn eight_ensures_of_one_name_at_once_make_one_addon_and_all_succeed() {
     let env = TestEnv::new();
     // The state exists first, so the eight race on the name rather than on creating the file.

@@ -11,7 +11,11 @@ use crate::spec::AddonSpec;
 use crate::store::Store;
 
 use super::provision::{check_server, create};
-use super::{parse_timeout, wait::wait_for, Ctx};
+use super::{
+    parse_timeout,
+    wait::{wait_for, Shape},
+    Ctx,
+};
 
 /// Handles `addons apply`.
 pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
@@ -67,7 +71,7 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let ids: Vec<String> = touched.iter().map(|addon| addon.id.clone()).collect();
     if args.wait && !ids.is_empty() {
         // Under --json, wait prints the addons it waited for.
-        let code = wait_for(ctx, &engine, &mut store, ids, timeout, true)?;
+        let code = wait_for(ctx, &engine, &mut store, ids, timeout, Shape::Many)?;
         synced?;
         return Ok(code);
     }

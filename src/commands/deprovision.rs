@@ -5,7 +5,11 @@ use crate::cli::DeprovisionArgs;
 use crate::output::addon_json;
 use crate::selector::Selector;
 
-use super::{parse_timeout, wait::wait_for, Ctx};
+use super::{
+    parse_timeout,
+    wait::{wait_for, Shape},
+    Ctx,
+};
 
 /// Handles `addons deprovision`.
 pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
@@ -75,7 +79,7 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait && !ids.is_empty() {
         let engine = ctx.engine();
-        let code = wait_for(ctx, &engine, &mut store, ids, timeout, many)?;
+        let code = wait_for(ctx, &engine, &mut store, ids, timeout, if many { Shape::Many } else { Shape::OneOrMany })?;
         synced?;
         return Ok(code);
     }

@@ -10,7 +10,11 @@ use crate::error::usage;
 use crate::machine::State;
 use crate::store::{ConfigVar, Store};
 
-use super::{app_suggestion, known_app, parse_timeout, wait::wait_for, Ctx};
+use super::{
+    app_suggestion, known_app, parse_timeout,
+    wait::{wait_for, Shape},
+    Ctx,
+};
 
 /// Handles `addons env`.
 pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
@@ -61,7 +65,7 @@ pub fn ready_vars(ctx: &Ctx, app: &str, ready: &ReadyArgs) -> anyhow::Result<Vec
         // Nothing but the vars goes to stdout, and no note to stderr: wait as `-q` would.
         let silent = Ctx { json: false, quiet: true, ..ctx.clone() };
         let ids = not_ready.into_iter().map(|addon| addon.id).collect();
-        wait_for(&silent, &ctx.engine(), &mut store, ids, timeout, true)?;
+        wait_for(&silent, &ctx.engine(), &mut store, ids, timeout, Shape::Many)?;
         return store.config_vars(app);
     }
     if !ctx.quiet {

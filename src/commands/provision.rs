@@ -12,7 +12,8 @@ use crate::providers;
 use crate::spec::{differences, AddonSpec};
 use crate::store::{now_ms, NewAddon, Store};
 
-use super::{parse_timeout, wait::wait_for, Ctx};
+use super::wait::{wait_for, Shape};
+use super::{parse_timeout, Ctx};
 
 /// Handles `addons provision`.
 pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
@@ -71,7 +72,8 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));
     let done = format!("provisioned {} on app {}", addon.name, addon.app);
     if args.wait {
-        let code = wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, false)?;
+        let code =
+            wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Provisioned { created: true })?;
         super::sync_env_files(ctx, &mut store, std::slice::from_ref(&addon.app), &done)?;
         return Ok(code);
     }
@@ -157,7 +159,14 @@ fn kept(
     }
     ctx.note(format!("{} already exists ({} for app {}): kept as it is.", addon.name, addon.provider, addon.app));
     if args.wait {
-        return wait_for(ctx, engine, &mut store, vec![addon.id.clone()], timeout, false);
+        return wait_for(
+            ctx,
+            engine,
+            &mut store,
+            vec![addon.id.clone()],
+            timeout,
+            Shape::Provisioned { created: false },
+        );
     }
     if ctx.json {
         ctx.print_json(&created_json(&addon, false));

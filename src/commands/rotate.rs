@@ -10,7 +10,11 @@ use crate::machine::State;
 use crate::output::addon_json;
 use crate::providers::{self, Rotates};
 
-use super::{parse_timeout, wait::wait_for, Ctx};
+use super::{
+    parse_timeout,
+    wait::{wait_for, Shape},
+    Ctx,
+};
 
 /// Handles `addons rotate`.
 pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
@@ -46,7 +50,14 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     if args.wait {
         let engine = ctx.engine();
-        return wait_for(ctx, &engine, &mut store, ids, timeout, args.addons.len() > 1);
+        return wait_for(
+            ctx,
+            &engine,
+            &mut store,
+            ids,
+            timeout,
+            if args.addons.len() > 1 { Shape::Many } else { Shape::OneOrMany },
+        );
     }
     if ctx.json {
         let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;

@@ -40,7 +40,7 @@ pub fn run(args: WaitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         return nothing_selected(ctx);
     }
     let engine = ctx.engine();
-    wait_for(ctx, &engine, &mut store, ids, timeout, true)
+    wait_for(ctx, &engine, &mut store, ids, timeout, Shape::Many)
 }
 
 /// What `wait --selector` does when no live addon matches: nothing to wait for.
@@ -52,6 +52,17 @@ fn nothing_selected(ctx: &Ctx) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// How `wait_for` prints its addons under `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// An array, even of one addon (`wait`, `apply`).
+    Many,
+    /// One addon as an object, several as an array (`deprovision`, `rotate`).
+    OneOrMany,
+    /// One addon as `provision` prints it, with whether this call made it.
+    Provisioned { created: bool },
+}
+
 /// Ticks the addons until each has settled. Exit 0 when all are ready or cleaned up,
 /// 1 when any ended in error, 3 when `timeout` passed first. `many` prints an array
 /// under `--json` even for one addon.
@@ -61,7 +72,7 @@ pub fn wait_for(
     store: &mut Store,
     ids: Vec<String>,
     timeout: Option<Duration>,
-    many: bool,
+    shape: Shape,
 ) -> anyhow::Result<i32> {
     let started = now_ms();
     let deadline = timeout.map(|t| started + t.as_millis() as i64);
@@ -91,8 +102,14 @@ pub fn wait_for(
     let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
     progress.finish(&addons, store.pending_count(Some(&ids))?);
     if ctx.json {
-        let docs: Vec<_> = addons.iter().map(addon_json).collect();
-        ctx.print_json(&if many || docs.len() != 1 { serde_json::Value::Array(docs) } else { docs[0].clone() });
+        let mut docs: Vec<_> = addons.iter().map(addon_json).collect();
+        if let Shape::Provisioned { created } = shape {
+            for doc in &mut docs {
+                doc["created"] = created.into();
+            }
+        }
+        let many = matches!(shape, Shape::Many) || docs.len() != 1;
+        ctx.print_json(&if many { serde_json::Value::Array(docs) } else { docs[0].clone() });
     }
     if let Some(addon) = addons.iter().find(|a| a.state == State::Error) {
         let why = addon.failure.as_deref().unwrap_or(&addon.message);
