@@ -44,12 +44,6 @@ fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
     found
 }
 
-/// The login name in an app's URL.
-fn login_of(app: &App) -> String {
-    let rest = app.url.split_once("://").map_or("", |(_, rest)| rest);
-    rest.split_once(':').map_or("", |(user, _)| user).to_string()
-}
-
 /// Sleeps until the pending revocation of `addon` is due (its time is in `info`).
 fn until_revocation(env: &TestEnv, addon: &str) {
     let info = env.info(addon);
@@ -173,6 +167,12 @@ mod crashes {
     use std::time::Instant;
 
     use super::*;
+
+    /// The login name in an app's URL.
+    fn login_of(app: &App) -> String {
+        let rest = app.url.split_once("://").map_or("", |(_, rest)| rest);
+        rest.split_once(':').map_or("", |(user, _)| user).to_string()
+    }
 
     /// Runs one `tick` with `point` armed; it must die there of SIGKILL.
     fn killed_at(env: &TestEnv, point: &str) {
