@@ -21,8 +21,9 @@ const GLOBAL: &str = "Global options";
     after_help = help::tail(&help::TOP)
 )]
 pub struct Cli {
-    /// The state file [default: $XDG_DATA_HOME/addons/state.db]
-    #[arg(long, global = true, env = "ADDONS_STATE", value_name = "PATH", value_hint = ValueHint::FilePath, help_heading = GLOBAL)]
+    /// The state: a file, or a postgres:// URL that many hosts share [default:
+    /// $XDG_DATA_HOME/addons/state.db]
+    #[arg(long, global = true, env = "ADDONS_STATE", value_name = "PATH|URL", value_hint = ValueHint::FilePath, help_heading = GLOBAL)]
     pub state: Option<PathBuf>,
     /// The config file [default: $XDG_CONFIG_HOME/addons/config.toml]
     #[arg(long, global = true, env = "ADDONS_CONFIG", value_name = "PATH", value_hint = ValueHint::FilePath, help_heading = GLOBAL)]

@@ -172,12 +172,13 @@ Options:
   -V, --version            Print version
 
 Global options:
-      --state <PATH>   The state file [default: $XDG_DATA_HOME/addons/state.db] [env: ADDONS_STATE=]
-      --config <PATH>  The config file [default: $XDG_CONFIG_HOME/addons/config.toml] [env:
-                       ADDONS_CONFIG=]
-      --json           Print one JSON document on stdout instead of tables
-  -q, --quiet          Print only what was asked for (no progress, no notes)
-  -v, --verbose        Print more about what is going on, on stderr
+      --state <PATH|URL>  The state: a file, or a postgres:// URL that many hosts share [default:
+                          $XDG_DATA_HOME/addons/state.db] [env: ADDONS_STATE=]
+      --config <PATH>     The config file [default: $XDG_CONFIG_HOME/addons/config.toml] [env:
+                          ADDONS_CONFIG=]
+      --json              Print one JSON document on stdout instead of tables
+  -q, --quiet             Print only what was asked for (no progress, no notes)
+  -v, --verbose           Print more about what is going on, on stderr
 
 Examples:
   addons provision secret myapp --name myapp-key                 # prints its name; tick finishes it
