@@ -91,6 +91,9 @@ pub enum Command {
     /// Show, set or unset an app's config vars
     #[command(after_help = help::tail(&help::CONFIG))]
     Config(ConfigArgs),
+    /// Show an app's on_change hook: whether a run is due, and its recent runs
+    #[command(after_help = help::tail(&help::HOOKS))]
+    Hooks(HooksArgs),
     /// List the providers, whether each is configured, and whether its server answers
     #[command(after_help = help::tail(&help::PROVIDERS))]
     Providers(ProvidersArgs),
@@ -276,6 +279,13 @@ pub struct LogArgs {
     /// Addon name or id
     #[arg(add = ArgValueCompleter::new(complete::any_addons))]
     pub addon: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HooksArgs {
+    /// The app whose hook runs to show
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    pub app: String,
 }
 
 #[derive(Debug, Args)]

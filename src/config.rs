@@ -40,12 +40,17 @@ pub struct EngineSettings {
     pub claim_timeout: Duration,
     /// How often a tick checks each ready addon for drift; `None` ("0") never.
     pub verify_interval: Option<Duration>,
+    /// How long an app's `on_change` hook may run before its process group is killed.
+    pub hook_timeout: Duration,
 }
 
 /// Per-app settings.
 #[derive(Debug, Clone, Default)]
 pub struct AppSettings {
     pub env_file: Option<PathBuf>,
+    /// `on_change`: a shell command run (through `sh -c`, with the app's vars in its
+    /// environment) after the app's vars change.
+    pub on_change: Option<String>,
 }
 
 impl Default for EngineSettings {
@@ -55,6 +60,7 @@ impl Default for EngineSettings {
             provision_timeout: Duration::from_secs(30 * 60),
             claim_timeout: Duration::from_secs(5 * 60),
             verify_interval: Some(Duration::from_secs(10 * 60)),
+            hook_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -89,12 +95,14 @@ struct EngineDoc {
     provision_timeout: Option<Spanned<String>>,
     claim_timeout: Option<Spanned<String>>,
     verify_interval: Option<Spanned<String>>,
+    hook_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AppDoc {
     env_file: Option<PathBuf>,
+    on_change: Option<Spanned<String>>,
 }
 
 /// The default config path: `$XDG_CONFIG_HOME/addons/config.toml`.
@@ -211,6 +219,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
     for (key, value, slot) in [
         ("provision_timeout", doc.engine.provision_timeout, &mut settings.engine.provision_timeout),
         ("claim_timeout", doc.engine.claim_timeout, &mut settings.engine.claim_timeout),
+        ("hook_timeout", doc.engine.hook_timeout, &mut settings.engine.hook_timeout),
     ] {
         if let Some(value) = value {
             *slot = parse_duration(value.get_ref())
@@ -245,7 +254,16 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
         let span = app.span();
         let app = app.into_inner();
         crate::names::check_app(&app).map_err(|err| usage(format!("{}: [apps.{app}]: {err:#}", at(span))))?;
-        settings.apps.insert(app, AppSettings { env_file: doc.env_file });
+        let on_change = match doc.on_change {
+            Some(command) if command.get_ref().trim().is_empty() => {
+                return Err(usage(format!(
+                    "{}: apps.{app}.on_change is empty; write a shell command, or leave the key out",
+                    at(command.span())
+                )))
+            }
+            command => command.map(Spanned::into_inner),
+        };
+        settings.apps.insert(app, AppSettings { env_file: doc.env_file, on_change });
     }
     Ok(settings)
 }
@@ -336,8 +354,10 @@ url = "redis://127.0.0.1:6379"
 [engine]
 jobs = 2
 provision_timeout = "10m"
+hook_timeout = "5s"
 [apps.myapp]
 env_file = "/srv/myapp/.env"
+on_change = "systemctl restart myapp"
 "#,
         )
         .unwrap();
@@ -347,6 +367,9 @@ env_file = "/srv/myapp/.env"
         assert_eq!(settings.engine.jobs, 2);
         assert_eq!(settings.engine.provision_timeout, Duration::from_secs(600));
         assert_eq!(settings.apps["myapp"].env_file.as_deref(), Some(Path::new("/srv/myapp/.env")));
+        assert_eq!(settings.apps["myapp"].on_change.as_deref(), Some("systemctl restart myapp"));
+        assert_eq!(settings.engine.hook_timeout, Duration::from_secs(5));
+        assert_eq!(Settings::default().engine.hook_timeout, Duration::from_secs(60));
     }
 
     #[test]
@@ -368,6 +391,8 @@ env_file = "/srv/myapp/.env"
         let err = parse_err("[engine]\njobs = \"four\"\n");
         assert!(err.contains("line 2: engine.jobs: invalid type"), "{err}");
         assert!(parse_err("[apps.My_App]\n").contains("invalid app name"));
+        assert!(parse_err("[apps.a]\non_change = \" \"\n").contains("line 2: apps.a.on_change is empty"));
+        assert!(parse_err("[engine]\nhook_timeout = \"soon\"\n").contains("engine.hook_timeout"));
         let err = parse_err("[engine]\njobs = \"postgres://u:hunter2@h/d?password=hunter3\"\n");
         assert!(err.contains("line 2") && !err.contains("hunter"), "{err}");
     }

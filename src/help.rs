@@ -139,6 +139,14 @@ pub const EXPIRE: [Section; 1] = [examples(&[
     ("addons expire myapp-db never", "keep it"),
 ])];
 
+pub const HOOKS: [Section; 2] = [
+    examples(&[
+        ("addons hooks myapp", "its runs, newest first, and the output of the latest"),
+        ("addons hooks myapp --json", "every recorded run with its output lines"),
+    ]),
+    exit_status(&[("0", "shown (a failed hook is not an error here)"), ("2", "bad usage or invalid input")]),
+];
+
 pub const LOG: [Section; 1] = [examples(&[("addons log myapp-db", "every transition, with its time and message")])];
 
 pub const TICK: [Section; 1] = [examples(&[
@@ -263,7 +271,7 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 23] = [
+        let all: [&[Section]; 24] = [
             &TOP,
             &APPLY,
             &LABEL,
@@ -275,6 +283,7 @@ mod tests {
             &LIST,
             &INFO,
             &LOG,
+            &HOOKS,
             &TICK,
             &WATCH,
             &WAIT,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod expiry;
 pub mod failpoint;
 pub mod help;
+pub mod hook;
 pub mod labels;
 pub mod machine;
 pub mod names;

@@ -18,6 +18,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let shown = |key: &String| values.get(key).map(|value| if args.reveal { value.clone() } else { masked(value) });
     let env_file_failure = crate::envfile::recorded_failures(&store, &ctx.settings, Some(&addon.app))?.pop();
     let retry = retry_line(&addon);
+    let hook = super::hooks::summary(Some(&store), ctx, &addon.app)?;
     if ctx.json {
         let mut doc = addon_json(&addon);
         doc["last_error"] = addon.last_error.clone().into();
@@ -28,6 +29,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             serde_json::json!({"generations": (from..rotation.generation).collect::<Vec<_>>(), "at": rfc3339(at)})
         });
         doc["drift"] = addon.drift.clone().into();
+        doc["hook"] = hook.into();
         doc["credential"] = serde_json::json!({
             "generation": rotation.generation,
             "vars_generation": rotation.vars_generation,
@@ -65,6 +67,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ("drift", addon.drift.clone()),
         ("login", credential_line(&addon)),
         ("revoking", revocation_line(&addon)),
+        ("hook", hook),
     ];
     let at = fields.iter().position(|(key, _)| *key == "created").unwrap_or(fields.len());
     for (key, value) in extra.into_iter().rev() {

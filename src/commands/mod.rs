@@ -19,6 +19,7 @@ mod config;
 mod deprovision;
 mod env;
 mod graph;
+mod hooks;
 mod info;
 mod label;
 mod list;
@@ -120,6 +121,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Env(args) => env::run(args, ctx),
         Command::Run(args) => run::run(args, ctx),
         Command::Config(args) => config::run(args, ctx),
+        Command::Hooks(args) => hooks::run(args, ctx),
         Command::Providers(args) => providers::run(args, ctx),
         Command::Graph(args) => graph::run(args, ctx),
         Command::Completions(args) => completions::run(args),
@@ -138,15 +140,12 @@ fn jobs(flag: Option<u16>, ctx: &Ctx) -> usize {
 }
 
 /// Brings the env files of the apps a command changed up to date (the one door,
-/// [`envfile::sync`], for these apps alone: other apps' files are the next tick's).
-/// `done` says what the command committed; a failure says that it stands and that
-/// the file did not follow (exit 1).
+/// [`envfile::sync`], for these apps alone: other apps' files are the next tick's),
+/// then runs their due `on_change` hooks. `done` says what the command committed; a
+/// failure says that it stands and that the file or the hook did not follow (exit 1).
 fn sync_env_files(ctx: &Ctx, store: &mut Store, apps: &[String], done: &str) -> anyhow::Result<()> {
     let failures = envfile::sync(store, &ctx.settings, Apps::These(apps), &ctx.stop)?;
-    if failures.is_empty() {
-        return Ok(());
-    }
-    let files: Vec<String> = failures
+    let mut problems: Vec<String> = failures
         .iter()
         .map(|failure| match apps {
             [_] => format!("its env file {} could not be written: {}", failure.path.display(), failure.why),
@@ -158,7 +157,38 @@ fn sync_env_files(ctx: &Ctx, store: &mut Store, apps: &[String], done: &str) -> 
             ),
         })
         .collect();
-    Err(failed(format!("{done}, but {}; the next tick retries", files.join("; "))))
+    let hooks = ctx.engine().run_hooks(store, Apps::These(apps))?;
+    report_hooks(ctx, &hooks, false);
+    problems.extend(hooks.iter().filter(|hook| !hook.succeeded()).map(|hook| {
+        format!(
+            "the on_change hook of app {} failed ({}); 'addons hooks {}' shows its output",
+            hook.app,
+            hook.ending.describe(ctx.settings.engine.hook_timeout),
+            hook.app
+        )
+    }));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(failed(format!("{done}, but {}; the next tick retries", problems.join("; "))))
+}
+
+/// Says on stderr what hooks did: a hook's first failure for a change always (`every`:
+/// each failure), a success only with `-v`. Whether it said a failure.
+fn report_hooks(ctx: &Ctx, hooks: &[crate::engine::HookReport], every: bool) -> bool {
+    let mut said = false;
+    for hook in hooks {
+        if hook.succeeded() {
+            ctx.debug(format!("app {}: {}", hook.app, hook.summary));
+        } else if every && (hook.attempts_before == 0 || ctx.verbose) {
+            eprintln!(
+                "error: app {}: {}; retried with backoff ('addons hooks {}' shows its output)",
+                hook.app, hook.summary, hook.app
+            );
+            said = true;
+        }
+    }
+    said
 }
 
 /// Checks an app name and says it has nothing when the state doesn't know it.

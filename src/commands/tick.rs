@@ -8,8 +8,10 @@ use crate::output::{outcome_json, outcome_line, plural};
 
 use super::Ctx;
 
-/// Handles `addons tick`. Exit 1 when a step of this tick ended an addon in error or
-/// an app's env file could not be written; everything else was done all the same.
+/// Handles `addons tick`. Exit 1 when a step of this tick ended an addon in error, an
+/// app's env file could not be written, or an app's `on_change` hook failed for the
+/// first time for a change (its retries fail quietly, unless `-v`); everything else
+/// was done all the same.
 pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut store = ctx.store()?;
     let engine = ctx.engine();
@@ -30,6 +32,12 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             "transitions": transitions,
             "pending": report.pending,
             "env_file_failures": env_file_failures,
+            "hooks": report.hooks.iter().map(|hook| json!({
+                "app": hook.app,
+                "vars_version": hook.vars_version,
+                "result": hook.ending.result(),
+                "exit_status": hook.ending.exit_status(),
+            })).collect::<Vec<_>>(),
         }));
     } else if !report.transitions.is_empty() {
         ctx.note(format!(
@@ -61,5 +69,6 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         eprintln!("error: {failure}");
         failed = true;
     }
+    failed |= super::report_hooks(ctx, &report.hooks, true);
     Ok(i32::from(failed))
 }

@@ -94,6 +94,7 @@ pub fn wait_for(
         deadline,
         &mut |store, report| {
             let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
+            super::report_hooks(ctx, &report.hooks, true);
             progress.update(&addons, report.pending);
             Ok(addons.iter().all(|addon| addon.is_settled() || blocked(addon)))
         },

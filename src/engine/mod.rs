@@ -15,9 +15,11 @@ use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
 mod check;
 mod claim;
+mod hooks;
 mod step;
 
 pub use check::Check;
+pub use hooks::HookReport;
 
 use claim::{claim_token, is_dead_holder};
 pub use step::backoff;
@@ -44,6 +46,8 @@ pub struct TickReport {
     pub env_file_failures: Vec<EnvFileFailure>,
     /// The drift checks this tick ran (`engine.verify_interval`).
     pub checks: Vec<Check>,
+    /// The apps' `on_change` hooks this tick ran.
+    pub hooks: Vec<HookReport>,
 }
 
 impl TickReport {
@@ -156,6 +160,7 @@ impl Engine {
         .filter(|app| !env_file_failures.iter().any(|failure| &failure.app == app))
         .collect();
         env_file_failures.extend(envfile::sync(store, &self.settings, Apps::These(&others), &self.stop)?);
+        let hooks = self.run_hooks(store, Apps::These(&others))?;
         let pending = store.pending_count(only)?;
         Ok(TickReport {
             transitions: transitions.into_inner().unwrap_or_default(),
@@ -163,6 +168,7 @@ impl Engine {
             pending,
             env_file_failures,
             checks,
+            hooks,
         })
     }
 

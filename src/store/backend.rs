@@ -230,6 +230,23 @@ pub trait Txn {
     /// (app, why) of every app with an env-file error, by app.
     fn env_errors(&mut self) -> Result<Vec<(String, String)>, StoreError>;
 
+    // on_change hooks.
+    /// Claims the app's hook for `token` until `now + lease` when it is due (its
+    /// `hook_version` below its `vars_version`, its next try come) and no live claim
+    /// holds it; whether it did. The claimed and bumped counters say nothing else.
+    fn claim_hook(&mut self, app: &str, token: &str, lease: Duration) -> Result<bool, StoreError>;
+    /// Clears the app's hook claim when `token` holds it.
+    fn release_hook_claim(&mut self, app: &str, token: &str) -> Result<(), StoreError>;
+    /// The app's hook counters; `None` for an unknown app.
+    fn hook_status(&mut self, app: &str) -> Result<Option<HookStatus>, StoreError>;
+    /// Records a finished run and its effect on the app's counters: a run that succeeded
+    /// raises `hook_version` to its vars version; one that failed counts an attempt and
+    /// sets the next try to `retry_at` (unless the vars changed meanwhile: then at once).
+    /// Releases `token`'s claim, and keeps the newest `keep` runs of the app.
+    fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError>;
+    /// The app's recorded runs, newest first.
+    fn hook_runs(&mut self, app: &str) -> Result<Vec<HookRun>, StoreError>;
+
     // Transaction control.
     /// Starts a savepoint (one level: a step within a batch).
     fn savepoint(&mut self) -> Result<(), StoreError>;
@@ -324,4 +341,35 @@ pub struct AppVersions {
     pub vars: i64,
     /// The `vars` its env file was last written at.
     pub env: i64,
+}
+
+/// An app's hook counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookStatus {
+    /// Bumped by every change of the app's vars.
+    pub vars_version: i64,
+    /// The vars version the hook last succeeded for.
+    pub hook_version: i64,
+    /// Failed runs since the last success or change.
+    pub attempts: u32,
+    /// When a failed hook is tried next; `None`: as soon as it is due.
+    pub due_at: Option<i64>,
+    /// Until when a tick holds it (it may have run out).
+    pub claim_until: Option<i64>,
+}
+
+/// One run of an app's hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRun {
+    pub app: String,
+    /// The vars version it ran with.
+    pub vars_version: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    /// `ok`, `failed`, `timed out` or `could not start` (see `crate::hook::Ending`).
+    pub result: String,
+    /// The exit status of `sh` when it exited; `None` when it did not (killed, or never started).
+    pub exit_status: Option<i32>,
+    /// The last lines it printed (stdout and stderr together), secrets masked.
+    pub output: String,
 }

@@ -10,6 +10,7 @@ mod addons;
 pub mod backend;
 mod drift;
 mod entry;
+mod hooks;
 mod location;
 mod marks;
 pub mod postgres;
@@ -22,8 +23,9 @@ mod vars;
 mod tests;
 
 pub use addons::NewAddon;
-pub use backend::{ConfigVar, EventRecord, Wakeups, Woken};
+pub use backend::{ConfigVar, EventRecord, HookRun, HookStatus, Wakeups, Woken};
 pub use drift::{DRIFT, REPAIRED};
+pub use hooks::{ClaimedHook, HOOK, HOOK_RUNS_KEPT};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
 pub use sqlite::BUSY_TIMEOUT;
 pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT, REVOKED, ROTATED};

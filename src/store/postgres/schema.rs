@@ -106,10 +106,30 @@ ALTER TABLE addons ADD COLUMN revoke_at BIGINT;
 ALTER TABLE addons ADD COLUMN verified_at BIGINT;
 ALTER TABLE addons ADD COLUMN drift TEXT;
 "#,
+    // 4: as SQLite's migration 6: `on_change` hooks, due while `hook_version` is below
+    // `vars_version`, and their recent runs.
+    r#"
+ALTER TABLE apps ADD COLUMN hook_version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN hook_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN hook_due_at BIGINT;
+ALTER TABLE apps ADD COLUMN hook_claim TEXT;
+ALTER TABLE apps ADD COLUMN hook_claim_until BIGINT;
+CREATE TABLE hook_runs (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    app          TEXT COLLATE "C" NOT NULL REFERENCES apps (name),
+    vars_version BIGINT NOT NULL,
+    started_at   BIGINT NOT NULL,
+    finished_at  BIGINT NOT NULL,
+    result       TEXT NOT NULL CHECK (result IN ('ok', 'failed', 'timed out', 'could not start')),
+    exit_status  INTEGER,
+    output       TEXT NOT NULL
+);
+CREATE INDEX hook_runs_app ON hook_runs (app, seq);
+"#,
 ];
 
 /// The tables a state user must be able to read and write.
-const TABLES: &[&str] = &["schema_meta", "addons", "events", "apps", "config_vars"];
+const TABLES: &[&str] = &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs"];
 
 /// What the schema holds, as seen by the connecting user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

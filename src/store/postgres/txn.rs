@@ -16,7 +16,9 @@ use super::unusable;
 use crate::addon::Addon;
 use crate::machine::State;
 use crate::store::backend::has_task_sql;
-use crate::store::backend::{AppVersions, ConfigVar, EventRecord, NewEvent, StoreError, Txn, VarOwner};
+use crate::store::backend::{
+    AppVersions, ConfigVar, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
+};
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
 /// of the transaction's start).
@@ -311,7 +313,8 @@ impl Txn for PgTxn<'_> {
         // Every claimed addon has a task due, so the due index finds the claims.
         self.strings(
             &format!(
-                "SELECT DISTINCT claim FROM addons WHERE due_at IS NOT NULL AND claim IS NOT NULL AND claim_until >= {NOW_MS}"
+                "SELECT claim FROM addons WHERE due_at IS NOT NULL AND claim IS NOT NULL AND claim_until >= {NOW_MS} \
+                 UNION SELECT hook_claim FROM apps WHERE hook_claim IS NOT NULL AND hook_claim_until >= {NOW_MS}"
             ),
             &[],
         )
@@ -321,7 +324,8 @@ impl Txn for PgTxn<'_> {
         let expired =
             self.execute("UPDATE addons SET claim_until = 0 WHERE due_at IS NOT NULL AND claim = $1", &[&token])?;
         self.work_due |= expired > 0;
-        Ok(count(expired))
+        let hooks = self.execute("UPDATE apps SET hook_claim_until = 0 WHERE hook_claim = $1", &[&token])?;
+        Ok(count(expired + hooks))
     }
 
     fn pending_count(&mut self, only: Option<&[String]>) -> Result<usize, StoreError> {
@@ -416,7 +420,7 @@ impl Txn for PgTxn<'_> {
     fn bump_version(&mut self, app: &str) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO apps (name, vars_version) VALUES ($1, 1) \
-             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + 1",
+             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + 1, hook_attempts = 0, hook_due_at = NULL",
             &[&app],
         )?;
         Ok(())
@@ -443,6 +447,94 @@ impl Txn for PgTxn<'_> {
     fn env_errors(&mut self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = self.query("SELECT name, env_error FROM apps WHERE env_error IS NOT NULL ORDER BY name", &[])?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    fn claim_hook(&mut self, app: &str, token: &str, lease: Duration) -> Result<bool, StoreError> {
+        let lease = lease.as_millis() as i64;
+        let claimed = self.execute(
+            &format!(
+                "UPDATE apps SET hook_claim = $2, hook_claim_until = {NOW_MS} + $3 WHERE name = $1 \
+                 AND hook_version < vars_version AND (hook_due_at IS NULL OR hook_due_at <= {NOW_MS}) \
+                 AND (hook_claim IS NULL OR hook_claim_until < {NOW_MS})"
+            ),
+            &[&app, &token, &lease],
+        )?;
+        Ok(claimed == 1)
+    }
+
+    fn release_hook_claim(&mut self, app: &str, token: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE apps SET hook_claim = NULL, hook_claim_until = NULL WHERE name = $1 AND hook_claim = $2",
+            &[&app, &token],
+        )?;
+        Ok(())
+    }
+
+    fn hook_status(&mut self, app: &str) -> Result<Option<HookStatus>, StoreError> {
+        let row = self.query_opt(
+            "SELECT vars_version, hook_version, hook_attempts, hook_due_at, hook_claim_until FROM apps WHERE name = $1",
+            &[&app],
+        )?;
+        Ok(row.map(|row| HookStatus {
+            vars_version: row.get(0),
+            hook_version: row.get(1),
+            attempts: row.get::<_, i32>(2).max(0) as u32,
+            due_at: row.get(3),
+            claim_until: row.get(4),
+        }))
+    }
+
+    fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError> {
+        let ok = run.result == "ok";
+        self.execute(
+            "INSERT INTO hook_runs (app, vars_version, started_at, finished_at, result, exit_status, output) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &run.app,
+                &run.vars_version,
+                &run.started_at,
+                &run.finished_at,
+                &run.result,
+                &run.exit_status,
+                &run.output,
+            ],
+        )?;
+        self.execute(
+            "UPDATE apps SET \
+             hook_version = CASE WHEN $2 THEN greatest(hook_version, $3) ELSE hook_version END, \
+             hook_attempts = CASE WHEN $2 THEN 0 WHEN vars_version > $3 THEN 0 ELSE hook_attempts + 1 END, \
+             hook_due_at = CASE WHEN $2 OR vars_version > $3 THEN NULL ELSE $4 END, \
+             hook_claim = CASE WHEN hook_claim = $5 THEN NULL ELSE hook_claim END, \
+             hook_claim_until = CASE WHEN hook_claim = $5 THEN NULL ELSE hook_claim_until END \
+             WHERE name = $1",
+            &[&run.app, &ok, &run.vars_version, &retry_at, &token],
+        )?;
+        self.execute(
+            "DELETE FROM hook_runs WHERE app = $1 AND seq NOT IN \
+             (SELECT seq FROM hook_runs WHERE app = $1 ORDER BY seq DESC LIMIT $2)",
+            &[&run.app, &(keep as i64)],
+        )?;
+        Ok(())
+    }
+
+    fn hook_runs(&mut self, app: &str) -> Result<Vec<HookRun>, StoreError> {
+        let rows = self.query(
+            "SELECT app, vars_version, started_at, finished_at, result, exit_status, output \
+             FROM hook_runs WHERE app = $1 ORDER BY seq DESC",
+            &[&app],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| HookRun {
+                app: row.get(0),
+                vars_version: row.get(1),
+                started_at: row.get(2),
+                finished_at: row.get(3),
+                result: row.get(4),
+                exit_status: row.get(5),
+                output: row.get(6),
+            })
+            .collect())
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

@@ -102,4 +102,27 @@ ALTER TABLE addons ADD COLUMN revoke_at INTEGER;
 ALTER TABLE addons ADD COLUMN verified_at INTEGER;
 ALTER TABLE addons ADD COLUMN drift TEXT;
 "#,
+    // 6: `on_change` hooks. An app's hook is due while `hook_version` (the vars version
+    // its hook last succeeded for) is below `vars_version` (bumped in the same
+    // transaction as every change of its vars), and `hook_due_at` (the next try after a
+    // failure; NULL: at once) has come. `hook_claim`/`hook_claim_until`: the tick running
+    // it. `hook_runs`: its recent runs (a few kept per app), with the last lines they printed.
+    r#"
+ALTER TABLE apps ADD COLUMN hook_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN hook_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN hook_due_at INTEGER;
+ALTER TABLE apps ADD COLUMN hook_claim TEXT;
+ALTER TABLE apps ADD COLUMN hook_claim_until INTEGER;
+CREATE TABLE hook_runs (
+    seq          INTEGER PRIMARY KEY,
+    app          TEXT NOT NULL REFERENCES apps (name),
+    vars_version INTEGER NOT NULL,
+    started_at   INTEGER NOT NULL,
+    finished_at  INTEGER NOT NULL,
+    result       TEXT NOT NULL CHECK (result IN ('ok', 'failed', 'timed out', 'could not start')),
+    exit_status  INTEGER,
+    output       TEXT NOT NULL
+);
+CREATE INDEX hook_runs_app ON hook_runs (app, seq);
+"#,
 ];

@@ -11,7 +11,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 use super::store_error;
 use crate::addon::{Addon, Cleanup, Rotation};
 use crate::machine::State;
-use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEvent, StoreError, Txn, VarOwner};
+use crate::store::backend::{
+    AppVersions, ConfigVar, Conflict, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
+};
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
@@ -357,7 +359,8 @@ impl Txn for SqliteTxn<'_> {
         self.run(|c| {
             strings(
                 c,
-                "SELECT DISTINCT claim FROM addons WHERE due_at IS NOT NULL AND claim IS NOT NULL AND claim_until >= ?1",
+                "SELECT claim FROM addons WHERE due_at IS NOT NULL AND claim IS NOT NULL AND claim_until >= ?1 \
+                 UNION SELECT hook_claim FROM apps WHERE hook_claim IS NOT NULL AND hook_claim_until >= ?1",
                 [now],
             )
         })
@@ -365,8 +368,12 @@ impl Txn for SqliteTxn<'_> {
 
     fn expire_claims_of(&mut self, token: &str) -> Result<usize, StoreError> {
         self.run(|c| {
-            c.prepare_cached("UPDATE addons SET claim_until = 0 WHERE due_at IS NOT NULL AND claim = ?1")?
-                .execute([token])
+            let addons = c
+                .prepare_cached("UPDATE addons SET claim_until = 0 WHERE due_at IS NOT NULL AND claim = ?1")?
+                .execute([token])?;
+            let hooks =
+                c.prepare_cached("UPDATE apps SET hook_claim_until = 0 WHERE hook_claim = ?1")?.execute([token])?;
+            Ok(addons + hooks)
         })
     }
 
@@ -468,7 +475,7 @@ impl Txn for SqliteTxn<'_> {
         self.run(|c| {
             c.prepare_cached(
                 "INSERT INTO apps (name, vars_version) VALUES (?1, 1) \
-                 ON CONFLICT (name) DO UPDATE SET vars_version = vars_version + 1",
+                 ON CONFLICT (name) DO UPDATE SET vars_version = vars_version + 1, hook_attempts = 0, hook_due_at = NULL",
             )?
             .execute([app])
         })?;
@@ -504,6 +511,104 @@ impl Txn for SqliteTxn<'_> {
             let mut stmt =
                 c.prepare_cached("SELECT name, env_error FROM apps WHERE env_error IS NOT NULL ORDER BY name")?;
             let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    fn claim_hook(&mut self, app: &str, token: &str, lease: Duration) -> Result<bool, StoreError> {
+        let now = self.now()?;
+        let until = now + lease.as_millis() as i64;
+        let claimed = self.run(|c| {
+            c.prepare_cached(
+                "UPDATE apps SET hook_claim = ?2, hook_claim_until = ?4 WHERE name = ?1 \
+                 AND hook_version < vars_version AND (hook_due_at IS NULL OR hook_due_at <= ?3) \
+                 AND (hook_claim IS NULL OR hook_claim_until < ?3)",
+            )?
+            .execute(params![app, token, now, until])
+        })?;
+        Ok(claimed == 1)
+    }
+
+    fn release_hook_claim(&mut self, app: &str, token: &str) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "UPDATE apps SET hook_claim = NULL, hook_claim_until = NULL WHERE name = ?1 AND hook_claim = ?2",
+            )?
+            .execute([app, token])
+        })?;
+        Ok(())
+    }
+
+    fn hook_status(&mut self, app: &str) -> Result<Option<HookStatus>, StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "SELECT vars_version, hook_version, hook_attempts, hook_due_at, hook_claim_until FROM apps WHERE name = ?1",
+            )?
+            .query_row([app], |row| {
+                Ok(HookStatus {
+                    vars_version: row.get(0)?,
+                    hook_version: row.get(1)?,
+                    attempts: row.get(2)?,
+                    due_at: row.get(3)?,
+                    claim_until: row.get(4)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError> {
+        let ok = run.result == "ok";
+        self.run(|c| {
+            c.prepare_cached(
+                "INSERT INTO hook_runs (app, vars_version, started_at, finished_at, result, exit_status, output) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                run.app,
+                run.vars_version,
+                run.started_at,
+                run.finished_at,
+                run.result,
+                run.exit_status,
+                run.output
+            ])?;
+            c.prepare_cached(
+                "UPDATE apps SET \
+                 hook_version = CASE WHEN ?2 THEN max(hook_version, ?3) ELSE hook_version END, \
+                 hook_attempts = CASE WHEN ?2 THEN 0 WHEN vars_version > ?3 THEN 0 ELSE hook_attempts + 1 END, \
+                 hook_due_at = CASE WHEN ?2 OR vars_version > ?3 THEN NULL ELSE ?4 END, \
+                 hook_claim = CASE WHEN hook_claim = ?5 THEN NULL ELSE hook_claim END, \
+                 hook_claim_until = CASE WHEN hook_claim = ?5 THEN NULL ELSE hook_claim_until END \
+                 WHERE name = ?1",
+            )?
+            .execute(params![run.app, ok, run.vars_version, retry_at, token])?;
+            c.prepare_cached(
+                "DELETE FROM hook_runs WHERE app = ?1 AND seq NOT IN \
+                 (SELECT seq FROM hook_runs WHERE app = ?1 ORDER BY seq DESC LIMIT ?2)",
+            )?
+            .execute(params![run.app, keep as i64])
+        })?;
+        Ok(())
+    }
+
+    fn hook_runs(&mut self, app: &str) -> Result<Vec<HookRun>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT app, vars_version, started_at, finished_at, result, exit_status, output \
+                 FROM hook_runs WHERE app = ?1 ORDER BY seq DESC",
+            )?;
+            let rows = stmt.query_map([app], |row| {
+                Ok(HookRun {
+                    app: row.get(0)?,
+                    vars_version: row.get(1)?,
+                    started_at: row.get(2)?,
+                    finished_at: row.get(3)?,
+                    result: row.get(4)?,
+                    exit_status: row.get(5)?,
+                    output: row.get(6)?,
+                })
+            })?;
             rows.collect()
         })
     }
