@@ -170,8 +170,11 @@ pub struct DeprovisionArgs {
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// Addon names or ids
-    #[arg(required = true, add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(required_unless_present = "selector", add = ArgValueCompleter::new(complete::live_addons))]
     pub addons: Vec<String>,
+    /// Every live addon whose labels match, e.g. team=payments (skips those with nothing to rotate)
+    #[arg(short = 'l', long, value_name = "SELECTOR", conflicts_with = "addons")]
+    pub selector: Option<String>,
     /// How long the old credentials keep working, e.g. 10m, 1h; 0 revokes them at once
     #[arg(long, value_name = "DUR", default_value = "1h")]
     pub grace: String,

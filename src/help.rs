@@ -81,10 +81,12 @@ pub const ROTATE: [Section; 2] = [
     examples(&[
         ("addons rotate myapp-key --wait", "a new key in the vars; a secret has no grace"),
         ("addons rotate myapp-key --grace 10m", "old logins of a server addon go in 10 minutes"),
+        ("addons rotate -l team=payments", "every live addon so labelled that has a login"),
     ]),
     exit_status(&[
         ("0", "rotation asked (with --wait: the vars hold the new credentials)"),
-        ("1", "an addon is not ready or has nothing to rotate (nothing was changed)"),
+        ("1", "an addon is not ready or has nothing to rotate (nothing was changed);"),
+        ("", "with --wait: a rotation the provider refused for good (ticks retry it)"),
         ("2", "bad usage or invalid input (nothing was changed)"),
         ("3", "--timeout passed first; 'addons wait' picks up where this left off"),
     ]),

@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use crate::addon::Addon;
 use crate::cli::RotateArgs;
 use crate::error::{failed, usage};
 use crate::machine::State;
 use crate::output::addon_json;
 use crate::providers::{self, Rotates};
+use crate::selector::Selector;
 
 use super::{
     parse_timeout,
@@ -20,13 +22,31 @@ use super::{
 pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let grace = parse_grace(&args.grace)?;
-    let mut store = ctx.store_with_addons(&args.addons[0])?;
+    let selector = args.selector.as_deref().map(Selector::parse).transpose()?;
+    // Addons chosen by label may be none, or some with nothing to rotate (skipped).
+    let chosen: Vec<Addon> = match (&selector, args.addons.first()) {
+        (Some(selector), _) => match ctx.existing_store()? {
+            Some(store) => {
+                store.list_addons(None, false)?.into_iter().filter(|addon| selector.matches(&addon.labels)).collect()
+            }
+            None => Vec::new(),
+        },
+        (None, Some(first)) => {
+            let store = ctx.store_with_addons(first)?;
+            args.addons.iter().map(|name| store.addon(name)).collect::<anyhow::Result<_>>()?
+        }
+        (None, None) => return Err(usage("name the addons to rotate, or choose them with --selector")),
+    };
+    let many = selector.is_some() || args.addons.len() > 1;
     // Check every addon first, so one that can't be rotated changes nothing.
     let mut targets = Vec::new();
-    for name in &args.addons {
-        let addon = store.addon(name)?;
+    for addon in chosen {
         let rotates = providers::info(&addon.provider).map(|info| info.rotation);
         if let Some(Rotates::Nothing(why)) = rotates {
+            if selector.is_some() {
+                ctx.note(format!("Skipping {} ({}): nothing to rotate.", addon.name, addon.provider));
+                continue;
+            }
             return Err(failed(format!("{} ({}) has nothing to rotate: {why}", addon.name, addon.provider)));
         }
         if addon.state != State::Ready {
@@ -37,6 +57,14 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
         targets.push((addon, rotates == Some(Rotates::Replace)));
     }
+    if targets.is_empty() {
+        ctx.note("No live addon with something to rotate matches; nothing rotated.");
+        if ctx.json {
+            ctx.print_json(&serde_json::json!([]));
+        }
+        return Ok(0);
+    }
+    let mut store = ctx.store()?;
     let mut ids = Vec::new();
     for (target, replaced) in targets {
         let addon = store.rotate(&target.id, (!replaced).then_some(grace))?;
@@ -50,20 +78,13 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     if args.wait {
         let engine = ctx.engine();
-        return wait_for(
-            ctx,
-            &engine,
-            &mut store,
-            ids,
-            timeout,
-            if args.addons.len() > 1 { Shape::Many } else { Shape::OneOrMany },
-        );
+        return wait_for(ctx, &engine, &mut store, ids, timeout, if many { Shape::Many } else { Shape::OneOrMany });
     }
     if ctx.json {
         let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
-        ctx.print_json(&match args.addons.len() {
-            1 => docs.into_iter().next().unwrap_or_default(),
-            _ => serde_json::Value::Array(docs),
+        ctx.print_json(&match many {
+            false => docs.into_iter().next().unwrap_or_default(),
+            true => serde_json::Value::Array(docs),
         });
     }
     ctx.note("The new credentials are made on the next 'addons tick'.");

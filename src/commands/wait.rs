@@ -76,15 +76,17 @@ pub fn wait_for(
 ) -> anyhow::Result<i32> {
     let started = now_ms();
     let deadline = timeout.map(|t| started + t.as_millis() as i64);
-    // A cleanup the provider refused for good in this wait will not finish by waiting.
+    // A cleanup or a rotation the provider refused for good in this wait will not
+    // finish by waiting.
     let blocked = |addon: &Addon| {
-        addon.state.is_terminal()
+        (addon.state.is_terminal() || addon.state == State::Ready)
             && addon.has_pending_work()
             && addon.last_error_permanent
             && addon.last_error.is_some()
             && addon.updated_at >= started
     };
     let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stderr);
+    let said = std::cell::RefCell::new(std::collections::HashSet::new());
     // Whether they settled is read from the state afterwards: another process may
     // have settled the last of them after the final tick.
     engine.run_until_settled(
@@ -95,6 +97,14 @@ pub fn wait_for(
         &mut |store, report| {
             let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
             super::report_hooks(ctx, &report.hooks, true);
+            // A rotation retried after a transient failure says why while it waits.
+            for addon in addons.iter().filter(|addon| addon.state == State::Ready && !blocked(addon)) {
+                if let Some(why) = addon.last_error.as_ref().filter(|_| !ctx.quiet && !ctx.json) {
+                    if said.borrow_mut().insert(format!("{}\n{why}", addon.id)) {
+                        eprintln!("warning: {}'s rotation failed, retrying with backoff: {why}", addon.name);
+                    }
+                }
+            }
             progress.update(&addons, report.pending);
             Ok(addons.iter().all(|addon| addon.is_settled() || blocked(addon)))
         },
@@ -118,8 +128,9 @@ pub fn wait_for(
     }
     if let Some(addon) = addons.iter().find(|a| blocked(a)) {
         return Err(Failure::Operation(format!(
-            "{}'s cleanup can't finish: {}: {}; ticks keep retrying it, so fix that and run 'addons wait {}'",
+            "{}'s {} can't finish: {}: {}; ticks keep retrying it, so fix that and run 'addons wait {}'",
             addon.name,
+            if addon.state == State::Ready { "rotation" } else { "cleanup" },
             addon.provider,
             addon.last_error.as_deref().unwrap_or_default(),
             addon.name
