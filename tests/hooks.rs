@@ -1,0 +1,320 @@
+//! `[apps.NAME] on_change` through the binary: the hook runs with the app's vars after
+//! each change (an addon ready, config set/unset, a rotation, a deprovision); a failing
+//! hook is recorded, shown and retried with backoff; a hook past its timeout is killed
+//! with its process group; one app's failing hook stops nothing of another app. With
+//! the `failpoints` feature, a SIGKILL just before and just after a hook run is
+//! followed by ticks that run it for the latest vars (exactly once when killed before
+//! it ran, once more when killed after: at least once), for every provider.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::TestEnv;
+use serde_json::Value;
+
+/// A config whose app `web` writes the vars it sees (sorted, `KEY=VALUE` lines) to
+/// `seen` and one line per run to `runs`, then prints a line that holds its secret.
+fn hook_config(env: &TestEnv, extra: &str) -> (PathBuf, PathBuf) {
+    let (seen, runs) = (env.root().join("seen"), env.root().join("runs"));
+    let hook = format!(
+        "env | grep -E '^(SECRET_KEY|GREETING)=' | sort > {}; echo run >> {}; echo \"secret is $SECRET_KEY\"",
+        seen.display(),
+        runs.display()
+    );
+    env.write_config(&format!("{extra}[apps.web]\non_change = {hook:?}\n"));
+    (seen, runs)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn run_count(runs: &Path) -> usize {
+    read(runs).lines().count()
+}
+
+/// `hooks web --json`.
+fn hooks(env: &TestEnv, app: &str) -> Value {
+    env.json(["hooks", app, "--json"])
+}
+
+#[test]
+fn the_hook_runs_with_the_vars_after_each_change() {
+    let env = TestEnv::new();
+    let (seen, runs) = hook_config(&env, "");
+    // Ready: the hook sees the new var.
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    let secret = env.vars("web")["SECRET_KEY"].clone();
+    assert_eq!(read(&seen), format!("SECRET_KEY={secret}\n"));
+    assert_eq!(run_count(&runs), 1);
+    // config set and unset: once each, with the vars after the change.
+    env.ok(["config", "set", "web", "GREETING=hello"]);
+    assert_eq!(read(&seen), format!("GREETING=hello\nSECRET_KEY={secret}\n"));
+    env.ok(["config", "unset", "web", "GREETING"]);
+    assert_eq!(read(&seen), format!("SECRET_KEY={secret}\n"));
+    assert_eq!(run_count(&runs), 3);
+    // A tick with nothing changed runs nothing.
+    env.ok(["tick"]);
+    assert_eq!(run_count(&runs), 3);
+    // A rotation switches the vars: the hook sees the new secret.
+    env.ok(["rotate", "key", "--wait"]);
+    let rotated = env.vars("web")["SECRET_KEY"].clone();
+    assert_ne!(rotated, secret);
+    assert_eq!(read(&seen), format!("SECRET_KEY={rotated}\n"));
+    assert_eq!(run_count(&runs), 4);
+    // What was recorded: runs newest first, with their output masked.
+    let shown = hooks(&env, "web");
+    assert_eq!(shown["due"], false, "{shown:#}");
+    assert_eq!(shown["hook_version"], shown["vars_version"], "{shown:#}");
+    let recorded = shown["runs"].as_array().unwrap();
+    assert_eq!(recorded.len(), 4, "{shown:#}");
+    assert!(recorded.iter().all(|run| run["result"] == "ok" && run["exit_status"] == 0), "{shown:#}");
+    assert_eq!(recorded[0]["output"], serde_json::json!(["secret is ****"]), "{shown:#}");
+    let text = env.ok(["hooks", "web"]).stdout;
+    assert!(!text.contains(&rotated) && text.contains("  secret is ****"), "{text}");
+    // info says it in one line; log has a hook event per run while the addon lived.
+    let info = env.ok(["info", "key"]).stdout;
+    let line = info.lines().find(|line| line.starts_with("hook ")).unwrap_or_default();
+    assert!(line.contains("last run ok for vars version") && line.ends_with("up to date"), "{info}");
+    let log = env.json(["log", "key", "--json"]);
+    let hook_events = log.as_array().unwrap().iter().filter(|e| e["event"] == "hook").count();
+    assert_eq!(hook_events, 4, "{log:#}");
+    // Deprovisioned: the var is gone, and the hook sees that.
+    env.ok(["deprovision", "key"]);
+    assert_eq!(read(&seen), "");
+    assert_eq!(run_count(&runs), 5);
+}
+
+#[test]
+fn a_failing_hook_is_recorded_shown_and_retried_with_backoff() {
+    let env = TestEnv::new();
+    let fixed = env.root().join("fixed");
+    let hook = format!("echo \"trying $GREETING\"; test -f {}", fixed.display());
+    env.write_config(&format!("[apps.web]\non_change = {hook:?}\n"));
+    // The command's change stands; that the hook failed is its exit 1 and one line.
+    let line = env.fails(1, ["config", "set", "web", "GREETING=hi"]);
+    assert!(
+        line.starts_with("error: set GREETING on app web, but the on_change hook of app web failed (exit 1)"),
+        "{line}"
+    );
+    assert_eq!(env.vars("web")["GREETING"], "hi");
+    // Not retried before its backoff; then retried, quietly.
+    let run = env.ok(["tick"]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""), "{run}");
+    assert_eq!(hooks(&env, "web")["runs"].as_array().unwrap().len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hooks(&env, "web")["runs"].as_array().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the failed hook was not retried");
+        let run = env.ok(["tick"]);
+        assert_eq!(run.stderr, "", "a retry that fails again is quiet: {run}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let shown = hooks(&env, "web");
+    assert_eq!(shown["due"], true);
+    assert_eq!(shown["attempts"], 2);
+    assert!(shown["next_try_at"].is_string(), "{shown:#}");
+    let first = &shown["runs"][0];
+    assert_eq!((&first["result"], &first["exit_status"]), (&"failed".into(), &1.into()), "{shown:#}");
+    assert_eq!(first["output"], serde_json::json!(["trying hi"]));
+    let text = env.ok(["hooks", "web"]).stdout;
+    assert!(text.contains("failed (exit 1)") && text.contains("after 2 attempts failed; next try in"), "{text}");
+    // Fixed: the next retry succeeds and the hook is up to date.
+    std::fs::write(&fixed, "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hooks(&env, "web")["due"] == true {
+        assert!(Instant::now() < deadline, "the fixed hook never ran");
+        env.ok(["tick"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(hooks(&env, "web")["runs"][0]["result"], "ok");
+    assert_eq!(hooks(&env, "web")["attempts"], 0);
+}
+
+#[test]
+fn a_tick_says_a_hook_failure_once_and_exits_1() {
+    let env = TestEnv::with_config("[apps.web]\non_change = \"echo no; exit 7\"\n");
+    env.ok(["provision", "secret", "web", "--name", "key"]);
+    // The first tick provisions, the second sets the var on the app.
+    env.ok(["tick"]);
+    let run = env.run(["tick"]);
+    assert_eq!(run.code, 1, "{run}");
+    let errors: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        ["error: app web: on_change hook ran for vars version 1: exit 7; retried with backoff ('addons hooks web' shows its output)"],
+        "{run}"
+    );
+    assert_eq!(env.info("key")["state"], "ready", "the hook's failure does not hold the addon back");
+    let json = env.run(["tick", "--json"]);
+    assert_eq!(json.json()["hooks"], serde_json::json!([]), "{json}");
+}
+
+#[test]
+fn a_hook_past_its_timeout_is_killed_with_its_process_group() {
+    let env = TestEnv::new();
+    let pid_file = env.root().join("pid");
+    let hook = format!("sleep 1000 & echo $! > {}; wait", pid_file.display());
+    env.write_config(&format!("[engine]\nhook_timeout = \"1s\"\n[apps.web]\non_change = {hook:?}\n"));
+    let started = Instant::now();
+    let line = env.fails(1, ["config", "set", "web", "A=1"]);
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(line.contains("the on_change hook of app web failed (timed out after 1s)"), "{line}");
+    let pid: i32 = read(&pid_file).trim().parse().expect("the hook wrote its child's pid");
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.contains(") Z ")
+    });
+    assert!(gone, "the hook's sleep {pid} outlived it");
+    assert_eq!(hooks(&env, "web")["runs"][0]["result"], "timed out");
+}
+
+#[test]
+fn one_apps_failing_hook_stops_nothing_of_another_app() {
+    let env = TestEnv::new();
+    let good = env.root().join("good");
+    env.write_config(&format!(
+        "[apps.bad]\non_change = \"exit 1\"\n[apps.good]\non_change = {:?}\n",
+        format!("echo $SECRET_KEY > {}", good.display())
+    ));
+    env.ok(["provision", "secret", "bad", "--name", "bad-key"]);
+    env.ok(["provision", "secret", "good", "--name", "good-key"]);
+    env.ok(["tick"]);
+    let run = env.run(["tick"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stderr.contains("error: app bad: on_change hook"), "{run}");
+    assert!(!run.stderr.contains("app good"), "{run}");
+    assert_eq!(env.info("bad-key")["state"], "ready");
+    assert_eq!(env.info("good-key")["state"], "ready");
+    assert_eq!(read(&good).trim(), env.vars("good")["SECRET_KEY"]);
+    // The next vars change of the good app runs its hook at once, whatever the bad one does.
+    env.ok(["rotate", "good-key", "--wait"]);
+    assert_eq!(read(&good).trim(), env.vars("good")["SECRET_KEY"]);
+}
+
+#[test]
+fn a_hook_waits_for_its_apps_env_file() {
+    let env = TestEnv::new();
+    let env_file = env.root().join("web.env");
+    let copy = env.root().join("copy");
+    env.write_config(&format!(
+        "[apps.web]\nenv_file = {:?}\non_change = {:?}\n",
+        env_file,
+        format!("cp {} {}", env_file.display(), copy.display())
+    ));
+    env.ok(["config", "set", "web", "A=1"]);
+    assert_eq!(read(&copy), read(&env_file));
+    assert!(read(&copy).contains("A=1"), "{}", read(&copy));
+}
+
+#[test]
+fn on_change_and_hook_timeout_are_checked_in_the_config_file() {
+    let env = TestEnv::with_config("[apps.web]\non_change = \"\"\n");
+    let line = env.fails(2, ["hooks", "web"]);
+    assert!(line.contains("line 2: apps.web.on_change is empty"), "{line}");
+    env.write_config("[engine]\nhook_timeout = \"forever\"\n");
+    let line = env.fails(2, ["tick"]);
+    assert!(line.contains("engine.hook_timeout"), "{line}");
+    env.write_config("");
+    let line = env.fails(2, ["hooks", "Web"]);
+    assert!(line.contains("invalid app name"), "{line}");
+    let run = env.ok(["hooks", "web"]);
+    assert_eq!(run.stdout, "on_change  - (none in the config file)\nno runs recorded\n", "{run}");
+}
+
+#[cfg(feature = "failpoints")]
+mod crashes {
+    use std::os::unix::process::ExitStatusExt;
+
+    use common::apps::App;
+    use common::servers::{self, server};
+
+    use super::*;
+
+    /// The one var that changes when `kind` rotates.
+    fn key_var(kind: &str) -> &'static str {
+        match kind {
+            "secret" => "SECRET_KEY",
+            "redis" => "REDIS_URL",
+            _ => "DATABASE_URL",
+        }
+    }
+
+    /// Ticks until no addon has work left and the hook of `web` is not due.
+    fn settle(env: &TestEnv) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while env.json(["tick", "--json"])["pending"] != 0 || hooks(env, "web")["due"] == true {
+            assert!(Instant::now() < deadline, "not settled: {:#}", hooks(env, "web"));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A rotation, then a tick killed at `point` (the switch is committed and the
+    /// hook claimed), then ticks: the hook ran for the latest vars, `expected` more
+    /// times, and the vars work.
+    fn kill_around_a_hook(kind: &'static str) {
+        let admin = match kind {
+            "secret" => None,
+            _ => match server(kind, &format!("{kind} hook crashes")) {
+                Some(admin) => Some(admin),
+                None => return,
+            },
+        };
+        let env = TestEnv::new();
+        let runs = env.root().join("runs");
+        let var = key_var(kind);
+        let hook = format!("echo \"${var}\" >> {}", runs.display());
+        let providers = admin.as_deref().map(|admin| servers::config(kind, admin)).unwrap_or_default();
+        env.write_config(&format!("{providers}[apps.web]\non_change = {hook:?}\n"));
+        let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+        assert_eq!(run_count(&runs), 1);
+        for (point, expected) in [("before-hook-run", 1), ("after-hook-run", 2)] {
+            let before = run_count(&runs);
+            env.ok(["rotate", "db", "--grace", "0"]);
+            let out = env.command(["tick"]).env("ADDONS_FAILPOINT", point).output().unwrap();
+            assert_eq!(out.status.signal(), Some(libc::SIGKILL), "tick did not die at {point}: {out:?}");
+            settle(&env);
+            let value = env.vars("web")[var].clone();
+            let lines: Vec<String> = read(&runs).lines().map(String::from).collect();
+            assert_eq!(lines.len() - before, expected, "{kind} {point}: runs {lines:#?}");
+            assert!(lines[before..].iter().all(|line| *line == value), "{kind} {point}: the hook ran with old vars");
+            if kind != "secret" {
+                let app = App {
+                    kind,
+                    url: value.clone(),
+                    prefix: env.vars("web").get("REDIS_KEY_PREFIX").cloned().unwrap_or_default(),
+                };
+                assert!(app.works(), "{kind}: the vars do not work after a kill at {point}");
+            }
+            let shown = hooks(&env, "web");
+            assert_eq!(shown["hook_version"], shown["vars_version"], "{shown:#}");
+            assert_eq!(env.state_sql("SELECT hook_claim FROM apps WHERE name = 'web'"), [[None]]);
+        }
+        env.ok(["deprovision", "db", "--wait"]);
+        if let Some(admin) = &admin {
+            assert_eq!(servers::traces(kind, admin, &id), Vec::<String>::new(), "{kind}: left on the server");
+        }
+    }
+
+    #[test]
+    fn secret_hook_survives_a_kill_before_and_after_it_runs() {
+        kill_around_a_hook("secret");
+    }
+
+    #[test]
+    fn postgres_hook_survives_a_kill_before_and_after_it_runs() {
+        kill_around_a_hook("postgres");
+    }
+
+    #[test]
+    fn mysql_hook_survives_a_kill_before_and_after_it_runs() {
+        kill_around_a_hook("mysql");
+    }
+
+    #[test]
+    fn redis_hook_survives_a_kill_before_and_after_it_runs() {
+        kill_around_a_hook("redis");
+    }
+}
