@@ -501,10 +501,10 @@ impl Txn for PgTxn<'_> {
         )?;
         self.execute(
             "UPDATE apps SET \
-             hook_version = CASE WHEN $2 THEN greatest(hook_version, $3) ELSE hook_version END, \
+             hook_version = CASE WHEN $2::boolean THEN greatest(hook_version, $3::bigint) ELSE hook_version END, \
              hook_attempts = CASE WHEN $2 THEN 0 WHEN vars_version > $3 THEN 0 ELSE hook_attempts + 1 END, \
-             hook_due_at = CASE WHEN $2 OR vars_version > $3 THEN NULL ELSE $4 END, \
-             hook_claim = CASE WHEN hook_claim = $5 THEN NULL ELSE hook_claim END, \
+             hook_due_at = CASE WHEN $2 OR vars_version > $3 THEN NULL ELSE $4::bigint END, \
+             hook_claim = CASE WHEN hook_claim = $5::text THEN NULL ELSE hook_claim END, \
              hook_claim_until = CASE WHEN hook_claim = $5 THEN NULL ELSE hook_claim_until END \
              WHERE name = $1",
             &[&run.app, &ok, &run.vars_version, &retry_at, &token],
