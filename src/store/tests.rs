@@ -28,6 +28,7 @@ macro_rules! every_store_test {
                 a_failed_attempt_is_counted_and_logged,
                 mark_begun_needs_the_claim,
                 vars_set_by_hand_and_env_file_versions,
+                hooks_are_due_with_the_vars_claimed_once_and_retried,
             ]
         );
     };
@@ -369,4 +370,52 @@ fn vars_set_by_hand_and_env_file_versions(mut store: Store) {
     assert!(store.env_file_failures().unwrap().is_empty());
     let owned = store.addon("owned").unwrap();
     assert_eq!(store.apps_of(&[owned.id]).unwrap(), ["web"]);
+}
+
+fn hook_run(app: &str, vars_version: i64, result: &str) -> HookRun {
+    let now = now_ms();
+    HookRun {
+        app: app.into(),
+        vars_version,
+        started_at: now,
+        finished_at: now,
+        result: result.into(),
+        exit_status: Some(i32::from(result != "ok")),
+        output: "out".into(),
+    }
+}
+
+fn hooks_are_due_with_the_vars_claimed_once_and_retried(mut store: Store) {
+    assert!(store.claim_hook("web", TICK, LEASE).unwrap().is_none(), "an unknown app has no hook due");
+    store.set_config_vars("web", &[("A".into(), "1".into())]).unwrap();
+    // Claimed by one tick at a time, with the vars of the version it claims.
+    let claimed = store.claim_hook("web", TICK, LEASE).unwrap().expect("due after a change");
+    assert_eq!((claimed.vars_version, claimed.attempts, claimed.vars.len()), (1, 0, 1));
+    assert!(store.claim_hook("web", "other", LEASE).unwrap().is_none(), "claimed twice");
+    // A failure: retried after `retry_at`, the claim released.
+    let later = now_ms() + 60_000;
+    store.finish_hook(&hook_run("web", 1, "failed"), TICK, later, "failed").unwrap();
+    let status = store.hook_status("web").unwrap().unwrap();
+    assert_eq!((status.hook_version, status.attempts, status.due_at), (0, 1, Some(later)));
+    assert!(store.claim_hook("web", "other", LEASE).unwrap().is_none(), "retried before its backoff");
+    // A new change is due at once, and the run coalesces both versions.
+    store.set_config_vars("web", &[("A".into(), "2".into())]).unwrap();
+    let claimed = store.claim_hook("web", "other", LEASE).unwrap().expect("due at once after a change");
+    assert_eq!(claimed.vars_version, 2);
+    store.finish_hook(&hook_run("web", 2, "ok"), "other", 0, "ok").unwrap();
+    let status = store.hook_status("web").unwrap().unwrap();
+    assert_eq!((status.vars_version, status.hook_version, status.attempts, status.due_at), (2, 2, 0, None));
+    assert!(store.claim_hook("web", TICK, LEASE).unwrap().is_none(), "up to date");
+    // A claim whose holder died is freed with the addons' claims.
+    store.set_config_vars("web", &[("A".into(), "3".into())]).unwrap();
+    store.claim_hook("web", "dead", LEASE).unwrap().expect("due");
+    assert_eq!(store.expire_dead_claims(|token| token == "dead").unwrap(), 1);
+    assert!(store.claim_hook("web", TICK, LEASE).unwrap().is_some(), "the dead tick's claim was not freed");
+    // Runs newest first, the oldest dropped past the number kept.
+    for version in 0..HOOK_RUNS_KEPT as i64 {
+        store.finish_hook(&hook_run("web", version, "failed"), TICK, 0, "failed").unwrap();
+    }
+    let runs = store.hook_runs("web").unwrap();
+    assert_eq!(runs.len(), HOOK_RUNS_KEPT);
+    assert_eq!(runs[0].vars_version, HOOK_RUNS_KEPT as i64 - 1);
 }
