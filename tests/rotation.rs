@@ -247,3 +247,69 @@ mod crashes {
         crash_inside_rotation("redis");
     }
 }
+
+#[test]
+fn rotate_selector_rotates_the_matching_addons_that_have_logins() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key", "--label", "team=pay"]);
+    env.provision_ready("sqlite", "web", &["--name", "db", "--label", "team=pay"]);
+    env.provision_ready("secret", "api", &["--name", "other", "--label", "team=ops"]);
+    let (key, other) = (env.vars("web")["SECRET_KEY"].clone(), env.vars("api")["SECRET_KEY"].clone());
+    let run = env.ok(["rotate", "--selector", "team=pay", "--wait"]);
+    assert!(run.stderr.contains("Skipping db (sqlite): nothing to rotate."), "{run}");
+    assert_ne!(env.vars("web")["SECRET_KEY"], key);
+    assert_eq!(env.vars("api")["SECRET_KEY"], other, "an addon the selector did not match was rotated");
+    // --json prints an array of what was rotated, whatever its length.
+    let rotated = env.json(["rotate", "-l", "team=ops", "--json"]);
+    assert_eq!(rotated.as_array().map(|a| a.len()), Some(1), "{rotated:#}");
+    assert_eq!(rotated[0]["name"], "other");
+    // No match: said, nothing done.
+    let run = env.ok(["rotate", "-l", "team=nobody"]);
+    assert_eq!(run.stderr, "No live addon with something to rotate matches; nothing rotated.\n", "{run}");
+    assert_eq!(env.json(["rotate", "-l", "team=nobody", "--json"]), serde_json::json!([]));
+    // Names and a selector together are refused.
+    let line = env.fails(2, ["rotate", "key", "-l", "team=pay"]);
+    assert!(line.contains("cannot be used with"), "{line}");
+    let line = env.fails(2, ["rotate", "-l", "bad key!"]);
+    assert!(line.contains("invalid label key"), "{line}");
+}
+
+#[test]
+fn rotate_wait_stops_at_a_rotation_the_server_refuses_for_good() {
+    let Some(admin) = server("postgres", "a rotation refused for good") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    env.provision_ready("postgres", "web", &["--name", "pg"]);
+    let before = env.vars("web")["DATABASE_URL"].clone();
+    env.write_config(&servers::config("postgres", "postgres://nosuchuser@127.0.0.1:5432/postgres"));
+    let started = std::time::Instant::now();
+    let run = env.run_within(Duration::from_secs(60), ["rotate", "pg", "--wait", "--timeout", "50s"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "waited {:?}", started.elapsed());
+    assert_eq!(run.code, 1, "{run}");
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: pg's rotation can't finish: postgres: "), "{run}");
+    assert!(last.contains("nosuchuser") && last.ends_with("run 'addons wait pg'"), "{run}");
+    assert_eq!(env.vars("web")["DATABASE_URL"], before, "the vars changed");
+    // Once the server takes the admin again, waiting finishes the rotation.
+    env.write_config(&servers::config("postgres", &admin));
+    env.ok(["wait", "pg", "--timeout", "50s"]);
+    assert_ne!(env.vars("web")["DATABASE_URL"], before);
+    env.ok(["deprovision", "pg", "--wait"]);
+}
+
+#[test]
+fn rotate_wait_says_why_a_retried_rotation_failed() {
+    let Some(admin) = server("postgres", "a rotation retried while the server is away") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    env.provision_ready("postgres", "web", &["--name", "pg"]);
+    // Nothing listens on port 1: refused, which may heal, so retried until the timeout.
+    env.write_config(&servers::config("postgres", "postgres://postgres@127.0.0.1:1/postgres"));
+    let run = env.run_within(Duration::from_secs(60), ["rotate", "pg", "--wait", "--timeout", "3s"]);
+    assert_eq!(run.code, 3, "{run}");
+    let warnings: Vec<&str> =
+        run.stderr.lines().filter(|line| line.starts_with("warning: pg's rotation failed")).collect();
+    assert_eq!(warnings.len(), 1, "said once per reason: {run}");
+    assert!(warnings[0].contains("retrying with backoff"), "{run}");
+    env.write_config(&servers::config("postgres", &admin));
+    env.ok(["wait", "pg", "--timeout", "50s"]);
+    env.ok(["deprovision", "pg", "--wait"]);
+}
