@@ -502,6 +502,7 @@ fn tick_json_gives_transitions_and_pending() {
             ],
             "pending": 2,
             "env_file_failures": [],
+            "hooks": [],
         })
     );
     assert_eq!(
@@ -513,9 +514,13 @@ fn tick_json_gives_transitions_and_pending() {
             ],
             "pending": 0,
             "env_file_failures": [],
+            "hooks": [],
         })
     );
-    assert_eq!(env.json(["tick", "--json"]), json!({"transitions": [], "pending": 0, "env_file_failures": []}));
+    assert_eq!(
+        env.json(["tick", "--json"]),
+        json!({"transitions": [], "pending": 0, "env_file_failures": [], "hooks": []})
+    );
 }
 
 /// A `tick` or `watch` document with each transition's `at` checked (RFC 3339 UTC)
