@@ -195,6 +195,23 @@ fn one_apps_failing_hook_stops_nothing_of_another_app() {
 }
 
 #[test]
+fn ticks_at_once_run_a_change_s_hook_once() {
+    let env = TestEnv::new();
+    let runs = env.root().join("runs");
+    env.write_config(&format!("[apps.web]\non_change = {:?}\n", format!("echo run >> {}; sleep 1", runs.display())));
+    env.ok(["config", "set", "web", "A=1"]);
+    assert_eq!(run_count(&runs), 1);
+    // A change made behind the commands' back (as another host's would be): due, not run.
+    env.state_sql("UPDATE apps SET vars_version = vars_version + 1 WHERE name = 'web'");
+    let ticks: Vec<_> = (0..3).map(|_| env.command(["tick"]).spawn().unwrap()).collect();
+    for mut tick in ticks {
+        assert!(tick.wait().unwrap().success());
+    }
+    assert_eq!(run_count(&runs), 2, "three ticks at once ran one change's hook more than once");
+    assert_eq!(hooks(&env, "web")["due"], false);
+}
+
+#[test]
 fn a_hook_waits_for_its_apps_env_file() {
     let env = TestEnv::new();
     let env_file = env.root().join("web.env");

@@ -158,7 +158,7 @@ fn sync_env_files(ctx: &Ctx, store: &mut Store, apps: &[String], done: &str) -> 
         })
         .collect();
     let hooks = ctx.engine().run_hooks(store, Apps::These(apps))?;
-    report_hooks(ctx, &hooks, false);
+    report_hooks(ctx, &hooks, None);
     problems.extend(hooks.iter().filter(|hook| !hook.succeeded()).map(|hook| {
         format!(
             "the on_change hook of app {} failed ({}); 'addons hooks {}' shows its output",
@@ -173,16 +173,17 @@ fn sync_env_files(ctx: &Ctx, store: &mut Store, apps: &[String], done: &str) -> 
     Err(failed(format!("{done}, but {}; the next tick retries", problems.join("; "))))
 }
 
-/// Says on stderr what hooks did: a hook's first failure for a change always (`every`:
-/// each failure), a success only with `-v`. Whether it said a failure.
-fn report_hooks(ctx: &Ctx, hooks: &[crate::engine::HookReport], every: bool) -> bool {
+/// Says on stderr what hooks did: with `failures`, a hook's first failure for a change
+/// (each one with `-v`) as an `error:` line, or a `warning:` one for a command whose exit
+/// status says something else; a success only with `-v`. Whether it said a failure.
+fn report_hooks(ctx: &Ctx, hooks: &[crate::engine::HookReport], failures: Option<&str>) -> bool {
     let mut said = false;
     for hook in hooks {
         if hook.succeeded() {
             ctx.debug(format!("app {}: {}", hook.app, hook.summary));
-        } else if every && (hook.attempts_before == 0 || ctx.verbose) {
+        } else if let Some(level) = failures.filter(|_| hook.attempts_before == 0 || ctx.verbose) {
             eprintln!(
-                "error: app {}: {}; retried with backoff ('addons hooks {}' shows its output)",
+                "{level}: app {}: {}; retried with backoff ('addons hooks {}' shows its output)",
                 hook.app, hook.summary, hook.app
             );
             said = true;

@@ -69,6 +69,6 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         eprintln!("error: {failure}");
         failed = true;
     }
-    failed |= super::report_hooks(ctx, &report.hooks, true);
+    failed |= super::report_hooks(ctx, &report.hooks, Some("error"));
     Ok(i32::from(failed))
 }

@@ -96,7 +96,7 @@ pub fn wait_for(
         deadline,
         &mut |store, report| {
             let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
-            super::report_hooks(ctx, &report.hooks, true);
+            super::report_hooks(ctx, &report.hooks, Some("warning"));
             // A rotation retried after a transient failure says why while it waits.
             for addon in addons.iter().filter(|addon| addon.state == State::Ready && !blocked(addon)) {
                 if let Some(why) = addon.last_error.as_ref().filter(|_| !ctx.quiet && !ctx.json) {

@@ -33,7 +33,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
                     eprintln!("error: {failure}");
                 }
             }
-            super::report_hooks(ctx, &report.hooks, true);
+            super::report_hooks(ctx, &report.hooks, Some("error"));
             if progress.is_live() {
                 progress.update(&shown_addons(store, &progress)?, report.pending);
             }
