@@ -9,6 +9,8 @@
 //! Points inside a rotation (`tests/rotation.rs`): `after-ensure-credential` (the new
 //! login is made, the vars not yet switched) and `after-revoke-credential` (an old login
 //! is gone, that not yet recorded); `before-step-commit` splits both from their commit.
+//! Around an `on_change` hook (`tests/hooks.rs`): `before-hook-run` (claimed, not run)
+//! and `after-hook-run` (run, its result not recorded: it runs again, at least once).
 
 /// Marks a point where a crash could split work.
 #[macro_export]

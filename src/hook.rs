@@ -126,6 +126,7 @@ fn run_into(command: &str, vars: &[(String, String)], timeout: Duration, tail: &
     };
     let started = Instant::now();
     let group = child.id() as i32;
+    let mut pause = Duration::from_millis(1);
     let ending = loop {
         match child.try_wait() {
             Ok(Some(status)) => {
@@ -142,7 +143,11 @@ fn run_into(command: &str, vars: &[(String, String)], timeout: Duration, tail: &
                 let _ = child.wait();
                 break Ending::TimedOut;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                // Quick hooks are seen at once; a slow one is looked at every 20ms.
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
             Err(err) => {
                 // SAFETY: as above.
                 unsafe { libc::kill(-group, libc::SIGKILL) };
@@ -155,7 +160,7 @@ fn run_into(command: &str, vars: &[(String, String)], timeout: Duration, tail: &
     // what it printed so far is kept, and it is not waited for.
     let waited = Instant::now();
     while !reading.is_finished() && waited.elapsed() < Duration::from_millis(500) {
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
     }
     if reading.is_finished() {
         let _ = reading.join();
