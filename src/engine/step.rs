@@ -8,6 +8,7 @@ use rand::Rng;
 
 use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
 use crate::addon::{Addon, Upkeep};
+use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::{Event, Task};
 use crate::output::plural;
 use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
@@ -29,10 +30,13 @@ impl Engine {
         Ok(Some(match addon.state.task() {
             None => match addon.rotation.due(store.now()?) {
                 Some(upkeep) => self.upkeep(store, addon, upkeep)?,
-                None => {
-                    store.release_claim(&addon.id, &self.token)?;
-                    return Ok(None);
-                }
+                None => match store.attachment_task(&addon.id)? {
+                    Some(attachment) => self.attachment(addon, &attachment),
+                    None => {
+                        store.release_claim(&addon.id, &self.token)?;
+                        return Ok(None);
+                    }
+                },
             },
             Some(Task::CheckProvision) => self.check_provision(store, addon)?,
             Some(Task::SetConfigVars) => Apply::Transition {
@@ -156,7 +160,7 @@ impl Engine {
     fn fetch_config(&self, provider: &dyn Provider, addon: &Addon) -> Apply {
         crate::provider_call!("get_config", &addon.id);
         match provider.get_config(addon.resource()) {
-            Ok(config) => match check_config(addon, config) {
+            Ok(config) => match check_config(addon, addon.prefix.as_deref(), config) {
                 Ok(config) => Apply::Transition {
                     event: Event::ProvisionComplete,
                     message: "provisioned".into(),
@@ -215,7 +219,7 @@ impl Engine {
                     }
                     Err(err) => return Ok(self.on_error(addon, err, false)),
                 }
-                match check_config(addon, config) {
+                match check_config(addon, addon.prefix.as_deref(), config) {
                     Ok(config) => Apply::Switched {
                         generation,
                         config,
@@ -245,6 +249,72 @@ impl Engine {
         })
     }
 
+    /// A ready addon's step for one attachment: make its credential and hand back the
+    /// vars that use it, or revoke its credential (ending its sessions first). Both
+    /// are idempotent by addon and slot, so a tick killed anywhere is redone by the next.
+    fn attachment(&self, addon: &Addon, attachment: &Attachment) -> Apply {
+        let provider = match self.provider(&addon.provider) {
+            Ok(provider) => provider,
+            Err(message) => return self.on_error(addon, ProviderError::Transient(message), false),
+        };
+        let own_logins = providers::info(&addon.provider).is_some_and(|info| info.own_logins());
+        let (resource, slot, app) = (addon.resource(), attachment.slot, &attachment.app);
+        match attachment.state {
+            AttachmentState::Attaching => {
+                // Without logins of its own, the app is handed what the addon's app has.
+                let credential = match own_logins {
+                    true => attachment.credential(),
+                    false => Credential::new(0, addon.rotation.vars_generation),
+                };
+                crate::provider_call!("ensure_credential", &addon.id);
+                let config = match provider.ensure_credential(resource, credential) {
+                    Ok(config) => config,
+                    Err(err) => return self.on_error(addon, err, false),
+                };
+                crate::failpoint!("after-attach-credential");
+                if own_logins {
+                    crate::provider_call!("verify", &addon.id);
+                    match provider.verify(resource, &[credential]) {
+                        Ok(drift) if drift.is_empty() => {}
+                        Ok(drift) => {
+                            let found = drift.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ");
+                            let why = format!("the login of app {app} does not work yet: {found}");
+                            return self.on_error(addon, ProviderError::Transient(why), false);
+                        }
+                        Err(err) => return self.on_error(addon, err, false),
+                    }
+                }
+                let message = match own_logins {
+                    true => format!("app {app} attached with a login of its own (credential slot {slot})"),
+                    false => format!("app {app} attached: handed the same value as app {}", addon.app),
+                };
+                match check_config(addon, attachment.prefix.as_deref(), config) {
+                    Ok(config) => Apply::Attached { slot, config, message },
+                    Err(message) => self.on_error(addon, ProviderError::Permanent(message), false),
+                }
+            }
+            AttachmentState::Detaching => {
+                crate::failpoint!("before-detach-revoke");
+                let message = match own_logins {
+                    true => {
+                        crate::provider_call!("revoke_credential", &addon.id);
+                        match provider.revoke_credential(resource, attachment.credential()) {
+                            Ok(message) => message,
+                            Err(err) => return self.on_error(addon, err, false),
+                        }
+                    }
+                    false => "nothing of its own to revoke".to_string(),
+                };
+                crate::failpoint!("after-detach-revoke");
+                Apply::Detached { slot, message: format!("app {app} detached: {message}") }
+            }
+            // Not a task: `attachment_task` hands out only the two above.
+            AttachmentState::Attached | AttachmentState::Detached => {
+                self.on_error(addon, ProviderError::Transient(format!("app {app} has no step to run")), false)
+            }
+        }
+    }
+
     /// Sorts a provider error: a transient one is retried with backoff (until the
     /// provision deadline while provisioning); a permanent one ends provisioning in
     /// error. Cleanup is retried with backoff whatever the error.
@@ -271,15 +341,20 @@ fn fail(message: String) -> Apply {
     Apply::Transition { event: Event::Fail, message, config: None }
 }
 
-/// Checks that a provider handed back exactly the vars it declared, and applies the prefix.
-fn check_config(addon: &Addon, config: Vec<(String, String)>) -> Result<BTreeMap<String, String>, String> {
+/// Checks that a provider handed back exactly the vars it declared, and applies the
+/// prefix (the addon's, or an attachment's).
+fn check_config(
+    addon: &Addon,
+    prefix: Option<&str>,
+    config: Vec<(String, String)>,
+) -> Result<BTreeMap<String, String>, String> {
     let declared = providers::info(&addon.provider).map_or(&[][..], |info| info.vars);
     let mut out = BTreeMap::new();
     for (key, value) in config {
         if !declared.contains(&key.as_str()) {
             return Err(format!("the {} provider handed back an undeclared var {key}", addon.provider));
         }
-        out.insert(Addon::prefixed(addon.prefix.as_deref(), &key), value);
+        out.insert(Addon::prefixed(prefix, &key), value);
     }
     if out.len() != declared.len() {
         return Err(format!("the {} provider did not hand back every var it declares", addon.provider));

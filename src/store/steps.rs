@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::attachments::{ATTACHED, DETACHED};
 use super::backend::{NewEvent, StoreError, Txn};
 use super::entry::{due, enter, with_expiry, Move, Row};
 use super::Store;
 use crate::addon::{Addon, Cleanup};
+use crate::attachment::{Attachment, AttachmentEvent};
 use crate::error::failed;
 use crate::machine::{self, on_cleanup, Event, State};
 
@@ -27,6 +29,11 @@ pub enum Apply {
     Switched { generation: u32, config: BTreeMap<String, String>, message: String },
     /// Upkeep of a ready addon: the generations below `to` are revoked.
     Revoked { to: u32, message: String },
+    /// The credential of the attachment in `slot` works, and `config` (the attachment's
+    /// prefix applied) uses it: its app's vars are filled, if it is still attaching.
+    Attached { slot: u32, config: BTreeMap<String, String>, message: String },
+    /// The credential of the detaching attachment in `slot` is revoked.
+    Detached { slot: u32, message: String },
 }
 
 /// Why one attempt at a task failed, as the provider said it.
@@ -289,6 +296,31 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             upkeep_done(tx, &mut addon, now)?;
             Some(upkeep(tx, &addon, REVOKED, message, now)?)
         }
+        Apply::Attached { slot, config, message } => {
+            let made = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialMade, now)?;
+            if let Some(attachment) = &made {
+                for (key, value) in &config {
+                    if !tx.fill_var(&attachment.app, key, &addon.id, value)? {
+                        let why = format!("{key} is no longer reserved for this addon on app {}", attachment.app);
+                        return Err(StepRefusal(why).into());
+                    }
+                }
+                tx.bump_version(&attachment.app)?;
+            }
+            upkeep_done(tx, &mut addon, now)?;
+            match made {
+                Some(_) => Some(upkeep(tx, &addon, ATTACHED, message, now)?),
+                None => None,
+            }
+        }
+        Apply::Detached { slot, message } => {
+            let revoked = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialRevoked, now)?;
+            upkeep_done(tx, &mut addon, now)?;
+            match revoked {
+                Some(_) => Some(upkeep(tx, &addon, DETACHED, message, now)?),
+                None => None,
+            }
+        }
         Apply::Transition { event, message, config } => {
             let to = machine::transition(from, event).map_err(|err| StepRefusal(err.to_string()))?;
             if event == Event::ProvisionComplete {
@@ -306,12 +338,35 @@ pub const ROTATED: &str = "rotated";
 /// The event name of the revocation of a rotation's old logins.
 pub const REVOKED: &str = "revoked";
 
-/// Writes a ready addon after an upkeep step: attempts cleared, next upkeep due.
+/// Moves the attachment in `slot` by `event`, if the table allows it from where it is
+/// now (a `detach` may have overtaken the step): the attachment as moved, or `None`.
+fn attachment_step(
+    tx: &mut dyn Txn,
+    addon: &Addon,
+    slot: u32,
+    event: AttachmentEvent,
+    now: i64,
+) -> Result<Option<Attachment>, StoreError> {
+    let Some(mut attachment) = tx.attachments(&addon.id)?.into_iter().find(|t| t.slot == slot) else {
+        return Ok(None);
+    };
+    let Ok(to) = attachment.state.after(event) else { return Ok(None) };
+    attachment.state = to;
+    attachment.updated_at = now;
+    tx.put_attachment(&attachment)?;
+    Ok(Some(attachment))
+}
+
+/// Writes a ready addon after an upkeep step: attempts cleared, next upkeep due (an
+/// attachment's step, when one is left, at once).
 fn upkeep_done(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Result<(), StoreError> {
     addon.attempts = 0;
     addon.last_error = None;
     addon.last_error_permanent = false;
-    addon.due_at = addon.rotation.due_at(now);
+    addon.due_at = match super::attachments::has_task(tx, &addon.id)? {
+        true => Some(now),
+        false => addon.rotation.due_at(now),
+    };
     addon.updated_at = now;
     tx.update_addon(addon)
 }
