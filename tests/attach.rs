@@ -1,0 +1,277 @@
+//! `addons attach` and `addons detach` through the binary: for each server provider two
+//! apps log in with logins of their own and see the same data; a detached app's login is
+//! refused while the other's works; nothing is left on the server after deprovision.
+//! secret and sqlite hand out the same value. Refusals change nothing. With the
+//! `failpoints` feature, a SIGKILL at each point inside attach and detach is followed by
+//! ticks that settle with every attachment working or gone and no login leaked.
+
+mod common;
+
+use common::apps::App;
+use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
+use common::TestEnv;
+
+/// What `app` holds of the addon's vars now (`prefix` as given to `--as`, upper-cased).
+fn app_now(env: &TestEnv, app: &str, kind: &'static str, prefix: &str) -> App {
+    let vars = env.vars(app);
+    let key = |var: &str| if prefix.is_empty() { var.to_string() } else { format!("{prefix}_{var}") };
+    let url = vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).cloned();
+    let url = url.unwrap_or_else(|| panic!("app {app} has no URL var: {vars:?}"));
+    App { kind, url, prefix: vars.get(&key("REDIS_KEY_PREFIX")).cloned().unwrap_or_default() }
+}
+
+/// The login name in an app's URL.
+fn login_of(app: &App) -> String {
+    let rest = app.url.split_once("://").map_or("", |(_, rest)| rest);
+    rest.split_once(':').map_or("", |(user, _)| user).to_string()
+}
+
+/// Every login on the server whose name holds addon `id`: roles, users, ACL users.
+fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
+    let pattern = format!("%{id}%");
+    let mut found: Vec<String> = match kind {
+        "postgres" => connect_postgres(admin)
+            .unwrap()
+            .query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 AND rolcanlogin", &[&pattern])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            connect_mysql(admin).unwrap().exec("SELECT user FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap()
+        }
+        _ => {
+            let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut connect_redis(admin).unwrap()).unwrap();
+            users.into_iter().filter(|user| user.contains(id)).collect()
+        }
+    };
+    found.sort();
+    found
+}
+
+/// The events of an addon's log, by name.
+fn events(env: &TestEnv, addon: &str) -> Vec<String> {
+    let log = env.json(["log", addon, "--json"]);
+    log.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap().to_string()).collect()
+}
+
+/// The whole life of a server addon shared by three apps.
+fn shared_by_apps(kind: &'static str) {
+    let Some(admin) = server(kind, &format!("{kind} attach")) else { return };
+    let env = TestEnv::with_config(&servers::config(kind, &admin));
+    let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+    let web = app_now(&env, "web", kind, "");
+    web.make("made_by_web");
+
+    let run = env.ok(["attach", "db", "worker", "--wait"]);
+    assert!(!run.stderr.contains("same value"), "{run}");
+    let worker = app_now(&env, "worker", kind, "");
+    assert_ne!(login_of(&worker), login_of(&web), "worker was handed web's login");
+    assert!(worker.works(), "worker's own {kind} login does not work");
+    worker.own("made_by_web", false).expect("worker can't use what web made");
+    worker.make("made_by_worker");
+    web.own("made_by_worker", false).expect("web can't use what worker made");
+    let mut open = worker.connect().unwrap();
+
+    env.ok(["attach", "db", "reports", "--as", "shared", "--wait"]);
+    let reports = app_now(&env, "reports", kind, "SHARED");
+    assert!(reports.works(), "the prefixed attachment's {kind} login does not work");
+    reports.own("made_by_worker", false).expect("reports can't use what worker made");
+
+    let info = env.info("db");
+    let apps: Vec<(String, String)> = info["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["app"].as_str().unwrap().to_string(), t["state"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(apps, [("worker".into(), "attached".into()), ("reports".into(), "attached".into())], "{info:#}");
+    assert_eq!(info["attachments"][1]["prefix"], "SHARED");
+    let listed = env.json(["list", "worker", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed:#}");
+    assert_eq!((&listed[0]["name"], &listed[0]["attached"]), (&"db".into(), &true.into()));
+    assert!(env.ok(["list", "worker"]).stdout.contains("worker (attached)"));
+
+    env.ok(["detach", "db", "worker"]);
+    assert!(env.vars("worker").is_empty(), "worker's vars outlived the detach");
+    env.ok(["tick"]);
+    assert!(!worker.works(), "the detached {kind} login still works");
+    assert!(open.run(&worker.prefix, "SELECT 1").is_err(), "a session of the detached {kind} login lives on");
+    assert!(web.works() && reports.works(), "a detach broke another app's login");
+    web.own("made_by_worker", false).expect("what the detached app made is gone");
+    let left: Vec<String> = logins(kind, &admin, &id);
+    assert!(!left.contains(&login_of(&worker)), "{left:?}");
+    let events = events(&env, "db");
+    for event in ["attach", "attached", "detach", "detached"] {
+        assert!(events.iter().any(|e| e == event), "no {event} in the log: {events:?}");
+    }
+
+    env.ok(["deprovision", "db", "--wait"]);
+    assert!(env.vars("reports").is_empty(), "an attached app kept the vars of a deprovisioned addon");
+    assert!(!reports.works(), "an attached {kind} login outlived the deprovision");
+    assert_eq!(logins(kind, &admin, &id), Vec::<String>::new(), "logins left on the {kind} server");
+    assert_eq!(servers::traces(kind, &admin, &id), Vec::<String>::new());
+}
+
+#[test]
+fn postgres_apps_attached_share_the_data_with_logins_of_their_own() {
+    shared_by_apps("postgres");
+}
+
+#[test]
+fn mysql_apps_attached_share_the_data_with_logins_of_their_own() {
+    shared_by_apps("mysql");
+}
+
+#[test]
+fn redis_apps_attached_share_the_keys_with_users_of_their_own() {
+    shared_by_apps("redis");
+}
+
+#[test]
+fn secret_and_sqlite_hand_out_the_same_value_and_say_so() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    env.provision_ready("sqlite", "web", &["--name", "db"]);
+    let run = env.ok(["attach", "key", "worker", "--wait"]);
+    assert!(run.stderr.contains("secret: hands worker the same value as web; no per-app credential"), "{run}");
+    let run = env.ok(["attach", "db", "worker", "--as", "shared", "--wait"]);
+    assert!(run.stderr.contains("sqlite: hands worker the same value as web"), "{run}");
+    let (web, worker) = (env.vars("web"), env.vars("worker"));
+    assert!(!run.stderr.contains(&web["SECRET_KEY"]) && !run.stdout.contains(&web["DATABASE_URL"]));
+    assert_eq!(worker["SECRET_KEY"], web["SECRET_KEY"]);
+    assert_eq!(worker["SHARED_DATABASE_URL"], web["DATABASE_URL"]);
+    env.ok(["detach", "key", "worker", "--wait"]);
+    assert_eq!(env.vars("worker").keys().collect::<Vec<_>>(), ["SHARED_DATABASE_URL"]);
+    assert_eq!(env.vars("web").len(), 2, "a detach took the owner's vars");
+    // Attached again after a detach: a new slot, the same value.
+    env.ok(["attach", "key", "worker", "--wait"]);
+    assert_eq!(env.vars("worker")["SECRET_KEY"], web["SECRET_KEY"]);
+    env.ok(["deprovision", "key", "db", "--wait"]);
+    assert!(env.vars("worker").is_empty());
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    env.ok(["config", "set", "worker", "SECRET_KEY=mine"]);
+    let before = env.state_bytes();
+    let why = env.fails(1, ["attach", "key", "worker"]);
+    assert!(why.contains("app worker already has SECRET_KEY (set by hand); pass --as PREFIX"), "{why}");
+    assert_eq!(env.state_bytes(), before, "a refused attach changed the state");
+    for (code, args, says) in [
+        (2, vec!["attach", "key", "web"], "key belongs to app web already"),
+        (2, vec!["attach", "nope", "worker"], "no addon named \"nope\""),
+        (2, vec!["attach", "key", "Bad App"], "app"),
+        (2, vec!["attach", "key", "worker", "--as", "1bad"], "prefix"),
+        (2, vec!["detach", "key", "worker"], "key is not attached to app worker"),
+        (2, vec!["detach", "key", "web"], "an addon's own app can't be detached"),
+    ] {
+        let why = env.fails(code, &args);
+        assert!(why.contains(says), "{args:?}: {why}");
+        assert_eq!(why.trim().lines().count(), 1, "{args:?}: {why}");
+        assert_eq!(env.state_bytes(), before, "{args:?} changed the state");
+    }
+    env.ok(["attach", "key", "worker", "--as", "web"]);
+    let before = env.state_bytes();
+    let why = env.fails(2, ["attach", "key", "worker", "--as", "other"]);
+    assert!(why.contains("key is attached to app worker already"), "{why}");
+    assert_eq!(env.state_bytes(), before);
+    env.ok(["deprovision", "key"]);
+    let why = env.fails(1, ["attach", "key", "jobs"]);
+    assert!(why.contains("key is deprovisioned; only a live addon can be attached"), "{why}");
+}
+
+#[cfg(feature = "failpoints")]
+mod crashes {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Runs one `tick` with `point` armed; it must die there of SIGKILL.
+    fn killed_at(env: &TestEnv, point: &str) {
+        let out = env.command(["tick"]).env("ADDONS_FAILPOINT", point).output().unwrap();
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL), "tick did not die at {point}: {out:?}");
+    }
+
+    /// Plain ticks until nothing is pending.
+    fn settle(env: &TestEnv) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while env.json(["tick", "--json"])["pending"] != 0 {
+            assert!(Instant::now() < deadline, "still pending: {}", env.ok(["info", "db"]).stdout);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every login of the addon on the server is one of `allowed`.
+    fn no_login_but(kind: &str, admin: &str, id: &str, allowed: &[String], after: &str) {
+        for login in logins(kind, admin, id) {
+            assert!(allowed.contains(&login), "{kind} login {login} leaked after {after} (allowed: {allowed:?})");
+        }
+    }
+
+    fn crash_inside_attach_and_detach(kind: &'static str) {
+        let Some(admin) = server(kind, &format!("{kind} attach crashes")) else { return };
+        let env = TestEnv::new();
+        let env_file = env.root().join("worker.env");
+        env.write_config(&format!("{}[apps.worker]\nenv_file = {:?}\n", servers::config(kind, &admin), env_file));
+        let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+        let web = app_now(&env, "web", kind, "");
+        web.make("kept");
+        let owner = vec![format!("addons_{id}"), login_of(&web)];
+        // Inside the attach: the login is made (or the step is done) but not committed.
+        for point in ["after-attach-credential", "before-step-commit"] {
+            env.ok(["attach", "db", "worker"]);
+            killed_at(&env, point);
+            settle(&env);
+            let worker = app_now(&env, "worker", kind, "");
+            assert!(worker.works(), "{kind}: worker's login does not work after a kill at {point}");
+            worker.own("kept", false).expect("worker can't use the data after the crash");
+            assert!(std::fs::read_to_string(&env_file).unwrap().contains(&worker.url), "the env file lags");
+            let allowed = [owner.clone(), vec![login_of(&worker)]].concat();
+            no_login_but(kind, &admin, &id, &allowed, point);
+            env.ok(["detach", "db", "worker", "--wait"]);
+            assert!(!worker.works());
+        }
+        // Inside the detach: the login is revoked (or not yet) but that is not committed.
+        for point in ["before-detach-revoke", "after-detach-revoke", "before-step-commit"] {
+            env.ok(["attach", "db", "worker", "--wait"]);
+            let worker = app_now(&env, "worker", kind, "");
+            assert!(worker.works());
+            env.ok(["detach", "db", "worker"]);
+            killed_at(&env, point);
+            settle(&env);
+            assert!(!worker.works(), "{kind}: the detached login works after a kill at {point}");
+            assert!(web.works(), "{kind}: web's login broke after a kill at {point}");
+            assert!(env.vars("worker").is_empty());
+            no_login_but(kind, &admin, &id, &owner, point);
+        }
+        // A detach that overtakes an attach killed after its login was made.
+        env.ok(["attach", "db", "worker", "--as", "again"]);
+        killed_at(&env, "after-attach-credential");
+        env.ok(["detach", "db", "worker"]);
+        settle(&env);
+        assert!(env.vars("worker").is_empty());
+        no_login_but(kind, &admin, &id, &owner, "a detach overtaking an attach");
+        env.ok(["deprovision", "db", "--wait"]);
+        assert_eq!(logins(kind, &admin, &id), Vec::<String>::new(), "logins left on the {kind} server");
+    }
+
+    #[test]
+    fn postgres_attach_and_detach_survive_a_kill_at_each_point() {
+        crash_inside_attach_and_detach("postgres");
+    }
+
+    #[test]
+    fn mysql_attach_and_detach_survive_a_kill_at_each_point() {
+        crash_inside_attach_and_detach("mysql");
+    }
+
+    #[test]
+    fn redis_attach_and_detach_survive_a_kill_at_each_point() {
+        crash_inside_attach_and_detach("redis");
+    }
+}
