@@ -49,7 +49,7 @@ pub enum Command {
     /// Remove addons: their config vars go at once, their resources on the next tick
     #[command(after_help = help::tail(&help::DEPROVISION))]
     Deprovision(DeprovisionArgs),
-    /// Give another app an addon's vars, with a login of its own where the provider makes one
+    /// Give another app an addon's vars, with a login of its own where there can be one
     #[command(after_help = help::tail(&help::ATTACH))]
     Attach(AttachArgs),
     /// Take an attached app's vars away; its login is revoked on the next tick

@@ -93,7 +93,7 @@ pub const ATTACH: [Section; 2] = [
 pub const DETACH: [Section; 2] = [
     examples(&[
         ("addons detach myapp-key worker", "its vars go now, its login on the next tick"),
-        ("addons detach myapp-key worker --wait", "returns once its login is revoked"),
+        ("addons detach myapp-db reports --wait", "returns once its login is revoked"),
     ]),
     exit_status(&[
         ("0", "the vars are gone (with --wait: and the login is revoked)"),

@@ -321,6 +321,11 @@ fn the_examples_in_the_help_are_commands_that_work() {
             env.provision_ready("sqlite", "myapp", &["--name", "myapp-db"]);
             env.ok(["config", "set", "myapp", "API_TOKEN=abc123"]);
         }
+        // The attachments detach's examples take away.
+        if words == ["detach"] {
+            env.ok(["attach", "myapp-key", "worker", "--wait"]);
+            env.ok(["attach", "myapp-db", "reports", "--wait"]);
+        }
         // The apply file apply's examples name.
         let file = "scope = \"ci\"\n[[addon]]\nname = \"ci-key\"\nprovider = \"secret\"\napp = \"ci\"\n";
         std::fs::write(env.root().join("addons.toml"), file).unwrap();
