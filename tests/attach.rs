@@ -50,6 +50,27 @@ fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
     found
 }
 
+/// Drops a login on the server behind addons' back.
+fn drop_login(kind: &str, admin: &str, login: &str) {
+    match kind {
+        "postgres" => connect_postgres(admin).unwrap().batch_execute(&format!("DROP ROLE \"{login}\"")).unwrap(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            let mut conn = connect_mysql(admin).unwrap();
+            let hosts: Vec<String> = conn.exec("SELECT host FROM mysql.user WHERE user = ?", (login,)).unwrap();
+            for host in hosts {
+                conn.query_drop(format!("DROP USER '{login}'@'{host}'")).unwrap();
+            }
+        }
+        _ => redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(login)
+            .query::<i64>(&mut connect_redis(admin).unwrap())
+            .map(drop)
+            .unwrap(),
+    }
+}
+
 /// The events of an addon's log, by name.
 fn events(env: &TestEnv, addon: &str) -> Vec<String> {
     let log = env.json(["log", addon, "--json"]);
@@ -78,6 +99,7 @@ fn shared_by_apps(kind: &'static str) {
     let reports = app_now(&env, "reports", kind, "SHARED");
     assert!(reports.works(), "the prefixed attachment's {kind} login does not work");
     reports.own("made_by_worker", false).expect("reports can't use what worker made");
+    drop(open);
 
     let info = env.info("db");
     let apps: Vec<(String, String)> = info["attachments"]
@@ -92,6 +114,14 @@ fn shared_by_apps(kind: &'static str) {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed:#}");
     assert_eq!((&listed[0]["name"], &listed[0]["attached"]), (&"db".into(), &true.into()));
     assert!(env.ok(["list", "worker"]).stdout.contains("worker (attached)"));
+
+    // A login of an attached app dropped by hand is drift, and `check` makes it again.
+    drop_login(kind, &admin, &login_of(&worker));
+    assert!(!worker.works());
+    let checked = env.run(["check", "db"]);
+    assert!(checked.stdout.contains("repaired"), "{checked}");
+    assert!(worker.works(), "check did not make worker's {kind} login again");
+    let mut open = worker.connect().unwrap();
 
     env.ok(["detach", "db", "worker"]);
     assert!(env.vars("worker").is_empty(), "worker's vars outlived the detach");
@@ -148,8 +178,29 @@ fn secret_and_sqlite_hand_out_the_same_value_and_say_so() {
     // Attached again after a detach: a new slot, the same value.
     env.ok(["attach", "key", "worker", "--wait"]);
     assert_eq!(env.vars("worker")["SECRET_KEY"], web["SECRET_KEY"]);
+    // A rotation of a same-value addon gives every attached app the new value.
+    env.ok(["rotate", "key", "--wait"]);
+    let rotated = env.vars("web")["SECRET_KEY"].clone();
+    assert_ne!(rotated, web["SECRET_KEY"]);
+    assert_eq!(env.vars("worker")["SECRET_KEY"], rotated, "the attached app kept the old value");
+    env.ok(["detach", "key", "worker"]);
+    env.ok(["attach", "key", "worker", "--wait"]);
+    assert_eq!(env.vars("worker")["SECRET_KEY"], rotated, "attached after a rotation: not the current value");
     env.ok(["deprovision", "key", "db", "--wait"]);
     assert!(env.vars("worker").is_empty());
+}
+
+#[test]
+fn an_attachment_made_while_provisioning_is_set_once_ready() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "web", "--name", "key"]);
+    env.ok(["attach", "key", "worker", "--as", "web"]);
+    assert_eq!(env.info("key")["attachments"][0]["state"], "attaching");
+    assert!(env.vars("worker").is_empty(), "vars set before the addon was ready");
+    let waited = env.json(["wait", "key", "--json"]);
+    assert_eq!(waited[0]["attachments"][0]["state"], "attached", "{waited:#}");
+    assert_eq!(env.vars("worker")["WEB_SECRET_KEY"], env.vars("web")["SECRET_KEY"]);
+    assert_eq!(env.json(["tick", "--json"])["pending"], 0);
 }
 
 #[test]

@@ -289,7 +289,7 @@ impl Engine {
                     false => format!("app {app} attached: handed the same value as app {}", addon.app),
                 };
                 match check_config(addon, attachment.prefix.as_deref(), config) {
-                    Ok(config) => Apply::Attached { slot, config, message },
+                    Ok(config) => Apply::Attached { slot, generation: credential.generation, config, message },
                     Err(message) => self.on_error(addon, ProviderError::Permanent(message), false),
                 }
             }

@@ -131,6 +131,18 @@ impl Store {
         })
     }
 
+    /// The credentials of the addon's attached apps, for a drift check.
+    pub fn attached_credentials(&self, addon_id: &str) -> anyhow::Result<Vec<crate::providers::Credential>> {
+        self.read(|tx| {
+            let attachments = tx.attachments(addon_id)?;
+            Ok(attachments
+                .iter()
+                .filter(|t| t.state == AttachmentState::Attached)
+                .map(Attachment::credential)
+                .collect())
+        })
+    }
+
     /// The first attachment of an addon that a tick has work for, by slot.
     pub fn attachment_task(&self, addon_id: &str) -> anyhow::Result<Option<Attachment>> {
         self.read(|tx| Ok(tx.attachments(addon_id)?.into_iter().find(|t| t.state.has_task())))

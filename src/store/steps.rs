@@ -9,7 +9,7 @@ use super::backend::{NewEvent, StoreError, Txn};
 use super::entry::{due, enter, with_expiry, Move, Row};
 use super::Store;
 use crate::addon::{Addon, Cleanup};
-use crate::attachment::{Attachment, AttachmentEvent};
+use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
 use crate::error::failed;
 use crate::machine::{self, on_cleanup, Event, State};
 
@@ -31,7 +31,9 @@ pub enum Apply {
     Revoked { to: u32, message: String },
     /// The credential of the attachment in `slot` works, and `config` (the attachment's
     /// prefix applied) uses it: its app's vars are filled, if it is still attaching.
-    Attached { slot: u32, config: BTreeMap<String, String>, message: String },
+    /// `generation` is the credential's: for a provider that hands every app the same
+    /// value, the addon's own, which a rotation committed meanwhile makes stale.
+    Attached { slot: u32, generation: u32, config: BTreeMap<String, String>, message: String },
     /// The credential of the detaching attachment in `slot` is revoked.
     Detached { slot: u32, message: String },
 }
@@ -279,8 +281,11 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
                     }
                 }
                 tx.bump_version(&addon.app)?;
-                addon.config = Some(config);
                 addon.rotation.vars_generation = generation;
+                if same_value(&addon) {
+                    switch_attached(tx, &addon, &config, now)?;
+                }
+                addon.config = Some(config);
             }
             upkeep_done(tx, &mut addon, now)?;
             match switch {
@@ -296,8 +301,13 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             upkeep_done(tx, &mut addon, now)?;
             Some(upkeep(tx, &addon, REVOKED, message, now)?)
         }
-        Apply::Attached { slot, config, message } => {
-            let made = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialMade, now)?;
+        Apply::Attached { slot, generation, config, message } => {
+            let stale = same_value(&addon) && generation != addon.rotation.vars_generation;
+            let made = match stale {
+                // The addon's value was rotated since: the step is done again.
+                true => None,
+                false => attachment_step(tx, &addon, slot, AttachmentEvent::CredentialMade, generation, now)?,
+            };
             if let Some(attachment) = &made {
                 for (key, value) in &config {
                     if !tx.fill_var(&attachment.app, key, &addon.id, value)? {
@@ -314,7 +324,8 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             }
         }
         Apply::Detached { slot, message } => {
-            let revoked = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialRevoked, now)?;
+            let generation = addon.rotation.vars_generation;
+            let revoked = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialRevoked, generation, now)?;
             upkeep_done(tx, &mut addon, now)?;
             match revoked {
                 Some(_) => Some(upkeep(tx, &addon, DETACHED, message, now)?),
@@ -338,19 +349,60 @@ pub const ROTATED: &str = "rotated";
 /// The event name of the revocation of a rotation's old logins.
 pub const REVOKED: &str = "revoked";
 
+/// Whether the addon's provider hands every attached app the same value as its own app
+/// (no login of its own): a rotation of the addon then changes every app's value.
+fn same_value(addon: &Addon) -> bool {
+    !crate::providers::info(&addon.provider).is_some_and(|info| info.own_logins())
+}
+
+/// Gives the attached apps of a same-value addon the value its own app was just switched
+/// to (`config`, the addon's prefix applied), each under its own prefix.
+fn switch_attached(tx: &mut dyn Txn, addon: &Addon, config: &BTreeMap<String, String>, now: i64) -> StepResult {
+    for mut attachment in tx.attachments(&addon.id)? {
+        if attachment.state != AttachmentState::Attached {
+            continue;
+        }
+        for (key, value) in config {
+            let var = match &addon.prefix {
+                Some(prefix) => key.strip_prefix(&format!("{prefix}_")).unwrap_or(key),
+                None => key,
+            };
+            let key = Addon::prefixed(attachment.prefix.as_deref(), var);
+            if !tx.fill_var(&attachment.app, &key, &addon.id, value)? {
+                return Err(
+                    StepRefusal(format!("{key} is no longer held by this addon on app {}", attachment.app)).into()
+                );
+            }
+        }
+        tx.bump_version(&attachment.app)?;
+        attachment.generation = addon.rotation.vars_generation;
+        attachment.updated_at = now;
+        tx.put_attachment(&attachment)?;
+    }
+    Ok(())
+}
+
+/// What a part of committing a step gives.
+type StepResult = Result<(), StepError>;
+
 /// Moves the attachment in `slot` by `event`, if the table allows it from where it is
-/// now (a `detach` may have overtaken the step): the attachment as moved, or `None`.
+/// now (a `detach` may have overtaken the step), recording the `generation` of its
+/// credential: the attachment as moved, or `None`.
 fn attachment_step(
     tx: &mut dyn Txn,
     addon: &Addon,
     slot: u32,
     event: AttachmentEvent,
+    generation: u32,
     now: i64,
 ) -> Result<Option<Attachment>, StoreError> {
     let Some(mut attachment) = tx.attachments(&addon.id)?.into_iter().find(|t| t.slot == slot) else {
         return Ok(None);
     };
     let Ok(to) = attachment.state.after(event) else { return Ok(None) };
+    if event == AttachmentEvent::CredentialMade {
+        attachment.generation = generation;
+    }
     attachment.state = to;
     attachment.updated_at = now;
     tx.put_attachment(&attachment)?;
