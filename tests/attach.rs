@@ -93,13 +93,11 @@ fn shared_by_apps(kind: &'static str) {
     worker.own("made_by_web", false).expect("worker can't use what web made");
     worker.make("made_by_worker");
     web.own("made_by_worker", false).expect("web can't use what worker made");
-    let mut open = worker.connect().unwrap();
 
     env.ok(["attach", "db", "reports", "--as", "shared", "--wait"]);
     let reports = app_now(&env, "reports", kind, "SHARED");
     assert!(reports.works(), "the prefixed attachment's {kind} login does not work");
     reports.own("made_by_worker", false).expect("reports can't use what worker made");
-    drop(open);
 
     let info = env.info("db");
     let apps: Vec<(String, String)> = info["attachments"]
