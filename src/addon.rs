@@ -151,21 +151,25 @@ impl Addon {
     pub fn has_pending_work(&self) -> bool {
         match self.state {
             State::WaitingForProvision | State::Provisioned => true,
-            State::Ready => self.rotation.due_at(0).is_some() || self.attachment_pending(),
+            State::Ready => self.rotation.due_at(0).is_some() || self.attachments.iter().any(|t| t.has_work()),
             State::Deprovisioned | State::Error => self.cleanup == Cleanup::Pending,
         }
     }
 
-    /// Whether an attachment is still being made or revoked.
-    pub fn attachment_pending(&self) -> bool {
-        self.attachments.iter().any(|attachment| attachment.state.has_task())
+    /// Whether an attachment has a step due at `now`: being made or revoked, or a
+    /// rotation's old generations due for revocation.
+    pub fn attachment_due(&self, now: i64) -> bool {
+        self.attachments.iter().any(|attachment| attachment.is_due(now))
     }
 
     /// Whether `wait` can stop waiting for this addon.
     pub fn is_settled(&self) -> bool {
         match self.state {
             // A rotation has settled once the vars hold the new login and no revocation is due.
-            State::Ready => self.rotation.due(crate::store::now_ms()).is_none() && !self.attachment_pending(),
+            State::Ready => {
+                let now = crate::store::now_ms();
+                self.rotation.due(now).is_none() && !self.attachment_due(now)
+            }
             State::Deprovisioned => self.cleanup != Cleanup::Pending,
             // An addon in error is settled once its orphan cleanup has been tried.
             State::Error => self.cleanup != Cleanup::Pending || self.attempts > 0,

@@ -27,6 +27,9 @@ pub enum AttachmentEvent {
     CredentialRevoked,
     /// The addon was deprovisioned (or failed): its provider's cleanup removes every login.
     AddonGone,
+    /// `addons rotate --app`: a tick makes the next generation's login and switches the
+    /// app's vars to it (they keep the old one meanwhile).
+    Rotate,
 }
 
 impl AttachmentState {
@@ -64,12 +67,13 @@ impl AttachmentState {
         use AttachmentState as S;
         match (self, event) {
             (S::Attaching, E::CredentialMade) => Ok(S::Attached),
+            (S::Attached, E::Rotate) => Ok(S::Attaching),
             (S::Attaching | S::Attached, E::Detach) => Ok(S::Detaching),
             (S::Detaching, E::CredentialRevoked) => Ok(S::Detached),
             (S::Attaching | S::Attached | S::Detaching, E::AddonGone) => Ok(S::Detached),
-            (S::Attaching, E::CredentialRevoked)
+            (S::Attaching, E::CredentialRevoked | E::Rotate)
             | (S::Attached, E::CredentialMade | E::CredentialRevoked)
-            | (S::Detaching, E::CredentialMade | E::Detach)
+            | (S::Detaching, E::CredentialMade | E::Detach | E::Rotate)
             | (S::Detached, _) => Err(format!("an attachment that is {} can't take {event:?}", self.as_str())),
         }
     }
@@ -92,6 +96,10 @@ pub struct Attachment {
     pub state: AttachmentState,
     /// The generation of its credential.
     pub generation: u32,
+    /// After a rotation of it: the oldest generation still to be revoked (every one from
+    /// it up to, not including, `generation`), at `revoke_at` (ms since the epoch).
+    pub revoke_from: Option<u32>,
+    pub revoke_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -100,6 +108,33 @@ impl Attachment {
     /// The credential this attachment hands its app.
     pub fn credential(&self) -> crate::providers::Credential {
         crate::providers::Credential::new(self.slot, self.generation)
+    }
+
+    /// When a tick has its next step to run (`now` when one is waiting), if ever: a
+    /// credential to make or revoke now, or a rotation's old generations at their time.
+    pub fn due_at(&self, now: i64) -> Option<i64> {
+        match self.state {
+            AttachmentState::Attaching | AttachmentState::Detaching => Some(now),
+            AttachmentState::Attached => self.revoke_from.and(self.revoke_at),
+            AttachmentState::Detached => None,
+        }
+    }
+
+    /// Whether it has a step left at any time (what `pending` counts).
+    pub fn has_work(&self) -> bool {
+        self.due_at(0).is_some()
+    }
+
+    /// Whether a step of it is due at `now`.
+    pub fn is_due(&self, now: i64) -> bool {
+        self.due_at(now).is_some_and(|at| at <= now)
+    }
+
+    /// Every generation of its slot that may have a login: the one in use and those a
+    /// rotation left to revoke. What a detach revokes.
+    pub fn live_credentials(&self) -> Vec<crate::providers::Credential> {
+        let from = self.revoke_from.unwrap_or(self.generation).min(self.generation);
+        (from..=self.generation).map(|generation| crate::providers::Credential::new(self.slot, generation)).collect()
     }
 }
 

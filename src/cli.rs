@@ -213,6 +213,9 @@ pub struct RotateArgs {
     /// How long the old credentials keep working, e.g. 10m, 1h; 0 revokes them at once
     #[arg(long, value_name = "DUR", default_value = "1h")]
     pub grace: String,
+    /// Rotate only the login of this attached app ('addons attach'), not the addon's own
+    #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps))]
+    pub app: Option<String>,
     /// Tick until the app's vars hold the new credentials (and, with --grace 0, the old are revoked)
     #[arg(long)]
     pub wait: bool,

@@ -121,6 +121,30 @@ fn shared_by_apps(kind: &'static str) {
     assert!(worker.works(), "check did not make worker's {kind} login again");
     let mut open = worker.connect().unwrap();
 
+    // A rotation of one attached app's login: the others' stay as they were.
+    let run = env.ok(["rotate", "db", "--app", "worker", "--grace", "0", "--wait"]);
+    assert!(run.stderr.contains("Rotating app worker's login to db to generation 1"), "{run}");
+    let rotated = app_now(&env, "worker", kind, "");
+    assert_ne!(login_of(&rotated), login_of(&worker));
+    assert!(rotated.works(), "worker's rotated {kind} login does not work");
+    assert!(!worker.works(), "worker's old {kind} login works after a rotation with --grace 0");
+    assert!(open.run(&worker.prefix, "SELECT 1").is_err(), "a session of worker's old {kind} login lives on");
+    assert!(web.works() && reports.works(), "a rotation of worker's login broke another app's");
+    assert_eq!(app_now(&env, "web", kind, "").url, web.url);
+    rotated.own("made_by_worker", false).expect("worker's rotated login can't use the data");
+    let worker = rotated;
+    let mut open = worker.connect().unwrap();
+    // With a grace, the old login works until it ends; then a tick revokes it.
+    env.ok(["rotate", "db", "--app", "reports", "--grace", "2s", "--wait"]);
+    let next = app_now(&env, "reports", kind, "SHARED");
+    assert!(next.works() && reports.works(), "both of reports' {kind} logins should work during the grace");
+    assert!(env.info("db")["pending"] == true, "a revocation to come is work left");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    env.ok(["wait", "db"]);
+    assert!(!reports.works(), "reports' old {kind} login works after the grace");
+    assert!(next.works() && worker.works());
+    let reports = next;
+
     env.ok(["detach", "db", "worker"]);
     assert!(env.vars("worker").is_empty(), "worker's vars outlived the detach");
     env.ok(["tick"]);
@@ -225,6 +249,11 @@ fn refusals_change_nothing() {
     }
     env.ok(["attach", "key", "worker", "--as", "web"]);
     let before = env.state_bytes();
+    let why = env.fails(1, ["rotate", "key", "--app", "worker"]);
+    assert!(why.contains("hands app worker the same value as app web"), "{why}");
+    let why = env.fails(2, ["rotate", "key", "--app", "jobs"]);
+    assert!(why.contains("key is not attached to app jobs"), "{why}");
+    assert_eq!(env.state_bytes(), before);
     let why = env.fails(2, ["attach", "key", "worker", "--as", "other"]);
     assert!(why.contains("key is attached to app worker already"), "{why}");
     assert_eq!(env.state_bytes(), before);
@@ -298,6 +327,23 @@ mod crashes {
             assert!(env.vars("worker").is_empty());
             no_login_but(kind, &admin, &id, &owner, point);
         }
+        // Inside a rotation of the attached app's login: made, switched, old one revoked.
+        env.ok(["attach", "db", "worker", "--wait"]);
+        for point in ["after-attach-credential", "before-step-commit", "after-revoke-credential"] {
+            let before = app_now(&env, "worker", kind, "");
+            env.ok(["rotate", "db", "--app", "worker", "--grace", "0"]);
+            if point == "after-revoke-credential" {
+                env.ok(["tick"]);
+            }
+            killed_at(&env, point);
+            settle(&env);
+            let now = app_now(&env, "worker", kind, "");
+            assert!(now.works(), "{kind}: worker's login does not work after a kill at {point} in a rotation");
+            assert!(!before.works(), "{kind}: worker's replaced login works after a kill at {point}");
+            assert!(web.works());
+            no_login_but(kind, &admin, &id, &[owner.clone(), vec![login_of(&now)]].concat(), point);
+        }
+        env.ok(["detach", "db", "worker", "--wait"]);
         // A detach that overtakes an attach killed after its login was made.
         env.ok(["attach", "db", "worker", "--as", "again"]);
         killed_at(&env, "after-attach-credential");

@@ -31,7 +31,7 @@ impl Engine {
             None => match addon.rotation.due(store.now()?) {
                 Some(upkeep) => self.upkeep(store, addon, upkeep)?,
                 None => match store.attachment_task(&addon.id)? {
-                    Some(attachment) => self.attachment(addon, &attachment),
+                    Some(attachment) => self.attachment(store, addon, &attachment)?,
                     None => {
                         store.release_claim(&addon.id, &self.token)?;
                         return Ok(None);
@@ -252,14 +252,14 @@ impl Engine {
     /// A ready addon's step for one attachment: make its credential and hand back the
     /// vars that use it, or revoke its credential (ending its sessions first). Both
     /// are idempotent by addon and slot, so a tick killed anywhere is redone by the next.
-    fn attachment(&self, addon: &Addon, attachment: &Attachment) -> Apply {
+    fn attachment(&self, store: &mut Store, addon: &Addon, attachment: &Attachment) -> anyhow::Result<Apply> {
         let provider = match self.provider(&addon.provider) {
             Ok(provider) => provider,
-            Err(message) => return self.on_error(addon, ProviderError::Transient(message), false),
+            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), false)),
         };
         let own_logins = providers::info(&addon.provider).is_some_and(|info| info.own_logins());
         let (resource, slot, app) = (addon.resource(), attachment.slot, &attachment.app);
-        match attachment.state {
+        Ok(match attachment.state {
             AttachmentState::Attaching => {
                 // Without logins of its own, the app is handed what the addon's app has.
                 let credential = match own_logins {
@@ -269,7 +269,7 @@ impl Engine {
                 crate::provider_call!("ensure_credential", &addon.id);
                 let config = match provider.ensure_credential(resource, credential) {
                     Ok(config) => config,
-                    Err(err) => return self.on_error(addon, err, false),
+                    Err(err) => return Ok(self.on_error(addon, err, false)),
                 };
                 crate::failpoint!("after-attach-credential");
                 if own_logins {
@@ -279,14 +279,15 @@ impl Engine {
                         Ok(drift) => {
                             let found = drift.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ");
                             let why = format!("the login of app {app} does not work yet: {found}");
-                            return self.on_error(addon, ProviderError::Transient(why), false);
+                            return Ok(self.on_error(addon, ProviderError::Transient(why), false));
                         }
-                        Err(err) => return self.on_error(addon, err, false),
+                        Err(err) => return Ok(self.on_error(addon, err, false)),
                     }
                 }
-                let message = match own_logins {
-                    true => format!("app {app} attached with a login of its own (credential slot {slot})"),
-                    false => format!("app {app} attached: handed the same value as app {}", addon.app),
+                let message = match (own_logins, credential.generation) {
+                    (false, _) => format!("app {app} attached: handed the same value as app {}", addon.app),
+                    (true, 0) => format!("app {app} attached with a login of its own (credential slot {slot})"),
+                    (true, generation) => format!("vars of app {app} switched to login generation {generation}"),
                 };
                 match check_config(addon, attachment.prefix.as_deref(), config) {
                     Ok(config) => Apply::Attached { slot, generation: credential.generation, config, message },
@@ -295,24 +296,46 @@ impl Engine {
             }
             AttachmentState::Detaching => {
                 crate::failpoint!("before-detach-revoke");
-                let message = match own_logins {
-                    true => {
-                        crate::provider_call!("revoke_credential", &addon.id);
-                        match provider.revoke_credential(resource, attachment.credential()) {
-                            Ok(message) => message,
-                            Err(err) => return self.on_error(addon, err, false),
-                        }
+                let mut done = Vec::new();
+                for credential in attachment.live_credentials().into_iter().filter(|_| own_logins) {
+                    crate::provider_call!("revoke_credential", &addon.id);
+                    match provider.revoke_credential(resource, credential) {
+                        Ok(message) => done.push(message),
+                        Err(err) => return Ok(self.on_error(addon, err, false)),
                     }
-                    false => "nothing of its own to revoke".to_string(),
-                };
+                }
                 crate::failpoint!("after-detach-revoke");
+                let message = match done.is_empty() {
+                    true => "nothing of its own to revoke".to_string(),
+                    false => done.join("; "),
+                };
                 Apply::Detached { slot, message: format!("app {app} detached: {message}") }
             }
-            // Not a task: `attachment_task` hands out only the two above.
-            AttachmentState::Attached | AttachmentState::Detached => {
+            // A rotation's old generations, due now (`attachment_task` said so).
+            AttachmentState::Attached => {
+                // The app's env file must hold the new vars before the old login goes.
+                let env_file = self.settings.apps.get(app).is_some_and(|settings| settings.env_file.is_some());
+                if let Some(version) = env_file.then(|| store.env_file_behind(app)).transpose()?.flatten() {
+                    let why = format!("the env file of app {app} is behind (vars version {version})");
+                    return Ok(self.on_error(addon, ProviderError::Transient(why), false));
+                }
+                let (from, to) = (attachment.revoke_from.unwrap_or(attachment.generation), attachment.generation);
+                let mut done = Vec::new();
+                for generation in from..to {
+                    crate::provider_call!("revoke_credential", &addon.id);
+                    match provider.revoke_credential(resource, Credential::new(slot, generation)) {
+                        Ok(message) => done.push(message),
+                        Err(err) => return Ok(self.on_error(addon, err, false)),
+                    }
+                    crate::failpoint!("after-revoke-credential");
+                }
+                Apply::AttachmentRevoked { slot, to, message: format!("app {app}: {}", done.join("; ")) }
+            }
+            // Not a step: `attachment_task` hands out only those due.
+            AttachmentState::Detached => {
                 self.on_error(addon, ProviderError::Transient(format!("app {app} has no step to run")), false)
             }
-        }
+        })
     }
 
     /// Sorts a provider error: a transient one is retried with backoff (until the

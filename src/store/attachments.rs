@@ -67,6 +67,8 @@ impl Store {
                 slot,
                 state: AttachmentState::Attaching,
                 generation: 0,
+                revoke_from: None,
+                revoke_at: None,
                 created_at: now,
                 updated_at: now,
             };
@@ -143,9 +145,54 @@ impl Store {
         })
     }
 
-    /// The first attachment of an addon that a tick has work for, by slot.
+    /// The first attachment of an addon that has a step due, by slot.
     pub fn attachment_task(&self, addon_id: &str) -> anyhow::Result<Option<Attachment>> {
-        self.read(|tx| Ok(tx.attachments(addon_id)?.into_iter().find(|t| t.state.has_task())))
+        self.read(|tx| {
+            let now = tx.now()?;
+            Ok(tx.attachments(addon_id)?.into_iter().find(|t| t.is_due(now)))
+        })
+    }
+
+    /// Asks for the next generation of an attached app's own login (`rotate --app`): a
+    /// tick makes it and switches the app's vars; the generations the app used so far
+    /// are revoked `grace` after the ask. Refused, with nothing written, when the app is
+    /// not attached and settled.
+    pub fn rotate_attachment(
+        &mut self,
+        addon_id: &str,
+        app: &str,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<(Addon, Attachment)> {
+        self.write(|tx| {
+            let now = tx.now()?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {addon_id}")))?;
+            let found = tx.attachments(&addon.id)?.into_iter().find(|t| t.app == app && t.state.is_live());
+            let Some(mut attachment) = found else {
+                return Err(usage(format!(
+                    "{} is not attached to app {app}; 'addons info {}' lists its apps",
+                    addon.name, addon.name
+                )));
+            };
+            let to = attachment.state.after(AttachmentEvent::Rotate).map_err(|_| {
+                failed(format!(
+                    "app {app}'s login to {} is still being made; 'addons wait {}' first",
+                    addon.name, addon.name
+                ))
+            })?;
+            let old = attachment.generation;
+            attachment.generation =
+                old.checked_add(1).ok_or_else(|| failed(format!("app {app}'s login can't be rotated again")))?;
+            attachment.revoke_from.get_or_insert(old);
+            attachment.revoke_at = Some(now.saturating_add(grace.as_millis() as i64));
+            attachment.state = to;
+            attachment.updated_at = now;
+            tx.put_attachment(&attachment)?;
+            let message = format!("rotation of app {app}'s login to generation {} asked", attachment.generation);
+            wake(tx, &mut addon, now)?;
+            record(tx, &addon, super::rotation::ROTATE, &message, now)?;
+            addon.attachments = live(tx.attachments(&addon.id)?);
+            Ok((addon, attachment))
+        })
     }
 }
 
@@ -171,9 +218,9 @@ pub(super) fn fill(tx: &mut dyn Txn, addons: &mut [Addon]) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Whether any attachment of the addon has work for a tick.
-pub(super) fn has_task(tx: &mut dyn Txn, addon_id: &str) -> Result<bool, StoreError> {
-    Ok(tx.attachments(addon_id)?.iter().any(|t| t.state.has_task()))
+/// When the addon's attachments next have a step due (`now` when one is waiting).
+pub(super) fn next_due(tx: &mut dyn Txn, addon_id: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    Ok(tx.attachments(addon_id)?.iter().filter_map(|t| t.due_at(now)).min())
 }
 
 /// Makes a ready addon due now, so a tick runs its attachment's step; an addon in
@@ -207,6 +254,8 @@ pub(super) fn addon_gone(tx: &mut dyn Txn, addon: &Addon, now: i64) -> Result<()
         let Ok(to) = attachment.state.after(AttachmentEvent::AddonGone) else { continue };
         let was = attachment.state;
         attachment.state = to;
+        attachment.revoke_from = None;
+        attachment.revoke_at = None;
         attachment.updated_at = now;
         tx.put_attachment(&attachment)?;
         if was.is_live() {

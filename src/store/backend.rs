@@ -44,7 +44,7 @@ pub(crate) const MUTABLE_COLUMNS: &[&str] = &[
 
 /// Whether an addon has work left, built once from `State`: a state with a task, a
 /// ready addon with a rotation's switch or revocation still to do, or an attachment
-/// being made or revoked (as
+/// being made or revoked or with old generations to revoke (as
 /// `Addon::has_pending_work` says). A ready addon's `due_at` may be only its expiry,
 /// which is not work left, so `pending_count` and `moving_addons` of every backend
 /// leave such an addon out.
@@ -63,7 +63,8 @@ pub(crate) fn has_task_sql() -> &'static str {
             .collect();
         format!(
             "(state NOT IN ({}) OR vars_generation < generation OR revoke_from IS NOT NULL \
-             OR EXISTS (SELECT 1 FROM attachments t WHERE t.addon_id = addons.id AND t.state IN ({})))",
+             OR EXISTS (SELECT 1 FROM attachments t WHERE t.addon_id = addons.id \
+             AND (t.state IN ({}) OR t.revoke_from IS NOT NULL)))",
             idle.join(", "),
             busy.join(", ")
         )

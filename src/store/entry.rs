@@ -49,9 +49,11 @@ pub(super) fn enter(
         CleanupOnEntry::Pending => Cleanup::Pending,
     };
     addon.due_at = with_expiry(due(entry.due, now), addon);
-    // A ready addon with an attachment to make or revoke has that step due.
-    if to == State::Ready && row == Row::Update && super::attachments::has_task(tx, &addon.id)? {
-        addon.due_at = with_expiry(Some(now), addon);
+    // A ready addon with an attachment's step left has that step due.
+    if to == State::Ready && row == Row::Update {
+        if let Some(at) = super::attachments::next_due(tx, &addon.id, now)? {
+            addon.due_at = with_expiry(Some(at), addon);
+        }
     }
     if entry.keeps_failure {
         addon.failure = Some(message.to_string());

@@ -36,6 +36,8 @@ pub enum Apply {
     Attached { slot: u32, generation: u32, config: BTreeMap<String, String>, message: String },
     /// The credential of the detaching attachment in `slot` is revoked.
     Detached { slot: u32, message: String },
+    /// After a rotation of the attachment in `slot`: its generations below `to` are revoked.
+    AttachmentRevoked { slot: u32, to: u32, message: String },
 }
 
 /// Why one attempt at a task failed, as the provider said it.
@@ -332,6 +334,27 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
                 None => None,
             }
         }
+        Apply::AttachmentRevoked { slot, to, message } => {
+            let found = tx.attachments(&addon.id)?.into_iter().find(|t| t.slot == slot);
+            let revoked = match found {
+                Some(mut attachment) if attachment.state == AttachmentState::Attached => {
+                    attachment.revoke_from = (to < attachment.generation).then_some(to);
+                    if attachment.revoke_from.is_none() {
+                        attachment.revoke_at = None;
+                    }
+                    attachment.updated_at = now;
+                    tx.put_attachment(&attachment)?;
+                    true
+                }
+                // Detached meanwhile: its detach revokes every generation.
+                _ => false,
+            };
+            upkeep_done(tx, &mut addon, now)?;
+            match revoked {
+                true => Some(upkeep(tx, &addon, REVOKED, message, now)?),
+                false => None,
+            }
+        }
         Apply::Transition { event, message, config } => {
             let to = machine::transition(from, event).map_err(|err| StepRefusal(err.to_string()))?;
             if event == Event::ProvisionComplete {
@@ -400,8 +423,11 @@ fn attachment_step(
         return Ok(None);
     };
     let Ok(to) = attachment.state.after(event) else { return Ok(None) };
-    if event == AttachmentEvent::CredentialMade {
-        attachment.generation = generation;
+    match event {
+        AttachmentEvent::CredentialMade => attachment.generation = generation,
+        // Every generation of the slot is gone with the detach.
+        AttachmentEvent::CredentialRevoked => (attachment.revoke_from, attachment.revoke_at) = (None, None),
+        _ => {}
     }
     attachment.state = to;
     attachment.updated_at = now;
@@ -415,9 +441,10 @@ fn upkeep_done(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Result<(), Stor
     addon.attempts = 0;
     addon.last_error = None;
     addon.last_error_permanent = false;
-    addon.due_at = match super::attachments::has_task(tx, &addon.id)? {
-        true => Some(now),
-        false => addon.rotation.due_at(now),
+    let attachments = super::attachments::next_due(tx, &addon.id, now)?;
+    addon.due_at = match (addon.rotation.due_at(now), attachments) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     };
     addon.updated_at = now;
     tx.update_addon(addon)

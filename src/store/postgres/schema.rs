@@ -115,6 +115,8 @@ CREATE TABLE attachments (
     prefix     TEXT,
     state      TEXT NOT NULL CHECK (state IN ('attaching', 'attached', 'detaching', 'detached')),
     generation BIGINT NOT NULL DEFAULT 0,
+    revoke_from BIGINT,
+    revoke_at  BIGINT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (addon_id, slot)
@@ -122,7 +124,8 @@ CREATE TABLE attachments (
 CREATE UNIQUE INDEX attachments_live_app ON attachments (addon_id, app)
     WHERE state IN ('attaching', 'attached');
 CREATE INDEX attachments_app ON attachments (app);
-CREATE INDEX attachments_task ON attachments (addon_id) WHERE state IN ('attaching', 'detaching');
+CREATE INDEX attachments_task ON attachments (addon_id)
+    WHERE state IN ('attaching', 'detaching') OR revoke_from IS NOT NULL;
 "#,
 ];
 

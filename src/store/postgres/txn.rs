@@ -20,7 +20,8 @@ use crate::store::backend::has_task_sql;
 use crate::store::backend::{AppVersions, ConfigVar, EventRecord, NewEvent, StoreError, Txn, VarOwner};
 
 /// The attachment columns, in the order `attachment_from_row` reads them.
-const ATTACHMENT_COLUMNS: &str = "addon_id, slot, app, prefix, state, generation, created_at, updated_at";
+const ATTACHMENT_COLUMNS: &str =
+    "addon_id, slot, app, prefix, state, generation, revoke_from, revoke_at, created_at, updated_at";
 
 /// Reads an attachment row; a value this binary can't read makes the state unusable.
 fn attachment_from_row(location: &Location, row: &Row) -> Result<Attachment, StoreError> {
@@ -39,8 +40,10 @@ fn attachment_from_row(location: &Location, row: &Row) -> Result<Attachment, Sto
         prefix: row.get(3),
         state: AttachmentState::parse(row.get(4)).ok_or_else(damaged)?,
         generation: number(5)?,
-        created_at: row.get(6),
-        updated_at: row.get(7),
+        revoke_from: row.get::<_, Option<i64>>(6).map(|from| u32::try_from(from).map_err(|_| damaged())).transpose()?,
+        revoke_at: row.get(7),
+        created_at: row.get(8),
+        updated_at: row.get(9),
     })
 }
 
@@ -492,13 +495,26 @@ impl Txn for PgTxn<'_> {
 
     fn put_attachment(&mut self, t: &Attachment) -> Result<(), StoreError> {
         let (slot, generation) = (i64::from(t.slot), i64::from(t.generation));
+        let revoke_from = t.revoke_from.map(i64::from);
         self.execute(
             &format!(
-                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (addon_id, slot) DO UPDATE SET state = excluded.state, \
-                 generation = excluded.generation, updated_at = excluded.updated_at"
+                 generation = excluded.generation, revoke_from = excluded.revoke_from, \
+                 revoke_at = excluded.revoke_at, updated_at = excluded.updated_at"
             ),
-            &[&t.addon_id, &slot, &t.app, &t.prefix, &t.state.as_str(), &generation, &t.created_at, &t.updated_at],
+            &[
+                &t.addon_id,
+                &slot,
+                &t.app,
+                &t.prefix,
+                &t.state.as_str(),
+                &generation,
+                &revoke_from,
+                &t.revoke_at,
+                &t.created_at,
+                &t.updated_at,
+            ],
         )?;
         // An attachment to make or revoke is work a sleeping watcher should hear of.
         self.work_due = true;

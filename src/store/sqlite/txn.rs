@@ -216,7 +216,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
 }
 
 /// The attachment columns, in the order `attachment_from_row` reads them.
-const ATTACHMENT_COLUMNS: &str = "addon_id, slot, app, prefix, state, generation, created_at, updated_at";
+const ATTACHMENT_COLUMNS: &str =
+    "addon_id, slot, app, prefix, state, generation, revoke_from, revoke_at, created_at, updated_at";
 
 fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<Attachment> {
     let state: String = row.get(4)?;
@@ -229,8 +230,10 @@ fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<Attachment> {
             rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, "unknown attachment state".into())
         })?,
         generation: row.get(5)?,
-        created_at: row.get(6)?,
-        updated_at: row.get(7)?,
+        revoke_from: row.get(6)?,
+        revoke_at: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
     })
 }
 
@@ -553,9 +556,10 @@ impl Txn for SqliteTxn<'_> {
     fn put_attachment(&mut self, t: &Attachment) -> Result<(), StoreError> {
         self.run(|c| {
             c.prepare_cached(&format!(
-                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                  ON CONFLICT (addon_id, slot) DO UPDATE SET state = excluded.state, \
-                 generation = excluded.generation, updated_at = excluded.updated_at"
+                 generation = excluded.generation, revoke_from = excluded.revoke_from, \
+                 revoke_at = excluded.revoke_at, updated_at = excluded.updated_at"
             ))?
             .execute(params![
                 t.addon_id,
@@ -564,6 +568,8 @@ impl Txn for SqliteTxn<'_> {
                 t.prefix,
                 t.state.as_str(),
                 t.generation,
+                t.revoke_from,
+                t.revoke_at,
                 t.created_at,
                 t.updated_at
             ])
