@@ -213,6 +213,70 @@ fn secret_and_sqlite_hand_out_the_same_value_and_say_so() {
 }
 
 #[test]
+fn info_list_and_attach_print_these_whole_outputs() {
+    let env = TestEnv::new();
+    let id = env.provision_ready("secret", "web", &["--name", "key"])["id"].as_str().unwrap().to_string();
+    let run = env.ok(["attach", "key", "worker", "--as", "shared"]);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "Attaching key to app worker: SHARED_SECRET_KEY reserved\n\
+         secret: hands worker the same value as web; no per-app credential\n\
+         Run 'addons tick' (or 'addons wait key') to set the vars on app worker.\n"
+    );
+    env.ok(["attach", "key", "jobs"]);
+    // One step per addon per tick: one tick attaches worker, the next jobs.
+    env.ok(["tick"]);
+    assert_eq!(env.info("key")["attachments"][1]["state"], "attaching");
+    env.ok(["tick"]);
+    let info = env.normalize(&env.ok(["info", "key"]).stdout).replace(&id, "<id>");
+    let expected = format!(
+        "name      key\n\
+         id        <id>\n\
+         provider  secret\n\
+         app       web\n\
+         prefix    -\n\
+         params    -\n\
+         state     ready\n\
+         message   config vars set on app web: SECRET_KEY\n\
+         labels    -\n\
+         expires   never\n\
+         created   {TIME}\n\
+         updated   {TIME}\n\
+         apps\n\
+         \x20 web (owner)\n\
+         \x20 worker (attached) as SHARED\n\
+         \x20 jobs (attached)\n\
+         vars\n\
+         \x20 SECRET_KEY=********\n",
+        TIME = common::TIME
+    );
+    assert_eq!(info, expected);
+    let list = env.ok(["list", "worker"]).stdout;
+    assert_eq!(
+        list,
+        "NAME  PROVIDER  APP                STATE  VARS               MESSAGE\n\
+         key   secret    worker (attached)  ready  SHARED_SECRET_KEY  config vars set on app web: SECRET_KEY\n"
+    );
+    env.ok(["detach", "key", "jobs"]);
+    let log = env.normalize(&env.ok(["log", "key"]).stdout);
+    let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+    let row = |event: &str, message: &str| {
+        format!("{TIME}  ready                  ready                  {event:<18}  {message}", TIME = common::TIME)
+    };
+    assert_eq!(
+        tail,
+        [
+            row("attach", "attaching app worker (SHARED_SECRET_KEY; credential slot 1)"),
+            row("attach", "attaching app jobs (SECRET_KEY; credential slot 2)"),
+            row("attached", "app worker attached: handed the same value as app web"),
+            row("attached", "app jobs attached: handed the same value as app web"),
+            row("detach", "app jobs detached: its vars removed; its credential is revoked on the next tick"),
+        ]
+    );
+}
+
+#[test]
 fn an_attachment_made_while_provisioning_is_set_once_ready() {
     let env = TestEnv::new();
     env.ok(["provision", "secret", "web", "--name", "key"]);
