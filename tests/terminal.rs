@@ -94,6 +94,9 @@ fn bash_completes_providers_and_the_addon_and_app_names_of_the_state() {
             &["addons", &format!("--state={elsewhere_state}"), "env", ""],
             &["addons", "--state", &missing_state, "info", ""],
             &["addons", "i"],
+            &["addons", "attach", ""],
+            &["addons", "attach", "myapp-key", "o"],
+            &["addons", "detach", "cool-db", ""],
         ],
     );
     assert_eq!(names(&got[0]), ["secret", "sqlite", "postgres", "mysql", "redis"]);
@@ -113,6 +116,10 @@ fn bash_completes_providers_and_the_addon_and_app_names_of_the_state() {
     assert_eq!(names(&got[12]), ["far-app"]);
     assert_eq!(names(&got[13]), Vec::<&str>::new());
     assert_eq!(got[14], "info");
+    // attach and detach offer the live addons, then the apps.
+    assert_eq!(names(&got[15]), ["cool-db", "myapp-key"]);
+    assert_eq!(got[16], "other");
+    assert_eq!(names(&got[17]), ["myapp", "other"]);
     assert!(!missing.exists() && !missing.parent().unwrap().exists(), "completing created a state file");
 }
 
