@@ -420,6 +420,29 @@ mod crashes {
     }
 
     #[test]
+    fn same_value_attachments_survive_a_kill_at_each_point() {
+        let env = TestEnv::new();
+        env.provision_ready("secret", "web", &["--name", "db"]);
+        let value = env.vars("web")["SECRET_KEY"].clone();
+        for point in ["after-attach-credential", "before-step-commit"] {
+            env.ok(["attach", "db", "worker"]);
+            killed_at(&env, point);
+            settle(&env);
+            assert_eq!(env.vars("worker")["SECRET_KEY"], value, "after a kill at {point}");
+            env.ok(["detach", "db", "worker", "--wait"]);
+        }
+        for point in ["before-detach-revoke", "after-detach-revoke", "before-step-commit"] {
+            env.ok(["attach", "db", "worker", "--wait"]);
+            env.ok(["detach", "db", "worker"]);
+            killed_at(&env, point);
+            settle(&env);
+            assert!(env.vars("worker").is_empty(), "after a kill at {point}");
+            assert_eq!(env.info("db")["attachments"], serde_json::json!([]));
+        }
+        assert_eq!(env.vars("web")["SECRET_KEY"], value);
+    }
+
+    #[test]
     fn postgres_attach_and_detach_survive_a_kill_at_each_point() {
         crash_inside_attach_and_detach("postgres");
     }
