@@ -92,6 +92,10 @@ pub struct Addon {
     /// What the last check found and could not repair (a lost database or file), left
     /// for a person; `None` when nothing is.
     pub drift: Option<String>,
+    /// The other apps attached to it that are not detached, by slot. Filled by the
+    /// store's look-ups for people (`find_addon`, `list_addons`); empty in a row a
+    /// tick claimed.
+    pub attachments: Vec<crate::attachment::Attachment>,
 }
 
 /// The rotation of an addon's own credential (slot 0), as upkeep of a ready addon: the
@@ -147,16 +151,25 @@ impl Addon {
     pub fn has_pending_work(&self) -> bool {
         match self.state {
             State::WaitingForProvision | State::Provisioned => true,
-            State::Ready => self.rotation.due_at(0).is_some(),
+            State::Ready => self.rotation.due_at(0).is_some() || self.attachments.iter().any(|t| t.has_work()),
             State::Deprovisioned | State::Error => self.cleanup == Cleanup::Pending,
         }
+    }
+
+    /// Whether an attachment has a step due at `now`: being made or revoked, or a
+    /// rotation's old generations due for revocation.
+    pub fn attachment_due(&self, now: i64) -> bool {
+        self.attachments.iter().any(|attachment| attachment.is_due(now))
     }
 
     /// Whether `wait` can stop waiting for this addon.
     pub fn is_settled(&self) -> bool {
         match self.state {
             // A rotation has settled once the vars hold the new login and no revocation is due.
-            State::Ready => self.rotation.due(crate::store::now_ms()).is_none(),
+            State::Ready => {
+                let now = crate::store::now_ms();
+                self.rotation.due(now).is_none() && !self.attachment_due(now)
+            }
             State::Deprovisioned => self.cleanup != Cleanup::Pending,
             // An addon in error is settled once its orphan cleanup has been tried.
             State::Error => self.cleanup != Cleanup::Pending || self.attempts > 0,

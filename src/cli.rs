@@ -49,6 +49,12 @@ pub enum Command {
     /// Remove addons: their config vars go at once, their resources on the next tick
     #[command(after_help = help::tail(&help::DEPROVISION))]
     Deprovision(DeprovisionArgs),
+    /// Give another app an addon's vars, with a login of its own where there can be one
+    #[command(after_help = help::tail(&help::ATTACH))]
+    Attach(AttachArgs),
+    /// Take an attached app's vars away; its login is revoked on the next tick
+    #[command(after_help = help::tail(&help::DETACH))]
+    Detach(DetachArgs),
     /// Make the live addons match an apply file (a desired state)
     #[command(after_help = help::tail(&help::APPLY))]
     Apply(ApplyArgs),
@@ -168,6 +174,41 @@ pub struct DeprovisionArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The addon's name or id
+    #[arg(add = ArgValueCompleter::new(complete::live_addons))]
+    pub addon: String,
+    /// The app that gets the addon's config vars too (a new name creates the app)
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    pub app: String,
+    /// Prefix the vars on that app: --as shared gives SHARED_DATABASE_URL
+    #[arg(long = "as", value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Tick until the app's vars are set
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetachArgs {
+    /// The addon's name or id
+    #[arg(add = ArgValueCompleter::new(complete::live_addons))]
+    pub addon: String,
+    /// The attached app that loses the addon's vars
+    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    pub app: String,
+    /// Tick until the app's login is revoked
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RotateArgs {
     /// Addon names or ids
     #[arg(required_unless_present = "selector", add = ArgValueCompleter::new(complete::live_addons))]
@@ -178,6 +219,9 @@ pub struct RotateArgs {
     /// How long the old credentials keep working, e.g. 10m, 1h; 0 revokes them at once
     #[arg(long, value_name = "DUR", default_value = "1h")]
     pub grace: String,
+    /// Rotate only the login of this attached app ('addons attach'), not the addon's own
+    #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps))]
+    pub app: Option<String>,
     /// Tick until the app's vars hold the new credentials (and, with --grace 0, the old are revoked)
     #[arg(long)]
     pub wait: bool,

@@ -77,6 +77,31 @@ pub const DEPROVISION: [Section; 2] = [
     exit_status(SETTLING),
 ];
 
+pub const ATTACH: [Section; 2] = [
+    examples(&[
+        ("addons attach myapp-key worker --wait", "app worker gets SECRET_KEY, the same value"),
+        ("addons attach myapp-db reports --as shared", "SHARED_DATABASE_URL on app reports"),
+    ]),
+    exit_status(&[
+        ("0", "attaching began; with --wait, the app's vars are set"),
+        ("1", "a var is taken (nothing was changed), the server does not answer, or the addon is gone"),
+        ("2", "bad usage: an unknown addon, its own app, or an app attached already"),
+        ("3", "--timeout passed first; 'addons wait NAME' picks up where this left off"),
+    ]),
+];
+
+pub const DETACH: [Section; 2] = [
+    examples(&[
+        ("addons detach myapp-key worker", "its vars go now, its login on the next tick"),
+        ("addons detach myapp-db reports --wait", "returns once its login is revoked"),
+    ]),
+    exit_status(&[
+        ("0", "the vars are gone (with --wait: and the login is revoked)"),
+        ("2", "bad usage: an unknown addon, its own app, or an app not attached (nothing changed)"),
+        ("3", "--timeout passed first; 'addons wait NAME' picks up where this left off"),
+    ]),
+];
+
 pub const ROTATE: [Section; 2] = [
     examples(&[
         ("addons rotate myapp-key --wait", "a new key in the vars; a secret has no grace"),
@@ -273,8 +298,10 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 24] = [
+        let all: [&[Section]; 26] = [
             &TOP,
+            &ATTACH,
+            &DETACH,
             &APPLY,
             &LABEL,
             &EXPIRE,

@@ -3,6 +3,7 @@
 
 pub mod addon;
 pub mod apply;
+pub mod attachment;
 pub mod cli;
 pub mod commands;
 pub mod complete;

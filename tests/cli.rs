@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use common::{is_rfc3339_utc, mode, TestEnv, SUBCOMMANDS, TIME};
 
 /// The fields DESIGN.md promises on every addon JSON object.
-const ADDON_FIELDS: [&str; 12] = [
+const ADDON_FIELDS: [&str; 13] = [
+    "attachments",
     "name",
     "id",
     "provider",
@@ -146,6 +147,7 @@ fn provision_json_prints_the_addon_with_prefix_and_params() {
             "updated_at": addon["updated_at"],
             "labels": {},
             "expires_at": null,
+            "attachments": [],
             "created": true,
         })
     );

@@ -47,6 +47,33 @@ fn contract(provider: &str, config: &str, probe: &dyn Probe) {
     happy_path_isolation_and_cleanup(&env, provider, probe);
     every_operation_twice_is_once(&env, provider, probe);
     a_provider_error_ends_in_error_with_the_resource_cleaned_up(&env, provider, probe);
+    an_attached_app_works_until_detached(&env, provider, probe);
+}
+
+/// Attached to a second app, the addon works there too (with a login of its own where
+/// the provider makes one); detached, that app's vars go and its login is refused while
+/// the owner's works; deprovisioned, nothing of either is left.
+fn an_attached_app_works_until_detached(env: &TestEnv, provider: &str, probe: &dyn Probe) {
+    let addon = env.json(["provision", provider, "app-e", "--wait", "--timeout", "60s", "--json"]);
+    let name = addon["name"].as_str().unwrap();
+    let attached = env.json(["attach", name, "app-f", "--wait", "--timeout", "60s", "--json"]);
+    assert_eq!(attached["attachments"], serde_json::json!([{"app": "app-f", "prefix": null, "state": "attached"}]));
+    let (owner, other) = (env.vars("app-e"), env.vars("app-f"));
+    assert_eq!(owner.keys().collect::<Vec<_>>(), other.keys().collect::<Vec<_>>());
+    probe.works(&other);
+    probe.works(&owner);
+    let own_logins = providers::info(provider).unwrap().own_logins();
+    assert_eq!(owner != other, own_logins, "{provider}: own logins {own_logins}, but the vars say otherwise");
+    let detached = env.json(["detach", name, "app-f", "--wait", "--timeout", "60s", "--json"]);
+    assert_eq!(detached["attachments"], serde_json::json!([]));
+    assert!(env.vars("app-f").is_empty(), "the detached app kept its vars");
+    if own_logins {
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.works(&other)));
+        assert!(refused.is_err(), "{provider}: the detached login still works");
+    }
+    probe.works(&owner);
+    env.ok(["deprovision", name, "--wait", "--timeout", "60s"]);
+    assert_eq!(probe.traces(addon["id"].as_str().unwrap()), Vec::<String>::new());
 }
 
 fn happy_path_isolation_and_cleanup(env: &TestEnv, provider: &str, probe: &dyn Probe) {

@@ -59,11 +59,11 @@ fn a_fresh_schema_is_made_and_migrated_once_by_hosts_opening_it_at_once() {
     });
     for result in opened {
         match result {
-            Ok(Ok(version)) => assert_eq!(version, 4),
+            Ok(Ok(version)) => assert_eq!(version, 5),
             Ok(Err(err)) | Err(err) => panic!("a concurrent open failed: {err}"),
         }
     }
-    assert_eq!(tables_of(&schema), ["addons", "apps", "config_vars", "events", "hook_runs", "schema_meta"]);
+    assert_eq!(tables_of(&schema), ["addons", "apps", "attachments", "config_vars", "events", "hook_runs", "schema_meta"]);
     let meta =
         schema.admin().query(&format!("SELECT application, version FROM {}.schema_meta", schema.name), &[]).unwrap();
     assert_eq!(meta.len(), 1, "one marker row");
@@ -373,6 +373,7 @@ fn addon_row(id: &str, name: &str, due_at: Option<i64>) -> addons::addon::Addon 
         rotation: Default::default(),
         verified_at: None,
         drift: None,
+        attachments: Vec::new(),
     }
 }
 

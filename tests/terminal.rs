@@ -94,6 +94,9 @@ fn bash_completes_providers_and_the_addon_and_app_names_of_the_state() {
             &["addons", &format!("--state={elsewhere_state}"), "env", ""],
             &["addons", "--state", &missing_state, "info", ""],
             &["addons", "i"],
+            &["addons", "attach", ""],
+            &["addons", "attach", "myapp-key", "o"],
+            &["addons", "detach", "cool-db", ""],
         ],
     );
     assert_eq!(names(&got[0]), ["secret", "sqlite", "postgres", "mysql", "redis"]);
@@ -113,6 +116,10 @@ fn bash_completes_providers_and_the_addon_and_app_names_of_the_state() {
     assert_eq!(names(&got[12]), ["far-app"]);
     assert_eq!(names(&got[13]), Vec::<&str>::new());
     assert_eq!(got[14], "info");
+    // attach and detach offer the live addons, then the apps.
+    assert_eq!(names(&got[15]), ["cool-db", "myapp-key"]);
+    assert_eq!(got[16], "other");
+    assert_eq!(names(&got[17]), ["myapp", "other"]);
     assert!(!missing.exists() && !missing.parent().unwrap().exists(), "completing created a state file");
 }
 
@@ -320,6 +327,11 @@ fn the_examples_in_the_help_are_commands_that_work() {
             env.provision_ready("secret", "myapp", &["--name", "myapp-key"]);
             env.provision_ready("sqlite", "myapp", &["--name", "myapp-db"]);
             env.ok(["config", "set", "myapp", "API_TOKEN=abc123"]);
+        }
+        // The attachments detach's examples take away.
+        if words == ["detach"] {
+            env.ok(["attach", "myapp-key", "worker", "--wait"]);
+            env.ok(["attach", "myapp-db", "reports", "--wait"]);
         }
         // The apply file apply's examples name.
         let file = "scope = \"ci\"\n[[addon]]\nname = \"ci-key\"\nprovider = \"secret\"\napp = \"ci\"\n";

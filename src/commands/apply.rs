@@ -63,9 +63,9 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             touched.push(addon);
         }
     }
-    let mut apps: Vec<String> = touched.iter().map(|addon| addon.app.clone()).collect();
-    apps.sort();
-    apps.dedup();
+    // Their apps, and the apps attached to them (a removal takes those apps' vars too).
+    let touched_ids: Vec<String> = touched.iter().map(|addon| addon.id.clone()).collect();
+    let apps = store.apps_of(&touched_ids)?;
     let done = format!("applied {}", file.path.display());
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     let ids: Vec<String> = touched.iter().map(|addon| addon.id.clone()).collect();

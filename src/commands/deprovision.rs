@@ -58,15 +58,25 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         return Ok(0);
     };
     let mut ids = Vec::new();
-    let mut apps: Vec<String> = targets.iter().map(|target| target.app.clone()).collect();
+    // The apps attached to them lose the vars too.
+    let mut apps: Vec<String> = targets
+        .iter()
+        .flat_map(|target| std::iter::once(&target.app).chain(target.attachments.iter().map(|t| &t.app)))
+        .cloned()
+        .collect();
     apps.sort();
     apps.dedup();
     let done = format!("deprovisioned {}", targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
     for target in targets {
         let (addon, changed) = store.deprovision(&target.id)?;
         if changed {
+            let attached: Vec<&str> = target.attachments.iter().map(|t| t.app.as_str()).collect();
+            let also = match attached.is_empty() {
+                true => String::new(),
+                false => format!(" and from attached apps {}", attached.join(", ")),
+            };
             ctx.note(format!(
-                "Deprovisioning {}: {} removed from app {}",
+                "Deprovisioning {}: {} removed from app {}{also}",
                 addon.name,
                 addon.vars.join(", "),
                 addon.app

@@ -78,6 +78,14 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     for (key, value) in fields {
         println!("{key:<9} {value}");
     }
+    if !addon.attachments.is_empty() {
+        println!("apps");
+        println!("  {} (owner){}", addon.app, addon.prefix.as_ref().map_or(String::new(), |p| format!(" as {p}")));
+        for attachment in &addon.attachments {
+            let prefix = attachment.prefix.as_ref().map_or(String::new(), |p| format!(" as {p}"));
+            println!("  {} ({}){prefix}", attachment.app, attachment.state);
+        }
+    }
     println!("vars");
     for key in &addon.vars {
         let missing = if addon.state.is_terminal() { "(removed from the app)" } else { "(not set yet)" };

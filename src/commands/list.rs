@@ -22,6 +22,11 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ),
         None => (Vec::new(), Vec::new()),
     };
+    // The addons of other apps attached to this one come after its own, marked.
+    if let (Some(store), Some(app)) = (&store, &args.app) {
+        addons.extend(store.attached_addons(app)?);
+    }
+    let attached = |addon: &Addon| args.app.as_ref().is_some_and(|app| &addon.app != app);
     // Selected here, over the listing: a state holds addons by the thousand, not millions.
     if let Some(selector) = &selector {
         addons.retain(|addon| selector.matches(&addon.labels));
@@ -32,7 +37,14 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     let wide = args.output == Some(ListFormat::Wide);
     if ctx.json {
-        ctx.print_json(&serde_json::Value::Array(addons.iter().map(addon_json).collect()));
+        let docs = addons.iter().map(|addon| {
+            let mut doc = addon_json(addon);
+            if args.app.is_some() {
+                doc["attached"] = attached(addon).into();
+            }
+            doc
+        });
+        ctx.print_json(&serde_json::Value::Array(docs.collect()));
     } else if addons.is_empty() && (selector.is_some() || args.expired) {
         ctx.note("No addons match.");
     } else if addons.is_empty() {
@@ -43,7 +55,10 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         });
     } else {
         let color = use_color();
-        let rows: Vec<Vec<String>> = addons.iter().map(|addon| row(addon, color, wide)).collect();
+        let rows: Vec<Vec<String>> = addons
+            .iter()
+            .map(|addon| row(addon, color, wide, args.app.as_deref().filter(|_| attached(addon))))
+            .collect();
         let mut headers = vec!["NAME", "PROVIDER", "APP", "STATE", "VARS"];
         if wide {
             headers.extend(["LABELS", "EXPIRES"]);
@@ -84,7 +99,9 @@ fn hidden_line((errors, pending): (usize, usize), app: Option<&str>) -> Option<S
     Some(format!("{}: {command}", parts.join(", ")))
 }
 
-fn row(addon: &Addon, color: bool, wide: bool) -> Vec<String> {
+/// One addon's row; `attached_to` names the listed app when the addon is another
+/// app's, attached to it: its APP cell is marked and its VARS are that app's.
+fn row(addon: &Addon, color: bool, wide: bool, attached_to: Option<&str>) -> Vec<String> {
     let mut state = state_cell(addon.state.as_str(), color);
     if addon.state.is_terminal() && addon.has_pending_work() {
         state += " (cleanup pending)";
@@ -92,7 +109,16 @@ fn row(addon: &Addon, color: bool, wide: bool) -> Vec<String> {
     if addon.drift.is_some() {
         state += " (drift)";
     }
-    let mut row = vec![addon.name.clone(), addon.provider.clone(), addon.app.clone(), state, addon.vars.join(",")];
+    let (app, vars) = match attached_to.and_then(|app| addon.attachments.iter().find(|t| t.app == app)) {
+        Some(attachment) => {
+            let declared = crate::providers::info(&addon.provider).map_or(&[][..], |info| info.vars);
+            let vars: Vec<String> =
+                declared.iter().map(|var| Addon::prefixed(attachment.prefix.as_deref(), var)).collect();
+            (format!("{} (attached)", attachment.app), vars.join(","))
+        }
+        None => (addon.app.clone(), addon.vars.join(",")),
+    };
+    let mut row = vec![addon.name.clone(), addon.provider.clone(), app, state, vars];
     if wide {
         row.push(if addon.labels.is_empty() { "-".into() } else { addon.labels.to_string() });
         row.push(addon.expires_at.map_or_else(|| "-".into(), rfc3339));

@@ -13,10 +13,12 @@ use crate::providers::Environment;
 use crate::store::{StateLocation, Store};
 
 mod apply;
+mod attach;
 mod check;
 mod completions;
 mod config;
 mod deprovision;
+mod detach;
 mod env;
 mod graph;
 mod hooks;
@@ -107,6 +109,8 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
     match command {
         Command::Provision(args) => provision::run(args, ctx),
         Command::Deprovision(args) => deprovision::run(args, ctx),
+        Command::Attach(args) => attach::run(args, ctx),
+        Command::Detach(args) => detach::run(args, ctx),
         Command::Apply(args) => apply::run(args, ctx),
         Command::Rotate(args) => rotate::run(args, ctx),
         Command::Check(args) => check::run(args, ctx),

@@ -22,6 +22,9 @@ use super::{
 pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let grace = parse_grace(&args.grace)?;
+    if let Some(app) = &args.app {
+        crate::names::check_app(app)?;
+    }
     let selector = args.selector.as_deref().map(Selector::parse).transpose()?;
     // Addons chosen by label may be none, or some with nothing to rotate (skipped).
     let chosen: Vec<Addon> = match (&selector, args.addons.first()) {
@@ -55,6 +58,18 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
                 addon.name, addon.state, addon.name
             )));
         }
+        if let Some(app) = args.app.as_ref().filter(|app| !addon.attachments.iter().any(|t| &t.app == *app)) {
+            return Err(usage(format!(
+                "{} is not attached to app {app}; 'addons info {}' lists its apps",
+                addon.name, addon.name
+            )));
+        }
+        if let (Some(app), Some(Rotates::Replace)) = (&args.app, rotates) {
+            return Err(failed(format!(
+                "{} ({}) hands app {app} the same value as app {}, with no login of its own: rotate the addon itself",
+                addon.name, addon.provider, addon.app
+            )));
+        }
         targets.push((addon, rotates == Some(Rotates::Replace)));
     }
     if targets.is_empty() {
@@ -67,6 +82,19 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut store = ctx.store()?;
     let mut ids = Vec::new();
     for (target, replaced) in targets {
+        if let Some(app) = &args.app {
+            let (addon, attachment) = store.rotate_attachment(&target.id, app, grace)?;
+            let revoke = match grace.is_zero() {
+                true => "the old login is revoked once the vars hold the new".to_string(),
+                false => format!("the old login keeps working for {}", humantime::format_duration(grace)),
+            };
+            ctx.note(format!(
+                "Rotating app {app}'s login to {} to generation {}: {revoke}",
+                addon.name, attachment.generation
+            ));
+            ids.push(addon.id);
+            continue;
+        }
         let addon = store.rotate(&target.id, (!replaced).then_some(grace))?;
         let revoke = match replaced {
             true => "the old value is replaced".to_string(),

@@ -44,7 +44,11 @@ impl Engine {
                 return Ok(check);
             }
         };
-        let (resource, credentials) = (addon.resource(), addon.live_credentials());
+        let (resource, mut credentials) = (addon.resource(), addon.live_credentials());
+        // The logins of attached apps drift and are repaired as the addon's own.
+        if crate::providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
+            credentials.extend(store.attached_credentials(&addon.id)?);
+        }
         crate::provider_call!("verify", &addon.id);
         let drift = match provider.verify(resource, &credentials) {
             Ok(drift) => drift,

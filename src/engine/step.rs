@@ -8,6 +8,7 @@ use rand::Rng;
 
 use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
 use crate::addon::{Addon, Upkeep};
+use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::{Event, Task};
 use crate::output::plural;
 use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
@@ -29,10 +30,13 @@ impl Engine {
         Ok(Some(match addon.state.task() {
             None => match addon.rotation.due(store.now()?) {
                 Some(upkeep) => self.upkeep(store, addon, upkeep)?,
-                None => {
-                    store.release_claim(&addon.id, &self.token)?;
-                    return Ok(None);
-                }
+                None => match store.attachment_task(&addon.id)? {
+                    Some(attachment) => self.attachment(store, addon, &attachment)?,
+                    None => {
+                        store.release_claim(&addon.id, &self.token)?;
+                        return Ok(None);
+                    }
+                },
             },
             Some(Task::CheckProvision) => self.check_provision(store, addon)?,
             Some(Task::SetConfigVars) => Apply::Transition {
@@ -156,7 +160,7 @@ impl Engine {
     fn fetch_config(&self, provider: &dyn Provider, addon: &Addon) -> Apply {
         crate::provider_call!("get_config", &addon.id);
         match provider.get_config(addon.resource()) {
-            Ok(config) => match check_config(addon, config) {
+            Ok(config) => match check_config(addon, addon.prefix.as_deref(), config) {
                 Ok(config) => Apply::Transition {
                     event: Event::ProvisionComplete,
                     message: "provisioned".into(),
@@ -215,7 +219,7 @@ impl Engine {
                     }
                     Err(err) => return Ok(self.on_error(addon, err, false)),
                 }
-                match check_config(addon, config) {
+                match check_config(addon, addon.prefix.as_deref(), config) {
                     Ok(config) => Apply::Switched {
                         generation,
                         config,
@@ -241,6 +245,95 @@ impl Engine {
                     crate::failpoint!("after-revoke-credential");
                 }
                 Apply::Revoked { to, message: done.join("; ") }
+            }
+        })
+    }
+
+    /// A ready addon's step for one attachment: make its credential and hand back the
+    /// vars that use it, or revoke its credential (ending its sessions first). Both
+    /// are idempotent by addon and slot, so a tick killed anywhere is redone by the next.
+    fn attachment(&self, store: &mut Store, addon: &Addon, attachment: &Attachment) -> anyhow::Result<Apply> {
+        let provider = match self.provider(&addon.provider) {
+            Ok(provider) => provider,
+            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), false)),
+        };
+        let own_logins = providers::info(&addon.provider).is_some_and(|info| info.own_logins());
+        let (resource, slot, app) = (addon.resource(), attachment.slot, &attachment.app);
+        Ok(match attachment.state {
+            AttachmentState::Attaching => {
+                // Without logins of its own, the app is handed what the addon's app has.
+                let credential = match own_logins {
+                    true => attachment.credential(),
+                    false => Credential::new(0, addon.rotation.vars_generation),
+                };
+                crate::provider_call!("ensure_credential", &addon.id);
+                let config = match provider.ensure_credential(resource, credential) {
+                    Ok(config) => config,
+                    Err(err) => return Ok(self.on_error(addon, err, false)),
+                };
+                crate::failpoint!("after-attach-credential");
+                if own_logins {
+                    crate::provider_call!("verify", &addon.id);
+                    match provider.verify(resource, &[credential]) {
+                        Ok(drift) if drift.is_empty() => {}
+                        Ok(drift) => {
+                            let found = drift.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ");
+                            let why = format!("the login of app {app} does not work yet: {found}");
+                            return Ok(self.on_error(addon, ProviderError::Transient(why), false));
+                        }
+                        Err(err) => return Ok(self.on_error(addon, err, false)),
+                    }
+                }
+                let message = match (own_logins, credential.generation) {
+                    (false, _) => format!("app {app} attached: handed the same value as app {}", addon.app),
+                    (true, 0) => format!("app {app} attached with a login of its own (credential slot {slot})"),
+                    (true, generation) => format!("vars of app {app} switched to login generation {generation}"),
+                };
+                match check_config(addon, attachment.prefix.as_deref(), config) {
+                    Ok(config) => Apply::Attached { slot, generation: credential.generation, config, message },
+                    Err(message) => self.on_error(addon, ProviderError::Permanent(message), false),
+                }
+            }
+            AttachmentState::Detaching => {
+                crate::failpoint!("before-detach-revoke");
+                let mut done = Vec::new();
+                for credential in attachment.live_credentials().into_iter().filter(|_| own_logins) {
+                    crate::provider_call!("revoke_credential", &addon.id);
+                    match provider.revoke_credential(resource, credential) {
+                        Ok(message) => done.push(message),
+                        Err(err) => return Ok(self.on_error(addon, err, false)),
+                    }
+                }
+                crate::failpoint!("after-detach-revoke");
+                let message = match done.is_empty() {
+                    true => "nothing of its own to revoke".to_string(),
+                    false => done.join("; "),
+                };
+                Apply::Detached { slot, message: format!("app {app} detached: {message}") }
+            }
+            // A rotation's old generations, due now (`attachment_task` said so).
+            AttachmentState::Attached => {
+                // The app's env file must hold the new vars before the old login goes.
+                let env_file = self.settings.apps.get(app).is_some_and(|settings| settings.env_file.is_some());
+                if let Some(version) = env_file.then(|| store.env_file_behind(app)).transpose()?.flatten() {
+                    let why = format!("the env file of app {app} is behind (vars version {version})");
+                    return Ok(self.on_error(addon, ProviderError::Transient(why), false));
+                }
+                let (from, to) = (attachment.revoke_from.unwrap_or(attachment.generation), attachment.generation);
+                let mut done = Vec::new();
+                for generation in from..to {
+                    crate::provider_call!("revoke_credential", &addon.id);
+                    match provider.revoke_credential(resource, Credential::new(slot, generation)) {
+                        Ok(message) => done.push(message),
+                        Err(err) => return Ok(self.on_error(addon, err, false)),
+                    }
+                    crate::failpoint!("after-revoke-credential");
+                }
+                Apply::AttachmentRevoked { slot, to, message: format!("app {app}: {}", done.join("; ")) }
+            }
+            // Not a step: `attachment_task` hands out only those due.
+            AttachmentState::Detached => {
+                self.on_error(addon, ProviderError::Transient(format!("app {app} has no step to run")), false)
             }
         })
     }
@@ -271,15 +364,20 @@ fn fail(message: String) -> Apply {
     Apply::Transition { event: Event::Fail, message, config: None }
 }
 
-/// Checks that a provider handed back exactly the vars it declared, and applies the prefix.
-fn check_config(addon: &Addon, config: Vec<(String, String)>) -> Result<BTreeMap<String, String>, String> {
+/// Checks that a provider handed back exactly the vars it declared, and applies the
+/// prefix (the addon's, or an attachment's).
+fn check_config(
+    addon: &Addon,
+    prefix: Option<&str>,
+    config: Vec<(String, String)>,
+) -> Result<BTreeMap<String, String>, String> {
     let declared = providers::info(&addon.provider).map_or(&[][..], |info| info.vars);
     let mut out = BTreeMap::new();
     for (key, value) in config {
         if !declared.contains(&key.as_str()) {
             return Err(format!("the {} provider handed back an undeclared var {key}", addon.provider));
         }
-        out.insert(Addon::prefixed(addon.prefix.as_deref(), &key), value);
+        out.insert(Addon::prefixed(prefix, &key), value);
     }
     if out.len() != declared.len() {
         return Err(format!("the {} provider did not hand back every var it declares", addon.provider));

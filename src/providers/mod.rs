@@ -134,6 +134,12 @@ pub trait ProviderConfig: std::fmt::Debug + Send + Sync {
 }
 
 impl ProviderInfo {
+    /// Whether each app attached to an addon gets a login of its own (a credential per
+    /// slot); otherwise every app is handed the same value.
+    pub fn own_logins(&self) -> bool {
+        self.rotation == Rotates::WithOverlap
+    }
+
     /// What `addons providers` says an unconfigured provider lacks: "[providers.NAME] with a url".
     pub fn lacking(&self) -> String {
         let keys: Vec<String> = (self.example.unwrap_or_default().lines())

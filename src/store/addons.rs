@@ -80,6 +80,7 @@ impl Store {
                 rotation: Rotation::default(),
                 verified_at: None,
                 drift: None,
+                attachments: Vec::new(),
             };
             // Another writer (on another host) may have taken the name or a var since the checks.
             match enter(
@@ -102,15 +103,25 @@ impl Store {
     /// Finds an addon by display name or id. A live addon wins over deprovisioned ones
     /// of the same name; among those, the newest.
     pub fn find_addon(&self, name_or_id: &str) -> anyhow::Result<Option<Addon>> {
-        self.read(|tx| match tx.addon(name_or_id)? {
-            Some(addon) => Ok(Some(addon)),
-            None => tx.addon_by_name(name_or_id),
+        self.read(|tx| {
+            let found = match tx.addon(name_or_id)? {
+                Some(addon) => Some(addon),
+                None => tx.addon_by_name(name_or_id)?,
+            };
+            let mut found: Vec<Addon> = found.into_iter().collect();
+            super::attachments::fill(tx, &mut found)?;
+            Ok(found.pop())
         })
     }
 
     /// The live addon with this display name, if any: what `provision --ensure` compares with.
     pub fn live_addon_named(&self, name: &str) -> anyhow::Result<Option<Addon>> {
-        self.read(|tx| Ok(tx.addon_by_name(name)?.filter(|addon| addon.state.is_live())))
+        self.read(|tx| {
+            let mut found: Vec<Addon> =
+                tx.addon_by_name(name)?.filter(|addon| addon.state.is_live()).into_iter().collect();
+            super::attachments::fill(tx, &mut found)?;
+            Ok(found.pop())
+        })
     }
 
     /// Like [`Store::find_addon`], but a missing addon is a usage error that says so,
@@ -135,13 +146,21 @@ impl Store {
 
     /// Addons, optionally of one app; `all` includes deprovisioned and errored ones.
     pub fn list_addons(&self, app: Option<&str>, all: bool) -> anyhow::Result<Vec<Addon>> {
-        self.read(|tx| tx.list_addons(app, all))
+        self.read(|tx| {
+            let mut addons = tx.list_addons(app, all)?;
+            super::attachments::fill(tx, &mut addons)?;
+            Ok(addons)
+        })
     }
 
     /// The addons with a task still to run (those `pending_count` counts), for the
     /// live display of `watch`.
     pub fn moving_addons(&self) -> anyhow::Result<Vec<Addon>> {
-        self.read(|tx| tx.moving_addons())
+        self.read(|tx| {
+            let mut addons = tx.moving_addons()?;
+            super::attachments::fill(tx, &mut addons)?;
+            Ok(addons)
+        })
     }
 
     /// What a default `list` leaves out but a user must hear of, optionally of one app:

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::addon::Addon;
+use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
 
 /// An addon's columns that are set once, when it is created: in every backend's
@@ -41,8 +42,9 @@ pub(crate) const MUTABLE_COLUMNS: &[&str] = &[
     "drift",
 ];
 
-/// Whether an addon has work left, built once from `State`: a state with a task, or a
-/// ready addon with a rotation's switch or revocation still to do (as
+/// Whether an addon has work left, built once from `State`: a state with a task, a
+/// ready addon with a rotation's switch or revocation still to do, or an attachment
+/// being made or revoked or with old generations to revoke (as
 /// `Addon::has_pending_work` says). A ready addon's `due_at` may be only its expiry,
 /// which is not work left, so `pending_count` and `moving_addons` of every backend
 /// leave such an addon out.
@@ -54,7 +56,18 @@ pub(crate) fn has_task_sql() -> &'static str {
             .filter(|state| state.task().is_none())
             .map(|state| format!("'{}'", state.as_str()))
             .collect();
-        format!("(state NOT IN ({}) OR vars_generation < generation OR revoke_from IS NOT NULL)", idle.join(", "))
+        let busy: Vec<String> = AttachmentState::ALL
+            .into_iter()
+            .filter(|state| state.has_task())
+            .map(|state| format!("'{}'", state.as_str()))
+            .collect();
+        format!(
+            "(state NOT IN ({}) OR vars_generation < generation OR revoke_from IS NOT NULL \
+             OR EXISTS (SELECT 1 FROM attachments t WHERE t.addon_id = addons.id \
+             AND (t.state IN ({}) OR t.revoke_from IS NOT NULL)))",
+            idle.join(", "),
+            busy.join(", ")
+        )
     })
 }
 
@@ -246,6 +259,15 @@ pub trait Txn {
     fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError>;
     /// The app's recorded runs, newest first.
     fn hook_runs(&mut self, app: &str) -> Result<Vec<HookRun>, StoreError>;
+    // Attachments.
+    /// Every attachment of an addon, by slot, detached ones too.
+    fn attachments(&mut self, addon_id: &str) -> Result<Vec<Attachment>, StoreError>;
+    /// The attachments that are not detached (to one app, or to every app), by addon and slot.
+    fn live_attachments(&mut self, app: Option<&str>) -> Result<Vec<Attachment>, StoreError>;
+    /// Stores an attachment, new or changed (keyed by addon and slot).
+    fn put_attachment(&mut self, attachment: &Attachment) -> Result<(), StoreError>;
+    /// Removes every key the addon holds on one app; how many.
+    fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError>;
 
     // Transaction control.
     /// Starts a savepoint (one level: a step within a batch).

@@ -49,6 +49,12 @@ pub(super) fn enter(
         CleanupOnEntry::Pending => Cleanup::Pending,
     };
     addon.due_at = with_expiry(due(entry.due, now), addon);
+    // A ready addon with an attachment's step left has that step due.
+    if to == State::Ready && row == Row::Update {
+        if let Some(at) = super::attachments::next_due(tx, &addon.id, now)? {
+            addon.due_at = with_expiry(Some(at), addon);
+        }
+    }
     if entry.keeps_failure {
         addon.failure = Some(message.to_string());
     }
@@ -80,6 +86,9 @@ pub(super) fn enter(
         VarsOnEntry::Release => release_vars(tx, addon)?,
     }
     tx.record_event(&NewEvent { addon_id: &addon.id, at: now, from, to, event: event.as_str(), message: logged })?;
+    if entry.vars == VarsOnEntry::Release {
+        super::attachments::addon_gone(tx, addon, now)?;
+    }
     Ok(())
 }
 

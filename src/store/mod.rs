@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 mod addons;
+mod attachments;
 pub mod backend;
 mod drift;
 mod entry;
@@ -23,6 +24,7 @@ mod vars;
 mod tests;
 
 pub use addons::NewAddon;
+pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
 pub use backend::{ConfigVar, EventRecord, HookRun, HookStatus, Wakeups, Woken};
 pub use drift::{DRIFT, REPAIRED};
 pub use hooks::{ClaimedHook, HOOK, HOOK_RUNS_KEPT};

@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::attachments::{ATTACHED, DETACHED};
 use super::backend::{NewEvent, StoreError, Txn};
 use super::entry::{due, enter, with_expiry, Move, Row};
 use super::Store;
 use crate::addon::{Addon, Cleanup};
+use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
 use crate::error::failed;
 use crate::machine::{self, on_cleanup, Event, State};
 
@@ -27,6 +29,15 @@ pub enum Apply {
     Switched { generation: u32, config: BTreeMap<String, String>, message: String },
     /// Upkeep of a ready addon: the generations below `to` are revoked.
     Revoked { to: u32, message: String },
+    /// The credential of the attachment in `slot` works, and `config` (the attachment's
+    /// prefix applied) uses it: its app's vars are filled, if it is still attaching.
+    /// `generation` is the credential's: for a provider that hands every app the same
+    /// value, the addon's own, which a rotation committed meanwhile makes stale.
+    Attached { slot: u32, generation: u32, config: BTreeMap<String, String>, message: String },
+    /// The credential of the detaching attachment in `slot` is revoked.
+    Detached { slot: u32, message: String },
+    /// After a rotation of the attachment in `slot`: its generations below `to` are revoked.
+    AttachmentRevoked { slot: u32, to: u32, message: String },
 }
 
 /// Why one attempt at a task failed, as the provider said it.
@@ -272,8 +283,11 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
                     }
                 }
                 tx.bump_version(&addon.app)?;
-                addon.config = Some(config);
                 addon.rotation.vars_generation = generation;
+                if same_value(&addon) {
+                    switch_attached(tx, &addon, &config, now)?;
+                }
+                addon.config = Some(config);
             }
             upkeep_done(tx, &mut addon, now)?;
             match switch {
@@ -288,6 +302,58 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             }
             upkeep_done(tx, &mut addon, now)?;
             Some(upkeep(tx, &addon, REVOKED, message, now)?)
+        }
+        Apply::Attached { slot, generation, config, message } => {
+            let stale = same_value(&addon) && generation != addon.rotation.vars_generation;
+            let made = match stale {
+                // The addon's value was rotated since: the step is done again.
+                true => None,
+                false => attachment_step(tx, &addon, slot, AttachmentEvent::CredentialMade, generation, now)?,
+            };
+            if let Some(attachment) = &made {
+                for (key, value) in &config {
+                    if !tx.fill_var(&attachment.app, key, &addon.id, value)? {
+                        let why = format!("{key} is no longer reserved for this addon on app {}", attachment.app);
+                        return Err(StepRefusal(why).into());
+                    }
+                }
+                tx.bump_version(&attachment.app)?;
+            }
+            upkeep_done(tx, &mut addon, now)?;
+            match made {
+                Some(_) => Some(upkeep(tx, &addon, ATTACHED, message, now)?),
+                None => None,
+            }
+        }
+        Apply::Detached { slot, message } => {
+            let generation = addon.rotation.vars_generation;
+            let revoked = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialRevoked, generation, now)?;
+            upkeep_done(tx, &mut addon, now)?;
+            match revoked {
+                Some(_) => Some(upkeep(tx, &addon, DETACHED, message, now)?),
+                None => None,
+            }
+        }
+        Apply::AttachmentRevoked { slot, to, message } => {
+            let found = tx.attachments(&addon.id)?.into_iter().find(|t| t.slot == slot);
+            let revoked = match found {
+                Some(mut attachment) if attachment.state == AttachmentState::Attached => {
+                    attachment.revoke_from = (to < attachment.generation).then_some(to);
+                    if attachment.revoke_from.is_none() {
+                        attachment.revoke_at = None;
+                    }
+                    attachment.updated_at = now;
+                    tx.put_attachment(&attachment)?;
+                    true
+                }
+                // Detached meanwhile: its detach revokes every generation.
+                _ => false,
+            };
+            upkeep_done(tx, &mut addon, now)?;
+            match revoked {
+                true => Some(upkeep(tx, &addon, REVOKED, message, now)?),
+                false => None,
+            }
         }
         Apply::Transition { event, message, config } => {
             let to = machine::transition(from, event).map_err(|err| StepRefusal(err.to_string()))?;
@@ -306,12 +372,80 @@ pub const ROTATED: &str = "rotated";
 /// The event name of the revocation of a rotation's old logins.
 pub const REVOKED: &str = "revoked";
 
-/// Writes a ready addon after an upkeep step: attempts cleared, next upkeep due.
+/// Whether the addon's provider hands every attached app the same value as its own app
+/// (no login of its own): a rotation of the addon then changes every app's value.
+fn same_value(addon: &Addon) -> bool {
+    !crate::providers::info(&addon.provider).is_some_and(|info| info.own_logins())
+}
+
+/// Gives the attached apps of a same-value addon the value its own app was just switched
+/// to (`config`, the addon's prefix applied), each under its own prefix.
+fn switch_attached(tx: &mut dyn Txn, addon: &Addon, config: &BTreeMap<String, String>, now: i64) -> StepResult {
+    for mut attachment in tx.attachments(&addon.id)? {
+        if attachment.state != AttachmentState::Attached {
+            continue;
+        }
+        for (key, value) in config {
+            let var = match &addon.prefix {
+                Some(prefix) => key.strip_prefix(&format!("{prefix}_")).unwrap_or(key),
+                None => key,
+            };
+            let key = Addon::prefixed(attachment.prefix.as_deref(), var);
+            if !tx.fill_var(&attachment.app, &key, &addon.id, value)? {
+                return Err(
+                    StepRefusal(format!("{key} is no longer held by this addon on app {}", attachment.app)).into()
+                );
+            }
+        }
+        tx.bump_version(&attachment.app)?;
+        attachment.generation = addon.rotation.vars_generation;
+        attachment.updated_at = now;
+        tx.put_attachment(&attachment)?;
+    }
+    Ok(())
+}
+
+/// What a part of committing a step gives.
+type StepResult = Result<(), StepError>;
+
+/// Moves the attachment in `slot` by `event`, if the table allows it from where it is
+/// now (a `detach` may have overtaken the step), recording the `generation` of its
+/// credential: the attachment as moved, or `None`.
+fn attachment_step(
+    tx: &mut dyn Txn,
+    addon: &Addon,
+    slot: u32,
+    event: AttachmentEvent,
+    generation: u32,
+    now: i64,
+) -> Result<Option<Attachment>, StoreError> {
+    let Some(mut attachment) = tx.attachments(&addon.id)?.into_iter().find(|t| t.slot == slot) else {
+        return Ok(None);
+    };
+    let Ok(to) = attachment.state.after(event) else { return Ok(None) };
+    match event {
+        AttachmentEvent::CredentialMade => attachment.generation = generation,
+        // Every generation of the slot is gone with the detach.
+        AttachmentEvent::CredentialRevoked => (attachment.revoke_from, attachment.revoke_at) = (None, None),
+        _ => {}
+    }
+    attachment.state = to;
+    attachment.updated_at = now;
+    tx.put_attachment(&attachment)?;
+    Ok(Some(attachment))
+}
+
+/// Writes a ready addon after an upkeep step: attempts cleared, next upkeep due (an
+/// attachment's step, when one is left, at once).
 fn upkeep_done(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Result<(), StoreError> {
     addon.attempts = 0;
     addon.last_error = None;
     addon.last_error_permanent = false;
-    addon.due_at = addon.rotation.due_at(now);
+    let attachments = super::attachments::next_due(tx, &addon.id, now)?;
+    addon.due_at = match (addon.rotation.due_at(now), attachments) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     addon.updated_at = now;
     tx.update_addon(addon)
 }

@@ -96,9 +96,17 @@ impl Store {
         self.read(|tx| tx.env_errors())
     }
 
-    /// The apps of these addons (by id), each once.
+    /// The apps of these addons (by id), and the apps ever attached to them, each once.
     pub fn apps_of(&self, addon_ids: &[String]) -> anyhow::Result<Vec<String>> {
-        self.read(|tx| tx.apps_of(addon_ids))
+        self.read(|tx| {
+            let mut apps = tx.apps_of(addon_ids)?;
+            for id in addon_ids {
+                apps.extend(tx.attachments(id)?.into_iter().map(|attachment| attachment.app));
+            }
+            apps.sort();
+            apps.dedup();
+            Ok(apps)
+        })
     }
 }
 

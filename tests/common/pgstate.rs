@@ -78,7 +78,7 @@ impl Schema {
         let sqlite = rusqlite::Connection::open(file).expect("open the SQLite state");
         let mut client = self.admin();
         let mut batch = format!("SET search_path = {};\n", self.name);
-        for table in ["apps", "addons", "config_vars", "events", "hook_runs"] {
+        for table in ["apps", "addons", "config_vars", "events", "hook_runs", "attachments"] {
             let columns: Vec<(String, String)> = client
                 .query(
                     "SELECT column_name::text, data_type::text FROM information_schema.columns \

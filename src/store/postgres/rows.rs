@@ -70,6 +70,7 @@ pub fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreErro
         },
         verified_at: row.get(29),
         drift: row.get(30),
+        attachments: Vec::new(),
     })
 }
 

@@ -126,10 +126,31 @@ CREATE TABLE hook_runs (
 );
 CREATE INDEX hook_runs_app ON hook_runs (app, seq);
 "#,
+    // 5: as SQLite's migration 7: attachments of other apps to an addon.
+    r#"
+CREATE TABLE attachments (
+    addon_id   TEXT NOT NULL REFERENCES addons (id) ON DELETE CASCADE,
+    slot       BIGINT NOT NULL CHECK (slot > 0),
+    app        TEXT COLLATE "C" NOT NULL REFERENCES apps (name),
+    prefix     TEXT,
+    state      TEXT NOT NULL CHECK (state IN ('attaching', 'attached', 'detaching', 'detached')),
+    generation BIGINT NOT NULL DEFAULT 0,
+    revoke_from BIGINT,
+    revoke_at  BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (addon_id, slot)
+);
+CREATE UNIQUE INDEX attachments_live_app ON attachments (addon_id, app)
+    WHERE state IN ('attaching', 'attached');
+CREATE INDEX attachments_app ON attachments (app);
+CREATE INDEX attachments_task ON attachments (addon_id)
+    WHERE state IN ('attaching', 'detaching') OR revoke_from IS NOT NULL;
+"#,
 ];
 
 /// The tables a state user must be able to read and write.
-const TABLES: &[&str] = &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs"];
+const TABLES: &[&str] = &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs", "attachments"];
 
 /// What the schema holds, as seen by the connecting user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

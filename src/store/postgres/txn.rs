@@ -14,11 +14,40 @@ use super::location::Location;
 use super::rows::{addon_from_row, json_text, with_mutable, writes, COLUMNS};
 use super::unusable;
 use crate::addon::Addon;
+use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
 use crate::store::backend::has_task_sql;
 use crate::store::backend::{
     AppVersions, ConfigVar, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
 };
+
+/// The attachment columns, in the order `attachment_from_row` reads them.
+const ATTACHMENT_COLUMNS: &str =
+    "addon_id, slot, app, prefix, state, generation, revoke_from, revoke_at, created_at, updated_at";
+
+/// Reads an attachment row; a value this binary can't read makes the state unusable.
+fn attachment_from_row(location: &Location, row: &Row) -> Result<Attachment, StoreError> {
+    let damaged = || {
+        StoreError::Unusable(format!(
+            "state {}: an attachment of addon {} has a value this addons can't read; restore the state from a backup",
+            location.describe(),
+            row.get::<_, String>(0)
+        ))
+    };
+    let number = |index: usize| u32::try_from(row.get::<_, i64>(index)).map_err(|_| damaged());
+    Ok(Attachment {
+        addon_id: row.get(0),
+        slot: number(1)?,
+        app: row.get(2),
+        prefix: row.get(3),
+        state: AttachmentState::parse(row.get(4)).ok_or_else(damaged)?,
+        generation: number(5)?,
+        revoke_from: row.get::<_, Option<i64>>(6).map(|from| u32::try_from(from).map_err(|_| damaged())).transpose()?,
+        revoke_at: row.get(7),
+        created_at: row.get(8),
+        updated_at: row.get(9),
+    })
+}
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
 /// of the transaction's start).
@@ -535,6 +564,58 @@ impl Txn for PgTxn<'_> {
                 output: row.get(6),
             })
             .collect())
+
+    }
+
+    fn attachments(&mut self, addon_id: &str) -> Result<Vec<Attachment>, StoreError> {
+        let rows = self.query(
+            &format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE addon_id = $1 ORDER BY slot"),
+            &[&addon_id],
+        )?;
+        rows.iter().map(|row| attachment_from_row(self.location, row)).collect()
+    }
+
+    fn live_attachments(&mut self, app: Option<&str>) -> Result<Vec<Attachment>, StoreError> {
+        let rows = self.query(
+            &format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE state <> 'detached' \
+                 AND ($1::text IS NULL OR app = $1) ORDER BY addon_id, slot"
+            ),
+            &[&app],
+        )?;
+        rows.iter().map(|row| attachment_from_row(self.location, row)).collect()
+    }
+
+    fn put_attachment(&mut self, t: &Attachment) -> Result<(), StoreError> {
+        let (slot, generation) = (i64::from(t.slot), i64::from(t.generation));
+        let revoke_from = t.revoke_from.map(i64::from);
+        self.execute(
+            &format!(
+                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (addon_id, slot) DO UPDATE SET state = excluded.state, \
+                 generation = excluded.generation, revoke_from = excluded.revoke_from, \
+                 revoke_at = excluded.revoke_at, updated_at = excluded.updated_at"
+            ),
+            &[
+                &t.addon_id,
+                &slot,
+                &t.app,
+                &t.prefix,
+                &t.state.as_str(),
+                &generation,
+                &revoke_from,
+                &t.revoke_at,
+                &t.created_at,
+                &t.updated_at,
+            ],
+        )?;
+        // An attachment to make or revoke is work a sleeping watcher should hear of.
+        self.work_due = true;
+        Ok(())
+    }
+
+    fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError> {
+        Ok(count(self.execute("DELETE FROM config_vars WHERE addon_id = $1 AND app = $2", &[&addon_id, &app])?))
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

@@ -125,4 +125,29 @@ CREATE TABLE hook_runs (
 );
 CREATE INDEX hook_runs_app ON hook_runs (app, seq);
 "#,
+    // 7: attachments: other apps given an addon's vars (`addons attach`), each with a
+    // credential slot of its own (never reused: a detached row stays) and a small
+    // lifecycle a tick runs under the addon's claim. One live attachment per app.
+    // `generation`: its credential's; `revoke_from`/`revoke_at`: after a rotation of it,
+    // the generations from `revoke_from` below `generation` are revoked at `revoke_at`.
+    r#"
+CREATE TABLE attachments (
+    addon_id   TEXT NOT NULL REFERENCES addons (id) ON DELETE CASCADE,
+    slot       INTEGER NOT NULL CHECK (slot > 0),
+    app        TEXT NOT NULL REFERENCES apps (name),
+    prefix     TEXT,
+    state      TEXT NOT NULL CHECK (state IN ('attaching', 'attached', 'detaching', 'detached')),
+    generation INTEGER NOT NULL DEFAULT 0,
+    revoke_from INTEGER,
+    revoke_at  INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (addon_id, slot)
+);
+CREATE UNIQUE INDEX attachments_live_app ON attachments (addon_id, app)
+    WHERE state IN ('attaching', 'attached');
+CREATE INDEX attachments_app ON attachments (app);
+CREATE INDEX attachments_task ON attachments (addon_id)
+    WHERE state IN ('attaching', 'detaching') OR revoke_from IS NOT NULL;
+"#,
 ];

@@ -10,6 +10,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 
 use super::store_error;
 use crate::addon::{Addon, Cleanup, Rotation};
+use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
 use crate::store::backend::{
     AppVersions, ConfigVar, Conflict, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
@@ -212,6 +213,29 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
         },
         verified_at: row.get(29)?,
         drift: row.get(30)?,
+        attachments: Vec::new(),
+    })
+}
+
+/// The attachment columns, in the order `attachment_from_row` reads them.
+const ATTACHMENT_COLUMNS: &str =
+    "addon_id, slot, app, prefix, state, generation, revoke_from, revoke_at, created_at, updated_at";
+
+fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<Attachment> {
+    let state: String = row.get(4)?;
+    Ok(Attachment {
+        addon_id: row.get(0)?,
+        slot: row.get(1)?,
+        app: row.get(2)?,
+        prefix: row.get(3)?,
+        state: AttachmentState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, "unknown attachment state".into())
+        })?,
+        generation: row.get(5)?,
+        revoke_from: row.get(6)?,
+        revoke_at: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
     })
 }
 
@@ -610,6 +634,57 @@ impl Txn for SqliteTxn<'_> {
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    fn attachments(&mut self, addon_id: &str) -> Result<Vec<Attachment>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE addon_id = ?1 ORDER BY slot"
+            ))?;
+            let rows = stmt.query_map([addon_id], attachment_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn live_attachments(&mut self, app: Option<&str>) -> Result<Vec<Attachment>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE state <> 'detached' AND (?1 IS NULL OR app = ?1) \
+                 ORDER BY addon_id, slot"
+            ))?;
+            let rows = stmt.query_map([app], attachment_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn put_attachment(&mut self, t: &Attachment) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(&format!(
+                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (addon_id, slot) DO UPDATE SET state = excluded.state, \
+                 generation = excluded.generation, revoke_from = excluded.revoke_from, \
+                 revoke_at = excluded.revoke_at, updated_at = excluded.updated_at"
+            ))?
+            .execute(params![
+                t.addon_id,
+                t.slot,
+                t.app,
+                t.prefix,
+                t.state.as_str(),
+                t.generation,
+                t.revoke_from,
+                t.revoke_at,
+                t.created_at,
+                t.updated_at
+            ])
+        })?;
+        Ok(())
+    }
+
+    fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError> {
+        self.run(|c| {
+            c.prepare_cached("DELETE FROM config_vars WHERE addon_id = ?1 AND app = ?2")?.execute([addon_id, app])
         })
     }
 

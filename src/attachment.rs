@@ -1,0 +1,161 @@
+//! Attachments: another app given an addon's vars (`addons attach`), with a credential of
+//! its own where the provider can make one. Each has a slot of the addon's credentials
+//! (never reused) and a small lifecycle of its own, run by ticks under the addon's claim:
+//! `attaching` -> `attached` -> `detaching` -> `detached`.
+
+/// Where an attachment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AttachmentState {
+    /// Its vars are reserved on the app; a tick makes its credential and fills them.
+    Attaching,
+    /// The app has the vars and (where the provider makes one) a login of its own.
+    Attached,
+    /// The vars are gone from the app; a tick revokes its credential.
+    Detaching,
+    /// Nothing of it is left; the row stays so its slot is never used again.
+    Detached,
+}
+
+/// What happens to an attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentEvent {
+    /// A tick made its credential and filled the app's vars.
+    CredentialMade,
+    /// `addons detach`: the app's vars are removed at once.
+    Detach,
+    /// A tick revoked its credential.
+    CredentialRevoked,
+    /// The addon was deprovisioned (or failed): its provider's cleanup removes every login.
+    AddonGone,
+    /// `addons rotate --app`: a tick makes the next generation's login and switches the
+    /// app's vars to it (they keep the old one meanwhile).
+    Rotate,
+}
+
+impl AttachmentState {
+    pub const ALL: [AttachmentState; 4] =
+        [AttachmentState::Attaching, AttachmentState::Attached, AttachmentState::Detaching, AttachmentState::Detached];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentState::Attaching => "attaching",
+            AttachmentState::Attached => "attached",
+            AttachmentState::Detaching => "detaching",
+            AttachmentState::Detached => "detached",
+        }
+    }
+
+    /// Reads the stored name.
+    pub fn parse(text: &str) -> Option<AttachmentState> {
+        AttachmentState::ALL.into_iter().find(|state| state.as_str() == text)
+    }
+
+    /// Whether a tick has work to do for it.
+    pub fn has_task(self) -> bool {
+        matches!(self, AttachmentState::Attaching | AttachmentState::Detaching)
+    }
+
+    /// Whether the app holds (or is about to hold) the addon's vars through it.
+    pub fn is_live(self) -> bool {
+        matches!(self, AttachmentState::Attaching | AttachmentState::Attached)
+    }
+
+    /// The one door for an attachment's state: the transition table.
+    pub fn after(self, event: AttachmentEvent) -> Result<AttachmentState, String> {
+        use AttachmentEvent as E;
+        use AttachmentState as S;
+        match (self, event) {
+            (S::Attaching, E::CredentialMade) => Ok(S::Attached),
+            (S::Attached, E::Rotate) => Ok(S::Attaching),
+            (S::Attaching | S::Attached, E::Detach) => Ok(S::Detaching),
+            (S::Detaching, E::CredentialRevoked) => Ok(S::Detached),
+            (S::Attaching | S::Attached | S::Detaching, E::AddonGone) => Ok(S::Detached),
+            (S::Attaching, E::CredentialRevoked | E::Rotate)
+            | (S::Attached, E::CredentialMade | E::CredentialRevoked)
+            | (S::Detaching, E::CredentialMade | E::Detach | E::Rotate)
+            | (S::Detached, _) => Err(format!("an attachment that is {} can't take {event:?}", self.as_str())),
+        }
+    }
+}
+
+impl std::fmt::Display for AttachmentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One app attached to an addon, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub addon_id: String,
+    pub app: String,
+    pub prefix: Option<String>,
+    /// The credential slot it uses (1 and up; 0 is the addon's own app).
+    pub slot: u32,
+    pub state: AttachmentState,
+    /// The generation of its credential.
+    pub generation: u32,
+    /// After a rotation of it: the oldest generation still to be revoked (every one from
+    /// it up to, not including, `generation`), at `revoke_at` (ms since the epoch).
+    pub revoke_from: Option<u32>,
+    pub revoke_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Attachment {
+    /// The credential this attachment hands its app.
+    pub fn credential(&self) -> crate::providers::Credential {
+        crate::providers::Credential::new(self.slot, self.generation)
+    }
+
+    /// When a tick has its next step to run (`now` when one is waiting), if ever: a
+    /// credential to make or revoke now, or a rotation's old generations at their time.
+    pub fn due_at(&self, now: i64) -> Option<i64> {
+        match self.state {
+            AttachmentState::Attaching | AttachmentState::Detaching => Some(now),
+            AttachmentState::Attached => self.revoke_from.and(self.revoke_at),
+            AttachmentState::Detached => None,
+        }
+    }
+
+    /// Whether it has a step left at any time (what `pending` counts).
+    pub fn has_work(&self) -> bool {
+        self.due_at(0).is_some()
+    }
+
+    /// Whether a step of it is due at `now`.
+    pub fn is_due(&self, now: i64) -> bool {
+        self.due_at(now).is_some_and(|at| at <= now)
+    }
+
+    /// Every generation of its slot that may have a login: the one in use and those a
+    /// rotation left to revoke. What a detach revokes.
+    pub fn live_credentials(&self) -> Vec<crate::providers::Credential> {
+        let from = self.revoke_from.unwrap_or(self.generation).min(self.generation);
+        (from..=self.generation).map(|generation| crate::providers::Credential::new(self.slot, generation)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_the_table_allows_only_the_lifecycle() {
+        for state in AttachmentState::ALL {
+            assert_eq!(AttachmentState::parse(state.as_str()), Some(state));
+        }
+        use AttachmentEvent as E;
+        use AttachmentState as S;
+        assert_eq!(S::Attaching.after(E::CredentialMade), Ok(S::Attached));
+        assert_eq!(S::Attached.after(E::Detach), Ok(S::Detaching));
+        assert_eq!(S::Attaching.after(E::Detach), Ok(S::Detaching));
+        assert_eq!(S::Detaching.after(E::CredentialRevoked), Ok(S::Detached));
+        assert_eq!(S::Attached.after(E::AddonGone), Ok(S::Detached));
+        assert!(S::Detached.after(E::Detach).is_err());
+        assert!(S::Detaching.after(E::CredentialMade).is_err());
+        assert!(S::Attached.after(E::CredentialMade).is_err());
+    }
+}

@@ -1,0 +1,52 @@
+//! `addons attach`: gives another app an addon's vars. The vars are reserved at once
+//! (refused, with nothing made, when one is taken); a tick makes the app's own login
+//! and sets them (now, with `--wait`).
+
+use crate::cli::AttachArgs;
+use crate::names;
+use crate::output::addon_json;
+use crate::providers;
+
+use super::wait::{wait_for, Shape};
+use super::{parse_timeout, Ctx};
+
+/// Handles `addons attach`.
+pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    names::check_app(&args.app)?;
+    let prefix = args.prefix.as_deref().map(names::normalize_prefix).transpose()?;
+    let timeout = parse_timeout(args.timeout.as_deref())?;
+    let mut store = ctx.store_with_addons(&args.addon)?;
+    let addon = store.addon(&args.addon)?;
+    let engine = ctx.engine();
+    // A server that does not answer is refused before anything is written.
+    if addon.state.is_live() {
+        super::provision::check_server(&engine, &addon.provider)?;
+    }
+    let (addon, attachment) = store.attach(&addon.id, &args.app, prefix.as_deref())?;
+    let vars: Vec<String> = providers::info(&addon.provider)
+        .map_or(&[][..], |info| info.vars)
+        .iter()
+        .map(|var| crate::addon::Addon::prefixed(attachment.prefix.as_deref(), var))
+        .collect();
+    ctx.note(format!("Attaching {} to app {}: {} reserved", addon.name, args.app, vars.join(", ")));
+    if !providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
+        ctx.note(format!(
+            "{}: hands {} the same value as {}; no per-app credential",
+            addon.provider, args.app, addon.app
+        ));
+    }
+    let done = format!("attached {} to app {}", addon.name, args.app);
+    let apps = [args.app.clone()];
+    if args.wait {
+        let code = wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::OneOrMany)?;
+        super::sync_env_files(ctx, &mut store, &apps, &done)?;
+        return Ok(code);
+    }
+    let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
+    if ctx.json {
+        ctx.print_json(&addon_json(&store.addon(&addon.id)?));
+    }
+    synced?;
+    ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to set the vars on app {}.", addon.name, args.app));
+    Ok(0)
+}

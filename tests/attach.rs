@@ -1,0 +1,459 @@
+//! `addons attach` and `addons detach` through the binary: for each server provider two
+//! apps log in with logins of their own and see the same data; a detached app's login is
+//! refused while the other's works; nothing is left on the server after deprovision.
+//! secret and sqlite hand out the same value. Refusals change nothing. With the
+//! `failpoints` feature, a SIGKILL at each point inside attach and detach is followed by
+//! ticks that settle with every attachment working or gone and no login leaked.
+
+mod common;
+
+use common::apps::App;
+use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
+use common::TestEnv;
+
+/// What `app` holds of the addon's vars now (`prefix` as given to `--as`, upper-cased).
+fn app_now(env: &TestEnv, app: &str, kind: &'static str, prefix: &str) -> App {
+    let vars = env.vars(app);
+    let key = |var: &str| if prefix.is_empty() { var.to_string() } else { format!("{prefix}_{var}") };
+    let url = vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).cloned();
+    let url = url.unwrap_or_else(|| panic!("app {app} has no URL var: {vars:?}"));
+    App { kind, url, prefix: vars.get(&key("REDIS_KEY_PREFIX")).cloned().unwrap_or_default() }
+}
+
+/// The login name in an app's URL.
+fn login_of(app: &App) -> String {
+    let rest = app.url.split_once("://").map_or("", |(_, rest)| rest);
+    rest.split_once(':').map_or("", |(user, _)| user).to_string()
+}
+
+/// Every login on the server whose name holds addon `id`: roles, users, ACL users.
+fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
+    let pattern = format!("%{id}%");
+    let mut found: Vec<String> = match kind {
+        "postgres" => connect_postgres(admin)
+            .unwrap()
+            .query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 AND rolcanlogin", &[&pattern])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            connect_mysql(admin).unwrap().exec("SELECT user FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap()
+        }
+        _ => {
+            let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut connect_redis(admin).unwrap()).unwrap();
+            users.into_iter().filter(|user| user.contains(id)).collect()
+        }
+    };
+    found.sort();
+    found
+}
+
+/// Drops a login on the server behind addons' back.
+fn drop_login(kind: &str, admin: &str, login: &str) {
+    match kind {
+        "postgres" => connect_postgres(admin).unwrap().batch_execute(&format!("DROP ROLE \"{login}\"")).unwrap(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            let mut conn = connect_mysql(admin).unwrap();
+            let hosts: Vec<String> = conn.exec("SELECT host FROM mysql.user WHERE user = ?", (login,)).unwrap();
+            for host in hosts {
+                conn.query_drop(format!("DROP USER '{login}'@'{host}'")).unwrap();
+            }
+        }
+        _ => redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(login)
+            .query::<i64>(&mut connect_redis(admin).unwrap())
+            .map(drop)
+            .unwrap(),
+    }
+}
+
+/// The events of an addon's log, by name.
+fn events(env: &TestEnv, addon: &str) -> Vec<String> {
+    let log = env.json(["log", addon, "--json"]);
+    log.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap().to_string()).collect()
+}
+
+/// The whole life of a server addon shared by three apps.
+fn shared_by_apps(kind: &'static str) {
+    let Some(admin) = server(kind, &format!("{kind} attach")) else { return };
+    let env = TestEnv::with_config(&servers::config(kind, &admin));
+    let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+    let web = app_now(&env, "web", kind, "");
+    web.make("made_by_web");
+
+    let run = env.ok(["attach", "db", "worker", "--wait"]);
+    assert!(!run.stderr.contains("same value"), "{run}");
+    let worker = app_now(&env, "worker", kind, "");
+    assert_ne!(login_of(&worker), login_of(&web), "worker was handed web's login");
+    assert!(worker.works(), "worker's own {kind} login does not work");
+    worker.own("made_by_web", false).expect("worker can't use what web made");
+    worker.make("made_by_worker");
+    web.own("made_by_worker", false).expect("web can't use what worker made");
+
+    env.ok(["attach", "db", "reports", "--as", "shared", "--wait"]);
+    let reports = app_now(&env, "reports", kind, "SHARED");
+    assert!(reports.works(), "the prefixed attachment's {kind} login does not work");
+    reports.own("made_by_worker", false).expect("reports can't use what worker made");
+
+    let info = env.info("db");
+    let apps: Vec<(String, String)> = info["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["app"].as_str().unwrap().to_string(), t["state"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(apps, [("worker".into(), "attached".into()), ("reports".into(), "attached".into())], "{info:#}");
+    assert_eq!(info["attachments"][1]["prefix"], "SHARED");
+    let listed = env.json(["list", "worker", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed:#}");
+    assert_eq!((&listed[0]["name"], &listed[0]["attached"]), (&"db".into(), &true.into()));
+    assert!(env.ok(["list", "worker"]).stdout.contains("worker (attached)"));
+
+    // A login of an attached app dropped by hand is drift, and `check` makes it again.
+    drop_login(kind, &admin, &login_of(&worker));
+    assert!(!worker.works());
+    let checked = env.run(["check", "db"]);
+    assert!(checked.stdout.contains("repaired"), "{checked}");
+    assert!(worker.works(), "check did not make worker's {kind} login again");
+    let mut open = worker.connect().unwrap();
+
+    // A rotation of one attached app's login: the others' stay as they were.
+    let run = env.ok(["rotate", "db", "--app", "worker", "--grace", "0", "--wait"]);
+    assert!(run.stderr.contains("Rotating app worker's login to db to generation 1"), "{run}");
+    let rotated = app_now(&env, "worker", kind, "");
+    assert_ne!(login_of(&rotated), login_of(&worker));
+    assert!(rotated.works(), "worker's rotated {kind} login does not work");
+    assert!(!worker.works(), "worker's old {kind} login works after a rotation with --grace 0");
+    assert!(open.run(&worker.prefix, "SELECT 1").is_err(), "a session of worker's old {kind} login lives on");
+    assert!(web.works() && reports.works(), "a rotation of worker's login broke another app's");
+    assert_eq!(app_now(&env, "web", kind, "").url, web.url);
+    rotated.own("made_by_worker", false).expect("worker's rotated login can't use the data");
+    let worker = rotated;
+    let mut open = worker.connect().unwrap();
+    // With a grace, the old login works until it ends; then a tick revokes it.
+    env.ok(["rotate", "db", "--app", "reports", "--grace", "2s", "--wait"]);
+    let next = app_now(&env, "reports", kind, "SHARED");
+    assert!(next.works() && reports.works(), "both of reports' {kind} logins should work during the grace");
+    assert!(env.info("db")["pending"] == true, "a revocation to come is work left");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    env.ok(["wait", "db"]);
+    assert!(!reports.works(), "reports' old {kind} login works after the grace");
+    assert!(next.works() && worker.works());
+    let reports = next;
+
+    env.ok(["detach", "db", "worker"]);
+    assert!(env.vars("worker").is_empty(), "worker's vars outlived the detach");
+    env.ok(["tick"]);
+    assert!(!worker.works(), "the detached {kind} login still works");
+    assert!(open.run(&worker.prefix, "SELECT 1").is_err(), "a session of the detached {kind} login lives on");
+    assert!(web.works() && reports.works(), "a detach broke another app's login");
+    web.own("made_by_worker", false).expect("what the detached app made is gone");
+    let left: Vec<String> = logins(kind, &admin, &id);
+    assert!(!left.contains(&login_of(&worker)), "{left:?}");
+    let events = events(&env, "db");
+    for event in ["attach", "attached", "detach", "detached"] {
+        assert!(events.iter().any(|e| e == event), "no {event} in the log: {events:?}");
+    }
+
+    env.ok(["deprovision", "db", "--wait"]);
+    assert!(env.vars("reports").is_empty(), "an attached app kept the vars of a deprovisioned addon");
+    assert!(!reports.works(), "an attached {kind} login outlived the deprovision");
+    assert_eq!(logins(kind, &admin, &id), Vec::<String>::new(), "logins left on the {kind} server");
+    assert_eq!(servers::traces(kind, &admin, &id), Vec::<String>::new());
+}
+
+#[test]
+fn postgres_apps_attached_share_the_data_with_logins_of_their_own() {
+    shared_by_apps("postgres");
+}
+
+#[test]
+fn mysql_apps_attached_share_the_data_with_logins_of_their_own() {
+    shared_by_apps("mysql");
+}
+
+#[test]
+fn redis_apps_attached_share_the_keys_with_users_of_their_own() {
+    shared_by_apps("redis");
+}
+
+#[test]
+fn secret_and_sqlite_hand_out_the_same_value_and_say_so() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    env.provision_ready("sqlite", "web", &["--name", "db"]);
+    let run = env.ok(["attach", "key", "worker", "--wait"]);
+    assert!(run.stderr.contains("secret: hands worker the same value as web; no per-app credential"), "{run}");
+    let run = env.ok(["attach", "db", "worker", "--as", "shared", "--wait"]);
+    assert!(run.stderr.contains("sqlite: hands worker the same value as web"), "{run}");
+    let (web, worker) = (env.vars("web"), env.vars("worker"));
+    assert!(!run.stderr.contains(&web["SECRET_KEY"]) && !run.stdout.contains(&web["DATABASE_URL"]));
+    assert_eq!(worker["SECRET_KEY"], web["SECRET_KEY"]);
+    assert_eq!(worker["SHARED_DATABASE_URL"], web["DATABASE_URL"]);
+    env.ok(["detach", "key", "worker", "--wait"]);
+    assert_eq!(env.vars("worker").keys().collect::<Vec<_>>(), ["SHARED_DATABASE_URL"]);
+    assert_eq!(env.vars("web").len(), 2, "a detach took the owner's vars");
+    // Attached again after a detach: a new slot, the same value.
+    env.ok(["attach", "key", "worker", "--wait"]);
+    assert_eq!(env.vars("worker")["SECRET_KEY"], web["SECRET_KEY"]);
+    // A rotation of a same-value addon gives every attached app the new value.
+    env.ok(["rotate", "key", "--wait"]);
+    let rotated = env.vars("web")["SECRET_KEY"].clone();
+    assert_ne!(rotated, web["SECRET_KEY"]);
+    assert_eq!(env.vars("worker")["SECRET_KEY"], rotated, "the attached app kept the old value");
+    env.ok(["detach", "key", "worker"]);
+    env.ok(["attach", "key", "worker", "--wait"]);
+    assert_eq!(env.vars("worker")["SECRET_KEY"], rotated, "attached after a rotation: not the current value");
+    env.ok(["deprovision", "key", "db", "--wait"]);
+    assert!(env.vars("worker").is_empty());
+}
+
+#[test]
+fn info_list_and_attach_print_these_whole_outputs() {
+    let env = TestEnv::new();
+    let id = env.provision_ready("secret", "web", &["--name", "key"])["id"].as_str().unwrap().to_string();
+    let run = env.ok(["attach", "key", "worker", "--as", "shared"]);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "Attaching key to app worker: SHARED_SECRET_KEY reserved\n\
+         secret: hands worker the same value as web; no per-app credential\n\
+         Run 'addons tick' (or 'addons wait key') to set the vars on app worker.\n"
+    );
+    env.ok(["attach", "key", "jobs"]);
+    // One step per addon per tick: one tick attaches worker, the next jobs.
+    env.ok(["tick"]);
+    assert_eq!(env.info("key")["attachments"][1]["state"], "attaching");
+    env.ok(["tick"]);
+    let info = env.normalize(&env.ok(["info", "key"]).stdout).replace(&id, "<id>");
+    let expected = format!(
+        "name      key\n\
+         id        <id>\n\
+         provider  secret\n\
+         app       web\n\
+         prefix    -\n\
+         params    -\n\
+         state     ready\n\
+         message   config vars set on app web: SECRET_KEY\n\
+         labels    -\n\
+         expires   never\n\
+         created   {TIME}\n\
+         updated   {TIME}\n\
+         apps\n\
+         \x20 web (owner)\n\
+         \x20 worker (attached) as SHARED\n\
+         \x20 jobs (attached)\n\
+         vars\n\
+         \x20 SECRET_KEY=********\n",
+        TIME = common::TIME
+    );
+    assert_eq!(info, expected);
+    let list = env.ok(["list", "worker"]).stdout;
+    assert_eq!(
+        list,
+        "NAME  PROVIDER  APP                STATE  VARS               MESSAGE\n\
+         key   secret    worker (attached)  ready  SHARED_SECRET_KEY  config vars set on app web: SECRET_KEY\n"
+    );
+    env.ok(["detach", "key", "jobs"]);
+    let log = env.normalize(&env.ok(["log", "key"]).stdout);
+    let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+    let row = |event: &str, message: &str| {
+        format!("{TIME}  ready                  ready                  {event:<18}  {message}", TIME = common::TIME)
+    };
+    assert_eq!(
+        tail,
+        [
+            row("attach", "attaching app worker (SHARED_SECRET_KEY; credential slot 1)"),
+            row("attach", "attaching app jobs (SECRET_KEY; credential slot 2)"),
+            row("attached", "app worker attached: handed the same value as app web"),
+            row("attached", "app jobs attached: handed the same value as app web"),
+            row("detach", "app jobs detached: its vars removed; its credential is revoked on the next tick"),
+        ]
+    );
+}
+
+#[test]
+fn an_attachment_made_while_provisioning_is_set_once_ready() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "web", "--name", "key"]);
+    env.ok(["attach", "key", "worker", "--as", "web"]);
+    assert_eq!(env.info("key")["attachments"][0]["state"], "attaching");
+    assert!(env.vars("worker").is_empty(), "vars set before the addon was ready");
+    let waited = env.json(["wait", "key", "--json"]);
+    assert_eq!(waited[0]["attachments"][0]["state"], "attached", "{waited:#}");
+    assert_eq!(env.vars("worker")["WEB_SECRET_KEY"], env.vars("web")["SECRET_KEY"]);
+    assert_eq!(env.json(["tick", "--json"])["pending"], 0);
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    env.ok(["config", "set", "worker", "SECRET_KEY=mine"]);
+    let before = env.state_bytes();
+    let why = env.fails(1, ["attach", "key", "worker"]);
+    assert!(why.contains("app worker already has SECRET_KEY (set by hand); pass --as PREFIX"), "{why}");
+    assert_eq!(env.state_bytes(), before, "a refused attach changed the state");
+    for (code, args, says) in [
+        (2, vec!["attach", "key", "web"], "key belongs to app web already"),
+        (2, vec!["attach", "nope", "worker"], "no addon named \"nope\""),
+        (2, vec!["attach", "key", "Bad App"], "app"),
+        (2, vec!["attach", "key", "worker", "--as", "1bad"], "prefix"),
+        (2, vec!["detach", "key", "worker"], "key is not attached to app worker"),
+        (2, vec!["detach", "key", "web"], "an addon's own app can't be detached"),
+    ] {
+        let why = env.fails(code, &args);
+        assert!(why.contains(says), "{args:?}: {why}");
+        assert_eq!(why.trim().lines().count(), 1, "{args:?}: {why}");
+        assert_eq!(env.state_bytes(), before, "{args:?} changed the state");
+    }
+    env.ok(["attach", "key", "worker", "--as", "web"]);
+    let before = env.state_bytes();
+    let why = env.fails(1, ["rotate", "key", "--app", "worker"]);
+    assert!(why.contains("hands app worker the same value as app web"), "{why}");
+    let why = env.fails(2, ["rotate", "key", "--app", "jobs"]);
+    assert!(why.contains("key is not attached to app jobs"), "{why}");
+    assert_eq!(env.state_bytes(), before);
+    let why = env.fails(2, ["attach", "key", "worker", "--as", "other"]);
+    assert!(why.contains("key is attached to app worker already"), "{why}");
+    assert_eq!(env.state_bytes(), before);
+    env.ok(["deprovision", "key"]);
+    let why = env.fails(1, ["attach", "key", "jobs"]);
+    assert!(why.contains("key is deprovisioned; only a live addon can be attached"), "{why}");
+}
+
+#[cfg(feature = "failpoints")]
+mod crashes {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Runs one `tick` with `point` armed; it must die there of SIGKILL.
+    fn killed_at(env: &TestEnv, point: &str) {
+        let out = env.command(["tick"]).env("ADDONS_FAILPOINT", point).output().unwrap();
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL), "tick did not die at {point}: {out:?}");
+    }
+
+    /// Plain ticks until nothing is pending.
+    fn settle(env: &TestEnv) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while env.json(["tick", "--json"])["pending"] != 0 {
+            assert!(Instant::now() < deadline, "still pending: {}", env.ok(["info", "db"]).stdout);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every login of the addon on the server is one of `allowed`.
+    fn no_login_but(kind: &str, admin: &str, id: &str, allowed: &[String], after: &str) {
+        for login in logins(kind, admin, id) {
+            assert!(allowed.contains(&login), "{kind} login {login} leaked after {after} (allowed: {allowed:?})");
+        }
+    }
+
+    fn crash_inside_attach_and_detach(kind: &'static str) {
+        let Some(admin) = server(kind, &format!("{kind} attach crashes")) else { return };
+        let env = TestEnv::new();
+        let env_file = env.root().join("worker.env");
+        env.write_config(&format!("{}[apps.worker]\nenv_file = {:?}\n", servers::config(kind, &admin), env_file));
+        let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+        let web = app_now(&env, "web", kind, "");
+        web.make("kept");
+        let owner = vec![format!("addons_{id}"), login_of(&web)];
+        // Inside the attach: the login is made (or the step is done) but not committed.
+        for point in ["after-attach-credential", "before-step-commit"] {
+            env.ok(["attach", "db", "worker"]);
+            killed_at(&env, point);
+            settle(&env);
+            let worker = app_now(&env, "worker", kind, "");
+            assert!(worker.works(), "{kind}: worker's login does not work after a kill at {point}");
+            worker.own("kept", false).expect("worker can't use the data after the crash");
+            assert!(std::fs::read_to_string(&env_file).unwrap().contains(&worker.url), "the env file lags");
+            let allowed = [owner.clone(), vec![login_of(&worker)]].concat();
+            no_login_but(kind, &admin, &id, &allowed, point);
+            env.ok(["detach", "db", "worker", "--wait"]);
+            assert!(!worker.works());
+        }
+        // Inside the detach: the login is revoked (or not yet) but that is not committed.
+        for point in ["before-detach-revoke", "after-detach-revoke", "before-step-commit"] {
+            env.ok(["attach", "db", "worker", "--wait"]);
+            let worker = app_now(&env, "worker", kind, "");
+            assert!(worker.works());
+            env.ok(["detach", "db", "worker"]);
+            killed_at(&env, point);
+            settle(&env);
+            assert!(!worker.works(), "{kind}: the detached login works after a kill at {point}");
+            assert!(web.works(), "{kind}: web's login broke after a kill at {point}");
+            assert!(env.vars("worker").is_empty());
+            no_login_but(kind, &admin, &id, &owner, point);
+        }
+        // Inside a rotation of the attached app's login: made, switched, old one revoked.
+        env.ok(["attach", "db", "worker", "--wait"]);
+        for point in ["after-attach-credential", "before-step-commit", "after-revoke-credential"] {
+            let before = app_now(&env, "worker", kind, "");
+            env.ok(["rotate", "db", "--app", "worker", "--grace", "0"]);
+            if point == "after-revoke-credential" {
+                env.ok(["tick"]);
+            }
+            killed_at(&env, point);
+            settle(&env);
+            let now = app_now(&env, "worker", kind, "");
+            assert!(now.works(), "{kind}: worker's login does not work after a kill at {point} in a rotation");
+            assert!(!before.works(), "{kind}: worker's replaced login works after a kill at {point}");
+            assert!(web.works());
+            no_login_but(kind, &admin, &id, &[owner.clone(), vec![login_of(&now)]].concat(), point);
+        }
+        env.ok(["detach", "db", "worker", "--wait"]);
+        // A detach that overtakes an attach killed after its login was made.
+        env.ok(["attach", "db", "worker", "--as", "again"]);
+        killed_at(&env, "after-attach-credential");
+        env.ok(["detach", "db", "worker"]);
+        settle(&env);
+        assert!(env.vars("worker").is_empty());
+        no_login_but(kind, &admin, &id, &owner, "a detach overtaking an attach");
+        env.ok(["deprovision", "db", "--wait"]);
+        assert_eq!(logins(kind, &admin, &id), Vec::<String>::new(), "logins left on the {kind} server");
+    }
+
+    #[test]
+    fn same_value_attachments_survive_a_kill_at_each_point() {
+        let env = TestEnv::new();
+        env.provision_ready("secret", "web", &["--name", "db"]);
+        let value = env.vars("web")["SECRET_KEY"].clone();
+        for point in ["after-attach-credential", "before-step-commit"] {
+            env.ok(["attach", "db", "worker"]);
+            killed_at(&env, point);
+            settle(&env);
+            assert_eq!(env.vars("worker")["SECRET_KEY"], value, "after a kill at {point}");
+            env.ok(["detach", "db", "worker", "--wait"]);
+        }
+        for point in ["before-detach-revoke", "after-detach-revoke", "before-step-commit"] {
+            env.ok(["attach", "db", "worker", "--wait"]);
+            env.ok(["detach", "db", "worker"]);
+            killed_at(&env, point);
+            settle(&env);
+            assert!(env.vars("worker").is_empty(), "after a kill at {point}");
+            assert_eq!(env.info("db")["attachments"], serde_json::json!([]));
+        }
+        assert_eq!(env.vars("web")["SECRET_KEY"], value);
+    }
+
+    #[test]
+    fn postgres_attach_and_detach_survive_a_kill_at_each_point() {
+        crash_inside_attach_and_detach("postgres");
+    }
+
+    #[test]
+    fn mysql_attach_and_detach_survive_a_kill_at_each_point() {
+        crash_inside_attach_and_detach("mysql");
+    }
+
+    #[test]
+    fn redis_attach_and_detach_survive_a_kill_at_each_point() {
+        crash_inside_attach_and_detach("redis");
+    }
+}
