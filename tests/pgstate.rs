@@ -63,11 +63,14 @@ fn a_fresh_schema_is_made_and_migrated_once_by_hosts_opening_it_at_once() {
             Ok(Err(err)) | Err(err) => panic!("a concurrent open failed: {err}"),
         }
     }
-    assert_eq!(tables_of(&schema), ["addons", "apps", "attachments", "config_vars", "events", "hook_runs", "schema_meta"]);
+    assert_eq!(
+        tables_of(&schema),
+        ["addons", "apps", "attachments", "config_vars", "events", "hook_runs", "schema_meta"]
+    );
     let meta =
         schema.admin().query(&format!("SELECT application, version FROM {}.schema_meta", schema.name), &[]).unwrap();
     assert_eq!(meta.len(), 1, "one marker row");
-    assert_eq!((meta[0].get::<_, String>(0), meta[0].get::<_, i32>(1)), ("addons".to_string(), 4));
+    assert_eq!((meta[0].get::<_, String>(0), meta[0].get::<_, i32>(1)), ("addons".to_string(), 5));
     // Opening it again changes nothing.
     let before = schema.dump();
     open(&url).unwrap();

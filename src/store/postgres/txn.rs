@@ -564,7 +564,6 @@ impl Txn for PgTxn<'_> {
                 output: row.get(6),
             })
             .collect())
-
     }
 
     fn attachments(&mut self, addon_id: &str) -> Result<Vec<Attachment>, StoreError> {
