@@ -91,6 +91,9 @@ pub enum Command {
     /// Show, set or unset an app's config vars
     #[command(after_help = help::tail(&help::CONFIG))]
     Config(ConfigArgs),
+    /// Work on the state as a whole: copy it to another file or server
+    #[command(after_help = help::tail(&help::STATE))]
+    State(StateArgs),
     /// List the providers, whether each is configured, and whether its server answers
     #[command(after_help = help::tail(&help::PROVIDERS))]
     Providers(ProvidersArgs),
@@ -389,6 +392,27 @@ pub enum ConfigAction {
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub action: StateAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Copy every addon, event, app and config var of the state into an empty one
+    #[command(after_help = help::tail(&help::STATE_COPY))]
+    Copy(StateCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateCopyArgs {
+    /// The target: a file, or a postgres:// URL (with ?schema=NAME); made when missing,
+    /// and it must be empty
+    #[arg(long, value_name = "PATH|URL", value_hint = ValueHint::FilePath)]
+    pub to: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -193,6 +193,23 @@ pub const CONFIG_SET: [Section; 1] = [examples(&[
 pub const CONFIG_UNSET: [Section; 1] =
     [examples(&[("addons config unset myapp API_TOKEN", "only vars set by hand, not an addon's")])];
 
+pub const STATE: [Section; 1] = [examples(&[(
+    "addons state copy --to postgres://addons@db.internal/fleet",
+    "move a host's state to a server",
+)])];
+
+pub const STATE_COPY: [Section; 2] = [
+    examples(&[
+        ("addons state copy --to postgres://addons@db.internal/fleet", "a file's state onto a server"),
+        ("addons --state postgres://addons@db/fleet state copy --to fleet.db", "and back, into a new file"),
+    ]),
+    exit_status(&[
+        ("0", "copied, and the target's counts match the state's"),
+        ("2", "bad usage: --to names the state itself, or is not a valid URL"),
+        ("4", "a state can't be used: missing, unreachable, newer, or the target is not empty"),
+    ]),
+];
+
 pub const PROVIDERS: [Section; 1] = [examples(&[
     ("addons providers", "configured? does the server answer?"),
     ("addons providers --json", "with each provider's vars and params"),
@@ -263,7 +280,7 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 23] = [
+        let all: [&[Section]; 25] = [
             &TOP,
             &APPLY,
             &LABEL,
@@ -283,6 +300,8 @@ mod tests {
             &CONFIG,
             &CONFIG_SET,
             &CONFIG_UNSET,
+            &STATE,
+            &STATE_COPY,
             &PROVIDERS,
             &GRAPH,
             &COMPLETIONS,

@@ -29,6 +29,7 @@ mod providers;
 mod provision;
 mod rotate;
 mod run;
+mod state;
 mod tick;
 mod wait;
 mod watch;
@@ -120,6 +121,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Env(args) => env::run(args, ctx),
         Command::Run(args) => run::run(args, ctx),
         Command::Config(args) => config::run(args, ctx),
+        Command::State(args) => state::run(args, ctx),
         Command::Providers(args) => providers::run(args, ctx),
         Command::Graph(args) => graph::run(args, ctx),
         Command::Completions(args) => completions::run(args),

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::copy;
 use crate::addon::Addon;
 use crate::machine::State;
 
@@ -229,6 +230,17 @@ pub trait Txn {
     fn record_env_error(&mut self, app: &str, why: &str, at: i64) -> Result<(), StoreError>;
     /// (app, why) of every app with an env-file error, by app.
     fn env_errors(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+
+    // Moving a whole state (`state copy`), table by table as [`copy::TABLES`] lists them.
+    /// Every row of the table, in its [`copy::Order`].
+    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError>;
+    /// Writes these rows (values in the table's column order) as they are.
+    fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError>;
+    /// How many rows the table holds.
+    fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError>;
+    /// Keeps every other writer out of the table until this transaction ends (SQLite's
+    /// write transaction already does), so a target found empty stays so.
+    fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError>;
 
     // Transaction control.
     /// Starts a savepoint (one level: a step within a batch).

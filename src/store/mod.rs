@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod addons;
 pub mod backend;
+pub mod copy;
 mod drift;
 mod entry;
 mod location;
@@ -23,6 +24,7 @@ mod tests;
 
 pub use addons::NewAddon;
 pub use backend::{ConfigVar, EventRecord, Wakeups, Woken};
+pub use copy::Copied;
 pub use drift::{DRIFT, REPAIRED};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
 pub use sqlite::BUSY_TIMEOUT;

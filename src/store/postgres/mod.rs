@@ -12,6 +12,7 @@ use postgres::{Client, IsolationLevel, Statement};
 use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
 use super::location::PostgresLocation;
 
+mod copy;
 mod location;
 mod rows;
 mod schema;
@@ -22,6 +23,7 @@ mod txn;
 mod wakeups;
 
 pub use location::Location;
+pub use schema::MIGRATIONS;
 
 /// An open PostgreSQL state: one connection, and the statements prepared on it.
 pub struct PgBackend {

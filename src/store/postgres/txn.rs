@@ -16,6 +16,7 @@ use super::unusable;
 use crate::addon::Addon;
 use crate::machine::State;
 use crate::store::backend::has_task_sql;
+use crate::store::copy;
 use crate::store::backend::{AppVersions, ConfigVar, EventRecord, NewEvent, StoreError, Txn, VarOwner};
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
@@ -443,6 +444,22 @@ impl Txn for PgTxn<'_> {
     fn env_errors(&mut self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = self.query("SELECT name, env_error FROM apps WHERE env_error IS NOT NULL ORDER BY name", &[])?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
+        super::copy::rows(&mut self.tx, self.location, table)
+    }
+
+    fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
+        super::copy::paste(&mut self.tx, self.location, table, rows)
+    }
+
+    fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError> {
+        super::copy::count(&mut self.tx, self.location, table)
+    }
+
+    fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError> {
+        super::copy::lock(&mut self.tx, self.location, table)
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

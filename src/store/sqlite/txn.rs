@@ -11,6 +11,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 use super::store_error;
 use crate::addon::{Addon, Cleanup, Rotation};
 use crate::machine::State;
+use crate::store::copy;
 use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEvent, StoreError, Txn, VarOwner};
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
@@ -506,6 +507,23 @@ impl Txn for SqliteTxn<'_> {
             let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
             rows.collect()
         })
+    }
+
+    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
+        super::copy::rows(&self.tx, self.path, table)
+    }
+
+    fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
+        super::copy::paste(&self.tx, self.path, table, rows)
+    }
+
+    fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError> {
+        super::copy::count(&self.tx, self.path, table)
+    }
+
+    /// A write transaction here holds the file's write lock from its start.
+    fn lock_table(&mut self, _table: &copy::Table) -> Result<(), StoreError> {
+        Ok(())
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {
