@@ -193,10 +193,8 @@ pub const CONFIG_SET: [Section; 1] = [examples(&[
 pub const CONFIG_UNSET: [Section; 1] =
     [examples(&[("addons config unset myapp API_TOKEN", "only vars set by hand, not an addon's")])];
 
-pub const STATE: [Section; 1] = [examples(&[(
-    "addons state copy --to postgres://addons@db.internal/fleet",
-    "move a host's state to a server",
-)])];
+pub const STATE: [Section; 1] =
+    [examples(&[("addons state copy --to postgres://addons@db.internal/fleet", "move a host's state to a server")])];
 
 pub const STATE_COPY: [Section; 2] = [
     examples(&[

@@ -91,7 +91,8 @@ pub(super) fn paste(
 
 /// How many rows the table holds.
 pub(super) fn count(tx: &mut Transaction<'_>, location: &Location, table: &copy::Table) -> Result<u64, StoreError> {
-    let row = tx.query_one(&format!("SELECT count(*) FROM {}", table.name), &[]).map_err(|err| unusable(location, &err))?;
+    let row =
+        tx.query_one(&format!("SELECT count(*) FROM {}", table.name), &[]).map_err(|err| unusable(location, &err))?;
     Ok(row.get::<_, i64>(0) as u64)
 }
 

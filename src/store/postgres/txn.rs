@@ -16,8 +16,8 @@ use super::unusable;
 use crate::addon::Addon;
 use crate::machine::State;
 use crate::store::backend::has_task_sql;
-use crate::store::copy;
 use crate::store::backend::{AppVersions, ConfigVar, EventRecord, NewEvent, StoreError, Txn, VarOwner};
+use crate::store::copy;
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
 /// of the transaction's start).

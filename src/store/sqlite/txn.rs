@@ -11,8 +11,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 use super::store_error;
 use crate::addon::{Addon, Cleanup, Rotation};
 use crate::machine::State;
-use crate::store::copy;
 use crate::store::backend::{AppVersions, ConfigVar, Conflict, EventRecord, NewEvent, StoreError, Txn, VarOwner};
+use crate::store::copy;
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
