@@ -242,6 +242,13 @@ pub trait Txn {
     /// write transaction already does), so a target found empty stays so.
     fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError>;
 
+    /// Locks these addons' rows, then their apps' rows, each in sorted order, before a
+    /// transaction that changes several addons (a tick's batch of steps) touches any of
+    /// them: every writer then takes addons before apps and each in one order, so two
+    /// never wait for each other in a circle. SQLite: nothing to do (a write
+    /// transaction holds the whole file).
+    fn lock_addons(&mut self, addon_ids: &[String], apps: &[String]) -> Result<(), StoreError>;
+
     // Transaction control.
     /// Starts a savepoint (one level: a step within a batch).
     fn savepoint(&mut self) -> Result<(), StoreError>;
@@ -260,6 +267,10 @@ pub enum StoreError {
     Unusable(String),
     /// A write broke a uniqueness rule another writer won meanwhile.
     Conflict(Conflict),
+    /// The server undid the transaction to end a deadlock or a serialization failure
+    /// with another writer: running it again from the start may well succeed. Exit 4
+    /// when it reaches `main`. The text names the state.
+    Collision(String),
 }
 
 /// Which uniqueness rule a write broke.
@@ -274,7 +285,7 @@ pub enum Conflict {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Unusable(message) => f.write_str(message),
+            StoreError::Unusable(message) | StoreError::Collision(message) => f.write_str(message),
             StoreError::Conflict(Conflict::LiveName) => f.write_str("a live addon took that name meanwhile"),
             StoreError::Conflict(Conflict::VarKey) => f.write_str("another writer took that config var meanwhile"),
         }

@@ -38,6 +38,9 @@ pub struct Store {
     backend: RefCell<Box<dyn Backend>>,
 }
 
+/// How many times a write that collided with another writer is tried in all.
+const COLLISION_TRIES: u32 = 5;
+
 /// Milliseconds since the Unix epoch on this host: the unit of every time in the state.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -129,6 +132,26 @@ impl Store {
         let value = f(&mut *tx)?;
         tx.commit()?;
         Ok(value)
+    }
+
+    /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back
+    /// when it fails; a transaction the server undid to end a deadlock with another
+    /// writer ([`StoreError::Collision`]) is run again, up to [`COLLISION_TRIES`] times.
+    fn write_retrying<T>(&mut self, mut f: impl FnMut(&mut dyn Txn) -> Result<T, StoreError>) -> anyhow::Result<T> {
+        let mut tries = 1;
+        loop {
+            let result = (|| {
+                let backend = self.backend.get_mut();
+                let mut tx = backend.write()?;
+                let value = f(&mut *tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            match result {
+                Err(StoreError::Collision(_)) if tries < COLLISION_TRIES => tries += 1,
+                result => return Ok(result?),
+            }
+        }
     }
 
     /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back

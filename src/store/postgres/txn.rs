@@ -38,20 +38,19 @@ fn live() -> &'static str {
 
 /// One transaction on the state's connection.
 ///
-/// A write transaction takes the schema's writer lock (an advisory lock held to its
-/// end) before its first statement, as SQLite's BEGIN IMMEDIATE makes one writer at a
-/// time: a batch of steps locks rows of addons and apps in an order the data decides,
-/// so two writers at once could each hold what the other waits for. A claim is the
-/// exception: its statement never waits (`SKIP LOCKED`), so ticks on many hosts claim
-/// at the same time; a transaction that claims must do nothing else first.
+/// Writers run side by side, locking only the rows they change, always addons before
+/// apps: a write reads an addon `FOR NO KEY UPDATE` (which lets other writers record
+/// its events and reserve its vars, whose foreign keys only share the row), and a
+/// batch of steps locks all its addons, then all their apps, each in sorted order,
+/// first ([`Txn::lock_addons`]). A deadlock the server still finds undoes the
+/// transaction as a [`StoreError::Collision`], which the store runs again. Claims never
+/// wait (`SKIP LOCKED`).
 pub struct PgTxn<'a> {
     tx: Transaction<'a>,
     statements: &'a mut HashMap<String, Statement>,
     location: &'a Location,
-    /// The writer lock's key in a write transaction; `None` in a read-only one.
-    writer_lock: Option<i64>,
-    /// Whether this transaction holds the writer lock.
-    serialized: bool,
+    /// Whether this is a write transaction (reads of addons lock their rows).
+    writing: bool,
     /// Whether it changed an addon (work due, or work finished) that sleeping watchers
     /// should hear of at commit.
     work_due: bool,
@@ -62,20 +61,13 @@ impl<'a> PgTxn<'a> {
         tx: Transaction<'a>,
         statements: &'a mut HashMap<String, Statement>,
         location: &'a Location,
-        writer_lock: Option<i64>,
+        writing: bool,
     ) -> Self {
-        PgTxn { tx, statements, location, writer_lock, serialized: false, work_due: false }
+        PgTxn { tx, statements, location, writing, work_due: false }
     }
 
-    /// The statement for `sql`, prepared on first use, once this transaction may run it:
-    /// a write transaction waits for the writer lock first (bounded by `lock_timeout`).
+    /// The statement for `sql`, prepared on first use.
     fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
-        if let (Some(key), false) = (self.writer_lock, self.serialized) {
-            self.tx
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
-                .map_err(|err| unusable(self.location, &err))?;
-            self.serialized = true;
-        }
         self.prepared(sql)
     }
 
@@ -137,7 +129,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError> {
-        let lock = if self.writer_lock.is_some() { "FOR UPDATE" } else { "" };
+        let lock = if self.writing { "FOR NO KEY UPDATE" } else { "" };
         let row = self.query_opt(&format!("SELECT {COLUMNS} FROM addons WHERE id = $1 {lock}"), &[&id])?;
         row.map(|row| addon_from_row(self.location, &row)).transpose()
     }
@@ -290,7 +282,6 @@ impl Txn for PgTxn<'_> {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let only = only.map(<[String]>::to_vec);
-        // Without the writer lock: see [`PgTxn`].
         let statement = self.prepared(&sql)?;
         let rows = self
             .tx
@@ -456,6 +447,13 @@ impl Txn for PgTxn<'_> {
 
     fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError> {
         super::copy::count(&mut self.tx, self.location, table)
+    }
+
+    fn lock_addons(&mut self, addon_ids: &[String], apps: &[String]) -> Result<(), StoreError> {
+        let (ids, apps) = (addon_ids.to_vec(), apps.to_vec());
+        self.query("SELECT 1 FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE", &[&ids])?;
+        self.query("SELECT 1 FROM apps WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE", &[&apps])?;
+        Ok(())
     }
 
     fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError> {

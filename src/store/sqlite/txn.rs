@@ -522,6 +522,11 @@ impl Txn for SqliteTxn<'_> {
     }
 
     /// A write transaction here holds the file's write lock from its start.
+    fn lock_addons(&mut self, _addon_ids: &[String], _apps: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A write transaction here holds the file's write lock from its start.
     fn lock_table(&mut self, _table: &copy::Table) -> Result<(), StoreError> {
         Ok(())
     }
