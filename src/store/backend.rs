@@ -70,7 +70,7 @@ pub enum BackendKind {
 pub trait Backend: Send {
     /// A write transaction. It holds the right to write from its start, so what it
     /// reads stays true until it commits (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: rows
-    /// locked `FOR UPDATE` as they are read). Waiting too long for it is
+    /// locked `FOR NO KEY UPDATE` as they are read). Waiting too long for it is
     /// [`StoreError::Unusable`] ("locked by another process for more than 10s").
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
     /// A read-only snapshot; writing through it is a bug.
@@ -145,7 +145,7 @@ pub trait Txn {
     fn now(&mut self) -> Result<i64, StoreError>;
 
     // Addons.
-    /// The addon with this id (PostgreSQL: locked `FOR UPDATE` in a write transaction).
+    /// The addon with this id (PostgreSQL: locked `FOR NO KEY UPDATE` in a write transaction).
     fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError>;
     /// The addon with this display name: a live one first, else the newest.
     fn addon_by_name(&mut self, name: &str) -> Result<Option<Addon>, StoreError>;
@@ -220,7 +220,8 @@ pub trait Txn {
     fn delete_var(&mut self, app: &str, key: &str) -> Result<bool, StoreError>;
     /// The app's vars that have values, by key, with their owners' names.
     fn vars(&mut self, app: &str) -> Result<Vec<ConfigVar>, StoreError>;
-    /// Counts a change of the app's vars (creating the app when unknown).
+    /// Counts a change of the app's vars (creating the app when unknown). PostgreSQL
+    /// writes the count at commit (or at a read of `app_versions` in the transaction).
     fn bump_version(&mut self, app: &str) -> Result<(), StoreError>;
     /// The app's vars version and the version its env file was last written at.
     fn app_versions(&mut self, app: &str) -> Result<Option<AppVersions>, StoreError>;
@@ -242,12 +243,12 @@ pub trait Txn {
     /// write transaction already does), so a target found empty stays so.
     fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError>;
 
-    /// Locks these addons' rows, then their apps' rows, each in sorted order, before a
-    /// transaction that changes several addons (a tick's batch of steps) touches any of
-    /// them: every writer then takes addons before apps and each in one order, so two
-    /// never wait for each other in a circle. SQLite: nothing to do (a write
-    /// transaction holds the whole file).
-    fn lock_addons(&mut self, addon_ids: &[String], apps: &[String]) -> Result<(), StoreError>;
+    /// Locks these addons' rows in sorted order before a transaction that changes
+    /// several addons (a tick's batch of steps) touches any of them: every writer takes
+    /// addons first, in one order, and apps last (PostgreSQL writes `bump_version` at
+    /// commit), so two never wait for each other in a circle. SQLite: nothing to do (a
+    /// write transaction holds the whole file).
+    fn lock_addons(&mut self, addon_ids: &[String]) -> Result<(), StoreError>;
 
     // Transaction control.
     /// Starts a savepoint (one level: a step within a batch).

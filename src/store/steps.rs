@@ -152,12 +152,9 @@ impl Store {
     /// Returns each step's addon with its outcome.
     pub fn finish_steps(&mut self, token: &str, steps: Vec<(Addon, Apply)>) -> anyhow::Result<StepResults> {
         let mut ids: Vec<String> = steps.iter().map(|(addon, _)| addon.id.clone()).collect();
-        let mut apps: Vec<String> = steps.iter().map(|(addon, _)| addon.app.clone()).collect();
         ids.sort();
-        apps.sort();
-        apps.dedup();
         self.write_retrying(|tx| {
-            tx.lock_addons(&ids, &apps)?;
+            tx.lock_addons(&ids)?;
             let mut results = Vec::with_capacity(steps.len());
             for (seen, apply) in &steps {
                 tx.savepoint()?;

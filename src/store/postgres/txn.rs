@@ -3,7 +3,7 @@
 //! reads to change (`FOR UPDATE`); claims skip rows other hosts hold (`SKIP LOCKED`)
 //! and run their leases on the server's clock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -41,10 +41,12 @@ fn live() -> &'static str {
 /// Writers run side by side, locking only the rows they change, always addons before
 /// apps: a write reads an addon `FOR NO KEY UPDATE` (which lets other writers record
 /// its events and reserve its vars, whose foreign keys only share the row), and a
-/// batch of steps locks all its addons, then all their apps, each in sorted order,
-/// first ([`Txn::lock_addons`]). A deadlock the server still finds undoes the
-/// transaction as a [`StoreError::Collision`], which the store runs again. Claims never
-/// wait (`SKIP LOCKED`).
+/// batch of steps locks all its addons in sorted order first ([`Txn::lock_addons`]).
+/// An app's row, which many addons share, is written last: the counts of changes of
+/// its vars ([`Txn::bump_version`]) are kept here and written at commit, apps in sorted
+/// order, so a batch holds an app only for the moment of its commit and not for all of
+/// its steps. A deadlock the server still finds undoes the transaction as a
+/// [`StoreError::Collision`], which the store runs again. Claims never wait (`SKIP LOCKED`).
 pub struct PgTxn<'a> {
     tx: Transaction<'a>,
     statements: &'a mut HashMap<String, Statement>,
@@ -54,6 +56,10 @@ pub struct PgTxn<'a> {
     /// Whether it changed an addon (work due, or work finished) that sleeping watchers
     /// should hear of at commit.
     work_due: bool,
+    /// Changes of each app's vars not yet written to its row (see above).
+    bumps: BTreeMap<String, i64>,
+    /// `bumps` as they were at the savepoint, to go back to if it is rolled back.
+    bumps_at_savepoint: Option<BTreeMap<String, i64>>,
 }
 
 impl<'a> PgTxn<'a> {
@@ -63,7 +69,21 @@ impl<'a> PgTxn<'a> {
         location: &'a Location,
         writing: bool,
     ) -> Self {
-        PgTxn { tx, statements, location, writing, work_due: false }
+        PgTxn { tx, statements, location, writing, work_due: false, bumps: BTreeMap::new(), bumps_at_savepoint: None }
+    }
+
+    /// Writes the counted changes of apps' vars, apps in sorted order, as one statement.
+    fn write_bumps(&mut self) -> Result<(), StoreError> {
+        if self.bumps.is_empty() {
+            return Ok(());
+        }
+        let (apps, counts): (Vec<String>, Vec<i64>) = std::mem::take(&mut self.bumps).into_iter().unzip();
+        self.execute(
+            "INSERT INTO apps (name, vars_version) SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1 \
+             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + excluded.vars_version",
+            &[&apps, &counts],
+        )?;
+        Ok(())
     }
 
     /// The statement for `sql`, prepared on first use.
@@ -405,16 +425,14 @@ impl Txn for PgTxn<'_> {
         Ok(rows.iter().map(|row| ConfigVar { key: row.get(0), value: row.get(1), addon: row.get(2) }).collect())
     }
 
+    /// Counted here; written at commit (or before a read of the app's versions).
     fn bump_version(&mut self, app: &str) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO apps (name, vars_version) VALUES ($1, 1) \
-             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + 1",
-            &[&app],
-        )?;
+        *self.bumps.entry(app.to_string()).or_default() += 1;
         Ok(())
     }
 
     fn app_versions(&mut self, app: &str) -> Result<Option<AppVersions>, StoreError> {
+        self.write_bumps()?;
         let row = self.query_opt("SELECT vars_version, env_version FROM apps WHERE name = $1", &[&app])?;
         Ok(row.map(|row| AppVersions { vars: row.get(0), env: row.get(1) }))
     }
@@ -449,10 +467,9 @@ impl Txn for PgTxn<'_> {
         super::copy::count(&mut self.tx, self.location, table)
     }
 
-    fn lock_addons(&mut self, addon_ids: &[String], apps: &[String]) -> Result<(), StoreError> {
-        let (ids, apps) = (addon_ids.to_vec(), apps.to_vec());
+    fn lock_addons(&mut self, addon_ids: &[String]) -> Result<(), StoreError> {
+        let ids = addon_ids.to_vec();
         self.query("SELECT 1 FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE", &[&ids])?;
-        self.query("SELECT 1 FROM apps WHERE name = ANY($1) ORDER BY name FOR NO KEY UPDATE", &[&apps])?;
         Ok(())
     }
 
@@ -461,20 +478,26 @@ impl Txn for PgTxn<'_> {
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.bumps_at_savepoint = Some(self.bumps.clone());
         self.control("SAVEPOINT step")
     }
 
     fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.bumps_at_savepoint = None;
         self.control("RELEASE SAVEPOINT step")
     }
 
     fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        if let Some(bumps) = self.bumps_at_savepoint.take() {
+            self.bumps = bumps;
+        }
         self.control("ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step")
     }
 
     /// Tells the watchers of this schema, once, as the transaction commits (PostgreSQL
     /// delivers the notification only if it does).
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.write_bumps()?;
         let location = self.location;
         if self.work_due {
             self.tx

@@ -522,7 +522,7 @@ impl Txn for SqliteTxn<'_> {
     }
 
     /// A write transaction here holds the file's write lock from its start.
-    fn lock_addons(&mut self, _addon_ids: &[String], _apps: &[String]) -> Result<(), StoreError> {
+    fn lock_addons(&mut self, _addon_ids: &[String]) -> Result<(), StoreError> {
         Ok(())
     }
 
