@@ -194,12 +194,12 @@ pub const CONFIG_UNSET: [Section; 1] =
     [examples(&[("addons config unset myapp API_TOKEN", "only vars set by hand, not an addon's")])];
 
 pub const STATE: [Section; 1] =
-    [examples(&[("addons state copy --to postgres://addons@db.internal/fleet", "move a host's state to a server")])];
+    [examples(&[("addons state copy --to moved.db", "the whole state into a new file (or a postgres:// URL)")])];
 
 pub const STATE_COPY: [Section; 2] = [
     examples(&[
-        ("addons state copy --to postgres://addons@db.internal/fleet", "a file's state onto a server"),
-        ("addons --state postgres://addons@db/fleet state copy --to fleet.db", "and back, into a new file"),
+        ("addons state copy --to moved.db", "into a new file (or a postgres:// URL)"),
+        ("addons --state moved.db state copy --to back.db", "from another state than the current one"),
     ]),
     exit_status(&[
         ("0", "copied, and the target's counts match the state's"),
