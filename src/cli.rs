@@ -100,6 +100,9 @@ pub enum Command {
     /// Show an app's on_change hook: whether a run is due, and its recent runs
     #[command(after_help = help::tail(&help::HOOKS))]
     Hooks(HooksArgs),
+    /// Work on the state as a whole: copy it to another file or server
+    #[command(after_help = help::tail(&help::STATE))]
+    State(StateArgs),
     /// List the providers, whether each is configured, and whether its server answers
     #[command(after_help = help::tail(&help::PROVIDERS))]
     Providers(ProvidersArgs),
@@ -446,6 +449,27 @@ pub enum ConfigAction {
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub action: StateAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Copy every addon, event, app and config var of the state into an empty one
+    #[command(after_help = help::tail(&help::STATE_COPY))]
+    Copy(StateCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateCopyArgs {
+    /// The target: a file, or a postgres:// URL (with ?schema=NAME); made when missing,
+    /// and it must be empty
+    #[arg(long, value_name = "PATH|URL", value_hint = ValueHint::FilePath)]
+    pub to: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -228,6 +228,21 @@ pub const CONFIG_SET: [Section; 1] = [examples(&[
 pub const CONFIG_UNSET: [Section; 1] =
     [examples(&[("addons config unset myapp API_TOKEN", "only vars set by hand, not an addon's")])];
 
+pub const STATE: [Section; 1] =
+    [examples(&[("addons state copy --to moved.db", "the whole state into a new file (or a postgres:// URL)")])];
+
+pub const STATE_COPY: [Section; 2] = [
+    examples(&[
+        ("addons state copy --to moved.db", "into a new file (or a postgres:// URL)"),
+        ("addons --state moved.db state copy --to back.db", "from another state than the current one"),
+    ]),
+    exit_status(&[
+        ("0", "copied, and the target's counts match the state's"),
+        ("2", "bad usage: --to names the state itself, or is not a valid URL"),
+        ("4", "a state can't be used: missing, unreachable, newer, or the target is not empty"),
+    ]),
+];
+
 pub const PROVIDERS: [Section; 1] = [examples(&[
     ("addons providers", "configured? does the server answer?"),
     ("addons providers --json", "with each provider's vars and params"),
@@ -298,7 +313,7 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 26] = [
+        let all: [&[Section]; 27] = [
             &TOP,
             &ATTACH,
             &DETACH,
@@ -321,6 +336,8 @@ mod tests {
             &CONFIG,
             &CONFIG_SET,
             &CONFIG_UNSET,
+            &STATE,
+            &STATE_COPY,
             &PROVIDERS,
             &GRAPH,
             &COMPLETIONS,

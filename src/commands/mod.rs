@@ -32,6 +32,7 @@ mod providers;
 mod provision;
 mod rotate;
 mod run;
+mod state;
 mod tick;
 mod wait;
 mod watch;
@@ -126,6 +127,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(args, ctx),
         Command::Config(args) => config::run(args, ctx),
         Command::Hooks(args) => hooks::run(args, ctx),
+        Command::State(args) => state::run(args, ctx),
         Command::Providers(args) => providers::run(args, ctx),
         Command::Graph(args) => graph::run(args, ctx),
         Command::Completions(args) => completions::run(args),

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::copy;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
@@ -82,7 +83,7 @@ pub enum BackendKind {
 pub trait Backend: Send {
     /// A write transaction. It holds the right to write from its start, so what it
     /// reads stays true until it commits (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: rows
-    /// locked `FOR UPDATE` as they are read). Waiting too long for it is
+    /// locked `FOR NO KEY UPDATE` as they are read). Waiting too long for it is
     /// [`StoreError::Unusable`] ("locked by another process for more than 10s").
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
     /// A read-only snapshot; writing through it is a bug.
@@ -157,7 +158,7 @@ pub trait Txn {
     fn now(&mut self) -> Result<i64, StoreError>;
 
     // Addons.
-    /// The addon with this id (PostgreSQL: locked `FOR UPDATE` in a write transaction).
+    /// The addon with this id (PostgreSQL: locked `FOR NO KEY UPDATE` in a write transaction).
     fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError>;
     /// The addon with this display name: a live one first, else the newest.
     fn addon_by_name(&mut self, name: &str) -> Result<Option<Addon>, StoreError>;
@@ -232,7 +233,8 @@ pub trait Txn {
     fn delete_var(&mut self, app: &str, key: &str) -> Result<bool, StoreError>;
     /// The app's vars that have values, by key, with their owners' names.
     fn vars(&mut self, app: &str) -> Result<Vec<ConfigVar>, StoreError>;
-    /// Counts a change of the app's vars (creating the app when unknown).
+    /// Counts a change of the app's vars (creating the app when unknown). PostgreSQL
+    /// writes the count at commit (or at a read of `app_versions` in the transaction).
     fn bump_version(&mut self, app: &str) -> Result<(), StoreError>;
     /// The app's vars version and the version its env file was last written at.
     fn app_versions(&mut self, app: &str) -> Result<Option<AppVersions>, StoreError>;
@@ -269,6 +271,24 @@ pub trait Txn {
     /// Removes every key the addon holds on one app; how many.
     fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError>;
 
+    // Moving a whole state (`state copy`), table by table as [`copy::TABLES`] lists them.
+    /// Every row of the table, in its [`copy::Order`].
+    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError>;
+    /// Writes these rows (values in the table's column order) as they are.
+    fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError>;
+    /// How many rows the table holds.
+    fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError>;
+    /// Keeps every other writer out of the table until this transaction ends (SQLite's
+    /// write transaction already does), so a target found empty stays so.
+    fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError>;
+
+    /// Locks these addons' rows in sorted order before a transaction that changes
+    /// several addons (a tick's batch of steps) touches any of them: every writer takes
+    /// addons first, in one order, and apps last (PostgreSQL writes `bump_version` at
+    /// commit), so two never wait for each other in a circle. SQLite: nothing to do (a
+    /// write transaction holds the whole file).
+    fn lock_addons(&mut self, addon_ids: &[String]) -> Result<(), StoreError>;
+
     // Transaction control.
     /// Starts a savepoint (one level: a step within a batch).
     fn savepoint(&mut self) -> Result<(), StoreError>;
@@ -287,6 +307,10 @@ pub enum StoreError {
     Unusable(String),
     /// A write broke a uniqueness rule another writer won meanwhile.
     Conflict(Conflict),
+    /// The server undid the transaction to end a deadlock or a serialization failure
+    /// with another writer: running it again from the start may well succeed. Exit 4
+    /// when it reaches `main`. The text names the state.
+    Collision(String),
 }
 
 /// Which uniqueness rule a write broke.
@@ -301,7 +325,7 @@ pub enum Conflict {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Unusable(message) => f.write_str(message),
+            StoreError::Unusable(message) | StoreError::Collision(message) => f.write_str(message),
             StoreError::Conflict(Conflict::LiveName) => f.write_str("a live addon took that name meanwhile"),
             StoreError::Conflict(Conflict::VarKey) => f.write_str("another writer took that config var meanwhile"),
         }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 mod addons;
 mod attachments;
 pub mod backend;
+pub mod copy;
 mod drift;
 mod entry;
 mod hooks;
@@ -26,6 +27,7 @@ mod tests;
 pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
 pub use backend::{ConfigVar, EventRecord, HookRun, HookStatus, Wakeups, Woken};
+pub use copy::Copied;
 pub use drift::{DRIFT, REPAIRED};
 pub use hooks::{ClaimedHook, HOOK, HOOK_RUNS_KEPT};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
@@ -39,6 +41,9 @@ use backend::{Backend, BackendKind, StoreError, Txn};
 pub struct Store {
     backend: RefCell<Box<dyn Backend>>,
 }
+
+/// How many times a write that collided with another writer is tried in all.
+const COLLISION_TRIES: u32 = 5;
 
 /// Milliseconds since the Unix epoch on this host: the unit of every time in the state.
 pub fn now_ms() -> i64 {
@@ -131,6 +136,26 @@ impl Store {
         let value = f(&mut *tx)?;
         tx.commit()?;
         Ok(value)
+    }
+
+    /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back
+    /// when it fails; a transaction the server undid to end a deadlock with another
+    /// writer ([`StoreError::Collision`]) is run again, up to [`COLLISION_TRIES`] times.
+    fn write_retrying<T>(&mut self, mut f: impl FnMut(&mut dyn Txn) -> Result<T, StoreError>) -> anyhow::Result<T> {
+        let mut tries = 1;
+        loop {
+            let result = (|| {
+                let backend = self.backend.get_mut();
+                let mut tx = backend.write()?;
+                let value = f(&mut *tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            match result {
+                Err(StoreError::Collision(_)) if tries < COLLISION_TRIES => tries += 1,
+                result => return Ok(result?),
+            }
+        }
     }
 
     /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back

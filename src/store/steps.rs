@@ -123,14 +123,14 @@ impl Store {
         limit: usize,
         only: Option<&[String]>,
     ) -> anyhow::Result<Vec<Addon>> {
-        self.write(|tx| Ok(tx.claim_due(token, due_by, lease, limit, only)?))
+        self.write_retrying(|tx| tx.claim_due(token, due_by, lease, limit, only))
     }
 
     /// Holds `token`'s claim on a just-created addon's behalf of `begin_provision`:
     /// records that it succeeded, keeping the claim. A deprovision that overtook the
     /// call keeps its own message.
     pub fn mark_begun(&mut self, addon_id: &str, token: &str, message: &str) -> anyhow::Result<bool> {
-        self.write(|tx| {
+        self.write_retrying(|tx| {
             let now = tx.now()?;
             let Some(mut addon) = tx.addon(addon_id)?.filter(|addon| addon.claim.as_deref() == Some(token)) else {
                 return Ok(false);
@@ -147,7 +147,7 @@ impl Store {
 
     /// Gives up a claim without changing anything else; the task is due at once.
     pub fn release_claim(&mut self, addon_id: &str, token: &str) -> anyhow::Result<()> {
-        self.write(|tx| Ok(tx.release_claim(addon_id, token).map(drop)?))
+        self.write_retrying(|tx| tx.release_claim(addon_id, token).map(drop))
     }
 
     /// Commits a step's result if `token` still holds the claim and the addon is
@@ -162,20 +162,23 @@ impl Store {
     /// refuses leaves the others in. A failure of the state itself stops it all.
     /// Returns each step's addon with its outcome.
     pub fn finish_steps(&mut self, token: &str, steps: Vec<(Addon, Apply)>) -> anyhow::Result<StepResults> {
-        self.write(|tx| {
+        let mut ids: Vec<String> = steps.iter().map(|(addon, _)| addon.id.clone()).collect();
+        ids.sort();
+        self.write_retrying(|tx| {
+            tx.lock_addons(&ids)?;
             let mut results = Vec::with_capacity(steps.len());
-            for (seen, apply) in steps {
+            for (seen, apply) in &steps {
                 tx.savepoint()?;
-                match commit_step(tx, &seen, token, apply) {
+                match commit_step(tx, seen, token, apply.clone()) {
                     Ok(outcome) => {
                         tx.release_savepoint()?;
-                        results.push((seen, Ok(outcome)));
+                        results.push((seen.clone(), Ok(outcome)));
                     }
                     Err(StepError::Refused(refusal)) => {
                         tx.rollback_savepoint()?;
-                        results.push((seen, Err(refusal)));
+                        results.push((seen.clone(), Err(refusal)));
                     }
-                    Err(StepError::Store(err)) => return Err(err.into()),
+                    Err(StepError::Store(err)) => return Err(err),
                 }
             }
             Ok(results)
@@ -191,7 +194,7 @@ impl Store {
         if dead.is_empty() {
             return Ok(0);
         }
-        self.write(|tx| {
+        self.write_retrying(|tx| {
             let mut expired = 0;
             for token in &dead {
                 expired += tx.expire_claims_of(token)?;

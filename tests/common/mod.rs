@@ -52,6 +52,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_addons");
 /// its lock, its bytes on disk, its schema history): they keep a SQLite state file
 /// when the suites run on PostgreSQL (`ADDONS_TEST_STATE_BACKEND=postgres`).
 pub const SQLITE_ONLY: &[&str] = &[
+    "a_missing_state_has_nothing_to_copy_and_makes_no_target",
     "state_file_is_0600_in_a_0700_directory",
     "unusable_state_file_exits_4_and_is_left_untouched",
     "list_on_a_fresh_machine_says_so_and_creates_no_state_file",

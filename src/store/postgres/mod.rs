@@ -12,6 +12,7 @@ use postgres::{Client, IsolationLevel, Statement};
 use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
 use super::location::PostgresLocation;
 
+mod copy;
 mod location;
 mod rows;
 mod schema;
@@ -22,6 +23,7 @@ mod txn;
 mod wakeups;
 
 pub use location::Location;
+pub use schema::MIGRATIONS;
 
 /// An open PostgreSQL state: one connection, and the statements prepared on it.
 pub struct PgBackend {
@@ -29,8 +31,6 @@ pub struct PgBackend {
     location: Location,
     /// Prepared statements by SQL text: each is parsed and planned once per connection.
     statements: HashMap<String, Statement>,
-    /// The advisory lock key that write transactions on this schema take.
-    writer_lock: i64,
 }
 
 /// Connects to the state's server, refuses a schema that is not ours or is too new or a
@@ -44,11 +44,8 @@ pub fn open(state: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
 }
 
 impl PgBackend {
-    fn new(mut client: Client, location: Location) -> Result<PgBackend, StoreError> {
-        let key = format!("addons writer {}", location.schema());
-        let row =
-            client.query_one("SELECT hashtextextended($1, 0)", &[&key]).map_err(|err| unusable(&location, &err))?;
-        Ok(PgBackend { client, writer_lock: row.get(0), location, statements: HashMap::new() })
+    fn new(client: Client, location: Location) -> Result<PgBackend, StoreError> {
+        Ok(PgBackend { client, location, statements: HashMap::new() })
     }
 }
 
@@ -75,7 +72,7 @@ impl Backend for PgBackend {
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()
             .map_err(|err| unusable(&self.location, &err))?;
-        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, Some(self.writer_lock))))
+        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, true)))
     }
 
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
@@ -87,7 +84,7 @@ impl Backend for PgBackend {
             .read_only(true)
             .start()
             .map_err(|err| unusable(&self.location, &err))?;
-        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, None)))
+        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, false)))
     }
 
     fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
@@ -181,7 +178,11 @@ fn unusable(location: &Location, err: &postgres::Error) -> StoreError {
             format!("database {db} does not exist; create it or fix the database in the state URL")
         }
         Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED => {
-            format!("a write collided with another process's ({}); try again", reason(err))
+            return StoreError::Collision(format!(
+                "state {}: a write collided with another process's ({}); try again",
+                location.describe(),
+                reason(err)
+            ));
         }
         Some(code) if code.code().starts_with("08") || code.code().starts_with("57") => {
             format!("the server stopped serving ({}); check that it is up, then try again", reason(err))

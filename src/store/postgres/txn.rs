@@ -3,7 +3,7 @@
 //! reads to change (`FOR UPDATE`); claims skip rows other hosts hold (`SKIP LOCKED`)
 //! and run their leases on the server's clock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use crate::store::backend::has_task_sql;
 use crate::store::backend::{
     AppVersions, ConfigVar, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
 };
+use crate::store::copy;
 
 /// The attachment columns, in the order `attachment_from_row` reads them.
 const ATTACHMENT_COLUMNS: &str =
@@ -68,23 +69,28 @@ fn live() -> &'static str {
 
 /// One transaction on the state's connection.
 ///
-/// A write transaction takes the schema's writer lock (an advisory lock held to its
-/// end) before its first statement, as SQLite's BEGIN IMMEDIATE makes one writer at a
-/// time: a batch of steps locks rows of addons and apps in an order the data decides,
-/// so two writers at once could each hold what the other waits for. A claim is the
-/// exception: its statement never waits (`SKIP LOCKED`), so ticks on many hosts claim
-/// at the same time; a transaction that claims must do nothing else first.
+/// Writers run side by side, locking only the rows they change, always addons before
+/// apps: a write reads an addon `FOR NO KEY UPDATE` (which lets other writers record
+/// its events and reserve its vars, whose foreign keys only share the row), and a
+/// batch of steps locks all its addons in sorted order first ([`Txn::lock_addons`]).
+/// An app's row, which many addons share, is written last: the counts of changes of
+/// its vars ([`Txn::bump_version`]) are kept here and written at commit, apps in sorted
+/// order, so a batch holds an app only for the moment of its commit and not for all of
+/// its steps. A deadlock the server still finds undoes the transaction as a
+/// [`StoreError::Collision`], which the store runs again. Claims never wait (`SKIP LOCKED`).
 pub struct PgTxn<'a> {
     tx: Transaction<'a>,
     statements: &'a mut HashMap<String, Statement>,
     location: &'a Location,
-    /// The writer lock's key in a write transaction; `None` in a read-only one.
-    writer_lock: Option<i64>,
-    /// Whether this transaction holds the writer lock.
-    serialized: bool,
+    /// Whether this is a write transaction (reads of addons lock their rows).
+    writing: bool,
     /// Whether it changed an addon (work due, or work finished) that sleeping watchers
     /// should hear of at commit.
     work_due: bool,
+    /// Changes of each app's vars not yet written to its row (see above).
+    bumps: BTreeMap<String, i64>,
+    /// `bumps` as they were at the savepoint, to go back to if it is rolled back.
+    bumps_at_savepoint: Option<BTreeMap<String, i64>>,
 }
 
 impl<'a> PgTxn<'a> {
@@ -92,20 +98,28 @@ impl<'a> PgTxn<'a> {
         tx: Transaction<'a>,
         statements: &'a mut HashMap<String, Statement>,
         location: &'a Location,
-        writer_lock: Option<i64>,
+        writing: bool,
     ) -> Self {
-        PgTxn { tx, statements, location, writer_lock, serialized: false, work_due: false }
+        PgTxn { tx, statements, location, writing, work_due: false, bumps: BTreeMap::new(), bumps_at_savepoint: None }
     }
 
-    /// The statement for `sql`, prepared on first use, once this transaction may run it:
-    /// a write transaction waits for the writer lock first (bounded by `lock_timeout`).
-    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
-        if let (Some(key), false) = (self.writer_lock, self.serialized) {
-            self.tx
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
-                .map_err(|err| unusable(self.location, &err))?;
-            self.serialized = true;
+    /// Writes the counted changes of apps' vars, apps in sorted order, as one statement.
+    fn write_bumps(&mut self) -> Result<(), StoreError> {
+        if self.bumps.is_empty() {
+            return Ok(());
         }
+        let (apps, counts): (Vec<String>, Vec<i64>) = std::mem::take(&mut self.bumps).into_iter().unzip();
+        self.execute(
+            "INSERT INTO apps (name, vars_version) SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1 \
+             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + excluded.vars_version, \
+             hook_attempts = 0, hook_due_at = NULL",
+            &[&apps, &counts],
+        )?;
+        Ok(())
+    }
+
+    /// The statement for `sql`, prepared on first use.
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
         self.prepared(sql)
     }
 
@@ -167,7 +181,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError> {
-        let lock = if self.writer_lock.is_some() { "FOR UPDATE" } else { "" };
+        let lock = if self.writing { "FOR NO KEY UPDATE" } else { "" };
         let row = self.query_opt(&format!("SELECT {COLUMNS} FROM addons WHERE id = $1 {lock}"), &[&id])?;
         row.map(|row| addon_from_row(self.location, &row)).transpose()
     }
@@ -320,7 +334,6 @@ impl Txn for PgTxn<'_> {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let only = only.map(<[String]>::to_vec);
-        // Without the writer lock: see [`PgTxn`].
         let statement = self.prepared(&sql)?;
         let rows = self
             .tx
@@ -446,16 +459,14 @@ impl Txn for PgTxn<'_> {
         Ok(rows.iter().map(|row| ConfigVar { key: row.get(0), value: row.get(1), addon: row.get(2) }).collect())
     }
 
+    /// Counted here; written at commit (or before a read of the app's versions).
     fn bump_version(&mut self, app: &str) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO apps (name, vars_version) VALUES ($1, 1) \
-             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + 1, hook_attempts = 0, hook_due_at = NULL",
-            &[&app],
-        )?;
+        *self.bumps.entry(app.to_string()).or_default() += 1;
         Ok(())
     }
 
     fn app_versions(&mut self, app: &str) -> Result<Option<AppVersions>, StoreError> {
+        self.write_bumps()?;
         let row = self.query_opt("SELECT vars_version, env_version FROM apps WHERE name = $1", &[&app])?;
         Ok(row.map(|row| AppVersions { vars: row.get(0), env: row.get(1) }))
     }
@@ -479,6 +490,8 @@ impl Txn for PgTxn<'_> {
     }
 
     fn claim_hook(&mut self, app: &str, token: &str, lease: Duration) -> Result<bool, StoreError> {
+        // Counted changes of vars are written first: these read `vars_version`.
+        self.write_bumps()?;
         let lease = lease.as_millis() as i64;
         let claimed = self.execute(
             &format!(
@@ -500,6 +513,8 @@ impl Txn for PgTxn<'_> {
     }
 
     fn hook_status(&mut self, app: &str) -> Result<Option<HookStatus>, StoreError> {
+        // Counted changes of vars are written first: these read `vars_version`.
+        self.write_bumps()?;
         let row = self.query_opt(
             "SELECT vars_version, hook_version, hook_attempts, hook_due_at, hook_claim_until FROM apps WHERE name = $1",
             &[&app],
@@ -514,6 +529,8 @@ impl Txn for PgTxn<'_> {
     }
 
     fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError> {
+        // Counted changes of vars are written first: these read `vars_version`.
+        self.write_bumps()?;
         let ok = run.result == "ok";
         self.execute(
             "INSERT INTO hook_runs (app, vars_version, started_at, finished_at, result, exit_status, output) \
@@ -617,21 +634,49 @@ impl Txn for PgTxn<'_> {
         Ok(count(self.execute("DELETE FROM config_vars WHERE addon_id = $1 AND app = $2", &[&addon_id, &app])?))
     }
 
+    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
+        super::copy::rows(&mut self.tx, self.location, table)
+    }
+
+    fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
+        super::copy::paste(&mut self.tx, self.location, table, rows)
+    }
+
+    fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError> {
+        super::copy::count(&mut self.tx, self.location, table)
+    }
+
+    fn lock_addons(&mut self, addon_ids: &[String]) -> Result<(), StoreError> {
+        let ids = addon_ids.to_vec();
+        self.query("SELECT 1 FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE", &[&ids])?;
+        Ok(())
+    }
+
+    fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError> {
+        super::copy::lock(&mut self.tx, self.location, table)
+    }
+
     fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.bumps_at_savepoint = Some(self.bumps.clone());
         self.control("SAVEPOINT step")
     }
 
     fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.bumps_at_savepoint = None;
         self.control("RELEASE SAVEPOINT step")
     }
 
     fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        if let Some(bumps) = self.bumps_at_savepoint.take() {
+            self.bumps = bumps;
+        }
         self.control("ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step")
     }
 
     /// Tells the watchers of this schema, once, as the transaction commits (PostgreSQL
     /// delivers the notification only if it does).
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.write_bumps()?;
         let location = self.location;
         if self.work_due {
             self.tx

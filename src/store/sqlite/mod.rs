@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
 
+mod copy;
 mod schema;
 mod txn;
 mod wakeups;

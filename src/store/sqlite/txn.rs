@@ -15,6 +15,7 @@ use crate::machine::State;
 use crate::store::backend::{
     AppVersions, ConfigVar, Conflict, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
 };
+use crate::store::copy;
 
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
@@ -686,6 +687,28 @@ impl Txn for SqliteTxn<'_> {
         self.run(|c| {
             c.prepare_cached("DELETE FROM config_vars WHERE addon_id = ?1 AND app = ?2")?.execute([addon_id, app])
         })
+    }
+
+    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
+        super::copy::rows(&self.tx, self.path, table)
+    }
+
+    fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
+        super::copy::paste(&self.tx, self.path, table, rows)
+    }
+
+    fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError> {
+        super::copy::count(&self.tx, self.path, table)
+    }
+
+    /// A write transaction here holds the file's write lock from its start.
+    fn lock_addons(&mut self, _addon_ids: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A write transaction here holds the file's write lock from its start.
+    fn lock_table(&mut self, _table: &copy::Table) -> Result<(), StoreError> {
+        Ok(())
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {
