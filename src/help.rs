@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn every_row_fits_the_help_width_unwrapped() {
-        let all: [&[Section]; 27] = [
+        let all: &[&[Section]] = &[
             &TOP,
             &ATTACH,
             &DETACH,
@@ -343,7 +343,7 @@ mod tests {
             &COMPLETIONS,
             &MAN,
         ];
-        for section in all.into_iter().flatten() {
+        for section in all.iter().copied().flatten() {
             let text = tail(std::slice::from_ref(section)).to_string();
             for line in text.lines() {
                 assert!(line.chars().count() <= WIDTH, "{} is wider than {WIDTH} columns", line.trim());

@@ -75,7 +75,8 @@ fn everything(env: &TestEnv, place: Option<&Place>) -> Vec<(String, String)> {
         shown.push((format!("log {name}"), run(&["log", name, "--json"])));
         shown.push((format!("log {name} (text)"), run(&["log", name])));
     }
-    for app in ["myapp", "web", "gone", "broken"] {
+    shown.push(("hooks myapp".to_string(), run(&["hooks", "myapp", "--json"])));
+    for app in ["myapp", "web", "gone", "broken", "worker"] {
         shown.push((format!("env {app}"), run(&["env", app, "--format", "json"])));
         shown.push((format!("config {app}"), run(&["config", app, "--json", "--reveal"])));
     }
@@ -84,11 +85,11 @@ fn everything(env: &TestEnv, place: Option<&Place>) -> Vec<(String, String)> {
 }
 
 /// A state with addons in every state: ready (labels, an expiry, a var set by hand, an
-/// env file, a rotation pending), waiting (claimed by a host that vanished),
+/// env file and its on_change hook's runs, a rotation pending, another app attached), waiting (claimed by a host that vanished),
 /// deprovisioned with its cleanup pending, and in error with its orphan cleanup pending.
 fn fill(env: &TestEnv) {
     env.write_config(&format!(
-        "[providers.sqlite]\ndir = \"{root}/sqlite-files\"\n[apps.myapp]\nenv_file = \"{root}/myapp.env\"\n",
+        "[providers.sqlite]\ndir = \"{root}/sqlite-files\"\n[apps.myapp]\nenv_file = \"{root}/myapp.env\"\non_change = \"echo restarted\"\n",
         root = env.root().display()
     ));
     env.ok(["provision", "sqlite", "broken", "--name", "broken-db"]);
@@ -99,6 +100,7 @@ fn fill(env: &TestEnv) {
     env.provision_ready("secret", "myapp", &["--name", "ready-key", "--label", "team=core", "--expires-in", "30d"]);
     env.ok(["config", "set", "myapp", "HAND=made"]);
     env.ok(["rotate", "ready-key"]);
+    env.ok(["attach", "ready-key", "worker", "--as", "SHARED", "--wait"]);
     env.provision_ready("secret", "gone", &["--name", "gone-key"]);
     env.ok(["deprovision", "gone-key"]);
     env.ok(["provision", "secret", "web", "--name", "waiting-key", "--as", "web"]);
@@ -114,11 +116,17 @@ fn a_state_goes_to_the_other_backend_and_back_unchanged_and_ticks_there() {
     let (other, back) = places(&env, &admin);
 
     let copied = env.json(["state", "copy", "--to", &other.location(), "--json"]);
-    assert_eq!(copied["copied"], serde_json::json!({"addons": 4, "apps": 4, "config_vars": 3, "events": 11}));
+    assert_eq!(
+        copied["copied"],
+        serde_json::json!({"addons": 4, "apps": 5, "attachments": 1, "config_vars": 4, "events": 17, "hook_runs": 3})
+    );
     assert_eq!(everything(&env, Some(&other)), before, "the copy shows something else");
     let run = at(&env, &other, &["state", "copy", "--to", &back.location()]);
     assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.starts_with("copied 4 addons, 11 events, 4 apps, 3 config vars to "), "{run}");
+    assert!(
+        run.stdout.starts_with("copied 4 addons, 17 events, 5 apps, 4 config vars, 3 hook runs, 1 attachment to "),
+        "{run}"
+    );
     assert_eq!(everything(&env, Some(&back)), before, "the copy of the copy shows something else");
     assert_eq!(everything(&env, None), before, "copying changed the original");
     if let Place::File(path) = &back {

@@ -196,11 +196,13 @@ pub struct Copied {
 }
 
 impl Copied {
-    /// "12 addons, 40 events, 3 apps, 7 config vars".
+    /// "12 addons, 40 events, 3 apps, 7 config vars": the addons always, every other
+    /// table when it had rows.
     pub fn summary(&self) -> String {
         let parts: Vec<String> = self
             .counts
             .iter()
+            .filter(|(table, count)| *count > 0 || table.name == "addons")
             .map(|(table, count)| format!("{count} {}", if *count == 1 { table.noun.0 } else { table.noun.1 }))
             .collect();
         parts.join(", ")
