@@ -16,6 +16,7 @@ mod apply;
 mod check;
 mod completions;
 mod config;
+mod copy;
 mod deprovision;
 mod env;
 mod graph;
@@ -124,6 +125,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Graph(args) => graph::run(args, ctx),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::Copy(args) => copy::run(args, ctx),
     }
 }
 

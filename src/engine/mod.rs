@@ -15,6 +15,7 @@ use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
 mod check;
 mod claim;
+mod copy;
 mod step;
 
 pub use check::Check;

@@ -112,6 +112,11 @@ impl Engine {
                 Err(err) => return Ok(self.on_error(addon, err, true)),
             }
         }
+        if let Some(source_id) = &addon.source_id {
+            if let Some(apply) = self.copying(store, &*provider, addon, source_id)? {
+                return Ok(apply);
+            }
+        }
         crate::provider_call!("provision_complete", &addon.id);
         let apply = match provider.provision_complete(resource) {
             Ok(Readiness::Ready) => self.fetch_config(&*provider, addon),
@@ -248,7 +253,7 @@ impl Engine {
     /// Sorts a provider error: a transient one is retried with backoff (until the
     /// provision deadline while provisioning); a permanent one ends provisioning in
     /// error. Cleanup is retried with backoff whatever the error.
-    fn on_error(&self, addon: &Addon, err: ProviderError, provisioning: bool) -> Apply {
+    pub(super) fn on_error(&self, addon: &Addon, err: ProviderError, provisioning: bool) -> Apply {
         let due_at = now_ms() + backoff(addon.attempts).as_millis() as i64;
         let permanent = matches!(err, ProviderError::Permanent(_));
         match err {
@@ -267,7 +272,7 @@ impl Engine {
 }
 
 /// A failure that ends provisioning in `error`.
-fn fail(message: String) -> Apply {
+pub(super) fn fail(message: String) -> Apply {
     Apply::Transition { event: Event::Fail, message, config: None }
 }
 

@@ -24,6 +24,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
     rotation: super::Rotates::WithOverlap,
+    copies: super::Copies::Never("copying a mysql addon's data is not built yet; provision it empty"),
 };
 
 /// What `[providers.mysql]` takes.

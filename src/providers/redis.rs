@@ -20,6 +20,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Redis::new),
     rotation: super::Rotates::WithOverlap,
+    copies: super::Copies::Never("copying a redis addon's keys is not built yet; provision it empty"),
 };
 
 /// What `[providers.redis]` takes.

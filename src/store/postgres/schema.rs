@@ -106,6 +106,9 @@ ALTER TABLE addons ADD COLUMN revoke_at BIGINT;
 ALTER TABLE addons ADD COLUMN verified_at BIGINT;
 ALTER TABLE addons ADD COLUMN drift TEXT;
 "#,
+    // 6 (issue 13 part 3; SQLite's 8): `source_id`, the addon whose data this one was made
+    // a copy of (`provision --from`); NULL for an addon made empty.
+    "ALTER TABLE addons ADD COLUMN source_id TEXT;",
 ];
 
 /// The tables a state user must be able to read and write.

@@ -102,4 +102,7 @@ ALTER TABLE addons ADD COLUMN revoke_at INTEGER;
 ALTER TABLE addons ADD COLUMN verified_at INTEGER;
 ALTER TABLE addons ADD COLUMN drift TEXT;
 "#,
+    // 8 (issue 13 part 3): `source_id`: the addon whose data this one was made a copy of
+    // (`provision --from`); NULL for an addon made empty. Set once, at creation.
+    "ALTER TABLE addons ADD COLUMN source_id TEXT;",
 ];

@@ -1,0 +1,24 @@
+//! `addons __copy`: the background copier that a tick starts for an addon made with
+//! `provision --from`. It copies the source's data into the new addon's resource and
+//! marks it done on the server; the ticks see that and go on. Its errors go to stderr,
+//! which the tick points at a log file it reads when the copier ends without a copy.
+
+use crate::addon::{Params, Resource};
+use crate::cli::CopyArgs;
+use crate::error::failed;
+use crate::providers::{self, Environment};
+
+use super::Ctx;
+
+/// Handles `addons __copy`.
+pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let env = Environment { data_dir: args.data_dir.clone() };
+    let provider = providers::build(&args.provider, &ctx.settings, &env).map_err(failed)?;
+    let (params, seed) = (Params::new(), Vec::new());
+    let mut addon = Resource::new(&args.addon, &params, &seed);
+    addon.source = Some(&args.source);
+    let source = Resource::new(&args.source, &params, &seed);
+    let message = provider.copy(addon, source).map_err(|err| failed(err.to_string()))?;
+    eprintln!("{message}");
+    Ok(0)
+}

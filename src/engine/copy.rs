@@ -1,0 +1,125 @@
+//! The copy step of an addon made with `provision --from`: a tick never copies data
+//! itself. It asks the provider where the copy stands (on the server, so any host sees
+//! it), starts a background copier (`addons __copy`, its own process group) when none
+//! is at work, and lets `provision_complete` run once the copy is marked done.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::step::fail;
+use super::Engine;
+use crate::addon::Addon;
+use crate::providers::{CopyStatus, Provider, ProviderError};
+use crate::store::{now_ms, Apply, Store};
+
+/// The start of the message of an addon whose copier was started: the next tick that
+/// finds no copier at work and no copy done knows the copier died.
+const COPYING: &str = "copying the data of ";
+/// How soon a tick looks again at a copy in progress.
+const COPY_POLL: Duration = Duration::from_secs(1);
+/// How long a copier just started may take to show itself on the server.
+const STARTUP_GRACE_MS: i64 = 5_000;
+
+impl Engine {
+    /// The copy step of a provisioning addon with a source: `None` once the copy is done
+    /// (provisioning goes on), else what to commit (wait, start a copier, or fail).
+    pub(super) fn copying(
+        &self,
+        store: &mut Store,
+        provider: &dyn Provider,
+        addon: &Addon,
+        source_id: &str,
+    ) -> anyhow::Result<Option<Apply>> {
+        let source = store.find_addon(source_id)?;
+        let source_name = source.as_ref().map_or(source_id, |source| source.name.as_str()).to_string();
+        let (params, seed) = (Default::default(), Vec::new());
+        let source_resource = match &source {
+            Some(source) => source.resource(),
+            None => crate::addon::Resource::new(source_id, &params, &seed),
+        };
+        crate::provider_call!("copy_status", &addon.id);
+        let status = match provider.copy_status(addon.resource(), source_resource) {
+            Ok(status) => status,
+            Err(err) => return Ok(Some(self.on_error(addon, err, true))),
+        };
+        let started = addon.message.starts_with(COPYING);
+        let now = store.now()?;
+        match status {
+            CopyStatus::Done => {
+                // The copier's log says nothing more worth keeping.
+                let _ = std::fs::remove_file(self.copy_log(&addon.id));
+                return Ok(None);
+            }
+            CopyStatus::Running => {}
+            CopyStatus::Stopped if started && now - addon.updated_at < STARTUP_GRACE_MS => {}
+            CopyStatus::Stopped => {
+                if !source.as_ref().is_some_and(|source| source.state == crate::machine::State::Ready) {
+                    return Ok(Some(fail(format!(
+                        "the source addon {source_name} is no longer ready (deprovisioned?), so its data can't be copied"
+                    ))));
+                }
+                if started {
+                    // The copier ended with no copy done: a failure, retried with backoff.
+                    let why = match last_line(&self.copy_log(&addon.id)) {
+                        Some(line) => format!("the copy of the data of {source_name} failed: {line}"),
+                        None => format!("the copier of the data of {source_name} stopped before the copy was done"),
+                    };
+                    return Ok(Some(self.on_error(addon, ProviderError::Transient(why), true)));
+                }
+                if let Err(err) = self.start_copier(addon, source_id) {
+                    let why = format!("can't start the copier: {err}");
+                    return Ok(Some(self.on_error(addon, ProviderError::Transient(why), true)));
+                }
+                crate::failpoint!("after-copier-start");
+            }
+        }
+        let due_at = now_ms() + COPY_POLL.as_millis() as i64;
+        if due_at > addon.deadline_at {
+            return Ok(Some(fail(format!(
+                "the copy of the data of {source_name} did not finish within the provision timeout ({}); \
+                 raise engine.provision_timeout for large sources",
+                humantime::format_duration(self.settings.engine.provision_timeout)
+            ))));
+        }
+        let message = format!("{COPYING}{source_name}");
+        Ok(Some(Apply::Retry { due_at, message, error: None }))
+    }
+
+    /// Starts `addons __copy` for the addon in its own process group, detached from this
+    /// one: it outlives a tick that exits, and a signal to the tick's group spares it.
+    fn start_copier(&self, addon: &Addon, source_id: &str) -> std::io::Result<()> {
+        let log = self.copy_log(&addon.id);
+        if let Some(dir) = log.parent() {
+            std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir)?;
+        }
+        let log = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&log)?;
+        let mut command = Command::new(std::env::current_exe()?);
+        if self.settings.path.exists() {
+            command.arg("--config").arg(&self.settings.path);
+        }
+        command
+            .args(["__copy", &addon.provider, &addon.id, source_id, "--data-dir"])
+            .arg(&self.env.data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn()?;
+        // Reaped when it ends, so a long `watch` leaves no zombie behind.
+        std::thread::spawn(move || child.wait());
+        Ok(())
+    }
+
+    /// Where the copier of `addon_id` writes its errors: read by the tick that finds it died.
+    fn copy_log(&self, addon_id: &str) -> PathBuf {
+        self.env.data_dir.join("copies").join(format!("{addon_id}.log"))
+    }
+}
+
+/// The last line of a copier's log, when it wrote one.
+fn last_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().rev().find(|line| !line.trim().is_empty())?;
+    Some(line.strip_prefix("error: ").unwrap_or(line).to_string())
+}
