@@ -6,7 +6,8 @@
 use crate::addon::{Params, Resource};
 use crate::cli::CopyArgs;
 use crate::error::failed;
-use crate::providers::{self, Environment};
+use crate::engine::PERMANENT;
+use crate::providers::{self, Environment, ProviderError};
 
 use super::Ctx;
 
@@ -18,7 +19,19 @@ pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut addon = Resource::new(&args.addon, &params, &seed);
     addon.source = Some(&args.source);
     let source = Resource::new(&args.source, &params, &seed);
-    let message = provider.copy(addon, source).map_err(|err| failed(err.to_string()))?;
-    eprintln!("{message}");
-    Ok(0)
+    // The last line is what the tick reads: how the copy ended, and whether to try again.
+    match provider.copy(addon, source) {
+        Ok(message) => {
+            eprintln!("{message}");
+            Ok(0)
+        }
+        Err(ProviderError::Permanent(message)) => {
+            eprintln!("{PERMANENT}{message}");
+            Ok(1)
+        }
+        Err(ProviderError::Transient(message)) => {
+            eprintln!("{message}");
+            Ok(1)
+        }
+    }
 }

@@ -16,6 +16,8 @@ use crate::store::{now_ms, Apply, Store};
 /// The start of the message of an addon whose copier was started: the next tick that
 /// finds no copier at work and no copy done knows the copier died.
 const COPYING: &str = "copying the data of ";
+/// How a copier's last line starts when retrying will not help (the copy ends in error).
+pub const PERMANENT: &str = "failed for good: ";
 /// How soon a tick looks again at a copy in progress.
 const COPY_POLL: Duration = Duration::from_secs(1);
 /// How long a copier just started may take to show itself on the server.
@@ -62,6 +64,10 @@ impl Engine {
                 if started {
                     // The copier ended with no copy done: a failure, retried with backoff.
                     let why = match last_line(&self.copy_log(&addon.id)) {
+                        Some(line) if line.starts_with(PERMANENT) => {
+                            let line = &line[PERMANENT.len()..];
+                            return Ok(Some(fail(format!("the copy of the data of {source_name} failed: {line}"))));
+                        }
                         Some(line) => format!("the copy of the data of {source_name} failed: {line}"),
                         None => format!("the copier of the data of {source_name} stopped before the copy was done"),
                     };
@@ -109,6 +115,14 @@ impl Engine {
         // Reaped when it ends, so a long `watch` leaves no zombie behind.
         std::thread::spawn(move || child.wait());
         Ok(())
+    }
+
+    /// Removes the log of a copier into a removed addon's resource (a failed copy's log
+    /// stays until then, for `addons info` readers to find).
+    pub(super) fn forget_copy(&self, addon: &Addon) {
+        if addon.source_id.is_some() {
+            let _ = std::fs::remove_file(self.copy_log(&addon.id));
+        }
     }
 
     /// Where the copier of `addon_id` writes its errors: read by the tick that finds it died.

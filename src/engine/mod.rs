@@ -19,6 +19,7 @@ mod copy;
 mod step;
 
 pub use check::Check;
+pub use copy::PERMANENT;
 
 use claim::{claim_token, is_dead_holder};
 pub use step::backoff;

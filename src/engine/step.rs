@@ -183,6 +183,7 @@ impl Engine {
         match provider.deprovision(addon.resource()) {
             Ok(message) => {
                 crate::failpoint!("after-deprovision");
+                self.forget_copy(addon);
                 let message = match addon.state {
                     crate::machine::State::Error => format!("orphan cleanup: {message}"),
                     _ => message,

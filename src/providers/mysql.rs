@@ -11,6 +11,7 @@ use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 use super::server::{ServerSettings, ServerSpec};
 use super::{resource_name, Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
 
+mod copy;
 mod credentials;
 use crate::addon::Resource;
 
@@ -24,7 +25,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
     rotation: super::Rotates::WithOverlap,
-    copies: super::Copies::Never("copying a mysql addon's data is not built yet; provision it empty"),
+    copies: super::Copies::By("a copy of every table (definition and rows), view and routine"),
 };
 
 /// What `[providers.mysql]` takes.
@@ -257,6 +258,14 @@ impl Provider for Mysql {
         let mut admin = self.admin()?;
         let hosts = self.account_hosts(&mut admin)?;
         credentials::create_users(&mut admin, &hosts, &name, &password)?;
+        if addon.source.is_some() {
+            // The copier makes the database, and lets the user log in once it is whole.
+            for host in &hosts {
+                let lock = format!("ALTER USER {} ACCOUNT LOCK", account(&name, host));
+                admin.run(&lock, &format!("locking user {name} until its copy is done"))?;
+            }
+            return Ok(format!("created user {name} on {}; its database will be a copy", self.server.place()));
+        }
         let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
         admin.run(&create, &format!("creating database {name}"))?;
         credentials::grant_database(&mut admin, &hosts, &name, &name)?;
@@ -288,6 +297,8 @@ impl Provider for Mysql {
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = resource_name(&addon)?;
         let mut admin = self.admin()?;
+        // A copier still at work would make the database again after it is dropped.
+        self.end_copier(&mut admin, &name)?;
         let others = self.credential_users(&mut admin, &addon)?;
         for user in others.iter().chain([&name]) {
             self.drop_user(&mut admin, user)?;
@@ -324,6 +335,27 @@ impl Provider for Mysql {
     }
 
     super::credential::credential_operations!();
+
+    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
+        let name = resource_name(&source)?;
+        let found: Vec<String> = self.admin()?.column(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+            (&name,),
+            "looking up the source database",
+        )?;
+        match found.is_empty() {
+            true => Err(self.permanent(&format!("the source database {name} is gone"))),
+            false => Ok(()),
+        }
+    }
+
+    fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<super::CopyStatus, ProviderError> {
+        self.copy_status_of(addon)
+    }
+
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+        self.copy_into(addon, source)
+    }
 }
 
 /// The database part of a grant for database `name` alone. In a grant, `_` and `%` are
