@@ -21,18 +21,19 @@ pub const PERMANENT: &str = "failed for good: ";
 /// How soon a tick looks again at a copy in progress.
 const COPY_POLL: Duration = Duration::from_secs(1);
 /// How long a copier just started may take to show itself on the server.
-const STARTUP_GRACE_MS: i64 = 5_000;
+const STARTUP_GRACE: Duration = Duration::from_secs(5);
 
 impl Engine {
-    /// The copy step of a provisioning addon with a source: `None` once the copy is done
-    /// (provisioning goes on), else what to commit (wait, start a copier, or fail).
+    /// The copy step of a provisioning addon with a source: `Ok(what the copier said)` once
+    /// the copy is done (provisioning goes on), else `Err(what to commit)`: wait, start a
+    /// copier, or fail.
     pub(super) fn copying(
         &self,
         store: &mut Store,
         provider: &dyn Provider,
         addon: &Addon,
         source_id: &str,
-    ) -> anyhow::Result<Option<Apply>> {
+    ) -> anyhow::Result<Result<Option<String>, Apply>> {
         let source = store.find_addon(source_id)?;
         let source_name = source.as_ref().map_or(source_id, |source| source.name.as_str()).to_string();
         let (params, seed) = (Default::default(), Vec::new());
@@ -43,21 +44,21 @@ impl Engine {
         crate::provider_call!("copy_status", &addon.id);
         let status = match provider.copy_status(addon.resource(), source_resource) {
             Ok(status) => status,
-            Err(err) => return Ok(Some(self.on_error(addon, err, true))),
+            Err(err) => return Ok(Err(self.on_error(addon, err, true))),
         };
         let started = addon.message.starts_with(COPYING);
-        let now = store.now()?;
         match status {
             CopyStatus::Done => {
-                // The copier's log says nothing more worth keeping.
+                // What the copier said is kept in the transition's message; its log goes.
+                let said = last_line(&self.copy_log(&addon.id));
                 let _ = std::fs::remove_file(self.copy_log(&addon.id));
-                return Ok(None);
+                return Ok(Ok(said));
             }
             CopyStatus::Running => {}
-            CopyStatus::Stopped if started && now - addon.updated_at < STARTUP_GRACE_MS => {}
+            CopyStatus::Stopped if started && self.just_started(&addon.id) => {}
             CopyStatus::Stopped => {
                 if !source.as_ref().is_some_and(|source| source.state == crate::machine::State::Ready) {
-                    return Ok(Some(fail(format!(
+                    return Ok(Err(fail(format!(
                         "the source addon {source_name} is no longer ready (deprovisioned?), so its data can't be copied"
                     ))));
                 }
@@ -66,30 +67,30 @@ impl Engine {
                     let why = match last_line(&self.copy_log(&addon.id)) {
                         Some(line) if line.starts_with(PERMANENT) => {
                             let line = &line[PERMANENT.len()..];
-                            return Ok(Some(fail(format!("the copy of the data of {source_name} failed: {line}"))));
+                            return Ok(Err(fail(format!("the copy of the data of {source_name} failed: {line}"))));
                         }
                         Some(line) => format!("the copy of the data of {source_name} failed: {line}"),
                         None => format!("the copier of the data of {source_name} stopped before the copy was done"),
                     };
-                    return Ok(Some(self.on_error(addon, ProviderError::Transient(why), true)));
+                    return Ok(Err(self.on_error(addon, ProviderError::Transient(why), true)));
                 }
                 if let Err(err) = self.start_copier(addon, source_id) {
                     let why = format!("can't start the copier: {err}");
-                    return Ok(Some(self.on_error(addon, ProviderError::Transient(why), true)));
+                    return Ok(Err(self.on_error(addon, ProviderError::Transient(why), true)));
                 }
                 crate::failpoint!("after-copier-start");
             }
         }
         let due_at = now_ms() + COPY_POLL.as_millis() as i64;
         if due_at > addon.deadline_at {
-            return Ok(Some(fail(format!(
+            return Ok(Err(fail(format!(
                 "the copy of the data of {source_name} did not finish within the provision timeout ({}); \
                  raise engine.provision_timeout for large sources",
                 humantime::format_duration(self.settings.engine.provision_timeout)
             ))));
         }
         let message = format!("{COPYING}{source_name}");
-        Ok(Some(Apply::Retry { due_at, message, error: None }))
+        Ok(Err(Apply::Retry { due_at, message, error: None }))
     }
 
     /// Starts `addons __copy` for the addon in its own process group, detached from this
@@ -99,7 +100,11 @@ impl Engine {
         if let Some(dir) = log.parent() {
             std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir)?;
         }
-        let log = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&log)?;
+        let log = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().create(true).write(true).truncate(true),
+            0o600,
+        )
+        .open(&log)?;
         let mut command = Command::new(std::env::current_exe()?);
         if self.settings.path.exists() {
             command.arg("--config").arg(&self.settings.path);
@@ -115,6 +120,14 @@ impl Engine {
         // Reaped when it ends, so a long `watch` leaves no zombie behind.
         std::thread::spawn(move || child.wait());
         Ok(())
+    }
+
+    /// Whether this host started the addon's copier so recently that it may not show yet:
+    /// its log was made (at the start) less than `STARTUP_GRACE` ago and is still empty.
+    fn just_started(&self, addon_id: &str) -> bool {
+        let Ok(meta) = std::fs::metadata(self.copy_log(addon_id)) else { return false };
+        let age = meta.modified().ok().and_then(|at| at.elapsed().ok()).unwrap_or(STARTUP_GRACE);
+        meta.len() == 0 && age < STARTUP_GRACE
     }
 
     /// Removes the log of a copier into a removed addon's resource (a failed copy's log

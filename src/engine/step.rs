@@ -112,14 +112,22 @@ impl Engine {
                 Err(err) => return Ok(self.on_error(addon, err, true)),
             }
         }
+        let mut copied = None;
         if let Some(source_id) = &addon.source_id {
-            if let Some(apply) = self.copying(store, &*provider, addon, source_id)? {
-                return Ok(apply);
+            match self.copying(store, &*provider, addon, source_id)? {
+                Ok(said) => copied = said,
+                Err(apply) => return Ok(apply),
             }
         }
         crate::provider_call!("provision_complete", &addon.id);
         let apply = match provider.provision_complete(resource) {
-            Ok(Readiness::Ready) => self.fetch_config(&*provider, addon),
+            Ok(Readiness::Ready) => match self.fetch_config(&*provider, addon) {
+                Apply::Transition { event, config, .. } if copied.is_some() => {
+                    let message = format!("provisioned: {}", copied.unwrap_or_default());
+                    Apply::Transition { event, message, config }
+                }
+                apply => apply,
+            },
             Ok(Readiness::NotReady { .. }) if addon.begun && self.lost_before_ready(&*provider, addon) => {
                 // Removed by hand after `begin_provision` (it is idempotent): begin again now.
                 crate::provider_call!("begin_provision", &addon.id);

@@ -119,13 +119,14 @@ impl Sqlite {
             let backup = Backup::new(&source_db, &mut target).map_err(|err| failed("can't copy", &from, err))?;
             let mut first = true;
             loop {
-                match backup.step(BACKUP_PAGES).map_err(|err| failed("can't copy", &from, err))? {
+                let step = backup.step(BACKUP_PAGES).map_err(|err| failed("can't copy", &from, err))?;
+                if std::mem::take(&mut first) {
+                    crate::failpoint!("copy-started");
+                }
+                match step {
                     StepResult::Done => break,
                     StepResult::Busy | StepResult::Locked => std::thread::sleep(std::time::Duration::from_millis(20)),
                     _ => {}
-                }
-                if std::mem::take(&mut first) {
-                    crate::failpoint!("copy-started");
                 }
             }
         }
