@@ -86,10 +86,17 @@ impl Mysql {
 
     /// A fresh admin session (one per operation).
     fn admin(&self) -> Result<Admin<'_>, ProviderError> {
+        self.admin_waiting(Some(IO_TIMEOUT))
+    }
+
+    /// A fresh admin session whose answers may take up to `timeout` (`None`: as long as
+    /// they take, for the copier's copies of big tables).
+    fn admin_waiting(&self, timeout: Option<Duration>) -> Result<Admin<'_>, ProviderError> {
         let url = &self.server.url;
         let user = percent_decoded(url.username());
         let password = percent_decoded(url.password().unwrap_or(""));
-        let options = self.options(&user, &password, None)?.init(vec![ADMIN_SESSION_SETUP]);
+        let options = self.options(&user, &password, None)?.read_timeout(timeout).write_timeout(timeout);
+        let options = options.init(vec![ADMIN_SESSION_SETUP]);
         let conn = Conn::new(options).map_err(|err| self.fail("connecting as the admin user", &err, Login::Admin))?;
         Ok(Admin { conn, provider: self })
     }

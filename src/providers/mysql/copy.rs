@@ -51,7 +51,7 @@ impl Mysql {
 
     pub(super) fn copy_into(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
         let (name, from) = (resource_name(&addon)?, resource_name(&source)?);
-        let mut admin = self.admin()?;
+        let mut admin = self.admin_waiting(None)?;
         let locked: Vec<Option<i64>> =
             admin.column("SELECT GET_LOCK(?, 0)", (lock_name(&name),), "taking the copier's lock")?;
         if locked.first() != Some(&Some(1)) {
@@ -70,6 +70,9 @@ impl Mysql {
         };
         let (target, source_db) = (ident(&name), ident(&from));
         admin.run("SET SESSION foreign_key_checks = 0", "turning off foreign key checks")?;
+        // Reads of the source take no row locks: another session's open transaction on it
+        // neither blocks the copy nor is blocked by it (each table is copied as committed).
+        admin.run("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", "setting the isolation level")?;
         admin.run(&format!("DROP DATABASE IF EXISTS {target}"), &format!("dropping the partial copy {name}"))?;
         let create = format!("CREATE DATABASE {target} CHARACTER SET utf8mb4");
         admin.run(&create, &format!("creating database {name}"))?;
