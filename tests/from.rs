@@ -155,8 +155,11 @@ fn apply_from_makes_a_copy() {
     env.ok(["apply", "-f", file.to_str().unwrap(), "--wait"]);
     assert_eq!(sqlite_rows(&sqlite_path(&env, "branch")), [(7, "seven".to_string())]);
     // A `from` that names no ready addon is refused before anything is made.
-    std::fs::write(&file, "scope = \"test\"\n[[addon]]\nname = \"other-db\"\nprovider = \"sqlite\"\napp = \"other\"\nfrom = \"nope\"\n")
-        .unwrap();
+    std::fs::write(
+        &file,
+        "scope = \"test\"\n[[addon]]\nname = \"other-db\"\nprovider = \"sqlite\"\napp = \"other\"\nfrom = \"nope\"\n",
+    )
+    .unwrap();
     let run = env.run(["apply", "-f", file.to_str().unwrap()]);
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("other-db (line 2): --from: no addon named \"nope\""), "{run}");
@@ -222,7 +225,11 @@ fn postgres_copy_by_template_and_by_dump_when_the_source_is_in_use() {
     let copy = env.provision_ready("postgres", "idle", &["--name", "idle-db", "--from", "main-db"]);
     let owner = format!("addons_{}", copy["id"].as_str().unwrap());
     check_postgres_copy(&var(&env, "idle", "DATABASE_URL"), &owner);
-    assert!(messages(&env, "idle-db").iter().any(|m| m.contains("by a template copy")), "{:?}", messages(&env, "idle-db"));
+    assert!(
+        messages(&env, "idle-db").iter().any(|m| m.contains("by a template copy")),
+        "{:?}",
+        messages(&env, "idle-db")
+    );
     // The copy's login can't reach the source, and the source kept its owner.
     let idle_on_source = with_database(&var(&env, "idle", "DATABASE_URL"), &source_name);
     assert!(connect_postgres(&idle_on_source).is_err(), "the copy's login reached the source");
@@ -337,7 +344,8 @@ fn redis_copy_has_every_key_renamed_with_its_ttl() {
         let value: String = redis::cmd("GET").arg(format!("{new_prefix}k{i}")).query(&mut branch).unwrap();
         assert_eq!(value, format!("v{i}"));
     }
-    let list: Vec<String> = redis::cmd("LRANGE").arg(format!("{new_prefix}list")).arg(0).arg(-1).query(&mut branch).unwrap();
+    let list: Vec<String> =
+        redis::cmd("LRANGE").arg(format!("{new_prefix}list")).arg(0).arg(-1).query(&mut branch).unwrap();
     assert_eq!(list, ["a", "b", "c"]);
     let ttl: i64 = redis::cmd("TTL").arg(format!("{new_prefix}short")).query(&mut branch).unwrap();
     assert!((900..=1000).contains(&ttl), "{ttl}");

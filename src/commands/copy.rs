@@ -5,8 +5,8 @@
 
 use crate::addon::{Params, Resource};
 use crate::cli::CopyArgs;
-use crate::error::failed;
 use crate::engine::PERMANENT;
+use crate::error::failed;
 use crate::providers::{self, Environment, ProviderError};
 
 use super::Ctx;

@@ -294,6 +294,7 @@ mod tests {
             rotation: Default::default(),
             verified_at: None,
             drift: None,
+            source_id: None,
         }
     }
 

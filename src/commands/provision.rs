@@ -160,7 +160,9 @@ pub(super) fn check_source(
         )));
     }
     let provider = engine.provider(&spec.provider).map_err(usage)?;
-    provider.check_copy(source.resource()).map_err(|err| failed(format!("can't copy the data of {}: {err}", source.name)))?;
+    provider
+        .check_copy(source.resource())
+        .map_err(|err| failed(format!("can't copy the data of {}: {err}", source.name)))?;
     Ok(source.id)
 }
 

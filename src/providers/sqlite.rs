@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::credential::repair_with;
 use super::{
-    Configured, CopyStatus, Credential, Drift, DriftKind, Environment, Provider, ProviderConfig, ProviderError, ProviderInfo,
-    Readiness, Repair,
+    Configured, CopyStatus, Credential, Drift, DriftKind, Environment, Provider, ProviderConfig, ProviderError,
+    ProviderInfo, Readiness, Repair,
 };
 use crate::addon::Resource;
 use crate::config::Section;
@@ -135,13 +135,17 @@ impl Sqlite {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(|err| failed("can't checkpoint", &part, err))?;
         drop(target);
-        std::fs::File::open(&part).and_then(|file| file.sync_all()).map_err(|err| io_error("can't sync", &part, err))?;
+        std::fs::File::open(&part)
+            .and_then(|file| file.sync_all())
+            .map_err(|err| io_error("can't sync", &part, err))?;
         crate::failpoint!("after-copy-before-mark");
         std::fs::rename(&part, &path).map_err(|err| io_error("can't rename", &part, err))?;
         for suffix in ["-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", part.display()));
         }
-        std::fs::File::open(&self.dir).and_then(|dir| dir.sync_all()).map_err(|err| io_error("can't sync", &self.dir, err))
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|err| io_error("can't sync", &self.dir, err))
     }
 }
 
@@ -209,7 +213,10 @@ impl Provider for Sqlite {
         // A copier still at work would rename its copy into place after the removal.
         let _lock = match self.dir.exists() {
             true => Some(self.copy_lock(addon)?.ok_or_else(|| {
-                ProviderError::Transient(format!("a copier is still copying into {}; removing it once it stops", path.display()))
+                ProviderError::Transient(format!(
+                    "a copier is still copying into {}; removing it once it stops",
+                    path.display()
+                ))
             })?),
             false => None,
         };

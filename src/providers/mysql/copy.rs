@@ -207,7 +207,8 @@ impl Mysql {
                 (from,),
             )
             .map_err(|err| self.fail("listing the source's routines", &err, Login::Admin))?;
-        let routines: Vec<(String, String)> = rows.into_iter().filter_map(|row| mysql::from_row_opt(row).ok()).collect();
+        let routines: Vec<(String, String)> =
+            rows.into_iter().filter_map(|row| mysql::from_row_opt(row).ok()).collect();
         for (routine, kind) in &routines {
             let doing = format!("reading the definition of {} {from}.{routine}", kind.to_lowercase());
             let row: Option<mysql::Row> = admin
@@ -218,8 +219,8 @@ impl Mysql {
             let Some(definition) = definition else {
                 return Err(self.permanent(&format!("{doing}: the server did not show it")));
             };
-            let definition = with_definer(&definition, definer)
-                .replace(&format!("{}.", ident(from)), &format!("{}.", ident(name)));
+            let definition =
+                with_definer(&definition, definer).replace(&format!("{}.", ident(from)), &format!("{}.", ident(name)));
             admin.run(&definition, &format!("creating {} {name}.{routine}", kind.to_lowercase()))?;
         }
         Ok(routines.len() as u64)
@@ -263,6 +264,9 @@ mod tests {
     #[test]
     fn the_definer_is_replaced() {
         let statement = "CREATE DEFINER=`addons_aa`@`%` FUNCTION `f`() RETURNS int(11)\nRETURN 42";
-        assert_eq!(with_definer(statement, "`addons_bb`@`%`"), "CREATE DEFINER=`addons_bb`@`%` FUNCTION `f`() RETURNS int(11)\nRETURN 42");
+        assert_eq!(
+            with_definer(statement, "`addons_bb`@`%`"),
+            "CREATE DEFINER=`addons_bb`@`%` FUNCTION `f`() RETURNS int(11)\nRETURN 42"
+        );
     }
 }

@@ -51,7 +51,11 @@ impl Postgres {
     /// session is open. A tenant can set neither: the mark needs the database's owner,
     /// whose password no one holds before the addon is ready, and sessions are told
     /// apart by their user, the admin.
-    pub(super) fn copy_status_of(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
+    pub(super) fn copy_status_of(
+        &self,
+        addon: Resource<'_>,
+        source: Resource<'_>,
+    ) -> Result<CopyStatus, ProviderError> {
         let (name, source) = (self.name(addon)?, self.name(source)?);
         let row = self
             .admin()?
