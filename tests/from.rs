@@ -6,11 +6,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
 use common::TestEnv;
-use serde_json::Value;
 
 /// The value of var `key` of app `app`.
 fn var(env: &TestEnv, app: &str, key: &str) -> String {
@@ -371,6 +368,8 @@ fn redis_copy_has_every_key_renamed_with_its_ttl() {
 #[cfg(feature = "failpoints")]
 mod crash {
     use super::*;
+    use serde_json::Value;
+    use std::time::Duration;
 
     /// Provisions `branch-db` from `main-db` and runs one tick with `point` armed: the
     /// copier it starts dies there. Then plain `wait` settles it.
