@@ -133,7 +133,7 @@ pub struct ProvisionArgs {
     /// Deprovision the addon at this time (RFC 3339), e.g. 2026-12-01T18:00:00Z
     #[arg(long, value_name = "TIME")]
     pub expires_at: Option<String>,
-    /// Make it a copy of this live addon's data (same provider; name or id), e.g. --from main-db
+    /// Make it a copy of this ready addon's data (same provider), e.g. --from main-db
     #[arg(long, value_name = "ADDON", add = ArgValueCompleter::new(complete::live_addons))]
     pub from: Option<String>,
     /// Create it only if no live addon has --name; the same one there is success (exit 0)
