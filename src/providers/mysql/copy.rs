@@ -68,7 +68,7 @@ impl Mysql {
         let Some(_) = exists.first() else {
             return Err(self.permanent(&format!("the source database {from} is gone")));
         };
-        let (target, source_db) = (ident(&name), ident(&from));
+        let target = ident(&name);
         admin.run("SET SESSION foreign_key_checks = 0", "turning off foreign key checks")?;
         // Reads of the source take no row locks: another session's open transaction on it
         // neither blocks the copy nor is blocked by it (each table is copied as committed).
@@ -94,7 +94,6 @@ impl Mysql {
             return Err(self.permanent(&format!("the source database {from} was dropped during the copy")));
         }
         crate::failpoint!("after-copy-before-mark");
-        let _ = source_db;
         // '%' last: its account is the one the copy's status looks at.
         let mut accounts: Vec<&String> = hosts.iter().filter(|host| *host != "%").collect();
         accounts.push(&hosts[0]);
