@@ -105,7 +105,10 @@ impl Engine {
             0o600,
         )
         .open(&log)?;
-        let mut command = Command::new(std::env::current_exe()?);
+        // A binary replaced since this process started is no longer at its path: the
+        // one on PATH is then the new one.
+        let exe = std::env::current_exe().ok().filter(|exe| exe.exists());
+        let mut command = Command::new(exe.unwrap_or_else(|| PathBuf::from("addons")));
         if self.settings.path.exists() {
             command.arg("--config").arg(&self.settings.path);
         }
