@@ -18,8 +18,11 @@ use crate::store::{now_ms, Apply, Store};
 const COPYING: &str = "copying the data of ";
 /// How a copier's last line starts when retrying will not help (the copy ends in error).
 pub const PERMANENT: &str = "failed for good: ";
-/// How soon a tick looks again at a copy in progress.
+/// How soon a tick looks again at a copy in progress, at most: a copier started on this
+/// host is looked at sooner while young (half its age, from 100 ms), so a quick copy
+/// is not kept waiting for a whole second.
 const COPY_POLL: Duration = Duration::from_secs(1);
+const FIRST_POLL: Duration = Duration::from_millis(100);
 /// How long a copier just started may take to show itself on the server.
 const STARTUP_GRACE: Duration = Duration::from_secs(5);
 
@@ -81,7 +84,7 @@ impl Engine {
                 crate::failpoint!("after-copier-start");
             }
         }
-        let due_at = now_ms() + COPY_POLL.as_millis() as i64;
+        let due_at = now_ms() + self.copy_poll(&addon.id).as_millis() as i64;
         if due_at > addon.deadline_at {
             return Ok(Err(fail(format!(
                 "the copy of the data of {source_name} did not finish within the provision timeout ({}); \
@@ -131,6 +134,13 @@ impl Engine {
         let Ok(meta) = std::fs::metadata(self.copy_log(addon_id)) else { return false };
         let age = meta.modified().ok().and_then(|at| at.elapsed().ok()).unwrap_or(STARTUP_GRACE);
         meta.len() == 0 && age < STARTUP_GRACE
+    }
+
+    /// How long to wait before looking at the copy again.
+    fn copy_poll(&self, addon_id: &str) -> Duration {
+        let age = std::fs::metadata(self.copy_log(addon_id)).ok().and_then(|meta| meta.modified().ok());
+        let age = age.and_then(|at| at.elapsed().ok()).unwrap_or(COPY_POLL * 2);
+        (age / 2).clamp(FIRST_POLL, COPY_POLL)
     }
 
     /// Removes the log of a copier into a removed addon's resource (a failed copy's log
