@@ -96,6 +96,9 @@ pub struct Addon {
     /// store's look-ups for people (`find_addon`, `list_addons`); empty in a row a
     /// tick claimed.
     pub attachments: Vec<crate::attachment::Attachment>,
+    /// The id of the addon whose data this one was made a copy of (`provision --from`);
+    /// `None` for an addon made empty.
+    pub source_id: Option<String>,
 }
 
 /// The rotation of an addon's own credential (slot 0), as upkeep of a ready addon: the
@@ -179,7 +182,7 @@ impl Addon {
 
     /// What the provider needs to know about this addon.
     pub fn resource(&self) -> Resource<'_> {
-        Resource { id: &self.id, params: &self.params, seed: &self.seed }
+        Resource { id: &self.id, params: &self.params, seed: &self.seed, source: self.source_id.as_deref() }
     }
 
     /// The credentials whose logins exist: the one in the vars and those still to be revoked.
@@ -208,12 +211,15 @@ pub struct Resource<'a> {
     pub id: &'a str,
     pub params: &'a Params,
     seed: &'a [u8],
+    /// The id of the addon whose data the resource is to be a copy of (`provision --from`):
+    /// `begin_provision` then leaves the data to the copier and makes only the rest.
+    pub source: Option<&'a str>,
 }
 
 impl<'a> Resource<'a> {
     /// Builds a resource view (tests and the store use this).
     pub fn new(id: &'a str, params: &'a Params, seed: &'a [u8]) -> Self {
-        Resource { id, params, seed }
+        Resource { id, params, seed, source: None }
     }
 
     /// A secret string of `length` characters from `alphabet`, derived from the

@@ -115,6 +115,9 @@ pub enum Command {
     /// Print the manual page (roff) of addons or of one of its commands
     #[command(after_help = help::tail(&help::MAN))]
     Man(ManArgs),
+    /// The background copier a tick starts for `provision --from` (not for people)
+    #[command(name = "__copy", hide = true)]
+    Copy(CopyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +145,9 @@ pub struct ProvisionArgs {
     /// Deprovision the addon at this time (RFC 3339), e.g. 2026-12-01T18:00:00Z
     #[arg(long, value_name = "TIME")]
     pub expires_at: Option<String>,
+    /// Make it a copy of this ready addon's data (same provider), e.g. --from main-db
+    #[arg(long, value_name = "ADDON", add = ArgValueCompleter::new(complete::live_addons))]
+    pub from: Option<String>,
     /// Create it only if no live addon has --name; the same one there is success (exit 0)
     #[arg(long, requires = "name")]
     pub ensure: bool,
@@ -152,6 +158,19 @@ pub struct ProvisionArgs {
     /// addon not ready within engine.provision_timeout (30m) ends in error]
     #[arg(long, value_name = "DUR", requires = "wait")]
     pub timeout: Option<String>,
+}
+
+/// `addons __copy`: what a tick passes to the background copier it starts.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    pub provider: String,
+    /// The id of the addon being made.
+    pub addon: String,
+    /// The id of the addon whose data is copied.
+    pub source: String,
+    /// Where providers keep files (the engine's data directory).
+    #[arg(long)]
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -58,6 +58,7 @@ pub const PROVISION: [Section; 2] = [
         ("addons provision secret myapp --as signing --param length=64", "SIGNING_SECRET_KEY, 64 chars"),
         ("addons provision sqlite pr-1 --label branch=x --expires-in 7d", "labelled, gone in a week"),
         ("addons provision sqlite ci --name ci-db --ensure", "create it, or reuse it"),
+        ("addons provision sqlite pr-2 --from myapp-db --wait", "a copy of myapp-db's data"),
     ]),
     exit_status(&[
         ("0", "provisioning began; with --wait, the addon is ready"),

@@ -177,6 +177,7 @@ fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(env: &TestEnv, na
             lease: engine.lease(),
             labels: Default::default(),
             expires_at: None,
+            source_id: None,
         })
         .unwrap();
     assert!(engine.begin(&mut store, &addon).unwrap().is_none(), "begin_provision itself should succeed");

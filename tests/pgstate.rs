@@ -59,7 +59,7 @@ fn a_fresh_schema_is_made_and_migrated_once_by_hosts_opening_it_at_once() {
     });
     for result in opened {
         match result {
-            Ok(Ok(version)) => assert_eq!(version, 5),
+            Ok(Ok(version)) => assert_eq!(version, 6),
             Ok(Err(err)) | Err(err) => panic!("a concurrent open failed: {err}"),
         }
     }
@@ -70,7 +70,7 @@ fn a_fresh_schema_is_made_and_migrated_once_by_hosts_opening_it_at_once() {
     let meta =
         schema.admin().query(&format!("SELECT application, version FROM {}.schema_meta", schema.name), &[]).unwrap();
     assert_eq!(meta.len(), 1, "one marker row");
-    assert_eq!((meta[0].get::<_, String>(0), meta[0].get::<_, i32>(1)), ("addons".to_string(), 5));
+    assert_eq!((meta[0].get::<_, String>(0), meta[0].get::<_, i32>(1)), ("addons".to_string(), 6));
     // Opening it again changes nothing.
     let before = schema.dump();
     open(&url).unwrap();
@@ -377,6 +377,7 @@ fn addon_row(id: &str, name: &str, due_at: Option<i64>) -> addons::addon::Addon 
         verified_at: None,
         drift: None,
         attachments: Vec::new(),
+        source_id: None,
     }
 }
 

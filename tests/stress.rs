@@ -240,6 +240,7 @@ fn big_run_addons(postgres: bool) -> Vec<NewAddon> {
                 lease: std::time::Duration::ZERO,
                 labels: Default::default(),
                 expires_at: None,
+                source_id: None,
             }
         })
         .collect()

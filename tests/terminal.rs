@@ -169,6 +169,8 @@ Options:
       --expires-in <DUR>   Deprovision the addon this long from now (on a tick or watch), e.g. 7d,
                            12h
       --expires-at <TIME>  Deprovision the addon at this time (RFC 3339), e.g. 2026-12-01T18:00:00Z
+      --from <ADDON>       Make it a copy of this ready addon's data (same provider), e.g. --from
+                           main-db
       --ensure             Create it only if no live addon has --name; the same one there is success
                            (exit 0)
       --wait               Tick until the addon is ready
@@ -194,6 +196,7 @@ Examples:
   addons provision secret myapp --as signing --param length=64   # SIGNING_SECRET_KEY, 64 chars
   addons provision sqlite pr-1 --label branch=x --expires-in 7d  # labelled, gone in a week
   addons provision sqlite ci --name ci-db --ensure               # create it, or reuse it
+  addons provision sqlite pr-2 --from myapp-db --wait            # a copy of myapp-db's data
 
 Exit status:
   0  provisioning began; with --wait, the addon is ready

@@ -40,8 +40,7 @@ pub struct DesiredAddon {
     pub labels: Labels,
     /// How long after an apply the addon expires; `None`: never.
     pub expires_in: Option<Duration>,
-    /// Reserved for issue 13 (an addon made from another's data): read and carried, not
-    /// acted on yet.
+    /// The live addon whose data a newly made addon starts as a copy of (`provision --from`).
     pub from: Option<String>,
     /// The line of its `[[addon]]` header, for messages.
     pub line: usize,

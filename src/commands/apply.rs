@@ -10,7 +10,7 @@ use crate::output::addon_json;
 use crate::spec::AddonSpec;
 use crate::store::Store;
 
-use super::provision::{check_server, create};
+use super::provision::{check_server, check_source, create};
 use super::{
     parse_timeout,
     wait::{wait_for, Shape},
@@ -57,9 +57,19 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     for provider in providers {
         check_server(&engine, provider)?;
     }
+    // Every `from` names a ready addon whose data can be copied, or nothing is made.
+    let mut sources = std::collections::BTreeMap::new();
+    for line in plan.lines.iter().filter(|line| matches!(line.action, Action::Create { .. } | Action::Replace { .. })) {
+        let Some(desired) = file.addon(&line.name) else { continue };
+        if let Some(from) = &desired.from {
+            let source = check_source(&engine, &store, &desired.spec, from)
+                .map_err(|err| failed_as(err, format!("{} (line {})", line.name, desired.line)))?;
+            sources.insert(line.name.clone(), source);
+        }
+    }
     let mut touched = Vec::new();
     for line in &plan.lines {
-        if let Some(addon) = carry_out(&engine, &mut store, &file, line)? {
+        if let Some(addon) = carry_out(&engine, &mut store, &file, line, sources.get(&line.name).map(String::as_str))? {
             touched.push(addon);
         }
     }
@@ -117,6 +127,15 @@ fn check_vars(store: &Store, file: &apply::ApplyFile, plan: &Plan) -> anyhow::Re
     Ok(())
 }
 
+/// `err` with `what` in front of its line, keeping its exit code.
+fn failed_as(err: anyhow::Error, what: String) -> anyhow::Error {
+    let line = format!("{what}: {err:#}");
+    match crate::error::exit_code_of(&err) {
+        2 => crate::error::usage(line),
+        _ => failed(line),
+    }
+}
+
 /// The conflicts' names for the error line.
 fn plan_summary_line(plan: &Plan, names: &[&str]) -> String {
     let replaceable = plan.conflicts().all(|line| matches!(line.action, Action::Conflict { replaceable: true, .. }));
@@ -160,6 +179,7 @@ fn carry_out(
     store: &mut Store,
     file: &apply::ApplyFile,
     line: &PlanLine,
+    source: Option<&str>,
 ) -> anyhow::Result<Option<Addon>> {
     let desired = || file.addon(&line.name).ok_or_else(|| failed(format!("{} is not in the file", line.name)));
     match &line.action {
@@ -187,7 +207,7 @@ fn carry_out(
                     store.deprovision(&old.id)?;
                 }
             }
-            match create(engine, store, &desired.name, &desired.spec, desired.labels.clone(), *expires_at) {
+            match create(engine, store, &desired.name, &desired.spec, desired.labels.clone(), *expires_at, source) {
                 Ok((addon, _)) => Ok(Some(addon)),
                 Err(err) => match store.live_addon_named(&desired.name)? {
                     // Another apply made it first, as this one would have.

@@ -17,6 +17,7 @@ mod attach;
 mod check;
 mod completions;
 mod config;
+mod copy;
 mod deprovision;
 mod detach;
 mod env;
@@ -132,6 +133,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Graph(args) => graph::run(args, ctx),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::Copy(args) => copy::run(args, ctx),
     }
 }
 

@@ -295,6 +295,7 @@ mod tests {
             verified_at: None,
             drift: None,
             attachments: Vec::new(),
+            source_id: None,
         }
     }
 

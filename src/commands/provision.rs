@@ -40,7 +40,8 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     check_server(&engine, info.name)?;
     let mut store = ctx.store()?;
     let name = args.name.clone().unwrap_or_else(names::generate_addon_name);
-    let inserted = create(&engine, &mut store, &name, &spec, labels, expires_at);
+    let source = args.from.as_deref().map(|from| check_source(&engine, &store, &spec, from)).transpose()?;
+    let inserted = create(&engine, &mut store, &name, &spec, labels, expires_at, source.as_deref());
     let addon = match inserted {
         Ok(addon) => addon,
         // Another `provision --ensure` of this name won the race: the same addon is success.
@@ -108,6 +109,7 @@ pub(super) fn create(
     spec: &AddonSpec,
     labels: Labels,
     expires_at: Option<i64>,
+    source_id: Option<&str>,
 ) -> anyhow::Result<(Addon, Option<crate::store::Outcome>)> {
     let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
     let addon = store.insert_addon(&NewAddon {
@@ -124,9 +126,44 @@ pub(super) fn create(
         lease: engine.lease(),
         labels,
         expires_at,
+        source_id: source_id.map(str::to_string),
     })?;
     let failure = engine.begin(store, &addon)?;
     Ok((store.addon(&addon.id)?, failure))
+}
+
+/// The id of the addon `--from` names, once it is known to be one whose data can be
+/// copied now: ready, of the same provider, with its resource there (and, for a
+/// provider that may need them, the copy tools on PATH). Refused with one line, and
+/// nothing created, when not: exit 2 for a wrong addon, exit 1 when the provider can't.
+pub(super) fn check_source(
+    engine: &crate::engine::Engine,
+    store: &Store,
+    spec: &AddonSpec,
+    from: &str,
+) -> anyhow::Result<String> {
+    let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
+    if let providers::Copies::Never(why) = info.copies {
+        return Err(usage(format!("--from: {why}")));
+    }
+    let source = store.addon(from).map_err(|err| usage(format!("--from: {err:#}")))?;
+    if source.provider != spec.provider {
+        return Err(usage(format!(
+            "--from: {} is a {} addon; a {} addon can only be a copy of another {} addon",
+            source.name, source.provider, spec.provider, spec.provider
+        )));
+    }
+    if source.state != crate::machine::State::Ready {
+        return Err(usage(format!(
+            "--from: {} is {}, not ready; only a ready addon's data can be copied",
+            source.name, source.state
+        )));
+    }
+    let provider = engine.provider(&spec.provider).map_err(usage)?;
+    provider
+        .check_copy(source.resource())
+        .map_err(|err| failed(format!("can't copy the data of {}: {err}", source.name)))?;
+    Ok(source.id)
 }
 
 /// The live addon named `--name` when it is the one asked for; `None` when there is none;

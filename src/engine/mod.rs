@@ -15,10 +15,12 @@ use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
 mod check;
 mod claim;
+mod copy;
 mod hooks;
 mod step;
 
 pub use check::Check;
+pub use copy::PERMANENT;
 pub use hooks::HookReport;
 
 use claim::{claim_token, is_dead_holder};

@@ -116,9 +116,22 @@ impl Engine {
                 Err(err) => return Ok(self.on_error(addon, err, true)),
             }
         }
+        let mut copied = None;
+        if let Some(source_id) = &addon.source_id {
+            match self.copying(store, &*provider, addon, source_id)? {
+                Ok(said) => copied = said,
+                Err(apply) => return Ok(apply),
+            }
+        }
         crate::provider_call!("provision_complete", &addon.id);
         let apply = match provider.provision_complete(resource) {
-            Ok(Readiness::Ready) => self.fetch_config(&*provider, addon),
+            Ok(Readiness::Ready) => match self.fetch_config(&*provider, addon) {
+                Apply::Transition { event, config, .. } if copied.is_some() => {
+                    let message = format!("provisioned: {}", copied.unwrap_or_default());
+                    Apply::Transition { event, message, config }
+                }
+                apply => apply,
+            },
             Ok(Readiness::NotReady { .. }) if addon.begun && self.lost_before_ready(&*provider, addon) => {
                 // Removed by hand after `begin_provision` (it is idempotent): begin again now.
                 crate::provider_call!("begin_provision", &addon.id);
@@ -182,6 +195,7 @@ impl Engine {
         match provider.deprovision(addon.resource()) {
             Ok(message) => {
                 crate::failpoint!("after-deprovision");
+                self.forget_copy(addon);
                 let message = match addon.state {
                     crate::machine::State::Error => format!("orphan cleanup: {message}"),
                     _ => message,
@@ -341,7 +355,7 @@ impl Engine {
     /// Sorts a provider error: a transient one is retried with backoff (until the
     /// provision deadline while provisioning); a permanent one ends provisioning in
     /// error. Cleanup is retried with backoff whatever the error.
-    fn on_error(&self, addon: &Addon, err: ProviderError, provisioning: bool) -> Apply {
+    pub(super) fn on_error(&self, addon: &Addon, err: ProviderError, provisioning: bool) -> Apply {
         let due_at = now_ms() + backoff(addon.attempts).as_millis() as i64;
         let permanent = matches!(err, ProviderError::Permanent(_));
         match err {
@@ -360,7 +374,7 @@ impl Engine {
 }
 
 /// A failure that ends provisioning in `error`.
-fn fail(message: String) -> Apply {
+pub(super) fn fail(message: String) -> Apply {
     Apply::Transition { event: Event::Fail, message, config: None }
 }
 

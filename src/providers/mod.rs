@@ -42,6 +42,27 @@ pub enum Readiness {
     },
 }
 
+/// How far the copy of another addon's data (`provision --from`) has come, as the
+/// server (or the file system) says: any host can ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyStatus {
+    /// The copy is complete and marked so by the admin.
+    Done,
+    /// A copier is at work on it.
+    Running,
+    /// Neither: never started, or its copier died (the partial copy is redone from scratch).
+    Stopped,
+}
+
+/// Whether a provider's addons can be made as a copy of another's (`provision --from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copies {
+    /// Yes, this way (a few words, for help and the README).
+    By(&'static str),
+    /// No; the text says why (one line, for the refusal).
+    Never(&'static str),
+}
+
 /// Why a provider operation failed. Messages never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
@@ -110,6 +131,8 @@ pub struct ProviderInfo {
     pub configure: fn(Option<&Section<'_>>) -> Configured,
     /// What `addons rotate` does to its addons.
     pub rotation: Rotates,
+    /// What `provision --from` does for its addons.
+    pub copies: Copies,
 }
 
 /// What rotating a provider's addon means.
@@ -169,6 +192,24 @@ pub trait Provider: Send + Sync {
     /// saying what to do; empty when nothing): `providers` and `provision` show them.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Whether `source`'s data can be copied now (`provision --from` asks before creating
+    /// anything): its resource is there, and the tools a copy may need are at hand.
+    fn check_copy(&self, _source: Resource<'_>) -> Result<(), ProviderError> {
+        Err(ProviderError::Permanent("this provider can't copy an addon's data".into()))
+    }
+
+    /// Where the copy of `source`'s data into the addon's resource stands. Fast: a tick asks.
+    fn copy_status(&self, _addon: Resource<'_>, _source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
+        Err(ProviderError::Permanent("this provider can't copy an addon's data".into()))
+    }
+
+    /// Makes the addon's resource a copy of `source`'s, from scratch (a partial copy left
+    /// by a copier that died is removed first), and marks it done. Slow: only the
+    /// background copier (`addons __copy`) calls it, never a tick.
+    fn copy(&self, _addon: Resource<'_>, _source: Resource<'_>) -> Result<String, ProviderError> {
+        Err(ProviderError::Permanent("this provider can't copy an addon's data".into()))
     }
 
     /// Makes (or converges) the login of `credential` with the rights the owner has on the

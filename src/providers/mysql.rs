@@ -11,6 +11,7 @@ use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 use super::server::{ServerSettings, ServerSpec};
 use super::{resource_name, Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
 
+mod copy;
 mod credentials;
 use crate::addon::Resource;
 
@@ -24,6 +25,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
     rotation: super::Rotates::WithOverlap,
+    copies: super::Copies::By("a copy of every table (definition and rows), view and routine"),
 };
 
 /// What `[providers.mysql]` takes.
@@ -84,10 +86,17 @@ impl Mysql {
 
     /// A fresh admin session (one per operation).
     fn admin(&self) -> Result<Admin<'_>, ProviderError> {
+        self.admin_waiting(Some(IO_TIMEOUT))
+    }
+
+    /// A fresh admin session whose answers may take up to `timeout` (`None`: as long as
+    /// they take, for the copier's copies of big tables).
+    fn admin_waiting(&self, timeout: Option<Duration>) -> Result<Admin<'_>, ProviderError> {
         let url = &self.server.url;
         let user = percent_decoded(url.username());
         let password = percent_decoded(url.password().unwrap_or(""));
-        let options = self.options(&user, &password, None)?.init(vec![ADMIN_SESSION_SETUP]);
+        let options = self.options(&user, &password, None)?.read_timeout(timeout).write_timeout(timeout);
+        let options = options.init(vec![ADMIN_SESSION_SETUP]);
         let conn = Conn::new(options).map_err(|err| self.fail("connecting as the admin user", &err, Login::Admin))?;
         Ok(Admin { conn, provider: self })
     }
@@ -256,6 +265,14 @@ impl Provider for Mysql {
         let mut admin = self.admin()?;
         let hosts = self.account_hosts(&mut admin)?;
         credentials::create_users(&mut admin, &hosts, &name, &password)?;
+        if addon.source.is_some() {
+            // The copier makes the database, and lets the user log in once it is whole.
+            for host in &hosts {
+                let lock = format!("ALTER USER {} ACCOUNT LOCK", account(&name, host));
+                admin.run(&lock, &format!("locking user {name} until its copy is done"))?;
+            }
+            return Ok(format!("created user {name} on {}; its database will be a copy", self.server.place()));
+        }
         let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
         admin.run(&create, &format!("creating database {name}"))?;
         credentials::grant_database(&mut admin, &hosts, &name, &name)?;
@@ -287,6 +304,8 @@ impl Provider for Mysql {
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = resource_name(&addon)?;
         let mut admin = self.admin()?;
+        // A copier still at work would make the database again after it is dropped.
+        self.end_copier(&mut admin, &name)?;
         let others = self.credential_users(&mut admin, &addon)?;
         for user in others.iter().chain([&name]) {
             self.drop_user(&mut admin, user)?;
@@ -323,6 +342,27 @@ impl Provider for Mysql {
     }
 
     super::credential::credential_operations!();
+
+    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
+        let name = resource_name(&source)?;
+        let found: Vec<String> = self.admin()?.column(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+            (&name,),
+            "looking up the source database",
+        )?;
+        match found.is_empty() {
+            true => Err(self.permanent(&format!("the source database {name} is gone"))),
+            false => Ok(()),
+        }
+    }
+
+    fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<super::CopyStatus, ProviderError> {
+        self.copy_status_of(addon)
+    }
+
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+        self.copy_into(addon, source)
+    }
 }
 
 /// The database part of a grant for database `name` alone. In a grant, `_` and `%` are

@@ -9,9 +9,10 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
+use super::{CopyStatus, Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
 use crate::addon::Resource;
 
+mod copy;
 mod credentials;
 mod removal;
 mod scram;
@@ -26,6 +27,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Postgres::new),
     rotation: super::Rotates::WithOverlap,
+    copies: super::Copies::By("CREATE DATABASE ... TEMPLATE when the source has no session, else pg_dump | pg_restore"),
 };
 
 /// What `[providers.postgres]` takes.
@@ -190,6 +192,10 @@ impl Provider for Postgres {
         let name = self.name(addon)?;
         let (mut client, found) = self.opened(&name)?;
         self.ensure_role(&mut client, &name, &addon.password(), found)?;
+        if addon.source.is_some() {
+            // The copier makes the database, as a copy.
+            return Ok(format!("created role {name} on {}; its database will be a copy", self.server.place()));
+        }
         self.ensure_database(&mut client, &name, found)?;
         Ok(format!("created role and database {name} on {}", self.server.place()))
     }
@@ -237,6 +243,8 @@ impl Provider for Postgres {
         if found.role {
             roles.push(name.clone());
         }
+        // A copier still at work would make the database again after it is dropped.
+        self.end_copier(&mut client, &name)?;
         for role in &roles {
             let nologin = format!("ALTER ROLE {} NOLOGIN", quote_ident(role));
             let doing = format!("can't stop role {role} from logging in");
@@ -263,6 +271,18 @@ impl Provider for Postgres {
     }
 
     super::credential::credential_operations!();
+
+    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
+        self.check_copy_of(source)
+    }
+
+    fn copy_status(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
+        self.copy_status_of(addon, source)
+    }
+
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+        self.copy_into(addon, source)
+    }
 
     fn health(&self) -> Result<String, ProviderError> {
         let mut client = self.admin()?;

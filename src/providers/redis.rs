@@ -7,6 +7,7 @@ use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConn
 use super::server::{ServerSettings, ServerSpec};
 use super::{Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
 
+mod copy;
 mod credentials;
 use crate::addon::Resource;
 
@@ -20,6 +21,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Redis::new),
     rotation: super::Rotates::WithOverlap,
+    copies: super::Copies::By("DUMP and RESTORE of every key under the source's prefix, renamed, TTLs kept"),
 };
 
 /// What `[providers.redis]` takes.
@@ -179,12 +181,19 @@ impl Provider for Redis {
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let names = Names::of(&addon)?;
         let mut admin = self.admin(format!("removing ACL user {} and its keys", names.user))?;
+        let (alive, done) = copy::marks(&addon);
+        if admin.run::<bool>(redis::cmd("EXISTS").arg(&alive))? {
+            // It would go on restoring keys after they are deleted.
+            return Err(admin.transient(&format!("a copier is still copying keys under {}", names.prefix)));
+        }
         let mut deleted = 0;
         for user in self.addon_users(&mut admin, &addon)? {
             deleted += u64::from(admin.delete_user(&user)? && user == names.user);
         }
         admin.save_acl()?;
         let removed = admin.delete_keys(&names.pattern())?;
+        admin.run::<()>(redis::cmd("SELECT").arg(0))?;
+        admin.run::<()>(redis::cmd("DEL").arg(&alive).arg(&done))?;
         let user = match deleted {
             0 => format!("ACL user {} was already gone", names.user),
             _ => format!("removed ACL user {}", names.user),
@@ -196,6 +205,18 @@ impl Provider for Redis {
     fn health(&self) -> Result<String, ProviderError> {
         let version = self.admin("checking the server".into())?.version()?;
         Ok(format!("Redis {version} at {}", self.server.display_url()))
+    }
+
+    fn check_copy(&self, _source: Resource<'_>) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<super::CopyStatus, ProviderError> {
+        self.copy_status_of(addon)
+    }
+
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+        self.copy_into(addon, source)
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -230,6 +251,10 @@ impl Session<'_> {
 
     fn permanent(&self, what: &str) -> ProviderError {
         self.server.error(Sort::Permanent, &self.doing, what, "")
+    }
+
+    fn transient(&self, what: &str) -> ProviderError {
+        self.server.error(Sort::Transient, &self.doing, what, "")
     }
 
     /// Reads the server's version, refusing one too old for the ACL rules.

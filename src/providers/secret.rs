@@ -23,6 +23,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: None,
     configure,
     rotation: super::Rotates::Replace,
+    copies: super::Copies::Never("a new secret is the point of a secret addon; provision it without --from"),
 };
 
 /// `[providers.secret]` takes no settings: a table there may only be empty.

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::credential::repair_with;
 use super::{
-    Configured, Credential, Drift, DriftKind, Environment, Provider, ProviderConfig, ProviderError, ProviderInfo,
-    Readiness, Repair,
+    Configured, CopyStatus, Credential, Drift, DriftKind, Environment, Provider, ProviderConfig, ProviderError,
+    ProviderInfo, Readiness, Repair,
 };
 use crate::addon::Resource;
 use crate::config::Section;
@@ -29,6 +29,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: None,
     configure,
     rotation: super::Rotates::Nothing("its database is a file guarded by its mode (0600), not a password"),
+    copies: super::Copies::By("SQLite's online backup into a new file"),
 };
 
 /// `[providers.sqlite]`: where the files go; beside the state file when unset.
@@ -64,7 +65,96 @@ impl Sqlite {
     fn path(&self, addon: Resource<'_>) -> PathBuf {
         self.dir.join(format!("{}.db", addon.id))
     }
+
+    /// A file beside the addon's: `<id>.db<suffix>`.
+    fn beside(&self, addon: Resource<'_>, suffix: &str) -> PathBuf {
+        self.dir.join(format!("{}.db{suffix}", addon.id))
+    }
+
+    /// Opens the copy's lock file and takes its lock without waiting: `None` while a
+    /// copier holds it. The lock goes with the process, so a killed copier holds none.
+    fn copy_lock(&self, addon: Resource<'_>) -> Result<Option<std::fs::File>, ProviderError> {
+        use std::os::fd::AsRawFd;
+        let path = self.beside(addon, COPY_LOCK);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|err| io_error("can't open", &path, err))?;
+        // SAFETY: flock on a descriptor this function owns; no memory is passed.
+        match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } {
+            0 => Ok(Some(file)),
+            _ => match std::io::Error::last_os_error() {
+                err if err.kind() == ErrorKind::WouldBlock => Ok(None),
+                err => Err(io_error("can't lock", &path, err)),
+            },
+        }
+    }
+
+    /// Copies `source`'s database into `<id>.db.part` with SQLite's online backup (other
+    /// sessions may go on using the source), syncs it, then renames it into place: the
+    /// final file appears whole or not at all, and its being there marks the copy done.
+    fn backup(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<(), ProviderError> {
+        use rusqlite::backup::{Backup, StepResult};
+        let (from, part, path) = (self.path(source), self.beside(addon, PART), self.path(addon));
+        let failed = |what: &str, file: &std::path::Path, err: rusqlite::Error| {
+            ProviderError::Permanent(format!("{what} {}: {err}", file.display()))
+        };
+        let source_db = rusqlite::Connection::open_with_flags(&from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|err| failed("can't open the source", &from, err))?;
+        match std::fs::remove_file(&part) {
+            Err(err) if err.kind() != ErrorKind::NotFound => return Err(io_error("can't delete", &part, err)),
+            _ => {}
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&part)
+            .map_err(|err| io_error("can't create", &part, err))?;
+        let mut target = rusqlite::Connection::open(&part).map_err(|err| failed("can't open", &part, err))?;
+        {
+            let backup = Backup::new(&source_db, &mut target).map_err(|err| failed("can't copy", &from, err))?;
+            let mut first = true;
+            loop {
+                let step = backup.step(BACKUP_PAGES).map_err(|err| failed("can't copy", &from, err))?;
+                if std::mem::take(&mut first) {
+                    crate::failpoint!("copy-started");
+                }
+                match step {
+                    StepResult::Done => break,
+                    StepResult::Busy | StepResult::Locked => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    _ => {}
+                }
+            }
+        }
+        // A WAL-mode copy holds its last pages in the -wal file until checkpointed.
+        target
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|err| failed("can't checkpoint", &part, err))?;
+        drop(target);
+        std::fs::File::open(&part)
+            .and_then(|file| file.sync_all())
+            .map_err(|err| io_error("can't sync", &part, err))?;
+        crate::failpoint!("after-copy-before-mark");
+        std::fs::rename(&part, &path).map_err(|err| io_error("can't rename", &part, err))?;
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", part.display()));
+        }
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|err| io_error("can't sync", &self.dir, err))
+    }
 }
+
+/// The lock file a copier holds while it copies: `<id>.db.copying`.
+const COPY_LOCK: &str = ".copying";
+/// The copy in progress, renamed into place once whole: `<id>.db.part`.
+const PART: &str = ".part";
+/// How many pages one step of the online backup copies.
+const BACKUP_PAGES: i32 = 1024;
 
 /// `sqlite:///` followed by the absolute path (which starts with `/` itself). Addons made
 /// before this form was chosen keep the `sqlite:///abs/path` they were handed.
@@ -87,6 +177,10 @@ impl Provider for Sqlite {
             .mode(0o700)
             .create(&self.dir)
             .map_err(|err| io_error("can't create the directory", &self.dir, err))?;
+        if let Some(source) = addon.source {
+            // The copier makes the file; an empty one here would look like a finished copy.
+            return Ok(format!("the copy of {} waits for its copier", self.dir.join(format!("{source}.db")).display()));
+        }
         let path = self.path(addon);
         match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
             Ok(_) => {}
@@ -116,7 +210,17 @@ impl Provider for Sqlite {
 
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let path = self.path(addon);
-        for suffix in ["", "-wal", "-shm", "-journal"] {
+        // A copier still at work would rename its copy into place after the removal.
+        let _lock = match self.dir.exists() {
+            true => Some(self.copy_lock(addon)?.ok_or_else(|| {
+                ProviderError::Transient(format!(
+                    "a copier is still copying into {}; removing it once it stops",
+                    path.display()
+                ))
+            })?),
+            false => None,
+        };
+        for suffix in ["", "-wal", "-shm", "-journal", PART, ".part-wal", ".part-shm", ".part-journal", COPY_LOCK] {
             let file = PathBuf::from(format!("{}{suffix}", path.display()));
             match std::fs::remove_file(&file) {
                 Ok(()) => {}
@@ -129,6 +233,34 @@ impl Provider for Sqlite {
 
     fn health(&self) -> Result<String, ProviderError> {
         Ok(format!("built in; files in {}", self.dir.display()))
+    }
+
+    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
+        let path = self.path(source);
+        std::fs::metadata(&path).map(drop).map_err(|err| io_error("can't find the source database", &path, err))
+    }
+
+    /// Done once the final file is there (it is only ever renamed into place whole);
+    /// running while a copier holds the lock.
+    fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
+        if self.path(addon).exists() {
+            return Ok(CopyStatus::Done);
+        }
+        Ok(match self.copy_lock(addon)? {
+            Some(_) => CopyStatus::Stopped,
+            None => CopyStatus::Running,
+        })
+    }
+
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+        let Some(_lock) = self.copy_lock(addon)? else {
+            return Ok("another copier is at work on it".into());
+        };
+        if self.path(addon).exists() {
+            return Ok(format!("{} is already a copy", self.path(addon).display()));
+        }
+        self.backup(addon, source)?;
+        Ok(format!("copied {} into {}", self.path(source).display(), self.path(addon).display()))
     }
 
     /// Every slot is handed the same file; a new generation is refused, as there is no

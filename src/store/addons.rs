@@ -30,6 +30,8 @@ pub struct NewAddon {
     pub labels: Labels,
     /// When it expires (ms since the epoch), if ever.
     pub expires_at: Option<i64>,
+    /// The id of the ready addon whose data it starts as a copy of (`provision --from`).
+    pub source_id: Option<String>,
 }
 
 impl Store {
@@ -81,6 +83,7 @@ impl Store {
                 verified_at: None,
                 drift: None,
                 attachments: Vec::new(),
+                source_id: new.source_id.clone(),
             };
             // Another writer (on another host) may have taken the name or a var since the checks.
             match enter(

@@ -14,7 +14,7 @@ use crate::machine::State;
 /// An addon's columns that are set once, when it is created: in every backend's
 /// insert, before [`MUTABLE_COLUMNS`].
 pub(crate) const FIXED_COLUMNS: &[&str] =
-    &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at"];
+    &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at", "source_id"];
 
 /// An addon's columns that `Txn::update_addon` writes, in the order each backend's
 /// values for them come.

@@ -82,6 +82,7 @@ pub const TABLES: &[Table] = &[
             ("revoke_at", Int),
             ("verified_at", Int),
             ("drift", Text),
+            ("source_id", Text),
         ],
         order: Order::Made,
         cleared: &["claim", "claim_until"],

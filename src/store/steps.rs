@@ -531,6 +531,7 @@ mod tests {
             lease: Duration::from_secs(3600),
             labels: Default::default(),
             expires_at: None,
+            source_id: None,
         };
         let mut addon = store.insert_addon(&new).unwrap();
         for attempt in 1..=20 {

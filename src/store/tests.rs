@@ -74,6 +74,7 @@ fn new_addon(name: &str, app: &str, vars: &[&str]) -> NewAddon {
         lease: LEASE,
         labels: Default::default(),
         expires_at: None,
+        source_id: None,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::store::backend::StoreError;
 pub const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
      failure, last_error, last_error_permanent, labels, expires_at, generation, vars_generation, revoke_from, revoke_at, \
-     verified_at, drift";
+     verified_at, drift, source_id";
 
 /// Reads an addon row; a value this binary can't read makes the state unusable.
 pub fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreError> {
@@ -71,6 +71,7 @@ pub fn addon_from_row(location: &Location, row: &Row) -> Result<Addon, StoreErro
         verified_at: row.get(29),
         drift: row.get(30),
         attachments: Vec::new(),
+        source_id: row.get(31),
     })
 }
 

@@ -147,6 +147,9 @@ CREATE INDEX attachments_app ON attachments (app);
 CREATE INDEX attachments_task ON attachments (addon_id)
     WHERE state IN ('attaching', 'detaching') OR revoke_from IS NOT NULL;
 "#,
+    // 6 (issue 13 part 3; SQLite's 8): `source_id`, the addon whose data this one was made
+    // a copy of (`provision --from`); NULL for an addon made empty.
+    "ALTER TABLE addons ADD COLUMN source_id TEXT;",
 ];
 
 /// The tables a state user must be able to read and write.

@@ -245,7 +245,7 @@ impl Txn for PgTxn<'_> {
 
     fn insert_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
         let (params, vars) = (json_text(&addon.params), json_text(&addon.vars));
-        let fixed: [&(dyn ToSql + Sync); 9] = [
+        let fixed: [&(dyn ToSql + Sync); 10] = [
             &addon.id,
             &addon.name,
             &addon.provider,
@@ -255,6 +255,7 @@ impl Txn for PgTxn<'_> {
             &addon.seed,
             &vars,
             &addon.created_at,
+            &addon.source_id,
         ];
         with_mutable(addon, |mutable| {
             let values: Vec<_> = fixed.iter().chain(mutable).copied().collect();

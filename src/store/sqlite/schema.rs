@@ -150,4 +150,7 @@ CREATE INDEX attachments_app ON attachments (app);
 CREATE INDEX attachments_task ON attachments (addon_id)
     WHERE state IN ('attaching', 'detaching') OR revoke_from IS NOT NULL;
 "#,
+    // 8 (issue 13 part 3): `source_id`: the addon whose data this one was made a copy of
+    // (`provision --from`); NULL for an addon made empty. Set once, at creation.
+    "ALTER TABLE addons ADD COLUMN source_id TEXT;",
 ];

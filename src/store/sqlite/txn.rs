@@ -20,7 +20,7 @@ use crate::store::copy;
 const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
      begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
      failure, last_error, last_error_permanent, labels, expires_at, generation, vars_generation, revoke_from, revoke_at, \
-     verified_at, drift";
+     verified_at, drift, source_id";
 
 /// The columns of an addon row, as every backend names them.
 use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
@@ -214,6 +214,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
         },
         verified_at: row.get(29)?,
         drift: row.get(30)?,
+        source_id: row.get(31)?,
         attachments: Vec::new(),
     })
 }
@@ -300,8 +301,8 @@ impl Txn for SqliteTxn<'_> {
 
     fn insert_addon(&mut self, a: &Addon) -> Result<(), StoreError> {
         let (params, vars) = (json(&a.params), json(&a.vars));
-        let fixed: [&dyn ToSql; 9] =
-            [&a.id, &a.name, &a.provider, &a.app, &a.prefix, &params, &a.seed, &vars, &a.created_at];
+        let fixed: [&dyn ToSql; 10] =
+            [&a.id, &a.name, &a.provider, &a.app, &a.prefix, &params, &a.seed, &vars, &a.created_at, &a.source_id];
         with_mutable(a, |mutable| {
             self.run_unique(Conflict::LiveName, |c| {
                 c.prepare_cached(&SQL.insert)?.execute(params_from_iter(fixed.iter().chain(mutable)))

@@ -1,0 +1,37 @@
+//! `addons __copy`: the background copier that a tick starts for an addon made with
+//! `provision --from`. It copies the source's data into the new addon's resource and
+//! marks it done on the server; the ticks see that and go on. Its errors go to stderr,
+//! which the tick points at a log file it reads when the copier ends without a copy.
+
+use crate::addon::{Params, Resource};
+use crate::cli::CopyArgs;
+use crate::engine::PERMANENT;
+use crate::error::failed;
+use crate::providers::{self, Environment, ProviderError};
+
+use super::Ctx;
+
+/// Handles `addons __copy`.
+pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let env = Environment { data_dir: args.data_dir.clone() };
+    let provider = providers::build(&args.provider, &ctx.settings, &env).map_err(failed)?;
+    let (params, seed) = (Params::new(), Vec::new());
+    let mut addon = Resource::new(&args.addon, &params, &seed);
+    addon.source = Some(&args.source);
+    let source = Resource::new(&args.source, &params, &seed);
+    // The last line is what the tick reads: how the copy ended, and whether to try again.
+    match provider.copy(addon, source) {
+        Ok(message) => {
+            eprintln!("{message}");
+            Ok(0)
+        }
+        Err(ProviderError::Permanent(message)) => {
+            eprintln!("{PERMANENT}{message}");
+            Ok(1)
+        }
+        Err(ProviderError::Transient(message)) => {
+            eprintln!("{message}");
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `provision --from` on PostgreSQL: the new addon's database made a copy of another's.
+//! A template copy when the source has no session (the server copies the files; the
+//! source's objects are then given to the new owner), else `pg_dump | pg_restore` run as
+//! the new owner. The copier's admin sessions carry the application name
+//! `addons-copy-<id>` (the sign, to any host, that a copy is at work), and the admin
+//! marks the database with a comment once the copy is whole (the sign it is done).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use postgres::error::SqlState;
+use postgres::Client;
+
+use super::{quote_ident, quote_literal, Postgres, ProviderError, Sort};
+use crate::addon::Resource;
+use crate::providers::CopyStatus;
+
+/// The tools a dump and restore needs on PATH.
+const TOOLS: [&str; 2] = ["pg_dump", "pg_restore"];
+
+impl Postgres {
+    /// The application name of a copier's sessions.
+    fn copier_name(target: &str) -> String {
+        format!("addons-copy-{}", target.trim_start_matches("addons_"))
+    }
+
+    /// The comment the admin sets on a finished copy.
+    fn copy_mark(source: &str) -> String {
+        format!("addons: a copy of {source}")
+    }
+
+    /// The source database is there, and the dump tools are on PATH (the copy falls back to
+    /// them when the source is in use, which can't be known in advance).
+    pub(super) fn check_copy_of(&self, source: Resource<'_>) -> Result<(), ProviderError> {
+        let name = self.name(source)?;
+        let found = self.lookup(&mut self.admin()?, &name)?;
+        if !found.database {
+            return Err(self.permanent(&format!("the source database {name} is gone")));
+        }
+        let missing: Vec<&str> = TOOLS.into_iter().filter(|tool| !on_path(tool)).collect();
+        if !missing.is_empty() {
+            return Err(self.permanent(&format!(
+                "{} not on PATH; a copy of a database in use needs them: install the PostgreSQL client tools",
+                missing.join(" and ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Done when the database carries the admin's mark; running while a copier's admin
+    /// session is open. A tenant can set neither: the mark needs the database's owner,
+    /// whose password no one holds before the addon is ready, and sessions are told
+    /// apart by their user, the admin.
+    pub(super) fn copy_status_of(
+        &self,
+        addon: Resource<'_>,
+        source: Resource<'_>,
+    ) -> Result<CopyStatus, ProviderError> {
+        let (name, source) = (self.name(addon)?, self.name(source)?);
+        let row = self
+            .admin()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_database d JOIN pg_shdescription s \
+                   ON s.objoid = d.oid AND s.classoid = 'pg_database'::regclass \
+                   WHERE d.datname = $1 AND s.description = $2), \
+                 EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $3 AND usename = current_user)",
+                &[&name, &Self::copy_mark(&source), &Self::copier_name(&name)],
+            )
+            .map_err(|err| self.failure("can't look up the copy", &err))?;
+        Ok(match (row.get(0), row.get(1)) {
+            (true, _) => CopyStatus::Done,
+            (false, true) => CopyStatus::Running,
+            (false, false) => CopyStatus::Stopped,
+        })
+    }
+
+    /// The copier's work: from scratch (a partial copy is dropped), the template way or
+    /// by dump and restore, then the mark.
+    pub(super) fn copy_into(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+        let (name, source_name) = (self.name(addon)?, self.name(source)?);
+        let copier = Self::copier_name(&name);
+        let mut config = self.config()?;
+        config.application_name(&copier);
+        let doing = "can't connect as the admin user";
+        let mut client = self.connect(config, doing)?.map_err(|err| self.failure(doing, &err))?;
+        let settings = "SET lock_timeout = '5s'; SET statement_timeout = 0";
+        client.batch_execute(settings).map_err(|err| self.failure("can't set session timeouts", &err))?;
+        let others: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND usename = current_user \
+                 AND pid <> pg_backend_pid()",
+                &[&copier],
+            )
+            .map_err(|err| self.failure("can't look for other copiers", &err))?
+            .get(0);
+        if others > 0 {
+            return Ok(format!("another copier is at work on {name}"));
+        }
+        if self.copy_status_of(addon, source)? == CopyStatus::Done {
+            return Ok(format!("{name} is already a copy of {source_name}"));
+        }
+        let found = self.lookup(&mut client, &name)?;
+        if !found.role {
+            return Err(self.permanent(&format!("role {name} is gone; the copy has no owner")));
+        }
+        let source_found = self.lookup(&mut client, &source_name)?;
+        if !source_found.database {
+            return Err(self.permanent(&format!("the source database {source_name} is gone")));
+        }
+        self.join(&mut client, &name, found)?;
+        self.join(&mut client, &source_name, found)?;
+        let (ident, source_ident) = (quote_ident(&name), quote_ident(&source_name));
+        self.end_sessions_on(&mut client, &name)?;
+        let drop = format!("DROP DATABASE IF EXISTS {ident}");
+        self.run(&mut client, &format!("can't drop the partial copy {name}"), &drop, &[])?;
+        let idle: bool = client
+            .query_one("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1)", &[&source_name])
+            .map_err(|err| self.failure("can't look at the source's sessions", &err))?
+            .get(0);
+        let template = format!("CREATE DATABASE {ident} TEMPLATE {source_ident} OWNER {ident}");
+        let doing = format!("can't copy database {source_name}");
+        let by_template = idle && self.run(&mut client, &doing, &template, &[SqlState::OBJECT_IN_USE])?;
+        if !by_template {
+            let create = format!("CREATE DATABASE {ident} OWNER {ident}");
+            self.run(&mut client, &format!("can't create database {name}"), &create, &[])?;
+        }
+        let access =
+            format!("REVOKE CONNECT ON DATABASE {ident} FROM PUBLIC; GRANT CONNECT ON DATABASE {ident} TO {ident}");
+        self.run(&mut client, &format!("can't restrict connections to database {name}"), &access, &[])?;
+        crate::failpoint!("copy-started");
+        let how = match by_template {
+            true => {
+                self.give_objects(&mut client, source, &source_name, &name)?;
+                "a template copy"
+            }
+            false => {
+                self.dump_restore(&source_name, &name, &copier)?;
+                "pg_dump | pg_restore"
+            }
+        };
+        crate::failpoint!("after-copy-before-mark");
+        let mark = format!("COMMENT ON DATABASE {ident} IS {}", quote_literal(&Self::copy_mark(&source_name)));
+        self.run(&mut client, &format!("can't mark the copy {name} done"), &mark, &[])?;
+        Ok(format!("copied database {source_name} into {name} by {how}"))
+    }
+
+    /// Ends every session on database `name` but this one (a restore left by a dead copier).
+    fn end_sessions_on(&self, client: &mut Client, name: &str) -> Result<(), ProviderError> {
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .map_err(|err| self.failure(&format!("can't end the sessions on {name}"), &err))
+            .map(drop)
+    }
+
+    /// Ends the copier of addon `name`: its admin sessions and the dump and restore it runs.
+    pub(super) fn end_copier(&self, client: &mut Client, name: &str) -> Result<(), ProviderError> {
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND usename = current_user AND pid <> pg_backend_pid()",
+                &[&Self::copier_name(name)],
+            )
+            .map_err(|err| self.failure(&format!("can't end the copier of {name}"), &err))
+            .map(drop)
+    }
+
+    /// After a template copy, every object in the copy belongs to the source's roles: give
+    /// it all to the new owner. `REASSIGN OWNED` also hands over the source's database
+    /// (a shared object), so it is given back in the same transaction.
+    fn give_objects(
+        &self,
+        admin: &mut Client,
+        source: Resource<'_>,
+        source_name: &str,
+        name: &str,
+    ) -> Result<(), ProviderError> {
+        let mut roles = self.credential_roles(admin, &source, source_name)?;
+        roles.push(source_name.to_string());
+        let mut config = self.config()?;
+        config.dbname(name).application_name(&Self::copier_name(name));
+        let doing = format!("can't connect to the copy {name}");
+        let mut client = self.connect(config, &doing)?.map_err(|err| self.failure(&doing, &err))?;
+        let old: Vec<String> = roles.iter().map(|role| quote_ident(role)).collect();
+        let give = format!(
+            "BEGIN; SET LOCAL statement_timeout = 0; REASSIGN OWNED BY {} TO {}; ALTER DATABASE {} OWNER TO {}; COMMIT",
+            old.join(", "),
+            quote_ident(name),
+            quote_ident(source_name),
+            quote_ident(source_name)
+        );
+        self.run(&mut client, &format!("can't give the objects of the copy to {name}"), &give, &[]).map(drop)
+    }
+
+    /// `pg_dump -Fc source | pg_restore --role=<new owner> -d target`: objects are made by
+    /// the new owner, with no owner or grants copied. The admin's password goes in the
+    /// tools' environment, never on their command line.
+    fn dump_restore(&self, source: &str, target: &str, copier: &str) -> Result<(), ProviderError> {
+        let config = self.config()?;
+        let mut env: Vec<(&str, String)> = vec![("PGAPPNAME", copier.to_string()), ("PGCONNECT_TIMEOUT", "10".into())];
+        if let Some(user) = config.get_user() {
+            env.push(("PGUSER", user.to_string()));
+        }
+        if let Some(password) = config.get_password() {
+            env.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
+        }
+        match config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(host)) => env.push(("PGHOST", host.clone())),
+            Some(postgres::config::Host::Unix(path)) => env.push(("PGHOST", path.display().to_string())),
+            None => {}
+        }
+        if let Some(port) = config.get_ports().first() {
+            env.push(("PGPORT", port.to_string()));
+        }
+        let failed = |tool: &str, err: std::io::Error| self.permanent(&format!("can't run {tool}: {err}"));
+        let mut dump = Command::new("pg_dump")
+            .args(["--format=custom", "--no-owner", "--no-acl", "--dbname", source])
+            .envs(env.iter().map(|(key, value)| (*key, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| failed("pg_dump", err))?;
+        let output = dump.stdout.take().expect("piped");
+        let role = format!("--role={target}");
+        let restore = Command::new("pg_restore")
+            .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", &role, "--dbname", target])
+            .envs(env.iter().map(|(key, value)| (*key, value)))
+            .stdin(output)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| failed("pg_restore", err))?;
+        let mut dump_errors = String::new();
+        if let Some(mut stderr) = dump.stderr.take() {
+            let _ = stderr.read_to_string(&mut dump_errors);
+        }
+        let restored = restore.wait_with_output().map_err(|err| failed("pg_restore", err))?;
+        let dumped = dump.wait().map_err(|err| failed("pg_dump", err))?;
+        let last = |text: &str| text.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("").to_string();
+        if !restored.status.success() {
+            let errors = String::from_utf8_lossy(&restored.stderr);
+            return Err(self.server.error(Sort::Permanent, "pg_restore failed", &last(&errors), ""));
+        }
+        if !dumped.success() {
+            return Err(self.server.error(Sort::Permanent, "pg_dump failed", &last(&dump_errors), ""));
+        }
+        Ok(())
+    }
+}
+
+/// Whether an executable named `tool` is in a directory of PATH.
+fn on_path(tool: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(tool)).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
