@@ -15,6 +15,7 @@ use addons::store::StateLocation;
 use addons::{complete, usage};
 
 fn main() -> ExitCode {
+    quiet_on_a_closed_stdout();
     complete::answer_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -45,6 +46,21 @@ fn main() -> ExitCode {
             ExitCode::from(code as u8)
         }
     }
+}
+
+/// `addons list | head`: a reader that stopped reading ends the command quietly with
+/// 141 (as SIGPIPE ends `ls` in a shell), not with a panic's message. Rust ignores
+/// SIGPIPE, so a print to a closed pipe fails, and `println!` panics on that failure.
+/// What was committed stays committed; nothing after the print runs.
+fn quiet_on_a_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
 }
 
 /// Where the state is: `--state` (or `ADDONS_STATE`), else `[state] url`, else the

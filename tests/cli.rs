@@ -1401,3 +1401,19 @@ fn watch_on_a_terminal_shows_a_live_line_per_addon_and_a_count() {
     assert!(!screen.contains("-> provisioned"), "plain transition lines on a terminal:\n{screen}");
     assert_eq!(env.info("one")["state"], "ready");
 }
+
+#[test]
+fn a_reader_that_stopped_reading_ends_the_command_quietly() {
+    // `addons list | head -1` with a long list: the reader is gone before the rest is
+    // printed. Here the pipe's read end is closed before the command starts.
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    for args in [&["list"][..], &["info", "--json", "key"], &["graph"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env.command(args).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "addons {args:?} panicked on a closed pipe:\n{stderr}");
+        assert_eq!(out.status.code(), Some(141), "addons {args:?}: {stderr}");
+    }
+}
