@@ -1417,3 +1417,13 @@ fn a_reader_that_stopped_reading_ends_the_command_quietly() {
         assert_eq!(out.status.code(), Some(141), "addons {args:?}: {stderr}");
     }
 }
+
+#[test]
+fn attach_and_detach_with_wait_end_on_what_happened_to_the_app() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    let run = env.ok(["attach", "key", "worker", "--wait"]);
+    assert_eq!(run.stderr.lines().last(), Some("key is attached to app worker: SECRET_KEY set"), "{run}");
+    let run = env.ok(["detach", "key", "worker", "--wait"]);
+    assert_eq!(run.stderr.lines().last(), Some("key is detached from app worker: it had no login of its own"), "{run}");
+}

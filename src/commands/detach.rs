@@ -4,6 +4,7 @@
 use crate::cli::DetachArgs;
 use crate::names;
 use crate::output::addon_json;
+use crate::providers;
 
 use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
@@ -21,8 +22,15 @@ pub fn run(args: DetachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait {
         let engine = ctx.engine();
-        let code = wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::OneOrMany)?;
+        let code = wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment)?;
         synced?;
+        let revoked = match providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
+            true => "its login is revoked",
+            false => "it had no login of its own",
+        };
+        if code == 0 {
+            ctx.note(format!("{} is detached from app {}: {revoked}", addon.name, args.app));
+        }
         return Ok(code);
     }
     if ctx.json {
