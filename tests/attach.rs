@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::apps::App;
+use common::apps::{login_of, logins, App};
 use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
 use common::TestEnv;
 
@@ -18,36 +18,6 @@ fn app_now(env: &TestEnv, app: &str, kind: &'static str, prefix: &str) -> App {
     let url = vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).cloned();
     let url = url.unwrap_or_else(|| panic!("app {app} has no URL var: {vars:?}"));
     App { kind, url, prefix: vars.get(&key("REDIS_KEY_PREFIX")).cloned().unwrap_or_default() }
-}
-
-/// The login name in an app's URL.
-fn login_of(app: &App) -> String {
-    let rest = app.url.split_once("://").map_or("", |(_, rest)| rest);
-    rest.split_once(':').map_or("", |(user, _)| user).to_string()
-}
-
-/// Every login on the server whose name holds addon `id`: roles, users, ACL users.
-fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
-    let pattern = format!("%{id}%");
-    let mut found: Vec<String> = match kind {
-        "postgres" => connect_postgres(admin)
-            .unwrap()
-            .query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 AND rolcanlogin", &[&pattern])
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect(),
-        "mysql" => {
-            use mysql::prelude::Queryable;
-            connect_mysql(admin).unwrap().exec("SELECT user FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap()
-        }
-        _ => {
-            let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut connect_redis(admin).unwrap()).unwrap();
-            users.into_iter().filter(|user| user.contains(id)).collect()
-        }
-    };
-    found.sort();
-    found
 }
 
 /// Drops a login on the server behind addons' back.

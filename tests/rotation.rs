@@ -9,8 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::apps::App;
-use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
+use common::apps::{logins, App};
+use common::servers::{self, server};
 use common::TestEnv;
 
 /// The app `web` as its vars are now.
@@ -18,30 +18,6 @@ fn app_now(env: &TestEnv, kind: &'static str) -> App {
     let vars = env.vars("web");
     let url = vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).cloned().expect("a URL var");
     App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
-}
-
-/// Every login on the server whose name holds addon `id`: roles, users, ACL users.
-fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
-    let pattern = format!("%{id}%");
-    let mut found: Vec<String> = match kind {
-        "postgres" => connect_postgres(admin)
-            .unwrap()
-            .query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 AND rolcanlogin", &[&pattern])
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect(),
-        "mysql" => {
-            use mysql::prelude::Queryable;
-            connect_mysql(admin).unwrap().exec("SELECT user FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap()
-        }
-        _ => {
-            let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut connect_redis(admin).unwrap()).unwrap();
-            users.into_iter().filter(|user| user.contains(id)).collect()
-        }
-    };
-    found.sort();
-    found
 }
 
 /// Sleeps until the pending revocation of `addon` is due (its time is in `info`).
@@ -167,12 +143,7 @@ mod crashes {
     use std::time::Instant;
 
     use super::*;
-
-    /// The login name in an app's URL.
-    fn login_of(app: &App) -> String {
-        let rest = app.url.split_once("://").map_or("", |(_, rest)| rest);
-        rest.split_once(':').map_or("", |(user, _)| user).to_string()
-    }
+    use common::apps::login_of;
 
     /// Runs one `tick` with `point` armed; it must die there of SIGKILL.
     fn killed_at(env: &TestEnv, point: &str) {

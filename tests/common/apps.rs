@@ -102,3 +102,33 @@ impl Session {
         }
     }
 }
+
+/// The login name in an app's URL.
+pub fn login_of(app: &App) -> String {
+    let rest = app.url.split_once("://").map_or("", |(_, rest)| rest);
+    rest.split_once(':').map_or("", |(user, _)| user).to_string()
+}
+
+/// Every login on the server whose name holds addon `id`: roles, users, ACL users.
+pub fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
+    let pattern = format!("%{id}%");
+    let mut found: Vec<String> = match kind {
+        "postgres" => connect_postgres(admin)
+            .unwrap()
+            .query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 AND rolcanlogin", &[&pattern])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            connect_mysql(admin).unwrap().exec("SELECT user FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap()
+        }
+        _ => {
+            let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut connect_redis(admin).unwrap()).unwrap();
+            users.into_iter().filter(|user| user.contains(id)).collect()
+        }
+    };
+    found.sort();
+    found
+}
