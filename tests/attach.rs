@@ -298,25 +298,8 @@ fn refusals_change_nothing() {
 
 #[cfg(feature = "failpoints")]
 mod crashes {
-    use std::os::unix::process::ExitStatusExt;
-    use std::time::{Duration, Instant};
 
     use super::*;
-
-    /// Runs one `tick` with `point` armed; it must die there of SIGKILL.
-    fn killed_at(env: &TestEnv, point: &str) {
-        let out = env.command(["tick"]).env("ADDONS_FAILPOINT", point).output().unwrap();
-        assert_eq!(out.status.signal(), Some(libc::SIGKILL), "tick did not die at {point}: {out:?}");
-    }
-
-    /// Plain ticks until nothing is pending.
-    fn settle(env: &TestEnv) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while env.json(["tick", "--json"])["pending"] != 0 {
-            assert!(Instant::now() < deadline, "still pending: {}", env.ok(["info", "db"]).stdout);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 
     /// Every login of the addon on the server is one of `allowed`.
     fn no_login_but(kind: &str, admin: &str, id: &str, allowed: &[String], after: &str) {
@@ -337,8 +320,8 @@ mod crashes {
         // Inside the attach: the login is made (or the step is done) but not committed.
         for point in ["after-attach-credential", "before-step-commit"] {
             env.ok(["attach", "db", "worker"]);
-            killed_at(&env, point);
-            settle(&env);
+            env.killed_at(point, &["tick"]);
+            env.settle();
             let worker = app_now(&env, "worker", kind, "");
             assert!(worker.works(), "{kind}: worker's login does not work after a kill at {point}");
             worker.own("kept", false).expect("worker can't use the data after the crash");
@@ -354,8 +337,8 @@ mod crashes {
             let worker = app_now(&env, "worker", kind, "");
             assert!(worker.works());
             env.ok(["detach", "db", "worker"]);
-            killed_at(&env, point);
-            settle(&env);
+            env.killed_at(point, &["tick"]);
+            env.settle();
             assert!(!worker.works(), "{kind}: the detached login works after a kill at {point}");
             assert!(web.works(), "{kind}: web's login broke after a kill at {point}");
             assert!(env.vars("worker").is_empty());
@@ -369,8 +352,8 @@ mod crashes {
             if point == "after-revoke-credential" {
                 env.ok(["tick"]);
             }
-            killed_at(&env, point);
-            settle(&env);
+            env.killed_at(point, &["tick"]);
+            env.settle();
             let now = app_now(&env, "worker", kind, "");
             assert!(now.works(), "{kind}: worker's login does not work after a kill at {point} in a rotation");
             assert!(!before.works(), "{kind}: worker's replaced login works after a kill at {point}");
@@ -380,9 +363,9 @@ mod crashes {
         env.ok(["detach", "db", "worker", "--wait"]);
         // A detach that overtakes an attach killed after its login was made.
         env.ok(["attach", "db", "worker", "--as", "again"]);
-        killed_at(&env, "after-attach-credential");
+        env.killed_at("after-attach-credential", &["tick"]);
         env.ok(["detach", "db", "worker"]);
-        settle(&env);
+        env.settle();
         assert!(env.vars("worker").is_empty());
         no_login_but(kind, &admin, &id, &owner, "a detach overtaking an attach");
         env.ok(["deprovision", "db", "--wait"]);
@@ -396,16 +379,16 @@ mod crashes {
         let value = env.vars("web")["SECRET_KEY"].clone();
         for point in ["after-attach-credential", "before-step-commit"] {
             env.ok(["attach", "db", "worker"]);
-            killed_at(&env, point);
-            settle(&env);
+            env.killed_at(point, &["tick"]);
+            env.settle();
             assert_eq!(env.vars("worker")["SECRET_KEY"], value, "after a kill at {point}");
             env.ok(["detach", "db", "worker", "--wait"]);
         }
         for point in ["before-detach-revoke", "after-detach-revoke", "before-step-commit"] {
             env.ok(["attach", "db", "worker", "--wait"]);
             env.ok(["detach", "db", "worker"]);
-            killed_at(&env, point);
-            settle(&env);
+            env.killed_at(point, &["tick"]);
+            env.settle();
             assert!(env.vars("worker").is_empty(), "after a kill at {point}");
             assert_eq!(env.info("db")["attachments"], serde_json::json!([]));
         }

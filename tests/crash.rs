@@ -23,11 +23,6 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// What the crash tests do with a [`TestEnv`] beyond running commands.
 trait CrashEnv {
-    /// Runs a command with `point` armed and asserts that it really died there of
-    /// SIGKILL. Returns the dead process's pid.
-    fn killed_at(&self, point: &str, args: &[&str]) -> u32;
-    /// Plain ticks until no addon has work left.
-    fn settle(&self);
     /// Ticks with `point` armed until no addon has work left: every armed tick that
     /// reaches a step must die there, and a plain tick then does that step. Returns
     /// how many ticks were killed.
@@ -44,38 +39,6 @@ trait CrashEnv {
 }
 
 impl CrashEnv for TestEnv {
-    fn killed_at(&self, point: &str, args: &[&str]) -> u32 {
-        let child = self
-            .command(args)
-            .env("ADDONS_FAILPOINT", point)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.signal(),
-            Some(libc::SIGKILL),
-            "addons {args:?} did not die at {point} (is {} built with the failpoints feature?):\n{}",
-            common::BIN,
-            shown(&out)
-        );
-        pid
-    }
-
-    fn settle(&self) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.json(["tick", "--json"])["pending"] != 0 {
-            assert!(
-                Instant::now() < deadline,
-                "still pending after {PATIENCE:?}: {}",
-                self.ok(["list", "--all"]).stdout
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     fn kill_every_step(&self, point: &str) -> usize {
         let deadline = Instant::now() + PATIENCE;
         let mut kills = 0;

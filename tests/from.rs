@@ -31,6 +31,17 @@ fn rows() -> Vec<(i64, String)> {
     (1..=3000).map(|id| (id, format!("row {id} ✓ 'quoted' \"and\" \\ back"))).collect()
 }
 
+/// A table `t` holding [`rows`] in the SQLite file at `path`.
+fn fill_sqlite(path: &str) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)", []).unwrap();
+    for (id, body) in rows() {
+        tx.execute("INSERT INTO t VALUES (?1, ?2)", rusqlite::params![id, body]).unwrap();
+    }
+    tx.commit().unwrap();
+}
+
 /// The addon's event messages, oldest first.
 fn messages(env: &TestEnv, addon: &str) -> Vec<String> {
     let log = env.json(["log", addon, "--json"]);
@@ -47,15 +58,7 @@ fn sqlite_copy_holds_every_row_in_a_file_of_its_own() {
     let env = TestEnv::new();
     env.provision_ready("sqlite", "main", &["--name", "main-db"]);
     let source = sqlite_path(&env, "main");
-    {
-        let mut conn = rusqlite::Connection::open(&source).unwrap();
-        let tx = conn.transaction().unwrap();
-        tx.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)", []).unwrap();
-        for (id, body) in rows() {
-            tx.execute("INSERT INTO t VALUES (?1, ?2)", rusqlite::params![id, body]).unwrap();
-        }
-        tx.commit().unwrap();
-    }
+    fill_sqlite(&source);
     let copy = env.provision_ready("sqlite", "branch", &["--name", "branch-db", "--from", "main-db"]);
     let path = sqlite_path(&env, "branch");
     assert_ne!(path, source);
@@ -391,13 +394,7 @@ mod crash {
             let env = TestEnv::new();
             env.provision_ready("sqlite", "main", &["--name", "main-db"]);
             let source = sqlite_path(&env, "main");
-            let mut conn = rusqlite::Connection::open(&source).unwrap();
-            let tx = conn.transaction().unwrap();
-            tx.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)", []).unwrap();
-            for (id, body) in rows() {
-                tx.execute("INSERT INTO t VALUES (?1, ?2)", rusqlite::params![id, body]).unwrap();
-            }
-            tx.commit().unwrap();
+            fill_sqlite(&source);
             let copy = killed_copier_then_settled(&env, "sqlite", point);
             assert_eq!(sqlite_rows(&sqlite_path(&env, "branch")), rows(), "{point}");
             env.ok(["deprovision", "branch-db", "--wait"]);

@@ -139,31 +139,14 @@ fn redis_rotation_keeps_the_old_password_for_the_grace_alone() {
 
 #[cfg(feature = "failpoints")]
 mod crashes {
-    use std::os::unix::process::ExitStatusExt;
-    use std::time::Instant;
 
     use super::*;
     use common::apps::login_of;
 
-    /// Runs one `tick` with `point` armed; it must die there of SIGKILL.
-    fn killed_at(env: &TestEnv, point: &str) {
-        let out = env.command(["tick"]).env("ADDONS_FAILPOINT", point).output().unwrap();
-        assert_eq!(out.status.signal(), Some(libc::SIGKILL), "tick did not die at {point}: {out:?}");
-    }
-
-    /// Plain ticks until nothing is pending.
-    fn settle(env: &TestEnv) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while env.json(["tick", "--json"])["pending"] != 0 {
-            assert!(Instant::now() < deadline, "still pending: {}", env.ok(["info", "db"]).stdout);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// After the ticks: the vars work, the replaced login does not, and the server has
     /// no login of the addon but the owner's and the one in the vars.
     fn settled(env: &TestEnv, kind: &'static str, admin: &str, id: &str, replaced: &App) -> App {
-        settle(env);
+        env.settle();
         let now = app_now(env, kind);
         assert!(now.works(), "the vars do not work after the crash");
         now.own("kept", false).expect("the object made before the rotation is gone");
@@ -186,7 +169,7 @@ mod crashes {
         // Inside the switch: the new login is made (or the step is done) but not committed.
         for point in ["after-ensure-credential", "before-step-commit"] {
             env.ok(["rotate", "db", "--grace", "0"]);
-            killed_at(&env, point);
+            env.killed_at(point, &["tick"]);
             assert!(app_now(&env, kind).works(), "{kind}: the vars stopped working after a kill at {point}");
             app = settled(&env, kind, &admin, &id, &app);
             let written = std::fs::read_to_string(&env_file).unwrap();
@@ -196,7 +179,7 @@ mod crashes {
         for point in ["after-revoke-credential", "before-step-commit"] {
             env.ok(["rotate", "db", "--grace", "0"]);
             env.ok(["tick"]);
-            killed_at(&env, point);
+            env.killed_at(point, &["tick"]);
             app = settled(&env, kind, &admin, &id, &app);
         }
         env.ok(["deprovision", "db", "--wait"]);

@@ -313,6 +313,43 @@ impl TestEnv {
         }
     }
 
+    /// Runs a command with failpoint `point` armed and asserts that it really died there
+    /// of SIGKILL (the binary must be built with the failpoints feature). Its pid.
+    pub fn killed_at(&self, point: &str, args: &[&str]) -> u32 {
+        use std::os::unix::process::ExitStatusExt as _;
+        let child = self
+            .command(args)
+            .env("ADDONS_FAILPOINT", point)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGKILL),
+            "addons {args:?} did not die at {point} (is {BIN} built with the failpoints feature?): {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pid
+    }
+
+    /// Plain ticks until no addon has work left (30 s at most).
+    pub fn settle(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.json(["tick", "--json"])["pending"] != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still pending after 30s: {}",
+                self.ok(["list", "--all"]).stdout
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Whether the state exists yet: the file, or the PostgreSQL schema.
     pub fn state_exists(&self) -> bool {
         match &self.postgres {
