@@ -158,6 +158,31 @@ impl Store {
         }
     }
 
+    /// As [`Store::write_retrying`], but `f` may give `None` to have its transaction
+    /// rolled back instead of committed.
+    fn write_or_undo<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Txn) -> Result<Option<T>, StoreError>,
+    ) -> anyhow::Result<Option<T>> {
+        let mut tries = 1;
+        loop {
+            let result = (|| {
+                let backend = self.backend.get_mut();
+                let mut tx = backend.write()?;
+                let value = f(&mut *tx)?;
+                // A transaction dropped uncommitted is rolled back.
+                if value.is_some() {
+                    tx.commit()?;
+                }
+                Ok(value)
+            })();
+            match result {
+                Err(StoreError::Collision(_)) if tries < COLLISION_TRIES => tries += 1,
+                result => return Ok(result?),
+            }
+        }
+    }
+
     /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back
     /// when it fails.
     fn write<T>(&mut self, f: impl FnOnce(&mut dyn Txn) -> anyhow::Result<T>) -> anyhow::Result<T> {

@@ -23,6 +23,7 @@ macro_rules! every_store_test {
                 deprovision_releases_vars_and_keeps_a_claim_in_flight,
                 a_failure_is_kept_and_its_cleanup_does_not_overwrite_it,
                 a_refused_step_is_rolled_back_alone,
+                a_step_refused_after_its_writes_undoes_them_alone,
                 claims_are_exclusive_until_released_or_expired,
                 a_lost_claim_drops_the_result,
                 a_failed_attempt_is_counted_and_logged,
@@ -267,6 +268,44 @@ fn a_refused_step_is_rolled_back_alone(mut store: Store) {
     );
     assert_eq!(event_names(&store, &a.id), ["provision"]);
     assert_eq!(store.addon(&b.id).unwrap().state, State::Provisioned);
+}
+
+/// A step refused after it wrote its row (a config var it should fill is not the
+/// addon's) undoes that write and nothing of the steps around it, which are written
+/// once: the first try of the batch, which had no savepoints, left nothing behind.
+fn a_step_refused_after_its_writes_undoes_them_alone(mut store: Store) {
+    let a = created(&mut store, "a", "myapp", &["A"]);
+    let b = created(&mut store, "b", "myapp", &["B"]);
+    let c = created(&mut store, "c", "myapp", &["C"]);
+    let seen = claim(&mut store, &c.id);
+    let unreserved = Some(&[("NOT_RESERVED", "1")][..]);
+    store.finish_step(&seen, TICK, transition(Event::ProvisionComplete, "provisioned", unreserved)).unwrap();
+    let c_before = store.addon(&c.id).unwrap();
+    let c_events = event_names(&store, &c.id);
+    let claimed = store.claim_due(TICK, i64::MAX, LEASE, 16, None).unwrap();
+    assert_eq!(claimed.len(), 3);
+    let seen = |id: &str| claimed.iter().find(|addon| addon.id == id).unwrap().clone();
+    let results = store
+        .finish_steps(
+            TICK,
+            vec![
+                (seen(&b.id), transition(Event::ProvisionComplete, "provisioned", Some(&[("B", "1")]))),
+                (seen(&c.id), transition(Event::ConfigVarsSet, "set", None)),
+                (seen(&a.id), transition(Event::ProvisionComplete, "provisioned", Some(&[("A", "1")]))),
+            ],
+        )
+        .unwrap();
+    assert!(matches!(&results[0].1, Ok(Some(_))), "{results:?}");
+    assert!(matches!(&results[1].1, Err(StepRefusal(why)) if why.contains("NOT_RESERVED")), "{results:?}");
+    assert!(matches!(&results[2].1, Ok(Some(_))), "{results:?}");
+    let c_now = store.addon(&c.id).unwrap();
+    assert_eq!((c_now.state, c_now.claim.as_deref()), (State::Provisioned, Some(TICK)), "rolled back, claim kept");
+    assert_eq!((c_now.message, c_now.updated_at), (c_before.message, c_before.updated_at));
+    assert_eq!(event_names(&store, &c.id), c_events);
+    for id in [&a.id, &b.id] {
+        assert_eq!(store.addon(id).unwrap().state, State::Provisioned);
+        assert_eq!(event_names(&store, id), ["provision", "provision_complete"], "{id}");
+    }
 }
 
 fn claims_are_exclusive_until_released_or_expired(mut store: Store) {

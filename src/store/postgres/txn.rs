@@ -78,6 +78,11 @@ fn live() -> &'static str {
 /// order, so a batch holds an app only for the moment of its commit and not for all of
 /// its steps. A deadlock the server still finds undoes the transaction as a
 /// [`StoreError::Collision`], which the store runs again. Claims never wait (`SKIP LOCKED`).
+///
+/// Round trips are what a step costs here, so a batch's steps make few: the lock of
+/// the batch reads its rows, their attachments and the clock, which the steps then use
+/// instead of asking again, and events, like app counts, are written at commit, all
+/// in one statement.
 pub struct PgTxn<'a> {
     tx: Transaction<'a>,
     statements: &'a mut HashMap<String, Statement>,
@@ -91,6 +96,29 @@ pub struct PgTxn<'a> {
     bumps: BTreeMap<String, i64>,
     /// `bumps` as they were at the savepoint, to go back to if it is rolled back.
     bumps_at_savepoint: Option<BTreeMap<String, i64>>,
+    /// Events recorded and not yet written: all of them go in one statement at commit
+    /// (or before anything reads or copies rows), in the order they were recorded.
+    events: Vec<PendingEvent>,
+    /// The rows [`Txn::lock_addons`] read as it locked them, each until this
+    /// transaction writes it; nothing else can change a row while it is locked.
+    locked: HashMap<String, Addon>,
+    /// The attachments of the rows [`Txn::lock_addons`] locked, each addon's until this
+    /// transaction writes one of them: every writer of an addon's attachments holds
+    /// the addon's row, so no other can add or change one meanwhile.
+    locked_attachments: HashMap<String, Vec<Attachment>>,
+    /// The server's clock as [`Txn::lock_addons`] locked a batch's rows: the time of
+    /// the batch's steps.
+    clock: Option<i64>,
+}
+
+/// An event to be written at commit.
+struct PendingEvent {
+    addon_id: String,
+    at: i64,
+    from: Option<&'static str>,
+    to: &'static str,
+    event: String,
+    message: String,
 }
 
 impl<'a> PgTxn<'a> {
@@ -100,7 +128,50 @@ impl<'a> PgTxn<'a> {
         location: &'a Location,
         writing: bool,
     ) -> Self {
-        PgTxn { tx, statements, location, writing, work_due: false, bumps: BTreeMap::new(), bumps_at_savepoint: None }
+        PgTxn {
+            tx,
+            statements,
+            location,
+            writing,
+            work_due: false,
+            bumps: BTreeMap::new(),
+            bumps_at_savepoint: None,
+            events: Vec::new(),
+            locked: HashMap::new(),
+            locked_attachments: HashMap::new(),
+            clock: None,
+        }
+    }
+
+    /// Writes the recorded events, in order, as one statement.
+    fn write_events(&mut self) -> Result<(), StoreError> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        let events = std::mem::take(&mut self.events);
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for event in events {
+            columns.0.push(event.addon_id);
+            columns.1.push(event.at);
+            columns.2.push(event.from);
+            columns.3.push(event.to);
+            columns.4.push(event.event);
+            columns.5.push(event.message);
+        }
+        // The identity numbers follow the order of the rows inserted: the recorded order.
+        self.execute(
+            "INSERT INTO events (addon_id, at, from_state, to_state, event, message) \
+             SELECT addon_id, at, from_state, to_state, event, message FROM \
+             unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+             WITH ORDINALITY AS e (addon_id, at, from_state, to_state, event, message, n) ORDER BY n",
+            &[&columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the rows read by [`Txn::lock_addons`]: a statement changed addons.
+    fn forget_locked(&mut self) {
+        self.locked.clear();
     }
 
     /// Writes the counted changes of apps' vars, apps in sorted order, as one statement.
@@ -174,13 +245,18 @@ fn count(value: u64) -> usize {
 
 impl Txn for PgTxn<'_> {
     fn now(&mut self) -> Result<i64, StoreError> {
-        // Reading the clock waits for nothing: it needs no writer lock.
+        if let Some(clock) = self.clock {
+            return Ok(clock);
+        }
         let statement = self.prepared(&format!("SELECT {NOW_MS}"))?;
         let row = self.tx.query_one(&statement, &[]).map_err(|err| unusable(self.location, &err))?;
         Ok(row.get(0))
     }
 
     fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError> {
+        if let Some(addon) = self.locked.get(id) {
+            return Ok(Some(addon.clone()));
+        }
         let lock = if self.writing { "FOR NO KEY UPDATE" } else { "" };
         let row = self.query_opt(&format!("SELECT {COLUMNS} FROM addons WHERE id = $1 {lock}"), &[&id])?;
         row.map(|row| addon_from_row(self.location, &row)).transpose()
@@ -268,6 +344,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
+        self.locked.remove(&addon.id);
         with_mutable(addon, |mutable| {
             let values: Vec<_> =
                 std::iter::once(&addon.id as &(dyn ToSql + Sync)).chain(mutable.iter().copied()).collect();
@@ -279,22 +356,21 @@ impl Txn for PgTxn<'_> {
         Ok(())
     }
 
+    /// Kept here; written at commit (or before a read of events).
     fn record_event(&mut self, event: &NewEvent<'_>) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO events (addon_id, at, from_state, to_state, event, message) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &event.addon_id,
-                &event.at,
-                &event.from.map(State::as_str),
-                &event.to.as_str(),
-                &event.event,
-                &event.message,
-            ],
-        )?;
+        self.events.push(PendingEvent {
+            addon_id: event.addon_id.to_string(),
+            at: event.at,
+            from: event.from.map(State::as_str),
+            to: event.to.as_str(),
+            event: event.event.to_string(),
+            message: event.message.to_string(),
+        });
         Ok(())
     }
 
     fn events(&mut self, addon_id: &str) -> Result<Vec<EventRecord>, StoreError> {
+        self.write_events()?;
         let rows = self.query(
             "SELECT at, from_state, to_state, event, message FROM events WHERE addon_id = $1 ORDER BY seq",
             &[&addon_id],
@@ -335,6 +411,7 @@ impl Txn for PgTxn<'_> {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let only = only.map(<[String]>::to_vec);
+        self.forget_locked();
         let statement = self.prepared(&sql)?;
         let rows = self
             .tx
@@ -344,6 +421,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn release_claim(&mut self, addon_id: &str, token: &str) -> Result<bool, StoreError> {
+        self.forget_locked();
         let released = self.execute(
             "UPDATE addons SET claim = NULL, claim_until = NULL WHERE id = $1 AND claim = $2",
             &[&addon_id, &token],
@@ -364,6 +442,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn expire_claims_of(&mut self, token: &str) -> Result<usize, StoreError> {
+        self.forget_locked();
         let expired =
             self.execute("UPDATE addons SET claim_until = 0 WHERE due_at IS NOT NULL AND claim = $1", &[&token])?;
         self.work_due |= expired > 0;
@@ -585,6 +664,9 @@ impl Txn for PgTxn<'_> {
     }
 
     fn attachments(&mut self, addon_id: &str) -> Result<Vec<Attachment>, StoreError> {
+        if let Some(attachments) = self.locked_attachments.get(addon_id) {
+            return Ok(attachments.clone());
+        }
         let rows = self.query(
             &format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE addon_id = $1 ORDER BY slot"),
             &[&addon_id],
@@ -606,6 +688,7 @@ impl Txn for PgTxn<'_> {
     fn put_attachment(&mut self, t: &Attachment) -> Result<(), StoreError> {
         let (slot, generation) = (i64::from(t.slot), i64::from(t.generation));
         let revoke_from = t.revoke_from.map(i64::from);
+        self.locked_attachments.remove(&t.addon_id);
         self.execute(
             &format!(
                 "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -636,20 +719,46 @@ impl Txn for PgTxn<'_> {
     }
 
     fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
+        self.write_events()?;
         super::copy::rows(&mut self.tx, self.location, table)
     }
 
     fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
+        self.write_events()?;
+        self.forget_locked();
+        self.locked_attachments.clear();
         super::copy::paste(&mut self.tx, self.location, table, rows)
     }
 
     fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError> {
+        self.write_events()?;
         super::copy::count(&mut self.tx, self.location, table)
     }
 
+    /// Also reads the rows as it locks them, for the steps' [`Txn::addon`], and the
+    /// server's clock, which is then the `now` of every step of the batch.
     fn lock_addons(&mut self, addon_ids: &[String]) -> Result<(), StoreError> {
         let ids = addon_ids.to_vec();
-        self.query("SELECT 1 FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE", &[&ids])?;
+        let rows = self.query(
+            &format!("SELECT {COLUMNS}, {NOW_MS} FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"),
+            &[&ids],
+        )?;
+        for row in &rows {
+            let addon = addon_from_row(self.location, row)?;
+            self.clock = Some(row.get(row.len() - 1));
+            self.locked_attachments.insert(addon.id.clone(), Vec::new());
+            self.locked.insert(addon.id.clone(), addon);
+        }
+        // Read after the rows are locked, by a statement of its own: its snapshot sees
+        // what a writer that held one of them committed before this lock was had.
+        let rows = self.query(
+            &format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE addon_id = ANY($1) ORDER BY addon_id, slot"),
+            &[&ids],
+        )?;
+        for row in &rows {
+            let attachment = attachment_from_row(self.location, row)?;
+            self.locked_attachments.entry(attachment.addon_id.clone()).or_default().push(attachment);
+        }
         Ok(())
     }
 
@@ -659,6 +768,9 @@ impl Txn for PgTxn<'_> {
 
     fn savepoint(&mut self) -> Result<(), StoreError> {
         self.bumps_at_savepoint = Some(self.bumps.clone());
+        // Events from before the savepoint are written before it, so that rolling it
+        // back drops exactly the ones recorded since.
+        self.write_events()?;
         self.control("SAVEPOINT step")
     }
 
@@ -671,12 +783,14 @@ impl Txn for PgTxn<'_> {
         if let Some(bumps) = self.bumps_at_savepoint.take() {
             self.bumps = bumps;
         }
+        self.events.clear();
         self.control("ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step")
     }
 
     /// Tells the watchers of this schema, once, as the transaction commits (PostgreSQL
     /// delivers the notification only if it does).
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.write_events()?;
         self.write_bumps()?;
         let location = self.location;
         if self.work_due {
