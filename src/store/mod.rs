@@ -142,20 +142,8 @@ impl Store {
     /// when it fails; a transaction the server undid to end a deadlock with another
     /// writer ([`StoreError::Collision`]) is run again, up to [`COLLISION_TRIES`] times.
     fn write_retrying<T>(&mut self, mut f: impl FnMut(&mut dyn Txn) -> Result<T, StoreError>) -> anyhow::Result<T> {
-        let mut tries = 1;
-        loop {
-            let result = (|| {
-                let backend = self.backend.get_mut();
-                let mut tx = backend.write()?;
-                let value = f(&mut *tx)?;
-                tx.commit()?;
-                Ok(value)
-            })();
-            match result {
-                Err(StoreError::Collision(_)) if tries < COLLISION_TRIES => tries += 1,
-                result => return Ok(result?),
-            }
-        }
+        let value = self.write_or_undo(|tx| f(tx).map(Some))?;
+        Ok(value.expect("a transaction that gave a value was committed"))
     }
 
     /// As [`Store::write_retrying`], but `f` may give `None` to have its transaction
