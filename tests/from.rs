@@ -322,6 +322,164 @@ fn mysql_copy_has_every_table_view_and_routine() {
     }
 }
 
+/// Drops, as the admin, the users and database of every mysql addon in `env`, so a
+/// failing test leaves the shared server as it found it.
+struct MysqlSweep<'a> {
+    env: &'a TestEnv,
+    admin: &'a str,
+}
+
+impl Drop for MysqlSweep<'_> {
+    fn drop(&mut self) {
+        use mysql::prelude::Queryable;
+        let listed = self.env.run(["list", "--all", "--json"]);
+        let Ok(serde_json::Value::Array(addons)) = serde_json::from_str(&listed.stdout) else { return };
+        let Ok(mut admin) = connect_mysql(self.admin) else { return };
+        for id in addons.iter().filter_map(|addon| addon["id"].as_str()) {
+            let accounts: Vec<(String, String)> = admin
+                .exec("SELECT user, host FROM mysql.user WHERE user LIKE ?", (format!("addons\\_{id}%"),))
+                .unwrap_or_default();
+            for (user, host) in accounts {
+                let _ = admin.query_drop(format!("DROP USER IF EXISTS `{user}`@`{host}`"));
+            }
+            let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS `addons_{id}`"));
+        }
+    }
+}
+
+/// A mysql source (addon `main-db` of app `main`) whose objects are made by `statements`,
+/// each with `{source}` standing for its database's name; returns that name and a session.
+fn fill_mysql(env: &TestEnv, statements: &[&str]) -> (String, mysql::Conn) {
+    use mysql::prelude::Queryable;
+    let main = env.provision_ready("mysql", "main", &["--name", "main-db"]);
+    let name = format!("addons_{}", main["id"].as_str().unwrap());
+    let mut source = connect_mysql(&var(env, "main", "DATABASE_URL")).unwrap();
+    for statement in statements {
+        let statement = statement.replace("{source}", &name);
+        source.query_drop(&statement).unwrap_or_else(|err| panic!("{statement}: {err}"));
+    }
+    (name, source)
+}
+
+#[test]
+fn mysql_copy_has_every_trigger_sequence_and_event_pointed_at_the_copy() {
+    use mysql::prelude::Queryable;
+    let Some(admin) = server("mysql", "mysql --from of triggers, sequences and events") else { return };
+    let env = TestEnv::with_config(&servers::config("mysql", &admin));
+    let _sweep = MysqlSweep { env: &env, admin: &admin };
+    let (source_name, mut source) = fill_mysql(
+        &env,
+        &[
+            "CREATE SEQUENCE ids START WITH 100 NOCACHE",
+            "CREATE TABLE orders (id BIGINT PRIMARY KEY DEFAULT nextval(ids), body TEXT NOT NULL)",
+            "CREATE TABLE audit (order_id BIGINT, body TEXT)",
+            "CREATE TRIGGER audited AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit VALUES (NEW.id, NEW.body)",
+            "CREATE VIEW audited_orders AS SELECT o.id, a.body FROM orders o JOIN audit a ON a.order_id = o.id",
+            "CREATE PROCEDURE place(IN body TEXT) MODIFIES SQL DATA \
+             INSERT INTO `{source}`.orders (body) VALUES (body)",
+            "CREATE FUNCTION next_id() RETURNS BIGINT NOT DETERMINISTIC MODIFIES SQL DATA RETURN nextval(ids)",
+            // Read under another sql_mode, "..." would be a string and '\' no whole string.
+            "SET SESSION sql_mode = 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES'",
+            "CREATE FUNCTION audits() RETURNS VARCHAR(40) CHARSET utf8mb4 READS SQL DATA \
+             RETURN (SELECT CONCAT('é\\', count(*)) FROM \"{source}\".\"audit\")",
+            "SET SESSION sql_mode = DEFAULT",
+            "CREATE EVENT tidy ON SCHEDULE EVERY 1 HOUR DISABLE DO DELETE FROM {source}.audit WHERE body = 'gone'",
+            "CALL place('one')",
+            "CALL place('two')",
+        ],
+    );
+    let copy = env.provision_ready("mysql", "branch", &["--name", "branch-db", "--from", "main-db"]);
+    let copy_name = format!("addons_{}", copy["id"].as_str().unwrap());
+
+    let mut branch = connect_mysql(&var(&env, "branch", "DATABASE_URL")).unwrap();
+    let pairs = |rows: &[(i64, &str)]| rows.iter().map(|(id, body)| (*id, body.to_string())).collect::<Vec<_>>();
+    let orders: Vec<(i64, String)> = branch.query("SELECT id, body FROM orders ORDER BY id").unwrap();
+    assert_eq!(orders, pairs(&[(100, "one"), (101, "two")]));
+    // The copy's procedure writes to the copy; the default draws from the copy's sequence,
+    // which stands where the source's stood; the trigger fires.
+    branch.query_drop("CALL place('three')").unwrap();
+    let audited: Vec<(i64, String)> = branch.query("SELECT id, body FROM audited_orders ORDER BY id").unwrap();
+    assert_eq!(audited, pairs(&[(100, "one"), (101, "two"), (102, "three")]));
+    assert_eq!(branch.query_first::<i64, _>("SELECT next_id()").unwrap(), Some(103));
+    assert_eq!(branch.query_first::<String, _>("SELECT audits()").unwrap().as_deref(), Some("é\\3"));
+    // The source's rows and sequence are its own.
+    let orders: Vec<(i64, String)> = source.query("SELECT id, body FROM orders ORDER BY id").unwrap();
+    assert_eq!(orders, pairs(&[(100, "one"), (101, "two")]));
+    source.query_drop("CALL place('after')").unwrap();
+    let drawn: Option<i64> = source.query_first("SELECT max(id) FROM orders").unwrap();
+    assert_eq!(drawn, Some(102), "the copy drew from the source's sequence");
+
+    // Every definition in the copy is the new user's and names the copy, never the source.
+    let mut root = connect_mysql(&admin).unwrap();
+    let owner = format!("{copy_name}@%");
+    let texts: Vec<(String, String)> = root
+        .exec(
+            "SELECT definer, view_definition FROM information_schema.views WHERE table_schema = ? \
+             UNION ALL SELECT definer, action_statement FROM information_schema.triggers WHERE trigger_schema = ? \
+             UNION ALL SELECT definer, routine_definition FROM information_schema.routines WHERE routine_schema = ? \
+             UNION ALL SELECT definer, event_definition FROM information_schema.events WHERE event_schema = ? \
+             UNION ALL SELECT ?, column_default FROM information_schema.columns \
+               WHERE table_schema = ? AND table_name = 'orders' AND column_default LIKE 'nextval%'",
+            (&copy_name, &copy_name, &copy_name, &copy_name, &owner, &copy_name),
+        )
+        .unwrap();
+    assert_eq!(texts.len(), 7, "a view, a trigger, three routines, an event and a default: {texts:?}");
+    for (definer, text) in &texts {
+        assert_eq!(definer, &owner, "{text}");
+        assert!(!text.contains(&source_name), "the copy points at the source: {text}");
+    }
+    let naming_the_copy = texts.iter().filter(|(_, text)| text.contains(&copy_name)).count();
+    assert_eq!(naming_the_copy, 5, "the view, two routines, the event and the default: {texts:?}");
+    let status: Option<String> = root
+        .exec_first(
+            "SELECT status FROM information_schema.events WHERE event_schema = ? AND event_name = 'tidy'",
+            (&copy_name,),
+        )
+        .unwrap();
+    assert_eq!(status.as_deref(), Some("DISABLED"));
+    // The copy's login reaches neither the source nor its sequence.
+    let on_source = with_database(&var(&env, "branch", "DATABASE_URL"), &source_name);
+    assert!(connect_mysql(&on_source).is_err(), "the copy's login reached the source");
+    let drawn = branch.query_drop(format!("SELECT nextval(`{source_name}`.ids)"));
+    assert!(drawn.is_err(), "the copy's login drew from the source's sequence");
+    let log = messages(&env, "branch-db");
+    let counts = "2 tables, 1 sequence, 1 view, 3 routines, 1 trigger, 1 event";
+    assert!(log.iter().any(|m| m.contains(counts)), "{log:?}");
+
+    let ids = [env.info("main-db")["id"].clone(), copy["id"].clone()];
+    env.ok(["deprovision", "main-db", "branch-db", "--wait"]);
+    for id in ids {
+        assert!(servers::traces("mysql", &admin, id.as_str().unwrap()).is_empty());
+    }
+}
+
+#[test]
+fn mysql_copy_refuses_what_it_can_not_copy_with_nothing_made() {
+    let Some(admin) = server("mysql", "mysql --from refusals") else { return };
+    let env = TestEnv::with_config(&servers::config("mysql", &admin));
+    let _sweep = MysqlSweep { env: &env, admin: &admin };
+    let (source_name, _source) = fill_mysql(
+        &env,
+        &[
+            "CREATE TABLE kept (v INT) WITH SYSTEM VERSIONING",
+            "CREATE PROCEDURE listing() SHOW TABLES FROM `{source}`",
+            "CREATE TABLE plain (v INT)",
+        ],
+    );
+    let before = env.ok(["list", "--all", "--json"]).stdout;
+    let line = env.fails(1, ["provision", "mysql", "branch", "--name", "branch-db", "--from", "main-db"]);
+    assert!(line.starts_with("error: can't copy the data of main-db: "), "{line}");
+    let versioned = format!("table {source_name}.kept is system-versioned, and its history can't be copied");
+    let named = format!("procedure {source_name}.listing names database {source_name} other than as the qualifier");
+    assert!(line.contains(&versioned) && line.contains(&named), "{line}");
+    assert!(!line.contains("plain"), "{line}");
+    assert_eq!(env.ok(["list", "--all", "--json"]).stdout, before, "a refused copy made an addon");
+    assert!(env.fails(2, ["env", "branch"]).contains("no app named \"branch\""), "app branch was made");
+    let id = env.info("main-db")["id"].as_str().unwrap().to_string();
+    env.ok(["deprovision", "main-db", "--wait"]);
+    assert!(servers::traces("mysql", &admin, &id).is_empty());
+}
+
 #[test]
 fn redis_copy_has_every_key_renamed_with_its_ttl() {
     let Some(admin) = server("redis", "redis --from") else { return };

@@ -5,7 +5,7 @@ use std::error::Error as _;
 use std::io::{self, ErrorKind};
 use std::time::Duration;
 
-use mysql::prelude::{FromValue, Queryable};
+use mysql::prelude::{FromRow, FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
 use super::server::{ServerSettings, ServerSpec};
@@ -13,6 +13,8 @@ use super::{resource_name, Credential, Drift, Provider, ProviderError, ProviderI
 
 mod copy;
 mod credentials;
+mod names;
+mod objects;
 use crate::addon::Resource;
 
 /// Registry entry for `mysql`.
@@ -25,7 +27,9 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
     rotation: super::Rotates::WithOverlap,
-    copies: super::Copies::By("a copy of every table (definition and rows), view and routine"),
+    copies: super::Copies::By(
+        "a copy of every table (definition and rows), sequence, view, routine, trigger and event, pointed at the copy",
+    ),
 };
 
 /// What `[providers.mysql]` takes.
@@ -222,6 +226,12 @@ impl Admin<'_> {
         params: impl Into<Params>,
         doing: &str,
     ) -> Result<Vec<T>, ProviderError> {
+        self.rows(sql, params, doing)
+    }
+
+    /// Runs a query with bound parameters and returns its rows, each as a tuple, checked
+    /// as `column` checks its values.
+    fn rows<T: FromRow>(&mut self, sql: &str, params: impl Into<Params>, doing: &str) -> Result<Vec<T>, ProviderError> {
         let rows = self.conn.exec_opt(sql, params).map_err(|err| self.provider.fail(doing, &err, Login::Admin))?;
         rows.into_iter()
             .map(|row| {
@@ -344,16 +354,7 @@ impl Provider for Mysql {
     super::credential::credential_operations!();
 
     fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
-        let name = resource_name(&source)?;
-        let found: Vec<String> = self.admin()?.column(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
-            (&name,),
-            "looking up the source database",
-        )?;
-        match found.is_empty() {
-            true => Err(self.permanent(&format!("the source database {name} is gone"))),
-            false => Ok(()),
-        }
+        self.copyable(source)
     }
 
     fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<super::CopyStatus, ProviderError> {

@@ -1,12 +1,18 @@
-//! `provision --from` on MySQL/MariaDB: a new database holding a copy of every table (its
-//! definition as `SHOW CREATE TABLE` gives it, then its rows), view and routine of the
-//! source's, views and routines defined by the new user. The copier holds the named lock
+//! `provision --from` on MySQL/MariaDB: a new database holding a copy of everything in the
+//! source's: sequences (where they stand), tables (the definition `SHOW CREATE TABLE` gives,
+//! then the rows), routines, views, triggers and events, these defined by the new user.
+//! Every name qualified by the source's database is qualified by the copy's instead (a
+//! default's `nextval`, a view's tables, a routine's statements). What can't be copied so
+//! (a system-versioned table's history, a text that names the source another way) is
+//! refused, each named, before anything is made. The copier holds the named lock
 //! `addons-copy-<id>` (the sign a copy is at work). The new user is made locked
 //! (`ACCOUNT LOCK`), and unlocking it comes last: the sign the copy is done, which only
 //! the admin can give.
 
 use mysql::prelude::Queryable;
 
+use super::names::{requalified, Lexing};
+use super::objects::{self, Kind, Stored};
 use super::{account, credentials, ident, Admin, Login, Mysql};
 use crate::addon::Resource;
 use crate::providers::{resource_name, CopyStatus, ProviderError};
@@ -49,6 +55,8 @@ impl Mysql {
         Ok(())
     }
 
+    /// `copy` (run by the copier): reads what to make from the source, then makes the
+    /// database, its sequences, tables and rows, and its objects, and unlocks the user last.
     pub(super) fn copy_into(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
         let (name, from) = (resource_name(&addon)?, resource_name(&source)?);
         let mut admin = self.admin_waiting(None)?;
@@ -60,15 +68,12 @@ impl Mysql {
         if self.copy_status_of(addon)? == CopyStatus::Done {
             return Ok(format!("{name} is already a copy of {from}"));
         }
-        let exists: Vec<String> = admin.column(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
-            (&from,),
-            "looking up the source database",
-        )?;
-        let Some(_) = exists.first() else {
+        if !exists(&mut admin, &from)? {
             return Err(self.permanent(&format!("the source database {from} is gone")));
-        };
+        }
         let target = ident(&name);
+        let definer = account(&name, "%");
+        let plan = self.plan(&mut admin, &from, &name, &definer)?;
         admin.run("SET SESSION foreign_key_checks = 0", "turning off foreign key checks")?;
         // Reads of the source take no row locks: another session's open transaction on it
         // neither blocks the copy nor is blocked by it (each table is copied as committed).
@@ -80,17 +85,19 @@ impl Mysql {
         // Views and routines are checked against their definer's rights as they are made.
         credentials::grant_database(&mut admin, &hosts, &name, &name)?;
         admin.run(&format!("USE {target}"), &format!("using database {name}"))?;
-        let tables = self.copy_tables(&mut admin, &from, &name)?;
+        for (sequence, statement) in &plan.sequences {
+            objects::prepared(&mut admin, statement, &format!("creating sequence {name}.{sequence}"))?;
+        }
+        for (table, statement) in &plan.tables {
+            self.copy_table(&mut admin, &from, &name, table, statement)?;
+        }
         crate::failpoint!("copy-started");
-        let definer = account(&name, "%");
-        let views = self.copy_views(&mut admin, &from, &name, &definer)?;
-        let routines = self.copy_routines(&mut admin, &from, &name, &definer)?;
-        let source_left: Vec<String> = admin.column(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
-            (&from,),
-            "looking up the source database",
-        )?;
-        if source_left.is_empty() {
+        // Read after the rows: no value a copied row holds is drawn again.
+        for (sequence, _) in &plan.sequences {
+            copy_sequence_value(&mut admin, &from, &name, sequence)?;
+        }
+        self.make_objects(&mut admin, &name, &plan.objects)?;
+        if !exists(&mut admin, &from)? {
             return Err(self.permanent(&format!("the source database {from} was dropped during the copy")));
         }
         crate::failpoint!("after-copy-before-mark");
@@ -101,86 +108,141 @@ impl Mysql {
             let unlock = format!("ALTER USER {} ACCOUNT UNLOCK", account(&name, host));
             admin.run(&unlock, &format!("letting user {name} log in"))?;
         }
+        let plural = crate::output::plural;
+        let count =
+            |kind: fn(&Kind) -> bool| plan.objects.iter().filter(|(object, _)| kind(&object.kind)).count() as u64;
         Ok(format!(
-            "copied database {from} into {name}: {}, {}, {}",
-            crate::output::plural(tables, "table"),
-            crate::output::plural(views, "view"),
-            crate::output::plural(routines, "routine")
+            "copied database {from} into {name}: {}, {}, {}, {}, {}, {}",
+            plural(plan.tables.len() as u64, "table"),
+            plural(plan.sequences.len() as u64, "sequence"),
+            plural(count(|kind| matches!(kind, Kind::View)), "view"),
+            plural(count(|kind| matches!(kind, Kind::Routine(_))), "routine"),
+            plural(count(|kind| matches!(kind, Kind::Trigger(_))), "trigger"),
+            plural(count(|kind| matches!(kind, Kind::Event(_))), "event"),
         ))
     }
 
-    /// Each base table: its definition, then its rows (generated columns are left to the server).
-    fn copy_tables(&self, admin: &mut Admin<'_>, from: &str, name: &str) -> Result<u64, ProviderError> {
-        let tables: Vec<String> = admin.column(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' \
-             ORDER BY table_name",
+    /// `check_copy`: the source is there and holds nothing the copy would have to leave out.
+    pub(super) fn copyable(&self, source: Resource<'_>) -> Result<(), ProviderError> {
+        let name = resource_name(&source)?;
+        let mut admin = self.admin()?;
+        if !exists(&mut admin, &name)? {
+            return Err(self.permanent(&format!("the source database {name} is gone")));
+        }
+        self.plan(&mut admin, &name, &name, &account(&name, "%")).map(drop)
+    }
+
+    /// Reads from database `from` every statement a copy into `to` makes, objects defined
+    /// by `definer`; refuses, naming each, what it would have to leave out or leave
+    /// pointing at `from`. Sets the session up for the copy: `SHOW CREATE` writes names in
+    /// backquotes, and a copied 0 in an `AUTO_INCREMENT` column stays 0.
+    fn plan(&self, admin: &mut Admin<'_>, from: &str, to: &str, definer: &str) -> Result<Plan, ProviderError> {
+        let setup = "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO', sql_quote_show_create = 1";
+        admin.run(setup, "setting the session up for the copy")?;
+        let listed: Vec<(String, String)> = admin.rows(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
             (from,),
             "listing the source's tables",
         )?;
-        for table in &tables {
-            let doing = format!("reading the definition of table {from}.{table}");
-            let row: Option<(String, String)> = admin
-                .conn
-                .query_first(format!("SHOW CREATE TABLE {}.{}", ident(from), ident(table)))
-                .map_err(|err| self.fail(&doing, &err, Login::Admin))?;
-            let Some((_, definition)) = row else { continue };
-            admin.run(&definition, &format!("creating table {name}.{table}"))?;
-            let columns: Vec<String> = admin.column(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? \
-                 AND extra NOT LIKE '%GENERATED%' ORDER BY ordinal_position",
-                (from, table),
-                "listing the table's columns",
-            )?;
-            let columns: Vec<String> = columns.iter().map(|column| ident(column)).collect();
-            let copy = format!(
-                "INSERT INTO {}.{} ({cols}) SELECT {cols} FROM {}.{}",
-                ident(name),
-                ident(table),
-                ident(from),
-                ident(table),
-                cols = columns.join(", ")
-            );
-            admin.run(&copy, &format!("copying the rows of table {from}.{table}"))?;
+        let mut plan = Plan { sequences: Vec::new(), tables: Vec::new(), objects: Vec::new() };
+        let mut refused = Vec::new();
+        for (table, kind) in listed {
+            let shown = match kind.as_str() {
+                "BASE TABLE" => self.shown_table(admin, "TABLE", from, &table)?,
+                "SEQUENCE" => self.shown_table(admin, "SEQUENCE", from, &table)?,
+                "VIEW" => continue,
+                "SYSTEM VERSIONED" => {
+                    refused.push(format!("table {from}.{table} is system-versioned, and its history can't be copied"));
+                    continue;
+                }
+                other => {
+                    refused
+                        .push(format!("{from}.{table} is a {} table, which a copy can't make", other.to_lowercase()));
+                    continue;
+                }
+            };
+            let Some(statement) = requalified(&shown, from, to, Lexing::of("")) else {
+                refused.push(format!("table {from}.{table} names database {from} other than as a qualifier"));
+                continue;
+            };
+            match kind.as_str() {
+                "SEQUENCE" => plan.sequences.push((table, statement)),
+                _ => plan.tables.push((table, statement)),
+            }
         }
-        Ok(tables.len() as u64)
+        for object in objects::list(admin, from)? {
+            match object.copied(admin, from, to, definer) {
+                Ok(statement) => plan.objects.push((object, statement)),
+                Err(ProviderError::Permanent(why)) => refused.push(why),
+                Err(err) => return Err(err),
+            }
+        }
+        match refused.is_empty() {
+            true => Ok(plan),
+            false => Err(self.permanent(&format!("can't copy all of database {from}: {}", refused.join("; ")))),
+        }
     }
 
-    /// Each view, defined by the new user over the new database; a view on a view not yet
-    /// made waits for the next round.
-    fn copy_views(&self, admin: &mut Admin<'_>, from: &str, name: &str, definer: &str) -> Result<u64, ProviderError> {
-        let rows: Vec<mysql::Row> = admin
+    /// What `SHOW CREATE TABLE` (or `SEQUENCE`) gives for `from`.`table`.
+    fn shown_table(&self, admin: &mut Admin<'_>, kind: &str, from: &str, table: &str) -> Result<String, ProviderError> {
+        let doing = format!("reading the definition of {} {from}.{table}", kind.to_lowercase());
+        let row: Option<(String, String)> = admin
             .conn
-            .exec(
-                "SELECT table_name, view_definition, security_type, check_option FROM information_schema.views \
-                 WHERE table_schema = ? ORDER BY table_name",
-                (from,),
-            )
-            .map_err(|err| self.fail("listing the source's views", &err, Login::Admin))?;
-        let mut left: Vec<(String, String)> = rows
-            .into_iter()
-            .filter_map(|row| {
-                let (view, body, security, check): (String, String, String, String) = mysql::from_row_opt(row).ok()?;
-                let body = body.replace(&format!("{}.", ident(from)), &format!("{}.", ident(name)));
-                let check = match check.as_str() {
-                    "NONE" => String::new(),
-                    other => format!(" WITH {other} CHECK OPTION"),
-                };
-                let sql = format!(
-                    "CREATE DEFINER = {definer} SQL SECURITY {security} VIEW {}.{} AS {body}{check}",
-                    ident(name),
-                    ident(&view)
-                );
-                Some((view, sql))
-            })
-            .collect();
-        let total = left.len() as u64;
+            .query_first(format!("SHOW CREATE {kind} {}.{}", ident(from), ident(table)))
+            .map_err(|err| self.fail(&doing, &err, Login::Admin))?;
+        row.map(|(_, definition)| definition)
+            .ok_or_else(|| self.permanent(&format!("{doing}: the server did not show it")))
+    }
+
+    /// One base table: its definition, then its rows (generated columns are left to the server).
+    fn copy_table(
+        &self,
+        admin: &mut Admin<'_>,
+        from: &str,
+        name: &str,
+        table: &str,
+        statement: &str,
+    ) -> Result<(), ProviderError> {
+        objects::prepared(admin, statement, &format!("creating table {name}.{table}"))?;
+        let columns: Vec<String> = admin.column(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? \
+             AND extra NOT LIKE '%GENERATED%' ORDER BY ordinal_position",
+            (from, table),
+            "listing the table's columns",
+        )?;
+        let columns: Vec<String> = columns.iter().map(|column| ident(column)).collect();
+        let copy = format!(
+            "INSERT INTO {}.{} ({cols}) SELECT {cols} FROM {}.{}",
+            ident(name),
+            ident(table),
+            ident(from),
+            ident(table),
+            cols = columns.join(", ")
+        );
+        admin.run(&copy, &format!("copying the rows of table {from}.{table}"))
+    }
+
+    /// Makes the routines first (a view may call a function), then the views (a view on a
+    /// view not yet made waits for the next round), then the triggers and events.
+    fn make_objects(
+        &self,
+        admin: &mut Admin<'_>,
+        name: &str,
+        objects: &[(Stored, String)],
+    ) -> Result<(), ProviderError> {
+        let is_view = |object: &Stored| matches!(object.kind, Kind::View);
+        let is_routine = |object: &Stored| matches!(object.kind, Kind::Routine(_));
+        for (object, statement) in objects.iter().filter(|(object, _)| is_routine(object)) {
+            object.make(admin, name, statement)?;
+        }
+        let mut left: Vec<&(Stored, String)> = objects.iter().filter(|(object, _)| is_view(object)).collect();
         while !left.is_empty() {
             let before = left.len();
             let mut failed = None;
-            left.retain(|(view, sql)| match admin.conn.query_drop(sql) {
+            left.retain(|(object, statement)| match object.make(admin, name, statement) {
                 Ok(()) => false,
                 Err(err) => {
-                    failed = Some(self.fail(&format!("creating view {name}.{view}"), &err, Login::Admin));
+                    failed = Some(err);
                     true
                 }
             });
@@ -188,42 +250,45 @@ impl Mysql {
                 return Err(failed.unwrap_or_else(|| self.permanent("a view could not be copied")));
             }
         }
-        Ok(total)
-    }
-
-    /// Each procedure and function, as `SHOW CREATE` gives it, defined by the new user.
-    fn copy_routines(
-        &self,
-        admin: &mut Admin<'_>,
-        from: &str,
-        name: &str,
-        definer: &str,
-    ) -> Result<u64, ProviderError> {
-        let rows: Vec<mysql::Row> = admin
-            .conn
-            .exec(
-                "SELECT routine_name, routine_type FROM information_schema.routines WHERE routine_schema = ?",
-                (from,),
-            )
-            .map_err(|err| self.fail("listing the source's routines", &err, Login::Admin))?;
-        let routines: Vec<(String, String)> =
-            rows.into_iter().filter_map(|row| mysql::from_row_opt(row).ok()).collect();
-        for (routine, kind) in &routines {
-            let doing = format!("reading the definition of {} {from}.{routine}", kind.to_lowercase());
-            let row: Option<mysql::Row> = admin
-                .conn
-                .query_first(format!("SHOW CREATE {kind} {}.{}", ident(from), ident(routine)))
-                .map_err(|err| self.fail(&doing, &err, Login::Admin))?;
-            let definition: Option<String> = row.and_then(|row| row.get_opt(2)?.ok());
-            let Some(definition) = definition else {
-                return Err(self.permanent(&format!("{doing}: the server did not show it")));
-            };
-            let definition =
-                with_definer(&definition, definer).replace(&format!("{}.", ident(from)), &format!("{}.", ident(name)));
-            admin.run(&definition, &format!("creating {} {name}.{routine}", kind.to_lowercase()))?;
+        for (object, statement) in objects.iter().filter(|(object, _)| !is_view(object) && !is_routine(object)) {
+            object.make(admin, name, statement)?;
         }
-        Ok(routines.len() as u64)
+        Ok(())
     }
+}
+
+/// What a copy makes, in order, read from the source before anything is made.
+struct Plan {
+    /// Each sequence's name and `CREATE SEQUENCE`.
+    sequences: Vec<(String, String)>,
+    /// Each base table's name and `CREATE TABLE`.
+    tables: Vec<(String, String)>,
+    /// Each view, trigger, routine and event, and the statement that makes it.
+    objects: Vec<(Stored, String)>,
+}
+
+/// Whether database `name` is there.
+fn exists(admin: &mut Admin<'_>, name: &str) -> Result<bool, ProviderError> {
+    let found: Vec<String> = admin.column(
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+        (name,),
+        "looking up the source database",
+    )?;
+    Ok(!found.is_empty())
+}
+
+/// Sets sequence `to`.`sequence` where `from`.`sequence` stands: its next value is the
+/// source's next value not handed out yet (as `mariadb-dump` copies it), in the same round.
+fn copy_sequence_value(admin: &mut Admin<'_>, from: &str, to: &str, sequence: &str) -> Result<(), ProviderError> {
+    let doing = format!("reading where sequence {from}.{sequence} stands");
+    let read = format!("SELECT next_not_cached_value, cycle_count FROM {}.{}", ident(from), ident(sequence));
+    let row: Option<(i64, i64)> =
+        admin.conn.query_first(read).map_err(|err| admin.provider.fail(&doing, &err, Login::Admin))?;
+    let Some((next, round)) = row else {
+        return Err(admin.provider.permanent(&format!("{doing}: the server did not show it")));
+    };
+    let set = format!("SELECT SETVAL({}.{}, {next}, 0, {round})", ident(to), ident(sequence));
+    admin.run(&set, &format!("setting sequence {to}.{sequence}"))
 }
 
 /// Whether user `name`@`%` is locked (or missing): `SHOW CREATE USER` says so on MySQL and MariaDB.
@@ -235,37 +300,5 @@ fn locked(admin: &mut Admin<'_>, name: &str) -> Result<bool, ProviderError> {
         // No such user (1396 and kin): not a finished copy.
         Err(mysql::Error::MySqlError(_)) => Ok(true),
         Err(err) => Err(admin.provider.fail("looking up the copy's user", &err, Login::Admin)),
-    }
-}
-
-/// A `CREATE ... DEFINER=`user`@`host` ...` statement with another definer.
-fn with_definer(statement: &str, definer: &str) -> String {
-    let Some(start) = statement.find("DEFINER=") else { return statement.to_string() };
-    let rest = &statement[start + "DEFINER=".len()..];
-    // `user`@`host`: two quoted names and the @ between them.
-    let mut quotes = 0;
-    let end = rest
-        .char_indices()
-        .find(|(_, c)| {
-            if *c == '`' {
-                quotes += 1;
-            }
-            quotes == 4
-        })
-        .map_or(rest.len(), |(i, _)| i + 1);
-    format!("{}DEFINER={definer}{}", &statement[..start], &rest[end..])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_definer_is_replaced() {
-        let statement = "CREATE DEFINER=`addons_aa`@`%` FUNCTION `f`() RETURNS int(11)\nRETURN 42";
-        assert_eq!(
-            with_definer(statement, "`addons_bb`@`%`"),
-            "CREATE DEFINER=`addons_bb`@`%` FUNCTION `f`() RETURNS int(11)\nRETURN 42"
-        );
     }
 }

@@ -6,8 +6,9 @@
 
 use mysql::prelude::Queryable;
 
+use super::objects::{self, Stored};
 use super::{account, end_sessions, grant_pattern, ident, password_literal, Admin, Login, Mysql};
-use crate::addon::Resource;
+use crate::addon::{Resource, ALNUM};
 use crate::providers::credential::{repair_with, Credential, Drift, DriftKind, Repair};
 use crate::providers::{resource_name, ProviderError};
 
@@ -48,6 +49,33 @@ pub(super) fn grant_database(
         admin.run(&grant, &format!("granting {user} database {name}"))?;
     }
     Ok(())
+}
+
+/// Stops `account` from logging in; with `scramble`, its password too becomes one no one
+/// holds (the addon's own user, which stays).
+fn lock(admin: &mut Admin<'_>, account: &str, scramble: bool) -> Result<(), ProviderError> {
+    let doing = format!("stopping {account} from logging in");
+    if !scramble {
+        return admin.run(&format!("ALTER USER {account} ACCOUNT LOCK"), &doing);
+    }
+    let password = unknown_password();
+    let statement = format!("ALTER USER {account} IDENTIFIED BY {} ACCOUNT LOCK", password_literal(&password)?);
+    admin.run(&statement, &doing).map_err(|err| err.hiding(&password))
+}
+
+/// The addon's own user `name`@`%` with the grant of its database: made again, locked and
+/// with a password no one holds, when an earlier version dropped it with the original login.
+fn ensure_owner(admin: &mut Admin<'_>, name: &str) -> Result<(), ProviderError> {
+    let (owner, password) = (account(name, "%"), unknown_password());
+    let create =
+        format!("CREATE USER IF NOT EXISTS {owner} IDENTIFIED BY {} ACCOUNT LOCK", password_literal(&password)?);
+    admin.run(&create, &format!("making user {owner} again")).map_err(|err| err.hiding(&password))?;
+    grant_database(admin, &["%".to_string()], name, name)
+}
+
+/// A password that no one is given, for a user that must log in no more.
+fn unknown_password() -> String {
+    crate::addon::new_seed().iter().map(|byte| char::from(ALNUM[usize::from(*byte) % ALNUM.len()])).collect()
 }
 
 /// The hosts `user` exists on.
@@ -101,14 +129,67 @@ impl Mysql {
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
-    /// `revoke_credential`: ends the login's sessions and removes it.
+    /// `revoke_credential`: the login is locked and its sessions ended, so it defines
+    /// nothing more; what it made (views, triggers, routines, events run as their definer)
+    /// is handed to the addon's own user; then it is dropped. The original login is that
+    /// own user: it stays, locked and with a password no one holds, until the addon goes.
     pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        let user = credential.login(&addon)?;
+        let (name, user) = (resource_name(&addon)?, credential.login(&addon)?);
+        let original = credential == Credential::ORIGINAL;
         let mut admin = self.admin()?;
-        Ok(match self.drop_user(&mut admin, &user)? {
-            true => format!("dropped user {user} on {}", self.server.place()),
-            false => format!("user {user} was already gone from {}", self.server.place()),
-        })
+        let hosts = user_hosts(&mut admin, &user)?;
+        for host in &hosts {
+            lock(&mut admin, &account(&user, host), original)?;
+        }
+        end_sessions(&mut admin, &user)?;
+        let handed = self.hand_over(&mut admin, &addon, &user)?;
+        let place = self.server.place();
+        let mut message = match (original, hosts.is_empty()) {
+            (true, false) => format!("user {user} on {place} logs in no more; it stays, as the addon's own user"),
+            (false, false) if self.drop_user(&mut admin, &user)? => format!("dropped user {user} on {place}"),
+            _ => format!("user {user} was already gone from {place}"),
+        };
+        if handed > 0 {
+            message.push_str(&format!("; {} it made handed to user {name}", crate::output::plural(handed, "object")));
+        }
+        Ok(message)
+    }
+
+    /// Makes every object of the addon's database that `leaving` defines, or that a login
+    /// of the addon no longer there defines (one an earlier version dropped), again in place
+    /// defined by the addon's own user, made again first when it is gone. Returns how many
+    /// it handed over.
+    fn hand_over(&self, admin: &mut Admin<'_>, addon: &Resource<'_>, leaving: &str) -> Result<u64, ProviderError> {
+        let name = resource_name(addon)?;
+        // `SHOW CREATE VIEW` writes names in backquotes, as a view is made again.
+        admin.run("SET SESSION sql_mode = '', sql_quote_show_create = 1", "setting the session up")?;
+        let objects = objects::list(admin, &name)?;
+        let pattern = format!("{}\\_%", name.replace('_', "\\_"));
+        let accounts: Vec<(String, String)> = admin.rows(
+            "SELECT user, host FROM mysql.user WHERE user = ? OR user LIKE ?",
+            (&name, &pattern),
+            "finding the addon's users",
+        )?;
+        let exists = |definer: &str| accounts.iter().any(|(user, host)| definer == format!("{user}@{host}"));
+        let handed: Vec<&Stored> = objects
+            .iter()
+            .filter(|object| Credential::of_login(addon, object.user()).is_some())
+            .filter(|object| (object.user() == leaving && leaving != name) || !exists(&object.definer))
+            .collect();
+        if handed.is_empty() {
+            return Ok(0);
+        }
+        ensure_owner(admin, &name)?;
+        let owner = account(&name, "%");
+        for object in &handed {
+            // Its definer is the own user, just made again.
+            if object.definer == format!("{name}@%") {
+                continue;
+            }
+            let statement = object.in_place(admin, &name, &owner, &objects)?;
+            object.make(admin, &name, &statement)?;
+        }
+        Ok(handed.len() as u64)
     }
 
     /// `verify`: the resource and each credential's login, against what was made.
