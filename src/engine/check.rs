@@ -59,6 +59,7 @@ impl Engine {
         };
         check.found = drift.iter().map(|d| d.message.clone()).collect();
         if !drift.is_empty() {
+            crate::failpoint!("before-check-repair");
             crate::provider_call!("repair", &addon.id);
             match provider.repair(resource, &credentials, &drift, repair_data) {
                 Ok(repair) => {
