@@ -11,6 +11,8 @@
 //! is gone, that not yet recorded); `before-step-commit` splits both from their commit.
 //! Around an `on_change` hook (`tests/hooks.rs`): `before-hook-run` (claimed, not run)
 //! and `after-hook-run` (run, its result not recorded: it runs again, at least once).
+//! In a drift check (`tests/check_races.rs`): `before-check-repair` (drift found,
+//! nothing repaired yet).
 
 /// Marks a point where a crash could split work.
 #[macro_export]

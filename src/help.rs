@@ -125,7 +125,7 @@ pub const CHECK: [Section; 2] = [
     ]),
     exit_status(&[
         ("0", "nothing differs, or all that did was repaired"),
-        ("1", "drift remains (data lost), or a server could not be asked"),
+        ("1", "drift remains (data lost), a server could not be asked, or an addon was busy"),
         ("2", "bad usage or invalid input (nothing was changed)"),
     ]),
 ];

@@ -8,7 +8,7 @@
 mod common;
 
 use common::apps::{login_of, logins, App};
-use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
+use common::servers::{self, drop_login, server};
 use common::TestEnv;
 
 /// What `app` holds of the addon's vars now (`prefix` as given to `--as`, upper-cased).
@@ -18,27 +18,6 @@ fn app_now(env: &TestEnv, app: &str, kind: &'static str, prefix: &str) -> App {
     let url = vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).cloned();
     let url = url.unwrap_or_else(|| panic!("app {app} has no URL var: {vars:?}"));
     App { kind, url, prefix: vars.get(&key("REDIS_KEY_PREFIX")).cloned().unwrap_or_default() }
-}
-
-/// Drops a login on the server behind addons' back.
-fn drop_login(kind: &str, admin: &str, login: &str) {
-    match kind {
-        "postgres" => connect_postgres(admin).unwrap().batch_execute(&format!("DROP ROLE \"{login}\"")).unwrap(),
-        "mysql" => {
-            use mysql::prelude::Queryable;
-            let mut conn = connect_mysql(admin).unwrap();
-            let hosts: Vec<String> = conn.exec("SELECT host FROM mysql.user WHERE user = ?", (login,)).unwrap();
-            for host in hosts {
-                conn.query_drop(format!("DROP USER '{login}'@'{host}'")).unwrap();
-            }
-        }
-        _ => redis::cmd("ACL")
-            .arg("DELUSER")
-            .arg(login)
-            .query::<i64>(&mut connect_redis(admin).unwrap())
-            .map(drop)
-            .unwrap(),
-    }
 }
 
 /// The events of an addon's log, by name.

@@ -1,5 +1,6 @@
 //! `addons check`: compares ready addons' resources with what was made, now, repairs
-//! what it can, and prints a table. Exit 1 when drift remains.
+//! what it can, and prints a table. Exit 1 when drift remains or an addon could not be
+//! checked (its server did not answer, or another process held it).
 
 use serde_json::json;
 
@@ -24,26 +25,14 @@ pub fn run(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         true => store.list_addons(None, false)?.into_iter().filter(|addon| addon.state == State::Ready).collect(),
         false => args.addons.iter().map(|name| store.addon(name)).collect::<anyhow::Result<Vec<_>>>()?,
     };
-    let engine = ctx.engine();
-    let mut checks = Vec::new();
-    for target in targets {
-        let check = match store.take_check(&target.id, None)? {
-            Some(addon) => engine.check(&mut store, &addon, args.repair_data)?,
-            None => Check {
-                name: target.name.clone(),
-                provider: target.provider.clone(),
-                error: Some(format!("{} is {}; only a ready addon is checked", target.name, target.state)),
-                ..Check::default()
-            },
-        };
-        checks.push(check);
-    }
+    let checks = ctx.engine().check_now(&mut store, &targets, args.repair_data)?;
     print(ctx, &checks)
 }
 
 /// Prints the table (or JSON) and gives the exit code.
 fn print(ctx: &Ctx, checks: &[Check]) -> anyhow::Result<i32> {
     let status = |check: &Check| match (check.error.is_some(), check.left.is_empty(), check.found.is_empty()) {
+        _ if check.busy => "busy",
         (true, _, _) => "unknown",
         (false, false, _) => "drift",
         (false, true, false) => "repaired",

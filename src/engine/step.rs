@@ -33,7 +33,7 @@ impl Engine {
                 None => match store.attachment_task(&addon.id)? {
                     Some(attachment) => self.attachment(store, addon, &attachment)?,
                     None => {
-                        store.release_claim(&addon.id, &self.token)?;
+                        store.release_idle(&addon.id, &self.token)?;
                         return Ok(None);
                     }
                 },

@@ -133,18 +133,6 @@ impl Store {
         })
     }
 
-    /// The credentials of the addon's attached apps, for a drift check.
-    pub fn attached_credentials(&self, addon_id: &str) -> anyhow::Result<Vec<crate::providers::Credential>> {
-        self.read(|tx| {
-            let attachments = tx.attachments(addon_id)?;
-            Ok(attachments
-                .iter()
-                .filter(|t| t.state == AttachmentState::Attached)
-                .map(Attachment::credential)
-                .collect())
-        })
-    }
-
     /// The first attachment of an addon that has a step due, by slot.
     pub fn attachment_task(&self, addon_id: &str) -> anyhow::Result<Option<Attachment>> {
         self.read(|tx| {

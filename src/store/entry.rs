@@ -109,6 +109,16 @@ pub(super) fn with_expiry(task_due: Option<i64>, addon: &Addon) -> Option<i64> {
     }
 }
 
+/// When a ready addon is next due: its rotation's next step, an attachment's, or its
+/// expiry, whichever comes first; `None` when nothing is left to do.
+pub(super) fn ready_due(tx: &mut dyn Txn, addon: &Addon, now: i64) -> Result<Option<i64>, StoreError> {
+    let upkeep = match (addon.rotation.due_at(now), super::attachments::next_due(tx, &addon.id, now)?) {
+        (Some(rotation), Some(attachment)) => Some(rotation.min(attachment)),
+        (rotation, attachment) => rotation.or(attachment),
+    };
+    Ok(with_expiry(upkeep, addon))
+}
+
 /// Removes an addon's config vars from its app; its env file is then stale.
 fn release_vars(tx: &mut dyn Txn, addon: &Addon) -> Result<(), StoreError> {
     if tx.release_vars(&addon.id)? > 0 {

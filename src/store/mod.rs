@@ -28,7 +28,7 @@ pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
 pub use backend::{ConfigVar, EventRecord, HookRun, HookStatus, Wakeups, Woken};
 pub use copy::Copied;
-pub use drift::{DRIFT, REPAIRED};
+pub use drift::{Findings, Taken, DRIFT, REPAIRED};
 pub use hooks::{ClaimedHook, HOOK, HOOK_RUNS_KEPT};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
 pub use sqlite::BUSY_TIMEOUT;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::attachments::{ATTACHED, DETACHED};
 use super::backend::{NewEvent, StoreError, Txn};
-use super::entry::{due, enter, with_expiry, Move, Row};
+use super::entry::{due, enter, ready_due, with_expiry, Move, Row};
 use super::Store;
 use crate::addon::{Addon, Cleanup};
 use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
@@ -148,6 +148,23 @@ impl Store {
     /// Gives up a claim without changing anything else; the task is due at once.
     pub fn release_claim(&mut self, addon_id: &str, token: &str) -> anyhow::Result<()> {
         self.write_retrying(|tx| tx.release_claim(addon_id, token).map(drop))
+    }
+
+    /// Gives up the claim on a ready addon whose step found nothing to do (a check that
+    /// died holding it left it due): it is next due at its next upkeep or its expiry.
+    pub fn release_idle(&mut self, addon_id: &str, token: &str) -> anyhow::Result<()> {
+        self.write_retrying(|tx| {
+            let now = tx.now()?;
+            let Some(mut addon) = tx.addon(addon_id)?.filter(|addon| addon.claim.as_deref() == Some(token)) else {
+                return Ok(());
+            };
+            addon.claim = None;
+            addon.claim_until = None;
+            if addon.state == State::Ready {
+                addon.due_at = ready_due(tx, &addon, now)?;
+            }
+            tx.update_addon(&addon)
+        })
     }
 
     /// Commits a step's result if `token` still holds the claim and the addon is

@@ -31,6 +31,8 @@ macro_rules! every_store_test {
                 vars_set_by_hand_and_env_file_versions,
                 hooks_are_due_with_the_vars_claimed_once_and_retried,
                 an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon,
+                a_check_holds_the_claim_as_a_step_does,
+                a_dead_checks_claim_is_taken_over_and_its_due_time_goes,
             ]
         );
     };
@@ -493,4 +495,63 @@ fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut stor
     assert!(store.config_vars("worker").unwrap().is_empty());
     let events = event_names(&store, &addon.id);
     assert_eq!(events.iter().filter(|e| *e == "detached").count(), 2, "{events:?}");
+}
+
+fn claimed(taken: Taken) -> Addon {
+    match taken {
+        Taken::Claimed(addon) => *addon,
+        other => panic!("the check was not taken: {other:?}"),
+    }
+}
+
+fn a_check_holds_the_claim_as_a_step_does(mut store: Store) {
+    let addon = ready(&mut store, "checked", "myapp", &[("SECRET_KEY", "v")]);
+    assert_eq!(addon.due_at, None);
+    let taken = claimed(store.take_check(&addon.id, "check", LEASE, None).unwrap());
+    assert_eq!(taken.claim.as_deref(), Some("check"));
+    assert!(matches!(store.take_check(&addon.id, "other", LEASE, None).unwrap(), Taken::Busy));
+    // A rotation asked meanwhile waits for the check; the check sees it.
+    store.rotate(&addon.id, Some(Duration::ZERO)).unwrap();
+    assert!(store.claim_due(TICK, i64::MAX, LEASE, 16, None).unwrap().is_empty(), "a tick took a checked addon");
+    let now = store.renew_check(&addon.id, "check", LEASE).unwrap().expect("the check still holds it");
+    assert_eq!((now.rotation.generation, now.rotation.vars_generation), (1, 0));
+    let found = ["role gone".to_string()];
+    let findings = Findings { found: &found, repaired: &found, left: None };
+    store.finish_check(&taken, "check", Some(findings)).unwrap();
+    assert_eq!(event_names(&store, &addon.id)[3..], ["rotate", "drift", "repaired"]);
+    let seen = claim(&mut store, &addon.id);
+    assert_eq!(seen.rotation.generation, 1, "the rotation is due once the check let go");
+
+    // An addon with nothing due is not due after its check; one deprovisioned during
+    // its check has its cleanup due once the check lets go, and is not repaired.
+    let idle = ready(&mut store, "idle", "myapp", &[("IDLE", "v")]);
+    let taken = claimed(store.take_check(&idle.id, "check", LEASE, None).unwrap());
+    store.finish_check(&taken, "check", None).unwrap();
+    let after = store.addon(&idle.id).unwrap();
+    assert_eq!((after.claim, after.due_at, after.verified_at.is_some()), (None, None, true));
+    assert!(matches!(store.take_check(&idle.id, "check", LEASE, Some(None)).unwrap(), Taken::Elsewhere));
+    let taken = claimed(store.take_check(&idle.id, "check", LEASE, Some(after.verified_at)).unwrap());
+    store.deprovision(&idle.id).unwrap();
+    assert!(store.claim_due(TICK, i64::MAX, LEASE, 16, None).unwrap().is_empty(), "the cleanup overtook the check");
+    assert!(store.renew_check(&idle.id, "check", LEASE).unwrap().is_none());
+    store.finish_check(&taken, "check", Some(findings)).unwrap();
+    assert!(
+        !event_names(&store, &idle.id).contains(&"drift".to_string()),
+        "a deprovisioned addon's check was recorded"
+    );
+    assert_eq!(claim(&mut store, &idle.id).state, State::Deprovisioned);
+    assert!(matches!(store.take_check(&idle.id, "check", LEASE, None).unwrap(), Taken::NotReady(State::Deprovisioned)));
+}
+
+fn a_dead_checks_claim_is_taken_over_and_its_due_time_goes(mut store: Store) {
+    let addon = ready(&mut store, "dead", "myapp", &[("SECRET_KEY", "v")]);
+    claimed(store.take_check(&addon.id, "dead", LEASE, None).unwrap());
+    assert_eq!(store.expire_dead_claims(|token| token == "dead").unwrap(), 1, "a check's claim is found");
+    // The claim is gone but the due time it set is left: the tick that finds nothing
+    // to do puts it back, so the addon is not taken again and again.
+    let seen = claim(&mut store, &addon.id);
+    store.release_idle(&seen.id, TICK).unwrap();
+    let after = store.addon(&addon.id).unwrap();
+    assert_eq!((after.claim, after.due_at), (None, None));
+    assert_eq!(store.next_due(None).unwrap(), None);
 }

@@ -64,6 +64,28 @@ pub fn connect_redis(url: &str) -> redis::RedisResult<redis::Connection> {
     redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(5))
 }
 
+/// Drops a login on the server behind addons' back: a postgres role, the mysql user on
+/// every host, a redis ACL user.
+pub fn drop_login(provider: &str, admin: &str, login: &str) {
+    match provider {
+        "postgres" => connect_postgres(admin).unwrap().batch_execute(&format!("DROP ROLE \"{login}\"")).unwrap(),
+        "mysql" => {
+            use mysql::prelude::Queryable;
+            let mut conn = connect_mysql(admin).unwrap();
+            let hosts: Vec<String> = conn.exec("SELECT host FROM mysql.user WHERE user = ?", (login,)).unwrap();
+            for host in hosts {
+                conn.query_drop(format!("DROP USER '{login}'@'{host}'")).unwrap();
+            }
+        }
+        _ => redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(login)
+            .query::<i64>(&mut connect_redis(admin).unwrap())
+            .map(drop)
+            .unwrap(),
+    }
+}
+
 /// What exists on the server at `admin` for addon `id` (empty when nothing does): the
 /// postgres role and database, the mysql users and database, or the redis ACL user and
 /// keys, all named after the addon.
@@ -105,6 +127,74 @@ pub fn traces(provider: &str, admin: &str, id: &str) -> Vec<String> {
             found
         }
         other => panic!("{other} has no server"),
+    }
+}
+
+/// Removes, as the admin, whatever carries addon `id` on the server when dropped (its
+/// databases, roles or users of every slot and generation, ACL users and keys), so a test
+/// that fails halfway leaves the shared server as it found it.
+pub struct Sweep {
+    provider: &'static str,
+    admin: String,
+    id: String,
+}
+
+impl Sweep {
+    pub fn new(provider: &'static str, admin: &str, id: &str) -> Sweep {
+        Sweep { provider, admin: admin.to_string(), id: id.to_string() }
+    }
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        let pattern = format!("addons\\_{}%", self.id);
+        match self.provider {
+            "postgres" => {
+                let Ok(mut admin) = connect_postgres(&self.admin) else { return };
+                let names = |admin: &mut postgres::Client, sql: &str| -> Vec<String> {
+                    admin
+                        .query(sql, &[&pattern])
+                        .map(|rows| rows.iter().map(|row| row.get(0)).collect())
+                        .unwrap_or_default()
+                };
+                for database in names(&mut admin, "SELECT datname FROM pg_database WHERE datname LIKE $1") {
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"));
+                }
+                // The owner last: the other logins are its members.
+                for role in
+                    names(&mut admin, "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname DESC")
+                {
+                    let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""));
+                }
+            }
+            "mysql" => {
+                use mysql::prelude::Queryable;
+                let Ok(mut admin) = connect_mysql(&self.admin) else { return };
+                let users: Vec<(String, String)> =
+                    admin.exec("SELECT user, host FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap_or_default();
+                for (user, host) in users {
+                    let _ = admin.query_drop(format!("DROP USER IF EXISTS `{user}`@`{host}`"));
+                }
+                let databases: Vec<String> = admin
+                    .exec("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", (&pattern,))
+                    .unwrap_or_default();
+                for database in databases {
+                    let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS `{database}`"));
+                }
+            }
+            _ => {
+                let Ok(mut admin) = connect_redis(&self.admin) else { return };
+                let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut admin).unwrap_or_default();
+                for user in users.into_iter().filter(|user| user.starts_with(&format!("addons_{}", self.id))) {
+                    let _ = redis::cmd("ACL").arg("DELUSER").arg(user).query::<i64>(&mut admin);
+                }
+                let keys: Vec<String> =
+                    redis::cmd("KEYS").arg(format!("addons:{}:*", self.id)).query(&mut admin).unwrap_or_default();
+                if !keys.is_empty() {
+                    let _ = redis::cmd("DEL").arg(keys).query::<i64>(&mut admin);
+                }
+            }
+        }
     }
 }
 
