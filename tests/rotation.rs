@@ -52,6 +52,18 @@ fn a_secret_is_replaced_at_once_and_each_step_is_logged() {
 }
 
 #[test]
+fn a_rotation_keeps_the_addons_expiry() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key", "--expires-in", "3s"]);
+    env.ok(["rotate", "key", "--wait"]);
+    assert!(env.info("key")["expires_at"].is_string(), "{:#}", env.info("key"));
+    std::thread::sleep(Duration::from_secs(4));
+    env.ok(["tick"]);
+    let info = env.info("key");
+    assert_eq!(info["state"], "deprovisioned", "the rotated addon outlived its expiry: {info:#}");
+}
+
+#[test]
 fn sqlite_has_nothing_to_rotate_and_nothing_changes() {
     let env = TestEnv::new();
     env.provision_ready("sqlite", "web", &["--name", "db"]);

@@ -480,11 +480,7 @@ fn upkeep_done(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Result<(), Stor
     addon.attempts = 0;
     addon.last_error = None;
     addon.last_error_permanent = false;
-    let attachments = super::attachments::next_due(tx, &addon.id, now)?;
-    addon.due_at = match (addon.rotation.due_at(now), attachments) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    addon.due_at = ready_due(tx, addon, now)?;
     addon.updated_at = now;
     tx.update_addon(addon)
 }
