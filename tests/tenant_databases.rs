@@ -268,7 +268,7 @@ const OWN_SESSION: &str = "-c default_transaction_read_only=off -c statement_tim
      -c local_preload_libraries= -c default_transaction_isolation=read\\ committed";
 
 /// The ways a database's owner can refuse connections to it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Refusal {
     AllowConnections,
     ConnectionLimit,
@@ -305,6 +305,7 @@ struct Attacker {
     tenant: Tenant,
     inside: postgres::Client,
     outside: postgres::Client,
+    outside_url: String,
 }
 
 impl Attacker {
@@ -313,7 +314,7 @@ impl Attacker {
         let mut outside_url = url::Url::parse(&tenant.url).unwrap();
         outside_url.set_path(url::Url::parse(superuser).unwrap().path());
         let outside = connect_postgres(outside_url.as_str()).unwrap();
-        Attacker { tenant, inside, outside }
+        Attacker { tenant, inside, outside, outside_url: outside_url.to_string() }
     }
 
     fn run(&mut self, sql: &str) {
@@ -351,6 +352,15 @@ impl Attacker {
         self.run_outside(&refusal.statements(&self.tenant.role()).1);
     }
 
+    /// A session that has refused connections once more in a transaction left open: it
+    /// holds the database's row, so the admin's ALTER DATABASE waits for it.
+    fn hold_the_refusal(&self) -> postgres::Client {
+        let mut holding = connect_postgres(&self.outside_url).unwrap();
+        let (refuse, _) = Refusal::AllowConnections.statements(&self.tenant.role());
+        holding.batch_execute(&format!("BEGIN; {refuse}")).unwrap();
+        holding
+    }
+
     /// Grants `victim` what takes the admin into the attacker's database to take it back:
     /// privileges, default privileges, a policy; and leaves a transaction open that holds
     /// a lock on the table granted.
@@ -380,10 +390,14 @@ fn victims_cleanup_finishes(setup: &mut Setup, attacker: &mut Attacker, app: &st
     for &refusal in refusals {
         attacker.refuse(refusal);
     }
+    let holding_row = refusals.contains(&Refusal::AllowConnections).then(|| attacker.hold_the_refusal());
     let database = attacker.tenant.role();
     let before = database_as_set(&setup.superuser, &database);
     deprovisioned(&setup.env, &setup.superuser, &victim);
     assert_eq!(database_as_set(&setup.superuser, &database), before, "{refusals:?}: the attacker's settings changed");
+    if let Some(mut holding_row) = holding_row {
+        assert!(holding_row.batch_execute("SELECT 1").is_err(), "the session in the admin's way was not ended");
+    }
     assert_eq!(
         gained(&setup.superuser, &setup.sweep.ids),
         Vec::<String>::new(),
@@ -416,7 +430,7 @@ fn no_tenant_code_runs_as_the_admin(lesser: bool) {
     assert_eq!(gained(&superuser, ids), Vec::<String>::new(), "after the detach");
     assert_eq!(slot_logins(&superuser, &id, 1), Vec::<String>::new(), "the detached login is gone");
 
-    let Attacker { tenant, inside, outside } = attacker;
+    let Attacker { tenant, inside, outside, .. } = attacker;
     drop((inside, outside));
     deprovisioned(env, &superuser, &tenant);
     assert_eq!(gained(&superuser, ids), Vec::<String>::new(), "after the attacker's own deprovision");
@@ -433,13 +447,17 @@ fn postgres_no_tenant_code_runs_as_an_admin_that_is_not_a_superuser() {
 }
 
 /// A database that breaks or refuses every session it can: another addon's cleanup still
-/// finishes (each refusal alone, then all together), a copy of it is still made, and its
-/// own deprovision still removes it.
+/// finishes (each refusal alone, then all together), so does a detach, a copy of it is
+/// still made, and its own deprovision still removes it.
 fn a_hostile_database_holds_up_nothing(lesser: bool) {
     let Some(mut setup) = setup(lesser) else { return };
     let mut attacker =
         Attacker::new(tenant(&setup.env, &mut setup.sweep, "attacker", &["--name", "attacker-db"]), &setup.superuser);
     attacker.run("CREATE TABLE public.kept (v text); INSERT INTO public.kept VALUES ('copied')");
+    // An attached app's login that made a table as itself: its detach must hand it over.
+    setup.env.ok(["attach", "attacker-db", "borrower", "--wait", "--timeout", "60s"]);
+    let borrower = setup.env.vars("borrower")["DATABASE_URL"].clone();
+    connect_postgres(&borrower).unwrap().batch_execute("SET ROLE NONE; CREATE TABLE public.borrowed (v int)").unwrap();
     attacker.plant_lookalikes();
     attacker.break_sessions();
     let fresh = connect_postgres(&attacker.tenant.url).map(drop);
@@ -450,12 +468,17 @@ fn a_hostile_database_holds_up_nothing(lesser: bool) {
     }
     victims_cleanup_finishes(&mut setup, &mut attacker, "victim-all", &REFUSALS);
 
-    // The attacker's session stays open on its database: the copy is made by dump and restore.
     for refusal in REFUSALS {
         attacker.refuse(refusal);
     }
     let database = attacker.tenant.role();
     let before = database_as_set(&setup.superuser, &database);
+    setup.env.ok(["detach", "attacker-db", "borrower", "--wait", "--timeout", "60s"]);
+    assert_eq!(slot_logins(&setup.superuser, &attacker.tenant.id, 1), Vec::<String>::new(), "the login is gone");
+    assert_eq!(database_as_set(&setup.superuser, &database), before, "the attacker's settings changed");
+    assert_eq!(gained(&setup.superuser, &setup.sweep.ids), Vec::<String>::new(), "after the detach");
+
+    // The attacker's session stays open on its database: the copy is made by dump and restore.
     let copy = tenant(&setup.env, &mut setup.sweep, "copy", &["--name", "copy-db", "--from", "attacker-db"]);
     let log = setup.env.json(["log", "copy-db", "--json"]).to_string();
     assert!(log.contains("by pg_dump | pg_restore"), "{log}");
@@ -467,7 +490,7 @@ fn a_hostile_database_holds_up_nothing(lesser: bool) {
     assert_eq!(gained(&setup.superuser, &setup.sweep.ids), Vec::<String>::new(), "after the copy");
 
     deprovisioned(&setup.env, &setup.superuser, &copy);
-    let Attacker { tenant, inside, outside } = attacker;
+    let Attacker { tenant, inside, outside, .. } = attacker;
     drop((inside, outside));
     deprovisioned(&setup.env, &setup.superuser, &tenant);
     assert_eq!(gained(&setup.superuser, &setup.sweep.ids), Vec::<String>::new(), "after the attacker's deprovision");
