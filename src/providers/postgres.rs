@@ -14,6 +14,7 @@ use crate::addon::Resource;
 
 mod copy;
 mod credentials;
+mod entry;
 mod removal;
 mod scram;
 
@@ -44,8 +45,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How soon to look again when the role or database is not there yet.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
-/// Keeps every admin statement short: waiting on a lock is contention, retried later.
-const SESSION_SETTINGS: &str = "SET lock_timeout = '5s'; SET statement_timeout = '60s'";
 /// Errors that mean "it already exists", from a create that raced another one.
 const ALREADY_EXISTS: &[SqlState] =
     &[SqlState::DUPLICATE_OBJECT, SqlState::DUPLICATE_DATABASE, SqlState::UNIQUE_VIOLATION];
@@ -61,6 +60,8 @@ struct Found {
     superuser: bool,
     role: bool,
     database: bool,
+    /// The database is marked a template (its owner may do that), which can't be dropped.
+    template: bool,
 }
 
 impl Postgres {
@@ -69,7 +70,8 @@ impl Postgres {
         Postgres { server }
     }
 
-    /// The admin connection settings, from the URL, with a connect timeout.
+    /// The connection settings from the URL, with a connect timeout; an admin session adds
+    /// its startup options (`admin_config`), a tenant's login its user and password.
     fn config(&self) -> Result<Config, ProviderError> {
         // The parser's reason is left out: it may quote a piece of the URL.
         let mut config = Config::from_str(self.server.url.as_str()).map_err(|_| {
@@ -85,12 +87,11 @@ impl Postgres {
         Ok(config)
     }
 
-    /// Opens the admin connection: the one place this provider logs in as the admin user.
+    /// Opens the admin connection to the admin database, with the settings every admin
+    /// session pins (see `entry`).
     fn admin(&self) -> Result<Client, ProviderError> {
         let doing = "can't connect as the admin user";
-        let mut client = self.connect(self.config()?, doing)?.map_err(|err| self.failure(doing, &err))?;
-        client.batch_execute(SESSION_SETTINGS).map_err(|err| self.failure("can't set session timeouts", &err))?;
-        Ok(client)
+        self.connect(self.admin_config(0)?, doing)?.map_err(|err| self.failure(doing, &err))
     }
 
     /// Logs in within `LOGIN_TIMEOUT`. A server that accepts connections but never answers
@@ -130,14 +131,34 @@ impl Postgres {
     fn lookup(&self, client: &mut Client, name: &str) -> Result<Found, ProviderError> {
         let row = client
             .query_one(
-                "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false), \
-                 EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), \
-                 EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                "SELECT coalesce((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER), false), \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1), \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1), \
+                 coalesce((SELECT datistemplate FROM pg_catalog.pg_database WHERE datname = $1), false)",
                 &[&name],
             )
             .map_err(|err| self.failure("can't look up roles and databases", &err))?;
         let column = |i| row.try_get(i).map_err(|err| self.failure("can't look up roles and databases", &err));
-        Ok(Found { superuser: column(0)?, role: column(1)?, database: column(2)? })
+        Ok(Found { superuser: column(0)?, role: column(1)?, database: column(2)?, template: column(3)? })
+    }
+
+    /// Drops database `name`, first taking back the template mark its owner may have put
+    /// on it (a template can't be dropped).
+    fn drop_database(
+        &self,
+        client: &mut Client,
+        watcher: &mut Client,
+        name: &str,
+        found: Found,
+    ) -> Result<(), ProviderError> {
+        let ident = quote_ident(name);
+        if found.template {
+            let plain = format!("ALTER DATABASE {ident} IS_TEMPLATE false");
+            let doing = format!("can't take back the template mark of database {name}");
+            self.run_unblocked(client, watcher, &doing, &plain, &[SqlState::UNDEFINED_DATABASE])?;
+        }
+        let statement = format!("DROP DATABASE IF EXISTS {ident}");
+        self.run_unblocked(client, watcher, &format!("can't drop database {name}"), &statement, &[]).map(drop)
     }
 
     /// Creates the login role, or sets its password again when it exists (so retries converge).
@@ -235,7 +256,6 @@ impl Provider for Postgres {
     /// every database and drops it. Gone stays gone.
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = self.name(addon)?;
-        let ident = quote_ident(&name);
         let (mut client, found) = self.opened(&name)?;
         let mut watcher = self.admin()?;
         let logins = self.credential_roles(&mut client, &addon, &name)?;
@@ -252,8 +272,7 @@ impl Provider for Postgres {
         }
         self.end_logins(&mut client, &logins)?;
         self.end_sessions(&mut client, &name)?;
-        let drop_database = format!("DROP DATABASE IF EXISTS {ident}");
-        self.run_unblocked(&mut client, &mut watcher, &format!("can't drop database {name}"), &drop_database, &[])?;
+        self.drop_database(&mut client, &mut watcher, &name, found)?;
         for role in &roles {
             self.join(&mut client, role, found)?;
             self.drop_role(&mut client, &mut watcher, role)?;
@@ -288,8 +307,8 @@ impl Provider for Postgres {
         let mut client = self.admin()?;
         let row = client
             .query_one(
-                "SELECT current_setting('server_version'), rolsuper OR (rolcreaterole AND rolcreatedb) \
-                 FROM pg_roles WHERE rolname = current_user",
+                "SELECT pg_catalog.current_setting('server_version'), rolsuper OR (rolcreaterole AND rolcreatedb) \
+                 FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER",
                 &[],
             )
             .map_err(|err| self.failure("can't read the server version", &err))?;

@@ -1,9 +1,11 @@
 //! `provision --from` on PostgreSQL: the new addon's database made a copy of another's.
 //! A template copy when the source has no session (the server copies the files; the
-//! source's objects are then given to the new owner), else `pg_dump | pg_restore` run as
-//! the new owner. The copier's admin sessions carry the application name
-//! `addons-copy-<id>` (the sign, to any host, that a copy is at work), and the admin
-//! marks the database with a comment once the copy is whole (the sign it is done).
+//! source's objects are then given to the new owner), else `pg_dump | pg_restore`: the
+//! dump as the admin (its session pinned as `entry` says), the restore logged in as the
+//! new owner, so code in the dump runs with its rights alone. The copier's admin sessions
+//! carry the application name `addons-copy-<id>` (the sign, to any host, that a copy is at
+//! work), and the admin marks the database with a comment once the copy is whole (the sign
+//! it is done).
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -11,6 +13,7 @@ use std::process::{Command, Stdio};
 use postgres::error::SqlState;
 use postgres::Client;
 
+use super::entry::admin_options;
 use super::{quote_ident, quote_literal, Postgres, ProviderError, Sort};
 use crate::addon::Resource;
 use crate::providers::CopyStatus;
@@ -60,10 +63,11 @@ impl Postgres {
         let row = self
             .admin()?
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_database d JOIN pg_shdescription s \
-                   ON s.objoid = d.oid AND s.classoid = 'pg_database'::regclass \
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database d JOIN pg_catalog.pg_shdescription s \
+                   ON s.objoid = d.oid AND s.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass \
                    WHERE d.datname = $1 AND s.description = $2), \
-                 EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $3 AND usename = current_user)",
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity \
+                   WHERE application_name = $3 AND usename = CURRENT_USER)",
                 &[&name, &Self::copy_mark(&source), &Self::copier_name(&name)],
             )
             .map_err(|err| self.failure("can't look up the copy", &err))?;
@@ -79,16 +83,17 @@ impl Postgres {
     pub(super) fn copy_into(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
         let (name, source_name) = (self.name(addon)?, self.name(source)?);
         let copier = Self::copier_name(&name);
-        let mut config = self.config()?;
+        let mut config = self.admin_config(0)?;
         config.application_name(&copier);
         let doing = "can't connect as the admin user";
         let mut client = self.connect(config, doing)?.map_err(|err| self.failure(doing, &err))?;
-        let settings = "SET lock_timeout = '5s'; SET statement_timeout = 0";
+        // A copy takes as long as it takes; waiting on a lock is still contention.
+        let settings = "SET statement_timeout = 0";
         client.batch_execute(settings).map_err(|err| self.failure("can't set session timeouts", &err))?;
         let others: i64 = client
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND usename = current_user \
-                 AND pid <> pg_backend_pid()",
+                "SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity \
+                 WHERE application_name = $1 AND usename = CURRENT_USER AND pid <> pg_catalog.pg_backend_pid()",
                 &[&copier],
             )
             .map_err(|err| self.failure("can't look for other copiers", &err))?
@@ -111,10 +116,13 @@ impl Postgres {
         self.join(&mut client, &source_name, found)?;
         let (ident, source_ident) = (quote_ident(&name), quote_ident(&source_name));
         self.end_sessions_on(&mut client, &name)?;
-        let drop = format!("DROP DATABASE IF EXISTS {ident}");
-        self.run(&mut client, &format!("can't drop the partial copy {name}"), &drop, &[])?;
+        // What a partial restore did to its database (its owner's code ran) can't hold up its drop.
+        self.drop_database(&mut client, &mut self.admin()?, &name, found)?;
         let idle: bool = client
-            .query_one("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1)", &[&source_name])
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE datname = $1)",
+                &[&source_name],
+            )
             .map_err(|err| self.failure("can't look at the source's sessions", &err))?
             .get(0);
         let template = format!("CREATE DATABASE {ident} TEMPLATE {source_ident} OWNER {ident}");
@@ -134,7 +142,13 @@ impl Postgres {
                 "a template copy"
             }
             false => {
-                self.dump_restore(&source_name, &name, &copier)?;
+                // The source's owner may refuse connections: the dump's door is opened.
+                let dumped = self.through_door(&mut client, &source_name, |version| {
+                    self.dump_restore(addon, &source_name, &copier, version)
+                })?;
+                if dumped.is_none() {
+                    return Err(self.permanent(&format!("the source database {source_name} is gone")));
+                }
                 "pg_dump | pg_restore"
             }
         };
@@ -148,7 +162,8 @@ impl Postgres {
     fn end_sessions_on(&self, client: &mut Client, name: &str) -> Result<(), ProviderError> {
         client
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
                 &[&name],
             )
             .map_err(|err| self.failure(&format!("can't end the sessions on {name}"), &err))
@@ -159,8 +174,8 @@ impl Postgres {
     pub(super) fn end_copier(&self, client: &mut Client, name: &str) -> Result<(), ProviderError> {
         client
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name = $1 AND usename = current_user AND pid <> pg_backend_pid()",
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+                 WHERE application_name = $1 AND usename = CURRENT_USER AND pid <> pg_catalog.pg_backend_pid()",
                 &[&Self::copier_name(name)],
             )
             .map_err(|err| self.failure(&format!("can't end the copier of {name}"), &err))
@@ -179,10 +194,6 @@ impl Postgres {
     ) -> Result<(), ProviderError> {
         let mut roles = self.credential_roles(admin, &source, source_name)?;
         roles.push(source_name.to_string());
-        let mut config = self.config()?;
-        config.dbname(name).application_name(&Self::copier_name(name));
-        let doing = format!("can't connect to the copy {name}");
-        let mut client = self.connect(config, &doing)?.map_err(|err| self.failure(&doing, &err))?;
         let old: Vec<String> = roles.iter().map(|role| quote_ident(role)).collect();
         let give = format!(
             "BEGIN; SET LOCAL statement_timeout = 0; REASSIGN OWNED BY {} TO {}; ALTER DATABASE {} OWNER TO {}; COMMIT",
@@ -191,43 +202,40 @@ impl Postgres {
             quote_ident(source_name),
             quote_ident(source_name)
         );
-        self.run(&mut client, &format!("can't give the objects of the copy to {name}"), &give, &[]).map(drop)
+        let doing = format!("can't give the objects of the copy to {name}");
+        let given = self.inside(admin, name, |client| self.run(client, &doing, &give, &[]))?;
+        match given {
+            Some(_) => Ok(()),
+            None => Err(self.server.error(Sort::Transient, &doing, "the copy is gone", "")),
+        }
     }
 
-    /// `pg_dump -Fc source | pg_restore --role=<new owner> -d target`: objects are made by
-    /// the new owner, with no owner or grants copied. The admin's password goes in the
-    /// tools' environment, never on their command line.
-    fn dump_restore(&self, source: &str, target: &str, copier: &str) -> Result<(), ProviderError> {
-        let config = self.config()?;
-        let mut env: Vec<(&str, String)> = vec![("PGAPPNAME", copier.to_string()), ("PGCONNECT_TIMEOUT", "10".into())];
-        if let Some(user) = config.get_user() {
-            env.push(("PGUSER", user.to_string()));
-        }
-        if let Some(password) = config.get_password() {
-            env.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
-        }
-        match config.get_hosts().first() {
-            Some(postgres::config::Host::Tcp(host)) => env.push(("PGHOST", host.clone())),
-            Some(postgres::config::Host::Unix(path)) => env.push(("PGHOST", path.display().to_string())),
-            None => {}
-        }
-        if let Some(port) = config.get_ports().first() {
-            env.push(("PGPORT", port.to_string()));
-        }
+    /// Who the restore logs in as: the new addon's own role, with its own password, so
+    /// the code a dump holds (a CHECK constraint, a default, a function an index calls)
+    /// runs with that role's rights alone, and no admin credential reaches pg_restore.
+    fn restore_login(&self, addon: Resource<'_>) -> Result<(String, String), ProviderError> {
+        Ok((self.name(addon)?, addon.password()))
+    }
+
+    /// `pg_dump -Fc source | pg_restore -d target`, the dump as the admin (the pinned
+    /// settings of a server of `version` in PGOPTIONS), the restore logged in as
+    /// `restore_login`: objects are made by the new owner, with no owner or grants copied.
+    /// Passwords go in the tools' environment, never on their command line; no PG
+    /// variable of this process's own reaches them.
+    fn dump_restore(&self, addon: Resource<'_>, source: &str, copier: &str, version: i32) -> Result<(), ProviderError> {
+        let target = self.name(addon)?;
+        let (admin, owner) = self.tool_environments(addon, copier, version)?;
         let failed = |tool: &str, err: std::io::Error| self.permanent(&format!("can't run {tool}: {err}"));
-        let mut dump = Command::new("pg_dump")
+        let mut dump = tool("pg_dump", &admin)
             .args(["--format=custom", "--no-owner", "--no-acl", "--dbname", source])
-            .envs(env.iter().map(|(key, value)| (*key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|err| failed("pg_dump", err))?;
         let output = dump.stdout.take().expect("piped");
-        let role = format!("--role={target}");
-        let restore = Command::new("pg_restore")
-            .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", &role, "--dbname", target])
-            .envs(env.iter().map(|(key, value)| (*key, value)))
+        let restore = tool("pg_restore", &owner)
+            .args(["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", "--dbname", &target])
             .stdin(output)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -249,6 +257,54 @@ impl Postgres {
         }
         Ok(())
     }
+
+    /// The environments of pg_dump (the admin, with the pinned settings) and of pg_restore
+    /// (`restore_login`), on the admin URL's host and port.
+    fn tool_environments(
+        &self,
+        addon: Resource<'_>,
+        copier: &str,
+        version: i32,
+    ) -> Result<(Variables, Variables), ProviderError> {
+        let config = self.config()?;
+        let mut place: Variables = vec![("PGAPPNAME", copier.to_string()), ("PGCONNECT_TIMEOUT", "10".into())];
+        match config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(host)) => place.push(("PGHOST", host.clone())),
+            Some(postgres::config::Host::Unix(path)) => place.push(("PGHOST", path.display().to_string())),
+            None => {}
+        }
+        if let Some(port) = config.get_ports().first() {
+            place.push(("PGPORT", port.to_string()));
+        }
+        let mut admin = place.clone();
+        if let Some(user) = config.get_user() {
+            admin.push(("PGUSER", user.to_string()));
+        }
+        if let Some(password) = config.get_password() {
+            admin.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
+        }
+        admin.push(("PGOPTIONS", admin_options(config.get_options(), version)));
+        let (user, password) = self.restore_login(addon)?;
+        let mut owner = place;
+        owner.extend([("PGUSER", user), ("PGPASSWORD", password)]);
+        Ok((admin, owner))
+    }
+}
+
+/// The variables a client tool is run with.
+type Variables = Vec<(&'static str, String)>;
+
+/// A command for PostgreSQL client tool `program` with `env` and none of the PG variables
+/// (a user, a password, options, a service) this process may have been given.
+fn tool(program: &str, env: &Variables) -> Command {
+    let mut command = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().map(|(key, value)| (*key, value)));
+    command
 }
 
 /// Whether an executable named `tool` is in a directory of PATH.

@@ -12,14 +12,15 @@ use crate::providers::credential::{repair_with, Credential, Drift, DriftKind, Re
 use crate::providers::{ProviderError, Sort};
 
 /// Every role of an addon's credentials besides the owner: `addons_<id>_<slot>_<generation>`.
-const CREDENTIAL_ROLES: &str = "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname";
+const CREDENTIAL_ROLES: &str = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname LIKE $1 ORDER BY rolname";
 
 /// What a role may do, as `verify` reads it; `$2` is the owner.
 const ROLE_LIMITS: &str = "SELECT r.rolcanlogin, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, \
-     r.rolbypassrls, coalesce(pg_has_role(r.oid, (SELECT oid FROM pg_roles WHERE rolname = $2), 'USAGE'), false), \
-     coalesce((SELECT 'role=' || $2 = ANY (s.setconfig) FROM pg_db_role_setting s \
+     r.rolbypassrls, \
+     coalesce(pg_catalog.pg_has_role(r.oid, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $2), 'USAGE'), false), \
+     coalesce((SELECT 'role=' || $2 = ANY (s.setconfig) FROM pg_catalog.pg_db_role_setting s \
                WHERE s.setrole = r.oid AND s.setdatabase = 0), false) \
-     FROM pg_roles r WHERE r.rolname = $1";
+     FROM pg_catalog.pg_roles r WHERE r.rolname = $1";
 
 /// The attributes a credential's role must not have, as `ALTER ROLE` options. Only a
 /// superuser may name SUPERUSER, REPLICATION and BYPASSRLS at all.
@@ -44,7 +45,7 @@ impl Postgres {
         let verifier = quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()));
         let (role, owner_ident) = (quote_ident(login), quote_ident(owner));
         let exists = client
-            .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", &[&login])
+            .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", &[&login])
             .map_err(|err| self.failure("can't look up roles", &err))?
             .get::<_, bool>(0);
         let create = format!("CREATE ROLE {role} LOGIN INHERIT PASSWORD {verifier}");
@@ -103,8 +104,8 @@ impl Postgres {
     pub(super) fn end_logins(&self, client: &mut Client, logins: &[String]) -> Result<(), ProviderError> {
         client
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE usename = ANY ($1) AND pid <> pg_backend_pid()",
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+                 WHERE usename = ANY ($1) AND pid <> pg_catalog.pg_backend_pid()",
                 &[&logins],
             )
             .map_err(|err| self.failure("can't end the sessions of the addon's logins", &err))
@@ -155,11 +156,11 @@ impl Postgres {
             return Ok(format!("role {login} no longer logs in; it still owns database {owner}"));
         }
         self.join(&mut client, &login, found)?;
-        if let Some(mut there) = self.admin_in(&owner)? {
-            let reassign = format!("REASSIGN OWNED BY {ident} TO {}", quote_ident(&owner));
-            let doing = format!("can't hand what role {login} made to role {owner}");
-            self.run_unblocked(&mut there, &mut watcher, &doing, &reassign, &[SqlState::UNDEFINED_OBJECT])?;
-        }
+        let reassign = format!("REASSIGN OWNED BY {ident} TO {}", quote_ident(&owner));
+        let doing = format!("can't hand what role {login} made to role {owner}");
+        self.inside(&mut client, &owner, |there| {
+            self.run_unblocked(there, &mut watcher, &doing, &reassign, &[SqlState::UNDEFINED_OBJECT])
+        })?;
         self.drop_role(&mut client, &mut watcher, &login)?;
         Ok(format!("dropped role {login} on {}", self.server.place()))
     }
@@ -173,7 +174,10 @@ impl Postgres {
             drift.push(Drift::resource(DriftKind::ResourceMissing, format!("database {owner} is gone")));
         } else {
             let row = client
-                .query_one("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", &[&owner])
+                .query_one(
+                    "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = $1",
+                    &[&owner],
+                )
                 .map_err(|err| self.failure("can't read the database's owner", &err))?;
             let holder: String = row.get(0);
             if holder != owner {
@@ -228,7 +232,7 @@ impl Postgres {
         }
         if found.superuser {
             let verifier: Option<String> = client
-                .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&login])
+                .query_one("SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1", &[&login])
                 .map_err(|err| self.failure("can't read the role's password verifier", &err))?
                 .get(0);
             if !verifier.is_some_and(|verifier| scram::matches(&verifier, &password)) {

@@ -1,6 +1,7 @@
 //! Removing an addon's role for good, whatever other tenants did to it: what other roles
-//! granted it is taken back in every database where it holds anything, and a tenant's
-//! session that holds a lock in the way is ended instead of waited for.
+//! granted it is taken back in every database where it holds anything (entered as
+//! `entry` says, whatever its owner set there), and a tenant's session that holds a lock
+//! in the way is ended instead of waited for.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
@@ -8,23 +9,25 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::Client;
 
-use super::{quote_ident, Postgres, ProviderError, SESSION_SETTINGS};
+use super::{quote_ident, Postgres, ProviderError};
 
 /// How often a statement that may be blocked is checked on.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
-/// The databases where role `$1` owns objects or holds privileges, from `pg_shdepend`.
-const DEPENDENT_DATABASES: &str = "SELECT DISTINCT coalesce(d.datname, ''), coalesce(d.datallowconn, false) \
-     FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid \
-     WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1) \
+/// The databases where role `$1` owns objects or holds privileges, from `pg_shdepend`
+/// (`''` for shared objects).
+const DEPENDENT_DATABASES: &str = "SELECT DISTINCT coalesce(d.datname, '') \
+     FROM pg_catalog.pg_shdepend s LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid \
+     WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass \
+     AND s.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1) \
      ORDER BY 1";
 
 /// Ends the sessions that block backend `$1` and belong to an addon's role: a tenant may
 /// hold a lock on another's role (an open transaction that granted it something) or on an
 /// object the role was granted, for as long as it likes. The admin user's sessions and
 /// anyone else's are waited for (up to `lock_timeout`).
-const END_BLOCKING_TENANTS: &str = "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a \
-     WHERE a.pid = ANY (pg_blocking_pids($1)) AND a.usename LIKE 'addons\\_%' AND a.usename <> current_user";
+const END_BLOCKING_TENANTS: &str = "SELECT pg_catalog.pg_terminate_backend(a.pid) FROM pg_catalog.pg_stat_activity a \
+     WHERE a.pid = ANY (pg_catalog.pg_blocking_pids($1)) AND a.usename LIKE 'addons\\_%' AND a.usename <> CURRENT_USER";
 
 impl Postgres {
     /// Runs one admin statement like `run`, ending meanwhile every tenant session that blocks it.
@@ -37,7 +40,7 @@ impl Postgres {
         tolerated: &[SqlState],
     ) -> Result<bool, ProviderError> {
         let pid: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
+            .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
             .map_err(|err| self.failure("can't read the admin session's id", &err))?
             .get(0);
         let (done, finished) = mpsc::channel();
@@ -62,8 +65,8 @@ impl Postgres {
     pub(super) fn end_sessions(&self, client: &mut Client, name: &str) -> Result<(), ProviderError> {
         client
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE (datname = $1 OR usename = $1) AND pid <> pg_backend_pid()",
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+                 WHERE (datname = $1 OR usename = $1) AND pid <> pg_catalog.pg_backend_pid()",
                 &[&name],
             )
             .map_err(|err| self.failure(&format!("can't end the sessions of {name}"), &err))
@@ -71,21 +74,24 @@ impl Postgres {
     }
 
     /// Takes back what role `name` owns or was granted (by anyone) in every database where
-    /// it holds anything, then drops it. A database dropped meanwhile is skipped.
+    /// it holds anything, then drops it. A database dropped meanwhile is skipped, and so is
+    /// one a superuser owns and closed (the error then names it); one a tenant closed is
+    /// opened for this and closed again.
     pub(super) fn drop_role(&self, client: &mut Client, watcher: &mut Client, name: &str) -> Result<(), ProviderError> {
         let ident = quote_ident(name);
         let drop_owned = format!("DROP OWNED BY {ident}");
         let here: String = client
-            .query_one("SELECT current_database()", &[])
+            .query_one("SELECT pg_catalog.current_database()", &[])
             .map_err(|err| self.failure("can't name the admin database", &err))?
             .get(0);
-        for (database, connectable) in self.dependent_databases(client, name)? {
-            if database.is_empty() || database == here || !connectable {
+        for database in self.dependent_databases(client, name)? {
+            if database.is_empty() || database == here {
                 continue;
             }
-            let Some(mut there) = self.admin_in(&database)? else { continue };
             let doing = format!("can't take back what role {name} holds in database {database}");
-            self.run_unblocked(&mut there, watcher, &doing, &drop_owned, &[SqlState::UNDEFINED_OBJECT])?;
+            self.inside(client, &database, |there| {
+                self.run_unblocked(there, watcher, &doing, &drop_owned, &[SqlState::UNDEFINED_OBJECT])
+            })?;
         }
         // Here too, which also takes back its privileges on shared objects (databases).
         let doing = format!("can't take back what role {name} holds in database {here}");
@@ -111,7 +117,7 @@ impl Postgres {
         };
         let places: Vec<String> = places
             .into_iter()
-            .map(|(database, _)| match database.as_str() {
+            .map(|database| match database.as_str() {
                 "" => "shared objects (databases, tablespaces)".to_string(),
                 _ => format!("database {database}"),
             })
@@ -125,32 +131,11 @@ impl Postgres {
     }
 
     /// Where role `name` owns objects or holds privileges: database names (empty for shared
-    /// objects), each with whether it accepts connections.
-    fn dependent_databases(&self, client: &mut Client, name: &str) -> Result<Vec<(String, bool)>, ProviderError> {
+    /// objects).
+    fn dependent_databases(&self, client: &mut Client, name: &str) -> Result<Vec<String>, ProviderError> {
         let rows = client
             .query(DEPENDENT_DATABASES, &[&name])
             .map_err(|err| self.failure(&format!("can't find where role {name} holds privileges"), &err))?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        Ok(rows.iter().map(|row| row.get(0)).collect())
     }
-
-    /// An admin connection to `database`, or `None` when that database is gone or going.
-    pub(super) fn admin_in(&self, database: &str) -> Result<Option<Client>, ProviderError> {
-        let mut config = self.config()?;
-        config.dbname(database);
-        let doing = format!("can't connect to database {database} as the admin user");
-        let mut client = match self.connect(config, &doing)? {
-            Ok(client) => client,
-            Err(err) if is_going(&err) => return Ok(None),
-            Err(err) => return Err(self.failure(&doing, &err)),
-        };
-        client.batch_execute(SESSION_SETTINGS).map_err(|err| self.failure("can't set session timeouts", &err))?;
-        Ok(Some(client))
-    }
-}
-
-/// Whether a login failed because its database was dropped, or is being dropped.
-fn is_going(err: &postgres::Error) -> bool {
-    [SqlState::UNDEFINED_DATABASE, SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE]
-        .iter()
-        .any(|code| err.code() == Some(code))
 }
