@@ -312,9 +312,11 @@ fn postgres_an_addon_whose_app_logs_in_as_the_owner_is_attached_only_after_a_rot
     // A login of another app would be a member of the role web logs in as.
     let run = env.run(["attach", "db", "worker", "--wait"]);
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains("rotate the addon first (addons rotate NAME)"), "{run}");
-    assert_eq!(run.stderr.lines().count(), 1, "{run}");
-    assert_eq!(logins("postgres", &admin, &id), [owner.clone()], "a login was made for worker");
+    let errors: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{run}");
+    assert!(errors[0].contains(&format!("the addon's own app logs in as role {owner}, the owner")), "{run}");
+    assert!(errors[0].contains("rotate the addon first (addons rotate NAME)"), "{run}");
+    assert_eq!(logins("postgres", &admin, &id), [owner.as_str()], "a login was made for worker");
     assert!(env.vars("worker").values().all(|value| value.is_empty()), "{:?}", env.vars("worker"));
 
     // The rotation takes the owner's login away; then the attachment is made.

@@ -1,7 +1,13 @@
-//! Credentials on postgres: the role `addons_<id>` owns the database and everything in it,
-//! and logs in as the original credential; every other credential is a login role of its
-//! own, a member of the owner that becomes it on login (`SET role`), so whatever any
-//! credential creates is owned by the one owner and usable by the next.
+//! Credentials on postgres: the role `addons_<id>` owns the database and everything in it
+//! and never logs in; every credential, the addon's own app's first one (`addons_<id>_0_0`)
+//! too, is a login role of its own, a member of the owner that becomes it on login (`SET
+//! role`), so whatever any credential creates is owned by the one owner and usable by the
+//! next. A member may act as the owner and so set the owner's password, which gives it
+//! nothing while the owner can't log in; no login can touch another login.
+//!
+//! Addons made by earlier versions log in as the owner itself: they keep that login until
+//! a rotation revokes it, and get no login for another app before (its login could set
+//! the password their app logs in with).
 
 use postgres::error::SqlState;
 use postgres::Client;
@@ -13,6 +19,11 @@ use crate::providers::{ProviderError, Sort};
 
 /// Every role of an addon's credentials besides the owner: `addons_<id>_<slot>_<generation>`.
 const CREDENTIAL_ROLES: &str = "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname";
+
+/// Whether the addon's own app logs in as the owner `$1` itself, as in addons made by
+/// earlier versions: the owner may log in and there is no login role `$2` (`<owner>_0_0`).
+const OWNER_LOGS_IN: &str = "SELECT coalesce((SELECT rolcanlogin FROM pg_roles WHERE rolname = $1), false) \
+     AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2)";
 
 /// What a role may do, as `verify` reads it; `$2` is the owner.
 const ROLE_LIMITS: &str = "SELECT r.rolcanlogin, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, \
@@ -30,9 +41,126 @@ fn limits(found: Found) -> &'static str {
     }
 }
 
+/// The login role of the addon's own app's first credential (`Credential::ORIGINAL`).
+fn app_role(owner: &str) -> String {
+    format!("{owner}_0_0")
+}
+
+/// The role `credential` logs in as: `addons_<id>_<slot>_<generation>`, for the original
+/// credential too, unless the addon's app logs in as the owner (`owner_logs_in`).
+fn role_of(
+    addon: Resource<'_>,
+    credential: Credential,
+    owner: &str,
+    owner_logs_in: bool,
+) -> Result<String, ProviderError> {
+    match credential == Credential::ORIGINAL {
+        true if owner_logs_in => Ok(owner.to_string()),
+        true => Ok(app_role(owner)),
+        false => credential.login(&addon),
+    }
+}
+
 impl Postgres {
-    /// Makes the login role of a credential other than the original, a member of `owner`
-    /// that becomes it on login, with the derived password (as a SCRAM verifier).
+    /// Whether the addon's own app logs in as the owner role itself: an addon made by an
+    /// earlier version whose first login was not revoked by a rotation yet.
+    fn owner_logs_in(&self, client: &mut Client, owner: &str) -> Result<bool, ProviderError> {
+        client
+            .query_one(OWNER_LOGS_IN, &[&owner, &app_role(owner)])
+            .and_then(|row| row.try_get(0))
+            .map_err(|err| self.failure("can't read how the addon's app logs in", &err))
+    }
+
+    /// The login of the addon's own app's first credential and its password: what
+    /// `get_config` hands out and what a copy is restored as.
+    pub(super) fn app_login(
+        &self,
+        client: &mut Client,
+        addon: Resource<'_>,
+    ) -> Result<(String, String), ProviderError> {
+        let owner = self.name(addon)?;
+        let owner_logs_in = self.owner_logs_in(client, &owner)?;
+        Ok((role_of(addon, Credential::ORIGINAL, &owner, owner_logs_in)?, addon.password()))
+    }
+
+    /// Whether role `name` exists.
+    pub(super) fn role_exists(&self, client: &mut Client, name: &str) -> Result<bool, ProviderError> {
+        client
+            .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", &[&name])
+            .and_then(|row| row.try_get(0))
+            .map_err(|err| self.failure("can't look up roles", &err))
+    }
+
+    /// Makes the owner role, which never logs in; an owner that may log in, holds a
+    /// password or a power is made so again, ending any tenant session that holds its
+    /// row (a member's open transaction that set its password).
+    pub(super) fn ensure_owner(&self, client: &mut Client, owner: &str, found: Found) -> Result<(), ProviderError> {
+        let ident = quote_ident(owner);
+        if !found.role {
+            let create = format!("CREATE ROLE {ident} NOLOGIN");
+            if self.run(client, &format!("can't create role {owner}"), &create, super::ALREADY_EXISTS)? {
+                return Ok(());
+            }
+        }
+        if self.owner_changes(client, owner, found)?.is_empty() {
+            return Ok(());
+        }
+        let alter = format!("ALTER ROLE {ident} NOLOGIN PASSWORD NULL {}", limits(found));
+        let doing = format!("can't stop role {owner} from logging in");
+        self.run_unblocked(client, &mut self.admin()?, &doing, &alter, &[]).map(drop)
+    }
+
+    /// What the owner role of an addon whose app does not log in as it may do and must
+    /// not: log in, hold a password (seen only by an admin that is a superuser; useless
+    /// without the login), or hold a power. Empty when the role is not there.
+    fn owner_changes(
+        &self,
+        client: &mut Client,
+        owner: &str,
+        found: Found,
+    ) -> Result<Vec<&'static str>, ProviderError> {
+        let rows =
+            client.query(ROLE_LIMITS, &[&owner, &owner]).map_err(|err| self.failure("can't read role limits", &err))?;
+        let Some(row) = rows.first() else { return Ok(Vec::new()) };
+        let mut wrong = Vec::new();
+        if self.flag(row, 0)? {
+            wrong.push("may log in");
+        }
+        if found.superuser && self.verifier(client, owner)?.is_some() {
+            wrong.push("has a password");
+        }
+        wrong.extend(self.powers(row)?);
+        Ok(wrong)
+    }
+
+    /// One boolean column of a `ROLE_LIMITS` row.
+    fn flag(&self, row: &postgres::Row, i: usize) -> Result<bool, ProviderError> {
+        row.try_get::<_, bool>(i).map_err(|err| self.failure("can't read role limits", &err))
+    }
+
+    /// The powers no role of an addon may hold, among those a `ROLE_LIMITS` row shows.
+    fn powers(&self, row: &postgres::Row) -> Result<Vec<&'static str>, ProviderError> {
+        let mut held = Vec::new();
+        for (i, power) in [(1, "superuser"), (2, "CREATEROLE"), (3, "CREATEDB"), (4, "REPLICATION"), (5, "BYPASSRLS")] {
+            if self.flag(row, i)? {
+                held.push(power);
+            }
+        }
+        Ok(held)
+    }
+
+    /// The stored password verifier of `role` (`None`: no password); only a superuser reads it.
+    fn verifier(&self, client: &mut Client, role: &str) -> Result<Option<String>, ProviderError> {
+        let rows = client
+            .query("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&role])
+            .map_err(|err| self.failure("can't read the role's password verifier", &err))?;
+        rows.first()
+            .map_or(Ok(None), |row| row.try_get(0))
+            .map_err(|err| self.failure("can't read the role's password verifier", &err))
+    }
+
+    /// Makes the login role of a credential, a member of `owner` that becomes it on login,
+    /// with the derived password (as a SCRAM verifier).
     pub(super) fn ensure_login(
         &self,
         client: &mut Client,
@@ -43,10 +171,7 @@ impl Postgres {
     ) -> Result<(), ProviderError> {
         let verifier = quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()));
         let (role, owner_ident) = (quote_ident(login), quote_ident(owner));
-        let exists = client
-            .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", &[&login])
-            .map_err(|err| self.failure("can't look up roles", &err))?
-            .get::<_, bool>(0);
+        let exists = self.role_exists(client, login)?;
         let create = format!("CREATE ROLE {role} LOGIN INHERIT PASSWORD {verifier}");
         if !exists {
             self.run(client, &format!("can't create role {login}"), &create, super::ALREADY_EXISTS)?;
@@ -60,8 +185,8 @@ impl Postgres {
         self.run(client, &format!("can't set up role {login}"), &converge, &[]).map(drop)
     }
 
-    /// The original credential's role is the owner: it is made to log in again (a repair
-    /// or a rotation back), with its limits restored.
+    /// The owner role of an addon whose app logs in as it is made to log in again (a
+    /// repair), with its password (as a SCRAM verifier) and limits restored.
     fn ensure_owner_login(
         &self,
         client: &mut Client,
@@ -69,9 +194,9 @@ impl Postgres {
         password: &str,
         found: Found,
     ) -> Result<(), ProviderError> {
-        self.ensure_role(client, owner, password, found)?;
-        let alter = format!("ALTER ROLE {} {}", quote_ident(owner), limits(found));
-        self.run(client, &format!("can't restore the limits of role {owner}"), &alter, &[]).map(drop)
+        let verifier = quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()));
+        let alter = format!("ALTER ROLE {} LOGIN PASSWORD {verifier} {}", quote_ident(owner), limits(found));
+        self.run(client, &format!("can't restore role {owner}"), &alter, &[]).map(drop)
     }
 
     /// The roles of every credential of the addon besides the owner, found by name.
@@ -86,11 +211,12 @@ impl Postgres {
             .query(CREDENTIAL_ROLES, &[&pattern])
             .map_err(|err| self.failure("can't list the addon's login roles", &err))?;
         let names = rows.iter().map(|row| row.get::<_, String>(0));
-        Ok(names.filter(|name| Credential::of_login(addon, name).is_some()).collect())
+        let app = app_role(owner);
+        Ok(names.filter(|name| *name == app || Credential::of_login(addon, name).is_some()).collect())
     }
 
-    /// Makes an admin user that is not a superuser a member of `role`, as `REASSIGN OWNED`
-    /// and `DROP OWNED` need it to be.
+    /// Makes an admin user that is not a superuser a member of `role`, as ending its
+    /// sessions, `REASSIGN OWNED` and `DROP OWNED` need it to be.
     pub(super) fn join(&self, client: &mut Client, role: &str, found: Found) -> Result<(), ProviderError> {
         if found.superuser {
             return Ok(());
@@ -112,49 +238,68 @@ impl Postgres {
     }
 
     /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
+    /// An addon whose app logs in as the owner gets a login for its own app only.
     pub(super) fn make_credential(
         &self,
         addon: Resource<'_>,
         credential: Credential,
     ) -> Result<Vec<(String, String)>, ProviderError> {
         let owner = self.name(addon)?;
-        let (login, password) = (credential.login(&addon)?, credential.password(&addon));
         let (mut client, found) = self.opened(&owner)?;
-        if credential == Credential::ORIGINAL {
-            self.ensure_owner_login(&mut client, &owner, &password, found)?;
-        } else {
-            if !found.role || !found.database {
-                return Err(self.permanent(&format!(
-                    "can't make {credential}: role and database {owner} are not there; provision the addon first"
-                )));
+        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+        let (login, password) = (role_of(addon, credential, &owner, owner_logs_in)?, credential.password(&addon));
+        if credential != Credential::ORIGINAL && (!found.role || !found.database) {
+            return Err(self.permanent(&format!(
+                "can't make {credential}: role and database {owner} are not there; provision the addon first"
+            )));
+        }
+        match owner_logs_in {
+            true if credential == Credential::ORIGINAL => {
+                self.ensure_owner_login(&mut client, &owner, &password, found)?
             }
-            self.ensure_login(&mut client, &owner, &login, &password, found)?;
+            true if credential.slot != 0 => {
+                return Err(self.permanent(&format!(
+                    "can't make a login for another app yet: the addon's own app logs in as role {owner}, the \
+                     owner, whose password that login could set; rotate the addon first (addons rotate NAME)"
+                )))
+            }
+            true => self.ensure_login(&mut client, &owner, &login, &password, found)?,
+            false => {
+                self.ensure_owner(&mut client, &owner, found)?;
+                self.ensure_login(&mut client, &owner, &login, &password, found)?;
+            }
         }
         let url = self.server.app_url(&login, &password, &format!("/{owner}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
-    /// Stops the login, ends its sessions, hands what it created to the owner, and drops it;
-    /// the original credential's role is the owner, so it only stops logging in.
+    /// Stops the login, ends its sessions, hands what it created to the owner, and drops
+    /// it. The original credential also takes the login away from the owner, which an
+    /// addon made by an earlier version logs in as (the owner stays, without a password).
     pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
         let owner = self.name(addon)?;
-        let login = credential.login(&addon)?;
+        let login = role_of(addon, credential, &owner, false)?;
         let ident = quote_ident(&login);
         let (mut client, found) = self.opened(&owner)?;
         let mut watcher = self.admin()?;
-        let doing = format!("can't stop role {login} from logging in");
-        let stop = match credential == Credential::ORIGINAL {
-            true => format!("ALTER ROLE {ident} NOLOGIN PASSWORD NULL"),
-            false => format!("ALTER ROLE {ident} NOLOGIN"),
-        };
-        if !self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])? {
-            return Ok(format!("role {login} was already gone from {}", self.server.place()));
-        }
-        self.end_logins(&mut client, std::slice::from_ref(&login))?;
+        let mut owner_stopped = false;
         if credential == Credential::ORIGINAL {
-            return Ok(format!("role {login} no longer logs in; it still owns database {owner}"));
+            let stop = format!("ALTER ROLE {} NOLOGIN PASSWORD NULL", quote_ident(&owner));
+            let doing = format!("can't stop role {owner} from logging in");
+            owner_stopped =
+                self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])?;
+            self.end_logins(&mut client, std::slice::from_ref(&owner))?;
+        }
+        let doing = format!("can't stop role {login} from logging in");
+        let stop = format!("ALTER ROLE {ident} NOLOGIN");
+        if !self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])? {
+            return Ok(match owner_stopped {
+                true => format!("role {owner} no longer logs in; it still owns database {owner}"),
+                false => format!("role {login} was already gone from {}", self.server.place()),
+            });
         }
         self.join(&mut client, &login, found)?;
+        self.end_logins(&mut client, std::slice::from_ref(&login))?;
         if let Some(mut there) = self.admin_in(&owner)? {
             let reassign = format!("REASSIGN OWNED BY {ident} TO {}", quote_ident(&owner));
             let doing = format!("can't hand what role {login} made to role {owner}");
@@ -181,65 +326,65 @@ impl Postgres {
                 drift.push(Drift::resource(DriftKind::LimitsChanged, message));
             }
         }
+        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+        if !owner_logs_in {
+            let changes = self.owner_changes(&mut client, &owner, found)?;
+            if !changes.is_empty() {
+                let message = format!("role {owner}, the owner, changed: {}", changes.join(", "));
+                drift.push(Drift::resource(DriftKind::LimitsChanged, message));
+            }
+        }
         for &credential in credentials {
-            if let Some(found) = self.check_login(&mut client, addon, credential, &owner, found)? {
+            let login = role_of(addon, credential, &owner, owner_logs_in)?;
+            if let Some(found) = self.check_login(&mut client, addon, credential, &login, &owner, found)? {
                 drift.push(found);
             }
         }
         Ok(drift)
     }
 
-    /// The drift of one credential's role, if any: gone, more powerful than made, a
-    /// password other than the derived one, or a login that fails.
+    /// The drift of one credential's role `login`, if any: gone, more powerful than made,
+    /// a password other than the derived one, or a login that fails.
     fn check_login(
         &self,
         client: &mut Client,
         addon: Resource<'_>,
         credential: Credential,
+        login: &str,
         owner: &str,
         found: Found,
     ) -> Result<Option<Drift>, ProviderError> {
-        let login = credential.login(&addon)?;
         let password = credential.password(&addon);
         let drift = |kind, message| Ok(Some(Drift::of(credential, kind, message)));
         let rows =
             client.query(ROLE_LIMITS, &[&login, &owner]).map_err(|err| self.failure("can't read role limits", &err))?;
         let Some(row) = rows.first() else { return drift(DriftKind::LoginMissing, format!("role {login} is gone")) };
-        let flag = |i: usize| row.try_get::<_, bool>(i).map_err(|err| self.failure("can't read role limits", &err));
         let mut wrong = Vec::new();
-        if !flag(0)? {
+        if !self.flag(row, 0)? {
             wrong.push("may not log in");
         }
-        for (i, power) in [(1, "superuser"), (2, "CREATEROLE"), (3, "CREATEDB"), (4, "REPLICATION"), (5, "BYPASSRLS")] {
-            if flag(i)? {
-                wrong.push(power);
-            }
-        }
-        if credential != Credential::ORIGINAL {
-            if !flag(6)? {
+        wrong.extend(self.powers(row)?);
+        if login != owner {
+            if !self.flag(row, 6)? {
                 wrong.push("not a member of the owner");
             }
-            if !flag(7)? {
+            if !self.flag(row, 7)? {
                 wrong.push("does not become the owner on login");
             }
         }
         if !wrong.is_empty() {
             return drift(DriftKind::LimitsChanged, format!("role {login} changed: {}", wrong.join(", ")));
         }
-        if found.superuser {
-            let verifier: Option<String> = client
-                .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&login])
-                .map_err(|err| self.failure("can't read the role's password verifier", &err))?
-                .get(0);
-            if !verifier.is_some_and(|verifier| scram::matches(&verifier, &password)) {
-                return drift(DriftKind::PasswordChanged, format!("role {login} has another password"));
-            }
+        if found.superuser
+            && !self.verifier(client, login)?.is_some_and(|verifier| scram::matches(&verifier, &password))
+        {
+            return drift(DriftKind::PasswordChanged, format!("role {login} has another password"));
         }
         if !found.database {
             return Ok(None);
         }
         let mut config = self.config()?;
-        config.user(&login).password(&password).dbname(owner);
+        config.user(login).password(&password).dbname(owner);
         let doing = format!("can't log in as role {login}");
         match self.connect(config, &doing)?.and_then(|mut client| client.batch_execute("SELECT 1")) {
             Ok(()) => Ok(None),
@@ -263,16 +408,39 @@ impl Postgres {
         let owner = self.name(addon)?;
         let resource = || {
             let (mut client, found) = self.opened(&owner)?;
-            if !found.role {
-                let create = format!("CREATE ROLE {} NOLOGIN", quote_ident(&owner));
-                self.run(&mut client, &format!("can't create role {owner}"), &create, super::ALREADY_EXISTS)?;
+            let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+            if !owner_logs_in {
+                self.ensure_owner(&mut client, &owner, found)?;
             }
             self.ensure_database(&mut client, &owner, found)?;
             let alter = format!("ALTER DATABASE {0} OWNER TO {0}", quote_ident(&owner));
             self.run(&mut client, &format!("can't give database {owner} back to its owner"), &alter, &[])?;
-            Ok(format!("database {owner} is there, owned by role {owner}"))
+            Ok(match owner_logs_in {
+                true => format!("database {owner} is there, owned by role {owner}"),
+                false => format!("database {owner} is there, owned by role {owner}, which does not log in"),
+            })
         };
         let login = |credential| self.make_credential(addon, credential).map(drop);
         repair_with(&addon, drift, repair_data, resource, login)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addon::{new_seed, Params};
+
+    #[test]
+    fn the_apps_first_login_is_a_role_of_its_own_unless_it_logs_in_as_the_owner() {
+        let (params, seed) = (Params::new(), new_seed());
+        let addon = Resource::new("0123456789abcdef", &params, &seed);
+        let owner = "addons_0123456789abcdef";
+        let role = |credential, owner_logs_in| role_of(addon, credential, owner, owner_logs_in).unwrap();
+        assert_eq!(role(Credential::ORIGINAL, false), "addons_0123456789abcdef_0_0");
+        assert_eq!(role(Credential::ORIGINAL, true), owner);
+        for owner_logs_in in [false, true] {
+            assert_eq!(role(Credential::new(0, 1), owner_logs_in), "addons_0123456789abcdef_0_1");
+            assert_eq!(role(Credential::new(2, 0), owner_logs_in), "addons_0123456789abcdef_2_0");
+        }
     }
 }
