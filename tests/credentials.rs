@@ -380,7 +380,7 @@ fn postgres_an_addon_whose_app_logs_in_as_the_owner_keeps_it_until_a_rotation() 
     let password = made.addon().password();
     made.as_admin(&[
         format!("ALTER ROLE \"{owner}\" LOGIN PASSWORD '{password}'"),
-        format!("DROP ROLE \"{owner}_0_0\""),
+        format!("DROP ROLE IF EXISTS \"{owner}_0_0\""),
     ]);
     let original = made.credential(0, 0);
     assert_eq!(login_of(&original), owner);
