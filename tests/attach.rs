@@ -142,14 +142,18 @@ fn postgres_apps_attached_share_the_data_with_logins_of_their_own() {
 }
 
 /// Every role of addon `id` on the postgres server at `admin`: its name, whether it may log
-/// in, its powers, a digest of its password verifier ("-" when it has none) and its settings.
+/// in, its powers, a digest of its password verifier ("-" when it has none), the roles it
+/// is a member of and its settings.
 fn postgres_roles(admin: &str, id: &str) -> Vec<String> {
     let rows = connect_postgres(admin)
         .unwrap()
         .query(
             "SELECT concat_ws(' ', a.rolname, a.rolcanlogin, a.rolsuper, a.rolcreaterole, a.rolcreatedb, \
                a.rolreplication, a.rolbypassrls, a.rolconnlimit, a.rolvaliduntil, \
-               coalesce(md5(a.rolpassword), '-'), s.setconfig::text) \
+               coalesce(md5(a.rolpassword), '-'), \
+               (SELECT string_agg(b.rolname || CASE WHEN m.admin_option THEN '+admin' ELSE '' END, ',') \
+                FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid WHERE m.member = a.oid), \
+               s.setconfig::text) \
              FROM pg_authid a LEFT JOIN pg_db_role_setting s ON s.setrole = a.oid AND s.setdatabase = 0 \
              WHERE a.rolname = $1 OR a.rolname LIKE $2 ORDER BY a.rolname",
             &[&format!("addons_{id}"), &format!("addons\\_{id}\\_%")],
@@ -174,8 +178,9 @@ fn postgres_logs_in(url: &str, user: &str, password: &str) -> bool {
 }
 
 /// What the login of an attached app tries against the addon's other roles: become each
-/// and set its password, set it as itself, take it the right to log in, or give it
-/// another role on login. Each try stands alone; whichever succeeds shows in the roles.
+/// and set its password, set it as itself, take it the right to log in or its membership,
+/// rename it, or give it another role on login. Each try stands alone; whichever succeeds
+/// shows in the roles.
 fn attack(url: &str, owner: &str, others: &[String]) {
     let mut session = connect_postgres(url).unwrap();
     let mut tries = vec![
@@ -191,6 +196,8 @@ fn attack(url: &str, owner: &str, others: &[String]) {
         tries.push(format!("ALTER ROLE \"{other}\" NOLOGIN"));
         tries.push(format!("ALTER ROLE \"{other}\" SET role = \"{owner}\""));
         tries.push(format!("GRANT \"{owner}\" TO \"{other}\" WITH ADMIN OPTION"));
+        tries.push(format!("SET ROLE \"{owner}\"; REVOKE \"{owner}\" FROM \"{other}\""));
+        tries.push(format!("ALTER ROLE \"{other}\" RENAME TO \"{other}_x\""));
     }
     for statement in tries {
         let _ = session.batch_execute(&statement);
