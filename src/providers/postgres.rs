@@ -16,6 +16,7 @@ use crate::addon::Resource;
 mod copy;
 mod credentials;
 mod removal;
+mod roles;
 mod scram;
 
 /// Registry entry for `postgres`.
