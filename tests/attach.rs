@@ -120,6 +120,212 @@ fn postgres_apps_attached_share_the_data_with_logins_of_their_own() {
     shared_by_apps("postgres");
 }
 
+/// Every role of addon `id` on the postgres server at `admin`: its name, whether it may log
+/// in, its powers, a digest of its password verifier ("-" when it has none), the roles it
+/// is a member of and its settings.
+fn postgres_roles(admin: &str, id: &str) -> Vec<String> {
+    let rows = connect_postgres(admin)
+        .unwrap()
+        .query(
+            "SELECT concat_ws(' ', a.rolname, a.rolcanlogin, a.rolsuper, a.rolcreaterole, a.rolcreatedb, \
+               a.rolreplication, a.rolbypassrls, a.rolconnlimit, a.rolvaliduntil, \
+               coalesce(md5(a.rolpassword), '-'), \
+               (SELECT string_agg(b.rolname || CASE WHEN m.admin_option THEN '+admin' ELSE '' END, ',') \
+                FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid WHERE m.member = a.oid), \
+               s.setconfig::text) \
+             FROM pg_authid a LEFT JOIN pg_db_role_setting s ON s.setrole = a.oid AND s.setdatabase = 0 \
+             WHERE a.rolname = $1 OR a.rolname LIKE $2 ORDER BY a.rolname",
+            &[&format!("addons_{id}"), &format!("addons\\_{id}\\_%")],
+        )
+        .unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+/// The roles of `postgres_roles` that may log in, but `except`'s.
+fn postgres_logins_but(admin: &str, id: &str, except: &str) -> Vec<String> {
+    let roles = postgres_roles(admin, id).into_iter();
+    roles.filter(|role| role.split(' ').nth(1) == Some("t") && role.split(' ').next() != Some(except)).collect()
+}
+
+/// Whether the role `user` logs in with `password` (the test server may trust every login:
+/// then what counts is whether the role may log in at all).
+fn postgres_logs_in(url: &str, user: &str, password: &str) -> bool {
+    let mut url = url::Url::parse(url).unwrap();
+    url.set_username(user).unwrap();
+    url.set_password(Some(password)).unwrap();
+    connect_postgres(url.as_str()).and_then(|mut client| client.batch_execute("SELECT 1")).is_ok()
+}
+
+/// What the login of an attached app tries against the addon's other roles: become each
+/// and set its password, set it as itself, take it the right to log in or its membership,
+/// rename it, or give it another role on login. Each try stands alone; whichever succeeds
+/// shows in the roles.
+fn attack(url: &str, owner: &str, others: &[String]) {
+    let mut session = connect_postgres(url).unwrap();
+    let mut tries = vec![
+        format!("SET ROLE \"{owner}\"; ALTER ROLE \"{owner}\" PASSWORD 'x'"),
+        format!("RESET ROLE; ALTER ROLE \"{owner}\" LOGIN PASSWORD 'x'"),
+        format!("SET ROLE \"{owner}\"; ALTER ROLE \"{owner}\" LOGIN"),
+        format!("SET ROLE \"{owner}\"; ALTER ROLE \"{owner}\" VALID UNTIL 'infinity'"),
+    ];
+    for other in others {
+        tries.push(format!("SET ROLE \"{other}\"; ALTER ROLE \"{other}\" PASSWORD 'x'"));
+        tries.push(format!("ALTER ROLE \"{other}\" PASSWORD 'x'"));
+        tries.push(format!("RESET ROLE; ALTER ROLE \"{other}\" PASSWORD 'x'"));
+        tries.push(format!("ALTER ROLE \"{other}\" NOLOGIN"));
+        tries.push(format!("ALTER ROLE \"{other}\" SET role = \"{owner}\""));
+        tries.push(format!("GRANT \"{owner}\" TO \"{other}\" WITH ADMIN OPTION"));
+        tries.push(format!("SET ROLE \"{owner}\"; REVOKE \"{owner}\" FROM \"{other}\""));
+        tries.push(format!("ALTER ROLE \"{other}\" RENAME TO \"{other}_x\""));
+    }
+    for statement in tries {
+        let _ = session.batch_execute(&statement);
+    }
+}
+
+/// Drops, as the admin, every database and role carrying an addon id when dropped, so a
+/// failing test leaves the shared server as it found it.
+struct Sweep {
+    admin: String,
+    id: String,
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        let Ok(mut admin) = connect_postgres(&self.admin) else { return };
+        let pattern = format!("%{}%", self.id);
+        for row in admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&pattern]).unwrap_or_default()
+        {
+            let _ =
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", row.get::<_, String>(0)));
+        }
+        let roles =
+            admin.query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname DESC", &[&pattern]);
+        for row in roles.unwrap_or_default() {
+            let role: String = row.get(0);
+            let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""));
+        }
+    }
+}
+
+/// The role names of the URLs of these apps.
+fn login_names(apps: &[&App]) -> Vec<String> {
+    apps.iter().map(|app| login_of(app)).collect()
+}
+
+#[test]
+fn postgres_an_attached_login_can_change_no_other_login() {
+    let Some(admin) = server("postgres", "the postgres attached login attack") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    let owner = format!("addons_{id}");
+    env.ok(["attach", "db", "worker", "--wait"]);
+    env.ok(["attach", "db", "reports", "--wait"]);
+    let (web, worker, reports) = (
+        app_now(&env, "web", "postgres", ""),
+        app_now(&env, "worker", "postgres", ""),
+        app_now(&env, "reports", "postgres", ""),
+    );
+    web.make("made_by_web");
+    let attacker = login_of(&worker);
+    let before = postgres_logins_but(&admin, &id, &attacker);
+    assert_eq!(before.len(), 2, "web's and reports' logins: {before:?}");
+
+    attack(&worker.url, &owner, &login_names(&[&web, &reports]));
+    assert_eq!(postgres_logins_but(&admin, &id, &attacker), before, "the attached login changed another login");
+    assert!(!postgres_logs_in(&admin, &owner, "x"), "the owner role logs in with the password the attacker set");
+    assert!(web.works() && reports.works());
+    web.own("made_by_web", false).expect("web lost its data to the attack");
+
+    // The owner's password set by the attacker is drift, taken away again even while the
+    // attacker holds the owner's row in an open transaction.
+    let mut holding = connect_postgres(&worker.url).unwrap();
+    holding.batch_execute(&format!("BEGIN; ALTER ROLE \"{owner}\" PASSWORD 'y'")).unwrap();
+    let checked = env.json(["check", "db", "--json"]);
+    assert_eq!(checked[0]["status"], "repaired", "{checked:#}");
+    let found = checked[0]["found"].to_string();
+    assert!(found.contains(&format!("role {owner}")) && found.contains("password"), "{checked:#}");
+    assert!(holding.batch_execute("COMMIT").is_err(), "the attacker's transaction outlived the repair");
+    let roles = postgres_roles(&admin, &id);
+    assert_eq!(roles[0], format!("{owner} f f f f f f -1 -"), "{roles:?}");
+    assert_eq!(env.json(["check", "db", "--json"])[0]["status"], "ok");
+    assert_eq!(postgres_logins_but(&admin, &id, &attacker), before);
+
+    // Detached, the attacker logs in with nothing: not its own URL, not the owner's role.
+    attack(&worker.url, &owner, &login_names(&[&web, &reports]));
+    env.ok(["detach", "db", "worker", "--wait"]);
+    assert!(!worker.works(), "the detached login still works");
+    assert!(!postgres_logs_in(&admin, &owner, "x"), "the detached attacker logs in as the owner");
+    assert_eq!(postgres_logins_but(&admin, &id, &attacker), before, "a login changed");
+    assert!(web.works() && reports.works());
+    reports.own("made_by_web", false).expect("reports lost the data");
+
+    env.ok(["deprovision", "db", "--wait"]);
+    assert_eq!(postgres_roles(&admin, &id), Vec::<String>::new(), "roles left on the server");
+    assert_eq!(servers::traces("postgres", &admin, &id), Vec::<String>::new());
+}
+
+/// Makes addon `db` (of app web) as earlier versions made it: its own app logs in as the
+/// owner role itself, with the addon's password, and there is no `addons_<id>_0_0`.
+fn make_it_as_earlier_versions_did(env: &TestEnv, admin: &str, id: &str) {
+    let owner = format!("addons_{id}");
+    let mut url = url::Url::parse(&env.vars("web")["DATABASE_URL"]).unwrap();
+    let password = url.password().unwrap().to_string();
+    connect_postgres(admin)
+        .unwrap()
+        .batch_execute(&format!(
+            "ALTER ROLE \"{owner}\" LOGIN PASSWORD '{password}'; DROP ROLE IF EXISTS \"{owner}_0_0\""
+        ))
+        .unwrap();
+    url.set_username(&owner).unwrap();
+    env.state_sql(&format!("UPDATE config_vars SET value = '{url}' WHERE app = 'web' AND key = 'DATABASE_URL'"));
+}
+
+#[test]
+fn postgres_an_addon_whose_app_logs_in_as_the_owner_is_attached_only_after_a_rotation() {
+    let Some(admin) = server("postgres", "the postgres attached login attack") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    let owner = format!("addons_{id}");
+    make_it_as_earlier_versions_did(&env, &admin, &id);
+    let web = app_now(&env, "web", "postgres", "");
+    assert_eq!(login_of(&web), owner);
+    web.make("made_by_web");
+    assert_eq!(env.json(["check", "db", "--json"])[0]["status"], "ok", "the old login is what was made");
+
+    // A login of another app would be a member of the role web logs in as.
+    let run = env.run(["attach", "db", "worker", "--wait"]);
+    assert_eq!(run.code, 1, "{run}");
+    let errors: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{run}");
+    assert!(errors[0].contains(&format!("the addon's own app logs in as role {owner}, the owner")), "{run}");
+    assert!(errors[0].contains("rotate the addon first (addons rotate NAME)"), "{run}");
+    assert_eq!(logins("postgres", &admin, &id), [owner.as_str()], "a login was made for worker");
+    assert!(env.vars("worker").values().all(|value| value.is_empty()), "{:?}", env.vars("worker"));
+
+    // The rotation takes the owner's login away; then the attachment is made.
+    env.ok(["rotate", "db", "--grace", "0", "--wait"]);
+    let rotated = app_now(&env, "web", "postgres", "");
+    assert_eq!(login_of(&rotated), format!("{owner}_0_1"));
+    assert!(!web.works(), "web's old login, the owner, still logs in");
+    rotated.own("made_by_web", false).expect("web's new login can't use its data");
+    let roles = postgres_roles(&admin, &id);
+    assert_eq!(roles[0], format!("{owner} f f f f f f -1 -"), "{roles:?}");
+    env.ok(["wait", "db"]);
+    let worker = app_now(&env, "worker", "postgres", "");
+    assert!(worker.works(), "worker was not attached after the rotation");
+    worker.own("made_by_web", false).expect("worker can't use web's data");
+
+    let before = postgres_logins_but(&admin, &id, &login_of(&worker));
+    attack(&worker.url, &owner, &[login_of(&rotated)]);
+    assert_eq!(postgres_logins_but(&admin, &id, &login_of(&worker)), before, "the attached login changed web's");
+    assert!(!postgres_logs_in(&admin, &owner, "x"), "the owner role logs in with the password the attacker set");
+    env.ok(["deprovision", "db", "--wait"]);
+    assert_eq!(postgres_roles(&admin, &id), Vec::<String>::new(), "roles left on the server");
+}
+
 #[test]
 fn mysql_apps_attached_share_the_data_with_logins_of_their_own() {
     shared_by_apps("mysql");

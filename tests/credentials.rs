@@ -12,7 +12,7 @@ use addons::config;
 use addons::providers::{self, Credential, DriftKind, Environment, Provider, Readiness};
 use mysql::prelude::Queryable;
 
-use common::apps::App;
+use common::apps::{login_of, App};
 use common::servers::{connect_mysql, connect_postgres, connect_redis, server};
 use common::TestEnv;
 
@@ -354,16 +354,62 @@ fn postgres_drift_is_found_and_repaired() {
     let (original, next) = (Credential::ORIGINAL, Credential::new(0, 1));
     assert_eq!(made.drift(&[original]), []);
     let login = format!("\"{}\"", made.login(0, 1));
+    // The owner never logs in; the addon's own app logs in as a member of it, as others do.
     let owner = format!("\"{}\"", made.login(0, 0));
+    let app = format!("\"{}_0_0\"", made.login(0, 0));
     drift_case(&made, next, &[format!("DROP ROLE {login}")], DriftKind::LoginMissing);
+    drift_case(&made, original, &[format!("DROP ROLE {app}")], DriftKind::LoginMissing);
     drift_case(&made, next, &[format!("ALTER ROLE {login} PASSWORD 'changed'")], DriftKind::PasswordChanged);
-    drift_case(&made, original, &[format!("ALTER ROLE {owner} PASSWORD 'changed'")], DriftKind::PasswordChanged);
+    drift_case(&made, original, &[format!("ALTER ROLE {app} PASSWORD 'changed'")], DriftKind::PasswordChanged);
+    drift_case(&made, original, &[format!("ALTER ROLE {owner} PASSWORD 'changed'")], DriftKind::LimitsChanged);
+    drift_case(&made, original, &[format!("ALTER ROLE {owner} LOGIN")], DriftKind::LimitsChanged);
     drift_case(&made, next, &[format!("ALTER ROLE {login} SUPERUSER")], DriftKind::LimitsChanged);
     drift_case(&made, original, &[format!("ALTER ROLE {owner} CREATEROLE")], DriftKind::LimitsChanged);
     drift_case(&made, next, &[format!("REVOKE {owner} FROM {login}")], DriftKind::LimitsChanged);
+    drift_case(&made, original, &[format!("REVOKE {owner} FROM {app}")], DriftKind::LimitsChanged);
     drift_case(&made, next, &[format!("ALTER ROLE {login} RESET role")], DriftKind::LimitsChanged);
     drift_case(&made, next, &[format!("ALTER ROLE {login} NOLOGIN")], DriftKind::LimitsChanged);
     lost_data(&made, &format!("DROP DATABASE \"addons_{}\" WITH (FORCE)", made.id));
+}
+
+#[test]
+fn postgres_an_addon_whose_app_logs_in_as_the_owner_keeps_it_until_a_rotation() {
+    let Some(made) = Made::new("postgres") else { return };
+    let owner = made.login(0, 0);
+    // As earlier versions made it: the owner logs in, and there is no login of slot 0 of its own.
+    let password = made.addon().password();
+    made.as_admin(&[
+        format!("ALTER ROLE \"{owner}\" LOGIN PASSWORD '{password}'"),
+        format!("DROP ROLE IF EXISTS \"{owner}_0_0\""),
+    ]);
+    let original = made.credential(0, 0);
+    assert_eq!(login_of(&original), owner);
+    let handed = made.provider.get_config(made.addon()).unwrap();
+    assert_eq!(handed, [("DATABASE_URL".to_string(), original.url.clone())]);
+    original.make("made_by_owner");
+    assert_eq!(made.drift(&[Credential::ORIGINAL]), []);
+    let changed = [format!("ALTER ROLE \"{owner}\" PASSWORD 'changed'")];
+    drift_case(&made, Credential::ORIGINAL, &changed, DriftKind::PasswordChanged);
+
+    // No login for another app: it could set the password the app logs in with.
+    let refused = made.provider.ensure_credential(made.addon(), Credential::new(1, 0)).unwrap_err();
+    assert!(
+        matches!(&refused, providers::ProviderError::Permanent(line) if line.contains("rotate the addon first")),
+        "{refused:?}"
+    );
+    assert!(!made.leftovers().contains(&format!("role {}", made.login(1, 0))), "{:?}", made.leftovers());
+
+    // A rotation: the owner stops logging in for good, and another app may have a login.
+    let next = made.credential(0, 1);
+    assert!(original.works() && next.works(), "both generations work during the grace");
+    made.revoke(0, 0);
+    assert!(!original.works(), "the owner still logs in after its revocation");
+    let attached = made.credential(1, 0);
+    attached.own("made_by_owner", false).unwrap();
+    next.own("made_by_owner", false).unwrap();
+    assert_eq!(made.drift(&[Credential::new(0, 1), Credential::new(1, 0)]), []);
+    made.provider.deprovision(made.addon()).unwrap();
+    assert_eq!(made.leftovers(), Vec::<String>::new());
 }
 
 #[test]

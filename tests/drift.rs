@@ -24,7 +24,11 @@ fn vars_work(env: &TestEnv, kind: &str) -> bool {
 
 /// Breaks the addon's login by hand, as the server's admin.
 fn break_login(kind: &str, admin: &str, id: &str, how: &str) {
-    let login = format!("addons_{id}");
+    // A postgres app logs in as a member of the owner role `addons_<id>`, which never logs in.
+    let login = match kind {
+        "postgres" => format!("addons_{id}_0_0"),
+        _ => format!("addons_{id}"),
+    };
     match (kind, how) {
         ("postgres", "password") => connect_postgres(admin)
             .unwrap()

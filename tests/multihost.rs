@@ -157,7 +157,8 @@ impl Drop for PostgresLeftovers<'_> {
             let Some(id) = addon["id"].as_str() else { continue };
             let name = format!("addons_{id}");
             let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE); DROP ROLE IF EXISTS \"{name}\";"
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE); DROP ROLE IF EXISTS \"{name}_0_0\"; \
+                 DROP ROLE IF EXISTS \"{name}\";"
             ));
         }
     }

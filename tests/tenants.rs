@@ -83,8 +83,15 @@ impl Drop for Sweep {
                 }
             }
             for id in &self.ids {
-                let _ = admin.batch_execute(&format!("DROP OWNED BY \"addons_{id}\""));
-                let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"addons_{id}\""));
+                // The owner, and the logins of the addon (its own app's too).
+                let logins =
+                    admin.query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1", &[&format!("addons\\_{id}\\_%")]);
+                let mut roles = vec![format!("addons_{id}")];
+                roles.extend(logins.unwrap_or_default().iter().map(|row| row.get::<_, String>(0)));
+                for role in roles {
+                    let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\""));
+                    let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{role}\""));
+                }
             }
         } else {
             let Ok(mut admin) = connect_mysql(&self.admin) else { return };

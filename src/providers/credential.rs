@@ -20,7 +20,8 @@ pub struct Credential {
 }
 
 impl Credential {
-    /// The addon's own login as provisioned: `addons_<id>` with the addon's password.
+    /// The addon's own login as provisioned: `addons_<id>` with the addon's password
+    /// (postgres names it `addons_<id>_0_0`: there `addons_<id>` owns and never logs in).
     pub const ORIGINAL: Credential = Credential { slot: 0, generation: 0 };
 
     /// The credential of `slot` at `generation`.

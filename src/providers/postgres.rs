@@ -1,5 +1,6 @@
-//! The `postgres` provider: a login role and a database it alone owns and may connect to,
-//! both named `addons_<addon id>`, on the server named in the config file.
+//! The `postgres` provider: a role and a database it alone owns and may connect to, both
+//! named `addons_<addon id>`, on the server named in the config file; apps log in through
+//! login roles that become the owner (see `credentials`).
 
 use std::str::FromStr;
 use std::sync::mpsc;
@@ -16,6 +17,7 @@ mod copy;
 mod credentials;
 mod entry;
 mod removal;
+mod roles;
 mod scram;
 
 /// Registry entry for `postgres`.
@@ -161,20 +163,6 @@ impl Postgres {
         self.run_unblocked(client, watcher, &format!("can't drop database {name}"), &statement, &[]).map(drop)
     }
 
-    /// Creates the login role, or sets its password again when it exists (so retries converge).
-    /// The password goes to the server as a SCRAM-SHA-256 verifier, never in clear, so a
-    /// server that logs DDL does not log it.
-    fn ensure_role(&self, client: &mut Client, name: &str, password: &str, found: Found) -> Result<(), ProviderError> {
-        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-        let (role, password) = (quote_ident(name), quote_literal(&verifier));
-        let create = format!("CREATE ROLE {role} LOGIN PASSWORD {password}");
-        if !found.role && self.run(client, &format!("can't create role {name}"), &create, ALREADY_EXISTS)? {
-            return Ok(());
-        }
-        let alter = format!("ALTER ROLE {role} LOGIN PASSWORD {password}");
-        self.run(client, &format!("can't set the password of role {name}"), &alter, &[]).map(drop)
-    }
-
     /// Creates the database owned by the role, closed to everyone else.
     fn ensure_database(&self, client: &mut Client, name: &str, found: Found) -> Result<(), ProviderError> {
         let ident = quote_ident(name);
@@ -209,24 +197,34 @@ impl Postgres {
 }
 
 impl Provider for Postgres {
+    /// The owner role (which never logs in), the database, and the login of the addon's
+    /// own app (`addons_<id>_0_0`, a member of the owner), each made or converged.
     fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let name = self.name(addon)?;
         let (mut client, found) = self.opened(&name)?;
-        self.ensure_role(&mut client, &name, &addon.password(), found)?;
-        if addon.source.is_some() {
-            // The copier makes the database, as a copy.
-            return Ok(format!("created role {name} on {}; its database will be a copy", self.server.place()));
+        self.ensure_owner(&mut client, &name, found)?;
+        if addon.source.is_none() {
+            // Else the copier makes the database, as a copy.
+            self.ensure_database(&mut client, &name, found)?;
         }
-        self.ensure_database(&mut client, &name, found)?;
-        Ok(format!("created role and database {name} on {}", self.server.place()))
+        let (login, password) = self.app_login(&mut client, addon)?;
+        self.ensure_login(&mut client, &name, &login, &password, found)?;
+        Ok(match addon.source {
+            Some(_) => {
+                format!("created role {name} and login {login} on {}; its database will be a copy", self.server.place())
+            }
+            None => format!("created role and database {name} and login {login} on {}", self.server.place()),
+        })
     }
 
-    /// Ready once the role can really log in to its database with its password.
+    /// Ready once the app's login can really log in to the database with its password.
     fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError> {
         let name = self.name(addon)?;
+        let mut admin = self.admin()?;
+        let (login, password) = self.app_login(&mut admin, addon)?;
         let mut config = self.config()?;
-        config.user(&name).password(addon.password()).dbname(&name);
-        let doing = format!("can't log in as role {name}");
+        config.user(&login).password(password).dbname(&name);
+        let doing = format!("can't log in as role {login}");
         let err = match self.connect(config, &doing)?.and_then(|mut client| client.batch_execute("SELECT 1")) {
             Ok(()) => return Ok(Readiness::Ready),
             Err(err) => err,
@@ -234,20 +232,21 @@ impl Provider for Postgres {
         if sort(&err) == Sort::Transient {
             return Err(self.failure(&doing, &err));
         }
-        let found = self.lookup(&mut self.admin()?, &name)?;
-        if !found.role || !found.database {
+        let found = self.lookup(&mut admin, &name)?;
+        if !found.role || !found.database || !self.role_exists(&mut admin, &login)? {
             return Ok(Readiness::NotReady { retry_after: RETRY_AFTER });
         }
         let reason = describe(&err);
         Err(self.permanent(&format!(
-            "can't log in as role {name} to database {name}: {reason}; check that the server's pg_hba.conf \
+            "can't log in as role {login} to database {name}: {reason}; check that the server's pg_hba.conf \
              accepts password logins for it from this host"
         )))
     }
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         let name = self.name(addon)?;
-        let url = self.server.app_url(&name, &addon.password(), &format!("/{name}"))?;
+        let (login, password) = self.app_login(&mut self.admin()?, addon)?;
+        let url = self.server.app_url(&login, &password, &format!("/{name}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
@@ -269,12 +268,12 @@ impl Provider for Postgres {
             let nologin = format!("ALTER ROLE {} NOLOGIN", quote_ident(role));
             let doing = format!("can't stop role {role} from logging in");
             self.run_unblocked(&mut client, &mut watcher, &doing, &nologin, &[SqlState::UNDEFINED_OBJECT])?;
+            self.join(&mut client, role, found)?;
         }
         self.end_logins(&mut client, &logins)?;
         self.end_sessions(&mut client, &name)?;
         self.drop_database(&mut client, &mut watcher, &name, found)?;
         for role in &roles {
-            self.join(&mut client, role, found)?;
             self.drop_role(&mut client, &mut watcher, role)?;
         }
         let place = self.server.place();

@@ -87,17 +87,18 @@ pub fn drop_login(provider: &str, admin: &str, login: &str) {
 }
 
 /// What exists on the server at `admin` for addon `id` (empty when nothing does): the
-/// postgres role and database, the mysql users and database, or the redis ACL user and
-/// keys, all named after the addon.
+/// postgres roles (the owner and each login, `addons_<id>_<slot>_<generation>`) and
+/// database, the mysql users and database, or the redis ACL user and keys, all named
+/// after the addon.
 pub fn traces(provider: &str, admin: &str, id: &str) -> Vec<String> {
     let name = format!("addons_{id}");
     match provider {
         "postgres" => connect_postgres(admin)
             .unwrap()
             .query(
-                "SELECT 'role ' || rolname FROM pg_roles WHERE rolname = $1 \
+                "SELECT 'role ' || rolname FROM pg_roles WHERE rolname = $1 OR rolname LIKE $2 \
                  UNION ALL SELECT 'database ' || datname FROM pg_database WHERE datname = $1",
-                &[&name],
+                &[&name, &format!("addons\\_{id}\\_%")],
             )
             .unwrap()
             .iter()

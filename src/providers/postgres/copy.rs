@@ -4,8 +4,9 @@
 //! dump as the admin (its session pinned as `entry` says), the restore logged in as the
 //! new owner, so code in the dump runs with its rights alone. The copier's admin sessions
 //! carry the application name `addons-copy-<id>` (the sign, to any host, that a copy is at
-//! work), and the admin marks the database with a comment once the copy is whole (the sign
-//! it is done).
+//! work), and the admin marks the new owner role with a comment once the copy is whole (the
+//! sign it is done): only a role with CREATEROLE may comment on a role, so code the restore
+//! runs as the new owner can't forge it.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -27,7 +28,7 @@ impl Postgres {
         format!("addons-copy-{}", target.trim_start_matches("addons_"))
     }
 
-    /// The comment the admin sets on a finished copy.
+    /// The comment the admin sets on the owner role of a finished copy.
     fn copy_mark(source: &str) -> String {
         format!("addons: a copy of {source}")
     }
@@ -50,10 +51,9 @@ impl Postgres {
         Ok(())
     }
 
-    /// Done when the database carries the admin's mark; running while a copier's admin
-    /// session is open. A tenant can set neither: the mark needs the database's owner,
-    /// whose password no one holds before the addon is ready, and sessions are told
-    /// apart by their user, the admin.
+    /// Done when the owner role carries the admin's mark; running while a copier's admin
+    /// session is open. A tenant can set neither: a comment on a role needs CREATEROLE,
+    /// and sessions are told apart by their user, the admin.
     pub(super) fn copy_status_of(
         &self,
         addon: Resource<'_>,
@@ -63,9 +63,10 @@ impl Postgres {
         let row = self
             .admin()?
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database d JOIN pg_catalog.pg_shdescription s \
-                   ON s.objoid = d.oid AND s.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass \
-                   WHERE d.datname = $1 AND s.description = $2), \
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r JOIN pg_catalog.pg_shdescription s \
+                   ON s.objoid = r.oid AND s.classoid = 'pg_catalog.pg_authid'::pg_catalog.regclass \
+                   WHERE r.rolname = $1 AND s.description = $2) \
+                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1), \
                  EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity \
                    WHERE application_name = $3 AND usename = CURRENT_USER)",
                 &[&name, &Self::copy_mark(&source), &Self::copier_name(&name)],
@@ -152,8 +153,12 @@ impl Postgres {
                 "pg_dump | pg_restore"
             }
         };
+        // The restore's code ran as the app's login: whatever it set on that login is undone.
+        let (login, password) = self.app_login(&mut client, addon)?;
+        self.ensure_owner(&mut client, &name, found)?;
+        self.ensure_login(&mut client, &name, &login, &password, found)?;
         crate::failpoint!("after-copy-before-mark");
-        let mark = format!("COMMENT ON DATABASE {ident} IS {}", quote_literal(&Self::copy_mark(&source_name)));
+        let mark = format!("COMMENT ON ROLE {ident} IS {}", quote_literal(&Self::copy_mark(&source_name)));
         self.run(&mut client, &format!("can't mark the copy {name} done"), &mark, &[])?;
         Ok(format!("copied database {source_name} into {name} by {how}"))
     }
@@ -210,11 +215,12 @@ impl Postgres {
         }
     }
 
-    /// Who the restore logs in as: the new addon's own role, with its own password, so
-    /// the code a dump holds (a CHECK constraint, a default, a function an index calls)
-    /// runs with that role's rights alone, and no admin credential reaches pg_restore.
+    /// Who the restore logs in as: the new addon's app's login, which becomes its owner,
+    /// with its own password, so the code a dump holds (a CHECK constraint, a default, a
+    /// function an index calls) runs with that role's rights alone, and no admin
+    /// credential reaches pg_restore.
     fn restore_login(&self, addon: Resource<'_>) -> Result<(String, String), ProviderError> {
-        Ok((self.name(addon)?, addon.password()))
+        self.app_login(&mut self.admin()?, addon)
     }
 
     /// `pg_dump -Fc source | pg_restore -d target`, the dump as the admin (the pinned

@@ -1,11 +1,18 @@
-//! Credentials on postgres: the role `addons_<id>` owns the database and everything in it,
-//! and logs in as the original credential; every other credential is a login role of its
-//! own, a member of the owner that becomes it on login (`SET role`), so whatever any
-//! credential creates is owned by the one owner and usable by the next.
+//! Credentials on postgres: the role `addons_<id>` owns the database and everything in it
+//! and never logs in; every credential, the addon's own app's first one (`addons_<id>_0_0`)
+//! too, is a login role of its own, a member of the owner that becomes it on login (`SET
+//! role`), so whatever any credential creates is owned by the one owner and usable by the
+//! next. A member may act as the owner and so set the owner's password, which gives it
+//! nothing while the owner can't log in; no login can touch another login.
+//!
+//! Addons made by earlier versions log in as the owner itself: they keep that login until
+//! a rotation revokes it, and get no login for another app before (its login could set
+//! the password their app logs in with).
 
 use postgres::error::SqlState;
 use postgres::Client;
 
+use super::roles::{app_role, limits, role_of, ROLE_LIMITS};
 use super::{quote_ident, quote_literal, scram, sort, Found, Postgres};
 use crate::addon::Resource;
 use crate::providers::credential::{repair_with, Credential, Drift, DriftKind, Repair};
@@ -14,26 +21,9 @@ use crate::providers::{ProviderError, Sort};
 /// Every role of an addon's credentials besides the owner: `addons_<id>_<slot>_<generation>`.
 const CREDENTIAL_ROLES: &str = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname LIKE $1 ORDER BY rolname";
 
-/// What a role may do, as `verify` reads it; `$2` is the owner.
-const ROLE_LIMITS: &str = "SELECT r.rolcanlogin, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, \
-     r.rolbypassrls, \
-     coalesce(pg_catalog.pg_has_role(r.oid, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $2), 'USAGE'), false), \
-     coalesce((SELECT 'role=' || $2 = ANY (s.setconfig) FROM pg_catalog.pg_db_role_setting s \
-               WHERE s.setrole = r.oid AND s.setdatabase = 0), false) \
-     FROM pg_catalog.pg_roles r WHERE r.rolname = $1";
-
-/// The attributes a credential's role must not have, as `ALTER ROLE` options. Only a
-/// superuser may name SUPERUSER, REPLICATION and BYPASSRLS at all.
-fn limits(found: Found) -> &'static str {
-    match found.superuser {
-        true => "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
-        false => "NOCREATEDB NOCREATEROLE",
-    }
-}
-
 impl Postgres {
-    /// Makes the login role of a credential other than the original, a member of `owner`
-    /// that becomes it on login, with the derived password (as a SCRAM verifier).
+    /// Makes the login role of a credential, a member of `owner` that becomes it on login,
+    /// with the derived password (as a SCRAM verifier).
     pub(super) fn ensure_login(
         &self,
         client: &mut Client,
@@ -44,10 +34,7 @@ impl Postgres {
     ) -> Result<(), ProviderError> {
         let verifier = quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()));
         let (role, owner_ident) = (quote_ident(login), quote_ident(owner));
-        let exists = client
-            .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", &[&login])
-            .map_err(|err| self.failure("can't look up roles", &err))?
-            .get::<_, bool>(0);
+        let exists = self.role_exists(client, login)?;
         let create = format!("CREATE ROLE {role} LOGIN INHERIT PASSWORD {verifier}");
         if !exists {
             self.run(client, &format!("can't create role {login}"), &create, super::ALREADY_EXISTS)?;
@@ -59,20 +46,6 @@ impl Postgres {
             quote_literal(owner)
         );
         self.run(client, &format!("can't set up role {login}"), &converge, &[]).map(drop)
-    }
-
-    /// The original credential's role is the owner: it is made to log in again (a repair
-    /// or a rotation back), with its limits restored.
-    fn ensure_owner_login(
-        &self,
-        client: &mut Client,
-        owner: &str,
-        password: &str,
-        found: Found,
-    ) -> Result<(), ProviderError> {
-        self.ensure_role(client, owner, password, found)?;
-        let alter = format!("ALTER ROLE {} {}", quote_ident(owner), limits(found));
-        self.run(client, &format!("can't restore the limits of role {owner}"), &alter, &[]).map(drop)
     }
 
     /// The roles of every credential of the addon besides the owner, found by name.
@@ -87,11 +60,12 @@ impl Postgres {
             .query(CREDENTIAL_ROLES, &[&pattern])
             .map_err(|err| self.failure("can't list the addon's login roles", &err))?;
         let names = rows.iter().map(|row| row.get::<_, String>(0));
-        Ok(names.filter(|name| Credential::of_login(addon, name).is_some()).collect())
+        let app = app_role(owner);
+        Ok(names.filter(|name| *name == app || Credential::of_login(addon, name).is_some()).collect())
     }
 
-    /// Makes an admin user that is not a superuser a member of `role`, as `REASSIGN OWNED`
-    /// and `DROP OWNED` need it to be.
+    /// Makes an admin user that is not a superuser a member of `role`, as ending its
+    /// sessions, `REASSIGN OWNED` and `DROP OWNED` need it to be.
     pub(super) fn join(&self, client: &mut Client, role: &str, found: Found) -> Result<(), ProviderError> {
         if found.superuser {
             return Ok(());
@@ -113,49 +87,68 @@ impl Postgres {
     }
 
     /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
+    /// An addon whose app logs in as the owner gets a login for its own app only.
     pub(super) fn make_credential(
         &self,
         addon: Resource<'_>,
         credential: Credential,
     ) -> Result<Vec<(String, String)>, ProviderError> {
         let owner = self.name(addon)?;
-        let (login, password) = (credential.login(&addon)?, credential.password(&addon));
         let (mut client, found) = self.opened(&owner)?;
-        if credential == Credential::ORIGINAL {
-            self.ensure_owner_login(&mut client, &owner, &password, found)?;
-        } else {
-            if !found.role || !found.database {
-                return Err(self.permanent(&format!(
-                    "can't make {credential}: role and database {owner} are not there; provision the addon first"
-                )));
+        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+        let (login, password) = (role_of(addon, credential, &owner, owner_logs_in)?, credential.password(&addon));
+        if credential != Credential::ORIGINAL && (!found.role || !found.database) {
+            return Err(self.permanent(&format!(
+                "can't make {credential}: role and database {owner} are not there; provision the addon first"
+            )));
+        }
+        match owner_logs_in {
+            true if credential == Credential::ORIGINAL => {
+                self.ensure_owner_login(&mut client, &owner, &password, found)?
             }
-            self.ensure_login(&mut client, &owner, &login, &password, found)?;
+            true if credential.slot != 0 => {
+                return Err(self.permanent(&format!(
+                    "can't make a login for another app yet: the addon's own app logs in as role {owner}, the \
+                     owner, whose password that login could set; rotate the addon first (addons rotate NAME)"
+                )))
+            }
+            true => self.ensure_login(&mut client, &owner, &login, &password, found)?,
+            false => {
+                self.ensure_owner(&mut client, &owner, found)?;
+                self.ensure_login(&mut client, &owner, &login, &password, found)?;
+            }
         }
         let url = self.server.app_url(&login, &password, &format!("/{owner}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 
-    /// Stops the login, ends its sessions, hands what it created to the owner, and drops it;
-    /// the original credential's role is the owner, so it only stops logging in.
+    /// Stops the login, ends its sessions, hands what it created to the owner, and drops
+    /// it. The original credential also takes the login away from the owner, which an
+    /// addon made by an earlier version logs in as (the owner stays, without a password).
     pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
         let owner = self.name(addon)?;
-        let login = credential.login(&addon)?;
+        let login = role_of(addon, credential, &owner, false)?;
         let ident = quote_ident(&login);
         let (mut client, found) = self.opened(&owner)?;
         let mut watcher = self.admin()?;
-        let doing = format!("can't stop role {login} from logging in");
-        let stop = match credential == Credential::ORIGINAL {
-            true => format!("ALTER ROLE {ident} NOLOGIN PASSWORD NULL"),
-            false => format!("ALTER ROLE {ident} NOLOGIN"),
-        };
-        if !self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])? {
-            return Ok(format!("role {login} was already gone from {}", self.server.place()));
-        }
-        self.end_logins(&mut client, std::slice::from_ref(&login))?;
+        let mut owner_stopped = false;
         if credential == Credential::ORIGINAL {
-            return Ok(format!("role {login} no longer logs in; it still owns database {owner}"));
+            let stop = format!("ALTER ROLE {} NOLOGIN PASSWORD NULL", quote_ident(&owner));
+            let doing = format!("can't stop role {owner} from logging in");
+            owner_stopped =
+                self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])?;
+            self.end_logins(&mut client, std::slice::from_ref(&owner))?;
+        }
+        let doing = format!("can't stop role {login} from logging in");
+        let stop = format!("ALTER ROLE {ident} NOLOGIN");
+        if !self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])? {
+            return Ok(match owner_stopped {
+                true => format!("role {owner} no longer logs in; it still owns database {owner}"),
+                false => format!("role {login} was already gone from {}", self.server.place()),
+            });
         }
         self.join(&mut client, &login, found)?;
+        self.end_logins(&mut client, std::slice::from_ref(&login))?;
         let reassign = format!("REASSIGN OWNED BY {ident} TO {}", quote_ident(&owner));
         let doing = format!("can't hand what role {login} made to role {owner}");
         self.inside(&mut client, &owner, |there| {
@@ -185,65 +178,65 @@ impl Postgres {
                 drift.push(Drift::resource(DriftKind::LimitsChanged, message));
             }
         }
+        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+        if !owner_logs_in {
+            let changes = self.owner_changes(&mut client, &owner, found)?;
+            if !changes.is_empty() {
+                let message = format!("role {owner}, the owner, changed: {}", changes.join(", "));
+                drift.push(Drift::resource(DriftKind::LimitsChanged, message));
+            }
+        }
         for &credential in credentials {
-            if let Some(found) = self.check_login(&mut client, addon, credential, &owner, found)? {
+            let login = role_of(addon, credential, &owner, owner_logs_in)?;
+            if let Some(found) = self.check_login(&mut client, addon, credential, &login, &owner, found)? {
                 drift.push(found);
             }
         }
         Ok(drift)
     }
 
-    /// The drift of one credential's role, if any: gone, more powerful than made, a
-    /// password other than the derived one, or a login that fails.
+    /// The drift of one credential's role `login`, if any: gone, more powerful than made,
+    /// a password other than the derived one, or a login that fails.
     fn check_login(
         &self,
         client: &mut Client,
         addon: Resource<'_>,
         credential: Credential,
+        login: &str,
         owner: &str,
         found: Found,
     ) -> Result<Option<Drift>, ProviderError> {
-        let login = credential.login(&addon)?;
         let password = credential.password(&addon);
         let drift = |kind, message| Ok(Some(Drift::of(credential, kind, message)));
         let rows =
             client.query(ROLE_LIMITS, &[&login, &owner]).map_err(|err| self.failure("can't read role limits", &err))?;
         let Some(row) = rows.first() else { return drift(DriftKind::LoginMissing, format!("role {login} is gone")) };
-        let flag = |i: usize| row.try_get::<_, bool>(i).map_err(|err| self.failure("can't read role limits", &err));
         let mut wrong = Vec::new();
-        if !flag(0)? {
+        if !self.flag(row, 0)? {
             wrong.push("may not log in");
         }
-        for (i, power) in [(1, "superuser"), (2, "CREATEROLE"), (3, "CREATEDB"), (4, "REPLICATION"), (5, "BYPASSRLS")] {
-            if flag(i)? {
-                wrong.push(power);
-            }
-        }
-        if credential != Credential::ORIGINAL {
-            if !flag(6)? {
+        wrong.extend(self.powers(row)?);
+        if login != owner {
+            if !self.flag(row, 6)? {
                 wrong.push("not a member of the owner");
             }
-            if !flag(7)? {
+            if !self.flag(row, 7)? {
                 wrong.push("does not become the owner on login");
             }
         }
         if !wrong.is_empty() {
             return drift(DriftKind::LimitsChanged, format!("role {login} changed: {}", wrong.join(", ")));
         }
-        if found.superuser {
-            let verifier: Option<String> = client
-                .query_one("SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1", &[&login])
-                .map_err(|err| self.failure("can't read the role's password verifier", &err))?
-                .get(0);
-            if !verifier.is_some_and(|verifier| scram::matches(&verifier, &password)) {
-                return drift(DriftKind::PasswordChanged, format!("role {login} has another password"));
-            }
+        if found.superuser
+            && !self.verifier(client, login)?.is_some_and(|verifier| scram::matches(&verifier, &password))
+        {
+            return drift(DriftKind::PasswordChanged, format!("role {login} has another password"));
         }
         if !found.database {
             return Ok(None);
         }
         let mut config = self.config()?;
-        config.user(&login).password(&password).dbname(owner);
+        config.user(login).password(&password).dbname(owner);
         let doing = format!("can't log in as role {login}");
         match self.connect(config, &doing)?.and_then(|mut client| client.batch_execute("SELECT 1")) {
             Ok(()) => Ok(None),
@@ -267,14 +260,17 @@ impl Postgres {
         let owner = self.name(addon)?;
         let resource = || {
             let (mut client, found) = self.opened(&owner)?;
-            if !found.role {
-                let create = format!("CREATE ROLE {} NOLOGIN", quote_ident(&owner));
-                self.run(&mut client, &format!("can't create role {owner}"), &create, super::ALREADY_EXISTS)?;
+            let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+            if !owner_logs_in {
+                self.ensure_owner(&mut client, &owner, found)?;
             }
             self.ensure_database(&mut client, &owner, found)?;
             let alter = format!("ALTER DATABASE {0} OWNER TO {0}", quote_ident(&owner));
             self.run(&mut client, &format!("can't give database {owner} back to its owner"), &alter, &[])?;
-            Ok(format!("database {owner} is there, owned by role {owner}"))
+            Ok(match owner_logs_in {
+                true => format!("database {owner} is there, owned by role {owner}"),
+                false => format!("database {owner} is there, owned by role {owner}, which does not log in"),
+            })
         };
         let login = |credential| self.make_credential(addon, credential).map(drop);
         repair_with(&addon, drift, repair_data, resource, login)
