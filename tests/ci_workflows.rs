@@ -308,6 +308,64 @@ fn two_applies_of_one_file_at_once_end_as_one_would() {
     assert!(env.ok(["apply", "-f", &file]).stdout.contains("Nothing to change"));
 }
 
+/// An apply file of scope `team`, round `round`: two addons of its own, then one whose
+/// name the other team's file takes too (for another app).
+fn racing_file(team: &str, round: usize) -> String {
+    format!(
+        "scope = \"team-{team}\"\n\
+         [[addon]]\nname = \"{team}-{round}-one\"\nprovider = \"secret\"\napp = \"{team}-{round}\"\nas = \"one\"\n\
+         [[addon]]\nname = \"{team}-{round}-two\"\nprovider = \"secret\"\napp = \"{team}-{round}\"\nas = \"two\"\n\
+         [[addon]]\nname = \"shared-{round}\"\nprovider = \"secret\"\napp = \"{team}-{round}\"\n"
+    )
+}
+
+#[test]
+fn of_two_conflicting_applies_at_once_the_loser_changes_nothing() {
+    let env = TestEnv::new();
+    env.ok(["config", "set", "warm", "X=1"]);
+    for round in 0..25 {
+        let files: Vec<(&str, String)> = ["a", "b"]
+            .into_iter()
+            .map(|team| (team, write_file(&env, &format!("{team}-{round}.toml"), &racing_file(team, round))))
+            .collect();
+        let children: Vec<_> = files
+            .iter()
+            .map(|(team, file)| {
+                let child =
+                    env.command(["apply", "-f", file]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+                (*team, child)
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for (team, child) in children {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            match output.status.code() {
+                Some(0) => winners.push(team),
+                Some(1) => assert_eq!(stderr.lines().count(), 1, "round {round}, team {team}: {stderr}"),
+                other => panic!("round {round}, team {team}: exit {other:?}: {stderr}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: one apply must win, not {winners:?}");
+        let winner = winners[0];
+        let mut made: Vec<String> = env
+            .json(["list", "--all", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|addon| addon["app"].as_str().unwrap().ends_with(&format!("-{round}")))
+            .map(|addon| format!("{} for {}", addon["name"].as_str().unwrap(), addon["app"].as_str().unwrap()))
+            .collect();
+        made.sort();
+        let expected: Vec<String> =
+            [format!("{winner}-{round}-one"), format!("{winner}-{round}-two"), format!("shared-{round}")]
+                .iter()
+                .map(|name| format!("{name} for {winner}-{round}"))
+                .collect();
+        assert_eq!(made, expected, "round {round}: the apply that lost changed something");
+    }
+}
+
 /// The shell script of README.md's "Per-branch databases in CI" section, as written there.
 fn readme_ci_script() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
