@@ -305,6 +305,10 @@ pub struct ApplyArgs {
     /// Deprovision and make anew an addon that can't change in place (other provider, app, prefix, params)
     #[arg(long)]
     pub replace: bool,
+    /// Take addons of the file's names that were made outside any apply file into its scope
+    /// (a later --prune may then remove them); without it they are conflicts
+    #[arg(long)]
+    pub adopt: bool,
     /// Tick the file's addons until each has settled
     #[arg(long)]
     pub wait: bool,

@@ -308,6 +308,45 @@ fn two_applies_of_one_file_at_once_end_as_one_would() {
     assert!(env.ok(["apply", "-f", &file]).stdout.contains("Nothing to change"));
 }
 
+#[test]
+fn apply_takes_over_a_hand_made_addon_only_with_adopt() {
+    let env = TestEnv::new();
+    let made = env.provision_ready("secret", "pr-7", &["--name", "pr7-key"]);
+    let file = write_file(&env, "addons.toml", APPLY_FILE);
+    // Not of the file's scope: a conflict that names it, and nothing changes.
+    let before = env.state_bytes();
+    let run = env.run(["apply", "-f", &file]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("! conflict pr7-key (secret for pr-7): scope: "), "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(run.stderr.contains("pr7-key") && run.stderr.contains("--adopt"), "{run}");
+    assert_eq!(env.state_bytes(), before, "an apply that took over a hand-made addon changed the state");
+    // --replace is no way around it: it would deprovision an addon the file never made.
+    let replace = write_file(
+        &env,
+        "replace.toml",
+        &APPLY_FILE.replace(
+            "name = \"pr7-key\"\nprovider = \"secret\"\napp = \"pr-7\"\n",
+            "name = \"pr7-key\"\nprovider = \"secret\"\napp = \"pr-7\"\nas = \"k\"\n",
+        ),
+    );
+    let run = env.run(["apply", "-f", &replace, "--replace"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("! conflict pr7-key"), "{run}");
+    assert_eq!(env.state_bytes(), before);
+    // A prune of the scope leaves it alone.
+    let scope_only = write_file(&env, "scope.toml", "scope = \"ci-pr-7\"\n");
+    env.ok(["apply", "-f", &scope_only, "--prune"]);
+    assert_eq!(env.info("pr7-key")["state"], "ready");
+    // Asked for: taken into the scope as it is, and from then on the file's.
+    let run = env.ok(["apply", "-f", &file, "--adopt"]);
+    assert!(run.stdout.contains("~ update pr7-key (secret for pr-7): labels addons/scope=ci-pr-7"), "{run}");
+    let key = env.info("pr7-key");
+    assert_eq!((key["id"].clone(), key["labels"]["addons/scope"].clone()), (made["id"].clone(), json!("ci-pr-7")));
+    env.ok(["apply", "-f", &scope_only, "--prune"]);
+    assert_eq!(env.info(made["id"].as_str().unwrap())["state"], "deprovisioned");
+}
+
 /// An apply file of scope `team`, round `round`: two addons of its own, then one whose
 /// name the other team's file takes too (for another app).
 fn racing_file(team: &str, round: usize) -> String {

@@ -22,7 +22,7 @@ use super::{
 pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let file = apply::load(&args.file)?;
-    let options = PlanOptions { prune: args.prune, replace: args.replace };
+    let options = PlanOptions { prune: args.prune, replace: args.replace, adopt: args.adopt };
     let mut store = ctx.store()?;
     let plan = apply::plan(&file, &live_addons(&store)?, options, store.now()?);
     if !ctx.json {
@@ -140,14 +140,13 @@ fn failed_as(err: anyhow::Error, what: String) -> anyhow::Error {
     }
 }
 
-/// The conflicts' names for the error line.
+/// The conflicts' names for the error line, and the flags that would resolve them.
 fn plan_summary_line(plan: &Plan, names: &[&str]) -> String {
-    let replaceable = plan.conflicts().all(|line| matches!(line.action, Action::Conflict { replaceable: true, .. }));
     format!(
         "{} can't be changed in place ({}){}",
         crate::output::plural(names.len() as u64, "addon"),
         names.join(", "),
-        if replaceable { "; give --replace to deprovision and remake them" } else { "" }
+        plan.remedy().map(|flags| format!("; give {flags}")).unwrap_or_default()
     )
 }
 
