@@ -181,7 +181,7 @@ pub struct DeprovisionArgs {
     /// Every live addon whose labels match, e.g. branch=feature-x,ci (also k!=v, k, !k)
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
-    /// Every live addon of this app
+    /// Every live addon of this app; the app is also detached from other apps' addons
     #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps))]
     pub app: Option<String>,
     /// Treat an addon that does not exist as already removed (exit 0), for scripts
