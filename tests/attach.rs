@@ -215,6 +215,41 @@ fn deprovision_of_an_app_also_detaches_it_from_the_addons_it_is_attached_to() {
 }
 
 #[test]
+fn waits_for_an_attached_apps_login_name_that_app_and_what_holds_them_up() {
+    let Some(admin) = server("postgres", "the waits of an attached app's login") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    env.ok(["attach", "db", "worker", "--wait"]);
+    let last = |run: &common::Run| run.stderr.lines().last().unwrap_or_default().to_string();
+    // Done: the app whose login was rotated is named, not the addon's own.
+    let run = env.ok(["rotate", "db", "--app", "worker", "--grace", "0", "--wait"]);
+    assert_eq!(last(&run), "db is rotated for app worker: DATABASE_URL set on app worker", "{run}");
+    assert!(!run.stderr.contains("app web"), "{run}");
+    // Held up for good: what is held up is named.
+    let broken = servers::config("postgres", "postgres://nosuchuser@127.0.0.1:5432/postgres");
+    let held_up = [
+        (
+            vec!["rotate", "db", "--app", "worker", "--grace", "0", "--wait"],
+            "db's rotation of app worker's login can't finish: postgres: ",
+        ),
+        (vec!["detach", "db", "worker", "--wait"], "db's detach of app worker can't finish: postgres: "),
+    ];
+    for (args, said) in held_up {
+        env.write_config(&broken);
+        let run = env.run_within(std::time::Duration::from_secs(60), &args);
+        assert_eq!(run.code, 1, "{run}");
+        assert!(last(&run).starts_with(&format!("error: {said}")), "{run}");
+        assert!(last(&run).ends_with("run 'addons wait db'"), "{run}");
+        env.write_config(&servers::config("postgres", &admin));
+        env.ok(["wait", "db"]);
+    }
+    assert_eq!(logins("postgres", &admin, &id).len(), 1, "worker's logins outlived the detach");
+    env.ok(["deprovision", "db", "--wait"]);
+    assert_eq!(servers::traces("postgres", &admin, &id), Vec::<String>::new());
+}
+
+#[test]
 fn secret_and_sqlite_hand_out_the_same_value_and_say_so() {
     let env = TestEnv::new();
     env.provision_ready("secret", "web", &["--name", "key"]);

@@ -21,7 +21,7 @@ use super::{
 /// Handles `addons apply`.
 pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let file = apply::load(&args.file)?;
+    let file = ctx.reading(|| apply::load(&args.file))??;
     let options = PlanOptions { prune: args.prune, replace: args.replace, adopt: args.adopt };
     let mut store = ctx.store()?;
     let plan = apply::plan(&file, &live_addons(&store)?, options, store.now()?);

@@ -138,8 +138,10 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
 /// tick) and says so; the addon's id, to wait for.
 fn detach(ctx: &Ctx, store: &mut crate::store::Store, addon: &Addon, app: &str) -> anyhow::Result<String> {
     let (addon, attachment) = store.detach(&addon.id, app)?;
-    let declared = crate::providers::info(&addon.provider).map_or(&[][..], |info| info.vars);
-    let vars: Vec<String> = declared.iter().map(|var| Addon::prefixed(attachment.prefix.as_deref(), var)).collect();
-    ctx.note(format!("Detaching app {app} from {}: {} removed", addon.name, vars.join(", ")));
+    ctx.note(format!(
+        "Detaching app {app} from {}: {} removed",
+        addon.name,
+        attachment.vars(&addon.provider).join(", ")
+    ));
     Ok(addon.id)
 }
