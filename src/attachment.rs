@@ -130,6 +130,22 @@ impl Attachment {
         self.due_at(now).is_some_and(|at| at <= now)
     }
 
+    /// The var names it gives its app of an addon of `provider` (prefixed).
+    pub fn vars(&self, provider: &str) -> Vec<String> {
+        let declared = crate::providers::info(provider).map_or(&[][..], |info| info.vars);
+        declared.iter().map(|var| crate::addon::Addon::prefixed(self.prefix.as_deref(), var)).collect()
+    }
+
+    /// What its step left to run is, for messages: "attach of app worker", "rotation of
+    /// app worker's login", "detach of app worker".
+    pub fn step(&self) -> String {
+        match self.state {
+            AttachmentState::Attaching if self.generation == 0 => format!("attach of app {}", self.app),
+            AttachmentState::Attaching | AttachmentState::Attached => format!("rotation of app {}'s login", self.app),
+            AttachmentState::Detaching | AttachmentState::Detached => format!("detach of app {}", self.app),
+        }
+    }
+
     /// Every generation of its slot that may have a login: the one in use and those a
     /// rotation left to revoke. What a detach revokes.
     pub fn live_credentials(&self) -> Vec<crate::providers::Credential> {

@@ -181,7 +181,7 @@ pub struct DeprovisionArgs {
     /// Every live addon whose labels match, e.g. branch=feature-x,ci (also k!=v, k, !k)
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
-    /// Every live addon of this app
+    /// Every live addon of this app; the app is also detached from other apps' addons
     #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps))]
     pub app: Option<String>,
     /// Treat an addon that does not exist as already removed (exit 0), for scripts
@@ -305,6 +305,10 @@ pub struct ApplyArgs {
     /// Deprovision and make anew an addon that can't change in place (other provider, app, prefix, params)
     #[arg(long)]
     pub replace: bool,
+    /// Take addons of the file's names that were made outside any apply file into its scope
+    /// (a later --prune may then remove them); without it they are conflicts
+    #[arg(long)]
+    pub adopt: bool,
     /// Tick the file's addons until each has settled
     #[arg(long)]
     pub wait: bool,

@@ -147,6 +147,7 @@ pub const APPLY: [Section; 2] = [
     examples(&[
         ("addons apply -f addons.toml --dry-run", "print the plan only"),
         ("addons apply -f addons.toml --prune --wait", "create, update, remove; wait for them"),
+        ("addons apply -f addons.toml --adopt", "also take over addons of its names made by hand"),
     ]),
     exit_status(&[
         ("0", "the live addons match the file (with --wait: and have settled)"),

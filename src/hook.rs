@@ -1,6 +1,7 @@
-//! Running an app's `on_change` hook: `sh -c COMMAND` with the app's vars added to
-//! the environment, in a process group of its own, stdin empty, stdout and stderr
-//! kept together in a bounded tail, and the whole group killed when it runs too long.
+//! Running an app's `on_change` hook: `sh -c COMMAND` with the app's vars and a clean
+//! base environment, in a process group of its own, stdin empty, stdout and stderr
+//! kept together in a bounded tail (every secret in it masked), and the whole group
+//! killed when it runs too long.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -8,14 +9,18 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::masking::Secrets;
+
 /// How many of the last lines of a run's output are kept.
 pub const KEPT_LINES: usize = 20;
 /// How long a kept line may be (longer ones are cut, marked with `...`).
 const LINE_CHARS: usize = 300;
 /// How many bytes of output are held while a hook runs (the tail of them).
 const TAIL_BYTES: usize = 64 * 1024;
-/// Values of the app's vars at least this long are masked in the kept output.
-const MASKED_FROM: usize = 8;
+/// The variables of `addons`' own environment that a hook gets besides the app's vars
+/// (and every `LC_*`): what a shell and the usual tools need, and none of the settings
+/// and credentials `addons` itself runs with (`ADDONS_STATE`, `PGPASSWORD`, ...).
+pub const BASE_ENVIRONMENT: [&str; 7] = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR"];
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,16 +78,47 @@ pub struct Finished {
     pub output: String,
 }
 
-/// Runs `command` through `sh -c` with `vars` added to the environment, for at most
-/// `timeout`; `secrets` are masked in the output kept.
-pub fn run(command: &str, vars: &[(String, String)], timeout: Duration, secrets: &[String]) -> Finished {
-    let tail = Arc::new(Mutex::new(Vec::new()));
-    let ending = run_into(command, vars, timeout, &tail);
-    let bytes = std::mem::take(&mut *tail.lock().unwrap_or_else(|e| e.into_inner()));
-    Finished { ending, output: last_lines(&String::from_utf8_lossy(&bytes), secrets) }
+/// The last [`TAIL_BYTES`] of a run's output, and whether older output was dropped.
+#[derive(Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    cut: bool,
 }
 
-fn run_into(command: &str, vars: &[(String, String)], timeout: Duration, tail: &Arc<Mutex<Vec<u8>>>) -> Ending {
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        self.bytes.extend_from_slice(chunk);
+        if self.bytes.len() > TAIL_BYTES {
+            let mut cut = self.bytes.len() - TAIL_BYTES;
+            // Not inside a character: its first byte would be gone.
+            while self.bytes.get(cut).is_some_and(|byte| byte & 0b1100_0000 == 0b1000_0000) {
+                cut += 1;
+            }
+            self.bytes.drain(..cut);
+            self.cut = true;
+        }
+    }
+}
+
+/// Runs `command` through `sh -c` with `vars` and the [`BASE_ENVIRONMENT`] as its
+/// environment, for at most `timeout`; every form of `secrets` is masked in the output kept.
+pub fn run(command: &str, vars: &[(String, String)], timeout: Duration, secrets: &Secrets) -> Finished {
+    let tail = Arc::new(Mutex::new(Tail::default()));
+    let ending = run_into(command, vars, timeout, &tail);
+    let tail = std::mem::take(&mut *tail.lock().unwrap_or_else(|e| e.into_inner()));
+    let text = secrets.mask_cut(&String::from_utf8_lossy(&tail.bytes), tail.cut);
+    Finished { ending, output: last_lines(&text) }
+}
+
+/// `addons`' own environment, less what a hook must not get.
+fn base_environment() -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)> {
+    std::env::vars_os().filter(|(key, _)| {
+        let key = key.to_string_lossy();
+        BASE_ENVIRONMENT.contains(&key.as_ref()) || key.starts_with("LC_")
+    })
+}
+
+fn run_into(command: &str, vars: &[(String, String)], timeout: Duration, tail: &Arc<Mutex<Tail>>) -> Ending {
     let (mut reader, writer) = match std::io::pipe() {
         Ok(pipe) => pipe,
         Err(err) => return Ending::CouldNotStart(format!("making a pipe: {err}")),
@@ -96,6 +132,8 @@ fn run_into(command: &str, vars: &[(String, String)], timeout: Duration, tail: &
         };
         sh.arg("-c")
             .arg(command)
+            .env_clear()
+            .envs(base_environment())
             .envs(vars.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(writer)
@@ -115,12 +153,7 @@ fn run_into(command: &str, vars: &[(String, String)], timeout: Duration, tail: &
                 if read == 0 {
                     break;
                 }
-                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-                tail.extend_from_slice(&chunk[..read]);
-                if tail.len() > TAIL_BYTES {
-                    let cut = tail.len() - TAIL_BYTES;
-                    tail.drain(..cut);
-                }
+                tail.lock().unwrap_or_else(|e| e.into_inner()).push(&chunk[..read]);
             }
         })
     };
@@ -168,16 +201,8 @@ fn run_into(command: &str, vars: &[(String, String)], timeout: Duration, tail: &
     ending
 }
 
-/// The last [`KEPT_LINES`] lines of `text`, each cut at [`LINE_CHARS`], with every
-/// secret (of at least [`MASKED_FROM`] characters) replaced by `****`.
-fn last_lines(text: &str, secrets: &[String]) -> String {
-    let mut text = text.to_string();
-    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.chars().count() >= MASKED_FROM).collect();
-    // Longest first, so a secret that contains another is masked whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for secret in secrets {
-        text = text.replace(secret.as_str(), "****");
-    }
+/// The last [`KEPT_LINES`] lines of `text` (masked already), each cut at [`LINE_CHARS`].
+fn last_lines(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(KEPT_LINES);
     lines[start..]
@@ -205,7 +230,7 @@ mod tests {
             "for i in $(seq 1 30); do echo line $i; done; echo \"key=$SECRET_KEY\" >&2; exit 3",
             &vars(&[("SECRET_KEY", &secret)]),
             Duration::from_secs(10),
-            std::slice::from_ref(&secret),
+            &Secrets::new([secret.as_str()]),
         );
         assert_eq!(finished.ending, Ending::Exited(3));
         assert_eq!(finished.ending.result(), "failed");
@@ -221,7 +246,7 @@ mod tests {
         let pid_file = dir.path().join("pid");
         let command = format!("sleep 1000 & echo $! > {}; echo started; wait", pid_file.display());
         let started = Instant::now();
-        let finished = run(&command, &[], Duration::from_millis(500), &[]);
+        let finished = run(&command, &[], Duration::from_millis(500), &Secrets::default());
         assert_eq!(finished.ending, Ending::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         assert_eq!(finished.output, "started");
@@ -237,10 +262,18 @@ mod tests {
     }
 
     #[test]
-    fn long_lines_are_cut_and_short_values_left_alone() {
+    fn the_tail_is_cut_between_characters() {
+        let mut tail = Tail::default();
+        tail.push(format!("{}x", "é".repeat(TAIL_BYTES / 2)).as_bytes());
+        assert!(tail.cut);
+        let kept = String::from_utf8(tail.bytes).expect("cut between characters");
+        assert!(kept == format!("{}x", "é".repeat(TAIL_BYTES / 2 - 1)), "{} bytes kept", kept.len());
+    }
+
+    #[test]
+    fn long_lines_are_cut() {
         let text = format!("{}\nport 5432", "x".repeat(400));
-        let kept = last_lines(&text, &["5432".to_string()]);
-        assert_eq!(kept, format!("{}...\nport 5432", "x".repeat(LINE_CHARS)));
+        assert_eq!(last_lines(&text), format!("{}...\nport 5432", "x".repeat(LINE_CHARS)));
         assert_eq!(Ending::TimedOut.describe(Duration::from_secs(60)), "timed out after 1m");
     }
 }

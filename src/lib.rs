@@ -18,6 +18,7 @@ pub mod help;
 pub mod hook;
 pub mod labels;
 pub mod machine;
+pub mod masking;
 pub mod names;
 pub mod output;
 pub mod providers;

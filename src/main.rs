@@ -22,9 +22,12 @@ fn main() -> ExitCode {
         Err(err) => return usage_error(err, json_on_the_line()),
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let input = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends the process at once; the first asks for a clean stop.
-        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
+        // A second signal ends the process at once; the first asks for a clean stop, or
+        // ends it at once too while it waits for input (nothing is in hand then).
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, stop.clone());
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, input.clone());
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
     let result = (|| {
@@ -32,9 +35,9 @@ fn main() -> ExitCode {
             Some(path) => named_config(path)?,
             None => config::default_config_path(),
         };
-        let settings = config::load(&config_path)?;
+        let settings = commands::reading_input(&stop, &input, || config::load(&config_path))??;
         let state = state_location(cli.state.as_deref(), &settings)?;
-        let ctx = Ctx { settings, state, json: cli.json, quiet: cli.quiet, verbose: cli.verbose, stop };
+        let ctx = Ctx { settings, state, json: cli.json, quiet: cli.quiet, verbose: cli.verbose, stop, input };
         ctx.debug(format!("config file {}", config_path.display()));
         commands::dispatch(cli.command, &ctx)
     })();

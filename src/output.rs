@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use serde_json::{json, Value};
 
 use crate::addon::Addon;
+use crate::masking::{is_password_key, MASK};
 use crate::store::{ConfigVar, Outcome};
 
 /// Formats a time (ms since the epoch) as RFC 3339 UTC.
@@ -77,9 +78,6 @@ pub fn outcome_line(outcome: &Outcome) -> String {
     }
 }
 
-/// What stands in for a masked password.
-const MASK: &str = "****";
-
 /// Replaces every password in a URL with `****`: the one in `user:password@` and the value
 /// of every query parameter that some client reads a password from (`password=` and
 /// `sslpassword=` for PostgreSQL, `password=` for MySQL, `pass=` for Redis, and any other
@@ -112,12 +110,6 @@ fn mask_query(query: &str) -> String {
         _ => pair.to_string(),
     });
     pairs.collect::<Vec<_>>().join("&")
-}
-
-/// Whether a (percent-encoded) query key names a password.
-fn is_password_key(key: &str) -> bool {
-    let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy().to_lowercase();
-    key.contains("pass") || key.contains("pwd")
 }
 
 /// Masks the password of every URL in a line of text (an error message that quotes

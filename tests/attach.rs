@@ -336,6 +336,104 @@ fn redis_apps_attached_share_the_keys_with_users_of_their_own() {
     shared_by_apps("redis");
 }
 
+/// Removes what a postgres addon left on the server (its database and every login of
+/// it), should a test fail before its deprovision.
+struct Sweep {
+    admin: String,
+    id: String,
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        let Ok(mut admin) = connect_postgres(&self.admin) else { return };
+        let name = format!("addons_{}", self.id);
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        let pattern = format!("{name}%");
+        let roles = admin.query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1", &[&pattern]);
+        for row in roles.unwrap_or_default() {
+            let role: String = row.get(0);
+            let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""));
+        }
+    }
+}
+
+#[test]
+fn deprovision_of_an_app_also_detaches_it_from_the_addons_it_is_attached_to() {
+    let Some(admin) = server("postgres", "deprovision --app of an attached app") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    env.provision_ready("secret", "worker", &["--name", "worker-key"]);
+    env.ok(["attach", "db", "worker", "--wait"]);
+    env.ok(["attach", "db", "reports", "--as", "shared", "--wait"]);
+    let (web, worker, reports) = (
+        app_now(&env, "web", "postgres", ""),
+        app_now(&env, "worker", "postgres", ""),
+        app_now(&env, "reports", "postgres", "SHARED"),
+    );
+    assert!(web.works() && worker.works() && reports.works());
+    // An app with addons of its own and an attachment: both go.
+    let run = env.ok(["deprovision", "--app", "worker", "--wait"]);
+    assert!(run.stderr.contains("Deprovisioning worker-key: SECRET_KEY removed from app worker"), "{run}");
+    assert!(run.stderr.contains("Detaching app worker from db: DATABASE_URL removed"), "{run}");
+    assert!(env.vars("worker").is_empty(), "{:?}", env.vars("worker"));
+    assert!(!worker.works(), "the login of an app deprovisioned with --app still works");
+    assert_eq!(env.info("worker-key")["state"], "deprovisioned");
+    let attachments = env.info("db")["attachments"].clone();
+    assert_eq!(attachments.as_array().unwrap().len(), 1, "{attachments:#}");
+    assert_eq!(attachments[0]["app"], "reports");
+    assert!(web.works() && reports.works(), "another app's login went with worker's");
+    // An app with only an attachment: not "nothing to remove".
+    let run = env.ok(["deprovision", "--app", "reports"]);
+    assert!(!run.stderr.contains("No live addon matches"), "{run}");
+    assert!(run.stderr.contains("Detaching app reports from db: SHARED_DATABASE_URL removed"), "{run}");
+    assert!(env.vars("reports").is_empty());
+    env.ok(["wait", "db"]);
+    assert!(!reports.works(), "the login of an app deprovisioned with --app still works");
+    assert!(web.works(), "the owner's login went with an attached app's");
+    assert_eq!(logins("postgres", &admin, &id), vec![login_of(&web)], "logins left besides the owner's");
+    // Nothing of the app's left: now there is nothing to remove.
+    let run = env.ok(["deprovision", "--app", "reports"]);
+    assert!(run.stderr.contains("No live addon of app reports and no attachment"), "{run}");
+    env.ok(["deprovision", "db", "--wait"]);
+    assert_eq!(servers::traces("postgres", &admin, &id), Vec::<String>::new());
+}
+
+#[test]
+fn waits_for_an_attached_apps_login_name_that_app_and_what_holds_them_up() {
+    let Some(admin) = server("postgres", "the waits of an attached app's login") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    env.ok(["attach", "db", "worker", "--wait"]);
+    let last = |run: &common::Run| run.stderr.lines().last().unwrap_or_default().to_string();
+    // Done: the app whose login was rotated is named, not the addon's own.
+    let run = env.ok(["rotate", "db", "--app", "worker", "--grace", "0", "--wait"]);
+    assert_eq!(last(&run), "db is rotated for app worker: DATABASE_URL set on app worker", "{run}");
+    assert!(!run.stderr.contains("app web"), "{run}");
+    // Held up for good: what is held up is named.
+    let broken = servers::config("postgres", "postgres://nosuchuser@127.0.0.1:5432/postgres");
+    let held_up = [
+        (
+            vec!["rotate", "db", "--app", "worker", "--grace", "0", "--wait"],
+            "db's rotation of app worker's login can't finish: postgres: ",
+        ),
+        (vec!["detach", "db", "worker", "--wait"], "db's detach of app worker can't finish: postgres: "),
+    ];
+    for (args, said) in held_up {
+        env.write_config(&broken);
+        let run = env.run_within(std::time::Duration::from_secs(60), &args);
+        assert_eq!(run.code, 1, "{run}");
+        assert!(last(&run).starts_with(&format!("error: {said}")), "{run}");
+        assert!(last(&run).ends_with("run 'addons wait db'"), "{run}");
+        env.write_config(&servers::config("postgres", &admin));
+        env.ok(["wait", "db"]);
+    }
+    assert_eq!(logins("postgres", &admin, &id).len(), 1, "worker's logins outlived the detach");
+    env.ok(["deprovision", "db", "--wait"]);
+    assert_eq!(servers::traces("postgres", &admin, &id), Vec::<String>::new());
+}
+
 #[test]
 fn secret_and_sqlite_hand_out_the_same_value_and_say_so() {
     let env = TestEnv::new();

@@ -308,6 +308,103 @@ fn two_applies_of_one_file_at_once_end_as_one_would() {
     assert!(env.ok(["apply", "-f", &file]).stdout.contains("Nothing to change"));
 }
 
+#[test]
+fn apply_takes_over_a_hand_made_addon_only_with_adopt() {
+    let env = TestEnv::new();
+    let made = env.provision_ready("secret", "pr-7", &["--name", "pr7-key"]);
+    let file = write_file(&env, "addons.toml", APPLY_FILE);
+    // Not of the file's scope: a conflict that names it, and nothing changes.
+    let before = env.state_bytes();
+    let run = env.run(["apply", "-f", &file]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("! conflict pr7-key (secret for pr-7): scope: "), "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(run.stderr.contains("pr7-key") && run.stderr.contains("--adopt"), "{run}");
+    assert_eq!(env.state_bytes(), before, "an apply that took over a hand-made addon changed the state");
+    // --replace is no way around it: it would deprovision an addon the file never made.
+    let replace = write_file(
+        &env,
+        "replace.toml",
+        &APPLY_FILE.replace(
+            "name = \"pr7-key\"\nprovider = \"secret\"\napp = \"pr-7\"\n",
+            "name = \"pr7-key\"\nprovider = \"secret\"\napp = \"pr-7\"\nas = \"k\"\n",
+        ),
+    );
+    let run = env.run(["apply", "-f", &replace, "--replace"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("! conflict pr7-key"), "{run}");
+    assert_eq!(env.state_bytes(), before);
+    // A prune of the scope leaves it alone.
+    let scope_only = write_file(&env, "scope.toml", "scope = \"ci-pr-7\"\n");
+    env.ok(["apply", "-f", &scope_only, "--prune"]);
+    assert_eq!(env.info("pr7-key")["state"], "ready");
+    // Asked for: taken into the scope as it is, and from then on the file's.
+    let run = env.ok(["apply", "-f", &file, "--adopt"]);
+    assert!(run.stdout.contains("~ update pr7-key (secret for pr-7): labels addons/scope=ci-pr-7"), "{run}");
+    let key = env.info("pr7-key");
+    assert_eq!((key["id"].clone(), key["labels"]["addons/scope"].clone()), (made["id"].clone(), json!("ci-pr-7")));
+    env.ok(["apply", "-f", &scope_only, "--prune"]);
+    assert_eq!(env.info(made["id"].as_str().unwrap())["state"], "deprovisioned");
+}
+
+/// An apply file of scope `team`, round `round`: two addons of its own, then one whose
+/// name the other team's file takes too (for another app).
+fn racing_file(team: &str, round: usize) -> String {
+    format!(
+        "scope = \"team-{team}\"\n\
+         [[addon]]\nname = \"{team}-{round}-one\"\nprovider = \"secret\"\napp = \"{team}-{round}\"\nas = \"one\"\n\
+         [[addon]]\nname = \"{team}-{round}-two\"\nprovider = \"secret\"\napp = \"{team}-{round}\"\nas = \"two\"\n\
+         [[addon]]\nname = \"shared-{round}\"\nprovider = \"secret\"\napp = \"{team}-{round}\"\n"
+    )
+}
+
+#[test]
+fn of_two_conflicting_applies_at_once_the_loser_changes_nothing() {
+    let env = TestEnv::new();
+    env.ok(["config", "set", "warm", "X=1"]);
+    for round in 0..25 {
+        let files: Vec<(&str, String)> = ["a", "b"]
+            .into_iter()
+            .map(|team| (team, write_file(&env, &format!("{team}-{round}.toml"), &racing_file(team, round))))
+            .collect();
+        let children: Vec<_> = files
+            .iter()
+            .map(|(team, file)| {
+                let child =
+                    env.command(["apply", "-f", file]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+                (*team, child)
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for (team, child) in children {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            match output.status.code() {
+                Some(0) => winners.push(team),
+                Some(1) => assert_eq!(stderr.lines().count(), 1, "round {round}, team {team}: {stderr}"),
+                other => panic!("round {round}, team {team}: exit {other:?}: {stderr}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: one apply must win, not {winners:?}");
+        let winner = winners[0];
+        let mut made: Vec<String> = env
+            .json(["list", "--all", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|addon| addon["app"].as_str().unwrap().ends_with(&format!("-{round}")))
+            .map(|addon| format!("{} for {}", addon["name"].as_str().unwrap(), addon["app"].as_str().unwrap()))
+            .collect();
+        made.sort();
+        let expected: Vec<String> =
+            [format!("{winner}-{round}-one"), format!("{winner}-{round}-two"), format!("shared-{round}")]
+                .iter()
+                .map(|name| format!("{name} for {winner}-{round}"))
+                .collect();
+        assert_eq!(made, expected, "round {round}: the apply that lost changed something");
+    }
+}
+
 /// The shell script of README.md's "Per-branch databases in CI" section, as written there.
 fn readme_ci_script() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();

@@ -1427,3 +1427,57 @@ fn attach_and_detach_with_wait_end_on_what_happened_to_the_app() {
     let run = env.ok(["detach", "key", "worker", "--wait"]);
     assert_eq!(run.stderr.lines().last(), Some("key is detached from app worker: it had no login of its own"), "{run}");
 }
+
+/// Sends `signal` to `child` once it has had time to block, and returns how it ended
+/// (killed, and the test failed, when the signal did not end it within 5 s).
+fn ended_by(child: &mut std::process::Child, signal: i32) -> std::process::ExitStatus {
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "it did not block");
+    // SAFETY: kill(2) of the child this test started.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("signal {signal} did not end a command blocked on its input");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_first_signal_ends_a_command_blocked_on_its_input() {
+    use std::process::Stdio;
+    let env = TestEnv::new();
+    let fifo = env.root().join("addons.toml");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) of a path in this test's own directory.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // An apply file no writer ever opens.
+        let mut apply = env
+            .command(["apply", "-f", fifo.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert_eq!(ended_by(&mut apply, signal).code(), Some(128 + signal));
+        // A value on stdin that never ends.
+        let mut set = env
+            .command(["config", "set", "web", "TOKEN"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _open = set.stdin.take();
+        assert_eq!(ended_by(&mut set, signal).code(), Some(128 + signal));
+    }
+    // Nothing was made.
+    assert!(!env.state_exists() || env.json(["list", "--json", "--all"]) == json!([]));
+    env.fails(2, ["config", "web"]);
+}

@@ -241,6 +241,123 @@ fn on_change_and_hook_timeout_are_checked_in_the_config_file() {
     assert_eq!(run.stdout, "on_change  - (none in the config file)\nno runs recorded\n", "{run}");
 }
 
+/// The hook of `hook_output_keeps_no_form_of_any_secret`: it prints the app's secrets in
+/// the forms programs print them, the first of them where the 64 KiB tail kept of a
+/// run's output cuts it in half (50 of its 100 characters dropped), then the others.
+const PRINTS_SECRETS: &str = r#"
+password() { printf '%s' "$1" | sed -E 's,^[^:]*://[^:]*:([^@]*)@.*,\1,'; }
+forms=$(
+    password "$DATABASE_URL"; echo                                   # bare password
+    password "$API_URL" | sed 's,%40,@,g; s,%2F,/,g'; echo           # decoded
+    echo "connecting with password $(password "$DATABASE_URL") now"
+    printf '{"url":"%s"}\n' "$(printf '%s' "$API_URL" | sed 's,/,\\/,g; s,&,\\u0026,g')"
+    printf '%s' "$DATABASE_URL" | sed 's,:,%3A,g; s,/,%2F,g; s,@,%40,g'; echo
+    printf 'nested "%s"\n' "$(printf '%s' "$API_URL" | sed 's,/,\\\\\\/,g')"
+)
+printf '%s\n' "$SECRET_KEY"
+head -c $((65536 - 50 - 3 - ${#forms})) /dev/zero | tr '\0' y; echo
+printf '%s\n' "$forms"
+"#;
+
+/// Drops a postgres addon's role and database, should a test fail before its deprovision.
+struct Sweep {
+    admin: String,
+    id: String,
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        let Ok(mut admin) = common::servers::connect_postgres(&self.admin) else { return };
+        let name = format!("addons_{}", self.id);
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{name}\""));
+    }
+}
+
+#[test]
+fn hook_output_keeps_no_form_of_any_secret() {
+    let Some(admin) = common::servers::server("postgres", "hook output masking") else { return };
+    let env = TestEnv::new();
+    let script = env.root().join("prints-secrets.sh");
+    std::fs::write(&script, PRINTS_SECRETS).unwrap();
+    env.write_config(&format!(
+        "{}[apps.web]\non_change = {:?}\n",
+        common::servers::config("postgres", &admin),
+        format!("sh {}", script.display())
+    ));
+    let id = env.provision_ready("postgres", "web", &["--name", "web-db"])["id"].as_str().unwrap().to_string();
+    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    env.provision_ready("secret", "web", &["--name", "web-key"]);
+    env.ok(["config", "set", "web", "API_URL=https://svc:p%40ss%2Fw0rd-x9@api.example/v1?a=1&token=t0k3n-abcdefgh"]);
+    let vars = env.vars("web");
+    fn password(url: &str) -> &str {
+        url.split_once("://").unwrap().1.split_once('@').unwrap().0.split_once(':').unwrap().1
+    }
+    let secrets = [
+        vars["SECRET_KEY"].clone(),
+        password(&vars["DATABASE_URL"]).to_string(),
+        "p@ss/w0rd-x9".to_string(),
+        password(&vars["API_URL"]).to_string(),
+    ];
+    let shown = hooks(&env, "web");
+    let run = &shown["runs"][0];
+    assert_eq!(run["result"], "ok", "{shown:#}");
+    let lines: Vec<&str> = run["output"].as_array().unwrap().iter().map(|line| line.as_str().unwrap()).collect();
+    let expected = [
+        "****".to_string(),
+        format!("{}...", "y".repeat(300)),
+        "****".to_string(),
+        "****".to_string(),
+        "connecting with password **** now".to_string(),
+        r#"{"url":"****"}"#.to_string(),
+        "****".to_string(),
+        r#"nested "****""#.to_string(),
+    ];
+    assert_eq!(lines, expected, "{shown:#}");
+    let text = env.ok(["hooks", "web"]).stdout;
+    assert!(text.contains("  connecting with password **** now\n"), "{text}");
+    // Not a piece of any secret is left (6 characters in a row of one), in either output.
+    for secret in &secrets {
+        let chars: Vec<char> = secret.chars().collect();
+        for piece in chars.windows(6).map(|piece| piece.iter().collect::<String>()) {
+            assert!(
+                !text.contains(&piece) && !shown.to_string().contains(&piece),
+                "{piece:?} of a secret shown:\n{text}"
+            );
+        }
+    }
+    env.ok(["deprovision", "web-db", "--wait"]);
+    assert_eq!(common::servers::traces("postgres", &admin, &id), Vec::<String>::new());
+}
+
+#[test]
+fn a_hook_gets_the_apps_vars_and_a_clean_base_environment_only() {
+    let env = TestEnv::new();
+    let seen = env.root().join("seen");
+    env.write_config(&format!("[apps.web]\non_change = {:?}\n", format!("env > {}", seen.display())));
+    let run = env
+        .command(["config", "set", "web", "GREETING=hello"])
+        .env("PGPASSWORD", "admin-password")
+        .env("MYSQL_PWD", "admin-password")
+        .env("AWS_SECRET_ACCESS_KEY", "admin-key")
+        .env("ADDONS_FAILPOINT", "none")
+        .env("LANG", "C.UTF-8")
+        .env("LC_TIME", "C")
+        .env("TZ", "UTC")
+        .env("USER", "me")
+        .env("TMPDIR", "/tmp")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let seen = read(&seen);
+    let mut names: Vec<&str> = seen.lines().filter_map(|line| line.split_once('=')).map(|(name, _)| name).collect();
+    // What sh itself sets.
+    names.retain(|name| !["PWD", "OLDPWD", "SHLVL", "_"].contains(name));
+    names.sort();
+    assert_eq!(names, ["GREETING", "HOME", "LANG", "LC_TIME", "PATH", "TMPDIR", "TZ", "USER"], "{seen}");
+    assert!(!seen.contains("admin-"), "{seen}");
+}
+
 #[cfg(feature = "failpoints")]
 mod crashes {
     use std::os::unix::process::ExitStatusExt;

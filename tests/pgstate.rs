@@ -512,3 +512,22 @@ fn a_postgresql_state_url_the_client_cannot_use_is_a_usage_error() {
         assert_eq!(run.stderr.lines().count(), 1, "{run}");
     }
 }
+
+#[test]
+fn a_state_urls_options_reach_the_server_as_written() {
+    let Some(admin) = common::pgstate::server("PostgreSQL state test") else { return };
+    let env = common::TestEnv::new();
+    let schema = Schema::fresh(&admin);
+    // As libpq reads it: a space written %20, `=` written %3D, before and after ?schema=.
+    let url = format!("{}&options=-c%20statement_timeout%3D60000", schema.url());
+    let run = env.run(["--state", url.as_str(), "provision", "secret", "web", "--name", "key"]);
+    assert_eq!(run.code, 0, "{run}");
+    // The server applied it: a state session made read-only by it can't write.
+    let read_only = format!("{admin}?options=-c%20default_transaction_read_only%3Don&schema={}", schema.name);
+    let listed = env.run(["--state", read_only.as_str(), "list", "--json"]);
+    assert_eq!(listed.code, 0, "{listed}");
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(1), "{listed}");
+    let refused = env.run(["--state", read_only.as_str(), "config", "set", "web", "A=1"]);
+    assert_eq!(refused.code, 4, "{refused}");
+    assert!(refused.stderr.contains("read-only"), "{refused}");
+}

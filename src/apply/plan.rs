@@ -6,7 +6,9 @@
 //! - A live one with another provider, app, prefix or params can't be changed in place: a
 //!   conflict (`! conflict`), which with `--replace` becomes `-/+ replace` (deprovision it,
 //!   make it anew). A live one that carries another file's scope is a conflict that
-//!   `--replace` does not override: two files can't both own one name.
+//!   `--replace` does not override: two files can't both own one name. A live one made
+//!   outside any apply file (no scope label) is a conflict too, unless `--adopt` takes it
+//!   into the file's scope; a later `--prune` may then remove it.
 //! - Otherwise its labels are made exactly the file's (plus the scope label; labels added
 //!   by hand are removed), and its expiry follows `expires_in`: an addon is renewed to
 //!   `now + expires_in` when less than half of that is left (or more than all of it, after
@@ -51,6 +53,8 @@ pub struct PlanOptions {
     pub prune: bool,
     /// `--replace`: deprovision and remake addons that can't change in place.
     pub replace: bool,
+    /// `--adopt`: take addons made outside any apply file into the file's scope.
+    pub adopt: bool,
 }
 
 /// What happens to one addon.
@@ -65,8 +69,10 @@ pub enum Action {
     /// Deprovisioned (`--prune`).
     Remove,
     /// Can't be changed in place; nothing of the apply is done while one is in the plan.
-    /// `replaceable`: whether `--replace` would resolve it.
-    Conflict { differences: Vec<String>, replaceable: bool },
+    /// `replaceable`: whether its differences are ones `--replace` resolves; `adoptable`:
+    /// whether it was made outside any apply file, which `--adopt` resolves (it takes
+    /// both flags when both are true).
+    Conflict { differences: Vec<String>, replaceable: bool, adoptable: bool },
     /// Deprovisioned and made anew (`--replace`), expiring at `expires_at`.
     Replace { differences: Vec<String>, expires_at: Option<i64> },
 }
@@ -133,23 +139,26 @@ fn line_for(
         None => Action::Create { expires_at: new_expiry },
         Some(existing) => {
             let mut found = differences(&desired.spec, &existing.spec);
-            let other_scope = existing.scope().filter(|scope| *scope != file.scope);
-            if let Some(other) = other_scope {
-                found.push(format!("scope: asked {}, belongs to the apply scope {other}", file.scope));
-                Action::Conflict { differences: found, replaceable: false }
-            } else if !found.is_empty() {
-                if options.replace {
-                    Action::Replace { differences: found, expires_at: new_expiry }
-                } else {
-                    Action::Conflict { differences: found, replaceable: true }
+            let replaceable = !found.is_empty();
+            match existing.scope() {
+                Some(scope) if scope != file.scope => {
+                    found.push(format!("scope: asked {}, belongs to the apply scope {scope}", file.scope));
+                    Action::Conflict { differences: found, replaceable: false, adoptable: false }
                 }
-            } else {
-                let labels = existing.labels.changes_to(&desired.labels);
-                let expiry = expiry_change(desired, existing.expires_at, now_ms);
-                if labels.is_empty() && expiry.is_none() {
-                    Action::Keep
-                } else {
-                    Action::Update { labels, expiry }
+                None if !options.adopt => {
+                    found.push(format!("scope: asked {}, made outside any apply file", file.scope));
+                    Action::Conflict { differences: found, replaceable, adoptable: true }
+                }
+                _ if replaceable && options.replace => Action::Replace { differences: found, expires_at: new_expiry },
+                _ if replaceable => Action::Conflict { differences: found, replaceable, adoptable: false },
+                _ => {
+                    let labels = existing.labels.changes_to(&desired.labels);
+                    let expiry = expiry_change(desired, existing.expires_at, now_ms);
+                    if labels.is_empty() && expiry.is_none() {
+                        Action::Keep
+                    } else {
+                        Action::Update { labels, expiry }
+                    }
                 }
             }
         }
@@ -192,20 +201,41 @@ impl Plan {
         self.lines.iter().filter(|line| matches!(line.action, Action::Conflict { .. }))
     }
 
+    /// The flags that would resolve every conflict, with what they do ("--replace to
+    /// deprovision and remake them"); `None` when a conflict is beyond them (another
+    /// scope's addon).
+    pub fn remedy(&self) -> Option<String> {
+        let mut replace = false;
+        let mut adopt = false;
+        for line in self.conflicts() {
+            let Action::Conflict { replaceable, adoptable, .. } = line.action else { continue };
+            if !replaceable && !adoptable {
+                return None;
+            }
+            replace |= replaceable;
+            adopt |= adoptable;
+        }
+        match (adopt, replace) {
+            (true, true) => {
+                Some("--adopt to take them into this scope and --replace to deprovision and remake them".into())
+            }
+            (true, false) => Some("--adopt to take them into this scope".into()),
+            (false, true) => Some("--replace to deprovision and remake them".into()),
+            (false, false) => None,
+        }
+    }
+
     /// The line after the plan: what it comes to, or that nothing needs to change.
     pub fn summary(&self, file: &ApplyFile) -> String {
         let count = |wanted: fn(&Action) -> bool| self.lines.iter().filter(|line| wanted(&line.action)).count();
         let conflicts = count(|a| matches!(a, Action::Conflict { .. }));
         let mut text = if conflicts > 0 {
-            let replaceable =
-                self.conflicts().all(|line| matches!(line.action, Action::Conflict { replaceable: true, .. }));
             format!(
-                "{}: nothing will be changed; {}",
+                "{}: nothing will be changed; change the file{}",
                 crate::output::plural(conflicts as u64, "conflict"),
-                if replaceable {
-                    "change the file, or give --replace to deprovision and remake them"
-                } else {
-                    "change the file (an addon of another scope is not replaced)"
+                match self.remedy() {
+                    Some(flags) => format!(", or give {flags}"),
+                    None => " (an addon of another scope is not replaced)".to_string(),
                 }
             )
         } else if !self.changes_anything() {
@@ -259,9 +289,12 @@ impl PlanLine {
             }
             Action::Keep => json!({ "action": "keep" }),
             Action::Remove => json!({ "action": "remove" }),
-            Action::Conflict { differences, replaceable } => {
-                json!({ "action": "conflict", "differences": differences, "replaceable": replaceable })
-            }
+            Action::Conflict { differences, replaceable, adoptable } => json!({
+                "action": "conflict",
+                "differences": differences,
+                "replaceable": replaceable,
+                "adoptable": adoptable,
+            }),
             Action::Replace { differences, expires_at } => {
                 json!({ "action": "replace", "differences": differences, "expires_at": time(*expires_at) })
             }
@@ -314,12 +347,14 @@ impl fmt::Display for PlanLine {
                 }
                 write!(f, ": {}", parts.join("; "))
             }
-            Action::Conflict { differences, replaceable } => {
+            Action::Conflict { differences, replaceable, adoptable } => {
                 write!(f, ": {}", differences.join("; "))?;
-                if *replaceable {
-                    f.write_str(" (--replace deprovisions it and makes it anew)")?;
+                match (adoptable, replaceable) {
+                    (true, true) => f.write_str(" (--adopt with --replace deprovisions it and makes it anew)"),
+                    (true, false) => f.write_str(" (--adopt takes it into this scope)"),
+                    (false, true) => f.write_str(" (--replace deprovisions it and makes it anew)"),
+                    (false, false) => Ok(()),
                 }
-                Ok(())
             }
             Action::Replace { differences, expires_at } => {
                 write!(f, ": {}", differences.join("; "))?;

@@ -90,7 +90,7 @@ fn an_empty_live_set_creates_everything() {
 #[test]
 fn a_matching_live_set_plans_only_keep() {
     for (made_at, now) in [(NOW, NOW), (NOW, NOW + 60_000), (NOW, NOW + 3 * DAY), (NOW - DAY, NOW)] {
-        let plan = plan(&file(), &live_as_made(made_at), PlanOptions { prune: true, replace: true }, now);
+        let plan = plan(&file(), &live_as_made(made_at), PlanOptions { prune: true, replace: true, adopt: false }, now);
         assert_eq!(lines(&plan), ["= keep pr-123-db (postgres for pr-123)", "= keep pr-123-key (secret for pr-123)"]);
         assert!(!plan.changes_anything());
         assert_eq!(plan.summary(&file()), "Nothing to change: the live addons match addons.toml.");
@@ -106,7 +106,8 @@ fn applying_twice_changes_nothing_the_second_time() {
         labels: Labels::from_pairs([("owner", "me")]).unwrap(),
         expires_at: None,
     }];
-    let options = PlanOptions { prune: true, replace: false };
+    // Made by hand, so adopted (the scope label added with the file's).
+    let options = PlanOptions { prune: true, replace: false, adopt: true };
     let first = plan(&file, &start, options, NOW);
     assert!(first.changes_anything());
     let live = carry_out(&file, &start, &first, NOW);
@@ -117,14 +118,14 @@ fn applying_twice_changes_nothing_the_second_time() {
 #[test]
 fn labels_and_expiry_change_in_place() {
     let mut live = live_as_made(NOW);
-    live[0].labels = Labels::from_pairs([("branch", "old"), ("owner", "me")]).unwrap();
+    live[0].labels = Labels::from_pairs([(SCOPE_LABEL, "ci-pr-123"), ("branch", "old"), ("owner", "me")]).unwrap();
     live[0].expires_at = None;
     live[1].expires_at = Some(NOW + DAY);
     let plan = plan(&file(), &live, PlanOptions::default(), NOW);
     assert_eq!(
         lines(&plan),
         [
-            "~ update pr-123-db (postgres for pr-123): labels addons/scope=ci-pr-123 branch=feature-x owner-; expiry never -> 2026-12-06T04:00:00Z",
+            "~ update pr-123-db (postgres for pr-123): labels branch=feature-x owner-; expiry never -> 2026-12-06T04:00:00Z",
             "~ update pr-123-key (secret for pr-123): expiry 2026-11-30T04:00:00Z -> never",
         ]
     );
@@ -133,7 +134,7 @@ fn labels_and_expiry_change_in_place() {
         plan.to_json()[0],
         serde_json::json!({
             "name": "pr-123-db", "provider": "postgres", "app": "pr-123", "action": "update",
-            "labels": { "set": { "addons/scope": "ci-pr-123", "branch": "feature-x" }, "remove": ["owner"] },
+            "labels": { "set": { "branch": "feature-x" }, "remove": ["owner"] },
             "expires_at": { "from": null, "to": "2026-12-06T04:00:00Z" },
         })
     );
@@ -186,7 +187,7 @@ fn provider_app_prefix_or_params_differing_is_a_conflict_or_with_replace_a_repla
         conflicts.summary(&file()),
         "2 conflicts: nothing will be changed; change the file, or give --replace to deprovision and remake them"
     );
-    let replaced = plan(&file(), &live, PlanOptions { prune: false, replace: true }, NOW);
+    let replaced = plan(&file(), &live, PlanOptions { prune: false, replace: true, adopt: false }, NOW);
     assert_eq!(
         lines(&replaced),
         [
@@ -204,7 +205,7 @@ fn an_addon_of_another_scope_is_a_conflict_replace_does_not_override() {
     let mut live = live_as_made(NOW);
     live[1].labels = Labels::from_pairs([(SCOPE_LABEL, "ci-pr-9")]).unwrap();
     for replace in [false, true] {
-        let plan = plan(&file(), &live, PlanOptions { prune: true, replace }, NOW);
+        let plan = plan(&file(), &live, PlanOptions { prune: true, replace, adopt: false }, NOW);
         assert_eq!(
             plan.lines[1].to_string(),
             "! conflict pr-123-key (secret for pr-123): scope: asked ci-pr-123, belongs to the apply scope ci-pr-9"
@@ -215,10 +216,50 @@ fn an_addon_of_another_scope_is_a_conflict_replace_does_not_override() {
         );
         assert_eq!(plan.to_json()[1]["replaceable"], false);
     }
-    // One made by hand (no scope) is adopted: the scope label is added.
+}
+
+#[test]
+fn an_addon_made_outside_any_apply_file_is_a_conflict_unless_adopted() {
+    let mut live = live_as_made(NOW);
     live[1].labels = Labels::new();
-    let adopted = plan(&file(), &live, PlanOptions::default(), NOW);
+    for replace in [false, true] {
+        let plan = plan(&file(), &live, PlanOptions { prune: true, replace, adopt: false }, NOW);
+        assert_eq!(
+            plan.lines[1].to_string(),
+            "! conflict pr-123-key (secret for pr-123): scope: asked ci-pr-123, made outside any apply file (--adopt takes it into this scope)"
+        );
+        assert_eq!(
+            plan.summary(&file()),
+            "1 conflict: nothing will be changed; change the file, or give --adopt to take them into this scope"
+        );
+        assert_eq!(
+            (plan.to_json()[1]["replaceable"].clone(), plan.to_json()[1]["adoptable"].clone()),
+            (false.into(), true.into())
+        );
+    }
+    // Asked for: the scope label is added, and nothing else changes.
+    let adopt = PlanOptions { adopt: true, ..PlanOptions::default() };
+    let adopted = plan(&file(), &live, adopt, NOW);
     assert_eq!(adopted.lines[1].to_string(), "~ update pr-123-key (secret for pr-123): labels addons/scope=ci-pr-123");
+    // Made otherwise than the file says: it takes both flags.
+    live[1].spec.prefix = None;
+    let conflict = plan(&file(), &live, adopt, NOW);
+    assert!(conflict.lines[1]
+        .to_string()
+        .ends_with("exists with no prefix (--replace deprovisions it and makes it anew)"));
+    let conflict = plan(&file(), &live, PlanOptions::default(), NOW);
+    assert_eq!(
+        conflict.summary(&file()),
+        "1 conflict: nothing will be changed; change the file, or give --adopt to take them into this scope and --replace to deprovision and remake them"
+    );
+    let replaced = plan(&file(), &live, PlanOptions { replace: true, ..adopt }, NOW);
+    assert_eq!(
+        replaced.lines[1].action,
+        Action::Replace {
+            differences: vec!["prefix: asked --as SIGNING, exists with no prefix".into()],
+            expires_at: None
+        }
+    );
 }
 
 #[test]
@@ -234,7 +275,7 @@ fn prune_removes_only_this_scopes_addons_that_the_file_left_out() {
     live.push(stray("aa-old-cache", &[(SCOPE_LABEL, "ci-pr-123"), ("branch", "x")]));
     live.push(stray("other-scope", &[(SCOPE_LABEL, "ci-pr-1234")]));
     live.push(stray("by-hand", &[("branch", "feature-x")]));
-    let pruned = plan(&file(), &live, PlanOptions { prune: true, replace: false }, NOW);
+    let pruned = plan(&file(), &live, PlanOptions { prune: true, replace: false, adopt: false }, NOW);
     assert_eq!(
         lines(&pruned)[2..],
         ["- remove aa-old-cache (redis for pr-123)", "- remove zz-old-cache (redis for pr-123)"]
@@ -256,7 +297,7 @@ fn prune_removes_only_this_scopes_addons_that_the_file_left_out() {
 #[test]
 fn a_file_with_only_a_scope_and_prune_is_a_teardown() {
     let empty = parse(Path::new("teardown.toml"), "scope = \"ci-pr-123\"").unwrap();
-    let plan = plan(&empty, &live_as_made(NOW), PlanOptions { prune: true, replace: false }, NOW);
+    let plan = plan(&empty, &live_as_made(NOW), PlanOptions { prune: true, replace: false, adopt: false }, NOW);
     assert_eq!(lines(&plan), ["- remove pr-123-db (postgres for pr-123)", "- remove pr-123-key (secret for pr-123)"]);
     assert_eq!(plan.summary(&empty), "Plan: 2 to remove.");
 }
@@ -280,7 +321,7 @@ fn every_action_has_its_json_shape() {
         conflict.to_json()[0],
         serde_json::json!({
             "name": "pr-123-db", "provider": "postgres", "app": "pr-123", "action": "conflict",
-            "differences": ["app: asked pr-123, exists on web"], "replaceable": true,
+            "differences": ["app: asked pr-123, exists on web"], "replaceable": true, "adoptable": false,
         })
     );
 }

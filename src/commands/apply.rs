@@ -1,6 +1,7 @@
 //! `addons apply -f FILE`: prints the plan that makes the live addons match the file
-//! (src/apply), then carries it out line by line through the store. A conflict stops
-//! everything before any change; a bad file is refused before the state is opened.
+//! (src/apply), then carries it out in one transaction of the store, planned again
+//! there. A conflict stops everything before any change; a bad file is refused before
+//! the state is opened.
 
 use crate::addon::Addon;
 use crate::apply::{self, Action, LiveAddon, Plan, PlanLine, PlanOptions};
@@ -8,9 +9,9 @@ use crate::cli::ApplyArgs;
 use crate::error::failed;
 use crate::output::addon_json;
 use crate::spec::AddonSpec;
-use crate::store::Store;
+use crate::store::{Applied, ApplyChange, Store};
 
-use super::provision::{check_server, check_source, create};
+use super::provision::{check_server, check_source, new_addon};
 use super::{
     parse_timeout,
     wait::{wait_for, Shape},
@@ -20,8 +21,8 @@ use super::{
 /// Handles `addons apply`.
 pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let file = apply::load(&args.file)?;
-    let options = PlanOptions { prune: args.prune, replace: args.replace };
+    let file = ctx.reading(|| apply::load(&args.file))??;
+    let options = PlanOptions { prune: args.prune, replace: args.replace, adopt: args.adopt };
     let mut store = ctx.store()?;
     let plan = apply::plan(&file, &live_addons(&store)?, options, store.now()?);
     if !ctx.json {
@@ -67,9 +68,13 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             sources.insert(line.name.clone(), source);
         }
     }
+    let applied = store.apply_changes(|live, now| changes(&engine, &file, options, &plan, &sources, live, now))?;
     let mut touched = Vec::new();
-    for line in &plan.lines {
-        if let Some(addon) = carry_out(&engine, &mut store, &file, line, sources.get(&line.name).map(String::as_str))? {
+    for Applied { addon, created } in applied {
+        if created {
+            engine.begin(&mut store, &addon)?;
+            touched.push(store.addon(&addon.id)?);
+        } else {
             touched.push(addon);
         }
     }
@@ -96,7 +101,8 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
 
 /// Refuses (exit 1, before any change) a creation whose config vars another addon, or a
 /// var set by hand, holds on its app, or that another addon of the file would also take;
-/// the addon a replacement removes does not count.
+/// an addon of the same name does not count (the one a replacement removes, or one
+/// another apply of the file made since the plan: planned again, it is kept).
 fn check_vars(store: &Store, file: &apply::ApplyFile, plan: &Plan) -> anyhow::Result<()> {
     let mut taken: Vec<(String, String)> = Vec::new();
     for line in &plan.lines {
@@ -104,14 +110,12 @@ fn check_vars(store: &Store, file: &apply::ApplyFile, plan: &Plan) -> anyhow::Re
             continue;
         }
         let Some(desired) = file.addon(&line.name) else { continue };
-        let replaced = store.live_addon_named(&line.name)?.map(|addon| addon.id);
         let info = crate::providers::info(&desired.spec.provider);
         for var in info.map(|info| info.vars).unwrap_or_default() {
             let key = Addon::prefixed(desired.spec.prefix.as_deref(), var);
-            let holder = store.var_holder(&desired.spec.app, &key)?;
-            let held = match holder {
+            let held = match store.var_holder(&desired.spec.app, &key)? {
                 None => false,
-                Some(Some(id)) => Some(&id) != replaced.as_ref(),
+                Some(Some(id)) => store.find_addon(&id)?.is_none_or(|holder| holder.name != line.name),
                 Some(None) => true,
             };
             let pair = (desired.spec.app.clone(), key.clone());
@@ -136,29 +140,29 @@ fn failed_as(err: anyhow::Error, what: String) -> anyhow::Error {
     }
 }
 
-/// The conflicts' names for the error line.
+/// The conflicts' names for the error line, and the flags that would resolve them.
 fn plan_summary_line(plan: &Plan, names: &[&str]) -> String {
-    let replaceable = plan.conflicts().all(|line| matches!(line.action, Action::Conflict { replaceable: true, .. }));
     format!(
         "{} can't be changed in place ({}){}",
         crate::output::plural(names.len() as u64, "addon"),
         names.join(", "),
-        if replaceable { "; give --replace to deprovision and remake them" } else { "" }
+        plan.remedy().map(|flags| format!("; give {flags}")).unwrap_or_default()
     )
 }
 
 /// The live addons as the planner sees them.
 fn live_addons(store: &Store) -> anyhow::Result<Vec<LiveAddon>> {
-    Ok(store
-        .list_addons(None, false)?
-        .into_iter()
-        .map(|addon| LiveAddon {
-            name: addon.name.clone(),
-            spec: spec_of(&addon),
-            labels: addon.labels.clone(),
-            expires_at: addon.expires_at,
-        })
-        .collect())
+    Ok(store.list_addons(None, false)?.iter().map(live_addon).collect())
+}
+
+/// A live addon as the planner sees it.
+fn live_addon(addon: &Addon) -> LiveAddon {
+    LiveAddon {
+        name: addon.name.clone(),
+        spec: spec_of(addon),
+        labels: addon.labels.clone(),
+        expires_at: addon.expires_at,
+    }
 }
 
 /// What an addon was made as.
@@ -171,54 +175,64 @@ pub(super) fn spec_of(addon: &Addon) -> AddonSpec {
     }
 }
 
-/// Carries out one line; the addon it made or changed (none for a keep). Another apply of
-/// the same file may have done it meanwhile: a creation that finds the name taken by the
-/// same addon updates that one instead, so two applies at once end as one would.
-fn carry_out(
+/// The changes that make the live addons match the file, planned again from `live` (read
+/// in the apply's transaction), so what another process did since the printed plan is
+/// seen: another apply of the same file that made an addon first leaves it to keep or
+/// update; a conflict now, or an addon to make that the printed plan did not make (its
+/// servers, vars and source unchecked), fails the apply with nothing changed.
+fn changes(
     engine: &crate::engine::Engine,
-    store: &mut Store,
     file: &apply::ApplyFile,
-    line: &PlanLine,
-    source: Option<&str>,
-) -> anyhow::Result<Option<Addon>> {
-    let desired = || file.addon(&line.name).ok_or_else(|| failed(format!("{} is not in the file", line.name)));
-    match &line.action {
-        Action::Keep | Action::Conflict { .. } => Ok(None),
-        Action::Remove => {
-            let Some(addon) = store.live_addon_named(&line.name)? else { return Ok(None) };
-            Ok(Some(store.deprovision(&addon.id)?.0))
-        }
-        Action::Update { expiry, .. } => {
-            let desired = desired()?;
-            let Some(addon) = store.live_addon_named(&line.name)? else {
-                return Err(failed(format!("{} was deprovisioned while the apply ran; apply again", line.name)));
-            };
-            let labels = desired.labels.clone();
-            let mut addon = store.relabel(&addon.id, |_| Ok(labels))?;
-            if let Some(change) = expiry {
-                addon = store.set_expiry(&addon.id, |_| Ok(change.to))?;
+    options: PlanOptions,
+    printed: &Plan,
+    sources: &std::collections::BTreeMap<String, String>,
+    live: &[Addon],
+    now: i64,
+) -> anyhow::Result<Vec<ApplyChange>> {
+    let views: Vec<LiveAddon> = live.iter().map(live_addon).collect();
+    let plan = apply::plan(file, &views, options, now);
+    let conflicts: Vec<&str> = plan.conflicts().map(|line| line.name.as_str()).collect();
+    if !conflicts.is_empty() {
+        return Err(failed(format!(
+            "the live addons changed while the apply ran: {}; nothing was changed",
+            plan_summary_line(&plan, &conflicts)
+        )));
+    }
+    let live_id = |name: &str| live.iter().find(|addon| addon.name == name).map(|addon| addon.id.clone());
+    let mut changes = Vec::new();
+    for line in &plan.lines {
+        let desired = file.addon(&line.name);
+        match (&line.action, desired) {
+            (Action::Keep | Action::Conflict { .. }, _) => {}
+            (Action::Remove, _) => changes.extend(live_id(&line.name).map(|id| ApplyChange::Remove { id })),
+            (Action::Update { expiry, .. }, Some(desired)) => {
+                let Some(addon) = live.iter().find(|addon| addon.name == line.name) else { continue };
+                changes.push(ApplyChange::Update {
+                    id: addon.id.clone(),
+                    labels: desired.labels.clone(),
+                    expires_at: expiry.map_or(addon.expires_at, |change| change.to),
+                });
             }
-            Ok(Some(addon))
-        }
-        Action::Create { expires_at } | Action::Replace { expires_at, .. } => {
-            let desired = desired()?;
-            if matches!(line.action, Action::Replace { .. }) {
-                if let Some(old) = store.live_addon_named(&line.name)? {
-                    store.deprovision(&old.id)?;
+            (Action::Create { expires_at } | Action::Replace { expires_at, .. }, Some(desired)) => {
+                let printed_makes = printed.lines.iter().any(|printed| {
+                    printed.name == line.name
+                        && matches!(printed.action, Action::Create { .. } | Action::Replace { .. })
+                });
+                if !printed_makes {
+                    return Err(failed(format!(
+                        "{} was deprovisioned while the apply ran; nothing was changed; apply again",
+                        line.name
+                    )));
                 }
+                let source = sources.get(&line.name).map(String::as_str);
+                let new = new_addon(engine, &desired.name, &desired.spec, desired.labels.clone(), *expires_at, source)?;
+                changes.push(match (&line.action, live_id(&line.name)) {
+                    (Action::Replace { .. }, Some(old)) => ApplyChange::Replace { old, new },
+                    _ => ApplyChange::Create(new),
+                });
             }
-            match create(engine, store, &desired.name, &desired.spec, desired.labels.clone(), *expires_at, source) {
-                Ok((addon, _)) => Ok(Some(addon)),
-                Err(err) => match store.live_addon_named(&desired.name)? {
-                    // Another apply made it first, as this one would have.
-                    Some(addon) if spec_of(&addon) == desired.spec => {
-                        let labels = desired.labels.clone();
-                        let addon = store.relabel(&addon.id, |_| Ok(labels))?;
-                        Ok(Some(store.set_expiry(&addon.id, |_| Ok(addon.expires_at.or(*expires_at)))?))
-                    }
-                    _ => Err(err),
-                },
-            }
+            (_, None) => return Err(failed(format!("{} is not in the file", line.name))),
         }
     }
+    Ok(changes)
 }

@@ -38,7 +38,8 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let done = format!("attached {} to app {}", addon.name, args.app);
     let apps = [args.app.clone()];
     if args.wait {
-        let code = wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment)?;
+        let code =
+            wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
         super::sync_env_files(ctx, &mut store, &apps, &done)?;
         if code == 0 {
             ctx.note(format!("{} is attached to app {}: {} set", addon.name, args.app, vars.join(", ")));

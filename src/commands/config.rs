@@ -95,7 +95,7 @@ fn value_from_stdin(ctx: &Ctx, app: &str, key: &str) -> anyhow::Result<String> {
         ctx.note(format!("Reading the value of {key} from stdin; end it with Ctrl-D."));
     }
     let mut bytes = Vec::new();
-    stdin.take(STDIN_LIMIT + 1).read_to_end(&mut bytes).map_err(|err| {
+    ctx.reading(|| stdin.take(STDIN_LIMIT + 1).read_to_end(&mut bytes))?.map_err(|err| {
         usage(format!("can't read the value of {key} from stdin ({err}); pipe it in, or write {key}=VALUE"))
     })?;
     if bytes.is_empty() {

@@ -1,6 +1,8 @@
 //! `addons deprovision`: moves addons to `deprovisioned`, removing their config vars
-//! at once; the provider's cleanup runs on the next tick (or now, with `--wait`).
+//! at once; the provider's cleanup runs on the next tick (or now, with `--wait`). With
+//! `--app`, the app is also detached from every other app's addon it is attached to.
 
+use crate::addon::Addon;
 use crate::cli::DeprovisionArgs;
 use crate::output::addon_json;
 use crate::selector::Selector;
@@ -39,15 +41,23 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             None => ctx.note(format!("No addon named {}; nothing to remove.", crate::names::shown(name))),
         }
     }
+    // The other apps' addons that --app's app is attached to: it is detached from each.
+    let mut attached: Vec<Addon> = Vec::new();
     if let (Some(store), true) = (&store, chosen) {
+        let matches = |addon: &Addon| selector.as_ref().is_none_or(|s| s.matches(&addon.labels));
         let live = store.list_addons(args.app.as_deref(), false)?;
-        let picked: Vec<_> = live
-            .into_iter()
-            .filter(|addon| selector.as_ref().is_none_or(|s| s.matches(&addon.labels)))
-            .filter(|addon| !targets.iter().any(|t: &crate::addon::Addon| t.id == addon.id))
-            .collect();
-        if picked.is_empty() {
-            ctx.note("No live addon matches; nothing to remove.");
+        let picked: Vec<_> =
+            live.into_iter().filter(matches).filter(|addon| !targets.iter().any(|t| t.id == addon.id)).collect();
+        if let Some(app) = &args.app {
+            attached = store.attached_addons(app)?.into_iter().filter(matches).collect();
+            attached.retain(|addon| !targets.iter().chain(&picked).any(|t| t.id == addon.id));
+        }
+        match &args.app {
+            _ if !picked.is_empty() || !attached.is_empty() => {}
+            Some(app) => {
+                ctx.note(format!("No live addon of app {app} and no attachment of it matches; nothing to remove."))
+            }
+            None => ctx.note("No live addon matches; nothing to remove."),
         }
         targets.extend(picked);
     }
@@ -64,9 +74,14 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         .flat_map(|target| std::iter::once(&target.app).chain(target.attachments.iter().map(|t| &t.app)))
         .cloned()
         .collect();
+    apps.extend(args.app.iter().filter(|_| !attached.is_empty()).cloned());
     apps.sort();
     apps.dedup();
-    let done = format!("deprovisioned {}", targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
+    let mut done = format!("deprovisioned {}", targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
+    if let (Some(app), false) = (&args.app, attached.is_empty()) {
+        let names: Vec<&str> = attached.iter().map(|addon| addon.name.as_str()).collect();
+        done = format!("{done}; detached app {app} from {}", names.join(", "));
+    }
     for target in targets {
         let (addon, changed) = store.deprovision(&target.id)?;
         if changed {
@@ -86,6 +101,11 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
         ids.push(addon.id);
     }
+    if let Some(app) = &args.app {
+        for addon in &attached {
+            ids.push(detach(ctx, &mut store, addon, app)?);
+        }
+    }
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait && !ids.is_empty() {
         let engine = ctx.engine();
@@ -103,8 +123,25 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         });
     }
     synced?;
-    if !ids.is_empty() {
-        ctx.note("The resources are removed on the next 'addons tick'.");
+    match (&args.app, ids.len() > attached.len(), attached.is_empty()) {
+        (Some(app), true, false) => {
+            ctx.note(format!("The resources are removed, and app {app}'s logins revoked, on the next 'addons tick'."))
+        }
+        (Some(app), false, false) => ctx.note(format!("App {app}'s logins are revoked on the next 'addons tick'.")),
+        (_, true, _) => ctx.note("The resources are removed on the next 'addons tick'."),
+        _ => {}
     }
     Ok(0)
+}
+
+/// Detaches `app` from another app's `addon` (its vars go at once, its logins on the next
+/// tick) and says so; the addon's id, to wait for.
+fn detach(ctx: &Ctx, store: &mut crate::store::Store, addon: &Addon, app: &str) -> anyhow::Result<String> {
+    let (addon, attachment) = store.detach(&addon.id, app)?;
+    ctx.note(format!(
+        "Detaching app {app} from {}: {} removed",
+        addon.name,
+        attachment.vars(&addon.provider).join(", ")
+    ));
+    Ok(addon.id)
 }

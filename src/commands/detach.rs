@@ -22,7 +22,8 @@ pub fn run(args: DetachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait {
         let engine = ctx.engine();
-        let code = wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment)?;
+        let code =
+            wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
         synced?;
         let revoked = match providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
             true => "its login is revoked",

@@ -1,7 +1,7 @@
 //! One handler per subcommand, and the context they share.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::cli::Command;
@@ -49,6 +49,23 @@ pub struct Ctx {
     pub verbose: bool,
     /// Set by SIGINT/SIGTERM: finish the step in hand, then stop.
     pub stop: Arc<AtomicBool>,
+    /// Set while the command waits for input that may never come (see [`reading_input`]).
+    pub input: Arc<AtomicBool>,
+}
+
+/// Runs `read`, which reads input that may block for good (an apply file that is a FIFO,
+/// a value on stdin), with `input` set: SIGINT or SIGTERM then ends the process at once
+/// (exit 128 + the signal), as nothing is in hand. A signal that came just before is an
+/// error instead, so the read is not started.
+pub fn reading_input<T>(stop: &AtomicBool, input: &AtomicBool, read: impl FnOnce() -> T) -> anyhow::Result<T> {
+    input.store(true, Ordering::SeqCst);
+    if stop.load(Ordering::SeqCst) {
+        input.store(false, Ordering::SeqCst);
+        return Err(crate::error::failed("interrupted before reading its input; nothing was changed"));
+    }
+    let value = read();
+    input.store(false, Ordering::SeqCst);
+    Ok(value)
 }
 
 impl Ctx {
@@ -75,6 +92,11 @@ impl Ctx {
     pub fn store_with_addons(&self, addon: &str) -> anyhow::Result<Store> {
         self.existing_store()?
             .ok_or_else(|| usage(format!("no addon named {}; there is no state file yet", crate::names::shown(addon))))
+    }
+
+    /// Runs `read`, which reads the command's input, as [`reading_input`] says.
+    pub fn reading<T>(&self, read: impl FnOnce() -> T) -> anyhow::Result<T> {
+        reading_input(&self.stop, &self.input, read)
     }
 
     /// The engine, with providers built from the settings.

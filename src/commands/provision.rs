@@ -111,8 +111,23 @@ pub(super) fn create(
     expires_at: Option<i64>,
     source_id: Option<&str>,
 ) -> anyhow::Result<(Addon, Option<crate::store::Outcome>)> {
+    let addon = store.insert_addon(&new_addon(engine, name, spec, labels, expires_at, source_id)?)?;
+    let failure = engine.begin(store, &addon)?;
+    Ok((store.addon(&addon.id)?, failure))
+}
+
+/// The row of an addon to make: a new id and seed, its vars (prefixed), its deadline,
+/// and the claim this process holds on it while it calls `begin_provision`.
+pub(super) fn new_addon(
+    engine: &crate::engine::Engine,
+    name: &str,
+    spec: &AddonSpec,
+    labels: Labels,
+    expires_at: Option<i64>,
+    source_id: Option<&str>,
+) -> anyhow::Result<NewAddon> {
     let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
-    let addon = store.insert_addon(&NewAddon {
+    Ok(NewAddon {
         id: names::generate_addon_id(),
         name: name.to_string(),
         provider: spec.provider.clone(),
@@ -127,9 +142,7 @@ pub(super) fn create(
         labels,
         expires_at,
         source_id: source_id.map(str::to_string),
-    })?;
-    let failure = engine.begin(store, &addon)?;
-    Ok((store.addon(&addon.id)?, failure))
+    })
 }
 
 /// The id of the addon `--from` names, once it is known to be one whose data can be

@@ -104,6 +104,14 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         ctx.note(format!("Rotating {} to generation {}: {revoke}", addon.name, addon.rotation.generation));
         ids.push(addon.id);
     }
+    if let (true, Some(app)) = (args.wait, &args.app) {
+        let engine = ctx.engine();
+        let code = wait_for(ctx, &engine, &mut store, ids.clone(), timeout, Shape::Attachment { many })?;
+        for id in ids.iter().filter(|_| code == 0) {
+            ctx.note(rotated_for(&store.addon(id)?, app));
+        }
+        return Ok(code);
+    }
     if args.wait {
         let engine = ctx.engine();
         return wait_for(ctx, &engine, &mut store, ids, timeout, if many { Shape::Many } else { Shape::OneOrMany });
@@ -117,6 +125,13 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     ctx.note("The new credentials are made on the next 'addons tick'.");
     Ok(0)
+}
+
+/// What `rotate --app APP --wait` says of an addon once APP's vars hold its new login.
+fn rotated_for(addon: &Addon, app: &str) -> String {
+    let attachment = addon.attachments.iter().find(|attachment| attachment.app == app);
+    let vars = attachment.map(|attachment| attachment.vars(&addon.provider)).unwrap_or_default();
+    format!("{} is rotated for app {app}: {} set on app {app}", addon.name, vars.join(", "))
 }
 
 /// `--grace`: a duration as the config file takes them, or 0 for none.

@@ -61,9 +61,10 @@ pub enum Shape {
     OneOrMany,
     /// One addon as `provision` prints it, with whether this call made it.
     Provisioned { created: bool },
-    /// One addon as an object, whose attachment to an app was asked for (`attach`,
-    /// `detach`): the caller says how that ended, not how the addon is.
-    Attachment,
+    /// Addons whose attachment to an app was asked for (`attach`, `detach`, `rotate
+    /// --app`), one as an object unless `many`: the caller says how that ended, not how
+    /// the addons are.
+    Attachment { many: bool },
 }
 
 /// Ticks the addons until each has settled. Exit 0 when all are ready or cleaned up,
@@ -122,7 +123,7 @@ pub fn wait_for(
                 doc["created"] = created.into();
             }
         }
-        let many = matches!(shape, Shape::Many) || docs.len() != 1;
+        let many = matches!(shape, Shape::Many | Shape::Attachment { many: true }) || docs.len() != 1;
         ctx.print_json(&if many { serde_json::Value::Array(docs) } else { docs[0].clone() });
     }
     if let Some(addon) = addons.iter().find(|a| a.state == State::Error) {
@@ -133,7 +134,7 @@ pub fn wait_for(
         return Err(Failure::Operation(format!(
             "{}'s {} can't finish: {}: {}; ticks keep retrying it, so fix that and run 'addons wait {}'",
             addon.name,
-            if addon.state == State::Ready { "rotation" } else { "cleanup" },
+            step_in_hand(addon),
             addon.provider,
             addon.last_error.as_deref().unwrap_or_default(),
             addon.name
@@ -152,7 +153,7 @@ pub fn wait_for(
         ))
         .into());
     }
-    if shape == Shape::Attachment {
+    if let Shape::Attachment { .. } = shape {
         return Ok(0);
     }
     for addon in &addons {
@@ -163,4 +164,19 @@ pub fn wait_for(
         ctx.note(done);
     }
     Ok(0)
+}
+
+/// What a tick tries first of an addon's work left, as a tick runs it: its cleanup; for
+/// a ready addon, its own rotation, else the first attachment with a step due.
+fn step_in_hand(addon: &Addon) -> String {
+    if addon.state != State::Ready {
+        return "cleanup".into();
+    }
+    let now = now_ms();
+    if addon.rotation.due(now).is_some() {
+        return "rotation".into();
+    }
+    let mut attachments: Vec<_> = addon.attachments.iter().filter(|t| t.has_work()).collect();
+    attachments.sort_by_key(|t| (!t.is_due(now), t.slot));
+    attachments.first().map_or_else(|| "rotation".into(), |attachment| attachment.step())
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{backoff, Engine};
 use crate::envfile::Apps;
 use crate::hook::{self, Ending};
+use crate::masking::Secrets;
 use crate::store::{now_ms, ClaimedHook, HookRun, Store};
 
 /// What one hook run did, for the command that ran it to report.
@@ -86,7 +87,7 @@ impl Engine {
 fn run_one(hook: &ClaimedHook, command: &str, timeout: Duration) -> (HookRun, Ending) {
     let started_at = now_ms();
     let vars: Vec<(String, String)> = hook.vars.iter().map(|var| (var.key.clone(), var.value.clone())).collect();
-    let secrets: Vec<String> = hook.vars.iter().map(|var| var.value.clone()).collect();
+    let secrets = Secrets::new(hook.vars.iter().map(|var| var.value.as_str()));
     let finished = hook::run(command, &vars, timeout, &secrets);
     let run = HookRun {
         app: hook.app.clone(),

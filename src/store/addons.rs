@@ -1,7 +1,7 @@
 //! Addon rows: creation (with its config vars reserved), look-ups, listings, the
 //! recorded transitions, and the user's deprovision.
 
-use super::backend::{Conflict, StoreError, VarOwner};
+use super::backend::{Conflict, StoreError, Txn, VarOwner};
 use super::entry::{enter, Move, Row};
 use super::steps::StepError;
 use super::{EventRecord, Store};
@@ -38,68 +38,16 @@ impl Store {
     /// Creates an addon in `waiting_for_provision`, reserving its config var names on
     /// the app. Refused (nothing written) when a name or var is taken.
     pub fn insert_addon(&mut self, new: &NewAddon) -> anyhow::Result<Addon> {
-        self.write(|tx| {
-            if tx.live_name_taken(&new.name)? {
-                return Err(name_taken(&new.name));
+        self.write(|tx| match insert(tx, new) {
+            Ok(addon) => Ok(addon),
+            Err(Refused::NameTaken) => Err(name_taken(&new.name)),
+            Err(Refused::VarTaken(err)) => Err(err),
+            // Another writer (on another host) took the name or a var since the checks.
+            Err(Refused::Meanwhile(Conflict::LiveName)) => Err(name_taken(&new.name)),
+            Err(Refused::Meanwhile(Conflict::VarKey)) => {
+                Err(var_taken(&new.app, &new.vars.join(", "), "taken meanwhile"))
             }
-            for key in &new.vars {
-                if let Some(owner) = tx.var_owner(&new.app, key)? {
-                    let by = match owner {
-                        VarOwner::Hand => "set by hand".to_string(),
-                        VarOwner::Addon { name, .. } => format!("owned by addon {name}"),
-                    };
-                    return Err(var_taken(&new.app, key, &by));
-                }
-            }
-            let now = tx.now()?;
-            let (event, first) = START;
-            let mut addon = Addon {
-                id: new.id.clone(),
-                name: new.name.clone(),
-                provider: new.provider.clone(),
-                app: new.app.clone(),
-                prefix: new.prefix.clone(),
-                params: new.params.clone(),
-                seed: new.seed.clone(),
-                state: first,
-                message: String::new(),
-                vars: new.vars.clone(),
-                config: None,
-                begun: false,
-                cleanup: Cleanup::None,
-                attempts: 0,
-                due_at: None,
-                deadline_at: new.deadline_at,
-                claim: Some(new.claim.clone()),
-                claim_until: Some(now.saturating_add(new.lease.as_millis() as i64)),
-                created_at: now,
-                updated_at: now,
-                failure: None,
-                last_error: None,
-                last_error_permanent: false,
-                labels: new.labels.clone(),
-                expires_at: new.expires_at,
-                rotation: Rotation::default(),
-                verified_at: None,
-                drift: None,
-                attachments: Vec::new(),
-                source_id: new.source_id.clone(),
-            };
-            // Another writer (on another host) may have taken the name or a var since the checks.
-            match enter(
-                tx,
-                &mut addon,
-                Move { to: first, event, message: "provisioning", logged: "provisioning" },
-                now,
-                Row::Insert,
-            ) {
-                Err(StepError::Store(StoreError::Conflict(Conflict::LiveName))) => Err(name_taken(&new.name)),
-                Err(StepError::Store(StoreError::Conflict(Conflict::VarKey))) => {
-                    Err(var_taken(&new.app, &new.vars.join(", "), "taken meanwhile"))
-                }
-                Err(err) => Err(err.into()),
-                Ok(()) => Ok(addon),
-            }
+            Err(Refused::Store(err)) => Err(err.into()),
         })
     }
 
@@ -187,20 +135,89 @@ impl Store {
             let now = tx.now()?;
             let mut addon =
                 tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
-            let Ok(to) = machine::transition(addon.state, Event::Deprovision) else {
-                return Ok(false);
-            };
-            enter(
-                tx,
-                &mut addon,
-                Move { to, event: Event::Deprovision, message: "deprovisioning", logged: "deprovision requested" },
-                now,
-                Row::Update,
-            )?;
-            Ok(true)
+            Ok(deprovision(tx, &mut addon, now)?)
         })?;
         Ok((self.addon(addon_id)?, changed))
     }
+}
+
+/// Why [`insert`] made nothing.
+pub(super) enum Refused {
+    /// A live addon has the name already.
+    NameTaken,
+    /// A var is taken already: the line to show.
+    VarTaken(anyhow::Error),
+    /// Another writer took the name or a var since the checks above.
+    Meanwhile(Conflict),
+    /// The state failed.
+    Store(StepError),
+}
+
+/// Creates an addon in `waiting_for_provision` in `tx`, reserving its config var names.
+pub(super) fn insert(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, Refused> {
+    let store = |err: StoreError| Refused::Store(StepError::Store(err));
+    if tx.live_name_taken(&new.name).map_err(store)? {
+        return Err(Refused::NameTaken);
+    }
+    for key in &new.vars {
+        if let Some(owner) = tx.var_owner(&new.app, key).map_err(store)? {
+            let by = match owner {
+                VarOwner::Hand => "set by hand".to_string(),
+                VarOwner::Addon { name, .. } => format!("owned by addon {name}"),
+            };
+            return Err(Refused::VarTaken(var_taken(&new.app, key, &by)));
+        }
+    }
+    let now = tx.now().map_err(store)?;
+    let (event, first) = START;
+    let mut addon = Addon {
+        id: new.id.clone(),
+        name: new.name.clone(),
+        provider: new.provider.clone(),
+        app: new.app.clone(),
+        prefix: new.prefix.clone(),
+        params: new.params.clone(),
+        seed: new.seed.clone(),
+        state: first,
+        message: String::new(),
+        vars: new.vars.clone(),
+        config: None,
+        begun: false,
+        cleanup: Cleanup::None,
+        attempts: 0,
+        due_at: None,
+        deadline_at: new.deadline_at,
+        claim: Some(new.claim.clone()),
+        claim_until: Some(now.saturating_add(new.lease.as_millis() as i64)),
+        created_at: now,
+        updated_at: now,
+        failure: None,
+        last_error: None,
+        last_error_permanent: false,
+        labels: new.labels.clone(),
+        expires_at: new.expires_at,
+        rotation: Rotation::default(),
+        verified_at: None,
+        drift: None,
+        attachments: Vec::new(),
+        source_id: new.source_id.clone(),
+    };
+    let change = Move { to: first, event, message: "provisioning", logged: "provisioning" };
+    match enter(tx, &mut addon, change, now, Row::Insert) {
+        Err(StepError::Store(StoreError::Conflict(conflict))) => Err(Refused::Meanwhile(conflict)),
+        Err(err) => Err(Refused::Store(err)),
+        Ok(()) => Ok(addon),
+    }
+}
+
+/// The user's deprovision of `addon` (read in `tx`); false when it was terminal already.
+pub(super) fn deprovision(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Result<bool, StepError> {
+    let Ok(to) = machine::transition(addon.state, Event::Deprovision) else {
+        return Ok(false);
+    };
+    let change = Move { to, event: Event::Deprovision, message: "deprovisioning", logged: "deprovision requested" };
+    enter(tx, addon, change, now, Row::Update)?;
+    Ok(true)
 }
 
 fn name_taken(name: &str) -> anyhow::Error {

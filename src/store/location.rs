@@ -45,23 +45,19 @@ impl StateLocation {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(format!("{} has no host; write postgres://USER@HOST/DB", crate::output::mask_urls_in(text)));
         }
+        // The other parameters are kept as written: encoded again, a space would become
+        // `+`, which the client passes on as it is (`options=-c%20x%3D1`).
         let mut from_url = None;
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(key, value)| {
-                if key == "schema" {
-                    from_url = Some(value.to_string());
-                    false
-                } else {
-                    true
-                }
-            })
-            .map(|(key, value)| (key.into_owned(), value.into_owned()))
-            .collect();
-        url.set_query(None);
-        if !kept.is_empty() {
-            url.query_pairs_mut().extend_pairs(kept);
+        let mut kept = Vec::new();
+        for pair in url.query().unwrap_or_default().split('&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match percent_encoding::percent_decode_str(key).decode_utf8_lossy() == "schema" {
+                true => from_url = Some(percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned()),
+                false => kept.push(pair.to_string()),
+            }
         }
+        let kept = kept.join("&");
+        url.set_query(Some(kept.as_str()).filter(|query| !query.is_empty()));
         let schema = from_url.as_deref().or(schema).unwrap_or(DEFAULT_SCHEMA).to_string();
         check_schema(&schema)?;
         let location = PostgresLocation { url, schema };
@@ -133,6 +129,14 @@ mod tests {
         };
         assert_eq!(pg.schema, "fleet");
         assert_eq!(pg.describe(), "postgres://u@h/db?schema=fleet");
+        let StateLocation::Postgres(pg) = StateLocation::parse(
+            "postgres://u@h/db?options=-c%20statement_timeout%3D1&schema=t&application_name=a+b",
+            None,
+        )
+        .unwrap_or_else(|err| panic!("{err}")) else {
+            panic!("not a URL")
+        };
+        assert_eq!(pg.url.query(), Some("options=-c%20statement_timeout%3D1&application_name=a+b"), "as written");
         let err = StateLocation::parse("postgres://u:hunter2@h/db?schema=Bad-Name", None).unwrap_err();
         assert!(!err.contains("hunter2") && err.contains("schema"), "{err}");
     }

@@ -43,14 +43,19 @@ impl Store {
             if addon.state.is_terminal() {
                 return Err(failed(format!("{} is {}: only a live addon can expire", addon.name, addon.state)));
             }
-            addon.expires_at = at(now)?;
-            // A ready addon is due only at its expiry; a provisioning one keeps its task's
-            // time unless the expiry comes first.
-            let task_due = if addon.state.task().is_some() { addon.due_at } else { None };
-            addon.due_at = with_expiry(task_due, &addon);
+            expire_at(&mut addon, at(now)?);
             addon.updated_at = now;
             tx.update_addon(&addon)?;
             Ok(addon)
         })
     }
+}
+
+/// Sets when a live addon expires, and when it is next due after that.
+pub(super) fn expire_at(addon: &mut Addon, at: Option<i64>) {
+    addon.expires_at = at;
+    // A ready addon is due only at its expiry; a provisioning one keeps its task's
+    // time unless the expiry comes first.
+    let task_due = if addon.state.task().is_some() { addon.due_at } else { None };
+    addon.due_at = with_expiry(task_due, addon);
 }

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 mod addons;
+mod apply;
 mod attachments;
 pub mod backend;
 pub mod copy;
@@ -25,6 +26,7 @@ mod vars;
 mod tests;
 
 pub use addons::NewAddon;
+pub use apply::{Applied, ApplyChange};
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
 pub use backend::{ConfigVar, EventRecord, HookRun, HookStatus, Wakeups, Woken};
 pub use copy::Copied;

@@ -1,0 +1,168 @@
+//! The changes of one `apply` in one transaction: the live addons read, the changes
+//! worked out from them (by the caller: the plan), every one made, or none. A change
+//! that another writer overtook between the read and the write (a name or var taken,
+//! an addon changed meanwhile) runs the whole transaction again, from a new read.
+
+use super::addons::{deprovision, insert, NewAddon, Refused};
+use super::backend::{StoreError, Txn};
+use super::marks::expire_at;
+use super::steps::StepError;
+use super::{Store, COLLISION_TRIES};
+use crate::addon::Addon;
+use crate::error::failed;
+use crate::labels::Labels;
+
+/// One change an apply makes, worked out from the live addons it was shown.
+#[derive(Debug, Clone)]
+pub enum ApplyChange {
+    /// A new addon, made as `provision` makes one.
+    Create(NewAddon),
+    /// A live addon's labels and expiry set (ms since the epoch; `None`: never).
+    Update { id: String, labels: Labels, expires_at: Option<i64> },
+    /// A live addon deprovisioned (`--prune`).
+    Remove { id: String },
+    /// A live addon deprovisioned and a new one made in its place (`--replace`).
+    Replace { old: String, new: NewAddon },
+}
+
+/// An addon an apply made or changed.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub addon: Addon,
+    /// Made by this apply: its provider's `begin_provision` is still to be called.
+    pub created: bool,
+}
+
+/// Why one try of the transaction ended without a commit.
+enum Undone {
+    /// Another writer overtook a change: try again from a new read.
+    Meanwhile,
+    /// The apply fails, nothing changed.
+    Failed(anyhow::Error),
+}
+
+impl From<StoreError> for Undone {
+    fn from(err: StoreError) -> Undone {
+        match err {
+            StoreError::Conflict(_) | StoreError::Collision(_) => Undone::Meanwhile,
+            err => Undone::Failed(err.into()),
+        }
+    }
+}
+
+impl From<StepError> for Undone {
+    fn from(err: StepError) -> Undone {
+        match err {
+            StepError::Store(err) => err.into(),
+            err => Undone::Failed(err.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Undone {
+    fn from(err: anyhow::Error) -> Undone {
+        Undone::Failed(err)
+    }
+}
+
+impl Store {
+    /// Makes the changes `decide` works out from the live addons and the state's clock,
+    /// all in one transaction: an error from `decide` or from any change leaves the
+    /// state as it was. Used by `addons apply`.
+    pub fn apply_changes(
+        &mut self,
+        mut decide: impl FnMut(&[Addon], i64) -> anyhow::Result<Vec<ApplyChange>>,
+    ) -> anyhow::Result<Vec<Applied>> {
+        for _ in 0..COLLISION_TRIES {
+            let attempt = (|| {
+                let mut tx = self.backend.get_mut().write()?;
+                let applied = apply_in(&mut *tx, &mut decide)?;
+                tx.commit()?;
+                Ok(applied)
+            })();
+            match attempt {
+                Ok(applied) => return Ok(applied),
+                Err(Undone::Failed(err)) => return Err(err),
+                Err(Undone::Meanwhile) => continue,
+            }
+        }
+        Err(failed("the live addons kept changing while the apply ran; nothing was changed; apply again"))
+    }
+}
+
+/// One try: read, decide, change.
+fn apply_in(
+    tx: &mut dyn Txn,
+    decide: &mut impl FnMut(&[Addon], i64) -> anyhow::Result<Vec<ApplyChange>>,
+) -> Result<Vec<Applied>, Undone> {
+    let now = tx.now()?;
+    let live = tx.list_addons(None, false)?;
+    let changes = decide(&live, now)?;
+    // Addons before apps, as every writer locks them.
+    let mut changed: Vec<String> = changes
+        .iter()
+        .filter_map(|change| match change {
+            ApplyChange::Create(_) => None,
+            ApplyChange::Update { id, .. } | ApplyChange::Remove { id } | ApplyChange::Replace { old: id, .. } => {
+                Some(id.clone())
+            }
+        })
+        .collect();
+    changed.sort();
+    tx.lock_addons(&changed)?;
+    let mut applied = Vec::new();
+    for change in changes {
+        match change {
+            ApplyChange::Create(new) => {
+                applied.push(Applied { addon: create(tx, &new)?, created: true });
+            }
+            ApplyChange::Replace { old, new } => {
+                let mut addon = as_read(tx, &live, &old)?;
+                deprovision(tx, &mut addon, now)?;
+                applied.push(Applied { addon: create(tx, &new)?, created: true });
+            }
+            ApplyChange::Update { id, labels, expires_at } => {
+                let mut addon = as_read(tx, &live, &id)?;
+                addon.labels = labels;
+                expire_at(&mut addon, expires_at);
+                addon.updated_at = now;
+                tx.update_addon(&addon)?;
+                applied.push(Applied { addon, created: false });
+            }
+            ApplyChange::Remove { id } => {
+                let mut addon = as_read(tx, &live, &id)?;
+                deprovision(tx, &mut addon, now)?;
+                applied.push(Applied { addon, created: false });
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Makes a new addon; a name not free as read (or it would not be made) was taken
+/// meanwhile, and the next read shows by whom.
+fn create(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, Undone> {
+    insert(tx, new).map_err(|refused| match refused {
+        Refused::NameTaken | Refused::Meanwhile(_) => Undone::Meanwhile,
+        Refused::VarTaken(err) => Undone::Failed(err),
+        Refused::Store(err) => err.into(),
+    })
+}
+
+/// Live addon `id`, locked, when it is still what `decide` was shown of it (live, same
+/// spec, labels and expiry); otherwise another writer changed it meanwhile.
+fn as_read(tx: &mut dyn Txn, live: &[Addon], id: &str) -> Result<Addon, Undone> {
+    let read = live.iter().find(|addon| addon.id == id);
+    let addon = tx.addon(id)?.ok_or(Undone::Meanwhile)?;
+    let unchanged = read.is_some_and(|read| {
+        addon.state.is_live()
+            && (&addon.name, &addon.provider, &addon.app, &addon.prefix, &addon.params)
+                == (&read.name, &read.provider, &read.app, &read.prefix, &read.params)
+            && (&addon.labels, addon.expires_at) == (&read.labels, read.expires_at)
+    });
+    if unchanged {
+        Ok(addon)
+    } else {
+        Err(Undone::Meanwhile)
+    }
+}
