@@ -8,7 +8,7 @@
 mod common;
 
 use common::apps::{login_of, logins, App};
-use common::servers::{self, drop_login, server};
+use common::servers::{self, connect_postgres, drop_login, server};
 use common::TestEnv;
 
 /// What `app` holds of the addon's vars now (`prefix` as given to `--as`, upper-cased).
@@ -183,31 +183,6 @@ fn attack(url: &str, owner: &str, others: &[String]) {
     }
 }
 
-/// Drops, as the admin, every database and role carrying an addon id when dropped, so a
-/// failing test leaves the shared server as it found it.
-struct Sweep {
-    admin: String,
-    id: String,
-}
-
-impl Drop for Sweep {
-    fn drop(&mut self) {
-        let Ok(mut admin) = connect_postgres(&self.admin) else { return };
-        let pattern = format!("%{}%", self.id);
-        for row in admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&pattern]).unwrap_or_default()
-        {
-            let _ =
-                admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", row.get::<_, String>(0)));
-        }
-        let roles =
-            admin.query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname DESC", &[&pattern]);
-        for row in roles.unwrap_or_default() {
-            let role: String = row.get(0);
-            let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""));
-        }
-    }
-}
-
 /// The role names of the URLs of these apps.
 fn login_names(apps: &[&App]) -> Vec<String> {
     apps.iter().map(|app| login_of(app)).collect()
@@ -218,7 +193,7 @@ fn postgres_an_attached_login_can_change_no_other_login() {
     let Some(admin) = server("postgres", "the postgres attached login attack") else { return };
     let env = TestEnv::with_config(&servers::config("postgres", &admin));
     let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
-    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    let _sweep = servers::Sweep::new("postgres", &admin, &id);
     let owner = format!("addons_{id}");
     env.ok(["attach", "db", "worker", "--wait"]);
     env.ok(["attach", "db", "reports", "--wait"]);
@@ -287,7 +262,7 @@ fn postgres_an_addon_whose_app_logs_in_as_the_owner_is_attached_only_after_a_rot
     let Some(admin) = server("postgres", "the postgres attached login attack") else { return };
     let env = TestEnv::with_config(&servers::config("postgres", &admin));
     let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
-    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    let _sweep = servers::Sweep::new("postgres", &admin, &id);
     let owner = format!("addons_{id}");
     make_it_as_earlier_versions_did(&env, &admin, &id);
     let web = app_now(&env, "web", "postgres", "");
@@ -336,33 +311,12 @@ fn redis_apps_attached_share_the_keys_with_users_of_their_own() {
     shared_by_apps("redis");
 }
 
-/// Removes what a postgres addon left on the server (its database and every login of
-/// it), should a test fail before its deprovision.
-struct Sweep {
-    admin: String,
-    id: String,
-}
-
-impl Drop for Sweep {
-    fn drop(&mut self) {
-        let Ok(mut admin) = connect_postgres(&self.admin) else { return };
-        let name = format!("addons_{}", self.id);
-        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-        let pattern = format!("{name}%");
-        let roles = admin.query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1", &[&pattern]);
-        for row in roles.unwrap_or_default() {
-            let role: String = row.get(0);
-            let _ = admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE IF EXISTS \"{role}\""));
-        }
-    }
-}
-
 #[test]
 fn deprovision_of_an_app_also_detaches_it_from_the_addons_it_is_attached_to() {
     let Some(admin) = server("postgres", "deprovision --app of an attached app") else { return };
     let env = TestEnv::with_config(&servers::config("postgres", &admin));
     let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
-    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    let _sweep = servers::Sweep::new("postgres", &admin, &id);
     env.provision_ready("secret", "worker", &["--name", "worker-key"]);
     env.ok(["attach", "db", "worker", "--wait"]);
     env.ok(["attach", "db", "reports", "--as", "shared", "--wait"]);
@@ -404,7 +358,7 @@ fn waits_for_an_attached_apps_login_name_that_app_and_what_holds_them_up() {
     let Some(admin) = server("postgres", "the waits of an attached app's login") else { return };
     let env = TestEnv::with_config(&servers::config("postgres", &admin));
     let id = env.provision_ready("postgres", "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
-    let _sweep = Sweep { admin: admin.clone(), id: id.clone() };
+    let _sweep = servers::Sweep::new("postgres", &admin, &id);
     env.ok(["attach", "db", "worker", "--wait"]);
     let last = |run: &common::Run| run.stderr.lines().last().unwrap_or_default().to_string();
     // Done: the app whose login was rotated is named, not the addon's own.
