@@ -23,7 +23,8 @@ const CREDENTIAL_ROLES: &str = "SELECT rolname FROM pg_catalog.pg_roles WHERE ro
 
 impl Postgres {
     /// Makes the login role of a credential, a member of `owner` that becomes it on login,
-    /// with the derived password (as a SCRAM verifier).
+    /// with the derived password (as a SCRAM verifier). An admin that is not a superuser
+    /// joins it, as ending its sessions needs (when they block another addon's cleanup too).
     pub(super) fn ensure_login(
         &self,
         client: &mut Client,
@@ -45,7 +46,8 @@ impl Postgres {
             limits(found),
             quote_literal(owner)
         );
-        self.run(client, &format!("can't set up role {login}"), &converge, &[]).map(drop)
+        self.run(client, &format!("can't set up role {login}"), &converge, &[])?;
+        self.join(client, login, found)
     }
 
     /// The roles of every credential of the addon besides the owner, found by name.
