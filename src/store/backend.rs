@@ -81,11 +81,22 @@ pub enum BackendKind {
 
 /// An open state: a file, or a schema on a server.
 pub trait Backend: Send {
-    /// A write transaction. It holds the right to write from its start, so what it
-    /// reads stays true until it commits (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: rows
-    /// locked `FOR NO KEY UPDATE` as they are read). Waiting too long for it is
-    /// [`StoreError::Unusable`] ("locked by another process for more than 10s").
+    /// A write transaction, durable once committed (a power loss does not undo it:
+    /// a provider call, an env file or a user may act on it next). It holds the right
+    /// to write from its start, so what it reads stays true until it commits (SQLite:
+    /// `BEGIN IMMEDIATE`; PostgreSQL: rows locked `FOR NO KEY UPDATE` as they are read).
+    /// Waiting too long for it is [`StoreError::Unusable`] ("locked by another process
+    /// for more than 10s").
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
+    /// A write transaction whose commit a power loss may undo: one that nothing outside
+    /// the state acts on before a durable commit follows it, so losing it only means
+    /// doing its work again (a tick's batch of step results: the next claim, durable,
+    /// comes before any provider call). SQLite: `synchronous = NORMAL` for it, where
+    /// [`Backend::write`] is `FULL`. A backend whose every commit is durable gives a
+    /// plain write.
+    fn write_redoable(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        self.write()
+    }
     /// A read-only snapshot; writing through it is a bug.
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
     /// A second connection to the same state, for a worker thread. It skips the checks

@@ -42,6 +42,15 @@ pub struct Store {
     backend: RefCell<Box<dyn Backend>>,
 }
 
+/// Whether a write must survive a power loss once committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Something outside the state may act on it next ([`Backend::write`]).
+    Durable,
+    /// Losing it only means doing its work again ([`Backend::write_redoable`]).
+    Redoable,
+}
+
 /// How many times a write that collided with another writer is tried in all.
 const COLLISION_TRIES: u32 = 5;
 
@@ -141,22 +150,35 @@ impl Store {
     /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back
     /// when it fails; a transaction the server undid to end a deadlock with another
     /// writer ([`StoreError::Collision`]) is run again, up to [`COLLISION_TRIES`] times.
-    fn write_retrying<T>(&mut self, mut f: impl FnMut(&mut dyn Txn) -> Result<T, StoreError>) -> anyhow::Result<T> {
-        let value = self.write_or_undo(|tx| f(tx).map(Some))?;
+    fn write_retrying<T>(&mut self, f: impl FnMut(&mut dyn Txn) -> Result<T, StoreError>) -> anyhow::Result<T> {
+        self.write_retrying_as(Durability::Durable, f)
+    }
+
+    /// As [`Store::write_retrying`], as durable as `durability` says.
+    fn write_retrying_as<T>(
+        &mut self,
+        durability: Durability,
+        mut f: impl FnMut(&mut dyn Txn) -> Result<T, StoreError>,
+    ) -> anyhow::Result<T> {
+        let value = self.write_or_undo(durability, |tx| f(tx).map(Some))?;
         Ok(value.expect("a transaction that gave a value was committed"))
     }
 
-    /// As [`Store::write_retrying`], but `f` may give `None` to have its transaction
+    /// As [`Store::write_retrying_as`], but `f` may give `None` to have its transaction
     /// rolled back instead of committed.
     fn write_or_undo<T>(
         &mut self,
+        durability: Durability,
         mut f: impl FnMut(&mut dyn Txn) -> Result<Option<T>, StoreError>,
     ) -> anyhow::Result<Option<T>> {
         let mut tries = 1;
         loop {
             let result = (|| {
                 let backend = self.backend.get_mut();
-                let mut tx = backend.write()?;
+                let mut tx = match durability {
+                    Durability::Durable => backend.write()?,
+                    Durability::Redoable => backend.write_redoable()?,
+                };
                 let value = f(&mut *tx)?;
                 // A transaction dropped uncommitted is rolled back.
                 if value.is_some() {

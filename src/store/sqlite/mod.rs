@@ -19,6 +19,13 @@ mod wakeups;
 
 pub use schema::{APPLICATION_ID, MIGRATIONS};
 
+#[cfg(test)]
+thread_local! {
+    /// `PRAGMA synchronous` (1 NORMAL, 2 FULL) as the last write transaction on this
+    /// thread began, read from its connection: how the tests see which writes are durable.
+    pub(crate) static LAST_WRITE_SYNCHRONOUS: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
 /// How long a write waits for another process's transaction before giving up (exit 4).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -26,6 +33,45 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteBackend {
     conn: Connection,
     path: PathBuf,
+    /// The connection's `synchronous` level now: set before each write transaction
+    /// (it can't change inside one) when that write wants another.
+    synchronous: Synchronous,
+}
+
+/// SQLite's `PRAGMA synchronous` levels a write runs at. In WAL mode, `Full` syncs the
+/// WAL at every commit, so a power loss keeps it; `Normal` syncs only at checkpoints,
+/// so a power loss may drop the last commits (never corrupting the file). A `Full`
+/// commit also makes every commit before it durable: the WAL is written in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Synchronous {
+    Normal,
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "PRAGMA synchronous = NORMAL",
+            Synchronous::Full => "PRAGMA synchronous = FULL",
+        }
+    }
+
+    /// The level of a write of this kind. With the `failpoints` feature,
+    /// `ADDONS_SQLITE_SYNCHRONOUS=normal|full` puts every write at one level, so that
+    /// `bench/run` measures what durability costs with one binary.
+    fn of(durable: bool) -> Synchronous {
+        #[cfg(feature = "failpoints")]
+        match std::env::var("ADDONS_SQLITE_SYNCHRONOUS").as_deref() {
+            Ok("normal") => return Synchronous::Normal,
+            Ok("full") => return Synchronous::Full,
+            _ => {}
+        }
+        if durable {
+            Synchronous::Full
+        } else {
+            Synchronous::Normal
+        }
+    }
 }
 
 fn refuse(path: &Path, why: impl std::fmt::Display) -> StoreError {
@@ -54,7 +100,7 @@ pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
 pub fn open_in_memory() -> Result<SqliteBackend, StoreError> {
     let path = PathBuf::from(":memory:");
     let conn = Connection::open_in_memory().map_err(|err| store_error(&path, err, None))?;
-    let mut backend = SqliteBackend { conn, path };
+    let mut backend = SqliteBackend { conn, path, synchronous: Synchronous::Full };
     backend.configure()?;
     backend.migrate()?;
     Ok(backend)
@@ -71,7 +117,7 @@ pub fn peek(path: &Path) -> Option<SqliteBackend> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).ok()?;
     conn.busy_timeout(Duration::from_millis(200)).ok()?;
-    Some(SqliteBackend { conn, path: path.to_path_buf() })
+    Some(SqliteBackend { conn, path: path.to_path_buf(), synchronous: Synchronous::Full })
 }
 
 /// A connection with the busy timeout set, and nothing checked yet.
@@ -81,7 +127,7 @@ fn connect(path: &Path) -> Result<SqliteBackend, StoreError> {
         Connection::open_with_flags(path, READ_WRITE).map_err(|err| refuse(path, format!("can't open it: {err}")))?;
     conn.busy_timeout(busy_timeout()).map_err(|err| refuse(path, err))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(SqliteBackend { conn, path: path.to_path_buf() })
+    Ok(SqliteBackend { conn, path: path.to_path_buf(), synchronous: Synchronous::Full })
 }
 
 /// Room for every statement a tick runs, so none is prepared twice.
@@ -105,7 +151,11 @@ fn keep_freed_memory() {
 
 impl Backend for SqliteBackend {
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        self.begin(TransactionBehavior::Immediate)
+        self.begin_write(Synchronous::of(true))
+    }
+
+    fn write_redoable(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        self.begin_write(Synchronous::of(false))
     }
 
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
@@ -157,6 +207,17 @@ impl SqliteBackend {
         Ok(Box::new(txn::SqliteTxn::new(tx, &self.path)))
     }
 
+    /// A write transaction whose commit syncs as `level` says.
+    fn begin_write(&mut self, level: Synchronous) -> Result<Box<dyn Txn + '_>, StoreError> {
+        if self.synchronous != level {
+            self.conn.execute_batch(level.pragma()).map_err(|err| store_error(&self.path, err, None))?;
+            self.synchronous = level;
+        }
+        #[cfg(test)]
+        LAST_WRITE_SYNCHRONOUS.set(self.pragma("synchronous").ok());
+        self.begin(TransactionBehavior::Immediate)
+    }
+
     /// The raw connection, for tests that look under the hood.
     #[cfg(test)]
     pub(crate) fn conn(&self) -> &Connection {
@@ -203,7 +264,7 @@ impl SqliteBackend {
             return Err(refuse(path, format!("can't switch it to WAL mode (got {mode})")));
         }
         self.conn
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .execute_batch(&format!("{}; PRAGMA foreign_keys = ON;", self.synchronous.pragma()))
             .map_err(|err| store_error(path, err, None))
     }
 
@@ -250,7 +311,7 @@ fn create_fresh(path: &Path) -> Result<(), StoreError> {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|err| refuse(path, format!("can't set its mode to 0600: {err}")))?;
         let conn = Connection::open(&temp).map_err(|err| refuse(path, format!("can't create it: {err}")))?;
-        let mut backend = SqliteBackend { conn, path: temp.clone() };
+        let mut backend = SqliteBackend { conn, path: temp.clone(), synchronous: Synchronous::Full };
         backend.configure()?;
         backend.migrate()?;
         drop(backend);
@@ -423,6 +484,49 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(plan.iter().any(|step| step.contains("USING INDEX addons_app")), "{plan:?}");
+    }
+
+    /// A power loss may drop only the commit of a tick's step results: every other
+    /// write (the creation before `begin_provision`, the claim before a provider call,
+    /// a deprovision or a rotation a tick acts on) is synced at its commit, on the
+    /// first connection and on a worker's alike.
+    #[test]
+    fn writes_that_something_acts_on_are_synced_at_commit() {
+        use crate::store::{Apply, NewAddon, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let synchronous = || LAST_WRITE_SYNCHRONOUS.get();
+        let (full, normal) = (Some(2), Some(1));
+        let lease = Duration::from_secs(60);
+        let new = NewAddon {
+            id: "00000000000000ab".into(),
+            name: "durable".into(),
+            provider: "secret".into(),
+            app: "myapp".into(),
+            prefix: None,
+            params: Default::default(),
+            seed: crate::addon::new_seed(),
+            vars: vec!["SECRET_KEY".into()],
+            deadline_at: i64::MAX,
+            claim: "provision".into(),
+            lease,
+            labels: Default::default(),
+            expires_at: None,
+            source_id: None,
+        };
+        let addon = store.insert_addon(&new).unwrap();
+        assert_eq!(synchronous(), full, "the creation");
+        store.release_claim(&addon.id, "provision").unwrap();
+        let mut worker = store.reopen().unwrap();
+        let claimed = worker.claim_due("tick", i64::MAX, lease, 16, None).unwrap();
+        assert_eq!((claimed.len(), synchronous()), (1, full), "a worker's claim");
+        let retry = Apply::Retry { due_at: 0, message: "waiting".into(), error: None };
+        worker.finish_steps("tick", vec![(claimed[0].clone(), retry)]).unwrap();
+        assert_eq!(synchronous(), normal, "a tick's step results");
+        store.claim_due("tick", i64::MAX, lease, 16, None).unwrap();
+        assert_eq!(synchronous(), full, "a claim after step results");
+        store.deprovision(&addon.id).unwrap();
+        assert_eq!(synchronous(), full, "a deprovision");
     }
 
     #[test]
