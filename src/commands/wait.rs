@@ -98,6 +98,9 @@ pub fn wait_for(
         Some(&ids),
         deadline,
         &mut |store, report| {
+            if let Some(path) = &report.followed {
+                eprintln!("warning: state file {path} was replaced (renamed over) while waiting; now on the new file");
+            }
             let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
             super::report_hooks(ctx, &report.hooks, Some("warning"));
             // A rotation retried after a transient failure says why while it waits.

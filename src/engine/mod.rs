@@ -50,6 +50,9 @@ pub struct TickReport {
     pub checks: Vec<Check>,
     /// The apps' `on_change` hooks this tick ran.
     pub hooks: Vec<HookReport>,
+    /// The state file a `watch`/`wait` moved to before this tick, because it was
+    /// renamed over the one it had open.
+    pub followed: Option<String>,
 }
 
 impl TickReport {
@@ -171,6 +174,7 @@ impl Engine {
             env_file_failures,
             checks,
             hooks,
+            followed: None,
         })
     }
 
@@ -239,6 +243,18 @@ impl Engine {
         self.spare.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Moves a `watch`/`wait` to a state file renamed over the one it has open (a
+    /// restored backup, a copy moved into place), so that the work in it is done: the
+    /// workers' connections to the old file are closed first (see
+    /// [`Store::follow_replaced_file`]). The new file's path when it moved.
+    fn follow_replaced_file(&self, store: &mut Store) -> anyhow::Result<Option<String>> {
+        if store.file_change().is_none() {
+            return Ok(None);
+        }
+        self.lock_spare().clear();
+        Ok(store.follow_replaced_file()?.then(|| store.describe()))
+    }
+
     /// One worker: takes the next claimed addon from the queue (claiming a batch when
     /// it is empty), runs its task, and commits what it found in batches, and what is
     /// left when it stops.
@@ -296,8 +312,11 @@ impl Engine {
     ) -> anyhow::Result<bool> {
         // Watching from before the first look, so no write after it goes unseen.
         let mut wakeups = store.wakeups()?;
+        let mut followed = None;
         loop {
-            let report = self.tick(store, jobs, only, on_transition)?;
+            followed = self.follow_replaced_file(store)?.or(followed);
+            let mut report = self.tick(store, jobs, only, on_transition)?;
+            report.followed = followed.take();
             if on_tick(store, &report)? {
                 return Ok(true);
             }
@@ -311,6 +330,11 @@ impl Engine {
                 let now = now_ms();
                 if deadline.is_some_and(|deadline| now >= deadline) {
                     return Ok(false);
+                }
+                // New work may be in a file renamed over the state's path.
+                if let Some(path) = self.follow_replaced_file(store)? {
+                    followed = Some(path);
+                    break;
                 }
                 store.expire_dead_claims(is_dead_holder)?;
                 let next = match store.next_due(only)? {

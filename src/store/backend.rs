@@ -114,6 +114,29 @@ pub trait Backend: Send {
     fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
         Ok(Box::new(Sleep))
     }
+    /// What became of the state file since this backend opened it: `None` while its
+    /// path still names the file it has open (and for a state that is no file).
+    fn file_change(&self) -> Option<FileChange> {
+        None
+    }
+    /// Empties what this connection keeps beside the state file's path into the file
+    /// it has open, before it closes for good after [`FileChange::Replaced`]. SQLite:
+    /// its WAL, checkpointed and truncated. SQLite leaves the WAL at the path when the
+    /// file it belongs to was renamed over, and a connection to the new file would
+    /// read the old file's pages from it.
+    fn empty_beside(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// What became of a state file under a process that has it open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// Another file was renamed over its path (a restored backup, a copy moved into
+    /// place): what is written to the file still open goes nowhere anyone looks.
+    Replaced { path: std::path::PathBuf },
+    /// Nothing is at its path any more.
+    Removed { path: std::path::PathBuf },
 }
 
 /// What ended a [`Wakeups::wait`].

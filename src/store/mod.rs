@@ -26,7 +26,7 @@ mod tests;
 
 pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
-pub use backend::{ConfigVar, EventRecord, HookRun, HookStatus, Wakeups, Woken};
+pub use backend::{ConfigVar, EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
 pub use copy::Copied;
 pub use drift::{DRIFT, REPAIRED};
 pub use hooks::{ClaimedHook, HOOK, HOOK_RUNS_KEPT};
@@ -62,6 +62,42 @@ pub fn now_ms() -> i64 {
 /// Opens a PostgreSQL state.
 pub(crate) fn open_postgres(location: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
     postgres::open(location)
+}
+
+/// Stands in for a state file between closing it and opening the file that replaced
+/// it; if that open fails, every use says the state is closed.
+struct Closed(PathBuf);
+
+impl Closed {
+    fn refuse(&self) -> StoreError {
+        StoreError::Unusable(format!("state file {}: closed after it was replaced", self.0.display()))
+    }
+}
+
+impl Backend for Closed {
+    fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        Err(self.refuse())
+    }
+
+    fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        Err(self.refuse())
+    }
+
+    fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
+        Err(self.refuse())
+    }
+
+    fn describe(&self) -> String {
+        self.0.display().to_string()
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sqlite
+    }
+
+    fn schema_version(&mut self) -> Result<i64, StoreError> {
+        Err(self.refuse())
+    }
 }
 
 impl From<&Path> for StateLocation {
@@ -131,6 +167,35 @@ impl Store {
     /// The schema version of the open state.
     pub fn schema_version(&self) -> anyhow::Result<i64> {
         Ok(self.backend.borrow_mut().schema_version()?)
+    }
+
+    /// What became of the state file since it was opened (see [`Backend::file_change`]).
+    pub fn file_change(&self) -> Option<FileChange> {
+        self.backend.borrow().file_change()
+    }
+
+    /// Follows a state file replaced (renamed over) since it was opened to the file its
+    /// path now names: empties the old file's WAL (see [`Backend::empty_beside`]) and
+    /// closes this connection, then opens that file as [`Store::open`] does (checked,
+    /// migrated). Whether it did. A removed file, or a new one that is no usable state,
+    /// is exit 4. Close every other connection of this process to the old file first,
+    /// so that none writes to that WAL again.
+    pub fn follow_replaced_file(&mut self) -> anyhow::Result<bool> {
+        match self.file_change() {
+            None => Ok(false),
+            Some(FileChange::Removed { path }) => Err(crate::error::Failure::Store(format!(
+                "state file {}: removed while this process had it open; put it back, or pass the state's new \
+                 --state, and start again",
+                path.display()
+            ))
+            .into()),
+            Some(FileChange::Replaced { path }) => {
+                self.backend.get_mut().empty_beside()?;
+                *self.backend.get_mut() = Box::new(Closed(path.clone()));
+                *self.backend.get_mut() = Box::new(sqlite::open(&path)?);
+                Ok(true)
+            }
+        }
     }
 
     /// A way to sleep until another process changes the state (see [`Backend::wakeups`]).

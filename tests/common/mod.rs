@@ -61,6 +61,8 @@ pub const SQLITE_ONLY: &[&str] = &[
     "a_state_file_of_the_first_released_schema_opens_with_its_data",
     "every_bad_state_file_is_refused_with_exit_4_and_left_alone",
     "completing_without_a_state_file_offers_no_names_and_creates_none",
+    "a_watch_follows_a_state_file_renamed_over_its_path",
+    "a_watch_stops_with_exit_4_when_its_state_file_is_removed",
     // The sqlite provider's files go beside the state file unless configured.
     "providers_lists_each_provider_and_whether_it_is_configured",
 ];

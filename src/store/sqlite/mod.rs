@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
+use super::backend::{Backend, BackendKind, Conflict, FileChange, StoreError, Txn, Wakeups};
 
 mod copy;
 mod schema;
@@ -36,6 +36,22 @@ pub struct SqliteBackend {
     /// The connection's `synchronous` level now: set before each write transaction
     /// (it can't change inside one) when that write wants another.
     synchronous: Synchronous,
+    /// The file `path` named when the connection opened it (`None`: in memory).
+    file: Option<FileId>,
+}
+
+/// Which file a path names: its device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId { device: meta.dev(), inode: meta.ino() }
+    }
 }
 
 /// SQLite's `PRAGMA synchronous` levels a write runs at. In WAL mode, `Full` syncs the
@@ -100,7 +116,7 @@ pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
 pub fn open_in_memory() -> Result<SqliteBackend, StoreError> {
     let path = PathBuf::from(":memory:");
     let conn = Connection::open_in_memory().map_err(|err| store_error(&path, err, None))?;
-    let mut backend = SqliteBackend { conn, path, synchronous: Synchronous::Full };
+    let mut backend = SqliteBackend::new(conn, path);
     backend.configure()?;
     backend.migrate()?;
     Ok(backend)
@@ -117,7 +133,7 @@ pub fn peek(path: &Path) -> Option<SqliteBackend> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).ok()?;
     conn.busy_timeout(Duration::from_millis(200)).ok()?;
-    Some(SqliteBackend { conn, path: path.to_path_buf(), synchronous: Synchronous::Full })
+    Some(SqliteBackend::new(conn, path.to_path_buf()))
 }
 
 /// A connection with the busy timeout set, and nothing checked yet.
@@ -127,7 +143,7 @@ fn connect(path: &Path) -> Result<SqliteBackend, StoreError> {
         Connection::open_with_flags(path, READ_WRITE).map_err(|err| refuse(path, format!("can't open it: {err}")))?;
     conn.busy_timeout(busy_timeout()).map_err(|err| refuse(path, err))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(SqliteBackend { conn, path: path.to_path_buf(), synchronous: Synchronous::Full })
+    Ok(SqliteBackend::new(conn, path.to_path_buf()))
 }
 
 /// Room for every statement a tick runs, so none is prepared twice.
@@ -197,9 +213,35 @@ impl Backend for SqliteBackend {
             Err(_) => Box::new(wakeups::Polling),
         })
     }
+
+    /// Compares the file the path names now with the one opened: one stat, cheap
+    /// enough for every wake-up of a `watch`. A path that can't be looked at for
+    /// another reason says nothing: the next statement reports what is wrong.
+    fn file_change(&self) -> Option<FileChange> {
+        let opened = self.file?;
+        let path = self.path.clone();
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if FileId::of(&meta) == opened => None,
+            Ok(_) => Some(FileChange::Replaced { path }),
+            Err(err) if err.kind() == ErrorKind::NotFound => Some(FileChange::Removed { path }),
+            Err(_) => None,
+        }
+    }
+
+    fn empty_beside(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|err| store_error(&self.path, err, None))
+    }
 }
 
 impl SqliteBackend {
+    /// Wraps a connection just opened to the file at `path`, noting which file that is.
+    fn new(conn: Connection, path: PathBuf) -> SqliteBackend {
+        let file = std::fs::metadata(&path).ok().map(|meta| FileId::of(&meta));
+        SqliteBackend { conn, path, synchronous: Synchronous::Full, file }
+    }
+
     /// IMMEDIATE takes the write lock at once (waiting up to the busy timeout), so a
     /// write transaction never fails halfway for want of it; DEFERRED reads a snapshot.
     fn begin(&mut self, behavior: TransactionBehavior) -> Result<Box<dyn Txn + '_>, StoreError> {
@@ -311,7 +353,7 @@ fn create_fresh(path: &Path) -> Result<(), StoreError> {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|err| refuse(path, format!("can't set its mode to 0600: {err}")))?;
         let conn = Connection::open(&temp).map_err(|err| refuse(path, format!("can't create it: {err}")))?;
-        let mut backend = SqliteBackend { conn, path: temp.clone(), synchronous: Synchronous::Full };
+        let mut backend = SqliteBackend::new(conn, temp.clone());
         backend.configure()?;
         backend.migrate()?;
         drop(backend);
