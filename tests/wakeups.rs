@@ -200,3 +200,24 @@ fn a_watch_stops_with_exit_4_when_its_state_file_is_removed() {
     assert!(said.starts_with(&format!("error: state file {}: removed while", env.state.display())), "{said}");
     assert!(!env.state.exists(), "the watch made a state file again");
 }
+
+/// Times written by a host whose clock is a day ahead (`ADDONS_CLOCK_OFFSET_MS`, read
+/// by builds with the failpoints feature) do not keep a sleeping `watch --forever` on
+/// a correct host asleep for that day: what that host provisions, and then
+/// deprovisions, is moved within a few seconds.
+#[test]
+fn a_host_a_day_ahead_does_not_put_off_a_sleeping_watch() {
+    let env = TestEnv::new();
+    let watcher = idle_watcher(&env);
+    let ahead = |args: &[&str]| {
+        let run = env.command(args).env("ADDONS_CLOCK_OFFSET_MS", "86400000").output().expect("run addons");
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    };
+    ahead(&["provision", "secret", "ahead", "--name", "ahead"]);
+    watcher.line_within("ahead: waiting_for_provision -> provisioned", Duration::from_secs(5));
+    watcher.line_within("ahead: provisioned -> ready", Duration::from_secs(5));
+    ahead(&["deprovision", "ahead"]);
+    watcher.line_within("ahead: deprovisioned cleanup", Duration::from_secs(5));
+    let (code, _) = watcher.stop();
+    assert_eq!(code, Some(0));
+}

@@ -77,8 +77,9 @@ pub fn wait_for(
     timeout: Option<Duration>,
     shape: Shape,
 ) -> anyhow::Result<i32> {
-    let started = now_ms();
-    let deadline = timeout.map(|t| started + t.as_millis() as i64);
+    // The deadline runs on this host's clock; the addons' times on the state's.
+    let deadline = timeout.map(|t| now_ms() + t.as_millis() as i64);
+    let started = store.now()?;
     // A cleanup or a rotation the provider refused for good in this wait will not
     // finish by waiting.
     let blocked = |addon: &Addon| {
@@ -112,7 +113,8 @@ pub fn wait_for(
                 }
             }
             progress.update(&addons, report.pending);
-            Ok(addons.iter().all(|addon| addon.is_settled() || blocked(addon)))
+            let now = store.now()?;
+            Ok(addons.iter().all(|addon| addon.is_settled(now) || blocked(addon)))
         },
         &|outcome| progress.transition(outcome),
     )?;
@@ -143,7 +145,8 @@ pub fn wait_for(
         ))
         .into());
     }
-    let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled()).collect();
+    let now = store.now()?;
+    let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled(now)).collect();
     if let Some(first) = waiting.first() {
         let names = waiting.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ");
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {

@@ -119,6 +119,13 @@ pub trait Backend: Send {
     fn file_change(&self) -> Option<FileChange> {
         None
     }
+    /// Moves back the times that a clock ahead of this host's worked out, so that work
+    /// is not put off by another clock's lead (see [`crate::store::Store::pull_back_times`]);
+    /// how many addons it moved. Nothing to do where every time comes from one clock
+    /// (a PostgreSQL server's).
+    fn pull_back_times(&mut self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
     /// Empties what this connection keeps beside the state file's path into the file
     /// it has open, before it closes for good after [`FileChange::Replaced`]. SQLite:
     /// its WAL, checkpointed and truncated. SQLite leaves the WAL at the path when the

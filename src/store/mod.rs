@@ -54,9 +54,11 @@ enum Durability {
 /// How many times a write that collided with another writer is tried in all.
 const COLLISION_TRIES: u32 = 5;
 
-/// Milliseconds since the Unix epoch on this host: the unit of every time in the state.
+/// Milliseconds since the Unix epoch on this host (the unit of every time in the
+/// state): what a state file keeps, and what a host's own deadlines run on. A time
+/// written to a PostgreSQL state comes from [`Store::now`] or [`Store::clock`] instead.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    crate::clock::host_ms()
 }
 
 /// Opens a PostgreSQL state.
@@ -164,6 +166,12 @@ impl Store {
         self.read(|tx| tx.now())
     }
 
+    /// The backend's clock read now, to run forward without asking again: for work
+    /// that writes times it worked out itself (a retry's due time, a hook run's).
+    pub fn clock(&self) -> anyhow::Result<crate::clock::Clock> {
+        Ok(crate::clock::Clock::starting_at(self.now()?))
+    }
+
     /// The schema version of the open state.
     pub fn schema_version(&self) -> anyhow::Result<i64> {
         Ok(self.backend.borrow_mut().schema_version()?)
@@ -196,6 +204,17 @@ impl Store {
                 Ok(true)
             }
         }
+    }
+
+    /// On a state file, each time is the clock of the host that wrote it. A row that a
+    /// clock ahead of this host's wrote (its `updated_at` is still to come here) has
+    /// its due time and its revocations worked out on that clock: they move back by
+    /// that lead, so work due when it was written is due now and a retry waits as long
+    /// as it asked, instead of for the other clock's lead. An expiry, a time someone
+    /// chose, stays. How many addons moved; none on PostgreSQL, whose times all come
+    /// from the server.
+    pub fn pull_back_times(&mut self) -> anyhow::Result<usize> {
+        Ok(self.backend.get_mut().pull_back_times()?)
     }
 
     /// A way to sleep until another process changes the state (see [`Backend::wakeups`]).

@@ -91,7 +91,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(output: Output) -> Run {
+    /// What a finished process did.
+    pub fn from_output(output: Output) -> Run {
         Run {
             // A run killed by a signal has no code; -1 never matches an expected one.
             code: output.status.code().unwrap_or(-1),
@@ -130,6 +131,17 @@ impl TestEnv {
             None => state,
         };
         TestEnv { dir, state, config, postgres }
+    }
+
+    /// A fresh environment whose state is a PostgreSQL schema whatever
+    /// `ADDONS_TEST_STATE_BACKEND` says: for the promises of a state shared by hosts.
+    /// `None` (with a NOTICE) when no server is configured and none is required.
+    pub fn on_postgres(skipping: &str) -> Option<TestEnv> {
+        let admin = pgstate::server(skipping)?;
+        let mut env = TestEnv::new();
+        env.postgres = Some(pgstate::Schema::fresh(&admin));
+        env.state = env.root().join(".local/share/addons/state.db");
+        Some(env)
     }
 
     /// A fresh environment with this config file.

@@ -167,15 +167,15 @@ fn keep_freed_memory() {
 
 impl Backend for SqliteBackend {
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        self.begin_write(Synchronous::of(true))
+        Ok(Box::new(self.begin_write(Synchronous::of(true))?))
     }
 
     fn write_redoable(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        self.begin_write(Synchronous::of(false))
+        Ok(Box::new(self.begin_write(Synchronous::of(false))?))
     }
 
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        self.begin(TransactionBehavior::Deferred)
+        Ok(Box::new(self.begin(TransactionBehavior::Deferred)?))
     }
 
     /// A second connection to the same file (for worker threads). It skips the checks
@@ -228,6 +228,25 @@ impl Backend for SqliteBackend {
         }
     }
 
+    /// A state file keeps the clocks of every host that wrote it: rows a clock ahead
+    /// of this host's wrote are found (a read through the due index), then moved.
+    fn pull_back_times(&mut self) -> Result<usize, StoreError> {
+        let now = crate::store::now_ms();
+        let ahead = {
+            let read = self.begin(TransactionBehavior::Deferred)?;
+            let ahead = read.times_ahead(now)?;
+            read.finish()?;
+            ahead
+        };
+        if !ahead {
+            return Ok(0);
+        }
+        let write = self.begin_write(Synchronous::of(true))?;
+        let moved = write.pull_back_times(crate::store::now_ms())?;
+        write.finish()?;
+        Ok(moved)
+    }
+
     fn empty_beside(&mut self) -> Result<(), StoreError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -244,13 +263,13 @@ impl SqliteBackend {
 
     /// IMMEDIATE takes the write lock at once (waiting up to the busy timeout), so a
     /// write transaction never fails halfway for want of it; DEFERRED reads a snapshot.
-    fn begin(&mut self, behavior: TransactionBehavior) -> Result<Box<dyn Txn + '_>, StoreError> {
+    fn begin(&mut self, behavior: TransactionBehavior) -> Result<txn::SqliteTxn<'_>, StoreError> {
         let tx = self.conn.transaction_with_behavior(behavior).map_err(|err| store_error(&self.path, err, None))?;
-        Ok(Box::new(txn::SqliteTxn::new(tx, &self.path)))
+        Ok(txn::SqliteTxn::new(tx, &self.path))
     }
 
     /// A write transaction whose commit syncs as `level` says.
-    fn begin_write(&mut self, level: Synchronous) -> Result<Box<dyn Txn + '_>, StoreError> {
+    fn begin_write(&mut self, level: Synchronous) -> Result<txn::SqliteTxn<'_>, StoreError> {
         if self.synchronous != level {
             self.conn.execute_batch(level.pragma()).map_err(|err| store_error(&self.path, err, None))?;
             self.synchronous = level;
@@ -569,6 +588,44 @@ mod tests {
         assert_eq!(synchronous(), full, "a claim after step results");
         store.deprovision(&addon.id).unwrap();
         assert_eq!(synchronous(), full, "a deprovision");
+    }
+
+    /// On a state file, what a clock ahead of this host's wrote (its `updated_at` to
+    /// come) is moved back by that lead: a task due at once is due now, a revocation
+    /// keeps its wait; an expiry, and rows this host's clock wrote, stay as they are.
+    #[test]
+    fn times_a_clock_ahead_wrote_are_moved_back_by_its_lead() {
+        let mut backend = open_in_memory().unwrap();
+        let now = crate::store::now_ms();
+        let (day, hour) = (86_400_000, 3_600_000);
+        let (ahead, later) = (now + day, now + 2 * hour);
+        backend
+            .conn()
+            .execute_batch(&format!(
+                "INSERT INTO addons (id, name, provider, app, params, seed, state, message, vars, deadline_at, \
+                   created_at, updated_at, due_at, revoke_at, expires_at) VALUES \
+                 ('due', 'due', 'secret', 'web', '{{}}', x'00', 'waiting_for_provision', '', '[]', 0, {ahead}, {ahead}, {ahead}, NULL, NULL), \
+                 ('revoke', 'revoke', 'secret', 'web', '{{}}', x'00', 'ready', '', '[]', 0, {ahead}, {ahead}, {ahead} + {hour}, {ahead} + {hour}, NULL), \
+                 ('expiry', 'expiry', 'secret', 'web', '{{}}', x'00', 'ready', '', '[]', 0, {ahead}, {ahead}, {later}, NULL, {later}), \
+                 ('mine', 'mine', 'secret', 'web', '{{}}', x'00', 'waiting_for_provision', '', '[]', 0, {now}, {now}, {later}, NULL, NULL);"
+            ))
+            .unwrap();
+        assert_eq!(backend.pull_back_times().unwrap(), 3);
+        let rows: Vec<(String, i64, Option<i64>, i64)> = backend
+            .conn()
+            .prepare("SELECT id, due_at, revoke_at, updated_at FROM addons ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let close = |at: i64, to: i64| (at - to).abs() < 5_000;
+        let [due, expiry, mine, revoke] = &rows[..] else { panic!("{rows:?}") };
+        assert!(close(due.1, now) && close(due.3, now), "{due:?}");
+        assert_eq!(expiry.1, later, "{expiry:?}");
+        assert_eq!((mine.1, mine.3), (later, now), "{mine:?}");
+        assert!(close(revoke.1, now + hour) && close(revoke.2.unwrap(), now + hour), "{revoke:?}");
+        assert_eq!(backend.pull_back_times().unwrap(), 0, "moved once");
     }
 
     #[test]
