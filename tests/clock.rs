@@ -1,3 +1,4 @@
+#![cfg(feature = "failpoints")]
 //! Hosts whose clocks are off, on a state shared on PostgreSQL: one `addons` process
 //! runs with its clock a day behind or ahead (`ADDONS_CLOCK_OFFSET_MS`, read by builds
 //! with the failpoints feature), and every time the state keeps must still come from

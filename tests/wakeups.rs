@@ -205,6 +205,7 @@ fn a_watch_stops_with_exit_4_when_its_state_file_is_removed() {
 /// by builds with the failpoints feature) do not keep a sleeping `watch --forever` on
 /// a correct host asleep for that day: what that host provisions, and then
 /// deprovisions, is moved within a few seconds.
+#[cfg(feature = "failpoints")]
 #[test]
 fn a_host_a_day_ahead_does_not_put_off_a_sleeping_watch() {
     let env = TestEnv::new();
