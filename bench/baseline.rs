@@ -1,7 +1,8 @@
 //! The baseline for tick throughput on SQLite: a plain rusqlite loop doing the durable
 //! work a tick does, with the store's pragmas, on a copy of the same state file. Like
-//! `addons tick`, it claims up to 16 due addons in one IMMEDIATE transaction, then
-//! commits their 16 results (the addon row and an event row each) in one more.
+//! `addons tick`, it claims up to 16 due addons in one IMMEDIATE transaction, synced at
+//! its commit (`synchronous = FULL`), then commits their 16 results (the addon row and
+//! an event row each) in one more, which a power loss may undo (`NORMAL`).
 //!
 //! ```text
 //! bench_baseline PATH    two passes: waiting_for_provision -> provisioned -> ready
@@ -22,7 +23,7 @@ fn main() -> anyhow::Result<()> {
     let mut conn = Connection::open(&path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
     let token = token();
     // Two passes, as two ticks: what a pass moves is due after its `due_by`.
     for _ in 0..2 {
@@ -37,6 +38,7 @@ fn main() -> anyhow::Result<()> {
 /// Claims one batch due by `due_by` and commits its results; returns how many.
 fn pass_batch(conn: &mut Connection, token: &str, due_by: i64) -> anyhow::Result<usize> {
     let now = now_ms();
+    conn.execute_batch("PRAGMA synchronous = FULL")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let claimed: Vec<(String, String)> = {
         let mut claim = tx.prepare_cached(&format!(
@@ -53,6 +55,7 @@ fn pass_batch(conn: &mut Connection, token: &str, due_by: i64) -> anyhow::Result
         return Ok(0);
     }
     let now = now_ms();
+    conn.execute_batch("PRAGMA synchronous = NORMAL")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (id, from) in &claimed {
         let step = step_from(from)?;

@@ -165,14 +165,12 @@ impl Addon {
         self.attachments.iter().any(|attachment| attachment.is_due(now))
     }
 
-    /// Whether `wait` can stop waiting for this addon.
-    pub fn is_settled(&self) -> bool {
+    /// Whether `wait` can stop waiting for this addon, `now` being the state's clock
+    /// (its revocations are due on it).
+    pub fn is_settled(&self, now: i64) -> bool {
         match self.state {
             // A rotation has settled once the vars hold the new login and no revocation is due.
-            State::Ready => {
-                let now = crate::store::now_ms();
-                self.rotation.due(now).is_none() && !self.attachment_due(now)
-            }
+            State::Ready => self.rotation.due(now).is_none() && !self.attachment_due(now),
             State::Deprovisioned => self.cleanup != Cleanup::Pending,
             // An addon in error is settled once its orphan cleanup has been tried.
             State::Error => self.cleanup != Cleanup::Pending || self.attempts > 0,

@@ -10,6 +10,9 @@
 //! - A time more than 366 days ahead is refused, as a duration that long is.
 //! - An expiry at or before `now` is refused: an addon would be reaped by the next tick,
 //!   which is what `deprovision` is for. `now` is passed in, so every rule is testable.
+//! - `now` is the state's clock (a PostgreSQL server's, shared by every host), not this
+//!   host's, which may be off: the `check_*` functions read the form alone, so bad input
+//!   is refused before the state is opened, and the time is worked out once it is.
 
 use std::time::Duration;
 
@@ -56,6 +59,34 @@ pub fn parse_expires_at(text: &str, now_ms: i64) -> anyhow::Result<i64> {
     check_time(text, now_ms).map_err(|why| usage(format!("--expires-at: {why}")))
 }
 
+/// Checks the form of `--expires-in DUR`, whatever the time.
+pub fn check_expires_in(text: &str) -> anyhow::Result<()> {
+    check_duration(text).map(drop).map_err(|why| usage(format!("--expires-in: {why}")))
+}
+
+/// Checks the form of `--expires-at TIME`, whatever the time.
+pub fn check_expires_at(text: &str) -> anyhow::Result<()> {
+    read_time(text).map(drop).map_err(|why| usage(format!("--expires-at: {why}")))
+}
+
+/// Checks the form of the argument of `addons expire`, whatever the time.
+pub fn check_expire(text: &str) -> anyhow::Result<()> {
+    let text = text.trim();
+    let checked = match text {
+        "never" => Ok(()),
+        _ if looks_like_time(text) => read_time(text).map(drop),
+        _ => check_duration(text).map(drop),
+    };
+    checked.map_err(|why| usage(format!("expire: {why}; or write never to remove the expiry")))
+}
+
+/// Whether an argument of `addons expire` is read as a time: it has a `:` or begins
+/// like a date (`2026-`); no duration has either.
+fn looks_like_time(text: &str) -> bool {
+    text.contains(':')
+        || (text.len() >= 5 && text.as_bytes()[..4].iter().all(u8::is_ascii_digit) && text.as_bytes()[4] == b'-')
+}
+
 /// Reads the argument of `addons expire <addon> DUR|TIME|never`. Anything with a `:` or
 /// that begins like a date (`2026-`) is read as a time, everything else as a duration:
 /// no duration contains either, so each mistake gets the message of the form it resembles.
@@ -64,9 +95,7 @@ pub fn parse_expire(text: &str, now_ms: i64) -> anyhow::Result<Expiry> {
     if text == "never" {
         return Ok(Expiry::Never);
     }
-    let looks_like_time = text.contains(':')
-        || (text.len() >= 5 && text.as_bytes()[..4].iter().all(u8::is_ascii_digit) && text.as_bytes()[4] == b'-');
-    let result = if looks_like_time {
+    let result = if looks_like_time(text) {
         check_time(text, now_ms).map(Expiry::At)
     } else {
         check_duration(text).map(|duration| Expiry::At(after(now_ms, duration)))
@@ -77,6 +106,25 @@ pub fn parse_expire(text: &str, now_ms: i64) -> anyhow::Result<Expiry> {
 /// Reads an RFC 3339 time with its offset, as ms since the epoch (UTC), and checks that it
 /// lies after `now_ms`.
 pub fn check_time(text: &str, now_ms: i64) -> Result<i64, String> {
+    let ms = read_time(text)?;
+    if ms <= now_ms {
+        return Err(format!(
+            "{} is in the past (it is now {}); give a later time",
+            shown(text),
+            crate::output::rfc3339(now_ms)
+        ));
+    }
+    if ms - now_ms > MAX_AHEAD_MS {
+        return Err(format!(
+            "{} is more than 366 days away; give a time within a year, or leave the expiry out",
+            shown(text)
+        ));
+    }
+    Ok(ms)
+}
+
+/// Reads an RFC 3339 time with its offset, as ms since the epoch (UTC).
+fn read_time(text: &str) -> Result<i64, String> {
     const EXAMPLE: &str = "write e.g. 2026-12-01T18:00:00Z or 2026-12-01T19:00:00+01:00";
     let trimmed = text.trim();
     let parsed: Option<Datetime> = trimmed.parse().ok();
@@ -96,21 +144,7 @@ pub fn check_time(text: &str, now_ms: i64) -> Result<i64, String> {
     let days = days_from_civil(i64::from(date.year), i64::from(date.month), i64::from(date.day));
     let seconds = days * 86_400 + i64::from(time.hour) * 3600 + i64::from(time.minute) * 60 + i64::from(time.second)
         - offset_minutes * 60;
-    let ms = seconds * 1000 + i64::from(time.nanosecond / 1_000_000);
-    if ms <= now_ms {
-        return Err(format!(
-            "{} is in the past (it is now {}); give a later time",
-            shown(text),
-            crate::output::rfc3339(now_ms)
-        ));
-    }
-    if ms - now_ms > MAX_AHEAD_MS {
-        return Err(format!(
-            "{} is more than 366 days away; give a time within a year, or leave the expiry out",
-            shown(text)
-        ));
-    }
-    Ok(ms)
+    Ok(seconds * 1000 + i64::from(time.nanosecond / 1_000_000))
 }
 
 /// The furthest ahead an expiry may lie, as for durations: 366 days.
@@ -236,6 +270,30 @@ mod tests {
             let message = format!("{:#}", parse_expire(text, NOW).unwrap_err());
             assert!(message.starts_with("expire: ") && message.contains(expected), "{text:?}: {message}");
             assert!(message.ends_with("or write never to remove the expiry"), "{message}");
+        }
+    }
+
+    /// The form is checked before the state's clock is known: a time in the past or
+    /// too far ahead passes (the state's clock decides), a malformed one does not.
+    #[test]
+    fn forms_are_checked_whatever_the_time() {
+        for good in ["1970-01-01T00:00:00Z", "2026-11-29T04:00:00Z", "9999-12-31T23:59:59Z"] {
+            check_expires_at(good).unwrap();
+            check_expire(good).unwrap();
+        }
+        check_expires_in("366d").unwrap();
+        check_expire("never").unwrap();
+        for (check, text, expected) in [
+            (check_expires_in as fn(&str) -> anyhow::Result<()>, "0s", "--expires-in: "),
+            (check_expires_in, "367d", "--expires-in: "),
+            (check_expires_at, "2026-12-01T18:00:00", "--expires-at: "),
+            (check_expires_at, "tomorrow", "--expires-at: "),
+            (check_expire, "Never", "expire: "),
+            (check_expire, "12:00", "expire: "),
+        ] {
+            let err = check(text).unwrap_err();
+            assert!(format!("{err:#}").starts_with(expected), "{text:?}: {err:#}");
+            assert_eq!(crate::error::exit_code_of(&err), 2);
         }
     }
 

@@ -13,6 +13,11 @@
 //! and `after-hook-run` (run, its result not recorded: it runs again, at least once).
 //! In a drift check (`tests/check_races.rs`): `before-check-repair` (drift found,
 //! nothing repaired yet).
+//!
+//! Two more knobs of these builds live where they act: `ADDONS_CLOCK_OFFSET_MS` moves
+//! this process's clock (`crate::clock::host_ms`: a host a day behind or ahead, for
+//! `tests/clock.rs`), and `ADDONS_SQLITE_SYNCHRONOUS=normal|full` puts every write of a
+//! state file at one sync level (`store::sqlite`, for `bench/run`).
 
 /// Marks a point where a crash could split work.
 #[macro_export]

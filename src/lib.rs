@@ -5,6 +5,7 @@ pub mod addon;
 pub mod apply;
 pub mod attachment;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod complete;
 pub mod config;

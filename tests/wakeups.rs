@@ -1,12 +1,15 @@
 //! Wake-ups instead of polling: a sleeping `watch --forever` moves work another
 //! process adds at once (not after its long safety recheck), ends promptly on a
-//! signal, and costs next to no CPU while it sleeps. Through the real binary; the
+//! signal, and costs next to no CPU while it sleeps; it follows a state file renamed
+//! over its path, and stops when the file is removed. Through the real binary; the
 //! state is wherever TestEnv puts it (a file, or a PostgreSQL schema when
-//! ADDONS_TEST_STATE_BACKEND=postgres).
+//! ADDONS_TEST_STATE_BACKEND=postgres; the state-file tests keep a file).
 
 mod common;
 
+use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -19,18 +22,20 @@ const WAKE_BOUND: Duration = Duration::from_secs(2);
 /// How long a step may take to show when nothing is being measured.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A running `watch --forever` and its stdout, line by line.
+/// A running `watch --forever` and its stdout, line by line; its stderr goes to a file.
 struct Watcher {
     child: Child,
     lines: Receiver<String>,
+    stderr: PathBuf,
 }
 
 impl Watcher {
     fn start(env: &TestEnv) -> Watcher {
+        let stderr = env.root().join("watch.err");
         let mut child = env
             .command(["watch", "--forever"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(File::create(&stderr).expect("create the watch's stderr file"))
             .spawn()
             .expect("start watch");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -42,7 +47,24 @@ impl Watcher {
                 }
             }
         });
-        Watcher { child, lines }
+        Watcher { child, lines, stderr }
+    }
+
+    /// What the watch printed on stderr so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).expect("read the watch's stderr")
+    }
+
+    /// Waits up to `limit` for the watch to exit on its own; its exit code.
+    fn exit_within(&mut self, limit: Duration) -> Option<i32> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("look at the watch") {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("watch did not exit within {limit:?}; stderr:\n{}", self.stderr());
     }
 
     /// Waits up to `limit` for a line containing `text`; how long it took.
@@ -123,6 +145,80 @@ fn a_sleeping_watch_uses_next_to_no_cpu() {
     std::thread::sleep(Duration::from_secs(10));
     let used = watcher.cpu_time() - before;
     assert!(used < Duration::from_millis(200), "an idle watch --forever used {used:?} of CPU in 10 s");
+    let (code, _) = watcher.stop();
+    assert_eq!(code, Some(0));
+}
+
+/// Another file renamed over the state file under a running `watch --forever` (a
+/// restored backup, a copy moved into place) is followed: the watch moves the addon
+/// due in the new file within a few seconds, says once on stderr that it moved to the
+/// new file, and what it did is in the file at the path.
+#[test]
+fn a_watch_follows_a_state_file_renamed_over_its_path() {
+    let env = TestEnv::new();
+    assert!(env.postgres.is_none(), "a test of the state file");
+    let watcher = idle_watcher(&env);
+    // Made by another addons process beside the state file, which it then closed.
+    let replacement = env.data_dir().join("replacement.db");
+    let made = env
+        .command(["provision", "secret", "second", "--name", "second"])
+        .env("ADDONS_STATE", &replacement)
+        .output()
+        .expect("run addons");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    std::fs::rename(&replacement, &env.state).expect("rename the new state file over the old");
+    let took = watcher.line_within("second: waiting_for_provision -> provisioned", Duration::from_secs(5));
+    watcher.line_within("second: provisioned -> ready", PATIENCE);
+    eprintln!("the watch moved the addon of the new state file after {took:?}");
+    let said = watcher.stderr();
+    let path = env.state.display().to_string();
+    assert_eq!(
+        said,
+        format!("warning: state file {path} was replaced (renamed over) while watch ran; now on the new file\n"),
+    );
+    let (code, _) = watcher.stop();
+    assert_eq!(code, Some(0));
+    assert_eq!(env.info("second")["state"], "ready");
+    assert_eq!(env.state_sql("PRAGMA integrity_check"), [[Some("ok".to_string())]]);
+    let names: Vec<String> =
+        env.json(["list", "--all", "--json"]).as_array().unwrap().iter().map(|a| a["name"].to_string()).collect();
+    assert_eq!(names, ["\"second\""], "the old file's addon is not in the new one");
+}
+
+/// A state file removed under a running `watch --forever` stops it with exit 4 and one
+/// line on stderr within a few seconds, rather than leaving it working on a file
+/// nobody can see (or making an empty one in its place).
+#[test]
+fn a_watch_stops_with_exit_4_when_its_state_file_is_removed() {
+    let env = TestEnv::new();
+    assert!(env.postgres.is_none(), "a test of the state file");
+    let mut watcher = idle_watcher(&env);
+    std::fs::remove_file(&env.state).expect("remove the state file");
+    assert_eq!(watcher.exit_within(Duration::from_secs(5)), Some(4));
+    let said = watcher.stderr();
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.starts_with(&format!("error: state file {}: removed while", env.state.display())), "{said}");
+    assert!(!env.state.exists(), "the watch made a state file again");
+}
+
+/// Times written by a host whose clock is a day ahead (`ADDONS_CLOCK_OFFSET_MS`, read
+/// by builds with the failpoints feature) do not keep a sleeping `watch --forever` on
+/// a correct host asleep for that day: what that host provisions, and then
+/// deprovisions, is moved within a few seconds.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_host_a_day_ahead_does_not_put_off_a_sleeping_watch() {
+    let env = TestEnv::new();
+    let watcher = idle_watcher(&env);
+    let ahead = |args: &[&str]| {
+        let run = env.command(args).env("ADDONS_CLOCK_OFFSET_MS", "86400000").output().expect("run addons");
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    };
+    ahead(&["provision", "secret", "ahead", "--name", "ahead"]);
+    watcher.line_within("ahead: waiting_for_provision -> provisioned", Duration::from_secs(5));
+    watcher.line_within("ahead: provisioned -> ready", Duration::from_secs(5));
+    ahead(&["deprovision", "ahead"]);
+    watcher.line_within("ahead: deprovisioned cleanup", Duration::from_secs(5));
     let (code, _) = watcher.stop();
     assert_eq!(code, Some(0));
 }

@@ -225,7 +225,8 @@ fn changes(
                     )));
                 }
                 let source = sources.get(&line.name).map(String::as_str);
-                let new = new_addon(engine, &desired.name, &desired.spec, desired.labels.clone(), *expires_at, source)?;
+                let labels = desired.labels.clone();
+                let new = new_addon(engine, &desired.name, &desired.spec, labels, *expires_at, source, now)?;
                 changes.push(match (&line.action, live_id(&line.name)) {
                     (Action::Replace { .. }, Some(old)) => ApplyChange::Replace { old, new },
                     _ => ApplyChange::Create(new),

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cli::HooksArgs;
 use crate::output::{rfc3339, table};
-use crate::store::{now_ms, HookRun, HookStatus, Store};
+use crate::store::{HookRun, HookStatus, Store};
 
 use super::Ctx;
 
@@ -105,12 +105,12 @@ pub(super) fn summary(store: Option<&Store>, ctx: &Ctx, app: &str) -> anyhow::Re
             rfc3339(run.finished_at)
         ));
     }
-    parts.push(next_line(status, configured));
+    parts.push(next_line(status, configured, store.now()?));
     Ok(Some(parts.join("; ")))
 }
 
-/// What comes next for the app's hook.
-fn next_line(status: Option<HookStatus>, configured: bool) -> String {
+/// What comes next for the app's hook, `now` being the state's clock.
+fn next_line(status: Option<HookStatus>, configured: bool, now: i64) -> String {
     let Some(status) = status.filter(|s| s.hook_version < s.vars_version) else {
         return "up to date".into();
     };
@@ -119,7 +119,7 @@ fn next_line(status: Option<HookStatus>, configured: bool) -> String {
     }
     match status.due_at {
         Some(at) if status.attempts > 0 => {
-            let wait = Duration::from_secs(((at - now_ms()).max(0) as u64).div_ceil(1000));
+            let wait = Duration::from_secs(((at - now).max(0) as u64).div_ceil(1000));
             format!(
                 "due for vars version {} after {} failed; next try in {}",
                 status.vars_version,

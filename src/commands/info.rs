@@ -6,7 +6,6 @@ use crate::addon::Addon;
 use crate::cli::InfoArgs;
 use crate::machine::State;
 use crate::output::{addon_json, masked, rfc3339};
-use crate::store::now_ms;
 
 use super::Ctx;
 
@@ -17,7 +16,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let values = addon.config.clone().unwrap_or_default();
     let shown = |key: &String| values.get(key).map(|value| if args.reveal { value.clone() } else { masked(value) });
     let env_file_failure = crate::envfile::recorded_failures(&store, &ctx.settings, Some(&addon.app))?.pop();
-    let retry = retry_line(&addon);
+    let retry = retry_line(&addon, store.now()?);
     let hook = super::hooks::summary(Some(&store), ctx, &addon.app)?;
     if ctx.json {
         let mut doc = addon_json(&addon);
@@ -118,10 +117,10 @@ fn revocation_line(addon: &Addon) -> Option<String> {
 }
 
 /// The latest failed attempt and when the next one comes: "attempt 3 failed: ...;
-/// next try in 4s, gives up at ..." (a cleanup never gives up).
-fn retry_line(addon: &Addon) -> Option<String> {
+/// next try in 4s, gives up at ..." (a cleanup never gives up). `now`: the state's clock.
+fn retry_line(addon: &Addon, now: i64) -> Option<String> {
     let (why, due_at) = (addon.last_error.as_ref()?, addon.due_at?);
-    let wait = Duration::from_secs(((due_at - now_ms()).max(0) as u64).div_ceil(1000));
+    let wait = Duration::from_secs(((due_at - now).max(0) as u64).div_ceil(1000));
     let until = match addon.state {
         State::WaitingForProvision | State::Provisioned => format!("gives up at {}", rfc3339(addon.deadline_at)),
         _ => "retried until it succeeds".to_string(),

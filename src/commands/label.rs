@@ -1,7 +1,7 @@
 //! `addons label` and `addons expire`: what a user marks on an existing addon.
 
 use crate::cli::{ExpireArgs, LabelArgs};
-use crate::expiry::{parse_expire, Expiry};
+use crate::expiry::{check_expire, parse_expire, Expiry};
 use crate::labels::parse_edits;
 use crate::output::{addon_json, rfc3339};
 
@@ -23,11 +23,12 @@ pub fn label(args: LabelArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Handles `addons expire`: the argument is read against the state's clock.
+/// Handles `addons expire`: the argument is read against the state's clock (a shared
+/// state's server's, not this host's, which may be off).
 pub fn expire(args: ExpireArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    // Checked against this host's clock first, so a bad argument is refused before the
-    // state is opened; the time kept is worked out again on the state's clock.
-    parse_expire(&args.when, crate::store::now_ms())?;
+    // Its form is checked first, so a bad argument is refused before the state is
+    // opened; the time it names is checked and worked out on the state's clock.
+    check_expire(&args.when)?;
     let mut store = ctx.store_with_addons(&args.addon)?;
     let id = store.addon(&args.addon)?.id;
     let addon = store.set_expiry(&id, |now| {

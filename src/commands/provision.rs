@@ -4,7 +4,7 @@
 use crate::addon::{new_seed, Addon, Params};
 use crate::cli::ProvisionArgs;
 use crate::error::{failed, usage};
-use crate::expiry::{parse_expires_at, parse_expires_in};
+use crate::expiry::{check_expires_at, check_expires_in, parse_expires_at, parse_expires_in};
 use crate::labels::{parse_label, Labels};
 use crate::names;
 use crate::output::addon_json;
@@ -26,7 +26,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let params = parse_params(&args.params)?;
     let labels =
         Labels::from_pairs(args.labels.iter().map(|arg| parse_label(arg)).collect::<anyhow::Result<Vec<_>>>()?)?;
-    let expires_at = expires_at(&args, now_ms())?;
+    check_expiry(&args)?;
     providers::check_params(info, &params).map_err(usage)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let spec = AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params };
@@ -38,7 +38,16 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
     }
     check_server(&engine, info.name)?;
-    let mut store = ctx.store()?;
+    // The expiry is worked out on the state's clock (a shared state's server's, not
+    // this host's, which may be off); a missing state file, whose clock is this
+    // host's, is made only once the expiry is known to be good.
+    let existing = ctx.existing_store()?;
+    let now = existing.as_ref().map(Store::now).transpose()?.unwrap_or_else(now_ms);
+    let expires_at = expires_at(&args, now)?;
+    let mut store = match existing {
+        Some(store) => store,
+        None => ctx.store()?,
+    };
     let name = args.name.clone().unwrap_or_else(names::generate_addon_name);
     let source = args.from.as_deref().map(|from| check_source(&engine, &store, &spec, from)).transpose()?;
     let inserted = create(&engine, &mut store, &name, &spec, labels, expires_at, source.as_deref());
@@ -111,13 +120,15 @@ pub(super) fn create(
     expires_at: Option<i64>,
     source_id: Option<&str>,
 ) -> anyhow::Result<(Addon, Option<crate::store::Outcome>)> {
-    let addon = store.insert_addon(&new_addon(engine, name, spec, labels, expires_at, source_id)?)?;
+    let now = store.now()?;
+    let addon = store.insert_addon(&new_addon(engine, name, spec, labels, expires_at, source_id, now)?)?;
     let failure = engine.begin(store, &addon)?;
     Ok((store.addon(&addon.id)?, failure))
 }
 
-/// The row of an addon to make: a new id and seed, its vars (prefixed), its deadline,
-/// and the claim this process holds on it while it calls `begin_provision`.
+/// The row of an addon to make: a new id and seed, its vars (prefixed), its deadline
+/// (from `now`, on the state's clock), and the claim this process holds on it while it
+/// calls `begin_provision`.
 pub(super) fn new_addon(
     engine: &crate::engine::Engine,
     name: &str,
@@ -125,6 +136,7 @@ pub(super) fn new_addon(
     labels: Labels,
     expires_at: Option<i64>,
     source_id: Option<&str>,
+    now: i64,
 ) -> anyhow::Result<NewAddon> {
     let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
     Ok(NewAddon {
@@ -136,7 +148,7 @@ pub(super) fn new_addon(
         params: spec.params.clone(),
         seed: new_seed(),
         vars: info.vars.iter().map(|var| Addon::prefixed(spec.prefix.as_deref(), var)).collect(),
-        deadline_at: now_ms() + engine.settings().engine.provision_timeout.as_millis() as i64,
+        deadline_at: crate::clock::Clock::starting_at(now).after(engine.settings().engine.provision_timeout),
         claim: engine.token().to_string(),
         lease: engine.lease(),
         labels,
@@ -231,7 +243,17 @@ fn created_json(addon: &Addon, created: bool) -> serde_json::Value {
     doc
 }
 
-/// When the addon expires, from `--expires-in` or `--expires-at` (at most one is given).
+/// Checks the form of `--expires-in` or `--expires-at`, before anything is opened.
+fn check_expiry(args: &ProvisionArgs) -> anyhow::Result<()> {
+    match (&args.expires_in, &args.expires_at) {
+        (Some(duration), _) => check_expires_in(duration),
+        (None, Some(time)) => check_expires_at(time),
+        (None, None) => Ok(()),
+    }
+}
+
+/// When the addon expires, from `--expires-in` or `--expires-at` (at most one is given),
+/// `now` being the state's clock.
 fn expires_at(args: &ProvisionArgs, now: i64) -> anyhow::Result<Option<i64>> {
     match (&args.expires_in, &args.expires_at) {
         (Some(duration), _) => parse_expires_in(duration, now).map(Some),

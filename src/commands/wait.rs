@@ -78,8 +78,9 @@ pub fn wait_for(
     timeout: Option<Duration>,
     shape: Shape,
 ) -> anyhow::Result<i32> {
-    let started = now_ms();
-    let deadline = timeout.map(|t| started + t.as_millis() as i64);
+    // The deadline runs on this host's clock; the addons' times on the state's.
+    let deadline = timeout.map(|t| now_ms() + t.as_millis() as i64);
+    let started = store.now()?;
     // A cleanup or a rotation the provider refused for good in this wait will not
     // finish by waiting.
     let blocked = |addon: &Addon| {
@@ -99,6 +100,9 @@ pub fn wait_for(
         Some(&ids),
         deadline,
         &mut |store, report| {
+            if let Some(path) = &report.followed {
+                eprintln!("warning: state file {path} was replaced (renamed over) while waiting; now on the new file");
+            }
             let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
             super::report_hooks(ctx, &report.hooks, Some("warning"));
             // A rotation retried after a transient failure says why while it waits.
@@ -110,7 +114,8 @@ pub fn wait_for(
                 }
             }
             progress.update(&addons, report.pending);
-            Ok(addons.iter().all(|addon| addon.is_settled() || blocked(addon)))
+            let now = store.now()?;
+            Ok(addons.iter().all(|addon| addon.is_settled(now) || blocked(addon)))
         },
         &|outcome| progress.transition(outcome),
     )?;
@@ -141,7 +146,8 @@ pub fn wait_for(
         ))
         .into());
     }
-    let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled()).collect();
+    let now = store.now()?;
+    let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled(now)).collect();
     if let Some(first) = waiting.first() {
         let names = waiting.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ");
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {

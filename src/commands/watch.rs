@@ -28,6 +28,11 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         None,
         None,
         &mut |store, report| {
+            if let Some(path) = &report.followed {
+                eprintln!(
+                    "warning: state file {path} was replaced (renamed over) while watch ran; now on the new file"
+                );
+            }
             for failure in &report.env_file_failures {
                 if said.insert(failure.to_string()) {
                     eprintln!("error: {failure}");

@@ -11,7 +11,7 @@ use super::step::fail;
 use super::Engine;
 use crate::addon::Addon;
 use crate::providers::{CopyStatus, Provider, ProviderError};
-use crate::store::{now_ms, Apply, Store};
+use crate::store::{Apply, Store};
 
 /// The start of the message of an addon whose copier was started: the next tick that
 /// finds no copier at work and no copy done knows the copier died.
@@ -84,7 +84,7 @@ impl Engine {
                 crate::failpoint!("after-copier-start");
             }
         }
-        let due_at = now_ms() + self.copy_poll(&addon.id).as_millis() as i64;
+        let due_at = self.now() + self.copy_poll(&addon.id).as_millis() as i64;
         if due_at > addon.deadline_at {
             return Ok(Err(fail(format!(
                 "the copy of the data of {source_name} did not finish within the provision timeout ({}); \

@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use super::{backoff, Engine};
+use crate::clock::Clock;
 use crate::envfile::Apps;
 use crate::hook::{self, Ending};
 use crate::masking::Secrets;
-use crate::store::{now_ms, ClaimedHook, HookRun, Store};
+use crate::store::{ClaimedHook, HookRun, Store};
 
 /// What one hook run did, for the command that ran it to report.
 #[derive(Debug, Clone)]
@@ -53,9 +54,13 @@ impl Engine {
         }
         crate::failpoint!("before-hook-run");
         let timeout = self.settings.engine.hook_timeout;
+        // A run's times and a failed run's next try are written on the state's clock.
+        let clock = store.clock()?;
         let runs: Vec<(HookRun, Ending)> = std::thread::scope(|scope| {
-            let running: Vec<_> =
-                claimed.iter().map(|(hook, command)| scope.spawn(move || run_one(hook, command, timeout))).collect();
+            let running: Vec<_> = claimed
+                .iter()
+                .map(|(hook, command)| scope.spawn(move || run_one(hook, command, timeout, &clock)))
+                .collect();
             running.into_iter().map(|run| run.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
         });
         crate::failpoint!("after-hook-run");
@@ -63,7 +68,7 @@ impl Engine {
         for ((hook, _), (run, ending)) in claimed.iter().zip(runs) {
             let summary =
                 format!("on_change hook ran for vars version {}: {}", run.vars_version, ending.describe(timeout));
-            let retry_at = now_ms() + backoff(hook.attempts).as_millis() as i64;
+            let retry_at = clock.after(backoff(hook.attempts));
             store.finish_hook(&run, &self.token, retry_at, &summary)?;
             reports.push(HookReport {
                 app: hook.app.clone(),
@@ -83,9 +88,9 @@ impl Engine {
     }
 }
 
-/// Runs one claimed hook and makes its record.
-fn run_one(hook: &ClaimedHook, command: &str, timeout: Duration) -> (HookRun, Ending) {
-    let started_at = now_ms();
+/// Runs one claimed hook and makes its record, its times on `clock`.
+fn run_one(hook: &ClaimedHook, command: &str, timeout: Duration, clock: &Clock) -> (HookRun, Ending) {
+    let started_at = clock.now_ms();
     let vars: Vec<(String, String)> = hook.vars.iter().map(|var| (var.key.clone(), var.value.clone())).collect();
     let secrets = Secrets::new(hook.vars.iter().map(|var| var.value.as_str()));
     let finished = hook::run(command, &vars, timeout, &secrets);
@@ -93,7 +98,7 @@ fn run_one(hook: &ClaimedHook, command: &str, timeout: Duration) -> (HookRun, En
         app: hook.app.clone(),
         vars_version: hook.vars_version,
         started_at,
-        finished_at: now_ms(),
+        finished_at: clock.now_ms(),
         result: finished.ending.result().to_string(),
         exit_status: finished.ending.exit_status(),
         output: finished.output,

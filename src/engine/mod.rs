@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::addon::Addon;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::envfile::{self, Apps, EnvFileFailure};
 use crate::machine::State;
@@ -50,6 +51,9 @@ pub struct TickReport {
     pub checks: Vec<Check>,
     /// The apps' `on_change` hooks this tick ran.
     pub hooks: Vec<HookReport>,
+    /// The state file a `watch`/`wait` moved to before this tick, because it was
+    /// renamed over the one it had open.
+    pub followed: Option<String>,
 }
 
 impl TickReport {
@@ -70,6 +74,10 @@ pub struct Engine {
     /// The workers' connections, kept from one tick of a `watch`/`wait` to the next:
     /// a new one costs a login on PostgreSQL, which would delay every wake-up.
     spare: Mutex<Vec<Store>>,
+    /// The state's clock, read as a tick (or `provision`'s first step) begins: every
+    /// time a step works out to be written (a retry's due time) comes from it, so a
+    /// host whose clock is off writes no time of its own into a shared state.
+    clock: Mutex<Clock>,
 }
 
 impl Engine {
@@ -81,11 +89,24 @@ impl Engine {
             providers: Mutex::new(HashMap::new()),
             stop,
             spare: Mutex::new(Vec::new()),
+            clock: Mutex::new(Clock::host()),
         }
     }
 
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Reads the state's clock, for what follows to work out times from.
+    fn read_clock(&self, store: &Store) -> anyhow::Result<Clock> {
+        let clock = store.clock()?;
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = clock;
+        Ok(clock)
+    }
+
+    /// Now on the state's clock, as last read (ms since the epoch).
+    fn now(&self) -> i64 {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner()).now_ms()
     }
 
     /// This process's claim token.
@@ -130,12 +151,13 @@ impl Engine {
         on_transition: &(dyn Fn(&Outcome) + Sync),
     ) -> anyhow::Result<TickReport> {
         store.expire_dead_claims(is_dead_holder)?;
+        store.pull_back_times()?;
         // A tick for some addons writes the env files of their apps alone.
         let apps = only.map(|only| store.apps_of(only)).transpose()?;
         let scope = apps.as_deref().map_or(Apps::All, Apps::These);
         let mut env_file_failures = envfile::sync(store, &self.settings, scope, &self.stop)?;
         // Anything a step reschedules is due after this, so no addon moves twice in one pass.
-        let due_by = store.now()? - 1;
+        let due_by = self.read_clock(store)?.now_ms() - 1;
         let transitions = Mutex::new(Vec::new());
         let failed_attempts = Mutex::new(Vec::new());
         let record = |outcome: Outcome| {
@@ -171,6 +193,7 @@ impl Engine {
             env_file_failures,
             checks,
             hooks,
+            followed: None,
         })
     }
 
@@ -239,6 +262,18 @@ impl Engine {
         self.spare.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Moves a `watch`/`wait` to a state file renamed over the one it has open (a
+    /// restored backup, a copy moved into place), so that the work in it is done: the
+    /// workers' connections to the old file are closed first (see
+    /// [`Store::follow_replaced_file`]). The new file's path when it moved.
+    fn follow_replaced_file(&self, store: &mut Store) -> anyhow::Result<Option<String>> {
+        if store.file_change().is_none() {
+            return Ok(None);
+        }
+        self.lock_spare().clear();
+        Ok(store.follow_replaced_file()?.then(|| store.describe()))
+    }
+
     /// One worker: takes the next claimed addon from the queue (claiming a batch when
     /// it is empty), runs its task, and commits what it found in batches, and what is
     /// left when it stops.
@@ -296,8 +331,11 @@ impl Engine {
     ) -> anyhow::Result<bool> {
         // Watching from before the first look, so no write after it goes unseen.
         let mut wakeups = store.wakeups()?;
+        let mut followed = None;
         loop {
-            let report = self.tick(store, jobs, only, on_transition)?;
+            followed = self.follow_replaced_file(store)?.or(followed);
+            let mut report = self.tick(store, jobs, only, on_transition)?;
+            report.followed = followed.take();
             if on_tick(store, &report)? {
                 return Ok(true);
             }
@@ -312,7 +350,14 @@ impl Engine {
                 if deadline.is_some_and(|deadline| now >= deadline) {
                     return Ok(false);
                 }
+                // New work may be in a file renamed over the state's path.
+                if let Some(path) = self.follow_replaced_file(store)? {
+                    followed = Some(path);
+                    break;
+                }
                 store.expire_dead_claims(is_dead_holder)?;
+                // Times a clock ahead of this host's wrote would keep it asleep for that lead.
+                store.pull_back_times()?;
                 let next = match store.next_due(only)? {
                     Some(next) => next,
                     // Another process finished the work the last tick saw (or what was

@@ -12,7 +12,7 @@ use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::{Event, Task};
 use crate::output::plural;
 use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
-use crate::store::{now_ms, Apply, AttemptError, Outcome, Store, FAILED_ATTEMPT};
+use crate::store::{Apply, AttemptError, Outcome, Store, FAILED_ATTEMPT};
 
 impl Engine {
     /// Runs the task of one claimed addon, holding no transaction; `None` when its
@@ -78,6 +78,7 @@ impl Engine {
     /// transition returned).
     pub fn begin(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Outcome>> {
         crate::failpoint!("after-addon-insert");
+        self.read_clock(store)?;
         let provider = match self.provider(&addon.provider) {
             Ok(provider) => provider,
             Err(message) => return store.finish_step(addon, &self.token, fail(message)),
@@ -137,7 +138,7 @@ impl Engine {
                 crate::provider_call!("begin_provision", &addon.id);
                 match provider.begin_provision(resource) {
                     Ok(message) => Apply::Retry {
-                        due_at: now_ms(),
+                        due_at: self.now(),
                         message: format!("the resource was removed before it was ready; began again: {message}"),
                         error: None,
                     },
@@ -145,7 +146,7 @@ impl Engine {
                 }
             }
             Ok(Readiness::NotReady { retry_after }) => {
-                let due_at = now_ms() + retry_after.as_millis() as i64;
+                let due_at = self.now() + retry_after.as_millis() as i64;
                 if due_at > addon.deadline_at {
                     fail(format!(
                         "not ready within the provision timeout ({}); raise engine.provision_timeout if the server is slow",
@@ -356,7 +357,7 @@ impl Engine {
     /// provision deadline while provisioning); a permanent one ends provisioning in
     /// error. Cleanup is retried with backoff whatever the error.
     pub(super) fn on_error(&self, addon: &Addon, err: ProviderError, provisioning: bool) -> Apply {
-        let due_at = now_ms() + backoff(addon.attempts).as_millis() as i64;
+        let due_at = self.now() + backoff(addon.attempts).as_millis() as i64;
         let permanent = matches!(err, ProviderError::Permanent(_));
         match err {
             ProviderError::Permanent(message) if provisioning => fail(message),

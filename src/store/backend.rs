@@ -81,11 +81,22 @@ pub enum BackendKind {
 
 /// An open state: a file, or a schema on a server.
 pub trait Backend: Send {
-    /// A write transaction. It holds the right to write from its start, so what it
-    /// reads stays true until it commits (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: rows
-    /// locked `FOR NO KEY UPDATE` as they are read). Waiting too long for it is
-    /// [`StoreError::Unusable`] ("locked by another process for more than 10s").
+    /// A write transaction, durable once committed (a power loss does not undo it:
+    /// a provider call, an env file or a user may act on it next). It holds the right
+    /// to write from its start, so what it reads stays true until it commits (SQLite:
+    /// `BEGIN IMMEDIATE`; PostgreSQL: rows locked `FOR NO KEY UPDATE` as they are read).
+    /// Waiting too long for it is [`StoreError::Unusable`] ("locked by another process
+    /// for more than 10s").
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
+    /// A write transaction whose commit a power loss may undo: one that nothing outside
+    /// the state acts on before a durable commit follows it, so losing it only means
+    /// doing its work again (a tick's batch of step results: the next claim, durable,
+    /// comes before any provider call). SQLite: `synchronous = NORMAL` for it, where
+    /// [`Backend::write`] is `FULL`. A backend whose every commit is durable gives a
+    /// plain write.
+    fn write_redoable(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        self.write()
+    }
     /// A read-only snapshot; writing through it is a bug.
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
     /// A second connection to the same state, for a worker thread. It skips the checks
@@ -103,6 +114,36 @@ pub trait Backend: Send {
     fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
         Ok(Box::new(Sleep))
     }
+    /// What became of the state file since this backend opened it: `None` while its
+    /// path still names the file it has open (and for a state that is no file).
+    fn file_change(&self) -> Option<FileChange> {
+        None
+    }
+    /// Moves back the times that a clock ahead of this host's worked out, so that work
+    /// is not put off by another clock's lead (see [`crate::store::Store::pull_back_times`]);
+    /// how many addons it moved. Nothing to do where every time comes from one clock
+    /// (a PostgreSQL server's).
+    fn pull_back_times(&mut self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+    /// Empties what this connection keeps beside the state file's path into the file
+    /// it has open, before it closes for good after [`FileChange::Replaced`]. SQLite:
+    /// its WAL, checkpointed and truncated. SQLite leaves the WAL at the path when the
+    /// file it belongs to was renamed over, and a connection to the new file would
+    /// read the old file's pages from it.
+    fn empty_beside(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// What became of a state file under a process that has it open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// Another file was renamed over its path (a restored backup, a copy moved into
+    /// place): what is written to the file still open goes nowhere anyone looks.
+    Replaced { path: std::path::PathBuf },
+    /// Nothing is at its path any more.
+    Removed { path: std::path::PathBuf },
 }
 
 /// What ended a [`Wakeups::wait`].

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::attachments::{ATTACHED, DETACHED};
 use super::backend::{NewEvent, StoreError, Txn};
 use super::entry::{due, enter, ready_due, with_expiry, Move, Row};
-use super::Store;
+use super::{Durability, Store};
 use crate::addon::{Addon, Cleanup};
 use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
 use crate::error::failed;
@@ -182,10 +182,15 @@ impl Store {
     /// The store seldom refuses a step, and a savepoint costs two round trips a step on
     /// PostgreSQL: the batch is first written without savepoints, and only when a step
     /// is refused is that transaction rolled back and the batch written again with them.
+    ///
+    /// The one write of a tick a power loss may undo ([`Durability::Redoable`]): what
+    /// acts on its results outside the state is redone with them (env files, hooks) or
+    /// comes after the next claim, which is durable and so makes this commit durable
+    /// too, before any provider call.
     pub fn finish_steps(&mut self, token: &str, steps: Vec<(Addon, Apply)>) -> anyhow::Result<StepResults> {
         let mut ids: Vec<String> = steps.iter().map(|(addon, _)| addon.id.clone()).collect();
         ids.sort();
-        let all_in = self.write_or_undo(|tx| {
+        let all_in = self.write_or_undo(Durability::Redoable, |tx| {
             tx.lock_addons(&ids)?;
             let mut results = Vec::with_capacity(steps.len());
             for (seen, apply) in &steps {
@@ -200,7 +205,7 @@ impl Store {
         if let Some(results) = all_in {
             return Ok(results);
         }
-        self.write_retrying(|tx| {
+        self.write_retrying_as(Durability::Redoable, |tx| {
             tx.lock_addons(&ids)?;
             let mut results = Vec::with_capacity(steps.len());
             for (seen, apply) in &steps {

@@ -61,6 +61,8 @@ pub const SQLITE_ONLY: &[&str] = &[
     "a_state_file_of_the_first_released_schema_opens_with_its_data",
     "every_bad_state_file_is_refused_with_exit_4_and_left_alone",
     "completing_without_a_state_file_offers_no_names_and_creates_none",
+    "a_watch_follows_a_state_file_renamed_over_its_path",
+    "a_watch_stops_with_exit_4_when_its_state_file_is_removed",
     // The sqlite provider's files go beside the state file unless configured.
     "providers_lists_each_provider_and_whether_it_is_configured",
 ];
@@ -89,7 +91,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(output: Output) -> Run {
+    /// What a finished process did.
+    pub fn from_output(output: Output) -> Run {
         Run {
             // A run killed by a signal has no code; -1 never matches an expected one.
             code: output.status.code().unwrap_or(-1),
@@ -128,6 +131,17 @@ impl TestEnv {
             None => state,
         };
         TestEnv { dir, state, config, postgres }
+    }
+
+    /// A fresh environment whose state is a PostgreSQL schema whatever
+    /// `ADDONS_TEST_STATE_BACKEND` says: for the promises of a state shared by hosts.
+    /// `None` (with a NOTICE) when no server is configured and none is required.
+    pub fn on_postgres(skipping: &str) -> Option<TestEnv> {
+        let admin = pgstate::server(skipping)?;
+        let mut env = TestEnv::new();
+        env.postgres = Some(pgstate::Schema::fresh(&admin));
+        env.state = env.root().join(".local/share/addons/state.db");
+        Some(env)
     }
 
     /// A fresh environment with this config file.

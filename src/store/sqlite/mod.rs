@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
+use super::backend::{Backend, BackendKind, Conflict, FileChange, StoreError, Txn, Wakeups};
 
 mod copy;
 mod schema;
@@ -19,6 +19,13 @@ mod wakeups;
 
 pub use schema::{APPLICATION_ID, MIGRATIONS};
 
+#[cfg(test)]
+thread_local! {
+    /// `PRAGMA synchronous` (1 NORMAL, 2 FULL) as the last write transaction on this
+    /// thread began, read from its connection: how the tests see which writes are durable.
+    pub(crate) static LAST_WRITE_SYNCHRONOUS: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
 /// How long a write waits for another process's transaction before giving up (exit 4).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -26,6 +33,61 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteBackend {
     conn: Connection,
     path: PathBuf,
+    /// The connection's `synchronous` level now: set before each write transaction
+    /// (it can't change inside one) when that write wants another.
+    synchronous: Synchronous,
+    /// The file `path` named when the connection opened it (`None`: in memory).
+    file: Option<FileId>,
+}
+
+/// Which file a path names: its device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId { device: meta.dev(), inode: meta.ino() }
+    }
+}
+
+/// SQLite's `PRAGMA synchronous` levels a write runs at. In WAL mode, `Full` syncs the
+/// WAL at every commit, so a power loss keeps it; `Normal` syncs only at checkpoints,
+/// so a power loss may drop the last commits (never corrupting the file). A `Full`
+/// commit also makes every commit before it durable: the WAL is written in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Synchronous {
+    Normal,
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "PRAGMA synchronous = NORMAL",
+            Synchronous::Full => "PRAGMA synchronous = FULL",
+        }
+    }
+
+    /// The level of a write of this kind. With the `failpoints` feature,
+    /// `ADDONS_SQLITE_SYNCHRONOUS=normal|full` puts every write at one level, so that
+    /// `bench/run` measures what durability costs with one binary.
+    fn of(durable: bool) -> Synchronous {
+        #[cfg(feature = "failpoints")]
+        match std::env::var("ADDONS_SQLITE_SYNCHRONOUS").as_deref() {
+            Ok("normal") => return Synchronous::Normal,
+            Ok("full") => return Synchronous::Full,
+            _ => {}
+        }
+        if durable {
+            Synchronous::Full
+        } else {
+            Synchronous::Normal
+        }
+    }
 }
 
 fn refuse(path: &Path, why: impl std::fmt::Display) -> StoreError {
@@ -54,7 +116,7 @@ pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
 pub fn open_in_memory() -> Result<SqliteBackend, StoreError> {
     let path = PathBuf::from(":memory:");
     let conn = Connection::open_in_memory().map_err(|err| store_error(&path, err, None))?;
-    let mut backend = SqliteBackend { conn, path };
+    let mut backend = SqliteBackend::new(conn, path);
     backend.configure()?;
     backend.migrate()?;
     Ok(backend)
@@ -71,7 +133,7 @@ pub fn peek(path: &Path) -> Option<SqliteBackend> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).ok()?;
     conn.busy_timeout(Duration::from_millis(200)).ok()?;
-    Some(SqliteBackend { conn, path: path.to_path_buf() })
+    Some(SqliteBackend::new(conn, path.to_path_buf()))
 }
 
 /// A connection with the busy timeout set, and nothing checked yet.
@@ -81,7 +143,7 @@ fn connect(path: &Path) -> Result<SqliteBackend, StoreError> {
         Connection::open_with_flags(path, READ_WRITE).map_err(|err| refuse(path, format!("can't open it: {err}")))?;
     conn.busy_timeout(busy_timeout()).map_err(|err| refuse(path, err))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(SqliteBackend { conn, path: path.to_path_buf() })
+    Ok(SqliteBackend::new(conn, path.to_path_buf()))
 }
 
 /// Room for every statement a tick runs, so none is prepared twice.
@@ -105,11 +167,15 @@ fn keep_freed_memory() {
 
 impl Backend for SqliteBackend {
     fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        self.begin(TransactionBehavior::Immediate)
+        Ok(Box::new(self.begin_write(Synchronous::of(true))?))
+    }
+
+    fn write_redoable(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        Ok(Box::new(self.begin_write(Synchronous::of(false))?))
     }
 
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        self.begin(TransactionBehavior::Deferred)
+        Ok(Box::new(self.begin(TransactionBehavior::Deferred)?))
     }
 
     /// A second connection to the same file (for worker threads). It skips the checks
@@ -147,14 +213,70 @@ impl Backend for SqliteBackend {
             Err(_) => Box::new(wakeups::Polling),
         })
     }
+
+    /// Compares the file the path names now with the one opened: one stat, cheap
+    /// enough for every wake-up of a `watch`. A path that can't be looked at for
+    /// another reason says nothing: the next statement reports what is wrong.
+    fn file_change(&self) -> Option<FileChange> {
+        let opened = self.file?;
+        let path = self.path.clone();
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if FileId::of(&meta) == opened => None,
+            Ok(_) => Some(FileChange::Replaced { path }),
+            Err(err) if err.kind() == ErrorKind::NotFound => Some(FileChange::Removed { path }),
+            Err(_) => None,
+        }
+    }
+
+    /// A state file keeps the clocks of every host that wrote it: rows a clock ahead
+    /// of this host's wrote are found (a read through the due index), then moved.
+    fn pull_back_times(&mut self) -> Result<usize, StoreError> {
+        let now = crate::store::now_ms();
+        let ahead = {
+            let read = self.begin(TransactionBehavior::Deferred)?;
+            let ahead = read.times_ahead(now)?;
+            read.finish()?;
+            ahead
+        };
+        if !ahead {
+            return Ok(0);
+        }
+        let write = self.begin_write(Synchronous::of(true))?;
+        let moved = write.pull_back_times(crate::store::now_ms())?;
+        write.finish()?;
+        Ok(moved)
+    }
+
+    fn empty_beside(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|err| store_error(&self.path, err, None))
+    }
 }
 
 impl SqliteBackend {
+    /// Wraps a connection just opened to the file at `path`, noting which file that is.
+    fn new(conn: Connection, path: PathBuf) -> SqliteBackend {
+        let file = std::fs::metadata(&path).ok().map(|meta| FileId::of(&meta));
+        SqliteBackend { conn, path, synchronous: Synchronous::Full, file }
+    }
+
     /// IMMEDIATE takes the write lock at once (waiting up to the busy timeout), so a
     /// write transaction never fails halfway for want of it; DEFERRED reads a snapshot.
-    fn begin(&mut self, behavior: TransactionBehavior) -> Result<Box<dyn Txn + '_>, StoreError> {
+    fn begin(&mut self, behavior: TransactionBehavior) -> Result<txn::SqliteTxn<'_>, StoreError> {
         let tx = self.conn.transaction_with_behavior(behavior).map_err(|err| store_error(&self.path, err, None))?;
-        Ok(Box::new(txn::SqliteTxn::new(tx, &self.path)))
+        Ok(txn::SqliteTxn::new(tx, &self.path))
+    }
+
+    /// A write transaction whose commit syncs as `level` says.
+    fn begin_write(&mut self, level: Synchronous) -> Result<txn::SqliteTxn<'_>, StoreError> {
+        if self.synchronous != level {
+            self.conn.execute_batch(level.pragma()).map_err(|err| store_error(&self.path, err, None))?;
+            self.synchronous = level;
+        }
+        #[cfg(test)]
+        LAST_WRITE_SYNCHRONOUS.set(self.pragma("synchronous").ok());
+        self.begin(TransactionBehavior::Immediate)
     }
 
     /// The raw connection, for tests that look under the hood.
@@ -203,7 +325,7 @@ impl SqliteBackend {
             return Err(refuse(path, format!("can't switch it to WAL mode (got {mode})")));
         }
         self.conn
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .execute_batch(&format!("{}; PRAGMA foreign_keys = ON;", self.synchronous.pragma()))
             .map_err(|err| store_error(path, err, None))
     }
 
@@ -250,7 +372,7 @@ fn create_fresh(path: &Path) -> Result<(), StoreError> {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|err| refuse(path, format!("can't set its mode to 0600: {err}")))?;
         let conn = Connection::open(&temp).map_err(|err| refuse(path, format!("can't create it: {err}")))?;
-        let mut backend = SqliteBackend { conn, path: temp.clone() };
+        let mut backend = SqliteBackend::new(conn, temp.clone());
         backend.configure()?;
         backend.migrate()?;
         drop(backend);
@@ -423,6 +545,87 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(plan.iter().any(|step| step.contains("USING INDEX addons_app")), "{plan:?}");
+    }
+
+    /// A power loss may drop only the commit of a tick's step results: every other
+    /// write (the creation before `begin_provision`, the claim before a provider call,
+    /// a deprovision or a rotation a tick acts on) is synced at its commit, on the
+    /// first connection and on a worker's alike.
+    #[test]
+    fn writes_that_something_acts_on_are_synced_at_commit() {
+        use crate::store::{Apply, NewAddon, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let synchronous = || LAST_WRITE_SYNCHRONOUS.get();
+        let (full, normal) = (Some(2), Some(1));
+        let lease = Duration::from_secs(60);
+        let new = NewAddon {
+            id: "00000000000000ab".into(),
+            name: "durable".into(),
+            provider: "secret".into(),
+            app: "myapp".into(),
+            prefix: None,
+            params: Default::default(),
+            seed: crate::addon::new_seed(),
+            vars: vec!["SECRET_KEY".into()],
+            deadline_at: i64::MAX,
+            claim: "provision".into(),
+            lease,
+            labels: Default::default(),
+            expires_at: None,
+            source_id: None,
+        };
+        let addon = store.insert_addon(&new).unwrap();
+        assert_eq!(synchronous(), full, "the creation");
+        store.release_claim(&addon.id, "provision").unwrap();
+        let mut worker = store.reopen().unwrap();
+        let claimed = worker.claim_due("tick", i64::MAX, lease, 16, None).unwrap();
+        assert_eq!((claimed.len(), synchronous()), (1, full), "a worker's claim");
+        let retry = Apply::Retry { due_at: 0, message: "waiting".into(), error: None };
+        worker.finish_steps("tick", vec![(claimed[0].clone(), retry)]).unwrap();
+        assert_eq!(synchronous(), normal, "a tick's step results");
+        store.claim_due("tick", i64::MAX, lease, 16, None).unwrap();
+        assert_eq!(synchronous(), full, "a claim after step results");
+        store.deprovision(&addon.id).unwrap();
+        assert_eq!(synchronous(), full, "a deprovision");
+    }
+
+    /// On a state file, what a clock ahead of this host's wrote (its `updated_at` to
+    /// come) is moved back by that lead: a task due at once is due now, a revocation
+    /// keeps its wait; an expiry, and rows this host's clock wrote, stay as they are.
+    #[test]
+    fn times_a_clock_ahead_wrote_are_moved_back_by_its_lead() {
+        let mut backend = open_in_memory().unwrap();
+        let now = crate::store::now_ms();
+        let (day, hour) = (86_400_000, 3_600_000);
+        let (ahead, later) = (now + day, now + 2 * hour);
+        backend
+            .conn()
+            .execute_batch(&format!(
+                "INSERT INTO addons (id, name, provider, app, params, seed, state, message, vars, deadline_at, \
+                   created_at, updated_at, due_at, revoke_at, expires_at) VALUES \
+                 ('due', 'due', 'secret', 'web', '{{}}', x'00', 'waiting_for_provision', '', '[]', 0, {ahead}, {ahead}, {ahead}, NULL, NULL), \
+                 ('revoke', 'revoke', 'secret', 'web', '{{}}', x'00', 'ready', '', '[]', 0, {ahead}, {ahead}, {ahead} + {hour}, {ahead} + {hour}, NULL), \
+                 ('expiry', 'expiry', 'secret', 'web', '{{}}', x'00', 'ready', '', '[]', 0, {ahead}, {ahead}, {later}, NULL, {later}), \
+                 ('mine', 'mine', 'secret', 'web', '{{}}', x'00', 'waiting_for_provision', '', '[]', 0, {now}, {now}, {later}, NULL, NULL);"
+            ))
+            .unwrap();
+        assert_eq!(backend.pull_back_times().unwrap(), 3);
+        let rows: Vec<(String, i64, Option<i64>, i64)> = backend
+            .conn()
+            .prepare("SELECT id, due_at, revoke_at, updated_at FROM addons ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let close = |at: i64, to: i64| (at - to).abs() < 5_000;
+        let [due, expiry, mine, revoke] = &rows[..] else { panic!("{rows:?}") };
+        assert!(close(due.1, now) && close(due.3, now), "{due:?}");
+        assert_eq!(expiry.1, later, "{expiry:?}");
+        assert_eq!((mine.1, mine.3), (later, now), "{mine:?}");
+        assert!(close(revoke.1, now + hour) && close(revoke.2.unwrap(), now + hour), "{revoke:?}");
+        assert_eq!(backend.pull_back_times().unwrap(), 0, "moved once");
     }
 
     #[test]

@@ -134,6 +134,43 @@ impl<'c> SqliteTxn<'c> {
         SqliteTxn { tx, path }
     }
 
+    /// Commits, outside the [`Txn`] seam (a statement of the backend's own).
+    pub(super) fn finish(self) -> Result<(), StoreError> {
+        let path = self.path;
+        self.tx.commit().map_err(|err| store_error(path, err, None))
+    }
+
+    /// Whether an addon with a time still to come was written by a clock ahead of
+    /// `now` (its `updated_at` is later): found through the due index.
+    pub(super) fn times_ahead(&self, now: i64) -> Result<bool, StoreError> {
+        self.run(|c| {
+            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM addons WHERE due_at > ?1 AND updated_at > ?1)")?
+                .query_row([now], |row| row.get(0))
+        })
+    }
+
+    /// Moves back by its lead over `now` what a clock ahead of it worked out: an
+    /// addon's due time (not when it is its expiry, a time someone chose) and its
+    /// rotation's revocation, and an attachment's revocation; each row is then written
+    /// at `now`. How many addons moved.
+    pub(super) fn pull_back_times(&self, now: i64) -> Result<usize, StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "UPDATE attachments SET revoke_at = max(?1, revoke_at - (updated_at - ?1)), updated_at = ?1 \
+                 WHERE updated_at > ?1 AND revoke_at > ?1",
+            )?
+            .execute([now])?;
+            c.prepare_cached(
+                "UPDATE addons SET \
+                 due_at = CASE WHEN due_at >= expires_at THEN due_at ELSE max(?1, due_at - (updated_at - ?1)) END, \
+                 revoke_at = CASE WHEN revoke_at > ?1 THEN max(?1, revoke_at - (updated_at - ?1)) ELSE revoke_at END, \
+                 updated_at = ?1 \
+                 WHERE due_at > ?1 AND updated_at > ?1",
+            )?
+            .execute([now])
+        })
+    }
+
     /// Runs statements, mapping any error in the one place.
     fn run<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         f(&self.tx).map_err(|err| store_error(self.path, err, None))
@@ -725,7 +762,6 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        let path = self.path;
-        self.tx.commit().map_err(|err| store_error(path, err, None))
+        (*self).finish()
     }
 }

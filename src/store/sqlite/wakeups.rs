@@ -6,7 +6,8 @@
 //! A write is seen before its commit is: SQLite writes the WAL, then marks the commit
 //! in shared memory, which no file-change event reports. So after a change the wait
 //! also wakes a few times shortly after ([`ECHOES`]), and on a writer closing the file
-//! (a `provision` process ending), which comes after its commit.
+//! (a `provision` process ending), which comes after its commit. A file renamed over
+//! the state file, or its removal, wakes it too: the watcher then follows or stops.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -48,6 +49,7 @@ pub fn watch(path: &Path) -> notify::Result<FileWakeups> {
                     event.kind,
                     EventKind::Modify(_)
                         | EventKind::Create(_)
+                        | EventKind::Remove(_)
                         | EventKind::Access(AccessKind::Close(AccessMode::Write))
                 ) && event
                     .paths
