@@ -1,4 +1,4 @@
-//! The failures `main` must tell apart to pick an exit code (DESIGN.md's table).
+//! The failures `main` must tell apart to pick an exit code (docs/contract.md's exit codes).
 
 /// An error that carries its exit code. Anything else that reaches `main` is an
 /// operation failure (exit 1).
@@ -23,7 +23,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The process exit code DESIGN.md gives for this kind of failure.
+    /// The process exit code docs/contract.md's exit codes give this kind of failure.
     pub fn exit_code(&self) -> i32 {
         match self {
             Failure::Operation(_) => 1,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Where an addon is in its lifecycle (the seed's states, exactly).
+/// Where an addon is in its lifecycle (docs/contract.md's states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     WaitingForProvision,

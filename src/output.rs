@@ -24,7 +24,7 @@ pub fn plural(count: u64, noun: &str) -> String {
     }
 }
 
-/// An addon as the stable JSON shape DESIGN.md gives.
+/// An addon as the stable JSON shape docs/contract.md gives (its "An addon" table).
 pub fn addon_json(addon: &Addon) -> Value {
     json!({
         "name": addon.name,

@@ -1,6 +1,7 @@
-//! Bad usage caught by clap, as the one line on stderr that DESIGN.md promises: clap's
-//! message with its possible values and tips, a hint for the usual slips (`config APP
-//! KEY=VALUE`, `run APP COMMAND`), and the help of the command that was being typed.
+//! Bad usage caught by clap, as the one line on stderr that docs/contract.md's bad-input
+//! rule promises: clap's message with its possible values and tips, a hint for the usual
+//! slips (`config APP KEY=VALUE`, `run APP COMMAND`), and the help of the command that was
+//! being typed.
 
 use std::ffi::OsString;
 

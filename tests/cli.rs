@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use common::{is_rfc3339_utc, mode, TestEnv, SUBCOMMANDS, TIME};
 
-/// The fields DESIGN.md promises on every addon JSON object.
+/// The fields docs/contract.md promises on every addon JSON object.
 const ADDON_FIELDS: [&str; 13] = [
     "attachments",
     "name",
@@ -832,7 +832,7 @@ redis     not configured  REDIS_URL,REDIS_KEY_PREFIX  not configured: add [provi
     assert!(!env.state.exists(), "providers created a state file");
 }
 
-/// DESIGN.md's lifecycle: (from, event, to), every one of which the graph must draw.
+/// docs/contract.md's transitions: (from, event, to), every one of which the graph must draw.
 const LIFECYCLE: [(&str, &str, &str); 11] = [
     ("waiting_for_provision", "provision_complete", "provisioned"),
     ("waiting_for_provision", "deprovision", "deprovisioned"),
@@ -1120,7 +1120,7 @@ fn secret_values_never_appear_in_masked_output() {
             );
         }
     }
-    // The control: the same values do show where DESIGN.md says they should.
+    // The control: the same values do show where docs/contract.md's secrets rule says they should.
     let revealed = env.ok(["config", "myapp", "--reveal"]).stdout;
     assert!(revealed.contains("hunter2-hand-set-secret"), "{revealed}");
 }

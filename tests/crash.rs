@@ -436,7 +436,7 @@ fn sigint_during_watch_forever_finishes_the_step() {
 }
 
 /// `wait` stops too; it did not see its addon settle, so it says it was interrupted and
-/// exits 1 (DESIGN.md: an operation did not complete), which a script can tell from 0.
+/// exits 1 (docs/contract.md's exit codes: a wait stopped by a signal), which a script can tell from 0.
 fn wait_finishes_the_step_then_exits(signal: i32) {
     let env = TestEnv::new();
     let (status, out) = signal_in_step(&env, &["wait", "paused"], signal);

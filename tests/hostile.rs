@@ -2,7 +2,7 @@
 //! arguments and config files, damaged and foreign state files, a locked state file,
 //! the upgrade of a first-release state file, file modes under a permissive umask, and
 //! secrets that must never reach output. Every refusal must be one line on stderr with
-//! DESIGN.md's exit code and leave the state directory byte-for-byte as it was.
+//! its exit code in docs/contract.md and leave the state directory byte-for-byte as it was.
 //!
 //! The server parts run against the servers named by ADDONS_TEST_POSTGRES_URL,
 //! ADDONS_TEST_MYSQL_URL and ADDONS_TEST_REDIS_URL (skipped with a notice when unset,
@@ -150,7 +150,7 @@ fn finish(command: &mut Command) -> Run {
     }
 }
 
-/// DESIGN.md's bad-input contract for one run: exit `code`, nothing on stdout, one
+/// docs/contract.md's bad-input rule for one run: exit `code`, nothing on stdout, one
 /// short `error:` line on stderr holding `phrase`, and no password or fixture secret in it.
 fn refusal_problems(run: &Run, code: i32, phrase: &str) -> Vec<String> {
     let mut problems = Vec::new();

@@ -1,6 +1,7 @@
-//! The provider contract (the seed's four operations) and the registry of compiled-in
-//! providers: one entry per provider file, holding everything the rest of `addons` knows
-//! of it (name, vars, params, its config section and how that is read and built).
+//! The provider contract (what each operation guarantees is docs/providers.md) and the
+//! registry of compiled-in providers: one entry per provider file, holding everything the
+//! rest of `addons` knows of it (name, vars, params, its config section and how that is
+//! read and built).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -176,7 +177,8 @@ impl ProviderInfo {
     }
 }
 
-/// The seed's `BaseAddonProvider`: four operations, each fast and idempotent by addon id.
+/// What the engine asks of a provider: each operation idempotent by addon id and, but
+/// for `copy`, fast. docs/providers.md says what each must guarantee.
 pub trait Provider: Send + Sync {
     /// Starts making the resource; returns a message for the user.
     fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError>;

@@ -245,7 +245,7 @@ impl TestEnv {
         self.ok(args).json()
     }
 
-    /// Runs the binary and asserts DESIGN.md's bad-input contract: exit `code`,
+    /// Runs the binary and asserts docs/contract.md's bad-input rule: exit `code`,
     /// nothing on stdout, exactly one line on stderr. Returns that line.
     pub fn fails<I, S>(&self, code: i32, args: I) -> String
     where
