@@ -126,7 +126,7 @@ pub struct ProvisionArgs {
     #[arg(value_parser = help::provider_names())]
     pub provider: String,
     /// The app that gets the addon's config vars (a new name creates the app)
-    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: String,
     /// Prefix the addon's config vars: --as primary gives PRIMARY_DATABASE_URL
     #[arg(long = "as", value_name = "PREFIX")]
@@ -146,7 +146,7 @@ pub struct ProvisionArgs {
     #[arg(long, value_name = "TIME")]
     pub expires_at: Option<String>,
     /// Make it a copy of this ready addon's data (same provider), e.g. --from main-db
-    #[arg(long, value_name = "ADDON", add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(long, value_name = "ADDON", add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub from: Option<String>,
     /// Create it only if no live addon has --name; the same one there is success (exit 0)
     #[arg(long, requires = "name")]
@@ -176,13 +176,13 @@ pub struct CopyArgs {
 #[derive(Debug, Args)]
 pub struct DeprovisionArgs {
     /// Addon names or ids
-    #[arg(required_unless_present_any = ["selector", "app"], add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(required_unless_present_any = ["selector", "app"], add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub addons: Vec<String>,
     /// Every live addon whose labels match, e.g. branch=feature-x,ci (also k!=v, k, !k)
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
     /// Every live addon of this app; the app is also detached from other apps' addons
-    #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps))]
+    #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: Option<String>,
     /// Treat an addon that does not exist as already removed (exit 0), for scripts
     #[arg(long)]
@@ -198,10 +198,10 @@ pub struct DeprovisionArgs {
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The addon's name or id
-    #[arg(add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub addon: String,
     /// The app that gets the addon's config vars too (a new name creates the app)
-    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: String,
     /// Prefix the vars on that app: --as shared gives SHARED_DATABASE_URL
     #[arg(long = "as", value_name = "PREFIX")]
@@ -217,10 +217,10 @@ pub struct AttachArgs {
 #[derive(Debug, Args)]
 pub struct DetachArgs {
     /// The addon's name or id
-    #[arg(add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub addon: String,
     /// The attached app that loses the addon's vars
-    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: String,
     /// Tick until the app's login is revoked
     #[arg(long)]
@@ -233,7 +233,7 @@ pub struct DetachArgs {
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// Addon names or ids
-    #[arg(required_unless_present = "selector", add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(required_unless_present = "selector", add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub addons: Vec<String>,
     /// Every live addon whose labels match, e.g. team=payments (skips those with nothing to rotate)
     #[arg(short = 'l', long, value_name = "SELECTOR", conflicts_with = "addons")]
@@ -242,7 +242,7 @@ pub struct RotateArgs {
     #[arg(long, value_name = "DUR", default_value = "1h")]
     pub grace: String,
     /// Rotate only the login of this attached app ('addons attach'), not the addon's own
-    #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps))]
+    #[arg(long, value_name = "APP", add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: Option<String>,
     /// Tick until the app's vars hold the new credentials (and, with --grace 0, the old are revoked)
     #[arg(long)]
@@ -255,7 +255,7 @@ pub struct RotateArgs {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Addon names or ids
-    #[arg(required_unless_present = "all", conflicts_with = "all", add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(required_unless_present = "all", conflicts_with = "all", add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub addons: Vec<String>,
     /// Every ready addon
     #[arg(long)]
@@ -268,7 +268,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only this app's addons
-    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: Option<String>,
     /// Include deprovisioned addons and addons in error
     #[arg(long)]
@@ -320,7 +320,7 @@ pub struct ApplyArgs {
 #[derive(Debug, Args)]
 pub struct LabelArgs {
     /// Addon name or id
-    #[arg(add = ArgValueCompleter::new(complete::any_addons))]
+    #[arg(add = ArgValueCompleter::new(complete::any_addons::<Cli>))]
     pub addon: String,
     /// KEY=VALUE to set a label, KEY- to remove one
     #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
@@ -330,7 +330,7 @@ pub struct LabelArgs {
 #[derive(Debug, Args)]
 pub struct ExpireArgs {
     /// Addon name or id
-    #[arg(add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub addon: String,
     /// A duration from now (7d, 12h), a time (RFC 3339), or never
     #[arg(value_name = "DUR|TIME|never")]
@@ -340,7 +340,7 @@ pub struct ExpireArgs {
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// Addon name or id
-    #[arg(add = ArgValueCompleter::new(complete::any_addons))]
+    #[arg(add = ArgValueCompleter::new(complete::any_addons::<Cli>))]
     pub addon: String,
     /// Show config var values unmasked
     #[arg(long)]
@@ -350,14 +350,14 @@ pub struct InfoArgs {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Addon name or id
-    #[arg(add = ArgValueCompleter::new(complete::any_addons))]
+    #[arg(add = ArgValueCompleter::new(complete::any_addons::<Cli>))]
     pub addon: String,
 }
 
 #[derive(Debug, Args)]
 pub struct HooksArgs {
     /// The app whose hook runs to show
-    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: String,
 }
 
@@ -381,7 +381,7 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Addon names or ids
-    #[arg(required_unless_present = "selector", add = ArgValueCompleter::new(complete::live_addons))]
+    #[arg(required_unless_present = "selector", add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub addons: Vec<String>,
     /// Every live addon whose labels match, e.g. branch=feature-x
     #[arg(short = 'l', long, value_name = "SELECTOR")]
@@ -394,7 +394,7 @@ pub struct WaitArgs {
 #[derive(Debug, Args)]
 pub struct EnvArgs {
     /// The app whose config vars to print
-    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: String,
     /// How to print them [default: shell; json with --json]
     #[arg(long, value_enum)]
@@ -429,7 +429,7 @@ pub enum EnvFormat {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The app whose config vars the command gets in its environment
-    #[arg(add = ArgValueCompleter::new(complete::apps))]
+    #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: String,
     #[command(flatten)]
     pub ready: ReadyArgs,
@@ -444,7 +444,7 @@ pub struct ConfigArgs {
     #[command(subcommand)]
     pub action: Option<ConfigAction>,
     /// The app whose vars to show
-    #[arg(required = true, add = ArgValueCompleter::new(complete::apps))]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::apps::<Cli>))]
     pub app: Option<String>,
     /// Show values unmasked
     #[arg(long)]
@@ -457,7 +457,7 @@ pub enum ConfigAction {
     #[command(after_help = help::tail(&help::CONFIG_SET))]
     Set {
         /// The app to set the vars on
-        #[arg(add = ArgValueCompleter::new(complete::apps))]
+        #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
         app: String,
         /// KEY=VALUE, or KEY or KEY=- for the one value read from stdin (kept out of `ps`)
         #[arg(required = true, value_name = "KEY=VALUE")]
@@ -467,7 +467,7 @@ pub enum ConfigAction {
     #[command(after_help = help::tail(&help::CONFIG_UNSET))]
     Unset {
         /// The app to unset the vars on
-        #[arg(add = ArgValueCompleter::new(complete::apps))]
+        #[arg(add = ArgValueCompleter::new(complete::apps::<Cli>))]
         app: String,
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,

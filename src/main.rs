@@ -16,7 +16,7 @@ use addons::{complete, usage};
 
 fn main() -> ExitCode {
     quiet_on_a_closed_stdout();
-    complete::answer_if_asked();
+    complete::answer_if_asked::<Cli>();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err, json_on_the_line()),
