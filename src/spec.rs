@@ -2,7 +2,7 @@
 //! place. `provision --ensure` and `apply` compare the one asked for with the live one, and
 //! every difference is one line, so a refusal says exactly what differs.
 
-use crate::addon::Params;
+use crate::addon::{Addon, Params};
 
 /// The fixed shape of an addon: what `provision` was given and the store keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,18 @@ pub struct AddonSpec {
     /// Normalised (upper-case), `None` when the addon has none.
     pub prefix: Option<String>,
     pub params: Params,
+}
+
+impl AddonSpec {
+    /// What a stored addon was made as.
+    pub fn of(addon: &Addon) -> AddonSpec {
+        AddonSpec {
+            provider: addon.provider.clone(),
+            app: addon.app.clone(),
+            prefix: addon.prefix.clone(),
+            params: addon.params.clone(),
+        }
+    }
 }
 
 /// Each way `existing` differs from `requested`, one line each, in the order provider, app,

@@ -11,7 +11,7 @@ use crate::output::addon_json;
 use crate::spec::AddonSpec;
 use crate::store::{Applied, ApplyChange, Store};
 
-use super::provision::{check_server, check_source, new_addon};
+use super::provision::check_server;
 use super::{
     parse_timeout,
     wait::{wait_for, Shape},
@@ -63,7 +63,8 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     for line in plan.lines.iter().filter(|line| matches!(line.action, Action::Create { .. } | Action::Replace { .. })) {
         let Some(desired) = file.addon(&line.name) else { continue };
         if let Some(from) = &desired.from {
-            let source = check_source(&engine, &store, &desired.spec, from)
+            let source = engine
+                .check_source(&store, &desired.spec, from)
                 .map_err(|err| failed_as(err, format!("{} (line {})", line.name, desired.line)))?;
             sources.insert(line.name.clone(), source);
         }
@@ -159,19 +160,9 @@ fn live_addons(store: &Store) -> anyhow::Result<Vec<LiveAddon>> {
 fn live_addon(addon: &Addon) -> LiveAddon {
     LiveAddon {
         name: addon.name.clone(),
-        spec: spec_of(addon),
+        spec: AddonSpec::of(addon),
         labels: addon.labels.clone(),
         expires_at: addon.expires_at,
-    }
-}
-
-/// What an addon was made as.
-pub(super) fn spec_of(addon: &Addon) -> AddonSpec {
-    AddonSpec {
-        provider: addon.provider.clone(),
-        app: addon.app.clone(),
-        prefix: addon.prefix.clone(),
-        params: addon.params.clone(),
     }
 }
 
@@ -226,7 +217,7 @@ fn changes(
                 }
                 let source = sources.get(&line.name).map(String::as_str);
                 let labels = desired.labels.clone();
-                let new = new_addon(engine, &desired.name, &desired.spec, labels, *expires_at, source, now)?;
+                let new = engine.new_addon(&desired.name, &desired.spec, labels, *expires_at, source, now)?;
                 changes.push(match (&line.action, live_id(&line.name)) {
                     (Action::Replace { .. }, Some(old)) => ApplyChange::Replace { old, new },
                     _ => ApplyChange::Create(new),

@@ -1,7 +1,7 @@
 //! `addons provision`: validates everything, checks the provider's server answers,
 //! creates the addon and begins provisioning; with `--wait`, ticks it to ready.
 
-use crate::addon::{new_seed, Addon, Params};
+use crate::addon::{Addon, Params};
 use crate::cli::ProvisionArgs;
 use crate::error::{failed, usage};
 use crate::expiry::{check_expires_at, check_expires_in, parse_expires_at, parse_expires_in};
@@ -10,7 +10,7 @@ use crate::names;
 use crate::output::addon_json;
 use crate::providers;
 use crate::spec::{differences, AddonSpec};
-use crate::store::{now_ms, NewAddon, Store};
+use crate::store::{now_ms, Store};
 
 use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
@@ -49,8 +49,8 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         None => ctx.store()?,
     };
     let name = args.name.clone().unwrap_or_else(names::generate_addon_name);
-    let source = args.from.as_deref().map(|from| check_source(&engine, &store, &spec, from)).transpose()?;
-    let inserted = create(&engine, &mut store, &name, &spec, labels, expires_at, source.as_deref());
+    let source = args.from.as_deref().map(|from| engine.check_source(&store, &spec, from)).transpose()?;
+    let inserted = engine.create(&mut store, &name, &spec, labels, expires_at, source.as_deref());
     let addon = match inserted {
         Ok(addon) => addon,
         // Another `provision --ensure` of this name won the race: the same addon is success.
@@ -97,98 +97,13 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
 }
 
 /// Refuses (exit 1) before anything is created when the provider's server does not
-/// answer; prints the provider's warnings (even under -q and --json).
+/// answer; prints the provider's warnings (even under -q and --json: a server that undoes
+/// every addon's isolation is worth a line).
 pub(super) fn check_server(engine: &crate::engine::Engine, provider: &str) -> anyhow::Result<()> {
-    let provider = engine.provider(provider).map_err(usage)?;
-    provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
-    // A server that undoes every addon's isolation is worth a line even under -q and --json.
-    for warning in provider.warnings() {
+    for warning in engine.check_server(provider)? {
         eprintln!("warning: {warning}");
     }
     Ok(())
-}
-
-/// Creates an addon as `spec` says and begins provisioning it: the addon as it then is,
-/// and the transition to error when `begin_provision` failed for good. A name or var
-/// already taken is the store's exit-1 refusal, with nothing created.
-pub(super) fn create(
-    engine: &crate::engine::Engine,
-    store: &mut Store,
-    name: &str,
-    spec: &AddonSpec,
-    labels: Labels,
-    expires_at: Option<i64>,
-    source_id: Option<&str>,
-) -> anyhow::Result<(Addon, Option<crate::store::Outcome>)> {
-    let now = store.now()?;
-    let addon = store.insert_addon(&new_addon(engine, name, spec, labels, expires_at, source_id, now)?)?;
-    let failure = engine.begin(store, &addon)?;
-    Ok((store.addon(&addon.id)?, failure))
-}
-
-/// The row of an addon to make: a new id and seed, its vars (prefixed), its deadline
-/// (from `now`, on the state's clock), and the claim this process holds on it while it
-/// calls `begin_provision`.
-pub(super) fn new_addon(
-    engine: &crate::engine::Engine,
-    name: &str,
-    spec: &AddonSpec,
-    labels: Labels,
-    expires_at: Option<i64>,
-    source_id: Option<&str>,
-    now: i64,
-) -> anyhow::Result<NewAddon> {
-    let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
-    Ok(NewAddon {
-        id: names::generate_addon_id(),
-        name: name.to_string(),
-        provider: spec.provider.clone(),
-        app: spec.app.clone(),
-        prefix: spec.prefix.clone(),
-        params: spec.params.clone(),
-        seed: new_seed(),
-        vars: info.vars.iter().map(|var| Addon::prefixed(spec.prefix.as_deref(), var)).collect(),
-        deadline_at: crate::clock::Clock::starting_at(now).after(engine.settings().engine.provision_timeout),
-        claim: engine.token().to_string(),
-        lease: engine.lease(),
-        labels,
-        expires_at,
-        source_id: source_id.map(str::to_string),
-    })
-}
-
-/// The id of the addon `--from` names, once it is known to be one whose data can be
-/// copied now: ready, of the same provider, with its resource there (and, for a
-/// provider that may need them, the copy tools on PATH). Refused with one line, and
-/// nothing created, when not: exit 2 for a wrong addon, exit 1 when the provider can't.
-pub(super) fn check_source(
-    engine: &crate::engine::Engine,
-    store: &Store,
-    spec: &AddonSpec,
-    from: &str,
-) -> anyhow::Result<String> {
-    let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
-    if let providers::Copies::Never(why) = info.copies {
-        return Err(usage(format!("--from: {why}")));
-    }
-    let source = store.addon(from).map_err(|err| usage(format!("--from: {err:#}")))?;
-    if source.provider != spec.provider {
-        return Err(usage(format!(
-            "--from: {} is a {} addon; a {} addon can only be a copy of another {} addon",
-            source.name, source.provider, spec.provider, spec.provider
-        )));
-    }
-    if source.state != crate::machine::State::Ready {
-        return Err(usage(format!(
-            "--from: {} is {}, not ready; only a ready addon's data can be copied",
-            source.name, source.state
-        )));
-    }
-    let provider = engine.provider(&spec.provider).map_err(usage)?;
-    provider
-        .check_copy(source.resource())
-        .map_err(|err| failed(format!("can't copy the data of {}: {err}", source.name)))?;
-    Ok(source.id)
 }
 
 /// The live addon named `--name` when it is the one asked for; `None` when there is none;
@@ -196,7 +111,7 @@ pub(super) fn check_source(
 fn ensured(store: &Store, args: &ProvisionArgs, spec: &AddonSpec) -> anyhow::Result<Option<Addon>> {
     let Some(name) = &args.name else { return Ok(None) };
     let Some(existing) = store.live_addon_named(name)? else { return Ok(None) };
-    let differences = differences(spec, &super::apply::spec_of(&existing));
+    let differences = differences(spec, &AddonSpec::of(&existing));
     if !differences.is_empty() {
         return Err(failed(format!(
             "addon {name} exists but is not the one asked for: {}; change nothing, or deprovision it first",

@@ -18,6 +18,7 @@ mod check;
 mod claim;
 mod copy;
 mod hooks;
+mod provision;
 mod step;
 
 pub use check::Check;

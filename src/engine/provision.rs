@@ -1,0 +1,102 @@
+//! Provisioning as a service of the engine, which `provision`, `apply` and `attach` call
+//! alike: checking a provider's server and a `--from` source before anything is made, the
+//! row of a new addon, and its creation with the first provider call.
+
+use super::Engine;
+use crate::addon::{new_seed, Addon};
+use crate::clock::Clock;
+use crate::error::{failed, usage};
+use crate::labels::Labels;
+use crate::names;
+use crate::providers;
+use crate::spec::AddonSpec;
+use crate::store::{NewAddon, Outcome, Store};
+
+impl Engine {
+    /// Refuses (exit 1) before anything is created when the provider's server does not
+    /// answer; else the provider's warnings (a server that undoes every addon's isolation),
+    /// for the command to print.
+    pub fn check_server(&self, provider: &str) -> anyhow::Result<Vec<String>> {
+        let provider = self.provider(provider).map_err(usage)?;
+        provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
+        Ok(provider.warnings())
+    }
+
+    /// Creates an addon as `spec` says and begins provisioning it: the addon as it then
+    /// is, and the transition to error when `begin_provision` failed for good. A name or
+    /// var already taken is the store's exit-1 refusal, with nothing created.
+    pub fn create(
+        &self,
+        store: &mut Store,
+        name: &str,
+        spec: &AddonSpec,
+        labels: Labels,
+        expires_at: Option<i64>,
+        source_id: Option<&str>,
+    ) -> anyhow::Result<(Addon, Option<Outcome>)> {
+        let now = store.now()?;
+        let addon = store.insert_addon(&self.new_addon(name, spec, labels, expires_at, source_id, now)?)?;
+        let failure = self.begin(store, &addon)?;
+        Ok((store.addon(&addon.id)?, failure))
+    }
+
+    /// The row of an addon to make: a new id and seed, its vars (prefixed), its deadline
+    /// (from `now`, on the state's clock), and the claim this process holds on it while it
+    /// calls `begin_provision`.
+    pub fn new_addon(
+        &self,
+        name: &str,
+        spec: &AddonSpec,
+        labels: Labels,
+        expires_at: Option<i64>,
+        source_id: Option<&str>,
+        now: i64,
+    ) -> anyhow::Result<NewAddon> {
+        let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
+        Ok(NewAddon {
+            id: names::generate_addon_id(),
+            name: name.to_string(),
+            provider: spec.provider.clone(),
+            app: spec.app.clone(),
+            prefix: spec.prefix.clone(),
+            params: spec.params.clone(),
+            seed: new_seed(),
+            vars: info.vars.iter().map(|var| Addon::prefixed(spec.prefix.as_deref(), var)).collect(),
+            deadline_at: Clock::starting_at(now).after(self.settings().engine.provision_timeout),
+            claim: self.token().to_string(),
+            lease: self.lease(),
+            labels,
+            expires_at,
+            source_id: source_id.map(str::to_string),
+        })
+    }
+
+    /// The id of the addon `--from` names, once it is known to be one whose data can be
+    /// copied now: ready, of the same provider, with its resource there (and, for a
+    /// provider that may need them, the copy tools on PATH). Refused with one line, and
+    /// nothing created, when not: exit 2 for a wrong addon, exit 1 when the provider can't.
+    pub fn check_source(&self, store: &Store, spec: &AddonSpec, from: &str) -> anyhow::Result<String> {
+        let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
+        if let providers::Copies::Never(why) = info.copies {
+            return Err(usage(format!("--from: {why}")));
+        }
+        let source = store.addon(from).map_err(|err| usage(format!("--from: {err:#}")))?;
+        if source.provider != spec.provider {
+            return Err(usage(format!(
+                "--from: {} is a {} addon; a {} addon can only be a copy of another {} addon",
+                source.name, source.provider, spec.provider, spec.provider
+            )));
+        }
+        if source.state != crate::machine::State::Ready {
+            return Err(usage(format!(
+                "--from: {} is {}, not ready; only a ready addon's data can be copied",
+                source.name, source.state
+            )));
+        }
+        let provider = self.provider(&spec.provider).map_err(usage)?;
+        provider
+            .check_copy(source.resource())
+            .map_err(|err| failed(format!("can't copy the data of {}: {err}", source.name)))?;
+        Ok(source.id)
+    }
+}
