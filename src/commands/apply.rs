@@ -9,7 +9,8 @@ use crate::cli::ApplyArgs;
 use crate::error::failed;
 use crate::output::addon_json;
 use crate::spec::AddonSpec;
-use crate::store::{Applied, ApplyChange, Store};
+use crate::store::apply::{Applied, ApplyChange};
+use crate::store::Store;
 
 use super::provision::check_server;
 use super::{

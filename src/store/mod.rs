@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 mod addons;
-mod apply;
+pub mod apply;
 mod attachments;
 pub mod backend;
 pub mod copy;
@@ -26,7 +26,6 @@ mod vars;
 mod tests;
 
 pub use addons::NewAddon;
-pub use apply::{Applied, ApplyChange};
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
 pub use backend::{ConfigVar, EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
 pub use copy::Copied;
