@@ -184,14 +184,14 @@ impl Addon {
     }
 
     /// The credentials whose logins exist: the one in the vars and those still to be revoked.
-    pub fn live_credentials(&self) -> Vec<crate::providers::Credential> {
+    pub fn live_credentials(&self) -> Vec<crate::credential::Credential> {
         let rotation = self.rotation;
         let mut generations = vec![rotation.vars_generation];
         if let Some(from) = rotation.revoke_from {
             generations.extend((from..rotation.generation).filter(|g| *g != rotation.vars_generation));
         }
         generations.sort();
-        generations.into_iter().map(|generation| crate::providers::Credential::new(0, generation)).collect()
+        generations.into_iter().map(|generation| crate::credential::Credential::new(0, generation)).collect()
     }
 
     /// Applies the prefix to a provider's var name.
@@ -245,6 +245,15 @@ pub fn new_seed() -> Vec<u8> {
     let mut seed = vec![0u8; 32];
     rand::rngs::OsRng.try_fill_bytes(&mut seed).expect("the OS random number generator failed");
     seed
+}
+
+/// One config var of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigVar {
+    pub key: String,
+    pub value: String,
+    /// The display name of the addon that owns it; `None` for a var set by hand.
+    pub addon: Option<String>,
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ impl Source<'_> {
     fn refusal(&self, err: &toml::de::Error) -> anyhow::Error {
         let place = err.span().map_or_else(|| format!("config file {}", self.path.display()), |span| self.at(span));
         // toml quotes a value of the wrong type: it may be a URL with a password.
-        let mut message = crate::output::mask_urls_in(&err.message().replace('\n', " "));
+        let mut message = crate::masking::mask_urls_in(&err.message().replace('\n', " "));
         // toml names the key in some messages (unknown field) but not in others (a
         // value of the wrong type); name it always.
         if let Some(key) = err.span().and_then(|span| key_at(self.text, span.start)) {

@@ -111,7 +111,7 @@ pub fn check_time(text: &str, now_ms: i64) -> Result<i64, String> {
         return Err(format!(
             "{} is in the past (it is now {}); give a later time",
             shown(text),
-            crate::output::rfc3339(now_ms)
+            crate::clock::rfc3339(now_ms)
         ));
     }
     if ms - now_ms > MAX_AHEAD_MS {
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn the_fixed_now_is_what_it_says() {
-        assert_eq!(crate::output::rfc3339(NOW), "2026-11-29T04:00:00Z");
+        assert_eq!(crate::clock::rfc3339(NOW), "2026-11-29T04:00:00Z");
     }
 
     #[test]

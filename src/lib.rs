@@ -9,6 +9,7 @@ pub mod clock;
 pub mod commands;
 pub mod complete;
 pub mod config;
+pub mod credential;
 pub mod dotenv;
 pub mod engine;
 pub mod envfile;

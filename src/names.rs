@@ -254,6 +254,15 @@ pub fn generate_addon_id() -> String {
 
 use rand::TryRngCore;
 
+/// A count with its noun, plural unless it is one: `1 addon`, `2 addons`.
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,12 +22,9 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if addon.state.is_live() {
         super::provision::check_server(&engine, &addon.provider)?;
     }
-    let (addon, attachment) = store.attach(&addon.id, &args.app, prefix.as_deref())?;
-    let vars: Vec<String> = providers::info(&addon.provider)
-        .map_or(&[][..], |info| info.vars)
-        .iter()
-        .map(|var| crate::addon::Addon::prefixed(attachment.prefix.as_deref(), var))
-        .collect();
+    let declared = providers::vars_of(&addon.provider);
+    let (addon, attachment) = store.attach(&addon.id, &args.app, prefix.as_deref(), declared)?;
+    let vars = attachment.vars(declared);
     ctx.note(format!("Attaching {} to app {}: {} reserved", addon.name, args.app, vars.join(", ")));
     if !providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
         ctx.note(format!(

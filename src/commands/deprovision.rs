@@ -141,7 +141,7 @@ fn detach(ctx: &Ctx, store: &mut crate::store::Store, addon: &Addon, app: &str) 
     ctx.note(format!(
         "Detaching app {app} from {}: {} removed",
         addon.name,
-        attachment.vars(&addon.provider).join(", ")
+        attachment.vars(crate::providers::vars_of(&addon.provider)).join(", ")
     ));
     Ok(addon.id)
 }

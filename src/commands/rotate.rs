@@ -130,7 +130,7 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
 /// What `rotate --app APP --wait` says of an addon once APP's vars hold its new login.
 fn rotated_for(addon: &Addon, app: &str) -> String {
     let attachment = addon.attachments.iter().find(|attachment| attachment.app == app);
-    let vars = attachment.map(|attachment| attachment.vars(&addon.provider)).unwrap_or_default();
+    let vars = attachment.map(|attachment| attachment.vars(crate::providers::vars_of(&addon.provider))).unwrap_or_default();
     format!("{} is rotated for app {app}: {} set on app {app}", addon.name, vars.join(", "))
 }
 

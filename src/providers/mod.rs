@@ -258,6 +258,12 @@ pub fn info(name: &str) -> Option<&'static ProviderInfo> {
     ALL.iter().copied().find(|info| info.name == name)
 }
 
+/// The config var names a provider hands out (before any prefix); none for a name that
+/// is not compiled in.
+pub fn vars_of(provider: &str) -> &'static [&'static str] {
+    info(provider).map_or(&[], |info| info.vars)
+}
+
 /// Validates `--param` keys and values for a provider.
 pub fn check_params(info: &ProviderInfo, params: &Params) -> Result<(), String> {
     for key in params.keys() {
@@ -309,19 +315,15 @@ pub fn unknown_provider(name: &str) -> String {
     format!("unknown provider {}; choose one of: {}", crate::names::shown(name), names.join(", "))
 }
 
-/// The name every server-side resource of an addon is made under, `addons_<id>`:
-/// derived from the id alone, so a provider always finds what it made. An id that is
-/// not the 16 lowercase hex digits `addons` generates is refused, so nothing but hex
-/// ever reaches an identifier or an ACL pattern.
+/// [`crate::credential::resource_name`], as a provider error.
 pub fn resource_name(addon: &Resource<'_>) -> Result<String, ProviderError> {
-    let valid = addon.id.len() == 16 && addon.id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !valid {
-        return Err(ProviderError::Permanent(format!(
-            "addon id {:?} is not 16 lowercase hex digits; the state file may be damaged",
-            addon.id
-        )));
+    Ok(crate::credential::resource_name(addon)?)
+}
+
+impl From<crate::credential::BadAddonId> for ProviderError {
+    fn from(err: crate::credential::BadAddonId) -> ProviderError {
+        ProviderError::Permanent(err.to_string())
     }
-    Ok(format!("addons_{}", addon.id))
 }
 
 #[cfg(test)]

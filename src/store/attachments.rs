@@ -19,9 +19,15 @@ impl Store {
     /// Attaches `app` to a live addon: reserves the addon's vars (with `prefix`) on the
     /// app and leaves the making of its credential to a tick. Refused, with nothing
     /// written, when the app owns the addon or is attached already (usage), or when a
-    /// var is taken (as `provision` refuses it).
-    pub fn attach(&mut self, addon_id: &str, app: &str, prefix: Option<&str>) -> anyhow::Result<(Addon, Attachment)> {
-        let declared = |provider: &str| crate::providers::info(provider).map_or(&[][..], |info| info.vars);
+    /// var is taken (as `provision` refuses it). `declared` are the var names the addon's
+    /// provider hands out.
+    pub fn attach(
+        &mut self,
+        addon_id: &str,
+        app: &str,
+        prefix: Option<&str>,
+        declared: &[&str],
+    ) -> anyhow::Result<(Addon, Attachment)> {
         self.write(|tx| {
             let now = tx.now()?;
             let mut addon = tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {addon_id}")))?;
@@ -42,7 +48,7 @@ impl Store {
                 )));
             }
             let vars: Vec<String> =
-                declared(&addon.provider).iter().map(|var| Addon::prefixed(prefix, var)).collect();
+                declared.iter().map(|var| Addon::prefixed(prefix, var)).collect();
             for key in &vars {
                 if let Some(owner) = tx.var_owner(app, key)? {
                     let by = match owner {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::copy;
+pub use crate::addon::ConfigVar;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
@@ -401,15 +402,6 @@ pub struct EventRecord {
     pub to: String,
     pub event: String,
     pub message: String,
-}
-
-/// One config var of an app.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigVar {
-    pub key: String,
-    pub value: String,
-    /// The display name of the addon that owns it; `None` for a var set by hand.
-    pub addon: Option<String>,
 }
 
 /// Who holds a config var key.

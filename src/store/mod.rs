@@ -27,7 +27,8 @@ mod tests;
 
 pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
-pub use backend::{ConfigVar, EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
+pub use crate::addon::ConfigVar;
+pub use backend::{EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
 pub use copy::Copied;
 pub use drift::{Findings, Taken, DRIFT, REPAIRED};
 pub use hooks::{ClaimedHook, HOOK, HOOK_RUNS_KEPT};

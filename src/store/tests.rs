@@ -466,27 +466,27 @@ fn hooks_are_due_with_the_vars_claimed_once_and_retried(mut store: Store) {
 fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut store: Store) {
     let addon = ready(&mut store, "shared", "web", &[("SECRET_KEY", "v1")]);
     assert_eq!(store.pending_count(None).unwrap(), 0);
-    let (_, attachment) = store.attach(&addon.id, "worker", None).unwrap();
+    let (_, attachment) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
     assert_eq!((attachment.slot, attachment.state), (1, crate::attachment::AttachmentState::Attaching));
     assert_eq!(store.pending_count(None).unwrap(), 1, "an attachment to make is work left");
     assert!(store.config_vars("worker").unwrap().is_empty(), "reserved vars have no value yet");
     let seen = claim(&mut store, &addon.id);
     let config = BTreeMap::from([("SECRET_KEY".to_string(), "v1".to_string())]);
-    let apply = Apply::Attached { slot: 1, generation: 0, config, message: "attached".into() };
+    let apply = Apply::Attached { slot: 1, generation: 0, shared: false, config, message: "attached".into() };
     store.finish_step(&seen, TICK, apply).unwrap();
     assert_eq!(store.pending_count(None).unwrap(), 0);
     assert_eq!(store.config_vars("worker").unwrap()[0].value, "v1");
     assert_eq!(store.addon(&addon.id).unwrap().attachments[0].state.as_str(), "attached");
     // A second attach of the app is refused with nothing written.
-    let err = store.attach(&addon.id, "worker", Some("OTHER")).unwrap_err();
+    let err = store.attach(&addon.id, "worker", Some("OTHER"), &["SECRET_KEY"]).unwrap_err();
     assert_eq!(exit_code_of(&err), 2, "{err:#}");
     // A detach that overtakes a step in flight: the step's result leaves it detaching.
-    let (_, again) = store.attach(&addon.id, "jobs", Some("JOBS")).unwrap();
+    let (_, again) = store.attach(&addon.id, "jobs", Some("JOBS"), &["SECRET_KEY"]).unwrap();
     assert_eq!(again.slot, 2);
     let seen = claim(&mut store, &addon.id);
     store.detach(&addon.id, "jobs").unwrap();
     let config = BTreeMap::from([("JOBS_SECRET_KEY".to_string(), "v1".to_string())]);
-    store.finish_step(&seen, TICK, Apply::Attached { slot: 2, generation: 0, config, message: "late".into() }).unwrap();
+    store.finish_step(&seen, TICK, Apply::Attached { slot: 2, generation: 0, shared: false, config, message: "late".into() }).unwrap();
     assert!(store.config_vars("jobs").unwrap().is_empty(), "a late attach step filled a detached app's vars");
     assert_eq!(store.pending_count(None).unwrap(), 1, "the detach's revoke is left");
     // The addon's deprovision ends every attachment and takes every app's vars.
