@@ -133,7 +133,7 @@ impl Attachment {
     /// The var names it gives its app, of the `declared` ones of the addon's provider
     /// (prefixed).
     pub fn vars(&self, declared: &[&str]) -> Vec<String> {
-        declared.iter().map(|var| crate::addon::Addon::prefixed(self.prefix.as_deref(), var)).collect()
+        declared.iter().map(|var| crate::names::prefixed(self.prefix.as_deref(), var)).collect()
     }
 
     /// What its step left to run is, for messages: "attach of app worker", "rotation of

@@ -5,7 +5,7 @@
 //! alone, so every operation on a credential is idempotent and the state need only
 //! remember which generations are live.
 
-use crate::addon::{Resource, ALNUM};
+use crate::resource::{Resource, ALNUM};
 
 /// The name every server-side resource of an addon is made under, `addons_<id>`:
 /// derived from the id alone, so a provider always finds what it made. An id that is

@@ -24,6 +24,7 @@ pub mod masking;
 pub mod names;
 pub mod output;
 pub mod providers;
+pub mod resource;
 pub mod selector;
 pub mod spec;
 pub mod store;

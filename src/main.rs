@@ -36,8 +36,10 @@ fn main() -> ExitCode {
             None => config::default_config_path(),
         };
         let settings = commands::reading_input(&stop, &input, || config::load(&config_path))??;
+        let providers = addons::providers::configure(&settings)?;
         let state = state_location(cli.state.as_deref(), &settings)?;
-        let ctx = Ctx { settings, state, json: cli.json, quiet: cli.quiet, verbose: cli.verbose, stop, input };
+        let ctx =
+            Ctx { settings, providers, state, json: cli.json, quiet: cli.quiet, verbose: cli.verbose, stop, input };
         ctx.debug(format!("config file {}", config_path.display()));
         commands::dispatch(cli.command, &ctx)
     })();

@@ -263,6 +263,14 @@ pub fn plural(count: u64, noun: &str) -> String {
     }
 }
 
+/// A provider's var name with an addon's or attachment's prefix applied: `PREFIX_VAR`.
+pub fn prefixed(prefix: Option<&str>, var: &str) -> String {
+    match prefix {
+        Some(prefix) => format!("{prefix}_{var}"),
+        None => var.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::addon::Addon;
 pub use crate::clock::rfc3339;
-use crate::masking::mask_url_password;
+use crate::masking::masked;
 pub use crate::names::plural;
 use crate::store::{ConfigVar, Outcome};
 
@@ -62,15 +62,6 @@ pub fn outcome_line(outcome: &Outcome) -> String {
         format!("{}: {} {}: {}", outcome.name, outcome.to, outcome.event, outcome.message)
     } else {
         format!("{}: {} -> {} ({}): {}", outcome.name, outcome.from, outcome.to, outcome.event, outcome.message)
-    }
-}
-
-/// A config var's value as shown without `--reveal`: URLs keep everything but their
-/// password; any other value is hidden whole.
-pub fn masked(value: &str) -> String {
-    match url::Url::parse(value) {
-        Ok(url) if url.has_host() || url.scheme() == "sqlite" => mask_url_password(value),
-        _ => "********".to_string(),
     }
 }
 
@@ -152,44 +143,6 @@ pub fn state_cell(state: &str, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masking_hides_passwords_and_opaque_values() {
-        assert_eq!(masked("postgres://u:secretpw@h:5432/d"), "postgres://u:****@h:5432/d");
-        assert_eq!(masked("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
-        assert_eq!(masked("abcdef0123"), "********");
-        assert_eq!(mask_url_password("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-    }
-
-    #[test]
-    fn masking_hides_query_passwords_in_every_spelling() {
-        for (url, shown) in [
-            ("postgres://h/d?password=SECRET", "postgres://h/d?password=****"),
-            ("postgres://h/d?sslmode=disable&PassWord=SECRET&x=1", "postgres://h/d?sslmode=disable&PassWord=****&x=1"),
-            ("postgresql://h/d?sslpassword=SECRET", "postgresql://h/d?sslpassword=****"),
-            ("postgres://h/d?pass%77ord=SECRET", "postgres://h/d?pass%77ord=****"),
-            ("mysql://root@h:3306/d?password=SECRET", "mysql://root@h:3306/d?password=****"),
-            ("mysql://h/d?Pwd=SECRET", "mysql://h/d?Pwd=****"),
-            ("redis://h:6379/0?pass=SECRET", "redis://h:6379/0?pass=****"),
-            ("redis://:SECRET@h:6379", "redis://:****@h:6379"),
-            ("redis://u:SECRET@h/0?password=SECRET2", "redis://u:****@h/0?password=****"),
-        ] {
-            assert_eq!(mask_url_password(url), shown, "{url}");
-            assert_eq!(masked(url), shown, "{url}");
-        }
-        assert_eq!(mask_url_password("postgres://h/d?sslmode=require"), "postgres://h/d?sslmode=require");
-    }
-
-    #[test]
-    fn urls_inside_text_are_masked() {
-        assert_eq!(
-            mask_urls_in("invalid type: string \"postgres://u:SECRET@h/d?password=SECRET\", expected i64"),
-            "invalid type: string \"postgres://u:****@h/d?password=****\", expected i64"
-        );
-        assert_eq!(mask_urls_in("no url here"), "no url here");
-        assert_eq!(mask_urls_in("bad 'mysql://u:SECRET@h:99999'"), "bad 'mysql://****'");
-        assert_eq!(mask_urls_in("a redis://:x@h b mysql://h?pwd=y"), "a redis://:****@h b mysql://h?pwd=****");
-    }
 
     #[test]
     fn tables_align_columns() {

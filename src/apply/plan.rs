@@ -23,8 +23,8 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
-use crate::labels::{LabelEdit, Labels, SCOPE_LABEL};
 use crate::clock::rfc3339;
+use crate::labels::{LabelEdit, Labels, SCOPE_LABEL};
 use crate::spec::{differences, AddonSpec};
 
 use super::file::{ApplyFile, DesiredAddon};

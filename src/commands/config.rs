@@ -6,8 +6,9 @@ use std::io::{IsTerminal, Read};
 
 use crate::cli::{ConfigAction, ConfigArgs};
 use crate::error::usage;
+use crate::masking::masked;
 use crate::names;
-use crate::output::{masked, table, vars_rows};
+use crate::output::{table, vars_rows};
 use crate::store::Store;
 
 use super::Ctx;

@@ -14,7 +14,7 @@ use super::Ctx;
 /// Handles `addons __copy`.
 pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let env = Environment { data_dir: args.data_dir.clone() };
-    let provider = providers::build(&args.provider, &ctx.settings, &env).map_err(failed)?;
+    let provider = providers::build(&args.provider, &ctx.providers, &env).map_err(failed)?;
     let (params, seed) = (Params::new(), Vec::new());
     let mut addon = Resource::new(&args.addon, &params, &seed);
     addon.source = Some(&args.source);

@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::addon::Addon;
 use crate::cli::InfoArgs;
 use crate::machine::State;
-use crate::output::{addon_json, masked, rfc3339};
+use crate::masking::masked;
+use crate::output::{addon_json, rfc3339};
 
 use super::Ctx;
 

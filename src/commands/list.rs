@@ -110,7 +110,10 @@ fn row(addon: &Addon, color: bool, wide: bool, attached_to: Option<&str>) -> Vec
         state += " (drift)";
     }
     let (app, vars) = match attached_to.and_then(|app| addon.attachments.iter().find(|t| t.app == app)) {
-        Some(attachment) => (format!("{} (attached)", attachment.app), attachment.vars(crate::providers::vars_of(&addon.provider)).join(",")),
+        Some(attachment) => (
+            format!("{} (attached)", attachment.app),
+            attachment.vars(crate::providers::vars_of(&addon.provider)).join(","),
+        ),
         None => (addon.app.clone(), addon.vars.join(",")),
     };
     let mut row = vec![addon.name.clone(), addon.provider.clone(), app, state, vars];

@@ -42,6 +42,8 @@ mod watch;
 #[derive(Clone)]
 pub struct Ctx {
     pub settings: Settings,
+    /// The providers' own settings, read from their `[providers.NAME]` tables.
+    pub providers: crate::providers::Configs,
     /// Where the state is: `--state`, `ADDONS_STATE`, `[state] url`, or the default file.
     pub state: StateLocation,
     pub json: bool,
@@ -105,7 +107,7 @@ impl Ctx {
         let default = crate::config::default_state_path();
         let file = self.state.file().unwrap_or(&default);
         let data_dir = file.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
-        Engine::new(self.settings.clone(), Environment { data_dir }, self.stop.clone())
+        Engine::new(self.settings.clone(), self.providers.clone(), Environment { data_dir }, self.stop.clone())
     }
 
     /// Prints a JSON document on stdout.
@@ -161,7 +163,7 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
 
 /// Parses a `--timeout` value.
 fn parse_timeout(text: Option<&str>) -> anyhow::Result<Option<std::time::Duration>> {
-    text.map(|text| crate::config::parse_duration(text).map_err(|err| usage(format!("--timeout: {err}")))).transpose()
+    text.map(|text| crate::expiry::parse_duration(text).map_err(|err| usage(format!("--timeout: {err}")))).transpose()
 }
 
 /// The number of parallel provider calls: `--jobs`, else the config file's.

@@ -79,7 +79,13 @@ mod tests {
 
     fn engine(config: &str) -> Engine {
         let settings = crate::config::parse(Path::new("/etc/addons.toml"), config).unwrap();
-        Engine::new(settings, Environment { data_dir: PathBuf::from("/nonexistent") }, Arc::new(AtomicBool::new(false)))
+        let configs = crate::providers::configure(&settings).unwrap();
+        Engine::new(
+            settings,
+            configs,
+            Environment { data_dir: PathBuf::from("/nonexistent") },
+            Arc::new(AtomicBool::new(false)),
+        )
     }
 
     #[test]

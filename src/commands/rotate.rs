@@ -130,7 +130,8 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
 /// What `rotate --app APP --wait` says of an addon once APP's vars hold its new login.
 fn rotated_for(addon: &Addon, app: &str) -> String {
     let attachment = addon.attachments.iter().find(|attachment| attachment.app == app);
-    let vars = attachment.map(|attachment| attachment.vars(crate::providers::vars_of(&addon.provider))).unwrap_or_default();
+    let vars =
+        attachment.map(|attachment| attachment.vars(crate::providers::vars_of(&addon.provider))).unwrap_or_default();
     format!("{} is rotated for app {app}: {} set on app {app}", addon.name, vars.join(", "))
 }
 
@@ -138,6 +139,6 @@ fn rotated_for(addon: &Addon, app: &str) -> String {
 fn parse_grace(text: &str) -> anyhow::Result<Duration> {
     match humantime::parse_duration(text) {
         Ok(grace) if grace.is_zero() => Ok(grace),
-        _ => crate::config::parse_duration(text).map_err(|err| usage(format!("--grace: {err} (0 revokes at once)"))),
+        _ => crate::expiry::parse_duration(text).map_err(|err| usage(format!("--grace: {err} (0 revokes at once)"))),
     }
 }

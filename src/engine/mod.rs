@@ -67,6 +67,7 @@ impl TickReport {
 /// Runs steps. One per process: it holds the claim token and the built providers.
 pub struct Engine {
     settings: Settings,
+    configs: providers::Configs,
     env: Environment,
     token: String,
     providers: Mutex<HashMap<String, Arc<dyn Provider>>>,
@@ -82,9 +83,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(settings: Settings, env: Environment, stop: Arc<AtomicBool>) -> Engine {
+    pub fn new(settings: Settings, configs: providers::Configs, env: Environment, stop: Arc<AtomicBool>) -> Engine {
         Engine {
             settings,
+            configs,
             env,
             token: claim_token(),
             providers: Mutex::new(HashMap::new()),
@@ -126,7 +128,7 @@ impl Engine {
         if let Some(provider) = built.get(name) {
             return Ok(provider.clone());
         }
-        let provider: Arc<dyn Provider> = providers::build(name, &self.settings, &self.env)?.into();
+        let provider: Arc<dyn Provider> = providers::build(name, &self.configs, &self.env)?.into();
         built.insert(name.to_string(), provider.clone());
         Ok(provider)
     }

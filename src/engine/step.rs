@@ -306,9 +306,13 @@ impl Engine {
                     (true, generation) => format!("vars of app {app} switched to login generation {generation}"),
                 };
                 match check_config(addon, attachment.prefix.as_deref(), config) {
-                    Ok(config) => {
-                        Apply::Attached { slot, generation: credential.generation, shared: !own_logins, config, message }
-                    }
+                    Ok(config) => Apply::Attached {
+                        slot,
+                        generation: credential.generation,
+                        shared: !own_logins,
+                        config,
+                        message,
+                    },
                     Err(message) => self.on_error(addon, ProviderError::Permanent(message), false),
                 }
             }

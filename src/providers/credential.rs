@@ -5,8 +5,8 @@
 //! alone, so every operation on a credential is idempotent and the state need only
 //! remember which generations are live.
 
-pub use crate::credential::Credential;
 use crate::addon::Resource;
+pub use crate::credential::Credential;
 
 use super::ProviderError;
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::copy;
-pub use crate::addon::ConfigVar;
 use crate::addon::Addon;
+pub use crate::addon::ConfigVar;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
 

@@ -25,9 +25,9 @@ mod vars;
 #[cfg(test)]
 mod tests;
 
+pub use crate::addon::ConfigVar;
 pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
-pub use crate::addon::ConfigVar;
 pub use backend::{EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
 pub use copy::Copied;
 pub use drift::{Findings, Taken, DRIFT, REPAIRED};

@@ -486,7 +486,13 @@ fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut stor
     let seen = claim(&mut store, &addon.id);
     store.detach(&addon.id, "jobs").unwrap();
     let config = BTreeMap::from([("JOBS_SECRET_KEY".to_string(), "v1".to_string())]);
-    store.finish_step(&seen, TICK, Apply::Attached { slot: 2, generation: 0, shared: false, config, message: "late".into() }).unwrap();
+    store
+        .finish_step(
+            &seen,
+            TICK,
+            Apply::Attached { slot: 2, generation: 0, shared: false, config, message: "late".into() },
+        )
+        .unwrap();
     assert!(store.config_vars("jobs").unwrap().is_empty(), "a late attach step filled a detached app's vars");
     assert_eq!(store.pending_count(None).unwrap(), 1, "the detach's revoke is left");
     // The addon's deprovision ends every attachment and takes every app's vars.
