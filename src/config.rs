@@ -15,7 +15,7 @@ use crate::error::usage;
 use crate::expiry::parse_duration;
 
 /// Everything the config file can say, checked and resolved.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     /// Where the settings came from (shown in messages).
     pub path: PathBuf,
@@ -29,6 +29,20 @@ pub struct Settings {
     pub state_url: Option<String>,
     /// `[state] schema`: the PostgreSQL schema of a state URL without `?schema=`.
     pub state_schema: Option<String>,
+}
+
+/// Everything but the file's text, which may hold passwords (the providers' settings
+/// show theirs masked).
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("path", &self.path)
+            .field("engine", &self.engine)
+            .field("apps", &self.apps)
+            .field("state_url", &self.state_url.as_deref().map(crate::masking::mask_url_password))
+            .field("state_schema", &self.state_schema)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How ticks run.

@@ -213,7 +213,7 @@ mod tests {
                 Err(err) => {
                     let message = format!("{err:#}");
                     assert!(message.starts_with("--expires-in: ") && message.contains(expected), "{bad:?}: {message}");
-                    assert_eq!(crate::error::exit_code_of(&err), 2);
+                    assert_eq!(crate::error::exit_of(&err), crate::error::Exit::Usage);
                 }
             }
         }
@@ -261,7 +261,7 @@ mod tests {
             let message = format!("{err:#}");
             assert!(message.starts_with("--expires-at: ") && message.contains(expected), "{text:?}: {message}");
             assert!(!message.contains('\n') && !message.contains('\0'), "{message}");
-            assert_eq!(crate::error::exit_code_of(&err), 2);
+            assert_eq!(crate::error::exit_of(&err), crate::error::Exit::Usage);
         }
         let long = format!("{:#}", parse_expires_at(&"9".repeat(100_000), NOW).unwrap_err());
         assert!(long.len() < 300, "{long}");
@@ -306,7 +306,7 @@ mod tests {
         ] {
             let err = check(text).unwrap_err();
             assert!(format!("{err:#}").starts_with(expected), "{text:?}: {err:#}");
-            assert_eq!(crate::error::exit_code_of(&err), 2);
+            assert_eq!(crate::error::exit_of(&err), crate::error::Exit::Usage);
         }
     }
 

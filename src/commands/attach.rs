@@ -11,7 +11,7 @@ use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
 
 /// Handles `addons attach`.
-pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     names::check_app(&args.app)?;
     let prefix = args.prefix.as_deref().map(names::normalize_prefix).transpose()?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
@@ -35,13 +35,10 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let done = format!("attached {} to app {}", addon.name, args.app);
     let apps = [args.app.clone()];
     if args.wait {
-        let code =
-            wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
+        wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
         super::sync_env_files(ctx, &mut store, &apps, &done)?;
-        if code == 0 {
-            ctx.note(format!("{} is attached to app {}: {} set", addon.name, args.app, vars.join(", ")));
-        }
-        return Ok(code);
+        ctx.note(format!("{} is attached to app {}: {} set", addon.name, args.app, vars.join(", ")));
+        return Ok(());
     }
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if ctx.json {
@@ -49,5 +46,5 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     synced?;
     ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to set the vars on app {}.", addon.name, args.app));
-    Ok(0)
+    Ok(())
 }

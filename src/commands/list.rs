@@ -9,7 +9,7 @@ use crate::store::{now_ms, Store};
 use super::Ctx;
 
 /// Handles `addons list`.
-pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<()> {
     if let Some(app) = &args.app {
         crate::names::check_app(app)?;
     }
@@ -76,7 +76,7 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             ctx.note(line);
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The line that ends a default listing when it leaves out addons a user must hear

@@ -37,6 +37,7 @@ mod state;
 mod tick;
 mod wait;
 mod watch;
+mod words;
 
 /// What every command handler gets: resolved settings and the global flags.
 #[derive(Clone)]
@@ -130,9 +131,10 @@ impl Ctx {
     }
 }
 
-/// Runs the chosen command; returns the exit code.
-pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
-    match command {
+/// Runs the chosen command. What the store or the engine refused comes back worded for
+/// the command line ([`words::for_people`]); `main` picks the exit code.
+pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
+    let done = match command {
         Command::Provision(args) => provision::run(args, ctx),
         Command::Deprovision(args) => deprovision::run(args, ctx),
         Command::Attach(args) => attach::run(args, ctx),
@@ -158,7 +160,8 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
         Command::Copy(args) => copy::run(args, ctx),
-    }
+    };
+    done.map_err(words::for_people)
 }
 
 /// Parses a `--timeout` value.

@@ -12,7 +12,7 @@ use crate::providers::{self, ProviderError, ProviderInfo};
 use super::Ctx;
 
 /// Handles `addons providers`.
-pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = ctx.engine();
     let mut docs = Vec::new();
     let mut rows = Vec::new();
@@ -31,7 +31,7 @@ pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if args.check && !silent.is_empty() {
         return Err(failed(format!("a configured server does not answer: {}", silent.join("; "))));
     }
-    Ok(0)
+    Ok(())
 }
 
 /// One provider's part of the listing, all from its registry entry and the provider the

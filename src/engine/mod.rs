@@ -24,6 +24,7 @@ mod step;
 pub use check::Check;
 pub use copy::PERMANENT;
 pub use hooks::HookReport;
+pub use provision::BadSource;
 
 use claim::{claim_token, is_dead_holder};
 pub use step::backoff;

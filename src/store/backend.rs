@@ -378,7 +378,7 @@ impl std::fmt::Display for StoreError {
 /// failure): it is deliberately not a `std::error::Error`, so `?` can't lose that.
 impl From<StoreError> for anyhow::Error {
     fn from(err: StoreError) -> anyhow::Error {
-        crate::error::Failure::Store(err.to_string()).into()
+        crate::error::Failure::new(crate::error::Exit::StateUnusable, err.to_string()).into()
     }
 }
 
