@@ -76,8 +76,9 @@ impl Engine {
     /// provider that may need them, the copy tools on PATH). Refused with one line, and
     /// nothing created, when not: exit 2 for a wrong addon, exit 1 when the provider can't.
     pub fn check_source(&self, store: &Store, spec: &AddonSpec, from: &str) -> anyhow::Result<String> {
-        let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
-        if let providers::Copies::Never(why) = info.copies {
+        providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
+        let provider = self.provider(&spec.provider);
+        if let Some(providers::Copies::Never(why)) = provider.as_ref().ok().map(|provider| provider.capabilities().copies) {
             return Err(usage(format!("--from: {why}")));
         }
         let source = store.addon(from).map_err(|err| usage(format!("--from: {err:#}")))?;
@@ -93,9 +94,10 @@ impl Engine {
                 source.name, source.state
             )));
         }
-        let provider = self.provider(&spec.provider).map_err(usage)?;
         provider
-            .check_copy(source.resource())
+            .map_err(usage)?
+            .copier()
+            .and_then(|copier| copier.check_copy(source.resource()))
             .map_err(|err| failed(format!("can't copy the data of {}: {err}", source.name)))?;
         Ok(source.id)
     }
