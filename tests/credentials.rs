@@ -41,7 +41,12 @@ impl Made {
     fn through(kind: &'static str, url: &str, admin: String) -> Made {
         let env = TestEnv::with_config(&common::servers::config(kind, url));
         let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
-        let provider = providers::build(kind, &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+        let provider = providers::build(
+            kind,
+            &providers::configure(&settings).unwrap(),
+            &Environment { data_dir: env.data_dir() },
+        )
+        .unwrap();
         let made = Made {
             provider,
             kind,
@@ -451,7 +456,12 @@ fn sqlite_has_nothing_to_rotate_and_its_file_drifts() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
     let settings = config::parse(&env.config, "").unwrap();
-    let provider = providers::build("sqlite", &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+    let provider = providers::build(
+        "sqlite",
+        &providers::configure(&settings).unwrap(),
+        &Environment { data_dir: env.data_dir() },
+    )
+    .unwrap();
     let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
     let addon = Resource::new(&id, &params, &seed);
     provider.begin_provision(addon).unwrap();
@@ -480,7 +490,12 @@ fn sqlite_has_nothing_to_rotate_and_its_file_drifts() {
 fn a_secret_rotates_to_a_new_value() {
     let env = TestEnv::new();
     let settings = config::parse(&env.config, "").unwrap();
-    let provider = providers::build("secret", &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+    let provider = providers::build(
+        "secret",
+        &providers::configure(&settings).unwrap(),
+        &Environment { data_dir: env.data_dir() },
+    )
+    .unwrap();
     let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
     let addon = Resource::new(&id, &params, &seed);
     let original = provider.get_config(addon).unwrap();
@@ -500,7 +515,12 @@ fn a_server_that_does_not_answer_is_an_error_not_drift() {
     for (kind, url) in servers {
         let env = TestEnv::with_config(&common::servers::config(kind, url));
         let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
-        let provider = providers::build(kind, &settings, &Environment { data_dir: env.data_dir() }).unwrap();
+        let provider = providers::build(
+            kind,
+            &providers::configure(&settings).unwrap(),
+            &Environment { data_dir: env.data_dir() },
+        )
+        .unwrap();
         let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
         let addon = Resource::new(&id, &params, &seed);
         let verified = provider.verify(addon, &[Credential::ORIGINAL, Credential::new(0, 1)]);

@@ -78,7 +78,9 @@ impl Engine {
     pub fn check_source(&self, store: &Store, spec: &AddonSpec, from: &str) -> anyhow::Result<String> {
         providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
         let provider = self.provider(&spec.provider);
-        if let Some(providers::Copies::Never(why)) = provider.as_ref().ok().map(|provider| provider.capabilities().copies) {
+        if let Some(providers::Copies::Never(why)) =
+            provider.as_ref().ok().map(|provider| provider.capabilities().copies)
+        {
             return Err(usage(format!("--from: {why}")));
         }
         let source = store.addon(from).map_err(|err| usage(format!("--from: {err:#}")))?;

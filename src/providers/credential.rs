@@ -8,8 +8,6 @@
 use crate::addon::Resource;
 pub use crate::credential::Credential;
 
-use super::ProviderError;
-
 /// What kind of difference `verify` found between the server and what was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriftKind {
