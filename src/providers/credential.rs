@@ -5,7 +5,6 @@
 //! alone, so every operation on a credential is idempotent and the state need only
 //! remember which generations are live.
 
-use crate::addon::Resource;
 pub use crate::credential::Credential;
 
 /// What kind of difference `verify` found between the server and what was made.
@@ -78,7 +77,7 @@ pub struct Repair {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addon::{new_seed, Params};
+    use crate::addon::{new_seed, Params, Resource};
 
     #[test]
     fn the_original_is_todays_login_and_others_are_numbered() {
