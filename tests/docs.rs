@@ -325,16 +325,17 @@ fn declared(source: &str, head: &str, marker: &str) -> Vec<String> {
         .collect()
 }
 
+/// The one `quoted` word of each heading of `text` that starts with `marker` (`### `).
+fn ticked_headings(text: &str, marker: &str) -> Vec<String> {
+    text.lines().filter_map(|line| line.strip_prefix(marker)).map(one_ticked).collect()
+}
+
 #[test]
 fn the_provider_doc_names_every_operation_and_every_field_of_the_entry() {
     let source = read("src/providers/mod.rs");
     let doc = read("docs/providers.md");
     let operations = declared(&source, "pub trait Provider: ", "fn ");
-    let headings: Vec<String> = section(&doc, "## The operations")
-        .lines()
-        .filter_map(|line| line.strip_prefix("### "))
-        .map(one_ticked)
-        .collect();
+    let headings = ticked_headings(section(&doc, "## The operations"), "### ");
     assert_eq!(headings, operations, "docs/providers.md's operations, in the trait's order");
 
     // Each capability a provider may opt into: a trait of its own, its operations under
@@ -345,19 +346,11 @@ fn the_provider_doc_names_every_operation_and_every_field_of_the_entry() {
         .filter(|name| *name != "Provider")
         .map(str::to_string)
         .collect();
-    let documented: Vec<String> = section(&doc, "## The capabilities")
-        .lines()
-        .filter_map(|line| line.strip_prefix("### "))
-        .map(one_ticked)
-        .collect();
+    let documented = ticked_headings(section(&doc, "## The capabilities"), "### ");
     assert_eq!(documented, traits, "docs/providers.md's capabilities, in the source's order");
     for capability in &traits {
         let operations = declared(&source, &format!("pub trait {capability}: "), "fn ");
-        let headings: Vec<String> = section(&doc, &format!("### The `{capability}` capability"))
-            .lines()
-            .filter_map(|line| line.strip_prefix("#### "))
-            .map(one_ticked)
-            .collect();
+        let headings = ticked_headings(section(&doc, &format!("### The `{capability}` capability")), "#### ");
         assert_eq!(headings, operations, "docs/providers.md's operations of {capability}, in the trait's order");
     }
 

@@ -465,57 +465,45 @@ mod tests {
         }
     }
 
-    /// A provider with no capability: the engine's questions get the answers (and the
-    /// words) of one with nothing to rotate, revoke, check or copy.
-    struct Bare;
-
-    impl Provider for Bare {
-        fn begin_provision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-            Ok("made".into())
-        }
-        fn provision_complete(&self, _addon: Resource<'_>) -> Result<Readiness, ProviderError> {
-            Ok(Readiness::Ready)
-        }
-        fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
-            Ok(vec![("URL".into(), addon.id.to_string())])
-        }
-        fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-            Ok("gone".into())
-        }
-        fn health(&self) -> Result<String, ProviderError> {
-            Ok("fine".into())
-        }
+    /// A compiled-in provider built from no config table.
+    fn built(name: &str) -> Box<dyn Provider> {
+        let config = (info(name).unwrap().configure)(None).unwrap().unwrap();
+        config.build(&Environment { data_dir: "/nonexistent".into() })
     }
 
     #[test]
     fn a_missing_capability_is_answered_in_one_place() {
         let (params, seed) = (Params::new(), crate::addon::new_seed());
         let addon = Resource::new("0123456789abcdef", &params, &seed);
-        let bare: &dyn Provider = &Bare;
-        let config = bare.get_config(addon);
-        assert_eq!(bare.ensure_credential(addon, Credential::new(3, 0)), config);
-        let refused = bare.ensure_credential(addon, Credential::new(0, 1)).unwrap_err();
+        // sqlite has no credentials: every slot is handed the file, nothing rotates.
+        let sqlite = built("sqlite");
+        let config = sqlite.get_config(addon);
+        assert_eq!(sqlite.ensure_credential(addon, Credential::new(3, 0)), config);
+        let refused = sqlite.ensure_credential(addon, Credential::new(0, 1)).unwrap_err();
         assert!(matches!(&refused, ProviderError::Permanent(line) if line.contains("nothing to rotate")), "{refused}");
-        let revoked = bare.revoke_credential(addon, Credential::new(0, 1));
+        let revoked = sqlite.revoke_credential(addon, Credential::new(0, 1));
         assert_eq!(revoked, Ok("slot 0 generation 1 has no login of its own to revoke".to_string()));
-        assert_eq!(bare.ensure_working(addon, Credential::ORIGINAL, "its login", || {}), config);
-        assert_eq!(bare.verify(addon, &[Credential::ORIGINAL]), Ok(Vec::new()));
+        // secret has no verifier: nothing drifts, nothing is repaired.
+        let secret = built("secret");
+        assert_eq!(secret.verify(addon, &[Credential::ORIGINAL]), Ok(Vec::new()));
         let lost = [Drift::resource(DriftKind::ResourceMissing, "gone".into())];
-        assert_eq!(bare.repair(addon, &lost, true), Ok(Repair { done: Vec::new(), left: lost.to_vec() }));
-        let copier = bare.copier().map(drop);
-        assert_eq!(copier, Err(ProviderError::Permanent("this provider can't copy an addon's data".into())));
+        assert_eq!(secret.repair(addon, &lost, true), Ok(Repair { done: Vec::new(), left: lost.to_vec() }));
+        let refused = secret.copier().map(drop);
+        let why = "a new secret is the point of a secret addon; provision it without --from";
+        assert_eq!(refused, Err(ProviderError::Permanent(why.into())));
+        let none = Capabilities::NONE.copies;
+        assert!(matches!(none, Copies::Never("this provider can't copy an addon's data")));
     }
 
     #[test]
     fn a_secret_rotates_through_its_credentials_and_checks_nothing() {
         let (params, seed) = (Params::new(), crate::addon::new_seed());
         let addon = Resource::new("0123456789abcdef", &params, &seed);
-        let secret = (info("secret").unwrap().configure)(None).unwrap().unwrap();
-        let secret = secret.build(&Environment { data_dir: "/nonexistent".into() });
+        let secret = built("secret");
         let next = secret.ensure_working(addon, Credential::new(0, 1), "the new login", || {}).unwrap();
         assert_ne!(Ok(next.clone()), secret.get_config(addon));
         assert_eq!(secret.ensure_credential(addon, Credential::new(4, 1)), Ok(next));
-        assert!(matches!(secret.capabilities().copies, Copies::Never(why) if why.contains("point of a secret")));
+        assert!(secret.capabilities().verifier.is_none());
     }
 
     #[test]
