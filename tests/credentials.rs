@@ -91,7 +91,7 @@ impl Made {
     /// Repairs what `verify` finds; returns the kinds it left.
     fn repair(&self, credentials: &[Credential], repair_data: bool) -> Vec<DriftKind> {
         let drift = self.provider.verify(self.addon(), credentials).unwrap();
-        let repair = self.provider.repair(self.addon(), credentials, &drift, repair_data).unwrap();
+        let repair = self.provider.repair(self.addon(), &drift, repair_data).unwrap();
         repair.left.iter().map(|drift| drift.kind).collect()
     }
 
@@ -467,13 +467,13 @@ fn sqlite_has_nothing_to_rotate_and_its_file_drifts() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(verify(), [DriftKind::LimitsChanged]);
     let drift = provider.verify(addon, &[]).unwrap();
-    assert_eq!(provider.repair(addon, &[], &drift, false).unwrap().left, []);
+    assert_eq!(provider.repair(addon, &drift, false).unwrap().left, []);
     assert_eq!((verify(), common::mode(&path) & 0o777), (vec![], 0o600));
     std::fs::remove_file(&path).unwrap();
     let drift = provider.verify(addon, &[]).unwrap();
-    assert_eq!(kinds(provider.repair(addon, &[], &drift, false).unwrap().left), [DriftKind::ResourceMissing]);
+    assert_eq!(kinds(provider.repair(addon, &drift, false).unwrap().left), [DriftKind::ResourceMissing]);
     assert!(!path.exists(), "no data: nothing made without repair_data");
-    assert_eq!(provider.repair(addon, &[], &drift, true).unwrap().left, []);
+    assert_eq!(provider.repair(addon, &drift, true).unwrap().left, []);
     assert_eq!(verify(), []);
     provider.deprovision(addon).unwrap();
 }

@@ -1,9 +1,9 @@
 //! Keeps the docs true: the state diagram in ARCHITECTURE.md is the one the binary
 //! prints; the README names every subcommand; docs/contract.md's tables (states,
 //! transitions, events, exit codes, addon JSON fields, config keys) are the code's;
-//! docs/providers.md names every operation of the `Provider` trait and every field of the
-//! registry entry; every link between the docs leads somewhere; and no comment points
-//! outside the repo.
+//! docs/providers.md names every operation of the `Provider` trait and of each capability
+//! trait, and every field of the registry entry; every link between the docs leads
+//! somewhere; and no comment points outside the repo.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -296,17 +296,34 @@ fn declared(source: &str, head: &str, marker: &str) -> Vec<String> {
         .collect()
 }
 
+/// The one `quoted` word of each heading of `text` that starts with `marker` (`### `).
+fn ticked_headings(text: &str, marker: &str) -> Vec<String> {
+    text.lines().filter_map(|line| line.strip_prefix(marker)).map(one_ticked).collect()
+}
+
 #[test]
 fn the_provider_doc_names_every_operation_and_every_field_of_the_entry() {
     let source = read("src/providers/mod.rs");
     let doc = read("docs/providers.md");
     let operations = declared(&source, "pub trait Provider: ", "fn ");
-    let headings: Vec<String> = section(&doc, "## The operations")
-        .lines()
-        .filter_map(|line| line.strip_prefix("### "))
-        .map(one_ticked)
-        .collect();
+    let headings = ticked_headings(section(&doc, "## The operations"), "### ");
     assert_eq!(headings, operations, "docs/providers.md's operations, in the trait's order");
+
+    // Each capability a provider may opt into: a trait of its own, its operations under
+    // a heading of its own.
+    let traits: Vec<String> = source
+        .lines()
+        .filter_map(|line| line.strip_prefix("pub trait ")?.strip_suffix(": Send + Sync {"))
+        .filter(|name| *name != "Provider")
+        .map(str::to_string)
+        .collect();
+    let documented = ticked_headings(section(&doc, "## The capabilities"), "### ");
+    assert_eq!(documented, traits, "docs/providers.md's capabilities, in the source's order");
+    for capability in &traits {
+        let operations = declared(&source, &format!("pub trait {capability}: "), "fn ");
+        let headings = ticked_headings(section(&doc, &format!("### The `{capability}` capability")), "#### ");
+        assert_eq!(headings, operations, "docs/providers.md's operations of {capability}, in the trait's order");
+    }
 
     let fields = declared(&source, "pub struct ProviderInfo {", "pub ");
     let rows: Vec<String> =

@@ -20,7 +20,7 @@ pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     addon.source = Some(&args.source);
     let source = Resource::new(&args.source, &params, &seed);
     // The last line is what the tick reads: how the copy ended, and whether to try again.
-    match provider.copy(addon, source) {
+    match provider.copier().and_then(|copier| copier.copy(addon, source)) {
         Ok(message) => {
             eprintln!("{message}");
             Ok(())

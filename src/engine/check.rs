@@ -170,7 +170,7 @@ impl Engine {
             return Ok(true);
         }
         crate::provider_call!("repair", &taken.id);
-        match provider.repair(resource, &credentials, &drift, repair_data) {
+        match provider.repair(resource, &drift, repair_data) {
             Ok(repair) => {
                 check.repaired = repair.done;
                 check.left = repair.left.iter().map(|d| d.message.clone()).collect();

@@ -45,7 +45,7 @@ impl Engine {
             None => crate::addon::Resource::new(source_id, &params, &seed),
         };
         crate::provider_call!("copy_status", &addon.id);
-        let status = match provider.copy_status(addon.resource(), source_resource) {
+        let status = match provider.copier().and_then(|copier| copier.copy_status(addon.resource(), source_resource)) {
             Ok(status) => status,
             Err(err) => return Ok(Err(self.on_error(addon, err, true))),
         };

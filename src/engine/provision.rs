@@ -94,8 +94,11 @@ impl Engine {
     /// created, when not: [`BadSource`] for a wrong addon, an operation failure when the
     /// provider can't.
     pub fn check_source(&self, store: &Store, spec: &AddonSpec, from: &str) -> anyhow::Result<String> {
-        let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
-        if let providers::Copies::Never(why) = info.copies {
+        providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
+        let provider = self.provider(&spec.provider);
+        if let Some(providers::Copies::Never(why)) =
+            provider.as_ref().ok().map(|provider| provider.capabilities().copies)
+        {
             return Err(BadSource::NeverCopies(why).into());
         }
         let source = store.addon(from).map_err(|err| match err.downcast::<Refused>() {
@@ -109,9 +112,10 @@ impl Engine {
         if source.state != crate::machine::State::Ready {
             return Err(BadSource::NotReady { addon: source.name, state: source.state }.into());
         }
-        let provider = self.provider(&spec.provider).map_err(usage)?;
         provider
-            .check_copy(source.resource())
+            .map_err(usage)?
+            .copier()
+            .and_then(|copier| copier.check_copy(source.resource()))
             .map_err(|err| failed(format!("can't copy the data of {}: {err}", source.name)))?;
         Ok(source.id)
     }

@@ -219,21 +219,13 @@ impl Engine {
             Upkeep::Switch { generation } => {
                 let credential = Credential::new(0, generation);
                 crate::provider_call!("ensure_credential", &addon.id);
-                let config = match provider.ensure_credential(resource, credential) {
+                let config = match provider.ensure_working(resource, credential, "the new login", || {
+                    crate::failpoint!("after-ensure-credential");
+                    crate::provider_call!("verify", &addon.id);
+                }) {
                     Ok(config) => config,
                     Err(err) => return Ok(self.on_error(addon, err, false)),
                 };
-                crate::failpoint!("after-ensure-credential");
-                crate::provider_call!("verify", &addon.id);
-                match provider.verify(resource, &[credential]) {
-                    Ok(drift) if drift.is_empty() => {}
-                    Ok(drift) => {
-                        let found = drift.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ");
-                        let why = format!("the new login does not work yet: {found}");
-                        return Ok(self.on_error(addon, ProviderError::Transient(why), false));
-                    }
-                    Err(err) => return Ok(self.on_error(addon, err, false)),
-                }
                 match check_config(addon, addon.prefix.as_deref(), config) {
                     Ok(config) => Apply::Switched {
                         generation,
@@ -283,23 +275,19 @@ impl Engine {
                     false => Credential::new(0, addon.rotation.vars_generation),
                 };
                 crate::provider_call!("ensure_credential", &addon.id);
-                let config = match provider.ensure_credential(resource, credential) {
+                let made = match own_logins {
+                    true => provider.ensure_working(resource, credential, &format!("the login of app {app}"), || {
+                        crate::failpoint!("after-attach-credential");
+                        crate::provider_call!("verify", &addon.id);
+                    }),
+                    false => provider.ensure_credential(resource, credential).inspect(|_| {
+                        crate::failpoint!("after-attach-credential");
+                    }),
+                };
+                let config = match made {
                     Ok(config) => config,
                     Err(err) => return Ok(self.on_error(addon, err, false)),
                 };
-                crate::failpoint!("after-attach-credential");
-                if own_logins {
-                    crate::provider_call!("verify", &addon.id);
-                    match provider.verify(resource, &[credential]) {
-                        Ok(drift) if drift.is_empty() => {}
-                        Ok(drift) => {
-                            let found = drift.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ");
-                            let why = format!("the login of app {app} does not work yet: {found}");
-                            return Ok(self.on_error(addon, ProviderError::Transient(why), false));
-                        }
-                        Err(err) => return Ok(self.on_error(addon, err, false)),
-                    }
-                }
                 let message = match (own_logins, credential.generation) {
                     (false, _) => format!("app {app} attached: handed the same value as app {}", addon.app),
                     (true, 0) => format!("app {app} attached with a login of its own (credential slot {slot})"),

@@ -5,10 +5,7 @@
 //! alone, so every operation on a credential is idempotent and the state need only
 //! remember which generations are live.
 
-use crate::addon::Resource;
 pub use crate::credential::Credential;
-
-use super::ProviderError;
 
 /// What kind of difference `verify` found between the server and what was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,71 +74,10 @@ pub struct Repair {
     pub left: Vec<Drift>,
 }
 
-/// The repair that the providers share: the resource is made again (empty, when it was
-/// lost, only with `repair_data`), then each credential that drifted is made again.
-pub fn repair_with(
-    addon: &Resource<'_>,
-    drift: &[Drift],
-    repair_data: bool,
-    mut resource: impl FnMut() -> Result<String, ProviderError>,
-    mut login: impl FnMut(Credential) -> Result<(), ProviderError>,
-) -> Result<Repair, ProviderError> {
-    let mut repair = Repair::default();
-    let (of_resource, of_logins): (Vec<&Drift>, Vec<&Drift>) = drift.iter().partition(|d| d.credential.is_none());
-    if !of_resource.is_empty() {
-        match of_resource.iter().any(|d| d.kind.loses_data()) && !repair_data {
-            true => repair.left.extend(of_resource.into_iter().cloned()),
-            false => repair.done.push(resource()?),
-        }
-    }
-    let mut credentials: Vec<Credential> = of_logins.iter().filter_map(|d| d.credential).collect();
-    credentials.sort();
-    credentials.dedup();
-    for credential in credentials {
-        login(credential)?;
-        repair.done.push(format!("login {} made again as it was", credential.login(addon)?));
-    }
-    Ok(repair)
-}
-
-/// The credential operations of a server provider, handed to its inherent `make_credential`,
-/// `take_back`, `check` and `mend` (kept in its own `credentials.rs`): expanded inside its
-/// `impl Provider`.
-macro_rules! credential_operations {
-    () => {
-        fn ensure_credential(
-            &self,
-            addon: Resource<'_>,
-            credential: Credential,
-        ) -> Result<Vec<(String, String)>, ProviderError> {
-            self.make_credential(addon, credential)
-        }
-
-        fn revoke_credential(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-            self.take_back(addon, credential)
-        }
-
-        fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
-            self.check(addon, credentials)
-        }
-
-        fn repair(
-            &self,
-            addon: Resource<'_>,
-            _credentials: &[Credential],
-            drift: &[Drift],
-            repair_data: bool,
-        ) -> Result<Repair, ProviderError> {
-            self.mend(addon, drift, repair_data)
-        }
-    };
-}
-pub(crate) use credential_operations;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addon::{new_seed, Params};
+    use crate::addon::{new_seed, Params, Resource};
 
     #[test]
     fn the_original_is_todays_login_and_others_are_numbered() {

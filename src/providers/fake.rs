@@ -25,7 +25,6 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some("[providers.fake]\nhost = \"fake.example\""),
     configure,
     rotation: super::Rotates::WithOverlap,
-    copies: super::Copies::Never("the fake provider keeps no data"),
 };
 
 #[derive(Deserialize)]

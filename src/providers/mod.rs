@@ -56,15 +56,6 @@ pub enum CopyStatus {
     Stopped,
 }
 
-/// Whether a provider's addons can be made as a copy of another's (`provision --from`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Copies {
-    /// Yes, this way (a few words, for help and the README).
-    By(&'static str),
-    /// No; the text says why (one line, for the refusal).
-    Never(&'static str),
-}
-
 /// Why a provider operation failed. Messages never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
@@ -131,10 +122,9 @@ pub struct ProviderInfo {
     /// Reads its own `[providers.NAME]` table (`None` when the file has none) into its
     /// settings; `Ok(None)` means it is not configured. Refusals name file, line and key.
     pub configure: fn(Option<&Section<'_>>) -> Configured,
-    /// What `addons rotate` does to its addons.
+    /// What `addons rotate` does to its addons (known before the provider is built); it is
+    /// `Nothing` for a provider without `Credentials`.
     pub rotation: Rotates,
-    /// What `provision --from` does for its addons.
-    pub copies: Copies,
 }
 
 /// What rotating a provider's addon means.
@@ -178,8 +168,10 @@ impl ProviderInfo {
     }
 }
 
-/// What the engine asks of a provider: each operation idempotent by addon id and, but
-/// for `copy`, fast. docs/providers.md says what each must guarantee.
+/// The lifecycle the engine drives for every provider: each operation idempotent by
+/// addon id, and fast. What a provider can do beyond it (a login per credential, drift
+/// checks, copies) it says once, in `capabilities`; docs/providers.md says what each
+/// operation must guarantee.
 pub trait Provider: Send + Sync {
     /// Starts making the resource; returns a message for the user.
     fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError>;
@@ -196,62 +188,169 @@ pub trait Provider: Send + Sync {
     fn warnings(&self) -> Vec<String> {
         Vec::new()
     }
+    /// What it can do beyond the lifecycle, said once: the capabilities it has.
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::NONE
+    }
+}
 
+/// The capabilities a provider has, each handed out as the trait object that does it.
+pub struct Capabilities<'a> {
+    /// Its logins (or values) per credential; `None` when every credential of generation 0
+    /// is handed what `get_config` gives and there is nothing to rotate.
+    pub credentials: Option<&'a dyn Credentials>,
+    /// Its drift checks and repairs; `None` when nothing it makes can drift.
+    pub verifier: Option<&'a dyn Verifier>,
+    /// Whether its addons can be made as a copy of another's (`provision --from`), and by what.
+    pub copies: Copies<'a>,
+}
+
+impl Capabilities<'_> {
+    /// None at all: what a provider that says nothing has.
+    pub const NONE: Capabilities<'static> = Capabilities {
+        credentials: None,
+        verifier: None,
+        copies: Copies::Never("this provider can't copy an addon's data"),
+    };
+}
+
+/// The capability of a provider whose apps get a login (or a value) of their own per
+/// credential: what rotations and attachments make and revoke.
+pub trait Credentials: Send + Sync {
+    /// Makes (or converges) the login of `credential` with the rights the owner has on the
+    /// resource, and returns the config vars that use it. Idempotent; `ORIGINAL` gives what
+    /// `get_config` gives.
+    fn ensure(&self, addon: Resource<'_>, credential: Credential) -> Result<Vec<(String, String)>, ProviderError>;
+    /// Ends the sessions of `credential`'s login and removes the login, leaving every other
+    /// credential working; idempotent. Returns a message for the user.
+    fn revoke(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError>;
+}
+
+/// The capability of a provider whose resource and logins can drift from what it made.
+pub trait Verifier: Send + Sync {
+    /// Compares the resource and the logins of `credentials` with what was made. A server
+    /// that can't be reached is an error, not drift.
+    fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError>;
+    /// Makes the resource again as it was made (empty, when it was lost) and gives it back
+    /// to its owner; returns a line saying what is there.
+    fn remake_resource(&self, addon: Resource<'_>) -> Result<String, ProviderError>;
+    /// Makes the login of `credential` again as it was made: password and rights.
+    fn remake_login(&self, addon: Resource<'_>, credential: Credential) -> Result<(), ProviderError>;
+}
+
+/// The capability of a provider whose addons can be made as a copy of another's.
+pub trait Copier: Send + Sync {
     /// Whether `source`'s data can be copied now (`provision --from` asks before creating
     /// anything): its resource is there, and the tools a copy may need are at hand.
-    fn check_copy(&self, _source: Resource<'_>) -> Result<(), ProviderError> {
-        Err(ProviderError::Permanent("this provider can't copy an addon's data".into()))
-    }
-
+    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError>;
     /// Where the copy of `source`'s data into the addon's resource stands. Fast: a tick asks.
-    fn copy_status(&self, _addon: Resource<'_>, _source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
-        Err(ProviderError::Permanent("this provider can't copy an addon's data".into()))
-    }
-
+    fn copy_status(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<CopyStatus, ProviderError>;
     /// Makes the addon's resource a copy of `source`'s, from scratch (a partial copy left
     /// by a copier that died is removed first), and marks it done. Slow: only the
     /// background copier (`addons __copy`) calls it, never a tick.
-    fn copy(&self, _addon: Resource<'_>, _source: Resource<'_>) -> Result<String, ProviderError> {
-        Err(ProviderError::Permanent("this provider can't copy an addon's data".into()))
-    }
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError>;
+}
 
-    /// Makes (or converges) the login of `credential` with the rights the owner has on the
-    /// resource, and returns the config vars that use it. Idempotent; `ORIGINAL` gives what
-    /// `get_config` gives. Providers with one login make only `ORIGINAL`.
-    fn ensure_credential(
+/// Whether a provider's addons can be made as a copy of another's (`provision --from`).
+pub enum Copies<'a> {
+    /// Yes, by this copier.
+    By(&'a dyn Copier),
+    /// No; the text says why (one line, for the refusal).
+    Never(&'static str),
+}
+
+/// What the engine asks of any provider, its capabilities or their absence answered in
+/// one place, with the words a user reads when a capability is missing.
+impl dyn Provider + '_ {
+    /// The config vars of `credential`. Without `Credentials`, generation 0 of every slot
+    /// is handed what `get_config` gives, and a later generation is refused.
+    pub fn ensure_credential(
         &self,
         addon: Resource<'_>,
         credential: Credential,
     ) -> Result<Vec<(String, String)>, ProviderError> {
-        match credential == Credential::ORIGINAL {
-            true => self.get_config(addon),
-            false => Err(ProviderError::Permanent(format!("this provider can't make {credential}"))),
+        match (self.capabilities().credentials, credential.generation) {
+            (Some(credentials), _) => credentials.ensure(addon, credential),
+            (None, 0) => self.get_config(addon),
+            (None, _) => Err(ProviderError::Permanent(format!(
+                "this provider has nothing to rotate: it hands out no password; {credential} is not made"
+            ))),
         }
     }
 
-    /// Ends the sessions of `credential`'s login and removes the login, leaving every other
-    /// credential working; idempotent. Returns a message for the user.
-    fn revoke_credential(&self, _addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        Ok(format!("{credential} has no login of its own to revoke"))
+    /// Revokes `credential`'s login; without `Credentials` there is none to revoke.
+    pub fn revoke_credential(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        match self.capabilities().credentials {
+            Some(credentials) => credentials.revoke(addon, credential),
+            None => Ok(no_login_to_revoke(credential)),
+        }
     }
 
-    /// Compares the resource and the logins of `credentials` with what was made. A server
-    /// that can't be reached is an error, not drift.
-    fn verify(&self, _addon: Resource<'_>, _credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
-        Ok(Vec::new())
-    }
-
-    /// Undoes the `drift` that `verify` found: logins, passwords and rights are made again;
-    /// a lost resource is recreated empty only with `repair_data`, else left in the answer.
-    fn repair(
+    /// [`ensure_credential`](Self::ensure_credential), then the check that the login it
+    /// made works (`what` names it in the error): the vars an app may be switched to, or
+    /// a transient error while the login does not work yet. `between` runs in between.
+    pub fn ensure_working(
         &self,
-        _addon: Resource<'_>,
-        _credentials: &[Credential],
-        drift: &[Drift],
-        _repair_data: bool,
-    ) -> Result<Repair, ProviderError> {
-        Ok(Repair { done: Vec::new(), left: drift.to_vec() })
+        addon: Resource<'_>,
+        credential: Credential,
+        what: &str,
+        between: impl FnOnce(),
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        let config = self.ensure_credential(addon, credential)?;
+        between();
+        let drift = self.verify(addon, &[credential])?;
+        if !drift.is_empty() {
+            let found = drift.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ");
+            return Err(ProviderError::Transient(format!("{what} does not work yet: {found}")));
+        }
+        Ok(config)
     }
+
+    /// The drift of the resource and of `credentials`' logins; none without a `Verifier`.
+    pub fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+        match self.capabilities().verifier {
+            Some(verifier) => verifier.verify(addon, credentials),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Undoes the `drift` that `verify` found: the resource is made again (when it was
+    /// lost, empty, only with `repair_data`; else it is left in the answer), then each
+    /// credential that drifted. Without a `Verifier` nothing is done.
+    pub fn repair(&self, addon: Resource<'_>, drift: &[Drift], repair_data: bool) -> Result<Repair, ProviderError> {
+        let Some(verifier) = self.capabilities().verifier else {
+            return Ok(Repair { done: Vec::new(), left: drift.to_vec() });
+        };
+        let mut repair = Repair::default();
+        let (of_resource, of_logins): (Vec<&Drift>, Vec<&Drift>) = drift.iter().partition(|d| d.credential.is_none());
+        if !of_resource.is_empty() {
+            match of_resource.iter().any(|d| d.kind.loses_data()) && !repair_data {
+                true => repair.left.extend(of_resource.into_iter().cloned()),
+                false => repair.done.push(verifier.remake_resource(addon)?),
+            }
+        }
+        let mut credentials: Vec<Credential> = of_logins.iter().filter_map(|d| d.credential).collect();
+        credentials.sort();
+        credentials.dedup();
+        for credential in credentials {
+            verifier.remake_login(addon, credential)?;
+            repair.done.push(format!("login {} made again as it was", credential.login(&addon)?));
+        }
+        Ok(repair)
+    }
+
+    /// Its copier, or the refusal of a provider that can't copy.
+    pub fn copier(&self) -> Result<&dyn Copier, ProviderError> {
+        match self.capabilities().copies {
+            Copies::By(copier) => Ok(copier),
+            Copies::Never(why) => Err(ProviderError::Permanent(why.to_string())),
+        }
+    }
+}
+
+/// What revoking a credential that has no login of its own says.
+pub fn no_login_to_revoke(credential: Credential) -> String {
+    format!("{credential} has no login of its own to revoke")
 }
 
 /// Looks a provider up by name.
@@ -364,6 +463,47 @@ mod tests {
         for bad in ["", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdefa", "x\"; DROP ROLE x;--", "*"] {
             assert!(matches!(name(bad), Err(ProviderError::Permanent(_))), "{bad:?}");
         }
+    }
+
+    /// A compiled-in provider built from no config table.
+    fn built(name: &str) -> Box<dyn Provider> {
+        let config = (info(name).unwrap().configure)(None).unwrap().unwrap();
+        config.build(&Environment { data_dir: "/nonexistent".into() })
+    }
+
+    #[test]
+    fn a_missing_capability_is_answered_in_one_place() {
+        let (params, seed) = (Params::new(), crate::addon::new_seed());
+        let addon = Resource::new("0123456789abcdef", &params, &seed);
+        // sqlite has no credentials: every slot is handed the file, nothing rotates.
+        let sqlite = built("sqlite");
+        let config = sqlite.get_config(addon);
+        assert_eq!(sqlite.ensure_credential(addon, Credential::new(3, 0)), config);
+        let refused = sqlite.ensure_credential(addon, Credential::new(0, 1)).unwrap_err();
+        assert!(matches!(&refused, ProviderError::Permanent(line) if line.contains("nothing to rotate")), "{refused}");
+        let revoked = sqlite.revoke_credential(addon, Credential::new(0, 1));
+        assert_eq!(revoked, Ok("slot 0 generation 1 has no login of its own to revoke".to_string()));
+        // secret has no verifier: nothing drifts, nothing is repaired.
+        let secret = built("secret");
+        assert_eq!(secret.verify(addon, &[Credential::ORIGINAL]), Ok(Vec::new()));
+        let lost = [Drift::resource(DriftKind::ResourceMissing, "gone".into())];
+        assert_eq!(secret.repair(addon, &lost, true), Ok(Repair { done: Vec::new(), left: lost.to_vec() }));
+        let refused = secret.copier().map(drop);
+        let why = "a new secret is the point of a secret addon; provision it without --from";
+        assert_eq!(refused, Err(ProviderError::Permanent(why.into())));
+        let none = Capabilities::NONE.copies;
+        assert!(matches!(none, Copies::Never("this provider can't copy an addon's data")));
+    }
+
+    #[test]
+    fn a_secret_rotates_through_its_credentials_and_checks_nothing() {
+        let (params, seed) = (Params::new(), crate::addon::new_seed());
+        let addon = Resource::new("0123456789abcdef", &params, &seed);
+        let secret = built("secret");
+        let next = secret.ensure_working(addon, Credential::new(0, 1), "the new login", || {}).unwrap();
+        assert_ne!(Ok(next.clone()), secret.get_config(addon));
+        assert_eq!(secret.ensure_credential(addon, Credential::new(4, 1)), Ok(next));
+        assert!(secret.capabilities().verifier.is_none());
     }
 
     #[test]

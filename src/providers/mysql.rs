@@ -9,7 +9,7 @@ use mysql::prelude::{FromRow, FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{resource_name, Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
+use super::{resource_name, Capabilities, Copies, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 
 mod copy;
 mod credentials;
@@ -27,9 +27,6 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
     rotation: super::Rotates::WithOverlap,
-    copies: super::Copies::By(
-        "a copy of every table (definition and rows), sequence, view, routine, trigger and event, pointed at the copy",
-    ),
 };
 
 /// What `[providers.mysql]` takes.
@@ -351,18 +348,8 @@ impl Provider for Mysql {
         Ok(format!("{product} {number} at {}", self.server.display_url()))
     }
 
-    super::credential::credential_operations!();
-
-    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
-        self.copyable(source)
-    }
-
-    fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<super::CopyStatus, ProviderError> {
-        self.copy_status_of(addon)
-    }
-
-    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
-        self.copy_into(addon, source)
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
     }
 }
 

@@ -10,7 +10,7 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{CopyStatus, Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
+use super::{Capabilities, Copies, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
 
 mod copy;
@@ -30,7 +30,6 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Postgres::new),
     rotation: super::Rotates::WithOverlap,
-    copies: super::Copies::By("CREATE DATABASE ... TEMPLATE when the source has no session, else pg_dump | pg_restore"),
 };
 
 /// What `[providers.postgres]` takes.
@@ -288,20 +287,6 @@ impl Provider for Postgres {
         })
     }
 
-    super::credential::credential_operations!();
-
-    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
-        self.check_copy_of(source)
-    }
-
-    fn copy_status(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
-        self.copy_status_of(addon, source)
-    }
-
-    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
-        self.copy_into(addon, source)
-    }
-
     fn health(&self) -> Result<String, ProviderError> {
         let mut client = self.admin()?;
         let row = client
@@ -321,6 +306,10 @@ impl Provider for Postgres {
         }
         let version = version.split_whitespace().next().unwrap_or_default();
         Ok(format!("PostgreSQL {version} at {}", self.server.display_url()))
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
     }
 }
 

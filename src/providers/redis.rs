@@ -5,7 +5,7 @@ use std::time::Duration;
 use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Credential, Drift, Provider, ProviderError, ProviderInfo, Readiness, Repair, Sort};
+use super::{Capabilities, Copies, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 
 mod copy;
 mod credentials;
@@ -21,7 +21,6 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Redis::new),
     rotation: super::Rotates::WithOverlap,
-    copies: super::Copies::By("DUMP and RESTORE of every key under the source's prefix, renamed, TTLs kept"),
 };
 
 /// What `[providers.redis]` takes.
@@ -207,23 +206,14 @@ impl Provider for Redis {
         Ok(format!("Redis {version} at {}", self.server.display_url()))
     }
 
-    fn check_copy(&self, _source: Resource<'_>) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
-    fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<super::CopyStatus, ProviderError> {
-        self.copy_status_of(addon)
-    }
-
-    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
-        self.copy_into(addon, source)
-    }
-
     fn warnings(&self) -> Vec<String> {
         let checked = self.admin("checking the server's ACL settings".into()).and_then(|mut admin| admin.warnings());
         checked.unwrap_or_else(|err| vec![format!("could not check the server's ACL settings: {err}")])
     }
-    super::credential::credential_operations!();
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
+    }
 }
 
 /// Without an ACL file, the server keeps ACL users in memory only.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{
-    Configured, Credential, Environment, ParamSpec, Provider, ProviderConfig, ProviderError, ProviderInfo, Readiness,
+    Capabilities, Configured, Copies, Credential, Credentials, Environment, ParamSpec, Provider, ProviderConfig,
+    ProviderError, ProviderInfo, Readiness,
 };
 use crate::addon::{Params, Resource, ALNUM};
 use crate::config::Section;
@@ -23,7 +24,6 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: None,
     configure,
     rotation: super::Rotates::Replace,
-    copies: super::Copies::Never("a new secret is the point of a secret addon; provision it without --from"),
 };
 
 /// `[providers.secret]` takes no settings: a table there may only be empty.
@@ -45,6 +45,9 @@ impl ProviderConfig for Secret {
 }
 
 const DEFAULT_LENGTH: usize = 100;
+
+/// Why a secret addon is never a copy of another.
+const NO_COPY: &str = "a new secret is the point of a secret addon; provision it without --from";
 
 /// Makes nothing outside the state file: the key derives from the addon's seed.
 #[derive(Debug)]
@@ -84,23 +87,7 @@ impl Provider for Secret {
     }
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
-        self.ensure_credential(addon, Credential::ORIGINAL)
-    }
-
-    /// A new generation is a new key, and that is the whole rotation: the old one is
-    /// simply no longer handed out. Every slot of one generation gets the same key (apps
-    /// that share a secret must agree on it).
-    fn ensure_credential(
-        &self,
-        addon: Resource<'_>,
-        credential: Credential,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        let (length, alphabet) = settings(addon.params).map_err(ProviderError::Permanent)?;
-        let purpose = match credential.generation {
-            0 => "secret_key".to_string(),
-            generation => format!("secret_key/{generation}"),
-        };
-        Ok(vec![("SECRET_KEY".into(), addon.derive_secret(&purpose, length, alphabet))])
+        self.ensure(addon, Credential::ORIGINAL)
     }
 
     fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
@@ -109,6 +96,29 @@ impl Provider for Secret {
 
     fn health(&self) -> Result<String, ProviderError> {
         Ok("built in".into())
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities { credentials: Some(self), copies: Copies::Never(NO_COPY), ..Capabilities::NONE }
+    }
+}
+
+impl Credentials for Secret {
+    /// A new generation is a new key, and that is the whole rotation: the old one is
+    /// simply no longer handed out. Every slot of one generation gets the same key (apps
+    /// that share a secret must agree on it).
+    fn ensure(&self, addon: Resource<'_>, credential: Credential) -> Result<Vec<(String, String)>, ProviderError> {
+        let (length, alphabet) = settings(addon.params).map_err(ProviderError::Permanent)?;
+        let purpose = match credential.generation {
+            0 => "secret_key".to_string(),
+            generation => format!("secret_key/{generation}"),
+        };
+        Ok(vec![("SECRET_KEY".into(), addon.derive_secret(&purpose, length, alphabet))])
+    }
+
+    /// An old key is simply no longer handed out: there is no login to remove.
+    fn revoke(&self, _addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        Ok(super::no_login_to_revoke(credential))
     }
 }
 
@@ -134,7 +144,7 @@ mod tests {
     fn a_generation_is_a_new_key_shared_by_every_slot() {
         let (seed, params) = (crate::addon::new_seed(), Params::new());
         let addon = Resource::new("a", &params, &seed);
-        let key = |slot, generation| Secret.ensure_credential(addon, Credential::new(slot, generation)).unwrap();
+        let key = |slot, generation| Secret.ensure(addon, Credential::new(slot, generation)).unwrap();
         assert_eq!(key(0, 0), Secret.get_config(addon).unwrap());
         assert_eq!(key(0, 0)[0].1, addon.derive_secret("secret_key", 100, ALNUM));
         assert_ne!(key(0, 1), key(0, 0));

@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::credential::repair_with;
 use super::{
-    Configured, CopyStatus, Credential, Drift, DriftKind, Environment, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, Readiness, Repair,
+    Capabilities, Configured, Copier, Copies, CopyStatus, Credential, Drift, DriftKind, Environment, Provider,
+    ProviderConfig, ProviderError, ProviderInfo, Readiness, Verifier,
 };
 use crate::addon::Resource;
 use crate::config::Section;
@@ -29,7 +28,6 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: None,
     configure,
     rotation: super::Rotates::Nothing("its database is a file guarded by its mode (0600), not a password"),
-    copies: super::Copies::By("SQLite's online backup into a new file"),
 };
 
 /// `[providers.sqlite]`: where the files go; beside the state file when unset.
@@ -235,6 +233,13 @@ impl Provider for Sqlite {
         Ok(format!("built in; files in {}", self.dir.display()))
     }
 
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities { verifier: Some(self), copies: Copies::By(self), ..Capabilities::NONE }
+    }
+}
+
+/// SQLite's online backup into a new file, renamed into place whole.
+impl Copier for Sqlite {
     fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
         let path = self.path(source);
         std::fs::metadata(&path).map(drop).map_err(|err| io_error("can't find the source database", &path, err))
@@ -262,23 +267,9 @@ impl Provider for Sqlite {
         self.backup(addon, source)?;
         Ok(format!("copied {} into {}", self.path(source).display(), self.path(addon).display()))
     }
+}
 
-    /// Every slot is handed the same file; a new generation is refused, as there is no
-    /// password to change.
-    fn ensure_credential(
-        &self,
-        addon: Resource<'_>,
-        credential: Credential,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        if credential.generation > 0 {
-            return Err(ProviderError::Permanent(format!(
-                "the sqlite provider has nothing to rotate: its database is a file guarded by its mode (0600) \
-                 and directory, not a password; {credential} is not made"
-            )));
-        }
-        self.get_config(addon)
-    }
-
+impl Verifier for Sqlite {
     /// The file is there with mode 0600.
     fn verify(&self, addon: Resource<'_>, _credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
         use std::os::unix::fs::PermissionsExt;
@@ -299,24 +290,20 @@ impl Provider for Sqlite {
         }
     }
 
-    /// Sets the mode back to 0600; a lost file is made again, empty, only with `repair_data`.
-    fn repair(
-        &self,
-        addon: Resource<'_>,
-        _credentials: &[Credential],
-        drift: &[Drift],
-        repair_data: bool,
-    ) -> Result<Repair, ProviderError> {
+    /// Sets the mode back to 0600, making the file again (empty) when it was lost.
+    fn remake_resource(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         use std::os::unix::fs::PermissionsExt;
-        let resource = || {
-            let path = self.path(addon);
-            if !path.exists() {
-                self.begin_provision(addon)?;
-            }
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|err| io_error("can't set the mode of", &path, err))?;
-            Ok(format!("{} is there with mode 0600", path.display()))
-        };
-        repair_with(&addon, drift, repair_data, resource, |_| Ok(()))
+        let path = self.path(addon);
+        if !path.exists() {
+            self.begin_provision(addon)?;
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|err| io_error("can't set the mode of", &path, err))?;
+        Ok(format!("{} is there with mode 0600", path.display()))
+    }
+
+    /// The file has no logins: `verify` finds the drift of none.
+    fn remake_login(&self, _addon: Resource<'_>, _credential: Credential) -> Result<(), ProviderError> {
+        Ok(())
     }
 }

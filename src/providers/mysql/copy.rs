@@ -15,7 +15,7 @@ use super::names::{requalified, Lexing};
 use super::objects::{self, Kind, Stored};
 use super::{account, credentials, ident, Admin, Login, Mysql};
 use crate::addon::Resource;
-use crate::providers::{resource_name, CopyStatus, ProviderError};
+use crate::providers::{resource_name, Copier, CopyStatus, ProviderError};
 
 /// The named lock a copier holds.
 fn lock_name(name: &str) -> String {
@@ -23,27 +23,6 @@ fn lock_name(name: &str) -> String {
 }
 
 impl Mysql {
-    /// Done when the user holds its grant on the database; running while a session holds
-    /// the copier's lock.
-    pub(super) fn copy_status_of(&self, addon: Resource<'_>) -> Result<CopyStatus, ProviderError> {
-        let name = resource_name(&addon)?;
-        let mut admin = self.admin()?;
-        let database: Vec<String> = admin.column(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
-            (&name,),
-            "looking up the copy",
-        )?;
-        if !database.is_empty() && !locked(&mut admin, &name)? {
-            return Ok(CopyStatus::Done);
-        }
-        let holder: Vec<Option<u64>> =
-            admin.column("SELECT IS_USED_LOCK(?)", (lock_name(&name),), "looking for the copier")?;
-        Ok(match holder.first() {
-            Some(Some(_)) => CopyStatus::Running,
-            _ => CopyStatus::Stopped,
-        })
-    }
-
     /// Ends the session of a copier still at work on `name`.
     pub(super) fn end_copier(&self, admin: &mut Admin<'_>, name: &str) -> Result<(), ProviderError> {
         let holder: Vec<Option<u64>> =
@@ -53,83 +32,6 @@ impl Mysql {
             let _ = admin.conn.query_drop(format!("KILL CONNECTION {id}"));
         }
         Ok(())
-    }
-
-    /// `copy` (run by the copier): reads what to make from the source, then makes the
-    /// database, its sequences, tables and rows, and its objects, and unlocks the user last.
-    pub(super) fn copy_into(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
-        let (name, from) = (resource_name(&addon)?, resource_name(&source)?);
-        let mut admin = self.admin_waiting(None)?;
-        let locked: Vec<Option<i64>> =
-            admin.column("SELECT GET_LOCK(?, 0)", (lock_name(&name),), "taking the copier's lock")?;
-        if locked.first() != Some(&Some(1)) {
-            return Ok(format!("another copier is at work on {name}"));
-        }
-        if self.copy_status_of(addon)? == CopyStatus::Done {
-            return Ok(format!("{name} is already a copy of {from}"));
-        }
-        if !exists(&mut admin, &from)? {
-            return Err(self.permanent(&format!("the source database {from} is gone")));
-        }
-        let target = ident(&name);
-        let definer = account(&name, "%");
-        let plan = self.plan(&mut admin, &from, &name, &definer)?;
-        admin.run("SET SESSION foreign_key_checks = 0", "turning off foreign key checks")?;
-        // Reads of the source take no row locks: another session's open transaction on it
-        // neither blocks the copy nor is blocked by it (each table is copied as committed).
-        admin.run("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", "setting the isolation level")?;
-        admin.run(&format!("DROP DATABASE IF EXISTS {target}"), &format!("dropping the partial copy {name}"))?;
-        let create = format!("CREATE DATABASE {target} CHARACTER SET utf8mb4");
-        admin.run(&create, &format!("creating database {name}"))?;
-        let hosts = self.account_hosts(&mut admin)?;
-        // Views and routines are checked against their definer's rights as they are made.
-        credentials::grant_database(&mut admin, &hosts, &name, &name)?;
-        admin.run(&format!("USE {target}"), &format!("using database {name}"))?;
-        for (sequence, statement) in &plan.sequences {
-            objects::prepared(&mut admin, statement, &format!("creating sequence {name}.{sequence}"))?;
-        }
-        for (table, statement) in &plan.tables {
-            self.copy_table(&mut admin, &from, &name, table, statement)?;
-        }
-        crate::failpoint!("copy-started");
-        // Read after the rows: no value a copied row holds is drawn again.
-        for (sequence, _) in &plan.sequences {
-            copy_sequence_value(&mut admin, &from, &name, sequence)?;
-        }
-        self.make_objects(&mut admin, &name, &plan.objects)?;
-        if !exists(&mut admin, &from)? {
-            return Err(self.permanent(&format!("the source database {from} was dropped during the copy")));
-        }
-        crate::failpoint!("after-copy-before-mark");
-        // '%' last: its account is the one the copy's status looks at.
-        let mut accounts: Vec<&String> = hosts.iter().filter(|host| *host != "%").collect();
-        accounts.push(&hosts[0]);
-        for host in accounts {
-            let unlock = format!("ALTER USER {} ACCOUNT UNLOCK", account(&name, host));
-            admin.run(&unlock, &format!("letting user {name} log in"))?;
-        }
-        let plural = crate::names::plural;
-        let count =
-            |kind: fn(&Kind) -> bool| plan.objects.iter().filter(|(object, _)| kind(&object.kind)).count() as u64;
-        Ok(format!(
-            "copied database {from} into {name}: {}, {}, {}, {}, {}, {}",
-            plural(plan.tables.len() as u64, "table"),
-            plural(plan.sequences.len() as u64, "sequence"),
-            plural(count(|kind| matches!(kind, Kind::View)), "view"),
-            plural(count(|kind| matches!(kind, Kind::Routine(_))), "routine"),
-            plural(count(|kind| matches!(kind, Kind::Trigger(_))), "trigger"),
-            plural(count(|kind| matches!(kind, Kind::Event(_))), "event"),
-        ))
-    }
-
-    /// `check_copy`: the source is there and holds nothing the copy would have to leave out.
-    pub(super) fn copyable(&self, source: Resource<'_>) -> Result<(), ProviderError> {
-        let name = resource_name(&source)?;
-        let mut admin = self.admin()?;
-        if !exists(&mut admin, &name)? {
-            return Err(self.permanent(&format!("the source database {name} is gone")));
-        }
-        self.plan(&mut admin, &name, &name, &account(&name, "%")).map(drop)
     }
 
     /// Reads from database `from` every statement a copy into `to` makes, objects defined
@@ -254,6 +156,106 @@ impl Mysql {
             object.make(admin, name, statement)?;
         }
         Ok(())
+    }
+}
+
+impl Copier for Mysql {
+    /// The source is there and holds nothing the copy would have to leave out.
+    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
+        let name = resource_name(&source)?;
+        let mut admin = self.admin()?;
+        if !exists(&mut admin, &name)? {
+            return Err(self.permanent(&format!("the source database {name} is gone")));
+        }
+        self.plan(&mut admin, &name, &name, &account(&name, "%")).map(drop)
+    }
+
+    /// Done when the user holds its grant on the database; running while a session holds
+    /// the copier's lock.
+    fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
+        let name = resource_name(&addon)?;
+        let mut admin = self.admin()?;
+        let database: Vec<String> = admin.column(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+            (&name,),
+            "looking up the copy",
+        )?;
+        if !database.is_empty() && !locked(&mut admin, &name)? {
+            return Ok(CopyStatus::Done);
+        }
+        let holder: Vec<Option<u64>> =
+            admin.column("SELECT IS_USED_LOCK(?)", (lock_name(&name),), "looking for the copier")?;
+        Ok(match holder.first() {
+            Some(Some(_)) => CopyStatus::Running,
+            _ => CopyStatus::Stopped,
+        })
+    }
+
+    /// `copy` (run by the copier): reads what to make from the source, then makes the
+    /// database, its sequences, tables and rows, and its objects, and unlocks the user last.
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+        let (name, from) = (resource_name(&addon)?, resource_name(&source)?);
+        let mut admin = self.admin_waiting(None)?;
+        let locked: Vec<Option<i64>> =
+            admin.column("SELECT GET_LOCK(?, 0)", (lock_name(&name),), "taking the copier's lock")?;
+        if locked.first() != Some(&Some(1)) {
+            return Ok(format!("another copier is at work on {name}"));
+        }
+        if self.copy_status(addon, source)? == CopyStatus::Done {
+            return Ok(format!("{name} is already a copy of {from}"));
+        }
+        if !exists(&mut admin, &from)? {
+            return Err(self.permanent(&format!("the source database {from} is gone")));
+        }
+        let target = ident(&name);
+        let definer = account(&name, "%");
+        let plan = self.plan(&mut admin, &from, &name, &definer)?;
+        admin.run("SET SESSION foreign_key_checks = 0", "turning off foreign key checks")?;
+        // Reads of the source take no row locks: another session's open transaction on it
+        // neither blocks the copy nor is blocked by it (each table is copied as committed).
+        admin.run("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", "setting the isolation level")?;
+        admin.run(&format!("DROP DATABASE IF EXISTS {target}"), &format!("dropping the partial copy {name}"))?;
+        let create = format!("CREATE DATABASE {target} CHARACTER SET utf8mb4");
+        admin.run(&create, &format!("creating database {name}"))?;
+        let hosts = self.account_hosts(&mut admin)?;
+        // Views and routines are checked against their definer's rights as they are made.
+        credentials::grant_database(&mut admin, &hosts, &name, &name)?;
+        admin.run(&format!("USE {target}"), &format!("using database {name}"))?;
+        for (sequence, statement) in &plan.sequences {
+            objects::prepared(&mut admin, statement, &format!("creating sequence {name}.{sequence}"))?;
+        }
+        for (table, statement) in &plan.tables {
+            self.copy_table(&mut admin, &from, &name, table, statement)?;
+        }
+        crate::failpoint!("copy-started");
+        // Read after the rows: no value a copied row holds is drawn again.
+        for (sequence, _) in &plan.sequences {
+            copy_sequence_value(&mut admin, &from, &name, sequence)?;
+        }
+        self.make_objects(&mut admin, &name, &plan.objects)?;
+        if !exists(&mut admin, &from)? {
+            return Err(self.permanent(&format!("the source database {from} was dropped during the copy")));
+        }
+        crate::failpoint!("after-copy-before-mark");
+        // '%' last: its account is the one the copy's status looks at.
+        let mut accounts: Vec<&String> = hosts.iter().filter(|host| *host != "%").collect();
+        accounts.push(&hosts[0]);
+        for host in accounts {
+            let unlock = format!("ALTER USER {} ACCOUNT UNLOCK", account(&name, host));
+            admin.run(&unlock, &format!("letting user {name} log in"))?;
+        }
+        let plural = crate::names::plural;
+        let count =
+            |kind: fn(&Kind) -> bool| plan.objects.iter().filter(|(object, _)| kind(&object.kind)).count() as u64;
+        Ok(format!(
+            "copied database {from} into {name}: {}, {}, {}, {}, {}, {}",
+            plural(plan.tables.len() as u64, "table"),
+            plural(plan.sequences.len() as u64, "sequence"),
+            plural(count(|kind| matches!(kind, Kind::View)), "view"),
+            plural(count(|kind| matches!(kind, Kind::Routine(_))), "routine"),
+            plural(count(|kind| matches!(kind, Kind::Trigger(_))), "trigger"),
+            plural(count(|kind| matches!(kind, Kind::Event(_))), "event"),
+        ))
     }
 }
 

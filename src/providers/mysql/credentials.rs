@@ -9,8 +9,8 @@ use mysql::prelude::Queryable;
 use super::objects::{self, Stored};
 use super::{account, end_sessions, grant_pattern, ident, password_literal, Admin, Login, Mysql};
 use crate::addon::{Resource, ALNUM};
-use crate::providers::credential::{repair_with, Credential, Drift, DriftKind, Repair};
-use crate::providers::{resource_name, ProviderError};
+use crate::providers::credential::{Credential, Drift, DriftKind};
+use crate::providers::{resource_name, Credentials, ProviderError, Verifier};
 
 /// MySQL 8's longest user name (MariaDB takes 80).
 const MAX_USER: usize = 32;
@@ -108,53 +108,6 @@ impl Mysql {
         Ok(!hosts.is_empty())
     }
 
-    /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
-    pub(super) fn make_credential(
-        &self,
-        addon: Resource<'_>,
-        credential: Credential,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        let name = resource_name(&addon)?;
-        let (user, password) = (credential.login(&addon)?, credential.password(&addon));
-        if user.len() > MAX_USER {
-            return Err(self.permanent(&format!(
-                "can't make {credential}: its user name {user} is longer than the {MAX_USER} characters MySQL takes"
-            )));
-        }
-        let mut admin = self.admin()?;
-        let hosts = self.account_hosts(&mut admin)?;
-        create_users(&mut admin, &hosts, &user, &password)?;
-        grant_database(&mut admin, &hosts, &user, &name)?;
-        let url = self.server.app_url(&user, &password, &format!("/{name}"))?;
-        Ok(vec![("DATABASE_URL".to_string(), url)])
-    }
-
-    /// `revoke_credential`: the login is locked and its sessions ended, so it defines
-    /// nothing more; what it made (views, triggers, routines, events run as their definer)
-    /// is handed to the addon's own user; then it is dropped. The original login is that
-    /// own user: it stays, locked and with a password no one holds, until the addon goes.
-    pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        let (name, user) = (resource_name(&addon)?, credential.login(&addon)?);
-        let original = credential == Credential::ORIGINAL;
-        let mut admin = self.admin()?;
-        let hosts = user_hosts(&mut admin, &user)?;
-        for host in &hosts {
-            lock(&mut admin, &account(&user, host), original)?;
-        }
-        end_sessions(&mut admin, &user)?;
-        let handed = self.hand_over(&mut admin, &addon, &user)?;
-        let place = self.server.place();
-        let mut message = match (original, hosts.is_empty()) {
-            (true, false) => format!("user {user} on {place} logs in no more; it stays, as the addon's own user"),
-            (false, false) if self.drop_user(&mut admin, &user)? => format!("dropped user {user} on {place}"),
-            _ => format!("user {user} was already gone from {place}"),
-        };
-        if handed > 0 {
-            message.push_str(&format!("; {} it made handed to user {name}", crate::names::plural(handed, "object")));
-        }
-        Ok(message)
-    }
-
     /// Makes every object of the addon's database that `leaving` defines, or that a login
     /// of the addon no longer there defines (one an earlier version dropped), again in place
     /// defined by the addon's own user, made again first when it is gone. Returns how many
@@ -190,27 +143,6 @@ impl Mysql {
             object.make(admin, &name, &statement)?;
         }
         Ok(handed.len() as u64)
-    }
-
-    /// `verify`: the resource and each credential's login, against what was made.
-    pub(super) fn check(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
-        let name = resource_name(&addon)?;
-        let mut admin = self.admin()?;
-        let mut drift = Vec::new();
-        let databases: Vec<String> = admin.column(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
-            (&name,),
-            "looking for the database",
-        )?;
-        if databases.is_empty() {
-            drift.push(Drift::resource(DriftKind::ResourceMissing, format!("database {name} is gone")));
-        }
-        for &credential in credentials {
-            if let Some(found) = self.check_user(&mut admin, addon, credential, &name, databases.is_empty())? {
-                drift.push(found);
-            }
-        }
-        Ok(drift)
     }
 
     /// The drift of one credential's user: gone, holding other grants than its one, or
@@ -261,30 +193,93 @@ impl Mysql {
             },
         }
     }
+}
 
-    /// `repair`: makes again what `check` found changed or gone.
-    pub(super) fn mend(
-        &self,
-        addon: Resource<'_>,
-        drift: &[Drift],
-        repair_data: bool,
-    ) -> Result<Repair, ProviderError> {
+impl Credentials for Mysql {
+    /// The credential's login with the owner's rights, and its vars.
+    fn ensure(&self, addon: Resource<'_>, credential: Credential) -> Result<Vec<(String, String)>, ProviderError> {
         let name = resource_name(&addon)?;
-        let resource = || {
-            let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
-            self.admin()?.run(&create, &format!("creating database {name}"))?;
-            Ok(format!("database {name} is there"))
+        let (user, password) = (credential.login(&addon)?, credential.password(&addon));
+        if user.len() > MAX_USER {
+            return Err(self.permanent(&format!(
+                "can't make {credential}: its user name {user} is longer than the {MAX_USER} characters MySQL takes"
+            )));
+        }
+        let mut admin = self.admin()?;
+        let hosts = self.account_hosts(&mut admin)?;
+        create_users(&mut admin, &hosts, &user, &password)?;
+        grant_database(&mut admin, &hosts, &user, &name)?;
+        let url = self.server.app_url(&user, &password, &format!("/{name}"))?;
+        Ok(vec![("DATABASE_URL".to_string(), url)])
+    }
+
+    /// The login is locked and its sessions ended, so it defines
+    /// nothing more; what it made (views, triggers, routines, events run as their definer)
+    /// is handed to the addon's own user; then it is dropped. The original login is that
+    /// own user: it stays, locked and with a password no one holds, until the addon goes.
+    fn revoke(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        let (name, user) = (resource_name(&addon)?, credential.login(&addon)?);
+        let original = credential == Credential::ORIGINAL;
+        let mut admin = self.admin()?;
+        let hosts = user_hosts(&mut admin, &user)?;
+        for host in &hosts {
+            lock(&mut admin, &account(&user, host), original)?;
+        }
+        end_sessions(&mut admin, &user)?;
+        let handed = self.hand_over(&mut admin, &addon, &user)?;
+        let place = self.server.place();
+        let mut message = match (original, hosts.is_empty()) {
+            (true, false) => format!("user {user} on {place} logs in no more; it stays, as the addon's own user"),
+            (false, false) if self.drop_user(&mut admin, &user)? => format!("dropped user {user} on {place}"),
+            _ => format!("user {user} was already gone from {place}"),
         };
-        let login = |credential: Credential| {
-            let user = credential.login(&addon)?;
-            let mut admin = self.admin()?;
-            for host in user_hosts(&mut admin, &user)? {
-                let account = account(&user, &host);
-                let revoke = format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}");
-                admin.run(&revoke, &format!("taking back the grants of {account}"))?;
+        if handed > 0 {
+            message.push_str(&format!("; {} it made handed to user {name}", crate::names::plural(handed, "object")));
+        }
+        Ok(message)
+    }
+}
+
+impl Verifier for Mysql {
+    /// The resource and each credential's login, against what was made.
+    fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+        let name = resource_name(&addon)?;
+        let mut admin = self.admin()?;
+        let mut drift = Vec::new();
+        let databases: Vec<String> = admin.column(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+            (&name,),
+            "looking for the database",
+        )?;
+        if databases.is_empty() {
+            drift.push(Drift::resource(DriftKind::ResourceMissing, format!("database {name} is gone")));
+        }
+        for &credential in credentials {
+            if let Some(found) = self.check_user(&mut admin, addon, credential, &name, databases.is_empty())? {
+                drift.push(found);
             }
-            self.make_credential(addon, credential).map(drop)
-        };
-        repair_with(&addon, drift, repair_data, resource, login)
+        }
+        Ok(drift)
+    }
+
+    /// Makes the database again, empty, when it was lost.
+    fn remake_resource(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let name = resource_name(&addon)?;
+        let create = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", ident(&name));
+        self.admin()?.run(&create, &format!("creating database {name}"))?;
+        Ok(format!("database {name} is there"))
+    }
+
+    /// Takes back every grant of the credential's user on every host, then makes it again
+    /// as `ensure` makes it, so no grant added by hand is left.
+    fn remake_login(&self, addon: Resource<'_>, credential: Credential) -> Result<(), ProviderError> {
+        let user = credential.login(&addon)?;
+        let mut admin = self.admin()?;
+        for host in user_hosts(&mut admin, &user)? {
+            let account = account(&user, &host);
+            let revoke = format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}");
+            admin.run(&revoke, &format!("taking back the grants of {account}"))?;
+        }
+        self.ensure(addon, credential).map(drop)
     }
 }

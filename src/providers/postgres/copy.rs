@@ -17,7 +17,7 @@ use postgres::Client;
 use super::entry::admin_options;
 use super::{quote_ident, quote_literal, Postgres, ProviderError, Sort};
 use crate::addon::Resource;
-use crate::providers::CopyStatus;
+use crate::providers::{Copier, CopyStatus};
 
 /// The tools a dump and restore needs on PATH.
 const TOOLS: [&str; 2] = ["pg_dump", "pg_restore"];
@@ -31,136 +31,6 @@ impl Postgres {
     /// The comment the admin sets on the owner role of a finished copy.
     fn copy_mark(source: &str) -> String {
         format!("addons: a copy of {source}")
-    }
-
-    /// The source database is there, and the dump tools are on PATH (the copy falls back to
-    /// them when the source is in use, which can't be known in advance).
-    pub(super) fn check_copy_of(&self, source: Resource<'_>) -> Result<(), ProviderError> {
-        let name = self.name(source)?;
-        let found = self.lookup(&mut self.admin()?, &name)?;
-        if !found.database {
-            return Err(self.permanent(&format!("the source database {name} is gone")));
-        }
-        let missing: Vec<&str> = TOOLS.into_iter().filter(|tool| !on_path(tool)).collect();
-        if !missing.is_empty() {
-            return Err(self.permanent(&format!(
-                "{} not on PATH; a copy of a database in use needs them: install the PostgreSQL client tools",
-                missing.join(" and ")
-            )));
-        }
-        Ok(())
-    }
-
-    /// Done when the owner role carries the admin's mark; running while a copier's admin
-    /// session is open. A tenant can set neither: a comment on a role needs CREATEROLE,
-    /// and sessions are told apart by their user, the admin.
-    pub(super) fn copy_status_of(
-        &self,
-        addon: Resource<'_>,
-        source: Resource<'_>,
-    ) -> Result<CopyStatus, ProviderError> {
-        let (name, source) = (self.name(addon)?, self.name(source)?);
-        let row = self
-            .admin()?
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r JOIN pg_catalog.pg_shdescription s \
-                   ON s.objoid = r.oid AND s.classoid = 'pg_catalog.pg_authid'::pg_catalog.regclass \
-                   WHERE r.rolname = $1 AND s.description = $2) \
-                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1), \
-                 EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity \
-                   WHERE application_name = $3 AND usename = CURRENT_USER)",
-                &[&name, &Self::copy_mark(&source), &Self::copier_name(&name)],
-            )
-            .map_err(|err| self.failure("can't look up the copy", &err))?;
-        Ok(match (row.get(0), row.get(1)) {
-            (true, _) => CopyStatus::Done,
-            (false, true) => CopyStatus::Running,
-            (false, false) => CopyStatus::Stopped,
-        })
-    }
-
-    /// The copier's work: from scratch (a partial copy is dropped), the template way or
-    /// by dump and restore, then the mark.
-    pub(super) fn copy_into(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
-        let (name, source_name) = (self.name(addon)?, self.name(source)?);
-        let copier = Self::copier_name(&name);
-        let mut config = self.admin_config(0)?;
-        config.application_name(&copier);
-        let doing = "can't connect as the admin user";
-        let mut client = self.connect(config, doing)?.map_err(|err| self.failure(doing, &err))?;
-        // A copy takes as long as it takes; waiting on a lock is still contention.
-        let settings = "SET statement_timeout = 0";
-        client.batch_execute(settings).map_err(|err| self.failure("can't set session timeouts", &err))?;
-        let others: i64 = client
-            .query_one(
-                "SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity \
-                 WHERE application_name = $1 AND usename = CURRENT_USER AND pid <> pg_catalog.pg_backend_pid()",
-                &[&copier],
-            )
-            .map_err(|err| self.failure("can't look for other copiers", &err))?
-            .get(0);
-        if others > 0 {
-            return Ok(format!("another copier is at work on {name}"));
-        }
-        if self.copy_status_of(addon, source)? == CopyStatus::Done {
-            return Ok(format!("{name} is already a copy of {source_name}"));
-        }
-        let found = self.lookup(&mut client, &name)?;
-        if !found.role {
-            return Err(self.permanent(&format!("role {name} is gone; the copy has no owner")));
-        }
-        let source_found = self.lookup(&mut client, &source_name)?;
-        if !source_found.database {
-            return Err(self.permanent(&format!("the source database {source_name} is gone")));
-        }
-        self.join(&mut client, &name, found)?;
-        self.join(&mut client, &source_name, found)?;
-        let (ident, source_ident) = (quote_ident(&name), quote_ident(&source_name));
-        self.end_sessions_on(&mut client, &name)?;
-        // What a partial restore did to its database (its owner's code ran) can't hold up its drop.
-        self.drop_database(&mut client, &mut self.admin()?, &name, found)?;
-        let idle: bool = client
-            .query_one(
-                "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE datname = $1)",
-                &[&source_name],
-            )
-            .map_err(|err| self.failure("can't look at the source's sessions", &err))?
-            .get(0);
-        let template = format!("CREATE DATABASE {ident} TEMPLATE {source_ident} OWNER {ident}");
-        let doing = format!("can't copy database {source_name}");
-        let by_template = idle && self.run(&mut client, &doing, &template, &[SqlState::OBJECT_IN_USE])?;
-        if !by_template {
-            let create = format!("CREATE DATABASE {ident} OWNER {ident}");
-            self.run(&mut client, &format!("can't create database {name}"), &create, &[])?;
-        }
-        let access =
-            format!("REVOKE CONNECT ON DATABASE {ident} FROM PUBLIC; GRANT CONNECT ON DATABASE {ident} TO {ident}");
-        self.run(&mut client, &format!("can't restrict connections to database {name}"), &access, &[])?;
-        crate::failpoint!("copy-started");
-        let how = match by_template {
-            true => {
-                self.give_objects(&mut client, source, &source_name, &name)?;
-                "a template copy"
-            }
-            false => {
-                // The source's owner may refuse connections: the dump's door is opened.
-                let dumped = self.through_door(&mut client, &source_name, |version| {
-                    self.dump_restore(addon, &source_name, &copier, version)
-                })?;
-                if dumped.is_none() {
-                    return Err(self.permanent(&format!("the source database {source_name} is gone")));
-                }
-                "pg_dump | pg_restore"
-            }
-        };
-        // The restore's code ran as the app's login: whatever it set on that login is undone.
-        let (login, password) = self.app_login(&mut client, addon)?;
-        self.ensure_owner(&mut client, &name, found)?;
-        self.ensure_login(&mut client, &name, &login, &password, found)?;
-        crate::failpoint!("after-copy-before-mark");
-        let mark = format!("COMMENT ON ROLE {ident} IS {}", quote_literal(&Self::copy_mark(&source_name)));
-        self.run(&mut client, &format!("can't mark the copy {name} done"), &mark, &[])?;
-        Ok(format!("copied database {source_name} into {name} by {how}"))
     }
 
     /// Ends every session on database `name` but this one (a restore left by a dead copier).
@@ -294,6 +164,134 @@ impl Postgres {
         let mut owner = place;
         owner.extend([("PGUSER", user), ("PGPASSWORD", password)]);
         Ok((admin, owner))
+    }
+}
+
+impl Copier for Postgres {
+    /// The source database is there, and the dump tools are on PATH (the copy falls back to
+    /// them when the source is in use, which can't be known in advance).
+    fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
+        let name = self.name(source)?;
+        let found = self.lookup(&mut self.admin()?, &name)?;
+        if !found.database {
+            return Err(self.permanent(&format!("the source database {name} is gone")));
+        }
+        let missing: Vec<&str> = TOOLS.into_iter().filter(|tool| !on_path(tool)).collect();
+        if !missing.is_empty() {
+            return Err(self.permanent(&format!(
+                "{} not on PATH; a copy of a database in use needs them: install the PostgreSQL client tools",
+                missing.join(" and ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Done when the owner role carries the admin's mark; running while a copier's admin
+    /// session is open. A tenant can set neither: a comment on a role needs CREATEROLE,
+    /// and sessions are told apart by their user, the admin.
+    fn copy_status(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
+        let (name, source) = (self.name(addon)?, self.name(source)?);
+        let row = self
+            .admin()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r JOIN pg_catalog.pg_shdescription s \
+                   ON s.objoid = r.oid AND s.classoid = 'pg_catalog.pg_authid'::pg_catalog.regclass \
+                   WHERE r.rolname = $1 AND s.description = $2) \
+                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1), \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity \
+                   WHERE application_name = $3 AND usename = CURRENT_USER)",
+                &[&name, &Self::copy_mark(&source), &Self::copier_name(&name)],
+            )
+            .map_err(|err| self.failure("can't look up the copy", &err))?;
+        Ok(match (row.get(0), row.get(1)) {
+            (true, _) => CopyStatus::Done,
+            (false, true) => CopyStatus::Running,
+            (false, false) => CopyStatus::Stopped,
+        })
+    }
+
+    /// The copier's work: from scratch (a partial copy is dropped), the template way or
+    /// by dump and restore, then the mark.
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+        let (name, source_name) = (self.name(addon)?, self.name(source)?);
+        let copier = Self::copier_name(&name);
+        let mut config = self.admin_config(0)?;
+        config.application_name(&copier);
+        let doing = "can't connect as the admin user";
+        let mut client = self.connect(config, doing)?.map_err(|err| self.failure(doing, &err))?;
+        // A copy takes as long as it takes; waiting on a lock is still contention.
+        let settings = "SET statement_timeout = 0";
+        client.batch_execute(settings).map_err(|err| self.failure("can't set session timeouts", &err))?;
+        let others: i64 = client
+            .query_one(
+                "SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity \
+                 WHERE application_name = $1 AND usename = CURRENT_USER AND pid <> pg_catalog.pg_backend_pid()",
+                &[&copier],
+            )
+            .map_err(|err| self.failure("can't look for other copiers", &err))?
+            .get(0);
+        if others > 0 {
+            return Ok(format!("another copier is at work on {name}"));
+        }
+        if self.copy_status(addon, source)? == CopyStatus::Done {
+            return Ok(format!("{name} is already a copy of {source_name}"));
+        }
+        let found = self.lookup(&mut client, &name)?;
+        if !found.role {
+            return Err(self.permanent(&format!("role {name} is gone; the copy has no owner")));
+        }
+        let source_found = self.lookup(&mut client, &source_name)?;
+        if !source_found.database {
+            return Err(self.permanent(&format!("the source database {source_name} is gone")));
+        }
+        self.join(&mut client, &name, found)?;
+        self.join(&mut client, &source_name, found)?;
+        let (ident, source_ident) = (quote_ident(&name), quote_ident(&source_name));
+        self.end_sessions_on(&mut client, &name)?;
+        // What a partial restore did to its database (its owner's code ran) can't hold up its drop.
+        self.drop_database(&mut client, &mut self.admin()?, &name, found)?;
+        let idle: bool = client
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE datname = $1)",
+                &[&source_name],
+            )
+            .map_err(|err| self.failure("can't look at the source's sessions", &err))?
+            .get(0);
+        let template = format!("CREATE DATABASE {ident} TEMPLATE {source_ident} OWNER {ident}");
+        let doing = format!("can't copy database {source_name}");
+        let by_template = idle && self.run(&mut client, &doing, &template, &[SqlState::OBJECT_IN_USE])?;
+        if !by_template {
+            let create = format!("CREATE DATABASE {ident} OWNER {ident}");
+            self.run(&mut client, &format!("can't create database {name}"), &create, &[])?;
+        }
+        let access =
+            format!("REVOKE CONNECT ON DATABASE {ident} FROM PUBLIC; GRANT CONNECT ON DATABASE {ident} TO {ident}");
+        self.run(&mut client, &format!("can't restrict connections to database {name}"), &access, &[])?;
+        crate::failpoint!("copy-started");
+        let how = match by_template {
+            true => {
+                self.give_objects(&mut client, source, &source_name, &name)?;
+                "a template copy"
+            }
+            false => {
+                // The source's owner may refuse connections: the dump's door is opened.
+                let dumped = self.through_door(&mut client, &source_name, |version| {
+                    self.dump_restore(addon, &source_name, &copier, version)
+                })?;
+                if dumped.is_none() {
+                    return Err(self.permanent(&format!("the source database {source_name} is gone")));
+                }
+                "pg_dump | pg_restore"
+            }
+        };
+        // The restore's code ran as the app's login: whatever it set on that login is undone.
+        let (login, password) = self.app_login(&mut client, addon)?;
+        self.ensure_owner(&mut client, &name, found)?;
+        self.ensure_login(&mut client, &name, &login, &password, found)?;
+        crate::failpoint!("after-copy-before-mark");
+        let mark = format!("COMMENT ON ROLE {ident} IS {}", quote_literal(&Self::copy_mark(&source_name)));
+        self.run(&mut client, &format!("can't mark the copy {name} done"), &mark, &[])?;
+        Ok(format!("copied database {source_name} into {name} by {how}"))
     }
 }
 

@@ -15,8 +15,8 @@ use postgres::Client;
 use super::roles::{app_role, limits, role_of, ROLE_LIMITS};
 use super::{quote_ident, quote_literal, scram, sort, Found, Postgres};
 use crate::addon::Resource;
-use crate::providers::credential::{repair_with, Credential, Drift, DriftKind, Repair};
-use crate::providers::{ProviderError, Sort};
+use crate::providers::credential::{Credential, Drift, DriftKind};
+use crate::providers::{Credentials, ProviderError, Sort, Verifier};
 
 /// Every role of an addon's credentials besides the owner: `addons_<id>_<slot>_<generation>`.
 const CREDENTIAL_ROLES: &str = "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname LIKE $1 ORDER BY rolname";
@@ -88,115 +88,6 @@ impl Postgres {
             .map(drop)
     }
 
-    /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
-    /// An addon whose app logs in as the owner gets a login for its own app only.
-    pub(super) fn make_credential(
-        &self,
-        addon: Resource<'_>,
-        credential: Credential,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        let owner = self.name(addon)?;
-        let (mut client, found) = self.opened(&owner)?;
-        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
-        let (login, password) = (role_of(addon, credential, &owner, owner_logs_in)?, credential.password(&addon));
-        if credential != Credential::ORIGINAL && (!found.role || !found.database) {
-            return Err(self.permanent(&format!(
-                "can't make {credential}: role and database {owner} are not there; provision the addon first"
-            )));
-        }
-        match owner_logs_in {
-            true if credential == Credential::ORIGINAL => {
-                self.ensure_owner_login(&mut client, &owner, &password, found)?
-            }
-            true if credential.slot != 0 => {
-                return Err(self.permanent(&format!(
-                    "can't make a login for another app yet: the addon's own app logs in as role {owner}, the \
-                     owner, whose password that login could set; rotate the addon first (addons rotate NAME)"
-                )))
-            }
-            true => self.ensure_login(&mut client, &owner, &login, &password, found)?,
-            false => {
-                self.ensure_owner(&mut client, &owner, found)?;
-                self.ensure_login(&mut client, &owner, &login, &password, found)?;
-            }
-        }
-        let url = self.server.app_url(&login, &password, &format!("/{owner}"))?;
-        Ok(vec![("DATABASE_URL".to_string(), url)])
-    }
-
-    /// Stops the login, ends its sessions, hands what it created to the owner, and drops
-    /// it. The original credential also takes the login away from the owner, which an
-    /// addon made by an earlier version logs in as (the owner stays, without a password).
-    pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        let owner = self.name(addon)?;
-        let login = role_of(addon, credential, &owner, false)?;
-        let ident = quote_ident(&login);
-        let (mut client, found) = self.opened(&owner)?;
-        let mut watcher = self.admin()?;
-        let mut owner_stopped = false;
-        if credential == Credential::ORIGINAL {
-            let stop = format!("ALTER ROLE {} NOLOGIN PASSWORD NULL", quote_ident(&owner));
-            let doing = format!("can't stop role {owner} from logging in");
-            owner_stopped =
-                self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])?;
-            self.end_logins(&mut client, std::slice::from_ref(&owner))?;
-        }
-        let doing = format!("can't stop role {login} from logging in");
-        let stop = format!("ALTER ROLE {ident} NOLOGIN");
-        if !self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])? {
-            return Ok(match owner_stopped {
-                true => format!("role {owner} no longer logs in; it still owns database {owner}"),
-                false => format!("role {login} was already gone from {}", self.server.place()),
-            });
-        }
-        self.join(&mut client, &login, found)?;
-        self.end_logins(&mut client, std::slice::from_ref(&login))?;
-        let reassign = format!("REASSIGN OWNED BY {ident} TO {}", quote_ident(&owner));
-        let doing = format!("can't hand what role {login} made to role {owner}");
-        self.inside(&mut client, &owner, |there| {
-            self.run_unblocked(there, &mut watcher, &doing, &reassign, &[SqlState::UNDEFINED_OBJECT])
-        })?;
-        self.drop_role(&mut client, &mut watcher, &login)?;
-        Ok(format!("dropped role {login} on {}", self.server.place()))
-    }
-
-    /// `verify`: the resource and each credential's login, against what was made.
-    pub(super) fn check(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
-        let owner = self.name(addon)?;
-        let (mut client, found) = self.opened(&owner)?;
-        let mut drift = Vec::new();
-        if !found.database {
-            drift.push(Drift::resource(DriftKind::ResourceMissing, format!("database {owner} is gone")));
-        } else {
-            let row = client
-                .query_one(
-                    "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = $1",
-                    &[&owner],
-                )
-                .map_err(|err| self.failure("can't read the database's owner", &err))?;
-            let holder: String = row.get(0);
-            if holder != owner {
-                let message = format!("database {owner} is owned by role {holder}, not {owner}");
-                drift.push(Drift::resource(DriftKind::LimitsChanged, message));
-            }
-        }
-        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
-        if !owner_logs_in {
-            let changes = self.owner_changes(&mut client, &owner, found)?;
-            if !changes.is_empty() {
-                let message = format!("role {owner}, the owner, changed: {}", changes.join(", "));
-                drift.push(Drift::resource(DriftKind::LimitsChanged, message));
-            }
-        }
-        for &credential in credentials {
-            let login = role_of(addon, credential, &owner, owner_logs_in)?;
-            if let Some(found) = self.check_login(&mut client, addon, credential, &login, &owner, found)? {
-                drift.push(found);
-            }
-        }
-        Ok(drift)
-    }
-
     /// The drift of one credential's role `login`, if any: gone, more powerful than made,
     /// a password other than the derived one, or a login that fails.
     fn check_login(
@@ -251,30 +142,135 @@ impl Postgres {
             }
         }
     }
+}
 
-    /// `repair`: makes again what `check` found changed or gone.
-    pub(super) fn mend(
-        &self,
-        addon: Resource<'_>,
-        drift: &[Drift],
-        repair_data: bool,
-    ) -> Result<Repair, ProviderError> {
+impl Credentials for Postgres {
+    /// The credential's login with the owner's rights, and its vars.
+    /// An addon whose app logs in as the owner gets a login for its own app only.
+    fn ensure(&self, addon: Resource<'_>, credential: Credential) -> Result<Vec<(String, String)>, ProviderError> {
         let owner = self.name(addon)?;
-        let resource = || {
-            let (mut client, found) = self.opened(&owner)?;
-            let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
-            if !owner_logs_in {
-                self.ensure_owner(&mut client, &owner, found)?;
+        let (mut client, found) = self.opened(&owner)?;
+        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+        let (login, password) = (role_of(addon, credential, &owner, owner_logs_in)?, credential.password(&addon));
+        if credential != Credential::ORIGINAL && (!found.role || !found.database) {
+            return Err(self.permanent(&format!(
+                "can't make {credential}: role and database {owner} are not there; provision the addon first"
+            )));
+        }
+        match owner_logs_in {
+            true if credential == Credential::ORIGINAL => {
+                self.ensure_owner_login(&mut client, &owner, &password, found)?
             }
-            self.ensure_database(&mut client, &owner, found)?;
-            let alter = format!("ALTER DATABASE {0} OWNER TO {0}", quote_ident(&owner));
-            self.run(&mut client, &format!("can't give database {owner} back to its owner"), &alter, &[])?;
-            Ok(match owner_logs_in {
-                true => format!("database {owner} is there, owned by role {owner}"),
-                false => format!("database {owner} is there, owned by role {owner}, which does not log in"),
-            })
-        };
-        let login = |credential| self.make_credential(addon, credential).map(drop);
-        repair_with(&addon, drift, repair_data, resource, login)
+            true if credential.slot != 0 => {
+                return Err(self.permanent(&format!(
+                    "can't make a login for another app yet: the addon's own app logs in as role {owner}, the \
+                     owner, whose password that login could set; rotate the addon first (addons rotate NAME)"
+                )))
+            }
+            true => self.ensure_login(&mut client, &owner, &login, &password, found)?,
+            false => {
+                self.ensure_owner(&mut client, &owner, found)?;
+                self.ensure_login(&mut client, &owner, &login, &password, found)?;
+            }
+        }
+        let url = self.server.app_url(&login, &password, &format!("/{owner}"))?;
+        Ok(vec![("DATABASE_URL".to_string(), url)])
+    }
+
+    /// Stops the login, ends its sessions, hands what it created to the owner, and drops
+    /// it. The original credential also takes the login away from the owner, which an
+    /// addon made by an earlier version logs in as (the owner stays, without a password).
+    fn revoke(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        let owner = self.name(addon)?;
+        let login = role_of(addon, credential, &owner, false)?;
+        let ident = quote_ident(&login);
+        let (mut client, found) = self.opened(&owner)?;
+        let mut watcher = self.admin()?;
+        let mut owner_stopped = false;
+        if credential == Credential::ORIGINAL {
+            let stop = format!("ALTER ROLE {} NOLOGIN PASSWORD NULL", quote_ident(&owner));
+            let doing = format!("can't stop role {owner} from logging in");
+            owner_stopped =
+                self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])?;
+            self.end_logins(&mut client, std::slice::from_ref(&owner))?;
+        }
+        let doing = format!("can't stop role {login} from logging in");
+        let stop = format!("ALTER ROLE {ident} NOLOGIN");
+        if !self.run_unblocked(&mut client, &mut watcher, &doing, &stop, &[SqlState::UNDEFINED_OBJECT])? {
+            return Ok(match owner_stopped {
+                true => format!("role {owner} no longer logs in; it still owns database {owner}"),
+                false => format!("role {login} was already gone from {}", self.server.place()),
+            });
+        }
+        self.join(&mut client, &login, found)?;
+        self.end_logins(&mut client, std::slice::from_ref(&login))?;
+        let reassign = format!("REASSIGN OWNED BY {ident} TO {}", quote_ident(&owner));
+        let doing = format!("can't hand what role {login} made to role {owner}");
+        self.inside(&mut client, &owner, |there| {
+            self.run_unblocked(there, &mut watcher, &doing, &reassign, &[SqlState::UNDEFINED_OBJECT])
+        })?;
+        self.drop_role(&mut client, &mut watcher, &login)?;
+        Ok(format!("dropped role {login} on {}", self.server.place()))
+    }
+}
+
+impl Verifier for Postgres {
+    /// The resource and each credential's login, against what was made.
+    fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+        let owner = self.name(addon)?;
+        let (mut client, found) = self.opened(&owner)?;
+        let mut drift = Vec::new();
+        if !found.database {
+            drift.push(Drift::resource(DriftKind::ResourceMissing, format!("database {owner} is gone")));
+        } else {
+            let row = client
+                .query_one(
+                    "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database WHERE datname = $1",
+                    &[&owner],
+                )
+                .map_err(|err| self.failure("can't read the database's owner", &err))?;
+            let holder: String = row.get(0);
+            if holder != owner {
+                let message = format!("database {owner} is owned by role {holder}, not {owner}");
+                drift.push(Drift::resource(DriftKind::LimitsChanged, message));
+            }
+        }
+        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+        if !owner_logs_in {
+            let changes = self.owner_changes(&mut client, &owner, found)?;
+            if !changes.is_empty() {
+                let message = format!("role {owner}, the owner, changed: {}", changes.join(", "));
+                drift.push(Drift::resource(DriftKind::LimitsChanged, message));
+            }
+        }
+        for &credential in credentials {
+            let login = role_of(addon, credential, &owner, owner_logs_in)?;
+            if let Some(found) = self.check_login(&mut client, addon, credential, &login, &owner, found)? {
+                drift.push(found);
+            }
+        }
+        Ok(drift)
+    }
+
+    /// Makes the database again (empty, when it was lost) and gives it back to its owner.
+    fn remake_resource(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let owner = self.name(addon)?;
+        let (mut client, found) = self.opened(&owner)?;
+        let owner_logs_in = self.owner_logs_in(&mut client, &owner)?;
+        if !owner_logs_in {
+            self.ensure_owner(&mut client, &owner, found)?;
+        }
+        self.ensure_database(&mut client, &owner, found)?;
+        let alter = format!("ALTER DATABASE {0} OWNER TO {0}", quote_ident(&owner));
+        self.run(&mut client, &format!("can't give database {owner} back to its owner"), &alter, &[])?;
+        Ok(match owner_logs_in {
+            true => format!("database {owner} is there, owned by role {owner}"),
+            false => format!("database {owner} is there, owned by role {owner}, which does not log in"),
+        })
+    }
+
+    /// Makes the login role again as `ensure` makes it: password, membership and limits.
+    fn remake_login(&self, addon: Resource<'_>, credential: Credential) -> Result<(), ProviderError> {
+        self.ensure(addon, credential).map(drop)
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{Names, Redis, Session};
 use crate::addon::Resource;
-use crate::providers::{CopyStatus, ProviderError};
+use crate::providers::{Copier, CopyStatus, ProviderError};
 
 /// How long the copier's sign of life lasts unless refreshed (each SCAN step refreshes it).
 const ALIVE_MS: u64 = 10_000;
@@ -17,8 +17,13 @@ pub(super) fn marks(addon: &Resource<'_>) -> (String, String) {
     (format!("addons-copy:{}:alive", addon.id), format!("addons-copy:{}:done", addon.id))
 }
 
-impl Redis {
-    pub(super) fn copy_status_of(&self, addon: Resource<'_>) -> Result<CopyStatus, ProviderError> {
+impl Copier for Redis {
+    /// The keys are copied whatever they hold: nothing to check beforehand.
+    fn check_copy(&self, _source: Resource<'_>) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    fn copy_status(&self, addon: Resource<'_>, _source: Resource<'_>) -> Result<CopyStatus, ProviderError> {
         Names::of(&addon)?;
         let (alive, done) = marks(&addon);
         let mut admin = self.admin(format!("looking up the copy into addon {}", addon.id))?;
@@ -32,7 +37,7 @@ impl Redis {
         })
     }
 
-    pub(super) fn copy_into(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
+    fn copy(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<String, ProviderError> {
         let (names, from) = (Names::of(&addon)?, Names::of(&source)?);
         let (alive, done) = marks(&addon);
         let mut admin = self.admin(format!("copying the keys under {} to {}", from.prefix, names.prefix))?;

@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Names, Redis, Session, COMMAND_RULES};
 use crate::addon::Resource;
-use crate::providers::credential::{repair_with, Credential, Drift, DriftKind, Repair};
-use crate::providers::ProviderError;
+use crate::providers::credential::{Credential, Drift, DriftKind};
+use crate::providers::{Credentials, ProviderError, Verifier};
 
 /// An ACL user's fields as `ACL GETUSER` gives them, `None` when there is no such user.
 struct AclUser {
@@ -70,34 +70,6 @@ pub(super) fn reference_user(names: &Names) -> String {
 }
 
 impl Redis {
-    /// `ensure_credential`: the credential's login with the owner's rights, and its vars.
-    pub(super) fn make_credential(
-        &self,
-        addon: Resource<'_>,
-        credential: Credential,
-    ) -> Result<Vec<(String, String)>, ProviderError> {
-        let names = Names::of(&addon)?;
-        let (user, password) = (credential.login(&addon)?, credential.password(&addon));
-        let mut admin = self.admin(format!("creating ACL user {user}"))?;
-        admin.version()?;
-        admin.set_user(&names, &user, Some(&password))?;
-        admin.save_acl()?;
-        let url = self.server.app_url(&user, &password, "/0")?;
-        Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
-    }
-
-    /// `revoke_credential`: ends the login's sessions and removes it.
-    pub(super) fn take_back(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        let user = credential.login(&addon)?;
-        let mut admin = self.admin(format!("removing ACL user {user}"))?;
-        let deleted = admin.delete_user(&user)?;
-        admin.save_acl()?;
-        Ok(match deleted {
-            true => format!("removed ACL user {user} on {}", self.server.place()),
-            false => format!("ACL user {user} was already gone from {}", self.server.place()),
-        })
-    }
-
     /// Every ACL user of the addon: the original, the other credentials and a leftover
     /// reference user.
     pub(super) fn addon_users(
@@ -110,9 +82,37 @@ impl Redis {
         let reference = reference_user(&names);
         Ok(users.into_iter().filter(|user| *user == reference || Credential::of_login(addon, user).is_some()).collect())
     }
+}
 
-    /// `verify`: the resource and each credential's login, against what was made.
-    pub(super) fn check(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
+impl Credentials for Redis {
+    /// The credential's login with the owner's rights, and its vars.
+    fn ensure(&self, addon: Resource<'_>, credential: Credential) -> Result<Vec<(String, String)>, ProviderError> {
+        let names = Names::of(&addon)?;
+        let (user, password) = (credential.login(&addon)?, credential.password(&addon));
+        let mut admin = self.admin(format!("creating ACL user {user}"))?;
+        admin.version()?;
+        admin.set_user(&names, &user, Some(&password))?;
+        admin.save_acl()?;
+        let url = self.server.app_url(&user, &password, "/0")?;
+        Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
+    }
+
+    /// Ends the login's sessions and removes it.
+    fn revoke(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
+        let user = credential.login(&addon)?;
+        let mut admin = self.admin(format!("removing ACL user {user}"))?;
+        let deleted = admin.delete_user(&user)?;
+        admin.save_acl()?;
+        Ok(match deleted {
+            true => format!("removed ACL user {user} on {}", self.server.place()),
+            false => format!("ACL user {user} was already gone from {}", self.server.place()),
+        })
+    }
+}
+
+impl Verifier for Redis {
+    /// The resource and each credential's login, against what was made.
+    fn verify(&self, addon: Resource<'_>, credentials: &[Credential]) -> Result<Vec<Drift>, ProviderError> {
         let names = Names::of(&addon)?;
         let mut admin = self.admin(format!("checking the ACL users of {}", names.user))?;
         let reference = reference_user(&names);
@@ -145,15 +145,13 @@ impl Redis {
         Ok(drift)
     }
 
-    /// `repair`: makes again what `check` found changed or gone.
-    pub(super) fn mend(
-        &self,
-        addon: Resource<'_>,
-        drift: &[Drift],
-        repair_data: bool,
-    ) -> Result<Repair, ProviderError> {
-        let resource = || Ok("the keys live on the server; nothing to make".to_string());
-        let login = |credential| self.make_credential(addon, credential).map(drop);
-        repair_with(&addon, drift, repair_data, resource, login)
+    /// The keys live on the server under the addon's prefix: there is nothing to make.
+    fn remake_resource(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
+        Ok("the keys live on the server; nothing to make".to_string())
+    }
+
+    /// Makes the ACL user again as `ensure` makes it: password and rules.
+    fn remake_login(&self, addon: Resource<'_>, credential: Credential) -> Result<(), ProviderError> {
+        self.ensure(addon, credential).map(drop)
     }
 }
