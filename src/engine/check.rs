@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use super::base::Engine;
 use super::claim::is_dead_holder;
-use super::Engine;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::base::Engine;
 use super::step::fail;
-use super::Engine;
 use crate::addon::Addon;
 use crate::providers::{CopyStatus, Provider, ProviderError};
 use crate::store::{Apply, Store};

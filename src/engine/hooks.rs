@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use super::{backoff, Engine};
+use super::base::Engine;
+use super::step::backoff;
 use crate::clock::Clock;
 use crate::envfile::Apps;
 use crate::hook::{self, Ending};

@@ -1,19 +1,17 @@
 //! tick, watch and wait: claims due addons, runs one step of each through its
 //! provider, and commits the result through the state machine.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::addon::Addon;
-use crate::clock::Clock;
-use crate::config::Settings;
 use crate::envfile::{self, Apps, EnvFileFailure};
 use crate::machine::State;
-use crate::providers::{self, Environment, Provider};
 use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
+mod base;
 mod check;
 mod claim;
 mod copy;
@@ -21,23 +19,20 @@ mod hooks;
 mod provision;
 mod step;
 
+pub use base::Engine;
 pub use check::Check;
 pub use copy::PERMANENT;
 pub use hooks::HookReport;
 pub use provision::BadSource;
 
-use claim::{claim_token, is_dead_holder};
+use claim::is_dead_holder;
 pub use step::backoff;
 
 /// How many addons one claim takes at a time.
 const CLAIM_BATCH: usize = 16;
-/// The first retry after a transient failure waits about this long; each failure doubles it.
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// How often a sleeping `watch` or `wait` looks for work added by other processes
 /// even when no wake-up came (one missed, or a backend that can't tell).
 const RECHECK: Duration = Duration::from_secs(60);
-/// No retry waits longer than this.
-const BACKOFF_CAP: Duration = Duration::from_secs(300);
 
 /// What one tick did.
 #[derive(Debug, Default)]
@@ -65,86 +60,7 @@ impl TickReport {
     }
 }
 
-/// Runs steps. One per process: it holds the claim token and the built providers.
-pub struct Engine {
-    settings: Settings,
-    configs: providers::Configs,
-    env: Environment,
-    token: String,
-    providers: Mutex<HashMap<String, Arc<dyn Provider>>>,
-    /// Set by SIGINT/SIGTERM: no new step starts once it is.
-    stop: Arc<AtomicBool>,
-    /// The workers' connections, kept from one tick of a `watch`/`wait` to the next:
-    /// a new one costs a login on PostgreSQL, which would delay every wake-up.
-    spare: Mutex<Vec<Store>>,
-    /// The state's clock, read as a tick (or `provision`'s first step) begins: every
-    /// time a step works out to be written (a retry's due time) comes from it, so a
-    /// host whose clock is off writes no time of its own into a shared state.
-    clock: Mutex<Clock>,
-}
-
 impl Engine {
-    pub fn new(settings: Settings, configs: providers::Configs, env: Environment, stop: Arc<AtomicBool>) -> Engine {
-        Engine {
-            settings,
-            configs,
-            env,
-            token: claim_token(),
-            providers: Mutex::new(HashMap::new()),
-            stop,
-            spare: Mutex::new(Vec::new()),
-            clock: Mutex::new(Clock::host()),
-        }
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// Reads the state's clock, for what follows to work out times from.
-    fn read_clock(&self, store: &Store) -> anyhow::Result<Clock> {
-        let clock = store.clock()?;
-        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = clock;
-        Ok(clock)
-    }
-
-    /// Now on the state's clock, as last read (ms since the epoch).
-    fn now(&self) -> i64 {
-        self.clock.lock().unwrap_or_else(|e| e.into_inner()).now_ms()
-    }
-
-    /// This process's claim token.
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
-    /// The settings the engine runs with.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    /// A built provider, made once per process.
-    pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, String> {
-        let mut built = self.providers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(provider) = built.get(name) {
-            return Ok(provider.clone());
-        }
-        let provider: Arc<dyn Provider> = providers::build(name, &self.configs, &self.env)?.into();
-        built.insert(name.to_string(), provider.clone());
-        Ok(provider)
-    }
-
-    /// Puts a provider in place of the one the settings would build: for embedding
-    /// `addons`, and for tests that wrap a real provider to inject a failure.
-    pub fn use_provider(&self, name: &str, provider: Arc<dyn Provider>) {
-        self.providers.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), provider);
-    }
-
-    /// How long a claim lasts (on the state's clock) before another tick may take the step over.
-    pub fn lease(&self) -> Duration {
-        self.settings.engine.claim_timeout
-    }
-
     /// One pass: every due addon (of `only`, when given) advances at most one step.
     /// `on_transition` sees each recorded transition as it happens.
     pub fn tick(

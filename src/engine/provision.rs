@@ -2,7 +2,7 @@
 //! alike: checking a provider's server and a `--from` source before anything is made, the
 //! row of a new addon, and its creation with the first provider call.
 
-use super::Engine;
+use super::base::Engine;
 use crate::addon::{new_seed, Addon};
 use crate::clock::Clock;
 use crate::error::{failed, usage};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
+use super::base::Engine;
 use crate::addon::{Addon, Upkeep};
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::{Event, Task};
@@ -368,6 +368,11 @@ impl Engine {
         }
     }
 }
+
+/// The first retry after a transient failure waits about this long; each failure doubles it.
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// No retry waits longer than this.
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
 
 /// A failure that ends provisioning in `error`.
 pub(super) fn fail(message: String) -> Apply {

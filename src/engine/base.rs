@@ -1,0 +1,95 @@
+//! The engine itself: the settings, the providers built from them (once per process),
+//! this process's claim token and the state's clock. Every service of the engine (a
+//! tick's steps, checks, copies, hooks, provisioning) works through it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::claim::claim_token;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::providers::{self, Environment, Provider};
+use crate::store::Store;
+
+/// Runs steps. One per process: it holds the claim token and the built providers.
+pub struct Engine {
+    pub(super) settings: Settings,
+    pub(super) configs: providers::Configs,
+    pub(super) env: Environment,
+    pub(super) token: String,
+    pub(super) providers: Mutex<HashMap<String, Arc<dyn Provider>>>,
+    /// Set by SIGINT/SIGTERM: no new step starts once it is.
+    pub(super) stop: Arc<AtomicBool>,
+    /// The workers' connections, kept from one tick of a `watch`/`wait` to the next:
+    /// a new one costs a login on PostgreSQL, which would delay every wake-up.
+    pub(super) spare: Mutex<Vec<Store>>,
+    /// The state's clock, read as a tick (or `provision`'s first step) begins: every
+    /// time a step works out to be written (a retry's due time) comes from it, so a
+    /// host whose clock is off writes no time of its own into a shared state.
+    pub(super) clock: Mutex<Clock>,
+}
+
+impl Engine {
+    pub fn new(settings: Settings, configs: providers::Configs, env: Environment, stop: Arc<AtomicBool>) -> Engine {
+        Engine {
+            settings,
+            configs,
+            env,
+            token: claim_token(),
+            providers: Mutex::new(HashMap::new()),
+            stop,
+            spare: Mutex::new(Vec::new()),
+            clock: Mutex::new(Clock::host()),
+        }
+    }
+
+    pub(super) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Reads the state's clock, for what follows to work out times from.
+    pub(super) fn read_clock(&self, store: &Store) -> anyhow::Result<Clock> {
+        let clock = store.clock()?;
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = clock;
+        Ok(clock)
+    }
+
+    /// Now on the state's clock, as last read (ms since the epoch).
+    pub(super) fn now(&self) -> i64 {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner()).now_ms()
+    }
+
+    /// This process's claim token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The settings the engine runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A built provider, made once per process.
+    pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, String> {
+        let mut built = self.providers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(provider) = built.get(name) {
+            return Ok(provider.clone());
+        }
+        let provider: Arc<dyn Provider> = providers::build(name, &self.configs, &self.env)?.into();
+        built.insert(name.to_string(), provider.clone());
+        Ok(provider)
+    }
+
+    /// Puts a provider in place of the one the settings would build: for embedding
+    /// `addons`, and for tests that wrap a real provider to inject a failure.
+    pub fn use_provider(&self, name: &str, provider: Arc<dyn Provider>) {
+        self.providers.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), provider);
+    }
+
+    /// How long a claim lasts (on the state's clock) before another tick may take the step over.
+    pub fn lease(&self) -> Duration {
+        self.settings.engine.claim_timeout
+    }
+}
