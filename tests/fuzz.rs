@@ -1,11 +1,11 @@
 //! The fuzz target: property tests over everything that reads untrusted input, the
 //! command line, the config file and the name, prefix and key validators. Nothing may
 //! panic, every config error is one line, and whatever a validator accepts matches the
-//! rule in docs/contract.md's vocabulary. `cargo test --test fuzz` runs a few hundred
-//! cases per property in seconds; `PROPTEST_CASES=100000 cargo test --release --test
-//! fuzz` runs many more.
+//! rule in docs/contract.md's vocabulary. `cargo test --test suite fuzz::` runs a few
+//! hundred cases per property in seconds; `PROPTEST_CASES=100000 cargo test --release
+//! --test suite fuzz::` runs many more.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;

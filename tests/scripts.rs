@@ -2,7 +2,7 @@
 //! script can branch on, one JSON shape per thing, URLs that real readers read right,
 //! and a live display that fits the terminal.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
