@@ -285,7 +285,7 @@ proptest! {
         host in "[^\"\\\\\n\r]{0,20}",
         port in prop_oneof![Just(String::new()), ":[0-9]{0,7}".prop_map(String::from), "[^\"\\\\\n\r]{0,6}"],
         path in "[^\"\\\\\n\r]{0,12}",
-        section in prop::sample::select(&["postgres", "mysql", "redis"][..]),
+        section in prop::sample::select(common::providers::on_servers()),
     ) {
         let text = format!("[providers.{section}]\nurl = \"{scheme}://admin:s3cretpw@{host}{port}/{path}\"\n");
         match config::parse(Path::new("c.toml"), &text) {
