@@ -75,7 +75,12 @@ fn generate(path: &Path, count: usize) -> anyhow::Result<(Engine, Store)> {
         bail!("{} exists; the generator only makes fresh state files", path.display());
     }
     let data_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let engine = Engine::new(Settings::default(), Environment { data_dir }, Arc::new(AtomicBool::new(false)));
+    let engine = Engine::new(
+        Settings::default(),
+        addons::providers::Configs::default(),
+        Environment { data_dir },
+        Arc::new(AtomicBool::new(false)),
+    );
     let mut store = Store::open(path)?;
     let deadline_at = now_ms() + 24 * 3600 * 1000;
     for i in 0..count {

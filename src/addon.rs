@@ -3,15 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha20Rng;
-use sha2::{Digest, Sha256};
-
 use crate::labels::Labels;
 use crate::machine::State;
-
-/// Provider parameters given with `--param KEY=VALUE`.
-pub type Params = BTreeMap<String, String>;
+pub use crate::resource::{new_seed, Params, Resource, ALNUM};
 
 /// Whether a terminal addon still owes a call to its provider's `deprovision`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,71 +174,33 @@ impl Addon {
 
     /// What the provider needs to know about this addon.
     pub fn resource(&self) -> Resource<'_> {
-        Resource { id: &self.id, params: &self.params, seed: &self.seed, source: self.source_id.as_deref() }
+        Resource::new(&self.id, &self.params, &self.seed).copying(self.source_id.as_deref())
     }
 
     /// The credentials whose logins exist: the one in the vars and those still to be revoked.
-    pub fn live_credentials(&self) -> Vec<crate::providers::Credential> {
+    pub fn live_credentials(&self) -> Vec<crate::credential::Credential> {
         let rotation = self.rotation;
         let mut generations = vec![rotation.vars_generation];
         if let Some(from) = rotation.revoke_from {
             generations.extend((from..rotation.generation).filter(|g| *g != rotation.vars_generation));
         }
         generations.sort();
-        generations.into_iter().map(|generation| crate::providers::Credential::new(0, generation)).collect()
+        generations.into_iter().map(|generation| crate::credential::Credential::new(0, generation)).collect()
     }
 
     /// Applies the prefix to a provider's var name.
     pub fn prefixed(prefix: Option<&str>, var: &str) -> String {
-        match prefix {
-            Some(prefix) => format!("{prefix}_{var}"),
-            None => var.to_string(),
-        }
+        crate::names::prefixed(prefix, var)
     }
 }
 
-/// The view of an addon a provider gets: its immutable id, its params and its secret seed.
-#[derive(Debug, Clone, Copy)]
-pub struct Resource<'a> {
-    pub id: &'a str,
-    pub params: &'a Params,
-    seed: &'a [u8],
-    /// The id of the addon whose data the resource is to be a copy of (`provision --from`):
-    /// `begin_provision` then leaves the data to the copier and makes only the rest.
-    pub source: Option<&'a str>,
-}
-
-impl<'a> Resource<'a> {
-    /// Builds a resource view (tests and the store use this).
-    pub fn new(id: &'a str, params: &'a Params, seed: &'a [u8]) -> Self {
-        Resource { id, params, seed, source: None }
-    }
-
-    /// A secret string of `length` characters from `alphabet`, derived from the
-    /// addon's seed and `purpose`: the same every time it is asked for.
-    pub fn derive_secret(&self, purpose: &str, length: usize, alphabet: &[u8]) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(self.seed);
-        hasher.update(purpose.as_bytes());
-        let mut rng = ChaCha20Rng::from_seed(hasher.finalize().into());
-        (0..length).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
-    }
-
-    /// The password for the resource's login (role, user or ACL user): 32 alphanumerics.
-    pub fn password(&self) -> String {
-        self.derive_secret("password", 32, ALNUM)
-    }
-}
-
-/// `[A-Za-z0-9]`.
-pub const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/// 32 fresh bytes from the OS's CSPRNG for a new addon's seed.
-pub fn new_seed() -> Vec<u8> {
-    use rand::TryRngCore;
-    let mut seed = vec![0u8; 32];
-    rand::rngs::OsRng.try_fill_bytes(&mut seed).expect("the OS random number generator failed");
-    seed
+/// One config var of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigVar {
+    pub key: String,
+    pub value: String,
+    /// The display name of the addon that owns it; `None` for a var set by hand.
+    pub addon: Option<String>,
 }
 
 #[cfg(test)]

@@ -106,8 +106,8 @@ pub struct Attachment {
 
 impl Attachment {
     /// The credential this attachment hands its app.
-    pub fn credential(&self) -> crate::providers::Credential {
-        crate::providers::Credential::new(self.slot, self.generation)
+    pub fn credential(&self) -> crate::credential::Credential {
+        crate::credential::Credential::new(self.slot, self.generation)
     }
 
     /// When a tick has its next step to run (`now` when one is waiting), if ever: a
@@ -130,10 +130,10 @@ impl Attachment {
         self.due_at(now).is_some_and(|at| at <= now)
     }
 
-    /// The var names it gives its app of an addon of `provider` (prefixed).
-    pub fn vars(&self, provider: &str) -> Vec<String> {
-        let declared = crate::providers::info(provider).map_or(&[][..], |info| info.vars);
-        declared.iter().map(|var| crate::addon::Addon::prefixed(self.prefix.as_deref(), var)).collect()
+    /// The var names it gives its app, of the `declared` ones of the addon's provider
+    /// (prefixed).
+    pub fn vars(&self, declared: &[&str]) -> Vec<String> {
+        declared.iter().map(|var| crate::names::prefixed(self.prefix.as_deref(), var)).collect()
     }
 
     /// What its step left to run is, for messages: "attach of app worker", "rotation of
@@ -148,9 +148,9 @@ impl Attachment {
 
     /// Every generation of its slot that may have a login: the one in use and those a
     /// rotation left to revoke. What a detach revokes.
-    pub fn live_credentials(&self) -> Vec<crate::providers::Credential> {
+    pub fn live_credentials(&self) -> Vec<crate::credential::Credential> {
         let from = self.revoke_from.unwrap_or(self.generation).min(self.generation);
-        (from..=self.generation).map(|generation| crate::providers::Credential::new(self.slot, generation)).collect()
+        (from..=self.generation).map(|generation| crate::credential::Credential::new(self.slot, generation)).collect()
     }
 }
 

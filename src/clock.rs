@@ -56,6 +56,12 @@ impl Clock {
     }
 }
 
+/// Formats a time (ms since the epoch) as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

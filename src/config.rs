@@ -12,16 +12,16 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::error::usage;
-use crate::providers::{self, ProviderConfig};
+use crate::expiry::parse_duration;
 
 /// Everything the config file can say, checked and resolved.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     /// Where the settings came from (shown in messages).
     pub path: PathBuf,
-    /// Each provider's settings, read by its registry entry from its own `[providers.NAME]`
-    /// table; a provider without a table is configured (or not) when it is built.
-    pub providers: BTreeMap<String, Arc<dyn ProviderConfig>>,
+    /// The file's text: each provider reads its own `[providers.NAME]` table of it
+    /// ([`Settings::sections`]).
+    text: Arc<str>,
     pub engine: EngineSettings,
     pub apps: BTreeMap<String, AppSettings>,
     /// `[state] url`: where the state is (a file path or a `postgres://` URL) unless
@@ -29,6 +29,20 @@ pub struct Settings {
     pub state_url: Option<String>,
     /// `[state] schema`: the PostgreSQL schema of a state URL without `?schema=`.
     pub state_schema: Option<String>,
+}
+
+/// Everything but the file's text, which may hold passwords (the providers' settings
+/// show theirs masked).
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("path", &self.path)
+            .field("engine", &self.engine)
+            .field("apps", &self.apps)
+            .field("state_url", &self.state_url.as_deref().map(crate::masking::mask_url_password))
+            .field("state_schema", &self.state_schema)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How ticks run.
@@ -139,6 +153,7 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
 }
 
 /// The config file's text, and how to say where in it something is.
+#[derive(Clone, Copy)]
 struct Source<'a> {
     path: &'a Path,
     text: &'a str,
@@ -155,7 +170,7 @@ impl Source<'_> {
     fn refusal(&self, err: &toml::de::Error) -> anyhow::Error {
         let place = err.span().map_or_else(|| format!("config file {}", self.path.display()), |span| self.at(span));
         // toml quotes a value of the wrong type: it may be a URL with a password.
-        let mut message = crate::output::mask_urls_in(&err.message().replace('\n', " "));
+        let mut message = crate::masking::mask_urls_in(&err.message().replace('\n', " "));
         // toml names the key in some messages (unknown field) but not in others (a
         // value of the wrong type); name it always.
         if let Some(key) = err.span().and_then(|span| key_at(self.text, span.start)) {
@@ -170,9 +185,10 @@ impl Source<'_> {
 /// A provider's own `[providers.NAME]` table, handed to its registry entry's `configure`.
 pub struct Section<'a> {
     /// The provider's name, as in `[providers.NAME]`.
-    pub name: &'static str,
+    pub name: String,
+    name_span: Range<usize>,
     value: Spanned<DeValue<'a>>,
-    source: &'a Source<'a>,
+    source: Source<'a>,
 }
 
 impl Section<'_> {
@@ -189,6 +205,25 @@ impl Section<'_> {
     pub fn invalid(&self, span: Range<usize>, what: &str) -> anyhow::Error {
         usage(format!("{}: providers.{}.{what}", self.source.at(span), self.name))
     }
+
+    /// Refuses the whole section at its `[providers.NAME]` header: "config file PATH,
+    /// line N: [providers.NAME]: `why`".
+    pub fn refuse(&self, why: &str) -> anyhow::Error {
+        usage(format!("{}: [providers.{}]: {why}", self.source.at(self.name_span.clone()), self.name))
+    }
+}
+
+impl Settings {
+    /// The `[providers.NAME]` sections of the file, in its order, for the providers to read.
+    pub fn sections(&self) -> anyhow::Result<Vec<Section<'_>>> {
+        let source = Source { path: &self.path, text: &self.text };
+        let mut root = DeTable::parse(&self.text).map_err(|err| source.refusal(&err))?;
+        let tables = root.get_mut().remove("providers");
+        Ok(provider_tables(&source, tables)?
+            .into_iter()
+            .map(|(name, value)| Section { name_span: name.span(), name: name.into_inner(), value, source })
+            .collect())
+    }
 }
 
 /// Parses config text; `path` is only used in messages.
@@ -198,17 +233,9 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
     let mut root = DeTable::parse(text).map_err(|err| source.refusal(&err))?;
     let tables = root.get_mut().remove("providers");
     let doc = FileDoc::deserialize(toml::de::Deserializer::from(root)).map_err(|err| source.refusal(&err))?;
-    let mut settings = Settings { path: path.to_path_buf(), ..Settings::default() };
-    for (name, value) in provider_tables(&source, tables)? {
-        let Some(info) = providers::info(name.get_ref()) else {
-            let why = providers::unknown_provider(name.get_ref());
-            return Err(usage(format!("{}: [providers.{}]: {why}", at(name.span()), name.get_ref())));
-        };
-        let section = Section { name: info.name, value, source: &source };
-        if let Some(config) = (info.configure)(Some(&section))? {
-            settings.providers.insert(info.name.to_string(), config);
-        }
-    }
+    // Each provider reads its own table (`sections`); here only its shape is checked.
+    provider_tables(&source, tables)?;
+    let mut settings = Settings { path: path.to_path_buf(), text: text.into(), ..Settings::default() };
     if let Some(jobs) = doc.engine.jobs {
         let value = *jobs.get_ref();
         if !(1..=64).contains(&value) {
@@ -303,25 +330,15 @@ fn provider_tables<'a>(
         .collect())
 }
 
-/// Parses a duration such as `30s`, `5m` or `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|_| format!("invalid duration {}: write e.g. 30s, 5m or 1h", crate::names::shown(text)))?;
-    if duration.is_zero() || duration > Duration::from_secs(366 * 24 * 3600) {
-        return Err(format!(
-            "duration {} is out of range: use more than 0s and at most a year",
-            crate::names::shown(text)
-        ));
-    }
-    Ok(duration)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// What reading `text` refuses, the providers' own tables read too (as `main` does).
     fn parse_err(text: &str) -> String {
-        format!("{:#}", parse(Path::new("/etc/addons.toml"), text).unwrap_err())
+        let read =
+            parse(Path::new("/etc/addons.toml"), text).and_then(|settings| crate::providers::configure(&settings));
+        format!("{:#}", read.unwrap_err())
     }
 
     #[test]
@@ -361,8 +378,9 @@ on_change = "systemctl restart myapp"
 "#,
         )
         .unwrap();
-        assert_eq!(settings.providers.keys().collect::<Vec<_>>(), ["postgres", "redis"]);
-        let postgres = format!("{:?}", settings.providers["postgres"]);
+        let sections: Vec<String> = settings.sections().unwrap().into_iter().map(|section| section.name).collect();
+        assert_eq!(sections, ["postgres", "redis"]);
+        let postgres = format!("{:?}", crate::providers::configure(&settings).unwrap());
         assert!(postgres.contains("Some(\"db.example.internal\")") && !postgres.contains("pw@"), "{postgres}");
         assert_eq!(settings.engine.jobs, 2);
         assert_eq!(settings.engine.provision_timeout, Duration::from_secs(600));

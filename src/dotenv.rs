@@ -14,7 +14,7 @@
 //! or NUL; `${`, which python-dotenv expands whatever the quotes; a `'` together with
 //! one of `` "`\$ ``; a backslash before a backslash or at the end) is refused, naming the key.
 
-use crate::store::ConfigVar;
+use crate::addon::ConfigVar;
 
 /// A config var whose value no dotenv form carries to every reader.
 #[derive(Debug, thiserror::Error)]

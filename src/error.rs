@@ -1,51 +1,128 @@
-//! The failures `main` must tell apart to pick an exit code (docs/contract.md's exit codes).
+//! How a command ends: the exit codes of docs/contract.md, and the one failure type that
+//! carries one of them to `main`, the one place that exits.
+//!
+//! The store and the engine refuse with errors of their own that carry what happened as
+//! data (a name taken, a var held by which addon); the commands word those for people
+//! and make them a [`Failure`]. Everything else that reaches `main` without a `Failure`
+//! in its chain is an operation failure (exit 1).
 
-/// An error that carries its exit code. Anything else that reaches `main` is an
-/// operation failure (exit 1).
-#[derive(Debug, thiserror::Error)]
-pub enum Failure {
-    /// Bad usage or invalid input: exit 2, nothing changed.
-    #[error("{0}")]
-    Usage(String),
-    /// An operation failed (a provider refused, a conflict, an addon ended in error): exit 1.
-    #[error("{0}")]
-    Operation(String),
-    /// A wait ran out of time: exit 3.
-    #[error("{0}")]
-    Timeout(String),
-    /// The state file can't be used (locked, damaged, newer schema, unwritable): exit 4.
-    #[error("{0}")]
-    Store(String),
-    /// `run` could not start its command: exit 127 when it was not found, 126 when it
-    /// could not be executed, as shells do, so a script tells them from the command's own.
-    #[error("{message}")]
-    CommandNotRun { code: i32, message: String },
+/// Every exit code docs/contract.md lists, by what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// 0: it did what was asked.
+    Success,
+    /// 1: an operation failed (a provider refused, a conflict, an addon ended in error).
+    Failed,
+    /// 2: bad usage or invalid input; nothing was changed.
+    Usage,
+    /// 3: a wait ran out of time.
+    TimedOut,
+    /// 4: the state can't be used (locked, damaged, newer schema, unwritable).
+    StateUnusable,
+    /// 126: `run` could not execute its command.
+    CannotExecute,
+    /// 127: `run` did not find its command.
+    CommandNotFound,
+    /// 130: ended at once by SIGINT (128 + 2), as a shell reports it.
+    Interrupted,
+    /// 141: the output's reader stopped reading (128 + SIGPIPE's 13), as a shell reports it.
+    ReaderGone,
+    /// 143: ended at once by SIGTERM (128 + 15).
+    Terminated,
 }
 
-impl Failure {
-    /// The process exit code docs/contract.md's exit codes give this kind of failure.
-    pub fn exit_code(&self) -> i32 {
+impl Exit {
+    /// Every exit code, in order.
+    pub const ALL: [Exit; 10] = [
+        Exit::Success,
+        Exit::Failed,
+        Exit::Usage,
+        Exit::TimedOut,
+        Exit::StateUnusable,
+        Exit::CannotExecute,
+        Exit::CommandNotFound,
+        Exit::Interrupted,
+        Exit::ReaderGone,
+        Exit::Terminated,
+    ];
+
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
         match self {
-            Failure::Operation(_) => 1,
-            Failure::Usage(_) => 2,
-            Failure::Timeout(_) => 3,
-            Failure::Store(_) => 4,
-            Failure::CommandNotRun { code, .. } => *code,
+            Exit::Success => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::TimedOut => 3,
+            Exit::StateUnusable => 4,
+            Exit::CannotExecute => 126,
+            Exit::CommandNotFound => 127,
+            Exit::Interrupted => 130,
+            Exit::ReaderGone => 141,
+            Exit::Terminated => 143,
         }
     }
 }
 
-/// Shorthand for a usage error as an `anyhow::Error`.
+/// Why a command failed, as `main` reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The one line a user reads, and the exit code it ends with.
+    #[error("{line}")]
+    Line { exit: Exit, line: String },
+    /// The command said on stderr what failed already (a tick's steps that ended in
+    /// error, `check`'s drift): exit 1, with no further line.
+    #[error("failed, as said above")]
+    Said,
+}
+
+impl Failure {
+    /// A failure that ends with `exit`, saying `line`.
+    pub fn new(exit: Exit, line: impl Into<String>) -> Failure {
+        Failure::Line { exit, line: line.into() }
+    }
+
+    /// The exit code it ends with.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Failure::Line { exit, .. } => *exit,
+            Failure::Said => Exit::Failed,
+        }
+    }
+}
+
+/// Shorthand for a usage error (exit 2) as an `anyhow::Error`.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    Failure::Usage(message.into()).into()
+    Failure::new(Exit::Usage, message).into()
 }
 
-/// Shorthand for an operation failure as an `anyhow::Error`.
+/// Shorthand for an operation failure (exit 1) as an `anyhow::Error`.
 pub fn failed(message: impl Into<String>) -> anyhow::Error {
-    Failure::Operation(message.into()).into()
+    Failure::new(Exit::Failed, message).into()
 }
 
-/// The exit code for any error that reaches `main`.
-pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    err.chain().find_map(|cause| cause.downcast_ref::<Failure>()).map_or(1, Failure::exit_code)
+/// The exit code of an error that reaches `main`: that of the first [`Failure`] in its
+/// chain, else exit 1.
+pub fn exit_of(err: &anyhow::Error) -> Exit {
+    err.chain().find_map(|cause| cause.downcast_ref::<Failure>()).map_or(Exit::Failed, Failure::exit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signal_codes_are_128_and_the_signal() {
+        assert_eq!(i32::from(Exit::Interrupted.code()), 128 + libc::SIGINT);
+        assert_eq!(i32::from(Exit::Terminated.code()), 128 + libc::SIGTERM);
+        assert_eq!(i32::from(Exit::ReaderGone.code()), 128 + libc::SIGPIPE);
+    }
+
+    #[test]
+    fn an_error_takes_the_code_of_the_first_failure_in_its_chain() {
+        assert_eq!(exit_of(&anyhow::anyhow!("plain")), Exit::Failed);
+        assert_eq!(exit_of(&usage("bad").context("while reading")), Exit::Usage);
+        assert_eq!(exit_of(&Failure::Said.into()), Exit::Failed);
+        let codes: Vec<u8> = Exit::ALL.iter().map(|exit| exit.code()).collect();
+        assert!(codes.windows(2).all(|pair| pair[0] < pair[1]), "each code once, in order: {codes:?}");
+    }
 }

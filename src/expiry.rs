@@ -2,7 +2,7 @@
 //! `DUR|TIME|never` argument of `addons expire`, and `expires_in` of an apply file, each
 //! read into milliseconds since the epoch (UTC), which is how the state keeps times.
 //!
-//! - A duration is what `config::parse_duration` reads (`30m`, `12h`, `7d`, `2w`, `1h 30m`):
+//! - A duration is what `parse_duration` reads (`30m`, `12h`, `7d`, `2w`, `1h 30m`):
 //!   at least 1s and at most 366 days, so a typo can't make an addon live for centuries.
 //! - A time is an RFC 3339 date-time with its UTC offset (`2026-12-01T18:00:00Z`,
 //!   `2026-12-01T19:00:00+01:00`, fractions of a second allowed), converted to UTC. One
@@ -33,8 +33,8 @@ pub enum Expiry {
 /// Reads an expiry duration; `Err` is the reason, for the caller to put after the flag
 /// or the file line it came from.
 pub fn check_duration(text: &str) -> Result<Duration, String> {
-    let duration = crate::config::parse_duration(text)
-        .map_err(|why| why.replace("write e.g. 30s, 5m or 1h", "write e.g. 7d, 12h or 30m"))?;
+    let duration =
+        parse_duration(text).map_err(|why| why.replace("write e.g. 30s, 5m or 1h", "write e.g. 7d, 12h or 30m"))?;
     // Times are kept in ms, and an expiry must lie after now.
     if duration < Duration::from_secs(1) {
         return Err(format!("duration {} is too short for an expiry: give at least 1s", shown(text)));
@@ -111,7 +111,7 @@ pub fn check_time(text: &str, now_ms: i64) -> Result<i64, String> {
         return Err(format!(
             "{} is in the past (it is now {}); give a later time",
             shown(text),
-            crate::output::rfc3339(now_ms)
+            crate::clock::rfc3339(now_ms)
         ));
     }
     if ms - now_ms > MAX_AHEAD_MS {
@@ -160,6 +160,19 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// Parses a duration such as `30s`, `5m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|_| format!("invalid duration {}: write e.g. 30s, 5m or 1h", crate::names::shown(text)))?;
+    if duration.is_zero() || duration > Duration::from_secs(366 * 24 * 3600) {
+        return Err(format!(
+            "duration {} is out of range: use more than 0s and at most a year",
+            crate::names::shown(text)
+        ));
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +183,7 @@ mod tests {
 
     #[test]
     fn the_fixed_now_is_what_it_says() {
-        assert_eq!(crate::output::rfc3339(NOW), "2026-11-29T04:00:00Z");
+        assert_eq!(crate::clock::rfc3339(NOW), "2026-11-29T04:00:00Z");
     }
 
     #[test]
@@ -200,7 +213,7 @@ mod tests {
                 Err(err) => {
                     let message = format!("{err:#}");
                     assert!(message.starts_with("--expires-in: ") && message.contains(expected), "{bad:?}: {message}");
-                    assert_eq!(crate::error::exit_code_of(&err), 2);
+                    assert_eq!(crate::error::exit_of(&err), crate::error::Exit::Usage);
                 }
             }
         }
@@ -248,7 +261,7 @@ mod tests {
             let message = format!("{err:#}");
             assert!(message.starts_with("--expires-at: ") && message.contains(expected), "{text:?}: {message}");
             assert!(!message.contains('\n') && !message.contains('\0'), "{message}");
-            assert_eq!(crate::error::exit_code_of(&err), 2);
+            assert_eq!(crate::error::exit_of(&err), crate::error::Exit::Usage);
         }
         let long = format!("{:#}", parse_expires_at(&"9".repeat(100_000), NOW).unwrap_err());
         assert!(long.len() < 300, "{long}");
@@ -293,7 +306,7 @@ mod tests {
         ] {
             let err = check(text).unwrap_err();
             assert!(format!("{err:#}").starts_with(expected), "{text:?}: {err:#}");
-            assert_eq!(crate::error::exit_code_of(&err), 2);
+            assert_eq!(crate::error::exit_of(&err), crate::error::Exit::Usage);
         }
     }
 

@@ -10,11 +10,16 @@ use clap::{CommandFactory, Parser};
 use addons::cli::Cli;
 use addons::commands::{self, Ctx};
 use addons::config;
-use addons::error::{self, exit_code_of};
+use addons::error::{self, Exit, Failure};
 use addons::store::StateLocation;
 use addons::{complete, usage};
 
 fn main() -> ExitCode {
+    ExitCode::from(run().code())
+}
+
+/// Runs the command line; how it ended.
+fn run() -> Exit {
     quiet_on_a_closed_stdout();
     complete::answer_if_asked::<Cli>();
     let cli = match Cli::try_parse() {
@@ -23,11 +28,14 @@ fn main() -> ExitCode {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let input = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for (signal, exit) in
+        [(signal_hook::consts::SIGINT, Exit::Interrupted), (signal_hook::consts::SIGTERM, Exit::Terminated)]
+    {
         // A second signal ends the process at once; the first asks for a clean stop, or
         // ends it at once too while it waits for input (nothing is in hand then).
-        let _ = signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, stop.clone());
-        let _ = signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, input.clone());
+        let code = i32::from(exit.code());
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, code, stop.clone());
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, code, input.clone());
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
     let result = (|| {
@@ -36,17 +44,21 @@ fn main() -> ExitCode {
             None => config::default_config_path(),
         };
         let settings = commands::reading_input(&stop, &input, || config::load(&config_path))??;
+        let providers = addons::providers::configure(&settings)?;
         let state = state_location(cli.state.as_deref(), &settings)?;
-        let ctx = Ctx { settings, state, json: cli.json, quiet: cli.quiet, verbose: cli.verbose, stop, input };
+        let ctx =
+            Ctx { settings, providers, state, json: cli.json, quiet: cli.quiet, verbose: cli.verbose, stop, input };
         ctx.debug(format!("config file {}", config_path.display()));
         commands::dispatch(cli.command, &ctx)
     })();
     match result {
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(()) => Exit::Success,
         Err(err) => {
-            let code = exit_code_of(&err);
-            print_error(&format!("error: {err:#}"), code, cli.json);
-            ExitCode::from(code as u8)
+            let exit = error::exit_of(&err);
+            if !matches!(err.downcast_ref::<Failure>(), Some(Failure::Said)) {
+                print_error(&format!("error: {err:#}"), exit, cli.json);
+            }
+            exit
         }
     }
 }
@@ -60,7 +72,7 @@ fn quiet_on_a_closed_stdout() {
     std::panic::set_hook(Box::new(move |info| {
         let message = info.payload_as_str().unwrap_or("");
         if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(141);
+            std::process::exit(Exit::ReaderGone.code().into());
         }
         default(info)
     }));
@@ -84,11 +96,11 @@ fn state_location(given: Option<&std::path::Path>, settings: &config::Settings) 
 
 /// Prints the one error line on stderr: as it is, or under `--json` as a JSON object
 /// `{"error": ..., "code": N}` that a script can parse.
-fn print_error(message: &str, code: i32, json: bool) {
+fn print_error(message: &str, exit: Exit, json: bool) {
     let message = message.replace('\n', " ");
     if json {
         let message = message.strip_prefix("error: ").unwrap_or(&message);
-        eprintln!("{}", serde_json::json!({"error": message, "code": code}));
+        eprintln!("{}", serde_json::json!({"error": message, "code": exit.code()}));
     } else {
         eprintln!("{message}");
     }
@@ -114,11 +126,11 @@ fn named_config(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 
 /// Prints a clap error as one line (help and version print as usual; bare `addons`
 /// prints the help on stderr) and picks exit 2.
-fn usage_error(err: clap::Error, json: bool) -> ExitCode {
+fn usage_error(err: clap::Error, json: bool) -> Exit {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
-            ExitCode::from(0)
+            Exit::Success
         }
         // Bare `addons`: clap says "help on missing subcommand", or, when ADDONS_STATE or
         // ADDONS_CONFIG count as arguments given, "missing subcommand".
@@ -126,12 +138,12 @@ fn usage_error(err: clap::Error, json: bool) -> ExitCode {
             if std::env::args_os().len() <= 1 =>
         {
             eprint!("{}", Cli::command().render_help());
-            ExitCode::from(2)
+            Exit::Usage
         }
         _ => {
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            print_error(&usage::one_line(&err, &args), 2, json);
-            ExitCode::from(2)
+            print_error(&usage::one_line(&err, &args), Exit::Usage, json);
+            Exit::Usage
         }
     }
 }

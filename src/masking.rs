@@ -287,26 +287,127 @@ fn hex_value(text: &[u8], digits: usize) -> Option<u32> {
     u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
+/// Replaces every password in a URL with `****`: the one in `user:password@` and the value
+/// of every query parameter that some client reads a password from (`password=` and
+/// `sslpassword=` for PostgreSQL, `password=` for MySQL, `pass=` for Redis, and any other
+/// key holding `pass` or `pwd`, in any case). A string that is not such a URL comes back
+/// unchanged.
+pub fn mask_url_password(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else { return text.to_string() };
+    let mut changed = false;
+    if url.password().is_some() {
+        changed = url.set_password(Some(MASK)).is_ok();
+    }
+    if let Some(query) = url.query() {
+        let masked = mask_query(query);
+        if masked != query {
+            url.set_query(Some(&masked));
+            changed = true;
+        }
+    }
+    if changed {
+        url.to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// A URL query with the value of every password parameter replaced.
+fn mask_query(query: &str) -> String {
+    let pairs = query.split('&').map(|pair| match pair.split_once('=') {
+        Some((key, _)) if is_password_key(key) => format!("{key}={MASK}"),
+        _ => pair.to_string(),
+    });
+    pairs.collect::<Vec<_>>().join("&")
+}
+
+/// Masks the password of every URL in a line of text (an error message that quotes
+/// a config value, say): each `scheme://...` up to a space or a quote.
+pub fn mask_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let start = rest[..at].rfind(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c))).map_or(0, |i| i + 1);
+        let end = rest[at..].find(|c: char| c.is_whitespace() || "\"'`<>".contains(c)).map_or(rest.len(), |i| at + i);
+        out += &rest[..start];
+        let url = &rest[start..end];
+        // A URL the parser refuses may still hold a password: show only its scheme.
+        out += &match url::Url::parse(url) {
+            Ok(_) => mask_url_password(url),
+            Err(_) => format!("{}{MASK}", &rest[start..at + 3]),
+        };
+        rest = &rest[end..];
+    }
+    out + rest
+}
+
+/// A config var's value as shown without `--reveal`: URLs keep everything but their
+/// password; any other value is hidden whole.
+pub fn masked(value: &str) -> String {
+    match url::Url::parse(value) {
+        Ok(url) if url.has_host() || url.scheme() == "sqlite" => mask_url_password(value),
+        _ => "********".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const URL: &str = "postgres://app:Pa55w0rd%2Fx%40y@db.internal:5432/app?sslpassword=k3y-pass&x=1";
 
-    fn masked(values: &[&str], text: &str) -> String {
+    fn hidden(values: &[&str], text: &str) -> String {
         Secrets::new(values.iter().copied()).mask(text)
     }
 
     #[test]
+    fn masking_hides_passwords_and_opaque_values() {
+        assert_eq!(masked("postgres://u:secretpw@h:5432/d"), "postgres://u:****@h:5432/d");
+        assert_eq!(masked("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(masked("abcdef0123"), "********");
+        assert_eq!(mask_url_password("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn masking_hides_query_passwords_in_every_spelling() {
+        for (url, shown) in [
+            ("postgres://h/d?password=SECRET", "postgres://h/d?password=****"),
+            ("postgres://h/d?sslmode=disable&PassWord=SECRET&x=1", "postgres://h/d?sslmode=disable&PassWord=****&x=1"),
+            ("postgresql://h/d?sslpassword=SECRET", "postgresql://h/d?sslpassword=****"),
+            ("postgres://h/d?pass%77ord=SECRET", "postgres://h/d?pass%77ord=****"),
+            ("mysql://root@h:3306/d?password=SECRET", "mysql://root@h:3306/d?password=****"),
+            ("mysql://h/d?Pwd=SECRET", "mysql://h/d?Pwd=****"),
+            ("redis://h:6379/0?pass=SECRET", "redis://h:6379/0?pass=****"),
+            ("redis://:SECRET@h:6379", "redis://:****@h:6379"),
+            ("redis://u:SECRET@h/0?password=SECRET2", "redis://u:****@h/0?password=****"),
+        ] {
+            assert_eq!(mask_url_password(url), shown, "{url}");
+            assert_eq!(masked(url), shown, "{url}");
+        }
+        assert_eq!(mask_url_password("postgres://h/d?sslmode=require"), "postgres://h/d?sslmode=require");
+    }
+
+    #[test]
+    fn urls_inside_text_are_masked() {
+        assert_eq!(
+            mask_urls_in("invalid type: string \"postgres://u:SECRET@h/d?password=SECRET\", expected i64"),
+            "invalid type: string \"postgres://u:****@h/d?password=****\", expected i64"
+        );
+        assert_eq!(mask_urls_in("no url here"), "no url here");
+        assert_eq!(mask_urls_in("bad 'mysql://u:SECRET@h:99999'"), "bad 'mysql://****'");
+        assert_eq!(mask_urls_in("a redis://:x@h b mysql://h?pwd=y"), "a redis://:****@h b mysql://h?pwd=****");
+    }
+
+    #[test]
     fn a_value_is_masked_as_it_is_and_short_values_are_left_alone() {
-        assert_eq!(masked(&["s3cr3t-value", "5432"], "key=s3cr3t-value port=5432"), "key=**** port=5432");
+        assert_eq!(hidden(&["s3cr3t-value", "5432"], "key=s3cr3t-value port=5432"), "key=**** port=5432");
     }
 
     #[test]
     fn a_urls_passwords_are_masked_raw_and_decoded() {
         let text = "pw Pa55w0rd%2Fx%40y or Pa55w0rd/x@y, ssl k3y-pass";
-        assert_eq!(masked(&[URL], text), "pw **** or ****, ssl ****");
-        assert_eq!(masked(&[URL], &format!("url {URL}.")), "url ****.");
+        assert_eq!(hidden(&[URL], text), "pw **** or ****, ssl ****");
+        assert_eq!(hidden(&[URL], &format!("url {URL}.")), "url ****.");
     }
 
     #[test]
@@ -321,10 +422,10 @@ mod tests {
             r"https:\x2f\x2fu:p4ss-w0rd@api.example/v1?a=1&b=<2\u{3e}",
         ];
         for form in forms {
-            assert_eq!(masked(&[value], &format!("[{form}]")), "[****]", "{form}");
+            assert_eq!(hidden(&[value], &format!("[{form}]")), "[****]", "{form}");
         }
-        assert_eq!(masked(&["caf\u{e9}-\u{1f600}-secret"], r"caf\u00e9-\ud83d\ude00-secret"), "****");
-        assert_eq!(masked(&["caf\u{e9}-secret-1"], "caf%C3%A9-secret-1"), "****");
+        assert_eq!(hidden(&["caf\u{e9}-\u{1f600}-secret"], r"caf\u00e9-\ud83d\ude00-secret"), "****");
+        assert_eq!(hidden(&["caf\u{e9}-secret-1"], "caf%C3%A9-secret-1"), "****");
     }
 
     #[test]

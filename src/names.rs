@@ -254,6 +254,23 @@ pub fn generate_addon_id() -> String {
 
 use rand::TryRngCore;
 
+/// A count with its noun, plural unless it is one: `1 addon`, `2 addons`.
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// A provider's var name with an addon's or attachment's prefix applied: `PREFIX_VAR`.
+pub fn prefixed(prefix: Option<&str>, var: &str) -> String {
+    match prefix {
+        Some(prefix) => format!("{prefix}_{var}"),
+        None => var.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,7 +163,7 @@ fn happy_path_isolation_and_cleanup(env: &TestEnv, provider: &str, probe: &dyn P
 }
 
 fn every_operation_twice_is_once(env: &TestEnv, name: &str, probe: &dyn Probe) {
-    let provider = providers::build(name, &settings(env), &environment(env)).unwrap();
+    let provider = providers::build(name, &providers::configure(&settings(env)).unwrap(), &environment(env)).unwrap();
     let (id, params, seed) = (generate_addon_id(), Params::new(), new_seed());
     let addon = Resource::new(&id, &params, &seed);
     provider.begin_provision(addon).unwrap();
@@ -215,8 +215,9 @@ impl Provider for RefusesCompletion {
 
 fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(env: &TestEnv, name: &str, probe: &dyn Probe) {
     let settings = settings(env);
-    let engine = Engine::new(settings.clone(), environment(env), Arc::new(AtomicBool::new(false)));
-    let real = providers::build(name, &settings, &environment(env)).unwrap();
+    let configs = providers::configure(&settings).unwrap();
+    let real = providers::build(name, &configs, &environment(env)).unwrap();
+    let engine = Engine::new(settings, configs, environment(env), Arc::new(AtomicBool::new(false)));
     engine.use_provider(name, Arc::new(RefusesCompletion(real)));
     let mut store = Store::open(&env.state).unwrap();
     let id = generate_addon_id();

@@ -40,7 +40,9 @@ impl Made {
     /// looks for leftovers and sweeps up.
     fn through(kind: &'static str, url: &str, admin: String) -> Made {
         let env = TestEnv::with_config(&common::servers::config(kind, url));
-        let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
+        let settings =
+            providers::configure(&config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap())
+                .unwrap();
         let provider = providers::build(kind, &settings, &Environment { data_dir: env.data_dir() }).unwrap();
         let made = Made {
             provider,
@@ -450,7 +452,7 @@ fn redis_drift_is_found_and_repaired() {
 fn sqlite_has_nothing_to_rotate_and_its_file_drifts() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
-    let settings = config::parse(&env.config, "").unwrap();
+    let settings = providers::configure(&config::parse(&env.config, "").unwrap()).unwrap();
     let provider = providers::build("sqlite", &settings, &Environment { data_dir: env.data_dir() }).unwrap();
     let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
     let addon = Resource::new(&id, &params, &seed);
@@ -479,7 +481,7 @@ fn sqlite_has_nothing_to_rotate_and_its_file_drifts() {
 #[test]
 fn a_secret_rotates_to_a_new_value() {
     let env = TestEnv::new();
-    let settings = config::parse(&env.config, "").unwrap();
+    let settings = providers::configure(&config::parse(&env.config, "").unwrap()).unwrap();
     let provider = providers::build("secret", &settings, &Environment { data_dir: env.data_dir() }).unwrap();
     let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
     let addon = Resource::new(&id, &params, &seed);
@@ -499,7 +501,9 @@ fn a_server_that_does_not_answer_is_an_error_not_drift() {
     ];
     for (kind, url) in servers {
         let env = TestEnv::with_config(&common::servers::config(kind, url));
-        let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
+        let settings =
+            providers::configure(&config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap())
+                .unwrap();
         let provider = providers::build(kind, &settings, &Environment { data_dir: env.data_dir() }).unwrap();
         let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
         let addon = Resource::new(&id, &params, &seed);

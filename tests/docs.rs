@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use addons::error::Failure;
+use addons::error::Exit;
 use addons::machine::{Event, State, START, TRANSITIONS};
 use serde_json::Value;
 
@@ -165,38 +165,6 @@ fn the_contracts_events_are_the_ones_the_log_records() {
     assert_eq!(documented, recorded_events_that_are_not_transitions(), "docs/contract.md's events");
 }
 
-/// The exit code of each kind of failure `main` tells apart. A new kind fails to compile
-/// here until it is added (and so checked against the doc).
-fn kind_codes() -> BTreeSet<i32> {
-    let kinds = [
-        Failure::Operation(String::new()),
-        Failure::Usage(String::new()),
-        Failure::Timeout(String::new()),
-        Failure::Store(String::new()),
-    ];
-    let mut codes = BTreeSet::new();
-    for kind in &kinds {
-        match kind {
-            Failure::Operation(_) | Failure::Usage(_) | Failure::Timeout(_) | Failure::Store(_) => {
-                codes.insert(kind.exit_code());
-            }
-            // Its code is `run`'s, read from src/commands/run.rs below.
-            Failure::CommandNotRun { .. } => {}
-        }
-    }
-    codes
-}
-
-/// The numbers `text` gives right after each `marker` (`exit(141)`, `=> (127,`).
-fn numbers_after(text: &str, marker: &str) -> BTreeSet<i32> {
-    text.match_indices(marker)
-        .filter_map(|(at, _)| {
-            let digits: String = text[at + marker.len()..].chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .collect()
-}
-
 #[test]
 fn the_contracts_exit_codes_are_the_ones_addons_exits_with() {
     let doc = read("docs/contract.md");
@@ -204,24 +172,24 @@ fn the_contracts_exit_codes_are_the_ones_addons_exits_with() {
         .iter()
         .flat_map(|row| row[0].split(", ").map(|code| code.parse::<i32>().unwrap()).collect::<Vec<_>>())
         .collect();
-
-    let mut known = kind_codes();
-    known.insert(0);
-    let run = numbers_after(&read("src/commands/run.rs"), "=> (");
-    assert_eq!(run, BTreeSet::from([126, 127]), "the codes `run` gives when its command can't start");
-    known.extend(run);
-    let main = read("src/main.rs");
-    let exits = numbers_after(&main, "std::process::exit(");
-    assert_eq!(exits, BTreeSet::from([141]), "the codes main.rs exits with by itself");
-    known.extend(exits);
-    assert!(
-        main.contains("register_conditional_shutdown(signal, 128 + signal"),
-        "main.rs ends on a signal with 128 + it"
-    );
-    assert!(main.contains("[signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]"));
-    known.extend([128 + libc::SIGINT, 128 + libc::SIGTERM]);
-
+    // Every code addons exits with is an `Exit`: a new one fails here until it is documented.
+    let known: BTreeSet<i32> = Exit::ALL.iter().map(|exit| i32::from(exit.code())).collect();
     assert_eq!(documented, known, "docs/contract.md's exit codes are not the ones addons exits with");
+
+    let main = read("src/main.rs");
+    assert!(
+        main.contains(
+            "[(signal_hook::consts::SIGINT, Exit::Interrupted), (signal_hook::consts::SIGTERM, Exit::Terminated)]"
+        ),
+        "main.rs ends on SIGINT and SIGTERM with their exit codes"
+    );
+    assert!(
+        main.contains("std::process::exit(Exit::ReaderGone.code().into())"),
+        "main.rs ends on a closed stdout with 141"
+    );
+    assert_eq!(i32::from(Exit::Interrupted.code()), 128 + libc::SIGINT);
+    assert_eq!(i32::from(Exit::Terminated.code()), 128 + libc::SIGTERM);
+    assert_eq!(i32::from(Exit::ReaderGone.code()), 128 + libc::SIGPIPE);
 }
 
 /// The fields docs/contract.md's addon table lists, by where they are printed
@@ -280,7 +248,10 @@ fn config_keys(table: &str) -> BTreeSet<String> {
         "" => "no_such_key_for_the_docs = 1\n".to_string(),
         _ => format!("[{table}]\nno_such_key_for_the_docs = 1\n"),
     };
-    let err = addons::config::parse(Path::new("docs.toml"), &text).expect_err(&text);
+    // Each provider reads its own table, as the binary does after the rest of the file.
+    let read = addons::config::parse(Path::new("docs.toml"), &text)
+        .and_then(|settings| addons::providers::configure(&settings));
+    let err = read.expect_err(&text);
     let message = format!("{err:#}");
     assert!(message.contains("unknown field `no_such_key_for_the_docs`"), "{message}");
     match message.split_once("expected") {

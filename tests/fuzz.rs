@@ -259,7 +259,7 @@ proptest! {
 
     #[test]
     fn durations_never_panic(text in prop_oneof![any::<String>(), "[0-9]{1,30}(ns|us|ms|s|m|h|d|w|y|M)?( [0-9]{1,5}[smh])?"]) {
-        match config::parse_duration(&text) {
+        match addons::expiry::parse_duration(&text) {
             Ok(duration) => prop_assert!(!duration.is_zero() && duration <= Duration::from_secs(366 * 24 * 3600)),
             Err(message) => prop_assert!(!message.contains('\n') && message.len() < 400, "{message:?}"),
         }
@@ -288,10 +288,12 @@ proptest! {
         section in prop::sample::select(common::providers::on_servers()),
     ) {
         let text = format!("[providers.{section}]\nurl = \"{scheme}://admin:s3cretpw@{host}{port}/{path}\"\n");
-        match config::parse(Path::new("c.toml"), &text) {
-            Ok(settings) => {
-                prop_assert!(settings.providers.contains_key(section), "the section parsed");
-                let shown = format!("{settings:?}");
+        let read = config::parse(Path::new("c.toml"), &text)
+            .and_then(|settings| addons::providers::configure(&settings).map(|configs| (settings, configs)));
+        match read {
+            Ok((settings, configs)) => {
+                prop_assert!(format!("{configs:?}").contains(&format!("\"{section}\"")), "the section parsed");
+                let shown = format!("{settings:?} {configs:?}");
                 prop_assert!(!shown.contains("s3cretpw"), "{shown}");
             }
             Err(err) => {

@@ -8,7 +8,7 @@ use crate::common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use addons::error::exit_code_of;
+use addons::error::{exit_of, Exit};
 use addons::store::backend::{Backend, StoreError};
 use addons::store::StateLocation;
 use common::pgstate::{with_schema, Schema};
@@ -28,7 +28,7 @@ fn refusal(url: &str) -> String {
         Err(err) => anyhow::Error::from(err),
     };
     let text = format!("{err:#}");
-    assert_eq!(exit_code_of(&err), 4, "{text}");
+    assert_eq!(exit_of(&err), Exit::StateUnusable, "{text}");
     assert!(text.starts_with("state postgres"), "the refusal does not name the state: {text}");
     assert!(!text.contains('\n'), "not one line: {text}");
     text

@@ -468,7 +468,7 @@ fn a_private_server_is_warned_about_until_it_has_an_acl_file_and_a_default_passw
         let env = TestEnv::with_config(&config(&private.url()));
         let expected: Vec<String> = expected.iter().map(|warning| warning.to_string()).collect();
         let (row, warnings) = providers_report(&env);
-        let shown = addons::output::mask_url_password(&private.url());
+        let shown = addons::masking::mask_url_password(&private.url());
         assert_eq!(row, expected_row(&private.url(), &shown, &expected), "{case}");
         assert_eq!(warnings, expected, "{case}");
         if !expected.is_empty() {

@@ -325,7 +325,9 @@ fn mysql_deprovision_removes_what_an_old_wildcard_grant_let_a_tenant_create() {
 #[test]
 fn mysql_provisioning_again_takes_back_an_old_wildcard_grant() {
     let Some((admin, env)) = mysql_env("the mysql tenant tests") else { return };
-    let settings = config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap();
+    let settings =
+        providers::configure(&config::parse(&env.config, &std::fs::read_to_string(&env.config).unwrap()).unwrap())
+            .unwrap();
     let provider = providers::build("mysql", &settings, &Environment { data_dir: env.data_dir() }).unwrap();
     let (id, params, seed) = (addons::names::generate_addon_id(), Params::new(), new_seed());
     let addon = Resource::new(&id, &params, &seed);

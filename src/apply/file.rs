@@ -331,7 +331,7 @@ from = "main-key"
 
     fn parse_err(text: &str) -> String {
         let err = parse(Path::new("addons.toml"), text).unwrap_err();
-        assert_eq!(crate::error::exit_code_of(&err), 2);
+        assert_eq!(crate::error::exit_of(&err), crate::error::Exit::Usage);
         let message = format!("{err:#}");
         assert!(!message.contains('\n'), "{message}");
         message

@@ -23,8 +23,8 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
+use crate::clock::rfc3339;
 use crate::labels::{LabelEdit, Labels, SCOPE_LABEL};
-use crate::output::rfc3339;
 use crate::spec::{differences, AddonSpec};
 
 use super::file::{ApplyFile, DesiredAddon};
@@ -232,7 +232,7 @@ impl Plan {
         let mut text = if conflicts > 0 {
             format!(
                 "{}: nothing will be changed; change the file{}",
-                crate::output::plural(conflicts as u64, "conflict"),
+                crate::names::plural(conflicts as u64, "conflict"),
                 match self.remedy() {
                     Some(flags) => format!(", or give {flags}"),
                     None => " (an addon of another scope is not replaced)".to_string(),
@@ -255,7 +255,7 @@ impl Plan {
         if !self.unpruned.is_empty() {
             text.push_str(&format!(
                 " {} of scope {} not in the file ({}): --prune would remove {}.",
-                crate::output::plural(self.unpruned.len() as u64, "addon"),
+                crate::names::plural(self.unpruned.len() as u64, "addon"),
                 file.scope,
                 self.unpruned.join(", "),
                 if self.unpruned.len() == 1 { "it" } else { "them" }

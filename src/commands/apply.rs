@@ -3,6 +3,8 @@
 //! there. A conflict stops everything before any change; a bad file is refused before
 //! the state is opened.
 
+use anyhow::Context;
+
 use crate::addon::Addon;
 use crate::apply::{self, Action, LiveAddon, Plan, PlanLine, PlanOptions};
 use crate::cli::ApplyArgs;
@@ -20,7 +22,7 @@ use super::{
 };
 
 /// Handles `addons apply`.
-pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let file = ctx.reading(|| apply::load(&args.file))??;
     let options = PlanOptions { prune: args.prune, replace: args.replace, adopt: args.adopt };
@@ -44,7 +46,7 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         if ctx.json {
             ctx.print_json(&serde_json::json!({"plan": plan.to_json(), "changed": false, "addons": []}));
         }
-        return Ok(0);
+        return Ok(());
     }
     check_vars(&store, &file, &plan)?;
     let engine = ctx.engine();
@@ -66,7 +68,7 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         if let Some(from) = &desired.from {
             let source = engine
                 .check_source(&store, &desired.spec, from)
-                .map_err(|err| failed_as(err, format!("{} (line {})", line.name, desired.line)))?;
+                .with_context(|| format!("{} (line {})", line.name, desired.line))?;
             sources.insert(line.name.clone(), source);
         }
     }
@@ -88,9 +90,9 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let ids: Vec<String> = touched.iter().map(|addon| addon.id.clone()).collect();
     if args.wait && !ids.is_empty() {
         // Under --json, wait prints the addons it waited for.
-        let code = wait_for(ctx, &engine, &mut store, ids, timeout, Shape::Many)?;
+        wait_for(ctx, &engine, &mut store, ids, timeout, Shape::Many)?;
         synced?;
-        return Ok(code);
+        return Ok(());
     }
     if ctx.json {
         let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
@@ -98,7 +100,7 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     synced?;
     ctx.note("Applied. Run 'addons tick' (or apply with --wait) to finish provisioning.");
-    Ok(0)
+    Ok(())
 }
 
 /// Refuses (exit 1, before any change) a creation whose config vars another addon, or a
@@ -131,15 +133,6 @@ fn check_vars(store: &Store, file: &apply::ApplyFile, plan: &Plan) -> anyhow::Re
         }
     }
     Ok(())
-}
-
-/// `err` with `what` in front of its line, keeping its exit code.
-fn failed_as(err: anyhow::Error, what: String) -> anyhow::Error {
-    let line = format!("{what}: {err:#}");
-    match crate::error::exit_code_of(&err) {
-        2 => crate::error::usage(line),
-        _ => failed(line),
-    }
 }
 
 /// The conflicts' names for the error line, and the flags that would resolve them.

@@ -11,7 +11,7 @@ use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
 
 /// Handles `addons attach`.
-pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     names::check_app(&args.app)?;
     let prefix = args.prefix.as_deref().map(names::normalize_prefix).transpose()?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
@@ -22,12 +22,9 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if addon.state.is_live() {
         super::provision::check_server(&engine, &addon.provider)?;
     }
-    let (addon, attachment) = store.attach(&addon.id, &args.app, prefix.as_deref())?;
-    let vars: Vec<String> = providers::info(&addon.provider)
-        .map_or(&[][..], |info| info.vars)
-        .iter()
-        .map(|var| crate::addon::Addon::prefixed(attachment.prefix.as_deref(), var))
-        .collect();
+    let declared = providers::vars_of(&addon.provider);
+    let (addon, attachment) = store.attach(&addon.id, &args.app, prefix.as_deref(), declared)?;
+    let vars = attachment.vars(declared);
     ctx.note(format!("Attaching {} to app {}: {} reserved", addon.name, args.app, vars.join(", ")));
     if !providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
         ctx.note(format!(
@@ -38,13 +35,10 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let done = format!("attached {} to app {}", addon.name, args.app);
     let apps = [args.app.clone()];
     if args.wait {
-        let code =
-            wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
+        wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
         super::sync_env_files(ctx, &mut store, &apps, &done)?;
-        if code == 0 {
-            ctx.note(format!("{} is attached to app {}: {} set", addon.name, args.app, vars.join(", ")));
-        }
-        return Ok(code);
+        ctx.note(format!("{} is attached to app {}: {} set", addon.name, args.app, vars.join(", ")));
+        return Ok(());
     }
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if ctx.json {
@@ -52,5 +46,5 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     synced?;
     ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to set the vars on app {}.", addon.name, args.app));
-    Ok(0)
+    Ok(())
 }

@@ -6,13 +6,14 @@ use serde_json::json;
 
 use crate::cli::CheckArgs;
 use crate::engine::Check;
+use crate::error::Failure;
 use crate::machine::State;
 use crate::output::table;
 
 use super::Ctx;
 
 /// Handles `addons check`.
-pub fn run(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let mut store = match args.addons.first() {
         Some(name) => ctx.store_with_addons(name)?,
         None => match ctx.existing_store()? {
@@ -29,8 +30,9 @@ pub fn run(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     print(ctx, &checks)
 }
 
-/// Prints the table (or JSON) and gives the exit code.
-fn print(ctx: &Ctx, checks: &[Check]) -> anyhow::Result<i32> {
+/// Prints the table (or JSON); [`Failure::Said`] (exit 1) when drift remains or an
+/// addon could not be checked, as the table says.
+fn print(ctx: &Ctx, checks: &[Check]) -> anyhow::Result<()> {
     let status = |check: &Check| match (check.error.is_some(), check.left.is_empty(), check.found.is_empty()) {
         _ if check.busy => "busy",
         (true, _, _) => "unknown",
@@ -61,5 +63,8 @@ fn print(ctx: &Ctx, checks: &[Check]) -> anyhow::Result<i32> {
             .collect();
         print!("{}", table(&["NAME", "PROVIDER", "STATUS", "DETAIL"], &rows));
     }
-    Ok(i32::from(checks.iter().any(Check::failed)))
+    match checks.iter().any(Check::failed) {
+        true => Err(Failure::Said.into()),
+        false => Ok(()),
+    }
 }

@@ -5,7 +5,7 @@
 use crate::cli::CompletionsArgs;
 
 /// Handles `addons completions`.
-pub fn run(args: CompletionsArgs) -> anyhow::Result<i32> {
+pub fn run(args: CompletionsArgs) -> anyhow::Result<()> {
     crate::complete::write_script(args.shell, &mut std::io::stdout().lock())?;
-    Ok(0)
+    Ok(())
 }

@@ -6,14 +6,15 @@ use std::io::{IsTerminal, Read};
 
 use crate::cli::{ConfigAction, ConfigArgs};
 use crate::error::usage;
+use crate::masking::masked;
 use crate::names;
-use crate::output::{masked, table, vars_rows};
+use crate::output::{table, vars_rows};
 use crate::store::Store;
 
 use super::Ctx;
 
 /// Handles `addons config`.
-pub fn run(args: ConfigArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: ConfigArgs, ctx: &Ctx) -> anyhow::Result<()> {
     match args.action {
         Some(ConfigAction::Set { app, pairs }) => set(ctx, &app, &pairs),
         Some(ConfigAction::Unset { app, keys }) => unset(ctx, &app, &keys),
@@ -21,7 +22,7 @@ pub fn run(args: ConfigArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
 }
 
-fn show(ctx: &Ctx, app: &str, reveal: bool) -> anyhow::Result<i32> {
+fn show(ctx: &Ctx, app: &str, reveal: bool) -> anyhow::Result<()> {
     let vars = super::env::app_vars(ctx, app)?;
     if ctx.json {
         let doc: serde_json::Map<String, serde_json::Value> = vars
@@ -34,10 +35,10 @@ fn show(ctx: &Ctx, app: &str, reveal: bool) -> anyhow::Result<i32> {
     } else {
         print!("{}", table(&["KEY", "VALUE", "SOURCE"], &vars_rows(&vars, reveal)));
     }
-    Ok(0)
+    Ok(())
 }
 
-fn set(ctx: &Ctx, app: &str, raw: &[String]) -> anyhow::Result<i32> {
+fn set(ctx: &Ctx, app: &str, raw: &[String]) -> anyhow::Result<()> {
     names::check_app(app)?;
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut from_stdin: Option<usize> = None;
@@ -122,7 +123,7 @@ fn value_from_stdin(ctx: &Ctx, app: &str, key: &str) -> anyhow::Result<String> {
     Ok(value)
 }
 
-fn unset(ctx: &Ctx, app: &str, keys: &[String]) -> anyhow::Result<i32> {
+fn unset(ctx: &Ctx, app: &str, keys: &[String]) -> anyhow::Result<()> {
     names::check_app(app)?;
     for key in keys {
         names::check_var_key(key)?;
@@ -136,7 +137,7 @@ fn unset(ctx: &Ctx, app: &str, keys: &[String]) -> anyhow::Result<i32> {
 }
 
 /// Writes the app's env file after a committed change, and says what was done.
-fn finish(ctx: &Ctx, store: &mut Store, app: &str, keys: &[&str], verb: &str) -> anyhow::Result<i32> {
+fn finish(ctx: &Ctx, store: &mut Store, app: &str, keys: &[&str], verb: &str) -> anyhow::Result<()> {
     let done = format!("{} {} on app {app}", verb.to_lowercase(), keys.join(", "));
     let synced = super::sync_env_files(ctx, store, &[app.to_string()], &done);
     if ctx.json {
@@ -144,5 +145,5 @@ fn finish(ctx: &Ctx, store: &mut Store, app: &str, keys: &[&str], verb: &str) ->
     }
     synced?;
     ctx.note(format!("{verb} {} on app {app}.", keys.join(", ")));
-    Ok(0)
+    Ok(())
 }

@@ -6,15 +6,15 @@
 use crate::addon::{Params, Resource};
 use crate::cli::CopyArgs;
 use crate::engine::PERMANENT;
-use crate::error::failed;
+use crate::error::{failed, Failure};
 use crate::providers::{self, Environment, ProviderError};
 
 use super::Ctx;
 
 /// Handles `addons __copy`.
-pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let env = Environment { data_dir: args.data_dir.clone() };
-    let provider = providers::build(&args.provider, &ctx.settings, &env).map_err(failed)?;
+    let provider = providers::build(&args.provider, &ctx.providers, &env).map_err(failed)?;
     let (params, seed) = (Params::new(), Vec::new());
     let mut addon = Resource::new(&args.addon, &params, &seed);
     addon.source = Some(&args.source);
@@ -23,15 +23,15 @@ pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     match provider.copy(addon, source) {
         Ok(message) => {
             eprintln!("{message}");
-            Ok(0)
+            Ok(())
         }
         Err(ProviderError::Permanent(message)) => {
             eprintln!("{PERMANENT}{message}");
-            Ok(1)
+            Err(Failure::Said.into())
         }
         Err(ProviderError::Transient(message)) => {
             eprintln!("{message}");
-            Ok(1)
+            Err(Failure::Said.into())
         }
     }
 }

@@ -14,7 +14,7 @@ use super::{
 };
 
 /// Handles `addons deprovision`.
-pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let selector = args.selector.as_deref().map(Selector::parse).transpose()?;
     if let Some(app) = &args.app {
@@ -65,7 +65,7 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         if ctx.json {
             ctx.print_json(&if many { serde_json::json!([]) } else { serde_json::Value::Null });
         }
-        return Ok(0);
+        return Ok(());
     };
     let mut ids = Vec::new();
     // The apps attached to them lose the vars too.
@@ -109,9 +109,9 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait && !ids.is_empty() {
         let engine = ctx.engine();
-        let code = wait_for(ctx, &engine, &mut store, ids, timeout, if many { Shape::Many } else { Shape::OneOrMany })?;
+        wait_for(ctx, &engine, &mut store, ids, timeout, if many { Shape::Many } else { Shape::OneOrMany })?;
         synced?;
-        return Ok(code);
+        return Ok(());
     }
     if ctx.json {
         let docs = ids.iter().map(|id| store.addon(id).map(|a| addon_json(&a))).collect::<anyhow::Result<Vec<_>>>()?;
@@ -131,7 +131,7 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         (_, true, _) => ctx.note("The resources are removed on the next 'addons tick'."),
         _ => {}
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Detaches `app` from another app's `addon` (its vars go at once, its logins on the next
@@ -141,7 +141,7 @@ fn detach(ctx: &Ctx, store: &mut crate::store::Store, addon: &Addon, app: &str) 
     ctx.note(format!(
         "Detaching app {app} from {}: {} removed",
         addon.name,
-        attachment.vars(&addon.provider).join(", ")
+        attachment.vars(crate::providers::vars_of(&addon.provider)).join(", ")
     ));
     Ok(addon.id)
 }

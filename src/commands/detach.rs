@@ -10,7 +10,7 @@ use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
 
 /// Handles `addons detach`.
-pub fn run(args: DetachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: DetachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     names::check_app(&args.app)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let mut store = ctx.store_with_addons(&args.addon)?;
@@ -22,22 +22,19 @@ pub fn run(args: DetachArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
     if args.wait {
         let engine = ctx.engine();
-        let code =
-            wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
+        wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
         synced?;
         let revoked = match providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
             true => "its login is revoked",
             false => "it had no login of its own",
         };
-        if code == 0 {
-            ctx.note(format!("{} is detached from app {}: {revoked}", addon.name, args.app));
-        }
-        return Ok(code);
+        ctx.note(format!("{} is detached from app {}: {revoked}", addon.name, args.app));
+        return Ok(());
     }
     if ctx.json {
         ctx.print_json(&addon_json(&store.addon(&addon.id)?));
     }
     synced?;
     ctx.note(format!("Its credential is revoked on the next 'addons tick' (or 'addons wait {}').", addon.name));
-    Ok(0)
+    Ok(())
 }

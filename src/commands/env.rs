@@ -17,7 +17,7 @@ use super::{
 };
 
 /// Handles `addons env`.
-pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let format = match (ctx.json, args.format) {
         (false, format) => format.unwrap_or(EnvFormat::Shell),
         (true, None | Some(EnvFormat::Json)) => EnvFormat::Json,
@@ -46,7 +46,7 @@ pub fn run(args: EnvArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             ctx.print_json(&doc.into());
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The app's config vars for `env` and `run`. The vars of addons that are not ready

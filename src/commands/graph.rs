@@ -6,7 +6,7 @@ use crate::machine;
 use super::Ctx;
 
 /// Handles `addons graph`.
-pub fn run(args: GraphArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: GraphArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let text = match args.format {
         GraphFormat::Dot => machine::graph_dot(),
         GraphFormat::Mermaid => machine::graph_mermaid(),
@@ -20,5 +20,5 @@ pub fn run(args: GraphArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     } else {
         print!("{text}");
     }
-    Ok(0)
+    Ok(())
 }

@@ -12,7 +12,7 @@ use crate::store::{HookRun, HookStatus, Store};
 use super::Ctx;
 
 /// Handles `addons hooks`.
-pub fn run(args: HooksArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: HooksArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let store = ctx.existing_store()?;
     super::known_app(store.as_ref(), &args.app)?;
     let command = ctx.settings.apps.get(&args.app).and_then(|app| app.on_change.clone());
@@ -42,7 +42,7 @@ pub fn run(args: HooksArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             "next_try_at": status.and_then(|s| s.due_at).map(rfc3339),
             "runs": runs,
         }));
-        return Ok(0);
+        return Ok(());
     }
     println!("on_change  {}", command.as_deref().unwrap_or("- (none in the config file)"));
     if let Some(line) = summary(store.as_ref(), ctx, &args.app)? {
@@ -50,7 +50,7 @@ pub fn run(args: HooksArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     if runs.is_empty() {
         println!("no runs recorded");
-        return Ok(0);
+        return Ok(());
     }
     let rows: Vec<Vec<String>> = runs
         .iter()
@@ -75,7 +75,7 @@ pub fn run(args: HooksArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 /// A run's result for people: "ok", "failed (exit 3)", "timed out".

@@ -5,12 +5,13 @@ use std::time::Duration;
 use crate::addon::Addon;
 use crate::cli::InfoArgs;
 use crate::machine::State;
-use crate::output::{addon_json, masked, rfc3339};
+use crate::masking::masked;
+use crate::output::{addon_json, rfc3339};
 
 use super::Ctx;
 
 /// Handles `addons info`.
-pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let store = ctx.store_with_addons(&args.addon)?;
     let addon = store.addon(&args.addon)?;
     let values = addon.config.clone().unwrap_or_default();
@@ -38,7 +39,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             addon.vars.iter().filter_map(|key| shown(key).map(|v| (key.clone(), v.into()))).collect();
         doc["config"] = config.into();
         ctx.print_json(&doc);
-        return Ok(0);
+        return Ok(());
     }
     let mut state = addon.state.to_string();
     if addon.state.is_terminal() {
@@ -90,7 +91,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let missing = if addon.state.is_terminal() { "(removed from the app)" } else { "(not set yet)" };
         println!("  {key}={}", shown(key).filter(|_| !addon.state.is_terminal()).unwrap_or_else(|| missing.into()));
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The credential generation of a rotated addon: "generation 2", or "generation 1,

@@ -9,7 +9,7 @@ use super::Ctx;
 
 /// Handles `addons label`: every edit is checked before the addon is looked up, and all
 /// are made in one transaction, or none.
-pub fn label(args: LabelArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn label(args: LabelArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let edits = parse_edits(&args.edits)?;
     let mut store = ctx.store_with_addons(&args.addon)?;
     let id = store.addon(&args.addon)?.id;
@@ -20,12 +20,12 @@ pub fn label(args: LabelArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let shown = if addon.labels.is_empty() { "no labels".to_string() } else { addon.labels.to_string() };
         ctx.note(format!("{} now has {shown}", addon.name));
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Handles `addons expire`: the argument is read against the state's clock (a shared
 /// state's server's, not this host's, which may be off).
-pub fn expire(args: ExpireArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn expire(args: ExpireArgs, ctx: &Ctx) -> anyhow::Result<()> {
     // Its form is checked first, so a bad argument is refused before the state is
     // opened; the time it names is checked and worked out on the state's clock.
     check_expire(&args.when)?;
@@ -45,5 +45,5 @@ pub fn expire(args: ExpireArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             None => format!("{} never expires", addon.name),
         });
     }
-    Ok(0)
+    Ok(())
 }

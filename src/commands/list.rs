@@ -9,7 +9,7 @@ use crate::store::{now_ms, Store};
 use super::Ctx;
 
 /// Handles `addons list`.
-pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<()> {
     if let Some(app) = &args.app {
         crate::names::check_app(app)?;
     }
@@ -76,7 +76,7 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             ctx.note(line);
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The line that ends a default listing when it leaves out addons a user must hear
@@ -110,7 +110,10 @@ fn row(addon: &Addon, color: bool, wide: bool, attached_to: Option<&str>) -> Vec
         state += " (drift)";
     }
     let (app, vars) = match attached_to.and_then(|app| addon.attachments.iter().find(|t| t.app == app)) {
-        Some(attachment) => (format!("{} (attached)", attachment.app), attachment.vars(&addon.provider).join(",")),
+        Some(attachment) => (
+            format!("{} (attached)", attachment.app),
+            attachment.vars(crate::providers::vars_of(&addon.provider)).join(","),
+        ),
         None => (addon.app.clone(), addon.vars.join(",")),
     };
     let mut row = vec![addon.name.clone(), addon.provider.clone(), app, state, vars];

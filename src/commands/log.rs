@@ -6,7 +6,7 @@ use crate::output::{rfc3339, table, transition_json};
 use super::Ctx;
 
 /// Handles `addons log`.
-pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let store = ctx.store_with_addons(&args.addon)?;
     let addon = store.addon(&args.addon)?;
     let events = store.events(&addon.id)?;
@@ -16,7 +16,7 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             .map(|e| transition_json(&addon.name, e.at, e.from.as_deref(), &e.to, &e.event, &e.message))
             .collect();
         ctx.print_json(&serde_json::Value::Array(docs));
-        return Ok(0);
+        return Ok(());
     }
     let rows: Vec<Vec<String>> = events
         .iter()
@@ -31,5 +31,5 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         })
         .collect();
     print!("{}", table(&["AT", "FROM", "TO", "EVENT", "MESSAGE"], &rows));
-    Ok(0)
+    Ok(())
 }

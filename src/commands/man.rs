@@ -10,7 +10,7 @@ use crate::cli::{Cli, ManArgs};
 use crate::error::usage;
 
 /// Handles `addons man`.
-pub fn run(args: ManArgs) -> anyhow::Result<i32> {
+pub fn run(args: ManArgs) -> anyhow::Result<()> {
     let mut top = Cli::command().disable_help_subcommand(true);
     top.build();
     let mut command = &top;
@@ -29,7 +29,7 @@ pub fn run(args: ManArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     render(command, &mut out)?;
     out.flush()?;
-    Ok(0)
+    Ok(())
 }
 
 /// Renders one page: clap_mangen's, with the blocks after the options in `--help`

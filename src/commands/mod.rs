@@ -37,11 +37,14 @@ mod state;
 mod tick;
 mod wait;
 mod watch;
+mod words;
 
 /// What every command handler gets: resolved settings and the global flags.
 #[derive(Clone)]
 pub struct Ctx {
     pub settings: Settings,
+    /// The providers' own settings, read from their `[providers.NAME]` tables.
+    pub providers: crate::providers::Configs,
     /// Where the state is: `--state`, `ADDONS_STATE`, `[state] url`, or the default file.
     pub state: StateLocation,
     pub json: bool,
@@ -105,7 +108,7 @@ impl Ctx {
         let default = crate::config::default_state_path();
         let file = self.state.file().unwrap_or(&default);
         let data_dir = file.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
-        Engine::new(self.settings.clone(), Environment { data_dir }, self.stop.clone())
+        Engine::new(self.settings.clone(), self.providers.clone(), Environment { data_dir }, self.stop.clone())
     }
 
     /// Prints a JSON document on stdout.
@@ -128,9 +131,10 @@ impl Ctx {
     }
 }
 
-/// Runs the chosen command; returns the exit code.
-pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
-    match command {
+/// Runs the chosen command. What the store or the engine refused comes back worded for
+/// the command line ([`words::for_people`]); `main` picks the exit code.
+pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
+    let done = match command {
         Command::Provision(args) => provision::run(args, ctx),
         Command::Deprovision(args) => deprovision::run(args, ctx),
         Command::Attach(args) => attach::run(args, ctx),
@@ -156,12 +160,13 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<i32> {
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
         Command::Copy(args) => copy::run(args, ctx),
-    }
+    };
+    done.map_err(words::for_people)
 }
 
 /// Parses a `--timeout` value.
 fn parse_timeout(text: Option<&str>) -> anyhow::Result<Option<std::time::Duration>> {
-    text.map(|text| crate::config::parse_duration(text).map_err(|err| usage(format!("--timeout: {err}")))).transpose()
+    text.map(|text| crate::expiry::parse_duration(text).map_err(|err| usage(format!("--timeout: {err}")))).transpose()
 }
 
 /// The number of parallel provider calls: `--jobs`, else the config file's.

@@ -12,7 +12,7 @@ use crate::providers::{self, ProviderError, ProviderInfo};
 use super::Ctx;
 
 /// Handles `addons providers`.
-pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = ctx.engine();
     let mut docs = Vec::new();
     let mut rows = Vec::new();
@@ -31,7 +31,7 @@ pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if args.check && !silent.is_empty() {
         return Err(failed(format!("a configured server does not answer: {}", silent.join("; "))));
     }
-    Ok(0)
+    Ok(())
 }
 
 /// One provider's part of the listing, all from its registry entry and the provider the
@@ -79,7 +79,13 @@ mod tests {
 
     fn engine(config: &str) -> Engine {
         let settings = crate::config::parse(Path::new("/etc/addons.toml"), config).unwrap();
-        Engine::new(settings, Environment { data_dir: PathBuf::from("/nonexistent") }, Arc::new(AtomicBool::new(false)))
+        let configs = crate::providers::configure(&settings).unwrap();
+        Engine::new(
+            settings,
+            configs,
+            Environment { data_dir: PathBuf::from("/nonexistent") },
+            Arc::new(AtomicBool::new(false)),
+        )
     }
 
     #[test]

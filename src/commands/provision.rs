@@ -16,7 +16,7 @@ use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
 
 /// Handles `addons provision`.
-pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let info = providers::info(&args.provider).ok_or_else(|| usage(providers::unknown_provider(&args.provider)))?;
     names::check_app(&args.app)?;
     let prefix = args.prefix.as_deref().map(names::normalize_prefix).transpose()?;
@@ -77,15 +77,14 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         if ctx.json {
             ctx.print_json(&created_json(&addon, true));
         }
-        return Ok(0);
+        return Ok(());
     }
     ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));
     let done = format!("provisioned {} on app {}", addon.name, addon.app);
     if args.wait {
-        let code =
-            wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Provisioned { created: true })?;
+        wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Provisioned { created: true })?;
         super::sync_env_files(ctx, &mut store, std::slice::from_ref(&addon.app), &done)?;
-        return Ok(code);
+        return Ok(());
     }
     let synced = super::sync_env_files(ctx, &mut store, std::slice::from_ref(&addon.app), &done);
     if ctx.json {
@@ -93,7 +92,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     synced?;
     ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to finish provisioning.", addon.name));
-    Ok(0)
+    Ok(())
 }
 
 /// Refuses (exit 1) before anything is created when the provider's server does not
@@ -130,7 +129,7 @@ fn kept(
     addon: Addon,
     args: &ProvisionArgs,
     timeout: Option<std::time::Duration>,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<()> {
     if !ctx.json {
         println!("{}", addon.name);
     }
@@ -148,7 +147,7 @@ fn kept(
     if ctx.json {
         ctx.print_json(&created_json(&addon, false));
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The addon as `provision --json` prints it: with whether this call made it.

@@ -11,6 +11,7 @@ use crate::machine::State;
 use crate::output::addon_json;
 use crate::providers::{self, Rotates};
 use crate::selector::Selector;
+use crate::store::Refused;
 
 use super::{
     parse_timeout,
@@ -19,7 +20,7 @@ use super::{
 };
 
 /// Handles `addons rotate`.
-pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let grace = parse_grace(&args.grace)?;
     if let Some(app) = &args.app {
@@ -53,16 +54,10 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             return Err(failed(format!("{} ({}) has nothing to rotate: {why}", addon.name, addon.provider)));
         }
         if addon.state != State::Ready {
-            return Err(failed(format!(
-                "{} is {}; only a ready addon can be rotated ('addons wait {}' first)",
-                addon.name, addon.state, addon.name
-            )));
+            return Err(Refused::RotateNotReady { addon: addon.name, state: addon.state }.into());
         }
         if let Some(app) = args.app.as_ref().filter(|app| !addon.attachments.iter().any(|t| &t.app == *app)) {
-            return Err(usage(format!(
-                "{} is not attached to app {app}; 'addons info {}' lists its apps",
-                addon.name, addon.name
-            )));
+            return Err(Refused::NotAttached { addon: addon.name, app: app.clone() }.into());
         }
         if let (Some(app), Some(Rotates::Replace)) = (&args.app, rotates) {
             return Err(failed(format!(
@@ -77,7 +72,7 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         if ctx.json {
             ctx.print_json(&serde_json::json!([]));
         }
-        return Ok(0);
+        return Ok(());
     }
     let mut store = ctx.store()?;
     let mut ids = Vec::new();
@@ -106,11 +101,11 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     if let (true, Some(app)) = (args.wait, &args.app) {
         let engine = ctx.engine();
-        let code = wait_for(ctx, &engine, &mut store, ids.clone(), timeout, Shape::Attachment { many })?;
-        for id in ids.iter().filter(|_| code == 0) {
+        wait_for(ctx, &engine, &mut store, ids.clone(), timeout, Shape::Attachment { many })?;
+        for id in &ids {
             ctx.note(rotated_for(&store.addon(id)?, app));
         }
-        return Ok(code);
+        return Ok(());
     }
     if args.wait {
         let engine = ctx.engine();
@@ -124,13 +119,14 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         });
     }
     ctx.note("The new credentials are made on the next 'addons tick'.");
-    Ok(0)
+    Ok(())
 }
 
 /// What `rotate --app APP --wait` says of an addon once APP's vars hold its new login.
 fn rotated_for(addon: &Addon, app: &str) -> String {
     let attachment = addon.attachments.iter().find(|attachment| attachment.app == app);
-    let vars = attachment.map(|attachment| attachment.vars(&addon.provider)).unwrap_or_default();
+    let vars =
+        attachment.map(|attachment| attachment.vars(crate::providers::vars_of(&addon.provider))).unwrap_or_default();
     format!("{} is rotated for app {app}: {} set on app {app}", addon.name, vars.join(", "))
 }
 
@@ -138,6 +134,6 @@ fn rotated_for(addon: &Addon, app: &str) -> String {
 fn parse_grace(text: &str) -> anyhow::Result<Duration> {
     match humantime::parse_duration(text) {
         Ok(grace) if grace.is_zero() => Ok(grace),
-        _ => crate::config::parse_duration(text).map_err(|err| usage(format!("--grace: {err} (0 revokes at once)"))),
+        _ => crate::expiry::parse_duration(text).map_err(|err| usage(format!("--grace: {err} (0 revokes at once)"))),
     }
 }

@@ -5,12 +5,12 @@ use std::io::ErrorKind;
 use std::os::unix::process::CommandExt;
 
 use crate::cli::RunArgs;
-use crate::error::{failed, Failure};
+use crate::error::{failed, Exit, Failure};
 
 use super::Ctx;
 
 /// Handles `addons run`. Returns only when the command can't be started.
-pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let vars = super::env::ready_vars(ctx, &args.app, &args.ready)?;
     let (program, rest) = args.command.split_first().ok_or_else(|| failed("no command given after --"))?;
     let mut command = std::process::Command::new(program);
@@ -20,9 +20,10 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     let err = command.exec();
     let shown = program.to_string_lossy();
-    let (code, message) = match err.kind() {
-        ErrorKind::NotFound => (127, format!("can't run {shown}: command not found ({err})")),
-        _ => (126, format!("can't run {shown}: {err}")),
+    // As shells do, so that a script tells these from the command's own statuses.
+    let (exit, line) = match err.kind() {
+        ErrorKind::NotFound => (Exit::CommandNotFound, format!("can't run {shown}: command not found ({err})")),
+        _ => (Exit::CannotExecute, format!("can't run {shown}: {err}")),
     };
-    Err(Failure::CommandNotRun { code, message }.into())
+    Err(Failure::new(exit, line).into())
 }

@@ -4,19 +4,19 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{StateAction, StateArgs, StateCopyArgs};
-use crate::error::{usage, Failure};
+use crate::error::{usage, Exit, Failure};
 use crate::store::{StateLocation, Store};
 
 use super::Ctx;
 
 /// Handles `addons state`.
-pub fn run(args: StateArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: StateArgs, ctx: &Ctx) -> anyhow::Result<()> {
     match args.action {
         StateAction::Copy(args) => copy(args, ctx),
     }
 }
 
-fn copy(args: StateCopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+fn copy(args: StateCopyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let target = match args.to.to_str() {
         Some(text) => StateLocation::parse(text, ctx.settings.state_schema.as_deref())
             .map_err(|err| usage(format!("--to: {err}")))?,
@@ -29,7 +29,8 @@ fn copy(args: StateCopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         )));
     }
     let Some(source) = ctx.existing_store()? else {
-        return Err(Failure::Store(format!("there is no state at {} to copy", ctx.state.describe())).into());
+        let line = format!("there is no state at {} to copy", ctx.state.describe());
+        return Err(Failure::new(Exit::StateUnusable, line).into());
     };
     // A file this command made is removed again when the copy fails: nothing changed.
     let made = target.file().filter(|path| path.symlink_metadata().is_err()).map(Path::to_path_buf);
@@ -56,7 +57,7 @@ fn copy(args: StateCopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     } else {
         println!("copied {} to {described}", copied.summary());
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Whether two locations name the same state: the same file (through links and

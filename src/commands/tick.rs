@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::cli::TickArgs;
+use crate::error::Failure;
 use crate::output::{outcome_json, outcome_line, plural};
 
 use super::Ctx;
@@ -12,7 +13,7 @@ use super::Ctx;
 /// app's env file could not be written, or an app's `on_change` hook failed for the
 /// first time for a change (its retries fail quietly, unless `-v`); everything else
 /// was done all the same.
-pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let mut store = ctx.store()?;
     let engine = ctx.engine();
     let quiet_lines = ctx.json || ctx.quiet;
@@ -70,5 +71,8 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         failed = true;
     }
     failed |= super::report_hooks(ctx, &report.hooks, Some("error"));
-    Ok(i32::from(failed))
+    match failed {
+        true => Err(Failure::Said.into()),
+        false => Ok(()),
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::addon::Addon;
 use crate::cli::WaitArgs;
 use crate::engine::Engine;
-use crate::error::Failure;
+use crate::error::{failed, Exit, Failure};
 use crate::machine::State;
 use crate::output::addon_json;
 use crate::store::{now_ms, Store};
@@ -14,7 +14,7 @@ use super::progress::{Plain, Progress};
 use super::{parse_timeout, Ctx};
 
 /// Handles `addons wait`.
-pub fn run(args: WaitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: WaitArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let selector = args.selector.as_deref().map(crate::selector::Selector::parse).transpose()?;
     let mut store = match args.addons.first() {
@@ -44,12 +44,12 @@ pub fn run(args: WaitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
 }
 
 /// What `wait --selector` does when no live addon matches: nothing to wait for.
-fn nothing_selected(ctx: &Ctx) -> anyhow::Result<i32> {
+fn nothing_selected(ctx: &Ctx) -> anyhow::Result<()> {
     ctx.note("No live addon matches; nothing to wait for.");
     if ctx.json {
         ctx.print_json(&serde_json::json!([]));
     }
-    Ok(0)
+    Ok(())
 }
 
 /// How `wait_for` prints its addons under `--json`.
@@ -67,8 +67,8 @@ pub enum Shape {
     Attachment { many: bool },
 }
 
-/// Ticks the addons until each has settled. Exit 0 when all are ready or cleaned up,
-/// 1 when any ended in error, 3 when `timeout` passed first. `many` prints an array
+/// Ticks the addons until each has settled. `Ok` when all are ready or cleaned up;
+/// exit 1 when any ended in error, 3 when `timeout` passed first. `many` prints an array
 /// under `--json` even for one addon.
 pub fn wait_for(
     ctx: &Ctx,
@@ -77,7 +77,7 @@ pub fn wait_for(
     ids: Vec<String>,
     timeout: Option<Duration>,
     shape: Shape,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<()> {
     // The deadline runs on this host's clock; the addons' times on the state's.
     let deadline = timeout.map(|t| now_ms() + t.as_millis() as i64);
     let started = store.now()?;
@@ -133,34 +133,31 @@ pub fn wait_for(
     }
     if let Some(addon) = addons.iter().find(|a| a.state == State::Error) {
         let why = addon.failure.as_deref().unwrap_or(&addon.message);
-        return Err(Failure::Operation(format!("{} ended in error: {why}", addon.name)).into());
+        return Err(failed(format!("{} ended in error: {why}", addon.name)));
     }
     if let Some(addon) = addons.iter().find(|a| blocked(a)) {
-        return Err(Failure::Operation(format!(
+        return Err(failed(format!(
             "{}'s {} can't finish: {}: {}; ticks keep retrying it, so fix that and run 'addons wait {}'",
             addon.name,
             step_in_hand(addon),
             addon.provider,
             addon.last_error.as_deref().unwrap_or_default(),
             addon.name
-        ))
-        .into());
+        )));
     }
     let now = store.now()?;
     let waiting: Vec<_> = addons.iter().filter(|a| !a.is_settled(now)).collect();
     if let Some(first) = waiting.first() {
         let names = waiting.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ");
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Failure::Operation(format!("interrupted while waiting for {names}")).into());
+            return Err(failed(format!("interrupted while waiting for {names}")));
         }
-        return Err(Failure::Timeout(format!(
-            "timed out waiting for {names} ({}); 'addons wait' picks up where this left off",
-            first.message
-        ))
-        .into());
+        let line =
+            format!("timed out waiting for {names} ({}); 'addons wait' picks up where this left off", first.message);
+        return Err(Failure::new(Exit::TimedOut, line).into());
     }
     if let Shape::Attachment { .. } = shape {
-        return Ok(0);
+        return Ok(());
     }
     for addon in &addons {
         let done = match addon.state {
@@ -169,7 +166,7 @@ pub fn wait_for(
         };
         ctx.note(done);
     }
-    Ok(0)
+    Ok(())
 }
 
 /// What a tick tries first of an addon's work left, as a tick runs it: its cleanup; for

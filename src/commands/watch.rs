@@ -14,7 +14,7 @@ use super::progress::{Plain, Progress};
 use super::Ctx;
 
 /// Handles `addons watch`.
-pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let mut store = ctx.store()?;
     let engine = ctx.engine();
     let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stdout);
@@ -61,7 +61,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     } else {
         ctx.note("No work left.");
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The addons the live display shows: those with work left, and those that moved

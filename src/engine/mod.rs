@@ -24,6 +24,7 @@ mod step;
 pub use check::Check;
 pub use copy::PERMANENT;
 pub use hooks::HookReport;
+pub use provision::BadSource;
 
 use claim::{claim_token, is_dead_holder};
 pub use step::backoff;
@@ -67,6 +68,7 @@ impl TickReport {
 /// Runs steps. One per process: it holds the claim token and the built providers.
 pub struct Engine {
     settings: Settings,
+    configs: providers::Configs,
     env: Environment,
     token: String,
     providers: Mutex<HashMap<String, Arc<dyn Provider>>>,
@@ -82,9 +84,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(settings: Settings, env: Environment, stop: Arc<AtomicBool>) -> Engine {
+    pub fn new(settings: Settings, configs: providers::Configs, env: Environment, stop: Arc<AtomicBool>) -> Engine {
         Engine {
             settings,
+            configs,
             env,
             token: claim_token(),
             providers: Mutex::new(HashMap::new()),
@@ -126,7 +129,7 @@ impl Engine {
         if let Some(provider) = built.get(name) {
             return Ok(provider.clone());
         }
-        let provider: Arc<dyn Provider> = providers::build(name, &self.settings, &self.env)?.into();
+        let provider: Arc<dyn Provider> = providers::build(name, &self.configs, &self.env)?.into();
         built.insert(name.to_string(), provider.clone());
         Ok(provider)
     }

@@ -10,7 +10,24 @@ use crate::labels::Labels;
 use crate::names;
 use crate::providers;
 use crate::spec::AddonSpec;
-use crate::store::{NewAddon, Outcome, Store};
+use crate::store::{NewAddon, Outcome, Refused, Store};
+
+/// Why the addon a new one was to be a copy of can't be its source; nothing was made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadSource {
+    /// The provider never copies data: why.
+    #[error("{0}")]
+    NeverCopies(&'static str),
+    /// No addon has that name.
+    #[error("{0}")]
+    Missing(Refused),
+    /// The source is another provider's addon.
+    #[error("{addon} is a {its} addon; a {wanted} addon can only be a copy of another {wanted} addon")]
+    OtherProvider { addon: String, its: String, wanted: String },
+    /// The source is not ready, so its data can't be read.
+    #[error("{addon} is {state}, not ready; only a ready addon's data can be copied")]
+    NotReady { addon: String, state: crate::machine::State },
+}
 
 impl Engine {
     /// Refuses (exit 1) before anything is created when the provider's server does not
@@ -73,25 +90,24 @@ impl Engine {
 
     /// The id of the addon `--from` names, once it is known to be one whose data can be
     /// copied now: ready, of the same provider, with its resource there (and, for a
-    /// provider that may need them, the copy tools on PATH). Refused with one line, and
-    /// nothing created, when not: exit 2 for a wrong addon, exit 1 when the provider can't.
+    /// provider that may need them, the copy tools on PATH). Refused, with nothing
+    /// created, when not: [`BadSource`] for a wrong addon, an operation failure when the
+    /// provider can't.
     pub fn check_source(&self, store: &Store, spec: &AddonSpec, from: &str) -> anyhow::Result<String> {
         let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
         if let providers::Copies::Never(why) = info.copies {
-            return Err(usage(format!("--from: {why}")));
+            return Err(BadSource::NeverCopies(why).into());
         }
-        let source = store.addon(from).map_err(|err| usage(format!("--from: {err:#}")))?;
+        let source = store.addon(from).map_err(|err| match err.downcast::<Refused>() {
+            Ok(missing) => BadSource::Missing(missing).into(),
+            Err(err) => err,
+        })?;
         if source.provider != spec.provider {
-            return Err(usage(format!(
-                "--from: {} is a {} addon; a {} addon can only be a copy of another {} addon",
-                source.name, source.provider, spec.provider, spec.provider
-            )));
+            let (its, wanted) = (source.provider, spec.provider.clone());
+            return Err(BadSource::OtherProvider { addon: source.name, its, wanted }.into());
         }
         if source.state != crate::machine::State::Ready {
-            return Err(usage(format!(
-                "--from: {} is {}, not ready; only a ready addon's data can be copied",
-                source.name, source.state
-            )));
+            return Err(BadSource::NotReady { addon: source.name, state: source.state }.into());
         }
         let provider = self.provider(&spec.provider).map_err(usage)?;
         provider

@@ -10,7 +10,7 @@ use super::{Engine, BACKOFF_BASE, BACKOFF_CAP};
 use crate::addon::{Addon, Upkeep};
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::{Event, Task};
-use crate::output::plural;
+use crate::names::plural;
 use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
 use crate::store::{Apply, AttemptError, Outcome, Store, FAILED_ATTEMPT};
 
@@ -22,7 +22,7 @@ impl Engine {
             if at <= store.now()? {
                 return Ok(Some(Apply::Transition {
                     event: Event::Expire,
-                    message: format!("expired at {}; deprovisioning", crate::output::rfc3339(at)),
+                    message: format!("expired at {}; deprovisioning", crate::clock::rfc3339(at)),
                     config: None,
                 }));
             }
@@ -237,6 +237,7 @@ impl Engine {
                 match check_config(addon, addon.prefix.as_deref(), config) {
                     Ok(config) => Apply::Switched {
                         generation,
+                        shared: !providers::info(&addon.provider).is_some_and(|info| info.own_logins()),
                         config,
                         message: format!("vars of app {} switched to login generation {generation}", addon.app),
                     },
@@ -305,7 +306,13 @@ impl Engine {
                     (true, generation) => format!("vars of app {app} switched to login generation {generation}"),
                 };
                 match check_config(addon, attachment.prefix.as_deref(), config) {
-                    Ok(config) => Apply::Attached { slot, generation: credential.generation, config, message },
+                    Ok(config) => Apply::Attached {
+                        slot,
+                        generation: credential.generation,
+                        shared: !own_logins,
+                        config,
+                        message,
+                    },
                     Err(message) => self.on_error(addon, ProviderError::Permanent(message), false),
                 }
             }

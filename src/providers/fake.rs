@@ -131,8 +131,8 @@ mod tests {
     use super::*;
     use crate::config;
 
-    fn parse(text: &str) -> anyhow::Result<config::Settings> {
-        config::parse(Path::new("/etc/addons.toml"), text)
+    fn parse(text: &str) -> anyhow::Result<super::super::Configs> {
+        super::super::configure(&config::parse(Path::new("/etc/addons.toml"), text)?)
     }
 
     fn environment() -> Environment {

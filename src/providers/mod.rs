@@ -3,6 +3,7 @@
 //! rest of `addons` knows of it (name, vars, params, its config section and how that is
 //! read and built).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -258,6 +259,12 @@ pub fn info(name: &str) -> Option<&'static ProviderInfo> {
     ALL.iter().copied().find(|info| info.name == name)
 }
 
+/// The config var names a provider hands out (before any prefix); none for a name that
+/// is not compiled in.
+pub fn vars_of(provider: &str) -> &'static [&'static str] {
+    info(provider).map_or(&[], |info| info.vars)
+}
+
 /// Validates `--param` keys and values for a provider.
 pub fn check_params(info: &ProviderInfo, params: &Params) -> Result<(), String> {
     for key in params.keys() {
@@ -284,19 +291,44 @@ pub struct Environment {
     pub data_dir: PathBuf,
 }
 
+/// What the config file configures: each provider's settings, read by its registry
+/// entry from its own `[providers.NAME]` table.
+#[derive(Debug, Clone, Default)]
+pub struct Configs {
+    configured: BTreeMap<&'static str, Arc<dyn ProviderConfig>>,
+    /// The config file, named in the message of a provider that is not configured.
+    path: PathBuf,
+}
+
+/// Reads every `[providers.NAME]` table of the config file through its provider's
+/// registry entry. A table of a provider that is not compiled in, or one its provider
+/// refuses, is a usage error naming the file, line and key.
+pub fn configure(settings: &Settings) -> anyhow::Result<Configs> {
+    let mut configs = Configs { configured: BTreeMap::new(), path: settings.path.clone() };
+    for section in settings.sections()? {
+        let Some(info) = info(&section.name) else {
+            return Err(section.refuse(&unknown_provider(&section.name)));
+        };
+        if let Some(config) = (info.configure)(Some(&section))? {
+            configs.configured.insert(info.name, config);
+        }
+    }
+    Ok(configs)
+}
+
 /// Builds a provider from the settings its `configure` read (or, with no section in the
 /// config file, from none); `Err` holds a one-line message saying which config lines to
 /// add when it is not configured.
-pub fn build(name: &str, settings: &Settings, env: &Environment) -> Result<Box<dyn Provider>, String> {
+pub fn build(name: &str, configs: &Configs, env: &Environment) -> Result<Box<dyn Provider>, String> {
     let info = info(name).ok_or_else(|| unknown_provider(name))?;
-    let config = match settings.providers.get(name) {
+    let config = match configs.configured.get(info.name) {
         Some(config) => Some(config.clone()),
         None => (info.configure)(None).map_err(|err| format!("{err:#}"))?,
     };
     let config = config.ok_or_else(|| {
         format!(
             "the {name} provider is not configured: add to {} the lines {}",
-            settings.path.display(),
+            configs.path.display(),
             info.example.unwrap_or_default().replace('\n', " ")
         )
     })?;
@@ -309,19 +341,15 @@ pub fn unknown_provider(name: &str) -> String {
     format!("unknown provider {}; choose one of: {}", crate::names::shown(name), names.join(", "))
 }
 
-/// The name every server-side resource of an addon is made under, `addons_<id>`:
-/// derived from the id alone, so a provider always finds what it made. An id that is
-/// not the 16 lowercase hex digits `addons` generates is refused, so nothing but hex
-/// ever reaches an identifier or an ACL pattern.
+/// [`crate::credential::resource_name`], as a provider error.
 pub fn resource_name(addon: &Resource<'_>) -> Result<String, ProviderError> {
-    let valid = addon.id.len() == 16 && addon.id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !valid {
-        return Err(ProviderError::Permanent(format!(
-            "addon id {:?} is not 16 lowercase hex digits; the state file may be damaged",
-            addon.id
-        )));
+    Ok(crate::credential::resource_name(addon)?)
+}
+
+impl From<crate::credential::BadAddonId> for ProviderError {
+    fn from(err: crate::credential::BadAddonId) -> ProviderError {
+        ProviderError::Permanent(err.to_string())
     }
-    Ok(format!("addons_{}", addon.id))
 }
 
 #[cfg(test)]

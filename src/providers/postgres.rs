@@ -279,7 +279,7 @@ impl Provider for Postgres {
         let place = self.server.place();
         let others = match logins.len() {
             0 => String::new(),
-            n => format!(" and {}", crate::output::plural(n as u64, "other login role")),
+            n => format!(" and {}", crate::names::plural(n as u64, "other login role")),
         };
         Ok(if found.role || found.database || !logins.is_empty() {
             format!("dropped database and role {name}{others} on {place}")

@@ -199,7 +199,7 @@ impl Provider for Redis {
             _ => format!("removed ACL user {}", names.user),
         };
         let (prefix, address) = (names.prefix, self.server.place());
-        Ok(format!("{user}; removed {} under {prefix} on {address}", crate::output::plural(removed, "key")))
+        Ok(format!("{user}; removed {} under {prefix} on {address}", crate::names::plural(removed, "key")))
     }
 
     fn health(&self) -> Result<String, ProviderError> {

@@ -113,7 +113,7 @@ impl ServerSettings {
 
     /// The admin URL with its password replaced, safe to show.
     pub fn display_url(&self) -> String {
-        crate::output::mask_url_password(self.url.as_str())
+        crate::masking::mask_url_password(self.url.as_str())
     }
 
     /// `providers.NAME.KEY`: where in the config file a fix goes.
@@ -165,7 +165,7 @@ impl ServerSettings {
     /// part is left out), sorted as the provider judged it. URLs in `what` and `fix` have
     /// their passwords masked, and line breaks (a server's message may hold some) become spaces.
     pub fn error(&self, sort: Sort, doing: &str, what: &str, fix: &str) -> ProviderError {
-        let shown = |part: &str| crate::output::mask_urls_in(&part.replace(['\r', '\n'], " "));
+        let shown = |part: &str| crate::masking::mask_urls_in(&part.replace(['\r', '\n'], " "));
         let mut line = self.display_url();
         for part in [doing, what].into_iter().filter(|part| !part.is_empty()) {
             line = format!("{line}: {}", shown(part));

@@ -1,12 +1,12 @@
 //! Addon rows: creation (with its config vars reserved), look-ups, listings, the
 //! recorded transitions, and the user's deprovision.
 
-use super::backend::{Conflict, StoreError, Txn, VarOwner};
+use super::backend::{Conflict, StoreError, Txn};
 use super::entry::{enter, Move, Row};
+use super::refused::{Holder, Refused, VarsOf};
 use super::steps::StepError;
 use super::{EventRecord, Store};
 use crate::addon::{Addon, Cleanup, Params, Rotation};
-use crate::error::{failed, usage};
 use crate::labels::Labels;
 use crate::machine::{self, Event, START};
 
@@ -40,14 +40,17 @@ impl Store {
     pub fn insert_addon(&mut self, new: &NewAddon) -> anyhow::Result<Addon> {
         self.write(|tx| match insert(tx, new) {
             Ok(addon) => Ok(addon),
-            Err(Refused::NameTaken) => Err(name_taken(&new.name)),
-            Err(Refused::VarTaken(err)) => Err(err),
+            Err(NotInserted::Refused(refused)) => Err(refused.into()),
             // Another writer (on another host) took the name or a var since the checks.
-            Err(Refused::Meanwhile(Conflict::LiveName)) => Err(name_taken(&new.name)),
-            Err(Refused::Meanwhile(Conflict::VarKey)) => {
-                Err(var_taken(&new.app, &new.vars.join(", "), "taken meanwhile"))
+            Err(NotInserted::Meanwhile(Conflict::LiveName)) => Err(name_taken(new).into()),
+            Err(NotInserted::Meanwhile(Conflict::VarKey)) => Err(Refused::VarTaken {
+                app: new.app.clone(),
+                key: new.vars.join(", "),
+                holder: Holder::Meanwhile,
+                vars: VarsOf::Addon,
             }
-            Err(Refused::Store(err)) => Err(err.into()),
+            .into()),
+            Err(NotInserted::Store(err)) => Err(err.into()),
         })
     }
 
@@ -75,18 +78,15 @@ impl Store {
         })
     }
 
-    /// Like [`Store::find_addon`], but a missing addon is a usage error that says so,
-    /// suggesting the live addon whose name is nearest to what was typed.
+    /// Like [`Store::find_addon`], but a missing addon is [`Refused::NoAddon`], with the
+    /// live addon whose name is nearest to what was typed.
     pub fn addon(&self, name_or_id: &str) -> anyhow::Result<Addon> {
         if let Some(addon) = self.find_addon(name_or_id)? {
             return Ok(addon);
         }
         let live = self.addon_names(true)?;
-        let suggestion = crate::names::did_you_mean(name_or_id, live.iter().map(String::as_str));
-        Err(usage(format!(
-            "no addon named {}{suggestion}; 'addons list --all' shows every addon",
-            crate::names::shown(name_or_id)
-        )))
+        let near = crate::names::closest(name_or_id, live.iter().map(String::as_str)).map(str::to_string);
+        Err(Refused::NoAddon { name: name_or_id.to_string(), near }.into())
     }
 
     /// The names of the addons, only the live ones when `live`: for completion and
@@ -133,8 +133,7 @@ impl Store {
     pub fn deprovision(&mut self, addon_id: &str) -> anyhow::Result<(Addon, bool)> {
         let changed = self.write(|tx| {
             let now = tx.now()?;
-            let mut addon =
-                tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| no_addon(addon_id))?;
             Ok(deprovision(tx, &mut addon, now)?)
         })?;
         Ok((self.addon(addon_id)?, changed))
@@ -142,11 +141,9 @@ impl Store {
 }
 
 /// Why [`insert`] made nothing.
-pub(super) enum Refused {
-    /// A live addon has the name already.
-    NameTaken,
-    /// A var is taken already: the line to show.
-    VarTaken(anyhow::Error),
+pub(super) enum NotInserted {
+    /// The name or a var is taken already.
+    Refused(Refused),
     /// Another writer took the name or a var since the checks above.
     Meanwhile(Conflict),
     /// The state failed.
@@ -154,18 +151,15 @@ pub(super) enum Refused {
 }
 
 /// Creates an addon in `waiting_for_provision` in `tx`, reserving its config var names.
-pub(super) fn insert(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, Refused> {
-    let store = |err: StoreError| Refused::Store(StepError::Store(err));
+pub(super) fn insert(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, NotInserted> {
+    let store = |err: StoreError| NotInserted::Store(StepError::Store(err));
     if tx.live_name_taken(&new.name).map_err(store)? {
-        return Err(Refused::NameTaken);
+        return Err(NotInserted::Refused(name_taken(new)));
     }
     for key in &new.vars {
         if let Some(owner) = tx.var_owner(&new.app, key).map_err(store)? {
-            let by = match owner {
-                VarOwner::Hand => "set by hand".to_string(),
-                VarOwner::Addon { name, .. } => format!("owned by addon {name}"),
-            };
-            return Err(Refused::VarTaken(var_taken(&new.app, key, &by)));
+            let (app, key, holder) = (new.app.clone(), key.clone(), owner.into());
+            return Err(NotInserted::Refused(Refused::VarTaken { app, key, holder, vars: VarsOf::Addon }));
         }
     }
     let now = tx.now().map_err(store)?;
@@ -204,8 +198,8 @@ pub(super) fn insert(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, Refused>
     };
     let change = Move { to: first, event, message: "provisioning", logged: "provisioning" };
     match enter(tx, &mut addon, change, now, Row::Insert) {
-        Err(StepError::Store(StoreError::Conflict(conflict))) => Err(Refused::Meanwhile(conflict)),
-        Err(err) => Err(Refused::Store(err)),
+        Err(StepError::Store(StoreError::Conflict(conflict))) => Err(NotInserted::Meanwhile(conflict)),
+        Err(err) => Err(NotInserted::Store(err)),
         Ok(()) => Ok(addon),
     }
 }
@@ -220,12 +214,11 @@ pub(super) fn deprovision(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Resu
     Ok(true)
 }
 
-fn name_taken(name: &str) -> anyhow::Error {
-    failed(format!("an addon named {name} already exists; choose another --name"))
+fn name_taken(new: &NewAddon) -> Refused {
+    Refused::NameTaken { name: new.name.clone() }
 }
 
-fn var_taken(app: &str, key: &str, by: &str) -> anyhow::Error {
-    failed(format!(
-        "app {app} already has {key} ({by}); pass --as PREFIX to give this addon's vars a prefix (e.g. --as secondary)"
-    ))
+/// An addon that was named by its id is not in the state.
+pub(super) fn no_addon(addon_id: &str) -> anyhow::Error {
+    Refused::NoAddon { name: addon_id.to_string(), near: None }.into()
 }

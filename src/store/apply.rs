@@ -3,13 +3,13 @@
 //! that another writer overtook between the read and the write (a name or var taken,
 //! an addon changed meanwhile) runs the whole transaction again, from a new read.
 
-use super::addons::{deprovision, insert, NewAddon, Refused};
+use super::addons::{deprovision, insert, NewAddon, NotInserted};
 use super::backend::{StoreError, Txn};
 use super::marks::expire_at;
+use super::refused::Refused;
 use super::steps::StepError;
 use super::{Store, COLLISION_TRIES};
 use crate::addon::Addon;
-use crate::error::failed;
 use crate::labels::Labels;
 
 /// One change an apply makes, worked out from the live addons it was shown.
@@ -86,7 +86,7 @@ impl Store {
                 Err(Undone::Meanwhile) => continue,
             }
         }
-        Err(failed("the live addons kept changing while the apply ran; nothing was changed; apply again"))
+        Err(Refused::KeptChanging.into())
     }
 }
 
@@ -142,10 +142,10 @@ fn apply_in(
 /// Makes a new addon; a name not free as read (or it would not be made) was taken
 /// meanwhile, and the next read shows by whom.
 fn create(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, Undone> {
-    insert(tx, new).map_err(|refused| match refused {
-        Refused::NameTaken | Refused::Meanwhile(_) => Undone::Meanwhile,
-        Refused::VarTaken(err) => Undone::Failed(err),
-        Refused::Store(err) => err.into(),
+    insert(tx, new).map_err(|not| match not {
+        NotInserted::Refused(Refused::NameTaken { .. }) | NotInserted::Meanwhile(_) => Undone::Meanwhile,
+        NotInserted::Refused(refused) => Undone::Failed(refused.into()),
+        NotInserted::Store(err) => err.into(),
     })
 }
 

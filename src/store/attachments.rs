@@ -2,11 +2,13 @@
 //! of the store does with them: the vars of the attached app reserved and released at
 //! once, the work left for ticks marked on the addon, every step recorded in its log.
 
-use super::backend::{NewEvent, StoreError, Txn, VarOwner};
+use super::addons::no_addon;
+use super::backend::{NewEvent, StoreError, Txn};
+use super::refused::{Refused, VarsOf};
 use super::Store;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
-use crate::error::{failed, usage};
+use crate::error::failed;
 use crate::machine::State;
 
 /// The event names of an attachment's steps, as `log` shows them.
@@ -19,43 +21,38 @@ impl Store {
     /// Attaches `app` to a live addon: reserves the addon's vars (with `prefix`) on the
     /// app and leaves the making of its credential to a tick. Refused, with nothing
     /// written, when the app owns the addon or is attached already (usage), or when a
-    /// var is taken (as `provision` refuses it).
-    pub fn attach(&mut self, addon_id: &str, app: &str, prefix: Option<&str>) -> anyhow::Result<(Addon, Attachment)> {
-        let declared = |provider: &str| crate::providers::info(provider).map_or(&[][..], |info| info.vars);
+    /// var is taken (as `provision` refuses it). `declared` are the var names the addon's
+    /// provider hands out.
+    pub fn attach(
+        &mut self,
+        addon_id: &str,
+        app: &str,
+        prefix: Option<&str>,
+        declared: &[&str],
+    ) -> anyhow::Result<(Addon, Attachment)> {
         self.write(|tx| {
             let now = tx.now()?;
-            let mut addon = tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {addon_id}")))?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| no_addon(addon_id))?;
+            let (name, app_) = (addon.name.clone(), app.to_string());
             if !addon.state.is_live() {
-                return Err(failed(format!(
-                    "{} is {}; only a live addon can be attached to another app",
-                    addon.name, addon.state
-                )));
+                return Err(Refused::AttachNotLive { addon: name, state: addon.state }.into());
             }
             if addon.app == app {
-                return Err(usage(format!("{} belongs to app {app} already; attach it to another app", addon.name)));
+                return Err(Refused::AttachOwnApp { addon: name, app: app_ }.into());
             }
             let attachments = tx.attachments(&addon.id)?;
             if attachments.iter().any(|t| t.app == app && t.state.is_live()) {
-                return Err(usage(format!(
-                    "{} is attached to app {app} already; 'addons info {}' lists its apps",
-                    addon.name, addon.name
-                )));
+                return Err(Refused::AttachedAlready { addon: name, app: app_ }.into());
             }
-            let vars: Vec<String> =
-                declared(&addon.provider).iter().map(|var| Addon::prefixed(prefix, var)).collect();
+            let vars: Vec<String> = declared.iter().map(|var| Addon::prefixed(prefix, var)).collect();
             for key in &vars {
                 if let Some(owner) = tx.var_owner(app, key)? {
-                    let by = match owner {
-                        VarOwner::Hand => "set by hand".to_string(),
-                        VarOwner::Addon { name, .. } => format!("owned by addon {name}"),
-                    };
-                    return Err(failed(format!(
-                        "app {app} already has {key} ({by}); pass --as PREFIX to give the attached vars a prefix (e.g. --as secondary)"
-                    )));
+                    let (app, key, holder) = (app_, key.clone(), owner.into());
+                    return Err(Refused::VarTaken { app, key, holder, vars: VarsOf::Attachment }.into());
                 }
             }
             let slot = attachments.iter().map(|t| t.slot).max().unwrap_or(0).checked_add(1);
-            let slot = slot.ok_or_else(|| failed(format!("{} can't be attached to any more apps", addon.name)))?;
+            let slot = slot.ok_or(Refused::NoSlotLeft { addon: name })?;
             tx.ensure_app(app)?;
             for key in &vars {
                 tx.reserve_var(app, key, &addon.id)?;
@@ -87,19 +84,13 @@ impl Store {
     pub fn detach(&mut self, addon_id: &str, app: &str) -> anyhow::Result<(Addon, Attachment)> {
         self.write(|tx| {
             let now = tx.now()?;
-            let mut addon = tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {addon_id}")))?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| no_addon(addon_id))?;
             if addon.app == app {
-                return Err(usage(format!(
-                    "app {app} owns {name}; an addon's own app can't be detached: 'addons deprovision {name}' removes it from every app",
-                    name = addon.name
-                )));
+                return Err(Refused::DetachOwnApp { addon: addon.name, app: app.to_string() }.into());
             }
             let found = tx.attachments(&addon.id)?.into_iter().find(|t| t.app == app && t.state.is_live());
             let Some(mut attachment) = found else {
-                return Err(usage(format!(
-                    "{} is not attached to app {app}; 'addons info {}' lists its apps",
-                    addon.name, addon.name
-                )));
+                return Err(Refused::NotAttached { addon: addon.name, app: app.to_string() }.into());
             };
             attachment.state = attachment.state.after(AttachmentEvent::Detach).map_err(failed)?;
             attachment.updated_at = now;
@@ -153,23 +144,19 @@ impl Store {
     ) -> anyhow::Result<(Addon, Attachment)> {
         self.write(|tx| {
             let now = tx.now()?;
-            let mut addon = tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {addon_id}")))?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| no_addon(addon_id))?;
+            let (name, app_) = (addon.name.clone(), app.to_string());
             let found = tx.attachments(&addon.id)?.into_iter().find(|t| t.app == app && t.state.is_live());
             let Some(mut attachment) = found else {
-                return Err(usage(format!(
-                    "{} is not attached to app {app}; 'addons info {}' lists its apps",
-                    addon.name, addon.name
-                )));
+                return Err(Refused::NotAttached { addon: name, app: app_ }.into());
             };
-            let to = attachment.state.after(AttachmentEvent::Rotate).map_err(|_| {
-                failed(format!(
-                    "app {app}'s login to {} is still being made; 'addons wait {}' first",
-                    addon.name, addon.name
-                ))
-            })?;
+            let to = attachment
+                .state
+                .after(AttachmentEvent::Rotate)
+                .map_err(|_| Refused::LoginNotMade { addon: name.clone(), app: app_.clone() })?;
             let old = attachment.generation;
             attachment.generation =
-                old.checked_add(1).ok_or_else(|| failed(format!("app {app}'s login can't be rotated again")))?;
+                old.checked_add(1).ok_or(Refused::GenerationsSpent { addon: name, app: Some(app_) })?;
             attachment.revoke_from.get_or_insert(old);
             attachment.revoke_at = Some(now.saturating_add(grace.as_millis() as i64));
             attachment.state = to;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::copy;
 use crate::addon::Addon;
+pub use crate::addon::ConfigVar;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
 
@@ -377,7 +378,7 @@ impl std::fmt::Display for StoreError {
 /// failure): it is deliberately not a `std::error::Error`, so `?` can't lose that.
 impl From<StoreError> for anyhow::Error {
     fn from(err: StoreError) -> anyhow::Error {
-        crate::error::Failure::Store(err.to_string()).into()
+        crate::error::Failure::new(crate::error::Exit::StateUnusable, err.to_string()).into()
     }
 }
 
@@ -401,15 +402,6 @@ pub struct EventRecord {
     pub to: String,
     pub event: String,
     pub message: String,
-}
-
-/// One config var of an app.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigVar {
-    pub key: String,
-    pub value: String,
-    /// The display name of the addon that owns it; `None` for a var set by hand.
-    pub addon: Option<String>,
 }
 
 /// Who holds a config var key.

@@ -39,11 +39,11 @@ impl StateLocation {
         let mut url = Url::parse(text).map_err(|err| {
             format!(
                 "{} is not a valid PostgreSQL URL ({err}); write postgres://USER@HOST/DB",
-                crate::output::mask_urls_in(text)
+                crate::masking::mask_urls_in(text)
             )
         })?;
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!("{} has no host; write postgres://USER@HOST/DB", crate::output::mask_urls_in(text)));
+            return Err(format!("{} has no host; write postgres://USER@HOST/DB", crate::masking::mask_urls_in(text)));
         }
         // The other parameters are kept as written: encoded again, a space would become
         // `+`, which the client passes on as it is (`options=-c%20x%3D1`).

@@ -1,10 +1,11 @@
 //! What a user (or an apply file) marks on an addon after it was made: its labels and
 //! when it expires. Neither is a transition: the row is rewritten, no event recorded.
 
+use super::addons::no_addon;
 use super::entry::with_expiry;
+use super::refused::Refused;
 use super::Store;
 use crate::addon::Addon;
-use crate::error::{failed, usage};
 use crate::labels::Labels;
 
 impl Store {
@@ -17,8 +18,7 @@ impl Store {
     ) -> anyhow::Result<Addon> {
         self.write(|tx| {
             let now = tx.now()?;
-            let mut addon =
-                tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| no_addon(addon_id))?;
             let labels = edit(&addon.labels)?;
             if labels != addon.labels {
                 addon.labels = labels;
@@ -38,10 +38,9 @@ impl Store {
     ) -> anyhow::Result<Addon> {
         self.write(|tx| {
             let now = tx.now()?;
-            let mut addon =
-                tx.addon(addon_id)?.ok_or_else(|| usage(format!("no addon {}", crate::names::shown(addon_id))))?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| no_addon(addon_id))?;
             if addon.state.is_terminal() {
-                return Err(failed(format!("{} is {}: only a live addon can expire", addon.name, addon.state)));
+                return Err(Refused::ExpireNotLive { addon: addon.name, state: addon.state }.into());
             }
             expire_at(&mut addon, at(now)?);
             addon.updated_at = now;

@@ -17,6 +17,7 @@ mod hooks;
 mod location;
 mod marks;
 pub mod postgres;
+mod refused;
 mod rotation;
 pub mod sqlite;
 mod steps;
@@ -25,13 +26,15 @@ mod vars;
 #[cfg(test)]
 mod tests;
 
+pub use crate::addon::ConfigVar;
 pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
-pub use backend::{ConfigVar, EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
+pub use backend::{EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
 pub use copy::Copied;
 pub use drift::{Findings, Taken, DRIFT, REPAIRED};
 pub use hooks::{ClaimedHook, HOOK, HOOK_RUNS_KEPT};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
+pub use refused::{HandChange, Holder, Refused, VarsOf};
 pub use sqlite::BUSY_TIMEOUT;
 pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT, REVOKED, ROTATED};
 
@@ -192,7 +195,7 @@ impl Store {
     pub fn follow_replaced_file(&mut self) -> anyhow::Result<bool> {
         match self.file_change() {
             None => Ok(false),
-            Some(FileChange::Removed { path }) => Err(crate::error::Failure::Store(format!(
+            Some(FileChange::Removed { path }) => Err(StoreError::Unusable(format!(
                 "state file {}: removed while this process had it open; put it back, or pass the state's new \
                  --state, and start again",
                 path.display()

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use super::addons::no_addon;
 use super::backend::NewEvent;
+use super::refused::Refused;
 use super::Store;
 use crate::addon::Addon;
-use crate::error::failed;
 use crate::machine::State;
 
 /// The event name of a rotation asked for.
@@ -19,17 +20,14 @@ impl Store {
     pub fn rotate(&mut self, addon_id: &str, grace: Option<Duration>) -> anyhow::Result<Addon> {
         self.write(|tx| {
             let now = tx.now()?;
-            let mut addon = tx.addon(addon_id)?.ok_or_else(|| failed(format!("no addon {addon_id}")))?;
+            let mut addon = tx.addon(addon_id)?.ok_or_else(|| no_addon(addon_id))?;
             if addon.state != State::Ready {
-                return Err(failed(format!(
-                    "{} is {}; only a ready addon can be rotated ('addons wait {}' first)",
-                    addon.name, addon.state, addon.name
-                )));
+                return Err(Refused::RotateNotReady { addon: addon.name, state: addon.state }.into());
             }
             let rotation = &mut addon.rotation;
             let old = rotation.generation;
             rotation.generation =
-                old.checked_add(1).ok_or_else(|| failed(format!("{} can't be rotated again", addon.name)))?;
+                old.checked_add(1).ok_or(Refused::GenerationsSpent { addon: addon.name.clone(), app: None })?;
             let message = match grace {
                 Some(grace) => {
                     rotation.revoke_from.get_or_insert(old);

@@ -26,14 +26,16 @@ pub enum Apply {
     CleanupDone { message: String },
     /// Upkeep of a ready addon: the login of `generation` works, and `config` (prefix
     /// applied) uses it; the app's vars switch to it if it is still the one wanted.
-    Switched { generation: u32, config: BTreeMap<String, String>, message: String },
+    /// `shared`: the provider hands every attached app this same value, which then
+    /// switches too.
+    Switched { generation: u32, shared: bool, config: BTreeMap<String, String>, message: String },
     /// Upkeep of a ready addon: the generations below `to` are revoked.
     Revoked { to: u32, message: String },
     /// The credential of the attachment in `slot` works, and `config` (the attachment's
     /// prefix applied) uses it: its app's vars are filled, if it is still attaching.
     /// `generation` is the credential's: for a provider that hands every app the same
-    /// value, the addon's own, which a rotation committed meanwhile makes stale.
-    Attached { slot: u32, generation: u32, config: BTreeMap<String, String>, message: String },
+    /// value (`shared`), the addon's own, which a rotation committed meanwhile makes stale.
+    Attached { slot: u32, generation: u32, shared: bool, config: BTreeMap<String, String>, message: String },
     /// The credential of the detaching attachment in `slot` is revoked.
     Detached { slot: u32, message: String },
     /// After a rotation of the attachment in `slot`: its generations below `to` are revoked.
@@ -316,7 +318,7 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             })?;
             Some(outcome(from, event, message))
         }
-        Apply::Switched { generation, config, message } => {
+        Apply::Switched { generation, shared, config, message } => {
             let switch = addon.rotation.generation == generation && addon.rotation.vars_generation < generation;
             if switch {
                 for (key, value) in &config {
@@ -328,7 +330,7 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
                 }
                 tx.bump_version(&addon.app)?;
                 addon.rotation.vars_generation = generation;
-                if same_value(&addon) {
+                if shared {
                     switch_attached(tx, &addon, &config, now)?;
                 }
                 addon.config = Some(config);
@@ -347,8 +349,8 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             upkeep_done(tx, &mut addon, now)?;
             Some(upkeep(tx, &addon, REVOKED, message, now)?)
         }
-        Apply::Attached { slot, generation, config, message } => {
-            let stale = same_value(&addon) && generation != addon.rotation.vars_generation;
+        Apply::Attached { slot, generation, shared, config, message } => {
+            let stale = shared && generation != addon.rotation.vars_generation;
             let made = match stale {
                 // The addon's value was rotated since: the step is done again.
                 true => None,
@@ -415,12 +417,6 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
 pub const ROTATED: &str = "rotated";
 /// The event name of the revocation of a rotation's old logins.
 pub const REVOKED: &str = "revoked";
-
-/// Whether the addon's provider hands every attached app the same value as its own app
-/// (no login of its own): a rotation of the addon then changes every app's value.
-fn same_value(addon: &Addon) -> bool {
-    !crate::providers::info(&addon.provider).is_some_and(|info| info.own_logins())
-}
 
 /// Gives the attached apps of a same-value addon the value its own app was just switched
 /// to (`config`, the addon's prefix applied), each under its own prefix.

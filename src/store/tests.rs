@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::*;
 use crate::addon::{new_seed, Addon, Cleanup, Params};
-use crate::error::exit_code_of;
 use crate::machine::{Event, State};
 
 /// Runs every test of the suite against the stores `$maker` makes.
@@ -141,13 +140,14 @@ fn creation_reserves_vars_and_records_provision(mut store: Store) {
 fn names_and_vars_belong_to_one_live_addon(mut store: Store) {
     let first = created(&mut store, "db", "myapp", &["DATABASE_URL"]);
     let err = store.insert_addon(&new_addon("db", "other", &["X"])).unwrap_err();
-    assert_eq!(exit_code_of(&err), 1);
-    assert!(format!("{err:#}").contains("an addon named db already exists"), "{err:#}");
+    assert_eq!(refused(&err), &Refused::NameTaken { name: "db".into() });
     let err = store.insert_addon(&new_addon("db2", "myapp", &["DATABASE_URL"])).unwrap_err();
-    assert!(format!("{err:#}").contains("owned by addon db"), "{err:#}");
+    assert!(
+        matches!(refused(&err), Refused::VarTaken { holder: Holder::Addon(name), key, .. } if name == "db" && key == "DATABASE_URL")
+    );
     store.set_config_vars("myapp", &[("PLAIN".into(), "1".into())]).unwrap();
     let err = store.insert_addon(&new_addon("db3", "myapp", &["PLAIN"])).unwrap_err();
-    assert!(format!("{err:#}").contains("set by hand"), "{err:#}");
+    assert!(matches!(refused(&err), Refused::VarTaken { holder: Holder::Hand, .. }), "{err:#}");
     assert_eq!(store.addon_names(false).unwrap(), ["db"], "a refused creation wrote nothing");
 
     store.deprovision(&first.id).unwrap();
@@ -159,7 +159,7 @@ fn names_and_vars_belong_to_one_live_addon(mut store: Store) {
     assert_eq!(store.list_addons(Some("myapp"), true).unwrap().len(), 2);
     assert_eq!(store.addon_names(true).unwrap(), ["db"]);
     let err = store.addon("dc").unwrap_err();
-    assert_eq!(exit_code_of(&err), 2);
+    assert_eq!(refused(&err), &Refused::NoAddon { name: "dc".into(), near: None });
 }
 
 fn steps_follow_the_machine(mut store: Store) {
@@ -399,9 +399,9 @@ fn vars_set_by_hand_and_env_file_versions(mut store: Store) {
 
     ready(&mut store, "owned", "web", &[("OWNED", "x")]);
     let err = store.set_config_vars("web", &[("OWNED".into(), "y".into())]).unwrap_err();
-    assert!(format!("{err:#}").contains("set by addon owned"), "{err:#}");
+    assert!(matches!(refused(&err), Refused::VarOwned { addon, key, .. } if addon == "owned" && key == "OWNED"));
     let err = store.unset_config_vars("web", &["NOPE".into()]).unwrap_err();
-    assert_eq!(exit_code_of(&err), 2);
+    assert_eq!(refused(&err), &Refused::NoVar { app: "web".into(), key: "NOPE".into() });
     store.unset_config_vars("web", &["A".into()]).unwrap();
     let keys: Vec<String> = store.config_vars("web").unwrap().into_iter().map(|var| var.key).collect();
     assert_eq!(keys, ["B", "OWNED"]);
@@ -466,27 +466,33 @@ fn hooks_are_due_with_the_vars_claimed_once_and_retried(mut store: Store) {
 fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut store: Store) {
     let addon = ready(&mut store, "shared", "web", &[("SECRET_KEY", "v1")]);
     assert_eq!(store.pending_count(None).unwrap(), 0);
-    let (_, attachment) = store.attach(&addon.id, "worker", None).unwrap();
+    let (_, attachment) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
     assert_eq!((attachment.slot, attachment.state), (1, crate::attachment::AttachmentState::Attaching));
     assert_eq!(store.pending_count(None).unwrap(), 1, "an attachment to make is work left");
     assert!(store.config_vars("worker").unwrap().is_empty(), "reserved vars have no value yet");
     let seen = claim(&mut store, &addon.id);
     let config = BTreeMap::from([("SECRET_KEY".to_string(), "v1".to_string())]);
-    let apply = Apply::Attached { slot: 1, generation: 0, config, message: "attached".into() };
+    let apply = Apply::Attached { slot: 1, generation: 0, shared: false, config, message: "attached".into() };
     store.finish_step(&seen, TICK, apply).unwrap();
     assert_eq!(store.pending_count(None).unwrap(), 0);
     assert_eq!(store.config_vars("worker").unwrap()[0].value, "v1");
     assert_eq!(store.addon(&addon.id).unwrap().attachments[0].state.as_str(), "attached");
     // A second attach of the app is refused with nothing written.
-    let err = store.attach(&addon.id, "worker", Some("OTHER")).unwrap_err();
-    assert_eq!(exit_code_of(&err), 2, "{err:#}");
+    let err = store.attach(&addon.id, "worker", Some("OTHER"), &["SECRET_KEY"]).unwrap_err();
+    assert_eq!(refused(&err), &Refused::AttachedAlready { addon: addon.name.clone(), app: "worker".into() });
     // A detach that overtakes a step in flight: the step's result leaves it detaching.
-    let (_, again) = store.attach(&addon.id, "jobs", Some("JOBS")).unwrap();
+    let (_, again) = store.attach(&addon.id, "jobs", Some("JOBS"), &["SECRET_KEY"]).unwrap();
     assert_eq!(again.slot, 2);
     let seen = claim(&mut store, &addon.id);
     store.detach(&addon.id, "jobs").unwrap();
     let config = BTreeMap::from([("JOBS_SECRET_KEY".to_string(), "v1".to_string())]);
-    store.finish_step(&seen, TICK, Apply::Attached { slot: 2, generation: 0, config, message: "late".into() }).unwrap();
+    store
+        .finish_step(
+            &seen,
+            TICK,
+            Apply::Attached { slot: 2, generation: 0, shared: false, config, message: "late".into() },
+        )
+        .unwrap();
     assert!(store.config_vars("jobs").unwrap().is_empty(), "a late attach step filled a detached app's vars");
     assert_eq!(store.pending_count(None).unwrap(), 1, "the detach's revoke is left");
     // The addon's deprovision ends every attachment and takes every app's vars.
@@ -554,4 +560,9 @@ fn a_dead_checks_claim_is_taken_over_and_its_due_time_goes(mut store: Store) {
     let after = store.addon(&addon.id).unwrap();
     assert_eq!((after.claim, after.due_at), (None, None));
     assert_eq!(store.next_due(None).unwrap(), None);
+}
+
+/// What the store refused, from an error it returned.
+fn refused(err: &anyhow::Error) -> &Refused {
+    err.downcast_ref::<Refused>().unwrap_or_else(|| panic!("not a refusal: {err:#}"))
 }

@@ -2,8 +2,8 @@
 //! that tells when its env file must be rewritten.
 
 use super::backend::{Txn, VarOwner};
+use super::refused::{HandChange, Refused};
 use super::{ConfigVar, Store};
-use crate::error::{failed, usage};
 
 impl Store {
     /// Who holds a config var key of an app: `None` when it is free, `Some(None)` when it
@@ -45,7 +45,7 @@ impl Store {
     pub fn set_config_vars(&mut self, app: &str, pairs: &[(String, String)]) -> anyhow::Result<()> {
         self.write(|tx| {
             for (key, _) in pairs {
-                refuse_owned(tx, app, key, "set")?;
+                refuse_owned(tx, app, key, HandChange::Set)?;
             }
             tx.ensure_app(app)?;
             for (key, value) in pairs {
@@ -60,8 +60,8 @@ impl Store {
     pub fn unset_config_vars(&mut self, app: &str, keys: &[String]) -> anyhow::Result<()> {
         self.write(|tx| {
             for key in keys {
-                if refuse_owned(tx, app, key, "unset")?.is_none() {
-                    return Err(usage(format!("app {app} has no config var {key}; 'addons config {app}' lists them")));
+                if refuse_owned(tx, app, key, HandChange::Unset)?.is_none() {
+                    return Err(Refused::NoVar { app: app.to_string(), key: key.clone() }.into());
                 }
             }
             for key in keys {
@@ -111,11 +111,11 @@ impl Store {
 }
 
 /// Refuses a key an addon owns; otherwise who holds it (hand-set, or nobody).
-fn refuse_owned(tx: &mut dyn Txn, app: &str, key: &str, verb: &str) -> anyhow::Result<Option<VarOwner>> {
+fn refuse_owned(tx: &mut dyn Txn, app: &str, key: &str, change: HandChange) -> anyhow::Result<Option<VarOwner>> {
     match tx.var_owner(app, key)? {
-        Some(VarOwner::Addon { name, .. }) => Err(failed(format!(
-            "{key} on app {app} is set by addon {name} and can't be {verb} by hand; deprovision the addon, or use another key"
-        ))),
+        Some(VarOwner::Addon { name, .. }) => {
+            Err(Refused::VarOwned { app: app.to_string(), key: key.to_string(), addon: name, change }.into())
+        }
         owner => Ok(owner),
     }
 }

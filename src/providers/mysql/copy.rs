@@ -108,7 +108,7 @@ impl Mysql {
             let unlock = format!("ALTER USER {} ACCOUNT UNLOCK", account(&name, host));
             admin.run(&unlock, &format!("letting user {name} log in"))?;
         }
-        let plural = crate::output::plural;
+        let plural = crate::names::plural;
         let count =
             |kind: fn(&Kind) -> bool| plan.objects.iter().filter(|(object, _)| kind(&object.kind)).count() as u64;
         Ok(format!(

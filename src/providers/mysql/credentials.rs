@@ -150,7 +150,7 @@ impl Mysql {
             _ => format!("user {user} was already gone from {place}"),
         };
         if handed > 0 {
-            message.push_str(&format!("; {} it made handed to user {name}", crate::output::plural(handed, "object")));
+            message.push_str(&format!("; {} it made handed to user {name}", crate::names::plural(handed, "object")));
         }
         Ok(message)
     }

@@ -47,7 +47,7 @@ pub(super) fn role_of(
     match credential == Credential::ORIGINAL {
         true if owner_logs_in => Ok(owner.to_string()),
         true => Ok(app_role(owner)),
-        false => credential.login(&addon),
+        false => Ok(credential.login(&addon)?),
     }
 }
 

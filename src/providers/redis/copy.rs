@@ -55,7 +55,7 @@ impl Redis {
         crate::failpoint!("after-copy-before-mark");
         admin.run::<()>(redis::cmd("SET").arg(&done).arg(&from.prefix))?;
         admin.run::<()>(redis::cmd("DEL").arg(&alive))?;
-        let keys = crate::output::plural(copied, "key");
+        let keys = crate::names::plural(copied, "key");
         Ok(format!("copied {keys} under {} to {}", from.prefix, names.prefix))
     }
 }

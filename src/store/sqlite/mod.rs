@@ -509,7 +509,7 @@ mod tests {
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
             let err = anyhow::Error::from(open(&path).err().unwrap());
-            assert_eq!(crate::error::exit_code_of(&err), 4, "{name}: {err:#}");
+            assert_eq!(crate::error::exit_of(&err), crate::error::Exit::StateUnusable, "{name}: {err:#}");
             assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was modified");
         }
         let foreign = dir.path().join("foreign.db");
@@ -527,7 +527,7 @@ mod tests {
         drop(open(&path).unwrap());
         Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
         let err = anyhow::Error::from(open(&path).err().unwrap());
-        assert_eq!(crate::error::exit_code_of(&err), 4);
+        assert_eq!(crate::error::exit_of(&err), crate::error::Exit::StateUnusable);
         assert!(format!("{err:#}").contains("newer addons"), "{err:#}");
     }
 

@@ -1,0 +1,115 @@
+//! What the store refuses to do, as data: which addon, app, name or var, and who holds
+//! it. Nothing was written when one comes back. The commands word it for people (with
+//! the command line's flags and what to run next) and pick its exit code; its own text
+//! says only what happened.
+
+use crate::machine::State;
+use crate::names::shown;
+
+/// A change the store refused, with nothing written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// No addon has this name or id; `near` is the live addon whose name is nearest to
+    /// it, when one is near enough to be what was meant.
+    #[error("no addon named {}{}", shown(name), near.as_ref().map(|near| format!(" (did you mean {near}?)")).unwrap_or_default())]
+    NoAddon { name: String, near: Option<String> },
+    /// A live addon has the name already.
+    #[error("an addon named {name} already exists")]
+    NameTaken { name: String },
+    /// A var the addon would give `app` is held already.
+    #[error("app {app} already has {key} ({holder})")]
+    VarTaken { app: String, key: String, holder: Holder, vars: VarsOf },
+    /// The var is an addon's, and only the addon sets or removes it.
+    #[error("{key} on app {app} is set by addon {addon} and can't be {change} by hand")]
+    VarOwned { app: String, key: String, addon: String, change: HandChange },
+    /// The app has no such var to unset.
+    #[error("app {app} has no config var {key}")]
+    NoVar { app: String, key: String },
+    /// Only a live addon can be attached to another app.
+    #[error("{addon} is {state}; only a live addon can be attached to another app")]
+    AttachNotLive { addon: String, state: State },
+    /// An addon is attached to its own app already: it belongs to it.
+    #[error("{addon} belongs to app {app} already")]
+    AttachOwnApp { addon: String, app: String },
+    /// The app is attached to the addon already.
+    #[error("{addon} is attached to app {app} already")]
+    AttachedAlready { addon: String, app: String },
+    /// Every credential slot of the addon is used.
+    #[error("{addon} can't be attached to any more apps")]
+    NoSlotLeft { addon: String },
+    /// An addon's own app is never detached: deprovisioning removes it from every app.
+    #[error("app {app} owns {addon}; an addon's own app can't be detached")]
+    DetachOwnApp { addon: String, app: String },
+    /// The app is not attached to the addon.
+    #[error("{addon} is not attached to app {app}")]
+    NotAttached { addon: String, app: String },
+    /// The app's login to the addon is not made yet, so there is nothing to rotate.
+    #[error("app {app}'s login to {addon} is still being made")]
+    LoginNotMade { addon: String, app: String },
+    /// Only a ready addon's credential is rotated.
+    #[error("{addon} is {state}; only a ready addon can be rotated")]
+    RotateNotReady { addon: String, state: State },
+    /// The generation counter of a login is at its end (of the addon's own, or of an
+    /// attached app's).
+    #[error("{}", match app { Some(app) => format!("app {app}'s login can't be rotated again"), None => format!("{addon} can't be rotated again") })]
+    GenerationsSpent { addon: String, app: Option<String> },
+    /// Only a live addon gets an expiry.
+    #[error("{addon} is {state}: only a live addon can expire")]
+    ExpireNotLive { addon: String, state: State },
+    /// Other writers changed the live addons under every try of an apply.
+    #[error("the live addons kept changing while the apply ran; nothing was changed")]
+    KeptChanging,
+}
+
+/// Who holds a var that was wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// It was set by hand.
+    Hand,
+    /// This addon owns it.
+    Addon(String),
+    /// Another writer took it between the checks and the write.
+    Meanwhile,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::Hand => f.write_str("set by hand"),
+            Holder::Addon(name) => write!(f, "owned by addon {name}"),
+            Holder::Meanwhile => f.write_str("taken meanwhile"),
+        }
+    }
+}
+
+/// Whose vars were to be set: a new addon's, for its own app, or an attached app's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarsOf {
+    Addon,
+    Attachment,
+}
+
+/// What a hand was refused doing to an addon's var.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandChange {
+    Set,
+    Unset,
+}
+
+impl std::fmt::Display for HandChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HandChange::Set => "set",
+            HandChange::Unset => "unset",
+        })
+    }
+}
+
+impl From<super::backend::VarOwner> for Holder {
+    fn from(owner: super::backend::VarOwner) -> Holder {
+        match owner {
+            super::backend::VarOwner::Hand => Holder::Hand,
+            super::backend::VarOwner::Addon { name, .. } => Holder::Addon(name),
+        }
+    }
+}
