@@ -27,6 +27,7 @@ mod from;
 mod fuzz;
 mod hooks;
 mod hostile;
+mod layers;
 // Needs the binary built with the failpoints feature.
 #[cfg(feature = "failpoints")]
 mod multihost;
