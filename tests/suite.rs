@@ -47,3 +47,20 @@ mod tenant_databases;
 mod tenants;
 mod terminal;
 mod wakeups;
+
+/// With `autotests = false` a file in tests/ runs only when this crate names it: every
+/// one must be a module here.
+#[test]
+fn every_file_in_tests_is_a_module_of_the_suite() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let root = std::fs::read_to_string(dir.join("suite.rs")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(module) = name.strip_suffix(".rs") else { continue };
+        if module != "suite" && !root.lines().any(|line| line == format!("mod {module};")) {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "files in tests/ that tests/suite.rs does not name: {missing:?}");
+}
