@@ -5,7 +5,7 @@
 //! `failpoints` feature, a SIGKILL at each point inside attach and detach is followed by
 //! ticks that settle with every attachment working or gone and no login leaked.
 
-mod common;
+use crate::common;
 
 use common::apps::{login_of, logins, App};
 use common::servers::{self, connect_postgres, drop_login, server};

@@ -1,4 +1,3 @@
-#![cfg(feature = "failpoints")]
 //! A drift check racing the work it could undo, through the binary built with the
 //! `failpoints` feature, against the real servers: a check held between what it found and
 //! its repair while a rotation, a detach or a deprovision runs to completion brings back
@@ -6,7 +5,7 @@
 //! an addon another process holds says `busy` and repairs nothing; a check killed or
 //! stopped while it holds an addon holds up nothing afterwards.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

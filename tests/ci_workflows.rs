@@ -1,7 +1,7 @@
 //! Scripted CI and fleets (issue 10), through the binary: labels, selectors, expiry and
 //! `provision --ensure`, including eight `--ensure` of one name at once.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

@@ -1,7 +1,7 @@
 //! Tests that drive the real binary through every command: the happy paths, the
 //! files it writes, the secrets it must not show, and every kind of bad input.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rstest::rstest;
 use serde_json::{json, Value};
 
+use common::providers::Needs;
 use common::{is_rfc3339_utc, mode, TestEnv, SUBCOMMANDS, TIME};
 
 /// The fields docs/contract.md promises on every addon JSON object.
@@ -331,7 +332,7 @@ fn list_json_is_an_array_of_addons() {
 
 #[test]
 fn list_on_a_fresh_machine_says_so_and_creates_no_state_file() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite_file();
     let run = env.ok(["list"]);
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr, "No addons. Create one with 'addons provision secret myapp'.\n");
@@ -799,37 +800,87 @@ fn config_set_and_unset_change_hand_set_vars() {
 // ---------------------------------------------------------------------------
 // providers, graph, completions
 
+/// The providers this suite lists and provisions with: the registry's.
+pub(crate) fn providers() -> Vec<&'static str> {
+    common::providers::names()
+}
+
+/// Each provider's row of `addons providers` on a fresh machine with no config file, by
+/// registry name: (status, vars, detail).
+const PROVIDER_ROWS: &[(&str, [&str; 3])] = &[
+    ("secret", ["ok", "SECRET_KEY", "built in"]),
+    ("sqlite", ["ok", "DATABASE_URL", "built in; files in $TMP/state/sqlite"]),
+    ("postgres", ["not configured", "DATABASE_URL", "not configured: add [providers.postgres] with a url"]),
+    ("mysql", ["not configured", "DATABASE_URL", "not configured: add [providers.mysql] with a url"]),
+    ("redis", ["not configured", "REDIS_URL,REDIS_KEY_PREFIX", "not configured: add [providers.redis] with a url"]),
+    ("fake", ["not configured", "FAKE_URL", "not configured: add [providers.fake] with a host"]),
+];
+
 #[test]
 fn providers_lists_each_provider_and_whether_it_is_configured() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite_file();
     let run = env.ok(["providers"]);
     assert_eq!(run.stderr, "");
-    assert_eq!(
-        env.normalize(&run.stdout),
-        "\
-PROVIDER  STATUS          VARS                        DETAIL
-secret    ok              SECRET_KEY                  built in
-sqlite    ok              DATABASE_URL                built in; files in $TMP/state/sqlite
-postgres  not configured  DATABASE_URL                not configured: add [providers.postgres] with a url
-mysql     not configured  DATABASE_URL                not configured: add [providers.mysql] with a url
-redis     not configured  REDIS_URL,REDIS_KEY_PREFIX  not configured: add [providers.redis] with a url
-"
-    );
+    let rows: Vec<[&str; 4]> = std::iter::once(["PROVIDER", "STATUS", "VARS", "DETAIL"])
+        .chain(providers().into_iter().map(|name| {
+            let row = PROVIDER_ROWS.iter().find(|(known, _)| *known == name);
+            let [status, vars, detail] = row.unwrap_or_else(|| panic!("no row for {name}: add it to PROVIDER_ROWS")).1;
+            [name, status, vars, detail]
+        }))
+        .collect();
+    // Each column as wide as its widest cell and two spaces, the last one unpadded.
+    let width = |column: usize| rows.iter().map(|row| row[column].len()).max().unwrap() + 2;
+    let want: String = rows
+        .iter()
+        .map(|row| {
+            format!(
+                "{:w0$}{:w1$}{:w2$}{}\n",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                w0 = width(0),
+                w1 = width(1),
+                w2 = width(2)
+            )
+        })
+        .collect();
+    assert_eq!(env.normalize(&run.stdout), want);
     let docs = env.json(["providers", "--json"]);
     let summary: Vec<Value> =
         docs.as_array().expect("an array").iter().map(|p| json!([p["name"], p["configured"], p["vars"]])).collect();
-    assert_eq!(
-        summary,
-        [
-            json!(["secret", true, ["SECRET_KEY"]]),
-            json!(["sqlite", true, ["DATABASE_URL"]]),
-            json!(["postgres", false, ["DATABASE_URL"]]),
-            json!(["mysql", false, ["DATABASE_URL"]]),
-            json!(["redis", false, ["REDIS_URL", "REDIS_KEY_PREFIX"]]),
-        ]
-    );
+    let want: Vec<Value> = (common::providers::all().into_iter())
+        .map(|info| json!([info.name, common::providers::needs(info.name) == Needs::Nothing, info.vars]))
+        .collect();
+    assert_eq!(summary, want);
     assert_eq!(docs[0]["params"], json!(["length", "alphabet"]), "{docs:#}");
     assert!(!env.state.exists(), "providers created a state file");
+}
+
+/// Every provider that needs no server goes through the command line's whole round:
+/// provisioned ready with its registry entry's vars, listed, shown, deprovisioned to
+/// nothing. (The server providers go the same way in the contract suite.)
+#[test]
+fn every_serverless_provider_provisions_and_deprovisions_through_the_cli() {
+    for provider in providers().into_iter().filter(|name| common::providers::needs(name) != Needs::Server) {
+        round_trip(provider);
+    }
+}
+
+/// One serverless provider's round through the command line.
+pub(crate) fn round_trip(provider: &str) {
+    let env = TestEnv::with_config(&common::providers::serverless_config(provider));
+    let addon = env.provision_ready(provider, "web", &["--name", "the-addon"]);
+    assert_eq!(addon["provider"], provider, "{addon:#}");
+    let info = addons::providers::info(provider).unwrap();
+    let mut declared: Vec<&str> = info.vars.to_vec();
+    declared.sort_unstable();
+    assert_eq!(env.vars("web").keys().map(String::as_str).collect::<Vec<_>>(), declared, "{provider}");
+    assert_eq!(env.json(["list", "--json"])[0]["name"], "the-addon", "{provider}");
+    assert_eq!(env.info("the-addon")["state"], "ready", "{provider}");
+    env.ok(["deprovision", "the-addon", "--wait"]);
+    assert_eq!(env.info("the-addon")["state"], "deprovisioned", "{provider}");
+    assert!(env.vars("web").is_empty(), "{provider}: vars left after the deprovision");
 }
 
 /// docs/contract.md's transitions: (from, event, to), every one of which the graph must draw.
@@ -1023,7 +1074,7 @@ fn env_file_is_rewritten_0600_when_the_vars_change() {
 
 #[test]
 fn state_file_is_0600_in_a_0700_directory() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite_file();
     env.ok(["provision", "secret", "myapp", "-q"]);
     assert_eq!(mode(&env.state), 0o600);
     assert_eq!(mode(env.state.parent().unwrap()), 0o700);
@@ -1057,7 +1108,7 @@ fn default_paths_follow_home_and_xdg() {
 
 #[test]
 fn state_and_config_flags_override_the_environment() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite_file();
     let other = env.root().join("elsewhere/state.db");
     let flag_config = env.root().join("flag.toml");
     std::fs::write(&flag_config, "[engine]\njobs = 2\n").unwrap();
@@ -1145,7 +1196,7 @@ fn prepared() -> TestEnv {
 }
 
 #[rstest]
-#[case::unknown_provider(&["provision", "nosuch", "myapp"], 2, "invalid value 'nosuch' for '<PROVIDER>' [possible values: secret, sqlite, postgres, mysql, redis]")]
+#[case::unknown_provider(&["provision", "nosuch", "myapp"], 2, &format!("invalid value 'nosuch' for '<PROVIDER>' [possible values: {}]", common::providers::listed()))]
 #[case::bad_app_name(&["provision", "secret", "My_App"], 2, "invalid app name \"My_App\"")]
 #[case::app_name_too_long(&["provision", "secret", &"a".repeat(64)], 2, "invalid app name")]
 #[case::bad_prefix(&["provision", "secret", "myapp", "--as", "a-b"], 2, "invalid prefix \"a-b\"")]
@@ -1279,7 +1330,7 @@ enum BadState {
 fn unusable_state_file_exits_4_and_is_left_untouched(#[case] kind: BadState, #[case] phrase: &str) {
     use std::os::unix::fs::PermissionsExt;
 
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite_file();
     match kind {
         BadState::NotSqlite => {
             std::fs::create_dir_all(env.state.parent().unwrap()).unwrap();

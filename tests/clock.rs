@@ -1,11 +1,10 @@
-#![cfg(feature = "failpoints")]
 //! Hosts whose clocks are off, on a state shared on PostgreSQL: one `addons` process
 //! runs with its clock a day behind or ahead (`ADDONS_CLOCK_OFFSET_MS`, read by builds
 //! with the failpoints feature), and every time the state keeps must still come from
 //! the server's clock. Whatever ADDONS_TEST_STATE_BACKEND says, the state is a schema
 //! of its own on the test server.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Ticks started together over a few hundred addons: every addon advances exactly
 //! once per step, and no tick fails or reports the state file locked.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -1,9 +1,10 @@
-//! The provider contract, written once and run against every provider: secret and
-//! sqlite always; postgres, mysql and redis against the servers named by
-//! ADDONS_TEST_POSTGRES_URL, ADDONS_TEST_MYSQL_URL and ADDONS_TEST_REDIS_URL (skipped
-//! with a notice when unset, unless ADDONS_TEST_REQUIRE_SERVERS=1).
+//! The provider contract, written once and run against every provider in the registry:
+//! those that need no server always; the server providers against the servers named by
+//! their ADDONS_TEST_<NAME>_URL (skipped with a notice when unset, unless
+//! ADDONS_TEST_REQUIRE_SERVERS=1). How the contract sees a provider's resource (its
+//! probe) is in [`setup`], keyed by registry name: a provider without one fails.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -41,13 +42,70 @@ fn environment(env: &TestEnv) -> Environment {
     Environment { data_dir: env.data_dir() }
 }
 
-/// Runs the whole contract against one provider.
-fn contract(provider: &str, config: &str, probe: &dyn Probe) {
-    let env = TestEnv::with_config(config);
+/// The providers this suite runs the contract against: every one in the registry.
+pub(crate) fn providers() -> Vec<&'static str> {
+    common::providers::names()
+}
+
+/// Given the environment of a run: the config file a provider needs there and how to
+/// probe its resources.
+type Setup = Box<dyn FnOnce(&TestEnv) -> (String, Box<dyn Probe>)>;
+
+/// What the contract needs for `provider`, by registry name; `None` when its server is
+/// not there to test against (with a notice). A provider it does not know fails.
+fn setup(provider: &'static str) -> Option<Setup> {
+    let server = |works: fn(&Vars), isolated: fn(&Vars, &Vars)| -> Option<Setup> {
+        let admin = server(provider, "this server test")?;
+        Some(Box::new(move |_: &TestEnv| {
+            (servers::config(provider, &admin), Box::new(ServerProbe { provider, admin, works, isolated }) as _)
+        }))
+    };
+    match provider {
+        "secret" => Some(Box::new(|_: &TestEnv| (String::new(), Box::new(SecretProbe) as _))),
+        "sqlite" => Some(Box::new(|env: &TestEnv| {
+            let dir = env.root().join("files");
+            (format!("[providers.sqlite]\ndir = {:?}\n", dir.display().to_string()), Box::new(SqliteProbe { dir }) as _)
+        })),
+        "postgres" => server(postgres_works, postgres_isolated),
+        "mysql" => server(mysql_works, mysql_isolated),
+        "redis" => server(redis_works, redis_isolated),
+        "fake" => Some(Box::new(|env: &TestEnv| {
+            (
+                common::providers::serverless_config("fake"),
+                Box::new(FakeProbe { dir: env.data_dir().join("fake") }) as _,
+            )
+        })),
+        other => panic!("tests/contract.rs has no probe for provider {other:?}: add one to setup()"),
+    }
+}
+
+/// Runs the whole contract against one provider, when it can be tested here.
+pub(crate) fn contract(provider: &'static str) {
+    let Some(setup) = setup(provider) else { return };
+    let env = TestEnv::new();
+    let (config, probe) = setup(&env);
+    env.write_config(&config);
+    let probe = &*probe;
     happy_path_isolation_and_cleanup(&env, provider, probe);
     every_operation_twice_is_once(&env, provider, probe);
     a_provider_error_ends_in_error_with_the_resource_cleaned_up(&env, provider, probe);
     an_attached_app_works_until_detached(&env, provider, probe);
+}
+
+/// The contract for every provider, each in a thread of its own (named after it).
+#[test]
+fn every_provider_meets_the_contract() {
+    let failed: Vec<&str> = std::thread::scope(|scope| {
+        let running: Vec<_> = providers()
+            .into_iter()
+            .map(|provider| {
+                let thread = std::thread::Builder::new().name(format!("contract::{provider}"));
+                (provider, thread.spawn_scoped(scope, move || contract(provider)).expect("start a thread"))
+            })
+            .collect();
+        running.into_iter().filter_map(|(provider, thread)| thread.join().is_err().then_some(provider)).collect()
+    });
+    assert!(failed.is_empty(), "the contract fails for {failed:?} (each one's panic is above)");
 }
 
 /// Attached to a second app, the addon works there too (with a login of its own where
@@ -215,11 +273,6 @@ impl Probe for SecretProbe {
     }
 }
 
-#[test]
-fn secret_provider_meets_the_contract() {
-    contract("secret", "", &SecretProbe);
-}
-
 // ---- sqlite -------------------------------------------------------------------------
 
 struct SqliteProbe {
@@ -250,12 +303,31 @@ impl Probe for SqliteProbe {
     }
 }
 
-#[test]
-fn sqlite_provider_meets_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let files = dir.path().join("files");
-    let config = format!("[providers.sqlite]\ndir = {:?}\n", files.display().to_string());
-    contract("sqlite", &config, &SqliteProbe { dir: files });
+// ---- fake ---------------------------------------------------------------------------
+
+/// The fake provider's resources: files named by addon id in its directory, each holding
+/// the URL handed out.
+struct FakeProbe {
+    dir: PathBuf,
+}
+
+impl Probe for FakeProbe {
+    fn works(&self, vars: &Vars) {
+        let url = &vars["FAKE_URL"];
+        let id = url.strip_prefix("fake://fake.example/").unwrap_or_else(|| panic!("FAKE_URL is {url}"));
+        assert_eq!(std::fs::read_to_string(self.dir.join(id)).ok().as_ref(), Some(url), "no resource for {url}");
+    }
+    fn isolated(&self, a: &Vars, b: &Vars) {
+        assert_ne!(a["FAKE_URL"], b["FAKE_URL"]);
+    }
+    fn traces(&self, id: &str) -> Vec<String> {
+        std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(id))
+            .collect()
+    }
 }
 
 // ---- the server providers ----------------------------------------------------------
@@ -280,12 +352,6 @@ impl Probe for ServerProbe {
     }
 }
 
-/// Runs the contract against a server provider, when there is a server to test against.
-fn server_contract(provider: &'static str, works: fn(&Vars), isolated: fn(&Vars, &Vars)) {
-    let Some(admin) = server(provider, "this server test") else { return };
-    contract(provider, &servers::config(provider, &admin), &ServerProbe { provider, admin, works, isolated });
-}
-
 // ---- postgres -----------------------------------------------------------------------
 
 fn postgres_works(vars: &Vars) {
@@ -301,11 +367,6 @@ fn postgres_isolated(a: &Vars, b: &Vars) {
     cross.set_path(&other_db);
     let err = connect_postgres(cross.as_str()).map(drop).expect_err("one addon's role connected to another's database");
     assert!(format!("{err:?}").contains("permission denied") || format!("{err:?}").contains("28"), "{err:?}");
-}
-
-#[test]
-fn postgres_provider_meets_the_contract() {
-    server_contract("postgres", postgres_works, postgres_isolated);
 }
 
 // ---- mysql --------------------------------------------------------------------------
@@ -345,11 +406,6 @@ fn mysql_isolated(a: &Vars, b: &Vars) {
     }
 }
 
-#[test]
-fn mysql_provider_meets_the_contract() {
-    server_contract("mysql", mysql_works, mysql_isolated);
-}
-
 // ---- redis --------------------------------------------------------------------------
 
 fn redis_works(vars: &Vars) {
@@ -367,9 +423,4 @@ fn redis_isolated(a: &Vars, b: &Vars) {
     assert!(format!("{err}").contains("NOPERM"), "{err}");
     let err = redis::cmd("FLUSHALL").query::<()>(&mut conn).expect_err("FLUSHALL was allowed");
     assert!(format!("{err}").contains("NOPERM"), "{err}");
-}
-
-#[test]
-fn redis_provider_meets_the_contract() {
-    server_contract("redis", redis_works, redis_isolated);
 }

@@ -1,4 +1,3 @@
-#![cfg(feature = "failpoints")]
 //! Crash safety, driven through the real binary built with the `failpoints` feature: a
 //! SIGKILL at every failpoint, for every provider this machine can run, loses no state
 //! and leaks no resource; SIGTERM and SIGINT let the step in hand finish and be
@@ -8,7 +7,7 @@
 //! named by ADDONS_TEST_POSTGRES_URL, ADDONS_TEST_MYSQL_URL and ADDONS_TEST_REDIS_URL
 //! (skipped with a notice when unset, unless ADDONS_TEST_REQUIRE_SERVERS=1).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;

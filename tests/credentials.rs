@@ -5,7 +5,7 @@
 //! no login of any credential. Every object a test makes carries its addon id and is swept
 //! up at the end, also when the test fails.
 
-mod common;
+use crate::common;
 
 use addons::addon::{new_seed, Params, Resource};
 use addons::config;

@@ -8,7 +8,7 @@
 //! handed over, not watched) and against a private MariaDB of this test's own with the
 //! event scheduler on, where every event must go on firing.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! addon is marked), a tick repairs it every `engine.verify_interval`, and the app's
 //! vars work again. A server that does not answer is not drift.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

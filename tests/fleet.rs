@@ -4,7 +4,7 @@
 //! cleanup refused for good does not keep `wait` waiting, and `tick` tells failures
 //! apart from nothing to do.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

@@ -4,7 +4,7 @@
 //! with nothing left; refusals change nothing; `from` in an apply file makes a copy.
 //! The crash tests (feature `failpoints`) kill the copier mid-copy and before its mark.
 
-mod common;
+use crate::common;
 
 use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
 use common::TestEnv;

@@ -1,11 +1,11 @@
 //! The fuzz target: property tests over everything that reads untrusted input, the
 //! command line, the config file and the name, prefix and key validators. Nothing may
 //! panic, every config error is one line, and whatever a validator accepts matches the
-//! rule in docs/contract.md's vocabulary. `cargo test --test fuzz` runs a few hundred
-//! cases per property in seconds; `PROPTEST_CASES=100000 cargo test --release --test
-//! fuzz` runs many more.
+//! rule in docs/contract.md's vocabulary. `cargo test --test suite fuzz::` runs a few
+//! hundred cases per property in seconds; `PROPTEST_CASES=100000 cargo test --release
+//! --test suite fuzz::` runs many more.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -285,7 +285,7 @@ proptest! {
         host in "[^\"\\\\\n\r]{0,20}",
         port in prop_oneof![Just(String::new()), ":[0-9]{0,7}".prop_map(String::from), "[^\"\\\\\n\r]{0,6}"],
         path in "[^\"\\\\\n\r]{0,12}",
-        section in prop::sample::select(&["postgres", "mysql", "redis"][..]),
+        section in prop::sample::select(common::providers::on_servers()),
     ) {
         let text = format!("[providers.{section}]\nurl = \"{scheme}://admin:s3cretpw@{host}{port}/{path}\"\n");
         let read = config::parse(Path::new("c.toml"), &text)

@@ -6,7 +6,7 @@
 //! followed by ticks that run it for the latest vars (exactly once when killed before
 //! it ran, once more when killed after: at least once), for every provider.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //! ADDONS_TEST_MYSQL_URL and ADDONS_TEST_REDIS_URL (skipped with a notice when unset,
 //! unless ADDONS_TEST_REQUIRE_SERVERS=1).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -17,10 +17,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::servers::{self, SERVER_PROVIDERS};
+use common::providers::Needs;
+use common::servers;
 use common::{mode, Run, TestEnv};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -34,14 +34,11 @@ const FIXTURE_API_SIGNING_KEY: &str = "27a931daffa46cf9765231747a96f256";
 /// The password in every admin URL of the hostile configs; it must never be echoed.
 const ADMIN_PASSWORD: &str = "hunter2";
 
-/// Serialises the tests that provision on, or count the objects of, the real servers.
-static SERVERS: Mutex<()> = Mutex::new(());
-
 // ---- helpers --------------------------------------------------------------------------
 
-/// A test environment whose state file is a copy of a committed fixture.
-fn from_fixture(name: &str) -> TestEnv {
-    let env = TestEnv::new();
+/// `env` with its state a copy of a committed fixture (on PostgreSQL its rows in the
+/// fresh schema).
+fn with_fixture(env: TestEnv, name: &str) -> TestEnv {
     env.load_state_file(&Path::new(FIXTURES).join(name));
     env
 }
@@ -49,7 +46,7 @@ fn from_fixture(name: &str) -> TestEnv {
 /// A test environment whose state is the v1 fixture brought up to the current schema
 /// (by one `list`), so that what a test then runs has nothing left to migrate.
 fn current_state() -> TestEnv {
-    let env = from_fixture("state-v1.db");
+    let env = with_fixture(TestEnv::new(), "state-v1.db");
     env.ok(["list"]);
     env
 }
@@ -217,7 +214,7 @@ const BAD_INPUTS: &[(&[&str], &str, i32, &str)] = &[
     (&["--json", "info", "nope"], "", 2, "no addon named"),
     (&["--json", "provision", "mongo", "web"], "", 2, "invalid value 'mongo' for '<PROVIDER>'"),
     // provision: providers, apps, names, prefixes, params, durations
-    (&["provision", "mongo", "web"], "", 2, "[possible values: secret, sqlite, postgres, mysql, redis]"),
+    (&["provision", "mongo", "web"], "", 2, "[possible values: {providers}]"),
     (&["provision", "Secret", "web"], "", 2, "a similar value exists: 'secret'"),
     (&["provision", "secret", "My_App"], "", 2, "invalid app name"),
     (&["provision", "secret", "--", "-web"], "", 2, "invalid app name"),
@@ -430,7 +427,9 @@ fn bad_input_problems(args: &[&str], config: &str, code: i32, phrase: &str) -> O
     let args = args.as_slice();
     let before = state_snapshot(&env);
     let run = finish(&mut env.command(os_args(args)));
-    let mut problems = refusal_problems(&run, code, phrase);
+    // `{providers}` in a phrase stands for the registry's names, as clap lists them.
+    let phrase = phrase.replace("{providers}", &common::providers::listed());
+    let mut problems = refusal_problems(&run, code, &phrase);
     let changed = changes(&before, &state_snapshot(&env));
     if !changed.is_empty() {
         problems.push(format!("the state changed: {changed}"));
@@ -540,7 +539,7 @@ fn every_bad_state_file_is_refused_with_exit_4_and_left_alone() {
     let mut failures = Vec::new();
     for (what, spoil, advice) in BAD_STATE_FILES {
         for args in STATE_COMMANDS {
-            let env = from_fixture("state-v1.db");
+            let env = with_fixture(TestEnv::on_sqlite_file(), "state-v1.db");
             spoil(&env.state);
             let state_dir = env.state.parent().unwrap();
             let before = snapshot(state_dir);
@@ -563,7 +562,7 @@ fn every_bad_state_file_is_refused_with_exit_4_and_left_alone() {
 
 #[test]
 fn a_state_file_locked_past_the_busy_timeout_is_refused_with_exit_4() {
-    let env = from_fixture("state-v1.db");
+    let env = with_fixture(TestEnv::on_sqlite_file(), "state-v1.db");
     let state_dir = env.state.parent().unwrap();
     let before = snapshot(state_dir);
     let holder = rusqlite::Connection::open(&env.state).unwrap();
@@ -620,7 +619,7 @@ fn read_only_commands_leave_the_state_file_byte_for_byte_unchanged() {
 
 #[test]
 fn a_state_file_of_the_first_released_schema_opens_with_its_data() {
-    let env = from_fixture("state-v1.db");
+    let env = with_fixture(TestEnv::on_sqlite_file(), "state-v1.db");
     let version = |env: &TestEnv| -> i64 {
         rusqlite::Connection::open(&env.state).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
     };
@@ -939,38 +938,63 @@ fn provision_hostile(env: &TestEnv, provider: &str) {
     assert!(!env.state.exists(), "a refused provision created the state file");
 }
 
+/// The providers whose provisions this suite tries with hostile input: the registry's.
+pub(crate) fn providers() -> Vec<&'static str> {
+    common::providers::names()
+}
+
 #[test]
 fn hostile_names_are_refused_before_any_server_is_touched() {
-    for provider in SERVER_PROVIDERS {
-        // Nothing listens on port 1: a provision that got as far as the server fails
-        // with a connection error, not with the name's message.
-        let env = TestEnv::new();
-        env.write_config(&format!(
-            "[providers.{provider}]\nurl = \"{provider}://root:{ADMIN_PASSWORD}@127.0.0.1:1\"\n"
-        ));
-        provision_hostile(&env, provider);
-        let run = env.run(["provision", provider, "web"]);
-        let problems = refusal_problems(&run, 1, "can't provision");
-        assert!(problems.is_empty(), "a valid provision against a closed port: {}\n{run}", problems.join("; "));
+    for provider in providers() {
+        hostile_names_are_refused_by(provider);
     }
+}
+
+/// Hostile names for one provider are refused as bad input; then a good name provisions
+/// (or, for a server provider pointed at a closed port, fails at the server).
+pub(crate) fn hostile_names_are_refused_by(provider: &str) {
+    let env = TestEnv::new();
+    if common::providers::needs(provider) != Needs::Server {
+        env.write_config(&common::providers::serverless_config(provider));
+        provision_hostile(&env, provider);
+        assert!(!env.data_dir().exists(), "{provider}: a refused provision made the data directory");
+        // The refusals were the names': the same provider provisions a good one.
+        env.ok(["provision", provider, "web", "--wait"]);
+        return;
+    }
+    // Nothing listens on port 1: a provision that got as far as the server fails with a
+    // connection error, not with the name's message.
+    env.write_config(&servers::config(
+        provider,
+        &common::providers::closed_url(provider, "root", ADMIN_PASSWORD, "127.0.0.1"),
+    ));
+    provision_hostile(&env, provider);
+    let run = env.run(["provision", provider, "web"]);
+    let problems = refusal_problems(&run, 1, "can't provision");
+    assert!(problems.is_empty(), "a valid provision against a closed port: {}\n{run}", problems.join("; "));
 }
 
 #[test]
 fn hostile_names_leave_a_real_server_untouched() {
-    let _servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
-    for provider in SERVER_PROVIDERS {
+    for provider in common::providers::on_servers() {
         let Some(url) = server_url(provider) else { continue };
-        let env = TestEnv::with_config(&servers::config(provider, &url));
-        let before = servers::objects(provider, &url);
+        // Other tests use the server meanwhile: what this test's commands did to it is
+        // told by the connections they made, through a relay of their own.
+        let relay = servers::Relay::to(&url);
+        let env = TestEnv::with_config(&servers::config(provider, &relay.url));
         provision_hostile(&env, provider);
-        assert_eq!(servers::objects(provider, &url), before, "{provider}: a role, user or database appeared");
+        assert_eq!(relay.connections(), 0, "{provider}: a refused provision connected to the server");
+        // The relay does reach the server: a health check goes through it.
+        let providers = env.json(["providers", "--json"]);
+        let entry = providers.as_array().unwrap().iter().find(|p| p["name"] == provider).unwrap();
+        assert_eq!(entry["status"], "ok", "{provider} through the relay: {entry}");
+        assert!(relay.connections() > 0, "{provider}: the health check did not go through the relay");
     }
 }
 
 #[test]
 fn passwords_handed_out_by_servers_never_reach_output() {
-    let _servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
-    for provider in SERVER_PROVIDERS {
+    for provider in common::providers::on_servers() {
         let Some(url) = server_url(provider) else { continue };
         let env = TestEnv::with_config(&servers::config(provider, &url));
         let mut runs = Vec::new();

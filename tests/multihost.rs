@@ -1,4 +1,3 @@
-#![cfg(feature = "failpoints")]
 //! Many hosts, one state: four "hosts" (each under `unshare --uts --pid`, so hostnames
 //! differ and pids collide), each running ticks and a `watch` at once on the state of
 //! one TestEnv (whichever backend it uses). Over 2,000 secret addons and 20 postgres
@@ -8,7 +7,7 @@
 //! `unshare` is not permitted (unless ADDONS_TEST_REQUIRE_SERVERS=1); the postgres part
 //! likewise without ADDONS_TEST_POSTGRES_URL.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

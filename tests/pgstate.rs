@@ -3,7 +3,7 @@
 //! an unreachable or silent server) with exit 4 and no password shown, and TLS
 //! against a private server of this test's own.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! user without a password). Against ADDONS_TEST_REDIS_URL, and against private servers this
 //! file starts and stops itself.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

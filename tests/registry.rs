@@ -6,9 +6,10 @@
 //! The server tests read the ADDONS_TEST_*_URL variables; without them they print a
 //! notice and skip, unless ADDONS_TEST_REQUIRE_SERVERS=1.
 
-mod common;
+use crate::common;
 
-use common::servers::{self, SERVER_PROVIDERS};
+use common::providers;
+use common::servers;
 use common::TestEnv;
 
 /// A state file with one addon, so that "nothing changed" means something.
@@ -27,8 +28,9 @@ fn a_providers_table_naming_no_provider_is_refused_with_the_registered_names() {
         let message = env.fails(2, args);
         let want = format!(
             "error: config file {}, line 4: [providers.mongo]: unknown provider \"mongo\"; \
-             choose one of: secret, sqlite, postgres, mysql, redis",
-            env.config.display()
+             choose one of: {}",
+            env.config.display(),
+            providers::listed()
         );
         assert_eq!(message, want);
     }
@@ -63,17 +65,17 @@ fn each_provider_reads_only_its_own_table() {
 
 #[test]
 fn server_failures_are_one_line_naming_the_masked_server_what_failed_and_the_fix() {
-    let urls =
-        ["postgres://admin:hunter2@[::1]:1/postgres", "mysql://admin:hunter2@[::1]:1", "redis://admin:hunter2@[::1]:1"];
-    let config: String =
-        SERVER_PROVIDERS.iter().zip(urls).map(|(provider, url)| servers::config(provider, url)).collect();
+    let urls: Vec<(&str, String)> = (providers::on_servers().into_iter())
+        .map(|provider| (provider, providers::closed_url(provider, "admin", "hunter2", "[::1]")))
+        .collect();
+    let config: String = urls.iter().map(|(provider, url)| servers::config(provider, url)).collect();
     let env = TestEnv::with_config(&config);
     let run = env.run(["providers", "--json"]);
     assert_eq!(run.code, 0, "{run}");
     let docs = run.json();
-    for (i, (provider, url)) in SERVER_PROVIDERS.iter().zip(urls).enumerate() {
-        let doc = &docs.as_array().unwrap()[i + 2];
-        assert_eq!(doc["name"], *provider);
+    let doc_of = |provider: &str| docs.as_array().unwrap().iter().find(|doc| doc["name"] == provider).unwrap().clone();
+    for (provider, url) in &urls {
+        let doc = doc_of(provider);
         assert_eq!(doc["status"], "unreachable");
         let detail = doc["detail"].as_str().unwrap();
         let prefix = url.replace("hunter2", "****");
@@ -83,16 +85,18 @@ fn server_failures_are_one_line_naming_the_masked_server_what_failed_and_the_fix
         assert!(!fix.is_empty() && !detail.contains("hunter2") && !detail.contains('\n'), "{detail}");
     }
     // The place a fix names is written as the admin URL writes it, brackets and all.
-    let mysql = docs[3]["detail"].as_str().unwrap();
+    let mysql = doc_of("mysql");
+    let mysql = mysql["detail"].as_str().unwrap();
     assert!(mysql.ends_with("check that the server at [::1]:1 is up and reachable"), "{mysql}");
 }
 
 #[test]
 fn every_server_provider_hands_apps_its_public_host_or_else_the_admin_host() {
-    for provider in SERVER_PROVIDERS {
+    for provider in providers::on_servers() {
         let Some(url) = servers::server(provider, "the public host tests") else { continue };
         let admin = url::Url::parse(&url).unwrap();
-        let var = if provider == "redis" { "REDIS_URL" } else { "DATABASE_URL" };
+        // The first var a server provider hands out is its URL.
+        let var = addons::providers::info(provider).unwrap().vars[0];
         for (public_host, want) in [(None, admin.host_str().unwrap()), (Some("::1"), "[::1]")] {
             let extra = public_host.map_or_else(String::new, |host| format!("public_host = \"{host}\"\n"));
             let env = TestEnv::with_config(&format!("{}{extra}", servers::config(provider, &url)));

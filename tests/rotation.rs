@@ -5,7 +5,7 @@
 //! `failpoints` feature, a SIGKILL inside the rotation and inside the revocation is
 //! followed by ticks that settle with working vars and no old login left.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

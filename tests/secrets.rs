@@ -8,7 +8,7 @@
 //! ADDONS_TEST_READERS (from tests/readers/install); without them they print a notice and
 //! skip, unless ADDONS_TEST_REQUIRE_SERVERS=1 / ADDONS_TEST_REQUIRE_READERS=1.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::readers::{readers, stdout_of};
-use common::servers::{self, SERVER_PROVIDERS};
+use common::servers;
 use common::{Run, TestEnv};
 
 // ---- public_host ----------------------------------------------------------------------
@@ -47,7 +47,7 @@ fn hostile_public_hosts_are_refused_when_the_config_loads() {
     let env = TestEnv::new();
     env.ok(["provision", "secret", "web", "--name", "key", "--wait"]);
     let before = env.state_bytes();
-    for provider in SERVER_PROVIDERS {
+    for provider in common::providers::on_servers() {
         for host in HOSTILE_HOSTS {
             env.write_config(&format!(
                 "# hosts\n[providers.{provider}]\nurl = \"{provider}://h\"\npublic_host = {host}\n"
@@ -65,7 +65,7 @@ fn hostile_public_hosts_are_refused_when_the_config_loads() {
 #[test]
 fn host_names_and_ip_addresses_are_accepted_as_public_hosts() {
     let env = TestEnv::new();
-    for provider in SERVER_PROVIDERS {
+    for provider in common::providers::on_servers() {
         for host in ["db.example.internal", "db-1_a", "10.0.0.7", "::1", "[fe80::1]"] {
             env.write_config(&format!("[providers.{provider}]\nurl = \"{provider}://h\"\npublic_host = {host:?}\n"));
             env.ok(["list"]);
@@ -107,7 +107,7 @@ fn assert_hidden(what: &str, run: &Run, secrets: &[&str]) {
 
 #[test]
 fn query_passwords_are_masked_in_providers() {
-    for provider in SERVER_PROVIDERS {
+    for provider in common::providers::on_servers() {
         let Some(url) = servers::server(provider, "query_passwords_are_masked_in_providers") else { continue };
         let (admin, mut secrets) = url_with_query_passwords(provider, &url);
         // One server that answers, and one that does not (its error names the URL too),

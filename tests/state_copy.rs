@@ -3,7 +3,7 @@
 //! tick on the copy finishes the work the original left; a non-empty, unreachable,
 //! newer or identical target is refused and left as it was.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
@@ -214,7 +214,7 @@ fn a_target_of_a_newer_addons_is_refused_and_left_alone() {
 
 #[test]
 fn a_missing_state_has_nothing_to_copy_and_makes_no_target() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite_file();
     let target = env.root().join("copy.db");
     let line = env.fails(4, ["state", "copy", "--to", target.to_str().unwrap()]);
     assert!(line.contains("there is no state at"), "{line}");

@@ -4,7 +4,7 @@
 //! that every backend runs is in src/store/tests.rs.) SQLite-only: these tests damage
 //! or name the state file itself.
 
-mod common;
+use crate::common;
 
 use common::TestEnv;
 

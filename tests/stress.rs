@@ -1,4 +1,3 @@
-#![cfg(feature = "failpoints")]
 //! Concurrency at scale, driving the real binary: 8 ticks at once over 2,000 addons
 //! (every step exactly once, no locked-database failure, the same end state as one
 //! tick loop); provision, deprovision, `config set` and tick interleaved on one app;
@@ -6,7 +5,7 @@
 //! ADDONS_TEST_POSTGRES_URL names a server (skipped with a notice otherwise, unless
 //! ADDONS_TEST_REQUIRE_SERVERS=1).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;

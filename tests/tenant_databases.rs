@@ -14,7 +14,7 @@
 //! one that is not; everything a test makes carries its addon ids and is swept up, also
 //! when the test fails.
 
-mod common;
+use crate::common;
 
 use common::servers::{self, connect_postgres, server, traces};
 use common::TestEnv;

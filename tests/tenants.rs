@@ -5,7 +5,7 @@
 //! nothing behind. Every object a test makes carries an addon id and is swept up at the
 //! end, also when the test fails.
 
-mod common;
+use crate::common;
 
 use addons::addon::{new_seed, Params, Resource};
 use addons::config;

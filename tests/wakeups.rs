@@ -5,7 +5,7 @@
 //! state is wherever TestEnv puts it (a file, or a PostgreSQL schema when
 //! ADDONS_TEST_STATE_BACKEND=postgres; the state-file tests keep a file).
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -155,7 +155,7 @@ fn a_sleeping_watch_uses_next_to_no_cpu() {
 /// new file, and what it did is in the file at the path.
 #[test]
 fn a_watch_follows_a_state_file_renamed_over_its_path() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite_file();
     assert!(env.postgres.is_none(), "a test of the state file");
     let watcher = idle_watcher(&env);
     // Made by another addons process beside the state file, which it then closed.
@@ -190,7 +190,7 @@ fn a_watch_follows_a_state_file_renamed_over_its_path() {
 /// nobody can see (or making an empty one in its place).
 #[test]
 fn a_watch_stops_with_exit_4_when_its_state_file_is_removed() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite_file();
     assert!(env.postgres.is_none(), "a test of the state file");
     let mut watcher = idle_watcher(&env);
     std::fs::remove_file(&env.state).expect("remove the state file");

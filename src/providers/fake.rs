@@ -1,7 +1,11 @@
-//! A provider compiled into unit tests only: its one registry entry is all that the
-//! config file, `provision --help`, `addons providers` and completion learn of it, which
-//! shows that adding a provider is adding its file and its entry.
+//! A provider compiled into unit tests and, with the `fake-provider` feature, into the
+//! binary the integration suites drive (never into a release build): its one registry
+//! entry is all that the config file, `provision --help`, `addons providers`, completion
+//! and the test suites learn of it, which shows that adding a provider is adding its
+//! file and its entry. Its resource is a file in the data directory holding the URL it
+//! hands out: made, read and removed in-process, with no server.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -24,7 +28,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     },
     example: Some("[providers.fake]\nhost = \"fake.example\""),
     configure,
-    rotation: super::Rotates::WithOverlap,
+    rotation: super::Rotates::Nothing("the fake provider's resource has no login to rotate"),
 };
 
 #[derive(Deserialize)]
@@ -39,36 +43,77 @@ fn configure(section: Option<&Section<'_>>) -> Configured {
     if doc.host.get_ref().is_empty() {
         return Err(section.invalid(doc.host.span(), "host is empty; write e.g. fake.example"));
     }
-    Ok(Some(Arc::new(Fake { host: doc.host.into_inner() })))
+    Ok(Some(Arc::new(FakeConfig { host: doc.host.into_inner() })))
 }
 
-/// Answers every operation at once, from its host.
-#[derive(Debug, Clone)]
-pub struct Fake {
+/// The fake's settings: the host its URLs name.
+#[derive(Debug)]
+struct FakeConfig {
     host: String,
 }
 
-impl ProviderConfig for Fake {
-    fn build(&self, _env: &Environment) -> Box<dyn Provider> {
-        Box::new(self.clone())
+impl ProviderConfig for FakeConfig {
+    fn build(&self, env: &Environment) -> Box<dyn Provider> {
+        Box::new(Fake { host: self.host.clone(), dir: env.data_dir.join("fake") })
     }
 }
 
+/// Keeps each addon's resource as the file `<data dir>/fake/<id>`, which holds its URL.
+#[derive(Debug)]
+pub struct Fake {
+    host: String,
+    dir: PathBuf,
+}
+
+impl Fake {
+    /// The file of the addon's resource (its id checked as every provider's is).
+    fn file(&self, addon: &Resource<'_>) -> Result<PathBuf, ProviderError> {
+        super::resource_name(addon)?;
+        Ok(self.dir.join(addon.id))
+    }
+}
+
+/// A file system failure, worth retrying.
+fn io_error(doing: &str, path: &std::path::Path, err: std::io::Error) -> ProviderError {
+    ProviderError::Transient(format!("{doing} {}: {err}", path.display()))
+}
+
 impl Provider for Fake {
-    fn begin_provision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
+    fn begin_provision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let file = self.file(&addon)?;
+        if file.exists() {
+            return Ok("already made".into());
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|err| io_error("making", &self.dir, err))?;
+        // Written beside and renamed into place: the file holds a whole URL or is absent.
+        let part = self.dir.join(format!("{}.part", addon.id));
+        let url = format!("fake://{}/{}", self.host, addon.id);
+        std::fs::write(&part, url).map_err(|err| io_error("writing", &part, err))?;
+        std::fs::rename(&part, &file).map_err(|err| io_error("renaming", &file, err))?;
         Ok("made".into())
     }
 
-    fn provision_complete(&self, _addon: Resource<'_>) -> Result<Readiness, ProviderError> {
-        Ok(Readiness::Ready)
+    fn provision_complete(&self, addon: Resource<'_>) -> Result<Readiness, ProviderError> {
+        let file = self.file(&addon)?;
+        match file.exists() {
+            true => Ok(Readiness::Ready),
+            false => Err(ProviderError::Permanent(format!("{} is missing", file.display()))),
+        }
     }
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
-        Ok(vec![("FAKE_URL".into(), format!("fake://{}/{}", self.host, addon.id))])
+        let file = self.file(&addon)?;
+        let url = std::fs::read_to_string(&file).map_err(|err| io_error("reading", &file, err))?;
+        Ok(vec![("FAKE_URL".into(), url)])
     }
 
-    fn deprovision(&self, _addon: Resource<'_>) -> Result<String, ProviderError> {
-        Ok("gone".into())
+    fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
+        let file = self.file(&addon)?;
+        match std::fs::remove_file(&file) {
+            Ok(()) => Ok("removed".into()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok("already gone".into()),
+            Err(err) => Err(io_error("removing", &file, err)),
+        }
     }
 
     fn health(&self) -> Result<String, ProviderError> {
@@ -76,6 +121,7 @@ impl Provider for Fake {
     }
 }
 
+#[cfg(test)]
 mod tests {
     use std::path::Path;
 

@@ -13,7 +13,7 @@ use crate::config::{Section, Settings};
 pub use credential::{Credential, Drift, DriftKind, Repair};
 
 pub mod credential;
-#[cfg(test)]
+#[cfg(any(test, feature = "fake-provider"))]
 pub mod fake;
 mod mysql;
 mod postgres;
@@ -30,7 +30,7 @@ pub static ALL: &[&ProviderInfo] = &[
     &postgres::INFO,
     &mysql::INFO,
     &redis::INFO,
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fake-provider"))]
     &fake::INFO,
 ];
 

@@ -1,12 +1,14 @@
 //! The test environment for tests that drive the real binary: a temp dir of its own
 //! with its own state and config paths, and a clean process environment.
 
-// Each test crate uses a different part of this module.
+// Without the failpoints feature the suites that need it are left out, and some of
+// what only they use goes unused.
 #![allow(dead_code)]
 
 pub mod apps;
 pub mod hosts;
 pub mod pgstate;
+pub mod providers;
 pub mod readers;
 pub mod servers;
 
@@ -48,29 +50,12 @@ pub const SUBCOMMANDS: [&str; 20] = [
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_addons");
 
-/// The tests that are about the state FILE itself (its mode, damaged or foreign files,
-/// its lock, its bytes on disk, its schema history): they keep a SQLite state file
-/// when the suites run on PostgreSQL (`ADDONS_TEST_STATE_BACKEND=postgres`).
-pub const SQLITE_ONLY: &[&str] = &[
-    "a_missing_state_has_nothing_to_copy_and_makes_no_target",
-    "state_file_is_0600_in_a_0700_directory",
-    "unusable_state_file_exits_4_and_is_left_untouched",
-    "list_on_a_fresh_machine_says_so_and_creates_no_state_file",
-    "state_and_config_flags_override_the_environment",
-    "a_state_file_locked_past_the_busy_timeout_is_refused_with_exit_4",
-    "a_state_file_of_the_first_released_schema_opens_with_its_data",
-    "every_bad_state_file_is_refused_with_exit_4_and_left_alone",
-    "completing_without_a_state_file_offers_no_names_and_creates_none",
-    "a_watch_follows_a_state_file_renamed_over_its_path",
-    "a_watch_stops_with_exit_4_when_its_state_file_is_removed",
-    // The sqlite provider's files go beside the state file unless configured.
-    "providers_lists_each_provider_and_whether_it_is_configured",
-];
-
 /// One isolated run of `addons`: a temp dir that is also `HOME`, a state path and a
 /// config path inside it, and no inherited `ADDONS_*` (or anything else). With
 /// `ADDONS_TEST_STATE_BACKEND=postgres` the state is a fresh PostgreSQL schema instead
-/// (dropped at the end), except for the tests in [`SQLITE_ONLY`].
+/// (dropped at the end). A test picks its backend by its constructor: [`TestEnv::new`]
+/// follows that variable, [`TestEnv::on_sqlite_file`] (for tests about the state FILE
+/// itself) and [`TestEnv::on_postgres`] don't.
 pub struct TestEnv {
     dir: tempfile::TempDir,
     /// Where the state file lives (`ADDONS_STATE`); its directory does not exist at first.
@@ -115,22 +100,18 @@ impl std::fmt::Display for Run {
 }
 
 impl TestEnv {
-    /// A fresh environment with no state file and no config file.
+    /// A fresh environment with no state file and no config file, its state on the
+    /// backend `ADDONS_TEST_STATE_BACKEND` names (a SQLite file unless `postgres`).
     pub fn new() -> TestEnv {
-        let dir = tempfile::Builder::new().prefix("addons-test").tempdir().expect("temp dir");
-        let state = dir.path().join("state").join("state.db");
-        let config = dir.path().join("config.toml");
-        // libtest names a test's thread after the test (`module::name`, `name::case_1`).
-        let thread = std::thread::current();
-        let sqlite_only = thread.name().unwrap_or_default().split("::").any(|part| SQLITE_ONLY.contains(&part));
-        let postgres = (pgstate::enabled() && !sqlite_only).then(pgstate::Schema::for_state);
-        // With no state file, the binary's data directory (the sqlite provider's files)
-        // is the default one under HOME: `state`'s directory stands for it.
-        let state = match postgres {
-            Some(_) => dir.path().join(".local/share/addons/state.db"),
-            None => state,
-        };
-        TestEnv { dir, state, config, postgres }
+        TestEnv::on(pgstate::enabled().then(pgstate::Schema::for_state))
+    }
+
+    /// A fresh environment whose state is a SQLite file whatever
+    /// `ADDONS_TEST_STATE_BACKEND` says: for the tests about the state FILE itself (its
+    /// mode, damaged or foreign files, its lock, its bytes on disk, its schema history,
+    /// where the sqlite provider's files go beside it).
+    pub fn on_sqlite_file() -> TestEnv {
+        TestEnv::on(None)
     }
 
     /// A fresh environment whose state is a PostgreSQL schema whatever
@@ -138,10 +119,20 @@ impl TestEnv {
     /// `None` (with a NOTICE) when no server is configured and none is required.
     pub fn on_postgres(skipping: &str) -> Option<TestEnv> {
         let admin = pgstate::server(skipping)?;
-        let mut env = TestEnv::new();
-        env.postgres = Some(pgstate::Schema::fresh(&admin));
-        env.state = env.root().join(".local/share/addons/state.db");
-        Some(env)
+        Some(TestEnv::on(Some(pgstate::Schema::fresh(&admin))))
+    }
+
+    /// A fresh environment whose state is this PostgreSQL schema, or a file when `None`.
+    fn on(postgres: Option<pgstate::Schema>) -> TestEnv {
+        let dir = tempfile::Builder::new().prefix("addons-test").tempdir().expect("temp dir");
+        let config = dir.path().join("config.toml");
+        // With no state file, the binary's data directory (the sqlite provider's files)
+        // is the default one under HOME: `state`'s directory stands for it.
+        let state = match postgres {
+            Some(_) => dir.path().join(".local/share/addons/state.db"),
+            None => dir.path().join("state").join("state.db"),
+        };
+        TestEnv { dir, state, config, postgres }
     }
 
     /// A fresh environment with this config file.

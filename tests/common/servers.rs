@@ -5,9 +5,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-/// The providers that talk to a server.
-pub const SERVER_PROVIDERS: [&str; 3] = ["postgres", "mysql", "redis"];
-
 /// The variable that names the test server of a server provider.
 pub fn variable(provider: &str) -> String {
     format!("ADDONS_TEST_{}_URL", provider.to_uppercase())
@@ -210,34 +207,52 @@ pub fn sqlite_traces(dir: &Path, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every role, user and database on the server at `url` (for redis: every ACL user),
-/// sorted, to prove that nothing appeared.
-pub fn objects(provider: &str, url: &str) -> Vec<String> {
-    let mut names: Vec<String> = match provider {
-        "postgres" => connect_postgres(url)
-            .expect("connect to the test server")
-            .query(
-                "SELECT 'role ' || rolname FROM pg_roles UNION ALL SELECT 'database ' || datname FROM pg_database",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect(),
-        "mysql" => {
-            use mysql::prelude::Queryable;
-            let mut conn = connect_mysql(url).expect("connect to the test server");
-            let mut names: Vec<String> = conn.query("SELECT CONCAT('user ', User, '@', Host) FROM mysql.user").unwrap();
-            let databases: Vec<String> = conn.query("SHOW DATABASES").unwrap();
-            names.extend(databases.into_iter().map(|db| format!("database {db}")));
-            names
-        }
-        "redis" => {
-            let mut conn = connect_redis(url).expect("connect to the test server");
-            redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap()
-        }
-        other => panic!("{other} has no server"),
-    };
-    names.sort();
-    names
+/// A TCP port in front of the test server of an admin URL: it forwards every connection
+/// to the server and counts them, so a test can tell whether a command touched the
+/// server at all, whatever other tests do on the same server meanwhile.
+pub struct Relay {
+    /// The admin URL with the relay's address in place of the server's.
+    pub url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Relay {
+    /// A relay to the server of `admin` (its listener lives as long as the test process).
+    pub fn to(admin: &str) -> Relay {
+        let mut url = url::Url::parse(admin).expect("an admin URL");
+        let target = format!(
+            "{}:{}",
+            url.host_str().expect("a host"),
+            url.port_or_known_default().unwrap_or(match url.scheme() {
+                "mysql" | "mariadb" => 3306,
+                "redis" => 6379,
+                _ => 5432,
+            })
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a relay port");
+        url.set_host(Some("127.0.0.1")).expect("a host");
+        url.set_port(Some(listener.local_addr().expect("the relay's address").port())).expect("a port");
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Ok(server) = std::net::TcpStream::connect(&target) else { continue };
+                for (mut from, mut to) in
+                    [(client.try_clone().expect("clone"), server.try_clone().expect("clone")), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Relay { url: url.into(), connections }
+    }
+
+    /// How many connections were made through the relay so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
