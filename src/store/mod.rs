@@ -20,6 +20,7 @@ pub mod postgres;
 mod rotation;
 pub mod sqlite;
 mod steps;
+mod tables;
 mod vars;
 
 #[cfg(test)]
