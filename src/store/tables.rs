@@ -355,6 +355,27 @@ impl Write {
     }
 }
 
+/// The statements that write each record, in one backend's placeholders.
+#[derive(Debug)]
+pub struct Writes {
+    pub insert_addon: Write,
+    pub update_addon: Write,
+    /// An attachment, new or changed (keyed by addon and slot).
+    pub put_attachment: Write,
+    pub insert_hook_run: Write,
+}
+
+impl Writes {
+    pub fn new(mark: Mark) -> Writes {
+        Writes {
+            insert_addon: ADDONS.insert(mark),
+            update_addon: ADDONS.update(mark),
+            put_attachment: ATTACHMENTS.upsert(mark),
+            insert_hook_run: HOOK_RUNS.insert(mark),
+        }
+    }
+}
+
 /// A column whose value a record can't take: damaged by hand, or written by a newer addons.
 #[derive(Debug)]
 pub struct Unreadable {

@@ -21,7 +21,7 @@ use crate::store::backend::{
     AppVersions, ConfigVar, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
 };
 use crate::store::copy;
-use crate::store::tables::{Record, Write, ADDONS, ATTACHMENTS, HOOK_RUNS};
+use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
 /// of the transaction's start).
@@ -51,13 +51,10 @@ struct Sql {
     moving: String,
     claim_due: String,
     lock_addons: String,
-    insert: Write,
-    update: Write,
+    writes: Writes,
     attachments: String,
     live_attachments: String,
     locked_attachments: String,
-    put_attachment: Write,
-    insert_hook_run: Write,
     hook_runs: String,
 }
 
@@ -95,15 +92,12 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         lock_addons: format!(
             "SELECT {columns}, {NOW_MS} AS clock FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"
         ),
-        insert: ADDONS.insert(mark),
-        update: ADDONS.update(mark),
+        writes: Writes::new(mark),
         attachments: select_attachments("WHERE addon_id = $1 ORDER BY slot"),
         live_attachments: select_attachments(
             "WHERE state <> 'detached' AND ($1::text IS NULL OR app = $1) ORDER BY addon_id, slot",
         ),
         locked_attachments: select_attachments("WHERE addon_id = ANY($1) ORDER BY addon_id, slot"),
-        put_attachment: ATTACHMENTS.upsert(mark),
-        insert_hook_run: HOOK_RUNS.insert(mark),
         hook_runs: format!("SELECT {} FROM hook_runs WHERE app = $1 ORDER BY seq DESC", HOOK_RUNS.field_list()),
     }
 });
@@ -351,7 +345,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn insert_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
-        self.write(&SQL.insert, addon)?;
+        self.write(&SQL.writes.insert_addon, addon)?;
         // Work now due wakes a watcher; so does work finished (a `wait` settles, a
         // `watch` whose last work another process did ends).
         self.work_due = true;
@@ -360,7 +354,7 @@ impl Txn for PgTxn<'_> {
 
     fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
         self.locked.remove(&addon.id);
-        self.write(&SQL.update, addon)?;
+        self.write(&SQL.writes.update_addon, addon)?;
         // Work now due wakes a watcher; so does work finished (a `wait` settles, a
         // `watch` whose last work another process did ends).
         self.work_due = true;
@@ -605,7 +599,7 @@ impl Txn for PgTxn<'_> {
         // Counted changes of vars are written first: these read `vars_version`.
         self.write_bumps()?;
         let ok = run.result == "ok";
-        self.write(&SQL.insert_hook_run, run)?;
+        self.write(&SQL.writes.insert_hook_run, run)?;
         self.execute(
             "UPDATE apps SET \
              hook_version = CASE WHEN $2::boolean THEN greatest(hook_version, $3::bigint) ELSE hook_version END, \
@@ -644,7 +638,7 @@ impl Txn for PgTxn<'_> {
 
     fn put_attachment(&mut self, attachment: &Attachment) -> Result<(), StoreError> {
         self.locked_attachments.remove(&attachment.addon_id);
-        self.write(&SQL.put_attachment, attachment)?;
+        self.write(&SQL.writes.put_attachment, attachment)?;
         // An attachment to make or revoke is work a sleeping watcher should hear of.
         self.work_due = true;
         Ok(())

@@ -16,7 +16,7 @@ use crate::store::backend::{
     AppVersions, ConfigVar, Conflict, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
 };
 use crate::store::copy;
-use crate::store::tables::{Record, Write, ADDONS, ATTACHMENTS, HOOK_RUNS};
+use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
 
 /// The statements whose text depends on the state machine (the live states) or on a
 /// table's declaration, built once.
@@ -31,12 +31,9 @@ struct Sql {
     list_every: [String; 2],
     moving: String,
     pending: String,
-    insert: Write,
-    update: Write,
+    writes: Writes,
     attachments: String,
     live_attachments: String,
-    put_attachment: Write,
-    insert_hook_run: Write,
     hook_runs: String,
 }
 
@@ -73,15 +70,12 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
             "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND {has_task} \
              AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))"
         ),
-        insert: ADDONS.insert(mark),
-        update: ADDONS.update(mark),
+        writes: Writes::new(mark),
         attachments: format!("SELECT {attachment} FROM attachments WHERE addon_id = ?1 ORDER BY slot"),
         live_attachments: format!(
             "SELECT {attachment} FROM attachments WHERE state <> 'detached' AND (?1 IS NULL OR app = ?1) \
              ORDER BY addon_id, slot"
         ),
-        put_attachment: ATTACHMENTS.upsert(mark),
-        insert_hook_run: HOOK_RUNS.insert(mark),
         hook_runs: format!("SELECT {} FROM hook_runs WHERE app = ?1 ORDER BY seq DESC", HOOK_RUNS.field_list()),
         columns,
     }
@@ -239,12 +233,12 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn insert_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
-        self.run_unique(Conflict::LiveName, |c| write(c, &SQL.insert, addon))?;
+        self.run_unique(Conflict::LiveName, |c| write(c, &SQL.writes.insert_addon, addon))?;
         Ok(())
     }
 
     fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
-        self.run(|c| write(c, &SQL.update, addon))?;
+        self.run(|c| write(c, &SQL.writes.update_addon, addon))?;
         Ok(())
     }
 
@@ -514,7 +508,7 @@ impl Txn for SqliteTxn<'_> {
     fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError> {
         let ok = run.result == "ok";
         self.run(|c| {
-            write(c, &SQL.insert_hook_run, run)?;
+            write(c, &SQL.writes.insert_hook_run, run)?;
             c.prepare_cached(
                 "UPDATE apps SET \
                  hook_version = CASE WHEN ?2 THEN max(hook_version, ?3) ELSE hook_version END, \
@@ -559,7 +553,7 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn put_attachment(&mut self, attachment: &Attachment) -> Result<(), StoreError> {
-        self.run(|c| write(c, &SQL.put_attachment, attachment))?;
+        self.run(|c| write(c, &SQL.writes.put_attachment, attachment))?;
         Ok(())
     }
 
