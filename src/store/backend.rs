@@ -12,38 +12,6 @@ pub use crate::addon::ConfigVar;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
 
-/// An addon's columns that are set once, when it is created: in every backend's
-/// insert, before [`MUTABLE_COLUMNS`].
-pub(crate) const FIXED_COLUMNS: &[&str] =
-    &["id", "name", "provider", "app", "prefix", "params", "seed", "vars", "created_at", "source_id"];
-
-/// An addon's columns that `Txn::update_addon` writes, in the order each backend's
-/// values for them come.
-pub(crate) const MUTABLE_COLUMNS: &[&str] = &[
-    "state",
-    "message",
-    "config",
-    "begun",
-    "cleanup",
-    "attempts",
-    "due_at",
-    "deadline_at",
-    "claim",
-    "claim_until",
-    "updated_at",
-    "failure",
-    "last_error",
-    "last_error_permanent",
-    "labels",
-    "expires_at",
-    "generation",
-    "vars_generation",
-    "revoke_from",
-    "revoke_at",
-    "verified_at",
-    "drift",
-];
-
 /// Whether an addon has work left, built once from `State`: a state with a task, a
 /// ready addon with a rotation's switch or revocation still to do, or an attachment
 /// being made or revoked or with old generations to revoke (as
@@ -314,7 +282,7 @@ pub trait Txn {
     fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError>;
 
     // Moving a whole state (`state copy`), table by table as [`copy::TABLES`] lists them.
-    /// Every row of the table, in its [`copy::Order`].
+    /// Every row of the table, in its order (`Table::order`).
     fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError>;
     /// Writes these rows (values in the table's column order) as they are.
     fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError>;

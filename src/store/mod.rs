@@ -21,6 +21,7 @@ mod refused;
 mod rotation;
 pub mod sqlite;
 mod steps;
+mod tables;
 mod vars;
 
 #[cfg(test)]

@@ -6,9 +6,11 @@ use postgres::types::ToSql;
 use postgres::Transaction;
 
 use super::location::Location;
+use super::rows::{param, sql_type};
 use super::unusable;
 use crate::store::backend::StoreError;
-use crate::store::copy::{self, Kind, Order, Value};
+use crate::store::copy;
+use crate::store::tables::{Order, Value};
 
 /// Rows per INSERT: a statement takes at most 65,535 parameters.
 const BATCH: usize = 500;
@@ -19,33 +21,16 @@ pub(super) fn rows(
     location: &Location,
     table: &copy::Table,
 ) -> Result<Vec<copy::Row>, StoreError> {
-    let columns: Vec<String> = table
-        .columns
-        .iter()
-        .map(|(name, kind)| match kind {
-            Kind::Int => format!("{name}::bigint"),
-            _ => (*name).to_string(),
-        })
-        .collect();
+    let columns: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
     let order = match table.order {
         Order::Made => "seq",
         Order::Key(key) => key,
     };
     let sql = format!("SELECT {} FROM {} ORDER BY {order}", columns.join(", "), table.name);
     let found = tx.query(&sql, &[]).map_err(|err| unusable(location, &err))?;
-    let read = |row: &postgres::Row, index: usize, kind: Kind| -> Result<Value, postgres::Error> {
-        Ok(match kind {
-            Kind::Text => row.try_get::<_, Option<String>>(index)?.map_or(Value::Null, Value::Text),
-            Kind::Int => row.try_get::<_, Option<i64>>(index)?.map_or(Value::Null, Value::Int),
-            Kind::Bool => row.try_get::<_, Option<bool>>(index)?.map_or(Value::Null, |b| Value::Int(i64::from(b))),
-            Kind::Blob => row.try_get::<_, Option<Vec<u8>>>(index)?.map_or(Value::Null, Value::Blob),
-        })
-    };
     found
         .iter()
-        .map(|row| {
-            table.columns.iter().enumerate().map(|(index, (_, kind))| read(row, index, *kind)).collect::<Result<_, _>>()
-        })
+        .map(|row| table.columns.iter().map(|column| row.try_get::<_, Value>(column.name)).collect::<Result<_, _>>())
         .collect::<Result<_, _>>()
         .map_err(|err| unusable(location, &err))
 }
@@ -57,15 +42,15 @@ pub(super) fn paste(
     table: &copy::Table,
     rows: &[copy::Row],
 ) -> Result<(), StoreError> {
-    let columns: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+    let columns: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
     for batch in rows.chunks(BATCH) {
         let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(batch.len() * columns.len());
         let mut tuples = Vec::with_capacity(batch.len());
         for row in batch {
             let mut placeholders = Vec::with_capacity(columns.len());
-            for ((_, kind), value) in table.columns.iter().zip(row) {
-                values.push(param(*kind, value));
-                placeholders.push(format!("${}::{}", values.len(), sql_type(*kind)));
+            for (column, value) in table.columns.iter().zip(row) {
+                values.push(param(value, column.kind));
+                placeholders.push(format!("${}::{}", values.len(), sql_type(column.kind)));
             }
             tuples.push(format!("({})", placeholders.join(", ")));
         }
@@ -99,29 +84,4 @@ pub(super) fn count(tx: &mut Transaction<'_>, location: &Location, table: &copy:
 /// Keeps other writers (not readers) out of the table until the transaction ends.
 pub(super) fn lock(tx: &mut Transaction<'_>, location: &Location, table: &copy::Table) -> Result<(), StoreError> {
     tx.batch_execute(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", table.name)).map_err(|err| unusable(location, &err))
-}
-
-/// The parameter type a value of this kind is sent as (the column's own, or one that
-/// converts to it on assignment: a bigint into an integer column).
-fn sql_type(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Text => "text",
-        Kind::Int => "bigint",
-        Kind::Bool => "boolean",
-        Kind::Blob => "bytea",
-    }
-}
-
-/// A value as a parameter of its column's kind (NULL too must be typed).
-fn param(kind: Kind, value: &Value) -> Box<dyn ToSql + Sync> {
-    match (kind, value) {
-        (Kind::Text, Value::Text(text)) => Box::new(Some(text.clone())),
-        (Kind::Int, Value::Int(n)) => Box::new(Some(*n)),
-        (Kind::Bool, Value::Int(n)) => Box::new(Some(*n != 0)),
-        (Kind::Blob, Value::Blob(bytes)) => Box::new(Some(bytes.clone())),
-        (Kind::Text, _) => Box::new(None::<String>),
-        (Kind::Int, _) => Box::new(None::<i64>),
-        (Kind::Bool, _) => Box::new(None::<bool>),
-        (Kind::Blob, _) => Box::new(None::<Vec<u8>>),
-    }
 }

@@ -4,51 +4,24 @@
 //! and run their leases on the server's clock.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 
 use super::location::Location;
-use super::rows::{addon_from_row, json_text, with_mutable, writes, COLUMNS};
+use super::rows::{decode, mark, params};
 use super::unusable;
 use crate::addon::Addon;
-use crate::attachment::{Attachment, AttachmentState};
+use crate::attachment::Attachment;
 use crate::machine::State;
 use crate::store::backend::has_task_sql;
 use crate::store::backend::{
     AppVersions, ConfigVar, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
 };
 use crate::store::copy;
-
-/// The attachment columns, in the order `attachment_from_row` reads them.
-const ATTACHMENT_COLUMNS: &str =
-    "addon_id, slot, app, prefix, state, generation, revoke_from, revoke_at, created_at, updated_at";
-
-/// Reads an attachment row; a value this binary can't read makes the state unusable.
-fn attachment_from_row(location: &Location, row: &Row) -> Result<Attachment, StoreError> {
-    let damaged = || {
-        StoreError::Unusable(format!(
-            "state {}: an attachment of addon {} has a value this addons can't read; restore the state from a backup",
-            location.describe(),
-            row.get::<_, String>(0)
-        ))
-    };
-    let number = |index: usize| u32::try_from(row.get::<_, i64>(index)).map_err(|_| damaged());
-    Ok(Attachment {
-        addon_id: row.get(0),
-        slot: number(1)?,
-        app: row.get(2),
-        prefix: row.get(3),
-        state: AttachmentState::parse(row.get(4)).ok_or_else(damaged)?,
-        generation: number(5)?,
-        revoke_from: row.get::<_, Option<i64>>(6).map(|from| u32::try_from(from).map_err(|_| damaged())).transpose()?,
-        revoke_at: row.get(7),
-        created_at: row.get(8),
-        updated_at: row.get(9),
-    })
-}
+use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
 /// of the transaction's start).
@@ -66,6 +39,68 @@ fn live() -> &'static str {
         format!("state IN ({})", names.join(", "))
     })
 }
+
+/// The statements that read or write a record, built once from the tables' declarations.
+struct Sql {
+    /// An addon by id: as read, and locked for a write.
+    by_id: [String; 2],
+    by_name: String,
+    /// One app's addons, then every app's: all, and live ones only.
+    list_app: [String; 2],
+    list_every: [String; 2],
+    moving: String,
+    claim_due: String,
+    lock_addons: String,
+    writes: Writes,
+    attachments: String,
+    live_attachments: String,
+    locked_attachments: String,
+    hook_runs: String,
+}
+
+static SQL: LazyLock<Sql> = LazyLock::new(|| {
+    let columns = ADDONS.field_list();
+    let attachment = ATTACHMENTS.field_list();
+    let live = live();
+    let select = |rest: &str| format!("SELECT {columns} FROM addons {rest}");
+    let select_attachments = |rest: &str| format!("SELECT {attachment} FROM attachments {rest}");
+    Sql {
+        by_id: [select("WHERE id = $1"), select("WHERE id = $1 FOR NO KEY UPDATE")],
+        by_name: select(&format!("WHERE name = $1 ORDER BY {live} DESC, created_at DESC, seq DESC LIMIT 1")),
+        list_app: [
+            select("WHERE app = $1 ORDER BY created_at, seq"),
+            select(&format!("WHERE app = $1 AND {live} ORDER BY created_at, seq")),
+        ],
+        list_every: [
+            select("ORDER BY app, created_at, seq"),
+            select(&format!("WHERE {live} ORDER BY app, created_at, seq")),
+        ],
+        moving: select(&format!("WHERE due_at IS NOT NULL AND {} ORDER BY app, created_at, seq", has_task_sql())),
+        // Rows another host is claiming right now are skipped, not waited for; a row
+        // claimed and committed meanwhile is seen as claimed (READ COMMITTED re-checks
+        // a locked row against its newest version).
+        claim_due: format!(
+            "WITH clock AS (SELECT {NOW_MS} AS now), \
+             claimed AS (UPDATE addons SET claim = $1, claim_until = (SELECT now FROM clock) + $2 WHERE id IN (\
+               SELECT id FROM addons WHERE due_at <= $3 \
+               AND (claim IS NULL OR claim_until < (SELECT now FROM clock)) \
+               AND ($4::text[] IS NULL OR id = ANY($4)) \
+               ORDER BY due_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             RETURNING {columns}, seq) \
+             SELECT {columns} FROM claimed ORDER BY due_at, seq"
+        ),
+        lock_addons: format!(
+            "SELECT {columns}, {NOW_MS} AS clock FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"
+        ),
+        writes: Writes::new(mark),
+        attachments: select_attachments("WHERE addon_id = $1 ORDER BY slot"),
+        live_attachments: select_attachments(
+            "WHERE state <> 'detached' AND ($1::text IS NULL OR app = $1) ORDER BY addon_id, slot",
+        ),
+        locked_attachments: select_attachments("WHERE addon_id = ANY($1) ORDER BY addon_id, slot"),
+        hook_runs: format!("SELECT {} FROM hook_runs WHERE app = $1 ORDER BY seq DESC", HOOK_RUNS.field_list()),
+    }
+});
 
 /// One transaction on the state's connection.
 ///
@@ -231,7 +266,14 @@ impl<'a> PgTxn<'a> {
 
     fn addons(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Addon>, StoreError> {
         let rows = self.query(sql, params)?;
-        rows.iter().map(|row| addon_from_row(self.location, row)).collect()
+        rows.iter().map(|row| decode(self.location, row)).collect()
+    }
+
+    /// Runs a statement that writes a record.
+    fn write<T: Record>(&mut self, statement: &Write, record: &T) -> Result<u64, StoreError> {
+        let values = params(statement, record);
+        let values: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| &**value as &(dyn ToSql + Sync)).collect();
+        self.execute(&statement.sql, &values)
     }
 
     fn strings(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<String>, StoreError> {
@@ -257,17 +299,12 @@ impl Txn for PgTxn<'_> {
         if let Some(addon) = self.locked.get(id) {
             return Ok(Some(addon.clone()));
         }
-        let lock = if self.writing { "FOR NO KEY UPDATE" } else { "" };
-        let row = self.query_opt(&format!("SELECT {COLUMNS} FROM addons WHERE id = $1 {lock}"), &[&id])?;
-        row.map(|row| addon_from_row(self.location, &row)).transpose()
+        let row = self.query_opt(&SQL.by_id[usize::from(self.writing)], &[&id])?;
+        row.map(|row| decode(self.location, &row)).transpose()
     }
 
     fn addon_by_name(&mut self, name: &str) -> Result<Option<Addon>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM addons WHERE name = $1 ORDER BY {} DESC, created_at DESC, seq DESC LIMIT 1",
-            live()
-        );
-        Ok(self.addons(&sql, &[&name])?.into_iter().next())
+        Ok(self.addons(&SQL.by_name, &[&name])?.into_iter().next())
     }
 
     fn live_name_taken(&mut self, name: &str) -> Result<bool, StoreError> {
@@ -281,27 +318,15 @@ impl Txn for PgTxn<'_> {
     }
 
     fn list_addons(&mut self, app: Option<&str>, all: bool) -> Result<Vec<Addon>, StoreError> {
-        let visible = if all { String::new() } else { format!("AND {}", live()) };
+        let live = usize::from(!all);
         match app {
-            Some(app) => self.addons(
-                &format!("SELECT {COLUMNS} FROM addons WHERE app = $1 {visible} ORDER BY created_at, seq"),
-                &[&app],
-            ),
-            None => self.addons(
-                &format!("SELECT {COLUMNS} FROM addons WHERE true {visible} ORDER BY app, created_at, seq"),
-                &[],
-            ),
+            Some(app) => self.addons(&SQL.list_app[live], &[&app]),
+            None => self.addons(&SQL.list_every[live], &[]),
         }
     }
 
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
-        self.addons(
-            &format!(
-                "SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL AND {} ORDER BY app, created_at, seq",
-                has_task_sql()
-            ),
-            &[],
-        )
+        self.addons(&SQL.moving, &[])
     }
 
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
@@ -320,23 +345,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn insert_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
-        let (params, vars) = (json_text(&addon.params), json_text(&addon.vars));
-        let fixed: [&(dyn ToSql + Sync); 10] = [
-            &addon.id,
-            &addon.name,
-            &addon.provider,
-            &addon.app,
-            &addon.prefix,
-            &params,
-            &addon.seed,
-            &vars,
-            &addon.created_at,
-            &addon.source_id,
-        ];
-        with_mutable(addon, |mutable| {
-            let values: Vec<_> = fixed.iter().chain(mutable).copied().collect();
-            self.execute(&writes().insert, &values)
-        })?;
+        self.write(&SQL.writes.insert_addon, addon)?;
         // Work now due wakes a watcher; so does work finished (a `wait` settles, a
         // `watch` whose last work another process did ends).
         self.work_due = true;
@@ -345,11 +354,7 @@ impl Txn for PgTxn<'_> {
 
     fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
         self.locked.remove(&addon.id);
-        with_mutable(addon, |mutable| {
-            let values: Vec<_> =
-                std::iter::once(&addon.id as &(dyn ToSql + Sync)).chain(mutable.iter().copied()).collect();
-            self.execute(&writes().update, &values)
-        })?;
+        self.write(&SQL.writes.update_addon, addon)?;
         // Work now due wakes a watcher; so does work finished (a `wait` settles, a
         // `watch` whose last work another process did ends).
         self.work_due = true;
@@ -395,29 +400,11 @@ impl Txn for PgTxn<'_> {
         limit: usize,
         only: Option<&[String]>,
     ) -> Result<Vec<Addon>, StoreError> {
-        // Rows another host is claiming right now are skipped, not waited for; a row
-        // claimed and committed meanwhile is seen as claimed (READ COMMITTED re-checks
-        // a locked row against its newest version).
-        let sql = format!(
-            "WITH clock AS (SELECT {NOW_MS} AS now), \
-             claimed AS (UPDATE addons SET claim = $1, claim_until = (SELECT now FROM clock) + $2 WHERE id IN (\
-               SELECT id FROM addons WHERE due_at <= $3 \
-               AND (claim IS NULL OR claim_until < (SELECT now FROM clock)) \
-               AND ($4::text[] IS NULL OR id = ANY($4)) \
-               ORDER BY due_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             RETURNING {COLUMNS}, seq) \
-             SELECT {COLUMNS} FROM claimed ORDER BY due_at, seq"
-        );
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let only = only.map(<[String]>::to_vec);
         self.forget_locked();
-        let statement = self.prepared(&sql)?;
-        let rows = self
-            .tx
-            .query(&statement, &[&token, &lease, &due_by, &only, &limit])
-            .map_err(|err| unusable(self.location, &err))?;
-        rows.iter().map(|row| addon_from_row(self.location, row)).collect()
+        self.addons(&SQL.claim_due, &[&token, &lease, &due_by, &only, &limit])
     }
 
     fn release_claim(&mut self, addon_id: &str, token: &str) -> Result<bool, StoreError> {
@@ -612,19 +599,7 @@ impl Txn for PgTxn<'_> {
         // Counted changes of vars are written first: these read `vars_version`.
         self.write_bumps()?;
         let ok = run.result == "ok";
-        self.execute(
-            "INSERT INTO hook_runs (app, vars_version, started_at, finished_at, result, exit_status, output) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &run.app,
-                &run.vars_version,
-                &run.started_at,
-                &run.finished_at,
-                &run.result,
-                &run.exit_status,
-                &run.output,
-            ],
-        )?;
+        self.write(&SQL.writes.insert_hook_run, run)?;
         self.execute(
             "UPDATE apps SET \
              hook_version = CASE WHEN $2::boolean THEN greatest(hook_version, $3::bigint) ELSE hook_version END, \
@@ -644,71 +619,26 @@ impl Txn for PgTxn<'_> {
     }
 
     fn hook_runs(&mut self, app: &str) -> Result<Vec<HookRun>, StoreError> {
-        let rows = self.query(
-            "SELECT app, vars_version, started_at, finished_at, result, exit_status, output \
-             FROM hook_runs WHERE app = $1 ORDER BY seq DESC",
-            &[&app],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|row| HookRun {
-                app: row.get(0),
-                vars_version: row.get(1),
-                started_at: row.get(2),
-                finished_at: row.get(3),
-                result: row.get(4),
-                exit_status: row.get(5),
-                output: row.get(6),
-            })
-            .collect())
+        let rows = self.query(&SQL.hook_runs, &[&app])?;
+        rows.iter().map(|row| decode(self.location, row)).collect()
     }
 
     fn attachments(&mut self, addon_id: &str) -> Result<Vec<Attachment>, StoreError> {
         if let Some(attachments) = self.locked_attachments.get(addon_id) {
             return Ok(attachments.clone());
         }
-        let rows = self.query(
-            &format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE addon_id = $1 ORDER BY slot"),
-            &[&addon_id],
-        )?;
-        rows.iter().map(|row| attachment_from_row(self.location, row)).collect()
+        let rows = self.query(&SQL.attachments, &[&addon_id])?;
+        rows.iter().map(|row| decode(self.location, row)).collect()
     }
 
     fn live_attachments(&mut self, app: Option<&str>) -> Result<Vec<Attachment>, StoreError> {
-        let rows = self.query(
-            &format!(
-                "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE state <> 'detached' \
-                 AND ($1::text IS NULL OR app = $1) ORDER BY addon_id, slot"
-            ),
-            &[&app],
-        )?;
-        rows.iter().map(|row| attachment_from_row(self.location, row)).collect()
+        let rows = self.query(&SQL.live_attachments, &[&app])?;
+        rows.iter().map(|row| decode(self.location, row)).collect()
     }
 
-    fn put_attachment(&mut self, t: &Attachment) -> Result<(), StoreError> {
-        let (slot, generation) = (i64::from(t.slot), i64::from(t.generation));
-        let revoke_from = t.revoke_from.map(i64::from);
-        self.locked_attachments.remove(&t.addon_id);
-        self.execute(
-            &format!(
-                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (addon_id, slot) DO UPDATE SET state = excluded.state, \
-                 generation = excluded.generation, revoke_from = excluded.revoke_from, \
-                 revoke_at = excluded.revoke_at, updated_at = excluded.updated_at"
-            ),
-            &[
-                &t.addon_id,
-                &slot,
-                &t.app,
-                &t.prefix,
-                &t.state.as_str(),
-                &generation,
-                &revoke_from,
-                &t.revoke_at,
-                &t.created_at,
-                &t.updated_at,
-            ],
-        )?;
+    fn put_attachment(&mut self, attachment: &Attachment) -> Result<(), StoreError> {
+        self.locked_attachments.remove(&attachment.addon_id);
+        self.write(&SQL.writes.put_attachment, attachment)?;
         // An attachment to make or revoke is work a sleeping watcher should hear of.
         self.work_due = true;
         Ok(())
@@ -739,24 +669,18 @@ impl Txn for PgTxn<'_> {
     /// server's clock, which is then the `now` of every step of the batch.
     fn lock_addons(&mut self, addon_ids: &[String]) -> Result<(), StoreError> {
         let ids = addon_ids.to_vec();
-        let rows = self.query(
-            &format!("SELECT {COLUMNS}, {NOW_MS} FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"),
-            &[&ids],
-        )?;
+        let rows = self.query(&SQL.lock_addons, &[&ids])?;
         for row in &rows {
-            let addon = addon_from_row(self.location, row)?;
-            self.clock = Some(row.get(row.len() - 1));
+            let addon: Addon = decode(self.location, row)?;
+            self.clock = Some(row.get("clock"));
             self.locked_attachments.insert(addon.id.clone(), Vec::new());
             self.locked.insert(addon.id.clone(), addon);
         }
         // Read after the rows are locked, by a statement of its own: its snapshot sees
         // what a writer that held one of them committed before this lock was had.
-        let rows = self.query(
-            &format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE addon_id = ANY($1) ORDER BY addon_id, slot"),
-            &[&ids],
-        )?;
+        let rows = self.query(&SQL.locked_attachments, &[&ids])?;
         for row in &rows {
-            let attachment = attachment_from_row(self.location, row)?;
+            let attachment: Attachment = decode(self.location, row)?;
             self.locked_attachments.entry(attachment.addon_id.clone()).or_default().push(attachment);
         }
         Ok(())

@@ -1,5 +1,5 @@
 //! A state file's rows for `state copy`: read and written column by column as
-//! [`copy::TABLES`] lists them, a boolean as the INTEGER 0 or 1 it is here.
+//! [`copy::TABLES`] declares them, a boolean as the INTEGER 0 or 1 it is here.
 
 use std::path::Path;
 
@@ -8,11 +8,12 @@ use rusqlite::{params_from_iter, Connection};
 
 use super::{refuse, store_error};
 use crate::store::backend::StoreError;
-use crate::store::copy::{self, Kind, Order, Value};
+use crate::store::copy;
+use crate::store::tables::{Kind, Order, Value};
 
 /// Every row of the table, in its order.
 pub(super) fn rows(conn: &Connection, path: &Path, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
-    let columns: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+    let columns: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
     let order = match table.order {
         Order::Made => "rowid",
         Order::Key(key) => key,
@@ -26,15 +27,14 @@ pub(super) fn rows(conn: &Connection, path: &Path, table: &copy::Table) -> Resul
         let values = table
             .columns
             .iter()
-            .enumerate()
-            .map(|(index, (column, kind))| {
-                let value = row.get_ref(index).map_err(fail)?;
-                decode(value, *kind).ok_or_else(|| {
+            .map(|column| {
+                let value = row.get_ref(column.name).map_err(fail)?;
+                decode(value, column.kind).ok_or_else(|| {
                     refuse(
                         path,
                         format!(
-                            "holds a value of {}.{column} this addons can't read ({value:?}); restore it from a backup",
-                            table.name
+                            "holds a value of {}.{} this addons can't read ({value:?}); restore it from a backup",
+                            table.name, column.name
                         ),
                     )
                 })
@@ -58,19 +58,13 @@ fn decode(value: ValueRef<'_>, kind: Kind) -> Option<Value> {
 
 /// Inserts the rows as they are.
 pub(super) fn paste(conn: &Connection, path: &Path, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
-    let columns: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+    let columns: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
     let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
     let sql = format!("INSERT INTO {} ({}) VALUES ({})", table.name, columns.join(", "), placeholders.join(", "));
     let fail = |err| store_error(path, err, None);
     let mut statement = conn.prepare(&sql).map_err(fail)?;
     for row in rows {
-        let values = row.iter().map(|value| match value {
-            Value::Null => rusqlite::types::Value::Null,
-            Value::Int(n) => rusqlite::types::Value::Integer(*n),
-            Value::Text(text) => rusqlite::types::Value::Text(text.clone()),
-            Value::Blob(bytes) => rusqlite::types::Value::Blob(bytes.clone()),
-        });
-        statement.execute(params_from_iter(values)).map_err(fail)?;
+        statement.execute(params_from_iter(row)).map_err(fail)?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::backend::{Backend, BackendKind, Conflict, FileChange, StoreError, Txn, Wakeups};
 
 mod copy;
+mod rows;
 mod schema;
 mod txn;
 mod wakeups;

@@ -1,64 +1,28 @@
 //! The `Txn` of a SQLite state file: one statement (or two) per method, prepared
 //! once per connection, every error through `store_error`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql, Transaction};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
+use super::rows::{decode, mark};
 use super::store_error;
-use crate::addon::{Addon, Cleanup, Rotation};
-use crate::attachment::{Attachment, AttachmentState};
+use crate::addon::Addon;
+use crate::attachment::Attachment;
 use crate::machine::State;
 use crate::store::backend::{
     AppVersions, ConfigVar, Conflict, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
 };
 use crate::store::copy;
+use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
 
-const COLUMNS: &str = "id, name, provider, app, prefix, params, seed, state, message, vars, config, \
-     begun, cleanup, attempts, due_at, deadline_at, claim, claim_until, created_at, updated_at, \
-     failure, last_error, last_error_permanent, labels, expires_at, generation, vars_generation, revoke_from, revoke_at, \
-     verified_at, drift, source_id";
-
-/// The columns of an addon row, as every backend names them.
-use crate::store::backend::{FIXED_COLUMNS as FIXED, MUTABLE_COLUMNS as MUTABLE};
-
-/// Calls `f` with the values of an addon's [`MUTABLE`] columns.
-fn with_mutable<T>(a: &Addon, f: impl FnOnce(&[&dyn ToSql]) -> T) -> T {
-    let config = a.config.as_ref().map(json);
-    let labels = json(&a.labels);
-    let values: [&dyn ToSql; 22] = [
-        &a.state.as_str(),
-        &a.message,
-        &config,
-        &a.begun,
-        &a.cleanup.as_str(),
-        &a.attempts,
-        &a.due_at,
-        &a.deadline_at,
-        &a.claim,
-        &a.claim_until,
-        &a.updated_at,
-        &a.failure,
-        &a.last_error,
-        &a.last_error_permanent,
-        &labels,
-        &a.expires_at,
-        &a.rotation.generation,
-        &a.rotation.vars_generation,
-        &a.rotation.revoke_from,
-        &a.rotation.revoke_at,
-        &a.verified_at,
-        &a.drift,
-    ];
-    f(&values)
-}
-
-/// The statements whose text depends on the state machine (the live states) or on
-/// [`COLUMNS`], built once.
+/// The statements whose text depends on the state machine (the live states) or on a
+/// table's declaration, built once.
 struct Sql {
+    /// An addon's columns, for a SELECT or a RETURNING.
+    columns: String,
     by_id: String,
     by_name: String,
     live_taken: String,
@@ -67,8 +31,10 @@ struct Sql {
     list_every: [String; 2],
     moving: String,
     pending: String,
-    insert: String,
-    update: String,
+    writes: Writes,
+    attachments: String,
+    live_attachments: String,
+    hook_runs: String,
 }
 
 static SQL: LazyLock<Sql> = LazyLock::new(|| {
@@ -80,35 +46,38 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         .join(", ");
     let live = format!("state IN ({live})");
     let has_task = crate::store::backend::has_task_sql();
-    let written = FIXED.iter().chain(MUTABLE);
-    let placeholders = (1..=written.clone().count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-    let columns = written.copied().collect::<Vec<_>>().join(", ");
-    let set =
-        MUTABLE.iter().enumerate().map(|(i, column)| format!("{column} = ?{}", i + 2)).collect::<Vec<_>>().join(", ");
+    let columns = ADDONS.field_list();
+    let attachment = ATTACHMENTS.field_list();
     Sql {
-        by_id: format!("SELECT {COLUMNS} FROM addons WHERE id = ?1"),
+        by_id: format!("SELECT {columns} FROM addons WHERE id = ?1"),
         by_name: format!(
-            "SELECT {COLUMNS} FROM addons WHERE name = ?1 ORDER BY {live} DESC, created_at DESC, rowid DESC LIMIT 1"
+            "SELECT {columns} FROM addons WHERE name = ?1 ORDER BY {live} DESC, created_at DESC, rowid DESC LIMIT 1"
         ),
         live_taken: format!("SELECT 1 FROM addons WHERE name = ?1 AND {live}"),
         live_names: format!("SELECT DISTINCT name FROM addons WHERE {live} ORDER BY name"),
         list_app: [
-            format!("SELECT {COLUMNS} FROM addons WHERE app = ?1 ORDER BY created_at, rowid"),
-            format!("SELECT {COLUMNS} FROM addons WHERE app = ?1 AND {live} ORDER BY created_at, rowid"),
+            format!("SELECT {columns} FROM addons WHERE app = ?1 ORDER BY created_at, rowid"),
+            format!("SELECT {columns} FROM addons WHERE app = ?1 AND {live} ORDER BY created_at, rowid"),
         ],
         list_every: [
-            format!("SELECT {COLUMNS} FROM addons ORDER BY app, created_at, rowid"),
-            format!("SELECT {COLUMNS} FROM addons WHERE {live} ORDER BY app, created_at, rowid"),
+            format!("SELECT {columns} FROM addons ORDER BY app, created_at, rowid"),
+            format!("SELECT {columns} FROM addons WHERE {live} ORDER BY app, created_at, rowid"),
         ],
         moving: format!(
-            "SELECT {COLUMNS} FROM addons WHERE due_at IS NOT NULL AND {has_task} ORDER BY app, created_at, rowid"
+            "SELECT {columns} FROM addons WHERE due_at IS NOT NULL AND {has_task} ORDER BY app, created_at, rowid"
         ),
         pending: format!(
             "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND {has_task} \
              AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))"
         ),
-        insert: format!("INSERT INTO addons ({columns}) VALUES ({placeholders})"),
-        update: format!("UPDATE addons SET {set} WHERE id = ?1"),
+        writes: Writes::new(mark),
+        attachments: format!("SELECT {attachment} FROM attachments WHERE addon_id = ?1 ORDER BY slot"),
+        live_attachments: format!(
+            "SELECT {attachment} FROM attachments WHERE state <> 'detached' AND (?1 IS NULL OR app = ?1) \
+             ORDER BY addon_id, slot"
+        ),
+        hook_runs: format!("SELECT {} FROM hook_runs WHERE app = ?1 ORDER BY seq DESC", HOOK_RUNS.field_list()),
+        columns,
     }
 });
 
@@ -194,7 +163,7 @@ fn ids_json(only: Option<&[String]>) -> Option<String> {
 
 fn addons(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<Addon>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params, from_row)?;
+    let rows = stmt.query_map(params, decode::<Addon>)?;
     rows.collect()
 }
 
@@ -204,83 +173,10 @@ fn strings(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusql
     rows.collect()
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Addon> {
-    let text_err = |index: usize, message: String| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
-    };
-    let state: String = row.get(7)?;
-    let cleanup: String = row.get(12)?;
-    let params: String = row.get(5)?;
-    let vars: String = row.get(9)?;
-    let config: Option<String> = row.get(10)?;
-    let labels: String = row.get(23)?;
-    Ok(Addon {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        provider: row.get(2)?,
-        app: row.get(3)?,
-        prefix: row.get(4)?,
-        params: serde_json::from_str(&params).map_err(|err| text_err(5, err.to_string()))?,
-        seed: row.get(6)?,
-        state: state.parse().map_err(|err| text_err(7, err))?,
-        message: row.get(8)?,
-        vars: serde_json::from_str(&vars).map_err(|err| text_err(9, err.to_string()))?,
-        config: config
-            .map(|text| serde_json::from_str::<BTreeMap<String, String>>(&text))
-            .transpose()
-            .map_err(|err| text_err(10, err.to_string()))?,
-        begun: row.get(11)?,
-        cleanup: Cleanup::parse(&cleanup).ok_or_else(|| text_err(12, cleanup.clone()))?,
-        attempts: row.get(13)?,
-        due_at: row.get(14)?,
-        deadline_at: row.get(15)?,
-        claim: row.get(16)?,
-        claim_until: row.get(17)?,
-        created_at: row.get(18)?,
-        updated_at: row.get(19)?,
-        failure: row.get(20)?,
-        last_error: row.get(21)?,
-        last_error_permanent: row.get(22)?,
-        labels: serde_json::from_str(&labels).map_err(|err| text_err(23, err.to_string()))?,
-        expires_at: row.get(24)?,
-        rotation: Rotation {
-            generation: row.get(25)?,
-            vars_generation: row.get(26)?,
-            revoke_from: row.get(27)?,
-            revoke_at: row.get(28)?,
-        },
-        verified_at: row.get(29)?,
-        drift: row.get(30)?,
-        source_id: row.get(31)?,
-        attachments: Vec::new(),
-    })
-}
-
-/// The attachment columns, in the order `attachment_from_row` reads them.
-const ATTACHMENT_COLUMNS: &str =
-    "addon_id, slot, app, prefix, state, generation, revoke_from, revoke_at, created_at, updated_at";
-
-fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<Attachment> {
-    let state: String = row.get(4)?;
-    Ok(Attachment {
-        addon_id: row.get(0)?,
-        slot: row.get(1)?,
-        app: row.get(2)?,
-        prefix: row.get(3)?,
-        state: AttachmentState::parse(&state).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, "unknown attachment state".into())
-        })?,
-        generation: row.get(5)?,
-        revoke_from: row.get(6)?,
-        revoke_at: row.get(7)?,
-        created_at: row.get(8)?,
-        updated_at: row.get(9)?,
-    })
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    // Maps and lists of strings always serialise.
-    serde_json::to_string(value).unwrap_or_default()
+/// Runs a statement that writes a record.
+fn write<T: Record>(conn: &Connection, statement: &Write, record: &T) -> rusqlite::Result<usize> {
+    let values = record.to_values();
+    conn.prepare_cached(&statement.sql)?.execute(params_from_iter(statement.params(&values).map(|(value, _)| value)))
 }
 
 impl Txn for SqliteTxn<'_> {
@@ -289,11 +185,11 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError> {
-        self.run(|c| c.prepare_cached(&SQL.by_id)?.query_row([id], from_row).optional())
+        self.run(|c| c.prepare_cached(&SQL.by_id)?.query_row([id], decode).optional())
     }
 
     fn addon_by_name(&mut self, name: &str) -> Result<Option<Addon>, StoreError> {
-        self.run(|c| c.prepare_cached(&SQL.by_name)?.query_row([name], from_row).optional())
+        self.run(|c| c.prepare_cached(&SQL.by_name)?.query_row([name], decode).optional())
     }
 
     fn live_name_taken(&mut self, name: &str) -> Result<bool, StoreError> {
@@ -336,25 +232,13 @@ impl Txn for SqliteTxn<'_> {
         })
     }
 
-    fn insert_addon(&mut self, a: &Addon) -> Result<(), StoreError> {
-        let (params, vars) = (json(&a.params), json(&a.vars));
-        let fixed: [&dyn ToSql; 10] =
-            [&a.id, &a.name, &a.provider, &a.app, &a.prefix, &params, &a.seed, &vars, &a.created_at, &a.source_id];
-        with_mutable(a, |mutable| {
-            self.run_unique(Conflict::LiveName, |c| {
-                c.prepare_cached(&SQL.insert)?.execute(params_from_iter(fixed.iter().chain(mutable)))
-            })
-        })?;
+    fn insert_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
+        self.run_unique(Conflict::LiveName, |c| write(c, &SQL.writes.insert_addon, addon))?;
         Ok(())
     }
 
-    fn update_addon(&mut self, a: &Addon) -> Result<(), StoreError> {
-        with_mutable(a, |mutable| {
-            self.run(|c| {
-                c.prepare_cached(&SQL.update)?
-                    .execute(params_from_iter(std::iter::once(&a.id as &dyn ToSql).chain(mutable.iter().copied())))
-            })
-        })?;
+    fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError> {
+        self.run(|c| write(c, &SQL.writes.update_addon, addon))?;
         Ok(())
     }
 
@@ -403,7 +287,8 @@ impl Txn for SqliteTxn<'_> {
             "UPDATE addons SET claim = ?1, claim_until = ?2 WHERE id IN (\
                SELECT id FROM addons WHERE due_at <= ?3 AND (claim IS NULL OR claim_until < ?4) \
                AND (?5 IS NULL OR id IN (SELECT value FROM json_each(?5))) ORDER BY due_at LIMIT {limit}) \
-             RETURNING {COLUMNS}"
+             RETURNING {}",
+            SQL.columns
         );
         self.run(|c| addons(c, &sql, params![token, claim_until, due_by, now, only]))
     }
@@ -623,19 +508,7 @@ impl Txn for SqliteTxn<'_> {
     fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError> {
         let ok = run.result == "ok";
         self.run(|c| {
-            c.prepare_cached(
-                "INSERT INTO hook_runs (app, vars_version, started_at, finished_at, result, exit_status, output) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                run.app,
-                run.vars_version,
-                run.started_at,
-                run.finished_at,
-                run.result,
-                run.exit_status,
-                run.output
-            ])?;
+            write(c, &SQL.writes.insert_hook_run, run)?;
             c.prepare_cached(
                 "UPDATE apps SET \
                  hook_version = CASE WHEN ?2 THEN max(hook_version, ?3) ELSE hook_version END, \
@@ -657,67 +530,30 @@ impl Txn for SqliteTxn<'_> {
 
     fn hook_runs(&mut self, app: &str) -> Result<Vec<HookRun>, StoreError> {
         self.run(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT app, vars_version, started_at, finished_at, result, exit_status, output \
-                 FROM hook_runs WHERE app = ?1 ORDER BY seq DESC",
-            )?;
-            let rows = stmt.query_map([app], |row| {
-                Ok(HookRun {
-                    app: row.get(0)?,
-                    vars_version: row.get(1)?,
-                    started_at: row.get(2)?,
-                    finished_at: row.get(3)?,
-                    result: row.get(4)?,
-                    exit_status: row.get(5)?,
-                    output: row.get(6)?,
-                })
-            })?;
+            let mut stmt = c.prepare_cached(&SQL.hook_runs)?;
+            let rows = stmt.query_map([app], decode)?;
             rows.collect()
         })
     }
 
     fn attachments(&mut self, addon_id: &str) -> Result<Vec<Attachment>, StoreError> {
         self.run(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE addon_id = ?1 ORDER BY slot"
-            ))?;
-            let rows = stmt.query_map([addon_id], attachment_from_row)?;
+            let mut stmt = c.prepare_cached(&SQL.attachments)?;
+            let rows = stmt.query_map([addon_id], decode)?;
             rows.collect()
         })
     }
 
     fn live_attachments(&mut self, app: Option<&str>) -> Result<Vec<Attachment>, StoreError> {
         self.run(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE state <> 'detached' AND (?1 IS NULL OR app = ?1) \
-                 ORDER BY addon_id, slot"
-            ))?;
-            let rows = stmt.query_map([app], attachment_from_row)?;
+            let mut stmt = c.prepare_cached(&SQL.live_attachments)?;
+            let rows = stmt.query_map([app], decode)?;
             rows.collect()
         })
     }
 
-    fn put_attachment(&mut self, t: &Attachment) -> Result<(), StoreError> {
-        self.run(|c| {
-            c.prepare_cached(&format!(
-                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                 ON CONFLICT (addon_id, slot) DO UPDATE SET state = excluded.state, \
-                 generation = excluded.generation, revoke_from = excluded.revoke_from, \
-                 revoke_at = excluded.revoke_at, updated_at = excluded.updated_at"
-            ))?
-            .execute(params![
-                t.addon_id,
-                t.slot,
-                t.app,
-                t.prefix,
-                t.state.as_str(),
-                t.generation,
-                t.revoke_from,
-                t.revoke_at,
-                t.created_at,
-                t.updated_at
-            ])
-        })?;
+    fn put_attachment(&mut self, attachment: &Attachment) -> Result<(), StoreError> {
+        self.run(|c| write(c, &SQL.writes.put_attachment, attachment))?;
         Ok(())
     }
 
