@@ -1,11 +1,12 @@
 //! Addon rows: creation (with its config vars reserved), look-ups, listings, the
 //! recorded transitions, and the user's deprovision.
 
+use super::backend::EventRecord;
 use super::backend::{Conflict, StoreError, Txn};
+use super::base::Store;
 use super::entry::{enter, Move, Row};
-use super::refused::{Holder, Refused, VarsOf};
-use super::steps::StepError;
-use super::{EventRecord, Store};
+use super::refused::StepError;
+use super::refused::{no_addon, Holder, Refused, VarsOf};
 use crate::addon::{Addon, Cleanup, Params, Rotation};
 use crate::labels::Labels;
 use crate::machine::{self, Event, START};
@@ -216,9 +217,4 @@ pub(super) fn deprovision(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Resu
 
 fn name_taken(new: &NewAddon) -> Refused {
     Refused::NameTaken { name: new.name.clone() }
-}
-
-/// An addon that was named by its id is not in the state.
-pub(super) fn no_addon(addon_id: &str) -> anyhow::Error {
-    Refused::NoAddon { name: addon_id.to_string(), near: None }.into()
 }

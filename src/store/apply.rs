@@ -5,10 +5,10 @@
 
 use super::addons::{deprovision, insert, NewAddon, NotInserted};
 use super::backend::{StoreError, Txn};
+use super::base::{Store, COLLISION_TRIES};
 use super::marks::expire_at;
 use super::refused::Refused;
-use super::steps::StepError;
-use super::{Store, COLLISION_TRIES};
+use super::refused::StepError;
 use crate::addon::Addon;
 use crate::labels::Labels;
 

@@ -2,10 +2,10 @@
 //! of the store does with them: the vars of the attached app reserved and released at
 //! once, the work left for ticks marked on the addon, every step recorded in its log.
 
-use super::addons::no_addon;
 use super::backend::{NewEvent, StoreError, Txn};
+use super::base::Store;
+use super::refused::no_addon;
 use super::refused::{Refused, VarsOf};
-use super::Store;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
 use crate::error::failed;

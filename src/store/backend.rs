@@ -6,7 +6,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::copy;
+pub use super::records::{HookRun, VarOwner};
+use super::tables::{Row, Table};
 use crate::addon::Addon;
 pub use crate::addon::ConfigVar;
 use crate::attachment::{Attachment, AttachmentState};
@@ -155,7 +156,7 @@ impl Wakeups for Sleep {
 
 /// The time left until `until` (ms since the epoch), or `None` when it came.
 pub fn left_until(until: i64) -> Option<Duration> {
-    let left = until.saturating_sub(crate::store::now_ms());
+    let left = until.saturating_sub(crate::clock::host_ms());
     (left > 0).then(|| Duration::from_millis(left as u64))
 }
 
@@ -281,16 +282,16 @@ pub trait Txn {
     /// Removes every key the addon holds on one app; how many.
     fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError>;
 
-    // Moving a whole state (`state copy`), table by table as [`copy::TABLES`] lists them.
+    // Moving a whole state (`state copy`), table by table as [`super::tables::TABLES`] lists them.
     /// Every row of the table, in its order (`Table::order`).
-    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError>;
+    fn copy_rows(&mut self, table: &Table) -> Result<Vec<Row>, StoreError>;
     /// Writes these rows (values in the table's column order) as they are.
-    fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError>;
+    fn paste_rows(&mut self, table: &Table, rows: &[Row]) -> Result<(), StoreError>;
     /// How many rows the table holds.
-    fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError>;
+    fn count_rows(&mut self, table: &Table) -> Result<u64, StoreError>;
     /// Keeps every other writer out of the table until this transaction ends (SQLite's
     /// write transaction already does), so a target found empty stays so.
-    fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError>;
+    fn lock_table(&mut self, table: &Table) -> Result<(), StoreError>;
 
     /// Locks these addons' rows in sorted order before a transaction that changes
     /// several addons (a tick's batch of steps) touches any of them: every writer takes
@@ -372,15 +373,6 @@ pub struct EventRecord {
     pub message: String,
 }
 
-/// Who holds a config var key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VarOwner {
-    /// Set by hand.
-    Hand,
-    /// Owned by the addon with this id and display name.
-    Addon { id: String, name: String },
-}
-
 /// An app's change counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppVersions {
@@ -403,20 +395,4 @@ pub struct HookStatus {
     pub due_at: Option<i64>,
     /// Until when a tick holds it (it may have run out).
     pub claim_until: Option<i64>,
-}
-
-/// One run of an app's hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookRun {
-    pub app: String,
-    /// The vars version it ran with.
-    pub vars_version: i64,
-    pub started_at: i64,
-    pub finished_at: i64,
-    /// `ok`, `failed`, `timed out` or `could not start` (see `crate::hook::Ending`).
-    pub result: String,
-    /// The exit status of `sh` when it exited; `None` when it did not (killed, or never started).
-    pub exit_status: Option<i32>,
-    /// The last lines it printed (stdout and stderr together), secrets masked.
-    pub output: String,
 }

@@ -3,7 +3,7 @@
 //! empty target, counts compared after.
 
 use super::backend::{StoreError, Txn};
-use super::Store;
+use super::base::Store;
 
 pub use super::tables::{Row, Table, Value, TABLES};
 

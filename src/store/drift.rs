@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::attachments::live;
 use super::backend::{NewEvent, StoreError, Txn};
+use super::base::Store;
 use super::entry::ready_due;
-use super::Store;
 use crate::addon::Addon;
 use crate::machine::State;
 

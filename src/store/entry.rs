@@ -5,7 +5,7 @@ use crate::addon::{Addon, Cleanup};
 use crate::machine::{on_entry, CleanupOnEntry, DueOnEntry, Event, State, VarsOnEntry};
 
 use super::backend::{NewEvent, StoreError, Txn};
-use super::steps::{StepError, StepRefusal};
+use super::refused::{StepError, StepRefusal};
 
 /// Whether the addon's row is new or already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use super::backend::{HookRun, HookStatus, NewEvent};
-use super::{ConfigVar, Store};
+use super::base::Store;
+use crate::addon::ConfigVar;
 
 /// The event name of a hook run, recorded on each live addon of the app (`addons log`).
 pub const HOOK: &str = "hook";

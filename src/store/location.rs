@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
+pub use super::postgres::PostgresLocation;
+
 /// The schema a PostgreSQL state lives in unless `?schema=` or `[state] schema` says otherwise.
 pub const DEFAULT_SCHEMA: &str = "addons";
 
@@ -15,16 +17,6 @@ pub enum StateLocation {
     File(PathBuf),
     /// A schema on a PostgreSQL server.
     Postgres(PostgresLocation),
-}
-
-/// A PostgreSQL state: the server URL as given (it may hold a password: never print
-/// it, use [`PostgresLocation::describe`]) and the schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostgresLocation {
-    /// The URL as given, `schema` query parameter removed; other parameters
-    /// (`sslmode`, ...) are left for the client.
-    pub url: Url,
-    pub schema: String,
 }
 
 impl StateLocation {
@@ -96,16 +88,6 @@ pub fn check_schema(schema: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-impl PostgresLocation {
-    /// The URL without password (user, host, port, database), and the schema.
-    pub fn describe(&self) -> String {
-        let mut shown = self.url.clone();
-        let _ = shown.set_password(None);
-        shown.set_query(None);
-        format!("{shown}?schema={}", self.schema)
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! What a user (or an apply file) marks on an addon after it was made: its labels and
 //! when it expires. Neither is a transition: the row is rewritten, no event recorded.
 
-use super::addons::no_addon;
+use super::base::Store;
 use super::entry::with_expiry;
+use super::refused::no_addon;
 use super::refused::Refused;
-use super::Store;
 use crate::addon::Addon;
 use crate::labels::Labels;
 

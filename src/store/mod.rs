@@ -3,13 +3,11 @@
 //! what an operation does (names and vars checked, what entering a state does,
 //! claims, env-file versions), the backends how it is stored.
 
-use std::cell::RefCell;
-use std::path::{Path, PathBuf};
-
 mod addons;
 pub mod apply;
 mod attachments;
 pub mod backend;
+mod base;
 pub mod copy;
 mod drift;
 mod entry;
@@ -17,6 +15,7 @@ mod hooks;
 mod location;
 mod marks;
 pub mod postgres;
+mod records;
 mod refused;
 mod rotation;
 pub mod sqlite;
@@ -31,264 +30,11 @@ pub use crate::addon::ConfigVar;
 pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
 pub use backend::{EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
+pub use base::{now_ms, Store};
 pub use copy::Copied;
 pub use drift::{Findings, Taken, DRIFT, REPAIRED};
 pub use hooks::{ClaimedHook, HOOK, HOOK_RUNS_KEPT};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
-pub use refused::{HandChange, Holder, Refused, VarsOf};
+pub use refused::{HandChange, Holder, Refused, StepRefusal, VarsOf};
 pub use sqlite::BUSY_TIMEOUT;
-pub use steps::{Apply, AttemptError, Outcome, StepRefusal, FAILED_ATTEMPT, REVOKED, ROTATED};
-
-use backend::{Backend, BackendKind, StoreError, Txn};
-
-/// An open state. Reads go through a snapshot each, writes through a transaction
-/// each; `&self` reads borrow the connection for the length of one call.
-pub struct Store {
-    backend: RefCell<Box<dyn Backend>>,
-}
-
-/// Whether a write must survive a power loss once committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Durability {
-    /// Something outside the state may act on it next ([`Backend::write`]).
-    Durable,
-    /// Losing it only means doing its work again ([`Backend::write_redoable`]).
-    Redoable,
-}
-
-/// How many times a write that collided with another writer is tried in all.
-const COLLISION_TRIES: u32 = 5;
-
-/// Milliseconds since the Unix epoch on this host (the unit of every time in the
-/// state): what a state file keeps, and what a host's own deadlines run on. A time
-/// written to a PostgreSQL state comes from [`Store::now`] or [`Store::clock`] instead.
-pub fn now_ms() -> i64 {
-    crate::clock::host_ms()
-}
-
-/// Opens a PostgreSQL state.
-pub(crate) fn open_postgres(location: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
-    postgres::open(location)
-}
-
-/// Stands in for a state file between closing it and opening the file that replaced
-/// it; if that open fails, every use says the state is closed.
-struct Closed(PathBuf);
-
-impl Closed {
-    fn refuse(&self) -> StoreError {
-        StoreError::Unusable(format!("state file {}: closed after it was replaced", self.0.display()))
-    }
-}
-
-impl Backend for Closed {
-    fn write(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        Err(self.refuse())
-    }
-
-    fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
-        Err(self.refuse())
-    }
-
-    fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
-        Err(self.refuse())
-    }
-
-    fn describe(&self) -> String {
-        self.0.display().to_string()
-    }
-
-    fn kind(&self) -> BackendKind {
-        BackendKind::Sqlite
-    }
-
-    fn schema_version(&mut self) -> Result<i64, StoreError> {
-        Err(self.refuse())
-    }
-}
-
-impl From<&Path> for StateLocation {
-    fn from(path: &Path) -> StateLocation {
-        StateLocation::File(path.to_path_buf())
-    }
-}
-
-impl From<&PathBuf> for StateLocation {
-    fn from(path: &PathBuf) -> StateLocation {
-        StateLocation::File(path.clone())
-    }
-}
-
-impl Store {
-    /// Wraps an open backend.
-    pub fn new(backend: Box<dyn Backend>) -> Store {
-        Store { backend: RefCell::new(backend) }
-    }
-
-    /// Opens a state, creating a missing file (0600, in a 0700 directory) and running
-    /// pending migrations. Refuses (exit 4, nothing changed) a state that is not an
-    /// addons state, is damaged, or comes from a newer version.
-    pub fn open(location: impl Into<StateLocation>) -> anyhow::Result<Store> {
-        let backend: Box<dyn Backend> = match location.into() {
-            StateLocation::File(path) => Box::new(sqlite::open(&path)?),
-            StateLocation::Postgres(location) => open_postgres(&location)?,
-        };
-        Ok(Store::new(backend))
-    }
-
-    /// Opens a private in-memory state, for unit tests.
-    pub fn open_in_memory() -> anyhow::Result<Store> {
-        Ok(Store::new(Box::new(sqlite::open_in_memory()?)))
-    }
-
-    /// Opens an existing state for shell completion: quick, and never creating or
-    /// changing anything. `None` when there is none or it can't be opened.
-    pub fn peek(location: impl Into<StateLocation>) -> Option<Store> {
-        match location.into() {
-            StateLocation::File(path) => Some(Store::new(Box::new(sqlite::peek(&path)?))),
-            StateLocation::Postgres(location) => postgres::peek(&location).map(Store::new),
-        }
-    }
-
-    /// A second connection to the same state, for a worker thread.
-    pub fn reopen(&self) -> anyhow::Result<Store> {
-        Ok(Store::new(self.backend.borrow().reopen()?))
-    }
-
-    /// Where the state is, for messages (no password).
-    pub fn describe(&self) -> String {
-        self.backend.borrow().describe()
-    }
-
-    /// Which kind of backend keeps the state.
-    pub fn kind(&self) -> BackendKind {
-        self.backend.borrow().kind()
-    }
-
-    /// The backend's clock (ms since the epoch): a PostgreSQL server's, shared by every
-    /// host, or this host's for a file.
-    pub fn now(&self) -> anyhow::Result<i64> {
-        self.read(|tx| tx.now())
-    }
-
-    /// The backend's clock read now, to run forward without asking again: for work
-    /// that writes times it worked out itself (a retry's due time, a hook run's).
-    pub fn clock(&self) -> anyhow::Result<crate::clock::Clock> {
-        Ok(crate::clock::Clock::starting_at(self.now()?))
-    }
-
-    /// The schema version of the open state.
-    pub fn schema_version(&self) -> anyhow::Result<i64> {
-        Ok(self.backend.borrow_mut().schema_version()?)
-    }
-
-    /// What became of the state file since it was opened (see [`Backend::file_change`]).
-    pub fn file_change(&self) -> Option<FileChange> {
-        self.backend.borrow().file_change()
-    }
-
-    /// Follows a state file replaced (renamed over) since it was opened to the file its
-    /// path now names: empties the old file's WAL (see [`Backend::empty_beside`]) and
-    /// closes this connection, then opens that file as [`Store::open`] does (checked,
-    /// migrated). Whether it did. A removed file, or a new one that is no usable state,
-    /// is exit 4. Close every other connection of this process to the old file first,
-    /// so that none writes to that WAL again.
-    pub fn follow_replaced_file(&mut self) -> anyhow::Result<bool> {
-        match self.file_change() {
-            None => Ok(false),
-            Some(FileChange::Removed { path }) => Err(StoreError::Unusable(format!(
-                "state file {}: removed while this process had it open; put it back, or pass the state's new \
-                 --state, and start again",
-                path.display()
-            ))
-            .into()),
-            Some(FileChange::Replaced { path }) => {
-                self.backend.get_mut().empty_beside()?;
-                *self.backend.get_mut() = Box::new(Closed(path.clone()));
-                *self.backend.get_mut() = Box::new(sqlite::open(&path)?);
-                Ok(true)
-            }
-        }
-    }
-
-    /// On a state file, each time is the clock of the host that wrote it. A row that a
-    /// clock ahead of this host's wrote (its `updated_at` is still to come here) has
-    /// its due time and its revocations worked out on that clock: they move back by
-    /// that lead, so work due when it was written is due now and a retry waits as long
-    /// as it asked, instead of for the other clock's lead. An expiry, a time someone
-    /// chose, stays. How many addons moved; none on PostgreSQL, whose times all come
-    /// from the server.
-    pub fn pull_back_times(&mut self) -> anyhow::Result<usize> {
-        Ok(self.backend.get_mut().pull_back_times()?)
-    }
-
-    /// A way to sleep until another process changes the state (see [`Backend::wakeups`]).
-    pub fn wakeups(&self) -> anyhow::Result<Box<dyn Wakeups>> {
-        Ok(self.backend.borrow().wakeups()?)
-    }
-
-    /// Runs `f` over one read snapshot.
-    fn read<T>(&self, f: impl FnOnce(&mut dyn Txn) -> Result<T, StoreError>) -> anyhow::Result<T> {
-        let mut backend = self.backend.borrow_mut();
-        let mut tx = backend.read()?;
-        let value = f(&mut *tx)?;
-        tx.commit()?;
-        Ok(value)
-    }
-
-    /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back
-    /// when it fails; a transaction the server undid to end a deadlock with another
-    /// writer ([`StoreError::Collision`]) is run again, up to [`COLLISION_TRIES`] times.
-    fn write_retrying<T>(&mut self, f: impl FnMut(&mut dyn Txn) -> Result<T, StoreError>) -> anyhow::Result<T> {
-        self.write_retrying_as(Durability::Durable, f)
-    }
-
-    /// As [`Store::write_retrying`], as durable as `durability` says.
-    fn write_retrying_as<T>(
-        &mut self,
-        durability: Durability,
-        mut f: impl FnMut(&mut dyn Txn) -> Result<T, StoreError>,
-    ) -> anyhow::Result<T> {
-        let value = self.write_or_undo(durability, |tx| f(tx).map(Some))?;
-        Ok(value.expect("a transaction that gave a value was committed"))
-    }
-
-    /// As [`Store::write_retrying_as`], but `f` may give `None` to have its transaction
-    /// rolled back instead of committed.
-    fn write_or_undo<T>(
-        &mut self,
-        durability: Durability,
-        mut f: impl FnMut(&mut dyn Txn) -> Result<Option<T>, StoreError>,
-    ) -> anyhow::Result<Option<T>> {
-        let mut tries = 1;
-        loop {
-            let result = (|| {
-                let backend = self.backend.get_mut();
-                let mut tx = match durability {
-                    Durability::Durable => backend.write()?,
-                    Durability::Redoable => backend.write_redoable()?,
-                };
-                let value = f(&mut *tx)?;
-                // A transaction dropped uncommitted is rolled back.
-                if value.is_some() {
-                    tx.commit()?;
-                }
-                Ok(value)
-            })();
-            match result {
-                Err(StoreError::Collision(_)) if tries < COLLISION_TRIES => tries += 1,
-                result => return Ok(result?),
-            }
-        }
-    }
-
-    /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back
-    /// when it fails.
-    fn write<T>(&mut self, f: impl FnOnce(&mut dyn Txn) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let backend = self.backend.get_mut();
-        let mut tx = backend.write()?;
-        let value = f(&mut *tx)?;
-        tx.commit()?;
-        Ok(value)
-    }
-}
+pub use steps::{Apply, AttemptError, Outcome, FAILED_ATTEMPT, REVOKED, ROTATED};

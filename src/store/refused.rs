@@ -3,6 +3,8 @@
 //! the command line's flags and what to run next) and pick its exit code; its own text
 //! says only what happened.
 
+use super::backend::StoreError;
+use crate::error::failed;
 use crate::machine::State;
 use crate::names::shown;
 
@@ -105,11 +107,58 @@ impl std::fmt::Display for HandChange {
     }
 }
 
-impl From<super::backend::VarOwner> for Holder {
-    fn from(owner: super::backend::VarOwner) -> Holder {
+impl From<super::records::VarOwner> for Holder {
+    fn from(owner: super::records::VarOwner) -> Holder {
         match owner {
-            super::backend::VarOwner::Hand => Holder::Hand,
-            super::backend::VarOwner::Addon { name, .. } => Holder::Addon(name),
+            super::records::VarOwner::Hand => Holder::Hand,
+            super::records::VarOwner::Addon { name, .. } => Holder::Addon(name),
+        }
+    }
+}
+
+/// An addon that was named by its id is not in the state.
+pub(super) fn no_addon(addon_id: &str) -> anyhow::Error {
+    Refused::NoAddon { name: addon_id.to_string(), near: None }.into()
+}
+
+/// Why the store refused a step's result for a reason of its own (a var no longer
+/// reserved, a move the table does not allow): the step, not the state, failed, and
+/// the addon goes to `error`. Distinct from [`StoreError`], which never does that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRefusal(pub String);
+
+impl std::fmt::Display for StepRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What committing one step can run into.
+#[derive(Debug)]
+pub(super) enum StepError {
+    /// The state failed: the whole commit stops (exit 4).
+    Store(StoreError),
+    /// The step's result was refused: that addon alone goes to error.
+    Refused(StepRefusal),
+}
+
+impl From<StoreError> for StepError {
+    fn from(err: StoreError) -> StepError {
+        StepError::Store(err)
+    }
+}
+
+impl From<StepRefusal> for StepError {
+    fn from(refusal: StepRefusal) -> StepError {
+        StepError::Refused(refusal)
+    }
+}
+
+impl From<StepError> for anyhow::Error {
+    fn from(err: StepError) -> anyhow::Error {
+        match err {
+            StepError::Store(err) => err.into(),
+            StepError::Refused(refusal) => failed(refusal.0),
         }
     }
 }

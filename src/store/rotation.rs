@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::addons::no_addon;
 use super::backend::NewEvent;
+use super::base::Store;
+use super::refused::no_addon;
 use super::refused::Refused;
-use super::Store;
 use crate::addon::Addon;
 use crate::machine::State;
 

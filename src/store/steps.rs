@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::attachments::{ATTACHED, DETACHED};
 use super::backend::{NewEvent, StoreError, Txn};
+use super::base::{Durability, Store};
 use super::entry::{due, enter, ready_due, with_expiry, Move, Row};
-use super::{Durability, Store};
+use super::refused::{StepError, StepRefusal};
 use crate::addon::{Addon, Cleanup};
 use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
-use crate::error::failed;
 use crate::machine::{self, on_cleanup, Event, State};
 
 /// What a step found, to be committed if the step's claim still holds.
@@ -68,50 +68,8 @@ pub struct Outcome {
     pub message: String,
 }
 
-/// Why the store refused a step's result for a reason of its own (a var no longer
-/// reserved, a move the table does not allow): the step, not the state, failed, and
-/// the addon goes to `error`. Distinct from [`StoreError`], which never does that.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepRefusal(pub String);
-
-impl std::fmt::Display for StepRefusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// Each step's addon with what committing its result gave.
 pub type StepResults = Vec<(Addon, Result<Option<Outcome>, StepRefusal>)>;
-
-/// What committing one step can run into.
-#[derive(Debug)]
-pub(super) enum StepError {
-    /// The state failed: the whole commit stops (exit 4).
-    Store(StoreError),
-    /// The step's result was refused: that addon alone goes to error.
-    Refused(StepRefusal),
-}
-
-impl From<StoreError> for StepError {
-    fn from(err: StoreError) -> StepError {
-        StepError::Store(err)
-    }
-}
-
-impl From<StepRefusal> for StepError {
-    fn from(refusal: StepRefusal) -> StepError {
-        StepError::Refused(refusal)
-    }
-}
-
-impl From<StepError> for anyhow::Error {
-    fn from(err: StepError) -> anyhow::Error {
-        match err {
-            StepError::Store(err) => err.into(),
-            StepError::Refused(refusal) => failed(refusal.0),
-        }
-    }
-}
 
 impl Store {
     /// Claims up to `limit` addons whose task was due at `due_by`, and whose claim is

@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
+use super::records::HookRun;
 use crate::addon::{Addon, Cleanup, Rotation};
 use crate::attachment::{Attachment, AttachmentState};
-use crate::store::backend::HookRun;
 
 /// How a column's values are kept, so each backend reads and writes its own type
 /// (a PostgreSQL `boolean` is a SQLite `INTEGER` 0 or 1; a `bytea` a `BLOB`).
@@ -689,7 +689,7 @@ mod tests {
         let schema = format!("t_{:016x}", rand::random::<u64>());
         let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
         let mut sql = format!("BEGIN; CREATE SCHEMA {schema}; SET LOCAL search_path = {schema};");
-        for migration in crate::store::postgres::MIGRATIONS {
+        for migration in crate::store::postgres::schema::MIGRATIONS {
             sql.push_str(migration);
         }
         client.batch_execute(&sql).unwrap();

@@ -2,8 +2,9 @@
 //! that tells when its env file must be rewritten.
 
 use super::backend::{Txn, VarOwner};
+use super::base::Store;
 use super::refused::{HandChange, Refused};
-use super::{ConfigVar, Store};
+use crate::addon::ConfigVar;
 
 impl Store {
     /// Who holds a config var key of an app: `None` when it is free, `Some(None)` when it

@@ -8,8 +8,27 @@ use std::time::Duration;
 
 use postgres::config::SslMode;
 use postgres::Config;
+use url::Url;
 
-use crate::store::location::PostgresLocation;
+/// A PostgreSQL state: the server URL as given (it may hold a password: never print
+/// it, use [`PostgresLocation::describe`]) and the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresLocation {
+    /// The URL as given, `schema` query parameter removed; other parameters
+    /// (`sslmode`, ...) are left for the client.
+    pub url: Url,
+    pub schema: String,
+}
+
+impl PostgresLocation {
+    /// The URL without password (user, host, port, database), and the schema.
+    pub fn describe(&self) -> String {
+        let mut shown = self.url.clone();
+        let _ = shown.set_password(None);
+        shown.set_query(None);
+        format!("{shown}?schema={}", self.schema)
+    }
+}
 
 /// How long a connection attempt (and the login after it) may take when the URL gives
 /// no `connect_timeout`: a server that is down or hung must not hang a command.

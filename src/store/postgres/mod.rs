@@ -10,20 +10,18 @@ use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, Statement};
 
 use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
-use super::location::PostgresLocation;
 
 mod copy;
 mod location;
 mod rows;
-mod schema;
+pub mod schema;
 #[cfg(test)]
 pub(crate) mod testing;
 mod tls;
 mod txn;
 mod wakeups;
 
-pub use location::Location;
-pub use schema::MIGRATIONS;
+pub use location::{Location, PostgresLocation};
 
 /// An open PostgreSQL state: one connection, and the statements prepared on it.
 pub struct PgBackend {

@@ -232,7 +232,7 @@ impl Backend for SqliteBackend {
     /// A state file keeps the clocks of every host that wrote it: rows a clock ahead
     /// of this host's wrote are found (a read through the due index), then moved.
     fn pull_back_times(&mut self) -> Result<usize, StoreError> {
-        let now = crate::store::now_ms();
+        let now = crate::clock::host_ms();
         let ahead = {
             let read = self.begin(TransactionBehavior::Deferred)?;
             let ahead = read.times_ahead(now)?;
@@ -243,7 +243,7 @@ impl Backend for SqliteBackend {
             return Ok(0);
         }
         let write = self.begin_write(Synchronous::of(true))?;
-        let moved = write.pull_back_times(crate::store::now_ms())?;
+        let moved = write.pull_back_times(crate::clock::host_ms())?;
         write.finish()?;
         Ok(moved)
     }
@@ -597,7 +597,7 @@ mod tests {
     #[test]
     fn times_a_clock_ahead_wrote_are_moved_back_by_its_lead() {
         let mut backend = open_in_memory().unwrap();
-        let now = crate::store::now_ms();
+        let now = crate::clock::host_ms();
         let (day, hour) = (86_400_000, 3_600_000);
         let (ahead, later) = (now + day, now + 2 * hour);
         backend
