@@ -2,54 +2,44 @@
 //! another file of the crate is an edge (a `use crate::…`/`super::…`/`self::…`, a path
 //! such as `crate::names::shown(…)` in the code, and a parent's re-export of a child's
 //! item), and the test fails on an import loop between files or on an import from a lower
-//! layer up to a higher one. ARCHITECTURE.md draws the same layers; `LAYERS` is where they
-//! are declared.
+//! layer up to a higher one (or between the modules of a layer kept apart). The layers are
+//! declared once, in ARCHITECTURE.md's "Layers" table, which this reads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use syn::visit::Visit;
 
-/// The layers, lowest first: a file may import from its own layer and the ones below it,
-/// never from one above. Each entry is a top-level module of the crate (a file or a
-/// folder); every file of src/ must fall in exactly one.
-const LAYERS: &[(&str, &[&str])] = &[
-    (
-        "domain: the words of addons as plain data and pure functions, no I/O",
-        &[
-            "addon",
-            "attachment",
-            "credential",
-            "resource",
-            "error",
-            "clock",
-            "dotenv",
-            "expiry",
-            "failpoint",
-            "labels",
-            "machine",
-            "masking",
-            "names",
-            "selector",
-            "spec",
-        ],
-    ),
-    ("state: the store and its two backends, which know only the domain", &["store"]),
-    ("settings: the config file, read into plain settings (and where the state is)", &["config"]),
-    (
-        "resources: the providers, env files and hooks, each knowing only the layers below",
-        &["providers", "envfile", "hook"],
-    ),
-    ("engine: the services the commands call (tick, provision, check, copy, apply plans)", &["engine", "apply"]),
-    (
-        "edge: parsing, printing and exit codes",
-        &["output", "commands", "cli", "help", "usage", "complete", "lib", "main"],
-    ),
-];
+/// One layer of ARCHITECTURE.md's table.
+struct Layer {
+    name: String,
+    modules: Vec<String>,
+    /// Its modules must not import each other at all.
+    apart: bool,
+}
 
-/// Modules of one layer that must not import each other at all: each is a world of its
-/// own below the engine, which is what joins them.
-const SIBLINGS: &[&str] = &["providers", "envfile", "hook"];
+/// The layers, lowest first, as ARCHITECTURE.md's "Layers" table declares them (top
+/// first): a file may import from its own layer and the ones below it, never from one
+/// above. Each entry names top-level modules of the crate (a file or a folder).
+fn layers() -> Vec<Layer> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+        .expect("read ARCHITECTURE.md");
+    let section = text.split("\n## Layers\n").nth(1).expect("ARCHITECTURE.md has a Layers section");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let mut layers: Vec<Layer> = section
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .skip(2) // the header and its rule
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            let modules = cells[1].split(',').map(|name| name.trim().trim_matches('`').to_string()).collect();
+            Layer { name: cells[0].to_string(), modules, apart: cells[2] == "yes" }
+        })
+        .collect();
+    assert!(layers.len() >= 3, "ARCHITECTURE.md's Layers table has too few rows");
+    layers.reverse();
+    layers
+}
 
 type Module = Vec<String>;
 
@@ -246,15 +236,11 @@ fn shown(module: &Module) -> String {
 }
 
 /// The layer of a module, by its top-level module: (layer index, top-level name).
-fn layer(module: &Module) -> (usize, &'static str) {
+fn layer(layers: &[Layer], module: &Module) -> (usize, String) {
     let top = module.first().map_or("lib", String::as_str);
-    LAYERS
-        .iter()
-        .enumerate()
-        .find_map(|(index, (_, modules))| modules.iter().find(|name| **name == top).map(|name| (index, *name)))
-        .unwrap_or_else(|| {
-            panic!("src/{top} is in no layer: add it to LAYERS in tests/layers.rs and to ARCHITECTURE.md")
-        })
+    let index = layers.iter().position(|layer| layer.modules.iter().any(|name| name == top));
+    let index = index.unwrap_or_else(|| panic!("src/{top} is in no layer: add it to ARCHITECTURE.md's Layers table"));
+    (index, top.to_string())
 }
 
 /// Groups of files that import each other (strongly connected, more than one file).
@@ -318,20 +304,16 @@ fn src() -> PathBuf {
 
 #[test]
 fn no_file_imports_from_a_layer_above_its_own() {
+    let layers = layers();
     let mut wrong = Vec::new();
     for (from, tos) in edges(&src()) {
-        let (from_layer, from_top) = layer(&from);
+        let (from_layer, from_top) = layer(&layers, &from);
         for to in tos {
-            let (to_layer, to_top) = layer(&to);
-            let sideways = from_layer == to_layer && from_top != to_top && SIBLINGS.contains(&from_top);
+            let (to_layer, to_top) = layer(&layers, &to);
+            let sideways = from_layer == to_layer && from_top != to_top && layers[from_layer].apart;
             if to_layer > from_layer || sideways {
-                wrong.push(format!(
-                    "{} ({}) imports {} ({})",
-                    shown(&from),
-                    LAYERS[from_layer].0.split(':').next().unwrap_or_default(),
-                    shown(&to),
-                    LAYERS[to_layer].0.split(':').next().unwrap_or_default()
-                ));
+                let (from_name, to_name) = (&layers[from_layer].name, &layers[to_layer].name);
+                wrong.push(format!("{} ({from_name}) imports {} ({to_name})", shown(&from), shown(&to)));
             }
         }
     }
@@ -365,6 +347,7 @@ fn the_checks_see_a_loop_and_an_upward_import() {
     let module = |path: &str| -> Module { path.split("::").map(String::from).collect() };
     assert!(edges[&module("store::steps")].contains(&module("engine")));
     assert!(edges[&module("store")].contains(&module("store::steps")));
-    assert!(layer(&module("store::steps")).0 < layer(&module("engine")).0);
+    let layers = layers();
+    assert!(layer(&layers, &module("store::steps")).0 < layer(&layers, &module("engine")).0);
     assert_eq!(loops(&edges), vec![vec![module("addon"), module("names")]]);
 }
