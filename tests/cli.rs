@@ -10,7 +10,7 @@ use rstest::rstest;
 use serde_json::{json, Value};
 
 use common::providers::Needs;
-use common::{is_rfc3339_utc, mode, TestEnv, SUBCOMMANDS, TIME};
+use common::{is_rfc3339_utc, mode, subcommands, TestEnv, TIME};
 
 /// The fields docs/contract.md promises on every addon JSON object.
 const ADDON_FIELDS: [&str; 13] = [
@@ -1025,7 +1025,9 @@ fn committed_completions_match_what_the_binary_generates() {
 fn help_and_version_exit_0() {
     let env = TestEnv::new();
     let help = env.ok(["--help"]);
-    for command in SUBCOMMANDS {
+    let commands = subcommands();
+    assert!(commands.len() >= 20 && commands.iter().any(|command| command == "attach"), "{commands:?}");
+    for command in commands {
         assert!(help.stdout.contains(&format!("\n  {command} ")), "--help does not list {command}:\n{}", help.stdout);
     }
     assert_eq!(env.ok(["--version"]).stdout, format!("addons {}\n", env!("CARGO_PKG_VERSION")));

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use addons::cli::Cli;
 use addons::{config, names};
 
-use common::{TestEnv, SUBCOMMANDS};
+use common::{subcommands, TestEnv};
 
 /// Words the parser knows besides the subcommands, mixed into random arguments so the
 /// fuzzer gets past the first subcommand and into flags and values.
@@ -84,7 +84,8 @@ const WORDS: &[&str] = &[
 /// One argument: a known word, any string, any bytes (not UTF-8), or a flag-shaped string.
 fn argument() -> impl Strategy<Value = OsString> {
     prop_oneof![
-        6 => prop::sample::select([&SUBCOMMANDS[..], WORDS].concat()).prop_map(OsString::from),
+        6 => prop::sample::select([subcommands(), WORDS.iter().map(|word| word.to_string()).collect()].concat())
+            .prop_map(OsString::from),
         2 => any::<String>().prop_map(OsString::from),
         1 => prop::collection::vec(any::<u8>(), 0..12).prop_map(OsString::from_vec),
         1 => "-{0,2}[a-zA-Z0-9=_.]{0,12}".prop_map(OsString::from),

@@ -23,29 +23,16 @@ use serde_json::Value;
 /// An app's config vars: key to value.
 pub type Vars = BTreeMap<String, String>;
 
-/// Every subcommand, as `--help` lists them.
-pub const SUBCOMMANDS: [&str; 20] = [
-    "provision",
-    "deprovision",
-    "apply",
-    "rotate",
-    "check",
-    "list",
-    "info",
-    "label",
-    "expire",
-    "log",
-    "tick",
-    "watch",
-    "wait",
-    "env",
-    "run",
-    "config",
-    "providers",
-    "graph",
-    "completions",
-    "man",
-];
+/// Every subcommand `--help` lists (the hidden ones left out), as the command line
+/// declares them: a new command is in every suite that walks them without being named.
+pub fn subcommands() -> Vec<String> {
+    use clap::CommandFactory as _;
+    let cli = addons::cli::Cli::command();
+    cli.get_subcommands()
+        .filter(|command| !command.is_hide_set())
+        .map(|command| command.get_name().to_string())
+        .collect()
+}
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_addons");
