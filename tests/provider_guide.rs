@@ -49,3 +49,22 @@ fn a_build_without_the_feature_has_no_fake() {
     assert!(!listed_by_the_binary().iter().any(|name| name == "fake"));
     assert!(common::providers::names().iter().all(|name| *name != "fake"));
 }
+
+/// Every file docs/guide.md names (`src/…`, `tests/…`, a generator script) is there: the
+/// guide's lists of the files a change touches can't point at a file that moved.
+#[test]
+fn the_guide_names_only_files_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/guide.md")).expect("read docs/guide.md");
+    let named: Vec<&str> = guide
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|code| code.starts_with("src/") || code.starts_with("tests/") || code.ends_with("/generate"))
+        .map(|code| code.split_whitespace().next().unwrap_or_default())
+        .collect();
+    assert!(named.len() > 15, "the guide names too few files: {named:?}");
+    let missing: Vec<&&str> =
+        named.iter().filter(|path| !path.contains("NAME") && !root.join(path.trim_end_matches('/')).exists()).collect();
+    assert!(missing.is_empty(), "docs/guide.md names files that are not there: {missing:?}");
+}
