@@ -86,7 +86,7 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let touched_ids: Vec<String> = touched.iter().map(|addon| addon.id.clone()).collect();
     let apps = store.apps_of(&touched_ids)?;
     let done = format!("applied {}", file.path.display());
-    let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
+    let synced = super::sync_env_files(ctx, &engine, &mut store, &apps, &done);
     let ids: Vec<String> = touched.iter().map(|addon| addon.id.clone()).collect();
     if args.wait && !ids.is_empty() {
         // Under --json, wait prints the addons it waited for.

@@ -36,11 +36,11 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let apps = [args.app.clone()];
     if args.wait {
         wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
-        super::sync_env_files(ctx, &mut store, &apps, &done)?;
+        super::sync_env_files(ctx, &engine, &mut store, &apps, &done)?;
         ctx.note(format!("{} is attached to app {}: {} set", addon.name, args.app, vars.join(", ")));
         return Ok(());
     }
-    let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
+    let synced = super::sync_env_files(ctx, &engine, &mut store, &apps, &done);
     if ctx.json {
         ctx.print_json(&addon_json(&store.addon(&addon.id)?));
     }

@@ -139,7 +139,7 @@ fn unset(ctx: &Ctx, app: &str, keys: &[String]) -> anyhow::Result<()> {
 /// Writes the app's env file after a committed change, and says what was done.
 fn finish(ctx: &Ctx, store: &mut Store, app: &str, keys: &[&str], verb: &str) -> anyhow::Result<()> {
     let done = format!("{} {} on app {app}", verb.to_lowercase(), keys.join(", "));
-    let synced = super::sync_env_files(ctx, store, &[app.to_string()], &done);
+    let synced = super::sync_env_files(ctx, &ctx.engine(), store, &[app.to_string()], &done);
     if ctx.json {
         ctx.print_json(&serde_json::json!({"app": app, "keys": keys}));
     }

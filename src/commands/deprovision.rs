@@ -106,9 +106,9 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
             ids.push(detach(ctx, &mut store, addon, app)?);
         }
     }
-    let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
+    let engine = ctx.engine();
+    let synced = super::sync_env_files(ctx, &engine, &mut store, &apps, &done);
     if args.wait && !ids.is_empty() {
-        let engine = ctx.engine();
         wait_for(ctx, &engine, &mut store, ids, timeout, if many { Shape::Many } else { Shape::OneOrMany })?;
         synced?;
         return Ok(());

@@ -19,9 +19,9 @@ pub fn run(args: DetachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     ctx.note(format!("Detached {} from app {}: its vars are removed", addon.name, args.app));
     let done = format!("detached {} from app {}", addon.name, args.app);
     let apps = [args.app.clone()];
-    let synced = super::sync_env_files(ctx, &mut store, &apps, &done);
+    let engine = ctx.engine();
+    let synced = super::sync_env_files(ctx, &engine, &mut store, &apps, &done);
     if args.wait {
-        let engine = ctx.engine();
         wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
         synced?;
         let revoked = match providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {

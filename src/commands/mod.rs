@@ -178,7 +178,7 @@ fn jobs(flag: Option<u16>, ctx: &Ctx) -> usize {
 /// [`envfile::sync`], for these apps alone: other apps' files are the next tick's),
 /// then runs their due `on_change` hooks. `done` says what the command committed; a
 /// failure says that it stands and that the file or the hook did not follow (exit 1).
-fn sync_env_files(ctx: &Ctx, store: &mut Store, apps: &[String], done: &str) -> anyhow::Result<()> {
+fn sync_env_files(ctx: &Ctx, engine: &Engine, store: &mut Store, apps: &[String], done: &str) -> anyhow::Result<()> {
     let failures = envfile::sync(store, &ctx.settings, Apps::These(apps), &ctx.stop)?;
     let mut problems: Vec<String> = failures
         .iter()
@@ -192,7 +192,7 @@ fn sync_env_files(ctx: &Ctx, store: &mut Store, apps: &[String], done: &str) -> 
             ),
         })
         .collect();
-    let hooks = ctx.engine().run_hooks(store, Apps::These(apps))?;
+    let hooks = engine.run_hooks(store, Apps::These(apps))?;
     report_hooks(ctx, &hooks, None);
     problems.extend(hooks.iter().filter(|hook| !hook.succeeded()).map(|hook| {
         format!(
