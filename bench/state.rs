@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use addons::addon::{new_seed, Addon, Params};
+use addons::addon::{new_seed, Params};
 use addons::config::Settings;
 use addons::engine::Engine;
 use addons::names::generate_addon_id;
@@ -90,7 +90,7 @@ fn generate(path: &Path, count: usize) -> anyhow::Result<(Engine, Store)> {
             name: format!("b-{i:06}"),
             provider: "secret".into(),
             app: format!("app-{:05}", i / PER_APP),
-            vars: vec![Addon::prefixed(prefix.as_deref(), "SECRET_KEY")],
+            vars: vec![addons::names::prefixed(prefix.as_deref(), "SECRET_KEY")],
             prefix,
             params: Params::new(),
             seed: new_seed(),

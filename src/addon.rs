@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::credential::Login;
 use crate::labels::Labels;
 use crate::machine::State;
 pub use crate::resource::{new_seed, Params, Resource, ALNUM};
@@ -79,8 +80,9 @@ pub struct Addon {
     pub labels: Labels,
     /// When `tick`/`watch` deprovision it (ms since the epoch); `None`: never.
     pub expires_at: Option<i64>,
-    /// Where the rotation of the addon's own credential stands.
-    pub rotation: Rotation,
+    /// Its own app's login (credential slot 0): the generation wanted, the one in the
+    /// vars, those still to be revoked.
+    pub login: Login,
     /// When a check of its resource for drift last began.
     pub verified_at: Option<i64>,
     /// What the last check found and could not repair (a lost database or file), left
@@ -95,60 +97,12 @@ pub struct Addon {
     pub source_id: Option<String>,
 }
 
-/// The rotation of an addon's own credential (slot 0), as upkeep of a ready addon: the
-/// generation wanted is written before any server is touched, so a tick that crashes
-/// anywhere leaves the old or the new generation working and the next tick goes on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Rotation {
-    /// The generation the addon's app should use: `rotate` counts it up.
-    pub generation: u32,
-    /// The generation the app's vars hold; below `generation` while the new login is
-    /// being made and checked.
-    pub vars_generation: u32,
-    /// The oldest generation still to be revoked (every one from it up to, not
-    /// including, `generation`), once the vars hold `generation`; `None` when none is.
-    pub revoke_from: Option<u32>,
-    /// When that revocation is due (ms since the epoch).
-    pub revoke_at: Option<i64>,
-}
-
-/// The upkeep of a ready addon a tick runs when it is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upkeep {
-    /// Make and check the login of the new generation, then put it in the vars.
-    Switch { generation: u32 },
-    /// Revoke the generations from `from` up to, not including, `to`.
-    Revoke { from: u32, to: u32 },
-}
-
-impl Rotation {
-    /// The upkeep due at `now`, switching first: an old login is never revoked before the
-    /// vars stop handing it out.
-    pub fn due(&self, now: i64) -> Option<Upkeep> {
-        if self.vars_generation < self.generation {
-            return Some(Upkeep::Switch { generation: self.generation });
-        }
-        match (self.revoke_from, self.revoke_at) {
-            (Some(from), Some(at)) if at <= now => Some(Upkeep::Revoke { from, to: self.generation }),
-            _ => None,
-        }
-    }
-
-    /// When a ready addon's next upkeep is due (`now` when the switch is pending).
-    pub fn due_at(&self, now: i64) -> Option<i64> {
-        match self.vars_generation < self.generation {
-            true => Some(now),
-            false => self.revoke_from.and(self.revoke_at),
-        }
-    }
-}
-
 impl Addon {
     /// Whether the addon still has a task that a tick will run.
     pub fn has_pending_work(&self) -> bool {
         match self.state {
             State::WaitingForProvision | State::Provisioned => true,
-            State::Ready => self.rotation.due_at(0).is_some() || self.attachments.iter().any(|t| t.has_work()),
+            State::Ready => self.login.due_at(0).is_some() || self.attachments.iter().any(|t| t.has_work()),
             State::Deprovisioned | State::Error => self.cleanup == Cleanup::Pending,
         }
     }
@@ -164,7 +118,7 @@ impl Addon {
     pub fn is_settled(&self, now: i64) -> bool {
         match self.state {
             // A rotation has settled once the vars hold the new login and no revocation is due.
-            State::Ready => self.rotation.due(now).is_none() && !self.attachment_due(now),
+            State::Ready => self.login.due(now).is_none() && !self.attachment_due(now),
             State::Deprovisioned => self.cleanup != Cleanup::Pending,
             // An addon in error is settled once its orphan cleanup has been tried.
             State::Error => self.cleanup != Cleanup::Pending || self.attempts > 0,
@@ -177,20 +131,10 @@ impl Addon {
         Resource::new(&self.id, &self.params, &self.seed).copying(self.source_id.as_deref())
     }
 
-    /// The credentials whose logins exist: the one in the vars and those still to be revoked.
+    /// The credentials of its own app whose logins exist: the one in the vars and those
+    /// still to be revoked.
     pub fn live_credentials(&self) -> Vec<crate::credential::Credential> {
-        let rotation = self.rotation;
-        let mut generations = vec![rotation.vars_generation];
-        if let Some(from) = rotation.revoke_from {
-            generations.extend((from..rotation.generation).filter(|g| *g != rotation.vars_generation));
-        }
-        generations.sort();
-        generations.into_iter().map(|generation| crate::credential::Credential::new(0, generation)).collect()
-    }
-
-    /// Applies the prefix to a provider's var name.
-    pub fn prefixed(prefix: Option<&str>, var: &str) -> String {
-        crate::names::prefixed(prefix, var)
+        self.login.live(0)
     }
 }
 

@@ -3,6 +3,8 @@
 //! (never reused) and a small lifecycle of its own, run by ticks under the addon's claim:
 //! `attaching` -> `attached` -> `detaching` -> `detached`.
 
+use crate::credential::{Credential, Login};
+
 /// Where an attachment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AttachmentState {
@@ -94,28 +96,25 @@ pub struct Attachment {
     /// The credential slot it uses (1 and up; 0 is the addon's own app).
     pub slot: u32,
     pub state: AttachmentState,
-    /// The generation of its credential.
-    pub generation: u32,
-    /// After a rotation of it: the oldest generation still to be revoked (every one from
-    /// it up to, not including, `generation`), at `revoke_at` (ms since the epoch).
-    pub revoke_from: Option<u32>,
-    pub revoke_at: Option<i64>,
+    /// Its app's login in `slot`: the same model as the addon's own app's (slot 0).
+    pub login: Login,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl Attachment {
     /// The credential this attachment hands its app.
-    pub fn credential(&self) -> crate::credential::Credential {
-        crate::credential::Credential::new(self.slot, self.generation)
+    pub fn credential(&self) -> Credential {
+        Credential::new(self.slot, self.login.generation)
     }
 
-    /// When a tick has its next step to run (`now` when one is waiting), if ever: a
-    /// credential to make or revoke now, or a rotation's old generations at their time.
+    /// When a tick has its next step to run (`now` when one is waiting), if ever: its
+    /// login's (one to make, or a rotation's old generations at their time) while the app
+    /// holds the vars, the revocation of every generation once it is detaching.
     pub fn due_at(&self, now: i64) -> Option<i64> {
         match self.state {
-            AttachmentState::Attaching | AttachmentState::Detaching => Some(now),
-            AttachmentState::Attached => self.revoke_from.and(self.revoke_at),
+            AttachmentState::Attaching | AttachmentState::Attached => self.login.due_at(now),
+            AttachmentState::Detaching => Some(now),
             AttachmentState::Detached => None,
         }
     }
@@ -140,17 +139,15 @@ impl Attachment {
     /// app worker's login", "detach of app worker".
     pub fn step(&self) -> String {
         match self.state {
-            AttachmentState::Attaching if self.generation == 0 => format!("attach of app {}", self.app),
+            AttachmentState::Attaching if self.login.vars_generation.is_none() => format!("attach of app {}", self.app),
             AttachmentState::Attaching | AttachmentState::Attached => format!("rotation of app {}'s login", self.app),
             AttachmentState::Detaching | AttachmentState::Detached => format!("detach of app {}", self.app),
         }
     }
 
-    /// Every generation of its slot that may have a login: the one in use and those a
-    /// rotation left to revoke. What a detach revokes.
-    pub fn live_credentials(&self) -> Vec<crate::credential::Credential> {
-        let from = self.revoke_from.unwrap_or(self.generation).min(self.generation);
-        (from..=self.generation).map(|generation| crate::credential::Credential::new(self.slot, generation)).collect()
+    /// Every generation of its slot that may have a login: what a detach revokes.
+    pub fn every_credential(&self) -> Vec<Credential> {
+        self.login.every(self.slot)
     }
 }
 

@@ -91,3 +91,151 @@ impl std::fmt::Display for Credential {
         write!(f, "slot {} generation {}", self.slot, self.generation)
     }
 }
+
+/// The generations of one slot's login: the one model of a login's life for the addon's
+/// own app (slot 0) and for each attached app. A rotation writes the generation wanted
+/// before any server is touched; a tick makes that login and switches the app's vars to
+/// it, and later revokes the ones before it. So a tick that crashes anywhere leaves the
+/// old or the new generation working, and the next tick goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Login {
+    /// The generation the app should use: a rotation counts it up.
+    pub generation: u32,
+    /// The generation the app's vars hold: below `generation` while the new login is
+    /// being made and checked; `None` while the app has none yet (an attachment being
+    /// made) or none any more (detached).
+    pub vars_generation: Option<u32>,
+    /// The oldest generation still to be revoked (every one from it up to, not including,
+    /// `generation`), once the vars hold `generation`; `None` when none is.
+    pub revoke_from: Option<u32>,
+    /// When that revocation is due (ms since the epoch).
+    pub revoke_at: Option<i64>,
+}
+
+/// The step of a login a tick runs when it is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginStep {
+    /// Make and check the login of `generation`, then put it in the app's vars.
+    Make { generation: u32 },
+    /// Revoke the generations from `from` up to, not including, `to`.
+    Revoke { from: u32, to: u32 },
+}
+
+impl Login {
+    /// The login of an addon's own app as provisioning leaves it: generation 0, in the vars.
+    pub const PROVISIONED: Login =
+        Login { generation: 0, vars_generation: Some(0), revoke_from: None, revoke_at: None };
+    /// The login of an app just attached: generation 0, to be made.
+    pub const TO_MAKE: Login = Login { vars_generation: None, ..Login::PROVISIONED };
+
+    /// The step due at `now`, making first: an old login is never revoked before the vars
+    /// stop handing it out.
+    pub fn due(&self, now: i64) -> Option<LoginStep> {
+        if self.vars_generation != Some(self.generation) {
+            return Some(LoginStep::Make { generation: self.generation });
+        }
+        match (self.revoke_from, self.revoke_at) {
+            (Some(from), Some(at)) if at <= now => Some(LoginStep::Revoke { from, to: self.generation }),
+            _ => None,
+        }
+    }
+
+    /// When its next step is due (`now` when a login is to be made), if ever.
+    pub fn due_at(&self, now: i64) -> Option<i64> {
+        match self.vars_generation != Some(self.generation) {
+            true => Some(now),
+            false => self.revoke_from.and(self.revoke_at),
+        }
+    }
+
+    /// Asks for the next generation; the ones the app used so far are revoked at
+    /// `revoke_at` (`None`: nothing to revoke, the value is simply replaced). `None` when
+    /// the generations are spent.
+    pub fn rotate(&mut self, revoke_at: Option<i64>) -> Option<u32> {
+        let old = self.generation;
+        self.generation = old.checked_add(1)?;
+        if let Some(at) = revoke_at {
+            self.revoke_from.get_or_insert(old);
+            self.revoke_at = Some(at);
+        }
+        Some(self.generation)
+    }
+
+    /// Whether the login of `generation` is the one wanted and not yet in the vars: a
+    /// rotation asked again meanwhile makes a finished step stale.
+    pub fn wants(&self, generation: u32) -> bool {
+        self.generation == generation && self.vars_generation != Some(generation)
+    }
+
+    /// The vars now hold `generation`.
+    pub fn made(&mut self, generation: u32) {
+        self.generation = generation;
+        self.vars_generation = Some(generation);
+    }
+
+    /// The generations below `to` are revoked.
+    pub fn revoked(&mut self, to: u32) {
+        self.revoke_from = (to < self.generation).then_some(to);
+        if self.revoke_from.is_none() {
+            self.revoke_at = None;
+        }
+    }
+
+    /// Nothing of it is left: every generation is revoked and the vars are gone.
+    pub fn gone(&mut self) {
+        (self.vars_generation, self.revoke_from, self.revoke_at) = (None, None, None);
+    }
+
+    /// The credentials of `slot` whose logins the app uses or still may: the one in the
+    /// vars and those still to be revoked (not one being made: that is a tick's step).
+    pub fn live(&self, slot: u32) -> Vec<Credential> {
+        let mut generations: Vec<u32> = self.vars_generation.into_iter().collect();
+        if let Some(from) = self.revoke_from {
+            generations.extend((from..self.generation).filter(|g| Some(*g) != self.vars_generation));
+        }
+        generations.sort();
+        generations.into_iter().map(|generation| Credential::new(slot, generation)).collect()
+    }
+
+    /// Every credential of `slot` that may have a login, the one being made included:
+    /// what removing the slot revokes.
+    pub fn every(&self, slot: u32) -> Vec<Credential> {
+        let from = [self.revoke_from, self.vars_generation].into_iter().flatten().fold(self.generation, u32::min);
+        (from..=self.generation).map(|generation| Credential::new(slot, generation)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_is_made_before_its_old_generations_are_revoked() {
+        let mut login = Login::PROVISIONED;
+        assert_eq!(login.due(0), None);
+        assert_eq!(login.rotate(Some(50)), Some(1));
+        assert_eq!(login.due(100), Some(LoginStep::Make { generation: 1 }));
+        assert_eq!(login.live(0), [Credential::new(0, 0)]);
+        assert!(login.wants(1) && !login.wants(0));
+        login.made(1);
+        assert_eq!(login.due(10), None);
+        assert_eq!(login.due_at(10), Some(50));
+        assert_eq!(login.due(50), Some(LoginStep::Revoke { from: 0, to: 1 }));
+        assert_eq!(login.live(0), [Credential::new(0, 0), Credential::new(0, 1)]);
+        login.revoked(1);
+        assert_eq!((login.due_at(60), login.live(3)), (None, vec![Credential::new(3, 1)]));
+    }
+
+    #[test]
+    fn an_attached_app_starts_with_no_login_and_removing_it_takes_every_generation() {
+        let mut login = Login::TO_MAKE;
+        assert_eq!(login.due(0), Some(LoginStep::Make { generation: 0 }));
+        assert_eq!((login.live(2), login.every(2)), (vec![], vec![Credential::new(2, 0)]));
+        login.made(0);
+        login.rotate(Some(5));
+        assert_eq!(login.every(2), [Credential::new(2, 0), Credential::new(2, 1)]);
+        login.gone();
+        assert_eq!((login.live(2), login.every(2)), (vec![], vec![Credential::new(2, 1)]));
+        assert_eq!(Login { generation: u32::MAX, ..login }.rotate(None), None);
+    }
+}

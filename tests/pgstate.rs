@@ -13,6 +13,9 @@ use addons::store::backend::{Backend, StoreError};
 use addons::store::StateLocation;
 use common::pgstate::{with_schema, Schema};
 
+/// The schema version a state on PostgreSQL is migrated to.
+const LATEST: i64 = addons::store::postgres::schema::MIGRATIONS.len() as i64;
+
 /// Opens the PostgreSQL state at `url`.
 fn open(url: &str) -> Result<Box<dyn Backend>, StoreError> {
     match StateLocation::parse(url, None).expect("a valid state URL") {
@@ -59,7 +62,7 @@ fn a_fresh_schema_is_made_and_migrated_once_by_hosts_opening_it_at_once() {
     });
     for result in opened {
         match result {
-            Ok(Ok(version)) => assert_eq!(version, 6),
+            Ok(Ok(version)) => assert_eq!(version, LATEST),
             Ok(Err(err)) | Err(err) => panic!("a concurrent open failed: {err}"),
         }
     }
@@ -70,7 +73,7 @@ fn a_fresh_schema_is_made_and_migrated_once_by_hosts_opening_it_at_once() {
     let meta =
         schema.admin().query(&format!("SELECT application, version FROM {}.schema_meta", schema.name), &[]).unwrap();
     assert_eq!(meta.len(), 1, "one marker row");
-    assert_eq!((meta[0].get::<_, String>(0), meta[0].get::<_, i32>(1)), ("addons".to_string(), 6));
+    assert_eq!((meta[0].get::<_, String>(0), meta[0].get::<_, i32>(1)), ("addons".to_string(), LATEST as i32));
     // Opening it again changes nothing.
     let before = schema.dump();
     open(&url).unwrap();
@@ -373,7 +376,7 @@ fn addon_row(id: &str, name: &str, due_at: Option<i64>) -> addons::addon::Addon 
         last_error_permanent: false,
         labels: Default::default(),
         expires_at: None,
-        rotation: Default::default(),
+        login: addons::credential::Login::PROVISIONED,
         verified_at: None,
         drift: None,
         attachments: Vec::new(),

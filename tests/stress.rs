@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use addons::addon::{new_seed, Addon, Params};
+use addons::addon::{new_seed, Params};
 use addons::names::generate_addon_id;
 use addons::providers;
 use addons::store::{now_ms, NewAddon, Store};
@@ -228,7 +228,7 @@ fn big_run_addons(postgres: bool) -> Vec<NewAddon> {
                     .unwrap()
                     .vars
                     .iter()
-                    .map(|v| Addon::prefixed(Some(&prefix), v))
+                    .map(|v| addons::names::prefixed(Some(&prefix), v))
                     .collect(),
                 prefix: Some(prefix),
                 params: Params::new(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::addon::{Addon, Params};
+use crate::addon::Params;
 use crate::error::usage;
 use crate::labels::{check_value, Labels, MAX_LABELS, SCOPE_LABEL};
 use crate::names::{self, shown};
@@ -300,7 +300,7 @@ fn check_against_earlier(place: &Place<'_>, addon: &DesiredAddon, earlier: &[Des
 
 fn vars_of(addon: &DesiredAddon) -> Vec<String> {
     providers::info(&addon.spec.provider)
-        .map(|info| info.vars.iter().map(|var| Addon::prefixed(addon.spec.prefix.as_deref(), var)).collect())
+        .map(|info| info.vars.iter().map(|var| crate::names::prefixed(addon.spec.prefix.as_deref(), var)).collect())
         .unwrap_or_default()
 }
 

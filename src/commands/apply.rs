@@ -116,7 +116,7 @@ fn check_vars(store: &Store, file: &apply::ApplyFile, plan: &Plan) -> anyhow::Re
         let Some(desired) = file.addon(&line.name) else { continue };
         let info = crate::providers::info(&desired.spec.provider);
         for var in info.map(|info| info.vars).unwrap_or_default() {
-            let key = Addon::prefixed(desired.spec.prefix.as_deref(), var);
+            let key = crate::names::prefixed(desired.spec.prefix.as_deref(), var);
             let held = match store.var_holder(&desired.spec.app, &key)? {
                 None => false,
                 Some(Some(id)) => store.find_addon(&id)?.is_none_or(|holder| holder.name != line.name),

@@ -24,15 +24,15 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<()> {
         doc["last_error"] = addon.last_error.clone().into();
         doc["retry"] = retry.into();
         doc["env_file_error"] = env_file_failure.map(|failure| failure.to_string()).into();
-        let rotation = addon.rotation;
-        let revocation = rotation.revoke_from.zip(rotation.revoke_at).map(|(from, at)| {
-            serde_json::json!({"generations": (from..rotation.generation).collect::<Vec<_>>(), "at": rfc3339(at)})
+        let login = addon.login;
+        let revocation = login.revoke_from.zip(login.revoke_at).map(|(from, at)| {
+            serde_json::json!({"generations": (from..login.generation).collect::<Vec<_>>(), "at": rfc3339(at)})
         });
         doc["drift"] = addon.drift.clone().into();
         doc["hook"] = hook.into();
         doc["credential"] = serde_json::json!({
-            "generation": rotation.generation,
-            "vars_generation": rotation.vars_generation,
+            "generation": login.generation,
+            "vars_generation": login.vars_generation.unwrap_or_default(),
             "revocation": revocation,
         });
         let config: serde_json::Map<String, serde_json::Value> =
@@ -97,8 +97,8 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<()> {
 /// The credential generation of a rotated addon: "generation 2", or "generation 1,
 /// switching to 2" while the new login is being made.
 fn credential_line(addon: &Addon) -> Option<String> {
-    let rotation = addon.rotation;
-    match (rotation.generation, rotation.vars_generation) {
+    let login = addon.login;
+    match (login.generation, login.vars_generation.unwrap_or_default()) {
         (0, _) => None,
         (wanted, held) if wanted == held => Some(format!("generation {wanted}")),
         (wanted, held) => Some(format!("generation {held}, switching to {wanted}")),
@@ -107,9 +107,9 @@ fn credential_line(addon: &Addon) -> Option<String> {
 
 /// The pending revocation: "generations 0 to 1 at <time>".
 fn revocation_line(addon: &Addon) -> Option<String> {
-    let rotation = addon.rotation;
-    let (from, at) = rotation.revoke_from.zip(rotation.revoke_at)?;
-    let last = rotation.generation.saturating_sub(1);
+    let login = addon.login;
+    let (from, at) = login.revoke_from.zip(login.revoke_at)?;
+    let last = login.generation.saturating_sub(1);
     let which = match from == last {
         true => format!("generation {from}"),
         false => format!("generations {from} to {last}"),

@@ -291,7 +291,7 @@ mod tests {
             last_error_permanent: false,
             labels: Default::default(),
             expires_at: None,
-            rotation: Default::default(),
+            login: crate::credential::Login::PROVISIONED,
             verified_at: None,
             drift: None,
             attachments: Vec::new(),

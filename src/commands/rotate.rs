@@ -85,7 +85,7 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<()> {
             };
             ctx.note(format!(
                 "Rotating app {app}'s login to {} to generation {}: {revoke}",
-                addon.name, attachment.generation
+                addon.name, attachment.login.generation
             ));
             ids.push(addon.id);
             continue;
@@ -96,7 +96,7 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<()> {
             false if grace.is_zero() => "the old credentials are revoked once the vars hold the new".to_string(),
             false => format!("the old credentials keep working for {}", humantime::format_duration(grace)),
         };
-        ctx.note(format!("Rotating {} to generation {}: {revoke}", addon.name, addon.rotation.generation));
+        ctx.note(format!("Rotating {} to generation {}: {revoke}", addon.name, addon.login.generation));
         ids.push(addon.id);
     }
     if let (true, Some(app)) = (args.wait, &args.app) {

@@ -176,7 +176,7 @@ fn step_in_hand(addon: &Addon) -> String {
         return "cleanup".into();
     }
     let now = now_ms();
-    if addon.rotation.due(now).is_some() {
+    if addon.login.due(now).is_some() {
         return "rotation".into();
     }
     let mut attachments: Vec<_> = addon.attachments.iter().filter(|t| t.has_work()).collect();

@@ -78,7 +78,7 @@ impl Engine {
             prefix: spec.prefix.clone(),
             params: spec.params.clone(),
             seed: new_seed(),
-            vars: info.vars.iter().map(|var| Addon::prefixed(spec.prefix.as_deref(), var)).collect(),
+            vars: info.vars.iter().map(|var| crate::names::prefixed(spec.prefix.as_deref(), var)).collect(),
             deadline_at: Clock::starting_at(now).after(self.settings().engine.provision_timeout),
             claim: self.token().to_string(),
             lease: self.lease(),

@@ -7,8 +7,9 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::base::Engine;
-use crate::addon::{Addon, Upkeep};
+use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentState};
+use crate::credential::LoginStep;
 use crate::machine::{Event, Task};
 use crate::names::plural;
 use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
@@ -28,15 +29,12 @@ impl Engine {
             }
         }
         Ok(Some(match addon.state.task() {
-            None => match addon.rotation.due(store.now()?) {
-                Some(upkeep) => self.upkeep(store, addon, upkeep)?,
-                None => match store.attachment_task(&addon.id)? {
-                    Some(attachment) => self.attachment(store, addon, &attachment)?,
-                    None => {
-                        store.release_idle(&addon.id, &self.token)?;
-                        return Ok(None);
-                    }
-                },
+            None => match self.login_task(store, addon)? {
+                Some(apply) => apply,
+                None => {
+                    store.release_idle(&addon.id, &self.token)?;
+                    return Ok(None);
+                }
             },
             Some(Task::CheckProvision) => self.check_provision(store, addon)?,
             Some(Task::SetConfigVars) => Apply::Transition {
@@ -207,145 +205,132 @@ impl Engine {
         }
     }
 
-    /// A ready addon's upkeep: make and check the login of a new generation (its vars
-    /// switch when the result is committed), or revoke the old ones.
-    fn upkeep(&self, store: &mut Store, addon: &Addon, upkeep: Upkeep) -> anyhow::Result<Apply> {
-        let provider = match self.provider(&addon.provider) {
-            Ok(provider) => provider,
-            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), false)),
+    /// A ready addon's upkeep: the step due of its own app's login (slot 0), else of an
+    /// attached app's (a login to make or to revoke, or the detach of the app). Every
+    /// step is idempotent by addon, slot and generation, so a tick killed anywhere is
+    /// redone by the next. `None` when nothing is due.
+    fn login_task(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Apply>> {
+        let now = store.now()?;
+        let (holder, step) = match addon.login.due(now) {
+            Some(step) => (Holder { slot: 0, app: &addon.app, prefix: addon.prefix.as_deref() }, step),
+            None => {
+                let Some(attachment) = store.attachment_task(&addon.id)? else { return Ok(None) };
+                if attachment.state == AttachmentState::Detaching {
+                    return Ok(Some(self.detach(addon, &attachment)));
+                }
+                // `attachment_task` hands out only attachments with a step due.
+                let Some(step) = attachment.login.due(now) else { return Ok(None) };
+                let holder =
+                    Holder { slot: attachment.slot, app: &attachment.app, prefix: attachment.prefix.as_deref() };
+                return self.login_step(store, addon, holder, step).map(Some);
+            }
         };
-        let resource = addon.resource();
-        Ok(match upkeep {
-            Upkeep::Switch { generation } => {
-                let credential = Credential::new(0, generation);
-                crate::provider_call!("ensure_credential", &addon.id);
-                let config = match provider.ensure_working(resource, credential, "the new login", || {
-                    crate::failpoint!("after-ensure-credential");
-                    crate::provider_call!("verify", &addon.id);
-                }) {
-                    Ok(config) => config,
-                    Err(err) => return Ok(self.on_error(addon, err, false)),
-                };
-                match check_config(addon, addon.prefix.as_deref(), config) {
-                    Ok(config) => Apply::Switched {
-                        generation,
-                        shared: !providers::info(&addon.provider).is_some_and(|info| info.own_logins()),
-                        config,
-                        message: format!("vars of app {} switched to login generation {generation}", addon.app),
-                    },
-                    Err(message) => self.on_error(addon, ProviderError::Permanent(message), false),
-                }
-            }
-            Upkeep::Revoke { from, to } => {
-                // The app's env file must hold the new vars before the old login goes.
-                let env_file = self.settings.apps.get(&addon.app).is_some_and(|app| app.env_file.is_some());
-                if let Some(version) = env_file.then(|| store.env_file_behind(&addon.app)).transpose()?.flatten() {
-                    let why = format!("the env file of app {} is behind (vars version {version})", addon.app);
-                    return Ok(self.on_error(addon, ProviderError::Transient(why), false));
-                }
-                let mut done = Vec::new();
-                for generation in from..to {
-                    crate::provider_call!("revoke_credential", &addon.id);
-                    match provider.revoke_credential(resource, Credential::new(0, generation)) {
-                        Ok(message) => done.push(message),
-                        Err(err) => return Ok(self.on_error(addon, err, false)),
-                    }
-                    crate::failpoint!("after-revoke-credential");
-                }
-                Apply::Revoked { to, message: done.join("; ") }
-            }
-        })
+        self.login_step(store, addon, holder, step).map(Some)
     }
 
-    /// A ready addon's step for one attachment: make its credential and hand back the
-    /// vars that use it, or revoke its credential (ending its sessions first). Both
-    /// are idempotent by addon and slot, so a tick killed anywhere is redone by the next.
-    fn attachment(&self, store: &mut Store, addon: &Addon, attachment: &Attachment) -> anyhow::Result<Apply> {
+    /// Runs one step of the login of `holder`: make and check the login of a generation
+    /// (the app's vars switch to it when the result is committed), or revoke the old ones
+    /// once the app's env file holds the new.
+    fn login_step(
+        &self,
+        store: &mut Store,
+        addon: &Addon,
+        holder: Holder<'_>,
+        step: LoginStep,
+    ) -> anyhow::Result<Apply> {
         let provider = match self.provider(&addon.provider) {
             Ok(provider) => provider,
             Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), false)),
         };
         let own_logins = providers::info(&addon.provider).is_some_and(|info| info.own_logins());
-        let (resource, slot, app) = (addon.resource(), attachment.slot, &attachment.app);
-        Ok(match attachment.state {
-            AttachmentState::Attaching => {
-                // Without logins of its own, the app is handed what the addon's app has.
-                let credential = match own_logins {
-                    true => attachment.credential(),
-                    false => Credential::new(0, addon.rotation.vars_generation),
+        let (resource, slot, app) = (addon.resource(), holder.slot, holder.app);
+        Ok(match step {
+            LoginStep::Make { generation } => {
+                // Without logins of its own, an attached app is handed what the addon's app has.
+                let own = slot == 0 || own_logins;
+                let credential = match own {
+                    true => Credential::new(slot, generation),
+                    false => Credential::new(0, addon.login.vars_generation.unwrap_or_default()),
                 };
                 crate::provider_call!("ensure_credential", &addon.id);
-                let made = match own_logins {
-                    true => provider.ensure_working(resource, credential, &format!("the login of app {app}"), || {
-                        crate::failpoint!("after-attach-credential");
-                        crate::provider_call!("verify", &addon.id);
-                    }),
+                let made = match own {
+                    true => {
+                        let what =
+                            if slot == 0 { "the new login".to_string() } else { format!("the login of app {app}") };
+                        provider.ensure_working(resource, credential, &what, || {
+                            crate::failpoint!(if slot == 0 {
+                                "after-ensure-credential"
+                            } else {
+                                "after-attach-credential"
+                            });
+                            crate::provider_call!("verify", &addon.id);
+                        })
+                    }
                     false => provider.ensure_credential(resource, credential).inspect(|_| {
-                        crate::failpoint!("after-attach-credential");
+                        crate::failpoint!(if slot == 0 {
+                            "after-ensure-credential"
+                        } else {
+                            "after-attach-credential"
+                        });
                     }),
                 };
                 let config = match made {
                     Ok(config) => config,
                     Err(err) => return Ok(self.on_error(addon, err, false)),
                 };
-                let message = match (own_logins, credential.generation) {
-                    (false, _) => format!("app {app} attached: handed the same value as app {}", addon.app),
-                    (true, 0) => format!("app {app} attached with a login of its own (credential slot {slot})"),
-                    (true, generation) => format!("vars of app {app} switched to login generation {generation}"),
+                let message = match (slot, own, credential.generation) {
+                    (1.., false, _) => format!("app {app} attached: handed the same value as app {}", addon.app),
+                    (1.., true, 0) => format!("app {app} attached with a login of its own (credential slot {slot})"),
+                    (_, _, generation) => format!("vars of app {app} switched to login generation {generation}"),
                 };
-                match check_config(addon, attachment.prefix.as_deref(), config) {
-                    Ok(config) => Apply::Attached {
-                        slot,
-                        generation: credential.generation,
-                        shared: !own_logins,
-                        config,
-                        message,
-                    },
+                match check_config(addon, holder.prefix, config) {
+                    Ok(config) => {
+                        Apply::Made { slot, generation: credential.generation, shared: !own_logins, config, message }
+                    }
                     Err(message) => self.on_error(addon, ProviderError::Permanent(message), false),
                 }
             }
-            AttachmentState::Detaching => {
-                crate::failpoint!("before-detach-revoke");
-                let mut done = Vec::new();
-                for credential in attachment.live_credentials().into_iter().filter(|_| own_logins) {
-                    crate::provider_call!("revoke_credential", &addon.id);
-                    match provider.revoke_credential(resource, credential) {
-                        Ok(message) => done.push(message),
-                        Err(err) => return Ok(self.on_error(addon, err, false)),
-                    }
-                }
-                crate::failpoint!("after-detach-revoke");
-                let message = match done.is_empty() {
-                    true => "nothing of its own to revoke".to_string(),
-                    false => done.join("; "),
-                };
-                Apply::Detached { slot, message: format!("app {app} detached: {message}") }
-            }
-            // A rotation's old generations, due now (`attachment_task` said so).
-            AttachmentState::Attached => {
+            LoginStep::Revoke { from, to } => {
                 // The app's env file must hold the new vars before the old login goes.
                 let env_file = self.settings.apps.get(app).is_some_and(|settings| settings.env_file.is_some());
                 if let Some(version) = env_file.then(|| store.env_file_behind(app)).transpose()?.flatten() {
                     let why = format!("the env file of app {app} is behind (vars version {version})");
                     return Ok(self.on_error(addon, ProviderError::Transient(why), false));
                 }
-                let (from, to) = (attachment.revoke_from.unwrap_or(attachment.generation), attachment.generation);
-                let mut done = Vec::new();
-                for generation in from..to {
-                    crate::provider_call!("revoke_credential", &addon.id);
-                    match provider.revoke_credential(resource, Credential::new(slot, generation)) {
-                        Ok(message) => done.push(message),
-                        Err(err) => return Ok(self.on_error(addon, err, false)),
-                    }
-                    crate::failpoint!("after-revoke-credential");
-                }
-                Apply::AttachmentRevoked { slot, to, message: format!("app {app}: {}", done.join("; ")) }
-            }
-            // Not a step: `attachment_task` hands out only those due.
-            AttachmentState::Detached => {
-                self.on_error(addon, ProviderError::Transient(format!("app {app} has no step to run")), false)
+                let credentials = (from..to).map(|generation| Credential::new(slot, generation));
+                let done = match revoke(&*provider, addon, credentials, Some("after-revoke-credential")) {
+                    Ok(done) => done,
+                    Err(err) => return Ok(self.on_error(addon, err, false)),
+                };
+                let message = match slot {
+                    0 => done.join("; "),
+                    _ => format!("app {app}: {}", done.join("; ")),
+                };
+                Apply::Revoked { slot, to, message }
             }
         })
+    }
+
+    /// The step of a detaching app: revoke every login of its slot (ending their
+    /// sessions first); an app handed the addon's own value has none of its own.
+    fn detach(&self, addon: &Addon, attachment: &Attachment) -> Apply {
+        let provider = match self.provider(&addon.provider) {
+            Ok(provider) => provider,
+            Err(message) => return self.on_error(addon, ProviderError::Transient(message), false),
+        };
+        let own_logins = providers::info(&addon.provider).is_some_and(|info| info.own_logins());
+        crate::failpoint!("before-detach-revoke");
+        let credentials = attachment.every_credential().into_iter().filter(|_| own_logins);
+        let done = match revoke(&*provider, addon, credentials, None) {
+            Ok(done) => done,
+            Err(err) => return self.on_error(addon, err, false),
+        };
+        crate::failpoint!("after-detach-revoke");
+        let message = match done.is_empty() {
+            true => "nothing of its own to revoke".to_string(),
+            false => done.join("; "),
+        };
+        Apply::Detached { slot: attachment.slot, message: format!("app {} detached: {message}", attachment.app) }
     }
 
     /// Sorts a provider error: a transient one is retried with backoff (until the
@@ -367,6 +352,33 @@ impl Engine {
             },
         }
     }
+}
+
+/// One app's hold on the addon's resource: the addon's own app (slot 0) or an attached one.
+struct Holder<'a> {
+    slot: u32,
+    app: &'a str,
+    /// The prefix of the vars the app is handed.
+    prefix: Option<&'a str>,
+}
+
+/// Revokes `credentials` one by one, passing the crash point `after_each` (if any)
+/// after each: what the provider said of each, or the first error.
+fn revoke(
+    provider: &dyn Provider,
+    addon: &Addon,
+    credentials: impl IntoIterator<Item = Credential>,
+    after_each: Option<&str>,
+) -> Result<Vec<String>, ProviderError> {
+    let mut done = Vec::new();
+    for credential in credentials {
+        crate::provider_call!("revoke_credential", &addon.id);
+        done.push(provider.revoke_credential(addon.resource(), credential)?);
+        if let Some(_point) = after_each {
+            crate::failpoint!(_point);
+        }
+    }
+    Ok(done)
 }
 
 /// The first retry after a transient failure waits about this long; each failure doubles it.
@@ -392,7 +404,7 @@ fn check_config(
         if !declared.contains(&key.as_str()) {
             return Err(format!("the {} provider handed back an undeclared var {key}", addon.provider));
         }
-        out.insert(Addon::prefixed(prefix, &key), value);
+        out.insert(crate::names::prefixed(prefix, &key), value);
     }
     if out.len() != declared.len() {
         return Err(format!("the {} provider did not hand back every var it declares", addon.provider));

@@ -7,7 +7,8 @@ use super::base::Store;
 use super::entry::{enter, Move, Row};
 use super::refused::StepError;
 use super::refused::{no_addon, Holder, Refused, VarsOf};
-use crate::addon::{Addon, Cleanup, Params, Rotation};
+use crate::addon::{Addon, Cleanup, Params};
+use crate::credential::Login;
 use crate::labels::Labels;
 use crate::machine::{self, Event, START};
 
@@ -191,7 +192,7 @@ pub(super) fn insert(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, NotInser
         last_error_permanent: false,
         labels: new.labels.clone(),
         expires_at: new.expires_at,
-        rotation: Rotation::default(),
+        login: Login::PROVISIONED,
         verified_at: None,
         drift: None,
         attachments: Vec::new(),

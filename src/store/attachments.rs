@@ -8,6 +8,7 @@ use super::refused::no_addon;
 use super::refused::{Refused, VarsOf};
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
+use crate::credential::Login;
 use crate::error::failed;
 use crate::machine::State;
 
@@ -44,7 +45,7 @@ impl Store {
             if attachments.iter().any(|t| t.app == app && t.state.is_live()) {
                 return Err(Refused::AttachedAlready { addon: name, app: app_ }.into());
             }
-            let vars: Vec<String> = declared.iter().map(|var| Addon::prefixed(prefix, var)).collect();
+            let vars: Vec<String> = declared.iter().map(|var| crate::names::prefixed(prefix, var)).collect();
             for key in &vars {
                 if let Some(owner) = tx.var_owner(app, key)? {
                     let (app, key, holder) = (app_, key.clone(), owner.into());
@@ -63,9 +64,7 @@ impl Store {
                 prefix: prefix.map(str::to_string),
                 slot,
                 state: AttachmentState::Attaching,
-                generation: 0,
-                revoke_from: None,
-                revoke_at: None,
+                login: Login::TO_MAKE,
                 created_at: now,
                 updated_at: now,
             };
@@ -154,15 +153,15 @@ impl Store {
                 .state
                 .after(AttachmentEvent::Rotate)
                 .map_err(|_| Refused::LoginNotMade { addon: name.clone(), app: app_.clone() })?;
-            let old = attachment.generation;
-            attachment.generation =
-                old.checked_add(1).ok_or(Refused::GenerationsSpent { addon: name, app: Some(app_) })?;
-            attachment.revoke_from.get_or_insert(old);
-            attachment.revoke_at = Some(now.saturating_add(grace.as_millis() as i64));
+            let revoke_at = now.saturating_add(grace.as_millis() as i64);
+            attachment
+                .login
+                .rotate(Some(revoke_at))
+                .ok_or(Refused::GenerationsSpent { addon: name, app: Some(app_) })?;
             attachment.state = to;
             attachment.updated_at = now;
             tx.put_attachment(&attachment)?;
-            let message = format!("rotation of app {app}'s login to generation {} asked", attachment.generation);
+            let message = format!("rotation of app {app}'s login to generation {} asked", attachment.login.generation);
             wake(tx, &mut addon, now)?;
             record(tx, &addon, super::rotation::ROTATE, &message, now)?;
             addon.attachments = live(tx.attachments(&addon.id)?);
@@ -229,8 +228,7 @@ pub(super) fn addon_gone(tx: &mut dyn Txn, addon: &Addon, now: i64) -> Result<()
         let Ok(to) = attachment.state.after(AttachmentEvent::AddonGone) else { continue };
         let was = attachment.state;
         attachment.state = to;
-        attachment.revoke_from = None;
-        attachment.revoke_at = None;
+        attachment.login.gone();
         attachment.updated_at = now;
         tx.put_attachment(&attachment)?;
         if was.is_live() {

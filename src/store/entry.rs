@@ -112,7 +112,7 @@ pub(super) fn with_expiry(task_due: Option<i64>, addon: &Addon) -> Option<i64> {
 /// When a ready addon is next due: its rotation's next step, an attachment's, or its
 /// expiry, whichever comes first; `None` when nothing is left to do.
 pub(super) fn ready_due(tx: &mut dyn Txn, addon: &Addon, now: i64) -> Result<Option<i64>, StoreError> {
-    let upkeep = match (addon.rotation.due_at(now), super::attachments::next_due(tx, &addon.id, now)?) {
+    let upkeep = match (addon.login.due_at(now), super::attachments::next_due(tx, &addon.id, now)?) {
         (Some(rotation), Some(attachment)) => Some(rotation.min(attachment)),
         (rotation, attachment) => rotation.or(attachment),
     };

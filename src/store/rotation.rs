@@ -24,24 +24,20 @@ impl Store {
             if addon.state != State::Ready {
                 return Err(Refused::RotateNotReady { addon: addon.name, state: addon.state }.into());
             }
-            let rotation = &mut addon.rotation;
-            let old = rotation.generation;
-            rotation.generation =
-                old.checked_add(1).ok_or(Refused::GenerationsSpent { addon: addon.name.clone(), app: None })?;
+            let revoke_at = grace.map(|grace| now.saturating_add(grace.as_millis() as i64));
+            let generation = addon
+                .login
+                .rotate(revoke_at)
+                .ok_or(Refused::GenerationsSpent { addon: addon.name.clone(), app: None })?;
             let message = match grace {
-                Some(grace) => {
-                    rotation.revoke_from.get_or_insert(old);
-                    rotation.revoke_at = Some(now.saturating_add(grace.as_millis() as i64));
-                    format!(
-                        "rotation to generation {} asked; the old login is revoked {}",
-                        rotation.generation,
-                        match grace.is_zero() {
-                            true => "as soon as the new one is in the vars".to_string(),
-                            false => format!("{} after the ask", humantime::format_duration(grace)),
-                        }
-                    )
-                }
-                None => format!("rotation to generation {} asked", rotation.generation),
+                Some(grace) => format!(
+                    "rotation to generation {generation} asked; the old login is revoked {}",
+                    match grace.is_zero() {
+                        true => "as soon as the new one is in the vars".to_string(),
+                        false => format!("{} after the ask", humantime::format_duration(grace)),
+                    }
+                ),
+                None => format!("rotation to generation {generation} asked"),
             };
             addon.due_at = Some(now);
             addon.updated_at = now;

@@ -24,22 +24,17 @@ pub enum Apply {
     Transition { event: Event, message: String, config: Option<BTreeMap<String, String>> },
     /// The provider accepted the deprovision of a terminal addon.
     CleanupDone { message: String },
-    /// Upkeep of a ready addon: the login of `generation` works, and `config` (prefix
-    /// applied) uses it; the app's vars switch to it if it is still the one wanted.
-    /// `shared`: the provider hands every attached app this same value, which then
-    /// switches too.
-    Switched { generation: u32, shared: bool, config: BTreeMap<String, String>, message: String },
-    /// Upkeep of a ready addon: the generations below `to` are revoked.
-    Revoked { to: u32, message: String },
-    /// The credential of the attachment in `slot` works, and `config` (the attachment's
-    /// prefix applied) uses it: its app's vars are filled, if it is still attaching.
-    /// `generation` is the credential's: for a provider that hands every app the same
-    /// value (`shared`), the addon's own, which a rotation committed meanwhile makes stale.
-    Attached { slot: u32, generation: u32, shared: bool, config: BTreeMap<String, String>, message: String },
-    /// The credential of the detaching attachment in `slot` is revoked.
+    /// A ready addon's login in `slot` (0: its own app's; another: an attached app's) of
+    /// `generation` works, and `config` (the app's prefix applied) uses it: that app's
+    /// vars switch to it, if it is still the one wanted. `shared`: the provider hands
+    /// every app the own app's value (`generation` is then that login's), so the
+    /// attached apps switch with it, and an attached app's step is stale once a rotation
+    /// of it was committed meanwhile.
+    Made { slot: u32, generation: u32, shared: bool, config: BTreeMap<String, String>, message: String },
+    /// The generations below `to` of the login in `slot` are revoked.
+    Revoked { slot: u32, to: u32, message: String },
+    /// The attachment in `slot` is detaching, and every login of its slot is revoked.
     Detached { slot: u32, message: String },
-    /// After a rotation of the attachment in `slot`: its generations below `to` are revoked.
-    AttachmentRevoked { slot: u32, to: u32, message: String },
 }
 
 /// Why one attempt at a task failed, as the provider said it.
@@ -276,88 +271,53 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             })?;
             Some(outcome(from, event, message))
         }
-        Apply::Switched { generation, shared, config, message } => {
-            let switch = addon.rotation.generation == generation && addon.rotation.vars_generation < generation;
-            if switch {
-                for (key, value) in &config {
-                    if !tx.fill_var(&addon.app, key, &addon.id, value)? {
-                        return Err(
-                            StepRefusal(format!("{key} is no longer held by this addon on app {}", addon.app)).into()
-                        );
-                    }
-                }
-                tx.bump_version(&addon.app)?;
-                addon.rotation.vars_generation = generation;
-                if shared {
-                    switch_attached(tx, &addon, &config, now)?;
-                }
-                addon.config = Some(config);
-            }
-            upkeep_done(tx, &mut addon, now)?;
-            match switch {
-                true => Some(upkeep(tx, &addon, ROTATED, message, now)?),
-                false => None,
-            }
-        }
-        Apply::Revoked { to, message } => {
-            addon.rotation.revoke_from = (to < addon.rotation.generation).then_some(to);
-            if addon.rotation.revoke_from.is_none() {
-                addon.rotation.revoke_at = None;
-            }
-            upkeep_done(tx, &mut addon, now)?;
-            Some(upkeep(tx, &addon, REVOKED, message, now)?)
-        }
-        Apply::Attached { slot, generation, shared, config, message } => {
-            let stale = shared && generation != addon.rotation.vars_generation;
-            let made = match stale {
-                // The addon's value was rotated since: the step is done again.
-                true => None,
-                false => attachment_step(tx, &addon, slot, AttachmentEvent::CredentialMade, generation, now)?,
+        Apply::Made { slot, generation, shared, config, message } => {
+            let app = match slot {
+                0 => addon.login.wants(generation).then(|| addon.app.clone()),
+                // The addon's own value was rotated since: the step is done again.
+                _ if shared && Some(generation) != addon.login.vars_generation => None,
+                _ => attachment_step(tx, &addon, slot, AttachmentEvent::CredentialMade, generation, now)?
+                    .map(|attachment| attachment.app),
             };
-            if let Some(attachment) = &made {
-                for (key, value) in &config {
-                    if !tx.fill_var(&attachment.app, key, &addon.id, value)? {
-                        let why = format!("{key} is no longer reserved for this addon on app {}", attachment.app);
-                        return Err(StepRefusal(why).into());
+            if let Some(app) = &app {
+                fill_vars(tx, app, &addon.id, &config)?;
+                if slot == 0 {
+                    addon.login.made(generation);
+                    if shared {
+                        switch_attached(tx, &addon, &config, now)?;
                     }
+                    addon.config = Some(config);
                 }
-                tx.bump_version(&attachment.app)?;
             }
             upkeep_done(tx, &mut addon, now)?;
-            match made {
-                Some(_) => Some(upkeep(tx, &addon, ATTACHED, message, now)?),
-                None => None,
-            }
+            let event = if slot == 0 { ROTATED } else { ATTACHED };
+            app.map(|_| upkeep(tx, &addon, event, message, now)).transpose()?
         }
-        Apply::Detached { slot, message } => {
-            let generation = addon.rotation.vars_generation;
-            let revoked = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialRevoked, generation, now)?;
-            upkeep_done(tx, &mut addon, now)?;
-            match revoked {
-                Some(_) => Some(upkeep(tx, &addon, DETACHED, message, now)?),
-                None => None,
-            }
-        }
-        Apply::AttachmentRevoked { slot, to, message } => {
-            let found = tx.attachments(&addon.id)?.into_iter().find(|t| t.slot == slot);
-            let revoked = match found {
-                Some(mut attachment) if attachment.state == AttachmentState::Attached => {
-                    attachment.revoke_from = (to < attachment.generation).then_some(to);
-                    if attachment.revoke_from.is_none() {
-                        attachment.revoke_at = None;
-                    }
-                    attachment.updated_at = now;
-                    tx.put_attachment(&attachment)?;
+        Apply::Revoked { slot, to, message } => {
+            let revoked = match slot {
+                0 => {
+                    addon.login.revoked(to);
                     true
                 }
-                // Detached meanwhile: its detach revokes every generation.
-                _ => false,
+                _ => match tx.attachments(&addon.id)?.into_iter().find(|t| t.slot == slot) {
+                    Some(mut attachment) if attachment.state == AttachmentState::Attached => {
+                        attachment.login.revoked(to);
+                        attachment.updated_at = now;
+                        tx.put_attachment(&attachment)?;
+                        true
+                    }
+                    // Detached meanwhile: its detach revokes every generation.
+                    _ => false,
+                },
             };
             upkeep_done(tx, &mut addon, now)?;
-            match revoked {
-                true => Some(upkeep(tx, &addon, REVOKED, message, now)?),
-                false => None,
-            }
+            revoked.then(|| upkeep(tx, &addon, REVOKED, message, now)).transpose()?
+        }
+        Apply::Detached { slot, message } => {
+            let generation = addon.login.generation;
+            let revoked = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialRevoked, generation, now)?;
+            upkeep_done(tx, &mut addon, now)?;
+            revoked.map(|_| upkeep(tx, &addon, DETACHED, message, now)).transpose()?
         }
         Apply::Transition { event, message, config } => {
             let to = machine::transition(from, event).map_err(|err| StepRefusal(err.to_string()))?;
@@ -383,23 +343,32 @@ fn switch_attached(tx: &mut dyn Txn, addon: &Addon, config: &BTreeMap<String, St
         if attachment.state != AttachmentState::Attached {
             continue;
         }
+        let mut vars = BTreeMap::new();
         for (key, value) in config {
             let var = match &addon.prefix {
                 Some(prefix) => key.strip_prefix(&format!("{prefix}_")).unwrap_or(key),
                 None => key,
             };
-            let key = Addon::prefixed(attachment.prefix.as_deref(), var);
-            if !tx.fill_var(&attachment.app, &key, &addon.id, value)? {
-                return Err(
-                    StepRefusal(format!("{key} is no longer held by this addon on app {}", attachment.app)).into()
-                );
-            }
+            vars.insert(crate::names::prefixed(attachment.prefix.as_deref(), var), value.clone());
         }
-        tx.bump_version(&attachment.app)?;
-        attachment.generation = addon.rotation.vars_generation;
+        fill_vars(tx, &attachment.app, &addon.id, &vars)?;
+        attachment.login.made(addon.login.generation);
         attachment.updated_at = now;
         tx.put_attachment(&attachment)?;
     }
+    Ok(())
+}
+
+/// Puts `config` into the vars `app` holds for the addon, and counts the app's vars
+/// version up (its env file and hook are then due). Refused when a var is no longer the
+/// addon's: removed by hand, or its app deprovisioned meanwhile.
+fn fill_vars(tx: &mut dyn Txn, app: &str, addon_id: &str, config: &BTreeMap<String, String>) -> StepResult {
+    for (key, value) in config {
+        if !tx.fill_var(app, key, addon_id, value)? {
+            return Err(StepRefusal(format!("{key} is no longer held by this addon on app {app}")).into());
+        }
+    }
+    tx.bump_version(app)?;
     Ok(())
 }
 
@@ -422,9 +391,9 @@ fn attachment_step(
     };
     let Ok(to) = attachment.state.after(event) else { return Ok(None) };
     match event {
-        AttachmentEvent::CredentialMade => attachment.generation = generation,
+        AttachmentEvent::CredentialMade => attachment.login.made(generation),
         // Every generation of the slot is gone with the detach.
-        AttachmentEvent::CredentialRevoked => (attachment.revoke_from, attachment.revoke_at) = (None, None),
+        AttachmentEvent::CredentialRevoked => attachment.login.gone(),
         _ => {}
     }
     attachment.state = to;

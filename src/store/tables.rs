@@ -13,8 +13,9 @@
 use std::collections::BTreeMap;
 
 use super::records::HookRun;
-use crate::addon::{Addon, Cleanup, Rotation};
+use crate::addon::{Addon, Cleanup};
 use crate::attachment::{Attachment, AttachmentState};
+use crate::credential::Login;
 
 /// How a column's values are kept, so each backend reads and writes its own type
 /// (a PostgreSQL `boolean` is a SQLite `INTEGER` 0 or 1; a `bytea` a `BLOB`).
@@ -212,6 +213,7 @@ pub const ATTACHMENTS: Table = Table {
         always("revoke_at", Int),
         once("created_at", Int),
         always("updated_at", Int),
+        always("vars_generation", Int),
     ],
     order: Order::Key("addon_id, slot"),
     cleared: &[],
@@ -476,7 +478,7 @@ impl Record for Addon {
     const TABLE: &'static Table = &ADDONS;
 
     fn to_values(&self) -> Row {
-        let rotation = &self.rotation;
+        let login = &self.login;
         vec![
             (&self.id).into(),
             (&self.name).into(),
@@ -503,10 +505,12 @@ impl Record for Addon {
             self.last_error_permanent.into(),
             json(&self.labels),
             self.expires_at.into(),
-            rotation.generation.into(),
-            rotation.vars_generation.into(),
-            rotation.revoke_from.into(),
-            rotation.revoke_at.into(),
+            login.generation.into(),
+            // An addon's own app is handed generation 0's vars when it is provisioned:
+            // its column is never empty.
+            login.vars_generation.unwrap_or_default().into(),
+            login.revoke_from.into(),
+            login.revoke_at.into(),
             self.verified_at.into(),
             self.drift.as_ref().into(),
             self.source_id.as_ref().into(),
@@ -540,9 +544,9 @@ impl Record for Addon {
             last_error_permanent: row.bool("last_error_permanent")?,
             labels: row.json("labels")?,
             expires_at: row.opt_int("expires_at")?,
-            rotation: Rotation {
+            login: Login {
                 generation: row.int("generation")?,
-                vars_generation: row.int("vars_generation")?,
+                vars_generation: Some(row.int("vars_generation")?),
                 revoke_from: row.opt_int("revoke_from")?,
                 revoke_at: row.opt_int("revoke_at")?,
             },
@@ -564,11 +568,12 @@ impl Record for Attachment {
             (&self.app).into(),
             self.prefix.as_ref().into(),
             self.state.as_str().into(),
-            self.generation.into(),
-            self.revoke_from.into(),
-            self.revoke_at.into(),
+            self.login.generation.into(),
+            self.login.revoke_from.into(),
+            self.login.revoke_at.into(),
             self.created_at.into(),
             self.updated_at.into(),
+            self.login.vars_generation.into(),
         ]
     }
 
@@ -579,9 +584,12 @@ impl Record for Attachment {
             app: row.text("app")?,
             prefix: row.opt_text("prefix")?,
             state: row.parsed("state", AttachmentState::parse)?,
-            generation: row.int("generation")?,
-            revoke_from: row.opt_int("revoke_from")?,
-            revoke_at: row.opt_int("revoke_at")?,
+            login: Login {
+                generation: row.int("generation")?,
+                vars_generation: row.opt_int("vars_generation")?,
+                revoke_from: row.opt_int("revoke_from")?,
+                revoke_at: row.opt_int("revoke_at")?,
+            },
             created_at: row.int("created_at")?,
             updated_at: row.int("updated_at")?,
         })
@@ -774,9 +782,9 @@ mod tests {
             last_error_permanent: every,
             labels: Default::default(),
             expires_at: some(15),
-            rotation: Rotation {
+            login: Login {
                 generation: 4,
-                vars_generation: 3,
+                vars_generation: Some(3),
                 revoke_from: every.then_some(2),
                 revoke_at: some(16),
             },
@@ -797,9 +805,12 @@ mod tests {
                 prefix: every.then(|| "API".into()),
                 slot: 2,
                 state: AttachmentState::ALL[1],
-                generation: 5,
-                revoke_from: every.then_some(4),
-                revoke_at: every.then_some(18),
+                login: Login {
+                    generation: 5,
+                    vars_generation: every.then_some(4),
+                    revoke_from: every.then_some(4),
+                    revoke_at: every.then_some(18),
+                },
                 created_at: 19,
                 updated_at: 20,
             });
@@ -821,16 +832,17 @@ mod tests {
         let update = ATTACHMENTS.update(mark);
         assert_eq!(
             update.sql,
-            "UPDATE attachments SET state = ?3, generation = ?4, revoke_from = ?5, revoke_at = ?6, updated_at = ?7 \
-             WHERE addon_id = ?1 AND slot = ?2"
+            "UPDATE attachments SET state = ?3, generation = ?4, revoke_from = ?5, revoke_at = ?6, updated_at = ?7, \
+             vars_generation = ?8 WHERE addon_id = ?1 AND slot = ?2"
         );
-        assert_eq!(update.takes.iter().map(|(index, _)| *index).collect::<Vec<_>>(), [0, 1, 4, 5, 6, 7, 9]);
+        assert_eq!(update.takes.iter().map(|(index, _)| *index).collect::<Vec<_>>(), [0, 1, 4, 5, 6, 7, 9, 10]);
         assert_eq!(
             ATTACHMENTS.upsert(mark).sql,
             "INSERT INTO attachments (addon_id, slot, app, prefix, state, generation, revoke_from, revoke_at, \
-             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             created_at, updated_at, vars_generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
              ON CONFLICT (addon_id, slot) DO UPDATE SET state = excluded.state, generation = excluded.generation, \
-             revoke_from = excluded.revoke_from, revoke_at = excluded.revoke_at, updated_at = excluded.updated_at"
+             revoke_from = excluded.revoke_from, revoke_at = excluded.revoke_at, updated_at = excluded.updated_at, \
+             vars_generation = excluded.vars_generation"
         );
         assert_eq!(HOOK_RUNS.field_list(), "app, vars_version, started_at, finished_at, result, exit_status, output");
     }

@@ -472,7 +472,7 @@ fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut stor
     assert!(store.config_vars("worker").unwrap().is_empty(), "reserved vars have no value yet");
     let seen = claim(&mut store, &addon.id);
     let config = BTreeMap::from([("SECRET_KEY".to_string(), "v1".to_string())]);
-    let apply = Apply::Attached { slot: 1, generation: 0, shared: false, config, message: "attached".into() };
+    let apply = Apply::Made { slot: 1, generation: 0, shared: false, config, message: "attached".into() };
     store.finish_step(&seen, TICK, apply).unwrap();
     assert_eq!(store.pending_count(None).unwrap(), 0);
     assert_eq!(store.config_vars("worker").unwrap()[0].value, "v1");
@@ -487,11 +487,7 @@ fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut stor
     store.detach(&addon.id, "jobs").unwrap();
     let config = BTreeMap::from([("JOBS_SECRET_KEY".to_string(), "v1".to_string())]);
     store
-        .finish_step(
-            &seen,
-            TICK,
-            Apply::Attached { slot: 2, generation: 0, shared: false, config, message: "late".into() },
-        )
+        .finish_step(&seen, TICK, Apply::Made { slot: 2, generation: 0, shared: false, config, message: "late".into() })
         .unwrap();
     assert!(store.config_vars("jobs").unwrap().is_empty(), "a late attach step filled a detached app's vars");
     assert_eq!(store.pending_count(None).unwrap(), 1, "the detach's revoke is left");
@@ -520,13 +516,13 @@ fn a_check_holds_the_claim_as_a_step_does(mut store: Store) {
     store.rotate(&addon.id, Some(Duration::ZERO)).unwrap();
     assert!(store.claim_due(TICK, i64::MAX, LEASE, 16, None).unwrap().is_empty(), "a tick took a checked addon");
     let now = store.renew_check(&addon.id, "check", LEASE).unwrap().expect("the check still holds it");
-    assert_eq!((now.rotation.generation, now.rotation.vars_generation), (1, 0));
+    assert_eq!((now.login.generation, now.login.vars_generation), (1, Some(0)));
     let found = ["role gone".to_string()];
     let findings = Findings { found: &found, repaired: &found, left: None };
     store.finish_check(&taken, "check", Some(findings)).unwrap();
     assert_eq!(event_names(&store, &addon.id)[3..], ["rotate", "drift", "repaired"]);
     let seen = claim(&mut store, &addon.id);
-    assert_eq!(seen.rotation.generation, 1, "the rotation is due once the check let go");
+    assert_eq!(seen.login.generation, 1, "the rotation is due once the check let go");
 
     // An addon with nothing due is not due after its check; one deprovisioned during
     // its check has its cleanup due once the check lets go, and is not repaired.

@@ -150,6 +150,17 @@ CREATE INDEX attachments_task ON attachments (addon_id)
     // 6 (issue 13 part 3; SQLite's 8): `source_id`, the addon whose data this one was made
     // a copy of (`provision --from`); NULL for an addon made empty.
     "ALTER TABLE addons ADD COLUMN source_id TEXT;",
+    // 7 (SQLite's 9): `vars_generation`: the generation of its login an attached app's vars hold,
+    // as an addon's own app's does (NULL while none: being attached, or detached), so
+    // both are one model of a login. Until now an attaching row after a rotation held
+    // the one before its `generation`, and an attached row its `generation`.
+    r#"
+ALTER TABLE attachments ADD COLUMN vars_generation INTEGER;
+UPDATE attachments SET vars_generation = CASE
+    WHEN state = 'attached' THEN generation
+    WHEN state = 'attaching' AND generation > 0 THEN generation - 1
+END;
+"#,
 ];
 
 /// The tables a state user must be able to read and write.

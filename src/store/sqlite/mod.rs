@@ -594,6 +594,36 @@ mod tests {
     /// On a state file, what a clock ahead of this host's wrote (its `updated_at` to
     /// come) is moved back by that lead: a task due at once is due now, a revocation
     /// keeps its wait; an expiry, and rows this host's clock wrote, stay as they are.
+    /// Migration 9 gives each attachment the generation its app's vars hold, read off how
+    /// the rows said it before: an attached row's own, the one before for a row being
+    /// rotated, none for a row being attached or gone.
+    #[test]
+    fn attachments_learn_the_generation_their_vars_hold() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for migration in &MIGRATIONS[..8] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO apps (name) VALUES ('web'), ('w1'), ('w2'), ('w3'), ('w4'), ('w5'); \
+             INSERT INTO addons (id, name, provider, app, params, seed, state, message, vars, deadline_at, \
+               created_at, updated_at) VALUES ('a', 'a', 'postgres', 'web', '{}', x'00', 'ready', '', '[]', 0, 0, 0); \
+             INSERT INTO attachments (addon_id, slot, app, state, generation, created_at, updated_at) VALUES \
+               ('a', 1, 'w1', 'attaching', 0, 0, 0), ('a', 2, 'w2', 'attaching', 3, 0, 0), \
+               ('a', 3, 'w3', 'attached', 2, 0, 0), ('a', 4, 'w4', 'detaching', 1, 0, 0), \
+               ('a', 5, 'w5', 'detached', 4, 0, 0);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[8]).unwrap();
+        let held: Vec<Option<u32>> = conn
+            .prepare("SELECT vars_generation FROM attachments ORDER BY slot")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(held, [None, Some(2), Some(2), None, None]);
+    }
+
     #[test]
     fn times_a_clock_ahead_wrote_are_moved_back_by_its_lead() {
         let mut backend = open_in_memory().unwrap();
