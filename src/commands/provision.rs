@@ -3,13 +3,14 @@
 
 use crate::addon::{Addon, Params};
 use crate::cli::ProvisionArgs;
+use crate::engine::Engine;
 use crate::error::{failed, usage};
 use crate::expiry::{check_expires_at, check_expires_in, parse_expires_at, parse_expires_in};
 use crate::labels::{parse_label, Labels};
 use crate::names;
 use crate::output::addon_json;
 use crate::providers;
-use crate::spec::{differences, AddonSpec};
+use crate::spec::AddonSpec;
 use crate::store::{now_ms, Store};
 
 use super::wait::{wait_for, Shape};
@@ -33,7 +34,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = ctx.engine();
     if args.ensure {
         let store = ctx.store()?;
-        if let Some(existing) = ensured(&store, &args, &spec)? {
+        if let Some(existing) = ensured(&engine, &store, &args, &spec)? {
             return kept(ctx, &engine, store, existing, &args, timeout);
         }
     }
@@ -54,7 +55,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let addon = match inserted {
         Ok(addon) => addon,
         // Another `provision --ensure` of this name won the race: the same addon is success.
-        Err(err) if args.ensure => match ensured(&store, &args, &spec)? {
+        Err(err) if args.ensure => match ensured(&engine, &store, &args, &spec)? {
             Some(existing) => return kept(ctx, &engine, store, existing, &args, timeout),
             None => return Err(err),
         },
@@ -98,33 +99,23 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
 /// Refuses (exit 1) before anything is created when the provider's server does not
 /// answer; prints the provider's warnings (even under -q and --json: a server that undoes
 /// every addon's isolation is worth a line).
-pub(super) fn check_server(engine: &crate::engine::Engine, provider: &str) -> anyhow::Result<()> {
+pub(super) fn check_server(engine: &Engine, provider: &str) -> anyhow::Result<()> {
     for warning in engine.check_server(provider)? {
         eprintln!("warning: {warning}");
     }
     Ok(())
 }
 
-/// The live addon named `--name` when it is the one asked for; `None` when there is none;
-/// exit 1 naming each difference when it is another.
-fn ensured(store: &Store, args: &ProvisionArgs, spec: &AddonSpec) -> anyhow::Result<Option<Addon>> {
-    let Some(name) = &args.name else { return Ok(None) };
-    let Some(existing) = store.live_addon_named(name)? else { return Ok(None) };
-    let differences = differences(spec, &AddonSpec::of(&existing));
-    if !differences.is_empty() {
-        return Err(failed(format!(
-            "addon {name} exists but is not the one asked for: {}; change nothing, or deprovision it first",
-            differences.join("; ")
-        )));
-    }
-    Ok(Some(existing))
+/// The live addon named `--name`, if any, when it is the one asked for.
+fn ensured(engine: &Engine, store: &Store, args: &ProvisionArgs, spec: &AddonSpec) -> anyhow::Result<Option<Addon>> {
+    args.name.as_deref().map_or(Ok(None), |name| engine.ensured(store, name, spec))
 }
 
 /// `provision --ensure` found the addon asked for: print it as if made (`"created": false`),
 /// and with `--wait`, wait for it as usual.
 fn kept(
     ctx: &Ctx,
-    engine: &crate::engine::Engine,
+    engine: &Engine,
     mut store: Store,
     addon: Addon,
     args: &ProvisionArgs,

@@ -1,9 +1,9 @@
 //! The edge where refusals become words: what the store and the engine refused comes up
-//! as data ([`Refused`], [`BadSource`]); here it becomes the one line a user reads, with
+//! as data ([`Refused`], [`BadSource`], [`OtherAddon`]); here it becomes the one line a user reads, with
 //! the command line's flags and what to run next, and the exit code docs/contract.md
 //! gives it (2 for input to fix, 1 for an operation refused).
 
-use crate::engine::BadSource;
+use crate::engine::{BadSource, OtherAddon};
 use crate::error::{Exit, Failure};
 use crate::store::{Refused, VarsOf};
 
@@ -32,6 +32,9 @@ pub fn for_people(err: anyhow::Error) -> anyhow::Error {
 fn refusal(cause: &(dyn std::error::Error + 'static)) -> Option<(Exit, String)> {
     if let Some(refused) = cause.downcast_ref::<Refused>() {
         return Some(refused_words(refused));
+    }
+    if let Some(other) = cause.downcast_ref::<OtherAddon>() {
+        return Some((Exit::Failed, format!("{other}; change nothing, or deprovision it first")));
     }
     let bad = cause.downcast_ref::<BadSource>()?;
     let why = match bad {

@@ -23,7 +23,7 @@ pub use base::Engine;
 pub use check::Check;
 pub use copy::PERMANENT;
 pub use hooks::HookReport;
-pub use provision::BadSource;
+pub use provision::{BadSource, OtherAddon};
 
 use claim::is_dead_holder;
 pub use step::backoff;

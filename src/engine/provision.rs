@@ -29,7 +29,28 @@ pub enum BadSource {
     NotReady { addon: String, state: crate::machine::State },
 }
 
+/// `provision --ensure` found a live addon of the name asked for, and it is another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("addon {name} exists but is not the one asked for: {}", differences.join("; "))]
+pub struct OtherAddon {
+    pub name: String,
+    /// Each way it differs, as [`crate::spec::differences`] words it.
+    pub differences: Vec<String>,
+}
+
 impl Engine {
+    /// The live addon named `name` when it is the one `spec` asks for, as an ensured
+    /// provision keeps it; `None` when no live addon has the name; [`OtherAddon`] when
+    /// one is another.
+    pub fn ensured(&self, store: &Store, name: &str, spec: &AddonSpec) -> anyhow::Result<Option<Addon>> {
+        let Some(existing) = store.live_addon_named(name)? else { return Ok(None) };
+        let differences = crate::spec::differences(spec, &AddonSpec::of(&existing));
+        if !differences.is_empty() {
+            return Err(OtherAddon { name: name.to_string(), differences }.into());
+        }
+        Ok(Some(existing))
+    }
+
     /// Refuses (exit 1) before anything is created when the provider's server does not
     /// answer; else the provider's warnings (a server that undoes every addon's isolation),
     /// for the command to print.
