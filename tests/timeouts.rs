@@ -101,3 +101,24 @@ fn connect_timeout_must_be_a_duration() {
     let line = env.fails(2, ["providers"]);
     assert!(line.contains("line 3") && line.contains("connect_timeout") && line.contains("30s"), "{line}");
 }
+
+#[test]
+fn providers_check_asks_every_silent_server_at_once() {
+    let servers: Vec<(&str, Silent)> =
+        ["postgres", "mysql", "redis"].map(|provider| (provider, Silent::start())).into();
+    let config: String = servers
+        .iter()
+        .map(|(provider, silent)| {
+            format!("[providers.{provider}]\nurl = {:?}\nconnect_timeout = {NAMED:?}\n", url(provider, silent.port))
+        })
+        .collect();
+    let env = TestEnv::with_config(&config);
+    let args = ["providers", "--check"];
+    let started = Instant::now();
+    let run = env.run_within(Duration::from_secs(60), args);
+    assert_reported_at_the_named_time("every provider", &args, &run, started.elapsed());
+    for (provider, _) in &servers {
+        let row = run.stdout.lines().find(|line| line.starts_with(provider)).unwrap_or_default();
+        assert!(row.contains("unreachable") && row.contains(&format!("no answer within {NAMED}")), "{run}");
+    }
+}
