@@ -112,7 +112,7 @@ pub enum Command {
     /// Print a shell completion script
     #[command(after_help = help::tail(&help::COMPLETIONS))]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff) of addons or of one of its commands
+    /// Show the manual page of addons or of one of its commands (roff when piped)
     #[command(after_help = help::tail(&help::MAN))]
     Man(ManArgs),
     /// The background copier a tick starts for `provision --from` (not for people)

@@ -73,6 +73,10 @@ pub enum Failure {
     /// error, `check`'s drift): exit 1, with no further line.
     #[error("failed, as said above")]
     Said,
+    /// The reader of stdout stopped reading (`addons man | head -1`): exit 141, with no
+    /// line, as a shell reports a command that SIGPIPE ended.
+    #[error("the reader of the output stopped reading")]
+    ReaderGone,
 }
 
 impl Failure {
@@ -86,7 +90,14 @@ impl Failure {
         match self {
             Failure::Line { exit, .. } => *exit,
             Failure::Said => Exit::Failed,
+            Failure::ReaderGone => Exit::ReaderGone,
         }
+    }
+
+    /// Whether `main` prints no line for it: the command said what failed already, or
+    /// nobody reads the output any more.
+    pub fn is_quiet(&self) -> bool {
+        matches!(self, Failure::Said | Failure::ReaderGone)
     }
 }
 
@@ -98,6 +109,16 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 /// Shorthand for an operation failure (exit 1) as an `anyhow::Error`.
 pub fn failed(message: impl Into<String>) -> anyhow::Error {
     Failure::new(Exit::Failed, message).into()
+}
+
+/// The result of writing to stdout, for a command's error: a reader that stopped
+/// reading is [`Failure::ReaderGone`] (exit 141, quietly), as it is for `println!`;
+/// any other failure to write is an operation failure.
+pub fn written(result: std::io::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::ReaderGone.into()),
+        other => Ok(other?),
+    }
 }
 
 /// The exit code of an error that reaches `main`: that of the first [`Failure`] in its
@@ -122,6 +143,9 @@ mod tests {
         assert_eq!(exit_of(&anyhow::anyhow!("plain")), Exit::Failed);
         assert_eq!(exit_of(&usage("bad").context("while reading")), Exit::Usage);
         assert_eq!(exit_of(&Failure::Said.into()), Exit::Failed);
+        let gone = written(Err(std::io::ErrorKind::BrokenPipe.into())).unwrap_err();
+        assert_eq!(exit_of(&gone.context("printing the page")), Exit::ReaderGone);
+        assert_eq!(exit_of(&written(Err(std::io::ErrorKind::StorageFull.into())).unwrap_err()), Exit::Failed);
         let codes: Vec<u8> = Exit::ALL.iter().map(|exit| exit.code()).collect();
         assert!(codes.windows(2).all(|pair| pair[0] < pair[1]), "each code once, in order: {codes:?}");
     }

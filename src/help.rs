@@ -262,7 +262,8 @@ pub const COMPLETIONS: [Section; 1] = [examples(&[
 ])];
 
 pub const MAN: [Section; 1] = [examples(&[
-    ("addons man > addons.1", "the page of addons itself"),
+    ("addons man provision", "on a terminal: the page, through man and its pager"),
+    ("addons man > addons.1", "the page of addons itself, as roff"),
     ("addons man config set > addons-config-set.1", "the page of one command"),
 ])];
 

@@ -55,7 +55,7 @@ fn run() -> Exit {
         Ok(()) => Exit::Success,
         Err(err) => {
             let exit = error::exit_of(&err);
-            if !matches!(err.downcast_ref::<Failure>(), Some(Failure::Said)) {
+            if !err.chain().find_map(|cause| cause.downcast_ref::<Failure>()).is_some_and(Failure::is_quiet) {
                 print_error(&format!("error: {err:#}"), exit, cli.json);
             }
             exit
@@ -65,7 +65,8 @@ fn run() -> Exit {
 
 /// `addons list | head`: a reader that stopped reading ends the command quietly with
 /// 141 (as SIGPIPE ends `ls` in a shell), not with a panic's message. Rust ignores
-/// SIGPIPE, so a print to a closed pipe fails, and `println!` panics on that failure.
+/// SIGPIPE, so a print to a closed pipe fails, and `println!` panics on that failure;
+/// a write whose error is returned instead goes through [`error::written`].
 /// What was committed stays committed; nothing after the print runs.
 fn quiet_on_a_closed_stdout() {
     let default = std::panic::take_hook();
@@ -128,10 +129,10 @@ fn named_config(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 /// prints the help on stderr) and picks exit 2.
 fn usage_error(err: clap::Error, json: bool) -> Exit {
     match err.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = err.print();
-            Exit::Success
-        }
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match error::written(err.print()) {
+            Ok(()) => Exit::Success,
+            Err(err) => error::exit_of(&err),
+        },
         // Bare `addons`: clap says "help on missing subcommand", or, when ADDONS_STATE or
         // ADDONS_CONFIG count as arguments given, "missing subcommand".
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand

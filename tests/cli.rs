@@ -1455,19 +1455,64 @@ fn watch_on_a_terminal_shows_a_live_line_per_addon_and_a_count() {
     assert_eq!(env.info("one")["state"], "ready");
 }
 
+/// Commands that print to stdout, each a different way: tables and lines (`println!`),
+/// JSON, a page and a script written through `io::Write`, and clap's help and version.
+const PRINTING: [&[&str]; 10] = [
+    &["list"],
+    &["list", "--json"],
+    &["info", "--json", "key"],
+    &["graph"],
+    &["env", "web"],
+    &["man"],
+    &["man", "provision"],
+    &["completions", "bash"],
+    &["--help"],
+    &["--version"],
+];
+
 #[test]
 fn a_reader_that_stopped_reading_ends_the_command_quietly() {
     // `addons list | head -1` with a long list: the reader is gone before the rest is
     // printed. Here the pipe's read end is closed before the command starts.
     let env = TestEnv::new();
     env.provision_ready("secret", "web", &["--name", "key"]);
-    for args in [&["list"][..], &["info", "--json", "key"], &["graph"]] {
+    for args in PRINTING {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let out = env.command(args).stdout(writer).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panicked"), "addons {args:?} panicked on a closed pipe:\n{stderr}");
+        assert_eq!(stderr, "", "addons {args:?} said something on a closed pipe");
         assert_eq!(out.status.code(), Some(141), "addons {args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_shell_pipeline_whose_reader_is_gone_ends_with_141_and_says_nothing() {
+    // `set -o pipefail; addons man | head -1`, with the race taken out: the reader
+    // closes its end of the pipe and only then (told through a FIFO) does addons start,
+    // so every command meets a reader that is gone, however short its output.
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    let fifo = env.root().join("reader-gone");
+    for args in PRINTING {
+        let _ = std::fs::remove_file(&fifo);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let line = format!(
+            "set -o pipefail; {{ read -r _ < '{fifo}'; '{bin}' {args} 2> '{err}'; }} | {{ exec 0<&-; echo > '{fifo}'; }}; \
+             echo \"$? ${{PIPESTATUS[0]}}\"",
+            fifo = fifo.display(),
+            bin = common::BIN,
+            args = args.join(" "),
+            err = env.root().join("stderr").display(),
+        );
+        let mut shell = std::process::Command::new("bash");
+        shell.args(["-c", &line]).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        shell.env("HOME", env.root()).env("ADDONS_STATE", env.state_location()).current_dir(env.root());
+        let out = shell.output().expect("bash runs");
+        let status = String::from_utf8_lossy(&out.stdout);
+        let stderr = std::fs::read_to_string(env.root().join("stderr")).unwrap();
+        assert_eq!(status.trim(), "141 141", "addons {args:?}: pipefail status, addons' status; stderr: {stderr}");
+        assert_eq!(stderr, "", "addons {args:?} said something on a closed pipe");
     }
 }
 

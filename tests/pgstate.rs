@@ -192,9 +192,11 @@ fn an_unreachable_server_is_refused_quickly_without_the_password() {
     let port = silent.local_addr().unwrap().port();
     let started = Instant::now();
     let text = refusal(&format!("postgresql://state:hunter2-secret@127.0.0.1:{port}/db?connect_timeout=1"));
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    // The named time is the whole wait: the login's answer, and the session settings after it.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "took {took:?}: {text}");
     assert!(!text.contains("hunter2"), "{text}");
-    assert!(text.contains("did not answer") || text.contains("timed out"), "{text}");
+    assert!(text.contains("did not answer within 1s"), "{text}");
     drop(silent);
 }
 

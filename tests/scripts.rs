@@ -430,6 +430,103 @@ fn wait_on_a_terminal_shows_its_addons_with_app_and_provider_cut_to_the_width() 
 }
 
 // ---------------------------------------------------------------------------
+// addons man on a terminal
+
+/// `addons man provision` on a terminal, with `path` first on PATH and `vars` set
+/// (`KEY=value` words); then its exit status as [`shell_line`] prints it.
+fn man_line(env: &TestEnv, path: &str, vars: &str) -> String {
+    format!(
+        "env -i PATH='{path}' TERM=xterm HOME='{}' {vars} '{}' man provision; printf 'exit=%s' \"$?\"; sleep 600",
+        env.root().display(),
+        common::BIN
+    )
+}
+
+/// Writes an executable shell script `name` into `dir` (made if missing).
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// PATH with `dir` first.
+fn path_with(dir: &Path) -> String {
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn man_on_a_terminal_hands_the_page_to_man_and_prints_roff_without_it() {
+    let env = TestEnv::new();
+    let root = env.root().to_path_buf();
+    let bin = root.join("fake-bin");
+    // A `man` that keeps what it was given and says so.
+    let body = format!(
+        "printf '%s\\n' \"$*\" > '{args}'\ncat > '{page}'\necho 'fake man showed the page'\n",
+        args = root.join("man-args").display(),
+        page = root.join("man-page").display()
+    );
+    script(&bin, "man", &body);
+    let tmux = Tmux::start(&man_line(&env, &path_with(&bin), ""));
+    let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
+    assert!(screen.contains("fake man showed the page") && screen.contains("exit=0"), "{screen}");
+    assert!(!screen.contains(".TH"), "roff on the terminal as well:\n{screen}");
+    assert_eq!(std::fs::read_to_string(root.join("man-args")).unwrap(), "-l -\n");
+    let page = std::fs::read_to_string(root.join("man-page")).unwrap();
+    assert!(page.contains("\n.TH addons-provision 1 "), "not the page of addons provision:\n{page}");
+    let piped = env.ok(["man", "provision"]);
+    assert_eq!(page, piped.stdout, "man was not handed the page that a pipe gets");
+    drop(tmux);
+
+    // A `man` that fails: its own words, then one line, exit 1.
+    script(&bin, "man", "cat > /dev/null\necho 'man: no groff here' >&2\nexit 3\n");
+    let tmux = Tmux::start(&man_line(&env, &path_with(&bin), ""));
+    let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
+    assert!(screen.contains("man: no groff here") && screen.contains("exit=1"), "{screen}");
+    assert!(screen.contains("error: man could not show the page (exit 3)"), "{screen}");
+    drop(tmux);
+
+    // No `man` at all: the roff is printed, as a pipe gets it (its end is on the screen).
+    let empty = root.join("no-man-here");
+    std::fs::create_dir_all(&empty).unwrap();
+    let tmux = Tmux::start_sized(&man_line(&env, &empty.display().to_string(), ""), 200, 60);
+    let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
+    let end: Vec<&str> = piped.stdout.lines().rev().take(5).collect();
+    let shown: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).rev().skip(1).take(5).collect();
+    assert_eq!(shown, end, "not the roff's last lines:\n{screen}");
+    assert!(screen.ends_with("exit=0\n") || screen.contains("\nexit=0"), "{screen}");
+}
+
+#[test]
+fn man_on_a_terminal_pages_through_manpager_else_pager() {
+    let Some(man) = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("man")).find(|man| man.is_file()))
+    else {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "NOTICE: skipping the man pager test: no man on PATH");
+        return;
+    };
+    let env = TestEnv::new();
+    let root = env.root().to_path_buf();
+    for (var, name) in [("MANPAGER", "manpager"), ("PAGER", "pager")] {
+        // A pager that keeps what it was given and says which one it is.
+        let paged = root.join(format!("{name}-paged"));
+        let body = format!("cat > '{}'\necho '{name} showed the page'\n", paged.display());
+        let pager = script(&root.join("pagers"), name, &body);
+        let tmux =
+            Tmux::start(&man_line(&env, &std::env::var("PATH").unwrap(), &format!("{var}='{}'", pager.display())));
+        let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
+        assert!(screen.contains(&format!("{name} showed the page")) && screen.contains("exit=0"), "{man:?}:\n{screen}");
+        // Formatted by man: the sections set as text, no roff requests left.
+        let text = std::fs::read_to_string(&paged).unwrap();
+        assert!(text.contains("NAME") && text.contains("addons-provision - Create an addon"), "{var}:\n{text}");
+        assert!(!text.contains(".TH"), "{var}: the pager got roff:\n{text}");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // cron
 
 #[test]

@@ -46,6 +46,7 @@ mod stress;
 mod tenant_databases;
 mod tenants;
 mod terminal;
+mod timeouts;
 mod wakeups;
 
 /// With `autotests = false` a file in tests/ runs only when this crate names it: every

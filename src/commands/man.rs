@@ -1,13 +1,17 @@
-//! `addons man`: prints the manual page (roff) of addons or of one of its commands,
-//! made by clap_mangen from the same clap types as `--help`. man/ holds them all.
+//! `addons man`: the manual page of addons or of one of its commands, made by
+//! clap_mangen from the same clap types as `--help`: shown by `man` on a terminal (as
+//! `git help` does), printed as roff otherwise. man/ holds them all.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
 
 use clap::CommandFactory;
 use clap_mangen::roff::{roman, Roff};
 
 use crate::cli::{Cli, ManArgs};
-use crate::error::usage;
+use crate::error::{failed, usage, written};
 
 /// Handles `addons man`.
 pub fn run(args: ManArgs) -> anyhow::Result<()> {
@@ -26,10 +30,41 @@ pub fn run(args: ManArgs) -> anyhow::Result<()> {
             ))
         })?;
     }
+    let mut page = Vec::new();
+    render(command, &mut page)?;
+    if std::io::stdout().is_terminal() && shown_by_man(&page)? {
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
-    render(command, &mut out)?;
-    out.flush()?;
-    Ok(())
+    written(out.write_all(&page).and_then(|()| out.flush()))
+}
+
+/// Hands the page to `man -l -`, which formats it for the terminal and pages it the
+/// way `man` pages any page (`MANPAGER`, else `PAGER`, else its own default); `false`
+/// when there is no `man` to run, and the page is printed as roff instead.
+fn shown_by_man(page: &[u8]) -> anyhow::Result<bool> {
+    let mut man = match Command::new("man").args(["-l", "-"]).stdin(Stdio::piped()).spawn() {
+        Ok(man) => man,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err).context("can't start man to show the page"),
+    };
+    let mut input = man.stdin.take().context("can't hand the page to man")?;
+    match input.write_all(page) {
+        // Quitting the pager before the end of the page closes the pipe: that is no failure.
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(err).context("can't hand the page to man");
+        }
+        _ => drop(input),
+    }
+    let status = man.wait().context("can't wait for man")?;
+    match status.code() {
+        // No code: ended by a signal, as a pager quit with Ctrl-C may be.
+        Some(0) | None => Ok(true),
+        Some(code) => Err(failed(format!(
+            "man could not show the page (exit {code}); piped or redirected, as in 'addons man > addons.1', \
+             addons man prints the page as roff"
+        ))),
+    }
 }
 
 /// Renders one page: clap_mangen's, with the blocks after the options in `--help`

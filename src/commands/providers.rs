@@ -17,8 +17,13 @@ pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let mut docs = Vec::new();
     let mut rows = Vec::new();
     let mut silent = Vec::new();
-    for info in providers::ALL {
-        let (doc, row, failure) = listing(info, &engine);
+    // Each server is asked at once, so servers that do not answer hold the listing up
+    // for one connect_timeout, not one each.
+    let listings: Vec<_> = std::thread::scope(|scope| {
+        let asked: Vec<_> = providers::ALL.iter().map(|info| scope.spawn(|| listing(info, &engine))).collect();
+        asked.into_iter().map(|asking| asking.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    for (doc, row, failure) in listings {
         docs.push(doc);
         rows.push(row);
         silent.extend(failure);

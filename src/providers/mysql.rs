@@ -37,7 +37,6 @@ const SERVER: ServerSpec = ServerSpec {
     example: "[providers.mysql]\nurl = \"mysql://root:PASSWORD@127.0.0.1:3306\"",
 };
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Long enough for `DROP DATABASE` of a big database; short enough that a hung server is noticed.
 /// (The driver applies it to the handshake too; a timed-out drop is retried and converges.)
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -80,7 +79,7 @@ impl Mysql {
             .user(Some(user))
             .pass(Some(password))
             .db_name(database)
-            .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
+            .tcp_connect_timeout(Some(self.server.connect_timeout()))
             .read_timeout(Some(IO_TIMEOUT))
             .write_timeout(Some(IO_TIMEOUT)))
     }
@@ -98,8 +97,15 @@ impl Mysql {
         let password = percent_decoded(url.password().unwrap_or(""));
         let options = self.options(&user, &password, None)?.read_timeout(timeout).write_timeout(timeout);
         let options = options.init(vec![ADMIN_SESSION_SETUP]);
-        let conn = Conn::new(options).map_err(|err| self.fail("connecting as the admin user", &err, Login::Admin))?;
+        let doing = "connecting as the admin user";
+        let conn = self.login(options, doing)?.map_err(|err| self.fail(doing, &err, Login::Admin))?;
         Ok(Admin { conn, provider: self })
+    }
+
+    /// Logs in within `connect_timeout`, every address of the host and the server's
+    /// answer included (the driver's timeouts bound one connect or one read each).
+    fn login(&self, options: OptsBuilder, doing: &str) -> Result<Result<Conn, Error>, ProviderError> {
+        self.server.within(self.server.connect_timeout(), doing, move || Conn::new(options))
     }
 
     /// Turns a driver error into one line that names the server and says what to do.
@@ -293,7 +299,7 @@ impl Provider for Mysql {
         let password = addon.password();
         let doing = format!("logging in as {name}");
         let fail = |err: Error| self.fail(&doing, &err, Login::App).hiding(&password);
-        let mut conn = Conn::new(self.options(&name, &password, Some(&name))?).map_err(fail)?;
+        let mut conn = self.login(self.options(&name, &password, Some(&name))?, &doing)?.map_err(fail)?;
         conn.query_drop("SELECT 1").map_err(fail)?;
         Ok(Readiness::Ready)
     }

@@ -3,7 +3,6 @@
 //! login roles that become the owner (see `credentials`).
 
 use std::str::FromStr;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use postgres::error::SqlState;
@@ -40,10 +39,6 @@ const SERVER: ServerSpec = ServerSpec {
     example: "[providers.postgres]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\"",
 };
 
-/// How long to wait for the server to accept a connection before calling it down.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the whole login may take (the crate's connect timeout covers only the TCP connect).
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How soon to look again when the role or database is not there yet.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// Errors that mean "it already exists", from a create that raced another one.
@@ -71,17 +66,17 @@ impl Postgres {
         Postgres { server }
     }
 
-    /// The connection settings from the URL, with a connect timeout; an admin session adds
-    /// its startup options (`admin_config`), a tenant's login its user and password.
+    /// The connection settings from the URL, with the login's deadline as the connect
+    /// timeout; an admin session adds its startup options (`admin_config`), a tenant's
+    /// login its user and password.
     fn config(&self) -> Result<Config, ProviderError> {
         // The parser's reason is left out: it may quote a piece of the URL.
         let mut config = Config::from_str(self.server.url.as_str()).map_err(|_| {
             let fix = format!("fix {} in the config file", self.server.key("url"));
             self.server.error(Sort::Permanent, "", "not a PostgreSQL connection URL", &fix)
         })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
+        let timeout = self.login_timeout(&config);
+        config.connect_timeout(timeout);
         if config.get_application_name().is_none() {
             config.application_name("addons");
         }
@@ -95,19 +90,20 @@ impl Postgres {
         self.connect(self.admin_config(0)?, doing)?.map_err(|err| self.failure(doing, &err))
     }
 
-    /// Logs in within `LOGIN_TIMEOUT`. A server that accepts connections but never answers
-    /// would otherwise hang the tick; an abandoned login thread ends when the server answers
-    /// or the process exits.
+    /// How long a login may take in all: `connect_timeout` in `[providers.postgres]`, else
+    /// the admin URL's `connect_timeout` parameter, else the default.
+    fn login_timeout(&self, config: &Config) -> Duration {
+        match (self.server.connect_timeout, config.get_connect_timeout()) {
+            (Some(timeout), _) | (None, Some(&timeout)) => timeout,
+            (None, None) => self.server.connect_timeout(),
+        }
+    }
+
+    /// Logs in within the login's deadline (`login_timeout`), every address of the host
+    /// and the server's answer included; past it, a transient failure that says so.
     fn connect(&self, config: Config, doing: &str) -> Result<Result<Client, postgres::Error>, ProviderError> {
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Nobody is listening any more when the login took too long: the client just closes.
-            let _ = sender.send(config.connect(NoTls));
-        });
-        receiver.recv_timeout(LOGIN_TIMEOUT).map_err(|_| {
-            let what = format!("no answer within {}s", LOGIN_TIMEOUT.as_secs());
-            self.server.error(Sort::Transient, doing, &what, "is the server overloaded?")
-        })
+        let timeout = self.login_timeout(&config);
+        self.server.within(timeout, doing, move || config.connect(NoTls))
     }
 
     /// Runs one admin statement; `Ok(false)` when it failed with one of the `tolerated` codes.

@@ -118,7 +118,8 @@ impl Redis {
 
     /// A fresh connection to the server, as the user `info` names.
     fn connect(&self, info: ConnectionInfo, doing: String) -> Result<Session<'_>, ProviderError> {
-        match open(info) {
+        let timeout = self.server.connect_timeout();
+        match self.server.within(timeout, &doing, move || open(info, timeout))? {
             Ok(con) => Ok(Session { con, server: &self.server, doing }),
             Err(err) => Err(failure(&self.server, &doing, &err)),
         }
@@ -377,9 +378,10 @@ fn failure(server: &ServerSettings, doing: &str, err: &RedisError) -> ProviderEr
     }
 }
 
-/// Opens a connection that gives up after `TIMEOUT` without an answer, connecting or later.
-fn open(info: ConnectionInfo) -> redis::RedisResult<Connection> {
-    let con = redis::Client::open(info)?.get_connection_with_timeout(TIMEOUT)?;
+/// Opens a connection that gives up after `login` connecting and logging in, and after
+/// `TIMEOUT` without an answer later.
+fn open(info: ConnectionInfo, login: Duration) -> redis::RedisResult<Connection> {
+    let con = redis::Client::open(info)?.get_connection_with_timeout(login)?;
     con.set_read_timeout(Some(TIMEOUT))?;
     con.set_write_timeout(Some(TIMEOUT))?;
     Ok(con)

@@ -1,8 +1,10 @@
 //! What the providers that talk to a database server (postgres, mysql, redis) share: their
-//! `[providers.NAME]` table (an admin URL and an optional `public_host`), the host and port
-//! written into the apps' URLs, and the one-line wording of every failure.
+//! `[providers.NAME]` table (an admin URL, an optional `public_host` and `connect_timeout`),
+//! the host and port written into the apps' URLs, the one deadline a login keeps, and the
+//! one-line wording of every failure.
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -37,13 +39,24 @@ pub struct ServerSettings {
     pub url: Url,
     /// The host written into the URLs handed to apps; the admin URL's host when unset.
     pub public_host: Option<String>,
+    /// `connect_timeout` when the table sets it: how long a login may take in all.
+    pub connect_timeout: Option<Duration>,
 }
+
+/// How long a login may take, from the first connect to the server's answer to it, when
+/// `[providers.NAME] connect_timeout` does not say.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Shows the admin URL with its password masked, so a logged `Settings` holds no secret.
 impl std::fmt::Debug for ServerSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (url, public_host) = (self.display_url(), &self.public_host);
-        f.debug_struct("ServerSettings").field("url", &url).field("public_host", public_host).finish()
+        let connect_timeout = &self.connect_timeout;
+        f.debug_struct("ServerSettings")
+            .field("url", &url)
+            .field("public_host", public_host)
+            .field("connect_timeout", connect_timeout)
+            .finish()
     }
 }
 
@@ -70,6 +83,7 @@ impl<P: Provider + 'static> ProviderConfig for ServerConfig<P> {
 struct ServerDoc {
     url: Spanned<String>,
     public_host: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
 }
 
 impl ServerSettings {
@@ -98,7 +112,14 @@ impl ServerSettings {
             },
             None => None,
         };
-        Ok(Some(ServerSettings { spec, url, public_host }))
+        let connect_timeout = match doc.connect_timeout {
+            Some(text) => match crate::expiry::parse_duration(text.get_ref()) {
+                Ok(timeout) => Some(timeout),
+                Err(why) => return Err(section.invalid(text.span(), &format!("connect_timeout: {why}"))),
+            },
+            None => None,
+        };
+        Ok(Some(ServerSettings { spec, url, public_host, connect_timeout }))
     }
 
     /// [`read`](Self::read), kept with the constructor `make` that builds the provider
@@ -109,6 +130,36 @@ impl ServerSettings {
         make: fn(ServerSettings) -> P,
     ) -> Configured {
         Ok(Self::read(section, spec)?.map(|server| Arc::new(ServerConfig { server, make }) as Arc<dyn ProviderConfig>))
+    }
+
+    /// How long a login may take in all: connecting (to every address the host has),
+    /// TLS, the login and the server's answer to it.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(CONNECT_TIMEOUT)
+    }
+
+    /// Runs `login` (connect, log in, read the first answer) and waits for it at most
+    /// `timeout`; past that, a transient failure that names the time waited. The drivers'
+    /// own timeouts bound each connect or read, not the whole: a host with several
+    /// addresses, or a pipeline of setup commands, waits that long several times over,
+    /// and a server that accepts connections but never answers would hang the tick. A
+    /// login still running when the time is up is left to end on its own thread (when
+    /// the driver's read times out, the server answers, or the process exits).
+    pub fn within<T: Send + 'static>(
+        &self,
+        timeout: Duration,
+        doing: &str,
+        login: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ProviderError> {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Nobody is listening any more when the login took too long: the connection just closes.
+            let _ = sender.send(login());
+        });
+        receiver.recv_timeout(timeout).map_err(|_| {
+            let what = format!("no answer within {}", humantime::format_duration(timeout));
+            self.error(Sort::Transient, doing, &what, "is the server up and not overloaded?")
+        })
     }
 
     /// The admin URL with its password replaced, safe to show.
@@ -232,7 +283,8 @@ mod tests {
     };
 
     fn server(url: &str, public_host: Option<&str>) -> ServerSettings {
-        ServerSettings { spec: &SPEC, url: Url::parse(url).unwrap(), public_host: public_host.map(str::to_string) }
+        let (url, public_host) = (Url::parse(url).unwrap(), public_host.map(str::to_string));
+        ServerSettings { spec: &SPEC, url, public_host, connect_timeout: None }
     }
 
     #[test]

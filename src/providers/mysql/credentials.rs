@@ -180,11 +180,12 @@ impl Mysql {
             return Ok(None);
         }
         let password = credential.password(&addon);
+        let doing = format!("logging in as {user}");
         let login =
-            mysql::Conn::new(self.options(&user, &password, Some(name))?).and_then(|mut c| c.query_drop("SELECT 1"));
+            self.login(self.options(&user, &password, Some(name))?, &doing)?.and_then(|mut c| c.query_drop("SELECT 1"));
         match login {
             Ok(()) => Ok(None),
-            Err(err) => match self.fail(&format!("logging in as {user}"), &err, Login::App).hiding(&password) {
+            Err(err) => match self.fail(&doing, &err, Login::App).hiding(&password) {
                 ProviderError::Transient(line) => Err(ProviderError::Transient(line)),
                 ProviderError::Permanent(_) if super::classify(&err).0 == super::Kind::Denied => {
                     drift(DriftKind::PasswordChanged, format!("user {user} has another password"))

@@ -107,32 +107,15 @@ impl Backend for PgBackend {
     }
 }
 
-/// Logs in within the connect timeout. `connect_timeout` bounds each TCP connect; a
-/// server that accepts connections but never answers would still hang the login, so
-/// it runs on a thread of its own that is abandoned when the time is up (it ends when
-/// the server answers or the process exits).
+/// Logs in within the connect timeout, the settings every session pins included: the
+/// named time is the whole wait. `connect_timeout` bounds each TCP connect (a host with
+/// several addresses tries each); a server that accepts connections but never answers
+/// would still hang the login, so it runs on a thread of its own that is abandoned when
+/// the time is up (it ends when the server answers or the process exits).
 fn connect(location: &Location) -> Result<Client, StoreError> {
     let tls =
         tls::connector(location).map_err(|why| refuse(location, format!("{why}; fix sslrootcert in the state URL")))?;
     let config = location.config.clone();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Nobody is listening any more when the login took too long: the client just closes.
-        let _ = sender.send(config.connect(tls));
-    });
-    let waited = location.connect_timeout();
-    let mut client = receiver
-        .recv_timeout(waited + Duration::from_secs(1))
-        .map_err(|_| {
-            refuse(
-                location,
-                format!(
-                    "the server did not answer within {}s; check that it is up and not overloaded",
-                    waited.as_secs()
-                ),
-            )
-        })?
-        .map_err(|err| unusable(location, &err))?;
     // Tables are named without their schema; a lock held by another host's transaction
     // is waited for as long as a SQLite state file's lock is.
     let settings = format!(
@@ -140,8 +123,25 @@ fn connect(location: &Location) -> Result<Client, StoreError> {
         location.schema(),
         super::sqlite::busy_timeout().as_millis()
     );
-    client.batch_execute(&settings).map_err(|err| unusable(location, &err))?;
-    Ok(client)
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let login = config.connect(tls).and_then(|mut client| client.batch_execute(&settings).map(|()| client));
+        // Nobody is listening any more when the login took too long: the client just closes.
+        let _ = sender.send(login);
+    });
+    let waited = location.connect_timeout();
+    receiver
+        .recv_timeout(waited)
+        .map_err(|_| {
+            refuse(
+                location,
+                format!(
+                    "the server did not answer within {}; check that it is up and not overloaded",
+                    humantime::format_duration(waited)
+                ),
+            )
+        })?
+        .map_err(|err| unusable(location, &err))
 }
 
 /// An exit-4 refusal naming the state.
