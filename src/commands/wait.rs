@@ -117,7 +117,10 @@ pub fn wait_for(
                     }
                 }
             });
-            progress.failed_attempts(&report.failed_attempts);
+            // A ready addon's retried rotation is said above, once per reason.
+            let attempts: Vec<_> =
+                report.failed_attempts.iter().filter(|attempt| attempt.to != State::Ready).cloned().collect();
+            progress.failed_attempts(&attempts);
             let now = store.now()?;
             progress.update(&addons, report.pending, now);
             Ok(addons.iter().all(|addon| addon.is_settled(now) || blocked(addon)))
