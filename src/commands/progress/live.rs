@@ -323,3 +323,78 @@ fn counting_style(line: &Line, left: Duration) -> ProgressStyle {
             let _ = out.write_str(&tail);
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addon::{Cleanup, Params};
+
+    fn addon(name: &str, state: State) -> Addon {
+        Addon {
+            id: format!("id-{name}"),
+            name: name.into(),
+            provider: "redis".into(),
+            app: "web".into(),
+            prefix: None,
+            params: Params::new(),
+            seed: Vec::new(),
+            state,
+            message: "provisioned".into(),
+            vars: vec!["REDIS_URL".into()],
+            config: None,
+            begun: true,
+            cleanup: Cleanup::None,
+            attempts: 0,
+            due_at: None,
+            deadline_at: 0,
+            claim: None,
+            claim_until: None,
+            created_at: 0,
+            updated_at: 0,
+            failure: None,
+            last_error: None,
+            last_error_permanent: false,
+            labels: Default::default(),
+            expires_at: None,
+            rotation: Default::default(),
+            verified_at: None,
+            drift: None,
+            attachments: Vec::new(),
+            source_id: None,
+        }
+    }
+
+    fn screen() -> Screen {
+        Screen { rows: HashMap::new(), touched: Vec::new(), pending: 0, lines: Vec::new(), shown: false }
+    }
+
+    #[test]
+    fn moving_addons_come_first_each_group_in_natural_order() {
+        let mut screen = screen();
+        let names = ["fleet-10", "fleet-7", "fleet-9", "fleet-1"];
+        let addons: Vec<Addon> = names.iter().map(|name| addon(name, State::Provisioned)).collect();
+        screen.absorb(&addons, 4, 0);
+        screen.absorb(&[addon("fleet-9", State::Ready), addon("fleet-1", State::Ready)], 2, 0);
+        let rows: Vec<(String, bool)> =
+            screen.rows(false).into_iter().map(|(cells, moving)| (cells.name, moving)).collect();
+        let expected = [("fleet-7", true), ("fleet-10", true), ("fleet-1", false), ("fleet-9", false)];
+        assert_eq!(rows, expected.map(|(name, moving)| (name.to_string(), moving)));
+        assert_eq!(screen.summary(), "2/4 settled, 2 with work left");
+    }
+
+    #[test]
+    fn a_retried_addon_says_why_when_and_which_attempt_comes_next() {
+        let mut retried = addon("cache", State::WaitingForProvision);
+        retried.message = "retrying (attempt 5): redis at 127.0.0.1:6399: connection refused".into();
+        retried.last_error = Some("redis at 127.0.0.1:6399: connection refused".into());
+        retried.attempts = 5;
+        retried.due_at = Some(108_000);
+        let mut screen = screen();
+        screen.absorb(&[retried], 1, 100_000);
+        let (cells, _) = screen.rows(false).pop().unwrap();
+        let Message::Retry { why, next_try, attempt } = cells.message else { panic!("{:?}", cells.message) };
+        assert_eq!((why.as_str(), attempt), ("redis at 127.0.0.1:6399: connection refused", 6));
+        assert!(next_try <= Duration::from_secs(8) && next_try > Duration::from_secs(7), "{next_try:?}");
+        assert_eq!((cells.state.as_str(), cells.short_state.as_str()), ("waiting_for_provision", "provisioning"));
+    }
+}
