@@ -120,22 +120,16 @@ fn widest<'a>(header: &str, cells: impl Iterator<Item = &'a str>) -> usize {
 fn message_widths(message: &Message) -> (usize, usize) {
     match message {
         Message::Text(text) => (width_of(text), width_of(text).min(MIN_MESSAGE)),
-        Message::Retry { why, .. } => {
-            let whole = width_of(&retry_text(message, ""));
+        Message::Retry { why, next_try, attempt } => {
+            let whole = width_of(&retry_text(why, *next_try, *attempt));
             (whole, whole.min(whole - width_of(why) + MIN_WHY).max(whole.min(MIN_MESSAGE)))
         }
     }
 }
 
-/// A retry's message whole, its reason cut to `why_width` when given one.
-fn retry_text(message: &Message, cut_why: &str) -> String {
-    match message {
-        Message::Retry { why, next_try, attempt } => {
-            let why = if cut_why.is_empty() { why.as_str() } else { cut_why };
-            format!("{why}; next try in {} (attempt {attempt})", countdown(*next_try))
-        }
-        Message::Text(text) => text.clone(),
-    }
+/// A retry's message whole: why, when the next try comes, and its number.
+fn retry_text(why: &str, next_try: Duration, attempt: u32) -> String {
+    format!("{why}; next try in {} (attempt {attempt})", countdown(next_try))
 }
 
 /// The columns for these rows on a terminal `width` columns wide (see [`GIVE_WAY`]).
@@ -204,7 +198,7 @@ fn row(cells: &Cells, plan: &Plan, width: usize) -> Line {
     let line = match &cells.message {
         Message::Text(text) => Line::plain(head + &cell(text, room, true)),
         Message::Retry { why, next_try, attempt } => {
-            let whole = retry_text(&cells.message, "");
+            let whole = retry_text(why, *next_try, *attempt);
             let rest = width_of(&whole) - width_of(why);
             let tail = format!(" (attempt {attempt})");
             if width_of(&whole) <= room || room >= rest + MIN_WHY {
