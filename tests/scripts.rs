@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::providers::Needs;
-use common::{is_rfc3339_utc, TestEnv};
+use common::{is_rfc3339_utc, servers, TestEnv};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------
@@ -374,15 +374,38 @@ impl Drop for Tmux {
     }
 }
 
+impl Tmux {
+    /// Everything the pane holds, its scrollback and then its screen, without the
+    /// blank lines and trailing spaces.
+    fn history(&self) -> Vec<String> {
+        let out = self.command(&["capture-pane", "-p", "-S", "-", "-t", "0"]).output().expect("tmux capture-pane");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().map(str::trim_end).filter(|line| !line.is_empty()).map(str::to_string).collect()
+    }
+}
+
 /// `addons ARGS` in a clean environment, as a shell command line for tmux; then its exit
 /// status, printed as a shell prompt would be (no newline: a frame leaves room for one).
 fn shell_line(env: &TestEnv, args: &str) -> String {
+    shell_line_with(env, "", args)
+}
+
+/// The same with `vars` (`NAME=value ...`) added to the environment.
+fn shell_line_with(env: &TestEnv, vars: &str, args: &str) -> String {
     format!(
-        "env -i PATH=\"$PATH\" TERM=xterm HOME='{}' ADDONS_STATE='{}' '{}' {args}; printf 'exit=%s' \"$?\"; sleep 600",
+        "env -i PATH=\"$PATH\" TERM=xterm HOME='{}' ADDONS_STATE='{}' {vars} '{}' {args}; printf 'exit=%s' \"$?\"; sleep 600",
         env.root().display(),
         env.state_location().to_string_lossy(),
         common::BIN
     )
+}
+
+/// The live display's clock (`[00:00:03]`) as `[<clock>]`.
+fn without_clock(line: &str) -> String {
+    match line.find(" [00:") {
+        Some(at) if line.ends_with(']') => format!("{} [<clock>]", &line[..at]),
+        _ => line.to_string(),
+    }
 }
 
 #[test]
@@ -395,38 +418,130 @@ fn watch_on_an_80x24_terminal_keeps_its_summary_and_ends_on_a_true_frame() {
     let tmux = Tmux::start(&shell_line(&env, "watch --forever"));
     let settled = "30/30 settled, 0 with work left";
     tmux.screen_when(Duration::from_secs(30), |screen| screen.contains(settled));
+    // The terminal would echo ^C where the display's cursor is; the display turns that off.
     tmux.command(&["send-keys", "-t", "0", "C-c"]).status().unwrap();
     let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
     let lines: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).collect();
     // header, 19 addon lines, "... and N more", the summary, the closing note, exit=0
     assert_eq!(lines.len(), 24, "{screen}");
     assert!(lines[0].starts_with("NAME") && lines[0].contains("APP") && lines[0].contains("PROVIDER"), "{screen}");
-    for line in &lines[1..20] {
-        assert!(line.starts_with("addon-"), "a line that is not an addon's (wrapped?): {line:?}\n{screen}");
-        let name = line.split(' ').next().unwrap();
-        assert_eq!(lines.iter().filter(|l| l.starts_with(&format!("{name} "))).count(), 1, "{name} twice:\n{screen}");
+    // Every addon finished: all in the natural order of their names.
+    for (i, line) in lines[1..20].iter().enumerate() {
+        let expected = format!("addon-{i:02}  app{i:02}  secret    ready");
+        assert!(line.starts_with(&expected), "line {} is not {expected}...:\n{screen}", i + 1);
     }
     assert_eq!(lines[20], "… and 11 more (0 moving)", "{screen}");
     assert!(lines[21].starts_with(settled), "the final summary is not the true one:\n{screen}");
     assert_eq!(lines[22], "Stopped; 0 addons with work left.", "{screen}");
     assert_eq!(lines[23], "exit=0", "{screen}");
     assert!(lines.iter().all(|line| line.chars().count() <= 80));
+    assert_eq!(tmux.history(), lines, "more than the final frame in the scrollback");
 }
 
 #[test]
-fn wait_on_a_terminal_shows_its_addons_with_app_and_provider_cut_to_the_width() {
+fn wait_on_a_terminal_cuts_the_message_first_then_the_app() {
     let env = TestEnv::new();
     env.ok(["provision", "sqlite", "an-app-with-a-name-long-enough-to-be-cut", "--name", "db"]);
     let tmux = Tmux::start(&shell_line(&env, "wait db"));
-    let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
-    let lines: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).collect();
-    assert_eq!(lines.len(), 5, "{screen}");
-    assert!(lines[0].starts_with("NAME  APP "), "{screen}");
-    assert!(lines[1].starts_with("db    an-app-with-a-name-long-enough-to-be-cut  sqlite"), "{screen}");
-    assert!(lines[1].ends_with('…') && lines[1].chars().count() == 80, "not cut to the width:\n{screen}");
-    assert!(lines[2].starts_with("1/1 settled, 0 with work left"), "{screen}");
-    assert!(lines[3].starts_with("db is ready"), "{screen}");
-    assert_eq!(lines[4], "exit=0");
+    tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
+    let lines: Vec<String> = tmux.history().iter().map(|line| without_clock(line)).collect();
+    // MESSAGE keeps its 20 columns; APP gives way for them; NAME, PROVIDER and STATE stay whole.
+    assert_eq!(
+        lines,
+        [
+            "NAME  APP                                  PROVIDER  STATE  MESSAGE",
+            "db    an-app-with-a-name-long-enough-to-…  sqlite    ready  config vars set on …",
+            "1/1 settled, 0 with work left [<clock>]",
+            "db is ready: DATABASE_URL set on app an-app-with-a-name-long-enough-to-be-cut",
+            "exit=0",
+        ],
+        "{lines:#?}"
+    );
+}
+
+/// `clear; addons watch` while 20 addons provision, each step's commit slowed so the
+/// display is seen moving: every frame fits the terminal, its rows in the natural order
+/// of their names (moving before finished), and at the end the pane's whole history is
+/// the final frame and the lines after it: no frame left behind in the scrollback.
+#[cfg(feature = "failpoints")]
+#[test]
+fn watch_after_clear_redraws_in_place_at_80x24_and_60x10() {
+    for (width, height) in [(80u16, 24usize), (60, 10)] {
+        let env = TestEnv::new();
+        for i in 1..=20 {
+            env.ok(["provision", "secret", &format!("app-{i}"), "--name", &format!("fleet-{i}")]);
+        }
+        let slow = "ADDONS_FAILPOINT=before-step-commit=sleep:1000";
+        let tmux = Tmux::start_sized(&format!("clear; {}", shell_line_with(&env, slow, "watch")), width, height as u16);
+        let start = Instant::now();
+        let mut seen_moving = false;
+        loop {
+            let screen = tmux.screen();
+            let lines: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).collect();
+            assert!(lines.len() <= height, "a frame taller than the terminal:\n{screen}");
+            // (finished, number) of each addon line: moving ones first, each group in order.
+            let rows: Vec<(bool, u32)> = lines
+                .iter()
+                .filter_map(|line| {
+                    let number = line.strip_prefix("fleet-")?.split(' ').next()?.parse().ok()?;
+                    Some((line.contains(" ready "), number))
+                })
+                .collect();
+            assert!(rows.is_sorted(), "rows out of order:\n{screen}");
+            if screen.contains("exit=") {
+                break;
+            }
+            seen_moving |= lines.iter().any(|line| line.starts_with("fleet-") && !line.contains(" ready "));
+            assert!(start.elapsed() < Duration::from_secs(60), "watch never ended:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(seen_moving, "{width}x{height}: no frame showed an addon moving");
+        let row = |i: u32, width: usize| {
+            let line = format!(
+                "{:<8}  {:<6}  secret    ready  config vars set on app app-{i}: SECRET_KEY",
+                format!("fleet-{i}"),
+                format!("app-{i}")
+            );
+            console::truncate_str(&line, width, "…").into_owned()
+        };
+        let expected: Vec<String> = match width {
+            80 => ["NAME      APP     PROVIDER  STATE  MESSAGE".to_string()]
+                .into_iter()
+                .chain((1..=20).map(|i| row(i, 80)))
+                .chain(["20/20 settled, 0 with work left [<clock>]".to_string()])
+                .collect(),
+            _ => ["NAME     APP    PROVIDER  STATE  MESSAGE".to_string()]
+                .into_iter()
+                .chain((1..=5).map(|i| format!("fleet-{i}  app-{i}  secret    ready  config vars set on app app…")))
+                .chain(["… and 15 more (0 moving)".to_string(), "20/20 settled, 0 with work left [<clock>]".into()])
+                .collect(),
+        };
+        let expected: Vec<String> = expected.into_iter().chain(["No work left.".into(), "exit=0".into()]).collect();
+        let history: Vec<String> = tmux.history().iter().map(|line| without_clock(line)).collect();
+        assert_eq!(history, expected, "{width}x{height}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// without a terminal
+
+/// `wait` on an addon whose server is down says why on the first failed attempt, so a
+/// log shows why it waits, rather than nothing until it times out.
+#[test]
+fn wait_without_a_terminal_says_why_each_attempt_failed() {
+    let Some(admin) = servers::server("redis", "a wait on a server that is down") else { return };
+    let env = TestEnv::with_config(&servers::config("redis", &admin));
+    env.ok(["provision", "redis", "myapp", "--name", "cache"]);
+    // The server goes away: nothing listens on port 1.
+    env.write_config(&servers::config("redis", "redis://127.0.0.1:1"));
+    let run = env.run_within(Duration::from_secs(60), ["wait", "cache", "--timeout", "2s"]);
+    assert_eq!(run.code, 3, "{run}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let first = lines.first().copied().unwrap_or_default();
+    assert!(first.starts_with("cache: waiting_for_provision retry: attempt 1 failed: redis://127.0.0.1:1: "), "{run}");
+    assert!(first.contains("connection refused") && first.ends_with("; next try in 1s"), "{run}");
+    assert!(lines.last().unwrap().starts_with("error: timed out waiting for cache"), "{run}");
+    assert_eq!(run.stdout, "", "{run}");
 }
 
 // ---------------------------------------------------------------------------

@@ -100,27 +100,41 @@ pub fn wait_for(
         Some(&ids),
         deadline,
         &mut |store, report| {
-            if let Some(path) = &report.followed {
-                eprintln!("warning: state file {path} was replaced (renamed over) while waiting; now on the new file");
-            }
             let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
-            super::report_hooks(ctx, &report.hooks, Some("warning"));
-            // A rotation retried after a transient failure says why while it waits.
-            for addon in addons.iter().filter(|addon| addon.state == State::Ready && !blocked(addon)) {
-                if let Some(why) = addon.last_error.as_ref().filter(|_| !ctx.quiet && !ctx.json) {
-                    if said.borrow_mut().insert(format!("{}\n{why}", addon.id)) {
-                        eprintln!("warning: {}'s rotation failed, retrying with backoff: {why}", addon.name);
+            // Off screen and back only when there may be something to print above it.
+            let printing = report.followed.is_some()
+                || !report.hooks.is_empty()
+                || addons.iter().any(|addon| addon.last_error.is_some());
+            if printing {
+                progress.suspend(|| {
+                    if let Some(path) = &report.followed {
+                        eprintln!(
+                            "warning: state file {path} was replaced (renamed over) while waiting; now on the new file"
+                        );
                     }
-                }
+                    super::report_hooks(ctx, &report.hooks, Some("warning"));
+                    // A rotation retried after a transient failure says why while it waits.
+                    for addon in addons.iter().filter(|addon| addon.state == State::Ready && !blocked(addon)) {
+                        if let Some(why) = addon.last_error.as_ref().filter(|_| !ctx.quiet && !ctx.json) {
+                            if said.borrow_mut().insert(format!("{}\n{why}", addon.id)) {
+                                eprintln!("warning: {}'s rotation failed, retrying with backoff: {why}", addon.name);
+                            }
+                        }
+                    }
+                });
             }
-            progress.update(&addons, report.pending);
+            // A ready addon's retried rotation is said above, once per reason.
+            let attempts: Vec<_> =
+                report.failed_attempts.iter().filter(|attempt| attempt.to != State::Ready).cloned().collect();
+            progress.failed_attempts(&attempts);
             let now = store.now()?;
+            progress.update(&addons, report.pending, now);
             Ok(addons.iter().all(|addon| addon.is_settled(now) || blocked(addon)))
         },
         &|outcome| progress.transition(outcome),
     )?;
     let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
-    progress.finish(&addons, store.pending_count(Some(&ids))?);
+    progress.finish(&addons, store.pending_count(Some(&ids))?, store.now()?);
     if ctx.json {
         let mut docs: Vec<_> = addons.iter().map(addon_json).collect();
         if let Shape::Provisioned { created } = shape {

@@ -28,19 +28,26 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
         None,
         None,
         &mut |store, report| {
-            if let Some(path) = &report.followed {
-                eprintln!(
-                    "warning: state file {path} was replaced (renamed over) while watch ran; now on the new file"
-                );
+            // Off screen and back only when there may be something to print above it.
+            let printing =
+                report.followed.is_some() || !report.env_file_failures.is_empty() || !report.hooks.is_empty();
+            if printing {
+                progress.suspend(|| {
+                    if let Some(path) = &report.followed {
+                        let note = "was replaced (renamed over) while watch ran; now on the new file";
+                        eprintln!("warning: state file {path} {note}");
+                    }
+                    for failure in &report.env_file_failures {
+                        if said.insert(failure.to_string()) {
+                            eprintln!("error: {failure}");
+                        }
+                    }
+                    super::report_hooks(ctx, &report.hooks, Some("error"));
+                });
             }
-            for failure in &report.env_file_failures {
-                if said.insert(failure.to_string()) {
-                    eprintln!("error: {failure}");
-                }
-            }
-            super::report_hooks(ctx, &report.hooks, Some("error"));
+            progress.failed_attempts(&report.failed_attempts);
             if progress.is_live() {
-                progress.update(&shown_addons(store, &progress)?, report.pending);
+                progress.update(&shown_addons(store, &progress)?, report.pending, store.now()?);
             }
             Ok(!forever && report.pending == 0)
         },
@@ -51,7 +58,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
     )?;
     let pending = store.pending_count(None)?;
     if progress.is_live() {
-        progress.finish(&shown_addons(&store, &progress)?, pending);
+        progress.finish(&shown_addons(&store, &progress)?, pending, store.now()?);
     }
     if ctx.json {
         let transitions = transitions.into_inner().unwrap_or_default();
