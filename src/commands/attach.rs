@@ -36,7 +36,7 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let apps = [args.app.clone()];
     if args.wait {
         wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false })?;
-        super::sync_env_files(ctx, &engine, &mut store, &apps, &done)?;
+        super::env_files_after_wait(ctx, &mut store, &apps, &done)?;
         ctx.note(format!("{} is attached to app {}: {} set", addon.name, args.app, vars.join(", ")));
         return Ok(());
     }

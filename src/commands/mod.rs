@@ -179,19 +179,7 @@ fn jobs(flag: Option<u16>, ctx: &Ctx) -> usize {
 /// then runs their due `on_change` hooks. `done` says what the command committed; a
 /// failure says that it stands and that the file or the hook did not follow (exit 1).
 fn sync_env_files(ctx: &Ctx, engine: &Engine, store: &mut Store, apps: &[String], done: &str) -> anyhow::Result<()> {
-    let failures = envfile::sync(store, &ctx.settings, Apps::These(apps), &ctx.stop)?;
-    let mut problems: Vec<String> = failures
-        .iter()
-        .map(|failure| match apps {
-            [_] => format!("its env file {} could not be written: {}", failure.path.display(), failure.why),
-            _ => format!(
-                "the env file {} of app {} could not be written: {}",
-                failure.path.display(),
-                failure.app,
-                failure.why
-            ),
-        })
-        .collect();
+    let mut problems = env_file_problems(ctx, store, apps)?;
     let hooks = engine.run_hooks(store, Apps::These(apps))?;
     report_hooks(ctx, &hooks, None);
     problems.extend(hooks.iter().filter(|hook| !hook.succeeded()).map(|hook| {
@@ -202,6 +190,35 @@ fn sync_env_files(ctx: &Ctx, engine: &Engine, store: &mut Store, apps: &[String]
             hook.app
         )
     }));
+    unfollowed(done, problems)
+}
+
+/// After a `--wait`: the env files of `apps` up to date, as [`sync_env_files`] has them.
+/// Their hooks are not run again: the wait's ticks ran each one due and said how it went.
+fn env_files_after_wait(ctx: &Ctx, store: &mut Store, apps: &[String], done: &str) -> anyhow::Result<()> {
+    let problems = env_file_problems(ctx, store, apps)?;
+    unfollowed(done, problems)
+}
+
+/// Writes the env files of `apps` that are behind: what failed, one line each.
+fn env_file_problems(ctx: &Ctx, store: &mut Store, apps: &[String]) -> anyhow::Result<Vec<String>> {
+    let failures = envfile::sync(store, &ctx.settings, Apps::These(apps), &ctx.stop)?;
+    Ok(failures
+        .iter()
+        .map(|failure| match apps {
+            [_] => format!("its env file {} could not be written: {}", failure.path.display(), failure.why),
+            _ => format!(
+                "the env file {} of app {} could not be written: {}",
+                failure.path.display(),
+                failure.app,
+                failure.why
+            ),
+        })
+        .collect())
+}
+
+/// `done` stands, and `problems` did not follow it: exit 1 saying so.
+fn unfollowed(done: &str, problems: Vec<String>) -> anyhow::Result<()> {
     if problems.is_empty() {
         return Ok(());
     }

@@ -84,7 +84,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let done = format!("provisioned {} on app {}", addon.name, addon.app);
     if args.wait {
         wait_for(ctx, &engine, &mut store, vec![addon.id.clone()], timeout, Shape::Provisioned { created: true })?;
-        super::sync_env_files(ctx, &engine, &mut store, std::slice::from_ref(&addon.app), &done)?;
+        super::env_files_after_wait(ctx, &mut store, std::slice::from_ref(&addon.app), &done)?;
         return Ok(());
     }
     let synced = super::sync_env_files(ctx, &engine, &mut store, std::slice::from_ref(&addon.app), &done);

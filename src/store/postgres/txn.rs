@@ -719,7 +719,7 @@ impl Txn for PgTxn<'_> {
         let location = self.location;
         if self.work_due {
             self.tx
-                .execute("SELECT pg_notify($1, $2)", &[&super::wakeups::CHANNEL, &location.schema()])
+                .execute("SELECT pg_notify($1, $2)", &[&super::wakeups::channel(location.schema()), &location.schema()])
                 .map_err(|err| unusable(location, &err))?;
         }
         self.tx.commit().map_err(|err| unusable(location, &err))

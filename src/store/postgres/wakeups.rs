@@ -1,9 +1,10 @@
-//! Wake-ups for a PostgreSQL state: a connection of its own that `LISTEN`s on
-//! [`CHANNEL`]. Every write transaction that leaves work due (a new addon, a
+//! Wake-ups for a PostgreSQL state: a connection of its own that `LISTEN`s on the
+//! state's [`channel`]. Every write transaction that leaves work due (a new addon, a
 //! deprovision, a step with more to do, a released or expired claim) sends one
-//! `pg_notify(CHANNEL, schema)` as it commits (see `txn`), so a sleeping `watch` on any
-//! host wakes within milliseconds and an idle one costs no CPU. States in other
-//! schemas of the same database share the channel; their payloads are ignored.
+//! `pg_notify(channel, schema)` as it commits (see `txn`), so a sleeping `watch` on any
+//! host wakes within milliseconds and an idle one costs no CPU. Each schema has a
+//! channel of its own: the writes of states in other schemas of the same database
+//! (other fleets, or a test suite's many states) never wake it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -15,8 +16,15 @@ use super::location::Location;
 use super::{connect, unusable};
 use crate::store::backend::{left_until, Sleep, StoreError, Wakeups, Woken, STOP_CHECK};
 
-/// The notification channel of every addons state (the payload names the schema).
-pub const CHANNEL: &str = "addons_work";
+/// The notification channel of the state in `schema`: `addons_work_` and 16 hex digits
+/// of the schema name's SHA-256 (a schema name may be too long for a channel's 63
+/// bytes). The payload names the schema.
+pub fn channel(schema: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(schema.as_bytes());
+    let hex: String = digest[..8].iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("addons_work_{hex}")
+}
 
 /// A listening connection, made again after the server dropped it.
 pub struct PgWakeups {
@@ -33,7 +41,8 @@ pub fn listen(location: &Location) -> Result<PgWakeups, StoreError> {
 
 fn listening(location: &Location) -> Result<Client, StoreError> {
     let mut client = connect(location)?;
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(|err| unusable(location, &err))?;
+    let listen = format!("LISTEN {}", channel(location.schema()));
+    client.batch_execute(&listen).map_err(|err| unusable(location, &err))?;
     Ok(client)
 }
 
@@ -68,8 +77,9 @@ impl Wakeups for PgWakeups {
     }
 }
 
-/// Whether a notification for `schema` came within `limit` (another schema's ends the
-/// wait early, as nothing); a burst counts once: what else has arrived is taken too.
+/// Whether a notification for `schema` came within `limit` (one of another schema whose
+/// channel's digits are the same ends the wait early, as nothing); a burst counts once:
+/// what else has arrived is taken too.
 fn heard(client: &mut Client, schema: &str, limit: Duration) -> Result<bool, ()> {
     let mut notifications = client.notifications();
     let Some(first) = notifications.timeout_iter(limit).next().map_err(|_| ())? else { return Ok(false) };
