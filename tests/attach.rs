@@ -83,12 +83,14 @@ fn shared_by_apps(kind: &'static str) {
     rotated.own("made_by_worker", false).expect("worker's rotated login can't use the data");
     let worker = rotated;
     let mut open = worker.connect().unwrap();
-    // With a grace, the old login works until it ends; then a tick revokes it.
-    env.ok(["rotate", "db", "--app", "reports", "--grace", "2s", "--wait"]);
+    // With a grace, the old login works until it ends; then a tick revokes it. The grace
+    // leaves room for a loaded machine to check both logins within it.
+    let asked = std::time::Instant::now();
+    env.ok(["rotate", "db", "--app", "reports", "--grace", "8s", "--wait"]);
     let next = app_now(&env, "reports", kind, "SHARED");
     assert!(next.works() && reports.works(), "both of reports' {kind} logins should work during the grace");
     assert!(env.info("db")["pending"] == true, "a revocation to come is work left");
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(8100).saturating_sub(asked.elapsed()));
     env.ok(["wait", "db"]);
     assert!(!reports.works(), "reports' old {kind} login works after the grace");
     assert!(next.works() && worker.works());

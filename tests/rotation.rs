@@ -96,7 +96,7 @@ fn rotation_over_a_grace(kind: &'static str) {
     let mut open = old.connect().unwrap();
     old.make("made_first");
 
-    env.ok(["rotate", "db", "--grace", "4s", "--wait"]);
+    env.ok(["rotate", "db", "--grace", "8s", "--wait"]);
     let new = app_now(&env, kind);
     assert_ne!(new.url, old.url, "the vars did not switch");
     assert!(new.works(), "the new {kind} credentials do not work at once");

@@ -86,8 +86,14 @@ pub fn drop_login(provider: &str, admin: &str, login: &str) {
 /// What exists on the server at `admin` for addon `id` (empty when nothing does): the
 /// postgres roles (the owner and each login, `addons_<id>_<slot>_<generation>`) and
 /// database, the mysql users and database, or the redis ACL user and keys, all named
-/// after the addon.
+/// after the addon; sorted, as the catalogs return rows in no set order.
 pub fn traces(provider: &str, admin: &str, id: &str) -> Vec<String> {
+    let mut found = traces_as_found(provider, admin, id);
+    found.sort();
+    found
+}
+
+fn traces_as_found(provider: &str, admin: &str, id: &str) -> Vec<String> {
     let name = format!("addons_{id}");
     match provider {
         "postgres" => connect_postgres(admin)

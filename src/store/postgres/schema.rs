@@ -155,7 +155,7 @@ CREATE INDEX attachments_task ON attachments (addon_id)
     // both are one model of a login. Until now an attaching row after a rotation held
     // the one before its `generation`, and an attached row its `generation`.
     r#"
-ALTER TABLE attachments ADD COLUMN vars_generation INTEGER;
+ALTER TABLE attachments ADD COLUMN vars_generation BIGINT;
 UPDATE attachments SET vars_generation = CASE
     WHEN state = 'attached' THEN generation
     WHEN state = 'attaching' AND generation > 0 THEN generation - 1
