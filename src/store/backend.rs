@@ -371,8 +371,14 @@ pub trait Txn {
     fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError>;
 
     // Moving a whole state (`state copy`), table by table as [`super::tables::TABLES`] lists them.
-    /// Every row of the table, in its order (`Table::order`).
-    fn copy_rows(&mut self, table: &Table) -> Result<Vec<Row>, StoreError>;
+    /// Every row of the table, in its order (`Table::order`), handed to `visit`
+    /// [`SCAN_BATCH`] rows at a time, so a copy holds a batch, not the table; stops at
+    /// the first error `visit` returns, and returns it.
+    fn copy_rows(
+        &mut self,
+        table: &Table,
+        visit: &mut dyn FnMut(Vec<Row>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Writes these rows (values in the table's column order) as they are.
     fn paste_rows(&mut self, table: &Table, rows: &[Row]) -> Result<(), StoreError>;
     /// How many rows the table holds.

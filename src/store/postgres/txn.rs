@@ -700,9 +700,13 @@ impl Txn for PgTxn<'_> {
         Ok(count(self.execute("DELETE FROM config_vars WHERE addon_id = $1 AND app = $2", &[&addon_id, &app])?))
     }
 
-    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
+    fn copy_rows(
+        &mut self,
+        table: &copy::Table,
+        visit: &mut dyn FnMut(Vec<copy::Row>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         self.write_events()?;
-        super::copy::rows(&mut self.tx, self.location, table)
+        super::copy::rows(&mut self.tx, self.location, table, visit)
     }
 
     fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {

@@ -619,8 +619,12 @@ impl Txn for SqliteTxn<'_> {
         })
     }
 
-    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
-        super::copy::rows(&self.tx, self.path, table)
+    fn copy_rows(
+        &mut self,
+        table: &copy::Table,
+        visit: &mut dyn FnMut(Vec<copy::Row>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        super::copy::rows(&self.tx, self.path, table, visit)
     }
 
     fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
