@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
-use super::rows::{decode, mark};
+use super::rows::{decode, decode_in_order, mark};
 use super::store_error;
 use crate::addon::Addon;
 use crate::attachment::Attachment;
@@ -246,11 +246,12 @@ impl Txn for SqliteTxn<'_> {
                 ScanParam::Text(text) => rusqlite::types::Value::Text(text.clone()),
                 ScanParam::Int(n) => rusqlite::types::Value::Integer(*n),
             })))?;
+            let names: Vec<&'static str> = ADDONS.fields().map(|column| column.name).collect();
             let mut batch = Vec::with_capacity(SCAN_BATCH);
             loop {
                 let row = rows.next()?;
                 if let Some(row) = row {
-                    batch.push(decode::<Addon>(row)?);
+                    batch.push(decode_in_order::<Addon>(row, &names)?);
                 }
                 if batch.len() == SCAN_BATCH || (row.is_none() && !batch.is_empty()) {
                     fill_batch(c, &mut batch)?;
