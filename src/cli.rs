@@ -279,7 +279,7 @@ pub struct ListArgs {
     /// Only live addons whose expiry has passed (a tick or watch will deprovision them)
     #[arg(long, conflicts_with = "all")]
     pub expired: bool,
-    /// wide: add the LABELS and EXPIRES columns
+    /// wide: add the LABELS and EXPIRES columns, and never cut MESSAGE to the terminal's width
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     pub output: Option<ListFormat>,
 }
@@ -287,7 +287,7 @@ pub struct ListArgs {
 /// What `list -o` adds to the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
-    /// the LABELS and EXPIRES columns too
+    /// the LABELS and EXPIRES columns too, and MESSAGE in full on a terminal
     Wide,
 }
 

@@ -79,6 +79,20 @@ pub enum Failure {
     ReaderGone,
 }
 
+/// A write to stdout found its reader gone (`addons list | head`): the command ends
+/// quietly with [`Exit::ReaderGone`].
+#[derive(Debug, thiserror::Error)]
+#[error("the output's reader stopped reading")]
+pub struct StdoutGone;
+
+/// An error of writing to stdout: [`StdoutGone`] when the reader is gone.
+pub fn stdout_error(err: std::io::Error) -> anyhow::Error {
+    match err.kind() {
+        std::io::ErrorKind::BrokenPipe => StdoutGone.into(),
+        _ => anyhow::Error::new(err).context("writing to stdout"),
+    }
+}
+
 impl Failure {
     /// A failure that ends with `exit`, saying `line`.
     pub fn new(exit: Exit, line: impl Into<String>) -> Failure {

@@ -53,6 +53,8 @@ fn run() -> Exit {
     })();
     match result {
         Ok(()) => Exit::Success,
+        // A listing written as it is read meets a closed pipe as an error, not a panic.
+        Err(err) if err.downcast_ref::<error::StdoutGone>().is_some() => Exit::ReaderGone,
         Err(err) => {
             let exit = error::exit_of(&err);
             if !err.chain().find_map(|cause| cause.downcast_ref::<Failure>()).is_some_and(Failure::is_quiet) {

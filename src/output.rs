@@ -106,19 +106,104 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The width of a cell on screen: characters, less any colour escape sequences.
-fn visible_len(cell: &str) -> usize {
-    let mut len = 0;
-    let mut in_escape = false;
-    for c in cell.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, _) => len += 1,
+/// How many rows a [`TableWriter`] lays its columns out by.
+pub const TABLE_SAMPLE: usize = 1000;
+
+/// A table written as its rows come, for listings of any length: the columns are as
+/// wide as the widest cell among the headers and the first [`TABLE_SAMPLE`] rows (all
+/// of them in a shorter table, which comes out as [`table`] lays it out), so it holds
+/// at most that many rows. A later cell wider than its column pushes the rest of its
+/// row right. With `fit` (the terminal's width), the last column is cut with '…' so a
+/// line fits it.
+pub struct TableWriter<W: std::io::Write> {
+    out: W,
+    headers: Vec<String>,
+    sample: Vec<Vec<String>>,
+    widths: Option<Vec<usize>>,
+    fit: Option<usize>,
+}
+
+impl<W: std::io::Write> TableWriter<W> {
+    pub fn new(out: W, headers: &[&str], fit: Option<usize>) -> TableWriter<W> {
+        let headers = headers.iter().map(|h| h.to_string()).collect();
+        TableWriter { out, headers, sample: Vec::new(), widths: None, fit }
+    }
+
+    /// Adds a row: held until the sample is full, written at once after.
+    pub fn row(&mut self, row: Vec<String>) -> std::io::Result<()> {
+        match &self.widths {
+            Some(widths) => write_line(&mut self.out, widths, &row, self.fit),
+            None => {
+                self.sample.push(row);
+                if self.sample.len() >= TABLE_SAMPLE {
+                    self.lay_out()?;
+                }
+                Ok(())
+            }
         }
     }
-    len
+
+    /// Writes what is held (the headers and the sample, when the table had fewer rows)
+    /// and flushes.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        if self.widths.is_none() {
+            self.lay_out()?;
+        }
+        self.out.flush()
+    }
+
+    fn lay_out(&mut self) -> std::io::Result<()> {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| visible_len(h)).collect();
+        for row in &self.sample {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(visible_len(cell));
+            }
+        }
+        write_line(&mut self.out, &widths, &self.headers, self.fit)?;
+        for row in std::mem::take(&mut self.sample) {
+            write_line(&mut self.out, &widths, &row, self.fit)?;
+        }
+        self.widths = Some(widths);
+        Ok(())
+    }
+}
+
+/// One line of a [`TableWriter`]: cells two spaces apart, the last unpadded, cut to
+/// what `fit` leaves of the line.
+fn write_line<W: std::io::Write>(
+    out: &mut W,
+    widths: &[usize],
+    cells: &[String],
+    fit: Option<usize>,
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    let mut at = 0;
+    let last = cells.len().saturating_sub(1);
+    for (i, cell) in cells.iter().enumerate() {
+        let len = visible_len(cell);
+        if i == last {
+            match fit {
+                // At least a character and its '…' when the other columns took the line.
+                Some(fit) if at + len > fit => line += &console::truncate_str(cell, fit.saturating_sub(at).max(2), "…"),
+                _ => line += cell,
+            }
+        } else {
+            let pad = widths.get(i).copied().unwrap_or(len).saturating_sub(len) + 2;
+            line += cell;
+            line.extend(std::iter::repeat_n(' ', pad));
+            at += len + pad;
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+/// The width of a cell on screen: its columns, less any colour escape sequences.
+fn visible_len(cell: &str) -> usize {
+    // Most cells are plain ASCII: their bytes are their columns.
+    match cell.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        true => cell.len(),
+        false => console::measure_text_width(cell),
+    }
 }
 
 /// Whether to colour output on stdout: a terminal, and `NO_COLOR` unset or empty.

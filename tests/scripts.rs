@@ -641,6 +641,26 @@ fn man_on_a_terminal_pages_through_manpager_else_pager() {
     }
 }
 
+#[test]
+fn list_on_an_80_column_terminal_cuts_the_message_to_fit() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    env.provision_ready("secret", "api", &["--name", "other"]);
+    let long = "the resource answered with a message long enough that no line of eighty columns holds it whole";
+    env.state_sql(&format!("UPDATE addons SET message = '{long}' WHERE name = 'key'"));
+    let tmux = Tmux::start(&shell_line(&env, "list"));
+    let screen = tmux.screen_when(Duration::from_secs(30), |screen| screen.contains("exit="));
+    let lines: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).collect();
+    // The header, one line per addon (none wrapped), exit=0.
+    assert_eq!(lines.len(), 4, "{screen}");
+    assert!(lines[0].starts_with("NAME ") && lines[0].ends_with("MESSAGE"), "{screen}");
+    assert!(lines[1].starts_with("other ") && lines[1].ends_with("set on app api: SECRET_KEY"), "{screen}");
+    assert!(lines[2].starts_with("key ") && lines[2].ends_with('…'), "not cut:\n{screen}");
+    assert_eq!(lines[2].chars().count(), 80, "not cut to the width:\n{screen}");
+    assert!(lines[2].contains("the resource answered with"), "{screen}");
+    assert_eq!(lines[3], "exit=0");
+}
+
 // ---------------------------------------------------------------------------
 // cron
 

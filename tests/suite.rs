@@ -28,6 +28,7 @@ mod fuzz;
 mod hooks;
 mod hostile;
 mod layers;
+mod listing;
 // Needs the binary built with the failpoints feature.
 #[cfg(feature = "failpoints")]
 mod multihost;

@@ -6,6 +6,7 @@ use crate::addon::Addon;
 use crate::cli::DeprovisionArgs;
 use crate::output::addon_json;
 use crate::selector::Selector;
+use crate::store::Scan;
 
 use super::{
     parse_timeout,
@@ -45,9 +46,21 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let mut attached: Vec<Addon> = Vec::new();
     if let (Some(store), true) = (&store, chosen) {
         let matches = |addon: &Addon| selector.as_ref().is_none_or(|s| s.matches(&addon.labels));
-        let live = store.list_addons(args.app.as_deref(), false)?;
-        let picked: Vec<_> =
-            live.into_iter().filter(matches).filter(|addon| !targets.iter().any(|t| t.id == addon.id)).collect();
+        // Read a batch at a time with the selector in the store's query: what is held is
+        // what is picked, not every live addon of the state.
+        let scan = Scan {
+            app: args.app.as_deref(),
+            all: false,
+            labels: selector.as_ref().map_or(&[], |selector| selector.requirements()),
+            expired_by: None,
+        };
+        let mut picked = Vec::new();
+        store.for_each_addon(&scan, |addon| {
+            if !targets.iter().any(|t| t.id == addon.id) {
+                picked.push(addon);
+            }
+            Ok(())
+        })?;
         if let Some(app) = &args.app {
             attached = store.attached_addons(app)?.into_iter().filter(matches).collect();
             attached.retain(|addon| !targets.iter().chain(&picked).any(|t| t.id == addon.id));

@@ -1,70 +1,93 @@
 //! `addons list`: the addons, as a table or a JSON array.
 
+use std::io::{IsTerminal, Write};
+
 use crate::addon::Addon;
 use crate::cli::{ListArgs, ListFormat};
-use crate::output::{addon_json, rfc3339, state_cell, table, use_color};
+use crate::error::stdout_error;
+use crate::output::{addon_json, rfc3339, state_cell, use_color, TableWriter};
 use crate::selector::Selector;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Scan, Store};
 
 use super::Ctx;
 
 /// Handles `addons list`.
+///
+/// The addons are written as they are read, a batch at a time (the selector and
+/// `--expired` are in the store's query), so listing a fleet of any size holds one
+/// batch and, for a table, the rows its columns are laid out by.
 pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<()> {
     if let Some(app) = &args.app {
         crate::names::check_app(app)?;
     }
     let selector = args.selector.as_deref().map(Selector::parse).transpose()?;
     let store = ctx.existing_store()?;
-    let (mut addons, env_file_failures) = match &store {
-        Some(store) => (
-            store.list_addons(args.app.as_deref(), args.all)?,
-            crate::envfile::recorded_failures(store, &ctx.settings, args.app.as_deref())?,
-        ),
-        None => (Vec::new(), Vec::new()),
+    let env_file_failures = match &store {
+        Some(store) => crate::envfile::recorded_failures(store, &ctx.settings, args.app.as_deref())?,
+        None => Vec::new(),
     };
-    // The addons of other apps attached to this one come after its own, marked.
-    if let (Some(store), Some(app)) = (&store, &args.app) {
-        addons.extend(store.attached_addons(app)?);
-    }
-    let attached = |addon: &Addon| args.app.as_ref().is_some_and(|app| &addon.app != app);
-    // Selected here, over the listing: a state holds addons by the thousand, not millions.
-    if let Some(selector) = &selector {
-        addons.retain(|addon| selector.matches(&addon.labels));
-    }
-    if args.expired {
-        let now = store.as_ref().map(Store::now).transpose()?.unwrap_or_else(now_ms);
-        addons.retain(|addon| addon.expires_at.is_some_and(|at| at <= now));
-    }
+    let expired_by = match args.expired {
+        true => Some(store.as_ref().map(Store::now).transpose()?.unwrap_or_else(now_ms)),
+        false => None,
+    };
+    let scan = Scan {
+        app: args.app.as_deref(),
+        all: args.all,
+        labels: selector.as_ref().map_or(&[], |selector| selector.requirements()),
+        expired_by,
+    };
     let wide = args.output == Some(ListFormat::Wide);
-    if ctx.json {
-        let docs = addons.iter().map(|addon| {
-            let mut doc = addon_json(addon);
-            if args.app.is_some() {
-                doc["attached"] = attached(addon).into();
+    let mut listing = match ctx.json {
+        true => Listing::Json(JsonList::new(std::io::BufWriter::new(std::io::stdout().lock()))),
+        false => {
+            let mut headers = vec!["NAME", "PROVIDER", "APP", "STATE", "VARS"];
+            if wide {
+                headers.extend(["LABELS", "EXPIRES"]);
             }
-            doc
-        });
-        ctx.print_json(&serde_json::Value::Array(docs.collect()));
-    } else if addons.is_empty() && (selector.is_some() || args.expired) {
-        ctx.note("No addons match.");
-    } else if addons.is_empty() {
+            headers.push("MESSAGE");
+            // On a terminal a row fits its width (MESSAGE cut); piped or wide, it is whole.
+            let fit = match wide || !std::io::stdout().is_terminal() {
+                true => None,
+                false => console::Term::stdout().size_checked().map(|(_, cols)| usize::from(cols)),
+            };
+            Listing::Table {
+                table: TableWriter::new(std::io::BufWriter::new(std::io::stdout().lock()), &headers, fit),
+                color: use_color(),
+                wide,
+            }
+        }
+    };
+    let mut listed = 0usize;
+    if let Some(store) = &store {
+        store.for_each_addon(&scan, |addon| {
+            listed += 1;
+            listing.add(&addon, args.app.as_deref(), None)
+        })?;
+        // The addons of other apps attached to this one come after its own, marked.
+        if let Some(app) = &args.app {
+            for addon in store.attached_addons(app)? {
+                let selected = selector.as_ref().is_none_or(|s| s.matches(&addon.labels));
+                let expired = expired_by.is_none_or(|now| addon.expires_at.is_some_and(|at| at <= now));
+                if selected && expired {
+                    listed += 1;
+                    listing.add(&addon, Some(app), Some(app))?;
+                }
+            }
+        }
+    }
+    match listing {
+        Listing::Json(json) => json.finish()?,
+        // An empty listing says so on stderr, no table.
+        Listing::Table { .. } if listed == 0 => {}
+        Listing::Table { table, .. } => table.finish().map_err(stdout_error)?,
+    }
+    if listed == 0 && !ctx.json {
         ctx.note(match (&args.app, args.all) {
+            _ if selector.is_some() || args.expired => "No addons match.".to_string(),
             (Some(app), _) => format!("App {app} has no addons."),
             (None, false) => "No addons. Create one with 'addons provision secret myapp'.".to_string(),
             (None, true) => "No addons.".to_string(),
         });
-    } else {
-        let color = use_color();
-        let rows: Vec<Vec<String>> = addons
-            .iter()
-            .map(|addon| row(addon, color, wide, args.app.as_deref().filter(|_| attached(addon))))
-            .collect();
-        let mut headers = vec!["NAME", "PROVIDER", "APP", "STATE", "VARS"];
-        if wide {
-            headers.extend(["LABELS", "EXPIRES"]);
-        }
-        headers.push("MESSAGE");
-        print!("{}", table(&headers, &rows));
     }
     if !ctx.json {
         for failure in env_file_failures {
@@ -77,6 +100,64 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a listing's addons go as they are read.
+enum Listing<W: Write> {
+    Json(JsonList<W>),
+    Table { table: TableWriter<W>, color: bool, wide: bool },
+}
+
+impl<W: Write> Listing<W> {
+    /// Writes one addon; `listed_app` is the app asked for, `attached_to` set when the
+    /// addon is another app's, attached to it.
+    fn add(&mut self, addon: &Addon, listed_app: Option<&str>, attached_to: Option<&str>) -> anyhow::Result<()> {
+        match self {
+            Listing::Json(json) => {
+                let mut doc = addon_json(addon);
+                if listed_app.is_some() {
+                    doc["attached"] = attached_to.is_some().into();
+                }
+                json.push(&doc)
+            }
+            Listing::Table { table, color, wide } => {
+                table.row(row(addon, *color, *wide, attached_to)).map_err(stdout_error)
+            }
+        }
+    }
+}
+
+/// A JSON array written an element at a time, laid out as `serde_json::to_string_pretty`
+/// lays out the whole array (each element indented a level; a JSON string holds no raw
+/// line break, so every line break is the layout's).
+struct JsonList<W: Write> {
+    out: W,
+    empty: bool,
+    element: Vec<u8>,
+}
+
+impl<W: Write> JsonList<W> {
+    fn new(out: W) -> JsonList<W> {
+        JsonList { out, empty: true, element: Vec::new() }
+    }
+
+    fn push(&mut self, doc: &serde_json::Value) -> anyhow::Result<()> {
+        self.element.clear();
+        serde_json::to_writer_pretty(&mut self.element, doc)?;
+        self.out.write_all(if std::mem::take(&mut self.empty) { b"[\n  " } else { b",\n  " }).map_err(stdout_error)?;
+        for (i, line) in self.element.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                self.out.write_all(b"\n  ").map_err(stdout_error)?;
+            }
+            self.out.write_all(line).map_err(stdout_error)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.out.write_all(if self.empty { b"[]\n" } else { b"\n]\n" }).map_err(stdout_error)?;
+        self.out.flush().map_err(stdout_error)
+    }
 }
 
 /// The line that ends a default listing when it leaves out addons a user must hear

@@ -2,7 +2,7 @@
 //! recorded transitions, and the user's deprovision.
 
 use super::backend::EventRecord;
-use super::backend::{Conflict, StoreError, Txn};
+use super::backend::{Conflict, Scan, StoreError, Txn};
 use super::base::Store;
 use super::entry::{enter, Move, Row};
 use super::refused::StepError;
@@ -104,6 +104,34 @@ impl Store {
             super::attachments::fill(tx, &mut addons)?;
             Ok(addons)
         })
+    }
+
+    /// Hands `visit` the addons `scan` selects, one at a time, in `list`'s order, each
+    /// with its live attachments. They are read a batch at a time, so a listing of a
+    /// whole fleet holds one batch, not the fleet; the label requirements, which the
+    /// backend applies in its query, are checked again here on the decoded labels.
+    /// Stops at the first error `visit` returns, and returns it.
+    pub fn for_each_addon(
+        &self,
+        scan: &Scan<'_>,
+        mut visit: impl FnMut(Addon) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut failed = None;
+        self.read(|tx| {
+            tx.scan_addons(scan, &mut |batch| {
+                for addon in batch {
+                    if !scan.labels.iter().all(|requirement| requirement.matches(&addon.labels)) {
+                        continue;
+                    }
+                    if let Err(err) = visit(addon) {
+                        failed = Some(err);
+                        return false;
+                    }
+                }
+                true
+            })
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// The addons with a task still to run (those `pending_count` counts), for the

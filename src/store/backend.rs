@@ -12,6 +12,7 @@ use crate::addon::Addon;
 pub use crate::addon::ConfigVar;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
+use crate::selector::Requirement;
 
 /// Whether an addon has work left, built once from `State`: a state with a task, a
 /// ready addon with a rotation's switch or revocation still to do, or an attachment
@@ -160,6 +161,89 @@ pub fn left_until(until: i64) -> Option<Duration> {
     (left > 0).then(|| Duration::from_millis(left as u64))
 }
 
+/// Which addons a streamed listing reads ([`Txn::scan_addons`]), in `list`'s order: one
+/// app's by creation, or every app's by app, then creation.
+#[derive(Debug, Clone, Copy)]
+pub struct Scan<'a> {
+    /// Only this app's addons.
+    pub app: Option<&'a str>,
+    /// Deprovisioned addons and addons in error too.
+    pub all: bool,
+    /// Only addons whose labels meet every one of these.
+    pub labels: &'a [Requirement],
+    /// Only live addons whose expiry is at or before this time.
+    pub expired_by: Option<i64>,
+}
+
+/// How many addons a scan reads at a time: what it holds in memory, whatever the
+/// size of the state, and the addons whose attachments one query reads.
+pub const SCAN_BATCH: usize = 512;
+
+/// A parameter of a scan's statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanParam {
+    Text(String),
+    Int(i64),
+}
+
+/// How a backend writes the parts of a scan's statement that differ between them.
+pub struct ScanDialect {
+    /// The n-th parameter, of type text or bigint (`int` true).
+    pub mark: fn(n: usize, int: bool) -> String,
+    /// The value of the label named by parameter `mark` (a text, NULL when unset).
+    pub label: fn(mark: &str) -> String,
+    /// The parameter that names a label's key.
+    pub key: fn(key: &str) -> String,
+    /// `a IS DISTINCT FROM b` in the backend's words.
+    pub distinct: &'static str,
+    /// What orders rows made in the same millisecond.
+    pub made: &'static str,
+}
+
+/// The statement (and its parameters) that reads the addons a scan selects: the app,
+/// the live states, the expiry and the label requirements all in its WHERE clause, so
+/// the backend hands over only the rows listed.
+pub fn scan_sql(scan: &Scan<'_>, dialect: &ScanDialect) -> (String, Vec<ScanParam>) {
+    let mut params = Vec::new();
+    let mut add = |param: ScanParam| {
+        let int = matches!(param, ScanParam::Int(_));
+        params.push(param);
+        (dialect.mark)(params.len(), int)
+    };
+    let mut clauses = Vec::new();
+    if let Some(app) = scan.app {
+        clauses.push(format!("app = {}", add(ScanParam::Text(app.to_string()))));
+    }
+    if !scan.all || scan.expired_by.is_some() {
+        let live: Vec<String> =
+            State::ALL.into_iter().filter(|s| s.is_live()).map(|s| format!("'{}'", s.as_str())).collect();
+        clauses.push(format!("state IN ({})", live.join(", ")));
+    }
+    if let Some(by) = scan.expired_by {
+        clauses.push(format!("expires_at IS NOT NULL AND expires_at <= {}", add(ScanParam::Int(by))));
+    }
+    for requirement in scan.labels {
+        let label = (dialect.label)(&add(ScanParam::Text((dialect.key)(requirement.key()))));
+        clauses.push(match requirement {
+            Requirement::Equals { value, .. } => format!("{label} = {}", add(ScanParam::Text(value.clone()))),
+            Requirement::NotEquals { value, .. } => {
+                format!("{label} {} {}", dialect.distinct, add(ScanParam::Text(value.clone())))
+            }
+            Requirement::Exists { .. } => format!("{label} IS NOT NULL"),
+            Requirement::NotExists { .. } => format!("{label} IS NULL"),
+        });
+    }
+    let filter = match clauses.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", clauses.join(" AND ")),
+    };
+    let order = match scan.app {
+        Some(_) => format!("created_at, {}", dialect.made),
+        None => format!("app, created_at, {}", dialect.made),
+    };
+    (format!("SELECT {} FROM addons {filter} ORDER BY {order}", super::tables::ADDONS.field_list()), params)
+}
+
 /// One transaction. Dropping it without [`Txn::commit`] rolls it back.
 ///
 /// Times are milliseconds since the Unix epoch on the backend's clock ([`Txn::now`]).
@@ -180,6 +264,10 @@ pub trait Txn {
     /// Addons of one app (by creation) or of every app (by app, then creation);
     /// live ones only unless `all`.
     fn list_addons(&mut self, app: Option<&str>, all: bool) -> Result<Vec<Addon>, StoreError>;
+    /// Reads the addons `scan` selects, in its order, [`SCAN_BATCH`] at a time, each
+    /// batch with its addons' live attachments filled, and hands each batch to `visit`
+    /// until it returns false: the whole state is never held at once.
+    fn scan_addons(&mut self, scan: &Scan<'_>, visit: &mut dyn FnMut(Vec<Addon>) -> bool) -> Result<(), StoreError>;
     /// Addons with a task due at any time (`due_at` set, state not `ready`: a ready
     /// addon is due only at its expiry), by app then creation.
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError>;
@@ -283,8 +371,14 @@ pub trait Txn {
     fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError>;
 
     // Moving a whole state (`state copy`), table by table as [`super::tables::TABLES`] lists them.
-    /// Every row of the table, in its order (`Table::order`).
-    fn copy_rows(&mut self, table: &Table) -> Result<Vec<Row>, StoreError>;
+    /// Every row of the table, in its order (`Table::order`), handed to `visit`
+    /// [`SCAN_BATCH`] rows at a time, so a copy holds a batch, not the table; stops at
+    /// the first error `visit` returns, and returns it.
+    fn copy_rows(
+        &mut self,
+        table: &Table,
+        visit: &mut dyn FnMut(Vec<Row>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Writes these rows (values in the table's column order) as they are.
     fn paste_rows(&mut self, table: &Table, rows: &[Row]) -> Result<(), StoreError>;
     /// How many rows the table holds.

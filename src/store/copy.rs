@@ -1,6 +1,6 @@
 //! Moving a whole state (`addons state copy`), table by table and column by column as
 //! [`TABLES`] declares them: one read snapshot of the source, one transaction on an
-//! empty target, counts compared after.
+//! empty target, rows moved a batch at a time, counts compared after.
 
 use super::backend::{StoreError, Txn};
 use super::base::Store;
@@ -41,14 +41,17 @@ impl Store {
             refuse_unless_empty(&mut *into, &described)?;
             let mut counts = Vec::new();
             for table in TABLES {
-                let mut rows = from.copy_rows(table)?;
-                for (index, column) in table.columns.iter().enumerate() {
-                    if table.cleared.contains(&column.name) {
-                        rows.iter_mut().for_each(|row| row[index] = Value::Null);
+                let mut count = 0;
+                from.copy_rows(table, &mut |mut rows| {
+                    for (index, column) in table.columns.iter().enumerate() {
+                        if table.cleared.contains(&column.name) {
+                            rows.iter_mut().for_each(|row| row[index] = Value::Null);
+                        }
                     }
-                }
-                into.paste_rows(table, &rows)?;
-                counts.push((table, rows.len() as u64));
+                    count += rows.len() as u64;
+                    into.paste_rows(table, &rows)
+                })?;
+                counts.push((table, count));
             }
             from.commit()?;
             into.commit()?;

@@ -29,7 +29,7 @@ mod tests;
 pub use crate::addon::ConfigVar;
 pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
-pub use backend::{EventRecord, FileChange, HookRun, HookStatus, Wakeups, Woken};
+pub use backend::{EventRecord, FileChange, HookRun, HookStatus, Scan, Wakeups, Woken};
 pub use base::{now_ms, Store};
 pub use copy::Copied;
 pub use drift::{Findings, Taken, DRIFT, REPAIRED};

@@ -8,31 +8,45 @@ use postgres::Transaction;
 use super::location::Location;
 use super::rows::{param, sql_type};
 use super::unusable;
-use crate::store::backend::StoreError;
+use crate::store::backend::{StoreError, SCAN_BATCH};
 use crate::store::copy;
 use crate::store::tables::{Order, Value};
 
 /// Rows per INSERT: a statement takes at most 65,535 parameters.
 const BATCH: usize = 500;
 
-/// Every row of the table, in its order.
+/// Every row of the table, in its order, [`SCAN_BATCH`] at a time through a portal.
 pub(super) fn rows(
     tx: &mut Transaction<'_>,
     location: &Location,
     table: &copy::Table,
-) -> Result<Vec<copy::Row>, StoreError> {
+    visit: &mut dyn FnMut(Vec<copy::Row>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let columns: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
     let order = match table.order {
         Order::Made => "seq",
         Order::Key(key) => key,
     };
     let sql = format!("SELECT {} FROM {} ORDER BY {order}", columns.join(", "), table.name);
-    let found = tx.query(&sql, &[]).map_err(|err| unusable(location, &err))?;
-    found
-        .iter()
-        .map(|row| table.columns.iter().map(|column| row.try_get::<_, Value>(column.name)).collect::<Result<_, _>>())
-        .collect::<Result<_, _>>()
-        .map_err(|err| unusable(location, &err))
+    let portal = tx.bind(sql.as_str(), &[]).map_err(|err| unusable(location, &err))?;
+    loop {
+        let found = tx.query_portal(&portal, SCAN_BATCH as i32).map_err(|err| unusable(location, &err))?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        let last = found.len() < SCAN_BATCH;
+        let rows = found
+            .iter()
+            .map(|row| {
+                table.columns.iter().map(|column| row.try_get::<_, Value>(column.name)).collect::<Result<_, _>>()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|err| unusable(location, &err))?;
+        visit(rows)?;
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 /// Inserts the rows as they are, then sets the table's sequence past them.

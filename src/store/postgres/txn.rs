@@ -17,6 +17,7 @@ use crate::addon::Addon;
 use crate::attachment::Attachment;
 use crate::machine::State;
 use crate::store::backend::has_task_sql;
+use crate::store::backend::{scan_sql, Scan, ScanDialect, ScanParam, SCAN_BATCH};
 use crate::store::backend::{
     AppVersions, ConfigVar, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
 };
@@ -40,6 +41,15 @@ fn live() -> &'static str {
     })
 }
 
+/// How a scan's statement reads a label here: the labels column as `jsonb`.
+const DIALECT: ScanDialect = ScanDialect {
+    mark: |n, int| format!("${n}::{}", if int { "bigint" } else { "text" }),
+    label: |mark| format!("(labels::jsonb ->> {mark})"),
+    key: str::to_string,
+    distinct: "IS DISTINCT FROM",
+    made: "seq",
+};
+
 /// The statements that read or write a record, built once from the tables' declarations.
 struct Sql {
     /// An addon by id: as read, and locked for a write.
@@ -54,6 +64,7 @@ struct Sql {
     writes: Writes,
     attachments: String,
     live_attachments: String,
+    batch_attachments: String,
     locked_attachments: String,
     hook_runs: String,
 }
@@ -96,6 +107,9 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         attachments: select_attachments("WHERE addon_id = $1 ORDER BY slot"),
         live_attachments: select_attachments(
             "WHERE state <> 'detached' AND ($1::text IS NULL OR app = $1) ORDER BY addon_id, slot",
+        ),
+        batch_attachments: select_attachments(
+            "WHERE state <> 'detached' AND addon_id = ANY($1::text[]) ORDER BY addon_id, slot",
         ),
         locked_attachments: select_attachments("WHERE addon_id = ANY($1) ORDER BY addon_id, slot"),
         hook_runs: format!("SELECT {} FROM hook_runs WHERE app = $1 ORDER BY seq DESC", HOOK_RUNS.field_list()),
@@ -322,6 +336,44 @@ impl Txn for PgTxn<'_> {
         match app {
             Some(app) => self.addons(&SQL.list_app[live], &[&app]),
             None => self.addons(&SQL.list_every[live], &[]),
+        }
+    }
+
+    fn scan_addons(&mut self, scan: &Scan<'_>, visit: &mut dyn FnMut(Vec<Addon>) -> bool) -> Result<(), StoreError> {
+        let (sql, params) = scan_sql(scan, &DIALECT);
+        let params: Vec<Box<dyn ToSql + Sync>> = params
+            .into_iter()
+            .map(|param| -> Box<dyn ToSql + Sync> {
+                match param {
+                    ScanParam::Text(text) => Box::new(text),
+                    ScanParam::Int(n) => Box::new(n),
+                }
+            })
+            .collect();
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| &**param as &(dyn ToSql + Sync)).collect();
+        let statement = self.statement(&sql)?;
+        // A portal hands the rows over a batch at a time, so neither side holds them all.
+        let portal = self.tx.bind(&statement, &params).map_err(|err| unusable(self.location, &err))?;
+        loop {
+            let rows = self.tx.query_portal(&portal, SCAN_BATCH as i32).map_err(|err| unusable(self.location, &err))?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let last = rows.len() < SCAN_BATCH;
+            let mut batch =
+                rows.iter().map(|row| decode::<Addon>(self.location, row)).collect::<Result<Vec<_>, _>>()?;
+            drop(rows);
+            let ids: Vec<&str> = batch.iter().map(|addon| addon.id.as_str()).collect();
+            let attachments = self.query(&SQL.batch_attachments, &[&ids])?;
+            for row in &attachments {
+                let attachment: Attachment = decode(self.location, row)?;
+                if let Some(addon) = batch.iter_mut().find(|addon| addon.id == attachment.addon_id) {
+                    addon.attachments.push(attachment);
+                }
+            }
+            if !visit(batch) || last {
+                return Ok(());
+            }
         }
     }
 
@@ -648,9 +700,13 @@ impl Txn for PgTxn<'_> {
         Ok(count(self.execute("DELETE FROM config_vars WHERE addon_id = $1 AND app = $2", &[&addon_id, &app])?))
     }
 
-    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
+    fn copy_rows(
+        &mut self,
+        table: &copy::Table,
+        visit: &mut dyn FnMut(Vec<copy::Row>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         self.write_events()?;
-        super::copy::rows(&mut self.tx, self.location, table)
+        super::copy::rows(&mut self.tx, self.location, table, visit)
     }
 
     fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {

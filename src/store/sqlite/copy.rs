@@ -7,12 +7,17 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Connection};
 
 use super::{refuse, store_error};
-use crate::store::backend::StoreError;
+use crate::store::backend::{StoreError, SCAN_BATCH};
 use crate::store::copy;
 use crate::store::tables::{Kind, Order, Value};
 
-/// Every row of the table, in its order.
-pub(super) fn rows(conn: &Connection, path: &Path, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
+/// Every row of the table, in its order, [`SCAN_BATCH`] at a time.
+pub(super) fn rows(
+    conn: &Connection,
+    path: &Path,
+    table: &copy::Table,
+    visit: &mut dyn FnMut(Vec<copy::Row>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let columns: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
     let order = match table.order {
         Order::Made => "rowid",
@@ -22,7 +27,7 @@ pub(super) fn rows(conn: &Connection, path: &Path, table: &copy::Table) -> Resul
     let fail = |err| store_error(path, err, None);
     let mut statement = conn.prepare(&sql).map_err(fail)?;
     let mut found = statement.query([]).map_err(fail)?;
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(SCAN_BATCH);
     while let Some(row) = found.next().map_err(fail)? {
         let values = table
             .columns
@@ -41,8 +46,14 @@ pub(super) fn rows(conn: &Connection, path: &Path, table: &copy::Table) -> Resul
             })
             .collect::<Result<copy::Row, StoreError>>()?;
         rows.push(values);
+        if rows.len() == SCAN_BATCH {
+            visit(std::mem::replace(&mut rows, Vec::with_capacity(SCAN_BATCH)))?;
+        }
     }
-    Ok(rows)
+    match rows.is_empty() {
+        true => Ok(()),
+        false => visit(rows),
+    }
 }
 
 /// A stored value as the kind its column holds; `None` when it is not one.

@@ -24,17 +24,64 @@ impl ToSql for Value {
 
 impl Fields for Row<'_> {
     fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
-        let unreadable = |why: String| Unreadable { column, why };
-        Ok(match self.get_ref(column).map_err(|err| unreadable(err.to_string()))? {
-            ValueRef::Null => Value::Null,
-            ValueRef::Integer(n) => Value::Int(n),
-            ValueRef::Text(text) => {
-                Value::Text(String::from_utf8(text.to_vec()).map_err(|err| unreadable(err.to_string()))?)
-            }
-            ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
-            ValueRef::Real(real) => return Err(unreadable(format!("a real number ({real})"))),
-        })
+        value(self.get_ref(column), column)
     }
+}
+
+/// A row of a statement that selects its table's fields in declaration order
+/// (`field_list`), read by position. Reading by name asks SQLite for each column's name
+/// at every read, which costs a listing of many rows more than the rest of it; a
+/// record's codec reads its columns in about the declared order, so the next position
+/// is tried first.
+pub(super) struct InOrder<'r, 's> {
+    row: &'r Row<'s>,
+    names: &'r [&'static str],
+    next: std::cell::Cell<usize>,
+}
+
+impl<'r, 's> InOrder<'r, 's> {
+    /// `names` are the statement's columns, in order.
+    pub(super) fn new(row: &'r Row<'s>, names: &'r [&'static str]) -> InOrder<'r, 's> {
+        InOrder { row, names, next: std::cell::Cell::new(0) }
+    }
+}
+
+impl Fields for InOrder<'_, '_> {
+    fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
+        let next = self.next.get();
+        let index = match self.names.get(next) {
+            Some(name) if *name == column => next,
+            _ => match self.names.iter().position(|name| *name == column) {
+                Some(index) => index,
+                None => return self.row.value(column),
+            },
+        };
+        self.next.set(index + 1);
+        value(self.row.get_ref(index), column)
+    }
+}
+
+/// A value read from a row as the state's own.
+fn value(found: rusqlite::Result<ValueRef<'_>>, column: &'static str) -> Result<Value, Unreadable> {
+    let unreadable = |why: String| Unreadable { column, why };
+    Ok(match found.map_err(|err| unreadable(err.to_string()))? {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Text(text) => {
+            Value::Text(String::from_utf8(text.to_vec()).map_err(|err| unreadable(err.to_string()))?)
+        }
+        ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
+        ValueRef::Real(real) => return Err(unreadable(format!("a real number ({real})"))),
+    })
+}
+
+/// Reads a record from a row of a statement that selects `T::TABLE.field_list()`, by
+/// position ([`InOrder`]); `names` are those fields' names.
+pub(super) fn decode_in_order<T: Record>(row: &Row<'_>, names: &[&'static str]) -> rusqlite::Result<T> {
+    T::from_fields(&InOrder::new(row, names)).map_err(|err| {
+        let index = names.iter().position(|name| *name == err.column).unwrap_or(0);
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
+    })
 }
 
 /// Reads a record; a value it can't take is an error of SQLite's kind, which

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
-use super::rows::{decode, mark};
+use super::rows::{decode, decode_in_order, mark};
 use super::store_error;
 use crate::addon::Addon;
 use crate::attachment::Attachment;
 use crate::machine::State;
 use crate::store::backend::{
-    AppVersions, ConfigVar, Conflict, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
+    scan_sql, AppVersions, ConfigVar, Conflict, EventRecord, HookRun, HookStatus, NewEvent, Scan, ScanDialect,
+    ScanParam, StoreError, Txn, VarOwner, SCAN_BATCH,
 };
 use crate::store::copy;
 use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
@@ -34,6 +35,7 @@ struct Sql {
     writes: Writes,
     attachments: String,
     live_attachments: String,
+    batch_attachments: String,
     hook_runs: String,
 }
 
@@ -75,6 +77,10 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         live_attachments: format!(
             "SELECT {attachment} FROM attachments WHERE state <> 'detached' AND (?1 IS NULL OR app = ?1) \
              ORDER BY addon_id, slot"
+        ),
+        batch_attachments: format!(
+            "SELECT {attachment} FROM attachments WHERE state <> 'detached' \
+             AND addon_id IN (SELECT value FROM json_each(?1)) ORDER BY addon_id, slot"
         ),
         hook_runs: format!("SELECT {} FROM hook_runs WHERE app = ?1 ORDER BY seq DESC", HOOK_RUNS.field_list()),
         columns,
@@ -173,6 +179,29 @@ fn strings(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusql
     rows.collect()
 }
 
+/// How a scan's statement reads a label here: through SQLite's JSON functions, the key
+/// quoted in the path (a key may hold '.' and '/').
+const DIALECT: ScanDialect = ScanDialect {
+    mark: |n, _| format!("?{n}"),
+    label: |mark| format!("json_extract(labels, {mark})"),
+    key: |key| format!("$.\"{key}\""),
+    distinct: "IS NOT",
+    made: "rowid",
+};
+
+/// Fills the live attachments of a scan's batch, with one query for the batch.
+fn fill_batch(conn: &Connection, batch: &mut [Addon]) -> rusqlite::Result<()> {
+    let ids = serde_json::Value::from(batch.iter().map(|addon| addon.id.as_str()).collect::<Vec<_>>()).to_string();
+    let mut stmt = conn.prepare_cached(&SQL.batch_attachments)?;
+    for attachment in stmt.query_map([ids], decode::<Attachment>)? {
+        let attachment = attachment?;
+        if let Some(addon) = batch.iter_mut().find(|addon| addon.id == attachment.addon_id) {
+            addon.attachments.push(attachment);
+        }
+    }
+    Ok(())
+}
+
 /// Runs a statement that writes a record.
 fn write<T: Record>(conn: &Connection, statement: &Write, record: &T) -> rusqlite::Result<usize> {
     let values = record.to_values();
@@ -206,6 +235,34 @@ impl Txn for SqliteTxn<'_> {
         self.run(|c| match app {
             Some(app) => addons(c, &SQL.list_app[live], [app]),
             None => addons(c, &SQL.list_every[live], []),
+        })
+    }
+
+    fn scan_addons(&mut self, scan: &Scan<'_>, visit: &mut dyn FnMut(Vec<Addon>) -> bool) -> Result<(), StoreError> {
+        let (sql, params) = scan_sql(scan, &DIALECT);
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(params.iter().map(|param| match param {
+                ScanParam::Text(text) => rusqlite::types::Value::Text(text.clone()),
+                ScanParam::Int(n) => rusqlite::types::Value::Integer(*n),
+            })))?;
+            let names: Vec<&'static str> = ADDONS.fields().map(|column| column.name).collect();
+            let mut batch = Vec::with_capacity(SCAN_BATCH);
+            loop {
+                let row = rows.next()?;
+                if let Some(row) = row {
+                    batch.push(decode_in_order::<Addon>(row, &names)?);
+                }
+                if batch.len() == SCAN_BATCH || (row.is_none() && !batch.is_empty()) {
+                    fill_batch(c, &mut batch)?;
+                    if !visit(std::mem::replace(&mut batch, Vec::with_capacity(SCAN_BATCH))) {
+                        return Ok(());
+                    }
+                }
+                if row.is_none() {
+                    return Ok(());
+                }
+            }
         })
     }
 
@@ -563,8 +620,12 @@ impl Txn for SqliteTxn<'_> {
         })
     }
 
-    fn copy_rows(&mut self, table: &copy::Table) -> Result<Vec<copy::Row>, StoreError> {
-        super::copy::rows(&self.tx, self.path, table)
+    fn copy_rows(
+        &mut self,
+        table: &copy::Table,
+        visit: &mut dyn FnMut(Vec<copy::Row>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        super::copy::rows(&self.tx, self.path, table, visit)
     }
 
     fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
