@@ -211,20 +211,17 @@ impl Engine {
     /// redone by the next. `None` when nothing is due.
     fn login_task(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Apply>> {
         let now = store.now()?;
-        let (holder, step) = match addon.login.due(now) {
-            Some(step) => (Holder { slot: 0, app: &addon.app, prefix: addon.prefix.as_deref() }, step),
-            None => {
-                let Some(attachment) = store.attachment_task(&addon.id)? else { return Ok(None) };
-                if attachment.state == AttachmentState::Detaching {
-                    return Ok(Some(self.detach(addon, &attachment)));
-                }
-                // `attachment_task` hands out only attachments with a step due.
-                let Some(step) = attachment.login.due(now) else { return Ok(None) };
-                let holder =
-                    Holder { slot: attachment.slot, app: &attachment.app, prefix: attachment.prefix.as_deref() };
-                return self.login_step(store, addon, holder, step).map(Some);
-            }
-        };
+        if let Some(step) = addon.login.due(now) {
+            let holder = Holder { slot: 0, app: &addon.app, prefix: addon.prefix.as_deref() };
+            return self.login_step(store, addon, holder, step).map(Some);
+        }
+        let Some(attachment) = store.attachment_task(&addon.id)? else { return Ok(None) };
+        if attachment.state == AttachmentState::Detaching {
+            return Ok(Some(self.detach(addon, &attachment)));
+        }
+        // `attachment_task` hands out only attachments with a step due.
+        let Some(step) = attachment.login.due(now) else { return Ok(None) };
+        let holder = Holder { slot: attachment.slot, app: &attachment.app, prefix: attachment.prefix.as_deref() };
         self.login_step(store, addon, holder, step).map(Some)
     }
 
