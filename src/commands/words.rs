@@ -5,7 +5,7 @@
 
 use crate::engine::{BadSource, OtherAddon};
 use crate::error::{Exit, Failure};
-use crate::store::{Refused, VarsOf};
+use crate::store::{Fix, Refused, Unfit, VarsOf};
 
 /// `err` as a user reads it: when its chain holds a refusal of the store or the engine,
 /// one [`Failure`] whose line words each link of the chain (a refusal as the command
@@ -33,6 +33,9 @@ fn refusal(cause: &(dyn std::error::Error + 'static)) -> Option<(Exit, String)> 
     if let Some(refused) = cause.downcast_ref::<Refused>() {
         return Some(refused_words(refused));
     }
+    if let Some(unfit) = cause.downcast_ref::<Unfit>() {
+        return Some((Exit::StateUnusable, unfit_words(unfit)));
+    }
     if let Some(other) = cause.downcast_ref::<OtherAddon>() {
         return Some((Exit::Failed, format!("{other}; change nothing, or deprovision it first")));
     }
@@ -42,6 +45,18 @@ fn refusal(cause: &(dyn std::error::Error + 'static)) -> Option<(Exit, String)> 
         other => other.to_string(),
     };
     Some((Exit::Usage, format!("--from: {why}")))
+}
+
+/// A state path that holds no usable state, with the fix in the command line's words.
+fn unfit_words(unfit: &Unfit) -> String {
+    let fix = match unfit.fix {
+        Fix::Another => "pass another --state path",
+        Fix::AFile => "pass a file path with --state",
+        Fix::RemoveOrAnother => "remove it or pass another --state path",
+        Fix::RestoreOrAnother => "restore it from a backup or pass another --state path",
+        Fix::PutBackOrFollow => "put it back, or pass the state's new --state, and start again",
+    };
+    format!("{unfit}; {fix}")
 }
 
 /// What the store refused, worded for the command line.
@@ -156,6 +171,20 @@ mod tests {
         for (refused, exit, line) in cases {
             assert_eq!(said(refused), (exit, line.to_string()));
         }
+    }
+
+    #[test]
+    fn a_state_path_holding_no_state_says_what_to_pass_instead() {
+        let unfit = |fix| Unfit { path: "/tmp/dir".into(), what: "is a directory".into(), fix };
+        assert_eq!(
+            said(unfit(Fix::AFile)),
+            (Exit::StateUnusable, "state file /tmp/dir: is a directory; pass a file path with --state".into())
+        );
+        let (_, line) = said(anyhow::Error::from(unfit(Fix::RestoreOrAnother)).context("opening the state"));
+        assert_eq!(
+            line,
+            "opening the state: state file /tmp/dir: is a directory; restore it from a backup or pass another --state path"
+        );
     }
 
     #[test]

@@ -344,20 +344,16 @@ pub trait Txn {
     /// (app, why) of every app with an env-file error, by app.
     fn env_errors(&mut self) -> Result<Vec<(String, String)>, StoreError>;
 
-    // on_change hooks.
-    /// Claims the app's hook for `token` until `now + lease` when it is due (its
-    /// `hook_version` below its `vars_version`, its next try come) and no live claim
-    /// holds it; whether it did. The claimed and bumped counters say nothing else.
-    fn claim_hook(&mut self, app: &str, token: &str, lease: Duration) -> Result<bool, StoreError>;
-    /// Clears the app's hook claim when `token` holds it.
-    fn release_hook_claim(&mut self, app: &str, token: &str) -> Result<(), StoreError>;
-    /// The app's hook counters; `None` for an unknown app.
-    fn hook_status(&mut self, app: &str) -> Result<Option<HookStatus>, StoreError>;
-    /// Records a finished run and its effect on the app's counters: a run that succeeded
-    /// raises `hook_version` to its vars version; one that failed counts an attempt and
-    /// sets the next try to `retry_at` (unless the vars changed meanwhile: then at once).
-    /// Releases `token`'s claim, and keeps the newest `keep` runs of the app.
-    fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError>;
+    // on_change hooks: the columns are read and written here as they are; what a run or a
+    // claim does to them is decided above the backends (`store::hooks`).
+    /// The app's hook columns with the state's clock, `None` for an unknown app; in a
+    /// write transaction the app's row stays locked until the end of it.
+    fn hook_row(&mut self, app: &str) -> Result<Option<HookRow>, StoreError>;
+    /// Writes the app's hook columns (all but `vars_version`, which only a change of
+    /// its vars moves).
+    fn put_hook_row(&mut self, app: &str, row: &HookRow) -> Result<(), StoreError>;
+    /// Records a finished run, keeping the newest `keep` runs of the app.
+    fn add_hook_run(&mut self, run: &HookRun, keep: usize) -> Result<(), StoreError>;
     /// The app's recorded runs, newest first.
     fn hook_runs(&mut self, app: &str) -> Result<Vec<HookRun>, StoreError>;
     // Attachments.
@@ -410,6 +406,9 @@ pub enum StoreError {
     /// The state can't be used (locked too long, damaged, unreachable, no privilege):
     /// exit 4. The text names the state (no password) and what to do.
     Unusable(String),
+    /// What is at the state's path is no state this program can use, and another state
+    /// (or the file put right) is what would do: exit 4, worded by the command line.
+    Unfit(Unfit),
     /// A write broke a uniqueness rule another writer won meanwhile.
     Conflict(Conflict),
     /// The server undid the transaction to end a deadlock or a serialization failure
@@ -431,6 +430,7 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Unusable(message) | StoreError::Collision(message) => f.write_str(message),
+            StoreError::Unfit(unfit) => unfit.fmt(f),
             StoreError::Conflict(Conflict::LiveName) => f.write_str("a live addon took that name meanwhile"),
             StoreError::Conflict(Conflict::VarKey) => f.write_str("another writer took that config var meanwhile"),
         }
@@ -441,8 +441,37 @@ impl std::fmt::Display for StoreError {
 /// failure): it is deliberately not a `std::error::Error`, so `?` can't lose that.
 impl From<StoreError> for anyhow::Error {
     fn from(err: StoreError) -> anyhow::Error {
-        crate::error::Failure::new(crate::error::Exit::StateUnusable, err.to_string()).into()
+        match err {
+            StoreError::Unfit(unfit) => unfit.into(),
+            other => crate::error::Failure::new(crate::error::Exit::StateUnusable, other.to_string()).into(),
+        }
     }
+}
+
+/// A state path that holds no state this program can use: what is there, and what the
+/// user could do about it. Its text says what is there; the command line adds the fix
+/// in its own words (its flags), and exit 4.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("state file {}: {what}", path.display())]
+pub struct Unfit {
+    pub path: std::path::PathBuf,
+    pub what: String,
+    pub fix: Fix,
+}
+
+/// What would make a command work again after an [`Unfit`] state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    /// Use another state.
+    Another,
+    /// Name a file, not what is there.
+    AFile,
+    /// Remove what is there, or use another state.
+    RemoveOrAnother,
+    /// Restore the file from a backup, or use another state.
+    RestoreOrAnother,
+    /// Put the removed file back, or use the state where it went, and start again.
+    PutBackOrFollow,
 }
 
 /// One event to record.
@@ -476,17 +505,24 @@ pub struct AppVersions {
     pub env: i64,
 }
 
-/// An app's hook counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HookStatus {
+/// An app's hook columns as the state holds them, and the state's clock when they were
+/// read. The rules that read and change them are `store::hooks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRow {
     /// Bumped by every change of the app's vars.
     pub vars_version: i64,
     /// The vars version the hook last succeeded for.
     pub hook_version: i64,
-    /// Failed runs since the last success or change.
+    /// Failed runs for the vars version `failed_version`.
     pub attempts: u32,
-    /// When a failed hook is tried next; `None`: as soon as it is due.
+    /// The vars version the counted failures ran with: once the vars change again,
+    /// they no longer count.
+    pub failed_version: Option<i64>,
+    /// When the failed hook is tried next.
     pub due_at: Option<i64>,
-    /// Until when a tick holds it (it may have run out).
+    /// The tick that holds the hook, and until when (it may have run out).
+    pub claim: Option<String>,
     pub claim_until: Option<i64>,
+    /// The state's clock as the row was read.
+    pub now: i64,
 }

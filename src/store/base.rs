@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use super::backend::{Backend, BackendKind, FileChange, StoreError, Txn, Wakeups};
+use super::backend::{Backend, BackendKind, FileChange, Fix, StoreError, Txn, Unfit, Wakeups};
 use super::location::{PostgresLocation, StateLocation};
 use super::postgres;
 use super::sqlite;
@@ -165,11 +165,11 @@ impl Store {
     pub fn follow_replaced_file(&mut self) -> anyhow::Result<bool> {
         match self.file_change() {
             None => Ok(false),
-            Some(FileChange::Removed { path }) => Err(StoreError::Unusable(format!(
-                "state file {}: removed while this process had it open; put it back, or pass the state's new \
-                 --state, and start again",
-                path.display()
-            ))
+            Some(FileChange::Removed { path }) => Err(StoreError::Unfit(Unfit {
+                path,
+                what: "removed while this process had it open".into(),
+                fix: Fix::PutBackOrFollow,
+            })
             .into()),
             Some(FileChange::Replaced { path }) => {
                 self.backend.get_mut().empty_beside()?;

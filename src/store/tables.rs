@@ -166,6 +166,7 @@ pub const APPS: Table = Table {
         always("hook_due_at", Int),
         always("hook_claim", Text),
         always("hook_claim_until", Int),
+        always("hook_failed_version", Int),
     ],
     order: Order::Key("name"),
     cleared: &["hook_claim", "hook_claim_until"],

@@ -161,6 +161,14 @@ UPDATE attachments SET vars_generation = CASE
     WHEN state = 'attaching' AND generation > 0 THEN generation - 1
 END;
 "#,
+    // 8 (SQLite's 10): `hook_failed_version`: the vars version an app's counted hook failures ran
+    // with. A change of the vars no longer resets the count in the same statement: the
+    // hook rules (store/hooks.rs) count failures only while the vars are still those.
+    // Until now a change reset the count, so every counted failure is the current vars'.
+    r#"
+ALTER TABLE apps ADD COLUMN hook_failed_version BIGINT;
+UPDATE apps SET hook_failed_version = vars_version WHERE hook_attempts > 0;
+"#,
 ];
 
 /// The tables a state user must be able to read and write.

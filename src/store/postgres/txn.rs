@@ -19,7 +19,7 @@ use crate::machine::State;
 use crate::store::backend::has_task_sql;
 use crate::store::backend::{scan_sql, Scan, ScanDialect, ScanParam, SCAN_BATCH};
 use crate::store::backend::{
-    AppVersions, ConfigVar, EventRecord, HookRun, HookStatus, NewEvent, StoreError, Txn, VarOwner,
+    AppVersions, ConfigVar, EventRecord, HookRow, HookRun, NewEvent, StoreError, Txn, VarOwner,
 };
 use crate::store::copy;
 use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
@@ -231,8 +231,7 @@ impl<'a> PgTxn<'a> {
         let (apps, counts): (Vec<String>, Vec<i64>) = std::mem::take(&mut self.bumps).into_iter().unzip();
         self.execute(
             "INSERT INTO apps (name, vars_version) SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1 \
-             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + excluded.vars_version, \
-             hook_attempts = 0, hook_due_at = NULL",
+             ON CONFLICT (name) DO UPDATE SET vars_version = apps.vars_version + excluded.vars_version",
             &[&apps, &counts],
         )?;
         Ok(())
@@ -608,60 +607,41 @@ impl Txn for PgTxn<'_> {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
-    fn claim_hook(&mut self, app: &str, token: &str, lease: Duration) -> Result<bool, StoreError> {
-        // Counted changes of vars are written first: these read `vars_version`.
+    fn hook_row(&mut self, app: &str) -> Result<Option<HookRow>, StoreError> {
+        // Counted changes of vars are written first: the row holds `vars_version`.
         self.write_bumps()?;
-        let lease = lease.as_millis() as i64;
-        let claimed = self.execute(
+        let lock = if self.writing { " FOR UPDATE" } else { "" };
+        let row = self.query_opt(
             &format!(
-                "UPDATE apps SET hook_claim = $2, hook_claim_until = {NOW_MS} + $3 WHERE name = $1 \
-                 AND hook_version < vars_version AND (hook_due_at IS NULL OR hook_due_at <= {NOW_MS}) \
-                 AND (hook_claim IS NULL OR hook_claim_until < {NOW_MS})"
+                "SELECT vars_version, hook_version, hook_attempts, hook_failed_version, hook_due_at, hook_claim, \
+                 hook_claim_until, {NOW_MS} FROM apps WHERE name = $1{lock}"
             ),
-            &[&app, &token, &lease],
+            &[&app],
         )?;
-        Ok(claimed == 1)
+        Ok(row.map(|row| HookRow {
+            vars_version: row.get(0),
+            hook_version: row.get(1),
+            attempts: row.get::<_, i32>(2).max(0) as u32,
+            failed_version: row.get(3),
+            due_at: row.get(4),
+            claim: row.get(5),
+            claim_until: row.get(6),
+            now: row.get(7),
+        }))
     }
 
-    fn release_hook_claim(&mut self, app: &str, token: &str) -> Result<(), StoreError> {
+    fn put_hook_row(&mut self, app: &str, row: &HookRow) -> Result<(), StoreError> {
+        let attempts = i32::try_from(row.attempts).unwrap_or(i32::MAX);
         self.execute(
-            "UPDATE apps SET hook_claim = NULL, hook_claim_until = NULL WHERE name = $1 AND hook_claim = $2",
-            &[&app, &token],
+            "UPDATE apps SET hook_version = $2, hook_attempts = $3, hook_failed_version = $4, hook_due_at = $5, \
+             hook_claim = $6, hook_claim_until = $7 WHERE name = $1",
+            &[&app, &row.hook_version, &attempts, &row.failed_version, &row.due_at, &row.claim, &row.claim_until],
         )?;
         Ok(())
     }
 
-    fn hook_status(&mut self, app: &str) -> Result<Option<HookStatus>, StoreError> {
-        // Counted changes of vars are written first: these read `vars_version`.
-        self.write_bumps()?;
-        let row = self.query_opt(
-            "SELECT vars_version, hook_version, hook_attempts, hook_due_at, hook_claim_until FROM apps WHERE name = $1",
-            &[&app],
-        )?;
-        Ok(row.map(|row| HookStatus {
-            vars_version: row.get(0),
-            hook_version: row.get(1),
-            attempts: row.get::<_, i32>(2).max(0) as u32,
-            due_at: row.get(3),
-            claim_until: row.get(4),
-        }))
-    }
-
-    fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError> {
-        // Counted changes of vars are written first: these read `vars_version`.
-        self.write_bumps()?;
-        let ok = run.result == "ok";
+    fn add_hook_run(&mut self, run: &HookRun, keep: usize) -> Result<(), StoreError> {
         self.write(&SQL.writes.insert_hook_run, run)?;
-        self.execute(
-            "UPDATE apps SET \
-             hook_version = CASE WHEN $2::boolean THEN greatest(hook_version, $3::bigint) ELSE hook_version END, \
-             hook_attempts = CASE WHEN $2 THEN 0 WHEN vars_version > $3 THEN 0 ELSE hook_attempts + 1 END, \
-             hook_due_at = CASE WHEN $2 OR vars_version > $3 THEN NULL ELSE $4::bigint END, \
-             hook_claim = CASE WHEN hook_claim = $5::text THEN NULL ELSE hook_claim END, \
-             hook_claim_until = CASE WHEN hook_claim = $5 THEN NULL ELSE hook_claim_until END \
-             WHERE name = $1",
-            &[&run.app, &ok, &run.vars_version, &retry_at, &token],
-        )?;
         self.execute(
             "DELETE FROM hook_runs WHERE app = $1 AND seq NOT IN \
              (SELECT seq FROM hook_runs WHERE app = $1 ORDER BY seq DESC LIMIT $2)",

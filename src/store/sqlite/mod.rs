@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::backend::{Backend, BackendKind, Conflict, FileChange, StoreError, Txn, Wakeups};
+use super::backend::{Backend, BackendKind, Conflict, FileChange, Fix, StoreError, Txn, Unfit, Wakeups};
 
 mod copy;
 mod rows;
@@ -93,6 +93,11 @@ impl Synchronous {
 
 fn refuse(path: &Path, why: impl std::fmt::Display) -> StoreError {
     StoreError::Unusable(format!("state file {}: {why}", path.display()))
+}
+
+/// What is at `path` is not a state this program can use; `fix` says what would do.
+fn unfit(path: &Path, what: &str, fix: Fix) -> StoreError {
+    StoreError::Unfit(Unfit { path: path.to_path_buf(), what: what.to_string(), fix })
 }
 
 const READ_WRITE: OpenFlags =
@@ -299,9 +304,10 @@ impl SqliteBackend {
             .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
             .map_err(|err| store_error(path, err, None))?;
         if application_id != APPLICATION_ID && !(application_id == 0 && tables == 0) {
-            return Err(refuse(
+            return Err(unfit(
                 path,
-                "this is a SQLite database of some other program, not an addons state file; pass another --state path",
+                "this is a SQLite database of some other program, not an addons state file",
+                Fix::Another,
             ));
         }
         let latest = MIGRATIONS.len() as i64;
@@ -401,23 +407,18 @@ pub(crate) fn busy_timeout() -> Duration {
 /// made, 0700).
 fn prepare_file(path: &Path) -> Result<bool, StoreError> {
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Err(refuse(path, "is a directory; pass a file path with --state")),
+        Ok(meta) if meta.is_dir() => Err(unfit(path, "is a directory", Fix::AFile)),
         // A device or pipe (/dev/null, a FIFO) reads as empty or blocks; it is not ours to remove.
-        Ok(meta) if !meta.is_file() => {
-            Err(refuse(path, "is not a regular file (a device, pipe or socket); pass a file path with --state"))
-        }
+        Ok(meta) if !meta.is_file() => Err(unfit(path, "is not a regular file (a device, pipe or socket)", Fix::AFile)),
         Ok(meta) => {
             if meta.len() == 0 {
-                return Err(refuse(
-                    path,
-                    "is empty (0 bytes), not an addons state file; remove it or pass another --state path",
-                ));
+                return Err(unfit(path, "is empty (0 bytes), not an addons state file", Fix::RemoveOrAnother));
             }
             let mut header = [0u8; 16];
             let mut file = std::fs::File::open(path).map_err(|err| refuse(path, format!("can't read it: {err}")))?;
             let read = file.read(&mut header).map_err(|err| refuse(path, format!("can't read it: {err}")))?;
             if read < 16 || &header != b"SQLite format 3\0" {
-                return Err(refuse(path, "is not a SQLite database; pass another --state path"));
+                return Err(unfit(path, "is not a SQLite database", Fix::Another));
             }
             if meta.permissions().mode() & 0o200 == 0 {
                 return Err(refuse(path, "is read-only; make it writable (chmod 600) to use it"));
@@ -468,10 +469,9 @@ pub(super) fn store_error(path: &Path, err: rusqlite::Error, conflict: Option<Co
                 busy_timeout().as_secs_f32()
             ),
         ),
-        Some(DatabaseCorrupt | NotADatabase) => refuse(
-            path,
-            "is damaged (SQLite reports it corrupt); restore it from a backup or pass another --state path",
-        ),
+        Some(DatabaseCorrupt | NotADatabase) => {
+            unfit(path, "is damaged (SQLite reports it corrupt)", Fix::RestoreOrAnother)
+        }
         Some(ReadOnly | CannotOpen | PermissionDenied | DiskFull | SystemIoFailure) => {
             refuse(path, format!("can't be written: {err}"))
         }
@@ -509,8 +509,8 @@ mod tests {
         for (name, bytes) in cases {
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
-            let err = anyhow::Error::from(open(&path).err().unwrap());
-            assert_eq!(crate::error::exit_of(&err), crate::error::Exit::StateUnusable, "{name}: {err:#}");
+            let err = open(&path).err().unwrap();
+            assert!(matches!(err, StoreError::Unfit(_)), "{name}: {err}");
             assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was modified");
         }
         let foreign = dir.path().join("foreign.db");
@@ -622,6 +622,28 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(held, [None, Some(2), Some(2), None, None]);
+    }
+
+    #[test]
+    fn counted_hook_failures_learn_the_vars_they_ran_with() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for migration in &MIGRATIONS[..9] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO apps (name, vars_version, hook_version, hook_attempts, hook_due_at) VALUES \
+               ('failing', 3, 1, 2, 99), ('fine', 3, 3, 0, NULL);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[9]).unwrap();
+        let failed: Vec<Option<i64>> = conn
+            .prepare("SELECT hook_failed_version FROM apps ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(failed, [Some(3), None]);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::addon::Addon;
 use crate::attachment::Attachment;
 use crate::machine::State;
 use crate::store::backend::{
-    scan_sql, AppVersions, ConfigVar, Conflict, EventRecord, HookRun, HookStatus, NewEvent, Scan, ScanDialect,
-    ScanParam, StoreError, Txn, VarOwner, SCAN_BATCH,
+    scan_sql, AppVersions, ConfigVar, Conflict, EventRecord, HookRow, HookRun, NewEvent, Scan, ScanDialect, ScanParam,
+    StoreError, Txn, VarOwner, SCAN_BATCH,
 };
 use crate::store::copy;
 use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
@@ -480,7 +480,7 @@ impl Txn for SqliteTxn<'_> {
         self.run(|c| {
             c.prepare_cached(
                 "INSERT INTO apps (name, vars_version) VALUES (?1, 1) \
-                 ON CONFLICT (name) DO UPDATE SET vars_version = vars_version + 1, hook_attempts = 0, hook_due_at = NULL",
+                 ON CONFLICT (name) DO UPDATE SET vars_version = vars_version + 1",
             )?
             .execute([app])
         })?;
@@ -520,62 +520,52 @@ impl Txn for SqliteTxn<'_> {
         })
     }
 
-    fn claim_hook(&mut self, app: &str, token: &str, lease: Duration) -> Result<bool, StoreError> {
+    fn hook_row(&mut self, app: &str) -> Result<Option<HookRow>, StoreError> {
+        // A write transaction here holds the whole file: the row cannot change under it.
         let now = self.now()?;
-        let until = now + lease.as_millis() as i64;
-        let claimed = self.run(|c| {
-            c.prepare_cached(
-                "UPDATE apps SET hook_claim = ?2, hook_claim_until = ?4 WHERE name = ?1 \
-                 AND hook_version < vars_version AND (hook_due_at IS NULL OR hook_due_at <= ?3) \
-                 AND (hook_claim IS NULL OR hook_claim_until < ?3)",
-            )?
-            .execute(params![app, token, now, until])
-        })?;
-        Ok(claimed == 1)
-    }
-
-    fn release_hook_claim(&mut self, app: &str, token: &str) -> Result<(), StoreError> {
         self.run(|c| {
             c.prepare_cached(
-                "UPDATE apps SET hook_claim = NULL, hook_claim_until = NULL WHERE name = ?1 AND hook_claim = ?2",
-            )?
-            .execute([app, token])
-        })?;
-        Ok(())
-    }
-
-    fn hook_status(&mut self, app: &str) -> Result<Option<HookStatus>, StoreError> {
-        self.run(|c| {
-            c.prepare_cached(
-                "SELECT vars_version, hook_version, hook_attempts, hook_due_at, hook_claim_until FROM apps WHERE name = ?1",
+                "SELECT vars_version, hook_version, hook_attempts, hook_failed_version, hook_due_at, hook_claim, \
+                 hook_claim_until FROM apps WHERE name = ?1",
             )?
             .query_row([app], |row| {
-                Ok(HookStatus {
+                Ok(HookRow {
                     vars_version: row.get(0)?,
                     hook_version: row.get(1)?,
                     attempts: row.get(2)?,
-                    due_at: row.get(3)?,
-                    claim_until: row.get(4)?,
+                    failed_version: row.get(3)?,
+                    due_at: row.get(4)?,
+                    claim: row.get(5)?,
+                    claim_until: row.get(6)?,
+                    now,
                 })
             })
             .optional()
         })
     }
 
-    fn record_hook_run(&mut self, run: &HookRun, token: &str, retry_at: i64, keep: usize) -> Result<(), StoreError> {
-        let ok = run.result == "ok";
+    fn put_hook_row(&mut self, app: &str, row: &HookRow) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "UPDATE apps SET hook_version = ?2, hook_attempts = ?3, hook_failed_version = ?4, hook_due_at = ?5, \
+                 hook_claim = ?6, hook_claim_until = ?7 WHERE name = ?1",
+            )?
+            .execute(params![
+                app,
+                row.hook_version,
+                row.attempts,
+                row.failed_version,
+                row.due_at,
+                row.claim,
+                row.claim_until
+            ])
+        })?;
+        Ok(())
+    }
+
+    fn add_hook_run(&mut self, run: &HookRun, keep: usize) -> Result<(), StoreError> {
         self.run(|c| {
             write(c, &SQL.writes.insert_hook_run, run)?;
-            c.prepare_cached(
-                "UPDATE apps SET \
-                 hook_version = CASE WHEN ?2 THEN max(hook_version, ?3) ELSE hook_version END, \
-                 hook_attempts = CASE WHEN ?2 THEN 0 WHEN vars_version > ?3 THEN 0 ELSE hook_attempts + 1 END, \
-                 hook_due_at = CASE WHEN ?2 OR vars_version > ?3 THEN NULL ELSE ?4 END, \
-                 hook_claim = CASE WHEN hook_claim = ?5 THEN NULL ELSE hook_claim END, \
-                 hook_claim_until = CASE WHEN hook_claim = ?5 THEN NULL ELSE hook_claim_until END \
-                 WHERE name = ?1",
-            )?
-            .execute(params![run.app, ok, run.vars_version, retry_at, token])?;
             c.prepare_cached(
                 "DELETE FROM hook_runs WHERE app = ?1 AND seq NOT IN \
                  (SELECT seq FROM hook_runs WHERE app = ?1 ORDER BY seq DESC LIMIT ?2)",
