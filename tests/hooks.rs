@@ -151,6 +151,64 @@ fn a_tick_says_a_hook_failure_once_and_exits_1() {
     assert_eq!(json.json()["hooks"], serde_json::json!([]), "{json}");
 }
 
+/// An app whose `on_change` hook fails still runs with its old login: a rotation (even
+/// `--grace 0`) and a detach revoke it only once the hook has succeeded for the vars
+/// that replaced it, and `rotate --wait` exits 1 saying why.
+#[test]
+fn a_failing_hook_holds_the_revocation_of_the_login_its_app_still_runs_with() {
+    let Some(admin) = common::servers::server("postgres", "hooks holding revocations") else { return };
+    let env = TestEnv::new();
+    let fixed = env.root().join("fixed");
+    let hook = format!("test -f {}", fixed.display());
+    env.write_config(&format!("{}[apps.worker]\non_change = {hook:?}\n", common::servers::config("postgres", &admin)));
+    env.provision_ready("postgres", "web", &["--name", "db"]);
+    std::fs::write(&fixed, "").unwrap();
+    env.ok(["attach", "db", "worker", "--wait"]);
+    let login = |env: &TestEnv| env.vars("worker")["DATABASE_URL"].clone();
+    let works = |url: &str| common::servers::connect_postgres(url).is_ok();
+    let (old, fix) = (login(&env), || std::fs::write(&fixed, "").unwrap());
+    assert!(works(&old));
+
+    std::fs::remove_file(&fixed).unwrap();
+    let run = env.run(["rotate", "db", "--app", "worker", "--grace", "0", "--wait"]);
+    assert_eq!(run.code, 1, "{run}");
+    let said = run.stderr.lines().find(|line| line.starts_with("error:")).unwrap_or_default();
+    assert!(said.contains("the on_change hook of app worker failed"), "{run}");
+    assert!(said.contains("the old login stays until it succeeds"), "{run}");
+    let new = login(&env);
+    assert!(new != old && works(&new), "worker's vars do not hold a working new login");
+    env.run(["tick"]);
+    assert!(works(&old), "worker's old login was revoked while its hook failed");
+    assert_eq!(hooks(&env, "worker")["attempts"].as_u64().map(|n| n > 0), Some(true), "{}", hooks(&env, "worker"));
+    let listed = env.ok(["list", "web"]).stdout;
+    assert!(listed.contains("hook of app worker failed"), "list does not show the failing hook:\n{listed}");
+
+    fix();
+    settle_until(&env, || !works(&old), "the old login revoked once worker's hook succeeded");
+    assert!(works(&new));
+
+    // A detach waits for the hook the same way.
+    std::fs::remove_file(&fixed).unwrap();
+    let run = env.run(["detach", "db", "worker"]);
+    assert!(run.stderr.contains("the on_change hook of app worker failed"), "{run}");
+    for _ in 0..3 {
+        env.run(["tick"]);
+    }
+    assert!(works(&new), "worker's login was revoked by a detach while its hook failed");
+    fix();
+    settle_until(&env, || !works(&new), "the login revoked once the detached app's hook succeeded");
+}
+
+/// Ticks until `done` holds (backoff retries come within seconds), or fails saying `what`.
+fn settle_until(env: &TestEnv, done: impl Fn() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "not within 60s: {what}");
+        env.run(["tick"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 #[test]
 fn a_hook_past_its_timeout_is_killed_with_its_process_group() {
     let env = TestEnv::new();

@@ -217,7 +217,7 @@ impl Engine {
         }
         let Some(attachment) = store.attachment_task(&addon.id)? else { return Ok(None) };
         if attachment.state == AttachmentState::Detaching {
-            return Ok(Some(self.detach(addon, &attachment)));
+            return self.detach(store, addon, &attachment).map(Some);
         }
         // `attachment_task` hands out only attachments with a step due.
         let Some(step) = attachment.login.due(now) else { return Ok(None) };
@@ -288,11 +288,8 @@ impl Engine {
                 }
             }
             LoginStep::Revoke { from, to } => {
-                // The app's env file must hold the new vars before the old login goes.
-                let env_file = self.settings.apps.get(app).is_some_and(|settings| settings.env_file.is_some());
-                if let Some(version) = env_file.then(|| store.env_file_behind(app)).transpose()?.flatten() {
-                    let why = format!("the env file of app {app} is behind (vars version {version})");
-                    return Ok(self.on_error(addon, ProviderError::Transient(why), false));
+                if let Some(why) = self.app_behind(store, app)? {
+                    return Ok(self.on_error(addon, why, false));
                 }
                 let credentials = (from..to).map(|generation| Credential::new(slot, generation));
                 let done = match revoke(&*provider, addon, credentials, Some("after-revoke-credential")) {
@@ -308,26 +305,63 @@ impl Engine {
         })
     }
 
+    /// Why `app` may still run with the vars of a login about to be revoked, if it may:
+    /// its env file is behind its vars, or its `on_change` hook has not yet succeeded
+    /// for them (the app has not restarted with them). A hook that failed and waits for
+    /// its next try is an error waiting will not end by itself (`--wait` says so); one
+    /// not yet run, or about to run again, is waited for.
+    fn app_behind(&self, store: &mut Store, app: &str) -> anyhow::Result<Option<ProviderError>> {
+        let Some(settings) = self.settings.apps.get(app) else { return Ok(None) };
+        if let Some(version) = settings.env_file.is_some().then(|| store.env_file_behind(app)).transpose()?.flatten() {
+            let why = format!("the env file of app {app} is behind (vars version {version})");
+            return Ok(Some(ProviderError::Transient(why)));
+        }
+        if settings.on_change.is_none() {
+            return Ok(None);
+        }
+        let Some(hook) = store.hook_status(app)?.filter(|hook| hook.hook_version < hook.vars_version) else {
+            return Ok(None);
+        };
+        let holds = "the old login stays until it succeeds";
+        // A failed hook whose next try has come runs in this tick, after the steps.
+        let now = store.now()?;
+        Ok(Some(match hook.due_at.filter(|&at| hook.attempts > 0 && at > now) {
+            None => ProviderError::Transient(format!(
+                "the on_change hook of app {app} has not yet succeeded for vars version {}; {holds}",
+                hook.vars_version
+            )),
+            Some(_) => ProviderError::Permanent(format!(
+                "the on_change hook of app {app} failed for vars version {} ({}); {holds}",
+                hook.vars_version,
+                plural(u64::from(hook.attempts), "attempt")
+            )),
+        }))
+    }
+
     /// The step of a detaching app: revoke every login of its slot (ending their
-    /// sessions first); an app handed the addon's own value has none of its own.
-    fn detach(&self, addon: &Addon, attachment: &Attachment) -> Apply {
+    /// sessions first) once the app no longer runs with them; an app handed the addon's
+    /// own value has none of its own.
+    fn detach(&self, store: &mut Store, addon: &Addon, attachment: &Attachment) -> anyhow::Result<Apply> {
         let provider = match self.provider(&addon.provider) {
             Ok(provider) => provider,
-            Err(message) => return self.on_error(addon, ProviderError::Transient(message), false),
+            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), false)),
         };
         let own_logins = providers::info(&addon.provider).is_some_and(|info| info.own_logins());
+        if let Some(why) = own_logins.then(|| self.app_behind(store, &attachment.app)).transpose()?.flatten() {
+            return Ok(self.on_error(addon, why, false));
+        }
         crate::failpoint!("before-detach-revoke");
         let credentials = attachment.every_credential().into_iter().filter(|_| own_logins);
         let done = match revoke(&*provider, addon, credentials, None) {
             Ok(done) => done,
-            Err(err) => return self.on_error(addon, err, false),
+            Err(err) => return Ok(self.on_error(addon, err, false)),
         };
         crate::failpoint!("after-detach-revoke");
         let message = match done.is_empty() {
             true => "nothing of its own to revoke".to_string(),
             false => done.join("; "),
         };
-        Apply::Detached { slot: attachment.slot, message: format!("app {} detached: {message}", attachment.app) }
+        Ok(Apply::Detached { slot: attachment.slot, message: format!("app {} detached: {message}", attachment.app) })
     }
 
     /// Sorts a provider error: a transient one is retried with backoff (until the
