@@ -493,6 +493,10 @@ pub struct StateCopyArgs {
     /// and it must be empty
     #[arg(long, value_name = "PATH|URL", value_hint = ValueHint::FilePath)]
     pub to: PathBuf,
+    /// A backup: this state goes on acting and the copy is a read-only snapshot of it
+    /// (without it, a move: the copy acts and this state refuses every change)
+    #[arg(long)]
+    pub keep_source: bool,
 }
 
 #[derive(Debug, Args)]

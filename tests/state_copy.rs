@@ -221,3 +221,68 @@ fn a_missing_state_has_nothing_to_copy_and_makes_no_target() {
     assert!(!target.exists());
     assert!(!env.state_exists());
 }
+
+/// After a move only the copy acts: the source refuses every command that would change
+/// it or reach a server (exit 4, one line naming where the state went) and still answers
+/// the reading ones. `--keep-source` instead leaves the source acting and makes the copy
+/// a read-only snapshot, and a copy of a snapshot acts again (a restore), the snapshot
+/// kept as it was.
+#[test]
+fn a_moved_state_refuses_every_change_and_a_kept_source_makes_a_snapshot() {
+    let Some(admin) = common::pgstate::server("state copy test") else { return };
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "key"]);
+    let (moved_to, _) = places(&env, &admin);
+    let run = env.run(["state", "copy", "--to", &moved_to.location()]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("is marked as moved"), "{run}");
+    let read = || -> Vec<String> {
+        let reads: &[&[&str]] = &[
+            &["list", "--all", "--json"],
+            &["info", "key", "--json"],
+            &["log", "key"],
+            &["env", "web"],
+            &["hooks", "web"],
+        ];
+        reads.iter().map(|args| env.ok(*args).stdout).collect()
+    };
+    let reading = read();
+
+    let changes: &[&[&str]] = &[
+        &["check", "key"],
+        &["tick"],
+        &["deprovision", "key"],
+        &["provision", "secret", "web", "--name", "other"],
+        &["config", "set", "web", "A=1"],
+        &["rotate", "key"],
+        &["label", "key", "team=core"],
+        &["attach", "key", "worker"],
+        &["state", "copy", "--to", &env.data_dir().join("again.db").display().to_string()],
+    ];
+    for args in changes {
+        let run = env.run(*args);
+        assert_eq!(run.code, 4, "addons {args:?} on a moved state:\n{run}");
+        assert_eq!(run.stderr.lines().count(), 1, "{run}");
+        assert!(run.stderr.contains("was moved to") && run.stderr.contains("--state"), "{run}");
+    }
+    assert_eq!(read(), reading, "a refused command changed the moved state");
+    assert!(!env.data_dir().join("again.db").exists(), "a copy of a moved state was made");
+
+    // The copy acts.
+    assert_eq!(at(&env, &moved_to, &["rotate", "key", "--wait"]).code, 0);
+    // A backup: the source goes on acting; the snapshot refuses changes.
+    let snapshot_file = Place::File(env.data_dir().join("snapshot.db"));
+    let run = at(&env, &moved_to, &["state", "copy", "--keep-source", "--to", &snapshot_file.location()]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("read-only snapshot"), "{run}");
+    let run = at(&env, &snapshot_file, &["tick"]);
+    assert_eq!(run.code, 4, "{run}");
+    assert!(run.stderr.contains("is a read-only snapshot of"), "{run}");
+    assert_eq!(at(&env, &snapshot_file, &["info", "key"]).code, 0);
+    assert_eq!(at(&env, &moved_to, &["tick"]).code, 0, "the source of a backup stopped acting");
+    // A restore: a copy of the snapshot acts, and the snapshot stays one.
+    let restored = Place::File(env.data_dir().join("restored.db"));
+    assert_eq!(at(&env, &snapshot_file, &["state", "copy", "--to", &restored.location()]).code, 0);
+    assert_eq!(at(&env, &restored, &["deprovision", "key", "--wait"]).code, 0);
+    assert_eq!(at(&env, &snapshot_file, &["tick"]).code, 4);
+}

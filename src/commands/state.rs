@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{StateAction, StateArgs, StateCopyArgs};
 use crate::error::{usage, Exit, Failure};
-use crate::store::{StateLocation, Store};
+use crate::store::{CopyAs, StateLocation, Store};
 
 use super::Ctx;
 
@@ -35,8 +35,9 @@ fn copy(args: StateCopyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     // A file this command made is removed again when the copy fails: nothing changed.
     let made = target.file().filter(|path| path.symlink_metadata().is_err()).map(Path::to_path_buf);
     ctx.debug(format!("copying to {}", target.describe()));
+    let how = if args.keep_source { CopyAs::Snapshot } else { CopyAs::Move };
     let result = Store::open(target.clone()).and_then(|mut into| {
-        let copied = source.copy_to(&mut into)?;
+        let copied = source.copy_to(&mut into, how)?;
         Ok((copied, into.describe()))
     });
     let (copied, described) = match result {
@@ -53,9 +54,22 @@ fn copy(args: StateCopyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     if ctx.json {
         let counts: serde_json::Map<String, serde_json::Value> =
             copied.counts.iter().map(|(table, count)| (table.name.to_string(), (*count).into())).collect();
-        ctx.print_json(&serde_json::json!({"to": described, "copied": counts}));
+        let kept = match how {
+            CopyAs::Move if copied.source_moved => "moved",
+            CopyAs::Move => "copied",
+            CopyAs::Snapshot => "snapshot",
+        };
+        ctx.print_json(&serde_json::json!({"to": described, "copied": counts, "as": kept}));
     } else {
         println!("copied {} to {described}", copied.summary());
+        match how {
+            CopyAs::Move if !copied.source_moved => {}
+            CopyAs::Move => ctx.note(format!(
+                "{} is marked as moved: it refuses every change from now on; use --state {described}",
+                ctx.state.describe()
+            )),
+            CopyAs::Snapshot => ctx.note(format!("{described} is a read-only snapshot; this state goes on acting")),
+        }
     }
     Ok(())
 }

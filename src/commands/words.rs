@@ -5,7 +5,7 @@
 
 use crate::engine::{BadSource, OtherAddon};
 use crate::error::{Exit, Failure};
-use crate::store::{Fix, Refused, Unfit, VarsOf};
+use crate::store::{Fix, Refused, Retired, Unfit, VarsOf};
 
 /// `err` as a user reads it: when its chain holds a refusal of the store or the engine,
 /// one [`Failure`] whose line words each link of the chain (a refusal as the command
@@ -84,6 +84,13 @@ fn refused_words(refused: &Refused) -> (Exit, String) {
         Refused::LoginNotMade { addon, .. } => (Exit::Failed, format!("{what}; 'addons wait {addon}' first")),
         Refused::RotateNotReady { addon, .. } => (Exit::Failed, format!("{what} ('addons wait {addon}' first)")),
         Refused::KeptChanging => (Exit::Failed, format!("{what}; apply again")),
+        Refused::Retired { how: Retired::Moved { to, .. }, .. } => (
+            Exit::StateUnusable,
+            format!("{what}; it no longer acts on apps or servers: use --state {to} (or ADDONS_STATE)"),
+        ),
+        Refused::Retired { how: Retired::Snapshot { .. }, .. } => {
+            (Exit::StateUnusable, format!("{what}; 'addons state copy --to PATH' makes a copy of it that acts"))
+        }
         Refused::AttachNotLive { .. }
         | Refused::NoSlotLeft { .. }
         | Refused::GenerationsSpent { .. }

@@ -70,6 +70,9 @@ impl Engine {
         only: Option<&[String]>,
         on_transition: &(dyn Fn(&Outcome) + Sync),
     ) -> anyhow::Result<TickReport> {
+        // A `state copy` may have moved the state since the last pass (`watch`).
+        store.look_if_retired()?;
+        store.acting()?;
         store.expire_dead_claims(is_dead_holder)?;
         store.pull_back_times()?;
         // A tick for some addons writes the env files of their apps alone.

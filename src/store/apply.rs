@@ -73,6 +73,7 @@ impl Store {
         &mut self,
         mut decide: impl FnMut(&[Addon], i64) -> anyhow::Result<Vec<ApplyChange>>,
     ) -> anyhow::Result<Vec<Applied>> {
+        self.acting()?;
         for _ in 0..COLLISION_TRIES {
             let attempt = (|| {
                 let mut tx = self.backend.get_mut().write()?;

@@ -382,6 +382,10 @@ pub trait Txn {
     /// Keeps every other writer out of the table until this transaction ends (SQLite's
     /// write transaction already does), so a target found empty stays so.
     fn lock_table(&mut self, table: &Table) -> Result<(), StoreError>;
+    /// Whether `state copy` made another state the one that acts, and how.
+    fn retired(&mut self) -> Result<Option<Retired>, StoreError>;
+    /// Marks the state as no longer the one that acts (once; a later mark replaces it).
+    fn retire(&mut self, how: &Retired) -> Result<(), StoreError>;
 
     /// Locks these addons' rows in sorted order before a transaction that changes
     /// several addons (a tick's batch of steps) touches any of them: every writer takes
@@ -398,6 +402,34 @@ pub trait Txn {
     /// Undoes what was written since the savepoint, and ends it.
     fn rollback_savepoint(&mut self) -> Result<(), StoreError>;
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A state that `state copy` made stop acting: it can be read, never changed, and
+/// nothing in it reaches a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retired {
+    /// Moved to `to` (described, no password) at `at`: that state acts in its place.
+    Moved { to: String, at: i64 },
+    /// A read-only copy of `of`, made at `at` (`state copy --keep-source`).
+    Snapshot { of: String, at: i64 },
+}
+
+impl Retired {
+    /// The mark a `retired` row's columns (how, elsewhere, at) hold.
+    pub fn from_columns(how: String, elsewhere: String, at: i64) -> Retired {
+        match how.as_str() {
+            "snapshot" => Retired::Snapshot { of: elsewhere, at },
+            _ => Retired::Moved { to: elsewhere, at },
+        }
+    }
+
+    /// The mark as a `retired` row's columns (how, elsewhere, at).
+    pub fn columns(&self) -> (&'static str, &str, i64) {
+        match self {
+            Retired::Moved { to, at } => ("moved", to, *at),
+            Retired::Snapshot { of, at } => ("snapshot", of, *at),
+        }
+    }
 }
 
 /// Why the state could not do what was asked. Nothing else comes out of a backend.

@@ -5,15 +5,19 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use super::backend::{Backend, BackendKind, FileChange, Fix, StoreError, Txn, Unfit, Wakeups};
+use super::backend::{Backend, BackendKind, FileChange, Fix, Retired, StoreError, Txn, Unfit, Wakeups};
 use super::location::{PostgresLocation, StateLocation};
 use super::postgres;
+use super::refused::Refused;
 use super::sqlite;
 
 /// An open state. Reads go through a snapshot each, writes through a transaction
 /// each; `&self` reads borrow the connection for the length of one call.
 pub struct Store {
     pub(super) backend: RefCell<Box<dyn Backend>>,
+    /// Whether `state copy` made another state the one that acts, as last read (at
+    /// open, and by [`Store::look_if_retired`]): every write is refused while it is.
+    retired: Option<Retired>,
 }
 
 /// Whether a write must survive a power loss once committed.
@@ -91,7 +95,22 @@ impl From<&PathBuf> for StateLocation {
 impl Store {
     /// Wraps an open backend.
     pub fn new(backend: Box<dyn Backend>) -> Store {
-        Store { backend: RefCell::new(backend) }
+        Store { backend: RefCell::new(backend), retired: None }
+    }
+
+    /// Reads again whether the state was retired (moved elsewhere, or made a snapshot)
+    /// by a `state copy` since it was opened: a long-running command asks once a pass.
+    pub fn look_if_retired(&mut self) -> anyhow::Result<()> {
+        self.retired = self.read(|tx| tx.retired())?;
+        Ok(())
+    }
+
+    /// Refuses (exit 4) to change a state another now acts in place of.
+    pub fn acting(&self) -> anyhow::Result<()> {
+        match &self.retired {
+            Some(how) => Err(Refused::Retired { state: self.describe(), how: how.clone() }.into()),
+            None => Ok(()),
+        }
     }
 
     /// Opens a state, creating a missing file (0600, in a 0700 directory) and running
@@ -102,7 +121,9 @@ impl Store {
             StateLocation::File(path) => Box::new(sqlite::open(&path)?),
             StateLocation::Postgres(location) => open_postgres(&location)?,
         };
-        Ok(Store::new(backend))
+        let mut store = Store::new(backend);
+        store.look_if_retired()?;
+        Ok(store)
     }
 
     /// Opens a private in-memory state, for unit tests.
@@ -232,6 +253,7 @@ impl Store {
         durability: Durability,
         mut f: impl FnMut(&mut dyn Txn) -> Result<Option<T>, StoreError>,
     ) -> anyhow::Result<Option<T>> {
+        self.acting()?;
         let mut tries = 1;
         loop {
             let result = (|| {
@@ -257,6 +279,7 @@ impl Store {
     /// Runs `f` in one write transaction, committed when `f` succeeds and rolled back
     /// when it fails.
     pub(super) fn write<T>(&mut self, f: impl FnOnce(&mut dyn Txn) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        self.acting()?;
         let backend = self.backend.get_mut();
         let mut tx = backend.write()?;
         let value = f(&mut *tx)?;

@@ -3,7 +3,7 @@
 //! the command line's flags and what to run next) and pick its exit code; its own text
 //! says only what happened.
 
-use super::backend::StoreError;
+use super::backend::{Retired, StoreError};
 use crate::error::failed;
 use crate::machine::State;
 use crate::names::shown;
@@ -61,6 +61,17 @@ pub enum Refused {
     /// Other writers changed the live addons under every try of an apply.
     #[error("the live addons kept changing while the apply ran; nothing was changed")]
     KeptChanging,
+    /// `state` no longer acts: `state copy` moved it, or made it a snapshot.
+    #[error("{}", retired_text(state, how))]
+    Retired { state: String, how: Retired },
+}
+
+fn retired_text(state: &str, how: &Retired) -> String {
+    let when = |at: &i64| crate::clock::rfc3339(*at);
+    match how {
+        Retired::Moved { to, at } => format!("state {state} was moved to {to} at {}", when(at)),
+        Retired::Snapshot { of, at } => format!("state {state} is a read-only snapshot of {of} made at {}", when(at)),
+    }
 }
 
 /// Who holds a var that was wanted.

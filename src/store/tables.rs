@@ -640,6 +640,8 @@ mod tests {
         ("schema_meta", "*"),
         // PostgreSQL's order of addons made in the same millisecond: given anew in the copied order.
         ("addons", "seq"),
+        // Whether a state stopped acting (moved, or a snapshot): a copy marks its target itself.
+        ("retired", "*"),
     ];
 
     /// Every (table, column) of a schema, as the backend lists them.

@@ -169,10 +169,20 @@ END;
 ALTER TABLE apps ADD COLUMN hook_failed_version BIGINT;
 UPDATE apps SET hook_failed_version = vars_version WHERE hook_attempts > 0;
 "#,
+    // 9 (SQLite's 11): `retired`: set by `state copy` on a state that no longer acts.
+    r#"
+CREATE TABLE retired (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    how       TEXT NOT NULL CHECK (how IN ('moved', 'snapshot')),
+    elsewhere TEXT NOT NULL,
+    at        BIGINT NOT NULL
+);
+"#,
 ];
 
 /// The tables a state user must be able to read and write.
-const TABLES: &[&str] = &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs", "attachments"];
+const TABLES: &[&str] =
+    &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs", "attachments", "retired"];
 
 /// What the schema holds, as seen by the connecting user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use crate::machine::State;
 use crate::store::backend::has_task_sql;
 use crate::store::backend::{scan_sql, Scan, ScanDialect, ScanParam, SCAN_BATCH};
 use crate::store::backend::{
-    AppVersions, ConfigVar, EventRecord, HookRow, HookRun, NewEvent, StoreError, Txn, VarOwner,
+    AppVersions, ConfigVar, EventRecord, HookRow, HookRun, NewEvent, Retired, StoreError, Txn, VarOwner,
 };
 use crate::store::copy;
 use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
@@ -724,6 +724,21 @@ impl Txn for PgTxn<'_> {
 
     fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError> {
         super::copy::lock(&mut self.tx, self.location, table)
+    }
+
+    fn retired(&mut self) -> Result<Option<Retired>, StoreError> {
+        let row = self.query_opt("SELECT how, elsewhere, at FROM retired", &[])?;
+        Ok(row.map(|row| Retired::from_columns(row.get(0), row.get(1), row.get(2))))
+    }
+
+    fn retire(&mut self, how: &Retired) -> Result<(), StoreError> {
+        let (kind, elsewhere, at) = how.columns();
+        self.execute(
+            "INSERT INTO retired (id, how, elsewhere, at) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET how = excluded.how, elsewhere = excluded.elsewhere, at = excluded.at",
+            &[&kind, &elsewhere, &at],
+        )?;
+        Ok(())
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

@@ -172,4 +172,14 @@ END;
 ALTER TABLE apps ADD COLUMN hook_failed_version INTEGER;
 UPDATE apps SET hook_failed_version = vars_version WHERE hook_attempts > 0;
 "#,
+    // 11: `retired`: set by `state copy` on a state that no longer acts (moved to
+    // another, or a read-only snapshot of one); no row while the state acts.
+    r#"
+CREATE TABLE retired (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    how       TEXT NOT NULL CHECK (how IN ('moved', 'snapshot')),
+    elsewhere TEXT NOT NULL,
+    at        INTEGER NOT NULL
+);
+"#,
 ];

@@ -13,8 +13,8 @@ use crate::addon::Addon;
 use crate::attachment::Attachment;
 use crate::machine::State;
 use crate::store::backend::{
-    scan_sql, AppVersions, ConfigVar, Conflict, EventRecord, HookRow, HookRun, NewEvent, Scan, ScanDialect, ScanParam,
-    StoreError, Txn, VarOwner, SCAN_BATCH,
+    scan_sql, AppVersions, ConfigVar, Conflict, EventRecord, HookRow, HookRun, NewEvent, Retired, Scan, ScanDialect,
+    ScanParam, StoreError, Txn, VarOwner, SCAN_BATCH,
 };
 use crate::store::copy;
 use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
@@ -633,6 +633,26 @@ impl Txn for SqliteTxn<'_> {
 
     /// A write transaction here holds the file's write lock from its start.
     fn lock_table(&mut self, _table: &copy::Table) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn retired(&mut self) -> Result<Option<Retired>, StoreError> {
+        self.run(|c| {
+            c.prepare_cached("SELECT how, elsewhere, at FROM retired")?
+                .query_row([], |row| Ok(Retired::from_columns(row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()
+        })
+    }
+
+    fn retire(&mut self, how: &Retired) -> Result<(), StoreError> {
+        let (kind, elsewhere, at) = how.columns();
+        self.run(|c| {
+            c.prepare_cached(
+                "INSERT INTO retired (id, how, elsewhere, at) VALUES (1, ?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET how = excluded.how, elsewhere = excluded.elsewhere, at = excluded.at",
+            )?
+            .execute(params![kind, elsewhere, at])
+        })?;
         Ok(())
     }
 
