@@ -56,6 +56,10 @@ pub struct EngineSettings {
     pub verify_interval: Option<Duration>,
     /// How long an app's `on_change` hook may run before its process group is killed.
     pub hook_timeout: Duration,
+    /// How long a step may keep failing before `tick` says so (once, then again every
+    /// `warn_every` while it goes on failing).
+    pub warn_after: Duration,
+    pub warn_every: Duration,
 }
 
 /// Per-app settings.
@@ -75,6 +79,8 @@ impl Default for EngineSettings {
             claim_timeout: Duration::from_secs(5 * 60),
             verify_interval: Some(Duration::from_secs(10 * 60)),
             hook_timeout: Duration::from_secs(60),
+            warn_after: Duration::from_secs(5 * 60),
+            warn_every: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -110,6 +116,8 @@ struct EngineDoc {
     claim_timeout: Option<Spanned<String>>,
     verify_interval: Option<Spanned<String>>,
     hook_timeout: Option<Spanned<String>>,
+    warn_after: Option<Spanned<String>>,
+    warn_every: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +255,8 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
         ("provision_timeout", doc.engine.provision_timeout, &mut settings.engine.provision_timeout),
         ("claim_timeout", doc.engine.claim_timeout, &mut settings.engine.claim_timeout),
         ("hook_timeout", doc.engine.hook_timeout, &mut settings.engine.hook_timeout),
+        ("warn_after", doc.engine.warn_after, &mut settings.engine.warn_after),
+        ("warn_every", doc.engine.warn_every, &mut settings.engine.warn_every),
     ] {
         if let Some(value) = value {
             *slot = parse_duration(value.get_ref())
@@ -372,6 +382,7 @@ url = "redis://127.0.0.1:6379"
 jobs = 2
 provision_timeout = "10m"
 hook_timeout = "5s"
+warn_after = "15m"
 [apps.myapp]
 env_file = "/srv/myapp/.env"
 on_change = "systemctl restart myapp"
@@ -387,6 +398,8 @@ on_change = "systemctl restart myapp"
         assert_eq!(settings.apps["myapp"].env_file.as_deref(), Some(Path::new("/srv/myapp/.env")));
         assert_eq!(settings.apps["myapp"].on_change.as_deref(), Some("systemctl restart myapp"));
         assert_eq!(settings.engine.hook_timeout, Duration::from_secs(5));
+        assert_eq!(settings.engine.warn_after, Duration::from_secs(15 * 60));
+        assert_eq!(settings.engine.warn_every, Duration::from_secs(60 * 60));
         assert_eq!(Settings::default().engine.hook_timeout, Duration::from_secs(60));
     }
 

@@ -46,9 +46,18 @@ fn run() -> Exit {
         let settings = commands::reading_input(&stop, &input, || config::load(&config_path))??;
         let providers = addons::providers::configure(&settings)?;
         let state = state_location(cli.state.as_deref(), &settings)?;
-        let ctx =
-            Ctx { settings, providers, state, json: cli.json, quiet: cli.quiet, verbose: cli.verbose, stop, input };
-        ctx.debug(format!("config file {}", config_path.display()));
+        let ctx = Ctx {
+            settings,
+            providers,
+            state,
+            json: cli.json,
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+            stop,
+            input,
+            settings_said: Default::default(),
+        };
+        ctx.setting(format!("config file {}", config_path.display()));
         commands::dispatch(cli.command, &ctx)
     })();
     match result {

@@ -15,6 +15,7 @@ mod cli;
 mod clock;
 mod concurrency;
 mod contract;
+mod cron;
 // Needs the binary built with the failpoints feature.
 #[cfg(feature = "failpoints")]
 mod crash;

@@ -54,6 +54,9 @@ pub struct Ctx {
     pub stop: Arc<AtomicBool>,
     /// Set while the command waits for input that may never come (see [`reading_input`]).
     pub input: Arc<AtomicBool>,
+    /// With `-v`, where the command's settings came from ([`Ctx::setting`]), held until
+    /// it has something to say of its work: an idle cron tick prints nothing.
+    pub settings_said: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Runs `read`, which reads input that may block for good (an apply file that is a FIFO,
@@ -74,7 +77,7 @@ pub fn reading_input<T>(stop: &AtomicBool, input: &AtomicBool, read: impl FnOnce
 impl Ctx {
     /// Opens (creating when missing) the state.
     pub fn store(&self) -> anyhow::Result<Store> {
-        self.debug(format!("state {}", self.state.describe()));
+        self.setting(format!("state {}", self.state.describe()));
         Store::open(self.state.clone())
     }
 
@@ -83,7 +86,7 @@ impl Ctx {
     pub fn existing_store(&self) -> anyhow::Result<Option<Store>> {
         match self.state.file() {
             Some(path) if !path.exists() => {
-                self.debug(format!("no state file at {} yet", path.display()));
+                self.setting(format!("no state file at {} yet", path.display()));
                 Ok(None)
             }
             _ => self.store().map(Some),
@@ -123,10 +126,33 @@ impl Ctx {
         }
     }
 
-    /// A detail on stderr, only with `-v`.
+    /// A detail of the command's work on stderr, only with `-v`, after the settings
+    /// lines held so far.
     pub fn debug(&self, message: impl AsRef<str>) {
+        self.verbose_line(format!("addons: {}", message.as_ref()));
+    }
+
+    /// A line of `-v` output as it is, after the settings lines held so far.
+    pub fn verbose_line(&self, line: impl AsRef<str>) {
         if self.verbose {
-            eprintln!("addons: {}", message.as_ref());
+            self.say_settings();
+            eprintln!("{}", line.as_ref());
+        }
+    }
+
+    /// With `-v`, the settings lines held so far: the command is about to say what it did.
+    pub fn say_settings(&self) {
+        let held = std::mem::take(&mut *self.settings_said.lock().unwrap_or_else(|poison| poison.into_inner()));
+        for setting in held {
+            eprintln!("addons: {setting}");
+        }
+    }
+
+    /// Where a setting came from (the config file, the state), with `-v`: said before
+    /// the first detail of work, and not at all by a command with none to say.
+    pub fn setting(&self, line: impl Into<String>) {
+        if self.verbose {
+            self.settings_said.lock().unwrap_or_else(|poison| poison.into_inner()).push(line.into());
         }
     }
 }

@@ -4,9 +4,13 @@
 use serde_json::json;
 
 use crate::cli::TickArgs;
+use crate::clock::rfc3339;
 use crate::error::Failure;
+use crate::machine::State;
 use crate::output::{outcome_json, outcome_line, plural};
+use crate::store::{Failing, TroubleNews};
 
+use super::wait::step_in_hand;
 use super::Ctx;
 
 /// Handles `addons tick`. Exit 1 when a step of this tick ended an addon in error, an
@@ -19,6 +23,7 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let quiet_lines = ctx.json || ctx.quiet;
     let report = engine.tick(&mut store, super::jobs(args.jobs, ctx), None, &|outcome| {
         if !quiet_lines {
+            ctx.say_settings();
             println!("{}", outcome_line(outcome));
         }
     })?;
@@ -47,10 +52,8 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<()> {
             plural(report.pending as u64, "addon")
         ));
     }
-    if ctx.verbose {
-        for attempt in &report.failed_attempts {
-            eprintln!("{}: {}", attempt.name, attempt.message);
-        }
+    for attempt in &report.failed_attempts {
+        ctx.verbose_line(format!("{}: {}", attempt.name, attempt.message));
     }
     // Drift left for a person is always said; what was repaired is in `log`.
     for check in report.checks.iter().filter(|check| !check.left.is_empty()) {
@@ -71,8 +74,69 @@ pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<()> {
         failed = true;
     }
     failed |= super::report_hooks(ctx, &report.hooks, Some("error"));
+    // Trouble that keeps on is said once it has lasted, then hourly, then at its end.
+    let said: Vec<String> = report
+        .hooks
+        .iter()
+        .filter(|hook| !hook.succeeded() && (hook.attempts_before == 0 || ctx.verbose))
+        .map(|hook| hook.app.clone())
+        .collect();
+    let engine_settings = &ctx.settings.engine;
+    let news = store.news_of_trouble(engine_settings.warn_after, engine_settings.warn_every, &said)?;
+    for line in news.iter().map(|news| trouble_line(news, engine_settings.warn_every)) {
+        failed |= line.starts_with("error:");
+        eprintln!("{line}");
+    }
     match failed {
         true => Err(Failure::Said.into()),
         false => Ok(()),
+    }
+}
+
+/// The one line a tick says of trouble: an `error:` line while it lasts, a `notice:`
+/// when it is over (an `error:` when it ended with the addon in error).
+fn trouble_line(news: &TroubleNews, every: std::time::Duration) -> String {
+    let again = humantime::format_duration(every);
+    match news {
+        TroubleNews::Failing { what: Failing::Addon(addon), since } => format!(
+            "error: {} (app {}): its {} has been failing since {}: {}; ticks keep retrying it (said again every {again} while it fails)",
+            addon.name,
+            addon.app,
+            failing_step(addon),
+            rfc3339(*since),
+            addon.last_error.as_deref().unwrap_or(&addon.message)
+        ),
+        TroubleNews::Failing { what: Failing::Hook(app), since } => format!(
+            "error: app {app}: its on_change hook has been failing since {}; 'addons hooks {app}' shows its output (said again every {again} while it fails)",
+            rfc3339(*since)
+        ),
+        TroubleNews::Over { what: Some(Failing::Addon(addon)), since, .. } if addon.state == State::Error => format!(
+            "error: {} (app {}) ended in error after failing since {}: {}",
+            addon.name,
+            addon.app,
+            rfc3339(*since),
+            addon.failure.as_deref().unwrap_or(&addon.message)
+        ),
+        TroubleNews::Over { what: Some(Failing::Addon(addon)), since, .. } => format!(
+            "notice: {} (app {}) fails no more (it was failing since {}): {}",
+            addon.name,
+            addon.app,
+            rfc3339(*since),
+            addon.message
+        ),
+        TroubleNews::Over { what: Some(Failing::Hook(app)), since, .. } => {
+            format!("notice: app {app}: its on_change hook fails no more (it was failing since {})", rfc3339(*since))
+        }
+        TroubleNews::Over { what: None, subject, since } => {
+            format!("notice: {subject} fails no more (it was failing since {})", rfc3339(*since))
+        }
+    }
+}
+
+/// What an addon's failing attempts are at.
+fn failing_step(addon: &crate::addon::Addon) -> String {
+    match addon.state {
+        State::WaitingForProvision | State::Provisioned => "provisioning".into(),
+        _ => step_in_hand(addon),
     }
 }

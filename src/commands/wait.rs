@@ -185,7 +185,7 @@ pub fn wait_for(
 
 /// What a tick tries first of an addon's work left, as a tick runs it: its cleanup; for
 /// a ready addon, its own rotation, else the first attachment with a step due.
-fn step_in_hand(addon: &Addon) -> String {
+pub(super) fn step_in_hand(addon: &Addon) -> String {
     if addon.state != State::Ready {
         return "cleanup".into();
     }

@@ -382,6 +382,17 @@ pub trait Txn {
     /// Keeps every other writer out of the table until this transaction ends (SQLite's
     /// write transaction already does), so a target found empty stays so.
     fn lock_table(&mut self, table: &Table) -> Result<(), StoreError>;
+    // Trouble that keeps on: read and written as they are; `store::troubles` decides.
+    /// Every addon with failed attempts at its current task (`attempts` > 0, an error kept).
+    fn failing_addons(&mut self) -> Result<Vec<Addon>, StoreError>;
+    /// Every app whose `on_change` hook failed for its current vars.
+    fn failing_hooks(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Every recorded trouble; in a write transaction their rows stay locked to its end.
+    fn troubles(&mut self) -> Result<Vec<Trouble>, StoreError>;
+    /// Writes a trouble, new or changed.
+    fn put_trouble(&mut self, trouble: &Trouble) -> Result<(), StoreError>;
+    /// Forgets a trouble.
+    fn drop_trouble(&mut self, subject: &str) -> Result<(), StoreError>;
     /// Whether `state copy` made another state the one that acts, and how.
     fn retired(&mut self) -> Result<Option<Retired>, StoreError>;
     /// Marks the state as no longer the one that acts (once; a later mark replaces it).
@@ -402,6 +413,17 @@ pub trait Txn {
     /// Undoes what was written since the savepoint, and ends it.
     fn rollback_savepoint(&mut self) -> Result<(), StoreError>;
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Something that keeps failing, as `tick` last said of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trouble {
+    /// `addon:ID` or `hook:APP`.
+    pub subject: String,
+    /// When a tick first saw it failing.
+    pub since: i64,
+    /// When a tick last said so; `None`: not yet.
+    pub warned_at: Option<i64>,
 }
 
 /// A state that `state copy` made stop acting: it can be read, never changed, and

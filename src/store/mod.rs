@@ -21,6 +21,7 @@ mod rotation;
 pub mod sqlite;
 mod steps;
 mod tables;
+mod troubles;
 mod vars;
 
 #[cfg(test)]
@@ -38,3 +39,4 @@ pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA
 pub use refused::{HandChange, Holder, Refused, StepRefusal, VarsOf};
 pub use sqlite::BUSY_TIMEOUT;
 pub use steps::{Apply, AttemptError, Outcome, FAILED_ATTEMPT, REVOKED, ROTATED};
+pub use troubles::{Failing, TroubleNews};

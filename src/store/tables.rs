@@ -642,6 +642,8 @@ mod tests {
         ("addons", "seq"),
         // Whether a state stopped acting (moved, or a snapshot): a copy marks its target itself.
         ("retired", "*"),
+        // What tick said of trouble: a copy's ticks start saying it afresh.
+        ("troubles", "*"),
     ];
 
     /// Every (table, column) of a schema, as the backend lists them.

@@ -178,11 +178,22 @@ CREATE TABLE retired (
     at        BIGINT NOT NULL
 );
 "#,
+    // 10 (SQLite's 12): `troubles`: what `tick` said of a step that keeps failing (an addon's
+    // `addon:ID`, an app's hook `hook:APP`): since when it was seen failing, and when
+    // it was last said, so that cron hears of it once, then hourly, then on recovery.
+    r#"
+CREATE TABLE troubles (
+    subject   TEXT PRIMARY KEY,
+    since     BIGINT NOT NULL,
+    warned_at BIGINT
+);
+CREATE INDEX addons_failing ON addons (attempts) WHERE attempts > 0;
+"#,
 ];
 
 /// The tables a state user must be able to read and write.
 const TABLES: &[&str] =
-    &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs", "attachments", "retired"];
+    &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs", "attachments", "retired", "troubles"];
 
 /// What the schema holds, as seen by the connecting user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

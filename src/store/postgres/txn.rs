@@ -19,7 +19,7 @@ use crate::machine::State;
 use crate::store::backend::has_task_sql;
 use crate::store::backend::{scan_sql, Scan, ScanDialect, ScanParam, SCAN_BATCH};
 use crate::store::backend::{
-    AppVersions, ConfigVar, EventRecord, HookRow, HookRun, NewEvent, Retired, StoreError, Txn, VarOwner,
+    AppVersions, ConfigVar, EventRecord, HookRow, HookRun, NewEvent, Retired, StoreError, Trouble, Txn, VarOwner,
 };
 use crate::store::copy;
 use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
@@ -58,6 +58,7 @@ struct Sql {
     /// One app's addons, then every app's: all, and live ones only.
     list_app: [String; 2],
     list_every: [String; 2],
+    failing: String,
     moving: String,
     claim_due: String,
     lock_addons: String,
@@ -86,6 +87,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
             select("ORDER BY app, created_at, seq"),
             select(&format!("WHERE {live} ORDER BY app, created_at, seq")),
         ],
+        failing: select("WHERE attempts > 0 AND last_error IS NOT NULL ORDER BY app, created_at, seq"),
         moving: select(&format!("WHERE due_at IS NOT NULL AND {} ORDER BY app, created_at, seq", has_task_sql())),
         // Rows another host is claiming right now are skipped, not waited for; a row
         // claimed and committed meanwhile is seen as claimed (READ COMMITTED re-checks
@@ -724,6 +726,42 @@ impl Txn for PgTxn<'_> {
 
     fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError> {
         super::copy::lock(&mut self.tx, self.location, table)
+    }
+
+    fn failing_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
+        self.addons(&SQL.failing, &[])
+    }
+
+    fn failing_hooks(&mut self) -> Result<Vec<String>, StoreError> {
+        // Counted changes of vars are written first: these read `vars_version`.
+        self.write_bumps()?;
+        let rows = self.query(
+            "SELECT name FROM apps WHERE hook_attempts > 0 AND hook_failed_version = vars_version \
+             AND hook_version < vars_version ORDER BY name",
+            &[],
+        )?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn troubles(&mut self) -> Result<Vec<Trouble>, StoreError> {
+        let lock = if self.writing { " FOR UPDATE" } else { "" };
+        let rows =
+            self.query(&format!("SELECT subject, since, warned_at FROM troubles ORDER BY subject{lock}"), &[])?;
+        Ok(rows.iter().map(|row| Trouble { subject: row.get(0), since: row.get(1), warned_at: row.get(2) }).collect())
+    }
+
+    fn put_trouble(&mut self, trouble: &Trouble) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO troubles (subject, since, warned_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (subject) DO UPDATE SET since = excluded.since, warned_at = excluded.warned_at",
+            &[&trouble.subject, &trouble.since, &trouble.warned_at],
+        )?;
+        Ok(())
+    }
+
+    fn drop_trouble(&mut self, subject: &str) -> Result<(), StoreError> {
+        self.execute("DELETE FROM troubles WHERE subject = $1", &[&subject])?;
+        Ok(())
     }
 
     fn retired(&mut self) -> Result<Option<Retired>, StoreError> {

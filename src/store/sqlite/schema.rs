@@ -182,4 +182,15 @@ CREATE TABLE retired (
     at        INTEGER NOT NULL
 );
 "#,
+    // 12: `troubles`: what `tick` said of a step that keeps failing (an addon's
+    // `addon:ID`, an app's hook `hook:APP`): since when it was seen failing, and when
+    // it was last said, so that cron hears of it once, then hourly, then on recovery.
+    r#"
+CREATE TABLE troubles (
+    subject   TEXT PRIMARY KEY,
+    since     INTEGER NOT NULL,
+    warned_at INTEGER
+);
+CREATE INDEX addons_failing ON addons (attempts) WHERE attempts > 0;
+"#,
 ];

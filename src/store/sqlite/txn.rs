@@ -14,7 +14,7 @@ use crate::attachment::Attachment;
 use crate::machine::State;
 use crate::store::backend::{
     scan_sql, AppVersions, ConfigVar, Conflict, EventRecord, HookRow, HookRun, NewEvent, Retired, Scan, ScanDialect,
-    ScanParam, StoreError, Txn, VarOwner, SCAN_BATCH,
+    ScanParam, StoreError, Trouble, Txn, VarOwner, SCAN_BATCH,
 };
 use crate::store::copy;
 use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
@@ -37,6 +37,7 @@ struct Sql {
     live_attachments: String,
     batch_attachments: String,
     hook_runs: String,
+    failing: String,
 }
 
 static SQL: LazyLock<Sql> = LazyLock::new(|| {
@@ -83,6 +84,9 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
              AND addon_id IN (SELECT value FROM json_each(?1)) ORDER BY addon_id, slot"
         ),
         hook_runs: format!("SELECT {} FROM hook_runs WHERE app = ?1 ORDER BY seq DESC", HOOK_RUNS.field_list()),
+        failing: format!(
+            "SELECT {columns} FROM addons WHERE attempts > 0 AND last_error IS NOT NULL ORDER BY app, created_at, rowid"
+        ),
         columns,
     }
 });
@@ -633,6 +637,48 @@ impl Txn for SqliteTxn<'_> {
 
     /// A write transaction here holds the file's write lock from its start.
     fn lock_table(&mut self, _table: &copy::Table) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn failing_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
+        self.run(|c| addons(c, &SQL.failing, []))
+    }
+
+    fn failing_hooks(&mut self) -> Result<Vec<String>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name FROM apps WHERE hook_attempts > 0 AND hook_failed_version = vars_version \
+                 AND hook_version < vars_version ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn troubles(&mut self) -> Result<Vec<Trouble>, StoreError> {
+        // A write transaction here holds the whole file.
+        self.run(|c| {
+            let mut stmt = c.prepare_cached("SELECT subject, since, warned_at FROM troubles ORDER BY subject")?;
+            let rows = stmt.query_map([], |row| {
+                Ok(Trouble { subject: row.get(0)?, since: row.get(1)?, warned_at: row.get(2)? })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn put_trouble(&mut self, trouble: &Trouble) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "INSERT INTO troubles (subject, since, warned_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (subject) DO UPDATE SET since = excluded.since, warned_at = excluded.warned_at",
+            )?
+            .execute(params![trouble.subject, trouble.since, trouble.warned_at])
+        })?;
+        Ok(())
+    }
+
+    fn drop_trouble(&mut self, subject: &str) -> Result<(), StoreError> {
+        self.run(|c| c.prepare_cached("DELETE FROM troubles WHERE subject = ?1")?.execute([subject]))?;
         Ok(())
     }
 
