@@ -335,7 +335,10 @@ fn list_on_a_fresh_machine_says_so_and_creates_no_state_file() {
     let env = TestEnv::on_sqlite_file();
     let run = env.ok(["list"]);
     assert_eq!(run.stdout, "");
-    assert_eq!(run.stderr, "No addons. Create one with 'addons provision secret myapp'.\n");
+    assert_eq!(
+        run.stderr,
+        format!("No addons: no state at {} yet (is this the state you meant?).\n", env.state.display())
+    );
     assert_eq!(env.ok(["list", "--json"]).stdout, "[]\n");
     assert!(!env.state.parent().unwrap().exists(), "a read-only command created the state directory");
 }

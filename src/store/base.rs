@@ -105,6 +105,20 @@ impl Store {
         Ok(Store::new(backend))
     }
 
+    /// Opens a state only when it exists (the file, or the schema on its server):
+    /// `None` when it does not, and nothing is made.
+    pub fn open_existing(location: impl Into<StateLocation>) -> anyhow::Result<Option<Store>> {
+        let backend: Box<dyn Backend> = match location.into() {
+            StateLocation::File(path) if !path.exists() => return Ok(None),
+            StateLocation::File(path) => Box::new(sqlite::open(&path)?),
+            StateLocation::Postgres(location) => match postgres::open_existing(&location)? {
+                Some(backend) => backend,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(Store::new(backend)))
+    }
+
     /// Opens a private in-memory state, for unit tests.
     pub fn open_in_memory() -> anyhow::Result<Store> {
         Ok(Store::new(Box::new(sqlite::open_in_memory()?)))

@@ -350,6 +350,20 @@ impl TestEnv {
         }
     }
 
+    /// How the binary names this environment's state in its lines: the file's path, or
+    /// the URL without password and parameters, with its schema.
+    pub fn state_shown(&self) -> String {
+        match &self.postgres {
+            Some(schema) => {
+                let mut url = url::Url::parse(&schema.url()).expect("the schema's URL parses");
+                let _ = url.set_password(None);
+                url.set_query(None);
+                format!("{url}?schema={}", schema.name)
+            }
+            None => self.state.display().to_string(),
+        }
+    }
+
     /// What `ADDONS_STATE` says: the state file's path, or the PostgreSQL URL.
     pub fn state_location(&self) -> std::ffi::OsString {
         match &self.postgres {
