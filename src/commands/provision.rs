@@ -30,20 +30,22 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     check_expiry(&args)?;
     providers::check_params(info, &params).map_err(usage)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let spec = AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params };
+    let mut spec = AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params };
     let engine = ctx.engine();
-    if args.ensure {
-        if let Some(store) = ctx.existing_store()? {
-            if let Some(existing) = ensured(&engine, &store, &args, &spec)? {
-                return kept(ctx, &engine, store, existing, (&args, &labels), timeout);
-            }
+    let existing = ctx.existing_store()?;
+    if let (Some(store), Some(from)) = (&existing, &args.from) {
+        inherit_params(store, from, &mut spec)?;
+    }
+    if let (true, Some(store)) = (args.ensure, &existing) {
+        if let Some(found) = ensured(&engine, store, &args, &spec)? {
+            let store = existing.expect("the store the addon was found in");
+            return kept(ctx, &engine, store, found, (&args, &labels), timeout);
         }
     }
     check_server(&engine, info.name)?;
     // The expiry is worked out on the state's clock (a shared state's server's, not
     // this host's, which may be off); a missing state file, whose clock is this
     // host's, is made only once the expiry is known to be good.
-    let existing = ctx.existing_store()?;
     let now = existing.as_ref().map(Store::now).transpose()?.unwrap_or_else(now_ms);
     let expires_at = expires_at(&args, now)?;
     let mut store = match existing {
@@ -95,6 +97,19 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     }
     synced?;
     ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to finish provisioning.", addon.name));
+    Ok(())
+}
+
+/// A copy (`--from`) keeps the params of its source that the line does not give (the
+/// URL's `scheme`: an app reading the copy reads it as it read the source), when the
+/// source is of the same provider; a wrong source is refused later, by `check_source`.
+fn inherit_params(store: &Store, from: &str, spec: &mut AddonSpec) -> anyhow::Result<()> {
+    let Some(source) = store.find_addon(from)? else { return Ok(()) };
+    if source.provider == spec.provider {
+        for (key, value) in source.params {
+            spec.params.entry(key).or_insert(value);
+        }
+    }
     Ok(())
 }
 

@@ -101,6 +101,9 @@ impl ProviderError {
 pub struct ParamSpec {
     pub key: &'static str,
     pub help: &'static str,
+    /// The values it takes, when they are a list (empty: any its check takes); the help
+    /// lists them, and the contract suites try them.
+    pub values: &'static [&'static str],
 }
 
 /// A provider's registry entry: what is known about it without building it (enough to
