@@ -294,6 +294,19 @@ pub fn prefixed(prefix: Option<&str>, var: &str) -> String {
 mod tests {
     use super::*;
 
+    #[rstest::rstest]
+    #[case::a_letter_dropped("myap", Some("myapp"))]
+    #[case::a_letter_added("myappp", Some("myapp"))]
+    #[case::two_swapped("mpyapp", Some("myapp"))]
+    #[case::two_edits("my-ap", Some("myapp"))]
+    #[case::three_edits("webapp", None)]
+    #[case::the_app_itself("myapp", None)]
+    #[case::a_numbered_series("pr-102", None)]
+    #[case::too_short_to_tell("api", None)]
+    fn a_new_app_is_near_a_known_one_within_two_edits(#[case] typed: &str, #[case] near: Option<&str>) {
+        assert_eq!(near_app(typed, ["myapp", "pr-101", "apx"]), near);
+    }
+
     #[test]
     fn app_names() {
         for ok in ["a", "myapp", "my-app-2", "0app", &"a".repeat(63)] {

@@ -101,8 +101,8 @@ impl ProviderError {
 pub struct ParamSpec {
     pub key: &'static str,
     pub help: &'static str,
-    /// The values it takes, when they are a list (empty: any its check takes); the help
-    /// lists them, and the contract suites try them.
+    /// The values it takes, when the help should list them (empty: its help says); the
+    /// contract suite tries every listed `scheme`.
     pub values: &'static [&'static str],
 }
 

@@ -18,7 +18,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     vars: &["SECRET_KEY"],
     params: &[
         ParamSpec { key: "length", help: "number of characters, 16 to 4096 (default 100)", values: &[] },
-        ParamSpec { key: "alphabet", help: "the characters (default alnum)", values: &["alnum", "hex", "base64url"] },
+        ParamSpec { key: "alphabet", help: "alnum (default), hex or base64url", values: &[] },
     ],
     check_params: |params| settings(params).map(|_| ()),
     example: None,
