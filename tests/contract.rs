@@ -192,7 +192,7 @@ fn every_scheme_it_takes_is_handed_out_and_read(env: &TestEnv, provider: &str, p
         assert!(
             vars[*var].starts_with(&format!("{scheme}://")),
             "{scheme}: handed out {}",
-            vars[*var].split('@').last().unwrap()
+            vars[*var].rsplit('@').next().unwrap()
         );
         probe.works(&without_driver(&vars, var));
         if let (Some(readers), Some(driver)) = (&readers, installed_driver(scheme)) {
