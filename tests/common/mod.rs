@@ -298,7 +298,9 @@ impl TestEnv {
         let Some(schema) = &self.postgres else { return };
         let migrated = self.bare_command(["list"]).env("ADDONS_STATE", &self.state).output().expect("run addons");
         assert!(migrated.status.success(), "migrating the state file: {}", String::from_utf8_lossy(&migrated.stderr));
-        self.ok(["list"]);
+        // The schema, made as the binary makes it (a read-only command makes none).
+        let location = addons::store::StateLocation::parse(&schema.url(), None).expect("the schema's URL");
+        addons::store::Store::open(location).expect("make the state's schema");
         schema.load_sqlite(&self.state);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.state.display()));
