@@ -45,7 +45,12 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     check_server(&engine, info.name)?;
     // The expiry is worked out on the state's clock (a shared state's server's, not
     // this host's, which may be off); a missing state file, whose clock is this
-    // host's, is made only once the expiry is known to be good.
+    // host's, is made only once the expiry is known to be good, and a missing schema
+    // first, as its server's clock is asked.
+    let existing = match existing {
+        None if ctx.state.file().is_none() => Some(ctx.new_store()?),
+        existing => existing,
+    };
     let now = existing.as_ref().map(Store::now).transpose()?.unwrap_or_else(now_ms);
     let expires_at = expires_at(&args, now)?;
     let mut store = match existing {
