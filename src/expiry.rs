@@ -48,6 +48,22 @@ pub fn after(now_ms: i64, duration: Duration) -> i64 {
     now_ms.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The renewal rule of a re-run that asks for an expiry `duration` ahead (an apply file's
+/// `expires_in`, `provision --ensure --expires-in`): the new expiry when the one `live`
+/// (`None`: never) has less than half of `duration` left or more than all of it, `None`
+/// to keep it. So a run repeated soon after changes nothing, and one every few days keeps
+/// an active branch's addon alive.
+pub fn renewal(duration: Duration, live: Option<i64>, now_ms: i64) -> Option<i64> {
+    if let Some(at) = live {
+        let full = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        let left = at.saturating_sub(now_ms);
+        if left >= full / 2 && left <= full {
+            return None;
+        }
+    }
+    Some(after(now_ms, duration))
+}
+
 /// Reads `--expires-in DUR` into the time it names.
 pub fn parse_expires_in(text: &str, now_ms: i64) -> anyhow::Result<i64> {
     let duration = check_duration(text).map_err(|why| usage(format!("--expires-in: {why}")))?;

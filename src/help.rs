@@ -302,6 +302,9 @@ pub fn param_help() -> String {
         text += &format!("\n{}:", info.name);
         for spec in info.params {
             text += &format!("\n  {}: {}", spec.key, spec.help);
+            if !spec.values.is_empty() {
+                text += &format!("; one of {}", spec.values.join(", "));
+            }
         }
     }
     if !without.is_empty() {

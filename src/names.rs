@@ -230,6 +230,25 @@ pub fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .map(|(_, candidate)| candidate)
 }
 
+/// The known app a new app name is likely a typo of: within two edits (a letter added,
+/// dropped, changed, or two swapped), the fewest first. Names of three characters or
+/// fewer are left alone (two edits are most of them), and so are names that differ
+/// only in their digits (`pr-101` and `pr-102` are a series, not a typo).
+pub fn near_app<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    const EDITS: usize = 2;
+    let letters = |name: &str| name.chars().filter(|c| !c.is_ascii_digit()).collect::<String>();
+    if typed.chars().count() <= 3 {
+        return None;
+    }
+    known
+        .into_iter()
+        .filter(|app| *app != typed && letters(app) != letters(typed))
+        .map(|app| (strsim::osa_distance(typed, app), app))
+        .filter(|(edits, _)| *edits <= EDITS)
+        .min_by_key(|(edits, _)| *edits)
+        .map(|(_, app)| app)
+}
+
 /// `" (did you mean NAME?)"` for the [`closest`] candidate, or nothing: the tail of a
 /// "no such name" message.
 pub fn did_you_mean<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
@@ -274,6 +293,19 @@ pub fn prefixed(prefix: Option<&str>, var: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[rstest::rstest]
+    #[case::a_letter_dropped("myap", Some("myapp"))]
+    #[case::a_letter_added("myappp", Some("myapp"))]
+    #[case::two_swapped("mpyapp", Some("myapp"))]
+    #[case::two_edits("my-ap", Some("myapp"))]
+    #[case::three_edits("webapp", None)]
+    #[case::the_app_itself("myapp", None)]
+    #[case::a_numbered_series("pr-102", None)]
+    #[case::too_short_to_tell("api", None)]
+    fn a_new_app_is_near_a_known_one_within_two_edits(#[case] typed: &str, #[case] near: Option<&str>) {
+        assert_eq!(near_app(typed, ["myapp", "pr-101", "apx"]), near);
+    }
 
     #[test]
     fn app_names() {

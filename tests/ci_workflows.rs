@@ -463,3 +463,188 @@ fn the_readme_ci_recipe_runs_twice_then_tears_down_against_a_real_postgres() {
 fn rand_suffix() -> u32 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() ^ std::process::id()
 }
+
+/// The one line a command that acts on addons says when the state it was given does
+/// not exist: where it looked, and what there is then nothing of.
+fn no_state(env: &TestEnv, nothing: &str) -> String {
+    format!("no state at {} yet: {nothing} (is this the state you meant?)", env.state_shown())
+}
+
+#[test]
+fn a_command_given_a_state_that_does_not_exist_says_where_it_looked_and_makes_none() {
+    let env = TestEnv::new();
+    // A teardown pointed at a state that is not there fails as for an addon not there.
+    let run = env.run(["deprovision", "--selector", "pr=101", "--wait"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.trim_end()),
+        ("", format!("error: {}", no_state(&env, "nothing to deprovision")).as_str())
+    );
+    let run = env.run(["--json", "deprovision", "--app", "pr-101"]);
+    let error: Value = serde_json::from_str(run.stderr.trim_end()).unwrap();
+    assert_eq!((run.code, error), (2, json!({"error": no_state(&env, "nothing to deprovision"), "code": 2})));
+    let line = env.fails(2, ["deprovision", "pr-101-db"]);
+    assert_eq!(
+        line,
+        format!(
+            "error: no addon named \"pr-101-db\"; no state at {} yet (is this the state you meant?)",
+            env.state_shown()
+        )
+    );
+    for args in [
+        &["attach", "pr-101-db", "web"][..],
+        &["detach", "pr-101-db", "web"],
+        &["label", "pr-101-db", "a=b"],
+        &["expire", "pr-101-db", "1h"],
+        &["rotate", "pr-101-db"],
+    ] {
+        let line = env.fails(2, args);
+        assert!(
+            line.ends_with(&format!("no state at {} yet (is this the state you meant?)", env.state_shown())),
+            "{args:?}: {line}"
+        );
+    }
+    assert_eq!(
+        env.fails(2, ["rotate", "--selector", "pr=101"]),
+        format!("error: {}", no_state(&env, "nothing to rotate"))
+    );
+    let teardown = write_file(&env, "teardown.toml", "scope = \"pr-101\"\n");
+    assert_eq!(
+        env.fails(2, ["apply", "-f", &teardown, "--prune"]),
+        format!("error: {}", no_state(&env, "nothing to apply"))
+    );
+    // --missing-ok, and the commands a cron or a CI step runs anyway, warn and succeed.
+    let run = env.ok(["deprovision", "--selector", "pr=101", "--missing-ok", "--wait"]);
+    assert_eq!(run.stderr, format!("warning: {}\n", no_state(&env, "nothing to deprovision")));
+    assert_eq!(env.json(["deprovision", "--selector", "pr=101", "--missing-ok", "--json"]), json!([]));
+    assert_eq!(env.ok(["tick"]).stderr, format!("warning: {}\n", no_state(&env, "nothing to tick")));
+    assert_eq!(env.json(["tick", "--json"])["transitions"], json!([]));
+    assert_eq!(env.ok(["watch"]).stderr, format!("warning: {}\n", no_state(&env, "nothing to watch")));
+    assert_eq!(
+        env.ok(["wait", "--selector", "pr=101"]).stderr,
+        format!("warning: {}\n", no_state(&env, "nothing to wait for"))
+    );
+    assert_eq!(env.ok(["-q", "tick"]).stderr, "");
+    // A listing says there is no state, rather than only that there are no addons.
+    let run = env.ok(["list", "--selector", "pr=101"]);
+    assert_eq!(
+        run.stderr,
+        format!("No addons: no state at {} yet (is this the state you meant?).\n", env.state_shown())
+    );
+    assert!(!env.state_exists(), "a command made the state it was told is not there");
+    // The first provision makes it, and says so.
+    let run = env.ok(["provision", "secret", "pr-101", "--name", "pr-101-key", "--label", "pr=101"]);
+    assert!(
+        run.stderr.starts_with(&format!("note: no state at {} yet: making a new one\n", env.state_shown())),
+        "{run}"
+    );
+    assert!(env.state_exists());
+    assert!(!env.ok(["provision", "secret", "pr-102"]).stderr.contains("no state"));
+    assert_eq!(names(&env.json(["deprovision", "--selector", "pr=101", "--json"])), ["pr-101-key"]);
+}
+
+#[test]
+fn ensure_brings_the_addons_expiry_and_labels_to_what_was_asked_and_says_what_changed() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "web", "--name", "web-db", "--ensure", "--label", "pr=1", "--label", "team=web"]);
+    let ensure =
+        ["provision", "secret", "web", "--name", "web-db", "--ensure", "--expires-in", "7d", "--label", "pr=999"];
+    let run = env.ok(ensure);
+    let info = env.info("web-db");
+    let expiry = info["expires_at"].as_str().expect("an expiry was set").to_string();
+    assert_eq!(run.stdout, "web-db\n");
+    assert_eq!(
+        run.stderr,
+        format!("web-db already exists (secret for app web): kept; expiry renewed to {expiry}; label pr=999 set.\n")
+    );
+    // The labels asked for are set; the others stay.
+    assert_eq!(info["labels"], json!({"pr": "999", "team": "web"}));
+    // Asked again at once: nothing to change.
+    assert_eq!(env.ok(ensure).stderr, "web-db already exists (secret for app web): kept as it is.\n");
+    assert_eq!(env.info("web-db")["expires_at"], expiry.as_str());
+    // Less than half of the 7 days left: renewed, as an apply file's expires_in is.
+    env.ok(["expire", "web-db", "1d"]);
+    let doc = env.json(ensure.iter().chain(&["--json"]));
+    assert_eq!(doc["created"], false);
+    assert!(doc["expires_at"].as_str().unwrap() >= expiry.as_str(), "{doc}");
+    let run = env.ok([
+        "provision",
+        "secret",
+        "web",
+        "--name",
+        "web-db",
+        "--ensure",
+        "--label",
+        "pr=1000",
+        "--label",
+        "ci=yes",
+    ]);
+    assert_eq!(run.stderr, "web-db already exists (secret for app web): kept; labels ci=yes, pr=1000 set.\n");
+    // An expiry in the past is refused, with nothing changed.
+    let before = env.info("web-db");
+    env.fails(
+        2,
+        [
+            "provision",
+            "secret",
+            "web",
+            "--name",
+            "web-db",
+            "--ensure",
+            "--expires-at",
+            "2020-01-01T00:00:00Z",
+            "--label",
+            "pr=1",
+        ],
+    );
+    assert_eq!(env.info("web-db")["labels"], before["labels"]);
+}
+
+#[test]
+fn attach_asked_again_is_kept_and_another_prefix_is_refused() {
+    let env = TestEnv::new();
+    env.provision_ready("secret", "web", &["--name", "shared"]);
+    env.ok(["attach", "shared", "worker", "--as", "web", "--wait"]);
+    let before = env.info("shared");
+    let run = env.ok(["attach", "shared", "worker", "--as", "web"]);
+    assert_eq!(run.stderr, "shared is already attached to app worker (WEB_SECRET_KEY): nothing changed\n");
+    let doc = env.json(["attach", "shared", "worker", "--as", "web", "--wait", "--json"]);
+    assert_eq!(doc["attachments"], before["attachments"], "{doc}");
+    assert_eq!(
+        env.json(["log", "shared", "--json"]).as_array().unwrap().iter().filter(|e| e["event"] == "attach").count(),
+        1
+    );
+    // Another prefix (or none) is another attachment: refused, nothing changed.
+    let line = env.fails(2, ["attach", "shared", "worker"]);
+    assert_eq!(line, "error: shared is attached to app worker already, as WEB; 'addons detach shared worker' first to attach it another way");
+    env.fails(2, ["attach", "shared", "worker", "--as", "other"]);
+    assert_eq!(env.info("shared")["attachments"], before["attachments"]);
+    assert_eq!(env.vars("worker").keys().collect::<Vec<_>>(), ["WEB_SECRET_KEY"]);
+}
+
+#[test]
+fn a_new_app_near_a_known_one_is_noted_and_the_work_done() {
+    let env = TestEnv::new();
+    env.ok(["provision", "secret", "myapp", "--name", "k"]);
+    let run = env.ok(["provision", "secret", "myap", "--name", "j"]);
+    assert!(run.stderr.starts_with("note: new app myap (did you mean myapp?)\n"), "{run}");
+    assert_eq!(env.info("j")["app"], "myap");
+    let run = env.ok(["attach", "k", "mapyp"]);
+    assert!(
+        run.stderr.starts_with("note: new app mapyp (did you mean myap?)\n")
+            || run.stderr.starts_with("note: new app mapyp (did you mean myapp?)\n"),
+        "{run}"
+    );
+    assert_eq!(env.info("k")["attachments"][0]["app"], "mapyp");
+    // A known app, a far one, a numbered series and -q: no note.
+    for (args, why) in [
+        (&["provision", "secret", "myapp", "--as", "two"][..], "a known app"),
+        (&["provision", "secret", "billing"], "an app far from every known one"),
+        (&["provision", "secret", "pr-101"], "the first of a series"),
+        (&["provision", "secret", "pr-102"], "pr-102 beside pr-101"),
+        (&["-q", "provision", "secret", "myapq"], "-q"),
+    ] {
+        let run = env.ok(args);
+        assert!(!run.stderr.contains("new app"), "{why}: {run}");
+    }
+}

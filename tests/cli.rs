@@ -56,9 +56,11 @@ fn provision_wait_prints_the_name_then_each_transition() {
     let env = TestEnv::new();
     let run = env.ok(["provision", "secret", "myapp", "--name", "web-key", "--wait"]);
     assert_eq!(run.stdout, "web-key\n");
+    // The first provision makes the state, and says so.
     assert_eq!(
         run.stderr,
-        "Provisioning web-key (secret for app myapp): generating a secret key\n\
+        format!("note: no state at {} yet: making a new one\n", env.state_shown())
+            + "Provisioning web-key (secret for app myapp): generating a secret key\n\
          web-key: waiting_for_provision -> provisioned (provision_complete): provisioned\n\
          web-key: provisioned -> ready (config_vars_set): config vars set on app myapp: SECRET_KEY\n\
          web-key is ready: SECRET_KEY set on app myapp\n"
@@ -93,7 +95,8 @@ fn provision_without_wait_leaves_the_rest_to_a_tick() {
     assert_eq!(run.stdout, "k\n");
     assert_eq!(
         run.stderr,
-        "Provisioning k (secret for app myapp): generating a secret key\n\
+        format!("note: no state at {} yet: making a new one\n", env.state_shown())
+            + "Provisioning k (secret for app myapp): generating a secret key\n\
          Run 'addons tick' (or 'addons wait k') to finish provisioning.\n"
     );
     let addon = env.info("k");
@@ -335,7 +338,10 @@ fn list_on_a_fresh_machine_says_so_and_creates_no_state_file() {
     let env = TestEnv::on_sqlite_file();
     let run = env.ok(["list"]);
     assert_eq!(run.stdout, "");
-    assert_eq!(run.stderr, "No addons. Create one with 'addons provision secret myapp'.\n");
+    assert_eq!(
+        run.stderr,
+        format!("No addons: no state at {} yet (is this the state you meant?).\n", env.state.display())
+    );
     assert_eq!(env.ok(["list", "--json"]).stdout, "[]\n");
     assert!(!env.state.parent().unwrap().exists(), "a read-only command created the state directory");
 }

@@ -90,6 +90,7 @@ pub(crate) fn contract(provider: &'static str) {
     every_operation_twice_is_once(&env, provider, probe);
     a_provider_error_ends_in_error_with_the_resource_cleaned_up(&env, provider, probe);
     an_attached_app_works_until_detached(&env, provider, probe);
+    every_scheme_it_takes_is_handed_out_and_read(&env, provider, probe);
 }
 
 /// The contract for every provider, each in a thread of its own (named after it).
@@ -132,6 +133,119 @@ fn an_attached_app_works_until_detached(env: &TestEnv, provider: &str, probe: &d
     probe.works(&owner);
     env.ok(["deprovision", name, "--wait", "--timeout", "60s"]);
     assert_eq!(probe.traces(addon["id"].as_str().unwrap()), Vec::<String>::new());
+}
+
+/// The SQLAlchemy driver `tests/readers` installs that reads a URL of `scheme`, for the
+/// schemes those readers can connect with (the others are checked by their form).
+fn installed_driver(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "postgresql" | "postgresql+psycopg" => Some("psycopg"),
+        "mysql" | "mysql+pymysql" | "mariadb" | "mariadb+pymysql" => Some("pymysql"),
+        _ => None,
+    }
+}
+
+/// A URL of another scheme the suite's own clients read: the scheme up to its `+driver`.
+fn without_driver(vars: &Vars, var: &str) -> Vars {
+    let mut vars = vars.clone();
+    let url = &vars[var];
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let plain = format!("{}://{rest}", scheme.split('+').next().unwrap());
+    vars.insert(var.to_string(), plain);
+    vars
+}
+
+/// Every scheme a provider's `scheme` param takes (as its registry entry declares them)
+/// starts the URL it hands out, and that URL works; the schemes the installed drivers
+/// read are connected with through SQLAlchemy (psycopg, PyMySQL), which runs SELECT 1.
+/// A scheme is kept by a rotation, an attachment and a copy (`provision --from`), and a
+/// scheme the provider does not take is refused with one line naming those it does,
+/// with nothing made.
+fn every_scheme_it_takes_is_handed_out_and_read(env: &TestEnv, provider: &str, probe: &dyn Probe) {
+    let info = providers::info(provider).unwrap();
+    let Some(param) = info.params.iter().find(|param| param.key == "scheme") else { return };
+    let var = info.vars.iter().find(|var| var.ends_with("_URL")).expect("a provider with a scheme hands out a URL");
+    let readers = common::readers::readers(&format!("reading {provider}'s URLs with SQLAlchemy"));
+    let before = env.json(["list", "--json"]);
+    let line = env.fails(2, ["provision", provider, "app-s", "--param", "scheme=gopher"]);
+    assert!(line.contains("\"gopher\"") && line.contains(&param.values.join(", ")), "{line}");
+    assert_eq!(env.json(["list", "--json"]), before, "a refused scheme made something");
+    let mut made = Vec::new();
+    for (i, scheme) in param.values.iter().enumerate() {
+        let app = format!("app-s{i}");
+        let addon = env.json([
+            "provision",
+            provider,
+            &app,
+            "--param",
+            &format!("scheme={scheme}"),
+            "--label",
+            "schemes=1",
+            "--wait",
+            "--timeout",
+            "60s",
+            "--json",
+        ]);
+        assert_eq!(addon["params"]["scheme"], *scheme);
+        made.push(addon["id"].as_str().unwrap().to_string());
+        let vars = env.vars(&app);
+        assert!(
+            vars[*var].starts_with(&format!("{scheme}://")),
+            "{scheme}: handed out {}",
+            vars[*var].rsplit('@').next().unwrap()
+        );
+        probe.works(&without_driver(&vars, var));
+        if let (Some(readers), Some(driver)) = (&readers, installed_driver(scheme)) {
+            let read = common::readers::stdout_of(readers.select_one(&vars[*var], driver));
+            assert!(read.lines().all(|line| line.ends_with(" 1")) && read.contains("+"), "{scheme}: {read}");
+        }
+    }
+    // The default is the first it takes; a rotation, an attachment and a copy keep a scheme.
+    let plain = env.json([
+        "provision",
+        provider,
+        "app-s-plain",
+        "--label",
+        "schemes=1",
+        "--wait",
+        "--timeout",
+        "60s",
+        "--json",
+    ]);
+    made.push(plain["id"].as_str().unwrap().to_string());
+    assert!(env.vars("app-s-plain")[*var].starts_with(&format!("{}://", param.values[0])));
+    let (scheme, app) = (param.values[param.values.len() - 1], format!("app-s{}", param.values.len() - 1));
+    let name = env.json(["list", &app, "--json"])[0]["name"].as_str().unwrap().to_string();
+    let before = env.vars(&app)[*var].clone();
+    env.ok(["rotate", &name, "--grace", "0", "--wait", "--timeout", "60s"]);
+    let after = env.vars(&app)[*var].clone();
+    assert_ne!(before, after, "the rotation handed out the same login");
+    assert!(after.starts_with(&format!("{scheme}://")), "the rotation changed the scheme");
+    env.ok(["attach", &name, "app-s-attached", "--wait", "--timeout", "60s"]);
+    assert!(env.vars("app-s-attached")[*var].starts_with(&format!("{scheme}://")), "the attachment changed the scheme");
+    let built = providers::build(provider, &providers::configure(&settings(env)).unwrap(), &environment(env)).unwrap();
+    if matches!(built.capabilities().copies, providers::Copies::By(_)) {
+        let copy = env.json([
+            "provision",
+            provider,
+            "app-s-copy",
+            "--from",
+            &name,
+            "--label",
+            "schemes=1",
+            "--wait",
+            "--timeout",
+            "60s",
+            "--json",
+        ]);
+        made.push(copy["id"].as_str().unwrap().to_string());
+        assert_eq!(copy["params"]["scheme"], scheme, "the copy left its source's scheme");
+        assert!(env.vars("app-s-copy")[*var].starts_with(&format!("{scheme}://")));
+    }
+    env.ok(["deprovision", "--selector", "schemes", "--wait", "--timeout", "60s"]);
+    for id in made {
+        assert_eq!(probe.traces(&id), Vec::<String>::new(), "left behind by {id}");
+    }
 }
 
 fn happy_path_isolation_and_cleanup(env: &TestEnv, provider: &str, probe: &dyn Probe) {

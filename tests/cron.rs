@@ -89,14 +89,20 @@ fn the_readmes_crontab_line_runs_from_crons_path() {
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink(common::BIN, bin.join("addons")).unwrap();
     std::fs::create_dir_all(home.join(".config/addons")).unwrap();
-    let out = std::process::Command::new("/bin/sh")
-        .args(["-c", command])
-        .env_clear()
-        .env("HOME", &home)
-        .env("PATH", "/usr/bin:/bin")
-        .env("SHELL", "/bin/sh")
-        .output()
-        .unwrap();
+    let cron = |command: &str| {
+        std::process::Command::new("/bin/sh")
+            .args(["-c", command])
+            .env_clear()
+            .env("HOME", &home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("SHELL", "/bin/sh")
+            .output()
+            .unwrap()
+    };
+    // The state the user's shell made, in the default place under HOME.
+    let made = cron(&format!("{} provision secret web --wait", common::BIN));
+    assert!(made.status.success(), "{made:?}");
+    let out = cron(command);
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && said.is_empty(), "`{command}` from cron's PATH: {:?}\n{said}", out.status);
 }

@@ -232,10 +232,14 @@ fn run_exits_127_when_the_command_is_not_found_and_126_when_it_can_not_be_run() 
 #[test]
 fn deprovision_missing_ok_treats_unknown_and_removed_addons_as_done() {
     let env = TestEnv::new();
-    // No state file yet: nothing exists, so nothing is left to remove.
+    // No state file yet: nothing exists, so nothing is left to remove; where it looked is said.
     let run = env.ok(["deprovision", "nosuch", "--missing-ok"]);
-    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", "No addon named \"nosuch\"; nothing to remove.\n"));
-    assert!(!env.state.exists(), "deprovision --missing-ok created a state file");
+    let warning = format!(
+        "warning: no state at {} yet: nothing to deprovision (is this the state you meant?)\n",
+        env.state_shown()
+    );
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", warning.as_str()));
+    assert!(!env.state_exists(), "deprovision --missing-ok created a state");
     assert_eq!(env.json(["deprovision", "nosuch", "--missing-ok", "--json"]), Value::Null);
     env.provision_ready("secret", "myapp", &["--name", "k"]);
     env.provision_ready("secret", "other", &["--name", "j"]);
@@ -674,8 +678,11 @@ fn list_on_an_80_column_terminal_cuts_the_message_to_fit() {
 #[test]
 fn a_tick_that_moves_nothing_prints_nothing_for_cron() {
     let env = TestEnv::new();
+    // No state where cron looks: that is worth a mail, and nothing is made.
     let run = env.ok(["tick"]);
-    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    let warning =
+        format!("warning: no state at {} yet: nothing to tick (is this the state you meant?)\n", env.state_shown());
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", warning.as_str()));
     env.ok(["provision", "secret", "myapp", "--name", "k"]);
     assert_eq!(env.ok(["tick"]).stderr, "1 transition; 1 addon with work left\n");
     env.ok(["tick"]);

@@ -164,7 +164,17 @@ Options:
                            secret:
                              length: number of characters, 16 to 4096 (default 100)
                              alphabet: alnum (default), hex or base64url
-                           sqlite, postgres, mysql, redis: none
+                           postgres:
+                             scheme: the DATABASE_URL's scheme, for a client that reads its driver
+                             there (default postgresql); one of postgresql, postgres,
+                             postgresql+psycopg, postgresql+psycopg2, postgresql+asyncpg,
+                             postgresql+pg8000
+                           mysql:
+                             scheme: the DATABASE_URL's scheme, for a client that reads its driver
+                             there (default mysql); one of mysql, mysql+pymysql, mysql+mysqldb,
+                             mysql+mysqlconnector, mysql+asyncmy, mysql+aiomysql, mariadb,
+                             mariadb+pymysql, mariadb+mariadbconnector
+                           sqlite, redis: none
       --label <KEY=VALUE>  Label the addon (repeatable), e.g. --label branch=feature-x
       --expires-in <DUR>   Deprovision the addon this long from now (on a tick or watch), e.g. 7d,
                            12h

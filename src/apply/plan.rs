@@ -177,15 +177,7 @@ fn expiry_change(desired: &DesiredAddon, live: Option<i64>, now_ms: i64) -> Opti
     let to = match (desired.expires_in, live) {
         (None, None) => return None,
         (None, Some(_)) => None,
-        (Some(duration), Some(at)) => {
-            let full = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-            let left = at.saturating_sub(now_ms);
-            if left >= full / 2 && left <= full {
-                return None;
-            }
-            Some(crate::expiry::after(now_ms, duration))
-        }
-        (Some(duration), None) => Some(crate::expiry::after(now_ms, duration)),
+        (Some(duration), live) => Some(crate::expiry::renewal(duration, live, now_ms)?),
     };
     Some(ExpiryChange { from: live, to })
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::addon::Addon;
 use crate::apply::{self, Action, LiveAddon, Plan, PlanLine, PlanOptions};
 use crate::cli::ApplyArgs;
-use crate::error::failed;
+use crate::error::{failed, usage};
 use crate::output::addon_json;
 use crate::spec::AddonSpec;
 use crate::store::apply::{Applied, ApplyChange};
@@ -26,8 +26,16 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let file = ctx.reading(|| apply::load(&args.file))??;
     let options = PlanOptions { prune: args.prune, replace: args.replace, adopt: args.adopt };
-    let mut store = ctx.store()?;
-    let plan = apply::plan(&file, &live_addons(&store)?, options, store.now()?);
+    // With no state yet, the plan is against no live addon, and the state is made only
+    // for changes: a file that makes nothing (a scope's teardown) has nothing to act on.
+    let existing = ctx.existing_store()?;
+    if existing.is_none() && file.addons.is_empty() {
+        return Err(usage(ctx.no_state(Some("nothing to apply"))));
+    }
+    let plan = match &existing {
+        Some(store) => apply::plan(&file, &live_addons(store)?, options, store.now()?),
+        None => apply::plan(&file, &[], options, crate::store::now_ms()),
+    };
     if !ctx.json {
         for line in &plan.lines {
             println!("{line}");
@@ -48,6 +56,10 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let mut store = match existing {
+        Some(store) => store,
+        None => ctx.new_store()?,
+    };
     check_vars(&store, &file, &plan)?;
     let engine = ctx.engine();
     // Every server a creation needs answers, or nothing is made.

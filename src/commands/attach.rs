@@ -2,10 +2,13 @@
 //! (refused, with nothing made, when one is taken); a tick makes the app's own login
 //! and sets them (now, with `--wait`).
 
+use crate::addon::Addon;
 use crate::cli::AttachArgs;
+use crate::engine::Engine;
 use crate::names;
 use crate::output::addon_json;
 use crate::providers;
+use crate::store::Store;
 
 use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
@@ -23,8 +26,12 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<()> {
         super::provision::check_server(&engine, &addon.provider)?;
     }
     let declared = providers::vars_of(&addon.provider);
-    let (addon, attachment) = store.attach(&addon.id, &args.app, prefix.as_deref(), declared)?;
+    super::note_new_app(ctx, &store, &args.app)?;
+    let (addon, attachment, made) = store.attach(&addon.id, &args.app, prefix.as_deref(), declared)?;
     let vars = attachment.vars(declared);
+    if !made {
+        return already_attached(ctx, &engine, &mut store, &addon, (&args, &vars), timeout);
+    }
     ctx.note(format!("Attaching {} to app {}: {} reserved", addon.name, args.app, vars.join(", ")));
     if !providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
         ctx.note(format!(
@@ -46,5 +53,25 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     }
     synced?;
     ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to set the vars on app {}.", addon.name, args.app));
+    Ok(())
+}
+
+/// The attachment asked for is in place already (same app, same prefix): said, nothing
+/// changed; with `--wait`, waited for as a new one would be.
+fn already_attached(
+    ctx: &Ctx,
+    engine: &Engine,
+    store: &mut Store,
+    addon: &Addon,
+    (args, vars): (&AttachArgs, &[String]),
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    ctx.note(format!("{} is already attached to app {} ({}): nothing changed", addon.name, args.app, vars.join(", ")));
+    if args.wait {
+        return wait_for(ctx, engine, store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false });
+    }
+    if ctx.json {
+        ctx.print_json(&addon_json(addon));
+    }
     Ok(())
 }

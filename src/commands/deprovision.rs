@@ -4,6 +4,7 @@
 
 use crate::addon::Addon;
 use crate::cli::DeprovisionArgs;
+use crate::error::usage;
 use crate::output::addon_json;
 use crate::selector::Selector;
 use crate::store::Scan;
@@ -24,10 +25,16 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     // Addons chosen by label or app, rather than by name, may be none at all.
     let chosen = selector.is_some() || args.app.is_some();
     let many = chosen || args.addons.len() > 1;
-    // With --missing-ok, no state file means no addon exists: each is already gone.
-    let store = match args.addons.first() {
-        Some(first) if !args.missing_ok => Some(ctx.store_with_addons(first)?),
-        _ => ctx.existing_store()?,
+    // No state means no addon exists: a script that lost track of its state hears so,
+    // with exit 2 as for an addon that is not there, or (--missing-ok) a warning, as
+    // each is then already gone.
+    let store = match (args.addons.first(), args.missing_ok) {
+        (Some(first), false) => Some(ctx.store_with_addons(first)?),
+        (None, false) => match ctx.existing_store()? {
+            Some(store) => Some(store),
+            None => return Err(usage(ctx.no_state(Some("nothing to deprovision")))),
+        },
+        (_, true) => ctx.store_to_act_on("nothing to deprovision")?,
     };
     // Resolve every name first, so one typo changes nothing.
     let mut targets = Vec::new();
@@ -35,7 +42,8 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
         let found = match (&store, args.missing_ok) {
             (Some(store), false) => Some(store.addon(name)?),
             (Some(store), true) => store.find_addon(name)?,
-            (None, _) => None,
+            // Said once for them all: there is no state.
+            (None, _) => continue,
         };
         match found {
             Some(addon) => targets.push(addon),

@@ -83,6 +83,8 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<()> {
     }
     if listed == 0 && !ctx.json {
         ctx.note(match (&args.app, args.all) {
+            // A script that lost track of its state hears where it looked.
+            _ if store.is_none() => format!("No addons: {}.", ctx.no_state(None)),
             _ if selector.is_some() || args.expired => "No addons match.".to_string(),
             (Some(app), _) => format!("App {app} has no addons."),
             (None, false) => "No addons. Create one with 'addons provision secret myapp'.".to_string(),

@@ -81,23 +81,57 @@ impl Ctx {
         Store::open(self.state.clone())
     }
 
-    /// Opens the state file only if it exists; a read-only command on a fresh
-    /// machine must not create one.
+    /// Opens the state only if it exists (the file, or the schema on its server); a
+    /// read-only command on a fresh machine must not make one.
     pub fn existing_store(&self) -> anyhow::Result<Option<Store>> {
-        match self.state.file() {
-            Some(path) if !path.exists() => {
-                self.setting(format!("no state file at {} yet", path.display()));
-                Ok(None)
-            }
-            _ => self.store().map(Some),
+        self.setting(format!("state {}", self.state.describe()));
+        let store = Store::open_existing(self.state.clone())?;
+        if store.is_none() {
+            self.setting(format!("no state at {} yet", self.state.describe()));
+        }
+        Ok(store)
+    }
+
+    /// Opens the state for a command about an existing addon: with no state yet, no
+    /// addon can exist, and `addon` is named in the refusal with where the state was
+    /// looked for (a script that lost track of its state hears so).
+    pub fn store_with_addons(&self, addon: &str) -> anyhow::Result<Store> {
+        self.existing_store()?
+            .ok_or_else(|| usage(format!("no addon named {}; {}", crate::names::shown(addon), self.no_state(None))))
+    }
+
+    /// Opens the state for a command that acts on the addons it picks (by selector, by
+    /// app, or every due one): `None`, with nothing made, when there is no state yet.
+    /// `nothing` says what there is then nothing to do (`nothing to deprovision`).
+    pub fn store_to_act_on(&self, nothing: &str) -> anyhow::Result<Option<Store>> {
+        let store = self.existing_store()?;
+        if store.is_none() && !self.quiet {
+            eprintln!("warning: {}", self.no_state(Some(nothing)));
+        }
+        Ok(store)
+    }
+
+    /// Opens (creating when missing) the state for a command that makes addons, saying
+    /// so on stderr when it makes the state too: a script pointed at the wrong path sees
+    /// a new state being made.
+    pub fn store_to_make_addons(&self) -> anyhow::Result<Store> {
+        match self.existing_store()? {
+            Some(store) => Ok(store),
+            None => self.new_store(),
         }
     }
 
-    /// Opens the state file for a command about an existing addon: with no state
-    /// file yet, no addon can exist, and `addon` is named in the refusal.
-    pub fn store_with_addons(&self, addon: &str) -> anyhow::Result<Store> {
-        self.existing_store()?
-            .ok_or_else(|| usage(format!("no addon named {}; there is no state file yet", crate::names::shown(addon))))
+    /// Makes the state that [`Ctx::existing_store`] found missing, saying so.
+    pub fn new_store(&self) -> anyhow::Result<Store> {
+        self.note(format!("note: no state at {} yet: making a new one", self.state.describe()));
+        self.store()
+    }
+
+    /// The line for a state that is not there: `no state at PATH yet: WHAT (is this the
+    /// state you meant?)`, `what` being what there is then nothing of.
+    pub fn no_state(&self, what: Option<&str>) -> String {
+        let what = what.map(|what| format!(": {what}")).unwrap_or_default();
+        format!("no state at {} yet{what} (is this the state you meant?)", self.state.describe())
     }
 
     /// Runs `read`, which reads the command's input, as [`reading_input`] says.
@@ -279,6 +313,19 @@ fn known_app(store: Option<&Store>, app: &str) -> anyhow::Result<bool> {
         Some(store) => store.app_exists(app),
         None => Ok(false),
     }
+}
+
+/// Says `note: new app APP (did you mean KNOWN?)` when `app` is new to the state and
+/// within two edits of an app it knows: the work goes on, but a typo is seen at once.
+fn note_new_app(ctx: &Ctx, store: &Store, app: &str) -> anyhow::Result<()> {
+    if store.app_exists(app)? {
+        return Ok(());
+    }
+    let known = store.app_names()?;
+    if let Some(near) = crate::names::near_app(app, known.iter().map(String::as_str)) {
+        ctx.note(format!("note: new app {app} (did you mean {near}?)"));
+    }
+    Ok(())
 }
 
 /// `" (did you mean APP?)"` when a known app's name is near `app`, else nothing.

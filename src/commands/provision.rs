@@ -5,13 +5,13 @@ use crate::addon::{Addon, Params};
 use crate::cli::ProvisionArgs;
 use crate::engine::Engine;
 use crate::error::{failed, usage};
-use crate::expiry::{check_expires_at, check_expires_in, parse_expires_at, parse_expires_in};
+use crate::expiry::{check_duration, check_expires_at, check_expires_in, parse_expires_at, parse_expires_in, renewal};
 use crate::labels::{parse_label, Labels};
 use crate::names;
 use crate::output::addon_json;
 use crate::providers;
 use crate::spec::AddonSpec;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Remarked, Store};
 
 use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
@@ -30,33 +30,42 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     check_expiry(&args)?;
     providers::check_params(info, &params).map_err(usage)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let spec = AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params };
+    let mut spec = AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params };
     let engine = ctx.engine();
-    if args.ensure {
-        let store = ctx.store()?;
-        if let Some(existing) = ensured(&engine, &store, &args, &spec)? {
-            return kept(ctx, &engine, store, existing, &args, timeout);
+    let existing = ctx.existing_store()?;
+    if let (Some(store), Some(from)) = (&existing, &args.from) {
+        inherit_params(store, from, &mut spec)?;
+    }
+    if let (true, Some(store)) = (args.ensure, &existing) {
+        if let Some(found) = ensured(&engine, store, &args, &spec)? {
+            let store = existing.expect("the store the addon was found in");
+            return kept(ctx, &engine, store, found, (&args, &labels), timeout);
         }
     }
     check_server(&engine, info.name)?;
     // The expiry is worked out on the state's clock (a shared state's server's, not
     // this host's, which may be off); a missing state file, whose clock is this
-    // host's, is made only once the expiry is known to be good.
-    let existing = ctx.existing_store()?;
+    // host's, is made only once the expiry is known to be good, and a missing schema
+    // first, as its server's clock is asked.
+    let existing = match existing {
+        None if ctx.state.file().is_none() => Some(ctx.new_store()?),
+        existing => existing,
+    };
     let now = existing.as_ref().map(Store::now).transpose()?.unwrap_or_else(now_ms);
     let expires_at = expires_at(&args, now)?;
     let mut store = match existing {
         Some(store) => store,
-        None => ctx.store()?,
+        None => ctx.new_store()?,
     };
+    super::note_new_app(ctx, &store, &args.app)?;
     let name = args.name.clone().unwrap_or_else(names::generate_addon_name);
     let source = args.from.as_deref().map(|from| engine.check_source(&store, &spec, from)).transpose()?;
-    let inserted = engine.create(&mut store, &name, &spec, labels, expires_at, source.as_deref());
+    let inserted = engine.create(&mut store, &name, &spec, labels.clone(), expires_at, source.as_deref());
     let addon = match inserted {
         Ok(addon) => addon,
         // Another `provision --ensure` of this name won the race: the same addon is success.
         Err(err) if args.ensure => match ensured(&engine, &store, &args, &spec)? {
-            Some(existing) => return kept(ctx, &engine, store, existing, &args, timeout),
+            Some(existing) => return kept(ctx, &engine, store, existing, (&args, &labels), timeout),
             None => return Err(err),
         },
         Err(err) => return Err(err),
@@ -96,6 +105,19 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A copy (`--from`) keeps the params of its source that the line does not give (the
+/// URL's `scheme`: an app reading the copy reads it as it read the source), when the
+/// source is of the same provider; a wrong source is refused later, by `check_source`.
+fn inherit_params(store: &Store, from: &str, spec: &mut AddonSpec) -> anyhow::Result<()> {
+    let Some(source) = store.find_addon(from)? else { return Ok(()) };
+    if source.provider == spec.provider {
+        for (key, value) in source.params {
+            spec.params.entry(key).or_insert(value);
+        }
+    }
+    Ok(())
+}
+
 /// Refuses (exit 1) before anything is created when the provider's server does not
 /// answer; prints the provider's warnings (even under -q and --json: a server that undoes
 /// every addon's isolation is worth a line).
@@ -111,20 +133,39 @@ fn ensured(engine: &Engine, store: &Store, args: &ProvisionArgs, spec: &AddonSpe
     args.name.as_deref().map_or(Ok(None), |name| engine.ensured(store, name, spec))
 }
 
-/// `provision --ensure` found the addon asked for: print it as if made (`"created": false`),
-/// and with `--wait`, wait for it as usual.
+/// `provision --ensure` found the addon asked for: its labels and expiry are brought to
+/// what was asked (the expiry by the renewal rule an apply file's `expires_in` follows),
+/// what changed is said, and it is printed as if made (`"created": false`); with
+/// `--wait`, it is waited for as usual.
 fn kept(
     ctx: &Ctx,
     engine: &Engine,
     mut store: Store,
     addon: Addon,
-    args: &ProvisionArgs,
+    (args, labels): (&ProvisionArgs, &Labels),
     timeout: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
+    let (addon, changed) = store.remark(&addon.id, labels, |now, live| match (&args.expires_in, &args.expires_at) {
+        (Some(text), _) => {
+            let duration = check_duration(text).map_err(|why| usage(format!("--expires-in: {why}")))?;
+            Ok(renewal(duration, live, now).map(Some))
+        }
+        (None, Some(text)) => {
+            let at = parse_expires_at(text, now)?;
+            Ok((live != Some(at)).then_some(Some(at)))
+        }
+        (None, None) => Ok(None),
+    })?;
     if !ctx.json {
         println!("{}", addon.name);
     }
-    ctx.note(format!("{} already exists ({} for app {}): kept as it is.", addon.name, addon.provider, addon.app));
+    ctx.note(format!(
+        "{} already exists ({} for app {}): {}.",
+        addon.name,
+        addon.provider,
+        addon.app,
+        kept_words(&changed)
+    ));
     if args.wait {
         return wait_for(
             ctx,
@@ -139,6 +180,27 @@ fn kept(
         ctx.print_json(&created_json(&addon, false));
     }
     Ok(())
+}
+
+/// What `provision --ensure` did to the addon it kept, e.g. `kept; expiry renewed to
+/// 2026-12-14T05:00:00Z; label pr=999 set`.
+fn kept_words(changed: &Remarked) -> String {
+    let mut words = vec!["kept".to_string()];
+    match changed.expiry {
+        Some(Some(at)) => words.push(format!("expiry renewed to {}", crate::clock::rfc3339(at))),
+        Some(None) => words.push("expiry removed".to_string()),
+        None => {}
+    }
+    let set: Vec<String> = changed.labels.iter().map(ToString::to_string).collect();
+    match set.len() {
+        0 => {}
+        1 => words.push(format!("label {} set", set[0])),
+        _ => words.push(format!("labels {} set", set.join(", "))),
+    }
+    match words.len() {
+        1 => "kept as it is".to_string(),
+        _ => words.join("; "),
+    }
 }
 
 /// The addon as `provision --json` prints it: with whether this call made it.

@@ -33,7 +33,7 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<()> {
             Some(store) => {
                 store.list_addons(None, false)?.into_iter().filter(|addon| selector.matches(&addon.labels)).collect()
             }
-            None => Vec::new(),
+            None => return Err(usage(ctx.no_state(Some("nothing to rotate")))),
         },
         (None, Some(first)) => {
             let store = ctx.store_with_addons(first)?;

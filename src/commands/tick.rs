@@ -18,7 +18,13 @@ use super::Ctx;
 /// first time for a change (its retries fail quietly, unless `-v`); everything else
 /// was done all the same.
 pub fn run(args: TickArgs, ctx: &Ctx) -> anyhow::Result<()> {
-    let mut store = ctx.store()?;
+    // No state, no addon to move: said, and none is made (cron pointed at a wrong path).
+    let Some(mut store) = ctx.store_to_act_on("nothing to tick")? else {
+        if ctx.json {
+            ctx.print_json(&json!({"transitions": [], "pending": 0, "env_file_failures": [], "hooks": []}));
+        }
+        return Ok(());
+    };
     let engine = ctx.engine();
     let quiet_lines = ctx.json || ctx.quiet;
     let report = engine.tick(&mut store, super::jobs(args.jobs, ctx), None, &|outcome| {

@@ -21,7 +21,13 @@ pub fn run(args: WaitArgs, ctx: &Ctx) -> anyhow::Result<()> {
         Some(first) => ctx.store_with_addons(first)?,
         None => match ctx.existing_store()? {
             Some(store) => store,
-            None => return nothing_selected(ctx),
+            None => {
+                ctx.note(format!("warning: {}", ctx.no_state(Some("nothing to wait for"))));
+                if ctx.json {
+                    ctx.print_json(&serde_json::json!([]));
+                }
+                return Ok(());
+            }
         },
     };
     let mut ids = Vec::new();

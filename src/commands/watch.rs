@@ -15,7 +15,20 @@ use super::Ctx;
 
 /// Handles `addons watch`.
 pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
-    let mut store = ctx.store()?;
+    // Until work comes, a watch that ends when none is left has nothing to do without a
+    // state; one that runs for good waits in a state it makes.
+    let mut store = match args.forever {
+        true => ctx.store_to_make_addons()?,
+        false => match ctx.store_to_act_on("nothing to watch")? {
+            Some(store) => store,
+            None => {
+                if ctx.json {
+                    ctx.print_json(&json!({"transitions": [], "pending": 0}));
+                }
+                return Ok(());
+            }
+        },
+    };
     let engine = ctx.engine();
     let progress = Progress::new(ctx.quiet || ctx.json, Plain::Stdout);
     let transitions = std::sync::Mutex::new(Vec::new());

@@ -75,9 +75,10 @@ fn refused_words(refused: &Refused) -> (Exit, String) {
         Refused::VarOwned { .. } => (Exit::Failed, format!("{what}; deprovision the addon, or use another key")),
         Refused::NoVar { app, .. } => (Exit::Usage, format!("{what}; 'addons config {app}' lists them")),
         Refused::AttachOwnApp { .. } => (Exit::Usage, format!("{what}; attach it to another app")),
-        Refused::AttachedAlready { addon, .. } | Refused::NotAttached { addon, .. } => {
-            (Exit::Usage, format!("{what}; 'addons info {addon}' lists its apps"))
+        Refused::AttachedAlready { addon, app, .. } => {
+            (Exit::Usage, format!("{what}; 'addons detach {addon} {app}' first to attach it another way"))
         }
+        Refused::NotAttached { addon, .. } => (Exit::Usage, format!("{what}; 'addons info {addon}' lists its apps")),
         Refused::DetachOwnApp { addon, .. } => {
             (Exit::Usage, format!("{what}: 'addons deprovision {addon}' removes it from every app"))
         }

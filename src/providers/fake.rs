@@ -21,7 +21,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     name: "fake",
     summary: "a resource made of nothing, for tests",
     vars: &["FAKE_URL"],
-    params: &[ParamSpec { key: "flavour", help: "sweet or sour" }],
+    params: &[ParamSpec { key: "flavour", help: "sweet or sour", values: &[] }],
     check_params: |params| match params.get("flavour").map(String::as_str) {
         None | Some("sweet" | "sour") => Ok(()),
         Some(_) => Err("param flavour must be sweet or sour".into()),

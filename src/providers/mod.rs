@@ -101,6 +101,9 @@ impl ProviderError {
 pub struct ParamSpec {
     pub key: &'static str,
     pub help: &'static str,
+    /// The values it takes, when the help should list them (empty: its help says); the
+    /// contract suite tries every listed `scheme`.
+    pub values: &'static [&'static str],
 }
 
 /// A provider's registry entry: what is known about it without building it (enough to

@@ -8,8 +8,8 @@ use std::time::Duration;
 use mysql::prelude::{FromRow, FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
-use super::server::{ServerSettings, ServerSpec};
-use super::{resource_name, Capabilities, Copies, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::server::{self, ServerSettings, ServerSpec};
+use super::{resource_name, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 
 mod copy;
 mod credentials;
@@ -22,8 +22,12 @@ pub static INFO: ProviderInfo = ProviderInfo {
     name: "mysql",
     summary: "a MySQL/MariaDB user and a database it alone can use",
     vars: &["DATABASE_URL"],
-    params: &[],
-    check_params: |_| Ok(()),
+    params: &[ParamSpec {
+        key: server::SCHEME,
+        help: "the DATABASE_URL's scheme, for a client that reads its driver there (default mysql)",
+        values: SERVER.app_schemes,
+    }],
+    check_params: |params| server::check_scheme(&SERVER, params),
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
     rotation: super::Rotates::WithOverlap,
@@ -33,6 +37,17 @@ pub static INFO: ProviderInfo = ProviderInfo {
 const SERVER: ServerSpec = ServerSpec {
     name: "mysql",
     schemes: &["mysql", "mariadb"],
+    app_schemes: &[
+        "mysql",
+        "mysql+pymysql",
+        "mysql+mysqldb",
+        "mysql+mysqlconnector",
+        "mysql+asyncmy",
+        "mysql+aiomysql",
+        "mariadb",
+        "mariadb+pymysql",
+        "mariadb+mariadbconnector",
+    ],
     default_port: 3306,
     example: "[providers.mysql]\nurl = \"mysql://root:PASSWORD@127.0.0.1:3306\"",
 };
@@ -307,7 +322,7 @@ impl Provider for Mysql {
     /// `DATABASE_URL`, pointing at `public_host` when it is set.
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         let name = resource_name(&addon)?;
-        let url = self.server.app_url(&name, &addon.password(), &format!("/{name}"))?;
+        let url = self.server.app_url(addon.params, &name, &addon.password(), &format!("/{name}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 

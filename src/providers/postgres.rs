@@ -8,8 +8,8 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
-use super::server::{ServerSettings, ServerSpec};
-use super::{Capabilities, Copies, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::server::{self, ServerSettings, ServerSpec};
+use super::{Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
 
 mod copy;
@@ -24,8 +24,12 @@ pub static INFO: ProviderInfo = ProviderInfo {
     name: "postgres",
     summary: "a PostgreSQL login role and a database it owns",
     vars: &["DATABASE_URL"],
-    params: &[],
-    check_params: |_| Ok(()),
+    params: &[ParamSpec {
+        key: server::SCHEME,
+        help: "the DATABASE_URL's scheme, for a client that reads its driver there (default postgresql)",
+        values: SERVER.app_schemes,
+    }],
+    check_params: |params| server::check_scheme(&SERVER, params),
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Postgres::new),
     rotation: super::Rotates::WithOverlap,
@@ -35,6 +39,15 @@ pub static INFO: ProviderInfo = ProviderInfo {
 const SERVER: ServerSpec = ServerSpec {
     name: "postgres",
     schemes: &["postgres", "postgresql"],
+    // `postgresql://` first: every client reads it (SQLAlchemy reads no `postgres://`).
+    app_schemes: &[
+        "postgresql",
+        "postgres",
+        "postgresql+psycopg",
+        "postgresql+psycopg2",
+        "postgresql+asyncpg",
+        "postgresql+pg8000",
+    ],
     default_port: 5432,
     example: "[providers.postgres]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\"",
 };
@@ -241,7 +254,7 @@ impl Provider for Postgres {
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         let name = self.name(addon)?;
         let (login, password) = self.app_login(&mut self.admin()?, addon)?;
-        let url = self.server.app_url(&login, &password, &format!("/{name}"))?;
+        let url = self.server.app_url(addon.params, &login, &password, &format!("/{name}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 

@@ -27,6 +27,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
 const SERVER: ServerSpec = ServerSpec {
     name: "redis",
     schemes: &["redis"],
+    app_schemes: &["redis"],
     default_port: 6379,
     example: "[providers.redis]\nurl = \"redis://default:PASSWORD@127.0.0.1:6379\"",
 };
@@ -174,7 +175,7 @@ impl Provider for Redis {
 
     fn get_config(&self, addon: Resource<'_>) -> Result<Vec<(String, String)>, ProviderError> {
         let names = Names::of(&addon)?;
-        let url = self.server.app_url(&names.user, &addon.password(), "/0")?;
+        let url = self.server.app_url(addon.params, &names.user, &addon.password(), "/0")?;
         Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
     }
 

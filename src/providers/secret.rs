@@ -17,8 +17,8 @@ pub static INFO: ProviderInfo = ProviderInfo {
     summary: "a random key from the OS's CSPRNG",
     vars: &["SECRET_KEY"],
     params: &[
-        ParamSpec { key: "length", help: "number of characters, 16 to 4096 (default 100)" },
-        ParamSpec { key: "alphabet", help: "alnum (default), hex or base64url" },
+        ParamSpec { key: "length", help: "number of characters, 16 to 4096 (default 100)", values: &[] },
+        ParamSpec { key: "alphabet", help: "alnum (default), hex or base64url", values: &[] },
     ],
     check_params: |params| settings(params).map(|_| ()),
     example: None,

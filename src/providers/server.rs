@@ -11,18 +11,40 @@ use toml::Spanned;
 use url::Url;
 
 use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, Sort};
+use crate::addon::Params;
 use crate::config::Section;
 
 /// What a server provider's `[providers.NAME]` table takes, and how its URLs look.
 #[derive(Debug)]
 pub struct ServerSpec {
     pub name: &'static str,
-    /// The schemes its admin URL may start with; apps are handed the first.
+    /// The schemes its admin URL may start with.
     pub schemes: &'static [&'static str],
+    /// The schemes the URL handed to apps may take (`--param scheme`, for a client that
+    /// reads the driver from it, as SQLAlchemy's `postgresql+psycopg`); the first is the
+    /// default.
+    pub app_schemes: &'static [&'static str],
     /// The port when the admin URL names none.
     pub default_port: u16,
     /// The section to add to the config file, with an example admin URL in `url = "..."`.
     pub example: &'static str,
+}
+
+/// The param that picks the scheme of the URL handed to apps.
+pub const SCHEME: &str = "scheme";
+
+/// Checks a server provider's params: a `scheme` must be one it hands out. What
+/// `check_params` of its registry entry is.
+pub fn check_scheme(spec: &ServerSpec, params: &Params) -> Result<(), String> {
+    match params.get(SCHEME) {
+        Some(scheme) if !spec.app_schemes.contains(&scheme.as_str()) => Err(format!(
+            "param scheme {} is not a scheme the {} provider hands out; give one of: {}",
+            crate::names::shown(scheme),
+            spec.name,
+            spec.app_schemes.join(", ")
+        )),
+        _ => Ok(()),
+    }
 }
 
 impl ServerSpec {
@@ -206,9 +228,11 @@ impl ServerSettings {
     }
 
     /// The URL handed to an app: `scheme://user:password@public host:port/path`, the
-    /// scheme being the first the spec names.
-    pub fn app_url(&self, user: &str, password: &str, path: &str) -> Result<String, ProviderError> {
-        app_url(self.spec.schemes[0], user, password, self.public_host()?, self.port(), path)
+    /// scheme being the addon's `scheme` param, else the first the spec hands out. Every
+    /// login of the addon (rotated, attached) is handed the same scheme.
+    pub fn app_url(&self, params: &Params, user: &str, password: &str, path: &str) -> Result<String, ProviderError> {
+        let scheme = params.get(SCHEME).map_or(self.spec.app_schemes[0], String::as_str);
+        app_url(scheme, user, password, self.public_host()?, self.port(), path)
             .map_err(|why| self.error(Sort::Permanent, "", &why, ""))
     }
 
@@ -278,6 +302,7 @@ mod tests {
     static SPEC: ServerSpec = ServerSpec {
         name: "pg",
         schemes: &["postgres"],
+        app_schemes: &["postgresql", "postgresql+psycopg"],
         default_port: 5432,
         example: "[providers.pg]\nurl = \"postgres://postgres:PASSWORD@127.0.0.1:5432/postgres\"",
     };
@@ -285,6 +310,15 @@ mod tests {
     fn server(url: &str, public_host: Option<&str>) -> ServerSettings {
         let (url, public_host) = (Url::parse(url).unwrap(), public_host.map(str::to_string));
         ServerSettings { spec: &SPEC, url, public_host, connect_timeout: None }
+    }
+
+    #[test]
+    fn a_scheme_param_is_one_the_provider_hands_out() {
+        let params = |scheme: &str| Params::from([("scheme".to_string(), scheme.to_string())]);
+        assert_eq!(check_scheme(&SPEC, &Params::new()), Ok(()));
+        assert_eq!(check_scheme(&SPEC, &params("postgresql+psycopg")), Ok(()));
+        let refused = check_scheme(&SPEC, &params("mysql")).unwrap_err();
+        assert_eq!(refused, "param scheme \"mysql\" is not a scheme the pg provider hands out; give one of: postgresql, postgresql+psycopg");
     }
 
     #[test]
@@ -317,9 +351,12 @@ mod tests {
         assert_eq!(server("postgres://a:pw@[::1]:7/d", None).public_host(), Ok("[::1]"));
         assert_eq!(server("postgres://a:pw@[::1]:7/d", None).host(), Ok("::1".to_string()));
         assert_eq!(server("postgres://a:pw@h/d", Some("db.example")).public_host(), Ok("db.example"));
-        let url = server("postgres://a:pw@[::1]/d", None).app_url("u", "p", "/d");
-        assert_eq!(url, Ok("postgres://u:p@[::1]:5432/d".to_string()));
-        let refused = server("postgres://a:pw@h/d", Some("a b")).app_url("u", "p", "/d").unwrap_err();
+        let url = server("postgres://a:pw@[::1]/d", None).app_url(&Params::new(), "u", "p", "/d");
+        assert_eq!(url, Ok("postgresql://u:p@[::1]:5432/d".to_string()));
+        let params = Params::from([("scheme".to_string(), "postgresql+psycopg".to_string())]);
+        let url = server("postgres://a:pw@h/d", None).app_url(&params, "u", "p", "/d");
+        assert_eq!(url, Ok("postgresql+psycopg://u:p@h:5432/d".to_string()));
+        let refused = server("postgres://a:pw@h/d", Some("a b")).app_url(&Params::new(), "u", "p", "/d").unwrap_err();
         assert!(
             matches!(&refused, ProviderError::Permanent(line) if line.starts_with("postgres://a:****@h/d: can't build"))
         );

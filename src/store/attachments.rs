@@ -20,8 +20,10 @@ pub const DETACHED: &str = "detached";
 
 impl Store {
     /// Attaches `app` to a live addon: reserves the addon's vars (with `prefix`) on the
-    /// app and leaves the making of its credential to a tick. Refused, with nothing
-    /// written, when the app owns the addon or is attached already (usage), or when a
+    /// app and leaves the making of its credential to a tick. The same attachment asked
+    /// again (same app, same prefix) is the one in place, so a script may run it twice:
+    /// the bool says whether this call made it. Refused, with nothing written, when the
+    /// app owns the addon or is attached already with another prefix (usage), or when a
     /// var is taken (as `provision` refuses it). `declared` are the var names the addon's
     /// provider hands out.
     pub fn attach(
@@ -30,7 +32,7 @@ impl Store {
         app: &str,
         prefix: Option<&str>,
         declared: &[&str],
-    ) -> anyhow::Result<(Addon, Attachment)> {
+    ) -> anyhow::Result<(Addon, Attachment, bool)> {
         self.write(|tx| {
             let now = tx.now()?;
             let mut addon = tx.addon(addon_id)?.ok_or_else(|| no_addon(addon_id))?;
@@ -42,8 +44,14 @@ impl Store {
                 return Err(Refused::AttachOwnApp { addon: name, app: app_ }.into());
             }
             let attachments = tx.attachments(&addon.id)?;
-            if attachments.iter().any(|t| t.app == app && t.state.is_live()) {
-                return Err(Refused::AttachedAlready { addon: name, app: app_ }.into());
+            if let Some(held) = attachments.iter().find(|t| t.app == app && t.state.is_live()) {
+                // The attachment asked for is in place: nothing to do.
+                if held.prefix.as_deref() == prefix {
+                    let held = held.clone();
+                    addon.attachments = live(attachments);
+                    return Ok((addon, held, false));
+                }
+                return Err(Refused::AttachedAlready { addon: name, app: app_, prefix: held.prefix.clone() }.into());
             }
             let vars: Vec<String> = declared.iter().map(|var| crate::names::prefixed(prefix, var)).collect();
             for key in &vars {
@@ -73,7 +81,7 @@ impl Store {
             wake(tx, &mut addon, now)?;
             record(tx, &addon, ATTACH, &message, now)?;
             addon.attachments = live(tx.attachments(&addon.id)?);
-            Ok((addon, attachment))
+            Ok((addon, attachment, true))
         })
     }
 

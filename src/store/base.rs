@@ -126,6 +126,22 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens a state only when it exists (the file, or the schema on its server):
+    /// `None` when it does not, and nothing is made.
+    pub fn open_existing(location: impl Into<StateLocation>) -> anyhow::Result<Option<Store>> {
+        let backend: Box<dyn Backend> = match location.into() {
+            StateLocation::File(path) if !path.exists() => return Ok(None),
+            StateLocation::File(path) => Box::new(sqlite::open(&path)?),
+            StateLocation::Postgres(location) => match postgres::open_existing(&location)? {
+                Some(backend) => backend,
+                None => return Ok(None),
+            },
+        };
+        let mut store = Store::new(backend);
+        store.look_if_retired()?;
+        Ok(Some(store))
+    }
+
     /// Opens a private in-memory state, for unit tests.
     pub fn open_in_memory() -> anyhow::Result<Store> {
         Ok(Store::new(Box::new(sqlite::open_in_memory()?)))
@@ -142,7 +158,7 @@ impl Store {
 
     /// A second connection to the same state, for a worker thread.
     pub fn reopen(&self) -> anyhow::Result<Store> {
-        Ok(Store::new(self.backend.borrow().reopen()?))
+        Ok(Store { retired: self.retired.clone(), ..Store::new(self.backend.borrow().reopen()?) })
     }
 
     /// Where the state is, for messages (no password).

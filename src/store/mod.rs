@@ -36,6 +36,7 @@ pub use copy::{Copied, CopyAs};
 pub use drift::{Findings, Taken, DRIFT, REPAIRED};
 pub use hooks::{ClaimedHook, HookStatus, HOOK, HOOK_RUNS_KEPT};
 pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA};
+pub use marks::Remarked;
 pub use refused::{HandChange, Holder, Refused, StepRefusal, VarsOf};
 pub use sqlite::BUSY_TIMEOUT;
 pub use steps::{Apply, AttemptError, Outcome, FAILED_ATTEMPT, REVOKED, ROTATED};

@@ -33,9 +33,13 @@ pub enum Refused {
     /// An addon is attached to its own app already: it belongs to it.
     #[error("{addon} belongs to app {app} already")]
     AttachOwnApp { addon: String, app: String },
-    /// The app is attached to the addon already.
-    #[error("{addon} is attached to app {app} already")]
-    AttachedAlready { addon: String, app: String },
+    /// The app is attached to the addon already, with another prefix than asked (the
+    /// same prefix is the attachment asked for: no refusal).
+    #[error("{addon} is attached to app {app} already, {}", match prefix {
+        Some(prefix) => format!("as {prefix}"),
+        None => "without a prefix".to_string(),
+    })]
+    AttachedAlready { addon: String, app: String, prefix: Option<String> },
     /// Every credential slot of the addon is used.
     #[error("{addon} can't be attached to any more apps")]
     NoSlotLeft { addon: String },

@@ -466,7 +466,8 @@ fn hooks_are_due_with_the_vars_claimed_once_and_retried(mut store: Store) {
 fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut store: Store) {
     let addon = ready(&mut store, "shared", "web", &[("SECRET_KEY", "v1")]);
     assert_eq!(store.pending_count(None).unwrap(), 0);
-    let (_, attachment) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
+    let (_, attachment, made) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
+    assert!(made);
     assert_eq!((attachment.slot, attachment.state), (1, crate::attachment::AttachmentState::Attaching));
     assert_eq!(store.pending_count(None).unwrap(), 1, "an attachment to make is work left");
     assert!(store.config_vars("worker").unwrap().is_empty(), "reserved vars have no value yet");
@@ -477,11 +478,15 @@ fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut stor
     assert_eq!(store.pending_count(None).unwrap(), 0);
     assert_eq!(store.config_vars("worker").unwrap()[0].value, "v1");
     assert_eq!(store.addon(&addon.id).unwrap().attachments[0].state.as_str(), "attached");
-    // A second attach of the app is refused with nothing written.
+    // A second attach of the app with another prefix is refused with nothing written;
+    // the same attachment asked again is the one in place.
     let err = store.attach(&addon.id, "worker", Some("OTHER"), &["SECRET_KEY"]).unwrap_err();
-    assert_eq!(refused(&err), &Refused::AttachedAlready { addon: addon.name.clone(), app: "worker".into() });
+    let already = Refused::AttachedAlready { addon: addon.name.clone(), app: "worker".into(), prefix: None };
+    assert_eq!(refused(&err), &already);
+    let (_, same, made) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
+    assert_eq!((same.slot, made), (1, false));
     // A detach that overtakes a step in flight: the step's result leaves it detaching.
-    let (_, again) = store.attach(&addon.id, "jobs", Some("JOBS"), &["SECRET_KEY"]).unwrap();
+    let (_, again, _) = store.attach(&addon.id, "jobs", Some("JOBS"), &["SECRET_KEY"]).unwrap();
     assert_eq!(again.slot, 2);
     let seen = claim(&mut store, &addon.id);
     store.detach(&addon.id, "jobs").unwrap();

@@ -298,7 +298,9 @@ impl TestEnv {
         let Some(schema) = &self.postgres else { return };
         let migrated = self.bare_command(["list"]).env("ADDONS_STATE", &self.state).output().expect("run addons");
         assert!(migrated.status.success(), "migrating the state file: {}", String::from_utf8_lossy(&migrated.stderr));
-        self.ok(["list"]);
+        // The schema, made as the binary makes it (a read-only command makes none).
+        let location = addons::store::StateLocation::parse(&schema.url(), None).expect("the schema's URL");
+        addons::store::Store::open(location).expect("make the state's schema");
         schema.load_sqlite(&self.state);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.state.display()));
@@ -347,6 +349,20 @@ impl TestEnv {
         match &self.postgres {
             Some(schema) => !schema.rows("SELECT 1 FROM pg_namespace WHERE nspname = current_schema()").is_empty(),
             None => self.state.exists(),
+        }
+    }
+
+    /// How the binary names this environment's state in its lines: the file's path, or
+    /// the URL without password and parameters, with its schema.
+    pub fn state_shown(&self) -> String {
+        match &self.postgres {
+            Some(schema) => {
+                let mut url = url::Url::parse(&schema.url()).expect("the schema's URL parses");
+                let _ = url.set_password(None);
+                url.set_query(None);
+                format!("{url}?schema={}", schema.name)
+            }
+            None => self.state.display().to_string(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! The real readers installed by `tests/readers/install` (python-dotenv, SQLAlchemy,
-//! dj-database-url in a venv; Node's dotenv and pg-connection-string in node_modules),
+//! The real readers installed by `tests/readers/install` (python-dotenv, SQLAlchemy with
+//! psycopg and PyMySQL, dj-database-url in a venv; Node's dotenv and pg-connection-string
+//! in node_modules),
 //! found through `ADDONS_TEST_READERS`, so tests can check that what `addons` writes is
 //! read back exactly by the programs apps really use.
 
@@ -42,6 +43,20 @@ impl Readers {
     pub fn python(&self, script: &str) -> Command {
         let mut command = Command::new(self.python_path());
         command.arg("-c").arg(script).env_clear().env("HOME", "/nonexistent-home");
+        command
+    }
+
+    /// `select_one.py`: SQLAlchemy (and, for a `postgresql://` URL, psycopg) connecting
+    /// to `url` and running `SELECT 1`, with `driver` for a URL whose scheme names none.
+    /// The URL goes in the environment, not on the command line `ps` shows.
+    pub fn select_one(&self, url: &str, driver: &str) -> Command {
+        let mut command = Command::new(self.python_path());
+        command
+            .arg(self.dir.join("select_one.py"))
+            .arg(driver)
+            .env_clear()
+            .env("HOME", "/nonexistent-home")
+            .env("DATABASE_URL", url);
         command
     }
 

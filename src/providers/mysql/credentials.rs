@@ -210,7 +210,7 @@ impl Credentials for Mysql {
         let hosts = self.account_hosts(&mut admin)?;
         create_users(&mut admin, &hosts, &user, &password)?;
         grant_database(&mut admin, &hosts, &user, &name)?;
-        let url = self.server.app_url(&user, &password, &format!("/{name}"))?;
+        let url = self.server.app_url(addon.params, &user, &password, &format!("/{name}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 

@@ -173,7 +173,7 @@ impl Credentials for Postgres {
                 self.ensure_login(&mut client, &owner, &login, &password, found)?;
             }
         }
-        let url = self.server.app_url(&login, &password, &format!("/{owner}"))?;
+        let url = self.server.app_url(addon.params, &login, &password, &format!("/{owner}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }
 

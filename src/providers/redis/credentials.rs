@@ -93,7 +93,7 @@ impl Credentials for Redis {
         admin.version()?;
         admin.set_user(&names, &user, Some(&password))?;
         admin.save_acl()?;
-        let url = self.server.app_url(&user, &password, "/0")?;
+        let url = self.server.app_url(addon.params, &user, &password, "/0")?;
         Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
     }
 

@@ -41,6 +41,19 @@ pub fn open(state: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
     Ok(Box::new(PgBackend::new(client, location)?))
 }
 
+/// Opens the state only when its schema is there (made by an earlier command, or by
+/// hand): `None` when there is none, so a read-only command makes nothing.
+pub fn open_existing(state: &PostgresLocation) -> Result<Option<Box<dyn Backend>>, StoreError> {
+    let location =
+        Location::new(state).map_err(|why| StoreError::Unusable(format!("state {}: {why}", state.describe())))?;
+    let mut client = connect(&location)?;
+    if !schema::exists(&mut client, &location)? {
+        return Ok(None);
+    }
+    schema::prepare(&mut client, &location)?;
+    Ok(Some(Box::new(PgBackend::new(client, location)?)))
+}
+
 impl PgBackend {
     fn new(client: Client, location: Location) -> Result<PgBackend, StoreError> {
         Ok(PgBackend { client, location, statements: HashMap::new() })

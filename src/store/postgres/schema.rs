@@ -261,6 +261,12 @@ pub fn prepare(client: &mut Client, location: &Location) -> Result<(), StoreErro
     check_privileges(client, location)
 }
 
+/// Whether the location's schema is there at all (the marker first: the common case
+/// in one short statement).
+pub fn exists(client: &mut Client, location: &Location) -> Result<bool, StoreError> {
+    Ok(marker(client, location).is_some() || inspect(client, location)? != Found::Missing)
+}
+
 /// Whether the schema is an addons state of this binary's version, that the user may use.
 pub fn is_current(client: &mut Client, location: &Location) -> bool {
     matches!(inspect(client, location), Ok(Found::Ours(version)) if version == MIGRATIONS.len() as i64)
