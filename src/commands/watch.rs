@@ -46,6 +46,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
                 });
             }
             progress.failed_attempts(&report.failed_attempts);
+            progress.copies(&report.copies);
             if progress.is_live() {
                 progress.update(&shown_addons(store, &progress)?, report.pending, store.now()?);
             }

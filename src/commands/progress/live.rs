@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::echo::QuietInterrupt;
-use super::frame::{countdown, natural_order, table, Cells, Line, Message};
+use super::frame::{countdown, natural_order, progress_template, table, Cells, Line, Message};
 use crate::addon::Addon;
+use crate::engine::COPYING;
 use crate::machine::State;
 use crate::output::outcome_line;
+use crate::providers::CopyProgress;
 use crate::store::Outcome;
 
 /// Where plain lines go when there is no live display.
@@ -56,10 +58,22 @@ struct Screen {
     /// Addons that moved since the last update.
     touched: Vec<String>,
     pending: usize,
-    /// The bars of the table's lines, top down, and whether each is counting down.
-    lines: Vec<(ProgressBar, bool)>,
+    /// How far each copy at work has come, as last counted, by addon id.
+    copies: HashMap<String, CopyProgress>,
+    /// The bars of the table's lines, top down.
+    lines: Vec<LineBar>,
     /// Whether the summary bar is in the display yet (it joins on the first update).
     shown: bool,
+}
+
+/// The bar of one line of the table.
+struct LineBar {
+    bar: ProgressBar,
+    /// Whether it is counting down to a retry.
+    counting: bool,
+    /// The addon whose copy it shows the progress of: the rate and the time left are
+    /// worked out from the counts this bar was given.
+    copying: Option<String>,
 }
 
 struct Row {
@@ -82,6 +96,7 @@ impl Progress {
                 rows: HashMap::new(),
                 touched: Vec::new(),
                 pending: 0,
+                copies: HashMap::new(),
                 lines: Vec::new(),
                 shown: false,
             }),
@@ -144,6 +159,12 @@ impl Progress {
         ids
     }
 
+    /// Notes how far the copies a tick looked at have come: their lines show it.
+    pub fn copies(&self, copies: &[(String, CopyProgress)]) {
+        let Some(live) = &self.live else { return };
+        lock(&live.screen).copies.extend(copies.iter().cloned());
+    }
+
     /// Redraws with these addons as they are now (an addon with work left is moving),
     /// `pending` addons with work left in all, at `now` on the state's clock.
     pub fn update(&self, addons: &[Addon], pending: usize, now: i64) {
@@ -159,11 +180,16 @@ impl Progress {
         let mut screen = lock(&live.screen);
         screen.absorb(addons, pending, now);
         live.draw(&mut screen, true);
-        for (bar, _) in &screen.lines {
-            bar.finish();
+        for line in &screen.lines {
+            line.bar.finish();
         }
         live.summary.finish();
     }
+}
+
+/// Whether the addon's step is the copy of `provision --from` (and not a retry of it).
+fn is_copying(addon: &Addon) -> bool {
+    addon.state == State::WaitingForProvision && addon.last_error.is_none() && addon.message.starts_with(COPYING)
 }
 
 fn lock(screen: &Mutex<Screen>) -> MutexGuard<'_, Screen> {
@@ -198,6 +224,9 @@ impl Screen {
                 (false, None) => Some(seen),
                 (false, finished) => finished,
             };
+            if !is_copying(addon) {
+                self.copies.remove(&addon.id);
+            }
         }
         self.pending = pending;
     }
@@ -214,7 +243,7 @@ impl Screen {
         rows.sort_by(|a, b| {
             a.finished.is_some().cmp(&b.finished.is_some()).then_with(|| natural_order(&a.addon.name, &b.addon.name))
         });
-        rows.into_iter().map(|row| (row.cells(now), row.finished.is_none())).collect()
+        rows.into_iter().map(|row| (row.cells(now, self.copies.get(&row.addon.id)), row.finished.is_none())).collect()
     }
 
     fn summary(&self) -> String {
@@ -224,8 +253,8 @@ impl Screen {
 }
 
 impl Row {
-    /// What the addon's line says at `now`.
-    fn cells(&self, now: Instant) -> Cells {
+    /// What the addon's line says at `now`, with its copy's progress when it is copying.
+    fn cells(&self, now: Instant, copy: Option<&CopyProgress>) -> Cells {
         let addon = &self.addon;
         let cleanup = addon.state.is_terminal() && addon.has_pending_work();
         let (state, short_state) = match (addon.state, cleanup) {
@@ -240,7 +269,10 @@ impl Row {
                 next_try: next_try.saturating_sub(now.duration_since(self.seen)),
                 attempt: addon.attempts + 1,
             },
-            _ => Message::Text(addon.message.clone()),
+            _ => match copy.filter(|_| is_copying(addon)) {
+                Some(progress) => Message::Copy { text: addon.message.clone(), progress: *progress },
+                None => Message::Text(addon.message.clone()),
+            },
         };
         Cells {
             name: addon.name.clone(),
@@ -271,30 +303,43 @@ impl Live {
         }
         while screen.lines.len() < lines.len() {
             let bar = self.multi.insert_before(&self.summary, ProgressBar::new_spinner());
-            screen.lines.push((bar, false));
+            screen.lines.push(LineBar { bar, counting: false, copying: None });
         }
         while screen.lines.len() > lines.len() {
-            if let Some((bar, _)) = screen.lines.pop() {
-                self.multi.remove(&bar);
+            if let Some(line) = screen.lines.pop() {
+                self.multi.remove(&line.bar);
             }
         }
-        for ((bar, counting), line) in screen.lines.iter_mut().zip(lines) {
-            match line.countdown.filter(|_| !last) {
-                Some(left) => {
+        for (shown, line) in screen.lines.iter_mut().zip(lines) {
+            let bar = &shown.bar;
+            match (line.countdown.filter(|_| !last), &line.copy) {
+                (Some(left), _) => {
                     bar.set_style(counting_style(&line, left));
-                    if !*counting {
+                    if !shown.counting {
                         bar.enable_steady_tick(COUNT_DOWN);
                     }
                 }
-                None => {
-                    bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
-                    if *counting {
-                        bar.disable_steady_tick();
+                (None, Some(copy)) => {
+                    let template = format!("{{msg}}{}", progress_template(copy.progress.unit));
+                    bar.set_style(ProgressStyle::with_template(&template).expect("a valid template"));
+                    // Counted afresh when the line shows another addon's copy.
+                    let same = shown.copying.as_ref() == Some(&copy.name);
+                    bar.set_position(copy.progress.done);
+                    bar.set_length(copy.progress.total.max(copy.progress.done));
+                    if !same {
+                        bar.reset_eta();
                     }
                 }
+                (None, None) => {
+                    bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
+                }
             }
-            *counting = line.countdown.is_some() && !last;
-            bar.set_message(match *counting {
+            if shown.counting && (line.countdown.is_none() || last) {
+                bar.disable_steady_tick();
+            }
+            shown.counting = line.countdown.is_some() && !last;
+            shown.copying = line.copy.as_ref().map(|copy| copy.name.clone());
+            bar.set_message(match shown.counting {
                 true => line.head.clone(),
                 false => line.render(line.countdown.unwrap_or_default()),
             });
@@ -365,7 +410,14 @@ mod tests {
     }
 
     fn screen() -> Screen {
-        Screen { rows: HashMap::new(), touched: Vec::new(), pending: 0, lines: Vec::new(), shown: false }
+        Screen {
+            rows: HashMap::new(),
+            touched: Vec::new(),
+            pending: 0,
+            copies: HashMap::new(),
+            lines: Vec::new(),
+            shown: false,
+        }
     }
 
     #[test]
