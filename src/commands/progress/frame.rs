@@ -430,6 +430,35 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_keeps_room_for_its_progress_after_its_message_or_shows_its_message_alone() {
+        let mut a = cells("branch-db", "waiting_for_provision", "provisioning", "");
+        let progress = CopyProgress { done: 7_549_747, total: 136_500_000, unit: CopyUnit::Bytes };
+        a.message = Message::Copy { text: "copying the data of main-db".into(), progress };
+        let copying = Some(Copying { name: "branch-db".into(), progress });
+        // "7.20 MiB/130.18 MiB" and room for the widest rate and time left.
+        assert_eq!(progress_width(&progress), 19 + 1 + 13 + 9);
+        let lines = table(&[(&a, true)], 160, 20);
+        let head = "branch-db  web  secret    waiting_for_provision  copying the data of main-db ";
+        assert_eq!((lines[1].head.as_str(), &lines[1].copy), (head, &copying));
+        // Narrower: the message is cut before the progress goes, then left out.
+        let lines = table(&[(&a, true)], 100, 20);
+        assert_eq!(lines[1].head, "branch-db  web  secret    waiting_for_provision  copying… ");
+        assert_eq!(lines[1].copy, copying);
+        let lines = table(&[(&a, true)], 95, 20);
+        assert_eq!(
+            (lines[1].head.as_str(), &lines[1].copy),
+            ("branch-db  web  secret    waiting_for_provision  ", &copying)
+        );
+        // Narrower still: the long state gives way to the progress, then MESSAGE goes.
+        let lines = table(&[(&a, true)], 85, 20);
+        assert_eq!((lines[1].head.as_str(), &lines[1].copy), ("branch-db  web  secret    provisioning  ", &copying));
+        let lines = table(&[(&a, true)], 70, 20);
+        assert_eq!((lines[1].head.as_str(), &lines[1].copy), ("branch-db  web  secret    provisioning", &None));
+        let template = progress_template(CopyUnit::Bytes);
+        assert_eq!(template, "{bytes}/{total_bytes} {binary_bytes_per_sec} {eta} left");
+    }
+
+    #[test]
     fn a_table_that_does_not_fit_ends_in_a_count_of_the_rest() {
         let rows: Vec<Cells> = (1..=30).map(|i| cells(&format!("fleet-{i}"), "ready", "ready", "done")).collect();
         let shown: Vec<(&Cells, bool)> = rows.iter().enumerate().map(|(i, c)| (c, i % 3 == 0)).collect();
