@@ -37,8 +37,10 @@ pub struct Progress {
 
 /// How long a finished addon keeps its line while others still move.
 const KEEP_FINISHED: Duration = Duration::from_secs(10);
-/// How often the spinner and the clock turn.
+/// How often the spinner and the clock turn while addons have work left.
 const SPIN: Duration = Duration::from_millis(150);
+/// How often the clock alone turns when none has (an idle `watch --forever`).
+const CLOCK: Duration = Duration::from_secs(1);
 /// How often a retry's countdown turns.
 const COUNT_DOWN: Duration = Duration::from_secs(1);
 /// Lines of the terminal the frame leaves free: the one under it, where the cursor
@@ -62,8 +64,9 @@ struct Screen {
     copies: HashMap<String, CopyProgress>,
     /// The bars of the table's lines, top down.
     lines: Vec<LineBar>,
-    /// Whether the summary bar is in the display yet (it joins on the first update).
-    shown: bool,
+    /// Whether the summary's spinner turns: from the start, so a first step that takes
+    /// its time shows the command at work, and then while addons have work left.
+    spinning: bool,
 }
 
 /// The bar of one line of the table.
@@ -88,19 +91,25 @@ struct Row {
 impl Progress {
     /// A live display when stderr is a terminal and `quiet` is off; else plain lines to `plain`.
     pub fn new(quiet: bool, plain: Plain) -> Progress {
-        let live = (!quiet && std::io::stderr().is_terminal()).then(|| Live {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            // Made now, so its clock counts from the start of the command.
-            summary: ProgressBar::new_spinner().with_style(summary_style(true)),
-            screen: Mutex::new(Screen {
-                rows: HashMap::new(),
-                touched: Vec::new(),
-                pending: 0,
-                copies: HashMap::new(),
-                lines: Vec::new(),
-                shown: false,
-            }),
-            _quiet: QuietInterrupt::new(),
+        let live = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let live = Live {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                // Made now, so its clock counts from the start of the command.
+                summary: ProgressBar::new_spinner().with_style(summary_style(true)),
+                screen: Mutex::new(Screen {
+                    rows: HashMap::new(),
+                    touched: Vec::new(),
+                    pending: 0,
+                    copies: HashMap::new(),
+                    lines: Vec::new(),
+                    spinning: true,
+                }),
+                _quiet: QuietInterrupt::new(),
+            };
+            live.multi.add(live.summary.clone());
+            live.summary.set_message("starting");
+            live.summary.enable_steady_tick(SPIN);
+            live
         });
         Progress { live, plain: if quiet { Plain::Nowhere } else { plain } }
     }
@@ -296,10 +305,12 @@ impl Live {
         let rows: Vec<(&Cells, bool)> = rows.iter().map(|(cells, moving)| (cells, *moving)).collect();
         // The summary takes a line of its own.
         let lines = table(&rows, width, height.saturating_sub(FREE_LINES + 1));
-        if !screen.shown {
-            self.multi.add(self.summary.clone());
-            self.summary.enable_steady_tick(SPIN);
-            screen.shown = true;
+        let spinning = screen.pending > 0 && !last;
+        if spinning != screen.spinning {
+            // Idle, the clock alone turns, once a second.
+            self.summary.set_style(summary_style(spinning));
+            self.summary.enable_steady_tick(if spinning { SPIN } else { CLOCK });
+            screen.spinning = spinning;
         }
         while screen.lines.len() < lines.len() {
             let bar = self.multi.insert_before(&self.summary, ProgressBar::new_spinner());
@@ -348,7 +359,6 @@ impl Live {
         let room = width.saturating_sub(" [00:00:00]".len() + if last { 0 } else { 2 });
         if last {
             self.summary.disable_steady_tick();
-            self.summary.set_style(summary_style(false));
         }
         self.summary.set_message(console::truncate_str(&summary, room, "…").into_owned());
     }
@@ -416,7 +426,7 @@ mod tests {
             pending: 0,
             copies: HashMap::new(),
             lines: Vec::new(),
-            shown: false,
+            spinning: true,
         }
     }
 
