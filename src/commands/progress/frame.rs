@@ -24,6 +24,21 @@ pub struct Cells {
     pub message: Message,
 }
 
+impl Cells {
+    /// The cells of a row past the room of the table: counted in its last line, never
+    /// laid out, so nothing of the addon is copied into them.
+    pub fn counted() -> Cells {
+        Cells {
+            name: String::new(),
+            app: String::new(),
+            provider: String::new(),
+            state: String::new(),
+            short_state: String::new(),
+            message: Message::Text(String::new()),
+        }
+    }
+}
+
 /// The MESSAGE column.
 #[derive(Debug, Clone)]
 pub enum Message {

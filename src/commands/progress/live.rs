@@ -5,6 +5,7 @@
 //! with `-q`/`--json`) nothing is drawn: one plain line per transition or failed
 //! attempt instead, or none.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::{Mutex, MutexGuard};
@@ -220,14 +221,15 @@ impl Screen {
                 .due_at
                 .filter(|_| moving && addon.last_error.is_some())
                 .map(|due_at| Duration::from_millis((due_at - now).max(0) as u64));
-            let row = self.rows.entry(addon.id.clone()).or_insert_with(|| Row {
-                addon: addon.clone(),
-                next_try,
-                seen,
-                finished: None,
-            });
-            row.addon = addon.clone();
-            (row.next_try, row.seen) = (next_try, seen);
+            let row = match self.rows.entry(addon.id.clone()) {
+                Entry::Occupied(row) => {
+                    let row = row.into_mut();
+                    row.addon.clone_from(addon);
+                    (row.next_try, row.seen) = (next_try, seen);
+                    row
+                }
+                Entry::Vacant(row) => row.insert(Row { addon: addon.clone(), next_try, seen, finished: None }),
+            };
             row.finished = match (moving, row.finished) {
                 (true, _) => None,
                 (false, None) => Some(seen),
@@ -241,8 +243,9 @@ impl Screen {
     }
 
     /// The table's rows: the moving addons, then those that finished lately (all of
-    /// them in the `last` frame), each group in the natural order of their names.
-    fn rows(&self, last: bool) -> Vec<(Cells, bool)> {
+    /// them in the `last` frame), each group in the natural order of their names. Only
+    /// the first `room` say what their line says: the rest are counted, not shown.
+    fn rows(&self, last: bool, room: usize) -> Vec<(Cells, bool)> {
         let now = Instant::now();
         let mut rows: Vec<&Row> = self
             .rows
@@ -252,7 +255,11 @@ impl Screen {
         rows.sort_by(|a, b| {
             a.finished.is_some().cmp(&b.finished.is_some()).then_with(|| natural_order(&a.addon.name, &b.addon.name))
         });
-        rows.into_iter().map(|row| (row.cells(now, self.copies.get(&row.addon.id)), row.finished.is_none())).collect()
+        let cells = |(at, row): (usize, &Row)| match at < room {
+            true => row.cells(now, self.copies.get(&row.addon.id)),
+            false => Cells::counted(),
+        };
+        rows.into_iter().enumerate().map(|(at, row)| (cells((at, row)), row.finished.is_none())).collect()
     }
 
     fn summary(&self) -> String {
@@ -301,10 +308,11 @@ impl Live {
     fn draw(&self, screen: &mut Screen, last: bool) {
         let (height, width) = console::Term::stderr().size();
         let (height, width) = (usize::from(height), usize::from(width));
-        let rows = screen.rows(last);
-        let rows: Vec<(&Cells, bool)> = rows.iter().map(|(cells, moving)| (cells, *moving)).collect();
         // The summary takes a line of its own.
-        let lines = table(&rows, width, height.saturating_sub(FREE_LINES + 1));
+        let room = height.saturating_sub(FREE_LINES + 1);
+        let rows = screen.rows(last, room);
+        let rows: Vec<(&Cells, bool)> = rows.iter().map(|(cells, moving)| (cells, *moving)).collect();
+        let lines = table(&rows, width, room);
         let spinning = screen.pending > 0 && !last;
         if spinning != screen.spinning {
             // Idle, the clock alone turns, once a second.
@@ -438,7 +446,7 @@ mod tests {
         screen.absorb(&addons, 4, 0);
         screen.absorb(&[addon("fleet-9", State::Ready), addon("fleet-1", State::Ready)], 2, 0);
         let rows: Vec<(String, bool)> =
-            screen.rows(false).into_iter().map(|(cells, moving)| (cells.name, moving)).collect();
+            screen.rows(false, 10).into_iter().map(|(cells, moving)| (cells.name, moving)).collect();
         let expected = [("fleet-7", true), ("fleet-10", true), ("fleet-1", false), ("fleet-9", false)];
         assert_eq!(rows, expected.map(|(name, moving)| (name.to_string(), moving)));
         assert_eq!(screen.summary(), "2/4 settled, 2 with work left");
@@ -453,7 +461,7 @@ mod tests {
         retried.due_at = Some(108_000);
         let mut screen = screen();
         screen.absorb(&[retried], 1, 100_000);
-        let (cells, _) = screen.rows(false).pop().unwrap();
+        let (cells, _) = screen.rows(false, 10).pop().unwrap();
         let Message::Retry { why, next_try, attempt } = cells.message else { panic!("{:?}", cells.message) };
         assert_eq!((why.as_str(), attempt), ("redis at 127.0.0.1:6399: connection refused", 6));
         assert!(next_try <= Duration::from_secs(8) && next_try > Duration::from_secs(7), "{next_try:?}");

@@ -59,6 +59,8 @@ struct Sql {
     list_app: [String; 2],
     list_every: [String; 2],
     moving: String,
+    /// The addons of a list of ids.
+    these: String,
     claim_due: String,
     lock_addons: String,
     writes: Writes,
@@ -87,6 +89,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
             select(&format!("WHERE {live} ORDER BY app, created_at, seq")),
         ],
         moving: select(&format!("WHERE due_at IS NOT NULL AND {} ORDER BY app, created_at, seq", has_task_sql())),
+        these: select("WHERE id = ANY($1)"),
         // Rows another host is claiming right now are skipped, not waited for; a row
         // claimed and committed meanwhile is seen as claimed (READ COMMITTED re-checks
         // a locked row against its newest version).
@@ -379,6 +382,10 @@ impl Txn for PgTxn<'_> {
 
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
         self.addons(&SQL.moving, &[])
+    }
+
+    fn these_addons(&mut self, ids: &[String]) -> Result<Vec<Addon>, StoreError> {
+        self.addons(&SQL.these, &[&ids])
     }
 
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
