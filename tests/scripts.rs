@@ -442,6 +442,52 @@ fn watch_on_an_80x24_terminal_keeps_its_summary_and_ends_on_a_true_frame() {
     assert_eq!(tmux.history(), lines, "more than the final frame in the scrollback");
 }
 
+/// The count of a copy's line on `screen` ("12.50 MiB/120.00 MiB"), when it shows one
+/// with a rate and the time left after it.
+fn copy_count(screen: &str, addon: &str) -> Option<String> {
+    let line = screen.lines().find(|line| line.starts_with(&format!("{addon} ")))?;
+    let (_, progress) = line.split_once("copying the data of main-db ")?;
+    let words: Vec<&str> = progress.split_whitespace().collect();
+    // "12.50 MiB/120.00 MiB 30.10 MiB/s 4s left"
+    match words.as_slice() {
+        [done, counts, _, rate, per_second, eta, "left"]
+            if done.parse::<f64>().is_ok()
+                && counts.starts_with("MiB/")
+                && rate.parse::<f64>().is_ok()
+                && per_second.ends_with("B/s")
+                && eta.trim_end_matches(['s', 'm', 'h']).parse::<u32>().is_ok() =>
+        {
+            Some(format!("{done} {counts}"))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn a_postgres_copy_on_a_terminal_shows_its_bytes_their_rate_and_the_time_left() {
+    let Some(admin) = servers::server("postgres", "the progress of a postgres copy") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    env.provision_ready("postgres", "main", &["--name", "main-db"]);
+    let url = env.vars("main").get("DATABASE_URL").cloned().expect("DATABASE_URL");
+    // Over 100 MB, written by the server itself; the session stays open, so the copy is
+    // a dump and restore, whose database grows on disk as it is written.
+    let mut source = servers::connect_postgres(&url).unwrap();
+    let fill = "CREATE TABLE t (body text); INSERT INTO t SELECT repeat('x', 1000) FROM generate_series(1, 110000)";
+    source.batch_execute(fill).unwrap();
+    let config = format!("ADDONS_CONFIG='{}'", env.config.display());
+    let line = shell_line_with(&env, &config, "provision postgres branch --name branch-db --from main-db --wait");
+    let tmux = Tmux::start_sized(&line, 160, 24);
+    let limit = Duration::from_secs(60);
+    let first = tmux.screen_when(limit, |screen| copy_count(screen, "branch-db").is_some() || screen.contains("exit="));
+    let first = copy_count(&first, "branch-db").unwrap_or_else(|| panic!("no progress shown:\n{first}"));
+    let moved = |screen: &str| copy_count(screen, "branch-db").is_some_and(|count| count != first);
+    let second = tmux.screen_when(limit, |screen| moved(screen) || screen.contains("exit="));
+    assert!(moved(&second), "the count stayed at {first}:\n{second}");
+    let screen = tmux.screen_when(limit, |screen| screen.contains("exit="));
+    assert!(screen.contains("branch-db is ready") && screen.contains("exit=0"), "{screen}");
+    drop(source);
+}
+
 #[test]
 fn wait_on_a_terminal_cuts_the_message_first_then_the_app() {
     let env = TestEnv::new();

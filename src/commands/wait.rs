@@ -133,6 +133,7 @@ pub fn wait_for(
             let attempts: Vec<_> =
                 report.failed_attempts.iter().filter(|attempt| attempt.to != State::Ready).cloned().collect();
             progress.failed_attempts(&attempts);
+            progress.copies(&report.copies);
             let now = store.now()?;
             progress.update(&addons, report.pending, now);
             Ok(addons.iter().all(|addon| addon.is_settled(now) || blocked(addon)))

@@ -59,6 +59,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
                 });
             }
             progress.failed_attempts(&report.failed_attempts);
+            progress.copies(&report.copies);
             if progress.is_live() {
                 progress.update(&shown_addons(store, &progress)?, report.pending, store.now()?);
             }
@@ -89,10 +90,7 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
 fn shown_addons(store: &Store, progress: &Progress) -> anyhow::Result<Vec<Addon>> {
     let mut addons = store.moving_addons()?;
     let moving: HashSet<String> = addons.iter().map(|addon| addon.id.clone()).collect();
-    for id in progress.to_refresh() {
-        if !moving.contains(&id) {
-            addons.push(store.addon(&id)?);
-        }
-    }
+    let stopped: Vec<String> = progress.to_refresh().into_iter().filter(|id| !moving.contains(id)).collect();
+    addons.extend(store.these_addons(&stopped)?);
     Ok(addons)
 }

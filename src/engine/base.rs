@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::claim::claim_token;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::providers::{self, Environment, Provider};
+use crate::providers::{self, CopyProgress, Environment, Provider};
 use crate::store::Store;
 
 /// Runs steps. One per process: it holds the claim token and the built providers.
@@ -29,6 +29,9 @@ pub struct Engine {
     /// time a step works out to be written (a retry's due time) comes from it, so a
     /// host whose clock is off writes no time of its own into a shared state.
     pub(super) clock: Mutex<Clock>,
+    /// How far the copies this process looked at have come since the last tick report:
+    /// the addon's id and what its provider counted.
+    pub(super) copies: Mutex<Vec<(String, CopyProgress)>>,
 }
 
 impl Engine {
@@ -42,6 +45,7 @@ impl Engine {
             stop,
             spare: Mutex::new(Vec::new()),
             clock: Mutex::new(Clock::host()),
+            copies: Mutex::new(Vec::new()),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::store::{Apply, Store};
 
 /// The start of the message of an addon whose copier was started: the next tick that
 /// finds no copier at work and no copy done knows the copier died.
-const COPYING: &str = "copying the data of ";
+pub const COPYING: &str = "copying the data of ";
 /// How a copier's last line starts when retrying will not help (the copy ends in error).
 pub const PERMANENT: &str = "failed for good: ";
 /// How soon a tick looks again at a copy in progress, at most: a copier started on this
@@ -57,7 +57,7 @@ impl Engine {
                 let _ = std::fs::remove_file(self.copy_log(&addon.id));
                 return Ok(Ok(said));
             }
-            CopyStatus::Running => {}
+            CopyStatus::Running => self.count_copy(provider, addon, source_resource),
             CopyStatus::Stopped if started && self.just_started(&addon.id) => {}
             CopyStatus::Stopped => {
                 if !source.as_ref().is_some_and(|source| source.state == crate::machine::State::Ready) {
@@ -94,6 +94,15 @@ impl Engine {
         }
         let message = format!("{COPYING}{source_name}");
         Ok(Err(Apply::Retry { due_at, message, error: None }))
+    }
+
+    /// Notes how far the addon's running copy has come, for the tick's report. Only a
+    /// display reads it, so a provider that can't tell is no failure.
+    fn count_copy(&self, provider: &dyn Provider, addon: &Addon, source: crate::addon::Resource<'_>) {
+        let counted = provider.copier().and_then(|copier| copier.copy_progress(addon.resource(), source));
+        if let Ok(Some(progress)) = counted {
+            self.copies.lock().unwrap_or_else(|e| e.into_inner()).push((addon.id.clone(), progress));
+        }
     }
 
     /// Starts `addons __copy` for the addon in its own process group, detached from this

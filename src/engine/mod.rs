@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::addon::Addon;
 use crate::envfile::{self, Apps, EnvFileFailure};
 use crate::machine::State;
+use crate::providers::CopyProgress;
 use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
 mod base;
@@ -21,7 +22,7 @@ mod step;
 
 pub use base::Engine;
 pub use check::Check;
-pub use copy::PERMANENT;
+pub use copy::{COPYING, PERMANENT};
 pub use hooks::HookReport;
 pub use provision::{BadSource, OtherAddon};
 
@@ -48,6 +49,8 @@ pub struct TickReport {
     pub checks: Vec<Check>,
     /// The apps' `on_change` hooks this tick ran.
     pub hooks: Vec<HookReport>,
+    /// How far the running copies this tick looked at have come, by addon id.
+    pub copies: Vec<(String, CopyProgress)>,
     /// The state file a `watch`/`wait` moved to before this tick, because it was
     /// renamed over the one it had open.
     pub followed: Option<String>,
@@ -116,6 +119,7 @@ impl Engine {
             env_file_failures,
             checks,
             hooks,
+            copies: std::mem::take(&mut *self.copies.lock().unwrap_or_else(|e| e.into_inner())),
             followed: None,
         })
     }

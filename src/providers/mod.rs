@@ -56,6 +56,25 @@ pub enum CopyStatus {
     Stopped,
 }
 
+/// How much of a copy is done, as the server counts it (or the copier, through the
+/// server): what the live display turns into a count, a rate and the time left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyProgress {
+    pub done: u64,
+    /// What the whole copy comes to; `done` may pass it (a copy is seldom the size of
+    /// its source), and then the copy is near its end.
+    pub total: u64,
+    pub unit: CopyUnit,
+}
+
+/// What a copy's progress counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyUnit {
+    Bytes,
+    Rows,
+    Keys,
+}
+
 /// Why a provider operation failed. Messages never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
@@ -248,6 +267,15 @@ pub trait Copier: Send + Sync {
     fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError>;
     /// Where the copy of `source`'s data into the addon's resource stands. Fast: a tick asks.
     fn copy_status(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<CopyStatus, ProviderError>;
+    /// How far a running copy has come, when the server can tell (`None` when it can't,
+    /// yet). Fast: a tick asks, after `copy_status` said the copy is running.
+    fn copy_progress(
+        &self,
+        _addon: Resource<'_>,
+        _source: Resource<'_>,
+    ) -> Result<Option<CopyProgress>, ProviderError> {
+        Ok(None)
+    }
     /// Makes the addon's resource a copy of `source`'s, from scratch (a partial copy left
     /// by a copier that died is removed first), and marks it done. Slow: only the
     /// background copier (`addons __copy`) calls it, never a tick.

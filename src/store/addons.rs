@@ -144,6 +144,16 @@ impl Store {
         })
     }
 
+    /// The addons of these ids, read in one go (an id of none is left out): the live
+    /// display of `watch` reads again those that stopped moving.
+    pub fn these_addons(&self, ids: &[String]) -> anyhow::Result<Vec<Addon>> {
+        self.read(|tx| {
+            let mut addons = tx.these_addons(ids)?;
+            super::attachments::fill(tx, &mut addons)?;
+            Ok(addons)
+        })
+    }
+
     /// What a default `list` leaves out but a user must hear of, optionally of one app:
     /// how many addons are in error, and how many deprovisioned ones still wait for
     /// their resource to be removed.

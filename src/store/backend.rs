@@ -271,6 +271,8 @@ pub trait Txn {
     /// Addons with a task due at any time (`due_at` set, state not `ready`: a ready
     /// addon is due only at its expiry), by app then creation.
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError>;
+    /// The addons of these ids (in no order; an id of none is left out).
+    fn these_addons(&mut self, ids: &[String]) -> Result<Vec<Addon>, StoreError>;
     /// (addons in error, deprovisioned addons with cleanup pending), of one app or all.
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError>;
     /// The distinct apps of these addons, sorted.

@@ -32,6 +32,7 @@ macro_rules! every_store_test {
                 an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon,
                 a_check_holds_the_claim_as_a_step_does,
                 a_dead_checks_claim_is_taken_over_and_its_due_time_goes,
+                these_addons_are_read_in_one_go_and_an_unknown_id_is_left_out,
             ]
         );
     };
@@ -566,4 +567,16 @@ fn a_dead_checks_claim_is_taken_over_and_its_due_time_goes(mut store: Store) {
 /// What the store refused, from an error it returned.
 fn refused(err: &anyhow::Error) -> &Refused {
     err.downcast_ref::<Refused>().unwrap_or_else(|| panic!("not a refusal: {err:#}"))
+}
+
+fn these_addons_are_read_in_one_go_and_an_unknown_id_is_left_out(mut store: Store) {
+    let web = ready(&mut store, "cache", "web", &[("SECRET_KEY", "one")]);
+    let api = created(&mut store, "queue", "api", &["QUEUE_KEY"]);
+    created(&mut store, "other", "api", &["OTHER_KEY"]);
+    let ids = [web.id.clone(), "0000000000000000".to_string(), api.id.clone()];
+    let mut read: Vec<(String, State)> =
+        store.these_addons(&ids).unwrap().into_iter().map(|addon| (addon.name, addon.state)).collect();
+    read.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(read, [("cache".to_string(), State::Ready), ("queue".to_string(), State::WaitingForProvision)]);
+    assert!(store.these_addons(&[]).unwrap().is_empty());
 }

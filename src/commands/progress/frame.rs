@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use console::{measure_text_width as width_of, pad_str, truncate_str, Alignment};
 
+use indicatif::{HumanBytes, HumanCount};
+
+use crate::providers::{CopyProgress, CopyUnit};
+
 /// What one addon's line says, before it is laid out.
 #[derive(Debug, Clone)]
 pub struct Cells {
@@ -20,6 +24,21 @@ pub struct Cells {
     pub message: Message,
 }
 
+impl Cells {
+    /// The cells of a row past the room of the table: counted in its last line, never
+    /// laid out, so nothing of the addon is copied into them.
+    pub fn counted() -> Cells {
+        Cells {
+            name: String::new(),
+            app: String::new(),
+            provider: String::new(),
+            state: String::new(),
+            short_state: String::new(),
+            message: Message::Text(String::new()),
+        }
+    }
+}
+
 /// The MESSAGE column.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -28,20 +47,55 @@ pub enum Message {
     /// A failed attempt to be retried: why it failed, the time left until the next try,
     /// and that try's number.
     Retry { why: String, next_try: Duration, attempt: u32 },
+    /// A copy at work: the addon's message, then how far it has come (drawn by the
+    /// display in the columns [`progress_width`] keeps after the message).
+    Copy { text: String, progress: CopyProgress },
 }
 
 /// One line of the frame. A retry's line ends in a countdown to its next try, which
-/// the display turns as time passes: `head`, the time left, then `tail`.
+/// the display turns as time passes: `head`, the time left, then `tail`. A copy's line
+/// is `head`, then its progress as the display draws it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub head: String,
     pub countdown: Option<Duration>,
     pub tail: String,
+    pub copy: Option<Copying>,
+}
+
+/// The copy a line shows the progress of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copying {
+    /// The addon's name: a line that shows another addon's copy counts afresh.
+    pub name: String,
+    pub progress: CopyProgress,
+}
+
+/// What the display draws after a copy's message (indicatif fills it in): the count
+/// done of the whole, the rate, and the time left.
+pub fn progress_template(unit: CopyUnit) -> &'static str {
+    match unit {
+        CopyUnit::Bytes => "{bytes}/{total_bytes} {binary_bytes_per_sec} {eta} left",
+        CopyUnit::Rows => "{human_pos}/{human_len} rows {per_sec:0} {eta} left",
+        CopyUnit::Keys => "{human_pos}/{human_len} keys {per_sec:0} {eta} left",
+    }
+}
+
+/// The columns a copy's progress takes at the most while its counts stay as they are:
+/// the rate up to "1023.99 MiB/s" (or "999,999/s"), the time left up to "23h".
+fn progress_width(progress: &CopyProgress) -> usize {
+    let total = progress.total.max(progress.done);
+    let (counts, rate) = match progress.unit {
+        CopyUnit::Bytes => (format!("{}/{}", HumanBytes(progress.done), HumanBytes(total)), "1023.99 MiB/s"),
+        CopyUnit::Rows => (format!("{}/{} rows", HumanCount(progress.done), HumanCount(total)), "999,999/s"),
+        CopyUnit::Keys => (format!("{}/{} keys", HumanCount(progress.done), HumanCount(total)), "999,999/s"),
+    };
+    width_of(&counts) + 1 + rate.len() + " 23h left".len()
 }
 
 impl Line {
     fn plain(text: String) -> Line {
-        Line { head: text, countdown: None, tail: String::new() }
+        Line { head: text, countdown: None, tail: String::new(), copy: None }
     }
 
     /// The line with `left` on its countdown.
@@ -120,6 +174,10 @@ fn widest<'a>(header: &str, cells: impl Iterator<Item = &'a str>) -> usize {
 fn message_widths(message: &Message) -> (usize, usize) {
     match message {
         Message::Text(text) => (width_of(text), width_of(text).min(MIN_MESSAGE)),
+        Message::Copy { text, progress } => {
+            let progress = progress_width(progress);
+            (width_of(text) + 1 + progress, progress)
+        }
         Message::Retry { why, next_try, attempt } => {
             let whole = width_of(&retry_text(why, *next_try, *attempt));
             (whole, whole.min(whole - width_of(why) + MIN_WHY).max(whole.min(MIN_MESSAGE)))
@@ -197,13 +255,27 @@ fn row(cells: &Cells, plan: &Plan, width: usize) -> Line {
     let head = columns.join("  ") + "  ";
     let line = match &cells.message {
         Message::Text(text) => Line::plain(head + &cell(text, room, true)),
+        // Too narrow for its progress, a copy's line says what its message says.
+        Message::Copy { text, progress } if room < progress_width(progress) => {
+            Line::plain(head + &cell(text, room, true))
+        }
+        // Its message as far as it fits (none when not even `MIN_WHY` columns would), then its progress.
+        Message::Copy { text, progress } => {
+            let room = room - progress_width(progress);
+            let text = match room > MIN_WHY {
+                true => cell(text, (room - 1).min(width_of(text)), true) + " ",
+                false => String::new(),
+            };
+            let copy = Some(Copying { name: cells.name.clone(), progress: *progress });
+            Line { head: head + &text, countdown: None, tail: String::new(), copy }
+        }
         Message::Retry { why, next_try, attempt } => {
             let whole = retry_text(why, *next_try, *attempt);
             let rest = width_of(&whole) - width_of(why);
             let tail = format!(" (attempt {attempt})");
             if width_of(&whole) <= room || room >= rest + MIN_WHY {
                 let why = cell(why, room.saturating_sub(rest).min(width_of(why)), true);
-                Line { head: format!("{head}{why}; next try in "), countdown: Some(*next_try), tail }
+                Line { head: format!("{head}{why}; next try in "), countdown: Some(*next_try), tail, copy: None }
             } else {
                 Line::plain(head + &cell(&whole, room, true))
             }
@@ -370,6 +442,35 @@ mod tests {
         );
         assert_eq!(countdown(Duration::from_secs(65)), "1m05s");
         assert_eq!(countdown(Duration::from_secs(3 * 3600 + 120)), "3h02m");
+    }
+
+    #[test]
+    fn a_copy_keeps_room_for_its_progress_after_its_message_or_shows_its_message_alone() {
+        let mut a = cells("branch-db", "waiting_for_provision", "provisioning", "");
+        let progress = CopyProgress { done: 7_549_747, total: 136_500_000, unit: CopyUnit::Bytes };
+        a.message = Message::Copy { text: "copying the data of main-db".into(), progress };
+        let copying = Some(Copying { name: "branch-db".into(), progress });
+        // "7.20 MiB/130.18 MiB" and room for the widest rate and time left.
+        assert_eq!(progress_width(&progress), 19 + 1 + 13 + 9);
+        let lines = table(&[(&a, true)], 160, 20);
+        let head = "branch-db  web  secret    waiting_for_provision  copying the data of main-db ";
+        assert_eq!((lines[1].head.as_str(), &lines[1].copy), (head, &copying));
+        // Narrower: the message is cut before the progress goes, then left out.
+        let lines = table(&[(&a, true)], 100, 20);
+        assert_eq!(lines[1].head, "branch-db  web  secret    waiting_for_provision  copying… ");
+        assert_eq!(lines[1].copy, copying);
+        let lines = table(&[(&a, true)], 95, 20);
+        assert_eq!(
+            (lines[1].head.as_str(), &lines[1].copy),
+            ("branch-db  web  secret    waiting_for_provision  ", &copying)
+        );
+        // Narrower still: the long state gives way to the progress, then MESSAGE goes.
+        let lines = table(&[(&a, true)], 85, 20);
+        assert_eq!((lines[1].head.as_str(), &lines[1].copy), ("branch-db  web  secret    provisioning  ", &copying));
+        let lines = table(&[(&a, true)], 70, 20);
+        assert_eq!((lines[1].head.as_str(), &lines[1].copy), ("branch-db  web  secret    provisioning", &None));
+        let template = progress_template(CopyUnit::Bytes);
+        assert_eq!(template, "{bytes}/{total_bytes} {binary_bytes_per_sec} {eta} left");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! with `-q`/`--json`) nothing is drawn: one plain line per transition or failed
 //! attempt instead, or none.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::{Mutex, MutexGuard};
@@ -13,10 +14,12 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::echo::QuietInterrupt;
-use super::frame::{countdown, natural_order, table, Cells, Line, Message};
+use super::frame::{countdown, natural_order, progress_template, table, Cells, Line, Message};
 use crate::addon::Addon;
+use crate::engine::COPYING;
 use crate::machine::State;
 use crate::output::outcome_line;
+use crate::providers::CopyProgress;
 use crate::store::Outcome;
 
 /// Where plain lines go when there is no live display.
@@ -35,8 +38,10 @@ pub struct Progress {
 
 /// How long a finished addon keeps its line while others still move.
 const KEEP_FINISHED: Duration = Duration::from_secs(10);
-/// How often the spinner and the clock turn.
+/// How often the spinner and the clock turn while addons have work left.
 const SPIN: Duration = Duration::from_millis(150);
+/// How often the clock alone turns when none has (an idle `watch --forever`).
+const CLOCK: Duration = Duration::from_secs(1);
 /// How often a retry's countdown turns.
 const COUNT_DOWN: Duration = Duration::from_secs(1);
 /// Lines of the terminal the frame leaves free: the one under it, where the cursor
@@ -56,10 +61,23 @@ struct Screen {
     /// Addons that moved since the last update.
     touched: Vec<String>,
     pending: usize,
-    /// The bars of the table's lines, top down, and whether each is counting down.
-    lines: Vec<(ProgressBar, bool)>,
-    /// Whether the summary bar is in the display yet (it joins on the first update).
-    shown: bool,
+    /// How far each copy at work has come, as last counted, by addon id.
+    copies: HashMap<String, CopyProgress>,
+    /// The bars of the table's lines, top down.
+    lines: Vec<LineBar>,
+    /// Whether the summary's spinner turns: from the start, so a first step that takes
+    /// its time shows the command at work, and then while addons have work left.
+    spinning: bool,
+}
+
+/// The bar of one line of the table.
+struct LineBar {
+    bar: ProgressBar,
+    /// Whether it is counting down to a retry.
+    counting: bool,
+    /// The addon whose copy it shows the progress of: the rate and the time left are
+    /// worked out from the counts this bar was given.
+    copying: Option<String>,
 }
 
 struct Row {
@@ -74,18 +92,25 @@ struct Row {
 impl Progress {
     /// A live display when stderr is a terminal and `quiet` is off; else plain lines to `plain`.
     pub fn new(quiet: bool, plain: Plain) -> Progress {
-        let live = (!quiet && std::io::stderr().is_terminal()).then(|| Live {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            // Made now, so its clock counts from the start of the command.
-            summary: ProgressBar::new_spinner().with_style(summary_style(true)),
-            screen: Mutex::new(Screen {
-                rows: HashMap::new(),
-                touched: Vec::new(),
-                pending: 0,
-                lines: Vec::new(),
-                shown: false,
-            }),
-            _quiet: QuietInterrupt::new(),
+        let live = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let live = Live {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                // Made now, so its clock counts from the start of the command.
+                summary: ProgressBar::new_spinner().with_style(summary_style(true)),
+                screen: Mutex::new(Screen {
+                    rows: HashMap::new(),
+                    touched: Vec::new(),
+                    pending: 0,
+                    copies: HashMap::new(),
+                    lines: Vec::new(),
+                    spinning: true,
+                }),
+                _quiet: QuietInterrupt::new(),
+            };
+            live.multi.add(live.summary.clone());
+            live.summary.set_message("starting");
+            live.summary.enable_steady_tick(SPIN);
+            live
         });
         Progress { live, plain: if quiet { Plain::Nowhere } else { plain } }
     }
@@ -144,6 +169,12 @@ impl Progress {
         ids
     }
 
+    /// Notes how far the copies a tick looked at have come: their lines show it.
+    pub fn copies(&self, copies: &[(String, CopyProgress)]) {
+        let Some(live) = &self.live else { return };
+        lock(&live.screen).copies.extend(copies.iter().cloned());
+    }
+
     /// Redraws with these addons as they are now (an addon with work left is moving),
     /// `pending` addons with work left in all, at `now` on the state's clock.
     pub fn update(&self, addons: &[Addon], pending: usize, now: i64) {
@@ -159,11 +190,16 @@ impl Progress {
         let mut screen = lock(&live.screen);
         screen.absorb(addons, pending, now);
         live.draw(&mut screen, true);
-        for (bar, _) in &screen.lines {
-            bar.finish();
+        for line in &screen.lines {
+            line.bar.finish();
         }
         live.summary.finish();
     }
+}
+
+/// Whether the addon's step is the copy of `provision --from` (and not a retry of it).
+fn is_copying(addon: &Addon) -> bool {
+    addon.state == State::WaitingForProvision && addon.last_error.is_none() && addon.message.starts_with(COPYING)
 }
 
 fn lock(screen: &Mutex<Screen>) -> MutexGuard<'_, Screen> {
@@ -185,26 +221,31 @@ impl Screen {
                 .due_at
                 .filter(|_| moving && addon.last_error.is_some())
                 .map(|due_at| Duration::from_millis((due_at - now).max(0) as u64));
-            let row = self.rows.entry(addon.id.clone()).or_insert_with(|| Row {
-                addon: addon.clone(),
-                next_try,
-                seen,
-                finished: None,
-            });
-            row.addon = addon.clone();
-            (row.next_try, row.seen) = (next_try, seen);
+            let row = match self.rows.entry(addon.id.clone()) {
+                Entry::Occupied(row) => {
+                    let row = row.into_mut();
+                    row.addon.clone_from(addon);
+                    (row.next_try, row.seen) = (next_try, seen);
+                    row
+                }
+                Entry::Vacant(row) => row.insert(Row { addon: addon.clone(), next_try, seen, finished: None }),
+            };
             row.finished = match (moving, row.finished) {
                 (true, _) => None,
                 (false, None) => Some(seen),
                 (false, finished) => finished,
             };
+            if !is_copying(addon) {
+                self.copies.remove(&addon.id);
+            }
         }
         self.pending = pending;
     }
 
     /// The table's rows: the moving addons, then those that finished lately (all of
-    /// them in the `last` frame), each group in the natural order of their names.
-    fn rows(&self, last: bool) -> Vec<(Cells, bool)> {
+    /// them in the `last` frame), each group in the natural order of their names. Only
+    /// the first `room` say what their line says: the rest are counted, not shown.
+    fn rows(&self, last: bool, room: usize) -> Vec<(Cells, bool)> {
         let now = Instant::now();
         let mut rows: Vec<&Row> = self
             .rows
@@ -214,7 +255,11 @@ impl Screen {
         rows.sort_by(|a, b| {
             a.finished.is_some().cmp(&b.finished.is_some()).then_with(|| natural_order(&a.addon.name, &b.addon.name))
         });
-        rows.into_iter().map(|row| (row.cells(now), row.finished.is_none())).collect()
+        let cells = |(at, row): (usize, &Row)| match at < room {
+            true => row.cells(now, self.copies.get(&row.addon.id)),
+            false => Cells::counted(),
+        };
+        rows.into_iter().enumerate().map(|(at, row)| (cells((at, row)), row.finished.is_none())).collect()
     }
 
     fn summary(&self) -> String {
@@ -224,8 +269,8 @@ impl Screen {
 }
 
 impl Row {
-    /// What the addon's line says at `now`.
-    fn cells(&self, now: Instant) -> Cells {
+    /// What the addon's line says at `now`, with its copy's progress when it is copying.
+    fn cells(&self, now: Instant, copy: Option<&CopyProgress>) -> Cells {
         let addon = &self.addon;
         let cleanup = addon.state.is_terminal() && addon.has_pending_work();
         let (state, short_state) = match (addon.state, cleanup) {
@@ -240,7 +285,10 @@ impl Row {
                 next_try: next_try.saturating_sub(now.duration_since(self.seen)),
                 attempt: addon.attempts + 1,
             },
-            _ => Message::Text(addon.message.clone()),
+            _ => match copy.filter(|_| is_copying(addon)) {
+                Some(progress) => Message::Copy { text: addon.message.clone(), progress: *progress },
+                None => Message::Text(addon.message.clone()),
+            },
         };
         Cells {
             name: addon.name.clone(),
@@ -260,41 +308,57 @@ impl Live {
     fn draw(&self, screen: &mut Screen, last: bool) {
         let (height, width) = console::Term::stderr().size();
         let (height, width) = (usize::from(height), usize::from(width));
-        let rows = screen.rows(last);
-        let rows: Vec<(&Cells, bool)> = rows.iter().map(|(cells, moving)| (cells, *moving)).collect();
         // The summary takes a line of its own.
-        let lines = table(&rows, width, height.saturating_sub(FREE_LINES + 1));
-        if !screen.shown {
-            self.multi.add(self.summary.clone());
-            self.summary.enable_steady_tick(SPIN);
-            screen.shown = true;
+        let room = height.saturating_sub(FREE_LINES + 1);
+        let rows = screen.rows(last, room);
+        let rows: Vec<(&Cells, bool)> = rows.iter().map(|(cells, moving)| (cells, *moving)).collect();
+        let lines = table(&rows, width, room);
+        let spinning = screen.pending > 0 && !last;
+        if spinning != screen.spinning {
+            // Idle, the clock alone turns, once a second.
+            self.summary.set_style(summary_style(spinning));
+            self.summary.enable_steady_tick(if spinning { SPIN } else { CLOCK });
+            screen.spinning = spinning;
         }
         while screen.lines.len() < lines.len() {
             let bar = self.multi.insert_before(&self.summary, ProgressBar::new_spinner());
-            screen.lines.push((bar, false));
+            screen.lines.push(LineBar { bar, counting: false, copying: None });
         }
         while screen.lines.len() > lines.len() {
-            if let Some((bar, _)) = screen.lines.pop() {
-                self.multi.remove(&bar);
+            if let Some(line) = screen.lines.pop() {
+                self.multi.remove(&line.bar);
             }
         }
-        for ((bar, counting), line) in screen.lines.iter_mut().zip(lines) {
-            match line.countdown.filter(|_| !last) {
-                Some(left) => {
+        for (shown, line) in screen.lines.iter_mut().zip(lines) {
+            let bar = &shown.bar;
+            match (line.countdown.filter(|_| !last), &line.copy) {
+                (Some(left), _) => {
                     bar.set_style(counting_style(&line, left));
-                    if !*counting {
+                    if !shown.counting {
                         bar.enable_steady_tick(COUNT_DOWN);
                     }
                 }
-                None => {
-                    bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
-                    if *counting {
-                        bar.disable_steady_tick();
+                (None, Some(copy)) => {
+                    let template = format!("{{msg}}{}", progress_template(copy.progress.unit));
+                    bar.set_style(ProgressStyle::with_template(&template).expect("a valid template"));
+                    // Counted afresh when the line shows another addon's copy.
+                    let same = shown.copying.as_ref() == Some(&copy.name);
+                    bar.set_position(copy.progress.done);
+                    bar.set_length(copy.progress.total.max(copy.progress.done));
+                    if !same {
+                        bar.reset_eta();
                     }
                 }
+                (None, None) => {
+                    bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
+                }
             }
-            *counting = line.countdown.is_some() && !last;
-            bar.set_message(match *counting {
+            if shown.counting && (line.countdown.is_none() || last) {
+                bar.disable_steady_tick();
+            }
+            shown.counting = line.countdown.is_some() && !last;
+            shown.copying = line.copy.as_ref().map(|copy| copy.name.clone());
+            bar.set_message(match shown.counting {
                 true => line.head.clone(),
                 false => line.render(line.countdown.unwrap_or_default()),
             });
@@ -303,7 +367,6 @@ impl Live {
         let room = width.saturating_sub(" [00:00:00]".len() + if last { 0 } else { 2 });
         if last {
             self.summary.disable_steady_tick();
-            self.summary.set_style(summary_style(false));
         }
         self.summary.set_message(console::truncate_str(&summary, room, "…").into_owned());
     }
@@ -365,7 +428,14 @@ mod tests {
     }
 
     fn screen() -> Screen {
-        Screen { rows: HashMap::new(), touched: Vec::new(), pending: 0, lines: Vec::new(), shown: false }
+        Screen {
+            rows: HashMap::new(),
+            touched: Vec::new(),
+            pending: 0,
+            copies: HashMap::new(),
+            lines: Vec::new(),
+            spinning: true,
+        }
     }
 
     #[test]
@@ -376,7 +446,7 @@ mod tests {
         screen.absorb(&addons, 4, 0);
         screen.absorb(&[addon("fleet-9", State::Ready), addon("fleet-1", State::Ready)], 2, 0);
         let rows: Vec<(String, bool)> =
-            screen.rows(false).into_iter().map(|(cells, moving)| (cells.name, moving)).collect();
+            screen.rows(false, 10).into_iter().map(|(cells, moving)| (cells.name, moving)).collect();
         let expected = [("fleet-7", true), ("fleet-10", true), ("fleet-1", false), ("fleet-9", false)];
         assert_eq!(rows, expected.map(|(name, moving)| (name.to_string(), moving)));
         assert_eq!(screen.summary(), "2/4 settled, 2 with work left");
@@ -391,7 +461,7 @@ mod tests {
         retried.due_at = Some(108_000);
         let mut screen = screen();
         screen.absorb(&[retried], 1, 100_000);
-        let (cells, _) = screen.rows(false).pop().unwrap();
+        let (cells, _) = screen.rows(false, 10).pop().unwrap();
         let Message::Retry { why, next_try, attempt } = cells.message else { panic!("{:?}", cells.message) };
         assert_eq!((why.as_str(), attempt), ("redis at 127.0.0.1:6399: connection refused", 6));
         assert!(next_try <= Duration::from_secs(8) && next_try > Duration::from_secs(7), "{next_try:?}");

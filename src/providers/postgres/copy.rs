@@ -17,7 +17,7 @@ use postgres::Client;
 use super::entry::admin_options;
 use super::{quote_ident, quote_literal, Postgres, ProviderError, Sort};
 use crate::addon::Resource;
-use crate::providers::{Copier, CopyStatus};
+use crate::providers::{Copier, CopyProgress, CopyStatus, CopyUnit};
 
 /// The tools a dump and restore needs on PATH.
 const TOOLS: [&str; 2] = ["pg_dump", "pg_restore"];
@@ -211,6 +211,24 @@ impl Copier for Postgres {
             (false, true) => CopyStatus::Running,
             (false, false) => CopyStatus::Stopped,
         })
+    }
+
+    /// The size of the copy's database on disk out of the source's, as the server counts
+    /// them: a restore's tables grow as it writes them. `None` until the copy's database
+    /// shows (a template copy's shows only once it is whole).
+    fn copy_progress(&self, addon: Resource<'_>, source: Resource<'_>) -> Result<Option<CopyProgress>, ProviderError> {
+        let (name, source) = (self.name(addon)?, self.name(source)?);
+        let size = "SELECT pg_catalog.pg_database_size(oid) FROM pg_catalog.pg_database WHERE datname = ";
+        let row = self
+            .admin()?
+            .query_one(&format!("SELECT ({size} $1), ({size} $2)"), &[&name, &source])
+            .map_err(|err| self.failure("can't look up the size of the copy", &err))?;
+        let (done, total): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+        Ok(done.zip(total).map(|(done, total)| CopyProgress {
+            done: done.max(0) as u64,
+            total: total.max(0) as u64,
+            unit: CopyUnit::Bytes,
+        }))
     }
 
     /// The copier's work: from scratch (a partial copy is dropped), the template way or

@@ -60,6 +60,8 @@ struct Sql {
     list_every: [String; 2],
     failing: String,
     moving: String,
+    /// The addons of a list of ids.
+    these: String,
     claim_due: String,
     lock_addons: String,
     writes: Writes,
@@ -89,6 +91,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         ],
         failing: select("WHERE attempts > 0 AND last_error IS NOT NULL ORDER BY app, created_at, seq"),
         moving: select(&format!("WHERE due_at IS NOT NULL AND {} ORDER BY app, created_at, seq", has_task_sql())),
+        these: select("WHERE id = ANY($1)"),
         // Rows another host is claiming right now are skipped, not waited for; a row
         // claimed and committed meanwhile is seen as claimed (READ COMMITTED re-checks
         // a locked row against its newest version).
@@ -380,6 +383,10 @@ impl Txn for PgTxn<'_> {
 
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
         self.addons(&SQL.moving, &[])
+    }
+
+    fn these_addons(&mut self, ids: &[String]) -> Result<Vec<Addon>, StoreError> {
+        self.addons(&SQL.these, &[&ids])
     }
 
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {

@@ -31,6 +31,8 @@ struct Sql {
     list_app: [String; 2],
     list_every: [String; 2],
     moving: String,
+    /// The addons of a list of ids (a JSON array).
+    these: String,
     pending: String,
     writes: Writes,
     attachments: String,
@@ -69,6 +71,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         moving: format!(
             "SELECT {columns} FROM addons WHERE due_at IS NOT NULL AND {has_task} ORDER BY app, created_at, rowid"
         ),
+        these: format!("SELECT {columns} FROM addons WHERE id IN (SELECT value FROM json_each(?1))"),
         pending: format!(
             "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND {has_task} \
              AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))"
@@ -272,6 +275,11 @@ impl Txn for SqliteTxn<'_> {
 
     fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
         self.run(|c| addons(c, &SQL.moving, []))
+    }
+
+    fn these_addons(&mut self, ids: &[String]) -> Result<Vec<Addon>, StoreError> {
+        let ids = ids_json(Some(ids));
+        self.run(|c| addons(c, &SQL.these, [ids]))
     }
 
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
