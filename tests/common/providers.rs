@@ -24,6 +24,7 @@ const NEEDS: &[(&str, Needs)] = &[
     ("postgres", Needs::Server),
     ("mysql", Needs::Server),
     ("redis", Needs::Server),
+    ("rabbitmq", Needs::Server),
     ("fake", Needs::Example),
 ];
 

@@ -62,11 +62,12 @@ impl Rabbitmq {
         Ok(deleted)
     }
 
-    /// What differs in `user`'s login from what `ensure_user` makes.
+    /// What differs in `user`'s login from what `ensure_user` makes. Its rights on a vhost
+    /// that is gone (`vhost_there` false) went with the vhost, and come back with it.
     fn login_drift(
         &self,
         api: &Api<'_>,
-        names: &Names,
+        (names, vhost_there): (&Names, bool),
         user: &str,
         password: &str,
     ) -> Result<Option<(DriftKind, String)>, ProviderError> {
@@ -83,9 +84,13 @@ impl Rabbitmq {
         }
         let granted = api.list(&format!("/api/users/{}/permissions", segment(user)))?;
         let right = every_right();
-        let as_made = granted.len() == 1
-            && granted[0]["vhost"].as_str() == Some(&names.vhost)
-            && ["configure", "write", "read"].iter().all(|kind| granted[0][kind] == right[kind]);
+        let elsewhere = granted.iter().any(|grant| grant["vhost"].as_str() != Some(&names.vhost));
+        let own = granted.iter().find(|grant| grant["vhost"].as_str() == Some(&names.vhost));
+        let own_as_made = match own {
+            Some(grant) => ["configure", "write", "read"].iter().all(|kind| grant[kind] == right[kind]),
+            None => !vhost_there,
+        };
+        let as_made = !elsewhere && own_as_made;
         if !as_made {
             return Ok(Some((DriftKind::LimitsChanged, format!("user {user} has other permissions than were made"))));
         }
@@ -139,7 +144,8 @@ impl Verifier for Rabbitmq {
         let names = Names::of(&addon)?;
         let api = self.api(format!("checking vhost {} and its users", names.vhost));
         let mut drift = Vec::new();
-        if api.get(&names.vhost_path())?.is_none() {
+        let vhost_there = api.get(&names.vhost_path())?.is_some();
+        if !vhost_there {
             drift.push(Drift::resource(DriftKind::ResourceMissing, format!("vhost {} is gone", names.vhost)));
         } else {
             let wanted = limits(addon.params).map_err(|why| api.permanent(&why))?;
@@ -154,7 +160,7 @@ impl Verifier for Rabbitmq {
         }
         for &credential in credentials {
             let (user, password) = (credential.login(&addon)?, credential.password(&addon));
-            if let Some((kind, message)) = self.login_drift(&api, &names, &user, &password)? {
+            if let Some((kind, message)) = self.login_drift(&api, (&names, vhost_there), &user, &password)? {
                 drift.push(Drift::of(credential, kind, message));
             }
         }
