@@ -70,13 +70,15 @@ fn limits(params: &Params) -> Result<Vec<(&'static str, u32)>, String> {
     Ok(wanted)
 }
 
-/// `[providers.rabbitmq]`: the admin's management API URL, where apps connect (AMQP), and
-/// how long a request may take.
+/// `[providers.rabbitmq]`: the admin's management API URL, where apps connect (AMQP: a
+/// whole `amqp_url`, or the API's port 5672 on `public_host` or the API's host), and how
+/// long a request may take.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RabbitDoc {
     url: Spanned<String>,
     amqp_url: Option<Spanned<String>>,
+    public_host: Option<Spanned<String>>,
     connect_timeout: Option<Spanned<String>>,
 }
 
@@ -103,11 +105,20 @@ impl ProviderConfig for RabbitConfig {
 fn configure(section: Option<&Section<'_>>) -> Configured {
     let Some(section) = section else { return Ok(None) };
     let doc: RabbitDoc = section.read()?;
-    let server = ServerSettings::checked(section, &SERVER, doc.url, None, doc.connect_timeout)?;
+    if let (Some(_), Some(host)) = (&doc.amqp_url, &doc.public_host) {
+        let why = "public_host names the host of the default amqp_url: set amqp_url alone, or public_host alone";
+        return Err(section.invalid(host.span(), why));
+    }
+    let server = ServerSettings::checked(section, &SERVER, doc.url, doc.public_host, doc.connect_timeout)?;
     let amqp = match doc.amqp_url {
         Some(text) => amqp_address(text.get_ref()).map_err(|why| section.invalid(text.span(), &why))?,
         None => {
-            let host = server.url.host_str().unwrap_or_default();
+            let host = server.public_host().map_err(|err| section.refuse(&err.to_string()))?;
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let host = match bare.parse::<std::net::Ipv6Addr>() {
+                Ok(ip) => format!("[{ip}]"),
+                Err(_) => host.to_string(),
+            };
             amqp_address(&format!("amqp://{host}:{AMQP_PORT}")).map_err(|why| section.refuse(&why))?
         }
     };
