@@ -15,7 +15,8 @@ use common::TestEnv;
 fn app_now(env: &TestEnv, app: &str, kind: &'static str, prefix: &str) -> App {
     let vars = env.vars(app);
     let key = |var: &str| if prefix.is_empty() { var.to_string() } else { format!("{prefix}_{var}") };
-    let url = vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).or(vars.get(&key("RABBITMQ_URL"))).cloned();
+    let url =
+        vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).or(vars.get(&key("RABBITMQ_URL"))).cloned();
     let url = url.unwrap_or_else(|| panic!("app {app} has no URL var: {vars:?}"));
     App { kind, url, prefix: vars.get(&key("REDIS_KEY_PREFIX")).cloned().unwrap_or_default() }
 }

@@ -481,7 +481,12 @@ fn rabbitmq_drift_is_found_and_repaired() {
     drift_case(&made, next, &[format!("PUT /api/permissions/%2F/{login} {rights}")], DriftKind::LimitsChanged);
     drift_case(&made, next, &[format!("DELETE /api/permissions/{vhost}/{login}")], DriftKind::LimitsChanged);
     let narrowed = r#"{"configure":"^$","write":".*","read":".*"}"#;
-    drift_case(&made, original, &[format!("PUT /api/permissions/{vhost}/{owner} {narrowed}")], DriftKind::LimitsChanged);
+    drift_case(
+        &made,
+        original,
+        &[format!("PUT /api/permissions/{vhost}/{owner} {narrowed}")],
+        DriftKind::LimitsChanged,
+    );
     // A vhost limit set by hand is the resource's drift, undone without losing data.
     made.as_admin(&[format!(r#"PUT /api/vhost-limits/{vhost}/max-queues {{"value":1}}"#)]);
     assert_eq!(made.drift(&[original]), [DriftKind::LimitsChanged]);

@@ -16,7 +16,8 @@ use common::TestEnv;
 /// The app `web` as its vars are now.
 fn app_now(env: &TestEnv, kind: &'static str) -> App {
     let vars = env.vars("web");
-    let url = vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).or(vars.get("RABBITMQ_URL")).cloned().expect("a URL var");
+    let url =
+        vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).or(vars.get("RABBITMQ_URL")).cloned().expect("a URL var");
     App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
 }
 

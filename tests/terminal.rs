@@ -154,7 +154,7 @@ Usage: addons provision [OPTIONS] <PROVIDER> <APP>
 
 Arguments:
   <PROVIDER>  The provider ('addons providers' shows what each makes) [possible values: secret,
-              sqlite, postgres, mysql, redis]
+              sqlite, postgres, mysql, redis, rabbitmq]
   <APP>       The app that gets the addon's config vars (a new name creates the app)
 
 Options:
@@ -164,6 +164,9 @@ Options:
                            secret:
                              length: number of characters, 16 to 4096 (default 100)
                              alphabet: alnum (default), hex or base64url
+                           rabbitmq:
+                             max_connections: the most AMQP connections open to the vhost at once
+                             max_queues: the most queues the vhost may hold
                            sqlite, postgres, mysql, redis: none
       --label <KEY=VALUE>  Label the addon (repeatable), e.g. --label branch=feature-x
       --expires-in <DUR>   Deprovision the addon this long from now (on a tick or watch), e.g. 7d,

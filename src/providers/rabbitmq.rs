@@ -290,7 +290,9 @@ impl Provider for Rabbitmq {
                 Sort::Permanent,
                 &api.doing,
                 &format!("{user} has no administrator tag, so it can't make vhosts and users"),
-                &format!("rabbitmqctl set_user_tags {user} administrator, or name another user in providers.rabbitmq.url"),
+                &format!(
+                    "rabbitmqctl set_user_tags {user} administrator, or name another user in providers.rabbitmq.url"
+                ),
             ));
         }
         let version = overview["rabbitmq_version"].as_str().unwrap_or("(version unknown)");

@@ -85,6 +85,12 @@ pub fn listed() -> String {
     names().join(", ")
 }
 
+/// The scheme of a server provider's admin URL, as its registry `example` writes it.
+pub fn scheme(provider: &str) -> String {
+    let url = closed_url(provider, "admin", "pw", "h");
+    url.split_once("://").expect("a URL").0.to_string()
+}
+
 /// The admin URL of a server provider's registry `example`, pointed at port 1 of `host`
 /// (where nothing listens) as `user` with `password`.
 pub fn closed_url(provider: &str, user: &str, password: &str, host: &str) -> String {

@@ -79,8 +79,15 @@ impl<'a> Api<'a> {
     }
 
     /// Sends one request as the login `auth`; the status and body of any answer.
-    fn send(&self, method: &'static str, path: &str, body: Option<&Value>, auth: &str) -> Result<Answer, ProviderError> {
-        let (agent, url, auth, body) = (self.agent.clone(), format!("{}{path}", self.base), auth.to_string(), body.cloned());
+    fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&Value>,
+        auth: &str,
+    ) -> Result<Answer, ProviderError> {
+        let (agent, url, auth, body) =
+            (self.agent.clone(), format!("{}{path}", self.base), auth.to_string(), body.cloned());
         let sent = self.server.within(self.timeout, &self.doing, move || {
             let mut response = match (method, body) {
                 ("PUT", Some(body)) => agent.put(&url).header("Authorization", &auth).send_json(body),
@@ -172,9 +179,10 @@ impl<'a> Api<'a> {
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 transient("connection refused", ENABLE_PLUGIN)
             }
-            ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::BodyStalled => {
-                transient(&err.to_string(), ENABLE_PLUGIN)
-            }
+            ureq::Error::Io(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::BodyStalled => transient(&err.to_string(), ENABLE_PLUGIN),
             _ => self.server.error(Sort::Permanent, &self.doing, &err.to_string(), ""),
         }
     }

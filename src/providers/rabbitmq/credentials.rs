@@ -152,7 +152,8 @@ impl Verifier for Rabbitmq {
             let set = api.list(&format!("/api/vhost-limits/{}", segment(&names.vhost)))?;
             let set = set.first().map(|limits| limits["value"].clone()).unwrap_or(json!({}));
             let set = set.as_object().cloned().unwrap_or_default();
-            let same = set.len() == wanted.len() && wanted.iter().all(|(limit, value)| set.get(*limit) == Some(&json!(value)));
+            let same =
+                set.len() == wanted.len() && wanted.iter().all(|(limit, value)| set.get(*limit) == Some(&json!(value)));
             if !same {
                 let message = format!("vhost {} has other limits than its params ask for", names.vhost);
                 drift.push(Drift::resource(DriftKind::LimitsChanged, message));
