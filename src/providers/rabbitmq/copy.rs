@@ -71,6 +71,8 @@ impl Copier for Rabbitmq {
         }
         set(&api, &addon, json!({"source": source.id, "until": crate::clock::host_ms() + ALIVE_MS}))?;
         let Some(definitions) = api.get(&format!("/api/definitions/{}", segment(&from.vhost)))? else {
+            // No copier is at work any more: the cleanup need not wait for the mark to expire.
+            forget(&api, &addon)?;
             return Err(api.permanent(&format!("the source's vhost {} is gone: it was deprovisioned", from.vhost)));
         };
         // A dead copier's partial copy goes first: the vhost is made again, empty.
