@@ -73,6 +73,11 @@ impl<'a> Api<'a> {
         Api { server, agent, base, admin, timeout, doing }
     }
 
+    /// How long one request may take in all.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The same API for another operation.
     pub(super) fn doing(self, doing: String) -> Api<'a> {
         Api { doing, ..self }

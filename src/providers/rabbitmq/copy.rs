@@ -10,8 +10,9 @@ use super::{segment, Api, Names, Rabbitmq};
 use crate::addon::Resource;
 use crate::providers::{Copier, CopyStatus, ProviderError};
 
-/// How long a copier's mark says it is at work: longer than its requests may take.
-const ALIVE_MS: i64 = 60_000;
+/// How long past a copier's next request its mark says it is at work, beyond the time
+/// that request may take.
+const ALIVE_MS: i64 = 5_000;
 
 /// The API path of one addon's copy mark.
 fn mark(addon: &Resource<'_>) -> String {
@@ -38,6 +39,13 @@ pub(super) fn forget(api: &Api<'_>, addon: &Resource<'_>) -> Result<(), Provider
 fn set(api: &Api<'_>, addon: &Resource<'_>, value: Value) -> Result<(), ProviderError> {
     let name = format!("addons-copy-{}", addon.id);
     api.put(&mark(addon), &json!({"name": name, "component": "global", "value": value}))
+}
+
+/// Marks the copier at work for its next few requests (each bounded by the API's timeout).
+fn alive(api: &Api<'_>, addon: &Resource<'_>, source: &Resource<'_>) -> Result<(), ProviderError> {
+    let timeout = i64::try_from(api.timeout().as_millis()).unwrap_or(i64::MAX / 8);
+    let until = crate::clock::host_ms() + 3 * timeout + ALIVE_MS;
+    set(api, addon, json!({"source": source.id, "until": until}))
 }
 
 impl Copier for Rabbitmq {
@@ -69,19 +77,21 @@ impl Copier for Rabbitmq {
         if marked(&api, &addon)?.is_some_and(|value| value["done"] == json!(true)) {
             return Ok(format!("vhost {} is already a copy", names.vhost));
         }
-        set(&api, &addon, json!({"source": source.id, "until": crate::clock::host_ms() + ALIVE_MS}))?;
+        alive(&api, &addon, &source)?;
         let Some(definitions) = api.get(&format!("/api/definitions/{}", segment(&from.vhost)))? else {
             // No copier is at work any more: the cleanup need not wait for the mark to expire.
             forget(&api, &addon)?;
             return Err(api.permanent(&format!("the source's vhost {} is gone: it was deprovisioned", from.vhost)));
         };
         // A dead copier's partial copy goes first: the vhost is made again, empty.
+        alive(&api, &addon, &source)?;
         api.delete(&names.vhost_path())?;
         self.ensure_vhost(&api, &names, &addon)?;
         for user in self.addon_users(&api, &addon)? {
             api.put(&names.permissions_path(&user), &super::every_right())?;
         }
         crate::failpoint!("copy-started");
+        alive(&api, &addon, &source)?;
         api.post(&format!("/api/definitions/{}", segment(&names.vhost)), &definitions)?;
         crate::failpoint!("after-copy-before-mark");
         set(&api, &addon, json!({"source": source.id, "done": true}))?;
