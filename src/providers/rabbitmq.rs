@@ -268,7 +268,7 @@ impl Provider for Rabbitmq {
         };
         let mut removed = 0;
         for user in self.addon_users(&api, &addon)? {
-            removed += u64::from(self.remove_user(&api, &user)?);
+            removed += u64::from(self.remove_user(&api, &names, &user)?);
         }
         copy::forget(&api, &addon)?;
         let users = crate::names::plural(removed, "user");

@@ -48,11 +48,13 @@ impl Rabbitmq {
         Ok(names.filter(|name| Credential::of_login(addon, name).is_some()).map(str::to_string).collect())
     }
 
-    /// Deletes `user` and closes its connections; whether it existed.
-    pub(super) fn remove_user(&self, api: &Api<'_>, user: &str) -> Result<bool, ProviderError> {
+    /// Deletes `user` and closes its connections to the addon's vhost (the only one it has
+    /// rights on); whether it existed. Current brokers close a deleted user's connections
+    /// themselves; the ones still listed are closed here, for brokers that do not.
+    pub(super) fn remove_user(&self, api: &Api<'_>, names: &Names, user: &str) -> Result<bool, ProviderError> {
         // Deleted first, so it can't open a connection after they are closed.
         let deleted = api.delete(&format!("/api/users/{}", segment(user)))?;
-        for connection in api.list("/api/connections")? {
+        for connection in api.list(&format!("{}/connections", names.vhost_path()))? {
             if connection["user"].as_str() == Some(user) {
                 if let Some(name) = connection["name"].as_str() {
                     api.delete(&format!("/api/connections/{}", segment(name)))?;
@@ -128,9 +130,9 @@ impl Credentials for Rabbitmq {
 
     /// Deletes the credential's user and closes its connections.
     fn revoke(&self, addon: Resource<'_>, credential: Credential) -> Result<String, ProviderError> {
-        let user = credential.login(&addon)?;
+        let (names, user) = (Names::of(&addon)?, credential.login(&addon)?);
         let api = self.api(format!("removing user {user}"));
-        Ok(match self.remove_user(&api, &user)? {
+        Ok(match self.remove_user(&api, &names, &user)? {
             true => format!("removed user {user} on {}", self.server.place()),
             false => format!("user {user} was already gone from {}", self.server.place()),
         })
