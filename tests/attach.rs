@@ -15,7 +15,8 @@ use common::TestEnv;
 fn app_now(env: &TestEnv, app: &str, kind: &'static str, prefix: &str) -> App {
     let vars = env.vars(app);
     let key = |var: &str| if prefix.is_empty() { var.to_string() } else { format!("{prefix}_{var}") };
-    let url = vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).cloned();
+    let url =
+        vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).or(vars.get(&key("RABBITMQ_URL"))).cloned();
     let url = url.unwrap_or_else(|| panic!("app {app} has no URL var: {vars:?}"));
     App { kind, url, prefix: vars.get(&key("REDIS_KEY_PREFIX")).cloned().unwrap_or_default() }
 }
@@ -311,6 +312,11 @@ fn mysql_apps_attached_share_the_data_with_logins_of_their_own() {
 #[test]
 fn redis_apps_attached_share_the_keys_with_users_of_their_own() {
     shared_by_apps("redis");
+}
+
+#[test]
+fn rabbitmq_apps_attached_share_the_queues_with_users_of_their_own() {
+    shared_by_apps("rabbitmq");
 }
 
 #[test]
@@ -647,5 +653,10 @@ mod crashes {
     #[test]
     fn redis_attach_and_detach_survive_a_kill_at_each_point() {
         crash_inside_attach_and_detach("redis");
+    }
+
+    #[test]
+    fn rabbitmq_attach_and_detach_survive_a_kill_at_each_point() {
+        crash_inside_attach_and_detach("rabbitmq");
     }
 }

@@ -21,7 +21,8 @@ const HOLD: Duration = Duration::from_secs(5);
 /// What `app` holds of the addon's vars now.
 fn app_now(env: &TestEnv, app: &str, kind: &'static str) -> App {
     let vars = env.vars(app);
-    let url = vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).cloned().expect("a URL var");
+    let url =
+        vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).or(vars.get("RABBITMQ_URL")).cloned().expect("a URL var");
     App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
 }
 
@@ -152,6 +153,11 @@ fn redis_check_racing_a_rotation_brings_back_no_revoked_login() {
 }
 
 #[test]
+fn rabbitmq_check_racing_a_rotation_brings_back_no_revoked_login() {
+    a_held_check_does_not_bring_back_a_rotated_login("rabbitmq", &["check", "db"], "");
+}
+
+#[test]
 fn a_ticks_check_racing_a_rotation_brings_back_no_revoked_login() {
     a_held_check_does_not_bring_back_a_rotated_login("postgres", &["tick"], "[engine]\nverify_interval = \"1s\"\n");
 }
@@ -187,6 +193,11 @@ fn mysql_check_racing_a_detach_brings_back_no_revoked_login() {
 #[test]
 fn redis_check_racing_a_detach_brings_back_no_revoked_login() {
     a_held_check_does_not_bring_back_a_detached_login("redis");
+}
+
+#[test]
+fn rabbitmq_check_racing_a_detach_brings_back_no_revoked_login() {
+    a_held_check_does_not_bring_back_a_detached_login("rabbitmq");
 }
 
 /// A check held while the addon is deprovisioned, after `spoil` made it find drift:
@@ -234,6 +245,12 @@ fn mysql_check_racing_a_deprovision_brings_nothing_back() {
 fn redis_check_racing_a_deprovision_brings_nothing_back() {
     let drop_user = |admin: &str, id: &str| drop_login("redis", admin, &format!("addons_{id}"));
     a_held_check_does_not_bring_back_a_deprovisioned_addon("redis", drop_user, &["check", "db"]);
+}
+
+#[test]
+fn rabbitmq_check_racing_a_deprovision_brings_nothing_back() {
+    let drop_user = |admin: &str, id: &str| drop_login("rabbitmq", admin, &format!("addons_{id}"));
+    a_held_check_does_not_bring_back_a_deprovisioned_addon("rabbitmq", drop_user, &["check", "db"]);
 }
 
 /// While one check holds the addon, another says `busy` (exit 1) and records nothing;

@@ -19,7 +19,10 @@ use addons::providers::{self, Environment, Provider, ProviderError, Readiness};
 use addons::store::{now_ms, NewAddon, Store};
 use serde_json::Value;
 
-use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server, sqlite_traces, traces};
+use common::servers::{
+    self, connect_mysql, connect_postgres, connect_rabbitmq, connect_redis, rabbitmq_round_trip, server, sqlite_traces,
+    traces,
+};
 use common::{TestEnv, Vars};
 
 /// What the contract needs to know about a provider's server, checked with its real client.
@@ -69,6 +72,7 @@ fn setup(provider: &'static str) -> Option<Setup> {
         "postgres" => server(postgres_works, postgres_isolated),
         "mysql" => server(mysql_works, mysql_isolated),
         "redis" => server(redis_works, redis_isolated),
+        "rabbitmq" => server(rabbitmq_works, rabbitmq_isolated),
         "fake" => Some(Box::new(|env: &TestEnv| {
             (
                 common::providers::serverless_config("fake"),
@@ -528,6 +532,22 @@ fn redis_works(vars: &Vars) {
     redis::cmd("SET").arg(&key).arg("hello").query::<()>(&mut conn).unwrap();
     let v: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
     assert_eq!(v, "hello");
+}
+
+// ---- rabbitmq -----------------------------------------------------------------------
+
+fn rabbitmq_works(vars: &Vars) {
+    rabbitmq_round_trip(&vars["RABBITMQ_URL"]).expect("the handed-out RABBITMQ_URL publishes and gets");
+}
+
+fn rabbitmq_isolated(a: &Vars, b: &Vars) {
+    let mut url = url::Url::parse(&a["RABBITMQ_URL"]).unwrap();
+    url.set_path(url::Url::parse(&b["RABBITMQ_URL"]).unwrap().path());
+    let err = connect_rabbitmq(url.as_str()).map(drop).expect_err("opened another addon's vhost");
+    assert!(err.to_string().contains("ACCESS_REFUSED") || err.to_string().contains("access"), "{err}");
+    let mut url = url::Url::parse(&a["RABBITMQ_URL"]).unwrap();
+    url.set_path("/%2F");
+    connect_rabbitmq(url.as_str()).map(drop).expect_err("opened the default vhost");
 }
 
 fn redis_isolated(a: &Vars, b: &Vars) {

@@ -193,6 +193,7 @@ impl Target {
                     .query_drop("SELECT 1")
                     .unwrap();
             }
+            "rabbitmq" => servers::rabbitmq_round_trip(&vars["RABBITMQ_URL"]).expect("the RABBITMQ_URL works"),
             "redis" => {
                 let mut conn = connect_redis(&vars["REDIS_URL"]).expect("the REDIS_URL connects");
                 let key = format!("{}probe", vars["REDIS_KEY_PREFIX"]);
@@ -293,6 +294,13 @@ fn mysql_survives_a_kill_at_every_point() {
 fn redis_survives_a_kill_at_every_point() {
     if let Some(admin) = server("redis", "this crash test") {
         crash_everywhere(&Target::server("redis", admin));
+    }
+}
+
+#[test]
+fn rabbitmq_survives_a_kill_at_every_point() {
+    if let Some(admin) = server("rabbitmq", "this crash test") {
+        crash_everywhere(&Target::server("rabbitmq", admin));
     }
 }
 

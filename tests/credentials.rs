@@ -67,7 +67,7 @@ impl Made {
     fn credential(&self, slot: u32, generation: u32) -> App {
         let vars = self.provider.ensure_credential(self.addon(), Credential::new(slot, generation)).unwrap();
         let var = |name: &str| vars.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
-        let url = var("DATABASE_URL").or_else(|| var("REDIS_URL")).expect("a URL var");
+        let url = var("DATABASE_URL").or_else(|| var("REDIS_URL")).or_else(|| var("RABBITMQ_URL")).expect("a URL var");
         App { kind: self.kind, url, prefix: var("REDIS_KEY_PREFIX").unwrap_or_default() }
     }
 
@@ -125,6 +125,7 @@ impl Made {
                 found.extend(databases);
                 found
             }
+            "rabbitmq" => common::servers::traces("rabbitmq", &self.admin, &self.id),
             _ => {
                 let mut conn = connect_redis(&self.admin).unwrap();
                 let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap();
@@ -149,6 +150,15 @@ impl Made {
                 let mut admin = connect_mysql(&self.admin).unwrap();
                 for statement in statements {
                     admin.query_drop(statement).unwrap();
+                }
+            }
+            "rabbitmq" => {
+                // "METHOD /api/path [JSON body]"
+                for statement in statements {
+                    let mut words = statement.splitn(3, ' ');
+                    let (method, path) = (words.next().unwrap(), words.next().unwrap());
+                    let body = words.next().map(|body| serde_json::from_str(body).unwrap());
+                    common::servers::rabbitmq_send(&self.admin, method, path, body).unwrap();
                 }
             }
             _ => {
@@ -189,6 +199,7 @@ impl Drop for Made {
                 }
                 let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS `addons_{}`", self.id));
             }
+            "rabbitmq" => drop(common::servers::Sweep::new("rabbitmq", &self.admin, &self.id)),
             _ => {
                 let Ok(mut admin) = connect_redis(&self.admin) else { return };
                 let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut admin).unwrap_or_default();
@@ -277,6 +288,11 @@ fn mysql_rotation_overlaps_and_objects_stay_usable() {
 #[test]
 fn redis_rotation_overlaps_and_keys_stay_usable() {
     rotation("redis");
+}
+
+#[test]
+fn rabbitmq_rotation_overlaps_and_queues_stay_usable() {
+    rotation("rabbitmq");
 }
 
 /// A postgres role that is not a superuser but may create roles and databases, dropped
@@ -449,6 +465,39 @@ fn redis_drift_is_found_and_repaired() {
 }
 
 #[test]
+fn rabbitmq_drift_is_found_and_repaired() {
+    let Some(made) = Made::new("rabbitmq") else { return };
+    let (original, next) = (Credential::ORIGINAL, Credential::new(0, 1));
+    assert_eq!(made.drift(&[original]), []);
+    let (login, owner, vhost) = (made.login(0, 1), made.login(0, 0), format!("addons_{}", made.id));
+    let rights = r#"{"configure":".*","write":".*","read":".*"}"#;
+    drift_case(&made, next, &[format!("DELETE /api/users/{login}")], DriftKind::LoginMissing);
+    let changed = |user: &str, tags: &str| format!(r#"PUT /api/users/{user} {{"password":"changed","tags":"{tags}"}}"#);
+    drift_case(&made, next, &[changed(&login, "")], DriftKind::PasswordChanged);
+    drift_case(&made, original, &[changed(&owner, "")], DriftKind::PasswordChanged);
+    let password = made.addon().password();
+    let tagged = format!(r#"PUT /api/users/{owner} {{"password":"{password}","tags":"management"}}"#);
+    drift_case(&made, original, &[tagged], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("PUT /api/permissions/%2F/{login} {rights}")], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("DELETE /api/permissions/{vhost}/{login}")], DriftKind::LimitsChanged);
+    let narrowed = r#"{"configure":"^$","write":".*","read":".*"}"#;
+    drift_case(
+        &made,
+        original,
+        &[format!("PUT /api/permissions/{vhost}/{owner} {narrowed}")],
+        DriftKind::LimitsChanged,
+    );
+    // A vhost limit set by hand is the resource's drift, undone without losing data.
+    made.as_admin(&[format!(r#"PUT /api/vhost-limits/{vhost}/max-queues {{"value":1}}"#)]);
+    assert_eq!(made.drift(&[original]), [DriftKind::LimitsChanged]);
+    assert_eq!(made.repair(&[original], false), []);
+    assert_eq!(made.drift(&[original]), []);
+    lost_data(&made, &format!("DELETE /api/vhosts/{vhost}"));
+    made.provider.deprovision(made.addon()).unwrap();
+    assert_eq!(made.leftovers(), Vec::<String>::new());
+}
+
+#[test]
 fn sqlite_has_nothing_to_rotate_and_its_file_drifts() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
@@ -498,6 +547,7 @@ fn a_server_that_does_not_answer_is_an_error_not_drift() {
         ("postgres", "postgres://postgres@127.0.0.1:1/postgres"),
         ("mysql", "mysql://root@127.0.0.1:1"),
         ("redis", "redis://127.0.0.1:1"),
+        ("rabbitmq", "http://guest:guest@127.0.0.1:1"),
     ];
     for (kind, url) in servers {
         let env = TestEnv::with_config(&common::servers::config(kind, url));

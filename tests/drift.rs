@@ -18,6 +18,7 @@ fn vars_work(env: &TestEnv, kind: &str) -> bool {
     match kind {
         "postgres" => connect_postgres(&vars["DATABASE_URL"]).and_then(|mut c| c.batch_execute("SELECT 1")).is_ok(),
         "mysql" => connect_mysql(&vars["DATABASE_URL"]).is_ok(),
+        "rabbitmq" => servers::connect_rabbitmq(&vars["RABBITMQ_URL"]).is_ok(),
         _ => connect_redis(&vars["REDIS_URL"]).and_then(|mut c| redis::cmd("PING").query::<String>(&mut c)).is_ok(),
     }
 }
@@ -49,6 +50,10 @@ fn break_login(kind: &str, admin: &str, id: &str, how: &str) {
             let mine: Vec<String> = users.into_iter().filter(|user| user.contains(id)).collect();
             assert!(!mine.is_empty());
             redis::cmd("ACL").arg("DELUSER").arg(mine).query::<u64>(&mut conn).unwrap();
+        }
+        ("rabbitmq", "password") => {
+            let body = serde_json::json!({"password": "changed-by-hand", "tags": ""});
+            servers::rabbitmq_send(admin, "PUT", &format!("/api/users/{login}"), Some(body)).unwrap();
         }
         other => panic!("no way to break {other:?}"),
     }
@@ -95,6 +100,11 @@ fn a_tick_recreates_a_mysql_user_dropped_by_hand() {
 #[test]
 fn a_tick_recreates_a_redis_acl_user_deleted_by_hand() {
     a_tick_repairs("redis", "drop");
+}
+
+#[test]
+fn a_tick_resets_a_rabbitmq_password_changed_by_hand() {
+    a_tick_repairs("rabbitmq", "password");
 }
 
 #[test]

@@ -585,6 +585,31 @@ mod crash {
     }
 
     #[test]
+    fn rabbitmq_copier_killed_mid_copy_and_before_its_mark_starts_again() {
+        let Some(admin) = server("rabbitmq", "rabbitmq copier crashes") else { return };
+        for point in ["copy-started", "after-copy-before-mark"] {
+            let env = TestEnv::with_config(&servers::config("rabbitmq", &admin));
+            env.provision_ready("rabbitmq", "main", &["--name", "main-db"]);
+            let mut source = servers::connect_rabbitmq(&var(&env, "main", "RABBITMQ_URL")).unwrap();
+            let channel = source.open_channel(None).unwrap();
+            let durable = amiquip::QueueDeclareOptions { durable: true, ..Default::default() };
+            for i in 0..20 {
+                channel.queue_declare(format!("q{i}"), durable.clone()).unwrap();
+            }
+            source.close().unwrap();
+            let copy = killed_copier_then_settled(&env, "rabbitmq", point);
+            let vhost = format!("addons_{}", copy["id"].as_str().unwrap());
+            let queues = servers::rabbitmq_api(&admin, "GET", &format!("/api/queues/{vhost}")).unwrap();
+            assert_eq!(queues.as_array().map(Vec::len), Some(20), "{point}: {queues}");
+            let ids = [env.info("main-db")["id"].clone(), copy["id"].clone()];
+            env.ok(["deprovision", "main-db", "branch-db", "--wait"]);
+            for id in ids {
+                assert!(servers::traces("rabbitmq", &admin, id.as_str().unwrap()).is_empty(), "{point}");
+            }
+        }
+    }
+
+    #[test]
     fn mysql_and_redis_copiers_killed_mid_copy_start_again() {
         use mysql::prelude::Queryable;
         if let Some(admin) = server("mysql", "mysql copier crashes") {

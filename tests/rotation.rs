@@ -16,7 +16,8 @@ use common::TestEnv;
 /// The app `web` as its vars are now.
 fn app_now(env: &TestEnv, kind: &'static str) -> App {
     let vars = env.vars("web");
-    let url = vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).cloned().expect("a URL var");
+    let url =
+        vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).or(vars.get("RABBITMQ_URL")).cloned().expect("a URL var");
     App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
 }
 
@@ -149,6 +150,11 @@ fn redis_rotation_keeps_the_old_password_for_the_grace_alone() {
     rotation_over_a_grace("redis");
 }
 
+#[test]
+fn rabbitmq_rotation_keeps_the_old_password_for_the_grace_alone() {
+    rotation_over_a_grace("rabbitmq");
+}
+
 #[cfg(feature = "failpoints")]
 mod crashes {
 
@@ -211,6 +217,11 @@ mod crashes {
     #[test]
     fn redis_rotation_survives_a_kill_at_each_point() {
         crash_inside_rotation("redis");
+    }
+
+    #[test]
+    fn rabbitmq_rotation_survives_a_kill_at_each_point() {
+        crash_inside_rotation("rabbitmq");
     }
 }
 

@@ -35,6 +35,7 @@ mod listing;
 mod multihost;
 mod pgstate;
 mod provider_guide;
+mod rabbitmq_isolation;
 mod redis_isolation;
 mod registry;
 mod rotation;

@@ -154,7 +154,7 @@ Usage: addons provision [OPTIONS] <PROVIDER> <APP>
 
 Arguments:
   <PROVIDER>  The provider ('addons providers' shows what each makes) [possible values: secret,
-              sqlite, postgres, mysql, redis]
+              sqlite, postgres, mysql, redis, rabbitmq]
   <APP>       The app that gets the addon's config vars (a new name creates the app)
 
 Options:
@@ -174,6 +174,9 @@ Options:
                              there (default mysql); one of mysql, mysql+pymysql, mysql+mysqldb,
                              mysql+mysqlconnector, mysql+asyncmy, mysql+aiomysql, mariadb,
                              mariadb+pymysql, mariadb+mariadbconnector
+                           rabbitmq:
+                             max_connections: the most AMQP connections open to the vhost at once
+                             max_queues: the most queues the vhost may hold
                            sqlite, redis: none
       --label <KEY=VALUE>  Label the addon (repeatable), e.g. --label branch=feature-x
       --expires-in <DUR>   Deprovision the addon this long from now (on a tick or watch), e.g. 7d,

@@ -17,6 +17,7 @@ pub mod credential;
 pub mod fake;
 mod mysql;
 mod postgres;
+mod rabbitmq;
 mod redis;
 mod secret;
 pub mod server;
@@ -30,6 +31,7 @@ pub static ALL: &[&ProviderInfo] = &[
     &postgres::INFO,
     &mysql::INFO,
     &redis::INFO,
+    &rabbitmq::INFO,
     #[cfg(any(test, feature = "fake-provider"))]
     &fake::INFO,
 ];
@@ -541,6 +543,6 @@ mod tests {
     fn unknown_params_and_providers_are_named() {
         let err = check_params(info("secret").unwrap(), &Params::from([("size".into(), "3".into())])).unwrap_err();
         assert!(err.contains("unknown param \"size\"") && err.contains("length, alphabet"), "{err}");
-        assert!(unknown_provider("mongo").contains("secret, sqlite, postgres, mysql, redis"));
+        assert!(unknown_provider("mongo").contains("secret, sqlite, postgres, mysql, redis, rabbitmq"));
     }
 }

@@ -1,4 +1,4 @@
-//! What the providers that talk to a database server (postgres, mysql, redis) share: their
+//! What the providers that talk to a server (postgres, mysql, redis, rabbitmq) share: their
 //! `[providers.NAME]` table (an admin URL, an optional `public_host` and `connect_timeout`),
 //! the host and port written into the apps' URLs, the one deadline a login keeps, and the
 //! one-line wording of every failure.
@@ -114,8 +114,20 @@ impl ServerSettings {
     pub fn read(section: Option<&Section<'_>>, spec: &'static ServerSpec) -> anyhow::Result<Option<ServerSettings>> {
         let Some(section) = section else { return Ok(None) };
         let doc: ServerDoc = section.read()?;
-        let span = doc.url.span();
-        let url = Url::parse(doc.url.get_ref()).map_err(|err| {
+        Self::checked(section, spec, doc.url, doc.public_host, doc.connect_timeout).map(Some)
+    }
+
+    /// The settings from the keys every server provider's table has, each checked; a
+    /// provider whose table takes more keys reads it itself and hands these over.
+    pub fn checked(
+        section: &Section<'_>,
+        spec: &'static ServerSpec,
+        url: Spanned<String>,
+        public_host: Option<Spanned<String>>,
+        connect_timeout: Option<Spanned<String>>,
+    ) -> anyhow::Result<ServerSettings> {
+        let span = url.span();
+        let url = Url::parse(url.get_ref()).map_err(|err| {
             section.invalid(span.clone(), &format!("url is not a URL ({err}); write e.g. {}", spec.example_url()))
         })?;
         if !spec.schemes.contains(&url.scheme()) {
@@ -127,21 +139,21 @@ impl ServerSettings {
         }
         // Checked with the code that writes it into the apps' URLs, so a host that code
         // would refuse never reaches a tick.
-        let public_host = match doc.public_host {
+        let public_host = match public_host {
             Some(host) => match check_public_host(spec.schemes[0], host.get_ref()) {
                 Ok(()) => Some(host.into_inner()),
                 Err(why) => return Err(section.invalid(host.span(), &format!("public_host: {why}"))),
             },
             None => None,
         };
-        let connect_timeout = match doc.connect_timeout {
+        let connect_timeout = match connect_timeout {
             Some(text) => match crate::expiry::parse_duration(text.get_ref()) {
                 Ok(timeout) => Some(timeout),
                 Err(why) => return Err(section.invalid(text.span(), &format!("connect_timeout: {why}"))),
             },
             None => None,
         };
-        Ok(Some(ServerSettings { spec, url, public_host, connect_timeout }))
+        Ok(ServerSettings { spec, url, public_host, connect_timeout })
     }
 
     /// [`read`](Self::read), kept with the constructor `make` that builds the provider

@@ -3,7 +3,7 @@
 
 use mysql::prelude::Queryable;
 
-use super::servers::{connect_mysql, connect_postgres, connect_redis};
+use super::servers::{connect_mysql, connect_postgres, connect_rabbitmq, connect_redis};
 
 /// What an app holds: its URL (and key prefix), and what it does with them.
 pub struct App {
@@ -17,6 +17,7 @@ pub enum Session {
     Postgres(postgres::Client),
     Mysql(mysql::Conn),
     Redis(redis::Connection),
+    Rabbitmq(amiquip::Connection),
 }
 
 impl App {
@@ -25,6 +26,7 @@ impl App {
         match self.kind {
             "postgres" => connect_postgres(&self.url).map(Session::Postgres).map_err(|err| err.to_string()),
             "mysql" => connect_mysql(&self.url).map(Session::Mysql).map_err(|err| err.to_string()),
+            "rabbitmq" => connect_rabbitmq(&self.url).map(Session::Rabbitmq).map_err(|err| err.to_string()),
             _ => {
                 let mut conn = connect_redis(&self.url).map_err(|err| err.to_string())?;
                 redis::cmd("PING").query::<String>(&mut conn).map_err(|err| err.to_string())?;
@@ -64,12 +66,46 @@ pub fn rand_suffix() -> String {
 impl Session {
     /// Runs SQL (statements separated by "; "); for redis the SQL is acted out on keys under
     /// `prefix`: CREATE+INSERT sets the key, SELECT reads it (it must exist), INSERT
-    /// appends, ALTER renames it and back, DROP deletes it.
+    /// appends, ALTER renames it and back, DROP deletes it. For rabbitmq it is acted out on
+    /// a durable queue, on a channel of its own: CREATE declares it and publishes to it,
+    /// SELECT declares it passively (it must exist), INSERT publishes, ALTER binds it to an
+    /// exchange made for the purpose and deletes that, DROP deletes the queue.
     pub fn run(&mut self, prefix: &str, sql: &str) -> Result<(), String> {
         match self {
             Session::Postgres(client) => client.batch_execute(sql).map_err(|err| err.to_string()),
             Session::Mysql(conn) => {
                 sql.split("; ").try_for_each(|statement| conn.query_drop(statement).map_err(|err| err.to_string()))
+            }
+            Session::Rabbitmq(connection) => {
+                use amiquip::{ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions};
+                let words: Vec<&str> = sql.split(' ').collect();
+                let fail = |err: amiquip::Error| err.to_string();
+                let channel = connection.open_channel(None).map_err(fail)?;
+                let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+                match words[..] {
+                    ["SELECT", "1"] => Ok(()),
+                    ["CREATE", "TABLE", name, ..] => {
+                        channel.queue_declare(name, durable).map_err(fail)?;
+                        channel.basic_publish("", Publish::new(b"first", name)).map_err(fail)
+                    }
+                    ["SELECT", "v", "FROM", name] => channel.queue_declare_passive(name).map(drop).map_err(fail),
+                    ["INSERT", "INTO", name, ..] => {
+                        channel.queue_declare_passive(name).map_err(fail)?;
+                        channel.basic_publish("", Publish::new(b"more", name)).map_err(fail)
+                    }
+                    ["ALTER", "TABLE", name, ..] => {
+                        let exchange = format!("{name}_altered");
+                        let options = ExchangeDeclareOptions::default();
+                        channel.exchange_declare(ExchangeType::Direct, &exchange, options).map_err(fail)?;
+                        channel.queue_bind(name, &exchange, name, FieldTable::default()).map_err(fail)?;
+                        channel.exchange_delete(&exchange, false).map_err(fail)
+                    }
+                    ["DROP", "TABLE", name] => {
+                        channel.queue_delete(name, amiquip::QueueDeleteOptions::default()).map(drop).map_err(fail)
+                    }
+                    _ => panic!("no rabbitmq form for {sql}"),
+                }?;
+                channel.close().map_err(fail)
             }
             Session::Redis(conn) => {
                 let words: Vec<&str> = sql.split(' ').collect();
@@ -123,6 +159,11 @@ pub fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
         "mysql" => {
             use mysql::prelude::Queryable;
             connect_mysql(admin).unwrap().exec("SELECT user FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap()
+        }
+        "rabbitmq" => {
+            let users = super::servers::rabbitmq_api(admin, "GET", "/api/users").unwrap();
+            let names = users.as_array().unwrap().iter().filter_map(|user| user["name"].as_str());
+            names.filter(|user| user.contains(id)).map(str::to_string).collect()
         }
         _ => {
             let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut connect_redis(admin).unwrap()).unwrap();

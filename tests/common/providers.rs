@@ -24,6 +24,7 @@ const NEEDS: &[(&str, Needs)] = &[
     ("postgres", Needs::Server),
     ("mysql", Needs::Server),
     ("redis", Needs::Server),
+    ("rabbitmq", Needs::Server),
     ("fake", Needs::Example),
 ];
 
@@ -82,6 +83,12 @@ pub fn serverless_config(provider: &str) -> String {
 /// The names, joined as clap and the registry list them: "secret, sqlite, ...".
 pub fn listed() -> String {
     names().join(", ")
+}
+
+/// The scheme of a server provider's admin URL, as its registry `example` writes it.
+pub fn scheme(provider: &str) -> String {
+    let url = closed_url(provider, "admin", "pw", "h");
+    url.split_once("://").expect("a URL").0.to_string()
 }
 
 /// The admin URL of a server provider's registry `example`, pointed at port 1 of `host`

@@ -37,6 +37,7 @@ fn reachable(provider: &str, url: &str) -> Result<(), String> {
         "postgres" => connect_postgres(url).map(drop).map_err(|err| err.to_string()),
         "mysql" => connect_mysql(url).map(drop).map_err(|err| err.to_string()),
         "redis" => connect_redis(url).map(drop).map_err(|err| err.to_string()),
+        "rabbitmq" => rabbitmq_api(url, "GET", "/api/overview").map(drop),
         other => panic!("{other} has no server"),
     }
 }
@@ -61,6 +62,73 @@ pub fn connect_redis(url: &str) -> redis::RedisResult<redis::Connection> {
     redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(5))
 }
 
+/// An AMQP connection, as an app opens it with the `RABBITMQ_URL` an addon handed out.
+pub fn connect_rabbitmq(url: &str) -> Result<amiquip::Connection, amiquip::Error> {
+    amiquip::Connection::insecure_open(url)
+}
+
+/// Uses a `RABBITMQ_URL` as an app would: declares a queue, publishes a message to it and
+/// gets it back.
+pub fn rabbitmq_round_trip(url: &str) -> Result<(), amiquip::Error> {
+    use amiquip::{Publish, QueueDeclareOptions};
+    let mut connection = connect_rabbitmq(url)?;
+    let channel = connection.open_channel(None)?;
+    let queue = channel.queue_declare("addons-probe", QueueDeclareOptions::default())?;
+    channel.basic_publish("", Publish::new(b"hello", "addons-probe"))?;
+    let got = loop {
+        if let Some(got) = queue.get(true)? {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(got.delivery.body, b"hello");
+    connection.close()
+}
+
+/// A request to the RabbitMQ management API at `admin` (`http://user:password@host:port`)
+/// as the user the URL names; the JSON answer, `Value::Null` for a 404, or the status and
+/// body of any other failure.
+pub fn rabbitmq_api(admin: &str, method: &str, path: &str) -> Result<serde_json::Value, String> {
+    rabbitmq_send(admin, method, path, None)
+}
+
+/// [`rabbitmq_api`] with a JSON body.
+pub fn rabbitmq_send(
+    admin: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, String> {
+    let mut url = url::Url::parse(admin).map_err(|err| err.to_string())?;
+    let decoded = |text: &str| percent_encoding::percent_decode_str(text).decode_utf8().expect("UTF-8").into_owned();
+    let (user, password) = (decoded(url.username()), decoded(url.password().unwrap_or("")));
+    url.set_username("").and_then(|()| url.set_password(None)).expect("an http URL");
+    let target = format!("{}{path}", url.as_str().trim_end_matches('/'));
+    use base64::Engine;
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(15)))
+        .proxy(None)
+        .build()
+        .into();
+    let sent = match (method, body) {
+        ("PUT", Some(body)) => agent.put(&target).header("Authorization", &auth).send_json(body),
+        ("PUT", None) => agent.put(&target).header("Authorization", &auth).send_empty(),
+        ("POST", Some(body)) => agent.post(&target).header("Authorization", &auth).send_json(body),
+        ("DELETE", _) => agent.delete(&target).header("Authorization", &auth).call(),
+        _ => agent.get(&target).header("Authorization", &auth).call(),
+    };
+    let mut response = sent.map_err(|err| err.to_string())?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().map_err(|err| err.to_string())?;
+    match status {
+        200..=299 => Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)),
+        404 => Ok(serde_json::Value::Null),
+        _ => Err(format!("{method} {path}: {status} {text}")),
+    }
+}
+
 /// Drops a login on the server behind addons' back: a postgres role, the mysql user on
 /// every host, a redis ACL user.
 pub fn drop_login(provider: &str, admin: &str, login: &str) {
@@ -74,6 +142,7 @@ pub fn drop_login(provider: &str, admin: &str, login: &str) {
                 conn.query_drop(format!("DROP USER '{login}'@'{host}'")).unwrap();
             }
         }
+        "rabbitmq" => drop(rabbitmq_api(admin, "DELETE", &format!("/api/users/{login}")).unwrap()),
         _ => redis::cmd("ACL")
             .arg("DELUSER")
             .arg(login)
@@ -128,6 +197,21 @@ fn traces_as_found(provider: &str, admin: &str, id: &str) -> Vec<String> {
                 users.into_iter().filter(|u| *u == name).map(|u| format!("ACL user {u}")).collect();
             let keys: Vec<String> = redis::cmd("KEYS").arg(format!("addons:{id}:*")).query(&mut conn).unwrap();
             found.extend(keys.into_iter().map(|k| format!("key {k}")));
+            found
+        }
+        "rabbitmq" => {
+            let mut found = Vec::new();
+            if !rabbitmq_api(admin, "GET", &format!("/api/vhosts/{name}")).unwrap().is_null() {
+                found.push(format!("vhost {name}"));
+            }
+            let users = rabbitmq_api(admin, "GET", "/api/users").unwrap();
+            let users = users.as_array().unwrap().iter().filter_map(|user| user["name"].as_str());
+            let ours = |user: &&str| *user == name || user.starts_with(&format!("{name}_"));
+            found.extend(users.filter(ours).map(|user| format!("user {user}")));
+            let mark = rabbitmq_api(admin, "GET", &format!("/api/global-parameters/addons-copy-{id}")).unwrap();
+            if !mark.is_null() {
+                found.push(format!("global parameter addons-copy-{id}"));
+            }
             found
         }
         other => panic!("{other} has no server"),
@@ -186,6 +270,17 @@ impl Drop for Sweep {
                     let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS `{database}`"));
                 }
             }
+            "rabbitmq" => {
+                let name = format!("addons_{}", self.id);
+                let _ = rabbitmq_api(&self.admin, "DELETE", &format!("/api/vhosts/{name}"));
+                let _ = rabbitmq_api(&self.admin, "DELETE", &format!("/api/global-parameters/addons-copy-{}", self.id));
+                let users = rabbitmq_api(&self.admin, "GET", "/api/users").unwrap_or_default();
+                for user in users.as_array().into_iter().flatten().filter_map(|user| user["name"].as_str()) {
+                    if user == name || user.starts_with(&format!("{name}_")) {
+                        let _ = rabbitmq_api(&self.admin, "DELETE", &format!("/api/users/{user}"));
+                    }
+                }
+            }
             _ => {
                 let Ok(mut admin) = connect_redis(&self.admin) else { return };
                 let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut admin).unwrap_or_default();
@@ -232,6 +327,7 @@ impl Relay {
             url.port_or_known_default().unwrap_or(match url.scheme() {
                 "mysql" | "mariadb" => 3306,
                 "redis" => 6379,
+                "http" => 15672,
                 _ => 5432,
             })
         );
