@@ -29,8 +29,8 @@ pub static INFO: ProviderInfo = ProviderInfo {
     summary: "a RabbitMQ virtual host and a user limited to it",
     vars: &["RABBITMQ_URL"],
     params: &[
-        ParamSpec { key: "max_connections", help: "the most AMQP connections open to the vhost at once" },
-        ParamSpec { key: "max_queues", help: "the most queues the vhost may hold" },
+        ParamSpec { key: "max_connections", help: "the most AMQP connections open to the vhost at once", values: &[] },
+        ParamSpec { key: "max_queues", help: "the most queues the vhost may hold", values: &[] },
     ],
     check_params: |params| limits(params).map(drop),
     example: Some(SERVER.example),
@@ -42,6 +42,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
 const SERVER: ServerSpec = ServerSpec {
     name: "rabbitmq",
     schemes: &["http", "https"],
+    app_schemes: &["amqp"],
     default_port: 15672,
     example: "[providers.rabbitmq]\nurl = \"http://ADMIN:PASSWORD@127.0.0.1:15672\"",
 };
