@@ -536,3 +536,95 @@ fn a_state_urls_options_reach_the_server_as_written() {
     assert_eq!(refused.code, 4, "{refused}");
     assert!(refused.stderr.contains("read-only"), "{refused}");
 }
+
+/// What a command said to the server, as a proxy between them saw it: how many
+/// connections it opened, and each flight of bytes the client sent once the server had
+/// answered the one before (a round trip each), as text.
+struct Flights {
+    connections: usize,
+    flights: Vec<String>,
+}
+
+/// Runs `addons ARGS` against the state at `url` through a proxy that counts flights.
+fn through_a_proxy(url: &str, args: &[&str]) -> Flights {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let target = url::Url::parse(url).unwrap();
+    let upstream = format!("{}:{}", target.host_str().unwrap(), target.port().unwrap_or(5432));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut proxied = target.clone();
+    proxied.set_port(Some(listener.local_addr().unwrap().port())).unwrap();
+    let seen = Arc::new(Mutex::new(Flights { connections: 0, flights: Vec::new() }));
+    {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                let mut server = std::net::TcpStream::connect(&upstream).unwrap();
+                seen.lock().unwrap().connections += 1;
+                // Whether the server spoke since the client last did: the next bytes from
+                // the client start a new flight.
+                let answered = Arc::new(Mutex::new(true));
+                let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+                let flag = answered.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n @ 1..) = from_server.read(&mut buf) {
+                        *flag.lock().unwrap() = true;
+                        if to_client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n @ 1..) = client.read(&mut buf) {
+                        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        let mut new_flight = answered.lock().unwrap();
+                        let mut seen = seen.lock().unwrap();
+                        match (*new_flight, seen.flights.last_mut()) {
+                            (false, Some(last)) => last.push_str(&text),
+                            _ => seen.flights.push(text),
+                        }
+                        *new_flight = false;
+                        drop(seen);
+                        drop(new_flight);
+                        if server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let env = common::TestEnv::on_sqlite_file();
+    let mut full = vec!["--state", proxied.as_str()];
+    full.extend_from_slice(args);
+    let run = env.run(full);
+    assert_eq!(run.code, 0, "{run}");
+    std::thread::sleep(Duration::from_millis(100));
+    let seen = seen.lock().unwrap();
+    Flights { connections: seen.connections, flights: seen.flights.clone() }
+}
+
+/// A command against a PostgreSQL state of this version costs one connection, and the
+/// login and one round trip (the session settings, the marker, the privileges and
+/// whether the state moved, in one batch) before its own work.
+#[test]
+fn opening_a_current_state_costs_one_connection_and_two_round_trips() {
+    let Some(admin) = common::pgstate::server("PostgreSQL start-up round trips") else { return };
+    let schema = Schema::fresh(&admin);
+    let env = common::TestEnv::on_sqlite_file();
+    env.ok(["--state", &schema.url(), "config", "set", "web", "A=1"]);
+    // In the clear, so that the proxy reads what is said (TLS would add its handshake).
+    let seen = through_a_proxy(&format!("{}&sslmode=disable", schema.url()), &["config", "web"]);
+    assert_eq!(seen.connections, 1, "{:?}", seen.flights);
+    let own_work = seen
+        .flights
+        .iter()
+        .position(|flight| flight.contains("START TRANSACTION") || flight.contains("BEGIN"))
+        .unwrap_or_else(|| panic!("no transaction of the command's own: {:?}", seen.flights));
+    // The login (its startup message), then the opening batch.
+    assert!(own_work <= 2, "{own_work} round trips before the command's own work: {:?}", seen.flights);
+}

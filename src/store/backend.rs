@@ -78,6 +78,11 @@ pub trait Backend: Send {
     fn kind(&self) -> BackendKind;
     /// How many migrations the state has had.
     fn schema_version(&mut self) -> Result<i64, StoreError>;
+    /// Whether the state was retired, when opening it read that already (a PostgreSQL
+    /// state reads it in the same round trip as its checks); `None`: ask with a read.
+    fn retired_when_opened(&mut self) -> Option<Option<Retired>> {
+        None
+    }
     /// A way for a sleeping `watch`/`wait` to learn at once that another process wrote
     /// (SQLite: a file-change watch; PostgreSQL: `LISTEN`). Made before the first look
     /// at the state, so nothing written after that look goes unseen. A backend that

@@ -105,6 +105,16 @@ impl Store {
         Ok(())
     }
 
+    /// At open: whether the state was retired, as the backend read it while opening, or
+    /// else with a read.
+    fn learn_if_retired(&mut self) -> anyhow::Result<()> {
+        match self.backend.get_mut().retired_when_opened() {
+            Some(retired) => self.retired = retired,
+            None => self.look_if_retired()?,
+        }
+        Ok(())
+    }
+
     /// Refuses (exit 4) to change a state another now acts in place of.
     pub fn acting(&self) -> anyhow::Result<()> {
         match &self.retired {
@@ -122,7 +132,7 @@ impl Store {
             StateLocation::Postgres(location) => open_postgres(&location)?,
         };
         let mut store = Store::new(backend);
-        store.look_if_retired()?;
+        store.learn_if_retired()?;
         Ok(store)
     }
 
@@ -138,7 +148,7 @@ impl Store {
             },
         };
         let mut store = Store::new(backend);
-        store.look_if_retired()?;
+        store.learn_if_retired()?;
         Ok(Some(store))
     }
 

@@ -97,14 +97,7 @@ impl Progress {
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
                 // Made now, so its clock counts from the start of the command.
                 summary: ProgressBar::new_spinner().with_style(summary_style(true)),
-                screen: Mutex::new(Screen {
-                    rows: HashMap::new(),
-                    touched: Vec::new(),
-                    pending: 0,
-                    copies: HashMap::new(),
-                    lines: Vec::new(),
-                    spinning: true,
-                }),
+                screen: Mutex::new(Screen::new()),
                 _quiet: QuietInterrupt::new(),
             };
             live.multi.add(live.summary.clone());
@@ -213,6 +206,18 @@ fn summary_style(spinning: bool) -> ProgressStyle {
 }
 
 impl Screen {
+    /// An empty table, its summary spinning.
+    fn new() -> Screen {
+        Screen {
+            rows: HashMap::new(),
+            touched: Vec::new(),
+            pending: 0,
+            copies: HashMap::new(),
+            lines: Vec::new(),
+            spinning: true,
+        }
+    }
+
     fn absorb(&mut self, addons: &[Addon], pending: usize, now: i64) {
         let seen = Instant::now();
         for addon in addons {
@@ -428,14 +433,7 @@ mod tests {
     }
 
     fn screen() -> Screen {
-        Screen {
-            rows: HashMap::new(),
-            touched: Vec::new(),
-            pending: 0,
-            copies: HashMap::new(),
-            lines: Vec::new(),
-            spinning: true,
-        }
+        Screen::new()
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{Client, IsolationLevel, Statement};
+use postgres::{Client, IsolationLevel, SimpleQueryMessage, Statement};
 
-use super::backend::{Backend, BackendKind, Conflict, StoreError, Txn, Wakeups};
+use super::backend::{Backend, BackendKind, Conflict, Retired, StoreError, Txn, Wakeups};
 
 mod copy;
 mod location;
@@ -29,34 +29,58 @@ pub struct PgBackend {
     location: Location,
     /// Prepared statements by SQL text: each is parsed and planned once per connection.
     statements: HashMap<String, Statement>,
+    /// Whether the state was retired, as the opening batch read it (taken once).
+    retired: Option<Option<Retired>>,
 }
 
 /// Connects to the state's server, refuses a schema that is not ours or is too new or a
 /// user without the privileges the state needs, and migrates an old schema.
+///
+/// A state of this version that the user may use, the common case, costs the login and
+/// one round trip: the session settings, the marker, the privileges and whether the
+/// state was retired go in one batch ([`schema::opening`]). Anything else goes the
+/// whole way.
 pub fn open(state: &PostgresLocation) -> Result<Box<dyn Backend>, StoreError> {
-    let location =
-        Location::new(state).map_err(|why| StoreError::Unusable(format!("state {}: {why}", state.describe())))?;
-    let mut client = connect(&location)?;
-    schema::prepare(&mut client, &location)?;
-    Ok(Box::new(PgBackend::new(client, location)?))
+    Ok(open_made(state, true)?.expect("a state that may be made is there once opened"))
 }
 
 /// Opens the state only when its schema is there (made by an earlier command, or by
 /// hand): `None` when there is none, so a read-only command makes nothing.
 pub fn open_existing(state: &PostgresLocation) -> Result<Option<Box<dyn Backend>>, StoreError> {
+    open_made(state, false)
+}
+
+/// Opens the state as [`open`] does; a missing schema is made when `make`, else `None`.
+fn open_made(state: &PostgresLocation, make: bool) -> Result<Option<Box<dyn Backend>>, StoreError> {
     let location =
         Location::new(state).map_err(|why| StoreError::Unusable(format!("state {}: {why}", state.describe())))?;
-    let mut client = connect(&location)?;
-    if !schema::exists(&mut client, &location)? {
-        return Ok(None);
+    let (mut client, opened) = connect_opening(&location)?;
+    if opened.is_none() {
+        if !make && !schema::exists(&mut client, &location)? {
+            return Ok(None);
+        }
+        schema::prepare(&mut client, &location)?;
     }
-    schema::prepare(&mut client, &location)?;
-    Ok(Some(Box::new(PgBackend::new(client, location)?)))
+    let mut backend = PgBackend::new(client, location)?;
+    backend.retired = opened;
+    Ok(Some(Box::new(backend)))
+}
+
+/// Logs in and sends the opening batch: the client, and what the batch found when the
+/// state is of this version and the user may use it (whether it was retired), else
+/// `None` (the session settings made again: the caller goes the whole way).
+fn connect_opening(location: &Location) -> Result<(Client, Option<Option<Retired>>), StoreError> {
+    let (mut client, answered) = connect_then(location, &schema::opening(location))?;
+    let opened = answered.ok().and_then(|messages| schema::opened(&messages));
+    if opened.is_none() {
+        client.batch_execute(&session_settings(location)).map_err(|err| unusable(location, &err))?;
+    }
+    Ok((client, opened))
 }
 
 impl PgBackend {
     fn new(client: Client, location: Location) -> Result<PgBackend, StoreError> {
-        Ok(PgBackend { client, location, statements: HashMap::new() })
+        Ok(PgBackend { client, location, statements: HashMap::new(), retired: None })
     }
 }
 
@@ -114,6 +138,10 @@ impl Backend for PgBackend {
         schema::version(&mut self.client, &self.location)
     }
 
+    fn retired_when_opened(&mut self) -> Option<Option<Retired>> {
+        self.retired.take()
+    }
+
     /// A connection of its own that `LISTEN`s for the writes of every host.
     fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
         Ok(Box::new(wakeups::listen(&self.location)?))
@@ -126,19 +154,35 @@ impl Backend for PgBackend {
 /// would still hang the login, so it runs on a thread of its own that is abandoned when
 /// the time is up (it ends when the server answers or the process exits).
 fn connect(location: &Location) -> Result<Client, StoreError> {
+    let (client, answered) = connect_then(location, "")?;
+    answered.map_err(|err| unusable(location, &err))?;
+    Ok(client)
+}
+
+/// Tables are named without their schema; a lock held by another host's transaction is
+/// waited for as long as a SQLite state file's lock is.
+fn session_settings(location: &Location) -> String {
+    format!("SET search_path = {}; SET lock_timeout = {}", location.schema(), super::sqlite::busy_timeout().as_millis())
+}
+
+/// As [`connect`], sending `then` (simple-query statements) in the same round trip as
+/// the session settings: the client, and what `then` answered. When `then` fails, the
+/// settings did not hold either (one batch is one transaction).
+#[allow(clippy::type_complexity)]
+fn connect_then(
+    location: &Location,
+    then: &str,
+) -> Result<(Client, Result<Vec<SimpleQueryMessage>, postgres::Error>), StoreError> {
     let tls =
         tls::connector(location).map_err(|why| refuse(location, format!("{why}; fix sslrootcert in the state URL")))?;
     let config = location.config.clone();
-    // Tables are named without their schema; a lock held by another host's transaction
-    // is waited for as long as a SQLite state file's lock is.
-    let settings = format!(
-        "SET search_path = {}; SET lock_timeout = {}",
-        location.schema(),
-        super::sqlite::busy_timeout().as_millis()
-    );
+    let batch = format!("{}; {then}", session_settings(location));
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        let login = config.connect(tls).and_then(|mut client| client.batch_execute(&settings).map(|()| client));
+        let login = config.connect(tls).map(|mut client| {
+            let answered = client.simple_query(&batch);
+            (client, answered)
+        });
         // Nobody is listening any more when the login took too long: the client just closes.
         let _ = sender.send(login);
     });

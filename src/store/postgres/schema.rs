@@ -279,6 +279,56 @@ pub fn version(client: &mut Client, location: &Location) -> Result<i64, StoreErr
     Ok(i64::from(row.get::<_, i32>(0)))
 }
 
+/// The statements that, sent with the session settings right after the login, tell
+/// whether the state can be used as it is (see [`opened`]): the marker, the privileges
+/// on every table, and whether the state was retired. A schema that is missing, foreign,
+/// older or newer makes one of them fail or answer otherwise, and the opening goes the
+/// whole way ([`prepare`]).
+pub fn opening(location: &Location) -> String {
+    let schema = location.schema();
+    let tables = format!("{{{}}}", TABLES.join(","));
+    format!(
+        "SELECT application, version FROM {schema}.schema_meta LIMIT 1; \
+         SELECT has_schema_privilege(n.oid, 'USAGE') AND NOT EXISTS (SELECT 1 FROM unnest('{tables}'::text[]) t(name) \
+           LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name \
+           WHERE c.oid IS NULL OR NOT has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE')) \
+           FROM pg_namespace n WHERE n.nspname = '{schema}'; \
+         SELECT how, elsewhere, at FROM {schema}.retired"
+    )
+}
+
+/// What the answer to [`opening`] (after the two session settings) says: `Some` of
+/// whether the state was retired when it is an addons state of this version that the
+/// user may read and write, else `None`.
+pub fn opened(messages: &[postgres::SimpleQueryMessage]) -> Option<Option<super::Retired>> {
+    use postgres::SimpleQueryMessage::{CommandComplete, Row};
+    // The rows of each statement, in order: SET, SET, marker, privileges, retired.
+    let mut answers: Vec<Vec<&postgres::SimpleQueryRow>> = vec![Vec::new()];
+    for message in messages {
+        match message {
+            Row(row) => answers.last_mut()?.push(row),
+            CommandComplete(_) => answers.push(Vec::new()),
+            _ => {}
+        }
+    }
+    let [_, _, marker, privileges, retired, ..] = &answers[..] else { return None };
+    let marker = marker.first()?;
+    let current = marker.get(0) == Some(APPLICATION)
+        && marker.get(1).and_then(|version| version.parse::<i64>().ok()) == Some(MIGRATIONS.len() as i64);
+    let usable = privileges.first()?.get(0) == Some("t");
+    if !(current && usable) {
+        return None;
+    }
+    Some(match retired.first() {
+        None => None,
+        Some(row) => Some(super::Retired::from_columns(
+            row.get(0)?.to_string(),
+            row.get(1)?.to_string(),
+            row.get(2)?.parse().ok()?,
+        )),
+    })
+}
+
 /// The version in the schema's addons marker, read straight from it; `None` when it
 /// can't be read as one (no schema, no table, another program's, no privilege).
 fn marker(client: &mut Client, location: &Location) -> Option<i64> {
