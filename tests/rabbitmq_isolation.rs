@@ -160,7 +160,8 @@ fn a_copy_has_the_definitions_and_no_messages() {
     let options = ExchangeDeclareOptions { durable: true, ..Default::default() };
     block_on(channel.exchange_declare("events".into(), ExchangeKind::Topic, options, FieldTable::default())).unwrap();
     let bind = QueueBindOptions::default();
-    block_on(channel.queue_bind("orders".into(), "events".into(), "order.*".into(), bind, FieldTable::default())).unwrap();
+    block_on(channel.queue_bind("orders".into(), "events".into(), "order.*".into(), bind, FieldTable::default()))
+        .unwrap();
     block_on(publish(&channel, "", "orders", b"a message")).unwrap();
     block_on(connection.close(200, "OK".into())).unwrap();
     let policy = json!({"pattern": "^orders$", "definition": {"max-length": 100}, "apply-to": "queues"});

@@ -78,8 +78,8 @@ impl Session {
             }
             Session::Rabbitmq(connection) => {
                 use lapin::options::{
-                    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
-                    QueueDeclareOptions, QueueDeleteOptions,
+                    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+                    QueueDeleteOptions,
                 };
                 use lapin::{types::FieldTable, ExchangeKind};
                 let words: Vec<&str> = sql.split(' ').collect();
@@ -104,10 +104,14 @@ impl Session {
                         ["ALTER", "TABLE", name, ..] => {
                             let exchange = format!("{name}_altered");
                             let (kind, options) = (ExchangeKind::Direct, ExchangeDeclareOptions::default());
-                            channel.exchange_declare(exchange.as_str().into(), kind, options, FieldTable::default()).await?;
+                            channel
+                                .exchange_declare(exchange.as_str().into(), kind, options, FieldTable::default())
+                                .await?;
                             let bind = QueueBindOptions::default();
                             let (queue, key) = (name.into(), name.into());
-                            channel.queue_bind(queue, exchange.as_str().into(), key, bind, FieldTable::default()).await?;
+                            channel
+                                .queue_bind(queue, exchange.as_str().into(), key, bind, FieldTable::default())
+                                .await?;
                             channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await?;
                         }
                         ["DROP", "TABLE", name] => {
