@@ -590,13 +590,15 @@ mod crash {
         for point in ["copy-started", "after-copy-before-mark"] {
             let env = TestEnv::with_config(&servers::config("rabbitmq", &admin));
             env.provision_ready("rabbitmq", "main", &["--name", "main-db"]);
-            let mut source = servers::connect_rabbitmq(&var(&env, "main", "RABBITMQ_URL")).unwrap();
-            let channel = source.open_channel(None).unwrap();
-            let durable = amiquip::QueueDeclareOptions { durable: true, ..Default::default() };
+            use futures_lite::future::block_on;
+            let source = servers::connect_rabbitmq(&var(&env, "main", "RABBITMQ_URL")).unwrap();
+            let channel = block_on(source.create_channel()).unwrap();
+            let durable = lapin::options::QueueDeclareOptions { durable: true, ..Default::default() };
             for i in 0..20 {
-                channel.queue_declare(format!("q{i}"), durable.clone()).unwrap();
+                let arguments = lapin::types::FieldTable::default();
+                block_on(channel.queue_declare(format!("q{i}").into(), durable, arguments)).unwrap();
             }
-            source.close().unwrap();
+            block_on(source.close(200, "OK".into())).unwrap();
             let copy = killed_copier_then_settled(&env, "rabbitmq", point);
             let vhost = format!("addons_{}", copy["id"].as_str().unwrap());
             let queues = servers::rabbitmq_api(&admin, "GET", &format!("/api/queues/{vhost}")).unwrap();

@@ -7,11 +7,13 @@
 
 use crate::common;
 
-use amiquip::{Publish, QueueDeclareOptions};
+use futures_lite::future::block_on;
+use lapin::options::{BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::{types::FieldTable, ExchangeKind};
 use serde_json::{json, Value};
 
 use common::readers::{readers, stdout_of};
-use common::servers::{self, connect_rabbitmq, rabbitmq_api, rabbitmq_send, server, traces, Sweep};
+use common::servers::{self, connect_rabbitmq, publish, rabbitmq_api, rabbitmq_send, server, traces, Sweep};
 use common::TestEnv;
 
 /// A rabbitmq addon provisioned to ready, and swept off the server when dropped.
@@ -113,10 +115,11 @@ fn params_are_vhost_limits_the_broker_keeps() {
     let addon = Addon::provision(&env, &admin, "web", &params);
     let limits = rabbitmq_api(&admin, "GET", &format!("/api/vhost-limits/{}", addon.vhost())).unwrap();
     assert_eq!(limits[0]["value"], json!({"max-queues": 1, "max-connections": 2}), "{limits}");
-    let mut connection = connect_rabbitmq(&addon.url).unwrap();
-    let channel = connection.open_channel(None).unwrap();
-    channel.queue_declare("first", QueueDeclareOptions::default()).expect("the first queue");
-    let err = channel.queue_declare("second", QueueDeclareOptions::default()).map(drop).expect_err("a second queue");
+    let connection = connect_rabbitmq(&addon.url).unwrap();
+    let channel = block_on(connection.create_channel()).unwrap();
+    let declare = |name: &str| block_on(channel.queue_declare(name.into(), Default::default(), FieldTable::default()));
+    declare("first").expect("the first queue");
+    let err = declare("second").map(drop).expect_err("a second queue");
     assert!(err.to_string().contains("queue limit"), "{err}");
     drop(connection);
     let bad = env.fails(2, ["provision", "rabbitmq", "web", "--param", "max_queues=many"]);
@@ -130,15 +133,16 @@ fn deprovision_closes_the_connections_apps_hold_open() {
     let Some(admin) = server("rabbitmq", "the rabbitmq deprovision test") else { return };
     let env = TestEnv::with_config(&servers::config("rabbitmq", &admin));
     let addon = Addon::provision(&env, &admin, "web", &[]);
-    let mut held = connect_rabbitmq(&addon.url).unwrap();
-    let channel = held.open_channel(None).unwrap();
-    channel.queue_declare("kept", QueueDeclareOptions { durable: true, ..Default::default() }).unwrap();
-    channel.basic_publish("", Publish::new(b"left behind", "kept")).unwrap();
+    let held = connect_rabbitmq(&addon.url).unwrap();
+    let channel = block_on(held.create_channel()).unwrap();
+    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    block_on(channel.queue_declare("kept".into(), durable, FieldTable::default())).unwrap();
+    block_on(publish(&channel, "", "kept", b"left behind")).unwrap();
     env.ok(["deprovision", &addon.name, "--wait", "--timeout", "60s"]);
     assert_eq!(traces("rabbitmq", &admin, &addon.id), Vec::<String>::new());
     let closed = (0..50).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        held.open_channel(None).is_err()
+        block_on(held.create_channel()).is_err()
     });
     assert!(closed, "the app's connection outlived its vhost");
     connect_rabbitmq(&addon.url).map(drop).expect_err("the deprovisioned URL still logs in");
@@ -149,15 +153,17 @@ fn a_copy_has_the_definitions_and_no_messages() {
     let Some(admin) = server("rabbitmq", "the rabbitmq --from test") else { return };
     let env = TestEnv::with_config(&servers::config("rabbitmq", &admin));
     let source = Addon::provision(&env, &admin, "main", &["--name", "main-mq"]);
-    let mut connection = connect_rabbitmq(&source.url).unwrap();
-    let channel = connection.open_channel(None).unwrap();
+    let connection = connect_rabbitmq(&source.url).unwrap();
+    let channel = block_on(connection.create_channel()).unwrap();
     let durable = QueueDeclareOptions { durable: true, ..Default::default() };
-    channel.queue_declare("orders", durable).unwrap();
-    let options = amiquip::ExchangeDeclareOptions { durable: true, ..Default::default() };
-    channel.exchange_declare(amiquip::ExchangeType::Topic, "events", options).unwrap();
-    channel.queue_bind("orders", "events", "order.*", amiquip::FieldTable::default()).unwrap();
-    channel.basic_publish("", Publish::new(b"a message", "orders")).unwrap();
-    connection.close().unwrap();
+    block_on(channel.queue_declare("orders".into(), durable, FieldTable::default())).unwrap();
+    let options = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    block_on(channel.exchange_declare("events".into(), ExchangeKind::Topic, options, FieldTable::default())).unwrap();
+    let bind = QueueBindOptions::default();
+    block_on(channel.queue_bind("orders".into(), "events".into(), "order.*".into(), bind, FieldTable::default()))
+        .unwrap();
+    block_on(publish(&channel, "", "orders", b"a message")).unwrap();
+    block_on(connection.close(200, "OK".into())).unwrap();
     let policy = json!({"pattern": "^orders$", "definition": {"max-length": 100}, "apply-to": "queues"});
     let path = format!("/api/policies/{}/cap", source.vhost());
     rabbitmq_send(&admin, "PUT", &path, Some(policy)).unwrap();
@@ -174,11 +180,12 @@ fn a_copy_has_the_definitions_and_no_messages() {
     assert_eq!(bindings[0]["routing_key"], "order.*", "{bindings}");
     let policy = rabbitmq_api(&admin, "GET", &format!("/api/policies/{vhost}/cap")).unwrap();
     assert_eq!(policy["definition"]["max-length"], 100, "{policy}");
-    let mut connection = connect_rabbitmq(&copy.url).unwrap();
-    let channel = connection.open_channel(None).unwrap();
-    assert!(channel.basic_get("orders", true).unwrap().is_none(), "a message was copied");
-    channel.basic_publish("events", Publish::new(b"new", "order.new")).unwrap();
-    connection.close().unwrap();
+    let connection = connect_rabbitmq(&copy.url).unwrap();
+    let channel = block_on(connection.create_channel()).unwrap();
+    let got = block_on(channel.basic_get("orders".into(), BasicGetOptions { no_ack: true })).unwrap();
+    assert!(got.is_none(), "a message was copied");
+    block_on(publish(&channel, "events", "order.new", b"new")).unwrap();
+    block_on(connection.close(200, "OK".into())).unwrap();
     env.ok(["deprovision", &source.name, &copy.name, "--wait", "--timeout", "60s"]);
     for addon in [&source, &copy] {
         assert_eq!(traces("rabbitmq", &admin, &addon.id), Vec::<String>::new());

@@ -3,7 +3,7 @@
 
 use mysql::prelude::Queryable;
 
-use super::servers::{connect_mysql, connect_postgres, connect_rabbitmq, connect_redis};
+use super::servers::{connect_mysql, connect_postgres, connect_rabbitmq, connect_redis, publish};
 
 /// What an app holds: its URL (and key prefix), and what it does with them.
 pub struct App {
@@ -17,7 +17,7 @@ pub enum Session {
     Postgres(postgres::Client),
     Mysql(mysql::Conn),
     Redis(redis::Connection),
-    Rabbitmq(amiquip::Connection),
+    Rabbitmq(lapin::Connection),
 }
 
 impl App {
@@ -77,35 +77,51 @@ impl Session {
                 sql.split("; ").try_for_each(|statement| conn.query_drop(statement).map_err(|err| err.to_string()))
             }
             Session::Rabbitmq(connection) => {
-                use amiquip::{ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions};
+                use lapin::options::{
+                    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+                    QueueDeleteOptions,
+                };
+                use lapin::{types::FieldTable, ExchangeKind};
                 let words: Vec<&str> = sql.split(' ').collect();
-                let fail = |err: amiquip::Error| err.to_string();
-                let channel = connection.open_channel(None).map_err(fail)?;
+                let fail = |err: lapin::Error| err.to_string();
                 let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-                match words[..] {
-                    ["SELECT", "1"] => Ok(()),
-                    ["CREATE", "TABLE", name, ..] => {
-                        channel.queue_declare(name, durable).map_err(fail)?;
-                        channel.basic_publish("", Publish::new(b"first", name)).map_err(fail)
+                let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+                futures_lite::future::block_on(async {
+                    let channel = connection.create_channel().await?;
+                    match words[..] {
+                        ["SELECT", "1"] => {}
+                        ["CREATE", "TABLE", name, ..] => {
+                            channel.queue_declare(name.into(), durable, FieldTable::default()).await?;
+                            publish(&channel, "", name, b"first").await?;
+                        }
+                        ["SELECT", "v", "FROM", name] => {
+                            channel.queue_declare(name.into(), passive, FieldTable::default()).await?;
+                        }
+                        ["INSERT", "INTO", name, ..] => {
+                            channel.queue_declare(name.into(), passive, FieldTable::default()).await?;
+                            publish(&channel, "", name, b"more").await?;
+                        }
+                        ["ALTER", "TABLE", name, ..] => {
+                            let exchange = format!("{name}_altered");
+                            let (kind, options) = (ExchangeKind::Direct, ExchangeDeclareOptions::default());
+                            channel
+                                .exchange_declare(exchange.as_str().into(), kind, options, FieldTable::default())
+                                .await?;
+                            let bind = QueueBindOptions::default();
+                            let (queue, key) = (name.into(), name.into());
+                            channel
+                                .queue_bind(queue, exchange.as_str().into(), key, bind, FieldTable::default())
+                                .await?;
+                            channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await?;
+                        }
+                        ["DROP", "TABLE", name] => {
+                            channel.queue_delete(name.into(), QueueDeleteOptions::default()).await?;
+                        }
+                        _ => panic!("no rabbitmq form for {sql}"),
                     }
-                    ["SELECT", "v", "FROM", name] => channel.queue_declare_passive(name).map(drop).map_err(fail),
-                    ["INSERT", "INTO", name, ..] => {
-                        channel.queue_declare_passive(name).map_err(fail)?;
-                        channel.basic_publish("", Publish::new(b"more", name)).map_err(fail)
-                    }
-                    ["ALTER", "TABLE", name, ..] => {
-                        let exchange = format!("{name}_altered");
-                        let options = ExchangeDeclareOptions::default();
-                        channel.exchange_declare(ExchangeType::Direct, &exchange, options).map_err(fail)?;
-                        channel.queue_bind(name, &exchange, name, FieldTable::default()).map_err(fail)?;
-                        channel.exchange_delete(&exchange, false).map_err(fail)
-                    }
-                    ["DROP", "TABLE", name] => {
-                        channel.queue_delete(name, amiquip::QueueDeleteOptions::default()).map(drop).map_err(fail)
-                    }
-                    _ => panic!("no rabbitmq form for {sql}"),
-                }?;
-                channel.close().map_err(fail)
+                    channel.close(200, "OK".into()).await
+                })
+                .map_err(fail)
             }
             Session::Redis(conn) => {
                 let words: Vec<&str> = sql.split(' ').collect();

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use futures_lite::future::block_on;
+
 /// The variable that names the test server of a server provider.
 pub fn variable(provider: &str) -> String {
     format!("ADDONS_TEST_{}_URL", provider.to_uppercase())
@@ -63,26 +65,37 @@ pub fn connect_redis(url: &str) -> redis::RedisResult<redis::Connection> {
 }
 
 /// An AMQP connection, as an app opens it with the `RABBITMQ_URL` an addon handed out.
-pub fn connect_rabbitmq(url: &str) -> Result<amiquip::Connection, amiquip::Error> {
-    amiquip::Connection::insecure_open(url)
+pub fn connect_rabbitmq(url: &str) -> lapin::Result<lapin::Connection> {
+    block_on(lapin::Connection::connect(url, lapin::ConnectionProperties::default()))
+}
+
+/// Publishes `body` to `exchange` with `routing_key`, as an app does: without publisher
+/// confirms.
+pub async fn publish(channel: &lapin::Channel, exchange: &str, routing_key: &str, body: &[u8]) -> lapin::Result<()> {
+    let options = lapin::options::BasicPublishOptions::default();
+    let properties = lapin::BasicProperties::default();
+    channel.basic_publish(exchange.into(), routing_key.into(), options, body, properties).await?.await.map(drop)
 }
 
 /// Uses a `RABBITMQ_URL` as an app would: declares a queue, publishes a message to it and
 /// gets it back.
-pub fn rabbitmq_round_trip(url: &str) -> Result<(), amiquip::Error> {
-    use amiquip::{Publish, QueueDeclareOptions};
-    let mut connection = connect_rabbitmq(url)?;
-    let channel = connection.open_channel(None)?;
-    let queue = channel.queue_declare("addons-probe", QueueDeclareOptions::default())?;
-    channel.basic_publish("", Publish::new(b"hello", "addons-probe"))?;
-    let got = loop {
-        if let Some(got) = queue.get(true)? {
-            break got;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(got.delivery.body, b"hello");
-    connection.close()
+pub fn rabbitmq_round_trip(url: &str) -> lapin::Result<()> {
+    use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let connection = connect_rabbitmq(url)?;
+    block_on(async {
+        let channel = connection.create_channel().await?;
+        channel.queue_declare("addons-probe".into(), QueueDeclareOptions::default(), FieldTable::default()).await?;
+        publish(&channel, "", "addons-probe", b"hello").await?;
+        let got = loop {
+            if let Some(got) = channel.basic_get("addons-probe".into(), BasicGetOptions { no_ack: true }).await? {
+                break got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(got.delivery.data, b"hello");
+        connection.close(200, "OK".into()).await
+    })
 }
 
 /// A request to the RabbitMQ management API at `admin` (`http://user:password@host:port`)
