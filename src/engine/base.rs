@@ -29,6 +29,8 @@ pub struct Engine {
     /// time a step works out to be written (a retry's due time) comes from it, so a
     /// host whose clock is off writes no time of its own into a shared state.
     pub(super) clock: Mutex<Clock>,
+    /// Each provider's server ("default IDENTITY"), asked once per process.
+    pub(super) identities: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Engine {
@@ -42,6 +44,7 @@ impl Engine {
             stop,
             spare: Mutex::new(Vec::new()),
             clock: Mutex::new(Clock::host()),
+            identities: Mutex::new(HashMap::new()),
         }
     }
 

@@ -17,6 +17,7 @@ mod claim;
 mod copy;
 mod hooks;
 mod provision;
+mod server;
 mod step;
 
 pub use base::Engine;

@@ -3,6 +3,7 @@
 //! the host and port written into the apps' URLs, the one deadline a login keeps, and the
 //! one-line wording of every failure.
 
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -63,6 +64,11 @@ pub struct ServerSettings {
     pub public_host: Option<String>,
     /// `connect_timeout` when the table sets it: how long a login may take in all.
     pub connect_timeout: Option<Duration>,
+    /// The Unix socket the admin logs in through (a server found on this machine by
+    /// its socket); the apps still connect over TCP to the URL's host.
+    pub socket: Option<PathBuf>,
+    /// How the server was found, when no `[providers.NAME]` section names it.
+    pub found: Option<String>,
 }
 
 /// How long a login may take, from the first connect to the server's answer to it, when
@@ -78,6 +84,8 @@ impl std::fmt::Debug for ServerSettings {
             .field("url", &url)
             .field("public_host", public_host)
             .field("connect_timeout", connect_timeout)
+            .field("socket", &self.socket)
+            .field("found", &self.found)
             .finish()
     }
 }
@@ -98,12 +106,17 @@ impl<P: Provider + 'static> ProviderConfig for ServerConfig<P> {
     fn build(&self, _env: &Environment) -> Box<dyn Provider> {
         Box::new((self.make)(self.server.clone()))
     }
+
+    fn found(&self) -> Option<&str> {
+        self.server.found.as_deref()
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServerDoc {
     url: Spanned<String>,
+    socket: Option<Spanned<String>>,
     public_host: Option<Spanned<String>>,
     connect_timeout: Option<Spanned<String>>,
 }
@@ -112,7 +125,7 @@ impl ServerSettings {
     /// Reads a server provider's own table: `None` when the config file has none (the
     /// provider is then not configured). Each refusal names the file, line and key.
     pub fn read(section: Option<&Section<'_>>, spec: &'static ServerSpec) -> anyhow::Result<Option<ServerSettings>> {
-        let Some(section) = section else { return Ok(None) };
+        let Some(section) = section else { return Ok(Self::discovered(spec)) };
         let doc: ServerDoc = section.read()?;
         let span = doc.url.span();
         let url = Url::parse(doc.url.get_ref()).map_err(|err| {
@@ -134,6 +147,14 @@ impl ServerSettings {
             },
             None => None,
         };
+        let socket = match doc.socket {
+            Some(path) if !path.get_ref().starts_with('/') => {
+                return Err(
+                    section.invalid(path.span(), "socket must be an absolute path, e.g. /run/mysqld/mysqld.sock")
+                )
+            }
+            path => path.map(|path| PathBuf::from(path.into_inner())),
+        };
         let connect_timeout = match doc.connect_timeout {
             Some(text) => match crate::expiry::parse_duration(text.get_ref()) {
                 Ok(timeout) => Some(timeout),
@@ -141,7 +162,30 @@ impl ServerSettings {
             },
             None => None,
         };
-        Ok(Some(ServerSettings { spec, url, public_host, connect_timeout }))
+        Ok(Some(ServerSettings { spec, url, public_host, connect_timeout, socket, found: None }))
+    }
+
+    /// The server this machine's own client for it would reach, when it finds one.
+    fn discovered(spec: &'static ServerSpec) -> Option<ServerSettings> {
+        let found = super::discover::find(spec.name)?;
+        let url = Url::parse(&found.url).ok().filter(|url| spec.schemes.contains(&url.scheme()))?;
+        let (socket, found) = (found.socket, Some(found.how));
+        Some(ServerSettings { spec, url, public_host: None, connect_timeout: None, socket, found })
+    }
+
+    /// The `[providers.NAME]` section that names this server, as lines to paste into
+    /// the config file; its password masked unless `with_password` (what `providers
+    /// add` writes).
+    pub fn section(&self, with_password: bool) -> String {
+        let url = if with_password { self.url.to_string() } else { self.display_url() };
+        let mut lines = format!("[providers.{}]\nurl = {}\n", self.spec.name, toml_string(&url));
+        if let Some(socket) = &self.socket {
+            lines.push_str(&format!("socket = {}\n", toml_string(&socket.display().to_string())));
+        }
+        if let Some(host) = &self.public_host {
+            lines.push_str(&format!("public_host = {}\n", toml_string(host)));
+        }
+        lines
     }
 
     /// [`read`](Self::read), kept with the constructor `make` that builds the provider
@@ -252,6 +296,11 @@ impl ServerSettings {
     }
 }
 
+/// `text` as a TOML basic string.
+pub fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
 /// Builds a URL handed to an app: `scheme://user:password@host:port/path`, with
 /// user and password percent-encoded. A host the URL parser refuses (or would change)
 /// is refused: it came from `public_host` or the admin URL, and retrying will not fix it.
@@ -309,7 +358,7 @@ mod tests {
 
     fn server(url: &str, public_host: Option<&str>) -> ServerSettings {
         let (url, public_host) = (Url::parse(url).unwrap(), public_host.map(str::to_string));
-        ServerSettings { spec: &SPEC, url, public_host, connect_timeout: None }
+        ServerSettings { spec: &SPEC, url, public_host, connect_timeout: None, socket: None, found: None }
     }
 
     #[test]

@@ -1,0 +1,108 @@
+//! Which server an addon was made on, and the door every later step goes through: the
+//! provider is handed out only while the config still leads to that server.
+
+use std::sync::Arc;
+
+use super::base::Engine;
+use crate::addon::Addon;
+use crate::providers::{Provider, ProviderError};
+use crate::store::Store;
+
+/// The name of a provider's one server in the config file (its `[providers.NAME]` URL,
+/// or the one found on this machine).
+pub const DEFAULT_SERVER: &str = "default";
+
+/// Why an addon's provider was not handed out.
+pub enum Unbound {
+    /// The provider can't be built (not configured): the message says what to add.
+    NotBuilt(String),
+    /// Its server could not be asked who it is; retried like any provider failure.
+    Unknown(ProviderError),
+    /// The config leads to another server than the addon's: nothing is done until it
+    /// leads back.
+    Elsewhere(String),
+}
+
+impl Engine {
+    /// Where an addon of `provider` made now is made: "default IDENTITY", from the
+    /// server itself (asked once per process); `None` for a provider without a server.
+    pub fn server_of(&self, provider: &str) -> Result<Option<String>, Unbound> {
+        let built = self.provider(provider).map_err(Unbound::NotBuilt)?;
+        let mut known = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(identity) = known.get(provider) {
+            return Ok(identity.clone());
+        }
+        let identity = built.server_identity().map_err(Unbound::Unknown)?;
+        let server = identity.map(|identity| format!("{DEFAULT_SERVER} {identity}"));
+        known.insert(provider.to_string(), server.clone());
+        Ok(server)
+    }
+
+    /// The addon's provider, on the server the addon was made on. An addon made before
+    /// servers were recorded goes to the configured one, and records it.
+    pub(super) fn provider_of(&self, store: &mut Store, addon: &Addon) -> Result<Arc<dyn Provider>, Unbound> {
+        let provider = self.provider(&addon.provider).map_err(Unbound::NotBuilt)?;
+        let current = self.server_of(&addon.provider)?;
+        match (&addon.server, current) {
+            (Some(recorded), Some(current)) if !same_server(recorded, &current) => {
+                Err(Unbound::Elsewhere(elsewhere(addon, recorded, &current)))
+            }
+            (None, Some(current)) => {
+                store.record_server(&addon.id, &self.token, &current).map_err(|err| {
+                    Unbound::Unknown(ProviderError::Transient(format!("can't record the addon's server: {err:#}")))
+                })?;
+                Ok(provider)
+            }
+            _ => Ok(provider),
+        }
+    }
+
+    /// Refuses (exit 1) an operation on `addon` when the config leads to another server
+    /// than the one it was made on: `deprovision`, `rotate`, `attach`, `check` and
+    /// `provision --from` ask before they change anything. A server that can't be asked
+    /// now is left to the steps, which ask again before they touch it.
+    pub fn check_bound(&self, addon: &Addon) -> anyhow::Result<()> {
+        let Some(recorded) = &addon.server else { return Ok(()) };
+        match self.server_of(&addon.provider) {
+            Ok(Some(current)) if !same_server(recorded, &current) => {
+                Err(crate::error::failed(elsewhere(addon, recorded, &current)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether the recorded server and the one the config leads to are one: the same
+/// identity, or for Redis the same address (its run id changes when it restarts).
+fn same_server(recorded: &str, current: &str) -> bool {
+    let address = |server: &str| -> Option<String> {
+        let mut words = server.split(' ');
+        let (name, kind, address) = (words.next()?, words.next()?, words.next()?);
+        (kind == "redis").then(|| format!("{name} {address}"))
+    };
+    recorded == current || address(recorded).is_some_and(|a| Some(a) == address(current))
+}
+
+/// "addon db was made on server default (postgres 77…), but the config now leads the
+/// postgres provider to postgres 12…; nothing was done: point the config back at it".
+fn elsewhere(addon: &Addon, recorded: &str, current: &str) -> String {
+    let (name, identity) = recorded.split_once(' ').unwrap_or((recorded, ""));
+    let now = current.split_once(' ').map_or(current, |(_, identity)| identity);
+    format!(
+        "addon {} was made on the {} provider's {name} server ({identity}), but the config now leads it to another ({now}); nothing was done: point the config back at that server",
+        addon.name, addon.provider
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_server;
+
+    #[test]
+    fn a_server_is_its_identity_and_a_redis_its_address() {
+        assert!(same_server("default postgres 77", "default postgres 77"));
+        assert!(!same_server("default postgres 77", "default postgres 12"));
+        assert!(same_server("default redis 127.0.0.1:6379 aa", "default redis 127.0.0.1:6379 bb"));
+        assert!(!same_server("default redis 127.0.0.1:6379 aa", "default redis 127.0.0.1:6380 aa"));
+    }
+}
