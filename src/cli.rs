@@ -504,6 +504,22 @@ pub struct ProvidersArgs {
     /// Exit 1 when a configured provider's server does not answer (a health check)
     #[arg(long)]
     pub check: bool,
+    #[command(subcommand)]
+    pub action: Option<ProvidersAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersAction {
+    /// Check a server's connection and rights, then write its [providers.NAME] section into the config file
+    Add(ProvidersAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProvidersAddArgs {
+    /// The server provider (postgres, mysql, redis)
+    pub provider: String,
+    /// The admin URL; without one, the server found on this machine (as `addons providers` shows it)
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

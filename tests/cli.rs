@@ -151,6 +151,7 @@ fn provision_json_prints_the_addon_with_prefix_and_params() {
             "updated_at": addon["updated_at"],
             "labels": {},
             "expires_at": null,
+            "server": null,
             "attachments": [],
             "created": true,
         })

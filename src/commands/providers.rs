@@ -1,18 +1,22 @@
 //! `addons providers`: each provider, whether it is configured, and whether its server
 //! answers; with `--check`, a health check that fails when a configured one does not.
+//! `addons providers add NAME [URL]`: checks a server, then writes its section.
 
 use serde_json::json;
 
-use crate::cli::ProvidersArgs;
+use crate::cli::{ProvidersAction, ProvidersAddArgs, ProvidersArgs};
 use crate::engine::Engine;
-use crate::error::failed;
+use crate::error::{failed, usage};
 use crate::output::table;
 use crate::providers::{self, ProviderError, ProviderInfo};
 
 use super::Ctx;
 
-/// Handles `addons providers`.
+/// Handles `addons providers` and `addons providers add`.
 pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<()> {
+    if let Some(ProvidersAction::Add(add)) = args.action {
+        return add_section(add, ctx);
+    }
     let engine = ctx.engine();
     let mut docs = Vec::new();
     let mut rows = Vec::new();
@@ -39,6 +43,45 @@ pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Handles `addons providers add NAME [URL]`: the section for URL (or for the server
+/// found on this machine) is read as the config file would read it, its server must
+/// answer with the rights the provider needs, and only then is it written into the
+/// config file. A refusal writes nothing.
+fn add_section(args: ProvidersAddArgs, ctx: &Ctx) -> anyhow::Result<()> {
+    let name = args.provider.as_str();
+    let info = providers::info(name).ok_or_else(|| usage(providers::unknown_provider(name)))?;
+    if info.example.is_none() {
+        return Err(usage(format!(
+            "the {name} provider runs without a [providers.{name}] section; there is none to add"
+        )));
+    }
+    let path = ctx.settings.path.clone();
+    let section = match &args.url {
+        Some(url) => format!("[providers.{name}]\nurl = {}\n", providers::server::toml_string(url)),
+        None => match (info.configure)(None)?.and_then(|config| config.section()) {
+            Some(section) => section,
+            None => {
+                return Err(usage(format!(
+                    "no {name} server found on this machine as its own client would find it; give its admin URL: addons providers add {name} {}",
+                    info.example.and_then(|example| example.split('"').nth(1)).unwrap_or("URL")
+                )))
+            }
+        },
+    };
+    // Read as the file will be: a bad URL is refused with the key it is under.
+    let settings = crate::config::parse(&path, &section)?;
+    let configs = providers::configure(&settings)?;
+    let env = providers::Environment { data_dir: std::path::PathBuf::from(".") };
+    let provider = providers::build(name, &configs, &env).map_err(usage)?;
+    let health = provider.health().map_err(|err| failed(format!("nothing written to {}: {err}", path.display())))?;
+    crate::config::add_provider_section(&path, name, &section)?;
+    ctx.note(format!("Wrote [providers.{name}] to {}: {health}", path.display()));
+    if ctx.json {
+        ctx.print_json(&json!({"name": name, "config": path.display().to_string(), "detail": health}));
+    }
+    Ok(())
+}
+
 /// One provider's part of the listing, all from its registry entry and the provider the
 /// settings build: its JSON document, its table row, and (when it is configured but does
 /// not answer) the line `--check` fails with.
@@ -58,6 +101,12 @@ fn listing(info: &ProviderInfo, engine: &Engine) -> (serde_json::Value, Vec<Stri
         (true, false) => "unreachable",
     };
     let failure = (configured && !answers).then(|| format!("{}: {detail}", info.name));
+    // A server found on this machine says where and how, after what it answered.
+    let found = engine.found(info.name);
+    let detail = match &found {
+        Some(how) => format!("{detail}; found {how}"),
+        None => detail,
+    };
     let doc = json!({
         "name": info.name,
         "vars": info.vars,
@@ -68,6 +117,7 @@ fn listing(info: &ProviderInfo, engine: &Engine) -> (serde_json::Value, Vec<Stri
         "detail": detail,
         "summary": info.summary,
         "warnings": warnings,
+        "found": found,
     });
     let detail = warnings.iter().fold(detail, |detail, warning| format!("{detail}; warning: {warning}"));
     (doc, vec![info.name.to_string(), status.to_string(), info.vars.join(","), detail], failure)

@@ -11,7 +11,7 @@ use crate::names;
 use crate::output::addon_json;
 use crate::providers;
 use crate::spec::AddonSpec;
-use crate::store::{now_ms, Remarked, Store};
+use crate::store::{now_ms, Remarked, Scan, Store};
 
 use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
@@ -89,6 +89,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    note_found_server(ctx, &engine, &store, &addon)?;
     ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));
     let done = format!("provisioned {} on app {}", addon.name, addon.app);
     if args.wait {
@@ -102,6 +103,27 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     }
     synced?;
     ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to finish provisioning.", addon.name));
+    Ok(())
+}
+
+/// The first addon made on a server found on this machine (no config section names
+/// it) says where that server is and how it was found, once: later ones on it do not.
+fn note_found_server(ctx: &Ctx, engine: &Engine, store: &Store, addon: &Addon) -> anyhow::Result<()> {
+    let (Some(how), Some(server)) = (engine.found(&addon.provider), &addon.server) else { return Ok(()) };
+    let mut others = 0;
+    let scan = Scan { app: None, all: true, labels: &[], expired_by: None };
+    store.for_each_addon(&scan, |other| {
+        others += usize::from(other.id != addon.id && other.server.as_ref() == Some(server));
+        Ok(())
+    })?;
+    if others == 0 {
+        let add = format!("addons providers add {}", addon.provider);
+        ctx.note(format!(
+            "Note: no [providers.{}] section in {}: using the server found at {how}; `{add}` writes it there",
+            addon.provider,
+            ctx.settings.path.display()
+        ));
+    }
     Ok(())
 }
 

@@ -38,6 +38,13 @@ impl Engine {
         Ok(server)
     }
 
+    /// How the provider's server was found on this machine, when no config section
+    /// names it and it is used.
+    pub fn found(&self, provider: &str) -> Option<String> {
+        let settings = crate::providers::settings_of(provider, &self.configs).ok()?;
+        settings.found().map(str::to_string)
+    }
+
     /// The addon's provider, on the server the addon was made on. An addon made before
     /// servers were recorded goes to the configured one, and records it.
     pub(super) fn provider_of(&self, store: &mut Store, addon: &Addon) -> Result<Arc<dyn Provider>, Unbound> {

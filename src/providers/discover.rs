@@ -12,7 +12,7 @@ mod mycnf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     /// The admin URL (user, password, host, port, database); for a socket login its
-    /// host is `localhost`, where the apps' URLs point.
+    /// host is 127.0.0.1, where the apps' URLs point (over TCP, on this machine).
     pub url: String,
     /// The Unix socket the admin logs in through, when it does.
     pub socket: Option<PathBuf>,

@@ -155,6 +155,11 @@ pub trait ProviderConfig: std::fmt::Debug + Send + Sync {
     fn found(&self) -> Option<&str> {
         None
     }
+    /// The `[providers.NAME]` section that names its server, password and all, for
+    /// `providers add` to write; `None` for a provider without a server.
+    fn section(&self) -> Option<String> {
+        None
+    }
 }
 
 impl ProviderInfo {

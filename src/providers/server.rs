@@ -110,6 +110,10 @@ impl<P: Provider + 'static> ProviderConfig for ServerConfig<P> {
     fn found(&self) -> Option<&str> {
         self.server.found.as_deref()
     }
+
+    fn section(&self) -> Option<String> {
+        Some(self.server.section(true))
+    }
 }
 
 #[derive(Deserialize)]

@@ -800,6 +800,7 @@ mod tests {
             drift: text("gone"),
             attachments: Vec::new(),
             source_id: text("a0"),
+            server: text("default postgres 1"),
         }
     }
 

@@ -62,7 +62,9 @@ pub(super) fn find(env: &Env) -> Option<Found> {
         from.push("libpq's defaults".into());
     }
     let url_host = match &socket {
-        Some(_) => "localhost".to_string(),
+        // Apps connect over TCP to the same machine (pg_hba's host lines, with the
+        // password the provider sets), which libpq's "localhost" may take to ::1.
+        Some(_) => "127.0.0.1".to_string(),
         None if host.contains(':') => format!("[{host}]"),
         None => host.clone(),
     };

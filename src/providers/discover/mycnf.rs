@@ -49,7 +49,13 @@ pub(super) fn find(env: &Env) -> Option<Found> {
         Some(socket) => format!("socket {}", socket.display()),
         None => format!("{host}:{port}"),
     };
-    let url_host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    // Apps connect over TCP: the client takes "localhost" to the socket, where the
+    // server sees another user than the one it made for the app's host.
+    let url_host = match host.as_str() {
+        "localhost" => "127.0.0.1".to_string(),
+        host if host.contains(':') => format!("[{host}]"),
+        host => host.to_string(),
+    };
     let url = format!("mysql://{}{url_host}:{port}", userinfo(&user, password.as_deref()));
     let how = format!("{place} as user {user}, from {}", from.join(" and "));
     Some(Found { url, socket, how })
