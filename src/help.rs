@@ -248,8 +248,8 @@ pub const STATE_COPY: [Section; 2] = [
 pub const PROVIDERS: [Section; 1] = [examples(&[
     ("addons providers", "configured? does the server answer?"),
     ("addons providers --json", "with each provider's vars and params"),
-    ("addons providers add postgres", "write the server found on this machine into the config file"),
-    ("addons providers add mysql mysql://root:PASSWORD@127.0.0.1:3306", "check that server, then write it"),
+    ("addons providers add postgres", "write the server found here into the config"),
+    ("addons providers add redis redis://127.0.0.1:6380", "check that server, then write it"),
 ])];
 
 pub const GRAPH: [Section; 1] = [examples(&[

@@ -152,6 +152,11 @@ impl ServerSettings {
             None => None,
         };
         let socket = match doc.socket {
+            Some(path) if spec.name == "redis" => {
+                return Err(
+                    section.invalid(path.span(), "socket is not taken by redis; its url says where the server is")
+                )
+            }
             Some(path) if !path.get_ref().starts_with('/') => {
                 return Err(
                     section.invalid(path.span(), "socket must be an absolute path, e.g. /run/mysqld/mysqld.sock")
