@@ -500,6 +500,7 @@ pub struct StateCopyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ProvidersArgs {
     /// Exit 1 when a configured provider's server does not answer (a health check)
     #[arg(long)]
@@ -510,7 +511,8 @@ pub struct ProvidersArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ProvidersAction {
-    /// Check a server's connection and rights, then write its [providers.NAME] section into the config file
+    /// Check a server, then write its section into the config file
+    #[command(after_help = help::tail(&help::PROVIDERS_ADD))]
     Add(ProvidersAddArgs),
 }
 
