@@ -68,7 +68,7 @@ fn an_empty_home_provisions_on_this_machines_servers_and_the_vars_log_in_with_th
         // Said once: the next addon on that server does not say it again.
         let again = here_ok(&env, &["provision", provider, &format!("{app}-2"), "--wait"], &[]);
         assert!(!again.stderr.contains(&note), "{again}");
-        let listed = here_ok(&env, &["info", &run.stdout.trim().to_string(), "--json"], &[]);
+        let listed = here_ok(&env, &["info", run.stdout.trim(), "--json"], &[]);
         let info: Value = serde_json::from_str(&listed.stdout).unwrap();
         let server = info["server"].as_str().unwrap();
         assert!(server.starts_with(&format!("default {provider} ")), "{info}");
