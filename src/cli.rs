@@ -171,6 +171,9 @@ pub struct CopyArgs {
     /// Where providers keep files (the engine's data directory).
     #[arg(long)]
     pub data_dir: std::path::PathBuf,
+    /// The server the addon was made on ("NAME IDENTITY"): the copy is made there alone.
+    #[arg(long)]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -81,7 +81,7 @@ impl Engine {
 
 /// Whether the recorded server and the one the config leads to are one: the same
 /// identity, or for Redis the same address (its run id changes when it restarts).
-fn same_server(recorded: &str, current: &str) -> bool {
+pub fn same_server(recorded: &str, current: &str) -> bool {
     let address = |server: &str| -> Option<String> {
         let mut words = server.split(' ');
         let (name, kind, address) = (words.next()?, words.next()?, words.next()?);
