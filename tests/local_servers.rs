@@ -10,7 +10,7 @@ use std::process::{Child, Command};
 
 use serde_json::Value;
 
-use crate::common::{servers, Run, TestEnv};
+use crate::common::{readers, servers, Run, TestEnv};
 
 /// `addons ARGS` with the machine's servers found as their clients find them, and
 /// `vars` in the environment (a client's own variables: PGHOST, REDIS_URL, ...).
@@ -74,7 +74,12 @@ fn an_empty_home_provisions_on_this_machines_servers_and_the_vars_log_in_with_th
         assert!(server.starts_with(&format!("default {provider} ")), "{info}");
     }
     let pg = var(&env, "app-postgres", "DATABASE_URL");
+    assert!(pg.starts_with("postgresql://addons_") && pg.contains("@127.0.0.1:5432/"), "{pg}");
     assert!(client("psql", &[&pg, "-Atc", "SELECT current_user"]).starts_with("addons_"));
+    if let Some(readers) = readers::readers("psycopg on a found server's DATABASE_URL") {
+        let said = readers::stdout_of(readers.select_one(&pg, "psycopg"));
+        assert!(said.contains("psycopg 1"), "{said}");
+    }
     let my = url::Url::parse(&var(&env, "app-mysql", "DATABASE_URL")).unwrap();
     let port = my.port().unwrap().to_string();
     let password = format!("-p{}", my.password().unwrap());
