@@ -363,3 +363,61 @@ fn providers_add_checks_the_server_then_writes_a_section_that_reads_back() {
     assert_eq!(again.code, 2, "{again}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
 }
+
+#[test]
+fn two_configured_servers_keep_their_addons_and_a_changed_default_is_refused_until_it_leads_back() {
+    let Some(machine) = servers::server("postgres", "two configured servers") else { return };
+    let Some(cluster) = Cluster::start() else { return };
+    let env = TestEnv::new();
+    let both = |default: &str| {
+        format!(
+            "[providers.postgres]\nurl = \"{default}\"\n\n[providers.postgres.servers.analytics]\nurl = \"{}\"\n",
+            cluster.url()
+        )
+    };
+    env.write_config(&both(&machine));
+    let doc = env.json(["providers", "--json"]);
+    let postgres = doc.as_array().unwrap().iter().find(|doc| doc["name"] == "postgres").unwrap();
+    assert_eq!(postgres["servers"][0]["name"], "analytics", "{postgres}");
+    assert_eq!(postgres["servers"][0]["status"], "ok", "{postgres}");
+    env.ok(["provision", "postgres", "web", "--name", "on-default", "--wait"]);
+    env.ok(["provision", "postgres", "etl", "--name", "on-analytics", "--server", "analytics", "--wait"]);
+    // An apply file names the server too.
+    let file = env.root().join("addons.toml");
+    let apply = "scope = \"reports\"\n[[addon]]\nname = \"from-apply\"\nprovider = \"postgres\"\napp = \"reports\"\nserver = \"analytics\"\n";
+    std::fs::write(&file, apply).unwrap();
+    env.ok(["apply", "-f", file.to_str().unwrap(), "--wait"]);
+    let server = |name: &str| env.info(name)["server"].as_str().unwrap().to_string();
+    assert!(server("on-default").starts_with("default postgres "), "{}", server("on-default"));
+    assert!(server("on-analytics").starts_with("analytics postgres "), "{}", server("on-analytics"));
+    assert!(server("from-apply").starts_with("analytics postgres "), "{}", server("from-apply"));
+    let wide = env.ok(["list", "-o", "wide"]).stdout;
+    assert!(wide.lines().next().unwrap().contains("SERVER"), "{wide}");
+    assert!(
+        wide.lines().any(|line| line.starts_with("on-analytics") && line.contains("analytics postgres ")),
+        "{wide}"
+    );
+    let (default_id, analytics_id) = (
+        env.info("on-default")["id"].as_str().unwrap().to_string(),
+        env.info("on-analytics")["id"].as_str().unwrap().to_string(),
+    );
+    assert!(!servers::traces("postgres", &machine, &default_id).is_empty());
+    assert!(cluster.roles().iter().any(|role| role.contains(&analytics_id)));
+    assert!(!cluster.roles().iter().any(|role| role.contains(&default_id)));
+    // The default server now leads to the cluster: the old addon's deprovision is refused
+    // in one line, and neither server changes, a tick included.
+    env.write_config(&both(&cluster.url()));
+    let (machine_before, cluster_before) = (servers::traces("postgres", &machine, &default_id), cluster.roles());
+    let line = env.fails(1, ["deprovision", "on-default"]);
+    assert!(line.contains("addon on-default was made on the postgres provider's default server"), "{line}");
+    env.ok(["tick"]);
+    assert_eq!(env.info("on-default")["state"], "ready");
+    assert_eq!((servers::traces("postgres", &machine, &default_id), cluster.roles()), (machine_before, cluster_before));
+    // Led back, each addon goes from its own server.
+    env.write_config(&both(&machine));
+    env.ok(["deprovision", "on-default", "--wait"]);
+    assert!(servers::traces("postgres", &machine, &default_id).is_empty());
+    assert!(cluster.roles().iter().any(|role| role.contains(&analytics_id)));
+    env.ok(["deprovision", "on-analytics", "from-apply", "--wait"]);
+    assert!(cluster.roles().is_empty(), "{:?}", cluster.roles());
+}

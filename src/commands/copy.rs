@@ -21,7 +21,10 @@ pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<()> {
         let current = provider.server_identity().map(|id| id.map(|id| format!("{DEFAULT_SERVER} {id}")));
         match current {
             Ok(Some(current)) if !same_server(recorded, &current) => {
-                eprintln!("the config now leads the {} provider to another server than the addon's; nothing copied", args.provider);
+                eprintln!(
+                    "the config now leads the {} provider to another server than the addon's; nothing copied",
+                    args.provider
+                );
                 return Err(Failure::Said.into());
             }
             Err(ProviderError::Permanent(message) | ProviderError::Transient(message)) => {

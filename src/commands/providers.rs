@@ -27,10 +27,10 @@ pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<()> {
         let asked: Vec<_> = providers::ALL.iter().map(|info| scope.spawn(|| listing(info, &engine))).collect();
         asked.into_iter().map(|asking| asking.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     });
-    for (doc, row, failure) in listings {
+    for (doc, row, failures) in listings {
         docs.push(doc);
-        rows.push(row);
-        silent.extend(failure);
+        rows.extend(row);
+        silent.extend(failures);
     }
     if ctx.json {
         ctx.print_json(&serde_json::Value::Array(docs));
@@ -85,7 +85,7 @@ fn add_section(args: ProvidersAddArgs, ctx: &Ctx) -> anyhow::Result<()> {
 /// One provider's part of the listing, all from its registry entry and the provider the
 /// settings build: its JSON document, its table row, and (when it is configured but does
 /// not answer) the line `--check` fails with.
-fn listing(info: &ProviderInfo, engine: &Engine) -> (serde_json::Value, Vec<String>, Option<String>) {
+fn listing(info: &ProviderInfo, engine: &Engine) -> (serde_json::Value, Vec<Vec<String>>, Vec<String>) {
     let (configured, answers, detail, warnings) = match engine.provider(info.name) {
         Err(_) => (false, false, format!("not configured: add {}", info.lacking()), Vec::new()),
         Ok(provider) => match provider.health() {
@@ -120,7 +120,25 @@ fn listing(info: &ProviderInfo, engine: &Engine) -> (serde_json::Value, Vec<Stri
         "found": found,
     });
     let detail = warnings.iter().fold(detail, |detail, warning| format!("{detail}; warning: {warning}"));
-    (doc, vec![info.name.to_string(), status.to_string(), info.vars.join(","), detail], failure)
+    let mut rows = vec![vec![info.name.to_string(), status.to_string(), info.vars.join(","), detail]];
+    let mut failures = Vec::from_iter(failure);
+    let mut doc = doc;
+    // Its other servers, each with its own health.
+    let mut servers = Vec::new();
+    for server in providers::servers_of(info.name, engine.configs()).into_iter().skip(1) {
+        let answer = engine.provider_on(info.name, &server).map_err(ProviderError::Permanent);
+        let (status, detail) = match answer.and_then(|provider| provider.health()) {
+            Ok(detail) => ("ok", detail),
+            Err(ProviderError::Transient(message) | ProviderError::Permanent(message)) => {
+                failures.push(format!("{} server {server}: {message}", info.name));
+                ("unreachable", message)
+            }
+        };
+        rows.push(vec![format!("{} ({server})", info.name), status.to_string(), info.vars.join(","), detail.clone()]);
+        servers.push(json!({"name": server, "status": status, "detail": detail}));
+    }
+    doc["servers"] = servers.into();
+    (doc, rows, failures)
 }
 
 #[cfg(test)]

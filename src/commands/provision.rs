@@ -30,7 +30,9 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     check_expiry(&args)?;
     providers::check_params(info, &params).map_err(usage)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let mut spec = AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params };
+    let server = args.server.clone().filter(|server| server != providers::DEFAULT_SERVER);
+    let mut spec =
+        AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params, server };
     let engine = ctx.engine();
     let existing = ctx.existing_store()?;
     if let (Some(store), Some(from)) = (&existing, &args.from) {
@@ -42,7 +44,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
             return kept(ctx, &engine, store, found, (&args, &labels), timeout);
         }
     }
-    check_server(&engine, info.name)?;
+    check_server(&engine, info.name, spec.server_name())?;
     // The expiry is worked out on the state's clock (a shared state's server's, not
     // this host's, which may be off); a missing state file, whose clock is this
     // host's, is made only once the expiry is known to be good, and a missing schema
@@ -143,8 +145,8 @@ fn inherit_params(store: &Store, from: &str, spec: &mut AddonSpec) -> anyhow::Re
 /// Refuses (exit 1) before anything is created when the provider's server does not
 /// answer; prints the provider's warnings (even under -q and --json: a server that undoes
 /// every addon's isolation is worth a line).
-pub(super) fn check_server(engine: &Engine, provider: &str) -> anyhow::Result<()> {
-    for warning in engine.check_server(provider)? {
+pub(super) fn check_server(engine: &Engine, provider: &str, server: &str) -> anyhow::Result<()> {
+    for warning in engine.check_server(provider, server)? {
         eprintln!("warning: {warning}");
     }
     Ok(())

@@ -69,6 +69,11 @@ impl Engine {
         &self.token
     }
 
+    /// The providers' settings, as the config file (or this machine) gave them.
+    pub fn configs(&self) -> &providers::Configs {
+        &self.configs
+    }
+
     /// The settings the engine runs with.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -82,6 +87,22 @@ impl Engine {
         }
         let provider: Arc<dyn Provider> = providers::build(name, &self.configs, &self.env)?.into();
         built.insert(name.to_string(), provider.clone());
+        Ok(provider)
+    }
+
+    /// A built provider on its server named `server` (`default`: [`provider`](Self::provider)),
+    /// made once per process.
+    pub fn provider_on(&self, name: &str, server: &str) -> Result<Arc<dyn Provider>, String> {
+        if server == providers::DEFAULT_SERVER {
+            return self.provider(name);
+        }
+        let key = format!("{name} {server}");
+        let mut built = self.providers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(provider) = built.get(&key) {
+            return Ok(provider.clone());
+        }
+        let provider: Arc<dyn Provider> = providers::build_on(name, server, &self.configs, &self.env)?.into();
+        built.insert(key, provider.clone());
         Ok(provider)
     }
 

@@ -25,7 +25,7 @@ pub use check::Check;
 pub use copy::PERMANENT;
 pub use hooks::HookReport;
 pub use provision::{BadSource, OtherAddon};
-pub use server::{same_server, DEFAULT_SERVER};
+pub use server::{same_server, server_name, DEFAULT_SERVER};
 
 use claim::is_dead_holder;
 pub use step::backoff;

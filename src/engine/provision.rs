@@ -55,8 +55,8 @@ impl Engine {
     /// Refuses (exit 1) before anything is created when the provider's server does not
     /// answer; else the provider's warnings (a server that undoes every addon's isolation),
     /// for the command to print.
-    pub fn check_server(&self, provider: &str) -> anyhow::Result<Vec<String>> {
-        let provider = self.provider(provider).map_err(usage)?;
+    pub fn check_server(&self, provider: &str, server: &str) -> anyhow::Result<Vec<String>> {
+        let provider = self.provider_on(provider, server).map_err(usage)?;
         provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
         Ok(provider.warnings())
     }
@@ -92,7 +92,7 @@ impl Engine {
         now: i64,
     ) -> anyhow::Result<NewAddon> {
         let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
-        let server = match self.server_of(&spec.provider) {
+        let server = match self.server_of(&spec.provider, spec.server_name()) {
             Ok(server) => server,
             Err(Unbound::NotBuilt(why)) => return Err(usage(why)),
             Err(Unbound::Unknown(err)) => return Err(failed(format!("can't provision: {err}"))),

@@ -8,9 +8,7 @@ use crate::addon::Addon;
 use crate::providers::{Provider, ProviderError};
 use crate::store::Store;
 
-/// The name of a provider's one server in the config file (its `[providers.NAME]` URL,
-/// or the one found on this machine).
-pub const DEFAULT_SERVER: &str = "default";
+pub use crate::providers::DEFAULT_SERVER;
 
 /// Why an addon's provider was not handed out.
 pub enum Unbound {
@@ -24,18 +22,20 @@ pub enum Unbound {
 }
 
 impl Engine {
-    /// Where an addon of `provider` made now is made: "default IDENTITY", from the
-    /// server itself (asked once per process); `None` for a provider without a server.
-    pub fn server_of(&self, provider: &str) -> Result<Option<String>, Unbound> {
-        let built = self.provider(provider).map_err(Unbound::NotBuilt)?;
+    /// Where an addon of `provider` made now on its server named `server` is made:
+    /// "SERVER IDENTITY", from the server itself (asked once per process); `None` for a
+    /// provider without a server.
+    pub fn server_of(&self, provider: &str, server: &str) -> Result<Option<String>, Unbound> {
+        let built = self.provider_on(provider, server).map_err(Unbound::NotBuilt)?;
+        let key = format!("{provider} {server}");
         let mut known = self.identities.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(identity) = known.get(provider) {
+        if let Some(identity) = known.get(&key) {
             return Ok(identity.clone());
         }
         let identity = built.server_identity().map_err(Unbound::Unknown)?;
-        let server = identity.map(|identity| format!("{DEFAULT_SERVER} {identity}"));
-        known.insert(provider.to_string(), server.clone());
-        Ok(server)
+        let recorded = identity.map(|identity| format!("{server} {identity}"));
+        known.insert(key, recorded.clone());
+        Ok(recorded)
     }
 
     /// How the provider's server was found on this machine, when no config section
@@ -48,8 +48,9 @@ impl Engine {
     /// The addon's provider, on the server the addon was made on. An addon made before
     /// servers were recorded goes to the configured one, and records it.
     pub(super) fn provider_of(&self, store: &mut Store, addon: &Addon) -> Result<Arc<dyn Provider>, Unbound> {
-        let provider = self.provider(&addon.provider).map_err(Unbound::NotBuilt)?;
-        let current = self.server_of(&addon.provider)?;
+        let server = server_name(addon);
+        let provider = self.provider_on(&addon.provider, server).map_err(Unbound::NotBuilt)?;
+        let current = self.server_of(&addon.provider, server)?;
         match (&addon.server, current) {
             (Some(recorded), Some(current)) if !same_server(recorded, &current) => {
                 Err(Unbound::Elsewhere(elsewhere(addon, recorded, &current)))
@@ -70,13 +71,19 @@ impl Engine {
     /// now is left to the steps, which ask again before they touch it.
     pub fn check_bound(&self, addon: &Addon) -> anyhow::Result<()> {
         let Some(recorded) = &addon.server else { return Ok(()) };
-        match self.server_of(&addon.provider) {
+        match self.server_of(&addon.provider, server_name(addon)) {
             Ok(Some(current)) if !same_server(recorded, &current) => {
                 Err(crate::error::failed(elsewhere(addon, recorded, &current)))
             }
             _ => Ok(()),
         }
     }
+}
+
+/// The name of the server an addon was made on, in its provider's config section:
+/// `default` for one made before servers were recorded.
+pub fn server_name(addon: &Addon) -> &str {
+    addon.server.as_deref().and_then(|server| server.split(' ').next()).unwrap_or(DEFAULT_SERVER)
 }
 
 /// Whether the recorded server and the one the config leads to are one: the same
@@ -93,6 +100,7 @@ pub fn same_server(recorded: &str, current: &str) -> bool {
 /// "addon db was made on server default (postgres 77…), but the config now leads the
 /// postgres provider to postgres 12…; nothing was done: point the config back at it".
 fn elsewhere(addon: &Addon, recorded: &str, current: &str) -> String {
+    // The named server is the one asked: only its identity differs.
     let (name, identity) = recorded.split_once(' ').unwrap_or((recorded, ""));
     let now = current.split_once(' ').map_or(current, |(_, identity)| identity);
     format!(

@@ -160,7 +160,19 @@ pub trait ProviderConfig: std::fmt::Debug + Send + Sync {
     fn section(&self) -> Option<String> {
         None
     }
+    /// The names of its servers other than the default one
+    /// (`[providers.NAME.servers.OTHER]`).
+    fn servers(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Builds the provider on its server named `server` (not the default one); `None`
+    /// when it has none of that name.
+    fn build_on(&self, _server: &str, _env: &Environment) -> Option<Box<dyn Provider>> {
+        None
+    }
 }
+
+pub use crate::spec::DEFAULT_SERVER;
 
 impl ProviderInfo {
     /// Whether each app attached to an addon gets a login of its own (a credential per
@@ -491,6 +503,29 @@ pub fn settings_of(name: &str, configs: &Configs) -> Result<Arc<dyn ProviderConf
         _ => format!("the {name} provider is not configured"),
     };
     Err(format!("{why}: add to {} the lines\n\n{}\n", configs.path.display(), info.example.unwrap_or_default()))
+}
+
+/// Builds a provider on its server named `server` (`default`: [`build`]); `Err` says
+/// which lines to add when the config file names no such server.
+pub fn build_on(name: &str, server: &str, configs: &Configs, env: &Environment) -> Result<Box<dyn Provider>, String> {
+    if server == DEFAULT_SERVER {
+        return build(name, configs, env);
+    }
+    let settings = settings_of(name, configs)?;
+    settings.build_on(server, env).ok_or_else(|| {
+        let example = info(name).and_then(|info| info.example).unwrap_or_default();
+        let url = example.lines().find(|line| line.starts_with("url")).unwrap_or("url = \"URL\"");
+        format!(
+            "the {name} provider has no server named {server}: add to {} the lines\n\n[providers.{name}.servers.{server}]\n{url}\n",
+            configs.path.display()
+        )
+    })
+}
+
+/// The names of a provider's servers: `default`, then the others the config file names.
+pub fn servers_of(name: &str, configs: &Configs) -> Vec<String> {
+    let others = settings_of(name, configs).map(|settings| settings.servers()).unwrap_or_default();
+    std::iter::once(DEFAULT_SERVER.to_string()).chain(others).collect()
 }
 
 /// The message for a provider name that is not compiled in.
