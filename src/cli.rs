@@ -148,8 +148,7 @@ pub struct ProvisionArgs {
     /// Make it a copy of this ready addon's data (same provider), e.g. --from main-db
     #[arg(long, value_name = "ADDON", add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub from: Option<String>,
-    /// Make it on the provider's server of this name ([providers.NAME.servers.SERVER]);
-    /// default: the provider's url
+    /// Make it on this server of the provider's (default: the one its url names)
     #[arg(long, value_name = "SERVER")]
     pub server: Option<String>,
     /// Create it only if no live addon has --name; the same one there is success (exit 0)
