@@ -421,6 +421,24 @@ mod tests {
     }
 
     #[test]
+    fn a_providers_other_servers_are_named_and_checked_with_their_line() {
+        let text = "[providers.postgres]\nurl = \"postgres://a@h/d\"\n[providers.postgres.servers.Bad]\nurl = \"postgres://a@h2/d\"\n";
+        let err = parse_err(text);
+        assert!(
+            err.starts_with(
+                "config file /etc/addons.toml, line 3: providers.postgres.servers.\"Bad\": a server's name"
+            ),
+            "{err}"
+        );
+        let text =
+            "[providers.mysql]\nurl = \"mysql://a@h\"\n[providers.mysql.servers.olap]\nurl = \"postgres://a@h2/d\"\n";
+        let err = parse_err(text);
+        assert!(err.contains("line 4: providers.mysql.servers.olap.url must start with mysql://"), "{err}");
+        let text = "[providers.redis]\nurl = \"redis://h\"\nsocket = \"/tmp/s\"\n";
+        assert!(parse_err(text).contains("line 3: providers.redis.socket is not taken by redis"));
+    }
+
+    #[test]
     fn state_url_and_schema_are_checked_with_their_line() {
         let settings = parse(
             Path::new("/etc/addons.toml"),

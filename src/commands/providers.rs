@@ -164,12 +164,12 @@ mod tests {
     #[test]
     fn a_provider_is_listed_from_its_registry_entry() {
         let (doc, row, failure) = listing(&fake::INFO, &engine("[providers.fake]\nhost = \"h.example\"\n"));
-        assert_eq!(row, ["fake", "ok", "FAKE_URL", "fake at h.example"]);
-        assert_eq!(failure, None);
+        assert_eq!(row, [["fake", "ok", "FAKE_URL", "fake at h.example"]]);
+        assert_eq!(failure, Vec::<String>::new());
         assert_eq!(doc["params"], json!(["flavour"]));
         assert_eq!(doc["summary"], "a resource made of nothing, for tests");
         let (_, row, _) = listing(&fake::INFO, &engine(""));
-        assert_eq!(row, ["fake", "not configured", "FAKE_URL", "not configured: add [providers.fake] with a host"]);
+        assert_eq!(row, [["fake", "not configured", "FAKE_URL", "not configured: add [providers.fake] with a host"]]);
         assert!(providers::ALL.iter().any(|info| info.name == "fake"), "run lists every registered provider");
     }
 }
