@@ -36,6 +36,23 @@ pub fn run(args: ProvidersArgs, ctx: &Ctx) -> anyhow::Result<()> {
         ctx.print_json(&serde_json::Value::Array(docs));
     } else {
         print!("{}", table(&["PROVIDER", "STATUS", "VARS", "DETAIL"], &rows));
+        // The lines that configure the others, to paste as they are (not for a health
+        // check, whose stderr is its one error line).
+        let lacking: Vec<&ProviderInfo> = providers::ALL
+            .iter()
+            .copied()
+            .filter(|info| info.example.is_some() && engine.provider(info.name).is_err())
+            .collect();
+        if !lacking.is_empty() && !args.check {
+            let names: Vec<&str> = lacking.iter().map(|info| info.name).collect();
+            let blocks: Vec<&str> = lacking.iter().filter_map(|info| info.example).collect();
+            ctx.note(format!(
+                "To configure {}, add to {} the lines below (with your URLs), or run 'addons providers add NAME [URL]':\n\n{}",
+                names.join(", "),
+                ctx.settings.path.display(),
+                blocks.join("\n\n")
+            ));
+        }
     }
     if args.check && !silent.is_empty() {
         return Err(failed(format!("a configured server does not answer: {}", silent.join("; "))));
