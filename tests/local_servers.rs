@@ -421,3 +421,19 @@ fn two_configured_servers_keep_their_addons_and_a_changed_default_is_refused_unt
     env.ok(["deprovision", "on-analytics", "from-apply", "--wait"]);
     assert!(cluster.roles().is_empty(), "{:?}", cluster.roles());
 }
+
+#[test]
+fn an_addon_made_before_servers_were_recorded_records_its_server_at_its_next_step() {
+    let Some(url) = servers::server("redis", "an addon without a recorded server") else { return };
+    let env = TestEnv::with_config(&servers::config("redis", &url));
+    env.ok(["provision", "redis", "web", "--name", "cache", "--wait"]);
+    let recorded = env.info("cache")["server"].as_str().unwrap().to_string();
+    assert!(recorded.starts_with("default redis 127.0.0.1:6379 "), "{recorded}");
+    // As an addon made before the column was: no server.
+    env.state_sql("UPDATE addons SET server = NULL");
+    assert_eq!(env.info("cache")["server"], Value::Null);
+    // A check is a step of its own: it goes to the configured server, and records it.
+    env.ok(["check", "cache"]);
+    assert_eq!(env.info("cache")["server"], recorded.as_str());
+    env.ok(["deprovision", "cache", "--wait"]);
+}
