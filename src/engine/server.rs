@@ -21,6 +21,12 @@ pub enum Unbound {
     Elsewhere(String),
 }
 
+/// A message that may end in lines to paste (a provider not configured) as the one line
+/// an addon's message or error keeps.
+pub(super) fn one_line(message: &str) -> String {
+    message.trim_end().replace("\n\n", " ").replace('\n', " ")
+}
+
 impl Engine {
     /// Where an addon of `provider` made now on its server named `server` is made:
     /// "SERVER IDENTITY", from the server itself (asked once per process); `None` for a
@@ -49,7 +55,7 @@ impl Engine {
     /// servers were recorded goes to the configured one, and records it.
     pub(super) fn provider_of(&self, store: &mut Store, addon: &Addon) -> Result<Arc<dyn Provider>, Unbound> {
         let server = server_name(addon);
-        let provider = self.provider_on(&addon.provider, server).map_err(Unbound::NotBuilt)?;
+        let provider = self.provider_on(&addon.provider, server).map_err(|why| Unbound::NotBuilt(one_line(&why)))?;
         let current = self.server_of(&addon.provider, server)?;
         match (&addon.server, current) {
             (Some(recorded), Some(current)) if !same_server(recorded, &current) => {
