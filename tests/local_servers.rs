@@ -344,6 +344,17 @@ fn providers_add_checks_the_server_then_writes_a_section_that_reads_back() {
     assert!(refused.stderr.contains("nothing written to"), "{refused}");
     assert!(!refused.stderr.contains("wrong-password"), "{refused}");
     assert!(!config.exists());
+    // So is a login that lacks the rights the provider needs.
+    let admin = servers::server("mysql", "providers add").unwrap();
+    let mut conn = servers::connect_mysql(&admin).unwrap();
+    use mysql::prelude::Queryable as _;
+    conn.query_drop("CREATE USER IF NOT EXISTS 'addons_test_weak'@'%' IDENTIFIED BY 'weak-pw'").unwrap();
+    conn.query_drop("GRANT SELECT ON *.* TO 'addons_test_weak'@'%'").unwrap();
+    let weak = here(&env, &["providers", "add", "mysql", "mysql://addons_test_weak:weak-pw@127.0.0.1:3306"], &[]);
+    conn.query_drop("DROP USER 'addons_test_weak'@'%'").unwrap();
+    assert_eq!(weak.code, 1, "{weak}");
+    assert!(weak.stderr.contains("can't create users and databases"), "{weak}");
+    assert!(!config.exists());
     // What the file had is kept.
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, "# mine\n[apps.web]\non_change = \"true\"\n").unwrap();

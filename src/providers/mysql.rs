@@ -368,6 +368,21 @@ impl Provider for Mysql {
         let version = version.into_iter().next().unwrap_or_default();
         let number = version.split('-').next().unwrap_or_default();
         let product = if version.contains("MariaDB") { "MariaDB" } else { "MySQL" };
+        // Making a user, a database and the user's grants on it takes these, grantable.
+        let rights: Vec<i64> = admin.column(
+            "SELECT COUNT(DISTINCT PRIVILEGE_TYPE) FROM information_schema.USER_PRIVILEGES \
+             WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
+             SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') \
+             AND PRIVILEGE_TYPE IN ('CREATE USER', 'CREATE', 'DROP') AND IS_GRANTABLE = 'YES'",
+            (),
+            "asking the admin user's rights",
+        )?;
+        if rights.first().copied().unwrap_or_default() < 3 {
+            return Err(self.permanent(
+                "the admin user can't create users and databases and grant rights on them; \
+                 grant it ALL PRIVILEGES ON *.* WITH GRANT OPTION, or name another user in providers.mysql.url",
+            ));
+        }
         Ok(format!("{product} {number} at {}", self.server.display_url()))
     }
 
