@@ -2,6 +2,10 @@
 //! provider with no `[providers.NAME]` section: postgres as libpq does, mysql as the
 //! mariadb/mysql client does, redis by `REDIS_URL` or its usual address. What is found
 //! is an admin URL (and, for a local socket, the socket's path) with a line saying how.
+//! The crates that read libpq's files (postgres-service, pg-client-config) hand back a
+//! finished connection config without saying where each value came from, which
+//! `addons providers` says, and none reads the mariadb client's option files: the small
+//! readers are here, each tested against the file formats.
 
 use std::path::{Path, PathBuf};
 
