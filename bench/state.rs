@@ -100,6 +100,7 @@ fn generate(path: &Path, count: usize) -> anyhow::Result<(Engine, Store)> {
             labels: Default::default(),
             expires_at: None,
             source_id: None,
+            server: None,
         })?;
         if engine.begin(&mut store, &addon)?.is_some() {
             bail!("begin_provision failed for {}", addon.name);

@@ -95,6 +95,12 @@ pub struct Addon {
     /// The id of the addon whose data this one was made a copy of (`provision --from`);
     /// `None` for an addon made empty.
     pub source_id: Option<String>,
+    /// The server it was made on, "NAME IDENTITY": the name of its provider's server in
+    /// the config file (`default`) and the server's own identity (PostgreSQL's system
+    /// identifier, MariaDB's server uuid, a Redis address and run id). Every step goes
+    /// to that server alone. `None` for an addon without a server, or made before this
+    /// was recorded (its next step records it).
+    pub server: Option<String>,
 }
 
 impl Addon {

@@ -148,6 +148,9 @@ pub struct ProvisionArgs {
     /// Make it a copy of this ready addon's data (same provider), e.g. --from main-db
     #[arg(long, value_name = "ADDON", add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub from: Option<String>,
+    /// Make it on this server of the provider's (default: the one its url names)
+    #[arg(long, value_name = "SERVER")]
+    pub server: Option<String>,
     /// Create it only if no live addon has --name; the same one there is success (exit 0)
     #[arg(long, requires = "name")]
     pub ensure: bool,
@@ -171,6 +174,9 @@ pub struct CopyArgs {
     /// Where providers keep files (the engine's data directory).
     #[arg(long)]
     pub data_dir: std::path::PathBuf,
+    /// The server the addon was made on ("NAME IDENTITY"): the copy is made there alone.
+    #[arg(long)]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -500,10 +506,28 @@ pub struct StateCopyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ProvidersArgs {
     /// Exit 1 when a configured provider's server does not answer (a health check)
     #[arg(long)]
     pub check: bool,
+    #[command(subcommand)]
+    pub action: Option<ProvidersAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersAction {
+    /// Check a server, then write its section into the config file
+    #[command(after_help = help::tail(&help::PROVIDERS_ADD))]
+    Add(ProvidersAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProvidersAddArgs {
+    /// The server provider (postgres, mysql, redis)
+    pub provider: String,
+    /// The admin URL; without one, the server found on this machine (as `addons providers` shows it)
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -305,6 +305,75 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
+/// Writes a `[providers.NAME]` section (`section`, TOML text holding that one table)
+/// into the config file at `path`, keeping everything the file had, comments and order
+/// included: the folder is made if missing, and the file is written whole to a new file
+/// of mode 0600 that then takes its place. A file that has the section already is
+/// refused (exit 2): it is edited by hand.
+pub fn add_provider_section(path: &Path, name: &str, section: &str) -> anyhow::Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(usage(format!("config file {}: can't read it: {err}", path.display()))),
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|err: toml_edit::TomlError| usage(format!("config file {}: {}", path.display(), err.message())))?;
+    let added: toml_edit::DocumentMut = section.parse().map_err(|err: toml_edit::TomlError| {
+        anyhow::anyhow!("the section written for [providers.{name}] is not TOML: {}", err.message())
+    })?;
+    let table = added.get("providers").and_then(|providers| providers.get(name)).cloned();
+    let table = table.ok_or_else(|| anyhow::anyhow!("the section written holds no [providers.{name}]"))?;
+    let providers = doc.entry("providers").or_insert_with(|| {
+        let mut implicit = toml_edit::Table::new();
+        implicit.set_implicit(true);
+        toml_edit::Item::Table(implicit)
+    });
+    let Some(providers) = providers.as_table_like_mut() else {
+        return Err(usage(format!(
+            "config file {}: providers is not a table of [providers.NAME] sections; fix it first",
+            path.display()
+        )));
+    };
+    if providers.contains_key(name) {
+        return Err(usage(format!(
+            "config file {} has a [providers.{name}] section already; edit it there, or remove it first",
+            path.display()
+        )));
+    }
+    let mut table = table;
+    if let (Some(table), false) = (table.as_table_mut(), text.trim().is_empty()) {
+        table.decor_mut().set_prefix("\n");
+    }
+    providers.insert(name, table);
+    let text = doc.to_string();
+    // What is written must read back as the settings it says.
+    parse(path, &text)?;
+    write_private(path, &text)
+        .map_err(|err| crate::error::failed(format!("can't write config file {}: {err}", path.display())))
+}
+
+/// Writes `text` to `path` through a new file of mode 0600 in the same folder (made
+/// if missing), renamed over it: a reader sees the old file or the new, whole.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = dir.join(format!(".{name}.{}.new", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
 /// The dotted key (`engine.jobs`) of the `key = value` line holding byte `offset`, if
 /// that line is one; `[[table]]` headers count as tables (apply files use them).
 pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
@@ -349,6 +418,24 @@ mod tests {
         let read =
             parse(Path::new("/etc/addons.toml"), text).and_then(|settings| crate::providers::configure(&settings));
         format!("{:#}", read.unwrap_err())
+    }
+
+    #[test]
+    fn a_providers_other_servers_are_named_and_checked_with_their_line() {
+        let text = "[providers.postgres]\nurl = \"postgres://a@h/d\"\n[providers.postgres.servers.Bad]\nurl = \"postgres://a@h2/d\"\n";
+        let err = parse_err(text);
+        assert!(
+            err.starts_with(
+                "config file /etc/addons.toml, line 3: providers.postgres.servers.\"Bad\": a server's name"
+            ),
+            "{err}"
+        );
+        let text =
+            "[providers.mysql]\nurl = \"mysql://a@h\"\n[providers.mysql.servers.olap]\nurl = \"postgres://a@h2/d\"\n";
+        let err = parse_err(text);
+        assert!(err.contains("line 4: providers.mysql.servers.olap.url must start with mysql://"), "{err}");
+        let text = "[providers.redis]\nurl = \"redis://h\"\nsocket = \"/tmp/s\"\n";
+        assert!(parse_err(text).contains("line 3: providers.redis.socket is not taken by redis"));
     }
 
     #[test]

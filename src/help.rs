@@ -248,7 +248,21 @@ pub const STATE_COPY: [Section; 2] = [
 pub const PROVIDERS: [Section; 1] = [examples(&[
     ("addons providers", "configured? does the server answer?"),
     ("addons providers --json", "with each provider's vars and params"),
+    ("addons providers add postgres", "write the server found here into the config"),
+    ("addons providers add redis redis://127.0.0.1:6379", "check that server, then write it"),
 ])];
+
+pub const PROVIDERS_ADD: [Section; 2] = [
+    examples(&[
+        ("addons providers add postgres", "the server found on this machine"),
+        ("addons providers add redis redis://127.0.0.1:6379", "check that server, then write it"),
+    ]),
+    exit_status(&[
+        ("0", "the server answered with the rights needed; its section was written"),
+        ("1", "the server did not answer, or refused the login or lacks rights: nothing written"),
+        ("2", "bad usage: no such server provider, a bad URL, none found, or the section is there"),
+    ]),
+];
 
 pub const GRAPH: [Section; 1] = [examples(&[
     ("addons graph", "Graphviz DOT: addons graph | dot -Tsvg > lifecycle.svg"),

@@ -11,6 +11,7 @@ use addons::cli::Cli;
 use addons::commands::{self, Ctx};
 use addons::config;
 use addons::error::{self, Exit, Failure};
+use addons::providers::Discovery;
 use addons::store::StateLocation;
 use addons::{complete, usage};
 
@@ -44,8 +45,13 @@ fn run() -> Exit {
             None => config::default_config_path(),
         };
         let settings = commands::reading_input(&stop, &input, || config::load(&config_path))??;
-        let providers = addons::providers::configure(&settings)?;
+        let mut providers = addons::providers::configure(&settings)?;
         let state = state_location(cli.state.as_deref(), &settings)?;
+        providers.set_discovery(match &state {
+            _ if std::env::var_os("ADDONS_DISCOVER").is_some_and(|value| value == "0") => Discovery::Off,
+            StateLocation::File(_) => Discovery::Here,
+            StateLocation::Postgres(_) => Discovery::SharedState(state.describe()),
+        });
         let ctx = Ctx {
             settings,
             providers,
@@ -108,13 +114,19 @@ fn state_location(given: Option<&std::path::Path>, settings: &config::Settings) 
 
 /// Prints the one error line on stderr: as it is, or under `--json` as a JSON object
 /// `{"error": ..., "code": N}` that a script can parse.
+/// A message may end in a block of config lines to paste (after a blank line): the line
+/// is one line, the block is printed as it is after it.
 fn print_error(message: &str, exit: Exit, json: bool) {
-    let message = message.replace('\n', " ");
+    let (line, block) = message.split_once("\n\n").unwrap_or((message, ""));
+    let line = line.replace('\n', " ");
     if json {
-        let message = message.strip_prefix("error: ").unwrap_or(&message);
+        let line = line.strip_prefix("error: ").unwrap_or(&line);
+        let message = if block.is_empty() { line.to_string() } else { format!("{line}\n\n{block}") };
         eprintln!("{}", serde_json::json!({"error": message, "code": exit.code()}));
+    } else if block.is_empty() {
+        eprintln!("{line}");
     } else {
-        eprintln!("{message}");
+        eprintln!("{line}\n\n{}", block.trim_end());
     }
 }
 

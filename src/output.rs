@@ -30,6 +30,7 @@ pub fn addon_json(addon: &Addon) -> Value {
         "updated_at": rfc3339(addon.updated_at),
         "labels": addon.labels,
         "expires_at": addon.expires_at.map(rfc3339),
+        "server": addon.server,
         "attachments": addon.attachments.iter().map(|attachment| json!({
             "app": attachment.app,
             "prefix": attachment.prefix,

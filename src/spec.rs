@@ -4,6 +4,10 @@
 
 use crate::addon::{Addon, Params};
 
+/// The name of a provider's one server in `[providers.NAME]` (or the one found on this
+/// machine); its others are named in `[providers.NAME.servers.OTHER]`.
+pub const DEFAULT_SERVER: &str = "default";
+
 /// The fixed shape of an addon: what `provision` was given and the store keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddonSpec {
@@ -12,6 +16,9 @@ pub struct AddonSpec {
     /// Normalised (upper-case), `None` when the addon has none.
     pub prefix: Option<String>,
     pub params: Params,
+    /// The provider's server it is made on, by its name in the config file; `None`:
+    /// the default one.
+    pub server: Option<String>,
 }
 
 impl AddonSpec {
@@ -22,7 +29,18 @@ impl AddonSpec {
             app: addon.app.clone(),
             prefix: addon.prefix.clone(),
             params: addon.params.clone(),
+            server: addon
+                .server
+                .as_deref()
+                .and_then(|server| server.split(' ').next())
+                .filter(|name| *name != DEFAULT_SERVER)
+                .map(str::to_string),
         }
+    }
+
+    /// The name of its server in the config file.
+    pub fn server_name(&self) -> &str {
+        self.server.as_deref().unwrap_or(DEFAULT_SERVER)
     }
 }
 
@@ -43,6 +61,10 @@ pub fn differences(requested: &AddonSpec, existing: &AddonSpec) -> Vec<String> {
             prefix.as_deref().map_or_else(|| "no prefix".to_string(), |p| format!("--as {p}"))
         };
         lines.push(format!("prefix: asked {}, exists with {}", shown(&requested.prefix), shown(&existing.prefix)));
+    }
+    if requested.server_name() != existing.server_name() {
+        let (asked, has) = (requested.server_name(), existing.server_name());
+        lines.push(format!("server: asked {asked}, exists on {has}"));
     }
     let keys: std::collections::BTreeSet<&String> = requested.params.keys().chain(existing.params.keys()).collect();
     for key in keys {
@@ -77,6 +99,7 @@ mod tests {
             app: app.into(),
             prefix: prefix.map(Into::into),
             params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            server: None,
         }
     }
 

@@ -151,6 +151,7 @@ fn provision_json_prints_the_addon_with_prefix_and_params() {
             "updated_at": addon["updated_at"],
             "labels": {},
             "expires_at": null,
+            "server": null,
             "attachments": [],
             "created": true,
         })
@@ -827,7 +828,26 @@ const PROVIDER_ROWS: &[(&str, [&str; 3])] = &[
 fn providers_lists_each_provider_and_whether_it_is_configured() {
     let env = TestEnv::on_sqlite_file();
     let run = env.ok(["providers"]);
-    assert_eq!(run.stderr, "");
+    // The lines that configure the others follow on stderr, as TOML to paste.
+    let (said, block) = run.stderr.split_once("\n\n").expect("a note, then the lines to paste");
+    let unconfigured: Vec<&str> =
+        PROVIDER_ROWS.iter().filter(|(_, row)| row[0] == "not configured").map(|(name, _)| *name).collect();
+    let listed: Vec<&str> = providers().into_iter().filter(|name| unconfigured.contains(name)).collect();
+    let config = env.root().join(".config/addons/config.toml");
+    assert_eq!(
+        said,
+        format!(
+            "To configure {}, add to {} the lines below (with your URLs), or run 'addons providers add NAME [URL]':",
+            listed.join(", "),
+            config.display()
+        )
+    );
+    let table: toml::Table = block.parse().expect("the lines to paste are TOML");
+    let mut written: Vec<&str> = table["providers"].as_table().unwrap().keys().map(String::as_str).collect();
+    let mut wanted = listed.clone();
+    written.sort();
+    wanted.sort();
+    assert_eq!(written, wanted);
     let rows: Vec<[&str; 4]> = std::iter::once(["PROVIDER", "STATUS", "VARS", "DETAIL"])
         .chain(providers().into_iter().map(|name| {
             let row = PROVIDER_ROWS.iter().find(|(known, _)| *known == name);

@@ -355,6 +355,7 @@ fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(env: &TestEnv, na
             labels: Default::default(),
             expires_at: None,
             source_id: None,
+            server: None,
         })
         .unwrap();
     assert!(engine.begin(&mut store, &addon).unwrap().is_none(), "begin_provision itself should succeed");

@@ -157,7 +157,13 @@ fn refusal_problems(run: &Run, code: i32, phrase: &str) -> Vec<String> {
     if !run.stdout.is_empty() {
         problems.push("printed on stdout".to_string());
     }
-    let lines: Vec<&str> = run.stderr.lines().collect();
+    // A refusal that suggests config is its one line, a blank line, and the lines to
+    // paste, which must be TOML as they are.
+    let (first, block) = run.stderr.split_once("\n\n").unwrap_or((&run.stderr, ""));
+    if !block.is_empty() && block.parse::<toml::Table>().is_err() {
+        problems.push(format!("the lines after the error are not TOML to paste: {block:?}"));
+    }
+    let lines: Vec<&str> = first.lines().collect();
     if lines.len() != 1 || !run.stderr.ends_with('\n') {
         problems.push(format!("{} lines on stderr instead of one", lines.len()));
     }
@@ -354,7 +360,7 @@ const BAD_INPUTS: &[(&[&str], &str, i32, &str)] = &[
     (&["config", "unset", "web", "X' OR '1'='1"], "", 2, "invalid config var key"),
     (&["config"], "", 2, "required"),
     // providers, graph, completions
-    (&["providers", "extra"], "", 2, "unexpected argument"),
+    (&["providers", "extra"], "", 2, "unrecognized subcommand 'extra'"),
     (&["graph", "--format", "png"], "", 2, "invalid value"),
     (&["completions", "tcsh"], "", 2, "invalid value"),
     // malformed and hostile config files

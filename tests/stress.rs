@@ -241,6 +241,7 @@ fn big_run_addons(postgres: bool) -> Vec<NewAddon> {
                 labels: Default::default(),
                 expires_at: None,
                 source_id: None,
+                server: None,
             }
         })
         .collect()

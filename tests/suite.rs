@@ -30,6 +30,7 @@ mod hooks;
 mod hostile;
 mod layers;
 mod listing;
+mod local_servers;
 // Needs the binary built with the failpoints feature.
 #[cfg(feature = "failpoints")]
 mod multihost;

@@ -184,6 +184,7 @@ Options:
       --expires-at <TIME>  Deprovision the addon at this time (RFC 3339), e.g. 2026-12-01T18:00:00Z
       --from <ADDON>       Make it a copy of this ready addon's data (same provider), e.g. --from
                            main-db
+      --server <SERVER>    Make it on this server of the provider's (default: the one its url names)
       --ensure             Create it only if no live addon has --name; the same one there is success
                            (exit 0)
       --wait               Tick until the addon is ready

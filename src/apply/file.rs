@@ -73,6 +73,8 @@ struct AddonDoc {
     labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     expires_in: Option<Spanned<String>>,
     from: Option<Spanned<String>>,
+    /// The provider's server, by its name in the config file (default: its default one).
+    server: Option<Spanned<String>>,
 }
 
 /// Reads and checks an apply file. Any problem is a usage error (exit 2), before anything
@@ -194,6 +196,16 @@ fn desired(place: &Place<'_>, span: Range<usize>, doc: AddonDoc, scope: &str) ->
         _ => None,
     };
 
+    let server = match doc.server {
+        Some(server) if server.get_ref().is_empty() => {
+            return Err(place.error(
+                server.span(),
+                "addon.server",
+                "server is empty; name one of the provider's servers",
+            ))
+        }
+        server => server.map(Spanned::into_inner).filter(|name| name != crate::spec::DEFAULT_SERVER),
+    };
     let params = params_of(place, span.clone(), doc.params)?;
     providers::check_params(info, &params.0).map_err(|why| place.error(params.1, "addon.params", &why))?;
     let labels = labels_of(place, span, doc.labels, scope)?;
@@ -208,7 +220,7 @@ fn desired(place: &Place<'_>, span: Range<usize>, doc: AddonDoc, scope: &str) ->
 
     Ok(DesiredAddon {
         name: name.into_inner(),
-        spec: AddonSpec { provider: info.name.to_string(), app: app.into_inner(), prefix, params: params.0 },
+        spec: AddonSpec { provider: info.name.to_string(), app: app.into_inner(), prefix, params: params.0, server },
         labels,
         expires_in,
         from: doc.from.map(Spanned::into_inner),
@@ -346,7 +358,13 @@ from = "main-key"
         assert_eq!(db.name, "pr-123-db");
         assert_eq!(
             db.spec,
-            AddonSpec { provider: "postgres".into(), app: "pr-123".into(), prefix: None, params: Params::new() }
+            AddonSpec {
+                provider: "postgres".into(),
+                app: "pr-123".into(),
+                prefix: None,
+                params: Params::new(),
+                server: None,
+            }
         );
         assert_eq!(db.labels, Labels::from_pairs([("branch", "feature-x"), (SCOPE_LABEL, "ci-pr-123")]).unwrap());
         assert_eq!(db.expires_in, Some(Duration::from_secs(7 * 86_400)));

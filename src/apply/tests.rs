@@ -267,7 +267,13 @@ fn prune_removes_only_this_scopes_addons_that_the_file_left_out() {
     let mut live = live_as_made(NOW);
     let stray = |name: &str, labels: &[(&str, &str)]| LiveAddon {
         name: name.into(),
-        spec: AddonSpec { provider: "redis".into(), app: "pr-123".into(), prefix: None, params: Default::default() },
+        spec: AddonSpec {
+            provider: "redis".into(),
+            app: "pr-123".into(),
+            prefix: None,
+            params: Default::default(),
+            server: None,
+        },
         labels: Labels::from_pairs(labels.iter().copied()).unwrap(),
         expires_at: None,
     };

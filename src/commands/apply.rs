@@ -63,15 +63,20 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     check_vars(&store, &file, &plan)?;
     let engine = ctx.engine();
     // Every server a creation needs answers, or nothing is made.
-    let mut providers: Vec<&str> = plan
+    let mut servers: Vec<(&str, &str)> = plan
         .lines
         .iter()
         .filter(|line| matches!(line.action, Action::Create { .. } | Action::Replace { .. }))
-        .map(|line| line.provider.as_str())
+        .map(|line| {
+            let server =
+                file.addon(&line.name).map_or(crate::spec::DEFAULT_SERVER, |desired| desired.spec.server_name());
+            (line.provider.as_str(), server)
+        })
         .collect();
-    providers.dedup();
-    for provider in providers {
-        check_server(&engine, provider)?;
+    servers.sort();
+    servers.dedup();
+    for (provider, server) in servers {
+        check_server(&engine, provider, server)?;
     }
     // Every `from` names a ready addon whose data can be copied, or nothing is made.
     let mut sources = std::collections::BTreeMap::new();

@@ -23,7 +23,8 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = ctx.engine();
     // A server that does not answer is refused before anything is written.
     if addon.state.is_live() {
-        super::provision::check_server(&engine, &addon.provider)?;
+        super::provision::check_server(&engine, &addon.provider, crate::engine::server_name(&addon))?;
+        engine.check_bound(&addon)?;
     }
     let declared = providers::vars_of(&addon.provider);
     super::note_new_app(ctx, &store, &args.app)?;

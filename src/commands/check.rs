@@ -26,7 +26,13 @@ pub fn run(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<()> {
         true => store.list_addons(None, false)?.into_iter().filter(|addon| addon.state == State::Ready).collect(),
         false => args.addons.iter().map(|name| store.addon(name)).collect::<anyhow::Result<Vec<_>>>()?,
     };
-    let checks = ctx.engine().check_now(&mut store, &targets, args.repair_data)?;
+    let engine = ctx.engine();
+    if !args.all {
+        for target in &targets {
+            engine.check_bound(target)?;
+        }
+    }
+    let checks = engine.check_now(&mut store, &targets, args.repair_data)?;
     print(ctx, &checks)
 }
 

@@ -5,7 +5,7 @@
 
 use crate::addon::{Params, Resource};
 use crate::cli::CopyArgs;
-use crate::engine::PERMANENT;
+use crate::engine::{same_server, DEFAULT_SERVER, PERMANENT};
 use crate::error::{failed, Failure};
 use crate::providers::{self, Environment, ProviderError};
 
@@ -15,6 +15,25 @@ use super::Ctx;
 pub fn run(args: CopyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let env = Environment { data_dir: args.data_dir.clone() };
     let provider = providers::build(&args.provider, &ctx.providers, &env).map_err(failed)?;
+    // Nothing is copied onto another server than the addon's (a transient failure: the
+    // config may lead back).
+    if let Some(recorded) = &args.server {
+        let current = provider.server_identity().map(|id| id.map(|id| format!("{DEFAULT_SERVER} {id}")));
+        match current {
+            Ok(Some(current)) if !same_server(recorded, &current) => {
+                eprintln!(
+                    "the config now leads the {} provider to another server than the addon's; nothing copied",
+                    args.provider
+                );
+                return Err(Failure::Said.into());
+            }
+            Err(ProviderError::Permanent(message) | ProviderError::Transient(message)) => {
+                eprintln!("{message}");
+                return Err(Failure::Said.into());
+            }
+            _ => {}
+        }
+    }
     let (params, seed) = (Params::new(), Vec::new());
     let mut addon = Resource::new(&args.addon, &params, &seed);
     addon.source = Some(&args.source);

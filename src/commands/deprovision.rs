@@ -88,6 +88,11 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
         }
         return Ok(());
     };
+    // An addon whose server the config no longer leads to is refused before any is changed.
+    let engine = ctx.engine();
+    for target in targets.iter().chain(&attached) {
+        engine.check_bound(target)?;
+    }
     let mut ids = Vec::new();
     // The apps attached to them lose the vars too.
     let mut apps: Vec<String> = targets
@@ -127,7 +132,6 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
             ids.push(detach(ctx, &mut store, addon, app)?);
         }
     }
-    let engine = ctx.engine();
     let synced = super::sync_env_files(ctx, &engine, &mut store, &apps, &done);
     if args.wait && !ids.is_empty() {
         wait_for(ctx, &engine, &mut store, ids, timeout, if many { Shape::Many } else { Shape::OneOrMany })?;

@@ -65,6 +65,7 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<()> {
         ("retrying", retry),
         ("env file", env_file_failure.map(|f| f.to_string())),
         ("drift", addon.drift.clone()),
+        ("server", addon.server.clone()),
         ("login", credential_line(&addon)),
         ("revoking", revocation_line(&addon)),
         ("hook", hook),

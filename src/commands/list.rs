@@ -42,7 +42,7 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<()> {
         false => {
             let mut headers = vec!["NAME", "PROVIDER", "APP", "STATE", "VARS"];
             if wide {
-                headers.extend(["LABELS", "EXPIRES"]);
+                headers.extend(["LABELS", "EXPIRES", "SERVER"]);
             }
             headers.push("MESSAGE");
             // On a terminal a row fits its width (MESSAGE cut); piped or wide, it is whole.
@@ -203,6 +203,7 @@ fn row(addon: &Addon, color: bool, wide: bool, attached_to: Option<&str>) -> Vec
     if wide {
         row.push(if addon.labels.is_empty() { "-".into() } else { addon.labels.to_string() });
         row.push(addon.expires_at.map_or_else(|| "-".into(), rfc3339));
+        row.push(addon.server.clone().unwrap_or_else(|| "-".into()));
     }
     // Why an addon failed stays in sight; its cleanup's messages are in `info` and `log`.
     row.push(addon.failure.clone().unwrap_or_else(|| addon.message.clone()));

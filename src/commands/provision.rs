@@ -11,7 +11,7 @@ use crate::names;
 use crate::output::addon_json;
 use crate::providers;
 use crate::spec::AddonSpec;
-use crate::store::{now_ms, Remarked, Store};
+use crate::store::{now_ms, Remarked, Scan, Store};
 
 use super::wait::{wait_for, Shape};
 use super::{parse_timeout, Ctx};
@@ -30,7 +30,9 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     check_expiry(&args)?;
     providers::check_params(info, &params).map_err(usage)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let mut spec = AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params };
+    let server = args.server.clone().filter(|server| server != providers::DEFAULT_SERVER);
+    let mut spec =
+        AddonSpec { provider: info.name.to_string(), app: args.app.clone(), prefix: prefix.clone(), params, server };
     let engine = ctx.engine();
     let existing = ctx.existing_store()?;
     if let (Some(store), Some(from)) = (&existing, &args.from) {
@@ -42,7 +44,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
             return kept(ctx, &engine, store, found, (&args, &labels), timeout);
         }
     }
-    check_server(&engine, info.name)?;
+    check_server(&engine, info.name, spec.server_name())?;
     // The expiry is worked out on the state's clock (a shared state's server's, not
     // this host's, which may be off); a missing state file, whose clock is this
     // host's, is made only once the expiry is known to be good, and a missing schema
@@ -89,6 +91,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    note_found_server(ctx, &engine, &store, &addon)?;
     ctx.note(format!("Provisioning {} ({} for app {}): {}", addon.name, addon.provider, addon.app, addon.message));
     let done = format!("provisioned {} on app {}", addon.name, addon.app);
     if args.wait {
@@ -102,6 +105,27 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     }
     synced?;
     ctx.note(format!("Run 'addons tick' (or 'addons wait {}') to finish provisioning.", addon.name));
+    Ok(())
+}
+
+/// The first addon made on a server found on this machine (no config section names
+/// it) says where that server is and how it was found, once: later ones on it do not.
+fn note_found_server(ctx: &Ctx, engine: &Engine, store: &Store, addon: &Addon) -> anyhow::Result<()> {
+    let (Some(how), Some(server)) = (engine.found(&addon.provider), &addon.server) else { return Ok(()) };
+    let mut others = 0;
+    let scan = Scan { app: None, all: true, labels: &[], expired_by: None };
+    store.for_each_addon(&scan, |other| {
+        others += usize::from(other.id != addon.id && other.server.as_ref() == Some(server));
+        Ok(())
+    })?;
+    if others == 0 {
+        let add = format!("addons providers add {}", addon.provider);
+        ctx.note(format!(
+            "Note: no [providers.{}] section in {}: using the server found at {how}; `{add}` writes it there",
+            addon.provider,
+            ctx.settings.path.display()
+        ));
+    }
     Ok(())
 }
 
@@ -121,8 +145,8 @@ fn inherit_params(store: &Store, from: &str, spec: &mut AddonSpec) -> anyhow::Re
 /// Refuses (exit 1) before anything is created when the provider's server does not
 /// answer; prints the provider's warnings (even under -q and --json: a server that undoes
 /// every addon's isolation is worth a line).
-pub(super) fn check_server(engine: &Engine, provider: &str) -> anyhow::Result<()> {
-    for warning in engine.check_server(provider)? {
+pub(super) fn check_server(engine: &Engine, provider: &str, server: &str) -> anyhow::Result<()> {
+    for warning in engine.check_server(provider, server)? {
         eprintln!("warning: {warning}");
     }
     Ok(())

@@ -74,6 +74,10 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let engine = ctx.engine();
+    for (target, _) in &targets {
+        engine.check_bound(target)?;
+    }
     let mut store = ctx.store()?;
     let mut ids = Vec::new();
     for (target, replaced) in targets {
@@ -100,7 +104,6 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<()> {
         ids.push(addon.id);
     }
     if let (true, Some(app)) = (args.wait, &args.app) {
-        let engine = ctx.engine();
         wait_for(ctx, &engine, &mut store, ids.clone(), timeout, Shape::Attachment { many })?;
         for id in &ids {
             ctx.note(rotated_for(&store.addon(id)?, app));
@@ -108,7 +111,6 @@ pub fn run(args: RotateArgs, ctx: &Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.wait {
-        let engine = ctx.engine();
         return wait_for(ctx, &engine, &mut store, ids, timeout, if many { Shape::Many } else { Shape::OneOrMany });
     }
     if ctx.json {

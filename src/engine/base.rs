@@ -32,6 +32,8 @@ pub struct Engine {
     /// How far the copies this process looked at have come since the last tick report:
     /// the addon's id and what its provider counted.
     pub(super) copies: Mutex<Vec<(String, CopyProgress)>>,
+    /// Each provider's server ("default IDENTITY"), asked once per process.
+    pub(super) identities: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Engine {
@@ -46,6 +48,7 @@ impl Engine {
             spare: Mutex::new(Vec::new()),
             clock: Mutex::new(Clock::host()),
             copies: Mutex::new(Vec::new()),
+            identities: Mutex::new(HashMap::new()),
         }
     }
 
@@ -70,6 +73,11 @@ impl Engine {
         &self.token
     }
 
+    /// The providers' settings, as the config file (or this machine) gave them.
+    pub fn configs(&self) -> &providers::Configs {
+        &self.configs
+    }
+
     /// The settings the engine runs with.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -83,6 +91,22 @@ impl Engine {
         }
         let provider: Arc<dyn Provider> = providers::build(name, &self.configs, &self.env)?.into();
         built.insert(name.to_string(), provider.clone());
+        Ok(provider)
+    }
+
+    /// A built provider on its server named `server` (`default`: [`provider`](Self::provider)),
+    /// made once per process.
+    pub fn provider_on(&self, name: &str, server: &str) -> Result<Arc<dyn Provider>, String> {
+        if server == providers::DEFAULT_SERVER {
+            return self.provider(name);
+        }
+        let key = format!("{name} {server}");
+        let mut built = self.providers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(provider) = built.get(&key) {
+            return Ok(provider.clone());
+        }
+        let provider: Arc<dyn Provider> = providers::build_on(name, server, &self.configs, &self.env)?.into();
+        built.insert(key, provider.clone());
         Ok(provider)
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::base::Engine;
 use super::claim::is_dead_holder;
+use super::server::Unbound;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
@@ -136,10 +137,14 @@ impl Engine {
         repair_data: bool,
         check: &mut Check,
     ) -> anyhow::Result<bool> {
-        let provider = match self.provider(&taken.provider) {
+        let provider = match self.provider_of(store, taken) {
             Ok(provider) => provider,
-            Err(message) => {
+            Err(Unbound::NotBuilt(message) | Unbound::Elsewhere(message)) => {
                 check.error = Some(message);
+                return Ok(false);
+            }
+            Err(Unbound::Unknown(err)) => {
+                check.error = Some(err.to_string());
                 return Ok(false);
             }
         };

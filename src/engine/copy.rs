@@ -127,6 +127,7 @@ impl Engine {
         command
             .args(["__copy", &addon.provider, &addon.id, source_id, "--data-dir"])
             .arg(&self.env.data_dir)
+            .args(addon.server.iter().flat_map(|server| ["--server", server.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

@@ -18,6 +18,7 @@ mod claim;
 mod copy;
 mod hooks;
 mod provision;
+mod server;
 mod step;
 
 pub use base::Engine;
@@ -25,6 +26,7 @@ pub use check::Check;
 pub use copy::{COPYING, PERMANENT};
 pub use hooks::HookReport;
 pub use provision::{BadSource, OtherAddon};
+pub use server::{same_server, server_name, DEFAULT_SERVER};
 
 use claim::is_dead_holder;
 pub use step::backoff;

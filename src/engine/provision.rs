@@ -3,6 +3,7 @@
 //! row of a new addon, and its creation with the first provider call.
 
 use super::base::Engine;
+use super::server::Unbound;
 use crate::addon::{new_seed, Addon};
 use crate::clock::Clock;
 use crate::error::{failed, usage};
@@ -54,8 +55,8 @@ impl Engine {
     /// Refuses (exit 1) before anything is created when the provider's server does not
     /// answer; else the provider's warnings (a server that undoes every addon's isolation),
     /// for the command to print.
-    pub fn check_server(&self, provider: &str) -> anyhow::Result<Vec<String>> {
-        let provider = self.provider(provider).map_err(usage)?;
+    pub fn check_server(&self, provider: &str, server: &str) -> anyhow::Result<Vec<String>> {
+        let provider = self.provider_on(provider, server).map_err(usage)?;
         provider.health().map_err(|err| failed(format!("can't provision: {err}")))?;
         Ok(provider.warnings())
     }
@@ -91,6 +92,12 @@ impl Engine {
         now: i64,
     ) -> anyhow::Result<NewAddon> {
         let info = providers::info(&spec.provider).ok_or_else(|| usage(providers::unknown_provider(&spec.provider)))?;
+        let server = match self.server_of(&spec.provider, spec.server_name()) {
+            Ok(server) => server,
+            Err(Unbound::NotBuilt(why)) => return Err(usage(why)),
+            Err(Unbound::Unknown(err)) => return Err(failed(format!("can't provision: {err}"))),
+            Err(Unbound::Elsewhere(why)) => return Err(failed(why)),
+        };
         Ok(NewAddon {
             id: names::generate_addon_id(),
             name: name.to_string(),
@@ -106,6 +113,7 @@ impl Engine {
             labels,
             expires_at,
             source_id: source_id.map(str::to_string),
+            server,
         })
     }
 
@@ -133,6 +141,7 @@ impl Engine {
         if source.state != crate::machine::State::Ready {
             return Err(BadSource::NotReady { addon: source.name, state: source.state }.into());
         }
+        self.check_bound(&source)?;
         provider
             .map_err(usage)?
             .copier()

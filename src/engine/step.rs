@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::base::Engine;
+use super::server::Unbound;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentState};
 use crate::credential::LoginStep;
@@ -42,7 +43,7 @@ impl Engine {
                 message: format!("config vars set on app {}: {}", addon.app, addon.vars.join(", ")),
                 config: None,
             },
-            Some(Task::Cleanup) => self.cleanup(addon),
+            Some(Task::Cleanup) => self.cleanup(store, addon),
         }))
     }
 
@@ -77,9 +78,10 @@ impl Engine {
     pub fn begin(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Outcome>> {
         crate::failpoint!("after-addon-insert");
         self.read_clock(store)?;
-        let provider = match self.provider(&addon.provider) {
+        let provider = match self.provider_of(store, addon) {
             Ok(provider) => provider,
-            Err(message) => return store.finish_step(addon, &self.token, fail(message)),
+            Err(Unbound::NotBuilt(message)) => return store.finish_step(addon, &self.token, fail(message)),
+            Err(unbound) => return store.finish_step(addon, &self.token, self.unbound(addon, unbound, true)),
         };
         crate::provider_call!("begin_provision", &addon.id);
         match provider.begin_provision(addon.resource()) {
@@ -99,10 +101,10 @@ impl Engine {
     /// The `waiting_for_provision` task: begin (again, after a crash), ask whether
     /// provisioning is complete, and fetch the config when it is.
     fn check_provision(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Apply> {
-        let provider = match self.provider(&addon.provider) {
+        let provider = match self.provider_of(store, addon) {
             Ok(provider) => provider,
             // The config may be back by the next tick; the deadline still applies.
-            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), true)),
+            Err(unbound) => return Ok(self.unbound(addon, unbound, true)),
         };
         let resource = addon.resource();
         if !addon.begun {
@@ -185,10 +187,10 @@ impl Engine {
     }
 
     /// The terminal states' task: tell the provider to remove the resource.
-    fn cleanup(&self, addon: &Addon) -> Apply {
-        let provider = match self.provider(&addon.provider) {
+    fn cleanup(&self, store: &mut Store, addon: &Addon) -> Apply {
+        let provider = match self.provider_of(store, addon) {
             Ok(provider) => provider,
-            Err(message) => return self.on_error(addon, ProviderError::Transient(message), false),
+            Err(unbound) => return self.unbound(addon, unbound, false),
         };
         crate::provider_call!("deprovision", &addon.id);
         match provider.deprovision(addon.resource()) {
@@ -235,9 +237,9 @@ impl Engine {
         holder: Holder<'_>,
         step: LoginStep,
     ) -> anyhow::Result<Apply> {
-        let provider = match self.provider(&addon.provider) {
+        let provider = match self.provider_of(store, addon) {
             Ok(provider) => provider,
-            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), false)),
+            Err(unbound) => return Ok(self.unbound(addon, unbound, false)),
         };
         let own_logins = providers::info(&addon.provider).is_some_and(|info| info.own_logins());
         let (resource, slot, app) = (addon.resource(), holder.slot, holder.app);
@@ -342,9 +344,9 @@ impl Engine {
     /// sessions first) once the app no longer runs with them; an app handed the addon's
     /// own value has none of its own.
     fn detach(&self, store: &mut Store, addon: &Addon, attachment: &Attachment) -> anyhow::Result<Apply> {
-        let provider = match self.provider(&addon.provider) {
+        let provider = match self.provider_of(store, addon) {
             Ok(provider) => provider,
-            Err(message) => return Ok(self.on_error(addon, ProviderError::Transient(message), false)),
+            Err(unbound) => return Ok(self.unbound(addon, unbound, false)),
         };
         let own_logins = providers::info(&addon.provider).is_some_and(|info| info.own_logins());
         if let Some(why) = own_logins.then(|| self.app_behind(store, &attachment.app)).transpose()?.flatten() {
@@ -362,6 +364,18 @@ impl Engine {
             false => done.join("; "),
         };
         Ok(Apply::Detached { slot: attachment.slot, message: format!("app {} detached: {message}", attachment.app) })
+    }
+
+    /// What a step does when the addon's provider was not handed out: a provider not
+    /// configured (yet) is retried as a transient failure, one whose server could not
+    /// say who it is as that failure; a config that leads elsewhere is retried with
+    /// backoff and never ends the addon, so nothing is done until it leads back.
+    fn unbound(&self, addon: &Addon, unbound: Unbound, provisioning: bool) -> Apply {
+        match unbound {
+            Unbound::NotBuilt(message) => self.on_error(addon, ProviderError::Transient(message), provisioning),
+            Unbound::Unknown(err) => self.on_error(addon, err, provisioning),
+            Unbound::Elsewhere(message) => self.on_error(addon, ProviderError::Permanent(message), false),
+        }
     }
 
     /// Sorts a provider error: a transient one is retried with backoff (until the

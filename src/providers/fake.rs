@@ -157,7 +157,7 @@ mod tests {
         let err = super::super::build("fake", &settings, &environment()).err().unwrap();
         assert_eq!(
             err,
-            "the fake provider is not configured: add to /etc/addons.toml the lines [providers.fake] host = \"fake.example\""
+            "the fake provider is not configured: add to /etc/addons.toml the lines\n\n[providers.fake]\nhost = \"fake.example\"\n"
         );
         assert_eq!(INFO.lacking(), "[providers.fake] with a host");
     }

@@ -13,6 +13,7 @@ use crate::config::{Section, Settings};
 pub use credential::{Credential, Drift, DriftKind, Repair};
 
 pub mod credential;
+pub mod discover;
 #[cfg(any(test, feature = "fake-provider"))]
 pub mod fake;
 mod mysql;
@@ -170,7 +171,29 @@ pub type Configured = anyhow::Result<Option<Arc<dyn ProviderConfig>>>;
 pub trait ProviderConfig: std::fmt::Debug + Send + Sync {
     /// Builds the provider; nothing connects until an operation runs.
     fn build(&self, env: &Environment) -> Box<dyn Provider>;
+    /// How its server was found on this machine, when no config section names it
+    /// ("socket /var/run/postgresql as role root, from libpq's defaults").
+    fn found(&self) -> Option<&str> {
+        None
+    }
+    /// The `[providers.NAME]` section that names its server, password and all, for
+    /// `providers add` to write; `None` for a provider without a server.
+    fn section(&self) -> Option<String> {
+        None
+    }
+    /// The names of its servers other than the default one
+    /// (`[providers.NAME.servers.OTHER]`).
+    fn servers(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Builds the provider on its server named `server` (not the default one); `None`
+    /// when it has none of that name.
+    fn build_on(&self, _server: &str, _env: &Environment) -> Option<Box<dyn Provider>> {
+        None
+    }
 }
+
+pub use crate::spec::DEFAULT_SERVER;
 
 impl ProviderInfo {
     /// Whether each app attached to an addon gets a login of its own (a credential per
@@ -211,6 +234,13 @@ pub trait Provider: Send + Sync {
     /// saying what to do; empty when nothing): `providers` and `provision` show them.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// The identity of the server it works on, the same whatever address leads there
+    /// (PostgreSQL's system identifier, MariaDB's server uuid): an addon records it
+    /// when it is made, and its later steps go to that server alone. `None` for a
+    /// provider without a server.
+    fn server_identity(&self) -> Result<Option<String>, ProviderError> {
+        Ok(None)
     }
     /// What it can do beyond the lifecycle, said once: the capabilities it has.
     fn capabilities(&self) -> Capabilities<'_> {
@@ -430,13 +460,42 @@ pub struct Configs {
     configured: BTreeMap<&'static str, Arc<dyn ProviderConfig>>,
     /// The config file, named in the message of a provider that is not configured.
     path: PathBuf,
+    /// Whether a server provider without a section may use a server found on this
+    /// machine, and if not, why.
+    discovery: Discovery,
+}
+
+/// Whether a server provider without a `[providers.NAME]` section looks for a server on
+/// this machine the way the server's own client does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Discovery {
+    /// Yes: the state is a file on this machine.
+    #[default]
+    Here,
+    /// No: the state is on a PostgreSQL server, shared by hosts whose local servers
+    /// differ (the state's URL, its password masked).
+    SharedState(String),
+    /// No: `ADDONS_DISCOVER=0` turned it off.
+    Off,
+}
+
+impl Configs {
+    /// Says whether unconfigured server providers may use a server found on this machine.
+    pub fn set_discovery(&mut self, discovery: Discovery) {
+        self.discovery = discovery;
+    }
+
+    /// The config file the sections are read from.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
 }
 
 /// Reads every `[providers.NAME]` table of the config file through its provider's
 /// registry entry. A table of a provider that is not compiled in, or one its provider
 /// refuses, is a usage error naming the file, line and key.
 pub fn configure(settings: &Settings) -> anyhow::Result<Configs> {
-    let mut configs = Configs { configured: BTreeMap::new(), path: settings.path.clone() };
+    let mut configs = Configs { configured: BTreeMap::new(), path: settings.path.clone(), discovery: Discovery::Here };
     for section in settings.sections()? {
         let Some(info) = info(&section.name) else {
             return Err(section.refuse(&unknown_provider(&section.name)));
@@ -452,19 +511,51 @@ pub fn configure(settings: &Settings) -> anyhow::Result<Configs> {
 /// config file, from none); `Err` holds a one-line message saying which config lines to
 /// add when it is not configured.
 pub fn build(name: &str, configs: &Configs, env: &Environment) -> Result<Box<dyn Provider>, String> {
+    Ok(settings_of(name, configs)?.build(env))
+}
+
+/// The settings a provider is built from: its section's, or (with none) those it runs
+/// without, or a server found on this machine when the state is here too; `Err` says
+/// which lines to add to the config file.
+pub fn settings_of(name: &str, configs: &Configs) -> Result<Arc<dyn ProviderConfig>, String> {
     let info = info(name).ok_or_else(|| unknown_provider(name))?;
-    let config = match configs.configured.get(info.name) {
-        Some(config) => Some(config.clone()),
-        None => (info.configure)(None).map_err(|err| format!("{err:#}"))?,
+    if let Some(config) = configs.configured.get(info.name) {
+        return Ok(config.clone());
+    }
+    let config = match (info.configure)(None).map_err(|err| format!("{err:#}"))? {
+        Some(config) if config.found().is_none() || configs.discovery == Discovery::Here => return Ok(config),
+        config => config,
     };
-    let config = config.ok_or_else(|| {
+    let why = match &configs.discovery {
+        Discovery::SharedState(state) if config.is_some() => {
+            format!("the {name} provider is not configured, and the state on {state} is shared by hosts whose local servers differ, so none found on this one is used")
+        }
+        _ => format!("the {name} provider is not configured"),
+    };
+    Err(format!("{why}: add to {} the lines\n\n{}\n", configs.path.display(), info.example.unwrap_or_default()))
+}
+
+/// Builds a provider on its server named `server` (`default`: [`build`]); `Err` says
+/// which lines to add when the config file names no such server.
+pub fn build_on(name: &str, server: &str, configs: &Configs, env: &Environment) -> Result<Box<dyn Provider>, String> {
+    if server == DEFAULT_SERVER {
+        return build(name, configs, env);
+    }
+    let settings = settings_of(name, configs)?;
+    settings.build_on(server, env).ok_or_else(|| {
+        let example = info(name).and_then(|info| info.example).unwrap_or_default();
+        let url = example.lines().find(|line| line.starts_with("url")).unwrap_or("url = \"URL\"");
         format!(
-            "the {name} provider is not configured: add to {} the lines {}",
-            configs.path.display(),
-            info.example.unwrap_or_default().replace('\n', " ")
+            "the {name} provider has no server named {server}: add to {} the lines\n\n[providers.{name}.servers.{server}]\n{url}\n",
+            configs.path.display()
         )
-    })?;
-    Ok(config.build(env))
+    })
+}
+
+/// The names of a provider's servers: `default`, then the others the config file names.
+pub fn servers_of(name: &str, configs: &Configs) -> Vec<String> {
+    let others = settings_of(name, configs).map(|settings| settings.servers()).unwrap_or_default();
+    std::iter::once(DEFAULT_SERVER.to_string()).chain(others).collect()
 }
 
 /// The message for a provider name that is not compiled in.

@@ -111,6 +111,8 @@ impl Mysql {
         let user = percent_decoded(url.username());
         let password = percent_decoded(url.password().unwrap_or(""));
         let options = self.options(&user, &password, None)?.read_timeout(timeout).write_timeout(timeout);
+        // A server found by its socket takes the admin there (root by unix_socket).
+        let options = options.socket(self.server.socket.as_ref().map(|path| path.display().to_string()));
         let options = options.init(vec![ADMIN_SESSION_SETUP]);
         let doing = "connecting as the admin user";
         let conn = self.login(options, doing)?.map_err(|err| self.fail(doing, &err, Login::Admin))?;
@@ -366,7 +368,39 @@ impl Provider for Mysql {
         let version = version.into_iter().next().unwrap_or_default();
         let number = version.split('-').next().unwrap_or_default();
         let product = if version.contains("MariaDB") { "MariaDB" } else { "MySQL" };
+        // Making a user, a database and the user's grants on it takes these, grantable.
+        let rights: Vec<i64> = admin.column(
+            "SELECT COUNT(DISTINCT PRIVILEGE_TYPE) FROM information_schema.USER_PRIVILEGES \
+             WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
+             SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') \
+             AND PRIVILEGE_TYPE IN ('CREATE USER', 'CREATE', 'DROP') AND IS_GRANTABLE = 'YES'",
+            (),
+            "asking the admin user's rights",
+        )?;
+        if rights.first().copied().unwrap_or_default() < 3 {
+            return Err(self.permanent(
+                "the admin user can't create users and databases and grant rights on them; \
+                 grant it ALL PRIVILEGES ON *.* WITH GRANT OPTION, or name another user in providers.mysql.url",
+            ));
+        }
         Ok(format!("{product} {number} at {}", self.server.display_url()))
+    }
+
+    /// "mysql UUID" from `@@server_uuid`, or "mysql HOSTNAME:PORT" on MariaDB, which has none.
+    fn server_identity(&self) -> Result<Option<String>, ProviderError> {
+        let mut admin = self.admin()?;
+        let doing = "reading the server's identity";
+        let has_uuid: Vec<i64> = admin.column(
+            "SELECT COUNT(*) FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME = 'SERVER_UUID'",
+            (),
+            doing,
+        )?;
+        let sql = match has_uuid.first() {
+            Some(n) if *n > 0 => "SELECT CAST(@@server_uuid AS CHAR)",
+            _ => "SELECT CONCAT(@@hostname, ':', @@port)",
+        };
+        let id: Vec<String> = admin.column(sql, (), doing)?;
+        Ok(id.into_iter().next().map(|id| format!("mysql {id}")))
     }
 
     fn capabilities(&self) -> Capabilities<'_> {

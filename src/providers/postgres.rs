@@ -88,6 +88,24 @@ impl Postgres {
             let fix = format!("fix {} in the config file", self.server.key("url"));
             self.server.error(Sort::Permanent, "", "not a PostgreSQL connection URL", &fix)
         })?;
+        if let Some(socket) = &self.server.socket {
+            // The admin logs in through the socket directory; the URL's host is the apps'.
+            let mut local = Config::new();
+            local.host_path(socket).port(self.server.port());
+            if let Some(user) = config.get_user() {
+                local.user(user);
+            }
+            if let Some(password) = config.get_password() {
+                local.password(password);
+            }
+            if let Some(database) = config.get_dbname() {
+                local.dbname(database);
+            }
+            if let Some(options) = config.get_options() {
+                local.options(options);
+            }
+            config = local;
+        }
         let timeout = self.login_timeout(&config);
         config.connect_timeout(timeout);
         if config.get_application_name().is_none() {
@@ -315,6 +333,17 @@ impl Provider for Postgres {
         }
         let version = version.split_whitespace().next().unwrap_or_default();
         Ok(format!("PostgreSQL {version} at {}", self.server.display_url()))
+    }
+
+    /// "postgres 7716424062433863855": the cluster's system identifier, from pg_control_system().
+    fn server_identity(&self) -> Result<Option<String>, ProviderError> {
+        let doing = "can't read the server's system identifier";
+        let row = self
+            .admin()?
+            .query_one("SELECT system_identifier::text FROM pg_catalog.pg_control_system()", &[])
+            .map_err(|err| self.failure(doing, &err))?;
+        let id: String = row.try_get(0).map_err(|err| self.failure(doing, &err))?;
+        Ok(Some(format!("postgres {id}")))
     }
 
     fn capabilities(&self) -> Capabilities<'_> {

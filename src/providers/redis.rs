@@ -213,6 +213,14 @@ impl Provider for Redis {
         checked.unwrap_or_else(|err| vec![format!("could not check the server's ACL settings: {err}")])
     }
 
+    /// "redis 127.0.0.1:6379 RUN_ID": the address, and the run id of INFO server.
+    fn server_identity(&self) -> Result<Option<String>, ProviderError> {
+        let mut admin = self.admin("reading the server's run id".into())?;
+        let info: String = admin.run(redis::cmd("INFO").arg("server"))?;
+        let run_id = info.lines().find_map(|line| line.trim().strip_prefix("run_id:")).unwrap_or_default();
+        Ok(Some(format!("redis {} {run_id}", self.server.place())))
+    }
+
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
     }

@@ -3,6 +3,8 @@
 //! the host and port written into the apps' URLs, the one deadline a login keeps, and the
 //! one-line wording of every failure.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
-use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, Sort};
+use super::{Configured, Environment, Provider, ProviderConfig, ProviderError, Sort, DEFAULT_SERVER};
 use crate::addon::Params;
 use crate::config::Section;
 
@@ -63,6 +65,11 @@ pub struct ServerSettings {
     pub public_host: Option<String>,
     /// `connect_timeout` when the table sets it: how long a login may take in all.
     pub connect_timeout: Option<Duration>,
+    /// The Unix socket the admin logs in through (a server found on this machine by
+    /// its socket); the apps still connect over TCP to the URL's host.
+    pub socket: Option<PathBuf>,
+    /// How the server was found, when no `[providers.NAME]` section names it.
+    pub found: Option<String>,
 }
 
 /// How long a login may take, from the first connect to the server's answer to it, when
@@ -78,6 +85,8 @@ impl std::fmt::Debug for ServerSettings {
             .field("url", &url)
             .field("public_host", public_host)
             .field("connect_timeout", connect_timeout)
+            .field("socket", &self.socket)
+            .field("found", &self.found)
             .finish()
     }
 }
@@ -85,6 +94,8 @@ impl std::fmt::Debug for ServerSettings {
 /// A server provider's settings, and how the provider is made from them.
 struct ServerConfig<P> {
     server: ServerSettings,
+    /// Its other servers (`[providers.NAME.servers.OTHER]`), by name.
+    others: BTreeMap<String, ServerSettings>,
     make: fn(ServerSettings) -> P,
 }
 
@@ -98,27 +109,89 @@ impl<P: Provider + 'static> ProviderConfig for ServerConfig<P> {
     fn build(&self, _env: &Environment) -> Box<dyn Provider> {
         Box::new((self.make)(self.server.clone()))
     }
+
+    fn found(&self) -> Option<&str> {
+        self.server.found.as_deref()
+    }
+
+    fn section(&self) -> Option<String> {
+        Some(self.server.section(true))
+    }
+
+    fn servers(&self) -> Vec<String> {
+        self.others.keys().cloned().collect()
+    }
+
+    fn build_on(&self, server: &str, _env: &Environment) -> Option<Box<dyn Provider>> {
+        let settings = self.others.get(server)?;
+        Some(Box::new((self.make)(settings.clone())))
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServerDoc {
     url: Spanned<String>,
+    socket: Option<Spanned<String>>,
+    public_host: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    /// `[providers.NAME.servers.OTHER]`: the provider's other servers, by name.
+    servers: Option<BTreeMap<Spanned<String>, EntryDoc>>,
+}
+
+/// One server's keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryDoc {
+    url: Spanned<String>,
+    socket: Option<Spanned<String>>,
     public_host: Option<Spanned<String>>,
     connect_timeout: Option<Spanned<String>>,
 }
 
+impl ServerDoc {
+    /// Its default server's keys.
+    fn split(self) -> (EntryDoc, Option<BTreeMap<Spanned<String>, EntryDoc>>) {
+        let ServerDoc { url, socket, public_host, connect_timeout, servers } = self;
+        (EntryDoc { url, socket, public_host, connect_timeout }, servers)
+    }
+}
+
 impl ServerSettings {
-    /// Reads a server provider's own table: `None` when the config file has none (the
-    /// provider is then not configured). Each refusal names the file, line and key.
-    pub fn read(section: Option<&Section<'_>>, spec: &'static ServerSpec) -> anyhow::Result<Option<ServerSettings>> {
-        let Some(section) = section else { return Ok(None) };
-        let doc: ServerDoc = section.read()?;
-        Self::checked(section, spec, doc.url, doc.public_host, doc.connect_timeout).map(Some)
+    /// Reads a server provider's own table: its default server, and its other servers
+    /// by name (`[providers.NAME.servers.OTHER]`); with no table, the server found on
+    /// this machine, else `None` (the provider is then not configured). Each refusal
+    /// names the file, line and key.
+    pub fn read(
+        section: Option<&Section<'_>>,
+        spec: &'static ServerSpec,
+    ) -> anyhow::Result<Option<(ServerSettings, BTreeMap<String, ServerSettings>)>> {
+        let Some(section) = section else { return Ok(Self::discovered(spec).map(|found| (found, BTreeMap::new()))) };
+        let (entry, servers) = section.read::<ServerDoc>()?.split();
+        let default = Self::entry(section, spec, "", entry)?;
+        let mut others = BTreeMap::new();
+        for (name, entry) in servers.unwrap_or_default() {
+            let ok = !name.get_ref().is_empty()
+                && name.get_ref().len() <= 40
+                && name
+                    .get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !ok || name.get_ref() == DEFAULT_SERVER {
+                let why = "a server's name is 1 to 40 of a-z, 0-9, - and _, and not \"default\"";
+                return Err(
+                    section.invalid(name.span(), &format!("servers.{}: {why}", crate::names::shown(name.get_ref())))
+                );
+            }
+            let key = format!("servers.{}.", name.get_ref());
+            others.insert(name.into_inner(), Self::entry(section, spec, &key, entry)?);
+        }
+        Ok(Some((default, others)))
     }
 
-    /// The settings from the keys every server provider's table has, each checked; a
-    /// provider whose table takes more keys reads it itself and hands these over.
+    /// The settings from the keys every server provider's table has, each checked: a
+    /// provider whose table takes more keys (rabbitmq's `amqp_url`) reads it itself and
+    /// hands these over. It has one server, the table's own.
     pub fn checked(
         section: &Section<'_>,
         spec: &'static ServerSpec,
@@ -126,34 +199,78 @@ impl ServerSettings {
         public_host: Option<Spanned<String>>,
         connect_timeout: Option<Spanned<String>>,
     ) -> anyhow::Result<ServerSettings> {
-        let span = url.span();
-        let url = Url::parse(url.get_ref()).map_err(|err| {
-            section.invalid(span.clone(), &format!("url is not a URL ({err}); write e.g. {}", spec.example_url()))
+        Self::entry(section, spec, "", EntryDoc { url, socket: None, public_host, connect_timeout })
+    }
+
+    /// One server of the table (`key` is where its keys are: "" or "servers.NAME.").
+    fn entry(
+        section: &Section<'_>,
+        spec: &'static ServerSpec,
+        key: &str,
+        doc: EntryDoc,
+    ) -> anyhow::Result<ServerSettings> {
+        let span = doc.url.span();
+        let url = Url::parse(doc.url.get_ref()).map_err(|err| {
+            section.invalid(span.clone(), &format!("{key}url is not a URL ({err}); write e.g. {}", spec.example_url()))
         })?;
         if !spec.schemes.contains(&url.scheme()) {
             let (wanted, got) = (spec.schemes[0], url.scheme());
-            return Err(section.invalid(span, &format!("url must start with {wanted}://, not {got}://")));
+            return Err(section.invalid(span, &format!("{key}url must start with {wanted}://, not {got}://")));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(section.invalid(span, &format!("url has no host; write e.g. {}", spec.example_url())));
+            return Err(section.invalid(span, &format!("{key}url has no host; write e.g. {}", spec.example_url())));
         }
         // Checked with the code that writes it into the apps' URLs, so a host that code
         // would refuse never reaches a tick.
-        let public_host = match public_host {
+        let public_host = match doc.public_host {
             Some(host) => match check_public_host(spec.schemes[0], host.get_ref()) {
                 Ok(()) => Some(host.into_inner()),
-                Err(why) => return Err(section.invalid(host.span(), &format!("public_host: {why}"))),
+                Err(why) => return Err(section.invalid(host.span(), &format!("{key}public_host: {why}"))),
             },
             None => None,
         };
-        let connect_timeout = match connect_timeout {
+        let socket = match doc.socket {
+            Some(path) if spec.name == "redis" => {
+                let why = format!("{key}socket is not taken by redis; its url says where the server is");
+                return Err(section.invalid(path.span(), &why));
+            }
+            Some(path) if !path.get_ref().starts_with('/') => {
+                let why = format!("{key}socket must be an absolute path, e.g. /run/mysqld/mysqld.sock");
+                return Err(section.invalid(path.span(), &why));
+            }
+            path => path.map(|path| PathBuf::from(path.into_inner())),
+        };
+        let connect_timeout = match doc.connect_timeout {
             Some(text) => match crate::expiry::parse_duration(text.get_ref()) {
                 Ok(timeout) => Some(timeout),
-                Err(why) => return Err(section.invalid(text.span(), &format!("connect_timeout: {why}"))),
+                Err(why) => return Err(section.invalid(text.span(), &format!("{key}connect_timeout: {why}"))),
             },
             None => None,
         };
-        Ok(ServerSettings { spec, url, public_host, connect_timeout })
+        Ok(ServerSettings { spec, url, public_host, connect_timeout, socket, found: None })
+    }
+
+    /// The server this machine's own client for it would reach, when it finds one.
+    fn discovered(spec: &'static ServerSpec) -> Option<ServerSettings> {
+        let found = super::discover::find(spec.name)?;
+        let url = Url::parse(&found.url).ok().filter(|url| spec.schemes.contains(&url.scheme()))?;
+        let (socket, found) = (found.socket, Some(found.how));
+        Some(ServerSettings { spec, url, public_host: None, connect_timeout: None, socket, found })
+    }
+
+    /// The `[providers.NAME]` section that names this server, as lines to paste into
+    /// the config file; its password masked unless `with_password` (what `providers
+    /// add` writes).
+    pub fn section(&self, with_password: bool) -> String {
+        let url = if with_password { self.url.to_string() } else { self.display_url() };
+        let mut lines = format!("[providers.{}]\nurl = {}\n", self.spec.name, toml_string(&url));
+        if let Some(socket) = &self.socket {
+            lines.push_str(&format!("socket = {}\n", toml_string(&socket.display().to_string())));
+        }
+        if let Some(host) = &self.public_host {
+            lines.push_str(&format!("public_host = {}\n", toml_string(host)));
+        }
+        lines
     }
 
     /// [`read`](Self::read), kept with the constructor `make` that builds the provider
@@ -163,7 +280,8 @@ impl ServerSettings {
         spec: &'static ServerSpec,
         make: fn(ServerSettings) -> P,
     ) -> Configured {
-        Ok(Self::read(section, spec)?.map(|server| Arc::new(ServerConfig { server, make }) as Arc<dyn ProviderConfig>))
+        let read = Self::read(section, spec)?;
+        Ok(read.map(|(server, others)| Arc::new(ServerConfig { server, others, make }) as Arc<dyn ProviderConfig>))
     }
 
     /// How long a login may take in all: connecting (to every address the host has),
@@ -264,6 +382,11 @@ impl ServerSettings {
     }
 }
 
+/// `text` as a TOML basic string.
+pub fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
 /// Builds a URL handed to an app: `scheme://user:password@host:port/path`, with
 /// user and password percent-encoded. A host the URL parser refuses (or would change)
 /// is refused: it came from `public_host` or the admin URL, and retrying will not fix it.
@@ -321,7 +444,7 @@ mod tests {
 
     fn server(url: &str, public_host: Option<&str>) -> ServerSettings {
         let (url, public_host) = (Url::parse(url).unwrap(), public_host.map(str::to_string));
-        ServerSettings { spec: &SPEC, url, public_host, connect_timeout: None }
+        ServerSettings { spec: &SPEC, url, public_host, connect_timeout: None, socket: None, found: None }
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct NewAddon {
     pub expires_at: Option<i64>,
     /// The id of the ready addon whose data it starts as a copy of (`provision --from`).
     pub source_id: Option<String>,
+    /// The server it is made on (see [`Addon::server`]).
+    pub server: Option<String>,
 }
 
 impl Store {
@@ -235,6 +237,7 @@ pub(super) fn insert(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, NotInser
         drift: None,
         attachments: Vec::new(),
         source_id: new.source_id.clone(),
+        server: new.server.clone(),
     };
     let change = Move { to: first, event, message: "provisioning", logged: "provisioning" };
     match enter(tx, &mut addon, change, now, Row::Insert) {

@@ -100,6 +100,21 @@ impl Store {
         })
     }
 
+    /// Records the server of an addon made before servers were recorded, where its
+    /// step (under this claim) is about to go; an addon with one keeps it.
+    pub fn record_server(&mut self, addon_id: &str, token: &str, server: &str) -> anyhow::Result<()> {
+        self.write_retrying(|tx| {
+            let Some(mut addon) = tx.addon(addon_id)?.filter(|addon| addon.claim.as_deref() == Some(token)) else {
+                return Ok(());
+            };
+            if addon.server.is_none() {
+                addon.server = Some(server.to_string());
+                tx.update_addon(&addon)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Gives up a claim without changing anything else; the task is due at once.
     pub fn release_claim(&mut self, addon_id: &str, token: &str) -> anyhow::Result<()> {
         self.write_retrying(|tx| tx.release_claim(addon_id, token).map(drop))
@@ -492,6 +507,7 @@ mod tests {
             labels: Default::default(),
             expires_at: None,
             source_id: None,
+            server: None,
         };
         let mut addon = store.insert_addon(&new).unwrap();
         for attempt in 1..=20 {

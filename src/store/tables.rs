@@ -129,6 +129,7 @@ pub const ADDONS: Table = Table {
         always("verified_at", Int),
         always("drift", Text),
         once("source_id", Text),
+        always("server", Text),
     ],
     order: Order::Made,
     cleared: &["claim", "claim_until"],
@@ -515,6 +516,7 @@ impl Record for Addon {
             self.verified_at.into(),
             self.drift.as_ref().into(),
             self.source_id.as_ref().into(),
+            self.server.as_ref().into(),
         ]
     }
 
@@ -554,6 +556,7 @@ impl Record for Addon {
             verified_at: row.opt_int("verified_at")?,
             drift: row.opt_text("drift")?,
             source_id: row.opt_text("source_id")?,
+            server: row.opt_text("server")?,
             attachments: Vec::new(),
         })
     }
@@ -797,6 +800,7 @@ mod tests {
             drift: text("gone"),
             attachments: Vec::new(),
             source_id: text("a0"),
+            server: text("default postgres 1"),
         }
     }
 

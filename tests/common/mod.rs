@@ -178,6 +178,9 @@ impl TestEnv {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root())
+            // The machine's own servers are not found unless a test asks for that
+            // (tests/local_servers.rs): a provider is configured, or it is not.
+            .env("ADDONS_DISCOVER", "0")
             .current_dir(self.root())
             .stdin(Stdio::null());
         command
@@ -233,9 +236,16 @@ impl TestEnv {
         let (shown, run) = self.run_shown(args);
         assert_eq!(run.code, code, "addons {shown}: wrong exit code:\n{run}");
         assert_eq!(run.stdout, "", "addons {shown}: printed on stdout:\n{run}");
-        assert_eq!(run.stderr.lines().count(), 1, "addons {shown}: not exactly one line on stderr:\n{run}");
         assert!(run.stderr.ends_with('\n'), "{run}");
-        run.stderr.trim_end().to_string()
+        // A refusal that suggests config is its line, a blank line, and the lines to
+        // paste into the config file: they must be TOML as they are.
+        let (line, block) = run.stderr.split_once("\n\n").unwrap_or((&run.stderr, ""));
+        assert_eq!(line.trim_end().lines().count(), 1, "addons {shown}: not exactly one line on stderr:\n{run}");
+        if !block.is_empty() {
+            assert!(block.parse::<toml::Table>().is_ok(), "addons {shown}: the lines to paste are not TOML:\n{run}");
+        }
+        // Read as one line, as the old form of those lines said it.
+        format!("{} {}", line.trim_end(), block.trim_end().replace('\n', " ")).trim_end().to_string()
     }
 
     /// Provisions an addon and ticks it to ready; returns the addon as JSON.

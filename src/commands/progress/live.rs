@@ -428,6 +428,7 @@ mod tests {
             verified_at: None,
             drift: None,
             attachments: Vec::new(),
+            server: None,
             source_id: None,
         }
     }

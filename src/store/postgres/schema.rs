@@ -189,6 +189,10 @@ CREATE TABLE troubles (
 );
 CREATE INDEX addons_failing ON addons (attempts) WHERE attempts > 0;
 "#,
+    // 11 (SQLite's 13): `server`: the server an addon was made on (its provider
+    // section's server name and the server's own identity); NULL for an addon made
+    // before, until its next step records where it went.
+    "ALTER TABLE addons ADD COLUMN server TEXT;",
 ];
 
 /// The tables a state user must be able to read and write.

@@ -575,6 +575,7 @@ mod tests {
             labels: Default::default(),
             expires_at: None,
             source_id: None,
+            server: None,
         };
         let addon = store.insert_addon(&new).unwrap();
         assert_eq!(synchronous(), full, "the creation");

@@ -193,4 +193,8 @@ CREATE TABLE troubles (
 );
 CREATE INDEX addons_failing ON addons (attempts) WHERE attempts > 0;
 "#,
+    // 13: `server`: the server an addon was made on (its provider section's server name
+    // and the server's own identity, "default pg:6543210"); every later step goes there
+    // alone. NULL for an addon made before, until its next step records where it went.
+    "ALTER TABLE addons ADD COLUMN server TEXT;",
 ];
