@@ -57,6 +57,9 @@ impl Fields for InOrder<'_, '_> {
             },
         };
         self.next.set(index + 1);
+        // Every statement a record is read from selects its table's fields in order:
+        // the test builds check that it does.
+        debug_assert_eq!(self.row.as_ref().column_name(index).ok(), Some(column), "a statement out of order");
         value(self.row.get_ref(index), column)
     }
 }
@@ -84,11 +87,10 @@ pub(super) fn decode_in_order<T: Record>(row: &Row<'_>, names: &[&'static str]) 
     })
 }
 
-/// Reads a record; a value it can't take is an error of SQLite's kind, which
-/// `store_error` reports as a row this addons can't read.
+/// Reads a record from a row of a statement that selects `T::TABLE.field_list()` (as
+/// every statement here does), by position ([`InOrder`]); a value it can't take is an
+/// error of SQLite's kind, which `store_error` reports as a row this addons can't read.
 pub(super) fn decode<T: Record>(row: &Row<'_>) -> rusqlite::Result<T> {
-    T::from_fields(row).map_err(|err| {
-        let index = T::TABLE.fields().position(|column| column.name == err.column).unwrap_or(0);
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
-    })
+    let names: Vec<&'static str> = T::TABLE.fields().map(|column| column.name).collect();
+    decode_in_order(row, &names)
 }
