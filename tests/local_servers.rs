@@ -107,18 +107,7 @@ const CLUSTER_PASSWORD: &str = "cluster-pw";
 
 impl Cluster {
     fn start() -> Option<Cluster> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| entry.path().join("bin"))
-            .find(|bin| bin.join("initdb").is_file());
-        let Some(bin) = bin else {
-            let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
-            assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but initdb is not installed");
-            eprintln!("NOTICE: skipping a private cluster: initdb is not installed (/usr/lib/postgresql/*/bin)");
-            return None;
-        };
+        let bin = servers::postgres_programs("a private cluster")?;
         let dir = tempfile::Builder::new().prefix("addons-cluster").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -213,18 +213,7 @@ impl TlsServer {
     /// `None` (with a NOTICE) when the PostgreSQL server programs are not installed and
     /// servers are not required.
     fn start() -> Option<TlsServer> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| entry.path().join("bin"))
-            .find(|bin| bin.join("initdb").is_file());
-        let Some(bin) = bin else {
-            let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
-            assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but initdb is not installed");
-            eprintln!("NOTICE: skipping the TLS test: initdb is not installed (/usr/lib/postgresql/*/bin)");
-            return None;
-        };
+        let bin = common::servers::postgres_programs("the TLS test")?;
         let dir = tempfile::Builder::new().prefix("addons-tls").tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let root = dir.path().to_path_buf();

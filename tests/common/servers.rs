@@ -371,3 +371,21 @@ impl Relay {
         self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// The directory of this machine's PostgreSQL server programs (`initdb`, `pg_ctl`), for a
+/// test that starts a private cluster; `None` (with a NOTICE naming `skipping`) when
+/// they are not installed and servers are not required.
+pub fn postgres_programs(skipping: &str) -> Option<std::path::PathBuf> {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .find(|bin| bin.join("initdb").is_file());
+    if bin.is_none() {
+        let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+        assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but initdb is not installed");
+        eprintln!("NOTICE: skipping {skipping}: initdb is not installed (/usr/lib/postgresql/*/bin)");
+    }
+    bin
+}
