@@ -18,6 +18,9 @@ pub struct Store {
     /// Whether `state copy` made another state the one that acts, as last read (at
     /// open, and by [`Store::look_if_retired`]): every write is refused while it is.
     retired: Option<Retired>,
+    /// Whether `retired` was read at open and not asked for since: the first pass of a
+    /// command needs no second read ([`Store::look_if_retired`]).
+    retired_fresh: bool,
 }
 
 /// Whether a write must survive a power loss once committed.
@@ -95,13 +98,16 @@ impl From<&PathBuf> for StateLocation {
 impl Store {
     /// Wraps an open backend.
     pub fn new(backend: Box<dyn Backend>) -> Store {
-        Store { backend: RefCell::new(backend), retired: None }
+        Store { backend: RefCell::new(backend), retired: None, retired_fresh: false }
     }
 
     /// Reads again whether the state was retired (moved elsewhere, or made a snapshot)
     /// by a `state copy` since it was opened: a long-running command asks once a pass.
+    /// The first call after open uses what the open read.
     pub fn look_if_retired(&mut self) -> anyhow::Result<()> {
-        self.retired = self.read(|tx| tx.retired())?;
+        if !std::mem::take(&mut self.retired_fresh) {
+            self.retired = self.read(|tx| tx.retired())?;
+        }
         Ok(())
     }
 
@@ -110,8 +116,9 @@ impl Store {
     fn learn_if_retired(&mut self) -> anyhow::Result<()> {
         match self.backend.get_mut().retired_when_opened() {
             Some(retired) => self.retired = retired,
-            None => self.look_if_retired()?,
+            None => self.retired = self.read(|tx| tx.retired())?,
         }
+        self.retired_fresh = true;
         Ok(())
     }
 

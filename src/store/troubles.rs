@@ -67,6 +67,10 @@ impl Store {
             .chain(hooks.into_iter().map(Failing::Hook))
             .map(|what| (what.subject(), what))
             .collect();
+        // Nothing failing and nothing said: an idle cron tick writes nothing.
+        if failing.is_empty() && known.is_empty() {
+            return Ok(Vec::new());
+        }
         // An addon that stopped failing, as it is now, for the line that says so.
         let mut over: BTreeMap<String, Failing> = BTreeMap::new();
         for trouble in known.iter().filter(|trouble| trouble.warned_at.is_some()) {
