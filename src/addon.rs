@@ -103,6 +103,42 @@ pub struct Addon {
     pub server: Option<String>,
 }
 
+/// What a live display shows of an addon: the few columns of its line, and whether
+/// it has work left. A display of thousands of moving addons reads these, not whole
+/// records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glance {
+    pub id: String,
+    pub name: String,
+    pub app: String,
+    pub provider: String,
+    pub state: State,
+    pub message: String,
+    pub last_error: Option<String>,
+    pub attempts: u32,
+    pub due_at: Option<i64>,
+    /// Whether it has work left (`Addon::has_pending_work`).
+    pub moving: bool,
+}
+
+impl Glance {
+    /// The glance of a whole record.
+    pub fn of(addon: &Addon) -> Glance {
+        Glance {
+            id: addon.id.clone(),
+            name: addon.name.clone(),
+            app: addon.app.clone(),
+            provider: addon.provider.clone(),
+            state: addon.state,
+            message: addon.message.clone(),
+            last_error: addon.last_error.clone(),
+            attempts: addon.attempts,
+            due_at: addon.due_at,
+            moving: addon.has_pending_work(),
+        }
+    }
+}
+
 impl Addon {
     /// Whether the addon still has a task that a tick will run.
     pub fn has_pending_work(&self) -> bool {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::addon::Addon;
+use crate::addon::{Addon, Glance};
 use crate::cli::WaitArgs;
 use crate::engine::Engine;
 use crate::error::{failed, Exit, Failure};
@@ -135,13 +135,19 @@ pub fn wait_for(
             progress.failed_attempts(&attempts);
             progress.copies(&report.copies);
             let now = store.now()?;
-            progress.update(&addons, report.pending, now);
+            progress.update(
+                addons.iter().map(Glance::of).collect(),
+                &mut |ids| store.glances(ids),
+                report.pending,
+                now,
+            )?;
             Ok(addons.iter().all(|addon| addon.is_settled(now) || blocked(addon)))
         },
         &|outcome| progress.transition(outcome),
     )?;
     let addons = ids.iter().map(|id| store.addon(id)).collect::<anyhow::Result<Vec<_>>>()?;
-    progress.finish(&addons, store.pending_count(Some(&ids))?, store.now()?);
+    let (pending, now) = (store.pending_count(Some(&ids))?, store.now()?);
+    progress.finish(addons.iter().map(Glance::of).collect(), &mut |ids| store.glances(ids), pending, now)?;
     if ctx.json {
         let mut docs: Vec<_> = addons.iter().map(addon_json).collect();
         if let Shape::Provisioned { created } = shape {

@@ -1,14 +1,10 @@
 //! `addons watch`: ticks as work comes due, until none is left (or, with `--forever`,
 //! until SIGINT/SIGTERM), with a live display on a terminal.
 
-use std::collections::HashSet;
-
 use serde_json::json;
 
-use crate::addon::Addon;
 use crate::cli::WatchArgs;
 use crate::output::{outcome_json, plural};
-use crate::store::Store;
 
 use super::progress::{Plain, Progress};
 use super::Ctx;
@@ -61,18 +57,22 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
             progress.failed_attempts(&report.failed_attempts);
             progress.copies(&report.copies);
             if progress.is_live() {
-                progress.update(&shown_addons(store, &progress)?, report.pending, store.now()?);
+                let now = store.now()?;
+                progress.update(store.moving_glances()?, &mut |ids| store.glances(ids), report.pending, now)?;
             }
             Ok(!forever && report.pending == 0)
         },
         &|outcome| {
             progress.transition(outcome);
-            transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome_json(outcome));
+            if ctx.json {
+                transitions.lock().unwrap_or_else(|e| e.into_inner()).push(outcome_json(outcome));
+            }
         },
     )?;
     let pending = store.pending_count(None)?;
     if progress.is_live() {
-        progress.finish(&shown_addons(&store, &progress)?, pending, store.now()?);
+        let now = store.now()?;
+        progress.finish(store.moving_glances()?, &mut |ids| store.glances(ids), pending, now)?;
     }
     if ctx.json {
         let transitions = transitions.into_inner().unwrap_or_default();
@@ -83,14 +83,4 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> anyhow::Result<()> {
         ctx.note("No work left.");
     }
     Ok(())
-}
-
-/// The addons the live display shows: those with work left, and those that moved
-/// since it last looked, as they are now.
-fn shown_addons(store: &Store, progress: &Progress) -> anyhow::Result<Vec<Addon>> {
-    let mut addons = store.moving_addons()?;
-    let moving: HashSet<String> = addons.iter().map(|addon| addon.id.clone()).collect();
-    let stopped: Vec<String> = progress.to_refresh().into_iter().filter(|id| !moving.contains(id)).collect();
-    addons.extend(store.these_addons(&stopped)?);
-    Ok(addons)
 }

@@ -7,7 +7,7 @@ use super::base::Store;
 use super::entry::{enter, Move, Row};
 use super::refused::StepError;
 use super::refused::{no_addon, Holder, Refused, VarsOf};
-use crate::addon::{Addon, Cleanup, Params};
+use crate::addon::{Addon, Cleanup, Glance, Params};
 use crate::credential::Login;
 use crate::labels::Labels;
 use crate::machine::{self, Event, START};
@@ -136,24 +136,16 @@ impl Store {
         failed.map_or(Ok(()), Err)
     }
 
-    /// The addons with a task still to run (those `pending_count` counts), for the
-    /// live display of `watch`.
-    pub fn moving_addons(&self) -> anyhow::Result<Vec<Addon>> {
-        self.read(|tx| {
-            let mut addons = tx.moving_addons()?;
-            super::attachments::fill(tx, &mut addons)?;
-            Ok(addons)
-        })
+    /// Glances at the addons with a task still to run (those `pending_count` counts),
+    /// for the live display of `watch`.
+    pub fn moving_glances(&self) -> anyhow::Result<Vec<Glance>> {
+        self.read(|tx| tx.moving_glances())
     }
 
-    /// The addons of these ids, read in one go (an id of none is left out): the live
-    /// display of `watch` reads again those that stopped moving.
-    pub fn these_addons(&self, ids: &[String]) -> anyhow::Result<Vec<Addon>> {
-        self.read(|tx| {
-            let mut addons = tx.these_addons(ids)?;
-            super::attachments::fill(tx, &mut addons)?;
-            Ok(addons)
-        })
+    /// Glances at the addons of these ids, read in one go (an id of none is left out):
+    /// the live display of `watch` looks again at those that stopped moving.
+    pub fn glances(&self, ids: &[String]) -> anyhow::Result<Vec<Glance>> {
+        self.read(|tx| tx.glances(ids))
     }
 
     /// What a default `list` leaves out but a user must hear of, optionally of one app:

@@ -8,17 +8,31 @@ use std::time::Duration;
 
 pub use super::records::{HookRun, VarOwner};
 use super::tables::{Row, Table};
-use crate::addon::Addon;
 pub use crate::addon::ConfigVar;
+use crate::addon::{Addon, Glance};
 use crate::attachment::{Attachment, AttachmentState};
 use crate::machine::State;
 use crate::selector::Requirement;
+
+/// The columns a [`Glance`] is read from (`tables::GLANCE`), `moving` worked out here.
+pub(crate) fn glance_sql() -> &'static str {
+    static GLANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    GLANCE.get_or_init(|| {
+        let columns = super::tables::GLANCE.iter().take_while(|column| **column != "moving");
+        let columns: Vec<&str> = columns.copied().collect();
+        format!(
+            "{}, CASE WHEN due_at IS NOT NULL AND {} THEN 1 ELSE 0 END AS moving",
+            columns.join(", "),
+            has_task_sql()
+        )
+    })
+}
 
 /// Whether an addon has work left, built once from `State`: a state with a task, a
 /// ready addon with a rotation's switch or revocation still to do, or an attachment
 /// being made or revoked or with old generations to revoke (as
 /// `Addon::has_pending_work` says). A ready addon's `due_at` may be only its expiry,
-/// which is not work left, so `pending_count` and `moving_addons` of every backend
+/// which is not work left, so `pending_count` and `moving_glances` of every backend
 /// leave such an addon out.
 pub(crate) fn has_task_sql() -> &'static str {
     static HAS_TASK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -273,11 +287,12 @@ pub trait Txn {
     /// batch with its addons' live attachments filled, and hands each batch to `visit`
     /// until it returns false: the whole state is never held at once.
     fn scan_addons(&mut self, scan: &Scan<'_>, visit: &mut dyn FnMut(Vec<Addon>) -> bool) -> Result<(), StoreError>;
-    /// Addons with a task due at any time (`due_at` set, state not `ready`: a ready
-    /// addon is due only at its expiry), by app then creation.
-    fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError>;
-    /// The addons of these ids (in no order; an id of none is left out).
-    fn these_addons(&mut self, ids: &[String]) -> Result<Vec<Addon>, StoreError>;
+    /// Glances at the addons with work left (`due_at` set and a task, as
+    /// [`has_task_sql`] says: a ready addon may be due only at its expiry), by app then
+    /// creation.
+    fn moving_glances(&mut self) -> Result<Vec<Glance>, StoreError>;
+    /// Glances at the addons of these ids (in no order; an id of none is left out).
+    fn glances(&mut self, ids: &[String]) -> Result<Vec<Glance>, StoreError>;
     /// (addons in error, deprovisioned addons with cleanup pending), of one app or all.
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError>;
     /// The distinct apps of these addons, sorted.

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::records::HookRun;
-use crate::addon::{Addon, Cleanup};
+use crate::addon::{Addon, Cleanup, Glance};
 use crate::attachment::{Attachment, AttachmentState};
 use crate::credential::Login;
 
@@ -474,6 +474,28 @@ pub trait Record: Sized {
     fn to_values(&self) -> Row;
     /// The record, out of a row read with the table's [`Table::field_list`].
     fn from_fields(row: &impl Fields) -> Result<Self, Unreadable>;
+}
+
+/// The columns of an addon a [`Glance`] is read from, in the order it reads them: a
+/// statement selects these, the last (`moving`, 1 or 0) worked out in SQL as whether
+/// the addon has work left.
+pub const GLANCE: [&str; 10] =
+    ["id", "name", "app", "provider", "state", "message", "last_error", "attempts", "due_at", "moving"];
+
+/// A glance at an addon, out of a row that selects [`GLANCE`].
+pub fn glance(row: &impl Fields) -> Result<Glance, Unreadable> {
+    Ok(Glance {
+        id: row.text("id")?,
+        name: row.text("name")?,
+        app: row.text("app")?,
+        provider: row.text("provider")?,
+        state: row.parsed("state", |text| text.parse().ok())?,
+        message: row.text("message")?,
+        last_error: row.opt_text("last_error")?,
+        attempts: row.int("attempts")?,
+        due_at: row.opt_int("due_at")?,
+        moving: row.bool("moving")?,
+    })
 }
 
 impl Record for Addon {

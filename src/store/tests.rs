@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
-use crate::addon::{new_seed, Addon, Cleanup, Params};
+use crate::addon::{new_seed, Addon, Cleanup, Glance, Params};
 use crate::machine::{Event, State};
 
 /// Runs every test of the suite against the stores `$maker` makes.
@@ -32,7 +32,7 @@ macro_rules! every_store_test {
                 an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon,
                 a_check_holds_the_claim_as_a_step_does,
                 a_dead_checks_claim_is_taken_over_and_its_due_time_goes,
-                these_addons_are_read_in_one_go_and_an_unknown_id_is_left_out,
+                glances_are_read_in_one_go_and_say_what_the_records_say,
             ]
         );
     };
@@ -570,14 +570,24 @@ fn refused(err: &anyhow::Error) -> &Refused {
     err.downcast_ref::<Refused>().unwrap_or_else(|| panic!("not a refusal: {err:#}"))
 }
 
-fn these_addons_are_read_in_one_go_and_an_unknown_id_is_left_out(mut store: Store) {
+/// A live display reads glances, not records: each must say what its whole record
+/// says, `moving` included (worked out in SQL, and by `has_pending_work` in Rust).
+fn glances_are_read_in_one_go_and_say_what_the_records_say(mut store: Store) {
     let web = ready(&mut store, "cache", "web", &[("SECRET_KEY", "one")]);
     let api = created(&mut store, "queue", "api", &["QUEUE_KEY"]);
-    created(&mut store, "other", "api", &["OTHER_KEY"]);
-    let ids = [web.id.clone(), "0000000000000000".to_string(), api.id.clone()];
-    let mut read: Vec<(String, State)> =
-        store.these_addons(&ids).unwrap().into_iter().map(|addon| (addon.name, addon.state)).collect();
-    read.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(read, [("cache".to_string(), State::Ready), ("queue".to_string(), State::WaitingForProvision)]);
-    assert!(store.these_addons(&[]).unwrap().is_empty());
+    let other = created(&mut store, "other", "api", &["OTHER_KEY"]);
+    let (gone, _) = store.deprovision(&other.id).unwrap();
+    let ids = [web.id.clone(), "0000000000000000".to_string(), api.id.clone(), gone.id.clone()];
+    let mut read = store.glances(&ids).unwrap();
+    read.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut records: Vec<Glance> =
+        [&web.id, &api.id, &gone.id].into_iter().map(|id| Glance::of(&store.addon(id).unwrap())).collect();
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(read, records);
+    let moving: Vec<(&str, bool)> = read.iter().map(|glance| (glance.name.as_str(), glance.moving)).collect();
+    assert_eq!(moving, [("cache", false), ("other", true), ("queue", true)]);
+    assert!(store.glances(&[]).unwrap().is_empty());
+    let mut moving: Vec<String> = store.moving_glances().unwrap().into_iter().map(|glance| glance.name).collect();
+    moving.sort();
+    assert_eq!(moving, ["other", "queue"]);
 }

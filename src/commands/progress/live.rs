@@ -6,7 +6,7 @@
 //! attempt instead, or none.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, P
 
 use super::echo::QuietInterrupt;
 use super::frame::{countdown, natural_order, progress_template, table, Cells, Line, Message};
-use crate::addon::Addon;
+use crate::addon::Glance;
 use crate::engine::COPYING;
 use crate::machine::State;
 use crate::output::outcome_line;
@@ -81,12 +81,15 @@ struct LineBar {
 }
 
 struct Row {
-    addon: Addon,
+    addon: Glance,
     /// The time left until a failed attempt's next try, as of `seen`.
     next_try: Option<Duration>,
     seen: Instant,
     /// When it stopped moving; `None` while it has work left.
     finished: Option<Instant>,
+    /// Whether it moved since it was last read (its line is read again before it is
+    /// shown).
+    stale: bool,
 }
 
 impl Progress {
@@ -149,49 +152,65 @@ impl Progress {
         }
     }
 
-    /// The ids of the addons that moved since the last update, and of those on screen
-    /// that were still moving then: `watch` reads them again, so a line shows how each
-    /// one finished.
-    pub fn to_refresh(&self) -> Vec<String> {
-        let Some(live) = &self.live else { return Vec::new() };
-        let mut screen = lock(&live.screen);
-        let mut ids = std::mem::take(&mut screen.touched);
-        ids.extend(screen.rows.values().filter(|row| row.finished.is_none()).map(|row| row.addon.id.clone()));
-        ids.sort();
-        ids.dedup();
-        ids
-    }
-
     /// Notes how far the copies a tick looked at have come: their lines show it.
     pub fn copies(&self, copies: &[(String, CopyProgress)]) {
         let Some(live) = &self.live else { return };
         lock(&live.screen).copies.extend(copies.iter().cloned());
     }
 
-    /// Redraws with these addons as they are now (an addon with work left is moving),
-    /// `pending` addons with work left in all, at `now` on the state's clock.
-    pub fn update(&self, addons: &[Addon], pending: usize, now: i64) {
-        let Some(live) = &self.live else { return };
-        let mut screen = lock(&live.screen);
-        screen.absorb(addons, pending, now);
-        live.draw(&mut screen, false);
+    /// Redraws with `glances` at the addons as they are now: every addon with work left
+    /// (it is moving), and any others the caller has at hand. An addon that was moving
+    /// and is not among them has stopped; `look` reads glances at the stopped ones the
+    /// table has room to show, and at any that moved without being seen yet (the rest
+    /// are counted, never read: a fleet of thousands is not read again on each frame).
+    /// `pending` addons have work left in all, at `now` on the state's clock.
+    pub fn update(&self, glances: Vec<Glance>, look: &mut Look<'_>, pending: usize, now: i64) -> anyhow::Result<()> {
+        self.redraw(glances, look, pending, now, false)
     }
 
-    /// Draws the final frame from the addons as they are now, and leaves it on screen.
-    pub fn finish(&self, addons: &[Addon], pending: usize, now: i64) {
-        let Some(live) = &self.live else { return };
-        let mut screen = lock(&live.screen);
-        screen.absorb(addons, pending, now);
-        live.draw(&mut screen, true);
-        for line in &screen.lines {
-            line.bar.finish();
+    /// Draws the final frame as `update` does, and leaves it on screen.
+    pub fn finish(&self, glances: Vec<Glance>, look: &mut Look<'_>, pending: usize, now: i64) -> anyhow::Result<()> {
+        self.redraw(glances, look, pending, now, true)?;
+        if let Some(live) = &self.live {
+            for line in &lock(&live.screen).lines {
+                line.bar.finish();
+            }
+            live.summary.finish();
         }
-        live.summary.finish();
+        Ok(())
+    }
+
+    fn redraw(
+        &self,
+        glances: Vec<Glance>,
+        look: &mut Look<'_>,
+        pending: usize,
+        now: i64,
+        last: bool,
+    ) -> anyhow::Result<()> {
+        let Some(live) = &self.live else { return Ok(()) };
+        let mut screen = lock(&live.screen);
+        let fresh: HashSet<String> = glances.iter().map(|glance| glance.id.clone()).collect();
+        screen.take(glances, now);
+        screen.pending = pending;
+        let unseen = screen.settle(&fresh);
+        if !unseen.is_empty() {
+            screen.take(look(&unseen)?, now);
+        }
+        let stale = screen.stale_shown(last, live.room());
+        if !stale.is_empty() {
+            screen.take(look(&stale)?, now);
+        }
+        live.draw(&mut screen, last);
+        Ok(())
     }
 }
 
+/// Reads glances at the addons of these ids from the state (an id of none is left out).
+pub type Look<'a> = dyn FnMut(&[String]) -> anyhow::Result<Vec<Glance>> + 'a;
+
 /// Whether the addon's step is the copy of `provision --from` (and not a retry of it).
-fn is_copying(addon: &Addon) -> bool {
+fn is_copying(addon: &Glance) -> bool {
     addon.state == State::WaitingForProvision && addon.last_error.is_none() && addon.message.starts_with(COPYING)
 }
 
@@ -218,33 +237,63 @@ impl Screen {
         }
     }
 
-    fn absorb(&mut self, addons: &[Addon], pending: usize, now: i64) {
+    /// Takes in glances read just now.
+    fn take(&mut self, glances: Vec<Glance>, now: i64) {
         let seen = Instant::now();
-        for addon in addons {
-            let moving = addon.has_pending_work();
+        for addon in glances {
+            let moving = addon.moving;
             let next_try = addon
                 .due_at
                 .filter(|_| moving && addon.last_error.is_some())
                 .map(|due_at| Duration::from_millis((due_at - now).max(0) as u64));
+            if !is_copying(&addon) && !self.copies.is_empty() {
+                self.copies.remove(&addon.id);
+            }
             let row = match self.rows.entry(addon.id.clone()) {
                 Entry::Occupied(row) => {
                     let row = row.into_mut();
-                    row.addon.clone_from(addon);
-                    (row.next_try, row.seen) = (next_try, seen);
+                    (row.addon, row.next_try, row.seen, row.stale) = (addon, next_try, seen, false);
                     row
                 }
-                Entry::Vacant(row) => row.insert(Row { addon: addon.clone(), next_try, seen, finished: None }),
+                Entry::Vacant(row) => row.insert(Row { addon, next_try, seen, finished: None, stale: false }),
             };
             row.finished = match (moving, row.finished) {
                 (true, _) => None,
                 (false, None) => Some(seen),
                 (false, finished) => finished,
             };
-            if !is_copying(addon) {
-                self.copies.remove(&addon.id);
+        }
+    }
+
+    /// After glances at every addon with work left were taken (`fresh`, their ids): a
+    /// row still moving that is not among them has stopped, and one that moved since
+    /// and is not among them has moved on: both are stale until looked at again.
+    /// Returns the ids of those that moved and have no row yet.
+    fn settle(&mut self, fresh: &HashSet<String>) -> Vec<String> {
+        let seen = Instant::now();
+        let mut unseen = Vec::new();
+        for id in std::mem::take(&mut self.touched) {
+            if !fresh.contains(&id) {
+                match self.rows.get_mut(&id) {
+                    Some(row) => row.stop(seen),
+                    None => unseen.push(id),
+                }
             }
         }
-        self.pending = pending;
+        for row in self.rows.values_mut() {
+            if row.finished.is_none() && !fresh.contains(&row.addon.id) {
+                row.stop(seen);
+            }
+        }
+        unseen.sort();
+        unseen.dedup();
+        unseen
+    }
+
+    /// The ids of the stale rows the table has room to show.
+    fn stale_shown(&self, last: bool, room: usize) -> Vec<String> {
+        let shown = self.ordered(last, room);
+        shown.iter().take(room).filter(|row| row.stale).map(|row| row.addon.id.clone()).collect()
     }
 
     /// The table's rows: the moving addons, then those that finished lately (all of
@@ -252,19 +301,34 @@ impl Screen {
     /// the first `room` say what their line says: the rest are counted, not shown.
     fn rows(&self, last: bool, room: usize) -> Vec<(Cells, bool)> {
         let now = Instant::now();
+        let cells = |(at, row): (usize, &Row)| match at < room {
+            true => row.cells(now, self.copies.get(&row.addon.id)),
+            false => Cells::counted(),
+        };
+        let rows = self.ordered(last, room);
+        rows.into_iter().enumerate().map(|(at, row)| (cells((at, row)), row.finished.is_none())).collect()
+    }
+
+    /// The rows of the table, the first `room` in order, the rest after them in none.
+    fn ordered(&self, last: bool, room: usize) -> Vec<&Row> {
+        let now = Instant::now();
         let mut rows: Vec<&Row> = self
             .rows
             .values()
             .filter(|row| row.finished.is_none_or(|at| last || now.duration_since(at) < KEEP_FINISHED))
             .collect();
-        rows.sort_by(|a, b| {
+        let order = |a: &&Row, b: &&Row| {
             a.finished.is_some().cmp(&b.finished.is_some()).then_with(|| natural_order(&a.addon.name, &b.addon.name))
-        });
-        let cells = |(at, row): (usize, &Row)| match at < room {
-            true => row.cells(now, self.copies.get(&row.addon.id)),
-            false => Cells::counted(),
         };
-        rows.into_iter().enumerate().map(|(at, row)| (cells((at, row)), row.finished.is_none())).collect()
+        // Only the rows with room are shown: those are sorted, the rest only counted
+        // (a fleet of thousands is not sorted on every frame).
+        if rows.len() > room {
+            rows.select_nth_unstable_by(room, order);
+            rows[..room].sort_by(order);
+        } else {
+            rows.sort_by(order);
+        }
+        rows
     }
 
     fn summary(&self) -> String {
@@ -274,10 +338,19 @@ impl Screen {
 }
 
 impl Row {
+    /// The addon stopped moving, or moved on, unseen: what it shows now is read again
+    /// before its line is shown.
+    fn stop(&mut self, at: Instant) {
+        self.addon.moving = false;
+        self.next_try = None;
+        self.stale = true;
+        self.finished.get_or_insert(at);
+    }
+
     /// What the addon's line says at `now`, with its copy's progress when it is copying.
     fn cells(&self, now: Instant, copy: Option<&CopyProgress>) -> Cells {
         let addon = &self.addon;
-        let cleanup = addon.state.is_terminal() && addon.has_pending_work();
+        let cleanup = addon.state.is_terminal() && addon.moving;
         let (state, short_state) = match (addon.state, cleanup) {
             (State::WaitingForProvision, _) => (addon.state.to_string(), "provisioning".to_string()),
             (State::Deprovisioned, true) => (format!("{} (cleanup pending)", addon.state), "deprovisioning".into()),
@@ -307,14 +380,17 @@ impl Row {
 }
 
 impl Live {
+    /// The lines the table may take on the terminal now (the summary takes one more).
+    fn room(&self) -> usize {
+        usize::from(console::Term::stderr().size().0).saturating_sub(FREE_LINES + 1)
+    }
+
     /// Lays the frame out for the terminal's size now and hands each line to its bar;
     /// indicatif draws them. The `last` frame has every row and no countdown left
     /// running.
     fn draw(&self, screen: &mut Screen, last: bool) {
-        let (height, width) = console::Term::stderr().size();
-        let (height, width) = (usize::from(height), usize::from(width));
-        // The summary takes a line of its own.
-        let room = height.saturating_sub(FREE_LINES + 1);
+        let width = usize::from(console::Term::stderr().size().1);
+        let room = self.room();
         let rows = screen.rows(last, room);
         let rows: Vec<(&Cells, bool)> = rows.iter().map(|(cells, moving)| (cells, *moving)).collect();
         let lines = table(&rows, width, room);
@@ -395,7 +471,7 @@ fn counting_style(line: &Line, left: Duration) -> ProgressStyle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addon::{Cleanup, Params};
+    use crate::addon::{Addon, Cleanup, Params};
 
     fn addon(name: &str, state: State) -> Addon {
         Addon {
@@ -433,22 +509,73 @@ mod tests {
         }
     }
 
+    fn glance(name: &str, state: State) -> Glance {
+        Glance::of(&addon(name, state))
+    }
+
     fn screen() -> Screen {
         Screen::new()
+    }
+
+    /// Takes in glances as `update` does when the caller has them all at hand.
+    fn absorb(screen: &mut Screen, glances: Vec<Glance>, pending: usize) {
+        screen.take(glances, 0);
+        screen.pending = pending;
+    }
+
+    #[test]
+    fn an_addon_that_stops_unseen_is_counted_at_once_and_read_again_only_when_shown() {
+        let mut screen = screen();
+        let moving: Vec<Glance> = (1..=30).map(|n| glance(&format!("fleet-{n}"), State::Provisioned)).collect();
+        let fresh = moving.iter().map(|glance| glance.id.clone()).collect();
+        screen.take(moving, 0);
+        assert!(screen.settle(&fresh).is_empty());
+        // fleet-1..=20 stopped; fleet-31 moved and stopped within one tick; fleet-21..=30 move on.
+        screen.touched = vec!["id-fleet-31".into(), "id-fleet-2".into()];
+        let still: Vec<Glance> = (21..=30).map(|n| glance(&format!("fleet-{n}"), State::Provisioned)).collect();
+        let fresh = still.iter().map(|glance| glance.id.clone()).collect();
+        screen.take(still, 0);
+        assert_eq!(screen.settle(&fresh), ["id-fleet-31"]);
+        assert_eq!(screen.summary(), "20/30 settled, 0 with work left");
+        // With room for 15 rows: the 10 moving, then the first 5 stopped are read again.
+        assert_eq!(
+            screen.stale_shown(false, 15),
+            ["id-fleet-1", "id-fleet-2", "id-fleet-3", "id-fleet-4", "id-fleet-5"]
+        );
+        let read: Vec<Glance> = (1..=5).map(|n| glance(&format!("fleet-{n}"), State::Ready)).collect();
+        screen.take(read, 0);
+        assert!(screen.stale_shown(false, 15).is_empty());
+        let rows = screen.rows(false, 15);
+        let (cells, moving) = &rows[10];
+        assert_eq!((cells.name.as_str(), cells.state.as_str(), *moving), ("fleet-1", "ready", false));
     }
 
     #[test]
     fn moving_addons_come_first_each_group_in_natural_order() {
         let mut screen = screen();
         let names = ["fleet-10", "fleet-7", "fleet-9", "fleet-1"];
-        let addons: Vec<Addon> = names.iter().map(|name| addon(name, State::Provisioned)).collect();
-        screen.absorb(&addons, 4, 0);
-        screen.absorb(&[addon("fleet-9", State::Ready), addon("fleet-1", State::Ready)], 2, 0);
+        let addons: Vec<Glance> = names.iter().map(|name| glance(name, State::Provisioned)).collect();
+        absorb(&mut screen, addons, 4);
+        absorb(&mut screen, vec![glance("fleet-9", State::Ready), glance("fleet-1", State::Ready)], 2);
         let rows: Vec<(String, bool)> =
             screen.rows(false, 10).into_iter().map(|(cells, moving)| (cells.name, moving)).collect();
         let expected = [("fleet-7", true), ("fleet-10", true), ("fleet-1", false), ("fleet-9", false)];
         assert_eq!(rows, expected.map(|(name, moving)| (name.to_string(), moving)));
         assert_eq!(screen.summary(), "2/4 settled, 2 with work left");
+    }
+
+    #[test]
+    fn with_room_for_a_few_rows_those_are_the_first_in_order_and_the_rest_are_counted() {
+        let mut screen = screen();
+        let state = |n: u32| if n % 2 == 0 { State::Ready } else { State::Provisioned };
+        let addons: Vec<Glance> = (1..=50).rev().map(|n| glance(&format!("fleet-{n}"), state(n))).collect();
+        absorb(&mut screen, addons, 25);
+        let rows = screen.rows(false, 5);
+        assert_eq!(rows.len(), 50);
+        let shown: Vec<&str> = rows[..5].iter().map(|(cells, _)| cells.name.as_str()).collect();
+        assert_eq!(shown, ["fleet-1", "fleet-3", "fleet-5", "fleet-7", "fleet-9"]);
+        assert!(rows[5..].iter().all(|(cells, _)| cells.name.is_empty()));
+        assert_eq!(rows[5..].iter().filter(|(_, moving)| *moving).count(), 20);
     }
 
     #[test]
@@ -459,7 +586,7 @@ mod tests {
         retried.attempts = 5;
         retried.due_at = Some(108_000);
         let mut screen = screen();
-        screen.absorb(&[retried], 1, 100_000);
+        screen.take(vec![Glance::of(&retried)], 100_000);
         let (cells, _) = screen.rows(false, 10).pop().unwrap();
         let Message::Retry { why, next_try, attempt } = cells.message else { panic!("{:?}", cells.message) };
         assert_eq!((why.as_str(), attempt), ("redis at 127.0.0.1:6399: connection refused", 6));

@@ -7,6 +7,7 @@ use postgres::types::{FromSql, ToSql, Type};
 use postgres::Row;
 
 use super::location::Location;
+use crate::addon::Glance;
 use crate::store::backend::StoreError;
 use crate::store::tables::{Fields, Kind, Record, Set, Unreadable, Value, Write};
 
@@ -74,6 +75,18 @@ impl Fields for Row {
     fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
         self.try_get(column).map_err(|err| Unreadable { column, why: err.to_string() })
     }
+}
+
+/// Reads a glance at an addon; a value this binary can't read makes the state unusable.
+pub fn glance(location: &Location, row: &Row) -> Result<Glance, StoreError> {
+    crate::store::tables::glance(row).map_err(|err| {
+        let named = row.try_get::<_, String>("name").map(|name| format!("{name} ")).unwrap_or_default();
+        StoreError::Unusable(format!(
+            "state {}: addon {named}has a {} this addons can't read; restore the state from a backup",
+            location.describe(),
+            err.column
+        ))
+    })
 }
 
 /// Reads a record; a value this binary can't read makes the state unusable.

@@ -11,12 +11,12 @@ use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 
 use super::location::Location;
-use super::rows::{decode, mark, params};
+use super::rows::{decode, glance, mark, params};
 use super::unusable;
-use crate::addon::Addon;
+use crate::addon::{Addon, Glance};
 use crate::attachment::Attachment;
 use crate::machine::State;
-use crate::store::backend::has_task_sql;
+use crate::store::backend::{glance_sql, has_task_sql};
 use crate::store::backend::{scan_sql, Scan, ScanDialect, ScanParam, SCAN_BATCH};
 use crate::store::backend::{
     AppVersions, ConfigVar, EventRecord, HookRow, HookRun, NewEvent, Retired, StoreError, Trouble, Txn, VarOwner,
@@ -59,8 +59,8 @@ struct Sql {
     list_app: [String; 2],
     list_every: [String; 2],
     failing: String,
+    /// Glances at the addons with work left, and at those of a list of ids.
     moving: String,
-    /// The addons of a list of ids.
     these: String,
     claim_due: String,
     lock_addons: String,
@@ -90,8 +90,12 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
             select(&format!("WHERE {live} ORDER BY app, created_at, seq")),
         ],
         failing: select("WHERE attempts > 0 AND last_error IS NOT NULL ORDER BY app, created_at, seq"),
-        moving: select(&format!("WHERE due_at IS NOT NULL AND {} ORDER BY app, created_at, seq", has_task_sql())),
-        these: select("WHERE id = ANY($1)"),
+        moving: format!(
+            "SELECT {} FROM addons WHERE due_at IS NOT NULL AND {} ORDER BY app, created_at, seq",
+            glance_sql(),
+            has_task_sql()
+        ),
+        these: format!("SELECT {} FROM addons WHERE id = ANY($1)", glance_sql()),
         // Rows another host is claiming right now are skipped, not waited for; a row
         // claimed and committed meanwhile is seen as claimed (READ COMMITTED re-checks
         // a locked row against its newest version).
@@ -381,12 +385,14 @@ impl Txn for PgTxn<'_> {
         }
     }
 
-    fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
-        self.addons(&SQL.moving, &[])
+    fn moving_glances(&mut self) -> Result<Vec<Glance>, StoreError> {
+        let rows = self.query(&SQL.moving, &[])?;
+        rows.iter().map(|row| glance(self.location, row)).collect()
     }
 
-    fn these_addons(&mut self, ids: &[String]) -> Result<Vec<Addon>, StoreError> {
-        self.addons(&SQL.these, &[&ids])
+    fn glances(&mut self, ids: &[String]) -> Result<Vec<Glance>, StoreError> {
+        let rows = self.query(&SQL.these, &[&ids])?;
+        rows.iter().map(|row| glance(self.location, row)).collect()
     }
 
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {

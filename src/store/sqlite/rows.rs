@@ -4,7 +4,8 @@
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Row, ToSql};
 
-use crate::store::tables::{Fields, Kind, Record, Unreadable, Value};
+use crate::addon::Glance;
+use crate::store::tables::{Fields, Kind, Record, Unreadable, Value, GLANCE};
 
 /// SQLite's placeholder for the n-th parameter; a value's type is its own here.
 pub(super) fn mark(n: usize, _kind: Kind) -> String {
@@ -83,6 +84,15 @@ fn value(found: rusqlite::Result<ValueRef<'_>>, column: &'static str) -> Result<
 pub(super) fn decode_in_order<T: Record>(row: &Row<'_>, names: &[&'static str]) -> rusqlite::Result<T> {
     T::from_fields(&InOrder::new(row, names)).map_err(|err| {
         let index = names.iter().position(|name| *name == err.column).unwrap_or(0);
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
+/// Reads a glance at an addon from a row of a statement that selects
+/// [`tables::GLANCE`](crate::store::tables::GLANCE), by position.
+pub(super) fn glance(row: &Row<'_>) -> rusqlite::Result<Glance> {
+    crate::store::tables::glance(&InOrder::new(row, &GLANCE)).map_err(|err| {
+        let index = GLANCE.iter().position(|name| *name == err.column).unwrap_or(0);
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
     })
 }

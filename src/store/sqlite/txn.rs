@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
-use super::rows::{decode, decode_in_order, mark};
+use super::rows::{decode, decode_in_order, glance, mark};
 use super::store_error;
-use crate::addon::Addon;
+use crate::addon::{Addon, Glance};
 use crate::attachment::Attachment;
 use crate::machine::State;
 use crate::store::backend::{
@@ -31,7 +31,7 @@ struct Sql {
     list_app: [String; 2],
     list_every: [String; 2],
     moving: String,
-    /// The addons of a list of ids (a JSON array).
+    /// An addon's glance, by id.
     these: String,
     pending: String,
     writes: Writes,
@@ -51,6 +51,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         .join(", ");
     let live = format!("state IN ({live})");
     let has_task = crate::store::backend::has_task_sql();
+    let glance = crate::store::backend::glance_sql();
     let columns = ADDONS.field_list();
     let attachment = ATTACHMENTS.field_list();
     Sql {
@@ -69,9 +70,11 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
             format!("SELECT {columns} FROM addons WHERE {live} ORDER BY app, created_at, rowid"),
         ],
         moving: format!(
-            "SELECT {columns} FROM addons WHERE due_at IS NOT NULL AND {has_task} ORDER BY app, created_at, rowid"
+            "SELECT {glance} FROM addons WHERE due_at IS NOT NULL AND {has_task} ORDER BY app, created_at, rowid"
         ),
-        these: format!("SELECT {columns} FROM addons WHERE id IN (SELECT value FROM json_each(?1))"),
+        // One look-up by key per id: cheaper here than a list of thousands of ids
+        // taken apart by json_each and sorted for IN.
+        these: format!("SELECT {glance} FROM addons WHERE id = ?1"),
         pending: format!(
             "SELECT count(*) FROM addons WHERE due_at IS NOT NULL AND {has_task} \
              AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))"
@@ -180,6 +183,12 @@ fn addons(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqli
     rows.collect()
 }
 
+fn glances(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<Glance>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, glance)?;
+    rows.collect()
+}
+
 fn strings(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params, |row| row.get(0))?;
@@ -273,13 +282,19 @@ impl Txn for SqliteTxn<'_> {
         })
     }
 
-    fn moving_addons(&mut self) -> Result<Vec<Addon>, StoreError> {
-        self.run(|c| addons(c, &SQL.moving, []))
+    fn moving_glances(&mut self) -> Result<Vec<Glance>, StoreError> {
+        self.run(|c| glances(c, &SQL.moving, []))
     }
 
-    fn these_addons(&mut self, ids: &[String]) -> Result<Vec<Addon>, StoreError> {
-        let ids = ids_json(Some(ids));
-        self.run(|c| addons(c, &SQL.these, [ids]))
+    fn glances(&mut self, ids: &[String]) -> Result<Vec<Glance>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(&SQL.these)?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                found.extend(stmt.query_row([id], glance).optional()?);
+            }
+            Ok(found)
+        })
     }
 
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
