@@ -567,7 +567,7 @@ mod tests {
     #[test]
     fn with_room_for_a_few_rows_those_are_the_first_in_order_and_the_rest_are_counted() {
         let mut screen = screen();
-        let state = |n: u32| if n % 2 == 0 { State::Ready } else { State::Provisioned };
+        let state = |n: u32| if n.is_multiple_of(2) { State::Ready } else { State::Provisioned };
         let addons: Vec<Glance> = (1..=50).rev().map(|n| glance(&format!("fleet-{n}"), state(n))).collect();
         absorb(&mut screen, addons, 25);
         let rows = screen.rows(false, 5);
