@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::addon::{new_seed, Addon, Cleanup, Params};
+use crate::credential::Access;
 use crate::machine::{Event, State};
 
 /// Runs every test of the suite against the stores `$maker` makes.
@@ -468,7 +469,7 @@ fn hooks_are_due_with_the_vars_claimed_once_and_retried(mut store: Store) {
 fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut store: Store) {
     let addon = ready(&mut store, "shared", "web", &[("SECRET_KEY", "v1")]);
     assert_eq!(store.pending_count(None).unwrap(), 0);
-    let (_, attachment, made) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
+    let (_, attachment, made) = store.attach(&addon.id, ("worker", None, Access::ReadWrite), &["SECRET_KEY"]).unwrap();
     assert!(made);
     assert_eq!((attachment.slot, attachment.state), (1, crate::attachment::AttachmentState::Attaching));
     assert_eq!(store.pending_count(None).unwrap(), 1, "an attachment to make is work left");
@@ -482,13 +483,18 @@ fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut stor
     assert_eq!(store.addon(&addon.id).unwrap().attachments[0].state.as_str(), "attached");
     // A second attach of the app with another prefix is refused with nothing written;
     // the same attachment asked again is the one in place.
-    let err = store.attach(&addon.id, "worker", Some("OTHER"), &["SECRET_KEY"]).unwrap_err();
+    let err = store.attach(&addon.id, ("worker", Some("OTHER"), Access::ReadWrite), &["SECRET_KEY"]).unwrap_err();
     let already = Refused::AttachedAlready { addon: addon.name.clone(), app: "worker".into(), prefix: None };
     assert_eq!(refused(&err), &already);
-    let (_, same, made) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
+    let (_, same, made) = store.attach(&addon.id, ("worker", None, Access::ReadWrite), &["SECRET_KEY"]).unwrap();
     assert_eq!((same.slot, made), (1, false));
+    // ... but not with the other access: a login keeps the access it was made with.
+    let err = store.attach(&addon.id, ("worker", None, Access::ReadOnly), &["SECRET_KEY"]).unwrap_err();
+    let other =
+        Refused::AttachedOtherAccess { addon: addon.name.clone(), app: "worker".into(), access: Access::ReadWrite };
+    assert_eq!(refused(&err), &other);
     // A detach that overtakes a step in flight: the step's result leaves it detaching.
-    let (_, again, _) = store.attach(&addon.id, "jobs", Some("JOBS"), &["SECRET_KEY"]).unwrap();
+    let (_, again, _) = store.attach(&addon.id, ("jobs", Some("JOBS"), Access::ReadWrite), &["SECRET_KEY"]).unwrap();
     assert_eq!(again.slot, 2);
     let seen = claim(&mut store, &addon.id);
     store.detach(&addon.id, "jobs").unwrap();
