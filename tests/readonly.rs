@@ -20,7 +20,9 @@ use mysql::prelude::Queryable;
 /// Runs SQL as the app whose URL is `url`: `Err` holds the server's refusal.
 fn sql(kind: &str, url: &str, statement: &str) -> Result<(), String> {
     match kind {
-        "postgres" => connect_postgres(url).and_then(|mut c| c.batch_execute(statement)).map_err(|err| format!("{err:?}")),
+        "postgres" => {
+            connect_postgres(url).and_then(|mut c| c.batch_execute(statement)).map_err(|err| format!("{err:?}"))
+        }
         _ => connect_mysql(url).and_then(|mut c| c.query_drop(statement)).map_err(|err| err.to_string()),
     }
 }
@@ -29,7 +31,8 @@ fn sql(kind: &str, url: &str, statement: &str) -> Result<(), String> {
 fn value(kind: &str, url: &str, query: &str) -> Result<String, String> {
     match kind {
         "postgres" => {
-            let row = connect_postgres(url).and_then(|mut c| c.query_one(query, &[])).map_err(|err| format!("{err:?}"))?;
+            let row =
+                connect_postgres(url).and_then(|mut c| c.query_one(query, &[])).map_err(|err| format!("{err:?}"))?;
             Ok(row.get::<_, String>(0))
         }
         _ => {
@@ -48,7 +51,11 @@ fn user_of(url: &str) -> String {
 /// Asserts the reader at `url` reads `early` and `later` and changes nothing.
 fn reads_and_writes_nothing(kind: &str, url: &str, owner: &str) {
     assert_eq!(value(kind, url, "SELECT v FROM early").as_deref(), Ok("first"), "the read-only login can't read early");
-    assert_eq!(value(kind, url, "SELECT v FROM later").as_deref(), Ok("second"), "the read-only login can't read later");
+    assert_eq!(
+        value(kind, url, "SELECT v FROM later").as_deref(),
+        Ok("second"),
+        "the read-only login can't read later"
+    );
     let mut refused = vec![
         "INSERT INTO early (v) VALUES ('by the reader')".to_string(),
         "UPDATE early SET v = 'changed'".to_string(),
@@ -142,7 +149,10 @@ fn sql_reader(kind: &'static str) {
             client
                 .batch_execute(&format!(
                     "GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{login}\"; \
-                     GRANT CREATE ON SCHEMA public TO \"{login}\"; GRANT \"{owner}\" TO \"{login}\""
+                     GRANT CREATE ON SCHEMA public TO \"{login}\"; GRANT \"{owner}\" TO \"{login}\"; \
+                     GRANT pg_write_all_data TO \"{login}\"; GRANT TEMPORARY ON DATABASE \"{owner}\" TO PUBLIC; \
+                     ALTER DEFAULT PRIVILEGES FOR ROLE \"{owner}\" GRANT INSERT ON TABLES TO \"{login}\"; \
+                     REVOKE SELECT ON later FROM \"{login}\""
                 ))
                 .unwrap();
         }
@@ -158,6 +168,10 @@ fn sql_reader(kind: &'static str) {
     assert!(run.stdout.contains("repaired"), "{run}");
     reads_and_writes_nothing(kind, &rotated, &owner);
     assert_eq!(env.json(["check", "db", "--json"])[0]["status"], "ok");
+    // What the owner's app makes after the repair is readable and not writable still.
+    sql(kind, &web, "CREATE TABLE after_repair (v TEXT); INSERT INTO after_repair (v) VALUES ('fourth')").unwrap();
+    assert_eq!(value(kind, &rotated, "SELECT v FROM after_repair").as_deref(), Ok("fourth"));
+    assert!(sql(kind, &rotated, "INSERT INTO after_repair (v) VALUES ('by the reader')").is_err());
 
     // Detach and deprovision leave nothing behind.
     env.ok(["detach", "db", "reports", "--wait"]);
@@ -268,7 +282,10 @@ fn redis_a_read_only_user_reads_every_key_present_and_future_and_changes_nothing
     let mut admin_conn = connect_redis(&admin).unwrap();
     let user = user_of(&rotated);
     redis_run(&mut admin_conn, &["ACL", "SETUSER", &user, &format!("~{prefix}*"), "+@write"]).unwrap();
-    redis::cmd("SET").arg(format!("{prefix}made")).arg("x").query::<()>(&mut connect_redis(&rotated).unwrap())
+    redis::cmd("SET")
+        .arg(format!("{prefix}made"))
+        .arg("x")
+        .query::<()>(&mut connect_redis(&rotated).unwrap())
         .expect("the hand-made rule did not take");
     redis::cmd("DEL").arg(format!("{prefix}made")).query::<()>(&mut owner).unwrap();
     let run = env.run(["check", "cache"]);
