@@ -373,3 +373,94 @@ fn rabbitmq_refuses_read_only_attachments() {
     let env = TestEnv::with_config(&servers::config("rabbitmq", &admin));
     refused_read_only(&env, "rabbitmq");
 }
+
+/// With the `failpoints` feature: a SIGKILL at each point inside a read-only attach and
+/// its rotation, then ticks, leave the app a login that reads and does not write, and no
+/// other login behind.
+#[cfg(feature = "failpoints")]
+mod crashes {
+    use super::*;
+
+    /// Whether the app `reports` reads what `web` made (`early`) and is refused a write.
+    fn reads_only(env: &TestEnv, kind: &str) -> bool {
+        let vars = env.vars("reports");
+        match kind {
+            "redis" => {
+                let (url, prefix) = (&vars["REDIS_URL"], &vars["REDIS_KEY_PREFIX"]);
+                let Ok(mut conn) = connect_redis(url) else { return false };
+                let read = redis::cmd("GET").arg(format!("{prefix}early")).query::<String>(&mut conn);
+                let write = redis::cmd("SET").arg(format!("{prefix}early")).arg("x").query::<()>(&mut conn);
+                read.as_deref() == Ok("first") && write.is_err()
+            }
+            _ => {
+                let url = &vars["DATABASE_URL"];
+                value(kind, url, "SELECT v FROM early").as_deref() == Ok("first")
+                    && sql(kind, url, "INSERT INTO early (v) VALUES ('x')").is_err()
+            }
+        }
+    }
+
+    fn crash_inside_a_read_only_attach(kind: &'static str) {
+        let Some(admin) = server(kind, &format!("{kind} read-only attach crashes")) else { return };
+        let env = TestEnv::with_config(&servers::config(kind, &admin));
+        let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
+        let vars = env.vars("web");
+        let web_login = match kind {
+            "redis" => {
+                let prefix = &vars["REDIS_KEY_PREFIX"];
+                let mut conn = connect_redis(&vars["REDIS_URL"]).unwrap();
+                redis::cmd("SET").arg(format!("{prefix}early")).arg("first").query::<()>(&mut conn).unwrap();
+                user_of(&vars["REDIS_URL"])
+            }
+            _ => {
+                let url = &vars["DATABASE_URL"];
+                sql(kind, url, "CREATE TABLE early (v TEXT); INSERT INTO early (v) VALUES ('first')").unwrap();
+                user_of(url)
+            }
+        };
+        let url_var = if kind == "redis" { "REDIS_URL" } else { "DATABASE_URL" };
+        let allowed = |reader: &str| vec![format!("addons_{id}"), web_login.clone(), reader.to_string()];
+        for point in ["after-attach-credential", "before-step-commit"] {
+            env.ok(["attach", "db", "reports", "--read-only"]);
+            env.killed_at(point, &["tick"]);
+            env.settle();
+            assert!(reads_only(&env, kind), "{kind}: the read-only app is not read-only after a kill at {point}");
+            let reader = user_of(&env.vars("reports")[url_var]);
+            for login in logins(kind, &admin, &id) {
+                assert!(allowed(&reader).contains(&login), "{kind}: login {login} leaked after a kill at {point}");
+            }
+            env.ok(["detach", "db", "reports", "--wait"]);
+        }
+        env.ok(["attach", "db", "reports", "--read-only", "--wait"]);
+        for point in ["after-attach-credential", "before-step-commit", "after-revoke-credential"] {
+            env.ok(["rotate", "db", "--app", "reports", "--grace", "0"]);
+            if point == "after-revoke-credential" {
+                env.ok(["tick"]);
+            }
+            env.killed_at(point, &["tick"]);
+            env.settle();
+            assert!(reads_only(&env, kind), "{kind}: the rotated login is not read-only after a kill at {point}");
+            let reader = user_of(&env.vars("reports")[url_var]);
+            for login in logins(kind, &admin, &id) {
+                assert!(allowed(&reader).contains(&login), "{kind}: login {login} leaked after a kill at {point}");
+            }
+        }
+        env.ok(["deprovision", "db", "--wait"]);
+        assert_eq!(logins(kind, &admin, &id), Vec::<String>::new(), "logins left on the {kind} server");
+    }
+
+    #[test]
+    fn postgres_a_read_only_attach_survives_a_kill_at_each_point() {
+        crash_inside_a_read_only_attach("postgres");
+    }
+
+    #[test]
+    fn mysql_a_read_only_attach_survives_a_kill_at_each_point() {
+        crash_inside_a_read_only_attach("mysql");
+    }
+
+    #[test]
+    fn redis_a_read_only_attach_survives_a_kill_at_each_point() {
+        crash_inside_a_read_only_attach("redis");
+    }
+}

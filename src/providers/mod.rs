@@ -285,8 +285,11 @@ pub enum ReadOnly {
     /// The vars of a read-only credential are those it would hand out otherwise, turned
     /// by this into ones that ask the client to only read: advice the server does not
     /// enforce (sqlite's `mode=ro`).
-    Advised(fn(Vec<(String, String)>) -> Vec<(String, String)>),
+    Advised(fn(Vars) -> Vars),
 }
+
+/// Config vars as a provider hands them out: name (no prefix) and value.
+pub type Vars = Vec<(String, String)>;
 
 impl ReadOnly {
     /// Whether `attach --read-only` is taken.
