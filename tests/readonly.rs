@@ -198,6 +198,43 @@ fn mysql_a_read_only_login_reads_every_table_present_and_future_and_changes_noth
     sql_reader("mysql");
 }
 
+/// A copy of an addon (`provision --from`, a template copy while the source is idle)
+/// holds the source's tables with their grants, but the source's read-only login can't
+/// reach it; the copy's own read-only app reads it, and nothing of either is left after.
+#[test]
+fn postgres_a_copy_is_not_readable_by_the_sources_read_only_login() {
+    let Some(admin) = server("postgres", "postgres read-only and copies") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    let source = env.provision_ready("postgres", "web", &["--name", "main-db"])["id"].as_str().unwrap().to_string();
+    let web = env.vars("web")["DATABASE_URL"].clone();
+    sql("postgres", &web, "CREATE TABLE early (v TEXT); INSERT INTO early (v) VALUES ('first')").unwrap();
+    env.ok(["attach", "main-db", "reports", "--read-only", "--wait"]);
+    let reader = env.vars("reports")["DATABASE_URL"].clone();
+    let copy = env.provision_ready("postgres", "branch", &["--name", "branch-db", "--from", "main-db"]);
+    let copy_id = copy["id"].as_str().unwrap().to_string();
+    let mut elsewhere = url::Url::parse(&reader).unwrap();
+    elsewhere.set_path(&format!("/addons_{copy_id}"));
+    assert!(
+        value("postgres", elsewhere.as_str(), "SELECT v FROM early").is_err(),
+        "the source's read-only login reads the copy"
+    );
+    env.ok(["attach", "branch-db", "branch-reports", "--read-only", "--wait"]);
+    let copy_reader = env.vars("branch-reports")["DATABASE_URL"].clone();
+    assert_eq!(value("postgres", &copy_reader, "SELECT v FROM early").as_deref(), Ok("first"));
+    assert!(sql("postgres", &copy_reader, "DELETE FROM early").is_err());
+    // (A copy's own app login is found with "another password" once, read-only or not.)
+    let checked = env.json(["check", "branch-db", "--json"]);
+    let reader_login = user_of(&copy_reader);
+    assert!(!checked.to_string().contains(&reader_login), "the copy's read-only login drifted: {checked:#}");
+    let checked = env.json(["check", "branch-db", "--json"]);
+    assert_eq!(checked[0]["status"], "ok", "{checked:#}");
+    env.ok(["deprovision", "main-db", "branch-db", "--wait"]);
+    for id in [&source, &copy_id] {
+        assert_eq!(logins("postgres", &admin, id), Vec::<String>::new());
+        assert_eq!(servers::traces("postgres", &admin, id), Vec::<String>::new());
+    }
+}
+
 /// Runs a redis command as `conn`'s user: `Err` holds the server's refusal.
 fn redis_run(conn: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<redis::Value> {
     let mut cmd = redis::cmd(args[0]);
