@@ -31,6 +31,7 @@ macro_rules! every_store_test {
                 vars_set_by_hand_and_env_file_versions,
                 hooks_are_due_with_the_vars_claimed_once_and_retried,
                 an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon,
+                a_same_value_rotation_has_a_read_only_attachment_made_again,
                 a_check_holds_the_claim_as_a_step_does,
                 a_dead_checks_claim_is_taken_over_and_its_due_time_goes,
                 these_addons_are_read_in_one_go_and_an_unknown_id_is_left_out,
@@ -517,6 +518,44 @@ fn claimed(taken: Taken) -> Addon {
         Taken::Claimed(addon) => *addon,
         other => panic!("the check was not taken: {other:?}"),
     }
+}
+
+fn a_same_value_rotation_has_a_read_only_attachment_made_again(mut store: Store) {
+    let addon = ready(&mut store, "shared", "web", &[("DATABASE_URL", "v1")]);
+    let attach = |store: &mut Store, app, access| store.attach(&addon.id, (app, None, access), &["DATABASE_URL"]);
+    attach(&mut store, "worker", Access::ReadWrite).unwrap();
+    let (_, reader, _) = attach(&mut store, "reports", Access::ReadOnly).unwrap();
+    assert_eq!(reader.access, Access::ReadOnly);
+    for (slot, value) in [(1, "v1"), (2, "v1 read-only")] {
+        let seen = claim(&mut store, &addon.id);
+        let config = BTreeMap::from([("DATABASE_URL".to_string(), value.to_string())]);
+        let made = Apply::Made { slot, generation: 0, shared: true, config, message: "attached".into() };
+        store.finish_step(&seen, TICK, made).unwrap();
+    }
+    assert_eq!(store.pending_count(None).unwrap(), 0);
+    // The addon's own value is replaced: the read-write app is handed it at once, the
+    // read-only one keeps its value until a tick makes it again from the new one.
+    store.rotate(&addon.id, None).unwrap();
+    let seen = claim(&mut store, &addon.id);
+    let config = BTreeMap::from([("DATABASE_URL".to_string(), "v2".to_string())]);
+    store
+        .finish_step(&seen, TICK, Apply::Made { slot: 0, generation: 1, shared: true, config, message: "r".into() })
+        .unwrap();
+    assert_eq!(store.config_vars("worker").unwrap()[0].value, "v2");
+    assert_eq!(store.config_vars("reports").unwrap()[0].value, "v1 read-only");
+    let reader = store.addon(&addon.id).unwrap().attachments.into_iter().find(|t| t.app == "reports").unwrap();
+    assert_eq!(
+        (reader.state, reader.access, reader.login.generation),
+        (crate::attachment::AttachmentState::Attaching, Access::ReadOnly, 1)
+    );
+    assert_eq!(store.pending_count(None).unwrap(), 1, "the read-only value to make again is work left");
+    let seen = claim(&mut store, &addon.id);
+    let config = BTreeMap::from([("DATABASE_URL".to_string(), "v2 read-only".to_string())]);
+    store
+        .finish_step(&seen, TICK, Apply::Made { slot: 2, generation: 1, shared: true, config, message: "m".into() })
+        .unwrap();
+    assert_eq!(store.config_vars("reports").unwrap()[0].value, "v2 read-only");
+    assert_eq!(store.pending_count(None).unwrap(), 0);
 }
 
 fn a_check_holds_the_claim_as_a_step_does(mut store: Store) {
