@@ -82,7 +82,7 @@ pub const ATTACH: [Section; 2] = [
     examples(&[
         ("addons attach myapp-key worker --wait", "app worker gets SECRET_KEY, the same value"),
         ("addons attach myapp-db reports --as shared", "SHARED_DATABASE_URL on app reports"),
-        ("addons attach myapp-db reports --read-only", "a login that reads everything and changes nothing"),
+        ("addons attach myapp-db analytics --read-only", "app analytics may read it and change nothing"),
     ]),
     exit_status(&[
         ("0", "attaching began; with --wait, the app's vars are set"),
