@@ -125,8 +125,10 @@ fn sql_reader(kind: &'static str) {
         assert!(value(kind, &reader, "SELECT last_value::text FROM counter").is_ok(), "can't read a later sequence");
     }
     reads_and_writes_nothing(kind, &reader, &owner);
-    // The owner's app still writes, and a login attached read-write still may.
+    // The owner's app still writes (and makes temporary tables), and a login attached
+    // read-write still may.
     sql(kind, &web, "INSERT INTO early (v) VALUES ('more'); DELETE FROM early WHERE v = 'more'").unwrap();
+    sql(kind, &web, "CREATE TEMPORARY TABLE scratch (v TEXT); INSERT INTO scratch (v) VALUES ('x')").unwrap();
     env.ok(["attach", "db", "worker", "--wait"]);
     let worker = env.vars("worker")["DATABASE_URL"].clone();
     sql(kind, &worker, "INSERT INTO later (v) VALUES ('by worker'); DELETE FROM later WHERE v = 'by worker'").unwrap();
