@@ -3,7 +3,7 @@
 //! (never reused) and a small lifecycle of its own, run by ticks under the addon's claim:
 //! `attaching` -> `attached` -> `detaching` -> `detached`.
 
-use crate::credential::{Credential, Login};
+use crate::credential::{Access, Credential, Login};
 
 /// Where an attachment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,6 +98,9 @@ pub struct Attachment {
     pub state: AttachmentState,
     /// Its app's login in `slot`: the same model as the addon's own app's (slot 0).
     pub login: Login,
+    /// What its app's login may do (`attach --read-only`), fixed when it is made: every
+    /// generation of the slot has it.
+    pub access: Access,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -105,7 +108,7 @@ pub struct Attachment {
 impl Attachment {
     /// The credential this attachment hands its app.
     pub fn credential(&self) -> Credential {
-        Credential::new(self.slot, self.login.generation)
+        Credential::new(self.slot, self.login.generation).with_access(self.access)
     }
 
     /// When a tick has its next step to run (`now` when one is waiting), if ever: its
@@ -147,7 +150,7 @@ impl Attachment {
 
     /// Every generation of its slot that may have a login: what a detach revokes.
     pub fn every_credential(&self) -> Vec<Credential> {
-        self.login.every(self.slot)
+        self.login.every(self.slot).into_iter().map(|credential| credential.with_access(self.access)).collect()
     }
 }
 

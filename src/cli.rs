@@ -212,6 +212,10 @@ pub struct AttachArgs {
     /// Prefix the vars on that app: --as shared gives SHARED_DATABASE_URL
     #[arg(long = "as", value_name = "PREFIX")]
     pub prefix: Option<String>,
+    /// Give the app a login that reads everything and changes nothing (postgres, mysql,
+    /// redis; sqlite: a URL that asks the client to only read)
+    #[arg(long)]
+    pub read_only: bool,
     /// Tick until the app's vars are set
     #[arg(long)]
     pub wait: bool,

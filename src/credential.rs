@@ -24,29 +24,76 @@ pub fn resource_name(addon: &Resource<'_>) -> Result<String, BadAddonId> {
 #[error("addon id {0:?} is not 16 lowercase hex digits; the state file may be damaged")]
 pub struct BadAddonId(pub String);
 
+/// What a login may do to the addon's resource: everything its owner may
+/// (`attach`, the addon's own app), or only read it (`attach --read-only`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Access {
+    #[default]
+    ReadWrite,
+    /// Reads what is there and whatever is made later; changes nothing.
+    ReadOnly,
+}
+
+impl Access {
+    /// From the stored flag (`attachments.read_only`) or `--read-only`.
+    pub fn of(read_only: bool) -> Access {
+        match read_only {
+            true => Access::ReadOnly,
+            false => Access::ReadWrite,
+        }
+    }
+
+    /// Whether it only reads.
+    pub fn is_read_only(self) -> bool {
+        self == Access::ReadOnly
+    }
+
+    /// The word `info` and `list` show: `read-only` or `read-write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::ReadWrite => "read-write",
+            Access::ReadOnly => "read-only",
+        }
+    }
+}
+
 /// One login to an addon's resource. `Credential::ORIGINAL` (slot 0, generation 0) is the
 /// login every addon made before credentials existed was handed: same name, same password.
+/// Its name and password come from the slot and generation alone; its `access` says what
+/// the provider lets it do, and goes with the slot through every generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Credential {
     /// 0 for the addon's own app; another number for each attachment.
     pub slot: u32,
     /// How often the slot was rotated.
     pub generation: u32,
+    /// What its login may do (slot 0 always `ReadWrite`).
+    pub access: Access,
 }
 
 impl Credential {
     /// The addon's own login as provisioned: `addons_<id>` with the addon's password
     /// (postgres names it `addons_<id>_0_0`: there `addons_<id>` owns and never logs in).
-    pub const ORIGINAL: Credential = Credential { slot: 0, generation: 0 };
+    pub const ORIGINAL: Credential = Credential { slot: 0, generation: 0, access: Access::ReadWrite };
 
-    /// The credential of `slot` at `generation`.
+    /// The credential of `slot` at `generation`, with the owner's rights.
     pub fn new(slot: u32, generation: u32) -> Credential {
-        Credential { slot, generation }
+        Credential { slot, generation, access: Access::ReadWrite }
     }
 
-    /// The next generation of the same slot: what a rotation makes.
+    /// The same credential with `access`.
+    pub fn with_access(self, access: Access) -> Credential {
+        Credential { access, ..self }
+    }
+
+    /// Whether its login only reads.
+    pub fn is_read_only(self) -> bool {
+        self.access.is_read_only()
+    }
+
+    /// The next generation of the same slot: what a rotation makes (with the same access).
     pub fn rotated(self) -> Credential {
-        Credential { slot: self.slot, generation: self.generation.saturating_add(1) }
+        Credential { generation: self.generation.saturating_add(1), ..self }
     }
 
     /// The login name: `addons_<id>` for the original, `addons_<id>_<slot>_<generation>`
@@ -81,7 +128,7 @@ impl Credential {
             true => text.parse::<u32>().ok(),
             false => (text == "0").then_some(0),
         };
-        let credential = Credential { slot: number(slot)?, generation: number(generation)? };
+        let credential = Credential::new(number(slot)?, number(generation)?);
         (credential != Credential::ORIGINAL).then_some(credential)
     }
 }

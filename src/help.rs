@@ -82,11 +82,12 @@ pub const ATTACH: [Section; 2] = [
     examples(&[
         ("addons attach myapp-key worker --wait", "app worker gets SECRET_KEY, the same value"),
         ("addons attach myapp-db reports --as shared", "SHARED_DATABASE_URL on app reports"),
+        ("addons attach myapp-db analytics --read-only", "app analytics may read it and change nothing"),
     ]),
     exit_status(&[
         ("0", "attaching began; with --wait, the app's vars are set"),
         ("1", "a var is taken (nothing was changed), the server does not answer, or the addon is gone"),
-        ("2", "bad usage: an unknown addon, its own app, or an app attached already"),
+        ("2", "bad usage: an unknown addon, its own app, an app attached already, or no read-only logins"),
         ("3", "--timeout passed first; 'addons wait NAME' picks up where this left off"),
     ]),
 ];

@@ -35,6 +35,7 @@ pub fn addon_json(addon: &Addon) -> Value {
             "app": attachment.app,
             "prefix": attachment.prefix,
             "state": attachment.state.as_str(),
+            "read_only": attachment.access.is_read_only(),
         })).collect::<Vec<_>>(),
     })
 }

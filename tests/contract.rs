@@ -120,7 +120,10 @@ fn an_attached_app_works_until_detached(env: &TestEnv, provider: &str, probe: &d
     let addon = env.json(["provision", provider, "app-e", "--wait", "--timeout", "60s", "--json"]);
     let name = addon["name"].as_str().unwrap();
     let attached = env.json(["attach", name, "app-f", "--wait", "--timeout", "60s", "--json"]);
-    assert_eq!(attached["attachments"], serde_json::json!([{"app": "app-f", "prefix": null, "state": "attached"}]));
+    assert_eq!(
+        attached["attachments"],
+        serde_json::json!([{"app": "app-f", "prefix": null, "state": "attached", "read_only": false}])
+    );
     let (owner, other) = (env.vars("app-e"), env.vars("app-f"));
     assert_eq!(owner.keys().collect::<Vec<_>>(), other.keys().collect::<Vec<_>>());
     probe.works(&other);

@@ -37,6 +37,7 @@ mod multihost;
 mod pgstate;
 mod provider_guide;
 mod rabbitmq_isolation;
+mod readonly;
 mod redis_isolation;
 mod registry;
 mod rotation;

@@ -430,6 +430,32 @@ fn no_tenant_code_runs_as_the_admin(lesser: bool) {
     assert_eq!(gained(&superuser, ids), Vec::<String>::new(), "after the detach");
     assert_eq!(slot_logins(&superuser, &id, 1), Vec::<String>::new(), "the detached login is gone");
 
+    // A read-only app's login is made, rotated, checked and removed there as well, and
+    // is a member of no role at any point.
+    let reader_memberships = |generation: u32| {
+        let login = format!("addons_{id}_2_{generation}");
+        let rows = connect_postgres(&superuser)
+            .unwrap()
+            .query(
+                "SELECT g.rolname FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles g ON g.oid = a.roleid \
+                 WHERE a.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)",
+                &[&login],
+            )
+            .unwrap();
+        rows.iter().map(|row| row.get::<_, String>(0)).collect::<Vec<_>>()
+    };
+    env.ok(["attach", "attacker-db", "reader", "--read-only", "--wait", "--timeout", "60s"]);
+    assert_eq!(gained(&superuser, ids), Vec::<String>::new(), "after the read-only attach");
+    assert_eq!(reader_memberships(0), Vec::<String>::new());
+    env.ok(["rotate", "attacker-db", "--app", "reader", "--grace", "0", "--wait", "--timeout", "60s"]);
+    assert_eq!(slot_logins(&superuser, &id, 2), [format!("addons_{id}_2_1")], "the rotated read-only login is gone");
+    assert_eq!(reader_memberships(1), Vec::<String>::new());
+    let checked = env.json(["check", "attacker-db", "--json"]);
+    assert!(checked[0]["error"].is_null(), "the check of a hostile database failed: {checked:#}");
+    assert_eq!(gained(&superuser, ids), Vec::<String>::new(), "after the read-only login's check");
+    env.ok(["detach", "attacker-db", "reader", "--wait", "--timeout", "60s"]);
+    assert_eq!(slot_logins(&superuser, &id, 2), Vec::<String>::new(), "the detached read-only login is gone");
+
     let Attacker { tenant, inside, outside, .. } = attacker;
     drop((inside, outside));
     deprovisioned(env, &superuser, &tenant);

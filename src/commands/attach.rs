@@ -4,6 +4,7 @@
 
 use crate::addon::Addon;
 use crate::cli::AttachArgs;
+use crate::credential::Access;
 use crate::engine::Engine;
 use crate::names;
 use crate::output::addon_json;
@@ -21,24 +22,36 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let mut store = ctx.store_with_addons(&args.addon)?;
     let addon = store.addon(&args.addon)?;
     let engine = ctx.engine();
-    // A server that does not answer is refused before anything is written.
+    let access = Access::of(args.read_only);
+    // A provider that can't make a read-only login, and a server that does not answer,
+    // are refused before anything is written.
+    if access.is_read_only() {
+        engine.check_read_only(&addon)?;
+    }
     if addon.state.is_live() {
         super::provision::check_server(&engine, &addon.provider, crate::engine::server_name(&addon))?;
         engine.check_bound(&addon)?;
     }
     let declared = providers::vars_of(&addon.provider);
     super::note_new_app(ctx, &store, &args.app)?;
-    let (addon, attachment, made) = store.attach(&addon.id, &args.app, prefix.as_deref(), declared)?;
+    let (addon, attachment, made) = store.attach(&addon.id, (&args.app, prefix.as_deref(), access), declared)?;
     let vars = attachment.vars(declared);
     if !made {
         return already_attached(ctx, &engine, &mut store, &addon, (&args, &vars), timeout);
     }
-    ctx.note(format!("Attaching {} to app {}: {} reserved", addon.name, args.app, vars.join(", ")));
+    let how = if access.is_read_only() { " read-only" } else { "" };
+    ctx.note(format!("Attaching {} to app {}{how}: {} reserved", addon.name, args.app, vars.join(", ")));
     if !providers::info(&addon.provider).is_some_and(|info| info.own_logins()) {
-        ctx.note(format!(
-            "{}: hands {} the same value as {}; no per-app credential",
-            addon.provider, args.app, addon.app
-        ));
+        ctx.note(match access {
+            Access::ReadWrite => {
+                format!("{}: hands {} the same value as {}; no per-app credential", addon.provider, args.app, addon.app)
+            }
+            Access::ReadOnly => format!(
+                "{}: hands {} the value of {} with a request to its client to only read (not enforced); no \
+                 per-app credential",
+                addon.provider, args.app, addon.app
+            ),
+        });
     }
     let done = format!("attached {} to app {}", addon.name, args.app);
     let apps = [args.app.clone()];
@@ -67,7 +80,13 @@ fn already_attached(
     (args, vars): (&AttachArgs, &[String]),
     timeout: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
-    ctx.note(format!("{} is already attached to app {} ({}): nothing changed", addon.name, args.app, vars.join(", ")));
+    let how = if args.read_only { ", read-only" } else { "" };
+    ctx.note(format!(
+        "{} is already attached to app {}{how} ({}): nothing changed",
+        addon.name,
+        args.app,
+        vars.join(", ")
+    ));
     if args.wait {
         return wait_for(ctx, engine, store, vec![addon.id.clone()], timeout, Shape::Attachment { many: false });
     }

@@ -84,7 +84,8 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> anyhow::Result<()> {
         println!("  {} (owner){}", addon.app, addon.prefix.as_ref().map_or(String::new(), |p| format!(" as {p}")));
         for attachment in &addon.attachments {
             let prefix = attachment.prefix.as_ref().map_or(String::new(), |p| format!(" as {p}"));
-            println!("  {} ({}){prefix}", attachment.app, attachment.state);
+            let access = if attachment.access.is_read_only() { ", read-only" } else { "" };
+            println!("  {} ({}{access}){prefix}", attachment.app, attachment.state);
         }
     }
     println!("vars");

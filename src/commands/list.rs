@@ -194,7 +194,10 @@ fn row(addon: &Addon, color: bool, wide: bool, attached_to: Option<&str>) -> Vec
     }
     let (app, vars) = match attached_to.and_then(|app| addon.attachments.iter().find(|t| t.app == app)) {
         Some(attachment) => (
-            format!("{} (attached)", attachment.app),
+            match attachment.access.is_read_only() {
+                true => format!("{} (attached, read-only)", attachment.app),
+                false => format!("{} (attached)", attachment.app),
+            },
             attachment.vars(crate::providers::vars_of(&addon.provider)).join(","),
         ),
         None => (addon.app.clone(), addon.vars.join(",")),

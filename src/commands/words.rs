@@ -78,6 +78,10 @@ fn refused_words(refused: &Refused) -> (Exit, String) {
         Refused::AttachedAlready { addon, app, .. } => {
             (Exit::Usage, format!("{what}; 'addons detach {addon} {app}' first to attach it another way"))
         }
+        Refused::AttachedOtherAccess { addon, app, .. } => (
+            Exit::Usage,
+            format!("{what}; a login keeps its access: 'addons detach {addon} {app}' first to attach it the other way"),
+        ),
         Refused::NotAttached { addon, .. } => (Exit::Usage, format!("{what}; 'addons info {addon}' lists its apps")),
         Refused::DetachOwnApp { addon, .. } => {
             (Exit::Usage, format!("{what}: 'addons deprovision {addon}' removes it from every app"))

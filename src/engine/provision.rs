@@ -61,6 +61,28 @@ impl Engine {
         Ok(provider.warnings())
     }
 
+    /// Refuses (exit 2) `attach --read-only` to an addon whose provider lets no app
+    /// only read (`Capabilities::read_only`, `Never` unless a provider says otherwise),
+    /// naming the providers configured here that do; nothing is written.
+    pub fn check_read_only(&self, addon: &Addon) -> anyhow::Result<()> {
+        let provider = self.provider_on(&addon.provider, super::server::server_name(addon)).map_err(usage)?;
+        if provider.capabilities().read_only.supported() {
+            return Ok(());
+        }
+        let able: Vec<&str> = (providers::ALL.iter().map(|info| info.name))
+            .filter(|name| self.provider(name).is_ok_and(|built| built.capabilities().read_only.supported()))
+            .collect();
+        let which = match able.as_slice() {
+            [] => "no provider configured here does".to_string(),
+            [one] => format!("only the {one} provider does"),
+            [some @ .., last] => format!("only the {} and {last} providers do", some.join(", ")),
+        };
+        Err(usage(format!(
+            "the {} provider can't give an app read-only access ({which}); attach {} without --read-only",
+            addon.provider, addon.name
+        )))
+    }
+
     /// Creates an addon as `spec` says and begins provisioning it: the addon as it then
     /// is, and the transition to error when `begin_provision` failed for good. A name or
     /// var already taken is the store's exit-1 refusal, with nothing created.

@@ -10,7 +10,7 @@ use super::base::Engine;
 use super::server::Unbound;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentState};
-use crate::credential::LoginStep;
+use crate::credential::{Access, LoginStep};
 use crate::machine::{Event, Task};
 use crate::names::plural;
 use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
@@ -214,7 +214,8 @@ impl Engine {
     fn login_task(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<Option<Apply>> {
         let now = store.now()?;
         if let Some(step) = addon.login.due(now) {
-            let holder = Holder { slot: 0, app: &addon.app, prefix: addon.prefix.as_deref() };
+            let holder =
+                Holder { slot: 0, app: &addon.app, prefix: addon.prefix.as_deref(), access: Access::ReadWrite };
             return self.login_step(store, addon, holder, step).map(Some);
         }
         let Some(attachment) = store.attachment_task(&addon.id)? else { return Ok(None) };
@@ -223,7 +224,12 @@ impl Engine {
         }
         // `attachment_task` hands out only attachments with a step due.
         let Some(step) = attachment.login.due(now) else { return Ok(None) };
-        let holder = Holder { slot: attachment.slot, app: &attachment.app, prefix: attachment.prefix.as_deref() };
+        let holder = Holder {
+            slot: attachment.slot,
+            app: &attachment.app,
+            prefix: attachment.prefix.as_deref(),
+            access: attachment.access,
+        };
         self.login_step(store, addon, holder, step).map(Some)
     }
 
@@ -250,7 +256,8 @@ impl Engine {
                 let credential = match own {
                     true => Credential::new(slot, generation),
                     false => Credential::new(0, addon.login.vars_generation.unwrap_or_default()),
-                };
+                }
+                .with_access(holder.access);
                 crate::provider_call!("ensure_credential", &addon.id);
                 let made = match own {
                     true => {
@@ -278,7 +285,13 @@ impl Engine {
                     Err(err) => return Ok(self.on_error(addon, err, false)),
                 };
                 let message = match (slot, own, credential.generation) {
+                    (1.., false, _) if credential.is_read_only() => {
+                        format!("app {app} attached read-only: handed app {}'s value, asking to only read", addon.app)
+                    }
                     (1.., false, _) => format!("app {app} attached: handed the same value as app {}", addon.app),
+                    (1.., true, 0) if credential.is_read_only() => {
+                        format!("app {app} attached with a read-only login of its own (credential slot {slot})")
+                    }
                     (1.., true, 0) => format!("app {app} attached with a login of its own (credential slot {slot})"),
                     (_, _, generation) => format!("vars of app {app} switched to login generation {generation}"),
                 };
@@ -293,7 +306,8 @@ impl Engine {
                 if let Some(why) = self.app_behind(store, app)? {
                     return Ok(self.on_error(addon, why, false));
                 }
-                let credentials = (from..to).map(|generation| Credential::new(slot, generation));
+                let credentials =
+                    (from..to).map(|generation| Credential::new(slot, generation).with_access(holder.access));
                 let done = match revoke(&*provider, addon, credentials, Some("after-revoke-credential")) {
                     Ok(done) => done,
                     Err(err) => return Ok(self.on_error(addon, err, false)),
@@ -405,6 +419,8 @@ struct Holder<'a> {
     app: &'a str,
     /// The prefix of the vars the app is handed.
     prefix: Option<&'a str>,
+    /// What the app's login may do.
+    access: Access,
 }
 
 /// Revokes `credentials` one by one, passing the crash point `after_each` (if any)

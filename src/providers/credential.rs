@@ -5,7 +5,7 @@
 //! alone, so every operation on a credential is idempotent and the state need only
 //! remember which generations are live.
 
-pub use crate::credential::Credential;
+pub use crate::credential::{Access, Credential};
 
 /// What kind of difference `verify` found between the server and what was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

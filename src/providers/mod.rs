@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::addon::{Params, Resource};
 use crate::config::{Section, Settings};
-pub use credential::{Credential, Drift, DriftKind, Repair};
+pub use credential::{Access, Credential, Drift, DriftKind, Repair};
 
 pub mod credential;
 pub mod discover;
@@ -257,6 +257,8 @@ pub struct Capabilities<'a> {
     pub verifier: Option<&'a dyn Verifier>,
     /// Whether its addons can be made as a copy of another's (`provision --from`), and by what.
     pub copies: Copies<'a>,
+    /// Whether an app can be attached to read only (`attach --read-only`), and how.
+    pub read_only: ReadOnly,
 }
 
 impl Capabilities<'_> {
@@ -265,7 +267,35 @@ impl Capabilities<'_> {
         credentials: None,
         verifier: None,
         copies: Copies::Never("this provider can't copy an addon's data"),
+        read_only: ReadOnly::Never,
     };
+}
+
+/// How a provider lets an attached app only read (`attach --read-only`).
+#[derive(Debug, Clone, Copy)]
+pub enum ReadOnly {
+    /// It can't: `attach --read-only` is refused, naming the providers that can, before
+    /// anything is written. What a provider that says nothing has.
+    Never,
+    /// Its `Credentials` make the login of a read-only credential one that the server
+    /// lets read everything of the resource, present and future, and change nothing;
+    /// its `verify` finds such a login that gained a right to write, and `remake_login`
+    /// takes it back.
+    Logins,
+    /// The vars of a read-only credential are those it would hand out otherwise, turned
+    /// by this into ones that ask the client to only read: advice the server does not
+    /// enforce (sqlite's `mode=ro`).
+    Advised(fn(Vars) -> Vars),
+}
+
+/// Config vars as a provider hands them out: name (no prefix) and value.
+pub type Vars = Vec<(String, String)>;
+
+impl ReadOnly {
+    /// Whether `attach --read-only` is taken.
+    pub fn supported(self) -> bool {
+        !matches!(self, ReadOnly::Never)
+    }
 }
 
 /// The capability of a provider whose apps get a login (or a value) of their own per
@@ -327,18 +357,33 @@ pub enum Copies<'a> {
 impl dyn Provider + '_ {
     /// The config vars of `credential`. Without `Credentials`, generation 0 of every slot
     /// is handed what `get_config` gives, and a later generation is refused.
+    /// A read-only credential's vars are those of its provider's `ReadOnly`; a provider
+    /// that has none refuses it.
     pub fn ensure_credential(
         &self,
         addon: Resource<'_>,
         credential: Credential,
     ) -> Result<Vec<(String, String)>, ProviderError> {
-        match (self.capabilities().credentials, credential.generation) {
-            (Some(credentials), _) => credentials.ensure(addon, credential),
-            (None, 0) => self.get_config(addon),
-            (None, _) => Err(ProviderError::Permanent(format!(
-                "this provider has nothing to rotate: it hands out no password; {credential} is not made"
-            ))),
+        let capabilities = self.capabilities();
+        if credential.is_read_only() && !capabilities.read_only.supported() {
+            return Err(ProviderError::Permanent(format!(
+                "this provider makes no read-only logins; {credential} is not made: detach the app and attach it \
+                 without --read-only"
+            )));
         }
+        let config = match (capabilities.credentials, credential.generation) {
+            (Some(credentials), _) => credentials.ensure(addon, credential)?,
+            (None, 0) => self.get_config(addon)?,
+            (None, _) => {
+                return Err(ProviderError::Permanent(format!(
+                    "this provider has nothing to rotate: it hands out no password; {credential} is not made"
+                )))
+            }
+        };
+        Ok(match (credential.access, capabilities.read_only) {
+            (Access::ReadOnly, ReadOnly::Advised(advise)) => advise(config),
+            _ => config,
+        })
     }
 
     /// Revokes `credential`'s login; without `Credentials` there is none to revoke.

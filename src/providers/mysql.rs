@@ -9,7 +9,9 @@ use mysql::prelude::{FromRow, FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
 use super::server::{self, ServerSettings, ServerSpec};
-use super::{resource_name, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{
+    resource_name, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, ReadOnly, Readiness, Sort,
+};
 
 mod copy;
 mod credentials;
@@ -404,7 +406,12 @@ impl Provider for Mysql {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
+        Capabilities {
+            credentials: Some(self),
+            verifier: Some(self),
+            copies: Copies::By(self),
+            read_only: ReadOnly::Logins,
+        }
     }
 }
 

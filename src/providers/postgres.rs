@@ -9,12 +9,13 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
 use super::server::{self, ServerSettings, ServerSpec};
-use super::{Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, ReadOnly, Readiness, Sort};
 use crate::addon::Resource;
 
 mod copy;
 mod credentials;
 mod entry;
+mod reader;
 mod removal;
 mod roles;
 mod scram;
@@ -347,7 +348,12 @@ impl Provider for Postgres {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
+        Capabilities {
+            credentials: Some(self),
+            verifier: Some(self),
+            copies: Copies::By(self),
+            read_only: ReadOnly::Logins,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Capabilities, Copies, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Capabilities, Copies, Provider, ProviderError, ProviderInfo, ReadOnly, Readiness, Sort};
 
 mod copy;
 mod credentials;
@@ -76,6 +76,11 @@ const COMMAND_RULES: &[&str] = &[
     "-memory|malloc-stats",
     "-memory|purge",
 ];
+
+/// What an app attached `--read-only` may not run besides (its key pattern `%R~` lets
+/// it read alone too): every command that writes (SET, DEL, EXPIRE, FLUSHDB, SORT ...
+/// STORE, XREADGROUP) and publishing on the addon's channels.
+const READ_ONLY_RULES: &[&str] = &["-@write", "-publish", "-spublish"];
 
 /// The names on the server that belong to one addon, derived from its immutable id.
 struct Names {
@@ -153,7 +158,7 @@ impl Provider for Redis {
         let mut admin = self.admin(format!("creating ACL user {}", names.user))?;
         admin.version()?;
         let password = addon.password();
-        admin.set_user(&names, &names.user, Some(&password))?;
+        admin.set_user(&names, (&names.user, crate::credential::Access::ReadWrite), Some(&password))?;
         admin.save_acl()?;
         let (user, prefix, address) = (names.user, names.prefix, self.server.place());
         Ok(format!("created ACL user {user} on {address}, limited to keys and channels under {prefix}"))
@@ -222,7 +227,12 @@ impl Provider for Redis {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
+        Capabilities {
+            credentials: Some(self),
+            verifier: Some(self),
+            copies: Copies::By(self),
+            read_only: ReadOnly::Logins,
+        }
     }
 }
 

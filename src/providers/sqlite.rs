@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{
     Capabilities, Configured, Copier, Copies, CopyStatus, Credential, Drift, DriftKind, Environment, Provider,
-    ProviderConfig, ProviderError, ProviderInfo, Readiness, Verifier,
+    ProviderConfig, ProviderError, ProviderInfo, ReadOnly, Readiness, Verifier,
 };
 use crate::addon::Resource;
 use crate::config::Section;
@@ -160,6 +160,33 @@ fn database_url(path: &std::path::Path) -> String {
     format!("sqlite:///{}", path.display())
 }
 
+/// The vars of an app attached `--read-only`: its `DATABASE_URL` as the SQLite URI
+/// `sqlite:///file:/abs/path?mode=ro&uri=true`, which SQLAlchemy and SQLite's own URI
+/// filenames open read-only. Advice to the client: the file's mode lets the app write
+/// (README, sqlite).
+fn read_only_urls(config: Vec<(String, String)>) -> Vec<(String, String)> {
+    let uri = |url: String| match url.strip_prefix("sqlite:///") {
+        Some(path) if path.starts_with('/') => format!("sqlite:///file:{}?mode=ro&uri=true", uri_path(path)),
+        _ => url,
+    };
+    config
+        .into_iter()
+        .map(|(key, value)| if key == "DATABASE_URL" { (key, uri(value)) } else { (key, value) })
+        .collect()
+}
+
+/// A path as a SQLite URI filename's path: `%`, `?` and `#` are written as escapes.
+fn uri_path(path: &str) -> String {
+    path.chars()
+        .map(|c| match c {
+            '%' => "%25".to_string(),
+            '?' => "%3f".to_string(),
+            '#' => "%23".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 fn io_error(what: &str, path: &std::path::Path, err: std::io::Error) -> ProviderError {
     let message = format!("{what} {}: {err}", path.display());
     match err.kind() {
@@ -234,7 +261,8 @@ impl Provider for Sqlite {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { verifier: Some(self), copies: Copies::By(self), ..Capabilities::NONE }
+        let read_only = ReadOnly::Advised(read_only_urls);
+        Capabilities { verifier: Some(self), copies: Copies::By(self), read_only, ..Capabilities::NONE }
     }
 }
 

@@ -8,7 +8,7 @@ use super::refused::no_addon;
 use super::refused::{Refused, VarsOf};
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentEvent, AttachmentState};
-use crate::credential::Login;
+use crate::credential::{Access, Login};
 use crate::error::failed;
 use crate::machine::State;
 
@@ -20,17 +20,16 @@ pub const DETACHED: &str = "detached";
 
 impl Store {
     /// Attaches `app` to a live addon: reserves the addon's vars (with `prefix`) on the
-    /// app and leaves the making of its credential to a tick. The same attachment asked
-    /// again (same app, same prefix) is the one in place, so a script may run it twice:
-    /// the bool says whether this call made it. Refused, with nothing written, when the
-    /// app owns the addon or is attached already with another prefix (usage), or when a
-    /// var is taken (as `provision` refuses it). `declared` are the var names the addon's
-    /// provider hands out.
+    /// app and leaves the making of its credential (with `access`) to a tick. The same
+    /// attachment asked again (same app, prefix and access) is the one in place, so a
+    /// script may run it twice: the bool says whether this call made it. Refused, with
+    /// nothing written, when the app owns the addon or is attached already with another
+    /// prefix or access (usage), or when a var is taken (as `provision` refuses it).
+    /// `declared` are the var names the addon's provider hands out.
     pub fn attach(
         &mut self,
         addon_id: &str,
-        app: &str,
-        prefix: Option<&str>,
+        (app, prefix, access): (&str, Option<&str>, Access),
         declared: &[&str],
     ) -> anyhow::Result<(Addon, Attachment, bool)> {
         self.write(|tx| {
@@ -46,10 +45,13 @@ impl Store {
             let attachments = tx.attachments(&addon.id)?;
             if let Some(held) = attachments.iter().find(|t| t.app == app && t.state.is_live()) {
                 // The attachment asked for is in place: nothing to do.
-                if held.prefix.as_deref() == prefix {
+                if held.prefix.as_deref() == prefix && held.access == access {
                     let held = held.clone();
                     addon.attachments = live(attachments);
                     return Ok((addon, held, false));
+                }
+                if held.prefix.as_deref() == prefix {
+                    return Err(Refused::AttachedOtherAccess { addon: name, app: app_, access: held.access }.into());
                 }
                 return Err(Refused::AttachedAlready { addon: name, app: app_, prefix: held.prefix.clone() }.into());
             }
@@ -73,11 +75,17 @@ impl Store {
                 slot,
                 state: AttachmentState::Attaching,
                 login: Login::TO_MAKE,
+                access,
                 created_at: now,
                 updated_at: now,
             };
             tx.put_attachment(&attachment)?;
-            let message = format!("attaching app {app} ({}; credential slot {slot})", vars.join(", "));
+            let message = match access {
+                Access::ReadWrite => format!("attaching app {app} ({}; credential slot {slot})", vars.join(", ")),
+                Access::ReadOnly => {
+                    format!("attaching app {app} read-only ({}; credential slot {slot})", vars.join(", "))
+                }
+            };
             wake(tx, &mut addon, now)?;
             record(tx, &addon, ATTACH, &message, now)?;
             addon.attachments = live(tx.attachments(&addon.id)?);

@@ -40,6 +40,10 @@ pub enum Refused {
         None => "without a prefix".to_string(),
     })]
     AttachedAlready { addon: String, app: String, prefix: Option<String> },
+    /// The app is attached to the addon already, with the same prefix and the other
+    /// access (a login's access is fixed when it is made).
+    #[error("{addon} is attached to app {app} already, {}", access.as_str())]
+    AttachedOtherAccess { addon: String, app: String, access: crate::credential::Access },
     /// Every credential slot of the addon is used.
     #[error("{addon} can't be attached to any more apps")]
     NoSlotLeft { addon: String },

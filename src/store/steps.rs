@@ -352,10 +352,19 @@ pub const ROTATED: &str = "rotated";
 pub const REVOKED: &str = "revoked";
 
 /// Gives the attached apps of a same-value addon the value its own app was just switched
-/// to (`config`, the addon's prefix applied), each under its own prefix.
+/// to (`config`, the addon's prefix applied), each under its own prefix; a read-only one is
+/// made again by a tick, as its provider turns the new value read-only.
 fn switch_attached(tx: &mut dyn Txn, addon: &Addon, config: &BTreeMap<String, String>, now: i64) -> StepResult {
     for mut attachment in tx.attachments(&addon.id)? {
         if attachment.state != AttachmentState::Attached {
+            continue;
+        }
+        if attachment.access.is_read_only() {
+            // Its value is the addon's as the provider turns it read-only: a tick makes
+            // it again from the new one (the app keeps the old meanwhile).
+            let Ok(to) = attachment.state.after(AttachmentEvent::Rotate) else { continue };
+            (attachment.state, attachment.login.generation, attachment.updated_at) = (to, addon.login.generation, now);
+            tx.put_attachment(&attachment)?;
             continue;
         }
         let mut vars = BTreeMap::new();

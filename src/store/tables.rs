@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use super::records::HookRun;
 use crate::addon::{Addon, Cleanup, Glance};
 use crate::attachment::{Attachment, AttachmentState};
-use crate::credential::Login;
+use crate::credential::{Access, Login};
 
 /// How a column's values are kept, so each backend reads and writes its own type
 /// (a PostgreSQL `boolean` is a SQLite `INTEGER` 0 or 1; a `bytea` a `BLOB`).
@@ -216,6 +216,7 @@ pub const ATTACHMENTS: Table = Table {
         once("created_at", Int),
         always("updated_at", Int),
         always("vars_generation", Int),
+        once("read_only", Bool),
     ],
     order: Order::Key("addon_id, slot"),
     cleared: &[],
@@ -600,6 +601,7 @@ impl Record for Attachment {
             self.created_at.into(),
             self.updated_at.into(),
             self.login.vars_generation.into(),
+            self.access.is_read_only().into(),
         ]
     }
 
@@ -616,6 +618,7 @@ impl Record for Attachment {
                 revoke_from: row.opt_int("revoke_from")?,
                 revoke_at: row.opt_int("revoke_at")?,
             },
+            access: Access::of(row.bool("read_only")?),
             created_at: row.int("created_at")?,
             updated_at: row.int("updated_at")?,
         })
@@ -842,6 +845,7 @@ mod tests {
                     revoke_from: every.then_some(4),
                     revoke_at: every.then_some(18),
                 },
+                access: Access::of(every),
                 created_at: 19,
                 updated_at: 20,
             });
@@ -870,7 +874,7 @@ mod tests {
         assert_eq!(
             ATTACHMENTS.upsert(mark).sql,
             "INSERT INTO attachments (addon_id, slot, app, prefix, state, generation, revoke_from, revoke_at, \
-             created_at, updated_at, vars_generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             created_at, updated_at, vars_generation, read_only) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
              ON CONFLICT (addon_id, slot) DO UPDATE SET state = excluded.state, generation = excluded.generation, \
              revoke_from = excluded.revoke_from, revoke_at = excluded.revoke_at, updated_at = excluded.updated_at, \
              vars_generation = excluded.vars_generation"

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::addon::{new_seed, Addon, Cleanup, Glance, Params};
+use crate::credential::Access;
 use crate::machine::{Event, State};
 
 /// Runs every test of the suite against the stores `$maker` makes.
@@ -30,6 +31,7 @@ macro_rules! every_store_test {
                 vars_set_by_hand_and_env_file_versions,
                 hooks_are_due_with_the_vars_claimed_once_and_retried,
                 an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon,
+                a_same_value_rotation_has_a_read_only_attachment_made_again,
                 a_check_holds_the_claim_as_a_step_does,
                 a_dead_checks_claim_is_taken_over_and_its_due_time_goes,
                 glances_are_read_in_one_go_and_say_what_the_records_say,
@@ -468,7 +470,7 @@ fn hooks_are_due_with_the_vars_claimed_once_and_retried(mut store: Store) {
 fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut store: Store) {
     let addon = ready(&mut store, "shared", "web", &[("SECRET_KEY", "v1")]);
     assert_eq!(store.pending_count(None).unwrap(), 0);
-    let (_, attachment, made) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
+    let (_, attachment, made) = store.attach(&addon.id, ("worker", None, Access::ReadWrite), &["SECRET_KEY"]).unwrap();
     assert!(made);
     assert_eq!((attachment.slot, attachment.state), (1, crate::attachment::AttachmentState::Attaching));
     assert_eq!(store.pending_count(None).unwrap(), 1, "an attachment to make is work left");
@@ -482,13 +484,18 @@ fn an_attachment_is_work_until_its_step_commits_and_goes_with_the_addon(mut stor
     assert_eq!(store.addon(&addon.id).unwrap().attachments[0].state.as_str(), "attached");
     // A second attach of the app with another prefix is refused with nothing written;
     // the same attachment asked again is the one in place.
-    let err = store.attach(&addon.id, "worker", Some("OTHER"), &["SECRET_KEY"]).unwrap_err();
+    let err = store.attach(&addon.id, ("worker", Some("OTHER"), Access::ReadWrite), &["SECRET_KEY"]).unwrap_err();
     let already = Refused::AttachedAlready { addon: addon.name.clone(), app: "worker".into(), prefix: None };
     assert_eq!(refused(&err), &already);
-    let (_, same, made) = store.attach(&addon.id, "worker", None, &["SECRET_KEY"]).unwrap();
+    let (_, same, made) = store.attach(&addon.id, ("worker", None, Access::ReadWrite), &["SECRET_KEY"]).unwrap();
     assert_eq!((same.slot, made), (1, false));
+    // ... but not with the other access: a login keeps the access it was made with.
+    let err = store.attach(&addon.id, ("worker", None, Access::ReadOnly), &["SECRET_KEY"]).unwrap_err();
+    let other =
+        Refused::AttachedOtherAccess { addon: addon.name.clone(), app: "worker".into(), access: Access::ReadWrite };
+    assert_eq!(refused(&err), &other);
     // A detach that overtakes a step in flight: the step's result leaves it detaching.
-    let (_, again, _) = store.attach(&addon.id, "jobs", Some("JOBS"), &["SECRET_KEY"]).unwrap();
+    let (_, again, _) = store.attach(&addon.id, ("jobs", Some("JOBS"), Access::ReadWrite), &["SECRET_KEY"]).unwrap();
     assert_eq!(again.slot, 2);
     let seen = claim(&mut store, &addon.id);
     store.detach(&addon.id, "jobs").unwrap();
@@ -511,6 +518,44 @@ fn claimed(taken: Taken) -> Addon {
         Taken::Claimed(addon) => *addon,
         other => panic!("the check was not taken: {other:?}"),
     }
+}
+
+fn a_same_value_rotation_has_a_read_only_attachment_made_again(mut store: Store) {
+    let addon = ready(&mut store, "shared", "web", &[("DATABASE_URL", "v1")]);
+    let attach = |store: &mut Store, app, access| store.attach(&addon.id, (app, None, access), &["DATABASE_URL"]);
+    attach(&mut store, "worker", Access::ReadWrite).unwrap();
+    let (_, reader, _) = attach(&mut store, "reports", Access::ReadOnly).unwrap();
+    assert_eq!(reader.access, Access::ReadOnly);
+    for (slot, value) in [(1, "v1"), (2, "v1 read-only")] {
+        let seen = claim(&mut store, &addon.id);
+        let config = BTreeMap::from([("DATABASE_URL".to_string(), value.to_string())]);
+        let made = Apply::Made { slot, generation: 0, shared: true, config, message: "attached".into() };
+        store.finish_step(&seen, TICK, made).unwrap();
+    }
+    assert_eq!(store.pending_count(None).unwrap(), 0);
+    // The addon's own value is replaced: the read-write app is handed it at once, the
+    // read-only one keeps its value until a tick makes it again from the new one.
+    store.rotate(&addon.id, None).unwrap();
+    let seen = claim(&mut store, &addon.id);
+    let config = BTreeMap::from([("DATABASE_URL".to_string(), "v2".to_string())]);
+    store
+        .finish_step(&seen, TICK, Apply::Made { slot: 0, generation: 1, shared: true, config, message: "r".into() })
+        .unwrap();
+    assert_eq!(store.config_vars("worker").unwrap()[0].value, "v2");
+    assert_eq!(store.config_vars("reports").unwrap()[0].value, "v1 read-only");
+    let reader = store.addon(&addon.id).unwrap().attachments.into_iter().find(|t| t.app == "reports").unwrap();
+    assert_eq!(
+        (reader.state, reader.access, reader.login.generation),
+        (crate::attachment::AttachmentState::Attaching, Access::ReadOnly, 1)
+    );
+    assert_eq!(store.pending_count(None).unwrap(), 1, "the read-only value to make again is work left");
+    let seen = claim(&mut store, &addon.id);
+    let config = BTreeMap::from([("DATABASE_URL".to_string(), "v2 read-only".to_string())]);
+    store
+        .finish_step(&seen, TICK, Apply::Made { slot: 2, generation: 1, shared: true, config, message: "m".into() })
+        .unwrap();
+    assert_eq!(store.config_vars("reports").unwrap()[0].value, "v2 read-only");
+    assert_eq!(store.pending_count(None).unwrap(), 0);
 }
 
 fn a_check_holds_the_claim_as_a_step_does(mut store: Store) {

@@ -9,7 +9,7 @@ use mysql::prelude::Queryable;
 use super::objects::{self, Stored};
 use super::{account, end_sessions, grant_pattern, ident, password_literal, Admin, Login, Mysql};
 use crate::addon::{Resource, ALNUM};
-use crate::providers::credential::{Credential, Drift, DriftKind};
+use crate::providers::credential::{Access, Credential, Drift, DriftKind};
 use crate::providers::{resource_name, Credentials, ProviderError, Verifier};
 
 /// MySQL 8's longest user name (MariaDB takes 80).
@@ -44,8 +44,28 @@ pub(super) fn grant_database(
     user: &str,
     name: &str,
 ) -> Result<(), ProviderError> {
+    grant(admin, hosts, (user, Access::ReadWrite), name)
+}
+
+/// The one grant of a credential's user on database `name`: all privileges, or SELECT
+/// alone for a read-only credential (every table, present and future, and nothing else).
+fn own_grant(access: Access, name: &str, account: &str) -> String {
+    let privileges = match access {
+        Access::ReadWrite => "ALL PRIVILEGES",
+        Access::ReadOnly => "SELECT",
+    };
+    format!("GRANT {privileges} ON {}.* TO {account}", grant_pattern(name))
+}
+
+/// Grants `user` on every host its one grant on database `name`.
+fn grant(
+    admin: &mut Admin<'_>,
+    hosts: &[String],
+    (user, access): (&str, Access),
+    name: &str,
+) -> Result<(), ProviderError> {
     for host in hosts {
-        let grant = format!("GRANT ALL PRIVILEGES ON {}.* TO {}", grant_pattern(name), account(user, host));
+        let grant = own_grant(access, name, &account(user, host));
         admin.run(&grant, &format!("granting {user} database {name}"))?;
     }
     Ok(())
@@ -165,7 +185,7 @@ impl Mysql {
             let account = account(&user, host);
             let grants: Vec<String> =
                 admin.column(&format!("SHOW GRANTS FOR {account}"), (), &format!("reading the grants of {account}"))?;
-            let own = format!("GRANT ALL PRIVILEGES ON {}.* TO {account}", grant_pattern(name));
+            let own = own_grant(credential.access, name, &account);
             // The USAGE line holds the password hash: it is never quoted.
             let usage =
                 |grant: &String| grant.starts_with("GRANT USAGE ON *.* TO ") && !grant.contains("WITH GRANT OPTION");
@@ -197,7 +217,8 @@ impl Mysql {
 }
 
 impl Credentials for Mysql {
-    /// The credential's login with the owner's rights, and its vars.
+    /// The credential's login with the owner's rights (SELECT alone for a read-only
+    /// credential), and its vars.
     fn ensure(&self, addon: Resource<'_>, credential: Credential) -> Result<Vec<(String, String)>, ProviderError> {
         let name = resource_name(&addon)?;
         let (user, password) = (credential.login(&addon)?, credential.password(&addon));
@@ -209,7 +230,7 @@ impl Credentials for Mysql {
         let mut admin = self.admin()?;
         let hosts = self.account_hosts(&mut admin)?;
         create_users(&mut admin, &hosts, &user, &password)?;
-        grant_database(&mut admin, &hosts, &user, &name)?;
+        grant(&mut admin, &hosts, (&user, credential.access), &name)?;
         let url = self.server.app_url(addon.params, &user, &password, &format!("/{name}"))?;
         Ok(vec![("DATABASE_URL".to_string(), url)])
     }

@@ -109,13 +109,24 @@ impl Postgres {
             wrong.push("may not log in");
         }
         wrong.extend(self.powers(row)?);
-        if login != owner {
+        if credential.is_read_only() {
+            if self.flag(row, 6)? {
+                wrong.push("may act as the owner");
+            }
+            if self.flag(row, 7)? {
+                wrong.push("becomes the owner on login");
+            }
+        } else if login != owner {
             if !self.flag(row, 6)? {
                 wrong.push("not a member of the owner");
             }
             if !self.flag(row, 7)? {
                 wrong.push("does not become the owner on login");
             }
+        }
+        let mut wrong: Vec<String> = wrong.into_iter().map(str::to_string).collect();
+        if credential.is_read_only() && found.database {
+            wrong.extend(self.reader_changes(client, owner, login)?);
         }
         if !wrong.is_empty() {
             return drift(DriftKind::LimitsChanged, format!("role {login} changed: {}", wrong.join(", ")));
@@ -145,7 +156,8 @@ impl Postgres {
 }
 
 impl Credentials for Postgres {
-    /// The credential's login with the owner's rights, and its vars.
+    /// The credential's login with the owner's rights (or, for a read-only credential,
+    /// the right to read alone: `reader.rs`), and its vars.
     /// An addon whose app logs in as the owner gets a login for its own app only.
     fn ensure(&self, addon: Resource<'_>, credential: Credential) -> Result<Vec<(String, String)>, ProviderError> {
         let owner = self.name(addon)?;
@@ -168,6 +180,10 @@ impl Credentials for Postgres {
                 )))
             }
             true => self.ensure_login(&mut client, &owner, &login, &password, found)?,
+            false if credential.is_read_only() => {
+                self.ensure_owner(&mut client, &owner, found)?;
+                self.ensure_reader(&mut client, &owner, &login, &password, found)?;
+            }
             false => {
                 self.ensure_owner(&mut client, &owner, found)?;
                 self.ensure_login(&mut client, &owner, &login, &password, found)?;

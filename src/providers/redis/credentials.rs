@@ -6,9 +6,9 @@
 use redis::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Names, Redis, Session, COMMAND_RULES};
+use super::{Names, Redis, Session, COMMAND_RULES, READ_ONLY_RULES};
 use crate::addon::Resource;
-use crate::providers::credential::{Credential, Drift, DriftKind};
+use crate::providers::credential::{Access, Credential, Drift, DriftKind};
 use crate::providers::{Credentials, ProviderError, Verifier};
 
 /// An ACL user's fields as `ACL GETUSER` gives them, `None` when there is no such user.
@@ -21,8 +21,15 @@ struct AclUser {
 
 impl Session<'_> {
     /// Gives `user` the addon's patterns and command rules and `password` alone, from a
-    /// clean slate, so running it again (or over a hand-made change) converges.
-    pub(super) fn set_user(&mut self, names: &Names, user: &str, password: Option<&str>) -> Result<(), ProviderError> {
+    /// clean slate, so running it again (or over a hand-made change) converges. A
+    /// read-only user's key pattern lets it read alone (`%R~`), and the read-only rules
+    /// take every writing command away besides.
+    pub(super) fn set_user(
+        &mut self,
+        names: &Names,
+        (user, access): (&str, Access),
+        password: Option<&str>,
+    ) -> Result<(), ProviderError> {
         let pattern = names.pattern();
         let mut setuser = redis::cmd("ACL");
         setuser.arg("SETUSER").arg(user).arg("reset");
@@ -30,7 +37,14 @@ impl Session<'_> {
             Some(password) => setuser.arg("on").arg(format!(">{password}")),
             None => setuser.arg("off"),
         };
-        setuser.arg("resetchannels").arg(format!("~{pattern}")).arg(format!("&{pattern}")).arg(COMMAND_RULES);
+        let keys = match access {
+            Access::ReadWrite => format!("~{pattern}"),
+            Access::ReadOnly => format!("%R~{pattern}"),
+        };
+        setuser.arg("resetchannels").arg(keys).arg(format!("&{pattern}")).arg(COMMAND_RULES);
+        if access.is_read_only() {
+            setuser.arg(READ_ONLY_RULES);
+        }
         self.run::<()>(&setuser).map_err(|err| err.hiding(password.unwrap_or_default()))
     }
 
@@ -85,13 +99,14 @@ impl Redis {
 }
 
 impl Credentials for Redis {
-    /// The credential's login with the owner's rights, and its vars.
+    /// The credential's login with the owner's rights (reading alone, for a read-only
+    /// credential), and its vars.
     fn ensure(&self, addon: Resource<'_>, credential: Credential) -> Result<Vec<(String, String)>, ProviderError> {
         let names = Names::of(&addon)?;
         let (user, password) = (credential.login(&addon)?, credential.password(&addon));
         let mut admin = self.admin(format!("creating ACL user {user}"))?;
         admin.version()?;
-        admin.set_user(&names, &user, Some(&password))?;
+        admin.set_user(&names, (&user, credential.access), Some(&password))?;
         admin.save_acl()?;
         let url = self.server.app_url(addon.params, &user, &password, "/0")?;
         Ok(vec![("REDIS_URL".into(), url), ("REDIS_KEY_PREFIX".into(), names.prefix)])
@@ -116,12 +131,19 @@ impl Verifier for Redis {
         let names = Names::of(&addon)?;
         let mut admin = self.admin(format!("checking the ACL users of {}", names.user))?;
         let reference = reference_user(&names);
-        admin.set_user(&names, &reference, None)?;
-        let made = admin.user(&reference);
-        admin.delete_user(&reference)?;
-        let rules = made?.map(|user| user.rules).unwrap_or_default();
+        let mut rules_of = std::collections::BTreeMap::new();
+        for access in credentials.iter().map(|credential| credential.access) {
+            if rules_of.contains_key(&access) {
+                continue;
+            }
+            admin.set_user(&names, (&reference, access), None)?;
+            let made = admin.user(&reference);
+            admin.delete_user(&reference)?;
+            rules_of.insert(access, made?.map(|user| user.rules).unwrap_or_default());
+        }
         let mut drift = Vec::new();
         for &credential in credentials {
+            let rules = &rules_of[&credential.access];
             let user = credential.login(&addon)?;
             let hash = format!("{:x}", Sha256::digest(credential.password(&addon).as_bytes()));
             let mut found = |kind, message| drift.push(Drift::of(credential, kind, message));
@@ -130,7 +152,7 @@ impl Verifier for Redis {
                 Some(acl) if !acl.flags.iter().any(|f| f == "on") || acl.flags.iter().any(|f| f == "nopass") => {
                     found(DriftKind::LimitsChanged, format!("ACL user {user} is switched off or takes any password"))
                 }
-                Some(acl) if acl.rules != rules => {
+                Some(acl) if acl.rules != *rules => {
                     found(DriftKind::LimitsChanged, format!("ACL user {user} has other rules than were made"))
                 }
                 Some(acl) if acl.passwords != [hash] => {

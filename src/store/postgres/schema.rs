@@ -193,6 +193,9 @@ CREATE INDEX addons_failing ON addons (attempts) WHERE attempts > 0;
     // section's server name and the server's own identity); NULL for an addon made
     // before, until its next step records where it went.
     "ALTER TABLE addons ADD COLUMN server TEXT;",
+    // 12 (SQLite's 14): `read_only`: an attached app's login only reads the addon's
+    // resource (`attach --read-only`); every attachment made before has the owner's rights.
+    "ALTER TABLE attachments ADD COLUMN read_only BOOLEAN NOT NULL DEFAULT false;",
 ];
 
 /// The tables a state user must be able to read and write.

@@ -197,4 +197,7 @@ CREATE INDEX addons_failing ON addons (attempts) WHERE attempts > 0;
     // and the server's own identity, "default pg:6543210"); every later step goes there
     // alone. NULL for an addon made before, until its next step records where it went.
     "ALTER TABLE addons ADD COLUMN server TEXT;",
+    // 14: `read_only`: an attached app's login only reads the addon's resource
+    // (`attach --read-only`); every attachment made before has the owner's rights.
+    "ALTER TABLE attachments ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;",
 ];
