@@ -1,0 +1,314 @@
+//! The mqtt provider's server in the tests: a private Mosquitto with the dynamic
+//! security plugin, started once per test process on a port of its own from a temp dir
+//! (the machine's broker on 1883 is left as it is), its default ACL access denying what
+//! is not granted; an MQTT client as an app (or an attacker) uses one; and what the
+//! broker holds for an addon, read with `mosquitto_ctrl`.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Connection, ConnectionError, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
+
+/// The plugin the broker loads: `ADDONS_TEST_MOSQUITTO_PLUGIN`, else Debian's path.
+fn plugin() -> PathBuf {
+    std::env::var_os("ADDONS_TEST_MOSQUITTO_PLUGIN")
+        .filter(|path| !path.is_empty())
+        .map_or_else(|| PathBuf::from("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"), PathBuf::from)
+}
+
+/// The password of the private broker's observer: a client that may subscribe to every
+/// topic (`#`) and receive what is published there, to see what a tenant's publish reached.
+pub const OBSERVER: (&str, &str) = ("observer", "observer-secret");
+
+/// The private broker: its admin URL, or why it could not start.
+static BROKER: OnceLock<Result<String, String>> = OnceLock::new();
+
+/// The admin URL of this process's private broker (`mqtt://admin:PASSWORD@127.0.0.1:PORT`),
+/// or `None` with a notice when mosquitto or its plugin is not installed and servers are
+/// not required (with ADDONS_TEST_REQUIRE_SERVERS=1 that fails the test).
+pub fn broker(skipping: &str) -> Option<String> {
+    let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+    match BROKER.get_or_init(start) {
+        Ok(url) => Some(url.clone()),
+        Err(problem) => {
+            assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but {problem}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "NOTICE: skipping {skipping}: {problem}");
+            None
+        }
+    }
+}
+
+/// Starts the broker on a free port of 127.0.0.1 with a dynamic-security config made by
+/// `mosquitto_ctrl dynsec init`, on a thread that lives as long as the process, so the
+/// broker (bound to that thread by PR_SET_PDEATHSIG) ends with it.
+fn start() -> Result<String, String> {
+    for program in ["mosquitto", "mosquitto_ctrl"] {
+        if !on_path(program) {
+            return Err(format!("{program} is not installed (apt-get install mosquitto mosquitto-clients)"));
+        }
+    }
+    let plugin = plugin();
+    if !plugin.is_file() {
+        return Err(format!("the dynamic security plugin {} is not there (set ADDONS_TEST_MOSQUITTO_PLUGIN)", plugin.display()));
+    }
+    let dir = tempfile::Builder::new().prefix("addons-mosquitto").tempdir().map_err(|err| err.to_string())?.keep();
+    let password = format!("admin-{}", addons::names::generate_addon_id());
+    let config = dir.join("dynamic-security.json");
+    let init = Command::new("mosquitto_ctrl")
+        .args(["dynsec", "init"])
+        .arg(&config)
+        .args(["admin", &password])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| format!("mosquitto_ctrl: {err}"))?;
+    if !init.status.success() {
+        return Err(format!("mosquitto_ctrl dynsec init failed: {}", String::from_utf8_lossy(&init.stderr)));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|err| err.to_string())?
+        .port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\nplugin {}\nplugin_opt_config_file {}\n\
+             persistence false\nlog_dest file {}\n",
+            plugin.display(),
+            config.display(),
+            dir.join("mosquitto.log").display()
+        ),
+    )
+    .map_err(|err| err.to_string())?;
+    let (started, told) = std::sync::mpsc::channel();
+    let log = dir.join("mosquitto.log");
+    std::thread::Builder::new()
+        .name("mosquitto".into())
+        .spawn(move || {
+            use std::os::unix::process::CommandExt;
+            let mut command = Command::new("mosquitto");
+            command.arg("-c").arg(&conf).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            // SAFETY: prctl is async-signal-safe; it binds the broker's life to this thread's.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            let child = command.spawn();
+            let _ = started.send(child.as_ref().map(drop).map_err(|err| err.to_string()));
+            if let Ok(mut child) = child {
+                let _ = child.wait();
+            }
+        })
+        .map_err(|err| err.to_string())?;
+    told.recv().map_err(|err| err.to_string())??;
+    let admin = format!("mqtt://admin:{password}@127.0.0.1:{port}");
+    // The default ACL access denies what is not granted, as README asks of a real broker.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match dynsec(&admin, &["setDefaultACLAccess", "publishClientSend", "deny"]) {
+            Ok(_) => break,
+            Err(err) if Instant::now() > deadline => {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!("the private mosquitto did not answer: {err}\n{log}"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    let (observer, secret) = OBSERVER;
+    for args in [
+        vec!["setDefaultACLAccess", "subscribe", "deny"],
+        vec!["createRole", observer],
+        vec!["addRoleACL", observer, "subscribePattern", "#", "allow"],
+        vec!["addRoleACL", observer, "publishClientReceive", "#", "allow"],
+        vec!["createClient", observer, "-p", secret],
+        vec!["addClientRole", observer, observer],
+    ] {
+        dynsec(&admin, &args)?;
+    }
+    Ok(admin)
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Runs `mosquitto_ctrl dynsec ARGS...` as the admin of `admin`; its stdout.
+pub fn dynsec(admin: &str, args: &[&str]) -> Result<String, String> {
+    let url = url::Url::parse(admin).map_err(|err| err.to_string())?;
+    let output = Command::new("mosquitto_ctrl")
+        .args(["-h", url.host_str().unwrap_or("127.0.0.1"), "-p", &url.port().unwrap_or(1883).to_string()])
+        .args(["-u", url.username(), "-P", url.password().unwrap_or_default(), "dynsec"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| format!("mosquitto_ctrl: {err}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    // mosquitto_ctrl says "Error: ..." on stdout or stderr and exits 0 or not, as it goes.
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let failed = !output.status.success() || stdout.contains("Error") || stderr.contains("Error");
+    match failed {
+        true => Err(format!("mosquitto_ctrl dynsec {args:?}: {stdout} {stderr}")),
+        false => Ok(stdout),
+    }
+}
+
+/// The dynamic-security clients and roles of addon `id`: `client NAME`, `role NAME`.
+pub fn traces(admin: &str, id: &str) -> Vec<String> {
+    let name = format!("addons_{id}");
+    let ours = |line: &&str| *line == name || line.starts_with(&format!("{name}_"));
+    let mut found = Vec::new();
+    for (list, kind) in [("listClients", "client"), ("listRoles", "role")] {
+        let listed = dynsec(admin, &[list]).expect("list the dynamic-security clients and roles");
+        found.extend(listed.lines().map(str::trim).filter(ours).map(|line| format!("{kind} {line}")));
+    }
+    found
+}
+
+/// Removes every client and the role of addon `id`.
+pub fn sweep(admin: &str, id: &str) {
+    let Ok(listed) = dynsec(admin, &["listClients"]) else { return };
+    let name = format!("addons_{id}");
+    for client in listed.lines().map(str::trim).filter(|line| *line == name || line.starts_with(&format!("{name}_"))) {
+        let _ = dynsec(admin, &["deleteClient", client]);
+    }
+    let _ = dynsec(admin, &["deleteRole", &name]);
+}
+
+/// An MQTT session as an app (or an attacker) opens it.
+pub struct Session {
+    client: Client,
+    connection: Connection,
+    /// Messages received while waiting for something else.
+    received: Vec<(String, Vec<u8>, bool)>,
+}
+
+/// How long a test waits for one answer of the broker.
+const ANSWER: Duration = Duration::from_secs(10);
+
+/// Connects with an `MQTT_URL` (`mqtt://user:password@host:port`) under `client_id`
+/// (the URL's user when `None`, as the provider restricts each client to it); the
+/// broker's refusal or the failure as text.
+pub fn connect(url: &str, client_id: Option<&str>) -> Result<Session, String> {
+    let url = url::Url::parse(url).map_err(|err| err.to_string())?;
+    let decoded = |text: &str| percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned();
+    let (user, password) = (decoded(url.username()), decoded(url.password().unwrap_or_default()));
+    let id = client_id.map_or(user.clone(), str::to_string);
+    let mut options = MqttOptions::new(id, url.host_str().unwrap_or_default(), url.port().unwrap_or(1883));
+    options.set_credentials(user, password).set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
+    let (client, mut connection) = Client::new(options, 16);
+    let deadline = Instant::now() + ANSWER;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match connection.recv_timeout(left) {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                return Ok(Session { client, connection, received: Vec::new() })
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(ConnectionError::ConnectionRefused(code))) => return Err(format!("refused: {code:?}")),
+            Ok(Err(err)) => return Err(err.to_string()),
+            Err(err) => return Err(format!("no answer: {err:?}")),
+        }
+    }
+}
+
+/// Connects as the observer, who sees every topic (but `$`-topics).
+pub fn observer(admin: &str) -> Session {
+    let mut url = url::Url::parse(admin).unwrap();
+    url.set_username(OBSERVER.0).unwrap();
+    url.set_password(Some(OBSERVER.1)).unwrap();
+    let id = format!("observer-{}", addons::names::generate_addon_id());
+    connect(url.as_str(), Some(&id)).expect("the observer connects")
+}
+
+impl Session {
+    /// Waits for the next event; `Err` once the session is closed or silent past `within`.
+    fn next(&mut self, within: Duration) -> Result<Event, String> {
+        match self.connection.recv_timeout(within) {
+            Ok(Ok(Event::Incoming(Packet::Publish(message)))) => {
+                self.received.push((message.topic.clone(), message.payload.to_vec(), message.retain));
+                Ok(Event::Incoming(Packet::Publish(message)))
+            }
+            Ok(Ok(event)) => Ok(event),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(err) => Err(format!("{err:?}")),
+        }
+    }
+
+    /// Subscribes to `filter`; whether the broker granted it (a SUBACK failure, 0x80,
+    /// is a refusal).
+    pub fn subscribe(&mut self, filter: &str) -> Result<bool, String> {
+        self.client.subscribe(filter, QoS::AtLeastOnce).map_err(|err| err.to_string())?;
+        let deadline = Instant::now() + ANSWER;
+        loop {
+            if let Event::Incoming(Packet::SubAck(ack)) = self.next(deadline.saturating_duration_since(Instant::now()))? {
+                return Ok(ack.return_codes.iter().all(|code| *code != SubscribeReasonCode::Failure));
+            }
+        }
+    }
+
+    /// Publishes `payload` to `topic` at QoS 1 and waits for the broker's PUBACK (which
+    /// Mosquitto sends for a publish its ACLs drop, too).
+    pub fn publish(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<(), String> {
+        self.client.publish(topic, QoS::AtLeastOnce, retain, payload.to_vec()).map_err(|err| err.to_string())?;
+        let deadline = Instant::now() + ANSWER;
+        loop {
+            if let Event::Incoming(Packet::PubAck(_)) = self.next(deadline.saturating_duration_since(Instant::now()))? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Every message received within `within`, as `(topic, payload, retained)`.
+    pub fn messages(&mut self, within: Duration) -> Vec<(String, Vec<u8>, bool)> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.next(deadline.saturating_duration_since(Instant::now())).is_err() {
+                break;
+            }
+        }
+        std::mem::take(&mut self.received)
+    }
+
+    /// Whether the broker still holds the session: a ping is answered within `within`.
+    pub fn alive(&mut self, within: Duration) -> bool {
+        // A subscription the session may always make is answered as a ping would be; a
+        // closed session errs.
+        let deadline = Instant::now() + within;
+        if self.client.try_unsubscribe("addons/never-subscribed").is_err() {
+            return false;
+        }
+        loop {
+            match self.next(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Event::Incoming(Packet::UnsubAck(_))) => return true,
+                Ok(Event::Incoming(Packet::Disconnect)) | Err(_) => return false,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// Uses an `MQTT_URL` and `MQTT_TOPIC_PREFIX` as an app would: subscribes under the
+/// prefix, publishes there and receives its message back.
+pub fn round_trip(url: &str, prefix: &str) -> Result<(), String> {
+    let mut session = connect(url, None)?;
+    let topic = format!("{prefix}probe");
+    if !session.subscribe(&topic)? {
+        return Err(format!("subscribing to {topic} was refused"));
+    }
+    session.publish(&topic, b"hello", false)?;
+    let deadline = Instant::now() + ANSWER;
+    while Instant::now() < deadline {
+        if session.received.iter().any(|(t, payload, _)| *t == topic && payload == b"hello") {
+            return Ok(());
+        }
+        session.next(deadline.saturating_duration_since(Instant::now()))?;
+    }
+    Err(format!("the message to {topic} did not come back"))
+}
