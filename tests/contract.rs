@@ -575,8 +575,3 @@ fn redis_isolated(a: &Vars, b: &Vars) {
     let err = redis::cmd("FLUSHALL").query::<()>(&mut conn).expect_err("FLUSHALL was allowed");
     assert!(format!("{err}").contains("NOPERM"), "{err}");
 }
-
-#[test]
-fn tmp_mqtt_contract() {
-    contract("mqtt");
-}

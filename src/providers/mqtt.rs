@@ -9,9 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{
-    Capabilities, Configured, Copies, Credential, Provider, ProviderError, ProviderInfo, Readiness, Sort,
-};
+use super::{Capabilities, Configured, Copies, Credential, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
 use crate::config::Section;
 
@@ -95,7 +93,13 @@ impl Mqtt {
     }
 
     /// The vars an app is handed for `user`.
-    fn vars(&self, addon: &Resource<'_>, names: &Names, user: &str, password: &str) -> Result<Vec<(String, String)>, ProviderError> {
+    fn vars(
+        &self,
+        addon: &Resource<'_>,
+        names: &Names,
+        user: &str,
+        password: &str,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
         let url = self.server.app_url(addon.params, user, password, "")?;
         Ok(vec![("MQTT_URL".into(), url), ("MQTT_TOPIC_PREFIX".into(), names.prefix.clone())])
     }
@@ -107,7 +111,8 @@ impl Mqtt {
         let wanted = names.acls();
         for (kind, topic, allow) in &found {
             if !*allow || !wanted.iter().any(|(k, t)| k == kind && t == topic) {
-                let remove = json!({"command": "removeRoleACL", "rolename": names.role, "acltype": kind, "topic": topic});
+                let remove =
+                    json!({"command": "removeRoleACL", "rolename": names.role, "acltype": kind, "topic": topic});
                 control.must(remove, "ACL not found")?;
             }
         }
@@ -121,7 +126,11 @@ impl Mqtt {
     }
 
     /// The role's ACLs as `(type, topic, allow)`, `None` when the role is gone.
-    fn role_acls(&self, control: &mut Control<'_>, names: &Names) -> Result<Option<Vec<(String, String, bool)>>, ProviderError> {
+    fn role_acls(
+        &self,
+        control: &mut Control<'_>,
+        names: &Names,
+    ) -> Result<Option<Vec<(String, String, bool)>>, ProviderError> {
         let role = match control.one(json!({"command": "getRole", "rolename": names.role}))? {
             Ok(data) => data["role"].clone(),
             Err(error) if error == "Role not found" => return Ok(None),

@@ -52,9 +52,16 @@ fn start() -> Result<String, String> {
     }
     let plugin = plugin();
     if !plugin.is_file() {
-        return Err(format!("the dynamic security plugin {} is not there (set ADDONS_TEST_MOSQUITTO_PLUGIN)", plugin.display()));
+        return Err(format!(
+            "the dynamic security plugin {} is not there (set ADDONS_TEST_MOSQUITTO_PLUGIN)",
+            plugin.display()
+        ));
     }
     let dir = tempfile::Builder::new().prefix("addons-mosquitto").tempdir().map_err(|err| err.to_string())?.keep();
+    // Mosquitto started as root drops to its own user, which must write its log and
+    // save the plugin's config here.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(|err| err.to_string())?;
     let password = format!("admin-{}", addons::names::generate_addon_id());
     let config = dir.join("dynamic-security.json");
     let init = Command::new("mosquitto_ctrl")
@@ -71,6 +78,7 @@ fn start() -> Result<String, String> {
         .and_then(|listener| listener.local_addr())
         .map_err(|err| err.to_string())?
         .port();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).map_err(|err| err.to_string())?;
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
@@ -83,29 +91,22 @@ fn start() -> Result<String, String> {
         ),
     )
     .map_err(|err| err.to_string())?;
-    let (started, told) = std::sync::mpsc::channel();
+    // The broker runs under a shell that waits on a pipe from this process: when the
+    // process ends (however), the pipe closes and the shell ends the broker and removes
+    // its directory. (PR_SET_PDEATHSIG would not do: mosquitto, run as root, changes user.)
     let log = dir.join("mosquitto.log");
-    std::thread::Builder::new()
-        .name("mosquitto".into())
-        .spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let mut command = Command::new("mosquitto");
-            command.arg("-c").arg(&conf).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-            // SAFETY: prctl is async-signal-safe; it binds the broker's life to this thread's.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    Ok(())
-                });
-            }
-            let child = command.spawn();
-            let _ = started.send(child.as_ref().map(drop).map_err(|err| err.to_string()));
-            if let Ok(mut child) = child {
-                let _ = child.wait();
-            }
-        })
-        .map_err(|err| err.to_string())?;
-    told.recv().map_err(|err| err.to_string())??;
+    let mut keeper = Command::new("sh")
+        .args(["-c", "mosquitto -c \"$1\" & broker=$!; read -r _; kill $broker; wait $broker; cp \"$2/mosquitto.log\" /tmp/last-mosquitto.log; rm -rf \"$2\""])
+        .arg("sh")
+        .arg(&conf)
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|err| format!("can't start mosquitto: {err}"))?;
+    // Held open until the process exits.
+    std::mem::forget(keeper.stdin.take());
     let admin = format!("mqtt://admin:{password}@127.0.0.1:{port}");
     // The default ACL access denies what is not granted, as README asks of a real broker.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -247,7 +248,9 @@ impl Session {
         self.client.subscribe(filter, QoS::AtLeastOnce).map_err(|err| err.to_string())?;
         let deadline = Instant::now() + ANSWER;
         loop {
-            if let Event::Incoming(Packet::SubAck(ack)) = self.next(deadline.saturating_duration_since(Instant::now()))? {
+            if let Event::Incoming(Packet::SubAck(ack)) =
+                self.next(deadline.saturating_duration_since(Instant::now()))?
+            {
                 return Ok(ack.return_codes.iter().all(|code| *code != SubscribeReasonCode::Failure));
             }
         }
@@ -274,6 +277,34 @@ impl Session {
             }
         }
         std::mem::take(&mut self.received)
+    }
+
+    /// Waits up to `within` for a message that `wanted` picks (received before or now);
+    /// whether one came. The messages received are kept for [`messages`](Self::messages).
+    pub fn messages_until(&mut self, within: Duration, wanted: impl Fn(&(String, Vec<u8>, bool)) -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.received.iter().any(&wanted) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.next(left).is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Ends a subscription and waits for the broker's UNSUBACK.
+    pub fn unsubscribe(&mut self, filter: &str) -> Result<(), String> {
+        self.client.unsubscribe(filter).map_err(|err| err.to_string())?;
+        let deadline = Instant::now() + ANSWER;
+        loop {
+            if let Event::Incoming(Packet::UnsubAck(_)) =
+                self.next(deadline.saturating_duration_since(Instant::now()))?
+            {
+                return Ok(());
+            }
+        }
     }
 
     /// Whether the broker still holds the session: a ping is answered within `within`.
@@ -303,12 +334,8 @@ pub fn round_trip(url: &str, prefix: &str) -> Result<(), String> {
         return Err(format!("subscribing to {topic} was refused"));
     }
     session.publish(&topic, b"hello", false)?;
-    let deadline = Instant::now() + ANSWER;
-    while Instant::now() < deadline {
-        if session.received.iter().any(|(t, payload, _)| *t == topic && payload == b"hello") {
-            return Ok(());
-        }
-        session.next(deadline.saturating_duration_since(Instant::now()))?;
+    match session.messages_until(ANSWER, |(t, payload, _)| *t == topic && payload == b"hello") {
+        true => Ok(()),
+        false => Err(format!("the message to {topic} did not come back")),
     }
-    Err(format!("the message to {topic} did not come back"))
 }

@@ -45,7 +45,12 @@ pub(super) struct Control<'a> {
 }
 
 /// An MQTT session as `user` with `client_id`, not yet connected.
-fn session(server: &ServerSettings, host: &str, (user, password): (&str, &str), client_id: &str) -> (Client, Connection) {
+fn session(
+    server: &ServerSettings,
+    host: &str,
+    (user, password): (&str, &str),
+    client_id: &str,
+) -> (Client, Connection) {
     let mut options = MqttOptions::new(client_id, host, server.port());
     options.set_credentials(user, password);
     options.set_clean_session(true);
@@ -79,9 +84,9 @@ fn next(
     match connection.recv_timeout(left) {
         Ok(Ok(event)) => Ok(Waited::Event(event)),
         Ok(Err(ConnectionError::ConnectionRefused(code))) => match code {
-            ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadClientId => {
-                Ok(Waited::Refused(code))
-            }
+            ConnectReturnCode::BadUserNamePassword
+            | ConnectReturnCode::NotAuthorized
+            | ConnectReturnCode::BadClientId => Ok(Waited::Refused(code)),
             other => Err(transient(&format!("the server refused the connection ({other:?})"), "")),
         },
         Ok(Err(ConnectionError::Io(io))) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -135,7 +140,11 @@ pub(super) fn logs_in(
 impl<'a> Control<'a> {
     /// Logs in as the admin and subscribes to the plugin's answers, each wait bounded by
     /// `timeout`.
-    pub(super) fn open(server: &'a ServerSettings, timeout: Duration, doing: String) -> Result<Control<'a>, ProviderError> {
+    pub(super) fn open(
+        server: &'a ServerSettings,
+        timeout: Duration,
+        doing: String,
+    ) -> Result<Control<'a>, ProviderError> {
         let host = server.host()?;
         let (user, password) = admin_login(server);
         // A client id of its own: several hosts and threads work at once, and a second

@@ -139,9 +139,12 @@ impl Verifier for Mqtt {
             Some(found) => {
                 let wanted = names.acls();
                 let same = found.len() == wanted.len()
-                    && found.iter().all(|(kind, topic, allow)| *allow && wanted.iter().any(|(k, t)| k == kind && t == topic));
+                    && found
+                        .iter()
+                        .all(|(kind, topic, allow)| *allow && wanted.iter().any(|(k, t)| k == kind && t == topic));
                 if !same {
-                    let what = format!("role {} has other ACLs than publish and subscribe under {}", names.role, names.prefix);
+                    let what =
+                        format!("role {} has other ACLs than publish and subscribe under {}", names.role, names.prefix);
                     drift.push(Drift::resource(DriftKind::LimitsChanged, what));
                 }
             }
