@@ -538,7 +538,7 @@ fn mqtt_drift_is_found_and_repaired() {
         format!("addRoleACL {role} subscribePattern # allow"),
         format!("removeRoleACL {role} publishClientSend {prefix}"),
     ] {
-        made.as_admin(&[statement.clone()]);
+        made.as_admin(std::slice::from_ref(&statement));
         assert_eq!(made.drift(&[original, next]), [DriftKind::LimitsChanged], "after {statement}");
         assert_eq!(made.repair(&[original, next], false), []);
         assert_eq!(made.drift(&[original, next]), [], "repaired {statement}");

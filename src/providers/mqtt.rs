@@ -81,6 +81,9 @@ impl Names {
     }
 }
 
+/// One ACL of a role: its type, its topic, and whether it allows.
+type Acl = (String, String, bool);
+
 /// Talks to the dynamic security plugin of the broker named in the config file.
 pub struct Mqtt {
     server: ServerSettings,
@@ -126,11 +129,7 @@ impl Mqtt {
     }
 
     /// The role's ACLs as `(type, topic, allow)`, `None` when the role is gone.
-    fn role_acls(
-        &self,
-        control: &mut Control<'_>,
-        names: &Names,
-    ) -> Result<Option<Vec<(String, String, bool)>>, ProviderError> {
+    fn role_acls(&self, control: &mut Control<'_>, names: &Names) -> Result<Option<Vec<Acl>>, ProviderError> {
         let role = match control.one(json!({"command": "getRole", "rolename": names.role}))? {
             Ok(data) => data["role"].clone(),
             Err(error) if error == "Role not found" => return Ok(None),

@@ -18,7 +18,7 @@ pub enum Session {
     Mysql(mysql::Conn),
     Redis(redis::Connection),
     Rabbitmq(lapin::Connection),
-    Mqtt(super::mosquitto::Session),
+    Mqtt(Box<super::mosquitto::Session>),
 }
 
 impl App {
@@ -28,7 +28,7 @@ impl App {
             "postgres" => connect_postgres(&self.url).map(Session::Postgres).map_err(|err| err.to_string()),
             "mysql" => connect_mysql(&self.url).map(Session::Mysql).map_err(|err| err.to_string()),
             "rabbitmq" => connect_rabbitmq(&self.url).map(Session::Rabbitmq).map_err(|err| err.to_string()),
-            "mqtt" => super::mosquitto::connect(&self.url, None).map(Session::Mqtt),
+            "mqtt" => super::mosquitto::connect(&self.url, None).map(|session| Session::Mqtt(Box::new(session))),
             _ => {
                 let mut conn = connect_redis(&self.url).map_err(|err| err.to_string())?;
                 redis::cmd("PING").query::<String>(&mut conn).map_err(|err| err.to_string())?;

@@ -167,7 +167,7 @@ impl<'a> Control<'a> {
         loop {
             match control.next(deadline)? {
                 Event::Incoming(Packet::SubAck(ack)) => {
-                    if ack.return_codes.iter().any(|code| *code == SubscribeReasonCode::Failure) {
+                    if ack.return_codes.contains(&SubscribeReasonCode::Failure) {
                         let what = format!("the admin may not subscribe to {RESPONSE}");
                         return Err(server.error(Sort::Permanent, &control.doing, &what, SET_UP));
                     }
