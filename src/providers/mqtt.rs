@@ -15,6 +15,7 @@ use crate::config::Section;
 
 mod control;
 mod credentials;
+mod retained;
 use control::Control;
 
 /// Registry entry for `mqtt`.
@@ -204,18 +205,44 @@ impl Provider for Mqtt {
     fn deprovision(&self, addon: Resource<'_>) -> Result<String, ProviderError> {
         let names = Names::of(&addon)?;
         let mut control = self.control(format!("removing role {} and its clients", names.role))?;
-        // The clients first (their sessions are ended with them), so none holds the role
-        // after it is gone.
+        let sweeper = retained::SWEEPER.login(&addon)?;
+        // The apps' clients first (their sessions are ended with them), so none publishes
+        // while the retained messages are cleared, and none holds the role after it is gone.
         let mut removed = 0;
         for client in self.addon_clients(&mut control, &addon)? {
-            removed += u64::from(self.remove_client(&mut control, &client)?);
+            if client != sweeper {
+                removed += u64::from(self.remove_client(&mut control, &client)?);
+            }
         }
-        let role = match control.must(json!({"command": "deleteRole", "rolename": names.role}), "Role not found")? {
+        let cleared = match self.role_acls(&mut control, &names)? {
+            Some(_) => {
+                let password = retained::SWEEPER.password(&addon);
+                let mut control = control.doing(format!("clearing the retained messages under {}", names.prefix));
+                self.ensure_role(&mut control, &names)?;
+                self.ensure_client(&mut control, &names, &sweeper, &password)?;
+                let doing = control.doing.clone();
+                let timeout = control.timeout();
+                let cleared = retained::clear(&self.server, (&sweeper, &password), &names.prefix, timeout, &doing)?;
+                control = control.doing(format!("removing role {} and its clients", names.role));
+                self.remove_client(&mut control, &sweeper)?;
+                let role = control.must(json!({"command": "deleteRole", "rolename": names.role}), "Role not found")?;
+                (cleared, role)
+            }
+            None => {
+                self.remove_client(&mut control, &sweeper)?;
+                (0, false)
+            }
+        };
+        let role = match cleared.1 {
             true => format!("removed role {}", names.role),
             false => format!("role {} was already gone", names.role),
         };
         let clients = crate::names::plural(removed, "client");
-        Ok(format!("{role}; removed {clients} (their sessions ended) on {}", self.server.place()))
+        let messages = crate::names::plural(cleared.0 as u64, "retained message");
+        Ok(format!(
+            "{role}; removed {clients} (their sessions ended) and cleared {messages} on {}",
+            self.server.place()
+        ))
     }
 
     fn health(&self) -> Result<String, ProviderError> {

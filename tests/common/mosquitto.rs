@@ -2,7 +2,7 @@
 //! security plugin, started once per test process on a port of its own from a temp dir
 //! (the machine's broker on 1883 is left as it is), its default ACL access denying what
 //! is not granted; an MQTT client as an app (or an attacker) uses one; and what the
-//! broker holds for an addon, read with `mosquitto_ctrl`.
+//! broker holds for an addon, asked of the plugin with commands marked as its own.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -140,24 +140,57 @@ fn on_path(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `mosquitto_ctrl dynsec ARGS...` as the admin of `admin`; its stdout.
+/// Runs one command of the dynamic security plugin, written as `mosquitto_ctrl dynsec`'s
+/// words (`createClient NAME -p PASSWORD`, `addRoleACL ROLE TYPE TOPIC allow`, ...), as the
+/// admin of `admin`; a list command gives its names one per line, the others "". Sent as
+/// JSON with a `correlationData` of its own: the plugin answers every admin subscribed,
+/// so `mosquitto_ctrl` itself would take another test's answer for its own.
 pub fn dynsec(admin: &str, args: &[&str]) -> Result<String, String> {
-    let url = url::Url::parse(admin).map_err(|err| err.to_string())?;
-    let output = Command::new("mosquitto_ctrl")
-        .args(["-h", url.host_str().unwrap_or("127.0.0.1"), "-p", &url.port().unwrap_or(1883).to_string()])
-        .args(["-u", url.username(), "-P", url.password().unwrap_or_default(), "dynsec"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|err| format!("mosquitto_ctrl: {err}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    // mosquitto_ctrl says "Error: ..." on stdout or stderr and exits 0 or not, as it goes.
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let failed = !output.status.success() || stdout.contains("Error") || stderr.contains("Error");
-    match failed {
-        true => Err(format!("mosquitto_ctrl dynsec {args:?}: {stdout} {stderr}")),
-        false => Ok(stdout),
+    use serde_json::{json, Value};
+    let (name, rest) = args.split_first().ok_or("no command")?;
+    let arg = |i: usize| rest.get(i).copied().ok_or_else(|| format!("{name}: too few words: {args:?}"));
+    let mut command = match *name {
+        "listClients" | "listRoles" => json!({}),
+        "createRole" | "deleteRole" => json!({"rolename": arg(0)?}),
+        "addRoleACL" => json!({
+            "rolename": arg(0)?, "acltype": arg(1)?, "topic": arg(2)?, "allow": arg(3)? == "allow",
+        }),
+        "removeRoleACL" => json!({"rolename": arg(0)?, "acltype": arg(1)?, "topic": arg(2)?}),
+        "createClient" => match rest {
+            [user, "-p", password] => json!({"username": user, "password": password}),
+            _ => return Err(format!("createClient takes NAME -p PASSWORD: {args:?}")),
+        },
+        "deleteClient" | "disableClient" | "enableClient" => json!({"username": arg(0)?}),
+        "setClientPassword" => json!({"username": arg(0)?, "password": arg(1)?}),
+        "setClientId" => json!({"username": arg(0)?, "clientid": arg(1)?}),
+        "addClientRole" | "removeClientRole" => json!({"username": arg(0)?, "rolename": arg(1)?}),
+        "setDefaultACLAccess" => json!({"acls": [{"acltype": arg(0)?, "allow": arg(1)? == "allow"}]}),
+        other => return Err(format!("no JSON form for dynsec {other}")),
+    };
+    let tag = format!("test-{}", addons::names::generate_addon_id());
+    command["command"] = json!(name);
+    command["correlationData"] = json!(tag);
+    let mut session = connect(admin, Some(&tag))?;
+    if !session.subscribe("$CONTROL/dynamic-security/v1/response")? {
+        return Err("the admin may not subscribe to the plugin's answers".into());
     }
+    session.publish("$CONTROL/dynamic-security/v1", json!({"commands": [command]}).to_string().as_bytes(), false)?;
+    let ours = |message: &(String, Vec<u8>, bool)| {
+        let answer: Value = serde_json::from_slice(&message.1).unwrap_or_default();
+        answer["responses"][0]["correlationData"] == json!(tag)
+    };
+    if !session.messages_until(ANSWER, ours) {
+        return Err(format!("the plugin did not answer dynsec {args:?}"));
+    }
+    let found = session.received.iter().find(|message| ours(message)).expect("the answer");
+    let answer: Value = serde_json::from_slice(&found.1).unwrap();
+    let response = &answer["responses"][0];
+    if let Some(error) = response["error"].as_str() {
+        return Err(format!("dynsec {args:?}: {error}"));
+    }
+    let listed = response["data"]["clients"].as_array().or(response["data"]["roles"].as_array());
+    let names = listed.into_iter().flatten().filter_map(Value::as_str);
+    Ok(names.map(|name| format!("{name}\n")).collect())
 }
 
 /// The dynamic-security clients and roles of addon `id`: `client NAME`, `role NAME`.

@@ -45,7 +45,7 @@ pub(super) struct Control<'a> {
 }
 
 /// An MQTT session as `user` with `client_id`, not yet connected.
-fn session(
+pub(super) fn session(
     server: &ServerSettings,
     host: &str,
     (user, password): (&str, &str),
@@ -60,7 +60,7 @@ fn session(
 }
 
 /// What waiting for the server gave.
-enum Waited {
+pub(super) enum Waited {
     Event(Event),
     /// The server refused the login (a wrong user, password or client id).
     Refused(ConnectReturnCode),
@@ -73,7 +73,7 @@ fn admin_login(server: &ServerSettings) -> (String, String) {
 }
 
 /// Waits for the next event until `deadline`; a timeout names `timeout`, the time waited.
-fn next(
+pub(super) fn next(
     server: &ServerSettings,
     connection: &mut Connection,
     (deadline, timeout): (Instant, Duration),
@@ -103,7 +103,7 @@ fn next(
 
 /// Connects as `login` and waits for the server's answer to the login; `false` when it
 /// refused the login.
-fn connect(
+pub(super) fn connect(
     server: &ServerSettings,
     connection: &mut Connection,
     timeout: Duration,
