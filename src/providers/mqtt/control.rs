@@ -155,8 +155,8 @@ impl<'a> Control<'a> {
         if let Some(code) = refused {
             let what = format!("the server refused the admin's login ({code:?})");
             let fix = format!(
-                "check the user and password in {} (a client of the dynamic security plugin, \
-                 not restricted to one client id)",
+                "check the user and password in {} (the admin client of the dynamic security plugin, \
+                 not restricted to one client id); is the plugin loaded? {SET_UP}",
                 server.key("url")
             );
             return Err(server.error(Sort::Permanent, &doing, &what, &fix));
