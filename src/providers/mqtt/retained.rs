@@ -53,6 +53,8 @@ pub(super) fn clear(
             Waited::Event(event) => event,
             Waited::Refused(_) => return Err(closed()),
         };
+        // The broker is answering: the time it may take runs from its last answer.
+        deadline = Instant::now() + timeout;
         let Event::Incoming(packet) = event else { continue };
         match packet {
             // Sent once subscribed: the broker sends the retained messages before it.
@@ -68,7 +70,6 @@ pub(super) fn clear(
                 swept = true;
                 pending.extend(retained.iter().map(|topic| (topic.clone(), true, "")));
                 pending.push_back((marker.clone(), false, "2"));
-                deadline = Instant::now() + timeout;
             }
             Packet::Publish(message) if message.topic == marker && message.payload == "2" => break,
             _ => {}
