@@ -241,3 +241,26 @@ fn a_paho_app_publishes_and_consumes_until_detached_or_rotated_away() {
     env.ok(["deprovision", &addon.name, "--wait", "--timeout", "60s"]);
     assert_eq!(traces("mqtt", &admin, &addon.id), Vec::<String>::new());
 }
+
+#[test]
+fn providers_warns_while_the_default_acl_access_allows_more_than_a_role_grants() {
+    let Some(admin) = common::mosquitto::own_broker("the mqtt default ACL warning") else { return };
+    let env = TestEnv::with_config(&servers::config("mqtt", &admin));
+    let row = |env: &TestEnv| {
+        let run = env.ok(["providers"]);
+        run.stdout.lines().find(|line| line.starts_with("mqtt")).expect("an mqtt row").to_string()
+    };
+    assert!(!row(&env).contains("warning"), "{}", row(&env));
+    for kind in ["publishClientSend", "subscribe"] {
+        dynsec(&admin, &["setDefaultACLAccess", kind, "allow"]).unwrap();
+    }
+    let shown = row(&env);
+    for kind in ["publishClientSend", "subscribe"] {
+        assert!(shown.contains(&format!("default ACL access allows {kind}")), "{shown}");
+        assert!(shown.contains(&format!("setDefaultACLAccess {kind} deny")), "{shown}");
+    }
+    let run = env.run(["-q", "provision", "mqtt", "web", "--wait", "--timeout", "60s"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("default ACL access allows publishClientSend"), "{run}");
+    env.ok(["deprovision", "--app", "web", "--wait", "--timeout", "60s"]);
+}

@@ -272,7 +272,8 @@ impl Provider for Mqtt {
             .map(|kind| {
                 format!(
                     "the broker's default ACL access allows {kind} to every client, so a tenant may reach topics \
-                     beyond its prefix; run mosquitto_ctrl -u ADMIN dynsec setDefaultACLAccess {kind} deny (see README, MQTT)"
+                     beyond its prefix; set it to deny: mosquitto_ctrl -u ADMIN dynsec setDefaultACLAccess {kind} deny \
+                     (see README, MQTT, for Mosquitto 2.0.11, whose mosquitto_ctrl does not send it)"
                 )
             })
             .collect()

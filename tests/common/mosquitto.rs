@@ -30,7 +30,7 @@ static BROKER: OnceLock<Result<String, String>> = OnceLock::new();
 /// not required (with ADDONS_TEST_REQUIRE_SERVERS=1 that fails the test).
 pub fn broker(skipping: &str) -> Option<String> {
     let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
-    match BROKER.get_or_init(start) {
+    match BROKER.get_or_init(private) {
         Ok(url) => Some(url.clone()),
         Err(problem) => {
             assert!(!required, "ADDONS_TEST_REQUIRE_SERVERS=1 but {problem}");
@@ -41,10 +41,17 @@ pub fn broker(skipping: &str) -> Option<String> {
     }
 }
 
+/// Starts a broker of its own for a test that changes the broker's settings (it lives
+/// as long as the test process); `None` as [`broker`] gives it.
+pub fn own_broker(skipping: &str) -> Option<String> {
+    broker(skipping)?;
+    Some(private().expect("a second private mosquitto starts as the first did"))
+}
+
 /// Starts the broker on a free port of 127.0.0.1 with a dynamic-security config made by
 /// `mosquitto_ctrl dynsec init`, on a thread that lives as long as the process, so the
 /// broker (bound to that thread by PR_SET_PDEATHSIG) ends with it.
-fn start() -> Result<String, String> {
+fn private() -> Result<String, String> {
     for program in ["mosquitto", "mosquitto_ctrl"] {
         if !on_path(program) {
             return Err(format!("{program} is not installed (apt-get install mosquitto mosquitto-clients)"));
@@ -108,7 +115,8 @@ fn start() -> Result<String, String> {
     // Held open until the process exits.
     std::mem::forget(keeper.stdin.take());
     let admin = format!("mqtt://admin:{password}@127.0.0.1:{port}");
-    // The default ACL access denies what is not granted, as README asks of a real broker.
+    // The default ACL access denies what is not granted, as README asks of a real broker
+    // (sent as the plugin's JSON command: mosquitto_ctrl 2.0.11's form of it is ignored).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match dynsec(&admin, &["setDefaultACLAccess", "publishClientSend", "deny"]) {
