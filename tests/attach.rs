@@ -15,10 +15,10 @@ use common::TestEnv;
 fn app_now(env: &TestEnv, app: &str, kind: &'static str, prefix: &str) -> App {
     let vars = env.vars(app);
     let key = |var: &str| if prefix.is_empty() { var.to_string() } else { format!("{prefix}_{var}") };
-    let url =
-        vars.get(&key("DATABASE_URL")).or(vars.get(&key("REDIS_URL"))).or(vars.get(&key("RABBITMQ_URL"))).cloned();
-    let url = url.unwrap_or_else(|| panic!("app {app} has no URL var: {vars:?}"));
-    App { kind, url, prefix: vars.get(&key("REDIS_KEY_PREFIX")).cloned().unwrap_or_default() }
+    let url = ["DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "MQTT_URL"].iter().find_map(|var| vars.get(&key(var)));
+    let url = url.unwrap_or_else(|| panic!("app {app} has no URL var: {vars:?}")).clone();
+    let prefix = vars.get(&key("REDIS_KEY_PREFIX")).or(vars.get(&key("MQTT_TOPIC_PREFIX")));
+    App { kind, url, prefix: prefix.cloned().unwrap_or_default() }
 }
 
 /// The events of an addon's log, by name.
@@ -317,6 +317,11 @@ fn redis_apps_attached_share_the_keys_with_users_of_their_own() {
 #[test]
 fn rabbitmq_apps_attached_share_the_queues_with_users_of_their_own() {
     shared_by_apps("rabbitmq");
+}
+
+#[test]
+fn mqtt_apps_attached_share_the_topics_with_clients_of_their_own() {
+    shared_by_apps("mqtt");
 }
 
 #[test]
@@ -658,5 +663,10 @@ mod crashes {
     #[test]
     fn rabbitmq_attach_and_detach_survive_a_kill_at_each_point() {
         crash_inside_attach_and_detach("rabbitmq");
+    }
+
+    #[test]
+    fn mqtt_attach_and_detach_survive_a_kill_at_each_point() {
+        crash_inside_attach_and_detach("mqtt");
     }
 }

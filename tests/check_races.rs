@@ -21,9 +21,9 @@ const HOLD: Duration = Duration::from_secs(5);
 /// What `app` holds of the addon's vars now.
 fn app_now(env: &TestEnv, app: &str, kind: &'static str) -> App {
     let vars = env.vars(app);
-    let url =
-        vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).or(vars.get("RABBITMQ_URL")).cloned().expect("a URL var");
-    App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
+    let url = ["DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "MQTT_URL"].iter().find_map(|var| vars.get(*var));
+    let prefix = vars.get("REDIS_KEY_PREFIX").or(vars.get("MQTT_TOPIC_PREFIX"));
+    App { kind, url: url.expect("a URL var").clone(), prefix: prefix.cloned().unwrap_or_default() }
 }
 
 /// A server addon `db` of app `web`, made ready, and the sweep that removes what is
@@ -158,6 +158,11 @@ fn rabbitmq_check_racing_a_rotation_brings_back_no_revoked_login() {
 }
 
 #[test]
+fn mqtt_check_racing_a_rotation_brings_back_no_revoked_login() {
+    a_held_check_does_not_bring_back_a_rotated_login("mqtt", &["check", "db"], "");
+}
+
+#[test]
 fn a_ticks_check_racing_a_rotation_brings_back_no_revoked_login() {
     a_held_check_does_not_bring_back_a_rotated_login("postgres", &["tick"], "[engine]\nverify_interval = \"1s\"\n");
 }
@@ -198,6 +203,11 @@ fn redis_check_racing_a_detach_brings_back_no_revoked_login() {
 #[test]
 fn rabbitmq_check_racing_a_detach_brings_back_no_revoked_login() {
     a_held_check_does_not_bring_back_a_detached_login("rabbitmq");
+}
+
+#[test]
+fn mqtt_check_racing_a_detach_brings_back_no_revoked_login() {
+    a_held_check_does_not_bring_back_a_detached_login("mqtt");
 }
 
 /// A check held while the addon is deprovisioned, after `spoil` made it find drift:
@@ -251,6 +261,12 @@ fn redis_check_racing_a_deprovision_brings_nothing_back() {
 fn rabbitmq_check_racing_a_deprovision_brings_nothing_back() {
     let drop_user = |admin: &str, id: &str| drop_login("rabbitmq", admin, &format!("addons_{id}"));
     a_held_check_does_not_bring_back_a_deprovisioned_addon("rabbitmq", drop_user, &["check", "db"]);
+}
+
+#[test]
+fn mqtt_check_racing_a_deprovision_brings_nothing_back() {
+    let drop_client = |admin: &str, id: &str| drop_login("mqtt", admin, &format!("addons_{id}"));
+    a_held_check_does_not_bring_back_a_deprovisioned_addon("mqtt", drop_client, &["check", "db"]);
 }
 
 /// While one check holds the addon, another says `busy` (exit 1) and records nothing;

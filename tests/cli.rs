@@ -821,6 +821,7 @@ const PROVIDER_ROWS: &[(&str, [&str; 3])] = &[
     ("mysql", ["not configured", "DATABASE_URL", "not configured: add [providers.mysql] with a url"]),
     ("redis", ["not configured", "REDIS_URL,REDIS_KEY_PREFIX", "not configured: add [providers.redis] with a url"]),
     ("rabbitmq", ["not configured", "RABBITMQ_URL", "not configured: add [providers.rabbitmq] with a url"]),
+    ("mqtt", ["not configured", "MQTT_URL,MQTT_TOPIC_PREFIX", "not configured: add [providers.mqtt] with a url"]),
     ("fake", ["not configured", "FAKE_URL", "not configured: add [providers.fake] with a host"]),
 ];
 

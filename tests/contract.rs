@@ -73,6 +73,7 @@ fn setup(provider: &'static str) -> Option<Setup> {
         "mysql" => server(mysql_works, mysql_isolated),
         "redis" => server(redis_works, redis_isolated),
         "rabbitmq" => server(rabbitmq_works, rabbitmq_isolated),
+        "mqtt" => server(mqtt_works, mqtt_isolated),
         "fake" => Some(Box::new(|env: &TestEnv| {
             (
                 common::providers::serverless_config("fake"),
@@ -552,6 +553,21 @@ fn rabbitmq_isolated(a: &Vars, b: &Vars) {
     let mut url = url::Url::parse(&a["RABBITMQ_URL"]).unwrap();
     url.set_path("/%2F");
     connect_rabbitmq(url.as_str()).map(drop).expect_err("opened the default vhost");
+}
+
+// ---- mqtt ---------------------------------------------------------------------------
+
+fn mqtt_works(vars: &Vars) {
+    common::mosquitto::round_trip(&vars["MQTT_URL"], &vars["MQTT_TOPIC_PREFIX"])
+        .expect("the handed-out MQTT_URL publishes and receives under MQTT_TOPIC_PREFIX");
+}
+
+fn mqtt_isolated(a: &Vars, b: &Vars) {
+    assert_ne!(a["MQTT_TOPIC_PREFIX"], b["MQTT_TOPIC_PREFIX"]);
+    let mut session = common::mosquitto::connect(&a["MQTT_URL"], None).expect("the handed-out MQTT_URL connects");
+    for filter in [format!("{}#", b["MQTT_TOPIC_PREFIX"]), "#".to_string(), "addons/#".to_string()] {
+        assert_eq!(session.subscribe(&filter), Ok(false), "one addon's client subscribed to {filter}");
+    }
 }
 
 fn redis_isolated(a: &Vars, b: &Vars) {

@@ -3,9 +3,9 @@
 //! and leaks no resource; SIGTERM and SIGINT let the step in hand finish and be
 //! recorded; a killed tick's claim expires and the next tick finishes the step.
 //!
-//! secret and sqlite always run; postgres, mysql and redis run against the servers
-//! named by ADDONS_TEST_POSTGRES_URL, ADDONS_TEST_MYSQL_URL and ADDONS_TEST_REDIS_URL
-//! (skipped with a notice when unset, unless ADDONS_TEST_REQUIRE_SERVERS=1).
+//! secret and sqlite always run; postgres, mysql, redis and rabbitmq run against the
+//! servers named by their ADDONS_TEST_<NAME>_URL, and mqtt against the tests' private
+//! Mosquitto (skipped with a notice when missing, unless ADDONS_TEST_REQUIRE_SERVERS=1).
 
 use crate::common;
 
@@ -194,6 +194,8 @@ impl Target {
                     .unwrap();
             }
             "rabbitmq" => servers::rabbitmq_round_trip(&vars["RABBITMQ_URL"]).expect("the RABBITMQ_URL works"),
+            "mqtt" => common::mosquitto::round_trip(&vars["MQTT_URL"], &vars["MQTT_TOPIC_PREFIX"])
+                .expect("the MQTT_URL publishes and receives under MQTT_TOPIC_PREFIX"),
             "redis" => {
                 let mut conn = connect_redis(&vars["REDIS_URL"]).expect("the REDIS_URL connects");
                 let key = format!("{}probe", vars["REDIS_KEY_PREFIX"]);
@@ -301,6 +303,13 @@ fn redis_survives_a_kill_at_every_point() {
 fn rabbitmq_survives_a_kill_at_every_point() {
     if let Some(admin) = server("rabbitmq", "this crash test") {
         crash_everywhere(&Target::server("rabbitmq", admin));
+    }
+}
+
+#[test]
+fn mqtt_survives_a_kill_at_every_point() {
+    if let Some(admin) = server("mqtt", "this crash test") {
+        crash_everywhere(&Target::server("mqtt", admin));
     }
 }
 

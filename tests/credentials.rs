@@ -67,8 +67,13 @@ impl Made {
     fn credential(&self, slot: u32, generation: u32) -> App {
         let vars = self.provider.ensure_credential(self.addon(), Credential::new(slot, generation)).unwrap();
         let var = |name: &str| vars.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
-        let url = var("DATABASE_URL").or_else(|| var("REDIS_URL")).or_else(|| var("RABBITMQ_URL")).expect("a URL var");
-        App { kind: self.kind, url, prefix: var("REDIS_KEY_PREFIX").unwrap_or_default() }
+        let url = var("DATABASE_URL")
+            .or_else(|| var("REDIS_URL"))
+            .or_else(|| var("RABBITMQ_URL"))
+            .or_else(|| var("MQTT_URL"))
+            .expect("a URL var");
+        let prefix = var("REDIS_KEY_PREFIX").or_else(|| var("MQTT_TOPIC_PREFIX")).unwrap_or_default();
+        App { kind: self.kind, url, prefix }
     }
 
     fn revoke(&self, slot: u32, generation: u32) {
@@ -126,6 +131,7 @@ impl Made {
                 found
             }
             "rabbitmq" => common::servers::traces("rabbitmq", &self.admin, &self.id),
+            "mqtt" => common::servers::traces("mqtt", &self.admin, &self.id),
             _ => {
                 let mut conn = connect_redis(&self.admin).unwrap();
                 let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut conn).unwrap();
@@ -159,6 +165,13 @@ impl Made {
                     let (method, path) = (words.next().unwrap(), words.next().unwrap());
                     let body = words.next().map(|body| serde_json::from_str(body).unwrap());
                     common::servers::rabbitmq_send(&self.admin, method, path, body).unwrap();
+                }
+            }
+            "mqtt" => {
+                // The words of a `mosquitto_ctrl dynsec` command.
+                for statement in statements {
+                    let words: Vec<&str> = statement.split(' ').collect();
+                    common::mosquitto::dynsec(&self.admin, &words).unwrap();
                 }
             }
             _ => {
@@ -200,6 +213,7 @@ impl Drop for Made {
                 let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS `addons_{}`", self.id));
             }
             "rabbitmq" => drop(common::servers::Sweep::new("rabbitmq", &self.admin, &self.id)),
+            "mqtt" => common::mosquitto::sweep(&self.admin, &self.id),
             _ => {
                 let Ok(mut admin) = connect_redis(&self.admin) else { return };
                 let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut admin).unwrap_or_default();
@@ -293,6 +307,11 @@ fn redis_rotation_overlaps_and_keys_stay_usable() {
 #[test]
 fn rabbitmq_rotation_overlaps_and_queues_stay_usable() {
     rotation("rabbitmq");
+}
+
+#[test]
+fn mqtt_rotation_overlaps_and_retained_messages_stay_usable() {
+    rotation("mqtt");
 }
 
 /// A postgres role that is not a superuser but may create roles and databases, dropped
@@ -493,6 +512,38 @@ fn rabbitmq_drift_is_found_and_repaired() {
     assert_eq!(made.repair(&[original], false), []);
     assert_eq!(made.drift(&[original]), []);
     lost_data(&made, &format!("DELETE /api/vhosts/{vhost}"));
+    made.provider.deprovision(made.addon()).unwrap();
+    assert_eq!(made.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn mqtt_drift_is_found_and_repaired() {
+    let Some(made) = Made::new("mqtt") else { return };
+    let (original, next) = (Credential::ORIGINAL, Credential::new(0, 1));
+    assert_eq!(made.drift(&[original]), []);
+    let (login, owner, role) = (made.login(0, 1), made.login(0, 0), format!("addons_{}", made.id));
+    drift_case(&made, next, &[format!("deleteClient {login}")], DriftKind::LoginMissing);
+    drift_case(&made, next, &[format!("setClientPassword {login} changed")], DriftKind::PasswordChanged);
+    drift_case(&made, original, &[format!("setClientPassword {owner} changed")], DriftKind::PasswordChanged);
+    drift_case(&made, next, &[format!("addClientRole {login} observer")], DriftKind::LimitsChanged);
+    drift_case(&made, original, &[format!("removeClientRole {owner} {role}")], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("setClientId {login} someone-else")], DriftKind::LimitsChanged);
+    drift_case(&made, next, &[format!("disableClient {login}")], DriftKind::LimitsChanged);
+    // An ACL added to the role by hand, or one taken from it, is the resource's drift: no
+    // data goes with a role's ACLs, so it is undone without repair_data. (A role deleted
+    // by hand is not tried: Mosquitto 2.0.11 crashes when asked later for a client that
+    // held it.)
+    let prefix = format!("addons/{role}/#");
+    for statement in [
+        format!("addRoleACL {role} subscribePattern # allow"),
+        format!("removeRoleACL {role} publishClientSend {prefix}"),
+    ] {
+        made.as_admin(std::slice::from_ref(&statement));
+        assert_eq!(made.drift(&[original, next]), [DriftKind::LimitsChanged], "after {statement}");
+        assert_eq!(made.repair(&[original, next], false), []);
+        assert_eq!(made.drift(&[original, next]), [], "repaired {statement}");
+    }
+    assert!(made.credential(0, 0).works() && made.credential(0, 1).works());
     made.provider.deprovision(made.addon()).unwrap();
     assert_eq!(made.leftovers(), Vec::<String>::new());
 }

@@ -19,6 +19,7 @@ fn vars_work(env: &TestEnv, kind: &str) -> bool {
         "postgres" => connect_postgres(&vars["DATABASE_URL"]).and_then(|mut c| c.batch_execute("SELECT 1")).is_ok(),
         "mysql" => connect_mysql(&vars["DATABASE_URL"]).is_ok(),
         "rabbitmq" => servers::connect_rabbitmq(&vars["RABBITMQ_URL"]).is_ok(),
+        "mqtt" => common::mosquitto::connect(&vars["MQTT_URL"], None).is_ok(),
         _ => connect_redis(&vars["REDIS_URL"]).and_then(|mut c| redis::cmd("PING").query::<String>(&mut c)).is_ok(),
     }
 }
@@ -54,6 +55,9 @@ fn break_login(kind: &str, admin: &str, id: &str, how: &str) {
         ("rabbitmq", "password") => {
             let body = serde_json::json!({"password": "changed-by-hand", "tags": ""});
             servers::rabbitmq_send(admin, "PUT", &format!("/api/users/{login}"), Some(body)).unwrap();
+        }
+        ("mqtt", "password") => {
+            common::mosquitto::dynsec(admin, &["setClientPassword", &login, "changed-by-hand"]).unwrap();
         }
         other => panic!("no way to break {other:?}"),
     }
@@ -105,6 +109,11 @@ fn a_tick_recreates_a_redis_acl_user_deleted_by_hand() {
 #[test]
 fn a_tick_resets_a_rabbitmq_password_changed_by_hand() {
     a_tick_repairs("rabbitmq", "password");
+}
+
+#[test]
+fn a_tick_resets_an_mqtt_password_changed_by_hand() {
+    a_tick_repairs("mqtt", "password");
 }
 
 #[test]

@@ -16,9 +16,9 @@ use common::TestEnv;
 /// The app `web` as its vars are now.
 fn app_now(env: &TestEnv, kind: &'static str) -> App {
     let vars = env.vars("web");
-    let url =
-        vars.get("DATABASE_URL").or(vars.get("REDIS_URL")).or(vars.get("RABBITMQ_URL")).cloned().expect("a URL var");
-    App { kind, url, prefix: vars.get("REDIS_KEY_PREFIX").cloned().unwrap_or_default() }
+    let url = ["DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "MQTT_URL"].iter().find_map(|var| vars.get(*var));
+    let prefix = vars.get("REDIS_KEY_PREFIX").or(vars.get("MQTT_TOPIC_PREFIX"));
+    App { kind, url: url.expect("a URL var").clone(), prefix: prefix.cloned().unwrap_or_default() }
 }
 
 /// Sleeps until the pending revocation of `addon` is due (its time is in `info`).
@@ -94,15 +94,16 @@ fn rotation_over_a_grace(kind: &'static str) {
     let env = TestEnv::with_config(&servers::config(kind, &admin));
     let id = env.provision_ready(kind, "web", &["--name", "db"])["id"].as_str().unwrap().to_string();
     let old = app_now(&env, kind);
-    let mut open = old.connect().unwrap();
     old.make("made_first");
+    let mut open = old.connect().unwrap();
 
     env.ok(["rotate", "db", "--grace", "8s", "--wait"]);
     let new = app_now(&env, kind);
     assert_ne!(new.url, old.url, "the vars did not switch");
     assert!(new.works(), "the new {kind} credentials do not work at once");
-    assert!(old.works(), "the old {kind} credentials stopped working during the grace");
+    // The open session first: a second login under the same MQTT client id ends it.
     open.run(&old.prefix, "SELECT 1").expect("a session of the old login was cut during the grace");
+    assert!(old.works(), "the old {kind} credentials stopped working during the grace");
     new.own("made_first", false).expect("an object made under the old login is not usable by the new");
     new.make("made_second");
     old.own("made_second", false)
@@ -153,6 +154,11 @@ fn redis_rotation_keeps_the_old_password_for_the_grace_alone() {
 #[test]
 fn rabbitmq_rotation_keeps_the_old_password_for_the_grace_alone() {
     rotation_over_a_grace("rabbitmq");
+}
+
+#[test]
+fn mqtt_rotation_keeps_the_old_password_for_the_grace_alone() {
+    rotation_over_a_grace("mqtt");
 }
 
 #[cfg(feature = "failpoints")]
@@ -222,6 +228,11 @@ mod crashes {
     #[test]
     fn rabbitmq_rotation_survives_a_kill_at_each_point() {
         crash_inside_rotation("rabbitmq");
+    }
+
+    #[test]
+    fn mqtt_rotation_survives_a_kill_at_each_point() {
+        crash_inside_rotation("mqtt");
     }
 }
 

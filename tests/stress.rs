@@ -1,9 +1,10 @@
 //! Concurrency at scale, driving the real binary: 8 ticks at once over 2,000 addons
 //! (every step exactly once, no locked-database failure, the same end state as one
 //! tick loop); provision, deprovision, `config set` and tick interleaved on one app;
-//! and a deprovision that overtakes a step in flight. Postgres addons join in when
-//! ADDONS_TEST_POSTGRES_URL names a server (skipped with a notice otherwise, unless
-//! ADDONS_TEST_REQUIRE_SERVERS=1).
+//! and a deprovision that overtakes a step in flight. Postgres addons join the big run
+//! when ADDONS_TEST_POSTGRES_URL names a server, and every server provider whose server
+//! is there (postgres, mysql, redis, rabbitmq, mqtt) the overtaken steps (skipped with a
+//! notice otherwise, unless ADDONS_TEST_REQUIRE_SERVERS=1).
 
 use crate::common;
 
@@ -533,21 +534,32 @@ fn provision_deprovision_config_set_and_tick_interleaved_on_one_app_lose_nothing
 
 /// What exists of the resource of addon `id` (empty when nothing does).
 fn resource(env: &TestEnv, provider: &str, id: &str, admin: Option<&str>) -> Vec<String> {
-    match provider {
-        "sqlite" => sqlite_traces(&env.sqlite_dir(), id),
-        "postgres" => traces("postgres", admin.unwrap(), id),
-        other => panic!("no probe for {other}"),
+    match (provider, admin) {
+        ("sqlite", _) => sqlite_traces(&env.sqlite_dir(), id),
+        (provider, Some(admin)) => traces(provider, admin, id),
+        (other, None) => panic!("no probe for {other}"),
     }
 }
 
-/// Runs `scenario(env, provider, addon name, postgres admin URL)` for each provider with
-/// a resource to leave behind: sqlite, and postgres when a server is there. Each gets
-/// an environment of its own.
-fn for_each_provider_with_resources(scenario: impl Fn(&TestEnv, &str, &str, Option<&str>)) {
-    let admin = postgres_server();
-    let providers: &[&str] = if admin.is_some() { &["sqlite", "postgres"] } else { &["sqlite"] };
-    for provider in providers {
-        let env = TestEnv::with_config(&postgres_config(admin.as_deref()));
+/// Removes, whatever happened, what addon `id` left on the server of `provider`.
+fn leftovers(provider: &'static str, admin: Option<&str>, id: &str) -> Option<servers::Sweep> {
+    admin.map(|admin| servers::Sweep::new(provider, admin, id))
+}
+
+/// Runs `scenario(env, provider, addon name, admin URL)` for each provider with a
+/// resource to leave behind: sqlite, and every server provider of the registry whose
+/// server is there (postgres, mysql, redis, rabbitmq, mqtt). Each gets an environment of
+/// its own.
+fn for_each_provider_with_resources(scenario: impl Fn(&TestEnv, &'static str, &str, Option<&str>)) {
+    let mut providers: Vec<(&'static str, Option<String>)> = vec![("sqlite", None)];
+    for provider in common::providers::on_servers() {
+        if let Some(admin) = server(provider, &format!("the {provider} part of this stress test")) {
+            providers.push((provider, Some(admin)));
+        }
+    }
+    for (provider, admin) in providers {
+        let config = admin.as_deref().map_or(String::new(), |url| servers::config(provider, url));
+        let env = TestEnv::with_config(&config);
         scenario(&env, provider, &format!("inflight-{provider}"), admin.as_deref());
     }
 }
@@ -607,7 +619,7 @@ fn deprovision_while_a_tick_is_about_to_commit_the_provision_step() {
         .finish();
         assert_eq!(killed.code, -1, "the provision was not killed at after-addon-insert:\n{killed}");
         let id = env.info(name)["id"].as_str().unwrap().to_string();
-        let _leftovers = PostgresLeftovers::guard(admin, vec![id.clone()]);
+        let _leftovers = leftovers(provider, admin, &id);
         assert_eq!(calls(env).len(), 0, "begin_provision ran before the kill");
 
         // A: a tick that makes the resource, then pauses before committing the step.
@@ -641,7 +653,7 @@ fn deprovision_while_provision_is_between_begin_and_handing_over() {
             calls(env).iter().any(|((operation, _), pids)| operation == "begin_provision" && pids.contains(&pid))
         });
         let id = env.info(name)["id"].as_str().unwrap().to_string();
-        let _leftovers = PostgresLeftovers::guard(admin, vec![id.clone()]);
+        let _leftovers = leftovers(provider, admin, &id);
         wait_until("the resource exists", || !resource(env, provider, &id, admin).is_empty());
         let gone = deprovision_meanwhile(env, name, &mut provision);
         let provisioned = provision.ok().json();

@@ -32,6 +32,7 @@ mod layers;
 mod listing;
 mod local_servers;
 // Needs the binary built with the failpoints feature.
+mod mqtt_isolation;
 #[cfg(feature = "failpoints")]
 mod multihost;
 mod pgstate;

@@ -154,7 +154,7 @@ Usage: addons provision [OPTIONS] <PROVIDER> <APP>
 
 Arguments:
   <PROVIDER>  The provider ('addons providers' shows what each makes) [possible values: secret,
-              sqlite, postgres, mysql, redis, rabbitmq]
+              sqlite, postgres, mysql, redis, rabbitmq, mqtt]
   <APP>       The app that gets the addon's config vars (a new name creates the app)
 
 Options:
@@ -177,7 +177,7 @@ Options:
                            rabbitmq:
                              max_connections: the most AMQP connections open to the vhost at once
                              max_queues: the most queues the vhost may hold
-                           sqlite, redis: none
+                           sqlite, redis, mqtt: none
       --label <KEY=VALUE>  Label the addon (repeatable), e.g. --label branch=feature-x
       --expires-in <DUR>   Deprovision the addon this long from now (on a tick or watch), e.g. 7d,
                            12h

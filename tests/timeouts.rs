@@ -47,6 +47,7 @@ fn url(provider: &str, port: u16) -> String {
         "mysql" => format!("mysql://root:hunter2-secret@127.0.0.1:{port}"),
         "redis" => format!("redis://:hunter2-secret@127.0.0.1:{port}"),
         "rabbitmq" => format!("http://guest:hunter2-secret@127.0.0.1:{port}"),
+        "mqtt" => format!("mqtt://admin:hunter2-secret@127.0.0.1:{port}"),
         other => panic!("{other} has no server"),
     }
 }
@@ -77,7 +78,7 @@ fn assert_reported_at_the_named_time(provider: &str, args: &[&str], run: &Run, t
 
 #[test]
 fn a_silent_server_fails_provision_at_the_named_connect_timeout() {
-    for provider in ["postgres", "mysql", "redis", "rabbitmq"] {
+    for provider in ["postgres", "mysql", "redis", "rabbitmq", "mqtt"] {
         let args = ["provision", provider, "web"];
         let (run, took) = against_silent(provider, &args);
         assert_reported_at_the_named_time(provider, &args, &run, took);
@@ -87,7 +88,7 @@ fn a_silent_server_fails_provision_at_the_named_connect_timeout() {
 
 #[test]
 fn a_silent_server_fails_providers_check_at_the_named_connect_timeout() {
-    for provider in ["postgres", "mysql", "redis", "rabbitmq"] {
+    for provider in ["postgres", "mysql", "redis", "rabbitmq", "mqtt"] {
         let args = ["providers", "--check"];
         let (run, took) = against_silent(provider, &args);
         assert_reported_at_the_named_time(provider, &args, &run, took);
@@ -106,7 +107,7 @@ fn connect_timeout_must_be_a_duration() {
 #[test]
 fn providers_check_asks_every_silent_server_at_once() {
     let servers: Vec<(&str, Silent)> =
-        ["postgres", "mysql", "redis", "rabbitmq"].map(|provider| (provider, Silent::start())).into();
+        ["postgres", "mysql", "redis", "rabbitmq", "mqtt"].map(|provider| (provider, Silent::start())).into();
     let config: String = servers
         .iter()
         .map(|(provider, silent)| {

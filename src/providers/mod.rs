@@ -16,6 +16,7 @@ pub mod credential;
 pub mod discover;
 #[cfg(any(test, feature = "fake-provider"))]
 pub mod fake;
+mod mqtt;
 mod mysql;
 mod postgres;
 mod rabbitmq;
@@ -33,6 +34,7 @@ pub static ALL: &[&ProviderInfo] = &[
     &mysql::INFO,
     &redis::INFO,
     &rabbitmq::INFO,
+    &mqtt::INFO,
     #[cfg(any(test, feature = "fake-provider"))]
     &fake::INFO,
 ];
@@ -679,6 +681,6 @@ mod tests {
     fn unknown_params_and_providers_are_named() {
         let err = check_params(info("secret").unwrap(), &Params::from([("size".into(), "3".into())])).unwrap_err();
         assert!(err.contains("unknown param \"size\"") && err.contains("length, alphabet"), "{err}");
-        assert!(unknown_provider("mongo").contains("secret, sqlite, postgres, mysql, redis, rabbitmq"));
+        assert!(unknown_provider("mongo").contains("secret, sqlite, postgres, mysql, redis, rabbitmq, mqtt"));
     }
 }

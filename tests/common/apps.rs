@@ -18,6 +18,7 @@ pub enum Session {
     Mysql(mysql::Conn),
     Redis(redis::Connection),
     Rabbitmq(lapin::Connection),
+    Mqtt(Box<super::mosquitto::Session>),
 }
 
 impl App {
@@ -27,6 +28,7 @@ impl App {
             "postgres" => connect_postgres(&self.url).map(Session::Postgres).map_err(|err| err.to_string()),
             "mysql" => connect_mysql(&self.url).map(Session::Mysql).map_err(|err| err.to_string()),
             "rabbitmq" => connect_rabbitmq(&self.url).map(Session::Rabbitmq).map_err(|err| err.to_string()),
+            "mqtt" => super::mosquitto::connect(&self.url, None).map(|session| Session::Mqtt(Box::new(session))),
             _ => {
                 let mut conn = connect_redis(&self.url).map_err(|err| err.to_string())?;
                 redis::cmd("PING").query::<String>(&mut conn).map_err(|err| err.to_string())?;
@@ -69,7 +71,10 @@ impl Session {
     /// appends, ALTER renames it and back, DROP deletes it. For rabbitmq it is acted out on
     /// a durable queue, on a channel of its own: CREATE declares it and publishes to it,
     /// SELECT declares it passively (it must exist), INSERT publishes, ALTER binds it to an
-    /// exchange made for the purpose and deletes that, DROP deletes the queue.
+    /// exchange made for the purpose and deletes that, DROP deletes the queue. For mqtt it
+    /// is acted out on a retained message under `prefix`: CREATE publishes it, SELECT
+    /// subscribes and must get it, INSERT publishes it anew, ALTER publishes under it,
+    /// DROP clears it; SELECT 1 asks whether the broker still holds the session.
     pub fn run(&mut self, prefix: &str, sql: &str) -> Result<(), String> {
         match self {
             Session::Postgres(client) => client.batch_execute(sql).map_err(|err| err.to_string()),
@@ -123,6 +128,34 @@ impl Session {
                 })
                 .map_err(fail)
             }
+            Session::Mqtt(session) => {
+                use std::time::Duration;
+                let words: Vec<&str> = sql.split(' ').collect();
+                let topic = |name: &str| format!("{prefix}{name}");
+                match words[..] {
+                    ["SELECT", "1"] => match session.alive(Duration::from_secs(5)) {
+                        true => Ok(()),
+                        false => Err("the broker ended the session".into()),
+                    },
+                    ["CREATE", "TABLE", name, ..] => session.publish(&topic(name), b"first", true),
+                    ["SELECT", "v", "FROM", name] => {
+                        if !session.subscribe(&topic(name))? {
+                            return Err(format!("subscribing to {} was refused", topic(name)));
+                        }
+                        let got = session
+                            .messages_until(Duration::from_secs(5), |(t, _, retained)| *t == topic(name) && *retained);
+                        session.unsubscribe(&topic(name))?;
+                        match got {
+                            true => Ok(()),
+                            false => Err(format!("no retained message on {}", topic(name))),
+                        }
+                    }
+                    ["INSERT", "INTO", name, ..] => session.publish(&topic(name), b"more", true),
+                    ["ALTER", "TABLE", name, ..] => session.publish(&format!("{}/altered", topic(name)), b"", false),
+                    ["DROP", "TABLE", name] => session.publish(&topic(name), b"", true),
+                    _ => panic!("no mqtt form for {sql}"),
+                }
+            }
             Session::Redis(conn) => {
                 let words: Vec<&str> = sql.split(' ').collect();
                 let key = |word: &str| format!("{prefix}{word}");
@@ -175,6 +208,10 @@ pub fn logins(kind: &str, admin: &str, id: &str) -> Vec<String> {
         "mysql" => {
             use mysql::prelude::Queryable;
             connect_mysql(admin).unwrap().exec("SELECT user FROM mysql.user WHERE user LIKE ?", (&pattern,)).unwrap()
+        }
+        "mqtt" => {
+            let clients = super::mosquitto::dynsec(admin, &["listClients"]).unwrap();
+            clients.lines().map(str::trim).filter(|client| client.contains(id)).map(str::to_string).collect()
         }
         "rabbitmq" => {
             let users = super::servers::rabbitmq_api(admin, "GET", "/api/users").unwrap();

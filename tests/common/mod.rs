@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod hosts;
+pub mod mosquitto;
 pub mod pgstate;
 pub mod providers;
 pub mod readers;

@@ -25,6 +25,8 @@ const NEEDS: &[(&str, Needs)] = &[
     ("mysql", Needs::Server),
     ("redis", Needs::Server),
     ("rabbitmq", Needs::Server),
+    // A private Mosquitto that the tests start (tests/common/mosquitto.rs).
+    ("mqtt", Needs::Server),
     ("fake", Needs::Example),
 ];
 

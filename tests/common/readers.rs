@@ -1,5 +1,5 @@
 //! The real readers installed by `tests/readers/install` (python-dotenv, SQLAlchemy with
-//! psycopg and PyMySQL, dj-database-url in a venv; Node's dotenv and pg-connection-string
+//! psycopg and PyMySQL, dj-database-url, pika and paho-mqtt in a venv; Node's dotenv and pg-connection-string
 //! in node_modules),
 //! found through `ADDONS_TEST_READERS`, so tests can check that what `addons` writes is
 //! read back exactly by the programs apps really use.
@@ -57,6 +57,14 @@ impl Readers {
             .env_clear()
             .env("HOME", "/nonexistent-home")
             .env("DATABASE_URL", url);
+        command
+    }
+
+    /// `mqtt_app.py`: a paho-mqtt app that publishes and consumes under the prefix of
+    /// the `MQTT_URL` and `MQTT_TOPIC_PREFIX` the caller sets.
+    pub fn mqtt_app(&self) -> Command {
+        let mut command = Command::new(self.python_path());
+        command.arg(self.dir.join("mqtt_app.py")).env_clear().env("HOME", "/nonexistent-home");
         command
     }
 

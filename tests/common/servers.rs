@@ -17,6 +17,10 @@ pub fn variable(provider: &str) -> String {
 /// `NOTICE: skipping <skipping>: <why>`. With ADDONS_TEST_REQUIRE_SERVERS=1 a missing
 /// or silent server fails the test instead.
 pub fn server(provider: &str, skipping: &str) -> Option<String> {
+    if provider == "mqtt" {
+        // A private broker of this test process's own, never one named from outside.
+        return super::mosquitto::broker(skipping);
+    }
     let var = variable(provider);
     let required = std::env::var("ADDONS_TEST_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
     let problem = match std::env::var(&var) {
@@ -156,6 +160,7 @@ pub fn drop_login(provider: &str, admin: &str, login: &str) {
             }
         }
         "rabbitmq" => drop(rabbitmq_api(admin, "DELETE", &format!("/api/users/{login}")).unwrap()),
+        "mqtt" => drop(super::mosquitto::dynsec(admin, &["deleteClient", login]).unwrap()),
         _ => redis::cmd("ACL")
             .arg("DELUSER")
             .arg(login)
@@ -227,6 +232,7 @@ fn traces_as_found(provider: &str, admin: &str, id: &str) -> Vec<String> {
             }
             found
         }
+        "mqtt" => super::mosquitto::traces(admin, id),
         other => panic!("{other} has no server"),
     }
 }
@@ -294,6 +300,7 @@ impl Drop for Sweep {
                     }
                 }
             }
+            "mqtt" => super::mosquitto::sweep(&self.admin, &self.id),
             _ => {
                 let Ok(mut admin) = connect_redis(&self.admin) else { return };
                 let users: Vec<String> = redis::cmd("ACL").arg("USERS").query(&mut admin).unwrap_or_default();
@@ -341,6 +348,7 @@ impl Relay {
                 "mysql" | "mariadb" => 3306,
                 "redis" => 6379,
                 "http" => 15672,
+                "mqtt" => 1883,
                 _ => 5432,
             })
         );
