@@ -349,6 +349,10 @@ impl SqliteBackend {
             let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(fail)?;
             if version < target {
                 tx.execute_batch(sql).map_err(|err| refuse(&path, format!("migration {target} failed: {err}")))?;
+                // Other connections read the schema again, a table definition rewritten by
+                // hand (migration 15) too.
+                let cookie: i64 = tx.pragma_query_value(None, "schema_version", |row| row.get(0)).map_err(fail)?;
+                tx.pragma_update(None, "schema_version", cookie + 1).map_err(fail)?;
                 tx.pragma_update(None, "user_version", target).map_err(fail)?;
                 tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(fail)?;
             }
@@ -623,6 +627,43 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(held, [None, Some(2), Some(2), None, None]);
+    }
+
+    /// SQLite checks an IN list of three or more (in a CHECK, or in a partial index's
+    /// condition) through a temporary table it builds each time: the statements of a
+    /// step build none, and the rewritten checks still refuse what they refused.
+    #[test]
+    fn writing_a_step_builds_no_temporary_table_and_the_checks_still_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = open(&dir.path().join("state.db")).unwrap();
+        let writes = crate::store::tables::Writes::new(rows::mark);
+        let statements = [
+            &writes.update_addon.sql,
+            &writes.insert_addon.sql,
+            &writes.put_attachment.sql,
+            &writes.insert_hook_run.sql,
+        ];
+        for sql in statements {
+            let mut explain = backend.conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let unbound = vec![rusqlite::types::Null; explain.parameter_count()];
+            let opcodes: Vec<String> = explain
+                .query_map(rusqlite::params_from_iter(unbound), |row| row.get(1))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(!opcodes.iter().any(|op| op == "OpenEphemeral"), "a temporary table in {sql}");
+        }
+        let insert = "INSERT INTO addons (id, name, provider, app, params, seed, state, message, vars, deadline_at, \
+                      created_at, updated_at, cleanup) VALUES ('a', 'a', 'secret', 'web', '{}', x'00', ?1, '', '[]', 0, 0, 0, ?2)";
+        for (state, cleanup) in [("bogus", "none"), ("ready", "bogus")] {
+            let err = backend.conn.execute(insert, [state, cleanup]).unwrap_err();
+            assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+        }
+        backend.conn.execute(insert, ["ready", "none"]).unwrap();
+        let taken = insert.replace("'a', 'a'", "'b', 'a'");
+        let err = backend.conn.execute(&taken, ["provisioned", "none"]).unwrap_err();
+        assert!(err.to_string().contains("UNIQUE constraint failed"), "a second live addon named a: {err}");
+        backend.conn.execute(&taken, ["deprovisioned", "pending"]).unwrap();
     }
 
     #[test]

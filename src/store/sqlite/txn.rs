@@ -43,13 +43,15 @@ struct Sql {
 }
 
 static SQL: LazyLock<Sql> = LazyLock::new(|| {
+    // Comparisons, not an IN list, which SQLite checks through a temporary table; the
+    // same terms as the live-name index's, so a look-up by name may use it.
     let live = State::ALL
         .into_iter()
         .filter(|state| state.is_live())
-        .map(|state| format!("'{}'", state.as_str()))
+        .map(|state| format!("state = '{}'", state.as_str()))
         .collect::<Vec<_>>()
-        .join(", ");
-    let live = format!("state IN ({live})");
+        .join(" OR ");
+    let live = format!("({live})");
     let has_task = crate::store::backend::has_task_sql();
     let glance = crate::store::backend::glance_sql();
     let columns = ADDONS.field_list();
