@@ -12,7 +12,6 @@ use super::claim::is_dead_holder;
 use super::server::Unbound;
 use crate::addon::Addon;
 use crate::attachment::{Attachment, AttachmentState};
-use crate::machine::State;
 use crate::providers::Credential;
 use crate::store::{Findings, Store, Taken};
 
@@ -83,21 +82,14 @@ impl Engine {
         interval: Duration,
     ) -> anyhow::Result<Vec<Check>> {
         let now = store.now()?;
-        let due: Vec<Addon> = store
-            .list_addons(None, false)?
-            .into_iter()
-            .filter(|addon| addon.state == State::Ready)
-            .filter(|addon| only.is_none_or(|only| only.contains(&addon.id)))
-            .filter(|addon| addon.verified_at.unwrap_or(addon.updated_at) + interval.as_millis() as i64 <= now)
-            .collect();
+        let due = store.due_checks(now, interval)?;
+        let due = due.into_iter().filter(|(id, _)| only.is_none_or(|only| only.contains(id)));
         let mut checks = Vec::new();
-        for seen in due {
+        for (id, verified_at) in due {
             if self.stopping() {
                 break;
             }
-            if let Taken::Claimed(addon) =
-                store.take_check(&seen.id, &self.token, self.lease(), Some(seen.verified_at))?
-            {
+            if let Taken::Claimed(addon) = store.take_check(&id, &self.token, self.lease(), Some(verified_at))? {
                 checks.push(self.check(store, &addon, false)?);
             }
         }

@@ -293,6 +293,10 @@ pub trait Txn {
     fn moving_glances(&mut self) -> Result<Vec<Glance>, StoreError>;
     /// Glances at the addons of these ids (in no order; an id of none is left out).
     fn glances(&mut self, ids: &[String]) -> Result<Vec<Glance>, StoreError>;
+    /// The ready addons whose last drift check began (or, never checked, whose last
+    /// change was) at `before` or earlier, with when that check began: by app, then
+    /// creation.
+    fn due_checks(&mut self, before: i64) -> Result<Vec<(String, Option<i64>)>, StoreError>;
     /// (addons in error, deprovisioned addons with cleanup pending), of one app or all.
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError>;
     /// The distinct apps of these addons, sorted.

@@ -42,6 +42,14 @@ pub struct Findings<'a> {
 }
 
 impl Store {
+    /// The ready addons due for a drift check at `now` every `interval` (their last
+    /// check began, or never checked, their last change was, that long ago), with when
+    /// that check began, read without reading the addons themselves.
+    pub fn due_checks(&self, now: i64, interval: Duration) -> anyhow::Result<Vec<(String, Option<i64>)>> {
+        let interval = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        self.read(|tx| tx.due_checks(now.saturating_sub(interval)))
+    }
+
     /// Takes the check of a ready addon for `token`: claims the addon for `lease` (on the
     /// state's clock) and records that the check begins now, unless the addon is not
     /// ready, another live claim holds it, or (`seen` given) another process took this

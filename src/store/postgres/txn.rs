@@ -395,6 +395,15 @@ impl Txn for PgTxn<'_> {
         rows.iter().map(|row| glance(self.location, row)).collect()
     }
 
+    fn due_checks(&mut self, before: i64) -> Result<Vec<(String, Option<i64>)>, StoreError> {
+        let rows = self.query(
+            "SELECT id, verified_at FROM addons WHERE state = 'ready' AND coalesce(verified_at, updated_at) <= $1 \
+             ORDER BY app, created_at, seq",
+            &[&before],
+        )?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
         let row = self.query_one(
             "SELECT count(*) FILTER (WHERE state = 'error'), \

@@ -299,6 +299,17 @@ impl Txn for SqliteTxn<'_> {
         })
     }
 
+    fn due_checks(&mut self, before: i64) -> Result<Vec<(String, Option<i64>)>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, verified_at FROM addons WHERE state = 'ready' AND coalesce(verified_at, updated_at) <= ?1 \
+                 ORDER BY app, created_at, rowid",
+            )?;
+            let rows = stmt.query_map([before], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
     fn hidden_counts(&mut self, app: Option<&str>) -> Result<(usize, usize), StoreError> {
         let (errors, pending): (i64, i64) = self.run(|c| match app {
             Some(app) => c.prepare_cached(HIDDEN_IN_APP)?.query_row([app], |row| Ok((row.get(0)?, row.get(1)?))),
