@@ -223,6 +223,7 @@ impl Engine {
             let next = {
                 let mut guard = queue.lock();
                 if guard.pending.is_empty() && !guard.exhausted {
+                    let _turn = queue.writing(store);
                     let batch = store.claim_due(&self.token, due_by, lease, CLAIM_BATCH, only)?;
                     guard.exhausted = batch.is_empty();
                     guard.pending.extend(batch);
@@ -234,10 +235,14 @@ impl Engine {
                 results.push((addon, apply));
             }
             if results.len() >= CLAIM_BATCH {
+                let _turn = queue.writing(store);
                 self.commit(store, std::mem::take(&mut results), record)?;
             }
         })();
-        let committed = self.commit(store, results, record);
+        let committed = {
+            let _turn = queue.writing(store);
+            self.commit(store, results, record)
+        };
         let result = worked.and(committed);
         if result.is_err() {
             queue.failed.store(true, Ordering::Relaxed);
@@ -313,6 +318,11 @@ impl Engine {
 #[derive(Default)]
 struct Queue {
     inner: Mutex<QueueState>,
+    /// Held by the worker that writes, on a state that takes one writer at a time
+    /// ([`Store::one_writer`]): claims and commits take turns here, so no worker sleeps
+    /// in SQLite's busy handler while another writes; the steps between them run side by
+    /// side.
+    writer: Mutex<()>,
     /// Set when a worker failed: the others stop taking new steps.
     failed: AtomicBool,
 }
@@ -327,5 +337,11 @@ struct QueueState {
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The turn to write, on a state with one writer at a time; `None` on one that takes
+    /// many. Taken after [`Queue::lock`] when both are held.
+    fn writing(&self, store: &Store) -> Option<std::sync::MutexGuard<'_, ()>> {
+        store.one_writer().then(|| self.writer.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -188,6 +188,13 @@ impl Store {
         self.backend.borrow().kind()
     }
 
+    /// Whether the state takes one write transaction at a time (a SQLite file): the
+    /// workers of one process then take turns to write, rather than each wait on the
+    /// file's lock in SQLite's busy handler, which sleeps.
+    pub fn one_writer(&self) -> bool {
+        self.kind() == BackendKind::Sqlite
+    }
+
     /// The backend's clock (ms since the epoch): a PostgreSQL server's, shared by every
     /// host, or this host's for a file.
     pub fn now(&self) -> anyhow::Result<i64> {
