@@ -29,6 +29,9 @@ pub struct Settings {
     pub state_url: Option<String>,
     /// `[state] schema`: the PostgreSQL schema of a state URL without `?schema=`.
     pub state_schema: Option<String>,
+    /// `[backups] dir`: where backup files go (default: beside the state file; a state
+    /// on a PostgreSQL server needs a folder all its hosts share named here).
+    pub backups_dir: Option<PathBuf>,
 }
 
 /// Everything but the file's text, which may hold passwords (the providers' settings
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Settings {
             .field("apps", &self.apps)
             .field("state_url", &self.state_url.as_deref().map(crate::masking::mask_url_password))
             .field("state_schema", &self.state_schema)
+            .field("backups_dir", &self.backups_dir)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +103,14 @@ struct FileDoc {
     apps: BTreeMap<Spanned<String>, AppDoc>,
     #[serde(default)]
     state: StateDoc,
+    #[serde(default)]
+    backups: BackupsDoc,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BackupsDoc {
+    dir: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -286,6 +298,16 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
         crate::store::StateLocation::parse(url.get_ref(), settings.state_schema.as_deref())
             .map_err(|err| usage(format!("{}: state.url: {err}", at(url.span()))))?;
         settings.state_url = Some(url.into_inner());
+    }
+    if let Some(dir) = doc.backups.dir {
+        if !dir.get_ref().is_absolute() {
+            return Err(usage(format!(
+                "{}: backups.dir must be an absolute path, not {}",
+                at(dir.span()),
+                dir.get_ref().display()
+            )));
+        }
+        settings.backups_dir = Some(dir.into_inner());
     }
     for (app, doc) in doc.apps {
         let span = app.span();

@@ -9,9 +9,10 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
 use super::server::{self, ServerSettings, ServerSpec};
-use super::{Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Backups, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 use crate::addon::Resource;
 
+mod backup;
 mod copy;
 mod credentials;
 mod entry;
@@ -347,7 +348,12 @@ impl Provider for Postgres {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
+        Capabilities {
+            credentials: Some(self),
+            verifier: Some(self),
+            copies: Copies::By(self),
+            backups: Backups::By(self),
+        }
     }
 }
 

@@ -301,7 +301,7 @@ impl Provider for Rabbitmq {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
+        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self), ..Capabilities::NONE }
     }
 }
 

@@ -222,7 +222,7 @@ impl Provider for Redis {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self) }
+        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self), ..Capabilities::NONE }
     }
 }
 

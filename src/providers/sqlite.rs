@@ -12,11 +12,13 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{
-    Capabilities, Configured, Copier, Copies, CopyStatus, Credential, Drift, DriftKind, Environment, Provider,
+    Backups, Capabilities, Configured, Copier, Copies, CopyStatus, Credential, Drift, DriftKind, Environment, Provider,
     ProviderConfig, ProviderError, ProviderInfo, Readiness, Verifier,
 };
 use crate::addon::Resource;
 use crate::config::Section;
+
+mod backup;
 
 /// Registry entry for `sqlite`.
 pub static INFO: ProviderInfo = ProviderInfo {
@@ -234,7 +236,7 @@ impl Provider for Sqlite {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { verifier: Some(self), copies: Copies::By(self), ..Capabilities::NONE }
+        Capabilities { verifier: Some(self), copies: Copies::By(self), backups: Backups::By(self), ..Capabilities::NONE }
     }
 }
 

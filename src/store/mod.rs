@@ -6,6 +6,7 @@
 mod addons;
 pub mod apply;
 mod attachments;
+mod backups;
 pub mod backend;
 mod base;
 pub mod copy;
@@ -30,7 +31,8 @@ mod tests;
 pub use crate::addon::ConfigVar;
 pub use addons::NewAddon;
 pub use attachments::{ATTACH, ATTACHED, DETACH, DETACHED};
-pub use backend::{EventRecord, FileChange, Fix, HookRun, Retired, Scan, Unfit, Wakeups, Woken};
+pub use backups::{Claimed, Finished};
+pub use backend::{BackendKind, EventRecord, FileChange, Fix, HookRun, Retired, Scan, Unfit, Wakeups, Woken};
 pub use base::{now_ms, Store};
 pub use copy::{Copied, CopyAs};
 pub use drift::{Findings, Taken, DRIFT, REPAIRED};

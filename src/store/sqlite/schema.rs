@@ -197,4 +197,31 @@ CREATE INDEX addons_failing ON addons (attempts) WHERE attempts > 0;
     // and the server's own identity, "default pg:6543210"); every later step goes there
     // alone. NULL for an addon made before, until its next step records where it went.
     "ALTER TABLE addons ADD COLUMN server TEXT;",
+    // 14: `backups`: each backup of an addon's data and each restore of one: requested
+    // (pending, a worker's claim on it), then done (a backup's file whole, its size and
+    // checksum recorded) or failed. At most one pending per addon.
+    r#"
+CREATE TABLE backups (
+    id           TEXT PRIMARY KEY,
+    addon_id     TEXT NOT NULL,
+    addon_name   TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('backup', 'restore')),
+    source       TEXT,
+    file         TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+    size         INTEGER,
+    checksum     TEXT,
+    generation   INTEGER,
+    requested_at INTEGER NOT NULL,
+    finished_at  INTEGER,
+    claim        TEXT,
+    claim_until  INTEGER,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    message      TEXT NOT NULL DEFAULT '',
+    scheduled    INTEGER NOT NULL DEFAULT 0 CHECK (scheduled IN (0, 1))
+);
+CREATE UNIQUE INDEX backups_one_pending ON backups (addon_id) WHERE status = 'pending';
+CREATE INDEX backups_of_addon ON backups (addon_id, requested_at);
+"#,
 ];
