@@ -149,9 +149,7 @@ pub const BACKUPS: [Section; 1] = [examples(&[
 ])];
 
 pub const RESTORE: [Section; 2] = [
-    examples(&[
-        ("addons restore myapp-db 3f2a1c0b9d8e7f60 --confirm myapp-db --wait", "its data as backed up"),
-    ]),
+    examples(&[("addons restore myapp-db 3f2a1c0b9d8e7f60 --confirm myapp-db --wait", "its data as backed up")]),
     exit_status(&[
         ("0", "the restore began; with --wait, the data is the backup's"),
         ("1", "the backup's file was changed or damaged (its checksum differs), a restore or backup is"),

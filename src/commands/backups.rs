@@ -45,7 +45,11 @@ fn print(ctx: &Ctx, backups: Vec<crate::backup::Backup>) -> anyhow::Result<()> {
                 backup.provider.clone(),
                 backup.finished_at.map(rfc3339).unwrap_or_default(),
                 backup.size.map(|size| size.to_string()).unwrap_or_default(),
-                backup.checksum.as_deref().map(|sum| format!("sha256:{}", &sum[..sum.len().min(12)])).unwrap_or_default(),
+                backup
+                    .checksum
+                    .as_deref()
+                    .map(|sum| format!("sha256:{}", &sum[..sum.len().min(12)]))
+                    .unwrap_or_default(),
                 if backup.scheduled { "schedule" } else { "by hand" }.to_string(),
             ]
         })

@@ -21,9 +21,9 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<()> {
             addon.name
         )));
     }
-    let backup = store
-        .find_backup(&args.backup)?
-        .ok_or_else(|| usage(format!("no backup {}; 'addons backups' lists them", crate::names::shown(&args.backup))))?;
+    let backup = store.find_backup(&args.backup)?.ok_or_else(|| {
+        usage(format!("no backup {}; 'addons backups' lists them", crate::names::shown(&args.backup)))
+    })?;
     let engine = ctx.engine();
     let restore = engine.request_restore(&mut store, &addon, &backup)?;
     if !args.wait {

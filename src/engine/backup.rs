@@ -47,7 +47,7 @@ impl Engine {
     /// Checks that `addon` can be backed up now: live and ready, of a provider that
     /// backs up (else its reason), on the server it was made on.
     pub fn check_backup(&self, addon: &Addon) -> anyhow::Result<()> {
-        let provider = self.provider_on(&addon.provider, super::server_name(addon)).map_err(failed)?;
+        let provider = self.provider_on(&addon.provider, super::server::server_name(addon)).map_err(failed)?;
         if let Err(why) = provider.backer() {
             return Err(usage(format!("{} can't be backed up: {why}", addon.name)));
         }
@@ -63,7 +63,7 @@ impl Engine {
     /// Records a backup of `addon` and starts its worker: the backup as recorded.
     pub fn request_backup(&self, store: &mut Store, addon: &Addon, scheduled: bool) -> anyhow::Result<Backup> {
         self.check_backup(addon)?;
-        let provider = self.provider_on(&addon.provider, super::server_name(addon)).map_err(failed)?;
+        let provider = self.provider_on(&addon.provider, super::server::server_name(addon)).map_err(failed)?;
         let suffix = provider.backer().map_err(|why| failed(why.to_string()))?.backup_suffix();
         let id = crate::names::generate_addon_id();
         let file = self.backups_dir(store)?.join(&addon.id).join(format!("{id}.{suffix}"));
@@ -161,7 +161,8 @@ impl Engine {
         let log = self.backup_log(&backup.id);
         let open = || -> std::io::Result<std::fs::File> {
             if let Some(dir) = log.parent() {
-                std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir)?;
+                std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+                    .create(dir)?;
             }
             std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create(true).append(true), 0o600)
                 .open(&log)
@@ -191,6 +192,7 @@ impl Engine {
     /// when another worker holds it, or it is done), does it while renewing its claim,
     /// and records how it ended. What it recorded, if it did.
     pub fn run_backup_worker(&self, store: &mut Store, id: &str) -> anyhow::Result<Option<Ended>> {
+        crate::failpoint!("backup-worker-start");
         let lease = self.lease();
         let backup = match store.claim_backup(id, &self.token, lease, is_dead_holder)? {
             Claimed::Taken(backup) => *backup,
@@ -306,7 +308,9 @@ impl Engine {
             Kind::Restore => {
                 check_file(backup).map_err(failed)?;
                 let login = Credential::new(0, addon.login.vars_generation.unwrap_or(addon.login.generation));
-                let said = backer.restore(addon.resource(), login, Path::new(&backup.file)).map_err(|why| failed(why.to_string()))?;
+                let said = backer
+                    .restore(addon.resource(), login, Path::new(&backup.file))
+                    .map_err(|why| failed(why.to_string()))?;
                 Ok(done(said, backup.size, backup.checksum.clone(), None))
             }
         }
@@ -314,7 +318,7 @@ impl Engine {
 }
 
 /// The size and SHA-256 (hex) of a file.
-pub fn sum_file(path: &Path) -> std::io::Result<(u64, String)> {
+fn sum_file(path: &Path) -> std::io::Result<(u64, String)> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];

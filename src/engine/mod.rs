@@ -22,7 +22,6 @@ mod provision;
 mod server;
 mod step;
 
-pub use backup::sum_file;
 pub use base::Engine;
 pub use check::Check;
 pub use copy::{COPYING, PERMANENT};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{
-    Backups, Capabilities, Configured, Copies, Credential, Credentials, Environment, ParamSpec, Provider, ProviderConfig,
-    ProviderError, ProviderInfo, Readiness,
+    Backups, Capabilities, Configured, Copies, Credential, Credentials, Environment, ParamSpec, Provider,
+    ProviderConfig, ProviderError, ProviderInfo, Readiness,
 };
 use crate::addon::{Params, Resource, ALNUM};
 use crate::config::Section;

@@ -236,7 +236,12 @@ impl Provider for Sqlite {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { verifier: Some(self), copies: Copies::By(self), backups: Backups::By(self), ..Capabilities::NONE }
+        Capabilities {
+            verifier: Some(self),
+            copies: Copies::By(self),
+            backups: Backups::By(self),
+            ..Capabilities::NONE
+        }
     }
 }
 

@@ -71,7 +71,9 @@ impl StateLocation {
     /// worker this process starts, in its environment (never on its command line).
     pub fn as_setting(&self) -> String {
         match self {
-            StateLocation::File(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string(),
+            StateLocation::File(path) => {
+                std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string()
+            }
             StateLocation::Postgres(pg) => {
                 let mut url = pg.url.clone();
                 url.query_pairs_mut().append_pair("schema", &pg.schema);

@@ -40,14 +40,20 @@ impl Postgres {
     /// `pg_dump -Fc` of database `name` into `file`, as the admin.
     fn dump_into(&self, name: &str, file: &Path, version: i32) -> Result<(), ProviderError> {
         let admin = self.admin_environment(&Self::worker_name(name), version)?;
+        // Made here, so pg_dump writes into a file only its owner reads.
+        std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().write(true).create_new(true), 0o600)
+            .open(file)
+            .map_err(|err| self.permanent(&format!("can't create {}: {err}", file.display())))?;
         let mut dump = tool("pg_dump", &admin);
         dump.args(["--format=custom", "--no-owner", "--no-acl", "--dbname", name, "--file"]).arg(file);
-        let output = dies_with_worker(&mut dump)
+        let running = dies_with_worker(&mut dump)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .output()
+            .spawn()
             .map_err(|err| self.permanent(&format!("can't run pg_dump: {err}")))?;
+        crate::failpoint!("backup-started");
+        let output = running.wait_with_output().map_err(|err| self.permanent(&format!("can't run pg_dump: {err}")))?;
         if !output.status.success() {
             let errors = String::from_utf8_lossy(&output.stderr);
             return Err(self.server.error(Sort::Transient, "pg_dump failed", last_line(&errors), ""));

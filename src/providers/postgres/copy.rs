@@ -156,7 +156,8 @@ impl Postgres {
         // libpq takes whole seconds, and 2 at the least.
         let timeout = self.login_timeout(&config);
         let timeout = (timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0)).max(2);
-        let mut place: Variables = vec![("PGAPPNAME", app_name.to_string()), ("PGCONNECT_TIMEOUT", timeout.to_string())];
+        let mut place: Variables =
+            vec![("PGAPPNAME", app_name.to_string()), ("PGCONNECT_TIMEOUT", timeout.to_string())];
         match config.get_hosts().first() {
             Some(postgres::config::Host::Tcp(host)) => place.push(("PGHOST", host.clone())),
             Some(postgres::config::Host::Unix(path)) => place.push(("PGHOST", path.display().to_string())),

@@ -8,24 +8,28 @@ use std::path::Path;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{io_error, Sqlite, BACKUP_PAGES};
+use super::{io_error, Sqlite};
 use crate::addon::Resource;
 use crate::credential::Credential;
 use crate::providers::{Backer, ProviderError};
 
-/// Copies every page of `from` into `to`, a step at a time, `step` run after each.
-fn copy_pages(from: &Connection, to: &mut Connection, mut step: impl FnMut()) -> rusqlite::Result<()> {
+/// Copies every page of `from` into `to`, `pages` a step, `step` run after each but the last.
+fn copy_pages(from: &Connection, to: &mut Connection, pages: i32, mut step: impl FnMut()) -> rusqlite::Result<()> {
     let backup = Backup::new(from, to)?;
     loop {
-        let result = backup.step(BACKUP_PAGES)?;
-        step();
+        let result = backup.step(pages)?;
         match result {
             StepResult::Done => return Ok(()),
+            StepResult::More => step(),
             StepResult::Busy | StepResult::Locked => std::thread::sleep(std::time::Duration::from_millis(20)),
             _ => {}
         }
     }
 }
+
+/// How many pages one step of a backup or restore copies (a restore holds the database's
+/// write lock throughout; a backup lets writers in between its steps).
+const STEP_PAGES: i32 = 64;
 
 impl Backer for Sqlite {
     fn backup_suffix(&self) -> &'static str {
@@ -50,7 +54,7 @@ impl Backer for Sqlite {
             .map_err(|err| io_error("can't create", file, err))?;
         let mut target = Connection::open(file).map_err(|err| failed("can't open", file, err))?;
         let mut first = true;
-        copy_pages(&source, &mut target, || {
+        copy_pages(&source, &mut target, STEP_PAGES, || {
             if std::mem::take(&mut first) {
                 crate::failpoint!("backup-started");
             }
@@ -70,7 +74,10 @@ impl Backer for Sqlite {
             ProviderError::Permanent(format!("{what} {}: {err}", at.display()))
         };
         if !path.exists() {
-            return Err(ProviderError::Permanent(format!("{} is gone; there is nothing to restore into", path.display())));
+            return Err(ProviderError::Permanent(format!(
+                "{} is gone; there is nothing to restore into",
+                path.display()
+            )));
         }
         let backup = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|err| failed("can't open the backup", file, err))?;
@@ -78,7 +85,7 @@ impl Backer for Sqlite {
             .map_err(|err| failed("can't open", &path, err))?;
         target.busy_timeout(std::time::Duration::from_secs(30)).map_err(|err| failed("can't open", &path, err))?;
         let mut first = true;
-        copy_pages(&backup, &mut target, || {
+        copy_pages(&backup, &mut target, STEP_PAGES, || {
             if std::mem::take(&mut first) {
                 crate::failpoint!("restore-started");
             }

@@ -223,8 +223,18 @@ CREATE INDEX backups_of_addon ON backups (addon_id, requested_at);
 ];
 
 /// The tables a state user must be able to read and write.
-const TABLES: &[&str] =
-    &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs", "attachments", "retired", "troubles", "backups"];
+const TABLES: &[&str] = &[
+    "schema_meta",
+    "addons",
+    "events",
+    "apps",
+    "config_vars",
+    "hook_runs",
+    "attachments",
+    "retired",
+    "troubles",
+    "backups",
+];
 
 /// What the schema holds, as seen by the connecting user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

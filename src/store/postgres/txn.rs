@@ -675,7 +675,8 @@ impl Txn for PgTxn<'_> {
     }
 
     fn pending_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
-        let sql = format!("SELECT {} FROM backups WHERE status = 'pending' ORDER BY requested_at, id", BACKUPS.field_list());
+        let sql =
+            format!("SELECT {} FROM backups WHERE status = 'pending' ORDER BY requested_at, id", BACKUPS.field_list());
         let rows = self.query(&sql, &[])?;
         rows.iter().map(|row| decode(self.location, row)).collect()
     }

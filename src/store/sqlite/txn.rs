@@ -648,7 +648,8 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn pending_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
-        let sql = format!("SELECT {} FROM backups WHERE status = 'pending' ORDER BY requested_at, id", BACKUPS.field_list());
+        let sql =
+            format!("SELECT {} FROM backups WHERE status = 'pending' ORDER BY requested_at, id", BACKUPS.field_list());
         self.run(|c| c.prepare_cached(&sql)?.query_map([], decode)?.collect())
     }
 

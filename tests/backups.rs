@@ -1,0 +1,394 @@
+//! `backup`, `backups` and `restore` through the binary, for each provider with backups:
+//! an addon filled, backed up, its data changed and deleted, restored, and every row
+//! compared with what it held at backup time, its vars kept; a backup file changed
+//! since is refused; a secret is refused with its reason. The crash tests (feature
+//! `failpoints`) kill the worker at each of its points: the old data stays whole, no
+//! partial backup is listed, and the next tick's worker finishes the work.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::common;
+
+use common::servers::{self, connect_postgres, server};
+use common::TestEnv;
+
+/// An environment whose backups go under its temp dir (a state on PostgreSQL needs a
+/// folder named), with `extra` config lines.
+fn env_with(extra: &str) -> TestEnv {
+    let env = TestEnv::new();
+    let dir = env.root().join("backups");
+    env.write_config(&format!("[backups]\ndir = \"{}\"\n{extra}", dir.display()));
+    env
+}
+
+/// The value of var `key` of app `app`.
+fn var(env: &TestEnv, app: &str, key: &str) -> String {
+    env.vars(app).get(key).cloned().unwrap_or_else(|| panic!("app {app} has no {key}"))
+}
+
+/// The rows an addon is filled with: enough for many steps of SQLite's backup.
+fn rows() -> Vec<(i64, String)> {
+    (1..=3000).map(|id| (id, format!("row {id} ✓ 'quoted' \"and\" \\ back {}", "x".repeat(200)))).collect()
+}
+
+/// The path in a sqlite addon's `DATABASE_URL`.
+fn sqlite_path(env: &TestEnv, app: &str) -> String {
+    var(env, app, "DATABASE_URL").strip_prefix("sqlite:///").expect("a sqlite URL").to_string()
+}
+
+fn fill_sqlite(path: &str) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)", []).unwrap();
+    for (id, body) in rows() {
+        tx.execute("INSERT INTO t VALUES (?1, ?2)", rusqlite::params![id, body]).unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// Every row of `t`, and the tables there are.
+fn sqlite_rows(path: &str) -> (Vec<(i64, String)>, Vec<String>) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn.prepare("SELECT id, body FROM t ORDER BY id").unwrap();
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let mut statement = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap();
+    let tables = statement.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect();
+    (rows, tables)
+}
+
+fn change_sqlite(path: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "DELETE FROM t WHERE id % 3 = 0; UPDATE t SET body = 'changed' WHERE id < 100; \
+         INSERT INTO t VALUES (99999, 'new'); CREATE TABLE later (x INTEGER);",
+    )
+    .unwrap();
+}
+
+fn fill_postgres(url: &str) {
+    let mut client = connect_postgres(url).unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE t (id bigint PRIMARY KEY, body text NOT NULL); \
+             CREATE SEQUENCE s; SELECT nextval('s'); SELECT nextval('s'); \
+             CREATE VIEW v AS SELECT count(*) AS n FROM t; \
+             CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42';",
+        )
+        .unwrap();
+    let mut tx = client.transaction().unwrap();
+    for (id, body) in rows() {
+        tx.execute("INSERT INTO t VALUES ($1, $2)", &[&id, &body]).unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// Every row of `t`, the sequence's last value, the view and function, and the tables
+/// and their owners.
+type PgSeen = (Vec<(i64, String)>, i64, i64, i32, Vec<(String, String)>);
+
+fn postgres_rows(url: &str) -> PgSeen {
+    let mut client = connect_postgres(url).unwrap();
+    let rows =
+        client.query("SELECT id, body FROM t ORDER BY id", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    let row = client.query_one("SELECT (SELECT last_value FROM s), (SELECT n FROM v), answer()", &[]).unwrap();
+    let tables = client
+        .query(
+            "SELECT c.relname::text, pg_get_userbyid(c.relowner)::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    (rows, row.get(0), row.get(1), row.get(2), tables)
+}
+
+fn change_postgres(url: &str) {
+    let mut client = connect_postgres(url).unwrap();
+    client
+        .batch_execute(
+            "DELETE FROM t WHERE id % 3 = 0; UPDATE t SET body = 'changed' WHERE id < 100; \
+             INSERT INTO t VALUES (99999, 'new'); SELECT nextval('s'); CREATE TABLE later (x int); \
+             DROP VIEW v; CREATE VIEW v AS SELECT 0::bigint AS n;",
+        )
+        .unwrap();
+}
+
+/// The SHA-256 of a file, as `backups` shows it.
+fn sha256(path: &str) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    format!("sha256:{}", Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// `backups ADDON --json`.
+fn listed(env: &TestEnv, addon: &str) -> Vec<serde_json::Value> {
+    env.json(["backups", addon, "--json"]).as_array().unwrap().clone()
+}
+
+/// Checks a finished backup as recorded and listed: its file is whole, with the size
+/// and checksum recorded.
+fn check_recorded(env: &TestEnv, addon: &str, backup: &serde_json::Value) {
+    assert_eq!(backup["status"], "done", "{backup}");
+    let file = backup["file"].as_str().unwrap();
+    assert_eq!(backup["checksum"].as_str().unwrap(), sha256(file));
+    assert_eq!(backup["size"].as_u64().unwrap(), std::fs::metadata(file).unwrap().len());
+    assert_eq!(common::mode(Path::new(file)), 0o600);
+    let ids: Vec<String> = listed(env, addon).iter().map(|b| b["id"].as_str().unwrap().to_string()).collect();
+    assert!(ids.iter().any(|id| backup["id"] == id.as_str()), "{ids:?}");
+    let table = env.ok(["backups", addon]).stdout;
+    assert!(table.starts_with("ID ") && table.contains(backup["id"].as_str().unwrap()), "{table}");
+}
+
+#[test]
+fn sqlite_restore_brings_back_every_row_and_keeps_the_vars() {
+    let env = env_with("");
+    env.provision_ready("sqlite", "main", &["--name", "main-db"]);
+    let path = sqlite_path(&env, "main");
+    fill_sqlite(&path);
+    let before = sqlite_rows(&path);
+    let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+    check_recorded(&env, "main-db", &backup);
+    change_sqlite(&path);
+    assert_ne!(sqlite_rows(&path), before);
+    let vars = env.vars("main");
+    let id = backup["id"].as_str().unwrap();
+    let restore = env.json(["restore", "main-db", id, "--confirm", "main-db", "--wait", "--json"]);
+    assert_eq!((restore["kind"].as_str(), restore["status"].as_str()), (Some("restore"), Some("done")), "{restore}");
+    assert!(sqlite_rows(&path) == before, "not every row came back");
+    assert_eq!(env.vars("main"), vars);
+    // A restore is no backup: the list is as it was.
+    assert_eq!(listed(&env, "main-db").len(), 1);
+    // And the restored file is a whole database that takes writes.
+    rusqlite::Connection::open(&path).unwrap().execute("INSERT INTO t VALUES (5, 'x')", []).unwrap_err();
+    rusqlite::Connection::open(&path).unwrap().execute("INSERT INTO t VALUES (123456, 'x')", []).unwrap();
+}
+
+#[test]
+fn postgres_restore_brings_back_every_row_and_keeps_the_logins() {
+    let Some(admin) = server("postgres", "postgres backups") else { return };
+    let env = env_with(&servers::config("postgres", &admin));
+    let made = env.provision_ready("postgres", "main", &["--name", "main-db"]);
+    let url = var(&env, "main", "DATABASE_URL");
+    fill_postgres(&url);
+    let before = postgres_rows(&url);
+    let owner = format!("addons_{}", made["id"].as_str().unwrap());
+    assert!(before.4.iter().all(|(_, o)| *o == owner), "{:?}", before.4);
+    let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+    check_recorded(&env, "main-db", &backup);
+    // A backup the tools can read back.
+    let listing = std::process::Command::new("pg_restore").arg("--list").arg(backup["file"].as_str().unwrap()).output();
+    assert!(listing.unwrap().status.success());
+    change_postgres(&url);
+    assert_ne!(postgres_rows(&url), before);
+    // An app session open throughout goes on working after the restore.
+    let mut open = connect_postgres(&url).unwrap();
+    let vars = env.vars("main");
+    let id = backup["id"].as_str().unwrap();
+    env.ok(["restore", "main-db", id, "--confirm", "main-db", "--wait"]);
+    assert!(postgres_rows(&url) == before, "not every row came back");
+    assert_eq!(env.vars("main"), vars);
+    let count: i64 = open.query_one("SELECT count(*) FROM t", &[]).unwrap().get(0);
+    assert_eq!(count, 3000);
+    // The app's login still writes, and the drift check finds nothing amiss.
+    connect_postgres(&url).unwrap().execute("INSERT INTO t VALUES (123456, 'x')", &[]).unwrap();
+    let checked = env.run(["check", "main-db"]);
+    assert_eq!(checked.code, 0, "{checked}");
+    let ids = [made["id"].as_str().unwrap().to_string()];
+    env.ok(["deprovision", "main-db", "--wait"]);
+    for id in ids {
+        assert!(servers::traces("postgres", &admin, &id).is_empty(), "{id} left traces");
+    }
+}
+
+#[test]
+fn a_backup_changed_since_is_refused_with_the_data_unchanged() {
+    let env = env_with("");
+    env.provision_ready("sqlite", "main", &["--name", "main-db"]);
+    let path = sqlite_path(&env, "main");
+    fill_sqlite(&path);
+    let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+    change_sqlite(&path);
+    let changed = sqlite_rows(&path);
+    let file = backup["file"].as_str().unwrap();
+    let mut bytes = std::fs::read(file).unwrap();
+    let last = bytes.len() - 100;
+    bytes[last] ^= 0x5a;
+    std::fs::write(file, bytes).unwrap();
+    let id = backup["id"].as_str().unwrap();
+    let line = env.fails(1, ["restore", "main-db", id, "--confirm", "main-db", "--wait"]);
+    assert!(line.contains("does not have the checksum recorded"), "{line}");
+    assert!(sqlite_rows(&path) == changed, "the data changed");
+    // Nothing was recorded: no restore is pending, and a backup can be made at once.
+    let pending = env.state_sql("SELECT id FROM backups WHERE status = 'pending'");
+    assert!(pending.is_empty(), "{pending:?}");
+    env.ok(["backup", "main-db", "--wait"]);
+}
+
+#[test]
+fn refusals_say_why_and_change_nothing() {
+    let env = env_with("");
+    env.provision_ready("secret", "main", &["--name", "main-key"]);
+    env.provision_ready("sqlite", "main", &["--name", "main-db", "--as", "other"]);
+    let line = env.fails(2, ["backup", "main-key"]);
+    assert!(line.contains("main-key can't be backed up: a secret addon holds no data"), "{line}");
+    let line = env.fails(2, ["backup", "nope"]);
+    assert!(line.contains("no addon named \"nope\""), "{line}");
+    let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+    let id = backup["id"].as_str().unwrap();
+    let line = env.fails(2, ["restore", "main-db", id, "--confirm", "other-db"]);
+    assert!(line.contains("--confirm main-db"), "{line}");
+    let line = env.fails(2, ["restore", "main-db", "0123456789abcdef", "--confirm", "main-db"]);
+    assert!(line.contains("no backup \"0123456789abcdef\""), "{line}");
+    let line = env.fails(2, ["restore", "main-key", id, "--confirm", "main-key"]);
+    assert!(line.contains("can't be backed up"), "{line}");
+    let rows = env.state_sql("SELECT kind FROM backups");
+    assert_eq!(rows, vec![vec![Some("backup".to_string())]]);
+}
+
+#[test]
+fn a_state_shared_by_hosts_needs_a_backups_folder_named() {
+    let Some(env) = TestEnv::on_postgres("backups on a shared state") else { return };
+    env.write_config("");
+    env.provision_ready("sqlite", "main", &["--name", "main-db"]);
+    let run = env.run(["backup", "main-db"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("[backups]\ndir = "), "{run}");
+    assert!(env.state_sql("SELECT id FROM backups").is_empty());
+}
+
+#[cfg(feature = "failpoints")]
+mod crash {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Asks for a backup or restore (`args`) whose own worker dies as it starts, then
+    /// runs a worker for it that dies at `point`. The id of the work.
+    fn killed_worker(env: &TestEnv, args: &[&str], point: &str) -> String {
+        let run = env.command(args).env("ADDONS_FAILPOINT", "backup-worker-start").output().unwrap();
+        assert!(run.status.success(), "{run:?}");
+        let id = String::from_utf8(run.stdout).unwrap().trim().to_string();
+        let data_dir = env.data_dir();
+        env.killed_at(point, &["__backup", &id, "--data-dir", data_dir.to_str().unwrap()]);
+        id
+    }
+
+    /// Ticks until the work `id` is no longer pending: its status.
+    fn ticked_until_done(env: &TestEnv, id: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            env.ok(["tick"]);
+            let status = env.state_sql(&format!("SELECT status FROM backups WHERE id = '{id}'"));
+            let status = status[0][0].clone().unwrap();
+            if status != "pending" {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{id} still pending");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The files under the addon's backups folder.
+    fn files(env: &TestEnv, addon_id: &str) -> Vec<String> {
+        let dir = env.root().join("backups").join(addon_id);
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut names: Vec<String> = entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    /// A backup killed at `point`: none listed, then the next tick's worker makes it
+    /// whole, and only its file is left.
+    fn killed_backup(env: &TestEnv, addon: &str, addon_id: &str, point: &str) -> serde_json::Value {
+        let id = killed_worker(env, &["backup", addon], point);
+        assert!(listed(env, addon).is_empty(), "{point}: a backup not whole is listed");
+        assert_eq!(ticked_until_done(env, &id), "done", "{point}");
+        let backups = listed(env, addon);
+        assert_eq!(backups.len(), 1, "{point}: {backups:?}");
+        check_recorded(env, addon, &backups[0]);
+        let file = Path::new(backups[0]["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(files(env, addon_id), [file], "{point}");
+        backups[0].clone()
+    }
+
+    #[test]
+    fn sqlite_worker_killed_at_each_point_leaves_the_old_data_and_no_partial_backup() {
+        for point in ["backup-started", "backup-before-record"] {
+            let env = env_with("");
+            let made = env.provision_ready("sqlite", "main", &["--name", "main-db"]);
+            let path = sqlite_path(&env, "main");
+            fill_sqlite(&path);
+            let before = sqlite_rows(&path);
+            killed_backup(&env, "main-db", made["id"].as_str().unwrap(), point);
+            assert!(sqlite_rows(&path) == before, "{point}: not the backup's data");
+        }
+        for point in ["restore-started", "restore-before-record"] {
+            let env = env_with("");
+            env.provision_ready("sqlite", "main", &["--name", "main-db"]);
+            let path = sqlite_path(&env, "main");
+            fill_sqlite(&path);
+            let before = sqlite_rows(&path);
+            let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+            change_sqlite(&path);
+            let changed = sqlite_rows(&path);
+            let id = backup["id"].as_str().unwrap();
+            let restore = killed_worker(&env, &["restore", "main-db", id, "--confirm", "main-db"], point);
+            if point == "restore-started" {
+                assert!(sqlite_rows(&path) == changed, "{point}: the data changed");
+            }
+            assert_eq!(ticked_until_done(&env, &restore), "done", "{point}");
+            assert!(sqlite_rows(&path) == before, "{point}: not the backup's data");
+        }
+    }
+
+    #[test]
+    fn postgres_worker_killed_at_each_point_leaves_the_old_data_and_no_partial_backup() {
+        let Some(admin) = server("postgres", "postgres backup crashes") else { return };
+        let config = servers::config("postgres", &admin);
+        for point in ["backup-started", "backup-before-record"] {
+            let env = env_with(&config);
+            let made = env.provision_ready("postgres", "main", &["--name", "main-db"]);
+            let url = var(&env, "main", "DATABASE_URL");
+            fill_postgres(&url);
+            let before = postgres_rows(&url);
+            killed_backup(&env, "main-db", made["id"].as_str().unwrap(), point);
+            assert!(postgres_rows(&url) == before, "{point}: not the backup's data");
+            env.ok(["deprovision", "main-db", "--wait"]);
+        }
+        for point in ["restore-started", "restore-before-commit", "restore-before-record"] {
+            let env = env_with(&config);
+            env.provision_ready("postgres", "main", &["--name", "main-db"]);
+            let url = var(&env, "main", "DATABASE_URL");
+            fill_postgres(&url);
+            let before = postgres_rows(&url);
+            let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+            change_postgres(&url);
+            let changed = postgres_rows(&url);
+            let id = backup["id"].as_str().unwrap();
+            let restore = killed_worker(&env, &["restore", "main-db", id, "--confirm", "main-db"], point);
+            if point != "restore-before-record" {
+                // The server rolls the dead worker's transaction back once its session goes.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while connect_postgres(&admin)
+                    .unwrap()
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'addons-backup-%'",
+                        &[],
+                    )
+                    .unwrap()
+                    .get::<_, i64>(0)
+                    > 0
+                {
+                    assert!(Instant::now() < deadline, "{point}: the restore's session stayed");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                assert!(postgres_rows(&url) == changed, "{point}: the data changed");
+            }
+            assert_eq!(ticked_until_done(&env, &restore), "done", "{point}");
+            assert!(postgres_rows(&url) == before, "{point}: not the backup's data");
+            env.ok(["deprovision", "main-db", "--wait"]);
+        }
+    }
+}
