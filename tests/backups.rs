@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::common;
 
-use common::servers::{self, connect_postgres, server};
+use common::servers::{self, connect_postgres, connect_redis, server};
 use common::TestEnv;
 
 /// An environment whose backups go under its temp dir (a state on PostgreSQL needs a
@@ -203,6 +203,81 @@ fn postgres_restore_brings_back_every_row_and_keeps_the_logins() {
     }
 }
 
+/// Every key under `prefix` in databases 0 and 1, read as the admin: its value (DUMP) and its TTL, rounded
+/// to the second below.
+type RedisSeen = Vec<(u32, String, Vec<u8>, i64)>;
+
+fn redis_keys(url: &str, prefix: &str) -> RedisSeen {
+    let mut con = connect_redis(url).unwrap();
+    let mut seen = Vec::new();
+    for db in [0u32, 1] {
+        redis::cmd("SELECT").arg(db).query::<()>(&mut con).unwrap();
+        let mut keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut con).unwrap();
+        keys.sort();
+        for key in keys {
+            let dump: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut con).unwrap();
+            let ttl: i64 = redis::cmd("TTL").arg(&key).query(&mut con).unwrap();
+            seen.push((db, key, dump, ttl));
+        }
+    }
+    seen
+}
+
+/// Whether two readings hold the same keys and values, the TTLs within `slack` seconds.
+fn same_keys(a: &RedisSeen, b: &RedisSeen, slack: i64) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1 == y.1 && x.2 == y.2 && (x.3 - y.3).abs() <= slack)
+}
+
+fn fill_redis(url: &str, prefix: &str) {
+    let mut con = connect_redis(url).unwrap();
+    for i in 0..2000 {
+        redis::cmd("SET").arg(format!("{prefix}k{i}")).arg(format!("v{i} ✓")).query::<()>(&mut con).unwrap();
+    }
+    redis::cmd("RPUSH").arg(format!("{prefix}list")).arg(&["a", "b", "c"]).query::<()>(&mut con).unwrap();
+    redis::cmd("HSET").arg(format!("{prefix}hash")).arg(&["f", "1", "g", "2"]).query::<()>(&mut con).unwrap();
+    redis::cmd("SET").arg(format!("{prefix}short")).arg("x").arg("EX").arg(1000).query::<()>(&mut con).unwrap();
+    redis::cmd("SELECT").arg(1).query::<()>(&mut con).unwrap();
+    redis::cmd("SET").arg(format!("{prefix}in-db-1")).arg("one").arg("EX").arg(5000).query::<()>(&mut con).unwrap();
+}
+
+fn change_redis(url: &str, prefix: &str) {
+    let mut con = connect_redis(url).unwrap();
+    for i in (0..2000).step_by(3) {
+        redis::cmd("DEL").arg(format!("{prefix}k{i}")).query::<()>(&mut con).unwrap();
+    }
+    redis::cmd("SET").arg(format!("{prefix}k1")).arg("changed").query::<()>(&mut con).unwrap();
+    redis::cmd("SET").arg(format!("{prefix}later")).arg("new").query::<()>(&mut con).unwrap();
+    redis::cmd("PERSIST").arg(format!("{prefix}short")).query::<()>(&mut con).unwrap();
+    redis::cmd("SELECT").arg(1).query::<()>(&mut con).unwrap();
+    redis::cmd("DEL").arg(format!("{prefix}in-db-1")).query::<()>(&mut con).unwrap();
+}
+
+#[test]
+fn redis_restore_brings_back_every_key_with_its_ttl() {
+    let Some(admin) = server("redis", "redis backups") else { return };
+    let env = env_with(&servers::config("redis", &admin));
+    let made = env.provision_ready("redis", "main", &["--name", "main-cache"]);
+    let (url, prefix) = (var(&env, "main", "REDIS_URL"), var(&env, "main", "REDIS_KEY_PREFIX"));
+    fill_redis(&url, &prefix);
+    let before = redis_keys(&admin, &prefix);
+    assert_eq!(before.len(), 2000 + 4);
+    let backup = env.json(["backup", "main-cache", "--wait", "--json"]);
+    check_recorded(&env, "main-cache", &backup);
+    change_redis(&url, &prefix);
+    assert!(!same_keys(&redis_keys(&admin, &prefix), &before, 2));
+    let vars = env.vars("main");
+    let id = backup["id"].as_str().unwrap();
+    env.ok(["restore", "main-cache", id, "--confirm", "main-cache", "--wait"]);
+    assert!(same_keys(&redis_keys(&admin, &prefix), &before, 5), "not every key came back with its TTL");
+    assert_eq!(env.vars("main"), vars);
+    let ids = [made["id"].as_str().unwrap().to_string()];
+    env.ok(["deprovision", "main-cache", "--wait"]);
+    for id in ids {
+        assert!(servers::traces("redis", &admin, &id).is_empty(), "{id} left traces");
+    }
+}
+
 #[test]
 fn a_backup_changed_since_is_refused_with_the_data_unchanged() {
     let env = env_with("");
@@ -340,6 +415,38 @@ mod crash {
             }
             assert_eq!(ticked_until_done(&env, &restore), "done", "{point}");
             assert!(sqlite_rows(&path) == before, "{point}: not the backup's data");
+        }
+    }
+
+    #[test]
+    fn redis_worker_killed_at_each_point_leaves_the_old_keys_and_no_partial_backup() {
+        let Some(admin) = server("redis", "redis backup crashes") else { return };
+        let config = servers::config("redis", &admin);
+        for point in ["backup-started", "backup-before-record"] {
+            let env = env_with(&config);
+            let made = env.provision_ready("redis", "main", &["--name", "main-cache"]);
+            let (url, prefix) = (var(&env, "main", "REDIS_URL"), var(&env, "main", "REDIS_KEY_PREFIX"));
+            fill_redis(&url, &prefix);
+            killed_backup(&env, "main-cache", made["id"].as_str().unwrap(), point);
+            env.ok(["deprovision", "main-cache", "--wait"]);
+        }
+        for point in ["restore-started", "restore-before-commit", "restore-before-record"] {
+            let env = env_with(&config);
+            env.provision_ready("redis", "main", &["--name", "main-cache"]);
+            let (url, prefix) = (var(&env, "main", "REDIS_URL"), var(&env, "main", "REDIS_KEY_PREFIX"));
+            fill_redis(&url, &prefix);
+            let before = redis_keys(&admin, &prefix);
+            let backup = env.json(["backup", "main-cache", "--wait", "--json"]);
+            change_redis(&url, &prefix);
+            let changed = redis_keys(&admin, &prefix);
+            let id = backup["id"].as_str().unwrap();
+            let restore = killed_worker(&env, &["restore", "main-cache", id, "--confirm", "main-cache"], point);
+            if point != "restore-before-record" {
+                assert!(same_keys(&redis_keys(&admin, &prefix), &changed, 2), "{point}: the keys changed");
+            }
+            assert_eq!(ticked_until_done(&env, &restore), "done", "{point}");
+            assert!(same_keys(&redis_keys(&admin, &prefix), &before, 10), "{point}: not the backup's keys");
+            env.ok(["deprovision", "main-cache", "--wait"]);
         }
     }
 

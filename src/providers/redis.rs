@@ -5,8 +5,9 @@ use std::time::Duration;
 use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Capabilities, Copies, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{Backups, Capabilities, Copies, Provider, ProviderError, ProviderInfo, Readiness, Sort};
 
+mod backup;
 mod copy;
 mod credentials;
 use crate::addon::Resource;
@@ -222,7 +223,12 @@ impl Provider for Redis {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self), ..Capabilities::NONE }
+        Capabilities {
+            credentials: Some(self),
+            verifier: Some(self),
+            copies: Copies::By(self),
+            backups: Backups::By(self),
+        }
     }
 }
 
