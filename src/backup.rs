@@ -106,6 +106,15 @@ impl Backup {
     }
 }
 
+/// How an addon made from a backup (`provision --from-backup`) names it in its
+/// `source_id`: `backup:<backup id>` (an addon copied from another holds that one's id).
+pub const SOURCE_PREFIX: &str = "backup:";
+
+/// The backup an addon's `source_id` names, if it names one.
+pub fn backup_source(source_id: &str) -> Option<&str> {
+    source_id.strip_prefix(SOURCE_PREFIX)
+}
+
 /// How many times workers may take up a piece of work before it fails for good (each
 /// one that died left it pending).
 pub const MAX_ATTEMPTS: i64 = 3;

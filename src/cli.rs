@@ -160,6 +160,9 @@ pub struct ProvisionArgs {
     /// Make it a copy of this ready addon's data (same provider), e.g. --from main-db
     #[arg(long, value_name = "ADDON", add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub from: Option<String>,
+    /// Make it from this backup's data (same provider; 'addons backups' lists them)
+    #[arg(long, value_name = "BACKUP", conflicts_with = "from")]
+    pub from_backup: Option<String>,
     /// Make it on this server of the provider's (default: the one its url names)
     #[arg(long, value_name = "SERVER")]
     pub server: Option<String>,

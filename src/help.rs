@@ -59,6 +59,7 @@ pub const PROVISION: [Section; 2] = [
         ("addons provision sqlite pr-1 --label branch=x --expires-in 7d", "labelled, gone in a week"),
         ("addons provision sqlite ci --name ci-db --ensure", "create it, or reuse it"),
         ("addons provision sqlite pr-2 --from myapp-db --wait", "a copy of myapp-db's data"),
+        ("addons provision sqlite pr-3 --from-backup 3f2a1c0b9d8e7f60", "holding a backup's data"),
     ]),
     exit_status(&[
         ("0", "provisioning began; with --wait, the addon is ready"),

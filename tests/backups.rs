@@ -303,6 +303,52 @@ fn a_backup_changed_since_is_refused_with_the_data_unchanged() {
 }
 
 #[test]
+fn provision_from_backup_makes_a_new_addon_with_the_backups_data() {
+    let env = env_with("");
+    env.provision_ready("sqlite", "main", &["--name", "main-db"]);
+    let path = sqlite_path(&env, "main");
+    fill_sqlite(&path);
+    let before = sqlite_rows(&path);
+    let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+    change_sqlite(&path);
+    let id = backup["id"].as_str().unwrap();
+    env.provision_ready("sqlite", "branch", &["--name", "branch-db", "--from-backup", id]);
+    let copy = sqlite_path(&env, "branch");
+    assert_ne!(copy, path);
+    assert!(sqlite_rows(&copy) == before, "the new addon does not hold the backup's rows");
+    assert!(sqlite_rows(&path) != before, "the source changed");
+    // A backup changed since, or one of another provider, makes nothing.
+    let line = env.fails(2, ["provision", "secret", "other", "--from-backup", id]);
+    assert!(line.contains("is of a sqlite addon"), "{line}");
+    let file = backup["file"].as_str().unwrap();
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[200] ^= 1;
+    std::fs::write(file, bytes).unwrap();
+    let line = env.fails(1, ["provision", "sqlite", "other", "--from-backup", id]);
+    assert!(line.contains("does not have the checksum recorded"), "{line}");
+    assert!(env.fails(2, ["env", "other"]).contains("no app named \"other\""), "app other was made");
+}
+
+#[test]
+fn postgres_provision_from_backup_holds_every_row() {
+    let Some(admin) = server("postgres", "postgres --from-backup") else { return };
+    let env = env_with(&servers::config("postgres", &admin));
+    env.provision_ready("postgres", "main", &["--name", "main-db"]);
+    let url = var(&env, "main", "DATABASE_URL");
+    fill_postgres(&url);
+    let before = postgres_rows(&url);
+    let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+    let id = backup["id"].as_str().unwrap();
+    let made = env.provision_ready("postgres", "branch", &["--name", "branch-db", "--from-backup", id]);
+    let (rows, last, n, answer, tables) = postgres_rows(&var(&env, "branch", "DATABASE_URL"));
+    assert!(rows == before.0, "not every row is in the new addon");
+    assert_eq!((last, n, answer), (before.1, before.2, before.3));
+    let owner = format!("addons_{}", made["id"].as_str().unwrap());
+    assert!(tables.iter().all(|(_, o)| *o == owner), "{tables:?}");
+    env.ok(["deprovision", "main-db", "branch-db", "--wait"]);
+}
+
+#[test]
 fn refusals_say_why_and_change_nothing() {
     let env = env_with("");
     env.provision_ready("secret", "main", &["--name", "main-key"]);

@@ -16,12 +16,13 @@ use sha2::{Digest, Sha256};
 
 use super::base::Engine;
 use super::claim::is_dead_holder;
+use super::step::fail;
 use crate::addon::Addon;
 use crate::backup::{Backup, Kind, Status};
 use crate::credential::Credential;
 use crate::error::{failed, usage};
 use crate::machine::State;
-use crate::store::{BackendKind, Claimed, Finished, Store};
+use crate::store::{Apply, BackendKind, Claimed, Finished, Store};
 
 /// How a worker's piece of work ended, for the command that waits on it.
 pub type Ended = Backup;
@@ -106,29 +107,81 @@ impl Engine {
             )));
         }
         check_file(backup).map_err(failed)?;
-        let restore = Backup {
-            id: crate::names::generate_addon_id(),
-            addon_id: addon.id.clone(),
-            addon_name: addon.name.clone(),
-            provider: addon.provider.clone(),
-            kind: Kind::Restore,
-            source: Some(backup.id.clone()),
-            file: backup.file.clone(),
-            status: Status::Pending,
-            size: backup.size,
-            checksum: backup.checksum.clone(),
-            generation: None,
-            requested_at: 0,
-            finished_at: None,
-            claim: None,
-            claim_until: None,
-            attempts: 0,
-            message: String::new(),
-            scheduled: false,
-        };
-        let restore = store.request_backup(restore)?;
+        let restore = store.request_backup(restore_of(addon, backup))?;
         self.start_backup_worker(&restore)?;
         Ok(restore)
+    }
+
+    /// The restore step of an addon made with `provision --from-backup`, run by a tick
+    /// once its resource is made: `Ok(what the worker said)` once the backup's data is
+    /// in, else `Err(what to commit)`: wait for the worker (started here when none is at
+    /// work), or fail.
+    pub(super) fn restoring(
+        &self,
+        store: &mut Store,
+        addon: &Addon,
+        backup_id: &str,
+    ) -> anyhow::Result<Result<String, Apply>> {
+        let work = store.backups_of(Some(&addon.id))?;
+        let restore = work.into_iter().rev().find(|restore| restore.source.as_deref() == Some(backup_id));
+        let restore = match restore {
+            Some(restore) if restore.status == Status::Done => return Ok(Ok(restore.message)),
+            Some(restore) if restore.status == Status::Failed => {
+                return Ok(Err(fail(format!("the restore of backup {backup_id} failed: {}", restore.message))))
+            }
+            Some(restore) => {
+                let dead = restore.claim.as_deref().is_some_and(is_dead_holder);
+                if restore.free_at(store.now()?) || dead {
+                    self.start_backup_worker(&restore)?;
+                }
+                restore
+            }
+            None => {
+                let backup =
+                    store.find_backup(backup_id)?.filter(|b| b.kind == Kind::Backup && b.status == Status::Done);
+                let Some(backup) = backup else {
+                    return Ok(Err(fail(format!(
+                        "backup {backup_id} is gone; 'addons backups' lists those there are"
+                    ))));
+                };
+                if let Err(why) = check_file(&backup) {
+                    return Ok(Err(fail(why)));
+                }
+                let restore = store.request_backup(restore_of(addon, &backup))?;
+                self.start_backup_worker(&restore)?;
+                restore
+            }
+        };
+        let due_at = self.now() + RESTORE_POLL.as_millis() as i64;
+        if due_at > addon.deadline_at {
+            return Ok(Err(fail(format!(
+                "the restore of backup {} did not finish within the provision timeout",
+                restore.source.unwrap_or_default()
+            ))));
+        }
+        let message = format!("restoring backup {backup_id}");
+        Ok(Err(Apply::Retry { due_at, message, error: None }))
+    }
+
+    /// Checks that `backup_id` names a whole backup of `provider`'s that can be restored
+    /// into a new addon (`provision --from-backup`), before anything is made.
+    pub fn check_backup_source(&self, store: &Store, provider: &str, backup_id: &str) -> anyhow::Result<String> {
+        let backup = store
+            .find_backup(backup_id)?
+            .filter(|backup| backup.kind == Kind::Backup && backup.status == Status::Done)
+            .ok_or_else(|| {
+                usage(format!("no backup {}; 'addons backups' lists them", crate::names::shown(backup_id)))
+            })?;
+        if backup.provider != provider {
+            return Err(usage(format!(
+                "backup {} is of a {} addon, not {provider}: provision {} --from-backup {}",
+                backup.id, backup.provider, backup.provider, backup.id
+            )));
+        }
+        let built = self.provider(provider).map_err(usage)?;
+        built.backer().map_err(|why| usage(why.to_string()))?;
+        check_file(&backup).map_err(failed)?;
+        Ok(format!("{}{}", crate::backup::SOURCE_PREFIX, backup.id))
     }
 
     /// Starts the worker of every pending backup or restore that no live worker holds
@@ -262,9 +315,13 @@ impl Engine {
 
     /// Makes the backup or the restore; how it ended.
     fn work_on(&self, store: &mut Store, backup: &Backup) -> anyhow::Result<Finished> {
+        // A ready addon, or one being made from this very backup.
+        let made_from = |addon: &Addon| addon.state == State::WaitingForProvision && addon.backup_source().is_some();
         let addon = store
             .find_addon(&backup.addon_id)?
-            .filter(|addon| addon.state == State::Ready)
+            .filter(|addon| {
+                addon.state == State::Ready || made_from(addon) && backup.source.as_deref() == addon.backup_source()
+            })
             .ok_or_else(|| failed(format!("{} is no longer ready", backup.addon_name)))?;
         let provider = self.provider_of(store, &addon).map_err(|why| match why {
             super::server::Unbound::NotBuilt(line) | super::server::Unbound::Elsewhere(line) => failed(line),
@@ -314,6 +371,33 @@ impl Engine {
                 Ok(done(said, backup.size, backup.checksum.clone(), None))
             }
         }
+    }
+}
+
+/// How soon a tick looks again at a restore into a new addon.
+const RESTORE_POLL: Duration = Duration::from_millis(200);
+
+/// The restore of `backup` into `addon`, to request.
+fn restore_of(addon: &Addon, backup: &Backup) -> Backup {
+    Backup {
+        id: crate::names::generate_addon_id(),
+        addon_id: addon.id.clone(),
+        addon_name: addon.name.clone(),
+        provider: addon.provider.clone(),
+        kind: Kind::Restore,
+        source: Some(backup.id.clone()),
+        file: backup.file.clone(),
+        status: Status::Pending,
+        size: backup.size,
+        checksum: backup.checksum.clone(),
+        generation: None,
+        requested_at: 0,
+        finished_at: None,
+        claim: None,
+        claim_until: None,
+        attempts: 0,
+        message: String::new(),
+        scheduled: false,
     }
 }
 
