@@ -73,6 +73,11 @@ pub struct AppSettings {
     /// `on_change`: a shell command run (through `sh -c`, with the app's vars in its
     /// environment) after the app's vars change.
     pub on_change: Option<String>,
+    /// `backup_every`: how often ticks back up each of the app's ready addons that can
+    /// be backed up; `None`: never.
+    pub backup_every: Option<Duration>,
+    /// `backup_keep`: how many of those scheduled backups are kept (the oldest go).
+    pub backup_keep: Option<usize>,
 }
 
 impl Default for EngineSettings {
@@ -137,6 +142,8 @@ struct EngineDoc {
 struct AppDoc {
     env_file: Option<PathBuf>,
     on_change: Option<Spanned<String>>,
+    backup_every: Option<Spanned<String>>,
+    backup_keep: Option<Spanned<i64>>,
 }
 
 /// The default config path: `$XDG_CONFIG_HOME/addons/config.toml`.
@@ -312,7 +319,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
     for (app, doc) in doc.apps {
         let span = app.span();
         let app = app.into_inner();
-        crate::names::check_app(&app).map_err(|err| usage(format!("{}: [apps.{app}]: {err:#}", at(span))))?;
+        crate::names::check_app(&app).map_err(|err| usage(format!("{}: [apps.{app}]: {err:#}", at(span.clone()))))?;
         let on_change = match doc.on_change {
             Some(command) if command.get_ref().trim().is_empty() => {
                 return Err(usage(format!(
@@ -322,7 +329,30 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
             }
             command => command.map(Spanned::into_inner),
         };
-        settings.apps.insert(app, AppSettings { env_file: doc.env_file, on_change });
+        let backup_every = doc
+            .backup_every
+            .map(|every| {
+                parse_duration(every.get_ref())
+                    .map_err(|err| usage(format!("{}: apps.{app}.backup_every: {err}", at(every.span()))))
+            })
+            .transpose()?;
+        let backup_keep = match doc.backup_keep {
+            Some(keep) if *keep.get_ref() < 1 => {
+                return Err(usage(format!(
+                    "{}: apps.{app}.backup_keep must be 1 or more, not {}",
+                    at(keep.span()),
+                    keep.get_ref()
+                )))
+            }
+            keep => keep.map(|keep| *keep.get_ref() as usize),
+        };
+        if backup_keep.is_some() && backup_every.is_none() {
+            return Err(usage(format!(
+                "{}: apps.{app}.backup_keep without backup_every: add backup_every = \"1d\" (how often to back up)",
+                at(span.clone())
+            )));
+        }
+        settings.apps.insert(app, AppSettings { env_file: doc.env_file, on_change, backup_every, backup_keep });
     }
     Ok(settings)
 }

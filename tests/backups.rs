@@ -545,3 +545,101 @@ mod crash {
         }
     }
 }
+
+/// Schedules and retention: ticks run by two processes at once for a while, with
+/// `backup_every = "1s"` and `backup_keep = 3`, make each backup once (the call log
+/// names each backup its worker made), never two of one addon at once or within a
+/// second of each other, and leave each addon its newest three, files and records.
+#[cfg(feature = "failpoints")]
+mod schedule {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn ticks_on_two_hosts_at_once_back_up_on_schedule_once_and_keep_the_newest() {
+        let env = env_with("[apps.main]\nbackup_every = \"1s\"\nbackup_keep = 3\n");
+        let names = ["db-a", "db-b", "db-c"];
+        for name in names {
+            env.provision_ready("sqlite", "main", &["--name", name, "--as", &name.replace('-', "_")]);
+        }
+        env.provision_ready("secret", "main", &["--name", "key"]);
+        let calls = env.root().join("calls.log");
+        let started = Instant::now();
+        let hosts: Vec<_> = (0..2)
+            .map(|_| {
+                let mut command = env.command(["tick"]);
+                command.env("ADDONS_CALL_LOG", &calls);
+                std::thread::spawn(move || {
+                    let until = Instant::now() + Duration::from_secs(6);
+                    while Instant::now() < until {
+                        let run = command.output().unwrap();
+                        assert!(run.status.success(), "{run:?}");
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                })
+            })
+            .collect();
+        hosts.into_iter().for_each(|host| host.join().unwrap());
+        let elapsed = started.elapsed().as_secs() as usize;
+        // The last workers finish; no tick asks for more meanwhile.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !env.state_sql("SELECT id FROM backups WHERE status = 'pending'").is_empty() {
+            assert!(Instant::now() < deadline, "backups still pending");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(&calls).unwrap_or_default();
+        let mut made: BTreeMap<String, usize> = BTreeMap::new();
+        for line in log.lines().filter(|line| line.split(' ').nth(1) == Some("backup")) {
+            *made.entry(line.split(' ').nth(2).unwrap().to_string()).or_default() += 1;
+        }
+        assert!(made.values().all(|&times| times == 1), "a backup was made twice: {made:?}");
+        let ids: Vec<String> = made.keys().cloned().collect();
+        for name in names {
+            let addon_id = env.info(name)["id"].as_str().unwrap().to_string();
+            let rows = env.state_sql(&format!(
+                "SELECT id, requested_at, status FROM backups WHERE addon_id = '{addon_id}' ORDER BY requested_at"
+            ));
+            let listed = listed(&env, name);
+            assert_eq!(listed.len(), 3, "{name}: {rows:?}");
+            assert_eq!(rows.len(), 3, "{name}: only the kept ones are recorded: {rows:?}");
+            let times: Vec<i64> = rows.iter().map(|row| row[1].as_deref().unwrap().parse().unwrap()).collect();
+            assert!(times.windows(2).all(|w| w[1] - w[0] >= 1000), "{name}: two within a second: {times:?}");
+            for backup in &listed {
+                check_recorded(&env, name, backup);
+                assert!(ids.contains(&backup["id"].as_str().unwrap().to_string()));
+            }
+            let on_disk = std::fs::read_dir(env.root().join("backups").join(&addon_id)).unwrap().count();
+            assert_eq!(on_disk, 3, "{name}: the pruned files are gone");
+        }
+        // At most one a second per addon, over the whole run.
+        assert!(made.len() <= names.len() * (elapsed + 2), "{} backups in {elapsed}s", made.len());
+        assert!(made.len() >= names.len() * 3, "{} backups in {elapsed}s", made.len());
+        // A secret has no backups to schedule.
+        assert!(listed(&env, "key").is_empty());
+    }
+
+    #[test]
+    fn a_failing_scheduled_backup_is_said_once_then_hourly() {
+        let env = env_with("[engine]\nwarn_after = \"1s\"\n[apps.main]\nbackup_every = \"1s\"\n");
+        env.provision_ready("sqlite", "main", &["--name", "main-db"]);
+        std::fs::remove_file(sqlite_path(&env, "main")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let said = loop {
+            let run = env.run(["tick"]);
+            if run.code == 1 {
+                break run;
+            }
+            assert_eq!(run.code, 0, "{run}");
+            assert!(Instant::now() < deadline, "the failing backup was never said");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let lines: Vec<&str> = said.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{said}");
+        assert!(lines[0].starts_with("error: main-db: its scheduled backups have been failing since"), "{said}");
+        // Said once: the next ticks keep quiet while it goes on failing.
+        std::thread::sleep(Duration::from_millis(1200));
+        let again = env.run(["tick"]);
+        assert_eq!((again.code, again.stderr.as_str()), (0, ""), "{again}");
+    }
+}

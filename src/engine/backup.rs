@@ -66,28 +66,7 @@ impl Engine {
         self.check_backup(addon)?;
         let provider = self.provider_on(&addon.provider, super::server::server_name(addon)).map_err(failed)?;
         let suffix = provider.backer().map_err(|why| failed(why.to_string()))?.backup_suffix();
-        let id = crate::names::generate_addon_id();
-        let file = self.backups_dir(store)?.join(&addon.id).join(format!("{id}.{suffix}"));
-        let backup = Backup {
-            id,
-            addon_id: addon.id.clone(),
-            addon_name: addon.name.clone(),
-            provider: addon.provider.clone(),
-            kind: Kind::Backup,
-            source: None,
-            file: file.display().to_string(),
-            status: Status::Pending,
-            size: None,
-            checksum: None,
-            generation: None,
-            requested_at: 0,
-            finished_at: None,
-            claim: None,
-            claim_until: None,
-            attempts: 0,
-            message: String::new(),
-            scheduled,
-        };
+        let backup = new_backup(addon, &self.backups_dir(store)?, suffix, scheduled);
         let backup = store.request_backup(backup)?;
         self.start_backup_worker(&backup)?;
         Ok(backup)
@@ -184,6 +163,40 @@ impl Engine {
         Ok(format!("{}{}", crate::backup::SOURCE_PREFIX, backup.id))
     }
 
+    /// The backup schedules of the config, as a tick runs them: each ready addon (that
+    /// can be backed up) of an app with `backup_every` gets a backup when one is due,
+    /// recorded once however many ticks on however many hosts ask, its worker started
+    /// (never run here); then its scheduled backups beyond `backup_keep` go, oldest
+    /// first, file and record. How many backups it asked for.
+    pub fn run_schedules(&self, store: &mut Store) -> anyhow::Result<usize> {
+        let mut asked = 0;
+        for (app, settings) in &self.settings.apps {
+            let Some(every) = settings.backup_every else { continue };
+            let dir = self.backups_dir(store)?;
+            for addon in store.list_addons(Some(app), false)? {
+                if addon.state != State::Ready || addon.app != *app {
+                    continue;
+                }
+                let Ok(provider) = self.provider_on(&addon.provider, super::server::server_name(&addon)) else {
+                    continue;
+                };
+                let Ok(backer) = provider.backer() else { continue };
+                let backup = new_backup(&addon, &dir, backer.backup_suffix(), true);
+                if let Some(backup) = store.request_scheduled_backup(backup, every)? {
+                    self.start_backup_worker(&backup)?;
+                    asked += 1;
+                }
+                if let Some(keep) = settings.backup_keep {
+                    for old in store.backups_beyond(&addon.id, keep)? {
+                        remove_quietly(Path::new(&old.file));
+                        store.forget_backup(&old.id)?;
+                    }
+                }
+            }
+        }
+        Ok(asked)
+    }
+
     /// Starts the worker of every pending backup or restore that no live worker holds
     /// (a request whose starter died, a worker that died): what a tick does, without
     /// running any of them itself. How many it started.
@@ -258,6 +271,7 @@ impl Engine {
                 return Ok(Some(*backup));
             }
         };
+        crate::provider_call!(backup.kind.as_str(), &backup.id);
         let stop = Arc::new(AtomicBool::new(false));
         let renewer = self.renew_while_working(store, &backup.id, stop.clone())?;
         let finished = self.work_on(store, &backup);
@@ -371,6 +385,32 @@ impl Engine {
                 Ok(done(said, backup.size, backup.checksum.clone(), None))
             }
         }
+    }
+}
+
+/// A backup of `addon` to request, its file in `dir`.
+fn new_backup(addon: &Addon, dir: &Path, suffix: &str, scheduled: bool) -> Backup {
+    let id = crate::names::generate_addon_id();
+    let file = dir.join(&addon.id).join(format!("{id}.{suffix}"));
+    Backup {
+        id,
+        addon_id: addon.id.clone(),
+        addon_name: addon.name.clone(),
+        provider: addon.provider.clone(),
+        kind: Kind::Backup,
+        source: None,
+        file: file.display().to_string(),
+        status: Status::Pending,
+        size: None,
+        checksum: None,
+        generation: None,
+        requested_at: 0,
+        finished_at: None,
+        claim: None,
+        claim_until: None,
+        attempts: 0,
+        message: String::new(),
+        scheduled,
     }
 }
 

@@ -83,6 +83,9 @@ impl Engine {
         store.pull_back_times()?;
         // Backups and restores are a worker's each, started here, never run here.
         self.start_due_backups(store)?;
+        if only.is_none() {
+            self.run_schedules(store)?;
+        }
         // A tick for some addons writes the env files of their apps alone.
         let apps = only.map(|only| store.apps_of(only)).transpose()?;
         let scope = apps.as_deref().map_or(Apps::All, Apps::These);

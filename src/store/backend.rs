@@ -406,6 +406,8 @@ pub trait Txn {
     fn failing_addons(&mut self) -> Result<Vec<Addon>, StoreError>;
     /// Every app whose `on_change` hook failed for its current vars.
     fn failing_hooks(&mut self) -> Result<Vec<String>, StoreError>;
+    /// The latest finished scheduled backup of each addon, where it failed.
+    fn failing_backups(&mut self) -> Result<Vec<Backup>, StoreError>;
     /// Every recorded trouble; in a write transaction their rows stay locked to its end.
     fn troubles(&mut self) -> Result<Vec<Trouble>, StoreError>;
     /// Writes a trouble, new or changed.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::base::Store;
 use super::refused::Refused;
-use crate::backup::{Backup, Status, MAX_ATTEMPTS};
+use crate::backup::{Backup, Kind, Status, MAX_ATTEMPTS};
 
 /// How a worker's piece of work ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,37 @@ impl Store {
             Some(refused) => Err(refused.into()),
             None => Ok(backup),
         }
+    }
+
+    /// Records a scheduled backup when one is due: no backup or restore of the addon is
+    /// pending, and none was scheduled within `every` of now (on the state's clock). Read
+    /// and written in one transaction that holds the addon, so ticks on many hosts at
+    /// once record it once. `None` when it is not due.
+    pub fn request_scheduled_backup(&mut self, mut backup: Backup, every: Duration) -> anyhow::Result<Option<Backup>> {
+        let addon = backup.addon_id.clone();
+        self.write_retrying(|tx| {
+            tx.lock_addons(std::slice::from_ref(&addon))?;
+            let now = tx.now()?;
+            let work = tx.backups(Some(&addon))?;
+            let busy = work.iter().any(|b| b.status == Status::Pending);
+            let recent = work.iter().any(|b| b.scheduled && b.requested_at > now - every.as_millis() as i64);
+            if busy || recent {
+                return Ok(None);
+            }
+            backup.requested_at = now;
+            tx.put_backup(&backup)?;
+            Ok(Some(backup.clone()))
+        })
+    }
+
+    /// The scheduled backups of an addon beyond the newest `keep` that are done, oldest
+    /// first: what retention removes.
+    pub fn backups_beyond(&self, addon_id: &str, keep: usize) -> anyhow::Result<Vec<Backup>> {
+        let work = self.backups_of(Some(addon_id))?;
+        let done: Vec<Backup> =
+            work.into_iter().filter(|b| b.scheduled && b.kind == Kind::Backup && b.status == Status::Done).collect();
+        let beyond = done.len().saturating_sub(keep);
+        Ok(done.into_iter().take(beyond).collect())
     }
 
     /// The backups and restores of an addon (of every addon with `None`), oldest first.

@@ -674,6 +674,16 @@ impl Txn for PgTxn<'_> {
         rows.iter().map(|row| decode(self.location, row)).collect()
     }
 
+    fn failing_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM backups b WHERE b.scheduled AND b.status = 'failed' AND b.requested_at = \
+             (SELECT max(l.requested_at) FROM backups l WHERE l.addon_id = b.addon_id AND l.scheduled AND l.status <> 'pending') ORDER BY b.addon_id",
+            BACKUPS.field_list().split(", ").map(|c| format!("b.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let rows = self.query(&sql, &[])?;
+        rows.iter().map(|row| decode(self.location, row)).collect()
+    }
+
     fn pending_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
         let sql =
             format!("SELECT {} FROM backups WHERE status = 'pending' ORDER BY requested_at, id", BACKUPS.field_list());

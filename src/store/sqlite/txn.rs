@@ -647,6 +647,15 @@ impl Txn for SqliteTxn<'_> {
         self.run(|c| c.prepare_cached(&sql)?.query_map([addon_id], decode)?.collect())
     }
 
+    fn failing_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM backups b WHERE b.scheduled AND b.status = 'failed' AND b.requested_at = \
+             (SELECT max(l.requested_at) FROM backups l WHERE l.addon_id = b.addon_id AND l.scheduled AND l.status <> 'pending') ORDER BY b.addon_id",
+            BACKUPS.field_list().split(", ").map(|c| format!("b.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        self.run(|c| c.prepare_cached(&sql)?.query_map([], decode)?.collect())
+    }
+
     fn pending_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
         let sql =
             format!("SELECT {} FROM backups WHERE status = 'pending' ORDER BY requested_at, id", BACKUPS.field_list());
