@@ -59,7 +59,6 @@ pub const PROVISION: [Section; 2] = [
         ("addons provision sqlite pr-1 --label branch=x --expires-in 7d", "labelled, gone in a week"),
         ("addons provision sqlite ci --name ci-db --ensure", "create it, or reuse it"),
         ("addons provision sqlite pr-2 --from myapp-db --wait", "a copy of myapp-db's data"),
-        ("addons provision sqlite pr-3 --from-backup 3f2a1c0b9d8e7f60", "holding a backup's data"),
     ]),
     exit_status(&[
         ("0", "provisioning began; with --wait, the addon is ready"),
@@ -133,8 +132,8 @@ pub const CHECK: [Section; 2] = [
 
 pub const BACKUP: [Section; 2] = [
     examples(&[
-        ("addons backup myapp-db", "prints the backup's id; a worker makes it in the background"),
         ("addons backup myapp-db --wait", "returns once the backup file is whole and recorded"),
+        ("addons backup myapp-db", "prints the backup's id; a worker makes it in the background"),
     ]),
     exit_status(&[
         ("0", "the backup began; with --wait, it is made"),
@@ -150,7 +149,10 @@ pub const BACKUPS: [Section; 1] = [examples(&[
 ])];
 
 pub const RESTORE: [Section; 2] = [
-    examples(&[("addons restore myapp-db 3f2a1c0b9d8e7f60 --confirm myapp-db --wait", "its data as backed up")]),
+    examples(&[(
+        "addons restore myapp-db \"$(addons backup myapp-db --wait)\" --confirm myapp-db --wait",
+        "as it was",
+    )]),
     exit_status(&[
         ("0", "the restore began; with --wait, the data is the backup's"),
         ("1", "the backup's file was changed or damaged (its checksum differs), a restore or backup is"),

@@ -29,6 +29,6 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<()> {
     if !args.wait {
         return say(ctx, &restore, &format!("restoring {} from {} in the background", addon.name, backup.id));
     }
-    let restore = wait_for(ctx, &engine, &mut store, &restore, timeout)?;
+    let restore = wait_for(ctx, &engine, &mut store, (&addon, &restore), timeout)?;
     say(ctx, &restore, &format!("restored {} from {}", addon.name, backup.id))
 }

@@ -63,6 +63,9 @@ struct Screen {
     pending: usize,
     /// How far each copy at work has come, as last counted, by addon id.
     copies: HashMap<String, CopyProgress>,
+    /// Addons with work outside their lifecycle at hand (a backup, a restore): moving,
+    /// and their lines show its progress.
+    working: std::collections::HashSet<String>,
     /// The bars of the table's lines, top down.
     lines: Vec<LineBar>,
     /// Whether the summary's spinner turns: from the start, so a first step that takes
@@ -87,6 +90,8 @@ struct Row {
     seen: Instant,
     /// When it stopped moving; `None` while it has work left.
     finished: Option<Instant>,
+    /// Whether work outside its lifecycle is at hand (its copy progress is that work's).
+    working: bool,
 }
 
 impl Progress {
@@ -168,6 +173,30 @@ impl Progress {
         lock(&live.screen).copies.extend(copies.iter().cloned());
     }
 
+    /// Shows work on an addon outside its lifecycle (a backup, a restore): its line
+    /// says `what`, with `progress` when it can be counted, and moves until
+    /// [`Progress::worked`].
+    pub fn working(&self, addon: &Addon, what: &str, progress: Option<CopyProgress>, now: i64) {
+        let Some(live) = &self.live else { return };
+        let mut screen = lock(&live.screen);
+        screen.working.insert(addon.id.clone());
+        if let Some(progress) = progress {
+            screen.copies.insert(addon.id.clone(), progress);
+        }
+        let shown = Addon { message: what.to_string(), ..addon.clone() };
+        screen.absorb(std::slice::from_ref(&shown), 1, now);
+        live.draw(&mut screen, false);
+    }
+
+    /// Ends the work [`Progress::working`] showed, its line saying `said`, and leaves the
+    /// final frame on screen.
+    pub fn worked(&self, addon: &Addon, said: &str, now: i64) {
+        if let Some(live) = &self.live {
+            lock(&live.screen).working.remove(&addon.id);
+        }
+        self.finish(&[Addon { message: said.to_string(), ..addon.clone() }], 0, now);
+    }
+
     /// Redraws with these addons as they are now (an addon with work left is moving),
     /// `pending` addons with work left in all, at `now` on the state's clock.
     pub fn update(&self, addons: &[Addon], pending: usize, now: i64) {
@@ -213,6 +242,7 @@ impl Screen {
             touched: Vec::new(),
             pending: 0,
             copies: HashMap::new(),
+            working: std::collections::HashSet::new(),
             lines: Vec::new(),
             spinning: true,
         }
@@ -221,7 +251,8 @@ impl Screen {
     fn absorb(&mut self, addons: &[Addon], pending: usize, now: i64) {
         let seen = Instant::now();
         for addon in addons {
-            let moving = addon.has_pending_work();
+            let working = self.working.contains(&addon.id);
+            let moving = addon.has_pending_work() || working;
             let next_try = addon
                 .due_at
                 .filter(|_| moving && addon.last_error.is_some())
@@ -233,14 +264,15 @@ impl Screen {
                     (row.next_try, row.seen) = (next_try, seen);
                     row
                 }
-                Entry::Vacant(row) => row.insert(Row { addon: addon.clone(), next_try, seen, finished: None }),
+                Entry::Vacant(row) => row.insert(Row { addon: addon.clone(), next_try, seen, finished: None, working }),
             };
+            row.working = working;
             row.finished = match (moving, row.finished) {
                 (true, _) => None,
                 (false, None) => Some(seen),
                 (false, finished) => finished,
             };
-            if !is_copying(addon) {
+            if !is_copying(addon) && !working {
                 self.copies.remove(&addon.id);
             }
         }
@@ -290,7 +322,7 @@ impl Row {
                 next_try: next_try.saturating_sub(now.duration_since(self.seen)),
                 attempt: addon.attempts + 1,
             },
-            _ => match copy.filter(|_| is_copying(addon)) {
+            _ => match copy.filter(|_| self.working || is_copying(addon)) {
                 Some(progress) => Message::Copy { text: addon.message.clone(), progress: *progress },
                 None => Message::Text(addon.message.clone()),
             },

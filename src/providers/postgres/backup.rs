@@ -95,11 +95,12 @@ impl Postgres {
         drop(input);
         let psql_errors = read_all(psql.stderr.take());
         let replayed = psql.wait().map_err(|err| failed("psql", err))?;
-        if !scripted.success() {
-            return Err(self.permanent(&format!("pg_restore can't read the backup: {}", last_line(&script_errors))));
-        }
+        // psql stopping at an error closes the pipe under pg_restore: its error is the cause.
         if !replayed.success() || committed.is_err() {
             return Err(self.server.error(Sort::Transient, "the restore failed", last_line(&psql_errors), ""));
+        }
+        if !scripted.success() {
+            return Err(self.permanent(&format!("pg_restore can't read the backup: {}", last_line(&script_errors))));
         }
         Ok(())
     }
