@@ -186,15 +186,24 @@ impl Engine {
                     self.start_backup_worker(&backup)?;
                     asked += 1;
                 }
-                if let Some(keep) = settings.backup_keep {
-                    for old in store.backups_beyond(&addon.id, keep)? {
-                        remove_quietly(Path::new(&old.file));
-                        store.forget_backup(&old.id)?;
-                    }
-                }
+                self.prune(store, &addon.id, &addon.app)?;
             }
         }
         Ok(asked)
+    }
+
+    /// Removes the scheduled backups of an addon of `app` beyond its `backup_keep`,
+    /// oldest first, file then record: a tick does, and the worker of a scheduled backup
+    /// once it recorded it, so the set is right as soon as a new one is there.
+    fn prune(&self, store: &mut Store, addon_id: &str, app: &str) -> anyhow::Result<()> {
+        let Some(keep) = self.settings.apps.get(app).and_then(|settings| settings.backup_keep) else {
+            return Ok(());
+        };
+        for old in store.backups_beyond(addon_id, keep)? {
+            remove_quietly(Path::new(&old.file));
+            store.forget_backup(&old.id)?;
+        }
+        Ok(())
     }
 
     /// Starts the worker of every pending backup or restore that no live worker holds
@@ -296,6 +305,11 @@ impl Engine {
         }
         if recorded && finished.status == Status::Done {
             remove_quietly(&self.backup_log(&backup.id));
+            if backup.scheduled {
+                if let Some(addon) = store.find_addon(&backup.addon_id)? {
+                    self.prune(store, &addon.id, &addon.app)?;
+                }
+            }
         }
         match recorded {
             true => Ok(store.find_backup(&backup.id)?),
