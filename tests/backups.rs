@@ -1,4 +1,5 @@
-//! `backup`, `backups` and `restore` through the binary, for each provider with backups:
+//! `backup`, `backups` and `restore` through the binary, for each provider with backups
+//! (postgres, mysql, redis, sqlite):
 //! an addon filled, backed up, its data changed and deleted, restored, and every row
 //! compared with what it held at backup time, its vars kept; a backup file changed
 //! since is refused; a secret is refused with its reason. The crash tests (feature
@@ -11,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::common;
 
-use common::servers::{self, connect_postgres, connect_redis, server};
+use common::servers::{self, connect_mysql, connect_postgres, connect_redis, server};
 use common::TestEnv;
 
 /// An environment whose backups go under its temp dir (a state on PostgreSQL needs a
@@ -278,6 +279,92 @@ fn redis_restore_brings_back_every_key_with_its_ttl() {
     }
 }
 
+fn fill_mysql(url: &str) {
+    use mysql::prelude::Queryable;
+    let mut con = connect_mysql(url).unwrap();
+    con.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, body TEXT NOT NULL) ENGINE=InnoDB").unwrap();
+    con.query_drop("CREATE TABLE u (k VARCHAR(20) PRIMARY KEY, n INT AUTO_INCREMENT UNIQUE) ENGINE=InnoDB").unwrap();
+    con.exec_batch("INSERT INTO t VALUES (?, ?)", rows()).unwrap();
+    con.query_drop("INSERT INTO u (k) VALUES ('a'), ('b'), ('c')").unwrap();
+}
+
+/// Every row of `t` and `u`, and the tables there are.
+type MysqlSeen = (Vec<(i64, String)>, Vec<(String, i32)>, Vec<String>);
+
+fn mysql_rows(url: &str) -> MysqlSeen {
+    use mysql::prelude::Queryable;
+    let mut con = connect_mysql(url).unwrap();
+    let t = con.query("SELECT id, body FROM t ORDER BY id").unwrap();
+    let u = con.query("SELECT k, n FROM u ORDER BY k").unwrap();
+    let tables = con.query("SHOW TABLES").unwrap();
+    (t, u, tables)
+}
+
+fn change_mysql(url: &str) {
+    use mysql::prelude::Queryable;
+    let mut con = connect_mysql(url).unwrap();
+    con.query_drop("DELETE FROM t WHERE id % 3 = 0").unwrap();
+    con.query_drop("UPDATE t SET body = 'changed' WHERE id < 100").unwrap();
+    con.query_drop("INSERT INTO t VALUES (99999, 'new')").unwrap();
+    con.query_drop("DELETE FROM u WHERE k = 'b'").unwrap();
+    con.query_drop("INSERT INTO u (k) VALUES ('d')").unwrap();
+    con.query_drop("CREATE TABLE later (x INT)").unwrap();
+}
+
+#[test]
+fn mysql_restore_brings_back_every_row_and_keeps_the_logins() {
+    let Some(admin) = server("mysql", "mysql backups") else { return };
+    let env = env_with(&servers::config("mysql", &admin));
+    let made = env.provision_ready("mysql", "main", &["--name", "main-db"]);
+    let url = var(&env, "main", "DATABASE_URL");
+    fill_mysql(&url);
+    let before = mysql_rows(&url);
+    let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+    check_recorded(&env, "main-db", &backup);
+    change_mysql(&url);
+    assert!(mysql_rows(&url) != before);
+    let vars = env.vars("main");
+    let id = backup["id"].as_str().unwrap();
+    env.ok(["restore", "main-db", id, "--confirm", "main-db", "--wait"]);
+    assert!(mysql_rows(&url) == before, "not every row came back");
+    assert_eq!(env.vars("main"), vars);
+    // The app's login still writes, and the next AUTO_INCREMENT follows the backup's.
+    use mysql::prelude::Queryable;
+    let mut con = connect_mysql(&url).unwrap();
+    con.query_drop("INSERT INTO u (k) VALUES ('z')").unwrap();
+    let n: Option<i32> = con.query_first("SELECT n FROM u WHERE k = 'z'").unwrap();
+    assert_eq!(n, Some(4));
+    drop(con);
+    let ids = [made["id"].as_str().unwrap().to_string()];
+    env.ok(["deprovision", "main-db", "--wait"]);
+    for id in ids {
+        assert!(servers::traces("mysql", &admin, &id).is_empty(), "{id} left traces");
+    }
+}
+
+#[test]
+fn a_mysql_restore_that_can_not_be_swapped_in_at_once_is_refused_with_nothing_changed() {
+    use mysql::prelude::Queryable;
+    let Some(admin) = server("mysql", "mysql backups with views") else { return };
+    let env = env_with(&servers::config("mysql", &admin));
+    env.provision_ready("mysql", "main", &["--name", "main-db"]);
+    let url = var(&env, "main", "DATABASE_URL");
+    fill_mysql(&url);
+    connect_mysql(&url).unwrap().query_drop("CREATE VIEW v AS SELECT count(*) AS n FROM t").unwrap();
+    let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+    change_mysql(&url);
+    let changed = mysql_rows(&url);
+    let id = backup["id"].as_str().unwrap();
+    let run = env.run(["restore", "main-db", id, "--confirm", "main-db", "--wait"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("views, routines, triggers or events") && run.stderr.contains("nothing was changed"),
+        "{run}"
+    );
+    assert!(mysql_rows(&url) == changed, "the data changed");
+    env.ok(["deprovision", "main-db", "--wait"]);
+}
+
 #[test]
 fn a_backup_changed_since_is_refused_with_the_data_unchanged() {
     let env = env_with("");
@@ -493,6 +580,40 @@ mod crash {
             assert_eq!(ticked_until_done(&env, &restore), "done", "{point}");
             assert!(same_keys(&redis_keys(&admin, &prefix), &before, 10), "{point}: not the backup's keys");
             env.ok(["deprovision", "main-cache", "--wait"]);
+        }
+    }
+
+    #[test]
+    fn mysql_worker_killed_at_each_point_leaves_the_old_data_and_no_partial_backup() {
+        let Some(admin) = server("mysql", "mysql backup crashes") else { return };
+        let config = servers::config("mysql", &admin);
+        for point in ["backup-started", "backup-before-record"] {
+            let env = env_with(&config);
+            let made = env.provision_ready("mysql", "main", &["--name", "main-db"]);
+            let url = var(&env, "main", "DATABASE_URL");
+            fill_mysql(&url);
+            killed_backup(&env, "main-db", made["id"].as_str().unwrap(), point);
+            env.ok(["deprovision", "main-db", "--wait"]);
+        }
+        for point in ["restore-started", "restore-before-commit", "restore-before-record"] {
+            let env = env_with(&config);
+            let made = env.provision_ready("mysql", "main", &["--name", "main-db"]);
+            let url = var(&env, "main", "DATABASE_URL");
+            fill_mysql(&url);
+            let before = mysql_rows(&url);
+            let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+            change_mysql(&url);
+            let changed = mysql_rows(&url);
+            let id = backup["id"].as_str().unwrap();
+            let restore = killed_worker(&env, &["restore", "main-db", id, "--confirm", "main-db"], point);
+            if point != "restore-before-record" {
+                assert!(mysql_rows(&url) == changed, "{point}: the data changed");
+            }
+            assert_eq!(ticked_until_done(&env, &restore), "done", "{point}");
+            assert!(mysql_rows(&url) == before, "{point}: not the backup's data");
+            env.ok(["deprovision", "main-db", "--wait"]);
+            let id = made["id"].as_str().unwrap();
+            assert!(servers::traces("mysql", &admin, id).is_empty(), "{point}: {id} left traces");
         }
     }
 

@@ -9,8 +9,11 @@ use mysql::prelude::{FromRow, FromValue, Queryable};
 use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
 use super::server::{self, ServerSettings, ServerSpec};
-use super::{resource_name, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, Readiness, Sort};
+use super::{
+    resource_name, Backups, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, Readiness, Sort,
+};
 
+mod backup;
 mod copy;
 mod credentials;
 mod names;
@@ -404,7 +407,12 @@ impl Provider for Mysql {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), verifier: Some(self), copies: Copies::By(self), ..Capabilities::NONE }
+        Capabilities {
+            credentials: Some(self),
+            verifier: Some(self),
+            copies: Copies::By(self),
+            backups: Backups::By(self),
+        }
     }
 }
 

@@ -7,13 +7,14 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use super::copy::{on_path, tool, Variables};
 use super::roles::role_of;
 use super::{Postgres, ProviderError, Sort};
 use crate::addon::Resource;
 use crate::credential::Credential;
+use crate::providers::server::dies_with_worker;
 use crate::providers::Backer;
 
 /// The tools a backup and a restore need on PATH.
@@ -179,22 +180,4 @@ fn read_all(pipe: Option<impl Read>) -> String {
 /// The last line a tool wrote that says something.
 fn last_line(text: &str) -> &str {
     text.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("")
-}
-
-/// Has the tool killed when the worker that started it dies: a dump must not go on
-/// writing a file nobody will record, nor a restore commit what nobody checked.
-fn dies_with_worker(command: &mut Command) -> &mut Command {
-    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of ours.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(command, || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The worker may have died before the signal was asked for.
-            if libc::getppid() == 1 {
-                return Err(std::io::Error::other("the worker is gone"));
-            }
-            Ok(())
-        })
-    }
 }
