@@ -618,6 +618,27 @@ mod crash {
     }
 
     #[test]
+    fn a_mysql_addon_deprovisioned_after_a_killed_restore_leaves_no_database() {
+        use mysql::prelude::Queryable;
+        let Some(admin) = server("mysql", "mysql restore leftovers") else { return };
+        let env = env_with(&servers::config("mysql", &admin));
+        let made = env.provision_ready("mysql", "main", &["--name", "main-db"]);
+        fill_mysql(&var(&env, "main", "DATABASE_URL"));
+        let backup = env.json(["backup", "main-db", "--wait", "--json"]);
+        let id = backup["id"].as_str().unwrap();
+        killed_worker(&env, &["restore", "main-db", id, "--confirm", "main-db"], "restore-before-commit");
+        let name = format!("addons_{}", made["id"].as_str().unwrap());
+        let like = format!("{name}%");
+        let databases = || -> Vec<String> {
+            let sql = "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?";
+            connect_mysql(&admin).unwrap().exec(sql, (&like,)).unwrap()
+        };
+        assert_eq!(databases().len(), 3, "the killed restore left its databases: {:?}", databases());
+        env.ok(["deprovision", "main-db", "--wait"]);
+        assert!(databases().is_empty(), "{:?}", databases());
+    }
+
+    #[test]
     fn postgres_worker_killed_at_each_point_leaves_the_old_data_and_no_partial_backup() {
         let Some(admin) = server("postgres", "postgres backup crashes") else { return };
         let config = servers::config("postgres", &admin);

@@ -344,6 +344,10 @@ impl Provider for Mysql {
             self.drop_user(&mut admin, user)?;
         }
         admin.run(&format!("DROP DATABASE IF EXISTS {}", ident(&name)), &format!("dropping database {name}"))?;
+        // What a restore's worker killed half-way left (backup.rs).
+        for left in [format!("{name}_restore"), format!("{name}_old")] {
+            admin.run(&format!("DROP DATABASE IF EXISTS {}", ident(&left)), &format!("dropping database {left}"))?;
+        }
         let strays = wildcard_databases(&mut admin, &name)?;
         for database in &strays {
             admin.run(
