@@ -688,10 +688,12 @@ mod crash {
     }
 }
 
-/// Schedules and retention: ticks run by two processes at once for a while, with
-/// `backup_every = "1s"` and `backup_keep = 3`, make each backup once (the call log
-/// names each backup its worker made), never two of one addon at once or within a
-/// second of each other, and leave each addon its newest three, files and records.
+/// Schedules and retention: ticks run by two processes at once for a while (and by two
+/// hosts of their own, under `unshare`, whose workers die with them), with
+/// `backup_every = "1s"` and `backup_keep`, make each backup once (the call log names
+/// each backup its worker made), never two of one addon at once or within a second of
+/// each other, and leave each addon its newest ones, files and records; a failing
+/// scheduled backup is said as other trouble is.
 #[cfg(feature = "failpoints")]
 mod schedule {
     use super::*;
@@ -759,6 +761,55 @@ mod schedule {
         assert!(made.len() >= names.len() * 3, "{} backups in {elapsed}s", made.len());
         // A secret has no backups to schedule.
         assert!(listed(&env, "key").is_empty());
+    }
+
+    #[test]
+    fn ticks_on_two_hosts_of_their_own_make_each_scheduled_backup_once() {
+        use common::hosts::{self, Host, Plan};
+        if !hosts::available("backup schedules on two hosts") {
+            return;
+        }
+        // A worker a host took down with it leaves its claim to a 2 s lease.
+        let env = env_with(
+            "[engine]\nclaim_timeout = \"2s\"\n[apps.main]\nbackup_every = \"1s\"\nbackup_keep = 2\n\
+             [apps.all]\nbackup_every = \"1s\"\n",
+        );
+        env.provision_ready("sqlite", "main", &["--name", "kept-db"]);
+        env.provision_ready("sqlite", "all", &["--name", "every-db"]);
+        let started = Instant::now();
+        let plan = Plan { ticks: 300 };
+        let running: Vec<Host> = ["host1", "host2"].iter().map(|name| Host::start(&env, name, &plan, &[])).collect();
+        for host in running {
+            host.finish().assert_ok();
+        }
+        let elapsed = started.elapsed().as_millis() as i64;
+        // What the hosts' workers left when their hosts ended is finished here, once
+        // their leases ran out, by a worker each (no tick, so none is asked for anew).
+        std::thread::sleep(Duration::from_millis(2500));
+        for row in env.state_sql("SELECT id FROM backups WHERE status = 'pending'") {
+            let id = row[0].clone().unwrap();
+            let data_dir = env.data_dir();
+            env.ok(["__backup", &id, "--data-dir", data_dir.to_str().unwrap()]);
+        }
+        assert!(env.state_sql("SELECT id FROM backups WHERE status = 'pending'").is_empty());
+        // Every scheduled backup of every-db is kept: none within a second of another.
+        let every_id = env.info("every-db")["id"].as_str().unwrap().to_string();
+        let rows = env.state_sql(&format!(
+            "SELECT requested_at, status FROM backups WHERE addon_id = '{every_id}' ORDER BY requested_at"
+        ));
+        let times: Vec<i64> = rows.iter().map(|row| row[0].as_deref().unwrap().parse().unwrap()).collect();
+        assert!(times.len() >= 2, "{rows:?} in {elapsed} ms");
+        assert!(times.windows(2).all(|w| w[1] - w[0] >= 1000), "two within a second: {times:?}");
+        assert!(times.len() as i64 <= elapsed / 1000 + 4, "{} in {elapsed} ms", times.len());
+        assert!(rows.iter().all(|row| row[1].as_deref() == Some("done")), "{rows:?}");
+        for backup in listed(&env, "every-db") {
+            check_recorded(&env, "every-db", &backup);
+        }
+        // kept-db keeps its newest two.
+        let kept = listed(&env, "kept-db");
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        let kept_id = env.info("kept-db")["id"].as_str().unwrap().to_string();
+        assert_eq!(std::fs::read_dir(env.root().join("backups").join(kept_id)).unwrap().count(), 2);
     }
 
     #[test]
