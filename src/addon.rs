@@ -170,7 +170,17 @@ impl Addon {
 
     /// What the provider needs to know about this addon.
     pub fn resource(&self) -> Resource<'_> {
-        Resource::new(&self.id, &self.params, &self.seed).copying(self.source_id.as_deref())
+        Resource::new(&self.id, &self.params, &self.seed).copying(self.copy_source())
+    }
+
+    /// The addon whose data this one is made a copy of (`provision --from`).
+    pub fn copy_source(&self) -> Option<&str> {
+        self.source_id.as_deref().filter(|source| crate::backup::backup_source(source).is_none())
+    }
+
+    /// The backup this addon is made from (`provision --from-backup`): its id.
+    pub fn backup_source(&self) -> Option<&str> {
+        self.source_id.as_deref().and_then(crate::backup::backup_source)
     }
 
     /// The credentials of its own app whose logins exist: the one in the vars and those

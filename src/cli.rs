@@ -115,6 +115,18 @@ pub enum Command {
     /// Show the manual page of addons or of one of its commands (roff when piped)
     #[command(after_help = help::tail(&help::MAN))]
     Man(ManArgs),
+    /// Back an addon's data up into a file, in the background
+    #[command(after_help = help::tail(&help::BACKUP))]
+    Backup(BackupArgs),
+    /// List the backups of an addon, or of every addon
+    #[command(after_help = help::tail(&help::BACKUPS))]
+    Backups(BackupsArgs),
+    /// Replace an addon's data with a backup's, keeping its credentials and vars
+    #[command(after_help = help::tail(&help::RESTORE))]
+    Restore(RestoreArgs),
+    /// The background worker of a backup or restore (not for people)
+    #[command(name = "__backup", hide = true)]
+    BackupWorker(BackupWorkerArgs),
     /// The background copier a tick starts for `provision --from` (not for people)
     #[command(name = "__copy", hide = true)]
     Copy(CopyArgs),
@@ -148,6 +160,9 @@ pub struct ProvisionArgs {
     /// Make it a copy of this ready addon's data (same provider), e.g. --from main-db
     #[arg(long, value_name = "ADDON", add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
     pub from: Option<String>,
+    /// Make it from this backup's data (same provider; 'addons backups' lists them)
+    #[arg(long, value_name = "BACKUP", conflicts_with = "from")]
+    pub from_backup: Option<String>,
     /// Make it on this server of the provider's (default: the one its url names)
     #[arg(long, value_name = "SERVER")]
     pub server: Option<String>,
@@ -177,6 +192,54 @@ pub struct CopyArgs {
     /// The server the addon was made on ("NAME IDENTITY"): the copy is made there alone.
     #[arg(long)]
     pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Addon name or id
+    #[arg(add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
+    pub addon: String,
+    /// Return once the backup is made (else it is made in the background)
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// Addon name or id [default: every addon's backups]
+    #[arg(add = ArgValueCompleter::new(complete::any_addons::<Cli>))]
+    pub addon: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Addon name or id: its data is replaced
+    #[arg(add = ArgValueCompleter::new(complete::live_addons::<Cli>))]
+    pub addon: String,
+    /// The backup's id ('addons backups' lists them)
+    pub backup: String,
+    /// The addon's name again: its data is replaced, and this says so was meant
+    #[arg(long, value_name = "ADDON", required = true)]
+    pub confirm: String,
+    /// Return once the data is restored (else it is restored in the background)
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default: no limit]
+    #[arg(long, value_name = "DUR", requires = "wait")]
+    pub timeout: Option<String>,
+}
+
+/// `addons __backup`: what starts a backup's or restore's background worker.
+#[derive(Debug, Args)]
+pub struct BackupWorkerArgs {
+    /// The id of the backup or restore.
+    pub id: String,
+    /// Where providers keep files (the engine's data directory).
+    #[arg(long)]
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

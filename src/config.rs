@@ -29,6 +29,9 @@ pub struct Settings {
     pub state_url: Option<String>,
     /// `[state] schema`: the PostgreSQL schema of a state URL without `?schema=`.
     pub state_schema: Option<String>,
+    /// `[backups] dir`: where backup files go (default: beside the state file; a state
+    /// on a PostgreSQL server needs a folder all its hosts share named here).
+    pub backups_dir: Option<PathBuf>,
 }
 
 /// Everything but the file's text, which may hold passwords (the providers' settings
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Settings {
             .field("apps", &self.apps)
             .field("state_url", &self.state_url.as_deref().map(crate::masking::mask_url_password))
             .field("state_schema", &self.state_schema)
+            .field("backups_dir", &self.backups_dir)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +73,11 @@ pub struct AppSettings {
     /// `on_change`: a shell command run (through `sh -c`, with the app's vars in its
     /// environment) after the app's vars change.
     pub on_change: Option<String>,
+    /// `backup_every`: how often ticks back up each of the app's ready addons that can
+    /// be backed up; `None`: never.
+    pub backup_every: Option<Duration>,
+    /// `backup_keep`: how many of those scheduled backups are kept (the oldest go).
+    pub backup_keep: Option<usize>,
 }
 
 impl Default for EngineSettings {
@@ -99,6 +108,14 @@ struct FileDoc {
     apps: BTreeMap<Spanned<String>, AppDoc>,
     #[serde(default)]
     state: StateDoc,
+    #[serde(default)]
+    backups: BackupsDoc,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BackupsDoc {
+    dir: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -125,6 +142,8 @@ struct EngineDoc {
 struct AppDoc {
     env_file: Option<PathBuf>,
     on_change: Option<Spanned<String>>,
+    backup_every: Option<Spanned<String>>,
+    backup_keep: Option<Spanned<i64>>,
 }
 
 /// The default config path: `$XDG_CONFIG_HOME/addons/config.toml`.
@@ -287,10 +306,20 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
             .map_err(|err| usage(format!("{}: state.url: {err}", at(url.span()))))?;
         settings.state_url = Some(url.into_inner());
     }
+    if let Some(dir) = doc.backups.dir {
+        if !dir.get_ref().is_absolute() {
+            return Err(usage(format!(
+                "{}: backups.dir must be an absolute path, not {}",
+                at(dir.span()),
+                dir.get_ref().display()
+            )));
+        }
+        settings.backups_dir = Some(dir.into_inner());
+    }
     for (app, doc) in doc.apps {
         let span = app.span();
         let app = app.into_inner();
-        crate::names::check_app(&app).map_err(|err| usage(format!("{}: [apps.{app}]: {err:#}", at(span))))?;
+        crate::names::check_app(&app).map_err(|err| usage(format!("{}: [apps.{app}]: {err:#}", at(span.clone()))))?;
         let on_change = match doc.on_change {
             Some(command) if command.get_ref().trim().is_empty() => {
                 return Err(usage(format!(
@@ -300,7 +329,30 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Settings> {
             }
             command => command.map(Spanned::into_inner),
         };
-        settings.apps.insert(app, AppSettings { env_file: doc.env_file, on_change });
+        let backup_every = doc
+            .backup_every
+            .map(|every| {
+                parse_duration(every.get_ref())
+                    .map_err(|err| usage(format!("{}: apps.{app}.backup_every: {err}", at(every.span()))))
+            })
+            .transpose()?;
+        let backup_keep = match doc.backup_keep {
+            Some(keep) if *keep.get_ref() < 1 => {
+                return Err(usage(format!(
+                    "{}: apps.{app}.backup_keep must be 1 or more, not {}",
+                    at(keep.span()),
+                    keep.get_ref()
+                )))
+            }
+            keep => keep.map(|keep| *keep.get_ref() as usize),
+        };
+        if backup_keep.is_some() && backup_every.is_none() {
+            return Err(usage(format!(
+                "{}: apps.{app}.backup_keep without backup_every: add backup_every = \"1d\" (how often to back up)",
+                at(span.clone())
+            )));
+        }
+        settings.apps.insert(app, AppSettings { env_file: doc.env_file, on_change, backup_every, backup_keep });
     }
     Ok(settings)
 }

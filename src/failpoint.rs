@@ -14,6 +14,12 @@
 //! In a drift check (`tests/check_races.rs`): `before-check-repair` (drift found,
 //! nothing repaired yet).
 //!
+//! In a backup's or restore's worker (`tests/backups.rs`): `backup-worker-start` (before
+//! it claims anything), `backup-started` (the file partly written), `backup-before-record`
+//! (the file whole and renamed, not yet recorded), `restore-started` (mid-transaction),
+//! `restore-before-commit` (postgres: all sent but the `COMMIT`), `restore-before-record`
+//! (committed, not yet recorded: the next worker restores again).
+//!
 //! Two more knobs of these builds live where they act: `ADDONS_CLOCK_OFFSET_MS` moves
 //! this process's clock (`crate::clock::host_ms`: a host a day behind or ahead, for
 //! `tests/clock.rs`), and `ADDONS_SQLITE_SYNCHRONOUS=normal|full` puts every write of a

@@ -131,6 +131,38 @@ pub const CHECK: [Section; 2] = [
     ]),
 ];
 
+pub const BACKUP: [Section; 2] = [
+    examples(&[
+        ("addons backup myapp-db --wait", "returns once the backup file is whole and recorded"),
+        ("addons backup myapp-db", "prints the backup's id; a worker makes it in the background"),
+    ]),
+    exit_status(&[
+        ("0", "the backup began; with --wait, it is made"),
+        ("1", "the addon is not ready, a backup of it is under way, or (--wait) the backup failed"),
+        ("2", "bad usage: an unknown addon, or one whose provider has no backups (a secret)"),
+        ("3", "--timeout passed first; the backup goes on in the background"),
+    ]),
+];
+
+pub const BACKUPS: [Section; 1] = [examples(&[
+    ("addons backups", "every addon's backups: id, time, size, checksum"),
+    ("addons backups myapp-db --json", "myapp-db's, as JSON"),
+])];
+
+pub const RESTORE: [Section; 2] = [
+    examples(&[(
+        "addons restore myapp-db \"$(addons backup myapp-db --wait)\" --confirm myapp-db --wait",
+        "as it was",
+    )]),
+    exit_status(&[
+        ("0", "the restore began; with --wait, the data is the backup's"),
+        ("1", "the backup's file was changed or damaged (its checksum differs), a restore or backup is"),
+        ("", "under way, or (--wait) the restore failed and the old data is in place"),
+        ("2", "bad usage: an unknown addon or backup, or --confirm does not name the addon"),
+        ("3", "--timeout passed first; the restore goes on in the background"),
+    ]),
+];
+
 pub const LIST: [Section; 1] = [examples(&[
     ("addons list", "the live addons of every app"),
     ("addons list myapp --all", "myapp's addons, deprovisioned ones too"),

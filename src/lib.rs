@@ -4,6 +4,7 @@
 pub mod addon;
 pub mod apply;
 pub mod attachment;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -40,6 +40,27 @@ pub fn addon_json(addon: &Addon) -> Value {
     })
 }
 
+/// A backup or restore as `backup`, `backups` and `restore` print it.
+pub fn backup_json(backup: &crate::backup::Backup) -> Value {
+    json!({
+        "id": backup.id,
+        "addon": backup.addon_name,
+        "addon_id": backup.addon_id,
+        "provider": backup.provider,
+        "kind": backup.kind.as_str(),
+        "backup": backup.source,
+        "status": backup.status.as_str(),
+        "file": backup.file,
+        "size": backup.size,
+        "checksum": backup.checksum.as_ref().map(|sum| format!("sha256:{sum}")),
+        "generation": backup.generation,
+        "requested_at": rfc3339(backup.requested_at),
+        "finished_at": backup.finished_at.map(rfc3339),
+        "scheduled": backup.scheduled,
+        "message": backup.message,
+    })
+}
+
 /// A transition as `tick` and `watch` print it.
 pub fn outcome_json(outcome: &Outcome) -> Value {
     transition_json(

@@ -273,7 +273,7 @@ fn the_contracts_config_keys_are_the_ones_the_config_file_takes() {
     let tops: BTreeSet<String> = documented.keys().map(|table| table.split('.').next().unwrap().to_string()).collect();
     assert_eq!(tops, config_keys(""), "the config file's tables");
 
-    let mut tables = vec!["engine".to_string(), "state".to_string(), "apps.x".to_string()];
+    let mut tables = vec!["engine".to_string(), "state".to_string(), "backups".to_string(), "apps.x".to_string()];
     // The contract describes a release build: its providers, not those compiled in for tests.
     tables.extend(crate::common::providers::released().iter().map(|info| format!("providers.{}", info.name)));
     for table in &tables {

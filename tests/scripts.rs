@@ -890,3 +890,34 @@ fn every_console_example_in_the_readme_runs_and_prints_what_it_shows() {
         assert!(problems.is_empty(), "console block {b} of the README:\n\n{}", problems.join("\n\n"));
     }
 }
+
+#[test]
+fn a_postgres_backup_on_a_terminal_shows_its_bytes_in_the_live_display() {
+    let Some(admin) = servers::server("postgres", "the progress of a postgres backup") else { return };
+    let env = TestEnv::new();
+    let backups = env.root().join("backups");
+    env.write_config(&format!("{}[backups]\ndir = \"{}\"\n", servers::config("postgres", &admin), backups.display()));
+    env.provision_ready("postgres", "main", &["--name", "main-db"]);
+    let url = env.vars("main").get("DATABASE_URL").cloned().expect("DATABASE_URL");
+    let mut source = servers::connect_postgres(&url).unwrap();
+    let fill = "CREATE TABLE t (body text); \
+                INSERT INTO t SELECT md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) \
+                FROM generate_series(1, 1500000) g";
+    source.batch_execute(fill).unwrap();
+    // The first backup's size is what the next one's count runs up to.
+    env.ok(["backup", "main-db", "--wait"]);
+    let config = format!("ADDONS_CONFIG='{}'", env.config.display());
+    let tmux = Tmux::start_sized(&shell_line_with(&env, &config, "backup main-db --wait"), 160, 24);
+    let counting = |screen: &str| {
+        screen
+            .lines()
+            .any(|line| line.starts_with("main-db ") && line.contains("backing up as") && line.contains("MiB/"))
+    };
+    let limit = Duration::from_secs(60);
+    let screen = tmux.screen_when(limit, |screen| counting(screen) || screen.contains("exit="));
+    assert!(counting(&screen), "no count of the backup's bytes shown:\n{screen}");
+    let screen = tmux.screen_when(limit, |screen| screen.contains("exit="));
+    assert!(screen.contains("exit=0") && screen.contains("backup done"), "{screen}");
+    drop(source);
+    env.ok(["deprovision", "main-db", "--wait"]);
+}

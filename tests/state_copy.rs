@@ -118,7 +118,7 @@ fn a_state_goes_to_the_other_backend_and_back_unchanged_and_ticks_there() {
     let copied = env.json(["state", "copy", "--to", &other.location(), "--json"]);
     assert_eq!(
         copied["copied"],
-        serde_json::json!({"addons": 4, "apps": 5, "attachments": 1, "config_vars": 4, "events": 17, "hook_runs": 3})
+        serde_json::json!({"addons": 4, "apps": 5, "attachments": 1, "backups": 0, "config_vars": 4, "events": 17, "hook_runs": 3})
     );
     assert_eq!(everything(&env, Some(&other)), before, "the copy shows something else");
     let run = at(&env, &other, &["state", "copy", "--to", &back.location()]);

@@ -5,6 +5,7 @@
 mod common;
 
 mod attach;
+mod backups;
 // Needs the binary built with the failpoints feature.
 #[cfg(feature = "failpoints")]
 mod check_races;

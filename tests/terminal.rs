@@ -158,41 +158,46 @@ Arguments:
   <APP>       The app that gets the addon's config vars (a new name creates the app)
 
 Options:
-      --as <PREFIX>        Prefix the addon's config vars: --as primary gives PRIMARY_DATABASE_URL
-      --name <NAME>        The addon's name [default: generated, e.g. brave-river-4f2a1c]
-      --param <KEY=VALUE>  A provider parameter (repeatable)
-                           secret:
-                             length: number of characters, 16 to 4096 (default 100)
-                             alphabet: alnum (default), hex or base64url
-                           postgres:
-                             scheme: the DATABASE_URL's scheme, for a client that reads its driver
-                             there (default postgresql); one of postgresql, postgres,
-                             postgresql+psycopg, postgresql+psycopg2, postgresql+asyncpg,
-                             postgresql+pg8000
-                           mysql:
-                             scheme: the DATABASE_URL's scheme, for a client that reads its driver
-                             there (default mysql); one of mysql, mysql+pymysql, mysql+mysqldb,
-                             mysql+mysqlconnector, mysql+asyncmy, mysql+aiomysql, mariadb,
-                             mariadb+pymysql, mariadb+mariadbconnector
-                           rabbitmq:
-                             max_connections: the most AMQP connections open to the vhost at once
-                             max_queues: the most queues the vhost may hold
-                           sqlite, redis, mqtt: none
-      --label <KEY=VALUE>  Label the addon (repeatable), e.g. --label branch=feature-x
-      --expires-in <DUR>   Deprovision the addon this long from now (on a tick or watch), e.g. 7d,
-                           12h
-      --expires-at <TIME>  Deprovision the addon at this time (RFC 3339), e.g. 2026-12-01T18:00:00Z
-      --from <ADDON>       Make it a copy of this ready addon's data (same provider), e.g. --from
-                           main-db
-      --server <SERVER>    Make it on this server of the provider's (default: the one its url names)
-      --ensure             Create it only if no live addon has --name; the same one there is success
-                           (exit 0)
-      --wait               Tick until the addon is ready
-      --timeout <DUR>      How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out) [default:
-                           no limit, but an addon not ready within engine.provision_timeout (30m)
-                           ends in error]
-  -h, --help               Print help
-  -V, --version            Print version
+      --as <PREFIX>           Prefix the addon's config vars: --as primary gives
+                              PRIMARY_DATABASE_URL
+      --name <NAME>           The addon's name [default: generated, e.g. brave-river-4f2a1c]
+      --param <KEY=VALUE>     A provider parameter (repeatable)
+                              secret:
+                                length: number of characters, 16 to 4096 (default 100)
+                                alphabet: alnum (default), hex or base64url
+                              postgres:
+                                scheme: the DATABASE_URL's scheme, for a client that reads its
+                                driver there (default postgresql); one of postgresql, postgres,
+                                postgresql+psycopg, postgresql+psycopg2, postgresql+asyncpg,
+                                postgresql+pg8000
+                              mysql:
+                                scheme: the DATABASE_URL's scheme, for a client that reads its
+                                driver there (default mysql); one of mysql, mysql+pymysql,
+                                mysql+mysqldb, mysql+mysqlconnector, mysql+asyncmy, mysql+aiomysql,
+                                mariadb, mariadb+pymysql, mariadb+mariadbconnector
+                              rabbitmq:
+                                max_connections: the most AMQP connections open to the vhost at once
+                                max_queues: the most queues the vhost may hold
+                              sqlite, redis, mqtt: none
+      --label <KEY=VALUE>     Label the addon (repeatable), e.g. --label branch=feature-x
+      --expires-in <DUR>      Deprovision the addon this long from now (on a tick or watch), e.g.
+                              7d, 12h
+      --expires-at <TIME>     Deprovision the addon at this time (RFC 3339), e.g.
+                              2026-12-01T18:00:00Z
+      --from <ADDON>          Make it a copy of this ready addon's data (same provider), e.g. --from
+                              main-db
+      --from-backup <BACKUP>  Make it from this backup's data (same provider; 'addons backups' lists
+                              them)
+      --server <SERVER>       Make it on this server of the provider's (default: the one its url
+                              names)
+      --ensure                Create it only if no live addon has --name; the same one there is
+                              success (exit 0)
+      --wait                  Tick until the addon is ready
+      --timeout <DUR>         How long --wait waits, e.g. 30s, 5m (exit 3 when it runs out)
+                              [default: no limit, but an addon not ready within
+                              engine.provision_timeout (30m) ends in error]
+  -h, --help                  Print help
+  -V, --version               Print version
 
 Global options:
       --state <PATH|URL>  The state: a file, or a postgres:// URL that many hosts share [default:
@@ -224,8 +229,8 @@ fn provision_help_is_this_whole_text() {
     let help = help(&TestEnv::new(), &["provision"]);
     // The test-only providers' pieces, in the help's layout.
     let pieces = |name: &str, params: Vec<(&str, &str)>| {
-        let lines: String = params.iter().map(|(key, help)| format!("{:29}{key}: {help}\n", "")).collect();
-        [(format!(", {name}]"), "]".to_string()), (format!("{:27}{name}:\n{lines}", ""), String::new())]
+        let lines: String = params.iter().map(|(key, help)| format!("{:32}{key}: {help}\n", "")).collect();
+        [(format!(", {name}]"), "]".to_string()), (format!("{:30}{name}:\n{lines}", ""), String::new())]
     };
     assert_eq!(as_released(&help, pieces), PROVISION_HELP);
 }
@@ -364,6 +369,11 @@ fn the_examples_in_the_help_are_commands_that_work() {
         // Each command's examples run in a fresh state; all but provision's (and the
         // top's, which provision) find there the addons and the var they name.
         let env = TestEnv::new();
+        // Backups go under the temp dir (a state on PostgreSQL needs a folder named).
+        let config = env.root().join(".config/addons");
+        std::fs::create_dir_all(&config).unwrap();
+        let backups = format!("[backups]\ndir = \"{}\"\n", env.root().join("backups").display());
+        std::fs::write(config.join("config.toml"), backups).unwrap();
         if !matches!(words.as_slice(), [] | ["provision"]) {
             env.provision_ready("secret", "myapp", &["--name", "myapp-key"]);
             env.provision_ready("sqlite", "myapp", &["--name", "myapp-db"]);

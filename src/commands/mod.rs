@@ -14,6 +14,9 @@ use crate::store::{StateLocation, Store};
 
 mod apply;
 mod attach;
+mod backup;
+mod backup_worker;
+mod backups;
 mod check;
 mod completions;
 mod config;
@@ -31,6 +34,7 @@ mod man;
 mod progress;
 mod providers;
 mod provision;
+mod restore;
 mod rotate;
 mod run;
 mod state;
@@ -146,6 +150,7 @@ impl Ctx {
         let file = self.state.file().unwrap_or(&default);
         let data_dir = file.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
         Engine::new(self.settings.clone(), self.providers.clone(), Environment { data_dir }, self.stop.clone())
+            .on_state(self.state.as_setting())
     }
 
     /// Prints a JSON document on stdout.
@@ -220,6 +225,10 @@ pub fn dispatch(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
         Command::Copy(args) => copy::run(args, ctx),
+        Command::Backup(args) => backup::run(args, ctx),
+        Command::Backups(args) => backups::run(args, ctx),
+        Command::Restore(args) => restore::run(args, ctx),
+        Command::BackupWorker(args) => backup_worker::run(args, ctx),
     };
     done.map_err(words::for_people)
 }

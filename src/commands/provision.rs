@@ -61,7 +61,10 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
     };
     super::note_new_app(ctx, &store, &args.app)?;
     let name = args.name.clone().unwrap_or_else(names::generate_addon_name);
-    let source = args.from.as_deref().map(|from| engine.check_source(&store, &spec, from)).transpose()?;
+    let mut source = args.from.as_deref().map(|from| engine.check_source(&store, &spec, from)).transpose()?;
+    if let Some(backup) = &args.from_backup {
+        source = Some(engine.check_backup_source(&store, &spec.provider, backup)?);
+    }
     let inserted = engine.create(&mut store, &name, &spec, labels.clone(), expires_at, source.as_deref());
     let addon = match inserted {
         Ok(addon) => addon,

@@ -116,6 +116,17 @@ fn trouble_line(news: &TroubleNews, every: std::time::Duration) -> String {
             "error: app {app}: its on_change hook has been failing since {}; 'addons hooks {app}' shows its output (said again every {again} while it fails)",
             rfc3339(*since)
         ),
+        TroubleNews::Failing { what: Failing::Backup(backup), since } => format!(
+            "error: {}: its scheduled backups have been failing since {}: {}; ticks try again at its next backup_every (said again every {again} while they fail)",
+            backup.addon_name,
+            rfc3339(*since),
+            backup.message
+        ),
+        TroubleNews::Over { what: Some(Failing::Backup(backup)), since, .. } => format!(
+            "notice: {}: its scheduled backups fail no more (they were failing since {})",
+            backup.addon_name,
+            rfc3339(*since)
+        ),
         TroubleNews::Over { what: Some(Failing::Addon(addon)), since, .. } if addon.state == State::Error => format!(
             "error: {} (app {}) ended in error after failing since {}: {}",
             addon.name,

@@ -89,6 +89,9 @@ fn refused_words(refused: &Refused) -> (Exit, String) {
         Refused::LoginNotMade { addon, .. } => (Exit::Failed, format!("{what}; 'addons wait {addon}' first")),
         Refused::RotateNotReady { addon, .. } => (Exit::Failed, format!("{what} ('addons wait {addon}' first)")),
         Refused::KeptChanging => (Exit::Failed, format!("{what}; apply again")),
+        Refused::BackupBusy { addon, .. } => {
+            (Exit::Failed, format!("{what}; 'addons backups {addon}' shows it, try again once it ends"))
+        }
         Refused::Retired { how: Retired::Moved { to, .. }, .. } => (
             Exit::StateUnusable,
             format!("{what}; it no longer acts on apps or servers: use --state {to} (or ADDONS_STATE)"),

@@ -34,6 +34,8 @@ pub struct Engine {
     pub(super) copies: Mutex<Vec<(String, CopyProgress)>>,
     /// Each provider's server ("default IDENTITY"), asked once per process.
     pub(super) identities: Mutex<HashMap<String, Option<String>>>,
+    /// The state's location, handed to the background workers it starts.
+    pub(super) state: Option<String>,
 }
 
 impl Engine {
@@ -49,7 +51,15 @@ impl Engine {
             clock: Mutex::new(Clock::host()),
             copies: Mutex::new(Vec::new()),
             identities: Mutex::new(HashMap::new()),
+            state: None,
         }
+    }
+
+    /// The engine of the state at `location` (as `ADDONS_STATE` takes it): the
+    /// background workers it starts (backups) open that state.
+    pub fn on_state(mut self, location: String) -> Engine {
+        self.state = Some(location);
+        self
     }
 
     pub(super) fn stopping(&self) -> bool {

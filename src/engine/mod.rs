@@ -12,6 +12,7 @@ use crate::machine::State;
 use crate::providers::CopyProgress;
 use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
 
+mod backup;
 mod base;
 mod check;
 mod claim;
@@ -80,6 +81,11 @@ impl Engine {
         store.acting()?;
         store.expire_dead_claims(is_dead_holder)?;
         store.pull_back_times()?;
+        // Backups and restores are a worker's each, started here, never run here.
+        self.start_due_backups(store)?;
+        if only.is_none() {
+            self.run_schedules(store)?;
+        }
         // A tick for some addons writes the env files of their apps alone.
         let apps = only.map(|only| store.apps_of(only)).transpose()?;
         let scope = apps.as_deref().map_or(Apps::All, Apps::These);

@@ -118,9 +118,15 @@ impl Engine {
             }
         }
         let mut copied = None;
-        if let Some(source_id) = &addon.source_id {
+        if let Some(source_id) = addon.copy_source() {
             match self.copying(store, &*provider, addon, source_id)? {
                 Ok(said) => copied = said,
+                Err(apply) => return Ok(apply),
+            }
+        }
+        if let Some(backup_id) = addon.backup_source() {
+            match self.restoring(store, addon, backup_id)? {
+                Ok(said) => copied = Some(said),
                 Err(apply) => return Ok(apply),
             }
         }

@@ -4,7 +4,7 @@
 //! read and built).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -261,6 +261,8 @@ pub struct Capabilities<'a> {
     pub copies: Copies<'a>,
     /// Whether an app can be attached to read only (`attach --read-only`), and how.
     pub read_only: ReadOnly,
+    /// Whether its addons' data can be backed up and restored, and by what.
+    pub backups: Backups<'a>,
 }
 
 impl Capabilities<'_> {
@@ -270,6 +272,7 @@ impl Capabilities<'_> {
         verifier: None,
         copies: Copies::Never("this provider can't copy an addon's data"),
         read_only: ReadOnly::Never,
+        backups: Backups::Never("this provider can't back up an addon's data"),
     };
 }
 
@@ -350,6 +353,30 @@ pub trait Copier: Send + Sync {
 pub enum Copies<'a> {
     /// Yes, by this copier.
     By(&'a dyn Copier),
+    /// No; the text says why (one line, for the refusal).
+    Never(&'static str),
+}
+
+/// The capability of a provider whose addons' data can be backed up into a file and
+/// restored from one. Both are slow: only the background worker (`addons __backup`)
+/// calls them, never a tick.
+pub trait Backer: Send + Sync {
+    /// How its backup files end (`pgdump`, `sqlite`): what they hold, at a glance.
+    fn backup_suffix(&self) -> &'static str;
+    /// Writes a backup of the addon's data into `file`, which it makes (a partial file a
+    /// dead worker left is removed first); other sessions may go on using the data.
+    fn backup(&self, addon: Resource<'_>, file: &Path) -> Result<String, ProviderError>;
+    /// Replaces the addon's data with the backup's in `file`, whole or not at all: a
+    /// failure (or a kill) leaves the data as it was. The addon's logins, and so its
+    /// config vars, are kept; `login` is the one of its own app's that the vars hold,
+    /// for a provider that restores as the app.
+    fn restore(&self, addon: Resource<'_>, login: Credential, file: &Path) -> Result<String, ProviderError>;
+}
+
+/// Whether a provider's addons can be backed up and restored.
+pub enum Backups<'a> {
+    /// Yes, by this backer.
+    By(&'a dyn Backer),
     /// No; the text says why (one line, for the refusal).
     Never(&'static str),
 }
@@ -447,6 +474,14 @@ impl dyn Provider + '_ {
             repair.done.push(format!("login {} made again as it was", credential.login(&addon)?));
         }
         Ok(repair)
+    }
+
+    /// Its backer, or the refusal of a provider whose addons can't be backed up.
+    pub fn backer(&self) -> Result<&dyn Backer, ProviderError> {
+        match self.capabilities().backups {
+            Backups::By(backer) => Ok(backer),
+            Backups::Never(why) => Err(ProviderError::Permanent(why.to_string())),
+        }
     }
 
     /// Its copier, or the refusal of a provider that can't copy.

@@ -10,9 +10,11 @@ use mysql::{Conn, DriverError, Error, OptsBuilder, Params};
 
 use super::server::{self, ServerSettings, ServerSpec};
 use super::{
-    resource_name, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, ReadOnly, Readiness, Sort,
+    resource_name, Backups, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, ReadOnly,
+    Readiness, Sort,
 };
 
+mod backup;
 mod copy;
 mod credentials;
 mod names;
@@ -343,6 +345,10 @@ impl Provider for Mysql {
             self.drop_user(&mut admin, user)?;
         }
         admin.run(&format!("DROP DATABASE IF EXISTS {}", ident(&name)), &format!("dropping database {name}"))?;
+        // What a restore's worker killed half-way left (backup.rs).
+        for left in [format!("{name}_restore"), format!("{name}_old")] {
+            admin.run(&format!("DROP DATABASE IF EXISTS {}", ident(&left)), &format!("dropping database {left}"))?;
+        }
         let strays = wildcard_databases(&mut admin, &name)?;
         for database in &strays {
             admin.run(
@@ -411,6 +417,7 @@ impl Provider for Mysql {
             verifier: Some(self),
             copies: Copies::By(self),
             read_only: ReadOnly::Logins,
+            backups: Backups::By(self),
         }
     }
 }

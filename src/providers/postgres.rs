@@ -9,9 +9,12 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
 use super::server::{self, ServerSettings, ServerSpec};
-use super::{Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, ReadOnly, Readiness, Sort};
+use super::{
+    Backups, Capabilities, Copies, ParamSpec, Provider, ProviderError, ProviderInfo, ReadOnly, Readiness, Sort,
+};
 use crate::addon::Resource;
 
+mod backup;
 mod copy;
 mod credentials;
 mod entry;
@@ -353,6 +356,7 @@ impl Provider for Postgres {
             verifier: Some(self),
             copies: Copies::By(self),
             read_only: ReadOnly::Logins,
+            backups: Backups::By(self),
         }
     }
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError};
 
 use super::server::{ServerSettings, ServerSpec};
-use super::{Capabilities, Copies, Provider, ProviderError, ProviderInfo, ReadOnly, Readiness, Sort};
+use super::{Backups, Capabilities, Copies, Provider, ProviderError, ProviderInfo, ReadOnly, Readiness, Sort};
 
+mod backup;
 mod copy;
 mod credentials;
 use crate::addon::Resource;
@@ -232,6 +233,7 @@ impl Provider for Redis {
             verifier: Some(self),
             copies: Copies::By(self),
             read_only: ReadOnly::Logins,
+            backups: Backups::By(self),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{
-    Capabilities, Configured, Copies, Credential, Credentials, Environment, ParamSpec, Provider, ProviderConfig,
-    ProviderError, ProviderInfo, Readiness,
+    Backups, Capabilities, Configured, Copies, Credential, Credentials, Environment, ParamSpec, Provider,
+    ProviderConfig, ProviderError, ProviderInfo, Readiness,
 };
 use crate::addon::{Params, Resource, ALNUM};
 use crate::config::Section;
@@ -47,6 +47,9 @@ impl ProviderConfig for Secret {
 const DEFAULT_LENGTH: usize = 100;
 
 /// Why a secret addon is never a copy of another.
+/// Why a secret addon has no backups.
+const NO_BACKUP: &str =
+    "a secret addon holds no data but its value, which its app's config vars hold: there is nothing to back up";
 const NO_COPY: &str = "a new secret is the point of a secret addon; provision it without --from";
 
 /// Makes nothing outside the state file: the key derives from the addon's seed.
@@ -99,7 +102,12 @@ impl Provider for Secret {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities { credentials: Some(self), copies: Copies::Never(NO_COPY), ..Capabilities::NONE }
+        Capabilities {
+            credentials: Some(self),
+            copies: Copies::Never(NO_COPY),
+            backups: Backups::Never(NO_BACKUP),
+            ..Capabilities::NONE
+        }
     }
 }
 

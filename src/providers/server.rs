@@ -430,6 +430,24 @@ fn url_with_host(scheme: &str, host: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// Has the tool killed when the worker that started it dies: a dump must not go on
+/// writing a file nobody will record, nor a restore commit what nobody checked.
+pub fn dies_with_worker(command: &mut std::process::Command) -> &mut std::process::Command {
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of ours.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(command, || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The worker may have died before the signal was asked for.
+            if libc::getppid() == 1 {
+                return Err(std::io::Error::other("the worker is gone"));
+            }
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

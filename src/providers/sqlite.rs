@@ -12,11 +12,13 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{
-    Capabilities, Configured, Copier, Copies, CopyStatus, Credential, Drift, DriftKind, Environment, Provider,
+    Backups, Capabilities, Configured, Copier, Copies, CopyStatus, Credential, Drift, DriftKind, Environment, Provider,
     ProviderConfig, ProviderError, ProviderInfo, ReadOnly, Readiness, Verifier,
 };
 use crate::addon::Resource;
 use crate::config::Section;
+
+mod backup;
 
 /// Registry entry for `sqlite`.
 pub static INFO: ProviderInfo = ProviderInfo {
@@ -262,7 +264,13 @@ impl Provider for Sqlite {
 
     fn capabilities(&self) -> Capabilities<'_> {
         let read_only = ReadOnly::Advised(read_only_urls);
-        Capabilities { verifier: Some(self), copies: Copies::By(self), read_only, ..Capabilities::NONE }
+        Capabilities {
+            verifier: Some(self),
+            copies: Copies::By(self),
+            backups: Backups::By(self),
+            read_only,
+            ..Capabilities::NONE
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use super::tables::{Row, Table};
 pub use crate::addon::ConfigVar;
 use crate::addon::{Addon, Glance};
 use crate::attachment::{Attachment, AttachmentState};
+use crate::backup::Backup;
 use crate::machine::State;
 use crate::selector::Requirement;
 
@@ -392,6 +393,17 @@ pub trait Txn {
     /// Removes every key the addon holds on one app; how many.
     fn release_app_vars(&mut self, addon_id: &str, app: &str) -> Result<usize, StoreError>;
 
+    /// The backups and restores of an addon (every addon's with `None`), oldest first.
+    fn backups(&mut self, addon_id: Option<&str>) -> Result<Vec<Backup>, StoreError>;
+    /// The backups and restores still pending, of every addon.
+    fn pending_backups(&mut self) -> Result<Vec<Backup>, StoreError>;
+    /// One backup or restore, by id.
+    fn backup(&mut self, id: &str) -> Result<Option<Backup>, StoreError>;
+    /// Writes a backup or restore, new or changed.
+    fn put_backup(&mut self, backup: &Backup) -> Result<(), StoreError>;
+    /// Removes a backup's row.
+    fn delete_backup(&mut self, id: &str) -> Result<(), StoreError>;
+
     // Moving a whole state (`state copy`), table by table as [`super::tables::TABLES`] lists them.
     /// Every row of the table, in its order (`Table::order`), handed to `visit`
     /// [`SCAN_BATCH`] rows at a time, so a copy holds a batch, not the table; stops at
@@ -413,6 +425,8 @@ pub trait Txn {
     fn failing_addons(&mut self) -> Result<Vec<Addon>, StoreError>;
     /// Every app whose `on_change` hook failed for its current vars.
     fn failing_hooks(&mut self) -> Result<Vec<String>, StoreError>;
+    /// The latest finished scheduled backup of each addon, where it failed.
+    fn failing_backups(&mut self) -> Result<Vec<Backup>, StoreError>;
     /// Every recorded trouble; in a write transaction their rows stay locked to its end.
     fn troubles(&mut self) -> Result<Vec<Trouble>, StoreError>;
     /// Writes a trouble, new or changed.

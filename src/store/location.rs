@@ -67,6 +67,21 @@ impl StateLocation {
         }
     }
 
+    /// The location as `--state` and `ADDONS_STATE` take it, password and all: for a
+    /// worker this process starts, in its environment (never on its command line).
+    pub fn as_setting(&self) -> String {
+        match self {
+            StateLocation::File(path) => {
+                std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string()
+            }
+            StateLocation::Postgres(pg) => {
+                let mut url = pg.url.clone();
+                url.query_pairs_mut().append_pair("schema", &pg.schema);
+                url.to_string()
+            }
+        }
+    }
+
     /// Where it is, for messages: the path, or the URL without its password.
     pub fn describe(&self) -> String {
         match self {

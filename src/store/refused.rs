@@ -69,6 +69,9 @@ pub enum Refused {
     /// Other writers changed the live addons under every try of an apply.
     #[error("the live addons kept changing while the apply ran; nothing was changed")]
     KeptChanging,
+    /// A backup or restore of the addon is under way already: one at a time per addon.
+    #[error("a {kind} of {addon} is under way already ({id})")]
+    BackupBusy { addon: String, kind: &'static str, id: String },
     /// `state` no longer acts: `state copy` moved it, or made it a snapshot.
     #[error("{}", retired_text(state, how))]
     Retired { state: String, how: Retired },

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use super::records::HookRun;
 use crate::addon::{Addon, Cleanup, Glance};
 use crate::attachment::{Attachment, AttachmentState};
+use crate::backup::Backup;
 use crate::credential::{Access, Login};
 
 /// How a column's values are kept, so each backend reads and writes its own type
@@ -223,10 +224,38 @@ pub const ATTACHMENTS: Table = Table {
     sequence: None,
 };
 
+pub const BACKUPS: Table = Table {
+    name: "backups",
+    noun: ("backup", "backups"),
+    columns: &[
+        key("id", Text),
+        once("addon_id", Text),
+        once("addon_name", Text),
+        once("provider", Text),
+        once("kind", Text),
+        once("source", Text),
+        once("file", Text),
+        always("status", Text),
+        always("size", Int),
+        always("checksum", Text),
+        always("generation", Int),
+        once("requested_at", Int),
+        always("finished_at", Int),
+        always("claim", Text),
+        always("claim_until", Int),
+        always("attempts", Int),
+        always("message", Text),
+        once("scheduled", Bool),
+    ],
+    order: Order::Key("id"),
+    cleared: &["claim", "claim_until"],
+    sequence: None,
+};
+
 /// Every table a state holds, in an order that writes a row after the rows it refers
 /// to. A table or column added by a migration must be declared here:
 /// `declared_tables_are_the_migrated_schema_*` fails until it is.
-pub const TABLES: &[Table] = &[ADDONS, EVENTS, APPS, CONFIG_VARS, HOOK_RUNS, ATTACHMENTS];
+pub const TABLES: &[Table] = &[ADDONS, EVENTS, APPS, CONFIG_VARS, HOOK_RUNS, ATTACHMENTS, BACKUPS];
 
 /// One value of a row, whatever the backend's type (a boolean is 0 or 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,6 +397,8 @@ pub struct Writes {
     /// An attachment, new or changed (keyed by addon and slot).
     pub put_attachment: Write,
     pub insert_hook_run: Write,
+    /// A backup or restore, new or changed (keyed by its id).
+    pub put_backup: Write,
 }
 
 impl Writes {
@@ -377,6 +408,7 @@ impl Writes {
             update_addon: ADDONS.update(mark),
             put_attachment: ATTACHMENTS.upsert(mark),
             insert_hook_run: HOOK_RUNS.insert(mark),
+            put_backup: BACKUPS.upsert(mark),
         }
     }
 }
@@ -649,6 +681,56 @@ impl Record for HookRun {
             result: row.text("result")?,
             exit_status: row.opt_int("exit_status")?,
             output: row.text("output")?,
+        })
+    }
+}
+
+impl Record for Backup {
+    const TABLE: &'static Table = &BACKUPS;
+
+    fn to_values(&self) -> Row {
+        vec![
+            (&self.id).into(),
+            (&self.addon_id).into(),
+            (&self.addon_name).into(),
+            (&self.provider).into(),
+            self.kind.as_str().into(),
+            self.source.as_ref().into(),
+            (&self.file).into(),
+            self.status.as_str().into(),
+            self.size.into(),
+            self.checksum.as_ref().into(),
+            self.generation.into(),
+            self.requested_at.into(),
+            self.finished_at.into(),
+            self.claim.as_ref().into(),
+            self.claim_until.into(),
+            self.attempts.into(),
+            (&self.message).into(),
+            self.scheduled.into(),
+        ]
+    }
+
+    fn from_fields(row: &impl Fields) -> Result<Backup, Unreadable> {
+        Ok(Backup {
+            id: row.text("id")?,
+            addon_id: row.text("addon_id")?,
+            addon_name: row.text("addon_name")?,
+            provider: row.text("provider")?,
+            kind: row.parsed("kind", crate::backup::Kind::parse)?,
+            source: row.opt_text("source")?,
+            file: row.text("file")?,
+            status: row.parsed("status", crate::backup::Status::parse)?,
+            size: row.opt_int("size")?,
+            checksum: row.opt_text("checksum")?,
+            generation: row.opt_int("generation")?,
+            requested_at: row.int("requested_at")?,
+            finished_at: row.opt_int("finished_at")?,
+            claim: row.opt_text("claim")?,
+            claim_until: row.opt_int("claim_until")?,
+            attempts: row.int("attempts")?,
+            message: row.text("message")?,
+            scheduled: row.bool("scheduled")?,
         })
     }
 }

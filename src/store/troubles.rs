@@ -19,6 +19,8 @@ pub enum Failing {
     Addon(Box<Addon>),
     /// An app's `on_change` hook, for its current vars.
     Hook(String),
+    /// An addon's scheduled backups: the latest one failed.
+    Backup(Box<crate::backup::Backup>),
 }
 
 impl Failing {
@@ -26,6 +28,7 @@ impl Failing {
         match self {
             Failing::Addon(addon) => format!("addon:{}", addon.id),
             Failing::Hook(app) => format!("hook:{app}"),
+            Failing::Backup(backup) => format!("backup:{}", backup.addon_id),
         }
     }
 }
@@ -60,11 +63,13 @@ impl Store {
         said: &[String],
     ) -> anyhow::Result<Vec<TroubleNews>> {
         // What fails, read without locking what other ticks work on.
-        let (addons, hooks, known) = self.read(|tx| Ok((tx.failing_addons()?, tx.failing_hooks()?, tx.troubles()?)))?;
+        let (addons, hooks, backups, known) =
+            self.read(|tx| Ok((tx.failing_addons()?, tx.failing_hooks()?, tx.failing_backups()?, tx.troubles()?)))?;
         let mut failing: BTreeMap<String, Failing> = addons
             .into_iter()
             .map(|addon| Failing::Addon(Box::new(addon)))
             .chain(hooks.into_iter().map(Failing::Hook))
+            .chain(backups.into_iter().map(|backup| Failing::Backup(Box::new(backup))))
             .map(|what| (what.subject(), what))
             .collect();
         // Nothing failing and nothing said: an idle cron tick writes nothing.

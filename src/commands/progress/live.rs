@@ -15,7 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, P
 
 use super::echo::QuietInterrupt;
 use super::frame::{countdown, natural_order, progress_template, table, Cells, Line, Message};
-use crate::addon::Glance;
+use crate::addon::{Addon, Glance};
 use crate::engine::COPYING;
 use crate::machine::State;
 use crate::output::outcome_line;
@@ -63,6 +63,9 @@ struct Screen {
     pending: usize,
     /// How far each copy at work has come, as last counted, by addon id.
     copies: HashMap<String, CopyProgress>,
+    /// Addons with work outside their lifecycle at hand (a backup, a restore): moving,
+    /// and their lines show its progress.
+    working: HashSet<String>,
     /// The bars of the table's lines, top down.
     lines: Vec<LineBar>,
     /// Whether the summary's spinner turns: from the start, so a first step that takes
@@ -90,6 +93,8 @@ struct Row {
     /// Whether it moved since it was last read (its line is read again before it is
     /// shown).
     stale: bool,
+    /// Whether work outside its lifecycle is at hand (its copy progress is that work's).
+    working: bool,
 }
 
 impl Progress {
@@ -156,6 +161,32 @@ impl Progress {
     pub fn copies(&self, copies: &[(String, CopyProgress)]) {
         let Some(live) = &self.live else { return };
         lock(&live.screen).copies.extend(copies.iter().cloned());
+    }
+
+    /// Shows work on an addon outside its lifecycle (a backup, a restore): its line
+    /// says `what`, with `progress` when it can be counted, and moves until
+    /// [`Progress::worked`].
+    pub fn working(&self, addon: &Addon, what: &str, progress: Option<CopyProgress>, now: i64) {
+        let Some(live) = &self.live else { return };
+        let mut screen = lock(&live.screen);
+        screen.working.insert(addon.id.clone());
+        if let Some(progress) = progress {
+            screen.copies.insert(addon.id.clone(), progress);
+        }
+        screen.take(vec![Glance { message: what.to_string(), ..Glance::of(addon) }], now);
+        screen.pending = 1;
+        live.draw(&mut screen, false);
+    }
+
+    /// Ends the work [`Progress::working`] showed, its line saying `said`, and leaves the
+    /// final frame on screen.
+    pub fn worked(&self, addon: &Addon, said: &str, now: i64) {
+        if let Some(live) = &self.live {
+            lock(&live.screen).working.remove(&addon.id);
+        }
+        let shown = Glance { message: said.to_string(), ..Glance::of(addon) };
+        // The addon is at hand: nothing is read, so nothing can fail.
+        let _ = self.finish(vec![shown], &mut |_| Ok(Vec::new()), 0, now);
     }
 
     /// Redraws with `glances` at the addons as they are now: every addon with work left
@@ -232,6 +263,7 @@ impl Screen {
             touched: Vec::new(),
             pending: 0,
             copies: HashMap::new(),
+            working: HashSet::new(),
             lines: Vec::new(),
             spinning: true,
         }
@@ -241,12 +273,13 @@ impl Screen {
     fn take(&mut self, glances: Vec<Glance>, now: i64) {
         let seen = Instant::now();
         for addon in glances {
-            let moving = addon.moving;
+            let working = self.working.contains(&addon.id);
+            let moving = addon.moving || working;
             let next_try = addon
                 .due_at
                 .filter(|_| moving && addon.last_error.is_some())
                 .map(|due_at| Duration::from_millis((due_at - now).max(0) as u64));
-            if !is_copying(&addon) && !self.copies.is_empty() {
+            if !is_copying(&addon) && !working && !self.copies.is_empty() {
                 self.copies.remove(&addon.id);
             }
             let row = match self.rows.entry(addon.id.clone()) {
@@ -255,8 +288,9 @@ impl Screen {
                     (row.addon, row.next_try, row.seen, row.stale) = (addon, next_try, seen, false);
                     row
                 }
-                Entry::Vacant(row) => row.insert(Row { addon, next_try, seen, finished: None, stale: false }),
+                Entry::Vacant(row) => row.insert(Row { addon, next_try, seen, finished: None, stale: false, working }),
             };
+            row.working = working;
             row.finished = match (moving, row.finished) {
                 (true, _) => None,
                 (false, None) => Some(seen),
@@ -281,7 +315,7 @@ impl Screen {
             }
         }
         for row in self.rows.values_mut() {
-            if row.finished.is_none() && !fresh.contains(&row.addon.id) {
+            if row.finished.is_none() && !row.working && !fresh.contains(&row.addon.id) {
                 row.stop(seen);
             }
         }
@@ -363,7 +397,7 @@ impl Row {
                 next_try: next_try.saturating_sub(now.duration_since(self.seen)),
                 attempt: addon.attempts + 1,
             },
-            _ => match copy.filter(|_| is_copying(addon)) {
+            _ => match copy.filter(|_| self.working || is_copying(addon)) {
                 Some(progress) => Message::Copy { text: addon.message.clone(), progress: *progress },
                 None => Message::Text(addon.message.clone()),
             },
@@ -471,7 +505,7 @@ fn counting_style(line: &Line, left: Duration) -> ProgressStyle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addon::{Addon, Cleanup, Params};
+    use crate::addon::{Cleanup, Params};
 
     fn addon(name: &str, state: State) -> Addon {
         Addon {

@@ -142,11 +142,22 @@ impl Postgres {
         copier: &str,
         version: i32,
     ) -> Result<(Variables, Variables), ProviderError> {
+        let admin = self.admin_environment(copier, version)?;
+        let (user, password) = self.restore_login(addon)?;
+        let mut owner = self.place_environment(copier)?;
+        owner.extend([("PGUSER", user), ("PGPASSWORD", password)]);
+        Ok((admin, owner))
+    }
+
+    /// The environment of a client tool on the admin URL's host and port, its sessions
+    /// named `app_name`: the login is the caller's to add.
+    pub(super) fn place_environment(&self, app_name: &str) -> Result<Variables, ProviderError> {
         let config = self.config()?;
         // libpq takes whole seconds, and 2 at the least.
         let timeout = self.login_timeout(&config);
         let timeout = (timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0)).max(2);
-        let mut place: Variables = vec![("PGAPPNAME", copier.to_string()), ("PGCONNECT_TIMEOUT", timeout.to_string())];
+        let mut place: Variables =
+            vec![("PGAPPNAME", app_name.to_string()), ("PGCONNECT_TIMEOUT", timeout.to_string())];
         match config.get_hosts().first() {
             Some(postgres::config::Host::Tcp(host)) => place.push(("PGHOST", host.clone())),
             Some(postgres::config::Host::Unix(path)) => place.push(("PGHOST", path.display().to_string())),
@@ -155,7 +166,14 @@ impl Postgres {
         if let Some(port) = config.get_ports().first() {
             place.push(("PGPORT", port.to_string()));
         }
-        let mut admin = place.clone();
+        Ok(place)
+    }
+
+    /// The environment of a client tool logged in as the admin, with the pinned settings
+    /// of a server of `version`.
+    pub(super) fn admin_environment(&self, app_name: &str, version: i32) -> Result<Variables, ProviderError> {
+        let config = self.config()?;
+        let mut admin = self.place_environment(app_name)?;
         if let Some(user) = config.get_user() {
             admin.push(("PGUSER", user.to_string()));
         }
@@ -163,10 +181,7 @@ impl Postgres {
             admin.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
         }
         admin.push(("PGOPTIONS", admin_options(config.get_options(), version)));
-        let (user, password) = self.restore_login(addon)?;
-        let mut owner = place;
-        owner.extend([("PGUSER", user), ("PGPASSWORD", password)]);
-        Ok((admin, owner))
+        Ok(admin)
     }
 }
 
@@ -317,11 +332,11 @@ impl Copier for Postgres {
 }
 
 /// The variables a client tool is run with.
-type Variables = Vec<(&'static str, String)>;
+pub(super) type Variables = Vec<(&'static str, String)>;
 
 /// A command for PostgreSQL client tool `program` with `env` and none of the PG variables
 /// (a user, a password, options, a service) this process may have been given.
-fn tool(program: &str, env: &Variables) -> Command {
+pub(super) fn tool(program: &str, env: &Variables) -> Command {
     let mut command = Command::new(program);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("PG") {
@@ -333,7 +348,7 @@ fn tool(program: &str, env: &Variables) -> Command {
 }
 
 /// Whether an executable named `tool` is in a directory of PATH.
-fn on_path(tool: &str) -> bool {
+pub(super) fn on_path(tool: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| {

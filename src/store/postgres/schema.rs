@@ -196,11 +196,48 @@ CREATE INDEX addons_failing ON addons (attempts) WHERE attempts > 0;
     // 12 (SQLite's 14): `read_only`: an attached app's login only reads the addon's
     // resource (`attach --read-only`); every attachment made before has the owner's rights.
     "ALTER TABLE attachments ADD COLUMN read_only BOOLEAN NOT NULL DEFAULT false;",
+    // 13 (SQLite's 16): `backups`: each backup of an addon's data and each restore of one: requested
+    // (pending, a worker's claim on it), then done (a backup's file whole, its size and
+    // checksum recorded) or failed. At most one pending per addon.
+    r#"
+CREATE TABLE backups (
+    id           TEXT PRIMARY KEY,
+    addon_id     TEXT NOT NULL,
+    addon_name   TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('backup', 'restore')),
+    source       TEXT,
+    file         TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+    size         BIGINT,
+    checksum     TEXT,
+    generation   BIGINT,
+    requested_at BIGINT NOT NULL,
+    finished_at  BIGINT,
+    claim        TEXT,
+    claim_until  BIGINT,
+    attempts     BIGINT NOT NULL DEFAULT 0,
+    message      TEXT NOT NULL DEFAULT '',
+    scheduled    BOOLEAN NOT NULL DEFAULT false
+);
+CREATE UNIQUE INDEX backups_one_pending ON backups (addon_id) WHERE status = 'pending';
+CREATE INDEX backups_of_addon ON backups (addon_id, requested_at);
+"#,
 ];
 
 /// The tables a state user must be able to read and write.
-const TABLES: &[&str] =
-    &["schema_meta", "addons", "events", "apps", "config_vars", "hook_runs", "attachments", "retired", "troubles"];
+const TABLES: &[&str] = &[
+    "schema_meta",
+    "addons",
+    "events",
+    "apps",
+    "config_vars",
+    "hook_runs",
+    "attachments",
+    "retired",
+    "troubles",
+    "backups",
+];
 
 /// What the schema holds, as seen by the connecting user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use super::rows::{decode, glance, mark, params};
 use super::unusable;
 use crate::addon::{Addon, Glance};
 use crate::attachment::Attachment;
+use crate::backup::Backup;
 use crate::machine::State;
 use crate::store::backend::{glance_sql, has_task_sql};
 use crate::store::backend::{scan_sql, Scan, ScanDialect, ScanParam, SCAN_BATCH};
@@ -22,7 +23,7 @@ use crate::store::backend::{
     AppVersions, ConfigVar, EventRecord, HookRow, HookRun, NewEvent, Retired, StoreError, Trouble, Txn, VarOwner,
 };
 use crate::store::copy;
-use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
+use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, BACKUPS, HOOK_RUNS};
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
 /// of the transaction's start).
@@ -677,6 +678,51 @@ impl Txn for PgTxn<'_> {
     fn hook_runs(&mut self, app: &str) -> Result<Vec<HookRun>, StoreError> {
         let rows = self.query(&SQL.hook_runs, &[&app])?;
         rows.iter().map(|row| decode(self.location, row)).collect()
+    }
+
+    fn backups(&mut self, addon_id: Option<&str>) -> Result<Vec<Backup>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM backups WHERE ($1::text IS NULL OR addon_id = $1) ORDER BY requested_at, id",
+            BACKUPS.field_list()
+        );
+        let rows = self.query(&sql, &[&addon_id])?;
+        rows.iter().map(|row| decode(self.location, row)).collect()
+    }
+
+    fn failing_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM backups b WHERE b.scheduled AND b.status = 'failed' AND b.requested_at = \
+             (SELECT max(l.requested_at) FROM backups l WHERE l.addon_id = b.addon_id AND l.scheduled AND l.status <> 'pending') ORDER BY b.addon_id",
+            BACKUPS.field_list().split(", ").map(|c| format!("b.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let rows = self.query(&sql, &[])?;
+        rows.iter().map(|row| decode(self.location, row)).collect()
+    }
+
+    fn pending_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
+        let sql =
+            format!("SELECT {} FROM backups WHERE status = 'pending' ORDER BY requested_at, id", BACKUPS.field_list());
+        let rows = self.query(&sql, &[])?;
+        rows.iter().map(|row| decode(self.location, row)).collect()
+    }
+
+    /// In a write transaction the row is locked until it ends: its claim is read and
+    /// written by one writer at a time.
+    fn backup(&mut self, id: &str) -> Result<Option<Backup>, StoreError> {
+        let lock = if self.writing { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {} FROM backups WHERE id = $1{lock}", BACKUPS.field_list());
+        let row = self.query_opt(&sql, &[&id])?;
+        row.map(|row| decode(self.location, &row)).transpose()
+    }
+
+    fn put_backup(&mut self, backup: &Backup) -> Result<(), StoreError> {
+        self.write(&SQL.writes.put_backup, backup)?;
+        Ok(())
+    }
+
+    fn delete_backup(&mut self, id: &str) -> Result<(), StoreError> {
+        self.execute("DELETE FROM backups WHERE id = $1", &[&id])?;
+        Ok(())
     }
 
     fn attachments(&mut self, addon_id: &str) -> Result<Vec<Attachment>, StoreError> {

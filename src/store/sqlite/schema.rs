@@ -228,4 +228,31 @@ DROP INDEX addons_live_name;
 CREATE UNIQUE INDEX addons_live_name ON addons (name)
     WHERE state = 'waiting_for_provision' OR state = 'provisioned' OR state = 'ready';
 "#,
+    // 16: `backups`: each backup of an addon's data and each restore of one: requested
+    // (pending, a worker's claim on it), then done (a backup's file whole, its size and
+    // checksum recorded) or failed. At most one pending per addon.
+    r#"
+CREATE TABLE backups (
+    id           TEXT PRIMARY KEY,
+    addon_id     TEXT NOT NULL,
+    addon_name   TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('backup', 'restore')),
+    source       TEXT,
+    file         TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status = 'pending' OR status = 'done' OR status = 'failed'),
+    size         INTEGER,
+    checksum     TEXT,
+    generation   INTEGER,
+    requested_at INTEGER NOT NULL,
+    finished_at  INTEGER,
+    claim        TEXT,
+    claim_until  INTEGER,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    message      TEXT NOT NULL DEFAULT '',
+    scheduled    INTEGER NOT NULL DEFAULT 0 CHECK (scheduled IN (0, 1))
+);
+CREATE UNIQUE INDEX backups_one_pending ON backups (addon_id) WHERE status = 'pending';
+CREATE INDEX backups_of_addon ON backups (addon_id, requested_at);
+"#,
 ];

@@ -11,13 +11,14 @@ use super::rows::{decode, decode_in_order, glance, mark};
 use super::store_error;
 use crate::addon::{Addon, Glance};
 use crate::attachment::Attachment;
+use crate::backup::Backup;
 use crate::machine::State;
 use crate::store::backend::{
     scan_sql, AppVersions, ConfigVar, Conflict, EventRecord, HookRow, HookRun, NewEvent, Retired, Scan, ScanDialect,
     ScanParam, StoreError, Trouble, Txn, VarOwner, SCAN_BATCH,
 };
 use crate::store::copy;
-use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, HOOK_RUNS};
+use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, BACKUPS, HOOK_RUNS};
 
 /// The statements whose text depends on the state machine (the live states) or on a
 /// table's declaration, built once.
@@ -664,6 +665,44 @@ impl Txn for SqliteTxn<'_> {
 
     fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError> {
         super::copy::count(&self.tx, self.path, table)
+    }
+
+    fn backups(&mut self, addon_id: Option<&str>) -> Result<Vec<Backup>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM backups WHERE (?1 IS NULL OR addon_id = ?1) ORDER BY requested_at, id",
+            BACKUPS.field_list()
+        );
+        self.run(|c| c.prepare_cached(&sql)?.query_map([addon_id], decode)?.collect())
+    }
+
+    fn failing_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM backups b WHERE b.scheduled AND b.status = 'failed' AND b.requested_at = \
+             (SELECT max(l.requested_at) FROM backups l WHERE l.addon_id = b.addon_id AND l.scheduled AND l.status <> 'pending') ORDER BY b.addon_id",
+            BACKUPS.field_list().split(", ").map(|c| format!("b.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        self.run(|c| c.prepare_cached(&sql)?.query_map([], decode)?.collect())
+    }
+
+    fn pending_backups(&mut self) -> Result<Vec<Backup>, StoreError> {
+        let sql =
+            format!("SELECT {} FROM backups WHERE status = 'pending' ORDER BY requested_at, id", BACKUPS.field_list());
+        self.run(|c| c.prepare_cached(&sql)?.query_map([], decode)?.collect())
+    }
+
+    fn backup(&mut self, id: &str) -> Result<Option<Backup>, StoreError> {
+        let sql = format!("SELECT {} FROM backups WHERE id = ?1", BACKUPS.field_list());
+        self.run(|c| c.prepare_cached(&sql)?.query_row([id], decode).optional())
+    }
+
+    fn put_backup(&mut self, backup: &Backup) -> Result<(), StoreError> {
+        self.run(|c| write(c, &SQL.writes.put_backup, backup))?;
+        Ok(())
+    }
+
+    fn delete_backup(&mut self, id: &str) -> Result<(), StoreError> {
+        self.run(|c| c.prepare_cached("DELETE FROM backups WHERE id = ?1")?.execute([id]))?;
+        Ok(())
     }
 
     /// A write transaction here holds the file's write lock from its start.
