@@ -2,6 +2,8 @@
 //! data: one row per piece of work, requested in the state, done by a background worker
 //! that holds its claim, and recorded whole in one transaction at its end.
 
+use crate::addon::Addon;
+
 /// What a piece of backup work does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -95,6 +97,31 @@ pub struct Backup {
 }
 
 impl Backup {
+    /// Work of `kind` on `addon` to request (pending, unclaimed, nothing recorded yet),
+    /// its id `id` and its file `file`.
+    pub fn request(addon: &Addon, kind: Kind, id: String, file: String) -> Backup {
+        Backup {
+            id,
+            addon_id: addon.id.clone(),
+            addon_name: addon.name.clone(),
+            provider: addon.provider.clone(),
+            kind,
+            source: None,
+            file,
+            status: Status::Pending,
+            size: None,
+            checksum: None,
+            generation: None,
+            requested_at: 0,
+            finished_at: None,
+            claim: None,
+            claim_until: None,
+            attempts: 0,
+            message: String::new(),
+            scheduled: false,
+        }
+    }
+
     /// Whether a worker may take it up at `now`: pending and held by no live claim.
     pub fn free_at(&self, now: i64) -> bool {
         self.status == Status::Pending && self.claim_until.is_none_or(|until| until < now)

@@ -406,26 +406,7 @@ impl Engine {
 fn new_backup(addon: &Addon, dir: &Path, suffix: &str, scheduled: bool) -> Backup {
     let id = crate::names::generate_addon_id();
     let file = dir.join(&addon.id).join(format!("{id}.{suffix}"));
-    Backup {
-        id,
-        addon_id: addon.id.clone(),
-        addon_name: addon.name.clone(),
-        provider: addon.provider.clone(),
-        kind: Kind::Backup,
-        source: None,
-        file: file.display().to_string(),
-        status: Status::Pending,
-        size: None,
-        checksum: None,
-        generation: None,
-        requested_at: 0,
-        finished_at: None,
-        claim: None,
-        claim_until: None,
-        attempts: 0,
-        message: String::new(),
-        scheduled,
-    }
+    Backup { scheduled, ..Backup::request(addon, Kind::Backup, id, file.display().to_string()) }
 }
 
 /// How soon a tick looks again at a restore into a new addon.
@@ -434,24 +415,10 @@ const RESTORE_POLL: Duration = Duration::from_millis(200);
 /// The restore of `backup` into `addon`, to request.
 fn restore_of(addon: &Addon, backup: &Backup) -> Backup {
     Backup {
-        id: crate::names::generate_addon_id(),
-        addon_id: addon.id.clone(),
-        addon_name: addon.name.clone(),
-        provider: addon.provider.clone(),
-        kind: Kind::Restore,
         source: Some(backup.id.clone()),
-        file: backup.file.clone(),
-        status: Status::Pending,
         size: backup.size,
         checksum: backup.checksum.clone(),
-        generation: None,
-        requested_at: 0,
-        finished_at: None,
-        claim: None,
-        claim_until: None,
-        attempts: 0,
-        message: String::new(),
-        scheduled: false,
+        ..Backup::request(addon, Kind::Restore, crate::names::generate_addon_id(), backup.file.clone())
     }
 }
 
