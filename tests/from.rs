@@ -618,6 +618,37 @@ fn a_redis_copy_is_checked_as_made_and_its_app_logs_in() {
     env.ok(["deprovision", "main-cache", "branch-cache", "--wait"]);
 }
 
+#[test]
+fn a_rabbitmq_copy_is_checked_as_made_and_its_app_logs_in() {
+    use futures_lite::future::block_on;
+    let Some(admin) = server("rabbitmq", "rabbitmq --from then check") else { return };
+    let env = TestEnv::with_config(&servers::config("rabbitmq", &admin));
+    // The source's limits are its own: the copy is given those of its params.
+    let main = env.provision_ready("rabbitmq", "main", &["--name", "main-mq", "--param", "max_queues=50"]);
+    let _sweep = servers::Sweep::new("rabbitmq", &admin, main["id"].as_str().unwrap());
+    let source = servers::connect_rabbitmq(&var(&env, "main", "RABBITMQ_URL")).unwrap();
+    let channel = block_on(source.create_channel()).unwrap();
+    let durable = lapin::options::QueueDeclareOptions { durable: true, ..Default::default() };
+    block_on(channel.queue_declare("q".into(), durable, lapin::types::FieldTable::default())).unwrap();
+    block_on(source.close(200, "OK".into())).unwrap();
+    let limits = ["--param", "max_queues=7", "--param", "max_connections=9"];
+    let copy = env.provision_ready(
+        "rabbitmq",
+        "branch",
+        &[&["--name", "branch-mq", "--from", "main-mq"], &limits[..]].concat(),
+    );
+    let vhost = format!("addons_{}", copy["id"].as_str().unwrap());
+    let _copy_sweep = servers::Sweep::new("rabbitmq", &admin, copy["id"].as_str().unwrap());
+    checked_as_made(&env, "branch-mq");
+    let set = servers::rabbitmq_api(&admin, "GET", &format!("/api/vhost-limits/{vhost}")).unwrap();
+    assert_eq!(set[0]["value"], serde_json::json!({"max-queues": 7, "max-connections": 9}), "{set}");
+    let queues = servers::rabbitmq_api(&admin, "GET", &format!("/api/queues/{vhost}")).unwrap();
+    assert_eq!(queues.as_array().map(Vec::len), Some(1), "{queues}");
+    servers::rabbitmq_round_trip(&var(&env, "branch", "RABBITMQ_URL")).unwrap();
+    checked_as_made(&env, "main-mq");
+    env.ok(["deprovision", "main-mq", "branch-mq", "--wait"]);
+}
+
 /// The crash tests: the copier is killed at a failpoint (the tick that starts it passes
 /// the point on in its environment), and plain ticks then settle with a whole copy.
 #[cfg(feature = "failpoints")]
