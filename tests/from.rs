@@ -1,7 +1,8 @@
 //! `provision --from` through the binary: for each provider, a source with tables (or
 //! keys) and rows is copied and the copy checked row by row; a source in use by another
 //! session still copies; a source deprovisioned before the copy ends the addon in error
-//! with nothing left; refusals change nothing; `from` in an apply file makes a copy.
+//! with nothing left; refusals change nothing; `from` in an apply file makes a copy; a
+//! fresh copy's `check` finds what addons made, and its app logs in with its vars.
 //! The crash tests (feature `failpoints`) kill the copier mid-copy and before its mark.
 
 use crate::common;
@@ -522,6 +523,130 @@ fn redis_copy_has_every_key_renamed_with_its_ttl() {
         let marks: Vec<String> = redis::cmd("KEYS").arg(format!("addons-copy:{id}:*")).query(&mut admin_conn).unwrap();
         assert!(marks.is_empty(), "{marks:?}");
     }
+}
+
+/// What `check` of a fresh copy must find: what addons made, nothing to report or
+/// repair (the copier works on the addon as the state holds it, seed and params, as
+/// every other step does), with no drift in its log.
+fn checked_as_made(env: &TestEnv, addon: &str) {
+    let checks = env.json(["check", addon, "--json"]);
+    assert_eq!(checks[0]["status"], "ok", "{checks:#}");
+    let log = env.json(["log", addon, "--json"]);
+    let events: Vec<&str> = log.as_array().unwrap().iter().map(|event| event["event"].as_str().unwrap()).collect();
+    assert!(!events.iter().any(|event| ["drift", "repaired"].contains(event)), "{log:#}");
+    assert!(env.info(addon)["drift"].is_null(), "{:#}", env.info(addon));
+}
+
+#[test]
+fn a_postgres_copy_is_checked_as_made_and_its_app_logs_in() {
+    let Some(admin) = server("postgres", "postgres --from then check") else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &admin));
+    let main = env.provision_ready("postgres", "main", &["--name", "main-db"]);
+    let _sweep = servers::Sweep::new("postgres", &admin, main["id"].as_str().unwrap());
+    fill_postgres(&var(&env, "main", "DATABASE_URL"));
+    // Idle, the source is copied as a template; in use, by pg_dump | pg_restore.
+    let idle = env.provision_ready("postgres", "idle", &["--name", "idle-db", "--from", "main-db"]);
+    let _idle_sweep = servers::Sweep::new("postgres", &admin, idle["id"].as_str().unwrap());
+    let mut busy = connect_postgres(&var(&env, "main", "DATABASE_URL")).unwrap();
+    let tx = busy.transaction().unwrap();
+    let copy = env.provision_ready("postgres", "busy", &["--name", "busy-db", "--from", "main-db"]);
+    let _busy_sweep = servers::Sweep::new("postgres", &admin, copy["id"].as_str().unwrap());
+    tx.rollback().unwrap();
+    for (app, addon, how) in [("idle", "idle-db", "by a template copy"), ("busy", "busy-db", "by pg_dump | pg_restore")]
+    {
+        assert!(messages(&env, addon).iter().any(|m| m.contains(how)), "{:?}", messages(&env, addon));
+        checked_as_made(&env, addon);
+        let id = env.info(addon)["id"].as_str().unwrap().to_string();
+        check_postgres_copy(&var(&env, app, "DATABASE_URL"), &format!("addons_{id}"));
+    }
+    env.ok(["deprovision", "main-db", "idle-db", "busy-db", "--wait"]);
+}
+
+#[test]
+fn a_postgres_copy_on_a_server_that_checks_passwords_logs_in_with_its_vars() {
+    let Some(cluster) = common::cluster::Cluster::start() else { return };
+    let env = TestEnv::with_config(&servers::config("postgres", &cluster.url()));
+    env.provision_ready("postgres", "main", &["--name", "main-db"]);
+    fill_postgres(&var(&env, "main", "DATABASE_URL"));
+    let idle = env.provision_ready("postgres", "idle", &["--name", "idle-db", "--from", "main-db"]);
+    check_postgres_copy(&var(&env, "idle", "DATABASE_URL"), &format!("addons_{}", idle["id"].as_str().unwrap()));
+    checked_as_made(&env, "idle-db");
+    // In use, the source is dumped, and restored logged in as the copy's app.
+    let mut busy = connect_postgres(&var(&env, "main", "DATABASE_URL")).unwrap();
+    let tx = busy.transaction().unwrap();
+    let copy = env.provision_ready("postgres", "busy", &["--name", "busy-db", "--from", "main-db"]);
+    tx.rollback().unwrap();
+    assert!(messages(&env, "busy-db").iter().any(|m| m.contains("by pg_dump | pg_restore")));
+    check_postgres_copy(&var(&env, "busy", "DATABASE_URL"), &format!("addons_{}", copy["id"].as_str().unwrap()));
+    checked_as_made(&env, "busy-db");
+    env.ok(["deprovision", "main-db", "idle-db", "busy-db", "--wait"]);
+    assert_eq!(cluster.roles(), Vec::<String>::new());
+}
+
+#[test]
+fn a_mysql_copy_is_checked_as_made_and_its_app_logs_in() {
+    use mysql::prelude::Queryable;
+    let Some(admin) = server("mysql", "mysql --from then check") else { return };
+    let env = TestEnv::with_config(&servers::config("mysql", &admin));
+    let _sweep = MysqlSweep { env: &env, admin: &admin };
+    let (_, mut source) = fill_mysql(&env, &["CREATE TABLE parent (id BIGINT PRIMARY KEY, body TEXT NOT NULL)"]);
+    source.exec_batch("INSERT INTO parent VALUES (?, ?)", rows()).unwrap();
+    env.provision_ready("mysql", "branch", &["--name", "branch-db", "--from", "main-db"]);
+    checked_as_made(&env, "branch-db");
+    let found: Vec<(i64, String)> = connect_mysql(&var(&env, "branch", "DATABASE_URL"))
+        .unwrap()
+        .query("SELECT id, body FROM parent ORDER BY id")
+        .unwrap();
+    assert_eq!(found, rows());
+    env.ok(["deprovision", "main-db", "branch-db", "--wait"]);
+}
+
+#[test]
+fn a_redis_copy_is_checked_as_made_and_its_app_logs_in() {
+    let Some(admin) = server("redis", "redis --from then check") else { return };
+    let env = TestEnv::with_config(&servers::config("redis", &admin));
+    let main = env.provision_ready("redis", "main", &["--name", "main-cache"]);
+    let _sweep = servers::Sweep::new("redis", &admin, main["id"].as_str().unwrap());
+    let (url, prefix) = (var(&env, "main", "REDIS_URL"), var(&env, "main", "REDIS_KEY_PREFIX"));
+    redis::cmd("SET").arg(format!("{prefix}k")).arg("v").query::<()>(&mut connect_redis(&url).unwrap()).unwrap();
+    let copy = env.provision_ready("redis", "branch", &["--name", "branch-cache", "--from", "main-cache"]);
+    let _copy_sweep = servers::Sweep::new("redis", &admin, copy["id"].as_str().unwrap());
+    checked_as_made(&env, "branch-cache");
+    let (url, prefix) = (var(&env, "branch", "REDIS_URL"), var(&env, "branch", "REDIS_KEY_PREFIX"));
+    let value: String = redis::cmd("GET").arg(format!("{prefix}k")).query(&mut connect_redis(&url).unwrap()).unwrap();
+    assert_eq!(value, "v");
+    env.ok(["deprovision", "main-cache", "branch-cache", "--wait"]);
+}
+
+#[test]
+fn a_rabbitmq_copy_is_checked_as_made_and_its_app_logs_in() {
+    use futures_lite::future::block_on;
+    let Some(admin) = server("rabbitmq", "rabbitmq --from then check") else { return };
+    let env = TestEnv::with_config(&servers::config("rabbitmq", &admin));
+    // The source's limits are its own: the copy is given those of its params.
+    let main = env.provision_ready("rabbitmq", "main", &["--name", "main-mq", "--param", "max_queues=50"]);
+    let _sweep = servers::Sweep::new("rabbitmq", &admin, main["id"].as_str().unwrap());
+    let source = servers::connect_rabbitmq(&var(&env, "main", "RABBITMQ_URL")).unwrap();
+    let channel = block_on(source.create_channel()).unwrap();
+    let durable = lapin::options::QueueDeclareOptions { durable: true, ..Default::default() };
+    block_on(channel.queue_declare("q".into(), durable, lapin::types::FieldTable::default())).unwrap();
+    block_on(source.close(200, "OK".into())).unwrap();
+    let limits = ["--param", "max_queues=7", "--param", "max_connections=9"];
+    let copy = env.provision_ready(
+        "rabbitmq",
+        "branch",
+        &[&["--name", "branch-mq", "--from", "main-mq"], &limits[..]].concat(),
+    );
+    let vhost = format!("addons_{}", copy["id"].as_str().unwrap());
+    let _copy_sweep = servers::Sweep::new("rabbitmq", &admin, copy["id"].as_str().unwrap());
+    checked_as_made(&env, "branch-mq");
+    let set = servers::rabbitmq_api(&admin, "GET", &format!("/api/vhost-limits/{vhost}")).unwrap();
+    assert_eq!(set[0]["value"], serde_json::json!({"max-queues": 7, "max-connections": 9}), "{set}");
+    let queues = servers::rabbitmq_api(&admin, "GET", &format!("/api/queues/{vhost}")).unwrap();
+    assert_eq!(queues.as_array().map(Vec::len), Some(1), "{queues}");
+    servers::rabbitmq_round_trip(&var(&env, "branch", "RABBITMQ_URL")).unwrap();
+    checked_as_made(&env, "main-mq");
+    env.ok(["deprovision", "main-mq", "branch-mq", "--wait"]);
 }
 
 /// The crash tests: the copier is killed at a failpoint (the tick that starts it passes

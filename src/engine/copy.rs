@@ -131,6 +131,10 @@ impl Engine {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        // The copier reads the addon from this state: its seed and params are nowhere else.
+        if let Some(state) = &self.state {
+            command.env("ADDONS_STATE", state);
+        }
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command.spawn()?;
         // Reaped when it ends, so a long `watch` leaves no zombie behind.

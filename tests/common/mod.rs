@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod apps;
+pub mod cluster;
 pub mod hosts;
 pub mod mosquitto;
 pub mod pgstate;

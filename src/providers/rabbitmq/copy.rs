@@ -1,8 +1,8 @@
 //! `provision --from` on RabbitMQ: the source vhost's definitions (exchanges, queues,
 //! bindings, policies, parameters) imported into the new addon's vhost, never its
-//! messages. A global runtime parameter `addons-copy-<id>`, which only an administrator
-//! can read or write, tells any host how the copy stands: at work until a time the copier
-//! set, or done.
+//! messages nor its limits (the copy's params set its own). A global runtime parameter
+//! `addons-copy-<id>`, which only an administrator can read or write, tells any host how
+//! the copy stands: at work until a time the copier set, or done.
 
 use serde_json::{json, Value};
 
@@ -48,6 +48,15 @@ fn alive(api: &Api<'_>, addon: &Resource<'_>, source: &Resource<'_>) -> Result<(
     set(api, addon, json!({"source": source.id, "until": until}))
 }
 
+/// Leaves the source's vhost limits out of its definitions: they are the source's params
+/// (an emptied limit shows as a parameter too), and imported they would replace the
+/// limits the copy's own params set.
+fn own_limits(definitions: &mut Value) {
+    if let Some(parameters) = definitions["parameters"].as_array_mut() {
+        parameters.retain(|parameter| parameter["component"] != json!("vhost-limits"));
+    }
+}
+
 impl Copier for Rabbitmq {
     /// The source's vhost must be there.
     fn check_copy(&self, source: Resource<'_>) -> Result<(), ProviderError> {
@@ -78,11 +87,12 @@ impl Copier for Rabbitmq {
             return Ok(format!("vhost {} is already a copy", names.vhost));
         }
         alive(&api, &addon, &source)?;
-        let Some(definitions) = api.get(&format!("/api/definitions/{}", segment(&from.vhost)))? else {
+        let Some(mut definitions) = api.get(&format!("/api/definitions/{}", segment(&from.vhost)))? else {
             // No copier is at work any more: the cleanup need not wait for the mark to expire.
             forget(&api, &addon)?;
             return Err(api.permanent(&format!("the source's vhost {} is gone: it was deprovisioned", from.vhost)));
         };
+        own_limits(&mut definitions);
         // A dead copier's partial copy goes first: the vhost is made again, empty.
         alive(&api, &addon, &source)?;
         api.delete(&names.vhost_path())?;
@@ -103,5 +113,21 @@ impl Copier for Rabbitmq {
             names.vhost,
             what.join(", ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sources_limits_are_left_out_and_its_other_parameters_kept() {
+        let mut definitions = json!({"parameters": [
+            {"component": "vhost-limits", "name": "limits", "vhost": "a", "value": {"max-queues": 50}},
+            {"component": "shovel", "name": "s", "vhost": "a", "value": {}},
+        ], "queues": [{"name": "q"}]});
+        own_limits(&mut definitions);
+        assert_eq!(definitions["parameters"], json!([{"component": "shovel", "name": "s", "vhost": "a", "value": {}}]));
+        assert_eq!(definitions["queues"], json!([{"name": "q"}]));
     }
 }
