@@ -2,8 +2,6 @@
 //! data: one row per piece of work, requested in the state, done by a background worker
 //! that holds its claim, and recorded whole in one transaction at its end.
 
-use crate::addon::Addon;
-
 /// What a piece of backup work does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -97,14 +95,15 @@ pub struct Backup {
 }
 
 impl Backup {
-    /// Work of `kind` on `addon` to request (pending, unclaimed, nothing recorded yet),
-    /// its id `id` and its file `file`.
-    pub fn request(addon: &Addon, kind: Kind, id: String, file: String) -> Backup {
+    /// Work of `kind` to request (pending, unclaimed, nothing recorded yet) on the addon
+    /// `of` (its id, name and provider), its id `id` and its file `file`.
+    pub fn request(of: [&str; 3], kind: Kind, id: String, file: String) -> Backup {
+        let [addon_id, addon_name, provider] = of.map(str::to_string);
         Backup {
             id,
-            addon_id: addon.id.clone(),
-            addon_name: addon.name.clone(),
-            provider: addon.provider.clone(),
+            addon_id,
+            addon_name,
+            provider,
             kind,
             source: None,
             file,

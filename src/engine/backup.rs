@@ -406,7 +406,7 @@ impl Engine {
 fn new_backup(addon: &Addon, dir: &Path, suffix: &str, scheduled: bool) -> Backup {
     let id = crate::names::generate_addon_id();
     let file = dir.join(&addon.id).join(format!("{id}.{suffix}"));
-    Backup { scheduled, ..Backup::request(addon, Kind::Backup, id, file.display().to_string()) }
+    Backup { scheduled, ..Backup::request(of(addon), Kind::Backup, id, file.display().to_string()) }
 }
 
 /// How soon a tick looks again at a restore into a new addon.
@@ -418,8 +418,13 @@ fn restore_of(addon: &Addon, backup: &Backup) -> Backup {
         source: Some(backup.id.clone()),
         size: backup.size,
         checksum: backup.checksum.clone(),
-        ..Backup::request(addon, Kind::Restore, crate::names::generate_addon_id(), backup.file.clone())
+        ..Backup::request(of(addon), Kind::Restore, crate::names::generate_addon_id(), backup.file.clone())
     }
+}
+
+/// The addon a backup is of, as its record names it: id, name, provider.
+fn of(addon: &Addon) -> [&str; 3] {
+    [&addon.id, &addon.name, &addon.provider]
 }
 
 /// The size and SHA-256 (hex) of a file.
