@@ -68,7 +68,18 @@ fn a_fresh_schema_is_made_and_migrated_once_by_hosts_opening_it_at_once() {
     }
     assert_eq!(
         tables_of(&schema),
-        ["addons", "apps", "attachments", "config_vars", "events", "hook_runs", "retired", "schema_meta", "troubles"]
+        [
+            "addons",
+            "apps",
+            "attachments",
+            "backups",
+            "config_vars",
+            "events",
+            "hook_runs",
+            "retired",
+            "schema_meta",
+            "troubles"
+        ]
     );
     let meta =
         schema.admin().query(&format!("SELECT application, version FROM {}.schema_meta", schema.name), &[]).unwrap();
