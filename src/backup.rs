@@ -143,7 +143,7 @@ pub fn every_text(every: std::time::Duration) -> String {
     let ms = every.as_millis();
     [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")]
         .into_iter()
-        .find(|(unit, _)| ms % unit == 0)
+        .find(|(unit, _)| ms.is_multiple_of(*unit))
         .map_or_else(|| format!("{ms}ms"), |(unit, name)| format!("{}{name}", ms / unit))
 }
 
