@@ -465,6 +465,17 @@ fn a_state_shared_by_hosts_needs_a_backups_folder_named() {
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("[backups]\ndir = "), "{run}");
     assert!(env.state_sql("SELECT id FROM backups").is_empty());
+    // So does an apply file's schedule, before anything is made.
+    let file = env.root().join("addons.toml");
+    std::fs::write(
+        &file,
+        "scope = \"s\"\n[[addon]]\nname = \"db\"\nprovider = \"sqlite\"\napp = \"web\"\nbackup_every = \"1d\"\n",
+    )
+    .unwrap();
+    let run = env.run(["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("[backups]\ndir = "), "{run}");
+    assert_eq!(env.ok(["list", "--json"]).json().as_array().unwrap().len(), 1);
 }
 
 #[cfg(feature = "failpoints")]

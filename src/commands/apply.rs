@@ -68,6 +68,10 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<()> {
         Some(store) => store,
         None => ctx.new_store()?,
     };
+    // A schedule's backups need their folder (named in the config for a shared state).
+    if file.addons.iter().any(|desired| desired.backup_schedule.is_some()) {
+        engine.backups_dir(&store)?;
+    }
     check_vars(&store, &file, &plan)?;
     // Every server a creation needs answers, or nothing is made.
     let mut servers: Vec<(&str, &str)> = plan
