@@ -101,6 +101,7 @@ fn generate(path: &Path, count: usize) -> anyhow::Result<(Engine, Store)> {
             expires_at: None,
             source_id: None,
             server: None,
+            backup_schedule: None,
         })?;
         if engine.begin(&mut store, &addon)?.is_some() {
             bail!("begin_provision failed for {}", addon.name);

@@ -101,6 +101,9 @@ pub struct Addon {
     /// to that server alone. `None` for an addon without a server, or made before this
     /// was recorded (its next step records it).
     pub server: Option<String>,
+    /// Its own backup schedule (an apply file's `backup_every` and `backup_keep`), in
+    /// place of its app's; `None`: its app's, if the app has one.
+    pub backup_schedule: Option<crate::backup::Schedule>,
 }
 
 /// What a live display shows of an addon: the few columns of its line, and whether

@@ -144,3 +144,47 @@ pub fn backup_source(source_id: &str) -> Option<&str> {
 /// How many times workers may take up a piece of work before it fails for good (each
 /// one that died left it pending).
 pub const MAX_ATTEMPTS: i64 = 3;
+
+/// An addon's own backup schedule (an apply file's `backup_every` and `backup_keep`),
+/// which takes the place of its app's (`[apps.NAME]`) as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// How often ticks back it up.
+    pub every: std::time::Duration,
+    /// How many of its scheduled backups are kept (the oldest go); `None`: all.
+    pub keep: Option<usize>,
+}
+
+impl Schedule {
+    /// `every 1d, keep 7` (or `keep all`): how a plan shows it.
+    pub fn describe(&self) -> String {
+        let keep = self.keep.map_or_else(|| "all".to_string(), |keep| keep.to_string());
+        format!("every {}, keep {keep}", every_text(self.every))
+    }
+}
+
+/// A schedule's interval the way it is written (`1d`, `12h`, `30m`, `90s`, `1500ms`):
+/// the largest unit it is a whole number of.
+pub fn every_text(every: std::time::Duration) -> String {
+    let ms = every.as_millis();
+    [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")]
+        .into_iter()
+        .find(|(unit, _)| ms.is_multiple_of(*unit))
+        .map_or_else(|| format!("{ms}ms"), |(unit, name)| format!("{}{name}", ms / unit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_interval_is_written_in_its_largest_whole_unit() {
+        for (ms, text) in [(86_400_000, "1d"), (7_200_000, "2h"), (90_000, "90s"), (60_000, "1m"), (1500, "1500ms")] {
+            assert_eq!(every_text(Duration::from_millis(ms)), text);
+        }
+        let schedule = Schedule { every: Duration::from_secs(86_400), keep: Some(7) };
+        assert_eq!(schedule.describe(), "every 1d, keep 7");
+        assert_eq!(Schedule { keep: None, ..schedule }.describe(), "every 1d, keep all");
+    }
+}

@@ -80,6 +80,14 @@ pub struct AppSettings {
     pub backup_keep: Option<usize>,
 }
 
+impl AppSettings {
+    /// The app's backup schedule, when it has one: what each of its addons follows
+    /// unless it has one of its own.
+    pub fn backup_schedule(&self) -> Option<crate::backup::Schedule> {
+        self.backup_every.map(|every| crate::backup::Schedule { every, keep: self.backup_keep })
+    }
+}
+
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {

@@ -31,6 +31,8 @@ pub fn addon_json(addon: &Addon) -> Value {
         "labels": addon.labels,
         "expires_at": addon.expires_at.map(rfc3339),
         "server": addon.server,
+        "backup_every": addon.backup_schedule.map(|schedule| crate::backup::every_text(schedule.every)),
+        "backup_keep": addon.backup_schedule.and_then(|schedule| schedule.keep),
         "attachments": addon.attachments.iter().map(|attachment| json!({
             "app": attachment.app,
             "prefix": attachment.prefix,

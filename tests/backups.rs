@@ -465,6 +465,17 @@ fn a_state_shared_by_hosts_needs_a_backups_folder_named() {
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("[backups]\ndir = "), "{run}");
     assert!(env.state_sql("SELECT id FROM backups").is_empty());
+    // So does an apply file's schedule, before anything is made.
+    let file = env.root().join("addons.toml");
+    std::fs::write(
+        &file,
+        "scope = \"s\"\n[[addon]]\nname = \"db\"\nprovider = \"sqlite\"\napp = \"web\"\nbackup_every = \"1d\"\n",
+    )
+    .unwrap();
+    let run = env.run(["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("[backups]\ndir = "), "{run}");
+    assert_eq!(env.ok(["list", "--json"]).json().as_array().unwrap().len(), 1);
 }
 
 #[cfg(feature = "failpoints")]
@@ -694,6 +705,60 @@ mod crash {
 /// each backup its worker made), never two of one addon at once or within a second of
 /// each other, and leave each addon its newest ones, files and records; a failing
 /// scheduled backup is said as other trouble is.
+#[test]
+fn an_apply_file_schedule_for_a_provider_without_backups_is_refused_with_nothing_changed() {
+    let env = env_with("");
+    let path = env.root().join("addons.toml");
+    let file = path.display().to_string();
+    let write = |extra: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "scope = \"s\"\n[[addon]]\nname = \"db\"\nprovider = \"sqlite\"\napp = \"web\"\nbackup_every = \"1d\"\n\
+                 [[addon]]\nname = \"key\"\nprovider = \"secret\"\napp = \"web\"\n{extra}"
+            ),
+        )
+        .unwrap()
+    };
+    write("backup_every = \"1d\"\nbackup_keep = 3\n");
+    let line = env.fails(2, ["apply", "-f", &file]);
+    assert_eq!(
+        line,
+        format!(
+            "error: apply file {file}, line 11: addon.backup_every: key is a secret addon, which has no backups to schedule \
+             (a secret addon holds no data but its value, which its app's config vars hold: there is nothing to back \
+             up); remove its backup_every and backup_keep"
+        )
+    );
+    assert!(!env.state_exists(), "the state was made");
+    // Once made without one, the key can't be given one either; nothing changes.
+    write("");
+    env.ok(["apply", "-f", &file, "--wait"]);
+    let before = env.ok(["list", "--json"]).stdout;
+    write("backup_keep = 3\nbackup_every = \"1h\"\n");
+    let line = env.fails(2, ["apply", "-f", &file, "--dry-run"]);
+    assert!(line.contains(", line 12: addon.backup_every: key is a secret addon"), "{line}");
+    env.fails(2, ["apply", "-f", &file]);
+    assert_eq!(env.ok(["list", "--json"]).stdout, before);
+    assert!(env.info("key")["backup_every"].is_null());
+    // A rabbitmq addon has no backups either.
+    if let Some(url) = servers::server("rabbitmq", "an apply file's schedule of a rabbitmq addon") {
+        env.write_config(&format!(
+            "[backups]\ndir = \"{}\"\n{}",
+            env.root().join("backups").display(),
+            servers::config("rabbitmq", &url)
+        ));
+        std::fs::write(
+            &path,
+            "scope = \"s\"\n[[addon]]\nname = \"queue\"\nprovider = \"rabbitmq\"\napp = \"web\"\nbackup_every = \"1d\"\n",
+        )
+        .unwrap();
+        let line = env.fails(2, ["apply", "-f", &file, "--prune"]);
+        assert!(line.contains(", line 6: addon.backup_every: queue is a rabbitmq addon, which has no backups to schedule (this provider can't back up an addon's data)"), "{line}");
+        assert_eq!(env.ok(["list", "--json"]).stdout, before);
+    }
+}
+
 #[cfg(feature = "failpoints")]
 mod schedule {
     use super::*;
@@ -834,5 +899,152 @@ mod schedule {
         std::thread::sleep(Duration::from_millis(1200));
         let again = env.run(["tick"]);
         assert_eq!((again.code, again.stderr.as_str()), (0, ""), "{again}");
+    }
+
+    /// Writes an apply file into the environment's dir; its path.
+    fn apply_file(env: &TestEnv, text: &str) -> String {
+        let path = env.root().join("addons.toml");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// Ticks on two "hosts" (processes side by side) every 50 ms for `for_secs`, then
+    /// waits for the workers they started; how many times each backup was made, by id.
+    fn ticked_on_two_hosts(env: &TestEnv, for_secs: u64) -> BTreeMap<String, usize> {
+        let calls = env.root().join("calls.log");
+        let _ = std::fs::remove_file(&calls);
+        let hosts: Vec<_> = (0..2)
+            .map(|_| {
+                let mut command = env.command(["tick"]);
+                command.env("ADDONS_CALL_LOG", &calls);
+                std::thread::spawn(move || {
+                    let until = Instant::now() + Duration::from_secs(for_secs);
+                    while Instant::now() < until {
+                        let run = command.output().unwrap();
+                        assert!(run.status.success(), "{run:?}");
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                })
+            })
+            .collect();
+        hosts.into_iter().for_each(|host| host.join().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !env.state_sql("SELECT id FROM backups WHERE status = 'pending'").is_empty() {
+            assert!(Instant::now() < deadline, "backups still pending");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(&calls).unwrap_or_default();
+        let mut made: BTreeMap<String, usize> = BTreeMap::new();
+        for line in log.lines().filter(|line| line.split(' ').nth(1) == Some("backup")) {
+            *made.entry(line.split(' ').nth(2).unwrap().to_string()).or_default() += 1;
+        }
+        assert!(made.values().all(|&times| times == 1), "a backup was made twice: {made:?}");
+        made
+    }
+
+    /// The scheduled backups of `addon` recorded, oldest first: (id, requested_at).
+    fn scheduled_rows(env: &TestEnv, addon: &str) -> Vec<(String, i64)> {
+        let addon_id = env.info(addon)["id"].as_str().unwrap().to_string();
+        let rows = env.state_sql(&format!(
+            "SELECT id, requested_at FROM backups WHERE addon_id = '{addon_id}' AND scheduled = true \
+             ORDER BY requested_at"
+        ));
+        rows.iter().map(|row| (row[0].clone().unwrap(), row[1].as_deref().unwrap().parse().unwrap())).collect()
+    }
+
+    #[test]
+    fn an_addons_own_schedule_from_an_apply_file_takes_the_place_of_its_apps() {
+        let env = env_with("[apps.main]\nbackup_every = \"1s\"\nbackup_keep = 3\n");
+        let file = apply_file(
+            &env,
+            "scope = \"sched\"\n\
+             [[addon]]\nname = \"own-db\"\nprovider = \"sqlite\"\napp = \"main\"\nas = \"own\"\n\
+             backup_every = \"1h\"\nbackup_keep = 5\n\
+             [[addon]]\nname = \"app-db\"\nprovider = \"sqlite\"\napp = \"main\"\n\
+             [[addon]]\nname = \"solo-db\"\nprovider = \"sqlite\"\napp = \"solo\"\n\
+             backup_every = \"1s\"\nbackup_keep = 2\n\
+             [[addon]]\nname = \"plain-db\"\nprovider = \"sqlite\"\napp = \"plain\"\n",
+        );
+        env.ok(["apply", "-f", &file, "--wait"]);
+        let own = env.info("own-db");
+        assert_eq!((&own["backup_every"], &own["backup_keep"]), (&"1h".into(), &5.into()), "{own:#}");
+        let app = env.info("app-db");
+        assert!(app["backup_every"].is_null() && app["backup_keep"].is_null(), "{app:#}");
+        // A backup made by hand is not the schedule's to remove.
+        let by_hand = env.json(["backup", "solo-db", "--wait", "--json"]);
+        // Ticks until enough were made that some were pruned (a loaded machine ticks slowly).
+        let mut made: BTreeMap<String, usize> = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while made.len() < 9 {
+            assert!(Instant::now() < deadline, "too few made: {made:?}");
+            for (id, times) in ticked_on_two_hosts(&env, 3) {
+                *made.entry(id).or_default() += times;
+            }
+        }
+        assert!(made.values().all(|&times| times == 1), "a backup was made twice: {made:?}");
+        // own-db follows its own hour: one backup, not its app's one a second.
+        assert_eq!(scheduled_rows(&env, "own-db").len(), 1);
+        // app-db follows its app: a backup a second, the newest three kept.
+        let app_rows = scheduled_rows(&env, "app-db");
+        assert_eq!(app_rows.len(), 3, "{app_rows:?}");
+        // solo-db's app has no schedule; its own makes one a second, keeps two.
+        let solo_rows = scheduled_rows(&env, "solo-db");
+        assert_eq!(solo_rows.len(), 2, "{solo_rows:?}");
+        for rows in [&app_rows, &solo_rows] {
+            assert!(rows.windows(2).all(|w| w[1].1 - w[0].1 >= 1000), "two within a second: {rows:?}");
+            assert!(rows.iter().all(|(id, _)| made.contains_key(id)), "{rows:?} {made:?}");
+        }
+        // Six kept (1 + 3 + 2) of the nine or more made: the older ones went, files and records.
+        let solo = listed(&env, "solo-db");
+        assert_eq!(solo.len(), 3, "the two scheduled and the one by hand: {solo:?}");
+        assert!(solo.iter().any(|backup| backup["id"] == by_hand["id"]), "{solo:?}");
+        for backup in &solo {
+            check_recorded(&env, "solo-db", backup);
+        }
+        let solo_id = env.info("solo-db")["id"].as_str().unwrap().to_string();
+        assert_eq!(std::fs::read_dir(env.root().join("backups").join(solo_id)).unwrap().count(), 3);
+        // No schedule, its own or its app's: no backups.
+        assert!(listed(&env, "plain-db").is_empty());
+    }
+
+    #[test]
+    fn changing_the_apply_file_changes_the_schedule_in_place() {
+        let env = env_with("");
+        let with = |keys: &str| {
+            apply_file(
+                &env,
+                &format!("scope = \"sched\"\n[[addon]]\nname = \"db\"\nprovider = \"sqlite\"\napp = \"web\"\n{keys}"),
+            )
+        };
+        let file = with("backup_every = \"1h\"\nbackup_keep = 2\n");
+        env.ok(["apply", "-f", &file, "--wait"]);
+        let id = env.info("db")["id"].clone();
+        ticked_on_two_hosts(&env, 1);
+        assert_eq!(scheduled_rows(&env, "db").len(), 1);
+        // Every second, keeping one: an update of the same addon.
+        let file = with("backup_every = \"1s\"\nbackup_keep = 1\n");
+        let run = env.ok(["apply", "-f", &file]);
+        assert!(
+            run.stdout.contains("~ update db (sqlite for web): backups every 1h, keep 2 -> every 1s, keep 1\n"),
+            "{run}"
+        );
+        let plan = env.json(["apply", "-f", &file, "--dry-run", "--json"]);
+        assert_eq!(plan["plan"][0]["action"], "keep", "{plan:#}");
+        let info = env.info("db");
+        assert_eq!((&info["id"], &info["backup_every"], &info["backup_keep"]), (&id, &"1s".into(), &1.into()));
+        let made = ticked_on_two_hosts(&env, 3);
+        assert!(made.len() >= 2, "{made:?}");
+        let rows = scheduled_rows(&env, "db");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(listed(&env, "db").len(), 1);
+        // Left out of the file: its app's schedule again, which is none.
+        let file = with("");
+        let run = env.ok(["apply", "-f", &file]);
+        assert!(run.stdout.contains("~ update db (sqlite for web): backups every 1s, keep 1 -> the app's\n"), "{run}");
+        let info = env.info("db");
+        assert_eq!((&info["id"], &info["backup_every"]), (&id, &serde_json::Value::Null));
+        let made = ticked_on_two_hosts(&env, 2);
+        assert!(made.is_empty(), "{made:?}");
+        assert_eq!(scheduled_rows(&env, "db"), rows);
     }
 }

@@ -152,6 +152,8 @@ fn provision_json_prints_the_addon_with_prefix_and_params() {
             "labels": {},
             "expires_at": null,
             "server": null,
+            "backup_every": null,
+            "backup_keep": null,
             "attachments": [],
             "created": true,
         })

@@ -359,6 +359,7 @@ fn a_provider_error_ends_in_error_with_the_resource_cleaned_up(env: &TestEnv, na
             labels: Default::default(),
             expires_at: None,
             source_id: None,
+            backup_schedule: None,
             server: None,
         })
         .unwrap();

@@ -383,6 +383,7 @@ fn addon_row(id: &str, name: &str, due_at: Option<i64>) -> addons::addon::Addon 
         drift: None,
         attachments: Vec::new(),
         source_id: None,
+        backup_schedule: None,
         server: None,
     }
 }

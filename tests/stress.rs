@@ -242,6 +242,7 @@ fn big_run_addons(postgres: bool) -> Vec<NewAddon> {
                 labels: Default::default(),
                 expires_at: None,
                 source_id: None,
+                backup_schedule: None,
                 server: None,
             }
         })

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::addon::Params;
+use crate::backup::Schedule;
 use crate::error::usage;
 use crate::labels::{check_value, Labels, MAX_LABELS, SCOPE_LABEL};
 use crate::names::{self, shown};
@@ -42,6 +43,12 @@ pub struct DesiredAddon {
     pub expires_in: Option<Duration>,
     /// The live addon whose data a newly made addon starts as a copy of (`provision --from`).
     pub from: Option<String>,
+    /// Its own backup schedule (`backup_every`, `backup_keep`), in place of its app's;
+    /// `None`: its app's.
+    pub backup_schedule: Option<Schedule>,
+    /// The line of its `backup_every` (of its `[[addon]]` header when it has none), for
+    /// the refusal of a provider without backups.
+    pub backup_line: usize,
     /// The line of its `[[addon]]` header, for messages.
     pub line: usize,
 }
@@ -50,6 +57,19 @@ impl ApplyFile {
     /// The desired addon of that name.
     pub fn addon(&self, name: &str) -> Option<&DesiredAddon> {
         self.addons.iter().find(|addon| addon.name == name)
+    }
+
+    /// The refusal of `addon`'s backup schedule by its provider, which has no backups
+    /// (`why`, its provider's words): one line naming the file, the line and the key.
+    pub fn refuse_schedule(&self, addon: &DesiredAddon, why: &str) -> anyhow::Error {
+        usage(format!(
+            "apply file {}, line {}: addon.backup_every: {} is a {} addon, which has no backups to schedule ({why}); \
+             remove its backup_every and backup_keep",
+            self.path.display(),
+            addon.backup_line,
+            addon.name,
+            addon.spec.provider
+        ))
     }
 }
 
@@ -75,6 +95,9 @@ struct AddonDoc {
     from: Option<Spanned<String>>,
     /// The provider's server, by its name in the config file (default: its default one).
     server: Option<Spanned<String>>,
+    /// Its own backup schedule, in place of its app's.
+    backup_every: Option<Spanned<String>>,
+    backup_keep: Option<Spanned<i64>>,
 }
 
 /// Reads and checks an apply file. Any problem is a usage error (exit 2), before anything
@@ -218,14 +241,51 @@ fn desired(place: &Place<'_>, span: Range<usize>, doc: AddonDoc, scope: &str) ->
         })
         .transpose()?;
 
+    let backup_line = doc.backup_every.as_ref().map_or(line, |every| place.line(&every.span()));
+    let backup_schedule = schedule_of(place, doc.backup_every, doc.backup_keep)?;
+
     Ok(DesiredAddon {
         name: name.into_inner(),
         spec: AddonSpec { provider: info.name.to_string(), app: app.into_inner(), prefix, params: params.0, server },
         labels,
         expires_in,
         from: doc.from.map(Spanned::into_inner),
+        backup_schedule,
+        backup_line,
         line,
     })
+}
+
+/// An addon's own backup schedule, checked as the config file's `[apps.NAME]` keys are:
+/// an interval of at least a second, a `backup_keep` of 1 or more, and never a
+/// `backup_keep` without a `backup_every`.
+fn schedule_of(
+    place: &Place<'_>,
+    every: Option<Spanned<String>>,
+    keep: Option<Spanned<i64>>,
+) -> anyhow::Result<Option<Schedule>> {
+    let keep = match keep {
+        Some(keep) if *keep.get_ref() < 1 => {
+            let why = format!("must be 1 or more (how many scheduled backups are kept), not {}", keep.get_ref());
+            return Err(place.error(keep.span(), "addon.backup_keep", &why));
+        }
+        Some(keep) if every.is_none() => {
+            return Err(place.error(
+                keep.span(),
+                "addon.backup_keep",
+                "backup_keep without backup_every: add backup_every = \"1d\" (how often to back up)",
+            ))
+        }
+        keep => keep.map(|keep| *keep.get_ref() as usize),
+    };
+    let Some(every) = every else { return Ok(None) };
+    let duration = crate::expiry::parse_duration(every.get_ref())
+        .map_err(|why| place.error(every.span(), "addon.backup_every", &why))?;
+    if duration < Duration::from_secs(1) {
+        let why = format!("{} is too short: back up at most once a second (e.g. 1d)", shown(every.get_ref()));
+        return Err(place.error(every.span(), "addon.backup_every", &why));
+    }
+    Ok(Some(Schedule { every: Duration::from_millis(duration.as_millis() as u64), keep }))
 }
 
 /// An addon's `params`, as the text `--param` would give (numbers and booleans written
@@ -374,6 +434,12 @@ from = "main-key"
         assert_eq!(key.spec.params, Params::from([("alphabet".into(), "hex".into()), ("length".into(), "64".into())]));
         assert_eq!(key.labels, Labels::from_pairs([(SCOPE_LABEL, "ci-pr-123")]).unwrap());
         assert_eq!((key.expires_in, key.from.as_deref(), key.line), (None, Some("main-key"), 13));
+        assert_eq!(key.backup_schedule, None);
+        let scheduled = EXAMPLE.replace("expires_in = \"7d\"", "backup_every = \"12h\"\nbackup_keep = 14");
+        let db = parse(Path::new("addons.toml"), &scheduled).unwrap().addons.remove(0);
+        let every = Duration::from_secs(12 * 3600);
+        assert_eq!(db.backup_schedule, Some(Schedule { every, keep: Some(14) }));
+        assert_eq!((db.backup_line, db.line), (11, 4));
     }
 
     #[test]
@@ -411,6 +477,13 @@ from = "main-key"
             (addon("expires_in = \"0s\""), "line 6: addon.expires_in: duration \"0s\" is out of range"),
             (addon("expires_in = \"7\""), "line 6: addon.expires_in: invalid duration \"7\": write e.g. 7d, 12h or 30m"),
             (addon("expires_in = 7"), "line 6: addon.expires_in: invalid type: integer `7`"),
+            (addon("backup_every = \"1d\"\nbackup_keep = 0"), "line 7: addon.backup_keep: must be 1 or more (how many scheduled backups are kept), not 0"),
+            (addon("backup_keep = 3"), "line 6: addon.backup_keep: backup_keep without backup_every: add backup_every = \"1d\""),
+            (addon("backup_every = \"1\""), "line 6: addon.backup_every: invalid duration \"1\": write e.g. 30s, 5m or 1h"),
+            (addon("backup_every = \"500ms\""), "line 6: addon.backup_every: \"500ms\" is too short: back up at most once a second"),
+            (addon("backup_every = \"0s\""), "line 6: addon.backup_every: duration \"0s\" is out of range"),
+            (addon("backup_every = 5"), "line 6: addon.backup_every: invalid type: integer `5`, expected a string"),
+            (addon("backup_every = \"1d\"\nbackup_keep = \"3\""), "line 7: addon.backup_keep: invalid type: string \"3\""),
             (addon("[addon.labels]\nbranch = \"a\"\nbranch = \"b\""), "line 8"),
             (addon("labels = { a = \"1\", a = \"2\" }"), "line 6"),
             ("scope = \"s\"\n[[addon]]\nname = \"DB\"\nprovider = \"secret\"\napp = \"web\"".into(), "line 3: addon.name: invalid addon name \"DB\""),

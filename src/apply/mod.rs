@@ -5,7 +5,7 @@ pub mod file;
 pub mod plan;
 
 pub use file::{load, parse, ApplyFile, DesiredAddon};
-pub use plan::{plan, Action, ExpiryChange, LiveAddon, Plan, PlanLine, PlanOptions};
+pub use plan::{plan, Action, ExpiryChange, LiveAddon, Plan, PlanLine, PlanOptions, ScheduleChange};
 
 #[cfg(test)]
 mod tests;

@@ -14,8 +14,9 @@
 //!   `now + expires_in` when less than half of that is left (or more than all of it, after
 //!   the file shortened it), and kept otherwise; so an apply run twice in a row changes
 //!   nothing the second time, and one run every few days keeps an active branch's addon
-//!   alive. No `expires_in` means the addon never expires. Any change is `~ update`, none
-//!   is `= keep`.
+//!   alive. No `expires_in` means the addon never expires. Its own backup schedule
+//!   (`backup_every`, `backup_keep`) becomes the file's too, or none (its app's) when the
+//!   file gives none. Any change is `~ update`, none is `= keep`.
 //! - With `--prune`, a live addon that carries this file's scope and is not in the file is
 //!   removed (`- remove`). Without it, such addons are only counted in the summary.
 
@@ -23,6 +24,7 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
+use crate::backup::Schedule;
 use crate::clock::rfc3339;
 use crate::labels::{LabelEdit, Labels, SCOPE_LABEL};
 use crate::spec::{differences, AddonSpec};
@@ -37,6 +39,8 @@ pub struct LiveAddon {
     pub labels: Labels,
     /// ms since the epoch; `None`: never.
     pub expires_at: Option<i64>,
+    /// Its own backup schedule; `None`: its app's.
+    pub backup_schedule: Option<Schedule>,
 }
 
 impl LiveAddon {
@@ -62,8 +66,8 @@ pub struct PlanOptions {
 pub enum Action {
     /// Made as the file says, expiring at `expires_at`.
     Create { expires_at: Option<i64> },
-    /// Labels set or removed, and/or the expiry changed, in place.
-    Update { labels: Vec<LabelEdit>, expiry: Option<ExpiryChange> },
+    /// Labels set or removed, the expiry changed, and/or its own backup schedule, in place.
+    Update { labels: Vec<LabelEdit>, expiry: Option<ExpiryChange>, backup: Option<ScheduleChange> },
     /// Already as the file says.
     Keep,
     /// Deprovisioned (`--prune`).
@@ -82,6 +86,13 @@ pub enum Action {
 pub struct ExpiryChange {
     pub from: Option<i64>,
     pub to: Option<i64>,
+}
+
+/// An addon's own backup schedule before and after an update (`None`: its app's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleChange {
+    pub from: Option<Schedule>,
+    pub to: Option<Schedule>,
 }
 
 /// One line of the plan.
@@ -154,10 +165,12 @@ fn line_for(
                 _ => {
                     let labels = existing.labels.changes_to(&desired.labels);
                     let expiry = expiry_change(desired, existing.expires_at, now_ms);
-                    if labels.is_empty() && expiry.is_none() {
+                    let backup = (desired.backup_schedule != existing.backup_schedule)
+                        .then_some(ScheduleChange { from: existing.backup_schedule, to: desired.backup_schedule });
+                    if labels.is_empty() && expiry.is_none() && backup.is_none() {
                         Action::Keep
                     } else {
-                        Action::Update { labels, expiry }
+                        Action::Update { labels, expiry, backup }
                     }
                 }
             }
@@ -271,12 +284,16 @@ impl PlanLine {
         let mut object = json!({ "name": self.name, "provider": self.provider, "app": self.app });
         let extra = match &self.action {
             Action::Create { expires_at } => json!({ "action": "create", "expires_at": time(*expires_at) }),
-            Action::Update { labels, expiry } => {
+            Action::Update { labels, expiry, backup } => {
                 let (set, removed) = split_edits(labels);
+                let schedule = |schedule: Option<Schedule>| {
+                    schedule.map(|s| json!({ "every": crate::backup::every_text(s.every), "keep": s.keep }))
+                };
                 json!({
                     "action": "update",
                     "labels": { "set": set, "remove": removed },
                     "expires_at": expiry.map(|change| json!({ "from": time(change.from), "to": time(change.to) })),
+                    "backup": backup.map(|change| json!({ "from": schedule(change.from), "to": schedule(change.to) })),
                 })
             }
             Action::Keep => json!({ "action": "keep" }),
@@ -328,7 +345,7 @@ impl fmt::Display for PlanLine {
         let never_or = |at: Option<i64>| at.map_or_else(|| "never".to_string(), rfc3339);
         match &self.action {
             Action::Create { expires_at: Some(at) } => write!(f, ", expires {}", rfc3339(*at)),
-            Action::Update { labels, expiry } => {
+            Action::Update { labels, expiry, backup } => {
                 let mut parts = Vec::new();
                 if !labels.is_empty() {
                     let edits: Vec<String> = labels.iter().map(ToString::to_string).collect();
@@ -336,6 +353,12 @@ impl fmt::Display for PlanLine {
                 }
                 if let Some(change) = expiry {
                     parts.push(format!("expiry {} -> {}", never_or(change.from), never_or(change.to)));
+                }
+                if let Some(change) = backup {
+                    let shown = |schedule: Option<Schedule>| {
+                        schedule.map_or_else(|| "the app's".to_string(), |schedule| schedule.describe())
+                    };
+                    parts.push(format!("backups {} -> {}", shown(change.from), shown(change.to)));
                 }
                 write!(f, ": {}", parts.join("; "))
             }

@@ -38,6 +38,7 @@ fn made(desired: &DesiredAddon, at: i64) -> LiveAddon {
         spec: desired.spec.clone(),
         labels: desired.labels.clone(),
         expires_at: desired.expires_in.map(|d| crate::expiry::after(at, d)),
+        backup_schedule: desired.backup_schedule,
     }
 }
 
@@ -59,11 +60,14 @@ fn carry_out(file: &ApplyFile, live: &[LiveAddon], plan: &Plan, at: i64) -> Vec<
                 after.retain(|addon| addon.name != line.name);
                 after.push(made(desired.unwrap(), at));
             }
-            Action::Update { labels, expiry } => {
+            Action::Update { labels, expiry, backup } => {
                 let addon = after.iter_mut().find(|addon| addon.name == line.name).unwrap();
                 addon.labels = addon.labels.edited(labels).unwrap();
                 if let Some(change) = expiry {
                     addon.expires_at = change.to;
+                }
+                if let Some(change) = backup {
+                    addon.backup_schedule = change.to;
                 }
             }
             Action::Remove => after.retain(|addon| addon.name != line.name),
@@ -105,6 +109,7 @@ fn applying_twice_changes_nothing_the_second_time() {
         spec: file.addons[0].spec.clone(),
         labels: Labels::from_pairs([("owner", "me")]).unwrap(),
         expires_at: None,
+        backup_schedule: None,
     }];
     // Made by hand, so adopted (the scope label added with the file's).
     let options = PlanOptions { prune: true, replace: false, adopt: true };
@@ -136,6 +141,7 @@ fn labels_and_expiry_change_in_place() {
             "name": "pr-123-db", "provider": "postgres", "app": "pr-123", "action": "update",
             "labels": { "set": { "branch": "feature-x" }, "remove": ["owner"] },
             "expires_at": { "from": null, "to": "2026-12-06T04:00:00Z" },
+            "backup": null,
         })
     );
 }
@@ -160,6 +166,7 @@ fn expiry_is_renewed_when_less_than_half_is_left_or_more_than_all() {
             Action::Update {
                 labels: vec![],
                 expiry: Some(ExpiryChange { from: Some(NOW + left), to: Some(NOW + 7 * DAY) }),
+                backup: None,
             }
         } else {
             Action::Keep
@@ -276,6 +283,7 @@ fn prune_removes_only_this_scopes_addons_that_the_file_left_out() {
         },
         labels: Labels::from_pairs(labels.iter().copied()).unwrap(),
         expires_at: None,
+        backup_schedule: None,
     };
     live.push(stray("zz-old-cache", &[(SCOPE_LABEL, "ci-pr-123")]));
     live.push(stray("aa-old-cache", &[(SCOPE_LABEL, "ci-pr-123"), ("branch", "x")]));
@@ -330,4 +338,44 @@ fn every_action_has_its_json_shape() {
             "differences": ["app: asked pr-123, exists on web"], "replaceable": true, "adoptable": false,
         })
     );
+}
+
+#[test]
+fn a_changed_backup_schedule_is_an_update_in_place() {
+    use crate::backup::Schedule;
+    use std::time::Duration;
+    let with = |keys: &str| {
+        let text = FILE.replacen("expires_in = \"7d\"", &format!("expires_in = \"7d\"\n{keys}"), 1);
+        parse(Path::new("addons.toml"), &text).unwrap()
+    };
+    let daily = Schedule { every: Duration::from_secs(86_400), keep: Some(7) };
+    let daily_file = with("backup_every = \"1d\"\nbackup_keep = 7");
+    assert_eq!(daily_file.addons[0].backup_schedule, Some(daily));
+    // Given to an addon made without one: an update, nothing else changed.
+    let live = live_as_made(NOW);
+    let planned = plan(&daily_file, &live, PlanOptions::default(), NOW);
+    let change = ScheduleChange { from: None, to: Some(daily) };
+    assert_eq!(planned.lines[0].action, Action::Update { labels: vec![], expiry: None, backup: Some(change) });
+    assert_eq!(
+        planned.lines[0].to_string(),
+        "~ update pr-123-db (postgres for pr-123): backups the app's -> every 1d, keep 7"
+    );
+    assert_eq!(planned.to_json()[0]["backup"]["to"], serde_json::json!({"every": "1d", "keep": 7}));
+    assert_eq!(planned.to_json()[0]["backup"]["from"], serde_json::Value::Null);
+    // Carried out, the same file keeps it.
+    let after = carry_out(&daily_file, &live, &planned, NOW);
+    assert!(!plan(&daily_file, &after, PlanOptions::default(), NOW).changes_anything());
+    // Another interval or keep, or none, is an update again; never a conflict.
+    let hourly = with("backup_every = \"1h\"");
+    let planned = plan(&hourly, &after, PlanOptions::default(), NOW);
+    assert_eq!(
+        planned.lines[0].to_string(),
+        "~ update pr-123-db (postgres for pr-123): backups every 1d, keep 7 -> every 1h, keep all"
+    );
+    let planned = plan(&file(), &after, PlanOptions::default(), NOW);
+    assert_eq!(
+        planned.lines[0].to_string(),
+        "~ update pr-123-db (postgres for pr-123): backups every 1d, keep 7 -> the app's"
+    );
+    assert_eq!(planned.conflicts().count(), 0);
 }

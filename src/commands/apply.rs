@@ -25,6 +25,14 @@ use super::{
 pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let file = ctx.reading(|| apply::load(&args.file))??;
+    // A backup schedule is refused for a provider without backups, before the state is read.
+    let engine = ctx.engine();
+    for desired in file.addons.iter().filter(|desired| desired.backup_schedule.is_some()) {
+        let server = desired.spec.server_name();
+        if let Err(why) = engine.backs_up(&desired.spec.provider, server).map_err(usage)? {
+            return Err(file.refuse_schedule(desired, &why));
+        }
+    }
     let options = PlanOptions { prune: args.prune, replace: args.replace, adopt: args.adopt };
     // With no state yet, the plan is against no live addon, and the state is made only
     // for changes: a file that makes nothing (a scope's teardown) has nothing to act on.
@@ -60,8 +68,11 @@ pub fn run(args: ApplyArgs, ctx: &Ctx) -> anyhow::Result<()> {
         Some(store) => store,
         None => ctx.new_store()?,
     };
+    // A schedule's backups need their folder (named in the config for a shared state).
+    if file.addons.iter().any(|desired| desired.backup_schedule.is_some()) {
+        engine.backups_dir(&store)?;
+    }
     check_vars(&store, &file, &plan)?;
-    let engine = ctx.engine();
     // Every server a creation needs answers, or nothing is made.
     let mut servers: Vec<(&str, &str)> = plan
         .lines
@@ -174,6 +185,7 @@ fn live_addon(addon: &Addon) -> LiveAddon {
         spec: AddonSpec::of(addon),
         labels: addon.labels.clone(),
         expires_at: addon.expires_at,
+        backup_schedule: addon.backup_schedule,
     }
 }
 
@@ -213,6 +225,7 @@ fn changes(
                     id: addon.id.clone(),
                     labels: desired.labels.clone(),
                     expires_at: expiry.map_or(addon.expires_at, |change| change.to),
+                    backup_schedule: desired.backup_schedule,
                 });
             }
             (Action::Create { expires_at } | Action::Replace { expires_at, .. }, Some(desired)) => {
@@ -228,7 +241,8 @@ fn changes(
                 }
                 let source = sources.get(&line.name).map(String::as_str);
                 let labels = desired.labels.clone();
-                let new = engine.new_addon(&desired.name, &desired.spec, labels, *expires_at, source, now)?;
+                let mut new = engine.new_addon(&desired.name, &desired.spec, labels, *expires_at, source, now)?;
+                new.backup_schedule = desired.backup_schedule;
                 changes.push(match (&line.action, live_id(&line.name)) {
                     (Action::Replace { .. }, Some(old)) => ApplyChange::Replace { old, new },
                     _ => ApplyChange::Create(new),

@@ -61,6 +61,7 @@ pub fn run(args: DeprovisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
             all: false,
             labels: selector.as_ref().map_or(&[], |selector| selector.requirements()),
             expired_by: None,
+            own_schedule: false,
         };
         let mut picked = Vec::new();
         store.for_each_addon(&scan, |addon| {

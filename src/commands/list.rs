@@ -35,6 +35,7 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> anyhow::Result<()> {
         all: args.all,
         labels: selector.as_ref().map_or(&[], |selector| selector.requirements()),
         expired_by,
+        own_schedule: false,
     };
     let wide = args.output == Some(ListFormat::Wide);
     let mut listing = match ctx.json {

@@ -116,7 +116,7 @@ pub fn run(args: ProvisionArgs, ctx: &Ctx) -> anyhow::Result<()> {
 fn note_found_server(ctx: &Ctx, engine: &Engine, store: &Store, addon: &Addon) -> anyhow::Result<()> {
     let (Some(how), Some(server)) = (engine.found(&addon.provider), &addon.server) else { return Ok(()) };
     let mut others = 0;
-    let scan = Scan { app: None, all: true, labels: &[], expired_by: None };
+    let scan = Scan { app: None, all: true, labels: &[], expired_by: None, own_schedule: false };
     store.for_each_addon(&scan, |other| {
         others += usize::from(other.id != addon.id && other.server.as_ref() == Some(server));
         Ok(())

@@ -18,11 +18,11 @@ use super::base::Engine;
 use super::claim::is_dead_holder;
 use super::step::fail;
 use crate::addon::Addon;
-use crate::backup::{Backup, Kind, Status};
+use crate::backup::{Backup, Kind, Schedule, Status};
 use crate::credential::Credential;
 use crate::error::{failed, usage};
 use crate::machine::State;
-use crate::store::{Apply, BackendKind, Claimed, Finished, Store};
+use crate::store::{Apply, BackendKind, Claimed, Finished, Scan, Store};
 
 /// How a worker's piece of work ended, for the command that waits on it.
 pub type Ended = Backup;
@@ -59,6 +59,14 @@ impl Engine {
             )));
         }
         self.check_bound(addon)
+    }
+
+    /// Whether the addons of `provider` on its server `server` can be backed up, as a
+    /// schedule of one of them needs: `Ok(Err(why))` when its provider has no backups;
+    /// `Err` when it can't be built (not configured: the lines to add).
+    pub fn backs_up(&self, provider: &str, server: &str) -> Result<Result<(), String>, String> {
+        let built = self.provider_on(provider, server)?;
+        Ok(built.backer().map(drop).map_err(|why| why.to_string()))
     }
 
     /// Records a backup of `addon` and starts its worker: the backup as recorded.
@@ -163,43 +171,62 @@ impl Engine {
         Ok(format!("{}{}", crate::backup::SOURCE_PREFIX, backup.id))
     }
 
-    /// The backup schedules of the config, as a tick runs them: each ready addon (that
-    /// can be backed up) of an app with `backup_every` gets a backup when one is due,
-    /// recorded once however many ticks on however many hosts ask, its worker started
-    /// (never run here); then its scheduled backups beyond `backup_keep` go, oldest
-    /// first, file and record. How many backups it asked for.
+    /// The backup schedules, as a tick runs them: each ready addon (that can be backed
+    /// up) with a schedule, its own (an apply file's) or else its app's in the config,
+    /// gets a backup when one is due, recorded once however many ticks on however many
+    /// hosts ask, its worker started (never run here); then its scheduled backups beyond
+    /// that schedule's `keep` go, oldest first, file and record. How many backups it
+    /// asked for.
     pub fn run_schedules(&self, store: &mut Store) -> anyhow::Result<usize> {
-        let mut asked = 0;
+        let mut due: Vec<(Addon, Schedule)> = Vec::new();
         for (app, settings) in &self.settings.apps {
-            let Some(every) = settings.backup_every else { continue };
-            let dir = self.backups_dir(store)?;
-            for addon in store.list_addons(Some(app), false)? {
-                if addon.state != State::Ready || addon.app != *app {
-                    continue;
-                }
-                let Ok(provider) = self.provider_on(&addon.provider, super::server::server_name(&addon)) else {
-                    continue;
-                };
-                let Ok(backer) = provider.backer() else { continue };
-                let backup = new_backup(&addon, &dir, backer.backup_suffix(), true);
-                if let Some(backup) = store.request_scheduled_backup(backup, every)? {
-                    self.start_backup_worker(&backup)?;
-                    asked += 1;
-                }
-                self.prune(store, &addon.id, &addon.app)?;
+            let Some(schedule) = settings.backup_schedule() else { continue };
+            // An addon with a schedule of its own follows that one alone (below).
+            let addons = store.list_addons(Some(app), false)?.into_iter();
+            due.extend(
+                addons.filter(|addon| addon.app == *app && addon.backup_schedule.is_none()).map(|a| (a, schedule)),
+            );
+        }
+        let own = Scan { app: None, all: false, labels: &[], expired_by: None, own_schedule: true };
+        store.for_each_addon(&own, |addon| {
+            if let Some(schedule) = addon.backup_schedule {
+                due.push((addon, schedule));
             }
+            Ok(())
+        })?;
+        let mut asked = 0;
+        for (addon, schedule) in due {
+            if addon.state != State::Ready {
+                continue;
+            }
+            let Ok(provider) = self.provider_on(&addon.provider, super::server::server_name(&addon)) else {
+                continue;
+            };
+            let Ok(backer) = provider.backer() else { continue };
+            let backup = new_backup(&addon, &self.backups_dir(store)?, backer.backup_suffix(), true);
+            if let Some(backup) = store.request_scheduled_backup(backup, schedule.every)? {
+                self.start_backup_worker(&backup)?;
+                asked += 1;
+            }
+            self.prune(store, &addon)?;
         }
         Ok(asked)
     }
 
-    /// Removes the scheduled backups of an addon of `app` beyond its `backup_keep`,
-    /// oldest first, file then record: a tick does, and the worker of a scheduled backup
-    /// once it recorded it, so the set is right as soon as a new one is there.
-    fn prune(&self, store: &mut Store, addon_id: &str, app: &str) -> anyhow::Result<()> {
-        let Some(keep) = self.settings.apps.get(app).and_then(|settings| settings.backup_keep) else {
+    /// The backup schedule `addon` follows: its own, else its app's, if either.
+    pub fn schedule_of(&self, addon: &Addon) -> Option<Schedule> {
+        addon.backup_schedule.or_else(|| self.settings.apps.get(&addon.app).and_then(|app| app.backup_schedule()))
+    }
+
+    /// Removes the scheduled backups of `addon` beyond the `keep` of the schedule it
+    /// follows, oldest first, file then record: a tick does, and the worker of a
+    /// scheduled backup once it recorded it, so the set is right as soon as a new one
+    /// is there. Only its scheduled backups count; those made by hand stay.
+    fn prune(&self, store: &mut Store, addon: &Addon) -> anyhow::Result<()> {
+        let Some(keep) = self.schedule_of(addon).and_then(|schedule| schedule.keep) else {
             return Ok(());
         };
-        for old in store.backups_beyond(addon_id, keep)? {
+        for old in store.backups_beyond(&addon.id, keep)? {
             remove_quietly(Path::new(&old.file));
             store.forget_backup(&old.id)?;
         }
@@ -307,7 +334,7 @@ impl Engine {
             remove_quietly(&self.backup_log(&backup.id));
             if backup.scheduled {
                 if let Some(addon) = store.find_addon(&backup.addon_id)? {
-                    self.prune(store, &addon.id, &addon.app)?;
+                    self.prune(store, &addon)?;
                 }
             }
         }

@@ -136,6 +136,7 @@ impl Engine {
             expires_at,
             source_id: source_id.map(str::to_string),
             server,
+            backup_schedule: None,
         })
     }
 

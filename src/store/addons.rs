@@ -36,6 +36,8 @@ pub struct NewAddon {
     pub source_id: Option<String>,
     /// The server it is made on (see [`Addon::server`]).
     pub server: Option<String>,
+    /// Its own backup schedule (see [`Addon::backup_schedule`]).
+    pub backup_schedule: Option<crate::backup::Schedule>,
 }
 
 impl Store {
@@ -230,6 +232,7 @@ pub(super) fn insert(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, NotInser
         attachments: Vec::new(),
         source_id: new.source_id.clone(),
         server: new.server.clone(),
+        backup_schedule: new.backup_schedule,
     };
     let change = Move { to: first, event, message: "provisioning", logged: "provisioning" };
     match enter(tx, &mut addon, change, now, Row::Insert) {

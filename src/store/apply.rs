@@ -10,6 +10,7 @@ use super::marks::expire_at;
 use super::refused::Refused;
 use super::refused::StepError;
 use crate::addon::Addon;
+use crate::backup::Schedule;
 use crate::labels::Labels;
 
 /// One change an apply makes, worked out from the live addons it was shown.
@@ -17,8 +18,9 @@ use crate::labels::Labels;
 pub enum ApplyChange {
     /// A new addon, made as `provision` makes one.
     Create(NewAddon),
-    /// A live addon's labels and expiry set (ms since the epoch; `None`: never).
-    Update { id: String, labels: Labels, expires_at: Option<i64> },
+    /// A live addon's labels, expiry (ms since the epoch; `None`: never) and own backup
+    /// schedule (`None`: its app's) set.
+    Update { id: String, labels: Labels, expires_at: Option<i64>, backup_schedule: Option<Schedule> },
     /// A live addon deprovisioned (`--prune`).
     Remove { id: String },
     /// A live addon deprovisioned and a new one made in its place (`--replace`).
@@ -122,10 +124,11 @@ fn apply_in(
                 deprovision(tx, &mut addon, now)?;
                 applied.push(Applied { addon: create(tx, &new)?, created: true });
             }
-            ApplyChange::Update { id, labels, expires_at } => {
+            ApplyChange::Update { id, labels, expires_at, backup_schedule } => {
                 let mut addon = as_read(tx, &live, &id)?;
                 addon.labels = labels;
                 expire_at(&mut addon, expires_at);
+                addon.backup_schedule = backup_schedule;
                 addon.updated_at = now;
                 tx.update_addon(&addon)?;
                 applied.push(Applied { addon, created: false });
@@ -151,7 +154,7 @@ fn create(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, Undone> {
 }
 
 /// Live addon `id`, locked, when it is still what `decide` was shown of it (live, same
-/// spec, labels and expiry); otherwise another writer changed it meanwhile.
+/// spec, labels, expiry and backup schedule); otherwise another writer changed it meanwhile.
 fn as_read(tx: &mut dyn Txn, live: &[Addon], id: &str) -> Result<Addon, Undone> {
     let read = live.iter().find(|addon| addon.id == id);
     let addon = tx.addon(id)?.ok_or(Undone::Meanwhile)?;
@@ -159,7 +162,8 @@ fn as_read(tx: &mut dyn Txn, live: &[Addon], id: &str) -> Result<Addon, Undone> 
         addon.state.is_live()
             && (&addon.name, &addon.provider, &addon.app, &addon.prefix, &addon.params)
                 == (&read.name, &read.provider, &read.app, &read.prefix, &read.params)
-            && (&addon.labels, addon.expires_at) == (&read.labels, read.expires_at)
+            && (&addon.labels, addon.expires_at, addon.backup_schedule)
+                == (&read.labels, read.expires_at, read.backup_schedule)
     });
     if unchanged {
         Ok(addon)

@@ -193,6 +193,8 @@ pub struct Scan<'a> {
     pub labels: &'a [Requirement],
     /// Only live addons whose expiry is at or before this time.
     pub expired_by: Option<i64>,
+    /// Only addons with a backup schedule of their own.
+    pub own_schedule: bool,
 }
 
 /// How many addons a scan reads at a time: what it holds in memory, whatever the
@@ -241,6 +243,9 @@ pub fn scan_sql(scan: &Scan<'_>, dialect: &ScanDialect) -> (String, Vec<ScanPara
     }
     if let Some(by) = scan.expired_by {
         clauses.push(format!("expires_at IS NOT NULL AND expires_at <= {}", add(ScanParam::Int(by))));
+    }
+    if scan.own_schedule {
+        clauses.push("backup_every IS NOT NULL".to_string());
     }
     for requirement in scan.labels {
         let label = (dialect.label)(&add(ScanParam::Text((dialect.key)(requirement.key()))));

@@ -516,6 +516,7 @@ mod tests {
             labels: Default::default(),
             expires_at: None,
             source_id: None,
+            backup_schedule: None,
             server: None,
         };
         let mut addon = store.insert_addon(&new).unwrap();

@@ -131,6 +131,8 @@ pub const ADDONS: Table = Table {
         always("drift", Text),
         once("source_id", Text),
         always("server", Text),
+        always("backup_every", Int),
+        always("backup_keep", Int),
     ],
     order: Order::Made,
     cleared: &["claim", "claim_until"],
@@ -572,6 +574,8 @@ impl Record for Addon {
             self.drift.as_ref().into(),
             self.source_id.as_ref().into(),
             self.server.as_ref().into(),
+            self.backup_schedule.map(|schedule| schedule.every.as_millis() as i64).into(),
+            self.backup_schedule.and_then(|schedule| schedule.keep).map(|keep| keep as i64).into(),
         ]
     }
 
@@ -613,8 +617,17 @@ impl Record for Addon {
             source_id: row.opt_text("source_id")?,
             server: row.opt_text("server")?,
             attachments: Vec::new(),
+            backup_schedule: schedule(row)?,
         })
     }
+}
+
+/// An addon's own backup schedule, out of its `backup_every` (ms) and `backup_keep`
+/// columns; both are read whether or not it has one.
+fn schedule(row: &impl Fields) -> Result<Option<crate::backup::Schedule>, Unreadable> {
+    let every: Option<u64> = row.opt_int("backup_every")?;
+    let keep: Option<usize> = row.opt_int("backup_keep")?;
+    Ok(every.map(|every| crate::backup::Schedule { every: std::time::Duration::from_millis(every), keep }))
 }
 
 impl Record for Attachment {
@@ -908,6 +921,8 @@ mod tests {
             attachments: Vec::new(),
             source_id: text("a0"),
             server: text("default postgres 1"),
+            backup_schedule: every
+                .then_some(crate::backup::Schedule { every: std::time::Duration::from_secs(60), keep: Some(3) }),
         }
     }
 

@@ -80,6 +80,7 @@ fn new_addon(name: &str, app: &str, vars: &[&str]) -> NewAddon {
         labels: Default::default(),
         expires_at: None,
         source_id: None,
+        backup_schedule: None,
         server: None,
     }
 }

@@ -540,6 +540,7 @@ mod tests {
             attachments: Vec::new(),
             server: None,
             source_id: None,
+            backup_schedule: None,
         }
     }
 

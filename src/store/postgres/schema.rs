@@ -223,6 +223,14 @@ CREATE TABLE backups (
 CREATE UNIQUE INDEX backups_one_pending ON backups (addon_id) WHERE status = 'pending';
 CREATE INDEX backups_of_addon ON backups (addon_id, requested_at);
 "#,
+    // 14 (SQLite's 17): an addon's own backup schedule (an apply file's `backup_every`,
+    // in ms, and `backup_keep`), in place of its app's; NULL: its app's. The index is
+    // what a tick reads them by.
+    r#"
+ALTER TABLE addons ADD COLUMN backup_every BIGINT;
+ALTER TABLE addons ADD COLUMN backup_keep BIGINT;
+CREATE INDEX addons_backup_scheduled ON addons (app) WHERE backup_every IS NOT NULL;
+"#,
 ];
 
 /// The tables a state user must be able to read and write.

@@ -579,6 +579,7 @@ mod tests {
             labels: Default::default(),
             expires_at: None,
             source_id: None,
+            backup_schedule: None,
             server: None,
         };
         let addon = store.insert_addon(&new).unwrap();
