@@ -51,6 +51,10 @@ impl Engine {
         };
         let started = addon.message.starts_with(COPYING);
         match status {
+            // The provider marks the copy done just before the copier writes what it
+            // did: a log of this host's copier still empty and just made gets a moment
+            // more, so the transition says what was copied.
+            CopyStatus::Done if self.just_started(&addon.id) => {}
             CopyStatus::Done => {
                 // What the copier said is kept in the transition's message; its log goes.
                 let said = last_line(&self.copy_log(&addon.id));

@@ -74,8 +74,8 @@ impl Engine {
             .collect();
         let which = match able.as_slice() {
             [] => "no provider configured here does".to_string(),
-            [one] => format!("only the {one} provider does"),
-            [some @ .., last] => format!("only the {} and {last} providers do", some.join(", ")),
+            [one] => format!("of the providers configured here, only {one} does"),
+            [some @ .., last] => format!("of the providers configured here, only {} and {last} do", some.join(", ")),
         };
         Err(usage(format!(
             "the {} provider can't give an app read-only access ({which}); attach {} without --read-only",
