@@ -870,7 +870,15 @@ mod schedule {
         for backup in listed(&env, "every-db") {
             check_recorded(&env, "every-db", &backup);
         }
-        // kept-db keeps its newest two.
+        // kept-db keeps its newest two, once the next tick has pruned: a host may have
+        // taken its worker down between the record and the prune that follows it (the
+        // schedule is made long here so that tick asks for no backup of its own).
+        let dir = env.root().join("backups");
+        env.write_config(&format!(
+            "[backups]\ndir = \"{}\"\n[apps.main]\nbackup_every = \"1h\"\nbackup_keep = 2\n",
+            dir.display()
+        ));
+        env.ok(["tick"]);
         let kept = listed(&env, "kept-db");
         assert_eq!(kept.len(), 2, "{kept:?}");
         let kept_id = env.info("kept-db")["id"].as_str().unwrap().to_string();
