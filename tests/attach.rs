@@ -85,13 +85,14 @@ fn shared_by_apps(kind: &'static str) {
     let worker = rotated;
     let mut open = worker.connect().unwrap();
     // With a grace, the old login works until it ends; then a tick revokes it. The grace
-    // leaves room for a loaded machine to check both logins within it.
-    let asked = std::time::Instant::now();
+    // leaves room for a loaded machine to check both logins within it; it began before
+    // the rotate command returned, so it has ended 8 s after that.
     env.ok(["rotate", "db", "--app", "reports", "--grace", "8s", "--wait"]);
+    let returned = std::time::Instant::now();
     let next = app_now(&env, "reports", kind, "SHARED");
     assert!(next.works() && reports.works(), "both of reports' {kind} logins should work during the grace");
     assert!(env.info("db")["pending"] == true, "a revocation to come is work left");
-    std::thread::sleep(std::time::Duration::from_millis(8100).saturating_sub(asked.elapsed()));
+    std::thread::sleep(std::time::Duration::from_millis(8100).saturating_sub(returned.elapsed()));
     env.ok(["wait", "db"]);
     assert!(!reports.works(), "reports' old {kind} login works after the grace");
     assert!(next.works() && worker.works());
