@@ -104,6 +104,9 @@ pub struct Addon {
     /// Its own backup schedule (an apply file's `backup_every` and `backup_keep`), in
     /// place of its app's; `None`: its app's, if the app has one.
     pub backup_schedule: Option<crate::backup::Schedule>,
+    /// Counted up by the state at every write of the row: a step whose claimed copy
+    /// still has the row's version commits from that copy, writing only what it changed.
+    pub version: i64,
 }
 
 /// What a live display shows of an addon: the few columns of its line, and whether

@@ -384,6 +384,7 @@ fn addon_row(id: &str, name: &str, due_at: Option<i64>) -> addons::addon::Addon 
         attachments: Vec::new(),
         source_id: None,
         backup_schedule: None,
+        version: 0,
         server: None,
     }
 }

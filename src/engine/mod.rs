@@ -16,6 +16,7 @@ mod backup;
 mod base;
 mod check;
 mod claim;
+mod committer;
 mod copy;
 mod hooks;
 mod provision;
@@ -134,7 +135,9 @@ impl Engine {
 
     /// Runs every due step with `jobs` workers: one worker on `store` itself, or
     /// `jobs` threads each on a connection of its own. Workers take claimed batches
-    /// from one shared queue and commit their results in batches of [`CLAIM_BATCH`].
+    /// from one shared queue and commit their results in batches of [`CLAIM_BATCH`];
+    /// on a state with one writer at a time, they hand their results to this thread,
+    /// which claims and commits for them all ([`Engine::run_with_committer`]).
     /// Claims still queued when a worker fails or a stop is asked are released.
     fn run_workers(
         &self,
@@ -144,39 +147,48 @@ impl Engine {
         only: Option<&[String]>,
         record: &(dyn Fn(Outcome) + Sync),
     ) -> anyhow::Result<()> {
+        if jobs == 1 {
+            let queue = Queue::default();
+            let result = self.worker(store, &queue, due_by, only, record);
+            self.release_claims(store, queue.leftover());
+            return result;
+        }
+        let connections = self.connections(store, jobs)?;
+        if store.one_writer() {
+            return self.run_with_committer(store, connections, due_by, only, record);
+        }
         let queue = Queue::default();
-        let result = if jobs == 1 {
-            self.worker(store, &queue, due_by, only, record)
-        } else {
-            let connections = self.connections(store, jobs)?;
-            std::thread::scope(|scope| {
-                let queue = &queue;
-                let workers: Vec<_> = connections
-                    .into_iter()
-                    .map(|mut own| {
-                        scope.spawn(move || {
-                            let result = self.worker(&mut own, queue, due_by, only, record);
-                            (own, result)
-                        })
+        let result = std::thread::scope(|scope| {
+            let queue = &queue;
+            let workers: Vec<_> = connections
+                .into_iter()
+                .map(|mut own| {
+                    scope.spawn(move || {
+                        let result = self.worker(&mut own, queue, due_by, only, record);
+                        (own, result)
                     })
-                    .collect();
-                let mut first_error = None;
-                for worker in workers {
-                    match worker.join() {
-                        // A connection that failed is not kept.
-                        Ok((own, Ok(()))) => self.lock_spare().push(own),
-                        Ok((_, Err(err))) => first_error = first_error.or(Some(err)),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
+                })
+                .collect();
+            let mut first_error = None;
+            for worker in workers {
+                match worker.join() {
+                    // A connection that failed is not kept.
+                    Ok((own, Ok(()))) => self.lock_spare().push(own),
+                    Ok((_, Err(err))) => first_error = first_error.or(Some(err)),
+                    Err(panic) => std::panic::resume_unwind(panic),
                 }
-                first_error.map_or(Ok(()), Err)
-            })
-        };
-        let leftover = std::mem::take(&mut queue.lock().pending);
+            }
+            first_error.map_or(Ok(()), Err)
+        });
+        self.release_claims(store, queue.leftover());
+        result
+    }
+
+    /// Releases the claims no worker took (one failed, or a stop was asked).
+    fn release_claims(&self, store: &mut Store, leftover: Vec<Addon>) {
         for addon in leftover {
             let _ = store.release_claim(&addon.id, &self.token);
         }
-        result
     }
 
     /// `jobs` worker connections: the spare ones of earlier ticks, and new ones.
@@ -229,7 +241,6 @@ impl Engine {
             let next = {
                 let mut guard = queue.lock();
                 if guard.pending.is_empty() && !guard.exhausted {
-                    let _turn = queue.writing(store);
                     let batch = store.claim_due(&self.token, due_by, lease, CLAIM_BATCH, only)?;
                     guard.exhausted = batch.is_empty();
                     guard.pending.extend(batch);
@@ -241,14 +252,10 @@ impl Engine {
                 results.push((addon, apply));
             }
             if results.len() >= CLAIM_BATCH {
-                let _turn = queue.writing(store);
                 self.commit(store, std::mem::take(&mut results), record)?;
             }
         })();
-        let committed = {
-            let _turn = queue.writing(store);
-            self.commit(store, results, record)
-        };
+        let committed = self.commit(store, results, record);
         let result = worked.and(committed);
         if result.is_err() {
             queue.failed.store(true, Ordering::Relaxed);
@@ -274,7 +281,10 @@ impl Engine {
         let mut followed = None;
         loop {
             followed = self.follow_replaced_file(store)?.or(followed);
-            let mut report = self.tick(store, jobs, only, on_transition)?;
+            wakeups.pause();
+            let ticked = self.tick(store, jobs, only, on_transition);
+            wakeups.resume()?;
+            let mut report = ticked?;
             report.followed = followed.take();
             if on_tick(store, &report)? {
                 return Ok(true);
@@ -324,11 +334,6 @@ impl Engine {
 #[derive(Default)]
 struct Queue {
     inner: Mutex<QueueState>,
-    /// Held by the worker that writes, on a state that takes one writer at a time
-    /// ([`Store::one_writer`]): claims and commits take turns here, so no worker sleeps
-    /// in SQLite's busy handler while another writes; the steps between them run side by
-    /// side.
-    writer: Mutex<()>,
     /// Set when a worker failed: the others stop taking new steps.
     failed: AtomicBool,
 }
@@ -345,9 +350,8 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The turn to write, on a state with one writer at a time; `None` on one that takes
-    /// many. Taken after [`Queue::lock`] when both are held.
-    fn writing(&self, store: &Store) -> Option<std::sync::MutexGuard<'_, ()>> {
-        store.one_writer().then(|| self.writer.lock().unwrap_or_else(|e| e.into_inner()))
+    /// The claimed addons no worker took.
+    fn leftover(self) -> Vec<Addon> {
+        self.inner.into_inner().unwrap_or_else(|e| e.into_inner()).pending.into()
     }
 }

@@ -233,6 +233,7 @@ pub(super) fn insert(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, NotInser
         source_id: new.source_id.clone(),
         server: new.server.clone(),
         backup_schedule: new.backup_schedule,
+        version: 0,
     };
     let change = Move { to: first, event, message: "provisioning", logged: "provisioning" };
     match enter(tx, &mut addon, change, now, Row::Insert) {

@@ -154,6 +154,17 @@ pub trait Wakeups: Send {
     /// state, or `stop` (seen within [`STOP_CHECK`]), whichever comes first. Changes
     /// since the last wait count: a burst of them wakes it once or a few times.
     fn wait(&mut self, until: i64, stop: &AtomicBool) -> Result<Woken, StoreError>;
+
+    /// Stops watching while this process does work of its own (a tick), whose writes
+    /// would only wake it. Nothing, where watching costs nothing while not waiting.
+    fn pause(&mut self) {}
+
+    /// Watches again after [`Wakeups::pause`], before the look that follows the work:
+    /// what others wrote meanwhile is in that look, or (a commit not visible yet) wakes
+    /// one of the waits soon after, as a change does.
+    fn resume(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// How long a wait goes without looking at the stop flag, so a signal ends a sleeping
@@ -313,6 +324,11 @@ pub trait Txn {
     /// Writes every mutable column of an existing addon (all but id, name, provider,
     /// app, prefix, params, seed, vars, created_at).
     fn update_addon(&mut self, addon: &Addon) -> Result<(), StoreError>;
+    /// Writes the columns of `addon` that differ from `stored`, the row as the state
+    /// holds it now (read in this transaction, or claimed and found at the same version).
+    fn update_addon_from(&mut self, stored: &Addon, addon: &Addon) -> Result<(), StoreError>;
+    /// Who holds the claim on an addon, and its row's version; `None` when it is gone.
+    fn claim_of(&mut self, id: &str) -> Result<Option<(Option<String>, i64)>, StoreError>;
     /// Records one transition or attempt.
     fn record_event(&mut self, event: &NewEvent<'_>) -> Result<(), StoreError>;
     /// Every recorded event of an addon, oldest first.

@@ -8,10 +8,13 @@ use super::backend::{NewEvent, StoreError, Txn};
 use super::refused::{StepError, StepRefusal};
 
 /// Whether the addon's row is new or already stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Row {
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Row<'a> {
     Insert,
     Update,
+    /// Stored as this (read in the transaction, or claimed at the version it still has):
+    /// only what changed is written.
+    Changed(&'a Addon),
 }
 
 /// A move of an addon into a state, as the creation, the deprovision or a step asks.
@@ -33,10 +36,11 @@ pub(super) fn enter(
     addon: &mut Addon,
     change: Move<'_>,
     now: i64,
-    row: Row,
+    row: Row<'_>,
 ) -> Result<(), StepError> {
     let Move { to, event, message, logged } = change;
-    let from = (row == Row::Update).then_some(addon.state);
+    let stored = !matches!(row, Row::Insert);
+    let from = stored.then_some(addon.state);
     let entry = on_entry(to);
     addon.state = to;
     addon.message = message.to_string();
@@ -50,7 +54,7 @@ pub(super) fn enter(
     };
     addon.due_at = with_expiry(due(entry.due, now), addon);
     // A ready addon with an attachment's step left has that step due.
-    if to == State::Ready && row == Row::Update {
+    if to == State::Ready && stored {
         if let Some(at) = super::attachments::next_due(tx, &addon.id, now)? {
             addon.due_at = with_expiry(Some(at), addon);
         }
@@ -61,6 +65,7 @@ pub(super) fn enter(
     match row {
         Row::Insert => tx.insert_addon(addon)?,
         Row::Update => tx.update_addon(addon)?,
+        Row::Changed(stored) => tx.update_addon_from(stored, addon)?,
     }
     match entry.vars {
         VarsOnEntry::Reserve => {

@@ -162,18 +162,18 @@ impl Store {
         ids.sort();
         let all_in = self.write_or_undo(Durability::Redoable, |tx| {
             tx.lock_addons(&ids)?;
-            let mut results = Vec::with_capacity(steps.len());
+            let mut outcomes = Vec::with_capacity(steps.len());
             for (seen, apply) in &steps {
                 match commit_step(tx, seen, token, apply.clone()) {
-                    Ok(outcome) => results.push((seen.clone(), Ok(outcome))),
+                    Ok(outcome) => outcomes.push(Ok(outcome)),
                     Err(StepError::Refused(_)) => return Ok(None),
                     Err(StepError::Store(err)) => return Err(err),
                 }
             }
-            Ok(Some(results))
+            Ok(Some(outcomes))
         })?;
-        if let Some(results) = all_in {
-            return Ok(results);
+        if let Some(outcomes) = all_in {
+            return Ok(steps.into_iter().map(|(seen, _)| seen).zip(outcomes).collect());
         }
         self.write_retrying_as(Durability::Redoable, |tx| {
             tx.lock_addons(&ids)?;
@@ -230,17 +230,27 @@ impl Store {
 /// see [`Store::finish_step`].
 fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Result<Option<Outcome>, StepError> {
     let now = tx.now()?;
-    let Some(mut addon) = tx.addon(&seen.id)? else {
+    let Some((claim, version)) = tx.claim_of(&seen.id)? else {
         return Ok(None);
     };
-    if addon.claim.as_deref() != Some(token) {
+    if claim.as_deref() != Some(token) {
         return Ok(None);
     }
+    // Unless something wrote the row since it was claimed, it is what was claimed.
+    let read;
+    let stored = if version == seen.version {
+        seen
+    } else {
+        let Some(addon) = tx.addon(&seen.id)? else { return Ok(None) };
+        read = addon;
+        &read
+    };
+    let mut addon = stored.clone();
     addon.claim = None;
     addon.claim_until = None;
     let from = addon.state;
     if from != seen.state {
-        tx.update_addon(&addon)?;
+        tx.update_addon_from(stored, &addon)?;
         return Ok(None);
     }
     let outcome = |to: State, event: &str, message: String| Outcome {
@@ -260,7 +270,7 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             addon.attempts += u32::from(error.is_some());
             addon.last_error = error.as_ref().map(|e| e.message.clone());
             addon.last_error_permanent = error.as_ref().is_some_and(|e| e.permanent);
-            tx.update_addon(&addon)?;
+            tx.update_addon_from(stored, &addon)?;
             match error {
                 Some(error) => Some(failed_attempt(tx, seen, &error.message, due_at, now)?),
                 None => None,
@@ -274,7 +284,7 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
             addon.last_error_permanent = false;
             addon.message = message.clone();
             addon.updated_at = now;
-            tx.update_addon(&addon)?;
+            tx.update_addon_from(stored, &addon)?;
             let event = Event::Cleanup.as_str();
             tx.record_event(&NewEvent {
                 addon_id: &addon.id,
@@ -304,7 +314,7 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
                     addon.config = Some(config);
                 }
             }
-            upkeep_done(tx, &mut addon, now)?;
+            upkeep_done(tx, stored, &mut addon, now)?;
             let event = if slot == 0 { ROTATED } else { ATTACHED };
             app.map(|_| upkeep(tx, &addon, event, message, now)).transpose()?
         }
@@ -325,13 +335,13 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
                     _ => false,
                 },
             };
-            upkeep_done(tx, &mut addon, now)?;
+            upkeep_done(tx, stored, &mut addon, now)?;
             revoked.then(|| upkeep(tx, &addon, REVOKED, message, now)).transpose()?
         }
         Apply::Detached { slot, message } => {
             let generation = addon.login.generation;
             let revoked = attachment_step(tx, &addon, slot, AttachmentEvent::CredentialRevoked, generation, now)?;
-            upkeep_done(tx, &mut addon, now)?;
+            upkeep_done(tx, stored, &mut addon, now)?;
             revoked.map(|_| upkeep(tx, &addon, DETACHED, message, now)).transpose()?
         }
         Apply::Transition { event, message, config } => {
@@ -340,7 +350,7 @@ fn commit_step(tx: &mut dyn Txn, seen: &Addon, token: &str, apply: Apply) -> Res
                 addon.config =
                     Some(config.ok_or_else(|| StepRefusal("provision completed without config vars".into()))?);
             }
-            enter(tx, &mut addon, Move { to, event, message: &message, logged: &message }, now, Row::Update)?;
+            enter(tx, &mut addon, Move { to, event, message: &message, logged: &message }, now, Row::Changed(stored))?;
             Some(outcome(to, event.as_str(), message))
         }
     })
@@ -428,13 +438,13 @@ fn attachment_step(
 
 /// Writes a ready addon after an upkeep step: attempts cleared, next upkeep due (an
 /// attachment's step, when one is left, at once).
-fn upkeep_done(tx: &mut dyn Txn, addon: &mut Addon, now: i64) -> Result<(), StoreError> {
+fn upkeep_done(tx: &mut dyn Txn, stored: &Addon, addon: &mut Addon, now: i64) -> Result<(), StoreError> {
     addon.attempts = 0;
     addon.last_error = None;
     addon.last_error_permanent = false;
     addon.due_at = ready_due(tx, addon, now)?;
     addon.updated_at = now;
-    tx.update_addon(addon)
+    tx.update_addon_from(stored, addon)
 }
 
 /// Records an upkeep step of a ready addon (no transition: `from == to`).

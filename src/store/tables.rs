@@ -40,6 +40,9 @@ pub enum Set {
     /// Numbered by the state (an identity column): no record writes or reads it, but a
     /// copy keeps it.
     ByState,
+    /// Counted up by every write of the row (its version): read with the record, never
+    /// bound; a new row starts at the column's default.
+    Counted,
 }
 
 /// One column of a table.
@@ -60,6 +63,10 @@ const fn once(name: &'static str, kind: Kind) -> Column {
 
 const fn always(name: &'static str, kind: Kind) -> Column {
     Column { name, kind, set: Set::Always }
+}
+
+const fn counted(name: &'static str, kind: Kind) -> Column {
+    Column { name, kind, set: Set::Counted }
 }
 
 const fn by_state(name: &'static str, kind: Kind) -> Column {
@@ -133,6 +140,7 @@ pub const ADDONS: Table = Table {
         always("server", Text),
         always("backup_every", Int),
         always("backup_keep", Int),
+        counted("version", Int),
     ],
     order: Order::Made,
     cleared: &["claim", "claim_until"],
@@ -319,6 +327,40 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// The updates of a table that write only some of its columns, each made once per
+/// set of columns and kept: a write that knows the row as stored sets what it changed.
+#[derive(Debug)]
+pub struct PartialUpdates {
+    table: &'static Table,
+    mark: Mark,
+    made: std::sync::Mutex<std::collections::HashMap<u64, std::sync::Arc<Write>>>,
+}
+
+impl PartialUpdates {
+    pub fn new(table: &'static Table, mark: Mark) -> PartialUpdates {
+        assert!(table.fields().count() <= 64, "{}: more fields than a set of them holds", table.name);
+        PartialUpdates { table, mark, made: Default::default() }
+    }
+
+    /// The update that writes the fields where `after` differs from `before` (both a
+    /// record's [`Record::to_values`]).
+    pub fn of(&self, before: &[Value], after: &[Value]) -> std::sync::Arc<Write> {
+        let changed = before
+            .iter()
+            .zip(after)
+            .enumerate()
+            .filter(|(_, (old, new))| old != new)
+            .fold(0u64, |set, (index, _)| set | 1 << index);
+        let mut made = self.made.lock().unwrap_or_else(|err| err.into_inner());
+        made.entry(changed)
+            .or_insert_with(|| {
+                let places: Vec<usize> = (0..64).filter(|index| changed & 1 << index != 0).collect();
+                std::sync::Arc::new(self.table.update_of(self.mark, &places))
+            })
+            .clone()
+    }
+}
+
 /// A list or map as the JSON text a column keeps it as.
 fn json(value: &impl serde::Serialize) -> Value {
     // Maps and lists of strings always serialize.
@@ -338,10 +380,13 @@ impl Table {
 
     /// Inserts a record.
     pub fn insert(&self, mark: Mark) -> Write {
-        let takes: Vec<(usize, Kind)> = self.fields().map(|column| column.kind).enumerate().collect();
+        let written: Vec<(usize, &Column)> =
+            self.fields().enumerate().filter(|(_, column)| column.set != Set::Counted).collect();
+        let takes: Vec<(usize, Kind)> = written.iter().map(|&(index, column)| (index, column.kind)).collect();
+        let names: Vec<&str> = written.iter().map(|(_, column)| column.name).collect();
         let placeholders: Vec<String> =
-            self.fields().enumerate().map(|(index, column)| mark(index + 1, column.kind)).collect();
-        let sql = format!("INSERT INTO {} ({}) VALUES ({})", self.name, self.field_list(), placeholders.join(", "));
+            written.iter().enumerate().map(|(n, (_, column))| mark(n + 1, column.kind)).collect();
+        let sql = format!("INSERT INTO {} ({}) VALUES ({})", self.name, names.join(", "), placeholders.join(", "));
         Write { sql, takes }
     }
 
@@ -349,19 +394,33 @@ impl Table {
     pub fn upsert(&self, mark: Mark) -> Write {
         let Write { sql, takes } = self.insert(mark);
         let keys = self.of(Set::Key).map(|(_, column)| column.name).collect::<Vec<_>>().join(", ");
-        let set = self.of(Set::Always).map(|(_, c)| format!("{0} = excluded.{0}", c.name)).collect::<Vec<_>>();
+        let mut set = self.of(Set::Always).map(|(_, c)| format!("{0} = excluded.{0}", c.name)).collect::<Vec<_>>();
+        set.extend(self.of(Set::Counted).map(|(_, c)| format!("{0} = {1}.{0} + 1", c.name, self.name)));
         Write { sql: format!("{sql} ON CONFLICT ({keys}) DO UPDATE SET {}", set.join(", ")), takes }
     }
 
     /// Writes a record's [`Set::Always`] columns over the row with its key.
     pub fn update(&self, mark: Mark) -> Write {
+        let always: Vec<usize> = self.of(Set::Always).map(|(index, _)| index).collect();
+        self.update_of(mark, &always)
+    }
+
+    /// Writes the record's fields at these places (among [`Table::fields`]; only its
+    /// [`Set::Always`] ones are taken) over the row with its key: what a write that
+    /// knows the row as it is changes of it.
+    pub fn update_of(&self, mark: Mark, places: &[usize]) -> Write {
         let mut takes = Vec::new();
         let mut place = |index: usize, column: &Column| {
             takes.push((index, column.kind));
             format!("{} = {}", column.name, mark(takes.len(), column.kind))
         };
         let keys: Vec<String> = self.of(Set::Key).map(|(index, column)| place(index, column)).collect();
-        let set: Vec<String> = self.of(Set::Always).map(|(index, column)| place(index, column)).collect();
+        let mut set: Vec<String> = self
+            .of(Set::Always)
+            .filter(|(index, _)| places.contains(index))
+            .map(|(index, column)| place(index, column))
+            .collect();
+        set.extend(self.of(Set::Counted).map(|(_, column)| format!("{0} = {0} + 1", column.name)));
         let sql = format!("UPDATE {} SET {} WHERE {}", self.name, set.join(", "), keys.join(" AND "));
         Write { sql, takes }
     }
@@ -396,6 +455,8 @@ impl Write {
 pub struct Writes {
     pub insert_addon: Write,
     pub update_addon: Write,
+    /// An addon's changed columns.
+    pub addon_updates: PartialUpdates,
     /// An attachment, new or changed (keyed by addon and slot).
     pub put_attachment: Write,
     pub insert_hook_run: Write,
@@ -408,6 +469,7 @@ impl Writes {
         Writes {
             insert_addon: ADDONS.insert(mark),
             update_addon: ADDONS.update(mark),
+            addon_updates: PartialUpdates::new(&ADDONS, mark),
             put_attachment: ATTACHMENTS.upsert(mark),
             insert_hook_run: HOOK_RUNS.insert(mark),
             put_backup: BACKUPS.upsert(mark),
@@ -474,11 +536,21 @@ pub trait Fields {
         }
     }
 
+    /// What `read` makes of a text column's value, read where it lies when the backend
+    /// can; `None` when it is NULL.
+    fn read_text<T>(
+        &self,
+        column: &'static str,
+        read: impl FnOnce(&str) -> Result<T, Unreadable>,
+    ) -> Result<Option<T>, Unreadable> {
+        self.opt_text(column)?.map(|text| read(&text)).transpose()
+    }
+
     /// A list or map kept as JSON text.
     fn opt_json<T: serde::de::DeserializeOwned>(&self, column: &'static str) -> Result<Option<T>, Unreadable> {
-        self.opt_text(column)?
-            .map(|text| serde_json::from_str(&text).map_err(|err| Unreadable { column, why: err.to_string() }))
-            .transpose()
+        self.read_text(column, |text| {
+            serde_json::from_str(text).map_err(|err| Unreadable { column, why: err.to_string() })
+        })
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, column: &'static str) -> Result<T, Unreadable> {
@@ -487,8 +559,10 @@ pub trait Fields {
 
     /// Text that names one of a few values, as `parse` reads it.
     fn parsed<T>(&self, column: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, Unreadable> {
-        let text = self.text(column)?;
-        parse(&text).ok_or_else(|| Unreadable { column, why: format!("unknown value {text:?}") })
+        self.read_text(column, |text| {
+            parse(text).ok_or_else(|| Unreadable { column, why: format!("unknown value {text:?}") })
+        })?
+        .ok_or_else(|| null(column))
     }
 }
 
@@ -576,6 +650,7 @@ impl Record for Addon {
             self.server.as_ref().into(),
             self.backup_schedule.map(|schedule| schedule.every.as_millis() as i64).into(),
             self.backup_schedule.and_then(|schedule| schedule.keep).map(|keep| keep as i64).into(),
+            self.version.into(),
         ]
     }
 
@@ -618,6 +693,7 @@ impl Record for Addon {
             server: row.opt_text("server")?,
             attachments: Vec::new(),
             backup_schedule: schedule(row)?,
+            version: row.int("version")?,
         })
     }
 }
@@ -923,6 +999,7 @@ mod tests {
             server: text("default postgres 1"),
             backup_schedule: every
                 .then_some(crate::backup::Schedule { every: std::time::Duration::from_secs(60), keep: Some(3) }),
+            version: 5,
         }
     }
 

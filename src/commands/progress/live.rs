@@ -541,6 +541,7 @@ mod tests {
             server: None,
             source_id: None,
             backup_schedule: None,
+            version: 0,
         }
     }
 

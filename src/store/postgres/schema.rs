@@ -231,6 +231,12 @@ ALTER TABLE addons ADD COLUMN backup_every BIGINT;
 ALTER TABLE addons ADD COLUMN backup_keep BIGINT;
 CREATE INDEX addons_backup_scheduled ON addons (app) WHERE backup_every IS NOT NULL;
 "#,
+    // 15 (SQLite's 18): `version`: counted up by every write of an addon's row, so a
+    // step that finds the row as its claim left it commits from what it claimed and
+    // writes only what it changed.
+    r#"
+ALTER TABLE addons ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The tables a state user must be able to read and write.

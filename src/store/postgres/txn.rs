@@ -11,7 +11,7 @@ use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 
 use super::location::Location;
-use super::rows::{decode, glance, mark, params};
+use super::rows::{decode, glance, mark, param, params};
 use super::unusable;
 use crate::addon::{Addon, Glance};
 use crate::attachment::Attachment;
@@ -435,6 +435,25 @@ impl Txn for PgTxn<'_> {
         // `watch` whose last work another process did ends).
         self.work_due = true;
         Ok(())
+    }
+
+    fn update_addon_from(&mut self, stored: &Addon, addon: &Addon) -> Result<(), StoreError> {
+        self.locked.remove(&addon.id);
+        let values = addon.to_values();
+        let statement = SQL.writes.addon_updates.of(&stored.to_values(), &values);
+        let params: Vec<Box<dyn ToSql + Sync>> =
+            statement.params(&values).map(|(value, kind)| param(value, kind)).collect();
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|value| &**value as &(dyn ToSql + Sync)).collect();
+        self.execute(&statement.sql, &params)?;
+        self.work_due = true;
+        Ok(())
+    }
+
+    fn claim_of(&mut self, id: &str) -> Result<Option<(Option<String>, i64)>, StoreError> {
+        if let Some(addon) = self.locked.get(id) {
+            return Ok(Some((addon.claim.clone(), addon.version)));
+        }
+        Ok(self.addon(id)?.map(|addon| (addon.claim, addon.version)))
     }
 
     /// Kept here; written at commit (or before a read of events).

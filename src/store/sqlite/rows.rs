@@ -47,21 +47,46 @@ impl<'r, 's> InOrder<'r, 's> {
     }
 }
 
-impl Fields for InOrder<'_, '_> {
-    fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
+impl InOrder<'_, '_> {
+    /// The column's place in the row, the next one tried first.
+    fn place(&self, column: &'static str) -> Option<usize> {
         let next = self.next.get();
         let index = match self.names.get(next) {
             Some(name) if *name == column => next,
-            _ => match self.names.iter().position(|name| *name == column) {
-                Some(index) => index,
-                None => return self.row.value(column),
-            },
+            _ => self.names.iter().position(|name| *name == column)?,
         };
         self.next.set(index + 1);
         // Every statement a record is read from selects its table's fields in order:
         // the test builds check that it does.
         debug_assert_eq!(self.row.as_ref().column_name(index).ok(), Some(column), "a statement out of order");
-        value(self.row.get_ref(index), column)
+        Some(index)
+    }
+}
+
+impl Fields for InOrder<'_, '_> {
+    fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
+        match self.place(column) {
+            Some(index) => value(self.row.get_ref(index), column),
+            None => self.row.value(column),
+        }
+    }
+
+    fn read_text<T>(
+        &self,
+        column: &'static str,
+        read: impl FnOnce(&str) -> Result<T, Unreadable>,
+    ) -> Result<Option<T>, Unreadable> {
+        let Some(index) = self.place(column) else {
+            return self.row.read_text(column, read);
+        };
+        let unreadable = |why: String| Unreadable { column, why };
+        match self.row.get_ref(index).map_err(|err| unreadable(err.to_string()))? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(text) => {
+                read(std::str::from_utf8(text).map_err(|err| unreadable(err.to_string()))?).map(Some)
+            }
+            _ => self.row.read_text(column, read),
+        }
     }
 }
 

@@ -263,4 +263,10 @@ ALTER TABLE addons ADD COLUMN backup_every INTEGER;
 ALTER TABLE addons ADD COLUMN backup_keep INTEGER;
 CREATE INDEX addons_backup_scheduled ON addons (app) WHERE backup_every IS NOT NULL;
 "#,
+    // 18: `version`: counted up by every write of an addon's row, so a step that finds
+    // the row as its claim left it commits from what it claimed and writes only what it
+    // changed (an update that sets every column rewrites every index of the table).
+    r#"
+ALTER TABLE addons ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

@@ -115,11 +115,14 @@ pub(super) const HIDDEN_IN_APP: &str = "SELECT count(*) FILTER (WHERE state = 'e
 pub(super) struct SqliteTxn<'c> {
     tx: Transaction<'c>,
     path: &'c Path,
+    /// Apps whose vars version this transaction (since its last savepoint) counted up
+    /// already: what reads it needs to know only that it moved, so once is enough.
+    bumped: Vec<String>,
 }
 
 impl<'c> SqliteTxn<'c> {
     pub(super) fn new(tx: Transaction<'c>, path: &'c Path) -> SqliteTxn<'c> {
-        SqliteTxn { tx, path }
+        SqliteTxn { tx, path, bumped: Vec::new() }
     }
 
     /// Commits, outside the [`Txn`] seam (a statement of the backend's own).
@@ -152,7 +155,7 @@ impl<'c> SqliteTxn<'c> {
                 "UPDATE addons SET \
                  due_at = CASE WHEN due_at >= expires_at THEN due_at ELSE max(?1, due_at - (updated_at - ?1)) END, \
                  revoke_at = CASE WHEN revoke_at > ?1 THEN max(?1, revoke_at - (updated_at - ?1)) ELSE revoke_at END, \
-                 updated_at = ?1 \
+                 updated_at = ?1, version = version + 1 \
                  WHERE due_at > ?1 AND updated_at > ?1",
             )?
             .execute([now])
@@ -340,6 +343,24 @@ impl Txn for SqliteTxn<'_> {
         Ok(())
     }
 
+    fn update_addon_from(&mut self, stored: &Addon, addon: &Addon) -> Result<(), StoreError> {
+        let values = addon.to_values();
+        let statement = SQL.writes.addon_updates.of(&stored.to_values(), &values);
+        self.run(|c| {
+            c.prepare_cached(&statement.sql)?
+                .execute(params_from_iter(statement.params(&values).map(|(value, _)| value)))
+        })?;
+        Ok(())
+    }
+
+    fn claim_of(&mut self, id: &str) -> Result<Option<(Option<String>, i64)>, StoreError> {
+        self.run(|c| {
+            c.prepare_cached("SELECT claim, version FROM addons WHERE id = ?1")?
+                .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+    }
+
     fn record_event(&mut self, e: &NewEvent<'_>) -> Result<(), StoreError> {
         self.run(|c| {
             c.prepare_cached(
@@ -518,6 +539,10 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn bump_version(&mut self, app: &str) -> Result<(), StoreError> {
+        if self.bumped.iter().any(|bumped| bumped == app) {
+            return Ok(());
+        }
+        self.bumped.push(app.to_string());
         self.run(|c| {
             c.prepare_cached(
                 "INSERT INTO apps (name, vars_version) VALUES (?1, 1) \
@@ -529,6 +554,8 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn app_versions(&mut self, app: &str) -> Result<Option<AppVersions>, StoreError> {
+        // What is read now must look older than a change made after it.
+        self.bumped.clear();
         self.run(|c| {
             c.prepare_cached("SELECT vars_version, env_version FROM apps WHERE name = ?1")?
                 .query_row([app], |row| Ok(AppVersions { vars: row.get(0)?, env: row.get(1)? }))
@@ -564,6 +591,7 @@ impl Txn for SqliteTxn<'_> {
     fn hook_row(&mut self, app: &str) -> Result<Option<HookRow>, StoreError> {
         // A write transaction here holds the whole file: the row cannot change under it.
         let now = self.now()?;
+        self.bumped.clear();
         self.run(|c| {
             c.prepare_cached(
                 "SELECT vars_version, hook_version, hook_attempts, hook_failed_version, hook_due_at, hook_claim, \
@@ -778,6 +806,8 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {
+        // A count made before the savepoint may be rolled back with it.
+        self.bumped.clear();
         self.run(|c| c.execute_batch("SAVEPOINT step"))
     }
 
@@ -786,6 +816,7 @@ impl Txn for SqliteTxn<'_> {
     }
 
     fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        self.bumped.clear();
         self.run(|c| c.execute_batch("ROLLBACK TO step; RELEASE step"))
     }
 

@@ -27,7 +27,10 @@ const ECHOES: [i64; 3] = [20, 200, 1000];
 /// A watch on the state file's directory, for the writes to the file itself and its WAL.
 pub struct FileWakeups {
     /// Kept alive for as long as the watch should run.
-    _watcher: RecommendedWatcher,
+    watcher: RecommendedWatcher,
+    /// The directory watched, and whether it is (not while paused).
+    dir: std::path::PathBuf,
+    watching: bool,
     /// Holds at most one wake-up: a burst of writes (one commit writes many pages)
     /// becomes one.
     changed: Receiver<()>,
@@ -69,7 +72,7 @@ pub fn watch(path: &Path) -> notify::Result<FileWakeups> {
         _ => Path::new("."),
     };
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
-    Ok(FileWakeups { _watcher: watcher, changed, echoes: Vec::new() })
+    Ok(FileWakeups { watcher, dir: dir.to_path_buf(), watching: true, changed, echoes: Vec::new() })
 }
 
 fn with_suffix(name: &OsString, suffix: &str) -> OsString {
@@ -99,10 +102,33 @@ impl Wakeups for FileWakeups {
                     return Ok(Woken::Changed);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-                // The watch ended (it can't, while `_watcher` lives): sleep out the time.
+                // The watch ended (it can't, while `watcher` lives): sleep out the time.
                 Err(RecvTimeoutError::Disconnected) => return Sleep.wait(until, stop),
             }
         }
+    }
+
+    /// A tick's own writes (every page of every commit) would each be an event for the
+    /// watcher's thread to read: thousands a second, for nothing.
+    fn pause(&mut self) {
+        if self.watching {
+            self.watching = self.watcher.unwatch(&self.dir).is_err();
+        }
+    }
+
+    fn resume(&mut self) -> Result<(), StoreError> {
+        if self.watching {
+            return Ok(());
+        }
+        while self.changed.try_recv().is_ok() {}
+        // Another process's commit written while paused may not be visible to the look
+        // that comes next: wake as after a change.
+        let now = now_ms();
+        self.echoes = ECHOES.iter().rev().map(|after| now + after).collect();
+        // A watch that can't be made again (no inotify watch left) is tried again at
+        // the next resume; meanwhile the echoes and the due times wake the waits.
+        self.watching = self.watcher.watch(&self.dir, RecursiveMode::NonRecursive).is_ok();
+        Ok(())
     }
 }
 
