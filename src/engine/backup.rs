@@ -7,7 +7,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -260,34 +259,8 @@ impl Engine {
     /// Starts `addons __backup ID` in its own process group, detached: it outlives the
     /// command or tick that started it. Its stderr goes to a log beside the backups.
     fn start_backup_worker(&self, backup: &Backup) -> anyhow::Result<()> {
-        let log = self.backup_log(&backup.id);
-        let open = || -> std::io::Result<std::fs::File> {
-            if let Some(dir) = log.parent() {
-                std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-                    .create(dir)?;
-            }
-            std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create(true).append(true), 0o600)
-                .open(&log)
-        };
-        let log = open().map_err(|err| failed(format!("can't start the backup worker: {err}")))?;
-        let exe = std::env::current_exe().ok().filter(|exe| exe.exists());
-        let mut command = Command::new(exe.unwrap_or_else(|| PathBuf::from("addons")));
-        if self.settings.path.exists() {
-            command.arg("--config").arg(&self.settings.path);
-        }
-        command
-            .args(["__backup", &backup.id, "--data-dir"])
-            .arg(&self.env.data_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        if let Some(state) = &self.state {
-            command.env("ADDONS_STATE", state);
-        }
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command.spawn().map_err(|err| failed(format!("can't start the backup worker: {err}")))?;
-        std::thread::spawn(move || child.wait());
-        Ok(())
+        self.start_worker(&["__backup", &backup.id], &self.backup_log(&backup.id), false)
+            .map_err(|err| failed(format!("can't start the backup worker: {err}")))
     }
 
     /// The worker's work (`addons __backup ID`): takes the backup or restore up (none

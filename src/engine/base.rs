@@ -3,6 +3,8 @@
 //! tick's steps, checks, copies, hooks, provisioning) works through it.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +38,47 @@ pub struct Engine {
     pub(super) identities: Mutex<HashMap<String, Option<String>>>,
     /// The state's location, handed to the background workers it starts.
     pub(super) state: Option<String>,
+}
+
+impl Engine {
+    /// Starts a detached worker of this binary (`addons ARGS --data-dir DIR`, with this
+    /// process's config and state), its stderr into `log` (made 0600 in a 0700 folder;
+    /// emptied first when `fresh`, else added to), in a process group of its own so a
+    /// signal to this process does not reach it. It is reaped when it ends, so a long
+    /// `watch` leaves no zombie behind.
+    pub(super) fn start_worker(&self, args: &[&str], log: &Path, fresh: bool) -> std::io::Result<()> {
+        if let Some(dir) = log.parent() {
+            std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir)?;
+        }
+        let mut open = std::fs::OpenOptions::new();
+        match fresh {
+            true => open.create(true).write(true).truncate(true),
+            false => open.create(true).append(true),
+        };
+        let log = std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600).open(log)?;
+        // A binary replaced since this process started is no longer at its path: the
+        // one on PATH is then the new one.
+        let exe = std::env::current_exe().ok().filter(|exe| exe.exists());
+        let mut command = Command::new(exe.unwrap_or_else(|| PathBuf::from("addons")));
+        if self.settings.path.exists() {
+            command.arg("--config").arg(&self.settings.path);
+        }
+        command
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.env.data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        // The worker reads the addon from this state: its seed and params are nowhere else.
+        if let Some(state) = &self.state {
+            command.env("ADDONS_STATE", state);
+        }
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn()?;
+        std::thread::spawn(move || child.wait());
+        Ok(())
+    }
 }
 
 impl Engine {

@@ -4,7 +4,6 @@
 //! is at work, and lets `provision_complete` run once the copy is marked done.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::base::Engine;
@@ -112,38 +111,9 @@ impl Engine {
     /// Starts `addons __copy` for the addon in its own process group, detached from this
     /// one: it outlives a tick that exits, and a signal to the tick's group spares it.
     fn start_copier(&self, addon: &Addon, source_id: &str) -> std::io::Result<()> {
-        let log = self.copy_log(&addon.id);
-        if let Some(dir) = log.parent() {
-            std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir)?;
-        }
-        let log = std::os::unix::fs::OpenOptionsExt::mode(
-            std::fs::OpenOptions::new().create(true).write(true).truncate(true),
-            0o600,
-        )
-        .open(&log)?;
-        // A binary replaced since this process started is no longer at its path: the
-        // one on PATH is then the new one.
-        let exe = std::env::current_exe().ok().filter(|exe| exe.exists());
-        let mut command = Command::new(exe.unwrap_or_else(|| PathBuf::from("addons")));
-        if self.settings.path.exists() {
-            command.arg("--config").arg(&self.settings.path);
-        }
-        command
-            .args(["__copy", &addon.provider, &addon.id, source_id, "--data-dir"])
-            .arg(&self.env.data_dir)
-            .args(addon.server.iter().flat_map(|server| ["--server", server.as_str()]))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        // The copier reads the addon from this state: its seed and params are nowhere else.
-        if let Some(state) = &self.state {
-            command.env("ADDONS_STATE", state);
-        }
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command.spawn()?;
-        // Reaped when it ends, so a long `watch` leaves no zombie behind.
-        std::thread::spawn(move || child.wait());
-        Ok(())
+        let mut args = vec!["__copy", addon.provider.as_str(), addon.id.as_str(), source_id];
+        args.extend(addon.server.iter().flat_map(|server| ["--server", server.as_str()]));
+        self.start_worker(&args, &self.copy_log(&addon.id), true)
     }
 
     /// Whether this host started the addon's copier so recently that it may not show yet:

@@ -33,13 +33,8 @@ impl Postgres {
         password: &str,
         found: Found,
     ) -> Result<(), ProviderError> {
-        let verifier = quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()));
-        let (role, owner_ident) = (quote_ident(login), quote_ident(owner));
-        let exists = self.role_exists(client, login)?;
-        let create = format!("CREATE ROLE {role} LOGIN INHERIT PASSWORD {verifier}");
-        if !exists {
-            self.run(client, &format!("can't create role {login}"), &create, super::ALREADY_EXISTS)?;
-        }
+        let (role, verifier) = self.create_login(client, login, password, "INHERIT")?;
+        let owner_ident = quote_ident(owner);
         let converge = format!(
             "ALTER ROLE {role} LOGIN INHERIT {} PASSWORD {verifier}; GRANT {owner_ident} TO {role}; \
              ALTER ROLE {role} SET role = {}",
@@ -48,6 +43,25 @@ impl Postgres {
         );
         self.run(client, &format!("can't set up role {login}"), &converge, &[])?;
         self.join(client, login, found)
+    }
+
+    /// Makes the login role `login` with `password` unless it is there, `inherit`ing
+    /// its memberships' rights or not (`INHERIT`, `NOINHERIT`): its quoted name and the
+    /// password's verifier, for what the caller then sets whether it was made or found.
+    pub(super) fn create_login(
+        &self,
+        client: &mut Client,
+        login: &str,
+        password: &str,
+        inherit: &str,
+    ) -> Result<(String, String), ProviderError> {
+        let verifier = quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()));
+        let role = quote_ident(login);
+        if !self.role_exists(client, login)? {
+            let create = format!("CREATE ROLE {role} LOGIN {inherit} PASSWORD {verifier}");
+            self.run(client, &format!("can't create role {login}"), &create, super::ALREADY_EXISTS)?;
+        }
+        Ok((role, verifier))
     }
 
     /// The roles of every credential of the addon besides the owner, found by name.

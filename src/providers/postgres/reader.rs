@@ -8,7 +8,7 @@
 
 use postgres::Client;
 
-use super::{quote_ident, quote_literal, Found, Postgres};
+use super::{quote_ident, Found, Postgres};
 use crate::providers::ProviderError;
 
 /// The addon's schemas: every one the owner may act for (its own and `public`, which
@@ -56,12 +56,7 @@ impl Postgres {
         password: &str,
         found: Found,
     ) -> Result<(), ProviderError> {
-        let verifier = quote_literal(&postgres_protocol::password::scram_sha_256(password.as_bytes()));
-        let role = quote_ident(login);
-        if !self.role_exists(client, login)? {
-            let create = format!("CREATE ROLE {role} LOGIN NOINHERIT PASSWORD {verifier}");
-            self.run(client, &format!("can't create role {login}"), &create, super::ALREADY_EXISTS)?;
-        }
+        let (role, verifier) = self.create_login(client, login, password, "NOINHERIT")?;
         let mut converge = format!(
             "ALTER ROLE {role} LOGIN NOINHERIT {} PASSWORD {verifier}; ALTER ROLE {role} RESET ALL; \
              GRANT CONNECT ON DATABASE {} TO {role}",
