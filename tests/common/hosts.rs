@@ -12,8 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{Run, TestEnv};
 
-/// No host should take longer than this.
-const HOST_LIMIT: Duration = Duration::from_secs(100);
+/// No host should take longer than this: a guard against a hang, not a measure (a
+/// host's few hundred ticks share the machine with the rest of the suite).
+const HOST_LIMIT: Duration = Duration::from_secs(240);
 
 /// Whether hosts can be made here (`unshare` needs root). Prints
 /// `NOTICE: skipping <skipping>: <why>` when not; with ADDONS_TEST_REQUIRE_SERVERS=1

@@ -111,7 +111,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
              SELECT {columns} FROM claimed ORDER BY due_at, seq"
         ),
         lock_addons: format!(
-            "SELECT {columns}, {NOW_MS} AS clock FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"
+            "SELECT id, claim, version, {NOW_MS} AS clock FROM addons WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"
         ),
         writes: Writes::new(mark),
         attachments: select_attachments("WHERE addon_id = $1 ORDER BY slot"),
@@ -158,9 +158,10 @@ pub struct PgTxn<'a> {
     /// Events recorded and not yet written: all of them go in one statement at commit
     /// (or before anything reads or copies rows), in the order they were recorded.
     events: Vec<PendingEvent>,
-    /// The rows [`Txn::lock_addons`] read as it locked them, each until this
-    /// transaction writes it; nothing else can change a row while it is locked.
-    locked: HashMap<String, Addon>,
+    /// The claim and version of each row [`Txn::lock_addons`] locked, as it locked
+    /// it, until this transaction writes it; nothing else can change a row while it is
+    /// locked. A step whose claimed copy has that version needs no more of the row.
+    locked: HashMap<String, (Option<String>, i64)>,
     /// The attachments of the rows [`Txn::lock_addons`] locked, each addon's until this
     /// transaction writes one of them: every writer of an addon's attachments holds
     /// the addon's row, so no other can add or change one meanwhile.
@@ -228,7 +229,7 @@ impl<'a> PgTxn<'a> {
         Ok(())
     }
 
-    /// Forgets the rows read by [`Txn::lock_addons`]: a statement changed addons.
+    /// Forgets what [`Txn::lock_addons`] read: a statement changed addons.
     fn forget_locked(&mut self) {
         self.locked.clear();
     }
@@ -319,9 +320,6 @@ impl Txn for PgTxn<'_> {
     }
 
     fn addon(&mut self, id: &str) -> Result<Option<Addon>, StoreError> {
-        if let Some(addon) = self.locked.get(id) {
-            return Ok(Some(addon.clone()));
-        }
         let row = self.query_opt(&SQL.by_id[usize::from(self.writing)], &[&id])?;
         row.map(|row| decode(self.location, &row)).transpose()
     }
@@ -450,8 +448,8 @@ impl Txn for PgTxn<'_> {
     }
 
     fn claim_of(&mut self, id: &str) -> Result<Option<(Option<String>, i64)>, StoreError> {
-        if let Some(addon) = self.locked.get(id) {
-            return Ok(Some((addon.claim.clone(), addon.version)));
+        if let Some(locked) = self.locked.get(id) {
+            return Ok(Some(locked.clone()));
         }
         Ok(self.addon(id)?.map(|addon| (addon.claim, addon.version)))
     }
@@ -796,10 +794,10 @@ impl Txn for PgTxn<'_> {
         let ids = addon_ids.to_vec();
         let rows = self.query(&SQL.lock_addons, &[&ids])?;
         for row in &rows {
-            let addon: Addon = decode(self.location, row)?;
+            let id: String = row.get("id");
             self.clock = Some(row.get("clock"));
-            self.locked_attachments.insert(addon.id.clone(), Vec::new());
-            self.locked.insert(addon.id.clone(), addon);
+            self.locked_attachments.insert(id.clone(), Vec::new());
+            self.locked.insert(id, (row.get("claim"), row.get("version")));
         }
         // Read after the rows are locked, by a statement of its own: its snapshot sees
         // what a writer that held one of them committed before this lock was had.
