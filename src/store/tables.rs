@@ -10,6 +10,7 @@
 //! the table's declaration, its line in each half of the type's [`Record`] codec, and
 //! one migration per backend.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::records::HookRun;
@@ -267,62 +268,76 @@ pub const BACKUPS: Table = Table {
 /// `declared_tables_are_the_migrated_schema_*` fails until it is.
 pub const TABLES: &[Table] = &[ADDONS, EVENTS, APPS, CONFIG_VARS, HOOK_RUNS, ATTACHMENTS, BACKUPS];
 
-/// One value of a row, whatever the backend's type (a boolean is 0 or 1).
+/// One value of a row, whatever the backend's type (a boolean is 0 or 1). A record's
+/// values borrow its text and bytes: writing a row, or finding what changed in it, copies
+/// none of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
     Int(i64),
-    Text(String),
-    Blob(Vec<u8>),
+    Text(Cow<'a, str>),
+    Blob(Cow<'a, [u8]>),
 }
 
 /// A row's values, in its table's column order.
-pub type Row = Vec<Value>;
+pub type Row<'a> = Vec<Value<'a>>;
 
-impl From<&str> for Value {
-    fn from(text: &str) -> Value {
-        Value::Text(text.to_string())
+impl Value<'_> {
+    /// The value with a copy of its own of any text or bytes.
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Int(n) => Value::Int(n),
+            Value::Text(text) => Value::Text(Cow::Owned(text.into_owned())),
+            Value::Blob(bytes) => Value::Blob(Cow::Owned(bytes.into_owned())),
+        }
     }
 }
 
-impl From<&String> for Value {
-    fn from(text: &String) -> Value {
-        Value::Text(text.clone())
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(text: &'a str) -> Value<'a> {
+        Value::Text(Cow::Borrowed(text))
     }
 }
 
-impl From<&[u8]> for Value {
-    fn from(bytes: &[u8]) -> Value {
-        Value::Blob(bytes.to_vec())
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(text: &'a String) -> Value<'a> {
+        Value::Text(Cow::Borrowed(text))
     }
 }
 
-impl From<i64> for Value {
-    fn from(n: i64) -> Value {
+impl<'a> From<&'a [u8]> for Value<'a> {
+    fn from(bytes: &'a [u8]) -> Value<'a> {
+        Value::Blob(Cow::Borrowed(bytes))
+    }
+}
+
+impl From<i64> for Value<'_> {
+    fn from(n: i64) -> Self {
         Value::Int(n)
     }
 }
 
-impl From<u32> for Value {
-    fn from(n: u32) -> Value {
+impl From<u32> for Value<'_> {
+    fn from(n: u32) -> Self {
         Value::Int(i64::from(n))
     }
 }
 
-impl From<i32> for Value {
-    fn from(n: i32) -> Value {
+impl From<i32> for Value<'_> {
+    fn from(n: i32) -> Self {
         Value::Int(i64::from(n))
     }
 }
 
-impl From<bool> for Value {
-    fn from(b: bool) -> Value {
+impl From<bool> for Value<'_> {
+    fn from(b: bool) -> Self {
         Value::Int(i64::from(b))
     }
 }
 
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(value: Option<T>) -> Value {
+impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
+    fn from(value: Option<T>) -> Value<'a> {
         value.map_or(Value::Null, Into::into)
     }
 }
@@ -344,7 +359,7 @@ impl PartialUpdates {
 
     /// The update that writes the fields where `after` differs from `before` (both a
     /// record's [`Record::to_values`]).
-    pub fn of(&self, before: &[Value], after: &[Value]) -> std::sync::Arc<Write> {
+    pub fn of(&self, before: &[Value<'_>], after: &[Value<'_>]) -> std::sync::Arc<Write> {
         let changed = before
             .iter()
             .zip(after)
@@ -362,9 +377,9 @@ impl PartialUpdates {
 }
 
 /// A list or map as the JSON text a column keeps it as.
-fn json(value: &impl serde::Serialize) -> Value {
+fn json(value: &impl serde::Serialize) -> Value<'static> {
     // Maps and lists of strings always serialize.
-    Value::Text(serde_json::to_string(value).unwrap_or_default())
+    Value::Text(Cow::Owned(serde_json::to_string(value).unwrap_or_default()))
 }
 
 impl Table {
@@ -445,7 +460,7 @@ pub struct Write {
 
 impl Write {
     /// The statement's parameters, out of a record's [`Record::to_values`].
-    pub fn params<'a>(&'a self, values: &'a [Value]) -> impl Iterator<Item = (&'a Value, Kind)> + 'a {
+    pub fn params<'a>(&'a self, values: &'a [Value<'a>]) -> impl Iterator<Item = (&'a Value<'a>, Kind)> + 'a {
         self.takes.iter().map(move |&(index, kind)| (&values[index], kind))
     }
 }
@@ -495,12 +510,12 @@ impl std::error::Error for Unreadable {}
 /// A row as a backend read it, its columns found by name.
 pub trait Fields {
     /// The value of the named column.
-    fn value(&self, column: &'static str) -> Result<Value, Unreadable>;
+    fn value(&self, column: &'static str) -> Result<Value<'static>, Unreadable>;
 
     fn opt_text(&self, column: &'static str) -> Result<Option<String>, Unreadable> {
         match self.value(column)? {
             Value::Null => Ok(None),
-            Value::Text(text) => Ok(Some(text)),
+            Value::Text(text) => Ok(Some(text.into_owned())),
             other => Err(wrong(column, "text", &other)),
         }
     }
@@ -530,8 +545,8 @@ pub trait Fields {
     /// Bytes, kept as a blob (or as text, which SQLite may hold in any column).
     fn blob(&self, column: &'static str) -> Result<Vec<u8>, Unreadable> {
         match self.value(column)? {
-            Value::Blob(bytes) => Ok(bytes),
-            Value::Text(text) => Ok(text.into_bytes()),
+            Value::Blob(bytes) => Ok(bytes.into_owned()),
+            Value::Text(text) => Ok(text.into_owned().into_bytes()),
             other => Err(wrong(column, "bytes", &other)),
         }
     }
@@ -566,7 +581,7 @@ pub trait Fields {
     }
 }
 
-fn wrong(column: &'static str, wanted: &str, found: &Value) -> Unreadable {
+fn wrong(column: &'static str, wanted: &str, found: &Value<'_>) -> Unreadable {
     Unreadable { column, why: format!("wanted {wanted}, found {found:?}") }
 }
 
@@ -580,7 +595,7 @@ fn null(column: &'static str) -> Unreadable {
 pub trait Record: Sized {
     const TABLE: &'static Table;
     /// The row's values, one for each of the table's [`Table::fields`], in order.
-    fn to_values(&self) -> Row;
+    fn to_values(&self) -> Row<'_>;
     /// The record, out of a row read with the table's [`Table::field_list`].
     fn from_fields(row: &impl Fields) -> Result<Self, Unreadable>;
 }
@@ -610,7 +625,7 @@ pub fn glance(row: &impl Fields) -> Result<Glance, Unreadable> {
 impl Record for Addon {
     const TABLE: &'static Table = &ADDONS;
 
-    fn to_values(&self) -> Row {
+    fn to_values(&self) -> Row<'_> {
         let login = &self.login;
         vec![
             (&self.id).into(),
@@ -709,7 +724,7 @@ fn schedule(row: &impl Fields) -> Result<Option<crate::backup::Schedule>, Unread
 impl Record for Attachment {
     const TABLE: &'static Table = &ATTACHMENTS;
 
-    fn to_values(&self) -> Row {
+    fn to_values(&self) -> Row<'_> {
         vec![
             (&self.addon_id).into(),
             self.slot.into(),
@@ -749,7 +764,7 @@ impl Record for Attachment {
 impl Record for HookRun {
     const TABLE: &'static Table = &HOOK_RUNS;
 
-    fn to_values(&self) -> Row {
+    fn to_values(&self) -> Row<'_> {
         vec![
             (&self.app).into(),
             self.vars_version.into(),
@@ -777,7 +792,7 @@ impl Record for HookRun {
 impl Record for Backup {
     const TABLE: &'static Table = &BACKUPS;
 
-    fn to_values(&self) -> Row {
+    fn to_values(&self) -> Row<'_> {
         vec![
             (&self.id).into(),
             (&self.addon_id).into(),
@@ -921,12 +936,12 @@ mod tests {
 
     /// A row held as its declared fields' values, that notes which columns were read.
     struct Held {
-        values: BTreeMap<&'static str, Value>,
+        values: BTreeMap<&'static str, Value<'static>>,
         read: RefCell<BTreeSet<&'static str>>,
     }
 
     impl Fields for Held {
-        fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
+        fn value(&self, column: &'static str) -> Result<Value<'static>, Unreadable> {
             self.read.borrow_mut().insert(column);
             self.values.get(column).cloned().ok_or(Unreadable { column, why: "not declared".to_string() })
         }
@@ -948,7 +963,7 @@ mod tests {
             assert!(fits, "{}.{}: {value:?} is not a {:?}", T::TABLE.name, column.name, column.kind);
         }
         let held = Held {
-            values: fields.iter().map(|column| column.name).zip(values).collect(),
+            values: fields.iter().map(|column| column.name).zip(values.into_iter().map(Value::into_owned)).collect(),
             read: RefCell::new(BTreeSet::new()),
         };
         let back = T::from_fields(&held).unwrap();

@@ -29,12 +29,12 @@ pub fn sql_type(kind: Kind) -> &'static str {
 }
 
 /// A value as a parameter of its column's kind (NULL too must be typed).
-pub fn param(value: &Value, kind: Kind) -> Box<dyn ToSql + Sync> {
+pub fn param(value: &Value<'_>, kind: Kind) -> Box<dyn ToSql + Sync> {
     match (kind, value) {
-        (Kind::Text, Value::Text(text)) => Box::new(Some(text.clone())),
+        (Kind::Text, Value::Text(text)) => Box::new(Some(text.to_string())),
         (Kind::Int, Value::Int(n)) => Box::new(Some(*n)),
         (Kind::Bool, Value::Int(n)) => Box::new(Some(*n != 0)),
-        (Kind::Blob, Value::Blob(bytes)) => Box::new(Some(bytes.clone())),
+        (Kind::Blob, Value::Blob(bytes)) => Box::new(Some(bytes.to_vec())),
         (Kind::Text, _) => Box::new(None::<String>),
         (Kind::Int, _) => Box::new(None::<i64>),
         (Kind::Bool, _) => Box::new(None::<bool>),
@@ -49,19 +49,19 @@ pub fn params<T: Record>(statement: &Write, record: &T) -> Vec<Box<dyn ToSql + S
 }
 
 /// A stored value of any column type the state uses (a boolean as 0 or 1).
-impl<'a> FromSql<'a> for Value {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Value, Box<dyn Error + Sync + Send>> {
+impl<'a> FromSql<'a> for Value<'static> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Value<'static>, Box<dyn Error + Sync + Send>> {
         Ok(match *ty {
             Type::BOOL => Value::Int(i64::from(bool::from_sql(ty, raw)?)),
             Type::INT2 => Value::Int(i64::from(i16::from_sql(ty, raw)?)),
             Type::INT4 => Value::Int(i64::from(i32::from_sql(ty, raw)?)),
             Type::INT8 => Value::Int(i64::from_sql(ty, raw)?),
-            Type::BYTEA => Value::Blob(Vec::<u8>::from_sql(ty, raw)?),
-            _ => Value::Text(String::from_sql(ty, raw)?),
+            Type::BYTEA => Value::Blob(Vec::<u8>::from_sql(ty, raw)?.into()),
+            _ => Value::Text(String::from_sql(ty, raw)?.into()),
         })
     }
 
-    fn from_sql_null(_: &Type) -> Result<Value, Box<dyn Error + Sync + Send>> {
+    fn from_sql_null(_: &Type) -> Result<Value<'static>, Box<dyn Error + Sync + Send>> {
         Ok(Value::Null)
     }
 
@@ -72,7 +72,7 @@ impl<'a> FromSql<'a> for Value {
 }
 
 impl Fields for Row {
-    fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
+    fn value(&self, column: &'static str) -> Result<Value<'static>, Unreadable> {
         self.try_get(column).map_err(|err| Unreadable { column, why: err.to_string() })
     }
 }

@@ -57,12 +57,12 @@ pub(super) fn rows(
 }
 
 /// A stored value as the kind its column holds; `None` when it is not one.
-fn decode(value: ValueRef<'_>, kind: Kind) -> Option<Value> {
+fn decode(value: ValueRef<'_>, kind: Kind) -> Option<Value<'static>> {
     Some(match (value, kind) {
         (ValueRef::Null, _) => Value::Null,
         (ValueRef::Integer(n), Kind::Int | Kind::Bool) => Value::Int(n),
-        (ValueRef::Text(text), Kind::Text) => Value::Text(String::from_utf8(text.to_vec()).ok()?),
-        (ValueRef::Blob(bytes) | ValueRef::Text(bytes), Kind::Blob) => Value::Blob(bytes.to_vec()),
+        (ValueRef::Text(text), Kind::Text) => Value::Text(String::from_utf8(text.to_vec()).ok()?.into()),
+        (ValueRef::Blob(bytes) | ValueRef::Text(bytes), Kind::Blob) => Value::Blob(bytes.to_vec().into()),
         _ => return None,
     })
 }

@@ -12,7 +12,7 @@ pub(super) fn mark(n: usize, _kind: Kind) -> String {
     format!("?{n}")
 }
 
-impl ToSql for Value {
+impl ToSql for Value<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(match self {
             Value::Null => ValueRef::Null,
@@ -24,7 +24,7 @@ impl ToSql for Value {
 }
 
 impl Fields for Row<'_> {
-    fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
+    fn value(&self, column: &'static str) -> Result<Value<'static>, Unreadable> {
         value(self.get_ref(column), column)
     }
 }
@@ -64,7 +64,7 @@ impl InOrder<'_, '_> {
 }
 
 impl Fields for InOrder<'_, '_> {
-    fn value(&self, column: &'static str) -> Result<Value, Unreadable> {
+    fn value(&self, column: &'static str) -> Result<Value<'static>, Unreadable> {
         match self.place(column) {
             Some(index) => value(self.row.get_ref(index), column),
             None => self.row.value(column),
@@ -91,15 +91,15 @@ impl Fields for InOrder<'_, '_> {
 }
 
 /// A value read from a row as the state's own.
-fn value(found: rusqlite::Result<ValueRef<'_>>, column: &'static str) -> Result<Value, Unreadable> {
+fn value(found: rusqlite::Result<ValueRef<'_>>, column: &'static str) -> Result<Value<'static>, Unreadable> {
     let unreadable = |why: String| Unreadable { column, why };
     Ok(match found.map_err(|err| unreadable(err.to_string()))? {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(n) => Value::Int(n),
         ValueRef::Text(text) => {
-            Value::Text(String::from_utf8(text.to_vec()).map_err(|err| unreadable(err.to_string()))?)
+            Value::Text(String::from_utf8(text.to_vec()).map_err(|err| unreadable(err.to_string()))?.into())
         }
-        ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
+        ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec().into()),
         ValueRef::Real(real) => return Err(unreadable(format!("a real number ({real})"))),
     })
 }
