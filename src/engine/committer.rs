@@ -86,7 +86,6 @@ impl Engine {
         only: Option<&[String]>,
         record: &(dyn Fn(Outcome) + Sync),
     ) -> anyhow::Result<()> {
-        let lease = self.lease();
         let feed = Feed::default();
         let (hand_in, handed) = mpsc::channel::<Stepped>();
         std::thread::scope(|scope| {
@@ -107,7 +106,7 @@ impl Engine {
                 })
                 .collect();
             drop(hand_in);
-            let committed = self.commit_for_workers(store, feed, &handed, due_by, only, lease, record);
+            let committed = self.commit_for_workers(store, feed, &handed, due_by, only, record);
             // The workers end once the feed is closed and empty.
             self.release_claims(store, feed.close(false));
             for worker in workers {
@@ -123,7 +122,6 @@ impl Engine {
     /// The committer's side of [`Engine::run_with_committer`]: keeps the feed a batch
     /// ahead, takes the workers' results and commits them, until nothing is due or left
     /// in flight.
-    #[allow(clippy::too_many_arguments)]
     fn commit_for_workers(
         &self,
         store: &mut Store,
@@ -131,9 +129,9 @@ impl Engine {
         handed: &mpsc::Receiver<Stepped>,
         due_by: i64,
         only: Option<&[String]>,
-        lease: std::time::Duration,
         record: &(dyn Fn(Outcome) + Sync),
     ) -> anyhow::Result<()> {
+        let lease = self.lease();
         let mut in_flight = 0usize;
         let mut exhausted = false;
         let mut failure: Option<anyhow::Error> = None;

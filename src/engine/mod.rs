@@ -283,7 +283,7 @@ impl Engine {
             followed = self.follow_replaced_file(store)?.or(followed);
             wakeups.pause();
             let ticked = self.tick(store, jobs, only, on_transition);
-            wakeups.resume()?;
+            wakeups.resume();
             let mut report = ticked?;
             report.followed = followed.take();
             if on_tick(store, &report)? {

@@ -162,9 +162,7 @@ pub trait Wakeups: Send {
     /// Watches again after [`Wakeups::pause`], before the look that follows the work:
     /// what others wrote meanwhile is in that look, or (a commit not visible yet) wakes
     /// one of the waits soon after, as a change does.
-    fn resume(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
+    fn resume(&mut self) {}
 }
 
 /// How long a wait goes without looking at the stop flag, so a signal ends a sleeping

@@ -18,6 +18,7 @@ macro_rules! every_store_test {
             $maker,
             [
                 creation_reserves_vars_and_records_provision,
+                a_step_keeps_what_was_written_after_its_claim,
                 names_and_vars_belong_to_one_live_addon,
                 steps_follow_the_machine,
                 deprovision_releases_vars_and_keeps_a_claim_in_flight,
@@ -195,6 +196,25 @@ fn steps_follow_the_machine(mut store: Store) {
     assert_eq!(store.pending_count(None).unwrap(), 0);
     assert_eq!(store.next_due(None).unwrap(), None);
     assert_eq!(event_names(&store, &addon.id), ["provision", "provision_complete", "config_vars_set"]);
+}
+
+/// A step whose row another write changed after the claim (a relabel here) applies its
+/// result to the row as it is now: the step moves the addon, the other write stays.
+fn a_step_keeps_what_was_written_after_its_claim(mut store: Store) {
+    let addon = created(&mut store, "w", "myapp", &["SECRET_KEY"]);
+    let seen = claim(&mut store, &addon.id);
+    let labels = crate::labels::Labels::from_pairs([("team", "core")]).unwrap();
+    store.relabel(&addon.id, |_| Ok(labels.clone())).unwrap();
+    let config = [("SECRET_KEY", "hunter2")];
+    store.finish_step(&seen, TICK, transition(Event::ProvisionComplete, "provisioned", Some(&config))).unwrap();
+    let after = store.addon(&addon.id).unwrap();
+    assert_eq!((after.state, &after.labels, after.claim.as_deref()), (State::Provisioned, &labels, None));
+    assert!(after.version > seen.version, "every write counts the row's version up");
+    // With nothing written since its claim, the next step commits from what it claimed.
+    let seen = claim(&mut store, &addon.id);
+    store.finish_step(&seen, TICK, transition(Event::ConfigVarsSet, "set", None)).unwrap();
+    let ready = store.addon(&addon.id).unwrap();
+    assert_eq!((ready.state, &ready.labels, ready.config, ready.claim), (State::Ready, &labels, after.config, None));
 }
 
 fn deprovision_releases_vars_and_keeps_a_claim_in_flight(mut store: Store) {

@@ -116,9 +116,9 @@ impl Wakeups for FileWakeups {
         }
     }
 
-    fn resume(&mut self) -> Result<(), StoreError> {
+    fn resume(&mut self) {
         if self.watching {
-            return Ok(());
+            return;
         }
         while self.changed.try_recv().is_ok() {}
         // Another process's commit written while paused may not be visible to the look
@@ -128,7 +128,6 @@ impl Wakeups for FileWakeups {
         // A watch that can't be made again (no inotify watch left) is tried again at
         // the next resume; meanwhile the echoes and the due times wake the waits.
         self.watching = self.watcher.watch(&self.dir, RecursiveMode::NonRecursive).is_ok();
-        Ok(())
     }
 }
 
