@@ -2,7 +2,9 @@
 //! in only with the `failpoints` feature; a release build has none.
 //!
 //! `ADDONS_FAILPOINT` lists armed points, comma-separated: `name` kills the process
-//! with SIGKILL when it reaches that point; `name=sleep:MS` pauses there instead.
+//! with SIGKILL when it reaches that point; `name=sleep:MS` pauses there instead, and
+//! `name=until:PATH` pauses until the file PATH exists (two minutes at most), so a test
+//! decides when the process goes on.
 //! `ADDONS_CALL_LOG=PATH` appends `<pid> <operation> <addon id>` to PATH for every
 //! provider operation, so tests can count them.
 //!
@@ -52,6 +54,13 @@ pub fn reach(name: &str) {
     for point in armed.split(',') {
         let (point, action) = point.split_once('=').unwrap_or((point, "kill"));
         if point != name {
+            continue;
+        }
+        if let Some(path) = action.strip_prefix("until:") {
+            let started = std::time::Instant::now();
+            while !std::path::Path::new(path).exists() && started.elapsed().as_secs() < 120 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             continue;
         }
         match action.strip_prefix("sleep:").and_then(|ms| ms.parse().ok()) {

@@ -591,8 +591,15 @@ fn assert_deprovisioned_and_gone(env: &TestEnv, provider: &str, name: &str, admi
 /// How long the step in flight pauses: long enough for a deprovision and a tick to run meanwhile.
 const PAUSE_MS: u64 = 4000;
 
-/// While `in_flight` holds the addon's claim: B deprovisions it (its vars go at once),
-/// and C, a tick, must leave it alone (the cleanup can't overtake the step in hand).
+/// A failpoint action that holds the process at `point` until `deprovision_meanwhile`
+/// lets it go, however long the deprovision and the tick take on a loaded machine.
+fn held_at(env: &TestEnv, point: &str) -> String {
+    format!("{point}=until:{}", env.root().join("release").display())
+}
+
+/// While `in_flight` holds the addon's claim (paused by `held_at`): B deprovisions it
+/// (its vars go at once), and C, a tick, must leave it alone (the cleanup can't overtake
+/// the step in hand); then `in_flight` goes on.
 fn deprovision_meanwhile(env: &TestEnv, name: &str, in_flight: &mut Proc) -> Value {
     let gone = start(env, &["deprovision", name, "--json"], &[]).ok().json();
     assert_eq!(gone["state"], "deprovisioned");
@@ -601,9 +608,10 @@ fn deprovision_meanwhile(env: &TestEnv, name: &str, in_flight: &mut Proc) -> Val
     assert_eq!(tick["transitions"], serde_json::json!([]), "a tick overtook the step in flight");
     assert!(
         in_flight.child.try_wait().unwrap().is_none(),
-        "{} finished before the deprovision and the tick did; raise PAUSE_MS",
+        "{} finished before the deprovision and the tick did",
         in_flight.label
     );
+    File::create(env.root().join("release")).unwrap();
     gone
 }
 
@@ -624,7 +632,7 @@ fn deprovision_while_a_tick_is_about_to_commit_the_provision_step() {
         assert_eq!(calls(env).len(), 0, "begin_provision ran before the kill");
 
         // A: a tick that makes the resource, then pauses before committing the step.
-        let pause = format!("before-step-commit=sleep:{PAUSE_MS}");
+        let pause = held_at(env, "before-step-commit");
         let mut tick = start(env, &["tick", "--json"], &[("ADDONS_FAILPOINT", &pause)]);
         let pid = tick.child.id();
         wait_until("the tick fetched the config", || {
@@ -646,7 +654,7 @@ fn deprovision_while_a_tick_is_about_to_commit_the_provision_step() {
 fn deprovision_while_provision_is_between_begin_and_handing_over() {
     for_each_provider_with_resources(|env, provider, name, admin| {
         // A: a provision that pauses right after begin_provision made the resource.
-        let pause = format!("after-begin-provision=sleep:{PAUSE_MS}");
+        let pause = held_at(env, "after-begin-provision");
         let mut provision =
             start(env, &["provision", provider, "app-y", "--name", name, "--json"], &[("ADDONS_FAILPOINT", &pause)]);
         let pid = provision.child.id();

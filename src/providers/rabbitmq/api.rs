@@ -108,8 +108,18 @@ impl<'a> Api<'a> {
     }
 
     /// Sends one request as the admin; any answer but a success or a 404 is an error.
+    /// Every request made here is idempotent, so one the server failed inside (a 5xx, as
+    /// when a vhost is made again while the broker is still stopping its deleted one) is
+    /// sent again, twice at most, before its failure is reported.
     fn admin(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<Option<Value>, ProviderError> {
-        let answer = self.send(method, path, body, &self.admin)?;
+        let mut answer = self.send(method, path, body, &self.admin)?;
+        for pause in [100, 400] {
+            if answer.status < 500 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+            answer = self.send(method, path, body, &self.admin)?;
+        }
         match answer.status {
             200..=299 => Ok(Some(answer.body)),
             404 => Ok(None),
