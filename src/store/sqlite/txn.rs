@@ -23,9 +23,10 @@ use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, BACKUPS, 
 /// The statements whose text depends on the state machine (the live states) or on a
 /// table's declaration, built once.
 struct Sql {
-    /// An addon's columns, for a SELECT or a RETURNING.
-    columns: String,
     by_id: String,
+    /// An addon by its rowid: a claim returns the rowids it took, then reads each row
+    /// (cheaper than returning whole rows, which SQLite first copies to a table of its own).
+    by_rowid: String,
     by_name: String,
     live_taken: String,
     live_names: String,
@@ -59,6 +60,7 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
     let attachment = ATTACHMENTS.field_list();
     Sql {
         by_id: format!("SELECT {columns} FROM addons WHERE id = ?1"),
+        by_rowid: format!("SELECT {columns} FROM addons WHERE rowid = ?1"),
         by_name: format!(
             "SELECT {columns} FROM addons WHERE name = ?1 ORDER BY {live} DESC, created_at DESC, rowid DESC LIMIT 1"
         ),
@@ -96,7 +98,6 @@ static SQL: LazyLock<Sql> = LazyLock::new(|| {
         failing: format!(
             "SELECT {columns} FROM addons WHERE attempts > 0 AND last_error IS NOT NULL ORDER BY app, created_at, rowid"
         ),
-        columns,
     }
 });
 
@@ -406,10 +407,16 @@ impl Txn for SqliteTxn<'_> {
             "UPDATE addons SET claim = ?1, claim_until = ?2 WHERE id IN (\
                SELECT id FROM addons WHERE due_at <= ?3 AND (claim IS NULL OR claim_until < ?4) \
                AND (?5 IS NULL OR id IN (SELECT value FROM json_each(?5))) ORDER BY due_at LIMIT {limit}) \
-             RETURNING {}",
-            SQL.columns
+             RETURNING rowid"
         );
-        self.run(|c| addons(c, &sql, params![token, claim_until, due_by, now, only]))
+        self.run(|c| {
+            let rowids: Vec<i64> = c
+                .prepare_cached(&sql)?
+                .query_map(params![token, claim_until, due_by, now, only], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut read = c.prepare_cached(&SQL.by_rowid)?;
+            rowids.into_iter().map(|rowid| read.query_row([rowid], decode)).collect()
+        })
     }
 
     fn release_claim(&mut self, addon_id: &str, token: &str) -> Result<bool, StoreError> {
