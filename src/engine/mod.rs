@@ -120,6 +120,7 @@ impl Engine {
         .collect();
         env_file_failures.extend(envfile::sync(store, &self.settings, Apps::These(&others), &self.stop)?);
         let hooks = self.run_hooks(store, Apps::These(&others))?;
+        store.settle()?;
         let pending = store.pending_count(only)?;
         Ok(TickReport {
             transitions: transitions.into_inner().unwrap_or_default(),

@@ -105,6 +105,11 @@ pub trait Backend: Send {
     fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
         Ok(Box::new(Sleep))
     }
+    /// Tells the other processes' [`Wakeups`] of writes whose telling was held back
+    /// (PostgreSQL tells at most a few times a second, at commit); nothing when none was.
+    fn settle(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// What became of the state file since this backend opened it: `None` while its
     /// path still names the file it has open (and for a state that is no file).
     fn file_change(&self) -> Option<FileChange> {

@@ -252,6 +252,12 @@ impl Store {
         Ok(self.backend.get_mut().pull_back_times()?)
     }
 
+    /// Tells sleeping watchers of this process's writes now, where telling them was
+    /// held back (see [`Backend::settle`]): at the end of a tick, before it sleeps or exits.
+    pub fn settle(&self) -> anyhow::Result<()> {
+        Ok(self.backend.borrow_mut().settle()?)
+    }
+
     /// A way to sleep until another process changes the state (see [`Backend::wakeups`]).
     pub fn wakeups(&self) -> anyhow::Result<Box<dyn Wakeups>> {
         Ok(self.backend.borrow().wakeups()?)

@@ -440,6 +440,30 @@ impl Table {
         Write { sql, takes }
     }
 
+    /// The update of many rows at once that writes what `write` (one of this table's
+    /// updates) writes: each column from the one of its name in `rows`, a source the
+    /// backend gives (one row per record, its columns the statement's parameters in
+    /// order), the counted columns counted up.
+    pub fn update_rows_of(&self, write: &Write, rows: &str) -> String {
+        let name = |index: usize| self.fields().nth(index).map_or("", |column| column.name);
+        let names: Vec<&str> = write.takes.iter().map(|&(index, _)| name(index)).collect();
+        let keys: Vec<String> = self.of(Set::Key).map(|(_, column)| format!("t.{0} = r.{0}", column.name)).collect();
+        let mut set: Vec<String> = write
+            .takes
+            .iter()
+            .filter(|&&(index, _)| self.fields().nth(index).is_some_and(|column| column.set == Set::Always))
+            .map(|&(index, _)| format!("{0} = r.{0}", name(index)))
+            .collect();
+        set.extend(self.of(Set::Counted).map(|(_, column)| format!("{0} = t.{0} + 1", column.name)));
+        format!(
+            "UPDATE {} AS t SET {} FROM {rows} AS r ({}) WHERE {}",
+            self.name,
+            set.join(", "),
+            names.join(", "),
+            keys.join(" AND ")
+        )
+    }
+
     /// The record's columns that `set` writes, with their places among its fields.
     fn of(&self, set: Set) -> impl Iterator<Item = (usize, &'static Column)> {
         self.fields().enumerate().filter(move |(_, column)| column.set == set)

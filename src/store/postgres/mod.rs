@@ -31,6 +31,16 @@ pub struct PgBackend {
     statements: HashMap<String, Statement>,
     /// Whether the state was retired, as the opening batch read it (taken once).
     retired: Option<Option<Retired>>,
+    /// When this connection last told the watchers of its writes, and whether it owes them.
+    notices: txn::Notices,
+}
+
+impl Drop for PgBackend {
+    /// A wake-up held back is sent before the connection closes (best effort: a
+    /// watcher that misses it still finds the work at its next look).
+    fn drop(&mut self) {
+        let _ = self.settle();
+    }
 }
 
 /// Connects to the state's server, refuses a schema that is not ours or is too new or a
@@ -80,7 +90,7 @@ fn connect_opening(location: &Location) -> Result<(Client, Option<Option<Retired
 
 impl PgBackend {
     fn new(client: Client, location: Location) -> Result<PgBackend, StoreError> {
-        Ok(PgBackend { client, location, statements: HashMap::new(), retired: None })
+        Ok(PgBackend { client, location, statements: HashMap::new(), retired: None, notices: Default::default() })
     }
 }
 
@@ -107,7 +117,7 @@ impl Backend for PgBackend {
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()
             .map_err(|err| unusable(&self.location, &err))?;
-        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, true)))
+        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, true, &mut self.notices)))
     }
 
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
@@ -119,7 +129,7 @@ impl Backend for PgBackend {
             .read_only(true)
             .start()
             .map_err(|err| unusable(&self.location, &err))?;
-        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, false)))
+        Ok(Box::new(txn::PgTxn::new(tx, &mut self.statements, &self.location, false, &mut self.notices)))
     }
 
     fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
@@ -140,6 +150,18 @@ impl Backend for PgBackend {
 
     fn retired_when_opened(&mut self) -> Option<Option<Retired>> {
         self.retired.take()
+    }
+
+    fn settle(&mut self) -> Result<(), StoreError> {
+        if !self.notices.owed() {
+            return Ok(());
+        }
+        let (channel, schema) = (wakeups::channel(self.location.schema()), self.location.schema());
+        self.client
+            .execute("SELECT pg_notify($1, $2)", &[&channel, &schema])
+            .map_err(|err| unusable(&self.location, &err))?;
+        self.notices.told();
+        Ok(())
     }
 
     /// A connection of its own that `LISTEN`s for the writes of every host.

@@ -1,5 +1,5 @@
 //! A record as a row of the PostgreSQL state: its values sent as parameters of their
-//! columns' types, its columns read by name, whatever integer type a column has.
+//! columns' types, its columns read in the order selected, whatever integer type a column has.
 
 use std::error::Error;
 
@@ -42,6 +42,44 @@ pub fn param(value: &Value<'_>, kind: Kind) -> Box<dyn ToSql + Sync> {
     }
 }
 
+/// The values of one parameter of many records, as an array of its column's kind.
+pub fn array<'v>(kind: Kind, values: impl Iterator<Item = &'v Value<'v>>) -> Box<dyn ToSql + Sync> {
+    match kind {
+        Kind::Text => Box::new(
+            values
+                .map(|value| match value {
+                    Value::Text(text) => Some(text.to_string()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Kind::Int => Box::new(
+            values
+                .map(|value| match value {
+                    Value::Int(n) => Some(*n),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Kind::Bool => Box::new(
+            values
+                .map(|value| match value {
+                    Value::Int(n) => Some(*n != 0),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Kind::Blob => Box::new(
+            values
+                .map(|value| match value {
+                    Value::Blob(bytes) => Some(bytes.to_vec()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
 /// The parameters of a statement that writes a record.
 pub fn params<T: Record>(statement: &Write, record: &T) -> Vec<Box<dyn ToSql + Sync>> {
     let values = record.to_values();
@@ -71,15 +109,56 @@ impl<'a> FromSql<'a> for Value<'static> {
     }
 }
 
-impl Fields for Row {
+/// A row read by its columns' places: a look-up by name compares the name with every
+/// column before it, at every read; a record's codec reads its columns in about the
+/// order statements select them, so the place after the last one read is tried first.
+struct InOrder<'r> {
+    row: &'r Row,
+    next: std::cell::Cell<usize>,
+}
+
+impl<'r> InOrder<'r> {
+    fn new(row: &'r Row) -> InOrder<'r> {
+        InOrder { row, next: std::cell::Cell::new(0) }
+    }
+
+    fn place(&self, column: &'static str) -> Result<usize, Unreadable> {
+        let columns = self.row.columns();
+        let next = self.next.get();
+        let index = match columns.get(next) {
+            Some(found) if found.name() == column => next,
+            _ => columns
+                .iter()
+                .position(|found| found.name() == column)
+                .ok_or_else(|| Unreadable { column, why: "the statement does not select it".into() })?,
+        };
+        self.next.set(index + 1);
+        Ok(index)
+    }
+}
+
+impl Fields for InOrder<'_> {
     fn value(&self, column: &'static str) -> Result<Value<'static>, Unreadable> {
-        self.try_get(column).map_err(|err| Unreadable { column, why: err.to_string() })
+        self.row.try_get(self.place(column)?).map_err(|err| Unreadable { column, why: err.to_string() })
+    }
+
+    fn read_text<T>(
+        &self,
+        column: &'static str,
+        read: impl FnOnce(&str) -> Result<T, Unreadable>,
+    ) -> Result<Option<T>, Unreadable> {
+        let index = self.place(column)?;
+        match self.row.try_get::<_, Option<&str>>(index) {
+            Ok(text) => text.map(read).transpose(),
+            // Not text on the wire (a column of another type): as any other value.
+            Err(_) => self.opt_text(column)?.map(|text| read(&text)).transpose(),
+        }
     }
 }
 
 /// Reads a glance at an addon; a value this binary can't read makes the state unusable.
 pub fn glance(location: &Location, row: &Row) -> Result<Glance, StoreError> {
-    crate::store::tables::glance(row).map_err(|err| {
+    crate::store::tables::glance(&InOrder::new(row)).map_err(|err| {
         let named = row.try_get::<_, String>("name").map(|name| format!("{name} ")).unwrap_or_default();
         StoreError::Unusable(format!(
             "state {}: addon {named}has a {} this addons can't read; restore the state from a backup",
@@ -91,7 +170,7 @@ pub fn glance(location: &Location, row: &Row) -> Result<Glance, StoreError> {
 
 /// Reads a record; a value this binary can't read makes the state unusable.
 pub fn decode<T: Record>(location: &Location, row: &Row) -> Result<T, StoreError> {
-    T::from_fields(row).map_err(|err| {
+    T::from_fields(&InOrder::new(row)).map_err(|err| {
         let table = T::TABLE;
         let key = table.fields().find(|column| column.set == Set::Key);
         let named = key.and_then(|column| row.try_get::<_, String>(column.name).ok());

@@ -11,7 +11,7 @@ use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 
 use super::location::Location;
-use super::rows::{decode, glance, mark, param, params};
+use super::rows::{array, decode, glance, mark, param, params, sql_type};
 use super::unusable;
 use crate::addon::{Addon, Glance};
 use crate::attachment::Attachment;
@@ -23,7 +23,7 @@ use crate::store::backend::{
     AppVersions, ConfigVar, EventRecord, HookRow, HookRun, NewEvent, Retired, StoreError, Trouble, Txn, VarOwner,
 };
 use crate::store::copy;
-use crate::store::tables::{Record, Write, Writes, ADDONS, ATTACHMENTS, BACKUPS, HOOK_RUNS};
+use crate::store::tables::{Record, Value, Write, Writes, ADDONS, ATTACHMENTS, BACKUPS, HOOK_RUNS};
 
 /// The server's clock in milliseconds since the epoch (the time of the statement, not
 /// of the transaction's start).
@@ -151,6 +151,8 @@ pub struct PgTxn<'a> {
     /// Whether it changed an addon (work due, or work finished) that sleeping watchers
     /// should hear of at commit.
     work_due: bool,
+    /// The connection's record of telling the watchers (see [`Notices`]).
+    notices: &'a mut Notices,
     /// Changes of each app's vars not yet written to its row (see above).
     bumps: BTreeMap<String, i64>,
     /// `bumps` as they were at the savepoint, to go back to if it is rolled back.
@@ -158,6 +160,10 @@ pub struct PgTxn<'a> {
     /// Events recorded and not yet written: all of them go in one statement at commit
     /// (or before anything reads or copies rows), in the order they were recorded.
     events: Vec<PendingEvent>,
+    /// Steps' changes of addon rows not yet written: all of them go before the next
+    /// statement this transaction sends (or its commit), those of the same columns in
+    /// one statement, so a batch of steps costs one round trip for its rows, not one a step.
+    updates: Vec<PendingUpdate>,
     /// The claim and version of each row [`Txn::lock_addons`] locked, as it locked
     /// it, until this transaction writes it; nothing else can change a row while it is
     /// locked. A step whose claimed copy has that version needs no more of the row.
@@ -169,6 +175,46 @@ pub struct PgTxn<'a> {
     /// The server's clock as [`Txn::lock_addons`] locked a batch's rows: the time of
     /// the batch's steps.
     clock: Option<i64>,
+}
+
+/// How often a connection tells the watchers of its writes at most. Every transaction
+/// that sends a `NOTIFY` holds one lock of the whole server while it commits, so ticks
+/// that told of every batch's commit took turns at committing; a watcher hears of a
+/// burst of writes within this time instead, and of the last ones when the writer's tick
+/// ends ([`crate::store::backend::Backend::settle`]).
+const NOTICE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// When a connection last told the watchers of its writes, and whether it owes them
+/// a telling of later ones.
+#[derive(Debug, Default)]
+pub(super) struct Notices {
+    last: Option<std::time::Instant>,
+    owed: bool,
+}
+
+impl Notices {
+    /// Whether a write transaction's commit (that changed an addon when `changed`)
+    /// tells the watchers: when something is owed and the last telling is old enough.
+    fn at_commit(&mut self, changed: bool) -> bool {
+        self.owed |= changed;
+        self.owed && self.last.is_none_or(|last| last.elapsed() >= NOTICE_EVERY)
+    }
+
+    pub(super) fn owed(&self) -> bool {
+        self.owed
+    }
+
+    pub(super) fn told(&mut self) {
+        self.owed = false;
+        self.last = Some(std::time::Instant::now());
+    }
+}
+
+/// A change of an addon row to be written before the next statement: the update of
+/// its changed columns and that update's parameters.
+struct PendingUpdate {
+    write: std::sync::Arc<Write>,
+    params: Vec<Value<'static>>,
 }
 
 /// An event to be written at commit.
@@ -187,6 +233,7 @@ impl<'a> PgTxn<'a> {
         statements: &'a mut HashMap<String, Statement>,
         location: &'a Location,
         writing: bool,
+        notices: &'a mut Notices,
     ) -> Self {
         PgTxn {
             tx,
@@ -194,13 +241,58 @@ impl<'a> PgTxn<'a> {
             location,
             writing,
             work_due: false,
+            notices,
             bumps: BTreeMap::new(),
             bumps_at_savepoint: None,
             events: Vec::new(),
+            updates: Vec::new(),
             locked: HashMap::new(),
             locked_attachments: HashMap::new(),
             clock: None,
         }
+    }
+
+    /// Writes the steps' pending changes of addon rows, in order: a run of changes of
+    /// the same columns, each of another row, as one statement.
+    fn write_updates(&mut self) -> Result<(), StoreError> {
+        if self.updates.is_empty() {
+            return Ok(());
+        }
+        let updates = std::mem::take(&mut self.updates);
+        let mut rest = &updates[..];
+        while let Some(first) = rest.first() {
+            let mut keys: Vec<&Value<'static>> = Vec::new();
+            let run = rest
+                .iter()
+                .take_while(|update| {
+                    let key = &update.params[0];
+                    let fits = std::sync::Arc::ptr_eq(&update.write, &first.write) && !keys.contains(&key);
+                    keys.push(key);
+                    fits
+                })
+                .count();
+            let (these, next) = rest.split_at(run);
+            rest = next;
+            let takes = &first.write.takes;
+            let params: Vec<Box<dyn ToSql + Sync>> = if these.len() == 1 {
+                takes.iter().zip(&first.params).map(|(&(_, kind), value)| param(value, kind)).collect()
+            } else {
+                (0..takes.len()).map(|n| array(takes[n].1, these.iter().map(|update| &update.params[n]))).collect()
+            };
+            let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|value| &**value as &(dyn ToSql + Sync)).collect();
+            if these.len() == 1 {
+                self.execute(&first.write.sql, &params)?;
+            } else {
+                let arrays: Vec<String> = takes
+                    .iter()
+                    .enumerate()
+                    .map(|(n, &(_, kind))| format!("${}::{}[]", n + 1, sql_type(kind)))
+                    .collect();
+                let sql = ADDONS.update_rows_of(&first.write, &format!("unnest({})", arrays.join(", ")));
+                self.execute(&sql, &params)?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the recorded events, in order, as one statement.
@@ -264,27 +356,32 @@ impl<'a> PgTxn<'a> {
     }
 
     fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        self.write_updates()?;
         let statement = self.statement(sql)?;
         self.tx.query(&statement, params).map_err(|err| unusable(self.location, &err))
     }
 
     fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, StoreError> {
+        self.write_updates()?;
         let statement = self.statement(sql)?;
         self.tx.query_opt(&statement, params).map_err(|err| unusable(self.location, &err))
     }
 
     fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, StoreError> {
+        self.write_updates()?;
         let statement = self.statement(sql)?;
         self.tx.query_one(&statement, params).map_err(|err| unusable(self.location, &err))
     }
 
     fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        self.write_updates()?;
         let statement = self.statement(sql)?;
         self.tx.execute(&statement, params).map_err(|err| unusable(self.location, &err))
     }
 
     /// Runs transaction control that takes no parameters and is not worth preparing.
     fn control(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.write_updates()?;
         self.tx.batch_execute(sql).map_err(|err| unusable(self.location, &err))
     }
 
@@ -358,6 +455,7 @@ impl Txn for PgTxn<'_> {
             })
             .collect();
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| &**param as &(dyn ToSql + Sync)).collect();
+        self.write_updates()?;
         let statement = self.statement(&sql)?;
         // A portal hands the rows over a batch at a time, so neither side holds them all.
         let portal = self.tx.bind(&statement, &params).map_err(|err| unusable(self.location, &err))?;
@@ -438,11 +536,9 @@ impl Txn for PgTxn<'_> {
     fn update_addon_from(&mut self, stored: &Addon, addon: &Addon) -> Result<(), StoreError> {
         self.locked.remove(&addon.id);
         let values = addon.to_values();
-        let statement = SQL.writes.addon_updates.of(&stored.to_values(), &values);
-        let params: Vec<Box<dyn ToSql + Sync>> =
-            statement.params(&values).map(|(value, kind)| param(value, kind)).collect();
-        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|value| &**value as &(dyn ToSql + Sync)).collect();
-        self.execute(&statement.sql, &params)?;
+        let write = SQL.writes.addon_updates.of(&stored.to_values(), &values);
+        let params = write.params(&values).map(|(value, _)| value.clone().into_owned()).collect();
+        self.updates.push(PendingUpdate { write, params });
         self.work_due = true;
         Ok(())
     }
@@ -772,11 +868,13 @@ impl Txn for PgTxn<'_> {
         table: &copy::Table,
         visit: &mut dyn FnMut(Vec<copy::Row>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.write_updates()?;
         self.write_events()?;
         super::copy::rows(&mut self.tx, self.location, table, visit)
     }
 
     fn paste_rows(&mut self, table: &copy::Table, rows: &[copy::Row]) -> Result<(), StoreError> {
+        self.write_updates()?;
         self.write_events()?;
         self.forget_locked();
         self.locked_attachments.clear();
@@ -784,6 +882,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn count_rows(&mut self, table: &copy::Table) -> Result<u64, StoreError> {
+        self.write_updates()?;
         self.write_events()?;
         super::copy::count(&mut self.tx, self.location, table)
     }
@@ -810,6 +909,7 @@ impl Txn for PgTxn<'_> {
     }
 
     fn lock_table(&mut self, table: &copy::Table) -> Result<(), StoreError> {
+        self.write_updates()?;
         super::copy::lock(&mut self.tx, self.location, table)
     }
 
@@ -882,20 +982,47 @@ impl Txn for PgTxn<'_> {
             self.bumps = bumps;
         }
         self.events.clear();
+        self.updates.clear();
         self.control("ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step")
     }
 
     /// Tells the watchers of this schema, once, as the transaction commits (PostgreSQL
-    /// delivers the notification only if it does).
+    /// delivers the notification only if it does), unless the connection told them
+    /// within [`NOTICE_EVERY`]: then it owes them the telling (see [`Notices`]).
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.write_updates()?;
         self.write_events()?;
         self.write_bumps()?;
         let location = self.location;
-        if self.work_due {
+        let tell = self.writing && self.notices.at_commit(self.work_due);
+        if tell {
             self.tx
                 .execute("SELECT pg_notify($1, $2)", &[&super::wakeups::channel(location.schema()), &location.schema()])
                 .map_err(|err| unusable(location, &err))?;
         }
-        self.tx.commit().map_err(|err| unusable(location, &err))
+        self.tx.commit().map_err(|err| unusable(location, &err))?;
+        if tell {
+            self.notices.told();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Notices, NOTICE_EVERY};
+
+    #[test]
+    fn a_connection_tells_at_once_then_at_most_once_a_while_and_owes_what_it_held_back() {
+        let mut notices = Notices::default();
+        assert!(!notices.at_commit(false), "nothing changed, nothing to tell");
+        assert!(notices.at_commit(true), "the first change is told at its commit");
+        notices.told();
+        assert!(!notices.at_commit(true), "a change soon after is held back");
+        assert!(notices.owed(), "and owed");
+        std::thread::sleep(NOTICE_EVERY);
+        assert!(notices.at_commit(false), "a later commit tells what was held back, changed or not");
+        notices.told();
+        assert!(!notices.owed());
     }
 }
