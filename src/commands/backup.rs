@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::error::{failed, Exit, Failure};
 use crate::output::backup_json;
 use crate::providers::{CopyProgress, CopyUnit};
-use crate::store::Store;
+use crate::store::{now_ms, Store};
 
 use super::progress::{Plain, Progress};
 use super::Ctx;
@@ -84,6 +84,9 @@ fn how_far(store: &Store, backup: &Backup) -> anyhow::Result<(String, Option<Cop
     Ok((format!("backing up as {}", backup.id), progress))
 }
 
+/// How often a wait for a backup or restore looks at its progress when nothing wakes it.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
 /// [`wait_for`]'s loop.
 fn waiting(
     ctx: &Ctx,
@@ -95,7 +98,8 @@ fn waiting(
 ) -> anyhow::Result<Backup> {
     let addon = store.find_addon(&backup.addon_id)?;
     let started = Instant::now();
-    let mut poll = Duration::from_millis(20);
+    // Watching from before the first look: the worker's record wakes the wait at once.
+    let mut wakeups = store.wakeups()?;
     let mut looked = Instant::now();
     loop {
         let now = store.find_backup(&backup.id)?.ok_or_else(|| failed(format!("{} is gone", backup.id)))?;
@@ -128,7 +132,7 @@ fn waiting(
             engine.start_due_backups(store)?;
             looked = Instant::now();
         }
-        std::thread::sleep(poll);
-        poll = (poll * 2).min(Duration::from_millis(250));
+        // A stop is seen at the top of the loop.
+        wakeups.wait(now_ms().saturating_add(PROGRESS_EVERY.as_millis() as i64), &ctx.stop)?;
     }
 }

@@ -44,39 +44,17 @@ pub fn param(value: &Value<'_>, kind: Kind) -> Box<dyn ToSql + Sync> {
 
 /// The values of one parameter of many records, as an array of its column's kind.
 pub fn array<'v>(kind: Kind, values: impl Iterator<Item = &'v Value<'v>>) -> Box<dyn ToSql + Sync> {
+    fn of<'v, T: ToSql + Sync + 'static>(
+        values: impl Iterator<Item = &'v Value<'v>>,
+        pick: impl Fn(&Value<'_>) -> Option<T>,
+    ) -> Box<dyn ToSql + Sync> {
+        Box::new(values.map(pick).collect::<Vec<Option<T>>>())
+    }
     match kind {
-        Kind::Text => Box::new(
-            values
-                .map(|value| match value {
-                    Value::Text(text) => Some(text.to_string()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Kind::Int => Box::new(
-            values
-                .map(|value| match value {
-                    Value::Int(n) => Some(*n),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Kind::Bool => Box::new(
-            values
-                .map(|value| match value {
-                    Value::Int(n) => Some(*n != 0),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Kind::Blob => Box::new(
-            values
-                .map(|value| match value {
-                    Value::Blob(bytes) => Some(bytes.to_vec()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
+        Kind::Text => of(values, |value| if let Value::Text(text) = value { Some(text.to_string()) } else { None }),
+        Kind::Int => of(values, |value| if let Value::Int(n) = value { Some(*n) } else { None }),
+        Kind::Bool => of(values, |value| if let Value::Int(n) = value { Some(*n != 0) } else { None }),
+        Kind::Blob => of(values, |value| if let Value::Blob(bytes) = value { Some(bytes.to_vec()) } else { None }),
     }
 }
 
