@@ -228,7 +228,12 @@ impl PrivateServer {
         };
         let dir = tempfile::Builder::new().prefix("addons-mariadb").tempdir().unwrap();
         let data = dir.path().join("data");
+        // A temporary folder of its own: a starting MariaDB removes the `#sql*` files it
+        // finds in its temporary folder, which in /tmp are the machine server's, in use.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
         let mut command = Command::new(install);
+        command.env("TMPDIR", &tmp);
         command.arg("--no-defaults").arg(format!("--datadir={}", data.display()));
         command.args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
         let root = unsafe { libc::geteuid() } == 0;
@@ -243,7 +248,9 @@ impl PrivateServer {
                 continue;
             }
             let mut command = Command::new(&server);
+            command.env("TMPDIR", &tmp);
             command.arg("--no-defaults").arg(format!("--datadir={}", data.display()));
+            command.arg(format!("--tmpdir={}", tmp.display()));
             command.arg(format!("--socket={}", dir.path().join("socket").display()));
             command.arg(format!("--pid-file={}", dir.path().join("pid").display()));
             command.args([&format!("--port={port}"), "--bind-address=127.0.0.1", "--event-scheduler=ON"]);
