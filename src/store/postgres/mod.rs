@@ -156,10 +156,7 @@ impl Backend for PgBackend {
         if !self.notices.owed() {
             return Ok(());
         }
-        let (channel, schema) = (wakeups::channel(self.location.schema()), self.location.schema());
-        self.client
-            .execute("SELECT pg_notify($1, $2)", &[&channel, &schema])
-            .map_err(|err| unusable(&self.location, &err))?;
+        wakeups::notify(&mut self.client, self.location.schema()).map_err(|err| unusable(&self.location, &err))?;
         self.notices.told();
         Ok(())
     }

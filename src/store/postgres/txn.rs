@@ -996,9 +996,7 @@ impl Txn for PgTxn<'_> {
         let location = self.location;
         let tell = self.writing && self.notices.at_commit(self.work_due);
         if tell {
-            self.tx
-                .execute("SELECT pg_notify($1, $2)", &[&super::wakeups::channel(location.schema()), &location.schema()])
-                .map_err(|err| unusable(location, &err))?;
+            super::wakeups::notify(&mut self.tx, location.schema()).map_err(|err| unusable(location, &err))?;
         }
         self.tx.commit().map_err(|err| unusable(location, &err))?;
         if tell {

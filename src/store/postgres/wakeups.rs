@@ -1,8 +1,10 @@
 //! Wake-ups for a PostgreSQL state: a connection of its own that `LISTEN`s on the
 //! state's [`channel`]. Every write transaction that leaves work due (a new addon, a
 //! deprovision, a step with more to do, a released or expired claim) sends one
-//! `pg_notify(channel, schema)` as it commits (see `txn`), so a sleeping `watch` on any
-//! host wakes within milliseconds and an idle one costs no CPU. Each schema has a
+//! `pg_notify(channel, schema)` ([`notify`]) as it commits, or, within 200 ms of the
+//! connection's last one, leaves it owed to a later commit or the end of the tick (see
+//! `txn::Notices`), so a sleeping `watch` on any host wakes within milliseconds of a
+//! write, or of the end of a burst of them, and an idle one costs no CPU. Each schema has a
 //! channel of its own: the writes of states in other schemas of the same database
 //! (other fleets, or a test suite's many states) never wake it.
 
@@ -24,6 +26,12 @@ pub fn channel(schema: &str) -> String {
     let digest = sha2::Sha256::digest(schema.as_bytes());
     let hex: String = digest[..8].iter().map(|byte| format!("{byte:02x}")).collect();
     format!("addons_work_{hex}")
+}
+
+/// Tells the watchers of the state in `schema`, through `client` (in a transaction:
+/// as it commits).
+pub fn notify(client: &mut impl postgres::GenericClient, schema: &str) -> Result<u64, postgres::Error> {
+    client.execute("SELECT pg_notify($1, $2)", &[&channel(schema), &schema])
 }
 
 /// A listening connection, made again after the server dropped it.
