@@ -1,8 +1,11 @@
 //! Several workers on a state that takes one writer at a time (a SQLite file): the
 //! workers run steps side by side, each on a connection of its own, and hand what they
 //! found to one committer, the calling thread, which claims every batch and commits
-//! every result on its own connection. No worker waits for the file's lock, and the
-//! committer's cache of the file stays warm from one write to the next.
+//! every result on its own connection, a batch of results with the next claim. No
+//! worker waits for the file's lock, and the committer's cache of the file stays warm
+//! from one write to the next. Steps that act on nothing outside the state (secret
+//! addons') the committer runs itself: there is no wait for workers to overlap, and
+//! handing such a step over costs more than running it.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -53,6 +56,9 @@ impl Feed {
     }
 
     fn add(&self, batch: Vec<Addon>) {
+        if batch.is_empty() {
+            return;
+        }
         self.lock().waiting.extend(batch);
         self.bell.notify_all();
     }
@@ -131,19 +137,43 @@ impl Engine {
         only: Option<&[String]>,
         record: &(dyn Fn(Outcome) + Sync),
     ) -> anyhow::Result<()> {
-        let lease = self.lease();
+        let ask = self.claim_ask(due_by, only);
         let mut in_flight = 0usize;
         let mut exhausted = false;
         let mut failure: Option<anyhow::Error> = None;
         let mut results = Vec::with_capacity(CLAIM_BATCH);
         loop {
             let claiming = !exhausted && failure.is_none() && !self.stopping();
-            if claiming && feed.len() < CLAIM_BATCH {
-                match store.claim_due(&self.token, due_by, lease, CLAIM_BATCH, only) {
+            let full = results.len() >= CLAIM_BATCH;
+            // A full batch of results is committed with the next claim, which may then
+            // come while the feed still holds a batch: one commit for both.
+            if claiming && (feed.len() < CLAIM_BATCH || full && feed.len() < 2 * CLAIM_BATCH) {
+                let ready = match full {
+                    true => std::mem::take(&mut results),
+                    false => Vec::new(),
+                };
+                match self.commit_and_claim(store, ready, &ask, record) {
                     Ok(batch) => {
                         exhausted = batch.is_empty();
-                        in_flight += batch.len();
-                        feed.add(batch);
+                        // A step that acts only on its row is run here: handing it to a
+                        // worker costs more than it does.
+                        let (here, there): (Vec<Addon>, Vec<Addon>) =
+                            batch.into_iter().partition(|addon| !(ask.acts_outside)(&addon.provider));
+                        in_flight += there.len();
+                        feed.add(there);
+                        let mut left = Vec::new();
+                        for addon in here {
+                            if failure.is_some() || self.stopping() {
+                                left.push(addon);
+                                continue;
+                            }
+                            match self.task(store, &addon) {
+                                Ok(Some(apply)) => results.push((addon, apply)),
+                                Ok(None) => {}
+                                Err(err) => failure = Some(err),
+                            }
+                        }
+                        self.release_claims(store, left);
                     }
                     Err(err) => failure = Some(err),
                 }
@@ -158,7 +188,11 @@ impl Engine {
                 feed.close(true);
             }
             if in_flight == 0 {
-                break;
+                match !exhausted && failure.is_none() && !self.stopping() {
+                    // Every step claimed so far was run here: claim again.
+                    true => continue,
+                    false => break,
+                }
             }
             // Every worker gone with steps in flight: one panicked (the scope says so).
             let Ok(first) = handed.recv() else { break };
@@ -175,8 +209,10 @@ impl Engine {
             }
             // A result is committed with a full batch, or at the end: until then its addon
             // stays claimed, so no later claim of this tick takes it again (a step whose
-            // next one is due at once runs in the next tick, as with one worker).
-            if results.len() >= CLAIM_BATCH {
+            // next one is due at once runs in the next tick, as with one worker), with the
+            // next claim when one comes next.
+            let claims_next = !exhausted && failure.is_none() && !self.stopping() && feed.len() < 2 * CLAIM_BATCH;
+            if results.len() >= CLAIM_BATCH && !claims_next {
                 if let Err(err) = self.commit(store, std::mem::take(&mut results), record) {
                     failure.get_or_insert(err);
                 }

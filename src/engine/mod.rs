@@ -10,7 +10,7 @@ use crate::addon::Addon;
 use crate::envfile::{self, Apps, EnvFileFailure};
 use crate::machine::State;
 use crate::providers::CopyProgress;
-use crate::store::{now_ms, Outcome, Store, Woken, FAILED_ATTEMPT};
+use crate::store::{now_ms, ClaimAsk, Outcome, Store, Woken, FAILED_ATTEMPT};
 
 mod backup;
 mod base;
@@ -185,6 +185,13 @@ impl Engine {
         result
     }
 
+    /// What a tick's claims ask for: a batch of [`CLAIM_BATCH`] addons due by `due_by`
+    /// (of `only`), under this engine's lease.
+    fn claim_ask<'a>(&self, due_by: i64, only: Option<&'a [String]>) -> ClaimAsk<'a> {
+        let acts_outside = crate::providers::acts_outside;
+        ClaimAsk { due_by, lease: self.lease(), limit: CLAIM_BATCH, only, acts_outside }
+    }
+
     /// Releases the claims no worker took (one failed, or a stop was asked).
     fn release_claims(&self, store: &mut Store, leftover: Vec<Addon>) {
         for addon in leftover {
@@ -233,7 +240,10 @@ impl Engine {
         only: Option<&[String]>,
         record: &dyn Fn(Outcome),
     ) -> anyhow::Result<()> {
-        let lease = self.lease();
+        let ask = self.claim_ask(due_by, only);
+        // One writer at a time (a file, with this one worker): the results so far are
+        // committed with the next claim, in one transaction.
+        let with_claim = store.one_writer();
         let mut results = Vec::with_capacity(CLAIM_BATCH);
         let worked = (|| loop {
             if queue.failed.load(Ordering::Relaxed) || self.stopping() {
@@ -242,7 +252,10 @@ impl Engine {
             let next = {
                 let mut guard = queue.lock();
                 if guard.pending.is_empty() && !guard.exhausted {
-                    let batch = store.claim_due(&self.token, due_by, lease, CLAIM_BATCH, only)?;
+                    let batch = match with_claim {
+                        true => self.commit_and_claim(store, std::mem::take(&mut results), &ask, record)?,
+                        false => store.claim(&self.token, &ask)?,
+                    };
                     guard.exhausted = batch.is_empty();
                     guard.pending.extend(batch);
                 }
@@ -252,7 +265,8 @@ impl Engine {
             if let Some(apply) = self.task(store, &addon)? {
                 results.push((addon, apply));
             }
-            if results.len() >= CLAIM_BATCH {
+            // With the claim, when one comes next.
+            if results.len() >= CLAIM_BATCH && !(with_claim && queue.lock().pending.is_empty()) {
                 self.commit(store, std::mem::take(&mut results), record)?;
             }
         })();

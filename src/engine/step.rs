@@ -14,7 +14,7 @@ use crate::credential::{Access, LoginStep};
 use crate::machine::{Event, Task};
 use crate::names::plural;
 use crate::providers::{self, Credential, DriftKind, Provider, ProviderError, Readiness};
-use crate::store::{Apply, AttemptError, Outcome, Store, FAILED_ATTEMPT};
+use crate::store::{Apply, AttemptError, ClaimAsk, Outcome, StepResults, Store, FAILED_ATTEMPT};
 
 impl Engine {
     /// Runs the task of one claimed addon, holding no transaction; `None` when its
@@ -59,7 +59,33 @@ impl Engine {
             return Ok(());
         }
         crate::failpoint!("before-step-commit");
-        for (addon, result) in store.finish_steps(&self.token, results)? {
+        let results = store.finish_steps(&self.token, results)?;
+        self.record_results(store, results, record)
+    }
+
+    /// As [`Engine::commit`], and claims the next batch as `ask` says in the same
+    /// transaction ([`Store::finish_and_claim`]), for a state that takes one writer at
+    /// a time: the addons claimed.
+    pub(super) fn commit_and_claim(
+        &self,
+        store: &mut Store,
+        results: Vec<(Addon, Apply)>,
+        ask: &ClaimAsk<'_>,
+        record: &dyn Fn(Outcome),
+    ) -> anyhow::Result<Vec<Addon>> {
+        if results.is_empty() {
+            return store.claim(&self.token, ask);
+        }
+        crate::failpoint!("before-step-commit");
+        let (results, claimed) = store.finish_and_claim(&self.token, results, ask)?;
+        self.record_results(store, results, record)?;
+        Ok(claimed)
+    }
+
+    /// Records the outcomes of committed steps; a step the store refused ends its addon
+    /// in error.
+    fn record_results(&self, store: &mut Store, results: StepResults, record: &dyn Fn(Outcome)) -> anyhow::Result<()> {
+        for (addon, result) in results {
             let outcome = match result {
                 Ok(outcome) => outcome,
                 Err(refusal) => store.finish_step(&addon, &self.token, fail(refusal.0))?,

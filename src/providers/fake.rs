@@ -29,6 +29,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some("[providers.fake]\nhost = \"fake.example\""),
     configure,
     rotation: super::Rotates::Nothing("the fake provider's resource has no login to rotate"),
+    acts_outside: true,
 };
 
 #[derive(Deserialize)]

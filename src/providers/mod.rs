@@ -152,6 +152,12 @@ pub struct ProviderInfo {
     /// What `addons rotate` does to its addons (known before the provider is built); it is
     /// `Nothing` for a provider without `Credentials`.
     pub rotation: Rotates,
+    /// Whether its steps make or change something outside the state (a database on a
+    /// server, a file): a claim of its addons is then on disk before their step runs,
+    /// so that a power loss never forgets a claim whose step already acted. `false`
+    /// only when every step works from the addon's row alone: a claim a power loss
+    /// undid then means only that the step runs again, to the same result.
+    pub acts_outside: bool,
 }
 
 /// What rotating a provider's addon means.
@@ -501,6 +507,12 @@ pub fn no_login_to_revoke(credential: Credential) -> String {
 /// Looks a provider up by name.
 pub fn info(name: &str) -> Option<&'static ProviderInfo> {
     ALL.iter().copied().find(|info| info.name == name)
+}
+
+/// Whether steps of the provider named `provider` act outside the state (see
+/// [`ProviderInfo::acts_outside`]); so does one not compiled in, for all anyone knows.
+pub fn acts_outside(provider: &str) -> bool {
+    info(provider).is_none_or(|info| info.acts_outside)
 }
 
 /// The config var names a provider hands out (before any prefix); none for a name that

@@ -28,6 +28,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure,
     rotation: super::Rotates::WithOverlap,
+    acts_outside: true,
 };
 
 /// What `[providers.mqtt]` takes: the broker's address and a client of the dynamic

@@ -35,6 +35,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Mysql::new),
     rotation: super::Rotates::WithOverlap,
+    acts_outside: true,
 };
 
 /// What `[providers.mysql]` takes.

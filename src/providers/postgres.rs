@@ -37,6 +37,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Postgres::new),
     rotation: super::Rotates::WithOverlap,
+    acts_outside: true,
 };
 
 /// What `[providers.postgres]` takes.

@@ -36,6 +36,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure,
     rotation: super::Rotates::WithOverlap,
+    acts_outside: true,
 };
 
 /// What `[providers.rabbitmq]` takes: the management API's URL, as the admin.

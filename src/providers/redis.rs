@@ -22,6 +22,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: Some(SERVER.example),
     configure: |section| ServerSettings::configure(section, &SERVER, Redis::new),
     rotation: super::Rotates::WithOverlap,
+    acts_outside: true,
 };
 
 /// What `[providers.redis]` takes.

@@ -24,6 +24,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: None,
     configure,
     rotation: super::Rotates::Replace,
+    acts_outside: false,
 };
 
 /// `[providers.secret]` takes no settings: a table there may only be empty.

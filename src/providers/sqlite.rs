@@ -30,6 +30,7 @@ pub static INFO: ProviderInfo = ProviderInfo {
     example: None,
     configure,
     rotation: super::Rotates::Nothing("its database is a file guarded by its mode (0600), not a password"),
+    acts_outside: true,
 };
 
 /// `[providers.sqlite]`: where the files go; beside the state file when unset.

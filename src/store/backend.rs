@@ -83,6 +83,12 @@ pub trait Backend: Send {
     fn write_redoable(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
         self.write()
     }
+    /// Makes every commit of this connection so far survive a power loss, as a commit of
+    /// [`Backend::write`] would have: for a [`Backend::write_redoable`] commit found to
+    /// need it after all. A backend whose every commit is durable has nothing to do.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// A read-only snapshot; writing through it is a bug.
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError>;
     /// A second connection to the same state, for a worker thread. It skips the checks

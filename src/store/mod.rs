@@ -41,5 +41,5 @@ pub use location::{check_schema, PostgresLocation, StateLocation, DEFAULT_SCHEMA
 pub use marks::Remarked;
 pub use refused::{HandChange, Holder, Refused, StepRefusal, VarsOf};
 pub use sqlite::BUSY_TIMEOUT;
-pub use steps::{Apply, AttemptError, Outcome, FAILED_ATTEMPT, REVOKED, ROTATED};
+pub use steps::{Apply, AttemptError, ClaimAsk, Outcome, StepResults, FAILED_ATTEMPT, REVOKED, ROTATED};
 pub use troubles::{Failing, TroubleNews};

@@ -63,8 +63,11 @@ pub struct Outcome {
     pub message: String,
 }
 
+/// What committing a step's result gave: its outcome, or the store's refusal.
+pub type StepOutcome = Result<Option<Outcome>, StepRefusal>;
+
 /// Each step's addon with what committing its result gave.
-pub type StepResults = Vec<(Addon, Result<Option<Outcome>, StepRefusal>)>;
+pub type StepResults = Vec<(Addon, StepOutcome)>;
 
 impl Store {
     /// Claims up to `limit` addons whose task was due at `due_by`, and whose claim is
@@ -158,25 +161,72 @@ impl Store {
     /// comes after the next claim, which is durable and so makes this commit durable
     /// too, before any provider call.
     pub fn finish_steps(&mut self, token: &str, steps: Vec<(Addon, Apply)>) -> anyhow::Result<StepResults> {
-        let mut ids: Vec<String> = steps.iter().map(|(addon, _)| addon.id.clone()).collect();
-        ids.sort();
-        let all_in = self.write_or_undo(Durability::Redoable, |tx| {
-            tx.lock_addons(&ids)?;
-            let mut outcomes = Vec::with_capacity(steps.len());
-            for (seen, apply) in &steps {
-                match commit_step(tx, seen, token, apply.clone()) {
-                    Ok(outcome) => outcomes.push(Ok(outcome)),
-                    Err(StepError::Refused(_)) => return Ok(None),
-                    Err(StepError::Store(err)) => return Err(err),
-                }
-            }
-            Ok(Some(outcomes))
-        })?;
-        if let Some(outcomes) = all_in {
-            return Ok(steps.into_iter().map(|(seen, _)| seen).zip(outcomes).collect());
+        let ids = sorted_ids(&steps);
+        let all_in = self.write_or_undo(Durability::Redoable, |tx| commit_all(tx, &ids, token, &steps))?;
+        match all_in {
+            Some(outcomes) => Ok(steps.into_iter().map(|(seen, _)| seen).zip(outcomes).collect()),
+            None => self.finish_one_by_one(token, &ids, steps),
         }
+    }
+
+    /// Claims a batch as `ask` says, as [`Store::claim_due`] does, but durable only when
+    /// it must be: when a step of an addon claimed acts outside the state
+    /// ([`ClaimAsk::acts_outside`]), the claim is synced before it is returned, so that
+    /// no power loss forgets a claim whose step acted; a batch whose steps only work from
+    /// their rows (secret addons) is not, and a power loss that undid its claim means
+    /// only that its steps run again, to the same results.
+    pub fn claim(&mut self, token: &str, ask: &ClaimAsk<'_>) -> anyhow::Result<Vec<Addon>> {
+        let claimed = self.write_retrying_as(Durability::Redoable, |tx| {
+            tx.claim_due(token, ask.due_by, ask.lease, ask.limit, ask.only)
+        })?;
+        self.sync_for(&claimed, ask)?;
+        Ok(claimed)
+    }
+
+    /// Commits the results of `steps` as [`Store::finish_steps`] does, then claims the
+    /// next batch as [`Store::claim`] does, both in one transaction. For a state that
+    /// takes one writer at a time, where a commit is what costs: one batch's results and
+    /// the next batch's claims go in one. When the store refuses a step, the results are
+    /// committed one by one and the claim made after them.
+    pub fn finish_and_claim(
+        &mut self,
+        token: &str,
+        steps: Vec<(Addon, Apply)>,
+        ask: &ClaimAsk<'_>,
+    ) -> anyhow::Result<(StepResults, Vec<Addon>)> {
+        let ids = sorted_ids(&steps);
+        let both = self.write_or_undo(Durability::Redoable, |tx| {
+            let Some(outcomes) = commit_all(tx, &ids, token, &steps)? else { return Ok(None) };
+            let claimed = tx.claim_due(token, ask.due_by, ask.lease, ask.limit, ask.only)?;
+            Ok(Some((outcomes, claimed)))
+        })?;
+        let Some((outcomes, claimed)) = both else {
+            let results = self.finish_one_by_one(token, &ids, steps)?;
+            return Ok((results, self.claim(token, ask)?));
+        };
+        self.sync_for(&claimed, ask)?;
+        Ok((steps.into_iter().map(|(seen, _)| seen).zip(outcomes).collect(), claimed))
+    }
+
+    /// Syncs what was committed when a step of an addon of `claimed` acts outside the state.
+    fn sync_for(&mut self, claimed: &[Addon], ask: &ClaimAsk<'_>) -> anyhow::Result<()> {
+        if claimed.iter().any(|addon| (ask.acts_outside)(&addon.provider)) {
+            self.backend.get_mut().sync()?;
+        }
+        Ok(())
+    }
+
+    /// Commits the results of `steps` (their addons' `ids`, sorted) in one
+    /// transaction, each under a savepoint of its own, so one the store refuses leaves
+    /// the others in.
+    fn finish_one_by_one(
+        &mut self,
+        token: &str,
+        ids: &[String],
+        steps: Vec<(Addon, Apply)>,
+    ) -> anyhow::Result<StepResults> {
         self.write_retrying_as(Durability::Redoable, |tx| {
-            tx.lock_addons(&ids)?;
+            tx.lock_addons(ids)?;
             let mut results = Vec::with_capacity(steps.len());
             for (seen, apply) in &steps {
                 tx.savepoint()?;
@@ -224,6 +274,45 @@ impl Store {
     pub fn next_due(&self, only: Option<&[String]>) -> anyhow::Result<Option<i64>> {
         self.read(|tx| tx.next_due(only))
     }
+}
+
+/// What a claim asks for: see [`Store::claim_due`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimAsk<'a> {
+    pub due_by: i64,
+    pub lease: Duration,
+    pub limit: usize,
+    pub only: Option<&'a [String]>,
+    /// Whether the steps of the provider named act outside the state: then a claim of
+    /// its addons is synced before it is handed out.
+    pub acts_outside: fn(&str) -> bool,
+}
+
+/// The ids of the steps' addons, sorted: the order their rows are locked in.
+fn sorted_ids(steps: &[(Addon, Apply)]) -> Vec<String> {
+    let mut ids: Vec<String> = steps.iter().map(|(addon, _)| addon.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// Commits every step's result through `tx` without savepoints: their outcomes, or
+/// `None` when the store refuses one (the transaction is then to be rolled back).
+fn commit_all(
+    tx: &mut dyn Txn,
+    ids: &[String],
+    token: &str,
+    steps: &[(Addon, Apply)],
+) -> Result<Option<Vec<StepOutcome>>, StoreError> {
+    tx.lock_addons(ids)?;
+    let mut outcomes = Vec::with_capacity(steps.len());
+    for (seen, apply) in steps {
+        match commit_step(tx, seen, token, apply.clone()) {
+            Ok(outcome) => outcomes.push(Ok(outcome)),
+            Err(StepError::Refused(_)) => return Ok(None),
+            Err(StepError::Store(err)) => return Err(err),
+        }
+    }
+    Ok(Some(outcomes))
 }
 
 /// One step's result, written through `tx` (a transaction, or a savepoint in one):

@@ -25,6 +25,8 @@ thread_local! {
     /// `PRAGMA synchronous` (1 NORMAL, 2 FULL) as the last write transaction on this
     /// thread began, read from its connection: how the tests see which writes are durable.
     pub(crate) static LAST_WRITE_SYNCHRONOUS: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+    /// How many times a connection on this thread synced its WAL after a commit.
+    pub(crate) static WAL_SYNCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// How long a write waits for another process's transaction before giving up (exit 4).
@@ -77,17 +79,23 @@ impl Synchronous {
     /// `ADDONS_SQLITE_SYNCHRONOUS=normal|full` puts every write at one level, so that
     /// `bench/run` measures what durability costs with one binary.
     fn of(durable: bool) -> Synchronous {
+        match Synchronous::forced() {
+            Some(level) => level,
+            None if durable => Synchronous::Full,
+            None => Synchronous::Normal,
+        }
+    }
+
+    /// The one level every write is put at, by `ADDONS_SQLITE_SYNCHRONOUS` (with the
+    /// `failpoints` feature); a sync after a commit is then left out too.
+    fn forced() -> Option<Synchronous> {
         #[cfg(feature = "failpoints")]
         match std::env::var("ADDONS_SQLITE_SYNCHRONOUS").as_deref() {
-            Ok("normal") => return Synchronous::Normal,
-            Ok("full") => return Synchronous::Full,
+            Ok("normal") => return Some(Synchronous::Normal),
+            Ok("full") => return Some(Synchronous::Full),
             _ => {}
         }
-        if durable {
-            Synchronous::Full
-        } else {
-            Synchronous::Normal
-        }
+        None
     }
 }
 
@@ -178,6 +186,26 @@ impl Backend for SqliteBackend {
 
     fn write_redoable(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
         Ok(Box::new(self.begin_write(Synchronous::of(false))?))
+    }
+
+    /// Syncs the WAL, which holds every commit since the last checkpoint (a checkpoint
+    /// syncs the file itself first), as a `FULL` commit syncs it.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if self.file.is_none() || Synchronous::forced().is_some() {
+            return Ok(());
+        }
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let synced = match std::fs::File::open(&wal) {
+            Ok(file) => file.sync_data(),
+            // No WAL: the last connection to close checkpointed it into the file.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => Err(err),
+        };
+        synced.map_err(|err| refuse(&self.path, format!("can't sync its WAL: {err}")))?;
+        #[cfg(test)]
+        WAL_SYNCS.set(WAL_SYNCS.get() + 1);
+        Ok(())
     }
 
     fn read(&mut self) -> Result<Box<dyn Txn + '_>, StoreError> {
@@ -595,6 +623,66 @@ mod tests {
         assert_eq!(synchronous(), full, "a claim after step results");
         store.deprovision(&addon.id).unwrap();
         assert_eq!(synchronous(), full, "a deprovision");
+    }
+
+    /// A tick's claim is synced, before its steps run, only when one of them acts outside
+    /// the state: claims of secret addons are not, alone or committed with the results
+    /// of the batch before; any other provider's are, whichever of the two made them.
+    #[test]
+    fn a_claim_is_synced_when_a_step_it_hands_out_acts_outside_the_state() {
+        use crate::store::{Apply, ClaimAsk, NewAddon, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let lease = Duration::from_secs(60);
+        let mut add = |id: &str, provider: &str| {
+            let new = NewAddon {
+                id: id.into(),
+                name: format!("n{id}"),
+                provider: provider.into(),
+                app: "myapp".into(),
+                prefix: Some(format!("P{id}")),
+                params: Default::default(),
+                seed: crate::addon::new_seed(),
+                vars: vec![format!("P{id}_KEY")],
+                deadline_at: i64::MAX,
+                claim: "provision".into(),
+                lease,
+                labels: Default::default(),
+                expires_at: None,
+                source_id: None,
+                backup_schedule: None,
+                server: None,
+            };
+            let addon = store.insert_addon(&new).unwrap();
+            store.release_claim(&addon.id, "provision").unwrap();
+        };
+        add("0a", "secret");
+        add("0b", "secret");
+        add("0c", "postgres");
+        let only = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+        let ask = |only| ClaimAsk {
+            due_by: i64::MAX,
+            lease,
+            limit: 16,
+            only: Some(only),
+            acts_outside: crate::providers::acts_outside,
+        };
+        let syncs = || WAL_SYNCS.get();
+        let (normal, before) = (Some(1), syncs());
+        let secrets = only(&["0a"]);
+        let claimed = store.claim("tick", &ask(&secrets)).unwrap();
+        assert_eq!((claimed.len(), LAST_WRITE_SYNCHRONOUS.get(), syncs()), (1, normal, before), "secrets alone");
+        let retry = Apply::Retry { due_at: i64::MAX, message: "later".into(), error: None };
+        let next = only(&["0b"]);
+        let (done, claimed) =
+            store.finish_and_claim("tick", vec![(claimed[0].clone(), retry.clone())], &ask(&next)).unwrap();
+        assert_eq!((done.len(), claimed.len(), syncs()), (1, 1, before), "results and secrets");
+        let outside = only(&["0c"]);
+        let (_, claimed) = store.finish_and_claim("tick", vec![(claimed[0].clone(), retry)], &ask(&outside)).unwrap();
+        assert_eq!((claimed.len(), syncs()), (1, before + 1), "results and a postgres addon");
+        store.release_claim(&claimed[0].id, "tick").unwrap();
+        let claimed = store.claim("tick", &ask(&outside)).unwrap();
+        assert_eq!((claimed.len(), syncs()), (1, before + 2), "a postgres addon alone");
     }
 
     /// On a state file, what a clock ahead of this host's wrote (its `updated_at` to
