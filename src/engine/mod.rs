@@ -158,7 +158,7 @@ impl Engine {
         if store.one_writer() {
             return self.run_with_committer(store, connections, due_by, only, record);
         }
-        let queue = Queue::default();
+        let queue = Queue { shared: true, ..Queue::default() };
         let result = std::thread::scope(|scope| {
             let queue = &queue;
             let workers: Vec<_> = connections
@@ -241,9 +241,9 @@ impl Engine {
         record: &dyn Fn(Outcome),
     ) -> anyhow::Result<()> {
         let ask = self.claim_ask(due_by, only);
-        // One writer at a time (a file, with this one worker): the results so far are
-        // committed with the next claim, in one transaction.
-        let with_claim = store.one_writer();
+        // The only worker: the results so far are committed with the next claim, in one
+        // transaction.
+        let with_claim = !queue.shared;
         let mut results = Vec::with_capacity(CLAIM_BATCH);
         let worked = (|| loop {
             if queue.failed.load(Ordering::Relaxed) || self.stopping() {
@@ -351,6 +351,9 @@ struct Queue {
     inner: Mutex<QueueState>,
     /// Set when a worker failed: the others stop taking new steps.
     failed: AtomicBool,
+    /// Several workers take from it: one commits its results on its own, not with a
+    /// claim the others wait for.
+    shared: bool,
 }
 
 #[derive(Default)]
