@@ -580,27 +580,18 @@ mod tests {
         assert!(plan.iter().any(|step| step.contains("USING INDEX addons_app")), "{plan:?}");
     }
 
-    /// A power loss may drop only the commit of a tick's step results: every other
-    /// write (the creation before `begin_provision`, the claim before a provider call,
-    /// a deprovision or a rotation a tick acts on) is synced at its commit, on the
-    /// first connection and on a worker's alike.
-    #[test]
-    fn writes_that_something_acts_on_are_synced_at_commit() {
-        use crate::store::{Apply, NewAddon, Store};
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        let synchronous = || LAST_WRITE_SYNCHRONOUS.get();
-        let (full, normal) = (Some(2), Some(1));
-        let lease = Duration::from_secs(60);
-        let new = NewAddon {
-            id: "00000000000000ab".into(),
-            name: "durable".into(),
-            provider: "secret".into(),
+    /// A new addon `id` of `provider` in app myapp (its var prefixed with its id), claimed
+    /// by "provision" for `lease`.
+    fn claimed_addon(id: &str, provider: &str, lease: Duration) -> crate::store::NewAddon {
+        crate::store::NewAddon {
+            id: id.into(),
+            name: format!("n{id}"),
+            provider: provider.into(),
             app: "myapp".into(),
-            prefix: None,
+            prefix: Some(format!("P{id}")),
             params: Default::default(),
             seed: crate::addon::new_seed(),
-            vars: vec!["SECRET_KEY".into()],
+            vars: vec![format!("P{id}_SECRET_KEY")],
             deadline_at: i64::MAX,
             claim: "provision".into(),
             lease,
@@ -609,8 +600,22 @@ mod tests {
             source_id: None,
             backup_schedule: None,
             server: None,
-        };
-        let addon = store.insert_addon(&new).unwrap();
+        }
+    }
+
+    /// A power loss may drop only the commit of a tick's step results: every other
+    /// write (the creation before `begin_provision`, the claim before a provider call,
+    /// a deprovision or a rotation a tick acts on) is synced at its commit, on the
+    /// first connection and on a worker's alike.
+    #[test]
+    fn writes_that_something_acts_on_are_synced_at_commit() {
+        use crate::store::{Apply, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let synchronous = || LAST_WRITE_SYNCHRONOUS.get();
+        let (full, normal) = (Some(2), Some(1));
+        let lease = Duration::from_secs(60);
+        let addon = store.insert_addon(&claimed_addon("00000000000000ab", "secret", lease)).unwrap();
         assert_eq!(synchronous(), full, "the creation");
         store.release_claim(&addon.id, "provision").unwrap();
         let mut worker = store.reopen().unwrap();
@@ -630,30 +635,12 @@ mod tests {
     /// of the batch before; any other provider's are, whichever of the two made them.
     #[test]
     fn a_claim_is_synced_when_a_step_it_hands_out_acts_outside_the_state() {
-        use crate::store::{Apply, ClaimAsk, NewAddon, Store};
+        use crate::store::{Apply, ClaimAsk, Store};
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("state.db")).unwrap();
         let lease = Duration::from_secs(60);
         let mut add = |id: &str, provider: &str| {
-            let new = NewAddon {
-                id: id.into(),
-                name: format!("n{id}"),
-                provider: provider.into(),
-                app: "myapp".into(),
-                prefix: Some(format!("P{id}")),
-                params: Default::default(),
-                seed: crate::addon::new_seed(),
-                vars: vec![format!("P{id}_KEY")],
-                deadline_at: i64::MAX,
-                claim: "provision".into(),
-                lease,
-                labels: Default::default(),
-                expires_at: None,
-                source_id: None,
-                backup_schedule: None,
-                server: None,
-            };
-            let addon = store.insert_addon(&new).unwrap();
+            let addon = store.insert_addon(&claimed_addon(id, provider, lease)).unwrap();
             store.release_claim(&addon.id, "provision").unwrap();
         };
         add("0a", "secret");
