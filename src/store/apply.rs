@@ -7,8 +7,8 @@ use super::addons::{deprovision, insert, NewAddon, NotInserted};
 use super::backend::{StoreError, Txn};
 use super::base::{Store, COLLISION_TRIES};
 use super::marks::expire_at;
-use super::refused::Refused;
 use super::refused::StepError;
+use super::refused::{Holder, Refused};
 use crate::addon::Addon;
 use crate::backup::Schedule;
 use crate::labels::Labels;
@@ -117,12 +117,12 @@ fn apply_in(
     for change in changes {
         match change {
             ApplyChange::Create(new) => {
-                applied.push(Applied { addon: create(tx, &new)?, created: true });
+                applied.push(Applied { addon: create(tx, &new, &live)?, created: true });
             }
             ApplyChange::Replace { old, new } => {
                 let mut addon = as_read(tx, &live, &old)?;
                 deprovision(tx, &mut addon, now)?;
-                applied.push(Applied { addon: create(tx, &new)?, created: true });
+                applied.push(Applied { addon: create(tx, &new, &live)?, created: true });
             }
             ApplyChange::Update { id, labels, expires_at, backup_schedule } => {
                 let mut addon = as_read(tx, &live, &id)?;
@@ -143,11 +143,17 @@ fn apply_in(
     Ok(applied)
 }
 
-/// Makes a new addon; a name not free as read (or it would not be made) was taken
-/// meanwhile, and the next read shows by whom.
-fn create(tx: &mut dyn Txn, new: &NewAddon) -> Result<Addon, Undone> {
+/// Makes a new addon; a name not free as read (or it would not be made), or a var held
+/// by an addon the read did not show (`live`), was taken meanwhile: another writer
+/// committed between the read and this statement, and the next read shows by whom.
+fn create(tx: &mut dyn Txn, new: &NewAddon, live: &[Addon]) -> Result<Addon, Undone> {
     insert(tx, new).map_err(|not| match not {
         NotInserted::Refused(Refused::NameTaken { .. }) | NotInserted::Meanwhile(_) => Undone::Meanwhile,
+        NotInserted::Refused(Refused::VarTaken { holder: Holder::Addon(name), .. })
+            if !live.iter().any(|addon| addon.name == name) =>
+        {
+            Undone::Meanwhile
+        }
         NotInserted::Refused(refused) => Undone::Failed(refused.into()),
         NotInserted::Store(err) => err.into(),
     })
