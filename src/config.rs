@@ -435,14 +435,16 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The dotted key (`engine.jobs`) of the `key = value` line holding byte `offset`, if
-/// that line is one; `[[table]]` headers count as tables (apply files use them).
+/// that line is one; `[[table]]` headers count as tables (apply files use them). Text
+/// before `=` longer than any key is not named: a refusal stays one short line.
 pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
+    const LONGEST: usize = 64;
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or_default();
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
-    if key.is_empty() || key.starts_with(['[', '#']) {
+    if key.is_empty() || key.starts_with(['[', '#']) || key.chars().count() > LONGEST {
         return None;
     }
     let table = text[..line_start].lines().rev().map(str::trim).find_map(|line| {

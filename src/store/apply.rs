@@ -117,12 +117,14 @@ fn apply_in(
     for change in changes {
         match change {
             ApplyChange::Create(new) => {
-                applied.push(Applied { addon: create(tx, &new, &live)?, created: true });
+                let addon = create(tx, &new, &live, &applied)?;
+                applied.push(Applied { addon, created: true });
             }
             ApplyChange::Replace { old, new } => {
                 let mut addon = as_read(tx, &live, &old)?;
                 deprovision(tx, &mut addon, now)?;
-                applied.push(Applied { addon: create(tx, &new, &live)?, created: true });
+                let addon = create(tx, &new, &live, &applied)?;
+                applied.push(Applied { addon, created: true });
             }
             ApplyChange::Update { id, labels, expires_at, backup_schedule } => {
                 let mut addon = as_read(tx, &live, &id)?;
@@ -144,14 +146,15 @@ fn apply_in(
 }
 
 /// Makes a new addon; a name not free as read (or it would not be made), or a var held
-/// by an addon the read did not show (`live`), was taken meanwhile: another writer
-/// committed between the read and this statement, and the next read shows by whom.
-fn create(tx: &mut dyn Txn, new: &NewAddon, live: &[Addon]) -> Result<Addon, Undone> {
+/// by an addon neither the read (`live`) nor this apply (`applied`) showed, was taken
+/// meanwhile: another writer committed between the read and this statement, and the
+/// next read shows by whom.
+fn create(tx: &mut dyn Txn, new: &NewAddon, live: &[Addon], applied: &[Applied]) -> Result<Addon, Undone> {
+    let known =
+        |name: &str| live.iter().any(|addon| addon.name == name) || applied.iter().any(|made| made.addon.name == name);
     insert(tx, new).map_err(|not| match not {
         NotInserted::Refused(Refused::NameTaken { .. }) | NotInserted::Meanwhile(_) => Undone::Meanwhile,
-        NotInserted::Refused(Refused::VarTaken { holder: Holder::Addon(name), .. })
-            if !live.iter().any(|addon| addon.name == name) =>
-        {
+        NotInserted::Refused(Refused::VarTaken { holder: Holder::Addon(name), .. }) if !known(&name) => {
             Undone::Meanwhile
         }
         NotInserted::Refused(refused) => Undone::Failed(refused.into()),
