@@ -1519,8 +1519,10 @@ fn a_reader_that_stopped_reading_ends_the_command_quietly() {
 #[test]
 fn a_shell_pipeline_whose_reader_is_gone_ends_with_141_and_says_nothing() {
     // `set -o pipefail; addons man | head -1`, with the race taken out: the reader
-    // closes its end of the pipe and only then (told through a FIFO) does addons start,
-    // so every command meets a reader that is gone, however short its output.
+    // closes its end of the pipe, waits until the shell that made the pipe has closed its
+    // copy too ($$ is that shell in every subshell), and only then (told through a FIFO)
+    // does addons start, so every command meets a reader that is gone, however short its
+    // output.
     let env = TestEnv::new();
     env.provision_ready("secret", "web", &["--name", "key"]);
     let fifo = env.root().join("reader-gone");
@@ -1528,7 +1530,10 @@ fn a_shell_pipeline_whose_reader_is_gone_ends_with_141_and_says_nothing() {
         let _ = std::fs::remove_file(&fifo);
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         let line = format!(
-            "set -o pipefail; {{ read -r _ < '{fifo}'; '{bin}' {args} 2> '{err}'; }} | {{ exec 0<&-; echo > '{fifo}'; }}; \
+            "set -o pipefail; {{ read -r _ < '{fifo}'; '{bin}' {args} 2> '{err}'; }} | \
+             {{ pipe=$(readlink /proc/self/fd/0); exec 0<&-; \
+               n=0; while [ $n -lt 500 ] && ls -l /proc/$$/fd 2>/dev/null | grep -qF \"$pipe\"; do \
+               n=$((n + 1)); sleep 0.01; done; echo > '{fifo}'; }}; \
              echo \"$? ${{PIPESTATUS[0]}}\"",
             fifo = fifo.display(),
             bin = common::BIN,
