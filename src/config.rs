@@ -482,6 +482,16 @@ mod tests {
         format!("{:#}", read.unwrap_err())
     }
 
+    /// A line of junk before `=` is not quoted back as a key: the refusal stays short.
+    #[test]
+    fn a_refusal_names_no_key_longer_than_a_key_can_be() {
+        let junk = "scope\"labels".repeat(30);
+        let err = parse_err(&format!("{junk} = 1\n"));
+        assert!(err.starts_with("config file /etc/addons.toml, line 1: ") && !err.contains(&junk), "{err}");
+        assert!(err.len() < 200, "{} bytes: {err}", err.len());
+        assert_eq!(key_at("[engine]\njobs = 2\n", 10).as_deref(), Some("engine.jobs"));
+    }
+
     #[test]
     fn a_providers_other_servers_are_named_and_checked_with_their_line() {
         let text = "[providers.postgres]\nurl = \"postgres://a@h/d\"\n[providers.postgres.servers.Bad]\nurl = \"postgres://a@h2/d\"\n";

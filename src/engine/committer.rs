@@ -142,8 +142,11 @@ impl Engine {
         let mut exhausted = false;
         let mut failure: Option<anyhow::Error> = None;
         let mut results = Vec::with_capacity(CLAIM_BATCH);
+        // Whether more is to be claimed: something may be left, and nothing stops the tick.
+        let may_claim =
+            |exhausted: bool, failure: &Option<anyhow::Error>| !exhausted && failure.is_none() && !self.stopping();
         loop {
-            let claiming = !exhausted && failure.is_none() && !self.stopping();
+            let claiming = may_claim(exhausted, &failure);
             let full = results.len() >= CLAIM_BATCH;
             // A full batch of results is committed with the next claim, which may then
             // come while the feed still holds a batch: one commit for both.
@@ -188,7 +191,7 @@ impl Engine {
                 feed.close(true);
             }
             if in_flight == 0 {
-                match !exhausted && failure.is_none() && !self.stopping() {
+                match may_claim(exhausted, &failure) {
                     // Every step claimed so far was run here: claim again.
                     true => continue,
                     false => break,
@@ -211,7 +214,7 @@ impl Engine {
             // stays claimed, so no later claim of this tick takes it again (a step whose
             // next one is due at once runs in the next tick, as with one worker), with the
             // next claim when one comes next.
-            let claims_next = !exhausted && failure.is_none() && !self.stopping() && feed.len() < 2 * CLAIM_BATCH;
+            let claims_next = may_claim(exhausted, &failure) && feed.len() < 2 * CLAIM_BATCH;
             if results.len() >= CLAIM_BATCH && !claims_next {
                 if let Err(err) = self.commit(store, std::mem::take(&mut results), record) {
                     failure.get_or_insert(err);

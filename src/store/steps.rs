@@ -156,10 +156,10 @@ impl Store {
     /// PostgreSQL: the batch is first written without savepoints, and only when a step
     /// is refused is that transaction rolled back and the batch written again with them.
     ///
-    /// The one write of a tick a power loss may undo ([`Durability::Redoable`]): what
-    /// acts on its results outside the state is redone with them (env files, hooks) or
-    /// comes after the next claim, which is durable and so makes this commit durable
-    /// too, before any provider call.
+    /// A write a power loss may undo ([`Durability::Redoable`]): what acts on its results
+    /// outside the state is redone with them (env files, hooks) or comes after a later
+    /// claim of a step that acts outside the state, which is synced and so makes this
+    /// commit durable too, before that step's provider call ([`Store::claim`]).
     pub fn finish_steps(&mut self, token: &str, steps: Vec<(Addon, Apply)>) -> anyhow::Result<StepResults> {
         let ids = sorted_ids(&steps);
         let all_in = self.write_or_undo(Durability::Redoable, |tx| commit_all(tx, &ids, token, &steps))?;
